@@ -17,7 +17,6 @@ import requests
 from databricks.sdk.errors import (
     AlreadyExists,
     BadRequest,
-    DatabricksError,
     NotFound,
     PermissionDenied,
     ResourceAlreadyExists,
@@ -26,6 +25,7 @@ from databricks.sdk.errors import (
     TooManyRequests,
     Unauthenticated,
 )
+from databricks.sdk.errors.base import DatabricksError
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +147,14 @@ _MESSAGE_RULES: tuple[tuple[str, type[AppError], str], ...] = (
 _NOT_FOUND_FRAGMENTS = ("does not exist", "doesn't exist", "was not found")
 _ALREADY_EXISTS_FRAGMENTS = ("already exists", "is already used by another pipeline")
 _ACTIVE_UPDATE_FRAGMENTS = ("active update",)
+_UC_MISSING_KINDS = {
+    "SHARE_DOES_NOT_EXIST": "share",
+    "RECIPIENT_DOES_NOT_EXIST": "recipient",
+    "CATALOG_DOES_NOT_EXIST": "catalog",
+    "SCHEMA_DOES_NOT_EXIST": "schema",
+    "TABLE_DOES_NOT_EXIST": "table",
+    "EXTERNAL_LOCATION_DOES_NOT_EXIST": "external_location",
+}
 _CONFIG_SUFFIX = re.compile(r"\.?\s*Config:\s.*$", re.DOTALL)
 _THROTTLE_CAUSES = (TooManyRequests, TemporarilyUnavailable)
 _TRANSPORT_ERRORS = (
@@ -174,9 +182,7 @@ def _error_code(exc: DatabricksError) -> str:
     return str(exc.error_code or "")
 
 
-def translate_upstream(
-    exc: BaseException, resource: str = "resource", name: str | None = None
-) -> AppError | None:
+def translate_upstream(exc: BaseException, resource: str = "resource") -> AppError | None:
     """Map an SDK/transport exception to an `AppError`; None when `exc` is not an upstream failure.
 
     `resource` is the kind of object the failed operation concerned (`share`, `recipient`, `pipeline`, …) and turns a
@@ -185,7 +191,7 @@ def translate_upstream(
     if isinstance(exc, AppError):
         return exc
     if isinstance(exc, DatabricksError):
-        return _translate_databricks(exc, resource, name)
+        return _translate_databricks(exc, resource)
     if isinstance(exc, TimeoutError):
         for cause in _iter_chain(exc):
             if isinstance(cause, _THROTTLE_CAUSES):
@@ -202,19 +208,21 @@ def translate_upstream(
                     "The Databricks workspace could not be reached.", code="upstream_unreachable"
                 )
         for cause in _iter_chain(exc):
-            if isinstance(cause, DatabricksError) and cause is not exc:
-                return _translate_databricks(cause, resource, name)
+            if isinstance(cause, DatabricksError):
+                return _translate_databricks(cause, resource)
         return UpstreamError(
             "The Databricks workspace did not answer in time.", code="upstream_unreachable"
         )
     if isinstance(exc, _TRANSPORT_ERRORS):
-        return UpstreamError("The Databricks workspace could not be reached.", code="upstream_unreachable")
+        return UpstreamError(
+            "The Databricks workspace could not be reached.", code="upstream_unreachable"
+        )
     if isinstance(exc, ValueError) and type(exc).__name__ == "JSONDecodeError":
         return UpstreamError("Databricks returned a malformed response.", code="upstream_error")
     return None
 
 
-def _translate_databricks(exc: DatabricksError, resource: str, name: str | None) -> AppError:
+def _translate_databricks(exc: DatabricksError, resource: str) -> AppError:
     message = clean_upstream_message(str(exc))
     lowered = message.lower()
     code = _error_code(exc)
@@ -224,10 +232,15 @@ def _translate_databricks(exc: DatabricksError, resource: str, name: str | None)
     if isinstance(exc, NotFound) or (
         isinstance(exc, BadRequest) and any(f in lowered for f in _NOT_FOUND_FRAGMENTS)
     ):
-        return NotFoundError(message, code=f"{resource}_not_found")
+        # A Unity Catalog code names the missing kind precisely (a missing catalog while reading a schema).
+        kind = _UC_MISSING_KINDS.get(code.upper(), resource)
+        return NotFoundError(message, code=f"{kind}_not_found")
     if isinstance(exc, AlreadyExists | ResourceAlreadyExists) or (
         isinstance(exc, BadRequest | ResourceConflict)
-        and (code.upper().endswith("ALREADY_EXISTS") or any(f in lowered for f in _ALREADY_EXISTS_FRAGMENTS))
+        and (
+            code.upper().endswith("ALREADY_EXISTS")
+            or any(f in lowered for f in _ALREADY_EXISTS_FRAGMENTS)
+        )
     ):
         return ConflictError(message, code=f"{resource}_already_exists")
     if isinstance(exc, ResourceConflict):
@@ -241,7 +254,9 @@ def _translate_databricks(exc: DatabricksError, resource: str, name: str | None)
             )
         return ForbiddenError(message, code="upstream_permission_denied")
     if isinstance(exc, Unauthenticated):
-        return UpstreamError("The service's Databricks credentials were rejected.", code="upstream_auth_failed")
+        return UpstreamError(
+            "The service's Databricks credentials were rejected.", code="upstream_auth_failed"
+        )
     if isinstance(exc, BadRequest):
         return InvalidRequest(message, code="upstream_rejected")
     if isinstance(exc, _THROTTLE_CAUSES):
@@ -254,7 +269,7 @@ def _translate_databricks(exc: DatabricksError, resource: str, name: str | None)
     return UpstreamError(f"Databricks failed: {message}", code="upstream_error")
 
 
-def log_upstream_failure(exc: BaseException, translated: AppError) -> None:
+def log_upstream_failure(exc: BaseException, translated: AppError, name: str | None = None) -> None:
     """Record what Databricks said (code, status, request id), never credentials."""
     for cause in _iter_chain(exc):
         if isinstance(cause, DatabricksError):
@@ -266,12 +281,17 @@ def log_upstream_failure(exc: BaseException, translated: AppError) -> None:
                     "upstream_class": type(cause).__name__,
                     "upstream_request_id": request_info.request_id if request_info else None,
                     "problem_code": translated.code,
+                    "resource_name": name,
                 },
             )
             return
     logger.warning(
         "upstream call failed",
-        extra={"upstream_class": type(exc).__name__, "problem_code": translated.code},
+        extra={
+            "upstream_class": type(exc).__name__,
+            "problem_code": translated.code,
+            "resource_name": name,
+        },
     )
 
 
@@ -282,11 +302,11 @@ def upstream(resource: str = "resource", name: str | None = None) -> Iterator[No
         yield
     except AppError:
         raise
-    except Exception as exc:  # noqa: BLE001 - filtered by translate_upstream, re-raised otherwise
-        translated = translate_upstream(exc, resource, name)
+    except Exception as exc:
+        translated = translate_upstream(exc, resource)
         if translated is None:
             raise
-        log_upstream_failure(exc, translated)
+        log_upstream_failure(exc, translated, name)
         raise translated from exc
 
 

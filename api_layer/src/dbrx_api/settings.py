@@ -13,10 +13,9 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import (
-    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -171,9 +170,9 @@ class WorkflowSettings(_Section):
     db_pool_max: int = Field(10, ge=1)
     migrate_on_startup: bool = True
     embedded_db_dir: str | None = None  # local only; default api_layer/.local/pgdata
-    queue: QueueSettings = Field(default_factory=QueueSettings)  # type: ignore[arg-type]
-    worker: WorkerSettings = Field(default_factory=WorkerSettings)  # type: ignore[arg-type]
-    sweeper: SweeperSettings = Field(default_factory=SweeperSettings)  # type: ignore[arg-type]
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
     logs_retention_days: int = Field(30, ge=1)
 
 
@@ -208,7 +207,7 @@ class AutoscaleSettings(_Section):
 
 class ClusterSettings(_Section):
     node_type_id: str | None = None
-    autoscale: AutoscaleSettings = Field(default_factory=AutoscaleSettings)  # type: ignore[arg-type]
+    autoscale: AutoscaleSettings = Field(default_factory=AutoscaleSettings)
 
 
 DEFAULT_NOTIFICATION_ALERTS = [
@@ -227,8 +226,10 @@ class PipelineDefaults(_Section):
     photon: bool = True
     channel: Literal["CURRENT", "PREVIEW"] = "CURRENT"
     edition: Literal["CORE", "PRO", "ADVANCED"] = "ADVANCED"
-    cluster: ClusterSettings = Field(default_factory=ClusterSettings)  # type: ignore[arg-type]
-    notification_alerts: list[str] = Field(default_factory=lambda: list(DEFAULT_NOTIFICATION_ALERTS))
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    notification_alerts: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_NOTIFICATION_ALERTS)
+    )
     sequence_by: str = "_commit_version"
     delete_expr: str = "_change_type = 'delete'"
     stop_timeout_s: int = Field(600, ge=1)
@@ -244,11 +245,11 @@ class ScheduleDefaults(_Section):
 
 class DatabricksSettings(_Section):
     workspaces: list[WorkspaceEntry] = Field(default_factory=list)
-    auth: DatabricksAuthSettings = Field(default_factory=DatabricksAuthSettings)  # type: ignore[arg-type]
-    sdk: SdkSettings = Field(default_factory=SdkSettings)  # type: ignore[arg-type]
+    auth: DatabricksAuthSettings = Field(default_factory=DatabricksAuthSettings)
+    sdk: SdkSettings = Field(default_factory=SdkSettings)
     max_parallel_calls: int = Field(8, ge=1, le=64)
-    pipelines: PipelineDefaults = Field(default_factory=PipelineDefaults)  # type: ignore[arg-type]
-    schedules: ScheduleDefaults = Field(default_factory=ScheduleDefaults)  # type: ignore[arg-type]
+    pipelines: PipelineDefaults = Field(default_factory=PipelineDefaults)
+    schedules: ScheduleDefaults = Field(default_factory=ScheduleDefaults)
 
     @field_validator("workspaces")
     @classmethod
@@ -276,13 +277,13 @@ class Settings(BaseSettings):
     app_name: str = "DeltaShare"
     environment: Environment = "dev"
     api_prefix: str = Field("", pattern=r"^(/[A-Za-z0-9_/-]*[A-Za-z0-9_-])?$")
-    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
-    upload: UploadSettings = Field(default_factory=UploadSettings)  # type: ignore[arg-type]
-    auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
-    logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
-    metrics: MetricsSettings = Field(default_factory=MetricsSettings)  # type: ignore[arg-type]
-    workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)  # type: ignore[arg-type]
-    databricks: DatabricksSettings = Field(default_factory=DatabricksSettings)  # type: ignore[arg-type]
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    upload: UploadSettings = Field(default_factory=UploadSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
+    databricks: DatabricksSettings = Field(default_factory=DatabricksSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -290,8 +291,8 @@ class Settings(BaseSettings):
         settings_cls: type[BaseSettings],
         init_settings: PydanticBaseSettingsSource,
         env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - replaced by our own .env source
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - secrets come from the environment
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Order the sources as API.md §15.1 demands and add the JSON files and fallback variables."""
         config_dir = config_directory()
@@ -315,7 +316,9 @@ class Settings(BaseSettings):
         if self.auth.mode == "disabled" and not local:
             problems.append("auth.mode = 'disabled' is only allowed with environment = 'local'")
         if self.auth.mode == "entra" and (not self.auth.tenant_ids or not self.auth.audiences):
-            problems.append("auth.mode = 'entra' needs non-empty auth.tenant_ids and auth.audiences")
+            problems.append(
+                "auth.mode = 'entra' needs non-empty auth.tenant_ids and auth.audiences"
+            )
         if not self.databricks.workspaces:
             problems.append("databricks.workspaces (the workspace allowlist) is empty")
         for entry in self.databricks.workspaces:
@@ -324,13 +327,19 @@ class Settings(BaseSettings):
                 problems.append(f"databricks.workspaces: {entry.url!r} {reason}")
         problems.extend(self._databricks_auth_problems(local))
         if not local and not self.databricks.pipelines.library_path:
-            problems.append("databricks.pipelines.library_path is required outside environment 'local'")
+            problems.append(
+                "databricks.pipelines.library_path is required outside environment 'local'"
+            )
         if self.workflow.enabled and not local:
             if self.workflow.database_url is None:
-                problems.append("workflow.enabled needs a database URL (DBRX_API_WORKFLOW__DATABASE_URL)")
+                problems.append(
+                    "workflow.enabled needs a database URL (DBRX_API_WORKFLOW__DATABASE_URL)"
+                )
             queue = self.workflow.queue
             if queue.connection_string is None and not queue.account_url:
-                problems.append("workflow.enabled needs workflow.queue.account_url or a queue connection string")
+                problems.append(
+                    "workflow.enabled needs workflow.queue.account_url or a queue connection string"
+                )
         if problems:
             raise SettingsError("invalid configuration: " + "; ".join(problems))
         return self
@@ -349,11 +358,15 @@ class Settings(BaseSettings):
 
         if auth.mode == "pat":
             if not local:
-                problems.append("databricks.auth.mode = 'pat' is only allowed with environment = 'local'")
+                problems.append(
+                    "databricks.auth.mode = 'pat' is only allowed with environment = 'local'"
+                )
             need(auth.token, "DBRX_API_DATABRICKS__AUTH__TOKEN")
         elif auth.mode == "azure_sp":
             if not auth.tenant_id or not auth.client_id:
-                problems.append("databricks.auth.tenant_id and client_id are required for 'azure_sp'")
+                problems.append(
+                    "databricks.auth.tenant_id and client_id are required for 'azure_sp'"
+                )
             need(auth.client_secret, "DBRX_API_DATABRICKS__AUTH__CLIENT_SECRET")
         else:
             if not auth.client_id:
@@ -413,7 +426,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise SettingsError(f"{path.name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        raise SettingsError(
+            f"{path.name}: not valid JSON ({exc.msg} at line {exc.lineno})"
+        ) from exc
     if not isinstance(data, dict):
         raise SettingsError(f"{path.name}: the top level must be a JSON object")
     _reject_secret_keys(data, path.name, [])
@@ -473,18 +488,22 @@ def _resolve_environment(
 class _JsonFilesSource(PydanticBaseSettingsSource):
     """The three JSON configuration files, merged (API.md §15.1, source 4)."""
 
-    def __init__(self, settings_cls: type[BaseSettings], config_dir: Path, environment: str) -> None:
+    def __init__(
+        self, settings_cls: type[BaseSettings], config_dir: Path, environment: str
+    ) -> None:
         super().__init__(settings_cls)
         self._config_dir = config_dir
         self._environment = environment
 
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:  # noqa: ARG002
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
         base = _read_json(self._config_dir / "config.json")
         api = _environment_section(
-            _read_json(self._config_dir / "apilayer_config.json"), self._environment, "apilayer_config.json"
+            _read_json(self._config_dir / "apilayer_config.json"),
+            self._environment,
+            "apilayer_config.json",
         )
         databricks = _environment_section(
             _read_json(self._config_dir / "databricks_config.json"),
@@ -500,7 +519,7 @@ class _JsonFilesSource(PydanticBaseSettingsSource):
 class _FallbackEnvSource(EnvSettingsSource):
     """Well-known variables that stand in when the `DBRX_API_` one is absent (API.md §15.5)."""
 
-    _FALLBACKS: dict[str, tuple[str, str]] = {
+    _FALLBACKS: ClassVar[dict[str, tuple[str, str]]] = {
         "DATABASE_URL": ("workflow", "database_url"),
         "DD_API_KEY": ("logging", "datadog_api_key"),
     }

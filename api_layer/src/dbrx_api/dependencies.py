@@ -1,0 +1,143 @@
+"""FastAPI dependencies shared by the routes: settings, the caller, role checks, the target workspace.
+
+Check order for every request (API.md §1.2): authentication (401) → role (403) → workspace header (400/403) →
+request validation (422) → upstream work. Routes declare the role check in the decorator (`dependencies=`), which
+FastAPI resolves before the parameters, then take `WorkspaceClientDep` before their body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from databricks.sdk import WorkspaceClient
+from fastapi import Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from dbrx_api.dbrx_auth.principal import LOCAL_DEVELOPER, Principal, Role
+from dbrx_api.dbrx_auth.workspaces import Workspace, WorkspaceClientFactory
+from dbrx_api.errors import AuthenticationError, ForbiddenError
+from dbrx_api.settings import Settings
+
+WORKSPACE_HEADER = "X-Workspace-URL"
+WORKSPACE_HEADER_DESCRIPTION = (
+    "URL of the target Databricks workspace, e.g. https://adb-1234567890123456.7.azuredatabricks.net. "
+    "It must be in the service's workspace allowlist."
+)
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="EntraIdBearer",
+    description="Microsoft Entra ID access token for the DeltaShare API (app roles DeltaShare.Reader/Writer/Admin).",
+)
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the application was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _missing_token() -> AuthenticationError:
+    return AuthenticationError(
+        "An 'Authorization: Bearer <token>' header with a Microsoft Entra ID access token is required.",
+        code="auth_missing",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """Authenticate the caller (401 `auth_missing` / `auth_invalid`); local mode without auth is the developer."""
+    settings: Settings = request.app.state.settings
+    if settings.auth.mode == "disabled":
+        principal = LOCAL_DEVELOPER
+    else:
+        if credentials is None or not credentials.credentials.strip():
+            raise _missing_token()
+        try:
+            principal = request.app.state.token_validator.validate(credentials.credentials.strip())
+        except AuthenticationError as exc:
+            exc.headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
+            raise
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def ensure_role(principal: Principal, role: Role) -> None:
+    """403 `role_missing` naming the required role (never the token content)."""
+    if not principal.has_role(role):
+        raise ForbiddenError(
+            f"This operation requires the '{role}' role.", code="role_missing", required_role=role
+        )
+
+
+def require_role(role: Role) -> Callable[[Principal], Principal]:
+    """A dependency that authenticates the caller and checks `role` (hierarchical)."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        ensure_role(principal, role)
+        return principal
+
+    check.__name__ = f"require_{role}"
+    return check
+
+
+def get_workspace(
+    request: Request,
+    x_workspace_url: Annotated[
+        str | None,
+        Header(alias=WORKSPACE_HEADER, description=WORKSPACE_HEADER_DESCRIPTION),
+    ] = None,
+) -> Workspace:
+    """The allow-listed workspace named by `X-Workspace-URL` (400/403 with no outbound call otherwise)."""
+    factory: WorkspaceClientFactory = request.app.state.workspace_clients
+    workspace = factory.resolve(x_workspace_url)
+    request.state.workspace = workspace
+    return workspace
+
+
+WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
+
+
+def get_workspace_client(request: Request, workspace: WorkspaceDep) -> WorkspaceClient:
+    """The cached SDK client of the request's workspace."""
+    factory: WorkspaceClientFactory = request.app.state.workspace_clients
+    return factory.client_for(workspace)
+
+
+WorkspaceClientDep = Annotated[WorkspaceClient, Depends(get_workspace_client)]
+
+
+def activation_link_requested(
+    principal: PrincipalDep,
+    include_activation_link: Annotated[
+        bool,
+        Query(
+            description="Return the activation link and token URLs (writer role; secret material)."
+        ),
+    ] = False,
+) -> bool:
+    """`include_activation_link=true` needs the writer role (checked before the workspace header)."""
+    if include_activation_link:
+        ensure_role(principal, "writer")
+    return include_activation_link
+
+
+ActivationLinkDep = Annotated[bool, Depends(activation_link_requested)]
+
+
+def get_max_parallel(settings: SettingsDep) -> int:
+    """Bound of concurrent upstream reads inside one request."""
+    return settings.databricks.max_parallel_calls
+
+
+MaxParallelDep = Annotated[int, Depends(get_max_parallel)]

@@ -1,0 +1,77 @@
+"""Unity Catalog catalogs: list, read (optionally with schema names) and create (API.md §6, §11.1)."""
+
+from __future__ import annotations
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.service.catalog import CatalogInfo
+
+from dbrx_api.errors import upstream
+from dbrx_api.schemas.catalogs import CatalogCreate, CatalogDetail, CatalogList, CatalogSummary
+from dbrx_api.schemas.common import ListQuery, enum_text, from_epoch_ms, slice_page
+
+
+def _summary_fields(info: CatalogInfo) -> dict[str, object]:
+    return {
+        "name": info.name or "",
+        "catalog_type": enum_text(info.catalog_type),
+        "owner": info.owner,
+        "comment": info.comment,
+        "storage_root": info.storage_root,
+        "created_at": from_epoch_ms(info.created_at),
+        "updated_at": from_epoch_ms(info.updated_at),
+    }
+
+
+def _detail(info: CatalogInfo, schemas: list[str] | None) -> CatalogDetail:
+    return CatalogDetail.model_validate(
+        {
+            **_summary_fields(info),
+            "created_by": info.created_by,
+            "updated_by": info.updated_by,
+            "isolation_mode": enum_text(info.isolation_mode),
+            "properties": dict(info.properties or {}),
+            "provider_name": info.provider_name,
+            "share_name": info.share_name,
+            "metastore_id": info.metastore_id,
+            "schemas": schemas,
+        }
+    )
+
+
+def list_catalogs(
+    ws: WorkspaceClient, query: ListQuery, *, catalog_type: str | None = None
+) -> CatalogList:
+    """Every catalog (all upstream pages); upstream errors propagate, never an empty list."""
+    with upstream("catalog"):
+        infos = list(ws.catalogs.list())
+    summaries = [
+        CatalogSummary.model_validate(_summary_fields(info))
+        for info in infos
+        if catalog_type is None or enum_text(info.catalog_type) == catalog_type
+    ]
+    page, envelope = slice_page(summaries, query, name_of=lambda c: c.name)
+    return CatalogList(items=page, **envelope)
+
+
+def get_catalog(ws: WorkspaceClient, name: str, *, include_schemas: bool = False) -> CatalogDetail:
+    """A catalog, with its schema names when asked (every page)."""
+    with upstream("catalog", name):
+        info = ws.catalogs.get(name)
+    schemas: list[str] | None = None
+    if include_schemas:
+        with upstream("catalog", name):
+            schemas = sorted(
+                (s.name or "" for s in ws.schemas.list(catalog_name=name)), key=str.lower
+            )
+    return _detail(info, schemas)
+
+
+def create_catalog(ws: WorkspaceClient, name: str, body: CatalogCreate) -> CatalogDetail:
+    """Create a catalog owned by the service principal; no privileges are granted to anyone."""
+    storage_root = body.storage_root
+    if body.external_location:
+        with upstream("external_location", body.external_location):
+            storage_root = ws.external_locations.get(body.external_location).url
+    with upstream("catalog", name):
+        info = ws.catalogs.create(name, comment=body.description, storage_root=storage_root)
+    return _detail(info, None)

@@ -1,0 +1,358 @@
+"""Delta Sharing recipients: D2D and D2O creation, IP allowlists, tokens and expiry (API.md §5, §11.2-11.3).
+
+Activation links are token material: they leave this module only in the values returned by `create_d2o`,
+`rotate_token` and `get_recipient(include_activation_link=True)`, and never go to logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.service.sharing import (
+    AuthenticationType,
+    IpAccessList,
+    RecipientInfo,
+    RecipientTokenInfo,
+    ShareToPrivilegeAssignment,
+)
+
+from dbrx_api.errors import AppError, InvalidRequest, UpstreamError, is_transport_failure, upstream
+from dbrx_api.schemas.common import (
+    DeleteResult,
+    ListQuery,
+    enum_text,
+    from_epoch_ms,
+    slice_page,
+    to_epoch_ms,
+)
+from dbrx_api.schemas.recipients import (
+    MAX_IP_ENTRIES,
+    NO_IP_LIST_WARNING,
+    D2DRecipientCreate,
+    D2ORecipientCreate,
+    IpsAdded,
+    IpsRemoved,
+    RecipientChanged,
+    RecipientDetail,
+    RecipientList,
+    RecipientShare,
+    RecipientSummary,
+    RecipientType,
+    TokenInfo,
+)
+
+logger = logging.getLogger(__name__)
+
+# How far an upstream clock may lag ours when deciding whether a token was created by our rotation request.
+_ROTATION_CLOCK_SKEW = timedelta(minutes=5)
+EMPTY_IP_LIST_WARNING = "the IP access list is now empty: the credential is usable from any network"
+
+
+# ------------------------------------------------------------------------------------------ conversions
+
+
+def recipient_type(info: RecipientInfo) -> RecipientType:
+    """D2D for Databricks-to-Databricks recipients, D2O for every open-sharing authentication type."""
+    return "D2D" if info.authentication_type == AuthenticationType.DATABRICKS else "D2O"
+
+
+def _token_active(token: RecipientTokenInfo, now: datetime) -> bool:
+    expiry = from_epoch_ms(token.expiration_time)
+    return expiry is None or expiry > now
+
+
+def _tokens(info: RecipientInfo, *, with_links: bool) -> list[TokenInfo]:
+    now = datetime.now(UTC)
+    tokens = [
+        TokenInfo(
+            id=t.id,
+            created_at=from_epoch_ms(t.created_at),
+            created_by=t.created_by,
+            updated_at=from_epoch_ms(t.updated_at),
+            expiration_time=from_epoch_ms(t.expiration_time),
+            active=_token_active(t, now),
+            activation_url=(t.activation_url or None) if with_links else None,
+        )
+        for t in info.tokens or []
+    ]
+    return sorted(
+        tokens, key=lambda t: (t.created_at or datetime.min.replace(tzinfo=UTC), t.id or "")
+    )
+
+
+def _summary_fields(info: RecipientInfo, *, with_links: bool = False) -> dict[str, object]:
+    ip_list = info.ip_access_list.allowed_ip_addresses if info.ip_access_list else None
+    return {
+        "name": info.name or "",
+        "type": recipient_type(info),
+        "authentication_type": enum_text(info.authentication_type) or "UNKNOWN",
+        "owner": info.owner,
+        "comment": info.comment,
+        "activated": info.activated,
+        "data_recipient_global_metastore_id": info.data_recipient_global_metastore_id,
+        "cloud": info.cloud,
+        "region": info.region,
+        "ip_access_list": list(ip_list or []),
+        "expiration_time": from_epoch_ms(info.expiration_time),
+        "tokens": _tokens(info, with_links=with_links),
+        "created_at": from_epoch_ms(info.created_at),
+        "created_by": info.created_by,
+        "updated_at": from_epoch_ms(info.updated_at),
+        "updated_by": info.updated_by,
+    }
+
+
+def _activation_link(info: RecipientInfo) -> str | None:
+    """The link of the newest active token not yet downloaded (None once the credential was retrieved)."""
+    now = datetime.now(UTC)
+    candidates = [t for t in info.tokens or [] if t.activation_url and _token_active(t, now)]
+    if not candidates:
+        return info.activation_url or None if not info.activated else None
+    newest = max(candidates, key=lambda t: t.created_at or 0)
+    return newest.activation_url
+
+
+def _detail(
+    info: RecipientInfo,
+    *,
+    shares: list[RecipientShare] | None = None,
+    with_links: bool = False,
+    warnings: list[str] | None = None,
+) -> RecipientDetail:
+    return RecipientDetail.model_validate(
+        {
+            **_summary_fields(info, with_links=with_links),
+            "shares": shares or [],
+            "activation_link": _activation_link(info) if with_links else None,
+            "warnings": warnings or [],
+        }
+    )
+
+
+# ------------------------------------------------------------------------------------------ reads
+
+
+def list_recipients(
+    ws: WorkspaceClient, query: ListQuery, *, type_filter: RecipientType | None = None
+) -> RecipientList:
+    """Every recipient (all upstream pages), filtered by name and type, without activation links."""
+    with upstream("recipient"):
+        infos = list(ws.recipients.list())
+    summaries = [
+        RecipientSummary.model_validate(_summary_fields(info))
+        for info in infos
+        if type_filter is None or recipient_type(info) == type_filter
+    ]
+    page, envelope = slice_page(summaries, query, name_of=lambda r: r.name)
+    return RecipientList(items=page, **envelope)
+
+
+def _iter_share_permissions(ws: WorkspaceClient, name: str) -> Iterator[ShareToPrivilegeAssignment]:
+    page_token: str | None = None
+    while True:
+        with upstream("recipient", name):
+            response = ws.recipients.share_permissions(name, page_token=page_token)
+        yield from response.permissions_out or []
+        page_token = response.next_page_token
+        if not page_token:
+            return
+
+
+def _shares_of(ws: WorkspaceClient, name: str) -> list[RecipientShare]:
+    shares = [
+        RecipientShare(
+            share=p.share_name or "",
+            privileges=sorted(
+                {
+                    enum_text(priv) or ""
+                    for a in p.privilege_assignments or []
+                    if (a.principal or "").lower() == name.lower()
+                    for priv in a.privileges or []
+                }
+            ),
+        )
+        for p in _iter_share_permissions(ws, name)
+    ]
+    return sorted(shares, key=lambda s: s.share.lower())
+
+
+def get_recipient(
+    ws: WorkspaceClient,
+    name: str,
+    *,
+    include_shares: bool = True,
+    include_activation_link: bool = False,
+) -> RecipientDetail:
+    """A recipient with its shares; activation links only when explicitly asked for (writer role)."""
+    with upstream("recipient", name):
+        info = ws.recipients.get(name)
+    shares = _shares_of(ws, name) if include_shares else []
+    return _detail(info, shares=shares, with_links=include_activation_link)
+
+
+# ------------------------------------------------------------------------------------------ create / delete
+
+
+def create_d2d(ws: WorkspaceClient, name: str, body: D2DRecipientCreate) -> RecipientDetail:
+    """Create a Databricks-to-Databricks recipient bound to a metastore sharing identifier."""
+    with upstream("recipient", name):
+        info = ws.recipients.create(
+            name,
+            AuthenticationType.DATABRICKS,
+            data_recipient_global_metastore_id=body.recipient_identifier,
+            comment=body.description,
+            sharing_code=body.sharing_code,
+        )
+    return _detail(info)
+
+
+def create_d2o(
+    ws: WorkspaceClient, name: str, body: D2ORecipientCreate, *, now: datetime | None = None
+) -> RecipientDetail:
+    """Create an open-sharing (token) recipient; the response carries its one-time activation link."""
+    if len(body.ip_access_list) > MAX_IP_ENTRIES:
+        raise InvalidRequest(
+            f"The IP access list would have {len(body.ip_access_list)} entries; the limit is {MAX_IP_ENTRIES}.",
+            code="ip_limit_exceeded",
+        )
+    expiration = None
+    if body.expiration_days is not None:
+        expiration = to_epoch_ms((now or datetime.now(UTC)) + timedelta(days=body.expiration_days))
+    with upstream("recipient", name):
+        info = ws.recipients.create(
+            name,
+            AuthenticationType.TOKEN,
+            comment=body.description,
+            ip_access_list=IpAccessList(allowed_ip_addresses=body.ip_access_list)
+            if body.ip_access_list
+            else None,
+            expiration_time=expiration,
+        )
+    warnings = [] if body.ip_access_list else [NO_IP_LIST_WARNING]
+    return _detail(info, with_links=True, warnings=warnings)
+
+
+def delete_recipient(ws: WorkspaceClient, name: str) -> DeleteResult:
+    """Delete a recipient; its grants on every share disappear with it."""
+    with upstream("recipient", name):
+        ws.recipients.delete(name)
+    return DeleteResult(name=name.lower(), deleted=True)
+
+
+# ------------------------------------------------------------------------------------------ token recipients
+
+
+def _get_token_recipient(ws: WorkspaceClient, name: str, action: str) -> RecipientInfo:
+    with upstream("recipient", name):
+        info = ws.recipients.get(name)
+    if info.authentication_type != AuthenticationType.TOKEN:
+        raise InvalidRequest(
+            f"Recipient '{info.name}' uses {enum_text(info.authentication_type)} authentication; "
+            f"{action} applies only to TOKEN (D2O) recipients.",
+            code="recipient_not_token_type",
+        )
+    return info
+
+
+def _current_ips(info: RecipientInfo) -> list[str]:
+    return list(info.ip_access_list.allowed_ip_addresses or []) if info.ip_access_list else []
+
+
+def add_ips(ws: WorkspaceClient, name: str, ips: list[str]) -> IpsAdded:
+    """Add canonical IPs/CIDRs to a TOKEN recipient's allowlist (one write, only when something is new)."""
+    info = _get_token_recipient(ws, name, "an IP access list")
+    current = _current_ips(info)
+    added = [ip for ip in ips if ip not in current]
+    already_present = [ip for ip in ips if ip in current]
+    resulting = current + added
+    if len(resulting) > MAX_IP_ENTRIES:
+        raise InvalidRequest(
+            f"The IP access list would have {len(resulting)} entries; the limit is {MAX_IP_ENTRIES}.",
+            code="ip_limit_exceeded",
+        )
+    if added:
+        with upstream("recipient", name):
+            info = ws.recipients.update(
+                name, ip_access_list=IpAccessList(allowed_ip_addresses=resulting)
+            )
+        resulting = _current_ips(info) if info.ip_access_list is not None else resulting
+    return IpsAdded(
+        recipient=info.name or name.lower(),
+        added=added,
+        already_present=already_present,
+        ip_access_list=resulting,
+    )
+
+
+def revoke_ips(ws: WorkspaceClient, name: str, ips: list[str]) -> IpsRemoved:
+    """Remove IPs from a TOKEN recipient's allowlist; emptying it sends `{}`, which clears the list."""
+    info = _get_token_recipient(ws, name, "an IP access list")
+    current = _current_ips(info)
+    removed = [ip for ip in ips if ip in current]
+    not_present = [ip for ip in ips if ip not in current]
+    resulting = [ip for ip in current if ip not in removed]
+    if removed:
+        with upstream("recipient", name):
+            ws.recipients.update(name, ip_access_list=IpAccessList(allowed_ip_addresses=resulting))
+    warnings = [EMPTY_IP_LIST_WARNING] if removed and not resulting else []
+    return IpsRemoved(
+        recipient=info.name or name.lower(),
+        removed=removed,
+        not_present=not_present,
+        ip_access_list=resulting,
+        warnings=warnings,
+    )
+
+
+def rotate_token(
+    ws: WorkspaceClient, name: str, *, existing_token_expire_in_seconds: int = 0
+) -> RecipientDetail:
+    """Rotate a TOKEN recipient's bearer token; the response carries the new activation link.
+
+    Rotation is not idempotent: when the outcome is unknown (transport failure after retries) the recipient is read
+    once and the rotation reported as done if a token created after the request began is visible.
+    """
+    started = datetime.now(UTC)
+    try:
+        with upstream("recipient", name):
+            info = ws.recipients.rotate_token(
+                name, existing_token_expire_in_seconds=existing_token_expire_in_seconds
+            )
+    except AppError as exc:
+        if not is_transport_failure(exc):
+            raise
+        with upstream("recipient", name):
+            info = ws.recipients.get(name)
+        threshold = to_epoch_ms(started - _ROTATION_CLOCK_SKEW)
+        if not any((t.created_at or 0) >= threshold for t in info.tokens or []):
+            raise UpstreamError(
+                "The token rotation request could not be confirmed; the workspace was unreachable.",
+                code="upstream_unreachable",
+            ) from exc
+        logger.warning("token rotation confirmed by read-back after a transport failure")
+    return _detail(info, with_links=True)
+
+
+def set_description(ws: WorkspaceClient, name: str, description: str) -> RecipientChanged:
+    """Set the recipient's description (one write, only when it differs)."""
+    with upstream("recipient", name):
+        info = ws.recipients.get(name)
+    changed = (info.comment or "") != description
+    if changed:
+        with upstream("recipient", name):
+            info = ws.recipients.update(name, comment=description)
+    return RecipientChanged.model_validate({**_summary_fields(info), "changed": changed})
+
+
+def set_expiration(
+    ws: WorkspaceClient, name: str, expiration_days: int, *, now: datetime | None = None
+) -> RecipientChanged:
+    """Set a TOKEN recipient's token expiry to now + days."""
+    _get_token_recipient(ws, name, "token expiry")
+    expiration = to_epoch_ms((now or datetime.now(UTC)) + timedelta(days=expiration_days))
+    with upstream("recipient", name):
+        info = ws.recipients.update(name, expiration_time=expiration)
+    return RecipientChanged.model_validate({**_summary_fields(info), "changed": True})

@@ -1,0 +1,473 @@
+"""Application factory: wiring of settings, clients, middleware, problem handlers, routes and documentation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from typing import Any
+
+import anyio.to_thread
+from databricks.sdk.errors.base import DatabricksError
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dbrx_api.dbrx_auth.workspaces import WorkspaceClientFactory
+from dbrx_api.dependencies import WORKSPACE_HEADER
+from dbrx_api.errors import (
+    INTERNAL_ERROR_DETAIL,
+    AppError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    ValidationFailed,
+    log_upstream_failure,
+    title_for,
+    translate_upstream,
+)
+from dbrx_api.readiness import CheckOutcome, ReadinessProbe
+from dbrx_api.routes import catalogs, health, recipients, shares
+from dbrx_api.routes.common import PROBLEM_MEDIA_TYPE
+from dbrx_api.schemas.problem import Problem, problem_body
+from dbrx_api.settings import Settings, get_settings
+from dbrx_api.version import __version__
+
+logger = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_JSON_TYPES = ("application/json",)
+_MULTIPART = "multipart/form-data"
+_MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+API_DESCRIPTION = """
+Share Databricks tables, views, schemas and notebooks through Delta Sharing with Databricks-to-Databricks (D2D) and
+open-sharing (D2O) recipients; manage Unity Catalog catalogs, the pipelines that feed shared tables and their
+schedules; read run metrics.
+
+**Authentication**: `Authorization: Bearer <Microsoft Entra ID access token>` (use *Authorize*). Every
+Databricks-facing operation also needs the `X-Workspace-URL` header naming an allow-listed workspace.
+Errors are RFC 9457 problem documents with a stable `code`.
+"""
+
+
+# ------------------------------------------------------------------------------------------ problems
+
+
+def request_id_of(request: Request) -> str:
+    """The id the request-id middleware assigned (or a fresh one outside it)."""
+    value = request.scope.get("state", {}).get("request_id")
+    return str(value) if value else str(uuid.uuid4())
+
+
+def _instance(request: Request) -> str:
+    return request.url.path
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """An `application/problem+json` response (API.md §1.5.1)."""
+    body = problem_body(
+        code=code,
+        title=title_for(code),
+        status=status,
+        detail=detail,
+        instance=_instance(request),
+        request_id=request_id_of(request),
+        extra=extra,
+    )
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _app_error_response(request: Request, exc: AppError) -> JSONResponse:
+    return problem_response(
+        request,
+        status=exc.status_code,
+        code=exc.code,
+        detail=exc.detail,
+        extra=exc.extra,
+        headers=exc.headers,
+    )
+
+
+def _validation_items(exc: RequestValidationError) -> list[dict[str, Any]]:
+    items = []
+    for error in exc.errors():
+        loc = [part for part in error.get("loc", ()) if isinstance(part, str | int)]
+        items.append(
+            {"loc": loc, "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+        )
+    return items
+
+
+def install_exception_handlers(app: FastAPI) -> None:
+    """Register the one mapping from failures to problem documents."""
+
+    async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only
+        return _app_error_response(request, exc)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)  # noqa: S101
+        items = _validation_items(exc)
+        where = ", ".join(".".join(str(p) for p in item["loc"]) for item in items[:5])
+        error = ValidationFailed(f"The request is invalid: {where}.", errors=items)
+        return _app_error_response(request, error)
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+        error: AppError
+        if exc.status_code == 404:
+            error = NotFoundError(f"No route matches {request.url.path}.", code="not_found")
+        elif exc.status_code == 405:
+            error = MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}.")
+        else:
+            # e.g. an unparsable body: report it as a validation problem, never echo internals
+            error = ValidationFailed(
+                "The request could not be parsed.",
+                errors=[
+                    {"loc": ["body"], "msg": "malformed request body", "type": "body_malformed"}
+                ],
+            )
+        return _app_error_response(request, error)
+
+    async def on_upstream(request: Request, exc: Exception) -> JSONResponse:
+        translated = translate_upstream(exc)
+        if translated is None:
+            raise exc
+        log_upstream_failure(exc, translated)
+        return _app_error_response(request, translated)
+
+    app.add_exception_handler(AppError, on_app_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(DatabricksError, on_upstream)
+    app.add_exception_handler(TimeoutError, on_upstream)
+
+
+# ------------------------------------------------------------------------------------------ middleware
+
+
+class _BodyTooLarge(Exception):
+    def __init__(self, limit: int, multipart: bool) -> None:
+        super().__init__(limit)
+        self.limit = limit
+        self.multipart = multipart
+
+
+class RequestMiddleware:
+    """Request id, body limits and content type, `Cache-Control`, access log, and the 500 safety net.
+
+    A pure ASGI middleware (no response buffering) so streaming and latency stay untouched.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        response_started = False
+        status_code = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal response_started, status_code
+            if message["type"] == "http.response.start":
+                response_started = True
+                status_code = int(message["status"])
+                raw = list(message.get("headers", []))
+                raw.append((b"x-request-id", request_id.encode("latin-1")))
+                content_type = next((v for k, v in raw if k.lower() == b"content-type"), b"")
+                if b"json" in content_type:
+                    raw.append((b"cache-control", b"no-store"))
+                message["headers"] = raw
+            await send(message)
+
+        request = Request(scope)
+        early = self._early_rejection(request, headers)
+        try:
+            if early is not None:
+                await early(scope, receive, send_with_headers)
+            else:
+                await self.app(scope, self._limited(receive, headers), send_with_headers)
+        except _BodyTooLarge as exc:
+            if response_started:
+                raise
+            await self._too_large(request, exc)(scope, receive, send_with_headers)
+        except Exception:
+            logger.exception("unhandled error", extra={"request_id": request_id})
+            if response_started:
+                return
+            response = problem_response(
+                request, status=500, code="internal_error", detail=INTERNAL_ERROR_DETAIL
+            )
+            await response(scope, receive, send_with_headers)
+        finally:
+            latency_ms = (time.perf_counter() - started) * 1000
+            route = scope.get("route")
+            logger.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope.get("method"),
+                    "route": getattr(route, "path", None) or scope.get("path"),
+                    "status": status_code,
+                    "latency_ms": round(latency_ms, 2),
+                },
+            )
+
+    def _limit_for(self, headers: dict[str, str]) -> tuple[int, bool]:
+        multipart = headers.get("content-type", "").lower().startswith(_MULTIPART)
+        if multipart:
+            return self.settings.upload.max_bytes + _MULTIPART_OVERHEAD_BYTES, True
+        return self.settings.server.max_json_body_bytes, False
+
+    def _early_rejection(self, request: Request, headers: dict[str, str]) -> JSONResponse | None:
+        if request.method not in {"POST", "PUT", "PATCH"}:
+            return None
+        length = headers.get("content-length")
+        limit, multipart = self._limit_for(headers)
+        if length is not None and length.isdigit() and int(length) > limit:
+            return self._too_large(request, _BodyTooLarge(limit, multipart))
+        has_body = (length is not None and length != "0") or "transfer-encoding" in headers
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if has_body and not (
+            content_type in _JSON_TYPES
+            or content_type.endswith("+json")
+            or content_type == _MULTIPART
+        ):
+            error = UnsupportedMediaTypeError(
+                f"Send the body as application/json (got '{content_type or 'no content type'}')."
+            )
+            return _app_error_response(request, error)
+        return None
+
+    def _too_large(self, request: Request, exc: _BodyTooLarge) -> JSONResponse:
+        if exc.multipart:
+            limit = self.settings.upload.max_bytes
+            error: AppError = PayloadTooLargeError(
+                f"The upload exceeds {limit} bytes.",
+                code="file_too_large",
+                errors=[
+                    {
+                        "type": "file_too_large",
+                        "severity": "error",
+                        "msg": f"the file exceeds the upload limit of {limit} bytes",
+                        "loc": "file",
+                    }
+                ],
+            )
+        else:
+            error = PayloadTooLargeError(
+                f"The JSON body exceeds {exc.limit} bytes.", code="payload_too_large"
+            )
+        return _app_error_response(request, error)
+
+    def _limited(self, receive: Receive, headers: dict[str, str]) -> Receive:
+        limit, multipart = self._limit_for(headers)
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge(limit, multipart)
+            return message
+
+        return limited_receive
+
+
+# ------------------------------------------------------------------------------------------ OpenAPI and docs
+
+
+def _custom_openapi(app: FastAPI, settings: Settings) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=settings.app_name,
+            version=__version__,
+            openapi_version="3.1.0",
+            description=API_DESCRIPTION,
+            routes=app.routes,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Problem"] = Problem.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                if not isinstance(operation, dict):
+                    continue
+                role = operation.get("x-required-role")
+                if role:
+                    note = "Public." if role == "public" else f"Required role: **{role}**."
+                    operation["description"] = (
+                        f"{operation.get('description', '').strip()}\n\n{note}".strip()
+                    )
+                for parameter in operation.get("parameters", []):
+                    if (
+                        parameter.get("in") == "header"
+                        and parameter.get("name") == WORKSPACE_HEADER
+                    ):
+                        parameter["required"] = True
+                        parameter["schema"] = {"type": "string", "format": "uri"}
+        for unused in ("HTTPValidationError", "ValidationError"):
+            if unused in components and unused not in json.dumps(schema["paths"]):
+                del components[unused]
+        app.openapi_schema = schema
+        return schema
+
+    return build
+
+
+def _docs_router(app: FastAPI, settings: Settings) -> APIRouter:
+    prefix = settings.api_prefix
+    router = APIRouter(include_in_schema=False)
+    assets = f"{prefix}/docs-assets"
+
+    def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{prefix}/openapi.json",
+            title=f"{settings.app_name} API",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon.png",
+            swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
+        )
+
+    router.add_api_route("/", swagger, methods=["GET"])
+    router.add_api_route("/docs", swagger, methods=["GET"])
+
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=f"{prefix}/openapi.json",
+            title=f"{settings.app_name} API",
+            redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon.png",
+            with_google_fonts=False,
+        )
+
+    router.add_api_route("/redoc", redoc, methods=["GET"])
+
+    def openapi_json() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    router.add_api_route("/openapi.json", openapi_json, methods=["GET"])
+    return router
+
+
+def _workflow_disabled_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    def workflow_disabled(path: str) -> None:  # noqa: ARG001 - the catch-all segment
+        raise NotFoundError(
+            "The share-pack workflow is disabled on this service (workflow.enabled = false).",
+            code="workflow_disabled",
+        )
+
+    router.add_api_route(
+        "/workflow/{path:path}",
+        workflow_disabled,
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    )
+    return router
+
+
+# ------------------------------------------------------------------------------------------ factory
+
+
+def build_readiness(settings: Settings) -> ReadinessProbe:
+    """The readiness checks of the core service (the workflow adds its own)."""
+    probe = ReadinessProbe(cache_s=settings.server.readiness_cache_s)
+    probe.register("config", lambda: CheckOutcome(ok=True))
+    probe.register(
+        "workspaces",
+        lambda: CheckOutcome(
+            ok=bool(settings.databricks.workspaces),
+            detail=None if settings.databricks.workspaces else "the workspace allowlist is empty",
+        ),
+    )
+    return probe
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; `settings` defaults to the process settings (tests pass their own)."""
+    settings = settings or get_settings()
+    if settings.auth.mode == "disabled":
+        logger.warning(
+            "authentication is DISABLED (environment=local): every caller is 'local-developer'"
+        )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = settings.server.threadpool_size
+        yield
+
+    app = FastAPI(
+        title=settings.app_name,
+        version=__version__,
+        description=API_DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.workspace_clients = WorkspaceClientFactory(
+        settings.databricks, local=settings.is_local, product_version=__version__
+    )
+    app.state.readiness = build_readiness(settings)
+    app.state.token_validator = None
+    if settings.auth.mode == "entra":
+        from dbrx_api.dbrx_auth.entra import TokenValidator
+
+        app.state.token_validator = TokenValidator(settings.auth)
+
+    install_exception_handlers(app)
+    prefix = settings.api_prefix
+    for module in (health, shares, recipients, catalogs):
+        app.include_router(module.router, prefix=prefix)
+    if not settings.workflow.enabled:
+        app.include_router(_workflow_disabled_router(), prefix=prefix)
+    app.include_router(_docs_router(app, settings))
+    static_dir = str(files("fastapi_offline").joinpath("static"))
+    app.mount(f"{prefix}/docs-assets", StaticFiles(directory=static_dir), name="docs-assets")
+    app.openapi = _custom_openapi(app, settings)  # type: ignore[method-assign]
+    app.add_middleware(RequestMiddleware, settings=settings)
+    return app

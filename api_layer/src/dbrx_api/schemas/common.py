@@ -1,0 +1,155 @@
+"""Shared response conventions: timestamps, list envelopes, literal name filters (API.md §1.6, §1.7)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+
+def format_timestamp(value: datetime) -> str:
+    """RFC 3339 UTC with millisecond precision and `Z`."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(format_timestamp, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "example": "2026-03-01T10:15:30.123Z"}
+    ),
+]
+
+
+def enum_text(value: object) -> str | None:
+    """The wire text of an SDK enum member (or any value), None when absent."""
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+def from_epoch_ms(value: int | str | None) -> datetime | None:
+    """Databricks epoch milliseconds (number or numeric string) to an aware datetime."""
+    if value is None or value == "":
+        return None
+    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+
+
+def to_epoch_ms(value: datetime) -> int:
+    """An aware datetime to Databricks epoch milliseconds."""
+    return int(value.timestamp() * 1000)
+
+
+def from_rfc3339(value: str | None) -> datetime | None:
+    """Parse an RFC 3339 string as Databricks returns it (`…Z`), None when absent or unparsable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class ResponseModel(BaseModel):
+    """Base of every response model: snake_case, unknown input ignored, optional fields present as null."""
+
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
+
+
+class RequestModel(BaseModel):
+    """Base of every request body: unknown keys are errors (422 `extra_forbidden`)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ListEnvelope(ResponseModel):
+    """`{"items", "count", "total", "next_offset"}` (API.md §1.7)."""
+
+    count: int
+    total: int
+    next_offset: int | None = None
+
+
+class DeleteResult(ResponseModel):
+    name: str
+    deleted: bool = True
+
+
+# ------------------------------------------------------------------------------------------ names
+
+_UC_NAME_FORBIDDEN = re.compile(r"[.\s/\x00-\x1f\x7f]")
+
+
+def uc_name_problem(value: str) -> str | None:
+    """Why `value` is not a valid Unity Catalog securable name (None when valid)."""
+    if not 1 <= len(value) <= 255:
+        return "must be 1-255 characters"
+    if _UC_NAME_FORBIDDEN.search(value):
+        return "must not contain '.', spaces, '/', control characters or DEL"
+    return None
+
+
+def uc_full_name_problem(value: str, parts: int) -> str | None:
+    """Why `value` is not a `parts`-part dotted Unity Catalog name (None when valid)."""
+    pieces = value.split(".")
+    if len(pieces) != parts:
+        shape = ".".join(["catalog", "schema", "table"][:parts])
+        return f"must have the form {shape}"
+    for piece in pieces:
+        problem = uc_name_problem(piece)
+        if problem:
+            return f"part '{piece}' {problem}"
+    return None
+
+
+# ------------------------------------------------------------------------------------------ list slicing
+
+
+class ListQuery(BaseModel):
+    """The common list parameters: literal case-insensitive prefix/contains, limit and offset."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prefix: str | None = Field(None, min_length=1, max_length=255)
+    contains: str | None = Field(None, min_length=1, max_length=255)
+    limit: int | None = Field(None, ge=1, le=10_000)
+    offset: int = Field(0, ge=0)
+
+    def matches(self, name: str) -> bool:
+        """Literal (never wildcard) case-insensitive prefix and substring tests."""
+        lowered = name.lower()
+        if self.prefix is not None and not lowered.startswith(self.prefix.lower()):
+            return False
+        return self.contains is None or self.contains.lower() in lowered
+
+
+class Envelope(TypedDict):
+    count: int
+    total: int
+    next_offset: int | None
+
+
+def slice_page[T](
+    items: Sequence[T],
+    query: ListQuery,
+    *,
+    name_of: Callable[[T], str],
+    sort_key: Callable[[T], Any] | None = None,
+) -> tuple[list[T], Envelope]:
+    """Filter by name, sort (name ascending, case-insensitive, unless `sort_key`), apply offset/limit.
+
+    Returns the page and the envelope members `count`, `total`, `next_offset`.
+    """
+    matching = [item for item in items if query.matches(name_of(item))]
+    matching.sort(key=sort_key or (lambda item: name_of(item).lower()))
+    total = len(matching)
+    end = total if query.limit is None else min(total, query.offset + query.limit)
+    page = matching[query.offset : end]
+    next_offset = end if end < total else None
+    return page, Envelope(count=len(page), total=total, next_offset=next_offset)

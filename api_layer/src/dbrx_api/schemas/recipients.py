@@ -1,0 +1,194 @@
+"""Recipient request and response models (API.md §2.2, §5, §11.2-11.3)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from dbrx_api.schemas.common import RequestModel, ResponseModel, Timestamp
+
+MAX_IP_ENTRIES = 100
+NO_IP_LIST_WARNING = "no IP access list: the credential is usable from any network"
+_SHARING_IDENTIFIER = re.compile(
+    r"^(azure|aws|gcp):[a-z0-9-]+:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+    re.IGNORECASE,
+)
+
+RecipientType = Literal["D2D", "D2O"]
+
+
+def canonical_ip(value: str) -> str:
+    """Canonical text of an IPv4/IPv6 address or CIDR; raises ValueError with a corrective message."""
+    text = value.strip()
+    try:
+        if "/" in text:
+            try:
+                return str(ipaddress.ip_network(text, strict=True))
+            except ValueError:
+                corrected = ipaddress.ip_network(text, strict=False)
+                raise ValueError(
+                    f"'{text}' has host bits set; did you mean '{corrected}'?"
+                ) from None
+        return str(ipaddress.ip_address(text))
+    except ValueError as exc:
+        if "host bits" in str(exc):
+            raise
+        raise ValueError(f"'{text}' is not an IPv4/IPv6 address or CIDR") from None
+
+
+def canonical_ip_list(values: list[str]) -> list[str]:
+    """Canonicalise, de-duplicate (keeping first occurrence order) and validate an IP list."""
+    result: list[str] = []
+    for index, value in enumerate(values):
+        try:
+            ip = canonical_ip(value)
+        except ValueError as exc:
+            raise PydanticCustomError(
+                "ip_invalid", "entry {index}: {reason}", {"index": index, "reason": str(exc)}
+            ) from None
+        if ip not in result:
+            result.append(ip)
+    return result
+
+
+class D2DRecipientCreate(RequestModel):
+    recipient_identifier: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=1000)
+    sharing_code: str | None = Field(None, max_length=1000, json_schema_extra={"writeOnly": True})
+
+    @field_validator("recipient_identifier")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not _SHARING_IDENTIFIER.match(value):
+            raise PydanticCustomError(
+                "identifier_invalid",
+                "recipient_identifier must be the recipient metastore's sharing identifier "
+                "<cloud>:<region>:<uuid> with cloud azure, aws or gcp",
+            )
+        return value.lower()
+
+
+class D2ORecipientCreate(RequestModel):
+    description: str | None = Field(None, max_length=1000)
+    ip_access_list: list[str] = Field(default_factory=list)
+    expiration_days: int | None = Field(None, ge=1, le=3650)
+
+    @field_validator("ip_access_list")
+    @classmethod
+    def _ips(cls, value: list[str]) -> list[str]:
+        canonical = canonical_ip_list(value)
+        if len(canonical) > MAX_IP_ENTRIES:
+            raise PydanticCustomError(
+                "too_long", "at most {limit} IP entries", {"limit": MAX_IP_ENTRIES}
+            )
+        return canonical
+
+
+class IpList(RequestModel):
+    """Body of `PUT /recipients/{name}/ipaddress/add|revoke`."""
+
+    ip_access_list: list[str] = Field(min_length=1, max_length=MAX_IP_ENTRIES)
+
+    @field_validator("ip_access_list")
+    @classmethod
+    def _ips(cls, value: list[str]) -> list[str]:
+        return canonical_ip_list(value)
+
+
+class RotateToken(RequestModel):
+    existing_token_expire_in_seconds: int = Field(0, ge=0, le=10 * 365 * 24 * 3600)
+
+
+class DescriptionUpdate(RequestModel):
+    description: str = Field(min_length=1, max_length=1200)
+
+    @field_validator("description")
+    @classmethod
+    def _trim(cls, value: str) -> str:
+        trimmed = value.strip()
+        if len(trimmed) >= 2 and trimmed[0] == trimmed[-1] and trimmed[0] in "\"'":
+            trimmed = trimmed[1:-1].strip()
+        if not 1 <= len(trimmed) <= 1000:
+            raise PydanticCustomError(
+                "string_too_long" if trimmed else "string_too_short",
+                "description must be 1-1000 characters after trimming spaces and quotes",
+            )
+        return trimmed
+
+
+class ExpirationUpdate(RequestModel):
+    expiration_days: int = Field(ge=1, le=3650)
+
+
+# ------------------------------------------------------------------------------------------ responses
+
+
+class TokenInfo(ResponseModel):
+    id: str | None = None
+    created_at: Timestamp | None = None
+    created_by: str | None = None
+    updated_at: Timestamp | None = None
+    expiration_time: Timestamp | None = None
+    active: bool
+    activation_url: str | None = None
+
+
+class RecipientSummary(ResponseModel):
+    name: str
+    type: RecipientType
+    authentication_type: str
+    owner: str | None = None
+    comment: str | None = None
+    activated: bool | None = None
+    data_recipient_global_metastore_id: str | None = None
+    cloud: str | None = None
+    region: str | None = None
+    ip_access_list: list[str] = Field(default_factory=list)
+    expiration_time: Timestamp | None = None
+    tokens: list[TokenInfo] = Field(default_factory=list)
+    created_at: Timestamp | None = None
+    created_by: str | None = None
+    updated_at: Timestamp | None = None
+    updated_by: str | None = None
+
+
+class RecipientShare(ResponseModel):
+    share: str
+    privileges: list[str] = Field(default_factory=list)
+
+
+class RecipientDetail(RecipientSummary):
+    shares: list[RecipientShare] = Field(default_factory=list)
+    activation_link: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class RecipientChanged(RecipientSummary):
+    changed: bool
+
+
+class RecipientList(ResponseModel):
+    items: list[RecipientSummary]
+    count: int
+    total: int
+    next_offset: int | None = None
+
+
+class IpsAdded(ResponseModel):
+    recipient: str
+    added: list[str]
+    already_present: list[str]
+    ip_access_list: list[str]
+    warnings: list[str] = Field(default_factory=list)
+
+
+class IpsRemoved(ResponseModel):
+    recipient: str
+    removed: list[str]
+    not_present: list[str]
+    ip_access_list: list[str]
+    warnings: list[str] = Field(default_factory=list)
