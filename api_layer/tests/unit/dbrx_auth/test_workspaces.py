@@ -1,0 +1,88 @@
+"""The X-Workspace-URL rules (API.md §1.3): normalisation, host patterns and the allowlist, all without I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from dbrx_api.dbrx_auth.workspaces import WorkspaceAllowlist, normalise_workspace_url
+from dbrx_api.errors import AppError
+from dbrx_api.settings import WorkspaceEntry
+
+PROD = "https://adb-1234567890123456.7.azuredatabricks.net"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (PROD, PROD),
+        ("  HTTPS://ADB-1234567890123456.7.AzureDatabricks.NET/  ", PROD),
+        (f"{PROD}:443", PROD),
+        (f"{PROD}:8443", f"{PROD}:8443"),
+        ("http://127.0.0.1:8765/", "http://127.0.0.1:8765"),
+    ],
+)
+def test_normalisation(raw: str, expected: str) -> None:
+    assert normalise_workspace_url(raw) == expected
+
+
+@pytest.mark.parametrize("raw", [None, "", "   "])
+def test_missing_header(raw: str | None) -> None:
+    with pytest.raises(AppError) as failure:
+        normalise_workspace_url(raw)
+    assert (failure.value.status_code, failure.value.code) == (400, "workspace_header_missing")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "adb-1.2.azuredatabricks.net",
+        f"{PROD}/api",
+        f"{PROD}/?o=1",
+        f"{PROD}/#frag",
+        "https://user:pw@adb-1.2.azuredatabricks.net",
+        "ftp://adb-1.2.azuredatabricks.net",
+        "https://",
+        "https://[::1",
+    ],
+)
+def test_invalid_urls(raw: str) -> None:
+    with pytest.raises(AppError) as failure:
+        normalise_workspace_url(raw)
+    assert (failure.value.status_code, failure.value.code) == (400, "workspace_url_invalid")
+
+
+def allowlist(*urls: str, local: bool = False) -> WorkspaceAllowlist:
+    return WorkspaceAllowlist(
+        [WorkspaceEntry(url=u, name=f"w{i}", region="EMEA") for i, u in enumerate(urls)],
+        local=local,
+    )
+
+
+def test_allowlisted_workspace_resolves_with_its_entry() -> None:
+    workspace = allowlist(PROD).resolve(PROD.upper() + "/")
+    assert (workspace.url, workspace.name) == (PROD, "w0")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "https://adb-999.9.azuredatabricks.net",  # a Databricks host, but not listed
+        "https://evil.example.com",  # not a Databricks host
+        "https://adb-1234567890123456.7.azuredatabricks.net.evil.com",
+        "http://adb-1234567890123456.7.azuredatabricks.net",  # not https
+    ],
+)
+def test_not_allowed(raw: str) -> None:
+    with pytest.raises(AppError) as failure:
+        allowlist(PROD).resolve(raw)
+    assert (failure.value.status_code, failure.value.code) == (403, "workspace_not_allowed")
+
+
+def test_loopback_only_in_local_mode() -> None:
+    assert (
+        allowlist("http://127.0.0.1:8765", local=True).resolve("http://127.0.0.1:8765").name == "w0"
+    )
+    with pytest.raises(AppError):
+        WorkspaceAllowlist(
+            [WorkspaceEntry(url="http://127.0.0.1:8765", name="e", region="AM")], local=False
+        ).resolve("http://127.0.0.1:8765")
