@@ -4,4 +4,6 @@ from __future__ import annotations
 
 pytest_plugins: list[str] = [
     "fixtures.tokens",
+    "fixtures.azurite_blob",
+    "fixtures.monitoring",
 ]
