@@ -1,0 +1,1 @@
+"""Route modules: one `router` (`ApiRouter`) per API family, plus the FastAPI control plane in `control.py`."""

@@ -1,0 +1,192 @@
+"""Unity Catalog operations (EMULATOR.md §7.2), served under both UC prefixes."""
+
+from __future__ import annotations
+
+from dbrx_emulator.api import UC_PREFIXES, ApiCall, ApiRouter, Json
+from dbrx_emulator.errors import invalid, uc_already_exists, uc_not_found
+from dbrx_emulator.names import check_uc_name
+from dbrx_emulator.paging import Pager
+from dbrx_emulator.routes.common import uc_page_size
+from dbrx_emulator.state.uc import Catalog, Schema, UcState
+
+router = ApiRouter(prefixes=UC_PREFIXES)
+
+
+def _uc(call: ApiCall) -> UcState:
+    return call.rt.store.area(UcState)
+
+
+def _required_query(call: ApiCall, name: str) -> str:
+    value = call.query.get_str(name)
+    if not value:
+        raise invalid(f"Missing required parameter: {name}")
+    return value
+
+
+@router.get("/catalogs", "catalogs.list")
+def list_catalogs(call: ApiCall) -> Json:
+    """CatalogInfo list, paged by name."""
+    uc = _uc(call)
+    pager = Pager(call.operation.id, {})
+    keys, token = pager.page(
+        uc.catalogs.keys(),
+        pager.cursor(call.query.get_str("page_token")),
+        uc_page_size(call),
+        empty_pages=call.rt.behaviour.empty_pages,
+        accept=lambda k: uc.visible(uc.catalogs[k].visible_from, call.now_ms),
+    )
+    body: Json = {"catalogs": [uc.catalog_json(uc.catalogs[k]) for k in keys]}
+    if token:
+        body["next_page_token"] = token
+    return body
+
+
+@router.get("/catalogs/{name}", "catalogs.get")
+def get_catalog(call: ApiCall) -> Json:
+    """CatalogInfo."""
+    uc = _uc(call)
+    return uc.catalog_json(uc.require_catalog(call.params["name"], call.now_ms))
+
+
+@router.post("/catalogs", "catalogs.create")
+def create_catalog(call: ApiCall) -> Json:
+    """Create a catalog."""
+    uc, body, rt = _uc(call), call.body, call.rt
+    name = check_uc_name(
+        body.require_str("name"), "CreateCatalog", "managedcatalog.CatalogInfo.name"
+    )
+    if name in uc.catalogs:
+        raise uc_already_exists(rt.behaviour.already_exists_status, "Catalog", name)
+    storage_root = body.str_("storage_root")
+    if storage_root is None and rt.workspace.metastore_storage_root is None:
+        raise invalid(
+            "Metastore storage root URL does not exist. Please provide a storage location for the catalog."
+        )
+    catalog = Catalog(
+        name=name,
+        audit=uc.audit(None, call.now_ms),
+        comment=body.str_("comment"),
+        storage_root=storage_root,
+        properties=body.str_map("properties") or {},
+        visible_from=call.now_ms + rt.behaviour.read_after_write_lag_ms,
+    )
+    uc.catalogs.put(name, catalog)
+    return uc.catalog_json(catalog)
+
+
+@router.get("/schemas", "schemas.list")
+def list_schemas(call: ApiCall) -> Json:
+    """SchemaInfo list of one catalog, paged by name."""
+    uc = _uc(call)
+    catalog = uc.require_catalog(_required_query(call, "catalog_name"), call.now_ms)
+    pager = Pager(call.operation.id, {"catalog_name": catalog.name})
+    lo, hi = uc.schemas.prefix_range(catalog.name + ".")
+    keys, token = pager.page(
+        uc.schemas.keys(),
+        pager.cursor(call.query.get_str("page_token")),
+        uc_page_size(call),
+        empty_pages=call.rt.behaviour.empty_pages,
+        lo=lo,
+        hi=hi,
+        accept=lambda k: uc.visible(uc.schemas[k].visible_from, call.now_ms),
+    )
+    body: Json = {"schemas": [uc.schema_json(uc.schemas[k]) for k in keys]}
+    if token:
+        body["next_page_token"] = token
+    return body
+
+
+@router.get("/schemas/{full_name}", "schemas.get")
+def get_schema(call: ApiCall) -> Json:
+    """SchemaInfo."""
+    uc = _uc(call)
+    return uc.schema_json(uc.require_schema(call.params["full_name"], call.now_ms))
+
+
+@router.post("/schemas", "schemas.create")
+def create_schema(call: ApiCall) -> Json:
+    """Create a schema in an existing catalog."""
+    uc, body, rt = _uc(call), call.body, call.rt
+    name = check_uc_name(body.require_str("name"), "CreateSchema", "managedcatalog.SchemaInfo.name")
+    catalog_name = body.require_str("catalog_name").lower()
+    if catalog_name not in uc.catalogs:
+        raise uc_not_found(rt.behaviour.not_found_style, "Catalog", catalog_name)
+    full_name = f"{catalog_name}.{name}"
+    if full_name in uc.schemas:
+        raise uc_already_exists(rt.behaviour.already_exists_status, "Schema", full_name)
+    schema = Schema(
+        catalog_name=catalog_name,
+        name=name,
+        schema_id=rt.rng.uuid4(),
+        audit=uc.audit(None, call.now_ms),
+        comment=body.str_("comment"),
+        storage_root=body.str_("storage_root"),
+        properties=body.str_map("properties") or {},
+        visible_from=call.now_ms + rt.behaviour.read_after_write_lag_ms,
+    )
+    uc.schemas.put(full_name, schema)
+    return uc.schema_json(schema)
+
+
+@router.get("/tables", "tables.list")
+def list_tables(call: ApiCall) -> Json:
+    """TableInfo list of one schema, paged by name; `omit_columns`/`omit_properties` honoured."""
+    uc = _uc(call)
+    catalog_name = _required_query(call, "catalog_name").lower()
+    schema_name = _required_query(call, "schema_name").lower()
+    schema = uc.require_schema(f"{catalog_name}.{schema_name}", call.now_ms)
+    omit_columns = bool(call.query.get_bool("omit_columns"))
+    omit_properties = bool(call.query.get_bool("omit_properties"))
+    pager = Pager(call.operation.id, {"catalog_name": catalog_name, "schema_name": schema_name})
+    lo, hi = uc.tables.prefix_range(schema.full_name + ".")
+    keys, token = pager.page(
+        uc.tables.keys(),
+        pager.cursor(call.query.get_str("page_token")),
+        uc_page_size(call),
+        empty_pages=call.rt.behaviour.empty_pages,
+        lo=lo,
+        hi=hi,
+    )
+    body: Json = {
+        "tables": [
+            uc.table_json(uc.tables[k], omit_columns=omit_columns, omit_properties=omit_properties)
+            for k in keys
+        ]
+    }
+    if token:
+        body["next_page_token"] = token
+    return body
+
+
+def _table_name(call: ApiCall) -> str:
+    full_name = call.params["full_name"]
+    if full_name.count(".") != 2:
+        raise invalid(f"Invalid table name '{full_name}': expected <catalog>.<schema>.<table>.")
+    return full_name
+
+
+@router.get("/tables/{full_name}", "tables.get")
+def get_table(call: ApiCall) -> Json:
+    """TableInfo with columns and properties."""
+    uc = _uc(call)
+    return uc.table_json(uc.require_table(_table_name(call), call.now_ms))
+
+
+@router.get("/tables/{full_name}/exists", "tables.exists")
+def table_exists(call: ApiCall) -> Json:
+    """`{"table_exists": bool}`; a missing schema or catalog is a 404 (emulator choice)."""
+    uc = _uc(call)
+    full_name = _table_name(call).lower()
+    uc.require_schema(full_name.rsplit(".", 1)[0], call.now_ms)
+    return {"table_exists": full_name in uc.tables}
+
+
+@router.get("/external-locations/{name}", "external_locations.get")
+def get_external_location(call: ApiCall) -> Json:
+    """ExternalLocationInfo."""
+    uc = _uc(call)
+    name = call.params["name"].lower()
+    location = uc.external_locations.get(name)
+    if location is None:
+        raise uc_not_found(call.rt.behaviour.not_found_style, "External location", name)
+    return uc.external_location_json(location)

@@ -1,0 +1,1 @@
+"""State areas of the emulator (one module per API family)."""
