@@ -37,7 +37,7 @@ from dbrx_api.errors import (
     translate_upstream,
 )
 from dbrx_api.readiness import CheckOutcome, ReadinessProbe
-from dbrx_api.routes import catalogs, health, recipients, shares
+from dbrx_api.routes import catalogs, health, metrics, pipelines, recipients, schedules, shares
 from dbrx_api.routes.common import PROBLEM_MEDIA_TYPE
 from dbrx_api.schemas.problem import Problem, problem_body
 from dbrx_api.settings import Settings, get_settings
@@ -461,7 +461,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_exception_handlers(app)
     prefix = settings.api_prefix
-    for module in (health, shares, recipients, catalogs):
+    for module in (health, shares, recipients, catalogs, pipelines, schedules, metrics):
         app.include_router(module.router, prefix=prefix)
     if not settings.workflow.enabled:
         app.include_router(_workflow_disabled_router(), prefix=prefix)

@@ -1,0 +1,1 @@
+"""Run metrics of pipelines and their schedule jobs (API.md §9)."""
