@@ -6,4 +6,6 @@ pytest_plugins: list[str] = [
     "fixtures.tokens",
     "fixtures.azurite_blob",
     "fixtures.monitoring",
+    "fixtures.postgres",
+    "fixtures.azurite",
 ]

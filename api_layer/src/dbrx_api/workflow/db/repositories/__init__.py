@@ -1,0 +1,1 @@
+"""One module per workflow table; every function takes a connection and leaves the transaction to the caller."""

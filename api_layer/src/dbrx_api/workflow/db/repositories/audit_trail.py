@@ -1,0 +1,128 @@
+"""`deltashare.audit_trail` (append-only): who did what, for workflow actions and REST mutations (API §1.12)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import DictRow
+
+from dbrx_api.workflow.db.values import jsonb, returned
+
+ActorKind = Literal["user", "app", "worker", "system"]
+Source = Literal["api", "workflow"]
+AuditOutcome = Literal["succeeded", "failed"]
+
+REDACTED = "[redacted]"
+# Keys whose values are secrets wherever they appear in old/new values.
+_SECRET_KEY = re.compile(
+    r"(activation_link|activation_url|bearer_token|token_value|secret|password|connection_string|"
+    r"authorization|api_key|access_token|refresh_token|^token$)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit row; `old_values`/`new_values` are redacted before they are written."""
+
+    actor_id: str
+    actor_kind: ActorKind
+    source: Source
+    action: str  # e.g. sharepack.upload, share.create, recipient.rotate_token
+    entity_type: str
+    entity_key: str
+    outcome: AuditOutcome
+    actor_name: str | None = None
+    workspace_url: str | None = None
+    share_pack_id: UUID | None = None
+    version: int | None = None
+    run_id: UUID | None = None
+    request_id: str | None = None
+    old_values: Mapping[str, Any] | None = None
+    new_values: Mapping[str, Any] | None = None
+    at: datetime | None = None  # default: clock_timestamp()
+
+
+def redact(values: Any) -> Any:
+    """Copy of `values` with the value of every secret-looking key replaced by `[redacted]`."""
+    if isinstance(values, Mapping):
+        return {
+            k: (REDACTED if _SECRET_KEY.search(str(k)) and v is not None else redact(v))
+            for k, v in values.items()
+        }
+    if isinstance(values, list | tuple):
+        return [redact(v) for v in values]
+    return values
+
+
+def record(conn: psycopg.Connection[DictRow], entry: AuditEntry) -> int:
+    """Append one audit row and return its id."""
+    row = conn.execute(
+        "INSERT INTO deltashare.audit_trail (at, actor_id, actor_name, actor_kind, source, action, "
+        "entity_type, entity_key, workspace_url, share_pack_id, version, run_id, request_id, outcome, "
+        "old_values, new_values) "
+        "VALUES (coalesce(%s, clock_timestamp()), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "RETURNING audit_id",
+        (
+            entry.at,
+            entry.actor_id,
+            entry.actor_name,
+            entry.actor_kind,
+            entry.source,
+            entry.action,
+            entry.entity_type,
+            entry.entity_key,
+            entry.workspace_url,
+            entry.share_pack_id,
+            entry.version,
+            entry.run_id,
+            entry.request_id,
+            entry.outcome,
+            jsonb(redact(entry.old_values)),
+            jsonb(redact(entry.new_values)),
+        ),
+    ).fetchone()
+    row = returned(row)
+    return int(row["audit_id"])
+
+
+def list_for_entity(
+    conn: psycopg.Connection[DictRow], entity_type: str, entity_key: str, *, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Audit rows of one entity, oldest first."""
+    return conn.execute(
+        "SELECT * FROM deltashare.audit_trail WHERE entity_type = %s AND entity_key = %s "
+        "ORDER BY at, audit_id LIMIT %s",
+        (entity_type, entity_key, limit),
+    ).fetchall()
+
+
+def list_for_pack(
+    conn: psycopg.Connection[DictRow], share_pack_id: UUID, *, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Audit rows of one pack (uploads and provisioning actions), oldest first."""
+    return conn.execute(
+        "SELECT * FROM deltashare.audit_trail WHERE share_pack_id = %s ORDER BY at, audit_id LIMIT %s",
+        (share_pack_id, limit),
+    ).fetchall()
+
+
+def list_for_actor(
+    conn: psycopg.Connection[DictRow],
+    actor_id: str,
+    *,
+    since: datetime | None = None,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """Audit rows of one actor, oldest first, optionally from `since`."""
+    return conn.execute(
+        "SELECT * FROM deltashare.audit_trail WHERE actor_id = %s AND (%s::timestamptz IS NULL OR at >= %s) "
+        "ORDER BY at, audit_id LIMIT %s",
+        (actor_id, since, since, limit),
+    ).fetchall()

@@ -1,0 +1,166 @@
+"""`deltashare.pipelines` (SCD2): sharing pipelines (and their schedule job) this service applied (§5.3).
+
+Business key `(workspace_url, pipeline_key)` where `pipeline_key` is the lower-cased pipeline name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import DictRow
+
+from dbrx_api.workflow.db import scd2
+from dbrx_api.workflow.db.repositories import _resources
+
+TABLE = scd2.PIPELINES
+
+
+@dataclass(frozen=True)
+class PipelineRecord:
+    """The recorded content of one pipeline and its schedule job (`pipeline_key` derives from the name)."""
+
+    workspace_url: str
+    pipeline_name: str
+    share_name: str
+    created_by_pack: bool
+    source_table: str
+    target_catalog: str
+    target_schema: str
+    target_table: str
+    scd_type: Literal["1", "2", "full_refresh"]
+    serverless: bool
+    continuous: bool
+    library_path: str
+    share_pack_id: UUID | None = None
+    databricks_pipeline_id: str | None = None
+    key_columns: Sequence[str] = field(default_factory=tuple)  # order kept: it is the key order
+    notifications: Sequence[str] = field(default_factory=tuple)
+    tags: Mapping[str, Any] = field(default_factory=dict)
+    schedule_job_id: int | None = None
+    schedule_job_created_by_pack: bool | None = None
+    cron: str | None = None
+    timezone: str | None = None
+    is_deleted: bool = False
+
+    @property
+    def pipeline_key(self) -> str:
+        """The lower-cased name (business key)."""
+        return self.pipeline_name.lower()
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> PipelineRecord:
+        """The record held by a stored row (to derive the next version with `dataclasses.replace`)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in row.items() if k in names}
+        values["key_columns"] = tuple(values.get("key_columns") or ())
+        values["notifications"] = tuple(values.get("notifications") or ())
+        values["tags"] = dict(values.get("tags") or {})
+        return cls(**values)
+
+
+def record(
+    conn: psycopg.Connection[DictRow],
+    rec: PipelineRecord,
+    *,
+    changed_by: str,
+    reason: str = "provisioned",
+    source_version: int | None = None,
+    source_run_id: UUID | None = None,
+) -> scd2.Scd2Result:
+    """Write the pipeline's next version unless unchanged (`changed=False`). Never commits."""
+    content = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
+    key = {"workspace_url": content.pop("workspace_url"), "pipeline_key": rec.pipeline_key}
+    content["share_name"] = rec.share_name.lower()
+    content["key_columns"] = list(rec.key_columns)
+    content["notifications"] = scd2.sorted_set(list(rec.notifications))
+    content["tags"] = dict(rec.tags)
+    return scd2.scd2_write(
+        conn,
+        TABLE,
+        key,
+        content,
+        changed_by=changed_by,
+        reason=reason,
+        bookkeeping={"source_version": source_version, "source_run_id": source_run_id},
+    )
+
+
+def get_current(
+    conn: psycopg.Connection[DictRow],
+    workspace_url: str,
+    pipeline_name: str,
+    *,
+    include_deleted: bool = False,
+) -> dict[str, Any] | None:
+    """The current recorded row of a pipeline (None when never recorded or deleted)."""
+    return _resources.get_current(
+        conn, TABLE, workspace_url, pipeline_name, include_deleted=include_deleted
+    )
+
+
+def list_current(
+    conn: psycopg.Connection[DictRow],
+    *,
+    workspace_url: str | None = None,
+    share_pack_id: UUID | None = None,
+    share_name: str | None = None,
+    names: Iterable[str] | None = None,
+    created_by_pack: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Current, non-deleted pipelines filtered by workspace, pack, share, names and `created_by_pack`."""
+    extra: dict[str, Any] = {}
+    if share_name is not None:
+        extra["share_name"] = share_name.lower()
+    if created_by_pack is not None:
+        extra["created_by_pack"] = created_by_pack
+    return _resources.list_current(
+        conn,
+        TABLE,
+        workspace_url=workspace_url,
+        share_pack_id=share_pack_id,
+        names=names,
+        extra=extra,
+    )
+
+
+def soft_delete(
+    conn: psycopg.Connection[DictRow],
+    workspace_url: str,
+    pipeline_name: str,
+    *,
+    changed_by: str,
+    reason: str = "deleted",
+    source_version: int | None = None,
+    source_run_id: UUID | None = None,
+) -> scd2.Scd2Result | None:
+    """Record the pipeline as deleted; None when it was never recorded."""
+    return _resources.soft_delete(
+        conn,
+        TABLE,
+        workspace_url,
+        pipeline_name,
+        changed_by=changed_by,
+        reason=reason,
+        source_version=source_version,
+        source_run_id=source_run_id,
+    )
+
+
+def history(
+    conn: psycopg.Connection[DictRow], workspace_url: str, pipeline_name: str
+) -> list[dict[str, Any]]:
+    """Every recorded version of a pipeline, oldest first."""
+    return _resources.history(conn, TABLE, workspace_url, pipeline_name)
+
+
+def as_of(
+    conn: psycopg.Connection[DictRow], workspace_url: str, at: datetime
+) -> list[dict[str, Any]]:
+    """The pipelines recorded in a workspace at instant `at`."""
+    return _resources.as_of(conn, TABLE, workspace_url, at)

@@ -1,0 +1,153 @@
+"""`deltashare.provisioning_runs` (append-only; inserted once, closed once): one row per claim of a version."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import DictRow
+
+from dbrx_api.workflow.db.values import jsonb, returned
+
+
+class RunOutcome(StrEnum):
+    """`provisioning_runs.outcome`."""
+
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    RETRY = "RETRY"
+    INTERRUPTED = "INTERRUPTED"
+    ABANDONED = "ABANDONED"
+
+
+def start(
+    conn: psycopg.Connection[DictRow],
+    *,
+    run_id: UUID,
+    share_pack_id: UUID,
+    version: int,
+    attempt: int,
+    worker_id: str,
+    strategy: str,
+    started_at: datetime,
+    queue_message_id: str | None = None,
+    dequeue_count: int | None = None,
+) -> dict[str, Any]:
+    """Insert the `RUNNING` row of a claimed run and return it."""
+    row = conn.execute(
+        "INSERT INTO deltashare.provisioning_runs (run_id, share_pack_id, version, attempt, worker_id, "
+        "queue_message_id, dequeue_count, strategy, started_at, outcome) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'RUNNING') RETURNING *",
+        (
+            run_id,
+            share_pack_id,
+            version,
+            attempt,
+            worker_id,
+            queue_message_id,
+            dequeue_count,
+            strategy,
+            started_at,
+        ),
+    ).fetchone()
+    row = returned(row)
+    return row
+
+
+def close(
+    conn: psycopg.Connection[DictRow],
+    run_id: UUID,
+    *,
+    outcome: str,
+    ended_at: datetime,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    read_calls: int | None = None,
+    mutating_calls: int | None = None,
+    summary: Mapping[str, Any] | None = None,
+) -> bool:
+    """Close an open run once with its outcome; False when it was already closed (or does not exist)."""
+    if outcome == RunOutcome.RUNNING:
+        raise ValueError("a run is closed with a final outcome, not RUNNING")
+    cursor = conn.execute(
+        "UPDATE deltashare.provisioning_runs SET ended_at = %s, outcome = %s, error_code = %s, "
+        "error_message = %s, read_calls = %s, mutating_calls = %s, summary = %s "
+        "WHERE run_id = %s AND ended_at IS NULL",
+        (
+            ended_at,
+            outcome,
+            error_code,
+            error_message,
+            read_calls,
+            mutating_calls,
+            jsonb(summary),
+            run_id,
+        ),
+    )
+    return cursor.rowcount == 1
+
+
+def get(conn: psycopg.Connection[DictRow], run_id: UUID) -> dict[str, Any] | None:
+    """One run, or None."""
+    return conn.execute(
+        "SELECT * FROM deltashare.provisioning_runs WHERE run_id = %s", (run_id,)
+    ).fetchone()
+
+
+def list_open_for_version(
+    conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
+) -> list[dict[str, Any]]:
+    """Runs of a version that were never closed (a dead worker's run, for takeover and recovery)."""
+    return conn.execute(
+        "SELECT * FROM deltashare.provisioning_runs WHERE share_pack_id = %s AND version = %s "
+        "AND ended_at IS NULL ORDER BY started_at",
+        (share_pack_id, version),
+    ).fetchall()
+
+
+def list_for_version(
+    conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
+) -> list[dict[str, Any]]:
+    """The runs of one version in the order they started."""
+    return conn.execute(
+        "SELECT * FROM deltashare.provisioning_runs WHERE share_pack_id = %s AND version = %s "
+        "ORDER BY started_at, run_id",
+        (share_pack_id, version),
+    ).fetchall()
+
+
+def list_for_pack(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[dict[str, Any]]:
+    """The runs of every version of a pack, by version then start."""
+    return conn.execute(
+        "SELECT * FROM deltashare.provisioning_runs WHERE share_pack_id = %s "
+        "ORDER BY version, started_at, run_id",
+        (share_pack_id,),
+    ).fetchall()
+
+
+def latest_for_version(
+    conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
+) -> dict[str, Any] | None:
+    """The most recently started run of a version, or None."""
+    return conn.execute(
+        "SELECT * FROM deltashare.provisioning_runs WHERE share_pack_id = %s AND version = %s "
+        "ORDER BY started_at DESC, run_id DESC LIMIT 1",
+        (share_pack_id, version),
+    ).fetchone()
+
+
+def last_error(
+    conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
+) -> dict[str, Any] | None:
+    """`{error_code, error_message}` of the latest run of the version that recorded an error, or None."""
+    return conn.execute(
+        "SELECT error_code, error_message FROM deltashare.provisioning_runs "
+        "WHERE share_pack_id = %s AND version = %s AND error_code IS NOT NULL "
+        "ORDER BY started_at DESC LIMIT 1",
+        (share_pack_id, version),
+    ).fetchone()

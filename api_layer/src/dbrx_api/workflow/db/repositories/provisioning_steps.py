@@ -1,0 +1,223 @@
+"""`deltashare.provisioning_steps` (append-only; inserted once, closed once): one row per action of a run.
+
+A `create` step inserted `RUNNING` before the SDK call is the **create intent** of §9.9: if the run dies before
+closing it, a later run finds it with `find_unresolved_create_intents` and records the object it finds as created
+by the pack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import DictRow
+
+from dbrx_api.workflow.db.values import jsonb, returned
+
+
+class StepOutcome(StrEnum):
+    """`provisioning_steps.outcome`."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    NOOP = "NOOP"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    INTERRUPTED = "INTERRUPTED"
+
+
+# Outcomes that prove what happened to a create; anything else leaves the intent unresolved.
+RESOLVED_OUTCOMES = frozenset({StepOutcome.SUCCEEDED, StepOutcome.NOOP, StepOutcome.SKIPPED})
+
+
+def start(
+    conn: psycopg.Connection[DictRow],
+    *,
+    run_id: UUID,
+    seq: int,
+    step_key: str,
+    resource_type: str,
+    resource_name: str,
+    action: str,
+    started_at: datetime | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> int:
+    """Insert a `RUNNING` step (for a create: the create intent) and return its `step_id`.
+
+    `started_at` defaults to the database clock.
+    """
+    row = conn.execute(
+        "INSERT INTO deltashare.provisioning_steps (run_id, seq, step_key, resource_type, resource_name, "
+        "action, started_at, outcome, detail) "
+        "VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, clock_timestamp()), 'RUNNING', %s) RETURNING step_id",
+        (run_id, seq, step_key, resource_type, resource_name, action, started_at, jsonb(detail)),
+    ).fetchone()
+    row = returned(row)
+    return int(row["step_id"])
+
+
+def close(
+    conn: psycopg.Connection[DictRow],
+    step_id: int,
+    *,
+    outcome: str,
+    ended_at: datetime | None = None,
+    databricks_ids: Mapping[str, Any] | None = None,
+    detail: Mapping[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> bool:
+    """Close a running step once; False when it was already closed. `ended_at` defaults to the clock.
+
+    `detail` replaces the detail given at start when not None.
+    """
+    if outcome == StepOutcome.RUNNING:
+        raise ValueError("a step is closed with a final outcome, not RUNNING")
+    cursor = conn.execute(
+        "UPDATE deltashare.provisioning_steps SET ended_at = coalesce(%s, clock_timestamp()), "
+        "outcome = %s, databricks_ids = %s, detail = coalesce(%s, detail), error_code = %s, "
+        "error_message = %s WHERE step_id = %s AND ended_at IS NULL",
+        (
+            ended_at,
+            outcome,
+            jsonb(databricks_ids),
+            jsonb(detail),
+            error_code,
+            error_message,
+            step_id,
+        ),
+    )
+    return cursor.rowcount == 1
+
+
+def record_closed(
+    conn: psycopg.Connection[DictRow],
+    *,
+    run_id: UUID,
+    seq: int,
+    step_key: str,
+    resource_type: str,
+    resource_name: str,
+    action: str,
+    outcome: str,
+    at: datetime | None = None,
+    databricks_ids: Mapping[str, Any] | None = None,
+    detail: Mapping[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> int:
+    """Insert a step that is already over (a `NOOP`, a `SKIPPED` dependant, a failed `check`)."""
+    if outcome == StepOutcome.RUNNING:
+        raise ValueError("use start() for a running step")
+    row = conn.execute(
+        "INSERT INTO deltashare.provisioning_steps (run_id, seq, step_key, resource_type, resource_name, "
+        "action, started_at, ended_at, outcome, databricks_ids, detail, error_code, error_message) "
+        "VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, clock_timestamp()), coalesce(%s, clock_timestamp()), "
+        "%s, %s, %s, %s, %s) RETURNING step_id",
+        (
+            run_id,
+            seq,
+            step_key,
+            resource_type,
+            resource_name,
+            action,
+            at,
+            at,
+            outcome,
+            jsonb(databricks_ids),
+            jsonb(detail),
+            error_code,
+            error_message,
+        ),
+    ).fetchone()
+    row = returned(row)
+    return int(row["step_id"])
+
+
+def interrupt_open(conn: psycopg.Connection[DictRow], run_id: UUID, *, at: datetime) -> int:
+    """Close every still-running step of a run as `INTERRUPTED` (when the run is interrupted or abandoned)."""
+    cursor = conn.execute(
+        "UPDATE deltashare.provisioning_steps SET ended_at = %s, outcome = 'INTERRUPTED' "
+        "WHERE run_id = %s AND ended_at IS NULL",
+        (at, run_id),
+    )
+    return cursor.rowcount
+
+
+def list_for_run(conn: psycopg.Connection[DictRow], run_id: UUID) -> list[dict[str, Any]]:
+    """The steps of one run in canonical order."""
+    return conn.execute(
+        "SELECT * FROM deltashare.provisioning_steps WHERE run_id = %s ORDER BY seq, step_id",
+        (run_id,),
+    ).fetchall()
+
+
+def list_for_runs(
+    conn: psycopg.Connection[DictRow], run_ids: Iterable[UUID]
+) -> dict[UUID, list[dict[str, Any]]]:
+    """Steps of several runs, grouped by run id (each list in canonical order)."""
+    ids = list(run_ids)
+    grouped: dict[UUID, list[dict[str, Any]]] = {run_id: [] for run_id in ids}
+    if not ids:
+        return grouped
+    rows = conn.execute(
+        "SELECT * FROM deltashare.provisioning_steps WHERE run_id = ANY(%s) ORDER BY run_id, seq, step_id",
+        (ids,),
+    ).fetchall()
+    for row in rows:
+        grouped[row["run_id"]].append(row)
+    return grouped
+
+
+def counts(conn: psycopg.Connection[DictRow], run_id: UUID) -> dict[str, int]:
+    """Step counts of a run: `total`, `succeeded`, `noop`, `failed`, `skipped` (status object)."""
+    row = conn.execute(
+        "SELECT count(*) AS total, "
+        "count(*) FILTER (WHERE outcome = 'SUCCEEDED') AS succeeded, "
+        "count(*) FILTER (WHERE outcome = 'NOOP') AS noop, "
+        "count(*) FILTER (WHERE outcome = 'FAILED') AS failed, "
+        "count(*) FILTER (WHERE outcome = 'SKIPPED') AS skipped "
+        "FROM deltashare.provisioning_steps WHERE run_id = %s",
+        (run_id,),
+    ).fetchone()
+    row = returned(row)
+    return {k: int(v) for k, v in row.items()}
+
+
+def find_unresolved_create_intents(
+    conn: psycopg.Connection[DictRow],
+    *,
+    share_pack_id: UUID,
+    workspace_url: str,
+    resource_type: str,
+    resource_name: str,
+    exclude_run_id: UUID | None = None,
+) -> list[dict[str, Any]]:
+    """Create steps of earlier runs of this pack for this resource without a recorded result (§9.9).
+
+    "Without a recorded result": the step is still `RUNNING` (the run died), `INTERRUPTED`, or `FAILED` (for
+    instance a transport error after the request was sent). The workspace is the one of the run's pack version.
+    Newest first; each row carries `run_started_at`.
+    """
+    return conn.execute(
+        "SELECT s.*, r.started_at AS run_started_at FROM deltashare.provisioning_steps s "
+        "JOIN deltashare.provisioning_runs r ON r.run_id = s.run_id "
+        "JOIN deltashare.share_packs p ON p.share_pack_id = r.share_pack_id AND p.version = r.version "
+        "WHERE s.action = 'create' AND s.resource_type = %s AND s.resource_name = %s "
+        "AND r.share_pack_id = %s AND p.workspace_url = %s "
+        "AND s.outcome NOT IN ('SUCCEEDED', 'NOOP', 'SKIPPED') "
+        "AND (%s::uuid IS NULL OR s.run_id <> %s::uuid) "
+        "ORDER BY s.started_at DESC",
+        (
+            resource_type,
+            resource_name,
+            share_pack_id,
+            workspace_url,
+            exclude_run_id,
+            exclude_run_id,
+        ),
+    ).fetchall()

@@ -1,0 +1,188 @@
+"""`deltashare.share_packs` (SCD2): one row per stored version of a pack (WORKFLOW §5.3, §7.1).
+
+The business key is `share_pack_id`; writers serialise on the pack key (`scd2:share_packs` / pack key) because the
+first upload of a key has no id yet. `record_hash` covers the canonical pack model (`config`) only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import DictRow
+
+from dbrx_api.workflow.db import scd2
+from dbrx_api.workflow.db.values import returned
+
+TABLE = scd2.SHARE_PACKS
+
+
+@dataclass(frozen=True)
+class PackVersionInput:
+    """The values an upload stores for a new version (descriptive fields are outside the hash)."""
+
+    pack_key: str
+    business_line: str
+    project_name: str
+    requestor: str
+    strategy: str
+    workspace_url: str
+    approver_status: str
+    servicenow: str
+    config: Mapping[str, Any]
+    file_format: str
+    file_sha256: str
+    file_size: int
+    requested_by: str
+    requested_by_name: str | None = None
+    file_name: str | None = None
+    warnings: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    record_hash: str | None = None  # default: sha256 of the canonical JSON of `config`
+
+    def content_hash(self) -> str:
+        """The version's `record_hash`."""
+        return self.record_hash or scd2.record_hash(self.config)
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """Outcome of `store_version`: `created` is False when the content equals the current version's."""
+
+    created: bool
+    row: dict[str, Any]
+    at: datetime  # the transaction's single timestamp (taken after the lock)
+    previous_version: int | None
+
+    @property
+    def share_pack_id(self) -> UUID:
+        """The pack's id (new for a first upload)."""
+        return UUID(str(self.row["share_pack_id"]))
+
+    @property
+    def version(self) -> int:
+        """The current version number after the call."""
+        return int(self.row["version"])
+
+
+def lock_pack_key(conn: psycopg.Connection[Any], pack_key: str) -> None:
+    """Serialise uploads of one pack (transaction advisory lock `scd2:share_packs` / pack key)."""
+    scd2.lock_key(conn, TABLE, pack_key)
+
+
+def get_current_by_key(
+    conn: psycopg.Connection[DictRow], pack_key: str, *, for_update: bool = False
+) -> dict[str, Any] | None:
+    """The current version row of the pack with this key, or None."""
+    query = "SELECT * FROM deltashare.share_packs WHERE pack_key = %s AND is_current"
+    if for_update:
+        return conn.execute(query + " FOR UPDATE", (pack_key,)).fetchone()
+    return conn.execute(query, (pack_key,)).fetchone()
+
+
+def get_current(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> dict[str, Any] | None:
+    """The current version row of a pack, or None."""
+    return conn.execute(
+        "SELECT * FROM deltashare.share_packs WHERE share_pack_id = %s AND is_current",
+        (share_pack_id,),
+    ).fetchone()
+
+
+def get_version(
+    conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
+) -> dict[str, Any] | None:
+    """One version row, or None."""
+    return conn.execute(
+        "SELECT * FROM deltashare.share_packs WHERE share_pack_id = %s AND version = %s",
+        (share_pack_id, version),
+    ).fetchone()
+
+
+def list_versions(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[dict[str, Any]]:
+    """Every version of a pack, oldest first."""
+    return scd2.history(conn, TABLE, {"share_pack_id": share_pack_id})
+
+
+def has_newer_version(conn: psycopg.Connection[Any], share_pack_id: UUID, version: int) -> bool:
+    """Whether a version newer than `version` of the pack is stored."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM deltashare.share_packs WHERE share_pack_id = %s AND version > %s)",
+        (share_pack_id, version),
+    ).fetchone()
+    row = returned(row)
+    return bool(next(iter(row.values())) if isinstance(row, dict) else row[0])
+
+
+def config_as_of(
+    conn: psycopg.Connection[DictRow], share_pack_id: UUID, at: datetime
+) -> dict[str, Any] | None:
+    """`{version, config}` of the pack version current at instant `at`, or None."""
+    return conn.execute(
+        "SELECT version, config FROM deltashare.share_packs "
+        "WHERE share_pack_id = %s AND effective_from <= %s AND %s < effective_to",
+        (share_pack_id, at, at),
+    ).fetchone()
+
+
+def store_version(
+    conn: psycopg.Connection[DictRow],
+    pack: PackVersionInput,
+    *,
+    changed_by: str,
+    reason: str = "upload",
+) -> StoredVersion:
+    """Store `pack` as the next version of its key unless its hash equals the current one (§7.1 steps 4.1 to 4.4).
+
+    Takes the pack-key lock, reads the current version `FOR UPDATE`, then either returns it untouched
+    (`created=False`, identical content, §7.2) or closes it and inserts version n+1 (or version 1 with a new
+    `share_pack_id`), all at one `clock_timestamp()`. Never commits; the caller adds the status rows (see
+    `operations.admit_version`) in the same transaction.
+    """
+    digest = pack.content_hash()
+    lock_pack_key(conn, pack.pack_key)
+    current = get_current_by_key(conn, pack.pack_key, for_update=True)
+    ts = scd2.clock(conn)
+    if current is not None and current["record_hash"] == digest:
+        return StoredVersion(created=False, row=current, at=ts, previous_version=current["version"])
+    if current is not None:
+        scd2.close_row(conn, TABLE, current["record_id"], ts)
+    row = scd2.insert_row(
+        conn,
+        TABLE,
+        {
+            "share_pack_id": current["share_pack_id"] if current is not None else uuid.uuid4(),
+            "version": current["version"] + 1 if current is not None else 1,
+            "pack_key": pack.pack_key,
+            "business_line": pack.business_line,
+            "project_name": pack.project_name,
+            "requestor": pack.requestor,
+            "strategy": pack.strategy,
+            "workspace_url": pack.workspace_url,
+            "approver_status": pack.approver_status,
+            "servicenow": pack.servicenow,
+            "config": pack.config,
+            "warnings": list(pack.warnings),
+            "file_format": pack.file_format,
+            "file_name": pack.file_name,
+            "file_sha256": pack.file_sha256,
+            "file_size": pack.file_size,
+            "requested_by": pack.requested_by,
+            "requested_by_name": pack.requested_by_name,
+            "effective_from": ts,
+            "is_current": True,
+            "is_deleted": False,
+            "record_hash": digest,
+            "changed_by": changed_by,
+            "change_reason": reason,
+        },
+    )
+    return StoredVersion(
+        created=True,
+        row=row,
+        at=ts,
+        previous_version=current["version"] if current is not None else None,
+    )

@@ -1,0 +1,157 @@
+"""`deltashare.shares` (SCD2): shares this service applied and recorded in a workspace (§5.3).
+
+Business key `(workspace_url, share_name)`, the name lower-cased. `assets` is the managed object list (sorted by
+name) and `recipients` the sorted names holding `SELECT`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import DictRow
+
+from dbrx_api.workflow.db import scd2
+from dbrx_api.workflow.db.repositories import _resources
+
+TABLE = scd2.SHARES
+
+
+@dataclass(frozen=True)
+class ShareRecord:
+    """The recorded content of one share (set-like fields are normalised when written)."""
+
+    workspace_url: str
+    share_name: str
+    created_by_pack: bool
+    share_pack_id: UUID | None = None
+    databricks_created_at: datetime | None = None
+    description: str | None = None
+    assets: Sequence[Mapping[str, Any]] = field(
+        default_factory=tuple
+    )  # [{name, type, shared_as?, …}]
+    recipients: Sequence[str] = field(default_factory=tuple)
+    ext_catalog_name: str | None = None
+    ext_schema_name: str | None = None
+    tags: Mapping[str, Any] | None = None
+    is_deleted: bool = False
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ShareRecord:
+        """The record held by a stored row (to derive the next version with `dataclasses.replace`)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in row.items() if k in names}
+        values["assets"] = tuple(values.get("assets") or ())
+        values["recipients"] = tuple(values.get("recipients") or ())
+        return cls(**values)
+
+
+def _sorted_assets(assets: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(
+        (dict(a) for a in assets),
+        key=lambda a: (str(a.get("name", "")).lower(), scd2.canonical_json(a)),
+    )
+
+
+def record(
+    conn: psycopg.Connection[DictRow],
+    rec: ShareRecord,
+    *,
+    changed_by: str,
+    reason: str = "provisioned",
+    source_version: int | None = None,
+    source_run_id: UUID | None = None,
+) -> scd2.Scd2Result:
+    """Write the share's next version unless unchanged (`changed=False`). Never commits."""
+    content = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
+    key = {
+        "workspace_url": content.pop("workspace_url"),
+        "share_name": content.pop("share_name").lower(),
+    }
+    content["assets"] = _sorted_assets(rec.assets)
+    content["recipients"] = scd2.sorted_set([r.lower() for r in rec.recipients])
+    content["tags"] = dict(rec.tags) if rec.tags is not None else None
+    return scd2.scd2_write(
+        conn,
+        TABLE,
+        key,
+        content,
+        changed_by=changed_by,
+        reason=reason,
+        bookkeeping={"source_version": source_version, "source_run_id": source_run_id},
+    )
+
+
+def get_current(
+    conn: psycopg.Connection[DictRow],
+    workspace_url: str,
+    share_name: str,
+    *,
+    include_deleted: bool = False,
+) -> dict[str, Any] | None:
+    """The current recorded row of a share (None when never recorded or deleted)."""
+    return _resources.get_current(
+        conn, TABLE, workspace_url, share_name, include_deleted=include_deleted
+    )
+
+
+def list_current(
+    conn: psycopg.Connection[DictRow],
+    *,
+    workspace_url: str | None = None,
+    share_pack_id: UUID | None = None,
+    names: Iterable[str] | None = None,
+    created_by_pack: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Current, non-deleted shares filtered by workspace, managing pack, names and `created_by_pack`."""
+    extra = {} if created_by_pack is None else {"created_by_pack": created_by_pack}
+    return _resources.list_current(
+        conn,
+        TABLE,
+        workspace_url=workspace_url,
+        share_pack_id=share_pack_id,
+        names=names,
+        extra=extra,
+    )
+
+
+def soft_delete(
+    conn: psycopg.Connection[DictRow],
+    workspace_url: str,
+    share_name: str,
+    *,
+    changed_by: str,
+    reason: str = "deleted",
+    source_version: int | None = None,
+    source_run_id: UUID | None = None,
+) -> scd2.Scd2Result | None:
+    """Record the share as deleted; None when it was never recorded."""
+    return _resources.soft_delete(
+        conn,
+        TABLE,
+        workspace_url,
+        share_name,
+        changed_by=changed_by,
+        reason=reason,
+        source_version=source_version,
+        source_run_id=source_run_id,
+    )
+
+
+def history(
+    conn: psycopg.Connection[DictRow], workspace_url: str, share_name: str
+) -> list[dict[str, Any]]:
+    """Every recorded version of a share, oldest first."""
+    return _resources.history(conn, TABLE, workspace_url, share_name)
+
+
+def as_of(
+    conn: psycopg.Connection[DictRow], workspace_url: str, at: datetime
+) -> list[dict[str, Any]]:
+    """What was shared with whom in a workspace at instant `at` (non-deleted shares)."""
+    return _resources.as_of(conn, TABLE, workspace_url, at)

@@ -1,0 +1,329 @@
+"""`deltashare.pack_version_status`: the status head, claim target and lease of every stored version (§5.3).
+
+Every status change goes through `transition`, a guarded update (`… WHERE status = ANY(<allowed from>)`) that
+also appends the `status_transitions` row; the table's trigger refuses any pair outside §4.3 as a backstop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import DictRow
+
+from dbrx_api.workflow.db.repositories import _common, status_transitions
+from dbrx_api.workflow.db.values import returned
+
+
+class Status(StrEnum):
+    """Version states (§4.2)."""
+
+    RECEIVED = "RECEIVED"
+    VALIDATED = "VALIDATED"
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    REJECTED = "REJECTED"
+    QUEUED = "QUEUED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    SUPERSEDED = "SUPERSEDED"
+
+
+# §4.3, mirrored by deltashare.is_allowed_transition() in V0001 (a test compares both).
+ALLOWED_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
+    {
+        (None, Status.RECEIVED),
+        (Status.RECEIVED, Status.VALIDATED),
+        (Status.VALIDATED, Status.QUEUED),
+        (Status.VALIDATED, Status.PENDING_APPROVAL),
+        (Status.VALIDATED, Status.REJECTED),
+        (Status.QUEUED, Status.IN_PROGRESS),
+        (Status.IN_PROGRESS, Status.COMPLETED),
+        (Status.IN_PROGRESS, Status.FAILED),
+        (Status.IN_PROGRESS, Status.QUEUED),
+        (Status.QUEUED, Status.FAILED),
+        (Status.QUEUED, Status.SUPERSEDED),
+        (Status.PENDING_APPROVAL, Status.SUPERSEDED),
+        (Status.COMPLETED, Status.QUEUED),
+        (Status.FAILED, Status.QUEUED),
+    }
+)
+
+# States in which a queue message for the version has nothing left to do (§8.2 step 4).
+NOT_RUNNABLE = frozenset(
+    {Status.COMPLETED, Status.FAILED, Status.SUPERSEDED, Status.REJECTED, Status.PENDING_APPROVAL}
+)
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.SUPERSEDED, Status.REJECTED})
+
+_COLUMNS = frozenset(
+    {
+        "status_detail",
+        "error",
+        "next_visible_at",
+        "attempts",
+        "lease_owner",
+        "lease_expires_at",
+        "last_run_id",
+        "first_provisioned_at",
+    }
+)
+_JSON_COLUMNS = frozenset({"error"})
+_GUARD_COLUMNS = frozenset({"lease_owner", "last_run_id"})
+
+
+def allowed_from(to_status: str) -> frozenset[str]:
+    """The states from which `to_status` may be entered."""
+    return frozenset(f for f, t in ALLOWED_TRANSITIONS if t == to_status and f is not None)
+
+
+def get(
+    conn: psycopg.Connection[DictRow],
+    share_pack_id: UUID,
+    version: int,
+    *,
+    for_update: bool = False,
+) -> dict[str, Any] | None:
+    """The status row of one version, or None."""
+    query = "SELECT * FROM deltashare.pack_version_status WHERE share_pack_id = %s AND version = %s"
+    if for_update:
+        return conn.execute(query + " FOR UPDATE", (share_pack_id, version)).fetchone()
+    return conn.execute(query, (share_pack_id, version)).fetchone()
+
+
+def insert_received(
+    conn: psycopg.Connection[DictRow],
+    share_pack_id: UUID,
+    version: int,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str | None = "upload",
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """Create the status row of a freshly stored version as `RECEIVED` and record `— → RECEIVED`."""
+    row = conn.execute(
+        "INSERT INTO deltashare.pack_version_status (share_pack_id, version, status, updated_at) "
+        "VALUES (%s, %s, 'RECEIVED', %s) RETURNING *",
+        (share_pack_id, version, at),
+    ).fetchone()
+    row = returned(row)
+    status_transitions.record(
+        conn,
+        share_pack_id=share_pack_id,
+        version=version,
+        from_status=None,
+        to_status=Status.RECEIVED,
+        at=at,
+        actor=actor,
+        reason=reason,
+        request_id=request_id,
+    )
+    return row
+
+
+def transition(
+    conn: psycopg.Connection[DictRow],
+    share_pack_id: UUID,
+    version: int,
+    to_status: str,
+    *,
+    at: datetime,
+    actor: str,
+    from_statuses: Iterable[str] | None = None,
+    reason: str | None = None,
+    run_id: UUID | None = None,
+    request_id: str | None = None,
+    guard: Mapping[str, Any] | None = None,
+    changes: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Move a version to `to_status` when its status is one of `from_statuses` (default: every allowed one).
+
+    `guard` adds equality conditions (`lease_owner`, `last_run_id`) so that a worker only changes the version it
+    still owns; `changes` sets other columns in the same update. Appends the transition row.
+
+    Returns:
+        The updated row plus `from_status`, or None when the row is missing or the guard did not match.
+    """
+    sources = set(from_statuses) if from_statuses is not None else set(allowed_from(to_status))
+    illegal = {s for s in sources if (s, to_status) not in ALLOWED_TRANSITIONS}
+    if illegal:
+        raise ValueError(f"forbidden status transition {sorted(illegal)} -> {to_status}")
+    unknown_guard = set(guard or {}) - _GUARD_COLUMNS
+    if unknown_guard:
+        raise ValueError(f"cannot guard on {sorted(unknown_guard)}")
+    current = get(conn, share_pack_id, version, for_update=True)
+    if current is None or current["status"] not in sources:
+        return None
+    if any(current[c] != v for c, v in (guard or {}).items()):
+        return None
+    assignments, params = _common.set_clause({**(changes or {})}, _COLUMNS, _JSON_COLUMNS)
+    extra = sql.SQL(", {}").format(assignments) if changes else sql.SQL("")
+    query = sql.SQL(
+        "UPDATE deltashare.pack_version_status SET status = %s, updated_at = %s{} "
+        "WHERE share_pack_id = %s AND version = %s RETURNING *"
+    ).format(extra)
+    row = conn.execute(query, [to_status, at, *params, share_pack_id, version]).fetchone()
+    row = returned(row)
+    status_transitions.record(
+        conn,
+        share_pack_id=share_pack_id,
+        version=version,
+        from_status=current["status"],
+        to_status=to_status,
+        at=at,
+        actor=actor,
+        reason=reason,
+        run_id=run_id,
+        request_id=request_id,
+    )
+    return {**row, "from_status": current["status"]}
+
+
+def claim(
+    conn: psycopg.Connection[DictRow],
+    share_pack_id: UUID,
+    version: int,
+    *,
+    worker_id: str,
+    run_id: UUID,
+    lease_s: float,
+    at: datetime,
+    request_id: str | None = None,
+) -> dict[str, Any] | None:
+    """`QUEUED → IN_PROGRESS` for this worker (§8.2 step 6): lease, attempt count and reference time T.
+
+    Returns the updated row (`attempts`, `first_provisioned_at`, …) or None when the version is not `QUEUED`.
+    """
+    row = conn.execute(
+        "UPDATE deltashare.pack_version_status "
+        "SET status = 'IN_PROGRESS', lease_owner = %(worker)s, lease_expires_at = %(ts)s + %(lease)s, "
+        "    attempts = attempts + 1, last_run_id = %(run)s, updated_at = %(ts)s, status_detail = NULL, "
+        "    error = NULL, first_provisioned_at = coalesce(first_provisioned_at, %(ts)s) "
+        "WHERE share_pack_id = %(id)s AND version = %(v)s AND status = 'QUEUED' "
+        "RETURNING *",
+        {
+            "worker": worker_id,
+            "ts": at,
+            "lease": timedelta(seconds=lease_s),
+            "run": run_id,
+            "id": share_pack_id,
+            "v": version,
+        },
+    ).fetchone()
+    if row is None:
+        return None
+    status_transitions.record(
+        conn,
+        share_pack_id=share_pack_id,
+        version=version,
+        from_status=Status.QUEUED,
+        to_status=Status.IN_PROGRESS,
+        at=at,
+        actor=f"worker:{worker_id}",
+        run_id=run_id,
+        request_id=request_id,
+    )
+    return row
+
+
+def renew_lease(
+    conn: psycopg.Connection[Any],
+    share_pack_id: UUID,
+    version: int,
+    *,
+    worker_id: str,
+    run_id: UUID,
+    lease_s: float,
+) -> bool:
+    """Push the lease of a running version forward (§8.3); False when this worker no longer owns it."""
+    cursor = conn.execute(
+        "UPDATE deltashare.pack_version_status SET lease_expires_at = clock_timestamp() + %s "
+        "WHERE share_pack_id = %s AND version = %s AND status = 'IN_PROGRESS' "
+        "AND lease_owner = %s AND last_run_id = %s",
+        (timedelta(seconds=lease_s), share_pack_id, version, worker_id, run_id),
+    )
+    return cursor.rowcount == 1
+
+
+def set_progress(
+    conn: psycopg.Connection[Any],
+    share_pack_id: UUID,
+    version: int,
+    *,
+    status_detail: str,
+    run_id: UUID,
+) -> bool:
+    """Set `status_detail` of a running version (e.g. `step 5 of 11: share_objects:sales_share`)."""
+    cursor = conn.execute(
+        "UPDATE deltashare.pack_version_status SET status_detail = %s "
+        "WHERE share_pack_id = %s AND version = %s AND status = 'IN_PROGRESS' AND last_run_id = %s",
+        (status_detail, share_pack_id, version, run_id),
+    )
+    return cursor.rowcount == 1
+
+
+def set_next_visible(
+    conn: psycopg.Connection[Any], share_pack_id: UUID, version: int, *, at: datetime
+) -> bool:
+    """Record when the version's queue message becomes visible (only while `QUEUED`; for the sweeper)."""
+    cursor = conn.execute(
+        "UPDATE deltashare.pack_version_status SET next_visible_at = %s "
+        "WHERE share_pack_id = %s AND version = %s AND status = 'QUEUED'",
+        (at, share_pack_id, version),
+    )
+    return cursor.rowcount == 1
+
+
+def list_queued(
+    conn: psycopg.Connection[DictRow], *, visible_before: datetime | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """`QUEUED` versions, those whose message should have been visible before `visible_before` when given."""
+    if visible_before is None:
+        return conn.execute(
+            "SELECT * FROM deltashare.pack_version_status WHERE status = 'QUEUED' "
+            "ORDER BY next_visible_at NULLS FIRST LIMIT %s",
+            (limit,),
+        ).fetchall()
+    return conn.execute(
+        "SELECT * FROM deltashare.pack_version_status WHERE status = 'QUEUED' "
+        "AND (next_visible_at IS NULL OR next_visible_at < %s) "
+        "ORDER BY next_visible_at NULLS FIRST LIMIT %s",
+        (visible_before, limit),
+    ).fetchall()
+
+
+def list_expired_leases(
+    conn: psycopg.Connection[DictRow], *, expired_before: datetime, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """`IN_PROGRESS` versions whose lease ended before `expired_before` (dead-run candidates, §8.7)."""
+    return conn.execute(
+        "SELECT * FROM deltashare.pack_version_status WHERE status = 'IN_PROGRESS' "
+        "AND lease_expires_at < %s ORDER BY lease_expires_at LIMIT %s",
+        (expired_before, limit),
+    ).fetchall()
+
+
+def list_pending_older(
+    conn: psycopg.Connection[DictRow], share_pack_id: UUID, below_version: int
+) -> list[dict[str, Any]]:
+    """Older versions still `QUEUED` or `PENDING_APPROVAL` (to be superseded by a newer upload)."""
+    return conn.execute(
+        "SELECT * FROM deltashare.pack_version_status WHERE share_pack_id = %s AND version < %s "
+        "AND status IN ('QUEUED', 'PENDING_APPROVAL') ORDER BY version",
+        (share_pack_id, below_version),
+    ).fetchall()
+
+
+def last_completed_version(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> int | None:
+    """The newest version of the pack whose status is `COMPLETED`, or None."""
+    row = conn.execute(
+        "SELECT max(version) AS v FROM deltashare.pack_version_status "
+        "WHERE share_pack_id = %s AND status = 'COMPLETED'",
+        (share_pack_id,),
+    ).fetchone()
+    return None if row is None or row["v"] is None else int(row["v"])

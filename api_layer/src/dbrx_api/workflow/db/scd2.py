@@ -1,0 +1,371 @@
+"""SCD2 mechanics (WORKFLOW §5.2): canonical hashing, the serialised writer and point-in-time reads.
+
+A write takes the transaction advisory lock of the key, reads the current row, and either does nothing (equal
+hash) or closes the current row and inserts the next version, both stamped with one `clock_timestamp()` taken after
+the lock, so that version *n*'s `effective_to` equals version *n+1*'s `effective_from`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import DictRow
+
+from dbrx_api.workflow.db import adapters, locks
+from dbrx_api.workflow.db.values import jsonb, returned
+
+# Columns managed by the writer; `is_deleted` is content and therefore not listed.
+SCD2_COLUMNS = frozenset(
+    {
+        "record_id",
+        "version",
+        "effective_from",
+        "effective_to",
+        "is_current",
+        "record_hash",
+        "changed_by",
+        "change_reason",
+    }
+)
+BOOKKEEPING_COLUMNS = frozenset({"source_version", "source_run_id"})
+
+
+# ------------------------------------------------------------------------------------------ canonical form
+
+
+def canonical_value(value: Any) -> Any:
+    """The JSON-ready canonical form of `value` (§5.2).
+
+    Mapping keys become strings and keys whose value is None are dropped; sets are sorted by their canonical JSON;
+    datetimes become ISO 8601 UTC with milliseconds and `Z`; UUIDs, enums and decimals become their text.
+    Ordinary lists keep their order: the caller sorts set-like lists (share objects, IPs, names) before hashing.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass timezone-aware values")
+        if adapters.is_infinity(value):
+            return "infinity"
+        utc = value.astimezone(UTC)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return canonical_value(value.value)
+    if isinstance(value, Mapping):
+        return {str(k): canonical_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, set | frozenset):
+        items = [canonical_value(v) for v in value]
+        return sorted(items, key=_dumps)
+    if isinstance(value, list | tuple):
+        return [canonical_value(v) for v in value]
+    raise TypeError(f"cannot put a {type(value).__name__} into canonical JSON")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_json(value: Any) -> str:
+    """Canonical JSON text: sorted keys, compact separators, no None-valued keys (§5.2)."""
+    return _dumps(canonical_value(value))
+
+
+def record_hash(content: Any) -> str:
+    """Hex SHA-256 of the canonical JSON of `content`."""
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+
+
+def sorted_set(values: Sequence[Any] | None) -> list[Any]:
+    """A set-like list in canonical order (duplicates removed), for jsonb columns that hold sets."""
+    unique = {_dumps(canonical_value(v)): canonical_value(v) for v in values or []}
+    return [unique[k] for k in sorted(unique)]
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+
+@dataclass(frozen=True)
+class Scd2Table:
+    """Description of one SCD2 table: its name, business key and jsonb columns."""
+
+    name: str
+    key_columns: tuple[str, ...]
+    json_columns: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def identifier(self) -> sql.Composed:
+        """`deltashare.<name>` as a composable identifier."""
+        return sql.SQL("{}.{}").format(sql.Identifier("deltashare"), sql.Identifier(self.name))
+
+    def lock_kind(self) -> str:
+        """Advisory lock kind of this table's writers (`scd2:<table>`)."""
+        return f"scd2:{self.name}"
+
+    def key_text(self, key: Mapping[str, Any]) -> str:
+        """The lock key of a business key: its value, or the canonical JSON array of a composite key."""
+        values = [key[c] for c in self.key_columns]
+        if len(values) == 1:
+            return str(canonical_value(values[0]))
+        return canonical_json(values)
+
+    def key_condition(self, key: Mapping[str, Any]) -> tuple[sql.Composed, list[Any]]:
+        """`a = %s AND b = %s` for the business key, with its parameters."""
+        missing = [c for c in self.key_columns if c not in key]
+        if missing or len(key) != len(self.key_columns):
+            raise ValueError(
+                f"{self.name}: the business key is {self.key_columns}, got {tuple(key)}"
+            )
+        condition = sql.SQL(" AND ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(c)) for c in self.key_columns
+        )
+        return sql.Composed([condition]), [key[c] for c in self.key_columns]
+
+
+SHARE_PACKS = Scd2Table("share_packs", ("share_pack_id",), frozenset({"config", "warnings"}))
+RECIPIENTS = Scd2Table(
+    "recipients", ("workspace_url", "recipient_name"), frozenset({"ip_access_list"})
+)
+SHARES = Scd2Table(
+    "shares", ("workspace_url", "share_name"), frozenset({"assets", "recipients", "tags"})
+)
+PIPELINES = Scd2Table(
+    "pipelines",
+    ("workspace_url", "pipeline_key"),
+    frozenset({"key_columns", "notifications", "tags"}),
+)
+
+
+# ------------------------------------------------------------------------------------------ writer
+
+
+@dataclass(frozen=True)
+class Scd2Result:
+    """What a write did: `changed` is False for an equal-hash no-op (then `row` is the untouched current row)."""
+
+    changed: bool
+    row: dict[str, Any]
+    at: datetime
+    previous_record_id: int | None = None
+
+    @property
+    def record_id(self) -> int:
+        """Surrogate id of the current row."""
+        return int(self.row["record_id"])
+
+    @property
+    def version(self) -> int:
+        """Version number of the current row."""
+        return int(self.row["version"])
+
+    @property
+    def record_hash(self) -> str:
+        """Hash of the current row's content."""
+        return str(self.row["record_hash"])
+
+
+def lock_key(conn: psycopg.Connection[Any], table: Scd2Table, key_text: str) -> None:
+    """Serialise the writers of one key (`pg_advisory_xact_lock(lock_key('scd2:<table>', key))`)."""
+    locks.xact_lock(conn, table.lock_kind(), key_text)
+
+
+def clock(conn: psycopg.Connection[Any]) -> datetime:
+    """`clock_timestamp()`: the single timestamp of a write, taken after the lock."""
+    row = conn.execute("SELECT clock_timestamp() AS ts").fetchone()
+    row = returned(row)
+    ts = row["ts"] if isinstance(row, dict) else row[0]
+    if not isinstance(ts, datetime):
+        raise TypeError("clock_timestamp() did not return a timestamp")
+    return ts
+
+
+def current_row(
+    conn: psycopg.Connection[DictRow],
+    table: Scd2Table,
+    key: Mapping[str, Any],
+    *,
+    for_update: bool = False,
+) -> dict[str, Any] | None:
+    """The current row of `key` (deleted or not), or None when the key was never written."""
+    condition, params = table.key_condition(key)
+    query = sql.SQL("SELECT * FROM {} WHERE {} AND is_current{}").format(
+        table.identifier, condition, sql.SQL(" FOR UPDATE") if for_update else sql.SQL("")
+    )
+    return conn.execute(query, params).fetchone()
+
+
+def close_row(
+    conn: psycopg.Connection[Any], table: Scd2Table, record_id: int, at: datetime
+) -> None:
+    """Close the current row `record_id` at `at` (the only UPDATE the SCD2 guard trigger allows)."""
+    query = sql.SQL(
+        "UPDATE {} SET effective_to = %s, is_current = false WHERE record_id = %s AND is_current"
+    ).format(table.identifier)
+    cursor = conn.execute(query, (at, record_id))
+    if cursor.rowcount != 1:
+        raise RuntimeError(f"{table.name}: record {record_id} is not current any more")
+
+
+def insert_row(
+    conn: psycopg.Connection[DictRow], table: Scd2Table, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Insert one version row (`values` holds every column but `record_id`) and return it."""
+    columns = list(values)
+    params = [jsonb(values[c]) if c in table.json_columns else values[c] for c in columns]
+    query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING *").format(
+        table.identifier,
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        sql.SQL(", ").join(sql.Placeholder() for _ in columns),
+    )
+    row = conn.execute(query, params).fetchone()
+    row = returned(row)
+    return row
+
+
+def scd2_write(
+    conn: psycopg.Connection[DictRow],
+    table: Scd2Table,
+    key: Mapping[str, Any],
+    content: Mapping[str, Any],
+    *,
+    changed_by: str,
+    reason: str,
+    bookkeeping: Mapping[str, Any] | None = None,
+    content_hash: str | None = None,
+) -> Scd2Result:
+    """Write a new version of `key` unless its content is unchanged (§5.2). Never commits.
+
+    Args:
+        conn: connection inside the caller's transaction.
+        table: the SCD2 table.
+        key: the business key columns and values.
+        content: the content columns (`is_deleted` included, default False); hashed with the key.
+        changed_by: principal id or `worker:<id>`.
+        reason: `change_reason` (`provisioned`, `adopted`, `deleted`, …).
+        bookkeeping: columns stored but not hashed (`source_version`, `source_run_id`).
+        content_hash: explicit hash (for `share_packs` it covers the canonical pack only).
+
+    Returns:
+        The result; `changed` is False when the current row already has this hash.
+    """
+    overlap = (SCD2_COLUMNS | set(table.key_columns)) & set(content)
+    if overlap:
+        raise ValueError(f"{table.name}: content must not contain {sorted(overlap)}")
+    unknown_bookkeeping = set(bookkeeping or {}) - BOOKKEEPING_COLUMNS
+    if unknown_bookkeeping:
+        raise ValueError(f"{table.name}: {sorted(unknown_bookkeeping)} are not bookkeeping columns")
+    full_content = {**key, "is_deleted": False, **content}
+    digest = content_hash or record_hash(full_content)
+
+    lock_key(conn, table, table.key_text(key))
+    current = current_row(conn, table, key, for_update=True)
+    ts = clock(conn)
+    if current is not None and current["record_hash"] == digest:
+        return Scd2Result(changed=False, row=current, at=ts)
+    if current is not None:
+        close_row(conn, table, current["record_id"], ts)
+    row = insert_row(
+        conn,
+        table,
+        {
+            **full_content,
+            **(bookkeeping or {}),
+            "version": (current["version"] + 1) if current is not None else 1,
+            "effective_from": ts,
+            "is_current": True,
+            "record_hash": digest,
+            "changed_by": changed_by,
+            "change_reason": reason,
+        },
+    )
+    return Scd2Result(
+        changed=True,
+        row=row,
+        at=ts,
+        previous_record_id=current["record_id"] if current is not None else None,
+    )
+
+
+def content_of(table: Scd2Table, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The content columns of a stored row (without key, SCD2 and bookkeeping columns)."""
+    excluded = SCD2_COLUMNS | BOOKKEEPING_COLUMNS | set(table.key_columns)
+    return {k: v for k, v in row.items() if k not in excluded}
+
+
+def soft_delete(
+    conn: psycopg.Connection[DictRow],
+    table: Scd2Table,
+    key: Mapping[str, Any],
+    *,
+    changed_by: str,
+    reason: str = "deleted",
+    bookkeeping: Mapping[str, Any] | None = None,
+) -> Scd2Result | None:
+    """Write a version marking `key` deleted (content otherwise unchanged); None when nothing was recorded.
+
+    Deleting an already deleted key is a no-op (`changed = False`).
+    """
+    lock_key(conn, table, table.key_text(key))
+    current = current_row(conn, table, key, for_update=True)
+    if current is None:
+        return None
+    content = {**content_of(table, current), "is_deleted": True}
+    return scd2_write(
+        conn, table, key, content, changed_by=changed_by, reason=reason, bookkeeping=bookkeeping
+    )
+
+
+# ------------------------------------------------------------------------------------------ reads
+
+
+def history(
+    conn: psycopg.Connection[DictRow], table: Scd2Table, key: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Every version of `key`, oldest first."""
+    condition, params = table.key_condition(key)
+    query = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY version").format(
+        table.identifier, condition
+    )
+    return conn.execute(query, params).fetchall()
+
+
+def as_of(
+    conn: psycopg.Connection[DictRow],
+    table: Scd2Table,
+    at: datetime,
+    *,
+    where: Mapping[str, Any] | None = None,
+    include_deleted: bool = False,
+) -> list[dict[str, Any]]:
+    """The rows valid at instant `at` (half-open ranges), filtered by equality on `where` columns.
+
+    Example: `as_of(conn, SHARES, t, where={"workspace_url": url})` is "what was shared in that workspace at t".
+    """
+    filters: list[sql.Composable] = [sql.SQL("effective_from <= %s"), sql.SQL("%s < effective_to")]
+    params: list[Any] = [at, at]
+    for column, value in (where or {}).items():
+        filters.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+        params.append(value)
+    if not include_deleted:
+        filters.append(sql.SQL("NOT is_deleted"))
+    query = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY {}").format(
+        table.identifier,
+        sql.SQL(" AND ").join(filters),
+        sql.SQL(", ").join(sql.Identifier(c) for c in table.key_columns),
+    )
+    return conn.execute(query, params).fetchall()

@@ -1,0 +1,41 @@
+"""Conversion of Python values to JSON / jsonb parameters (shared by the SCD2 writer and the repositories)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+
+def json_ready(value: Any) -> Any:
+    """`value` with datetimes, UUIDs, enums and sets turned into JSON types (None and list order kept)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return json_ready(value.value)
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_ready(v) for v in value]
+    raise TypeError(f"cannot store a {type(value).__name__} as JSON")
+
+
+def jsonb(value: Any) -> Jsonb | None:
+    """A jsonb parameter (None stays SQL NULL)."""
+    return None if value is None else Jsonb(json_ready(value))
+
+
+def returned[T](row: T | None, what: str = "statement") -> T:
+    """The row a `RETURNING` / aggregate statement must produce (a missing row is a programming error)."""
+    if row is None:
+        raise RuntimeError(f"{what} returned no row")
+    return row

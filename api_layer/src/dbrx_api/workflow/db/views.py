@@ -1,0 +1,293 @@
+"""Read models of the share-pack endpoints: status object, keyset-paged list and history (API §10.3, §12.1-2).
+
+The functions return plain dicts shaped like the JSON documents of WORKFLOW §3 (datetimes and UUIDs as Python
+objects; the route serialises them). Reads only; no table scan beyond the indexed ranges.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import DictRow
+
+from dbrx_api.errors import ValidationFailed
+from dbrx_api.workflow.db import adapters
+from dbrx_api.workflow.db.repositories import (
+    provisioning_runs,
+    provisioning_steps,
+    share_packs,
+    status_transitions,
+)
+
+MAX_LIST_LIMIT = 500
+
+_STATUS_SELECT = """
+SELECT sp.share_pack_id, sp.pack_key, sp.workspace_url, sp.version AS current_version, sp.strategy,
+       pvs.status, pvs.status_detail, pvs.attempts, sp.requested_by, sp.requested_by_name,
+       first_version.effective_from AS created_at, pvs.updated_at,
+       (SELECT max(done.version) FROM deltashare.pack_version_status done
+         WHERE done.share_pack_id = sp.share_pack_id AND done.status = 'COMPLETED') AS last_completed_version,
+       sp.approver_status, sp.config -> 'metadata' -> 'approver' AS approver, sp.servicenow,
+       sp.warnings, pvs.error,
+       run.run_id AS run_run_id, run.attempt AS run_attempt, run.started_at AS run_started_at,
+       run.ended_at AS run_ended_at, run.outcome AS run_outcome, run.summary AS run_summary
+FROM deltashare.share_packs sp
+JOIN deltashare.pack_version_status pvs
+  ON pvs.share_pack_id = sp.share_pack_id AND pvs.version = sp.version
+JOIN deltashare.share_packs first_version
+  ON first_version.share_pack_id = sp.share_pack_id AND first_version.version = 1
+LEFT JOIN LATERAL (
+  SELECT r.run_id, r.attempt, r.started_at, r.ended_at, r.outcome, r.summary
+  FROM deltashare.provisioning_runs r
+  WHERE r.share_pack_id = sp.share_pack_id AND r.version = sp.version
+  ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1
+) run ON true
+WHERE sp.is_current
+"""
+
+
+def _status_object(row: dict[str, Any]) -> dict[str, Any]:
+    warnings = list(row["warnings"] or [])
+    summary = row["run_summary"] or {}
+    if isinstance(summary, dict) and isinstance(summary.get("warnings"), list):
+        warnings.extend(summary["warnings"])
+    latest_run = None
+    if row["run_run_id"] is not None:
+        latest_run = {
+            "run_id": row["run_run_id"],
+            "attempt": row["run_attempt"],
+            "started_at": row["run_started_at"],
+            "ended_at": row["run_ended_at"],
+            "outcome": row["run_outcome"],
+        }
+    return {
+        "share_pack_id": row["share_pack_id"],
+        "pack_key": row["pack_key"],
+        "workspace_url": row["workspace_url"],
+        "current_version": row["current_version"],
+        "strategy": row["strategy"],
+        "status": row["status"],
+        "status_detail": row["status_detail"],
+        "attempts": row["attempts"],
+        "requested_by": {"id": row["requested_by"], "name": row["requested_by_name"]},
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "last_completed_version": row["last_completed_version"],
+        "governance": {
+            "approver_status": row["approver_status"],
+            "approver": row["approver"] if row["approver"] is not None else [],
+            "servicenow": row["servicenow"],
+        },
+        "warnings": warnings,
+        "error": row["error"],
+        "latest_run": latest_run,
+    }
+
+
+def status_view(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> dict[str, Any] | None:
+    """The status object of a pack's current version (WORKFLOW §3), or None for an unknown pack."""
+    query = sql.SQL(_STATUS_SELECT + " AND sp.share_pack_id = %s")
+    row = conn.execute(query, (share_pack_id,)).fetchone()
+    if row is None:
+        return None
+    view = _status_object(row)
+    if view["latest_run"] is not None:
+        view["latest_run"]["steps"] = provisioning_steps.counts(conn, view["latest_run"]["run_id"])
+    return view
+
+
+# ------------------------------------------------------------------------------------------ list
+
+
+@dataclass(frozen=True)
+class PackPage:
+    """One page of `GET /workflow/sharepacks`."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+    @property
+    def count(self) -> int:
+        """Number of items in this page."""
+        return len(self.items)
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"{field}: {message}",
+        code="validation_failed",
+        errors=[{"loc": ["query", field], "msg": message, "type": f"{field}_invalid"}],
+    )
+
+
+def encode_cursor(updated_at: datetime, share_pack_id: UUID) -> str:
+    """Opaque keyset cursor: position after the item `(updated_at, share_pack_id)`."""
+    raw = json.dumps({"u": updated_at.isoformat(), "id": str(share_pack_id)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """Inverse of `encode_cursor`; a malformed cursor raises `ValidationFailed` (422) naming `cursor`."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        updated_at = datetime.fromisoformat(data["u"])
+        share_pack_id = UUID(data["id"])
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError) as exc:
+        raise _invalid("cursor", "not a cursor returned by this endpoint") from exc
+    if updated_at.tzinfo is None:
+        raise _invalid("cursor", "not a cursor returned by this endpoint")
+    return updated_at, share_pack_id
+
+
+def list_status_views(
+    conn: psycopg.Connection[DictRow],
+    *,
+    statuses: Sequence[str] | None = None,
+    requested_by: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> PackPage:
+    """Current versions of all packs, newest `updated_at` first, keyset-paged (API §12.1).
+
+    `statuses` filters on the current version's status, `requested_by` on the uploader's principal id or name
+    (exact, case-insensitive), `since` on the last status change (inclusive). Items are status objects without
+    `latest_run.steps`.
+    """
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise _invalid("limit", f"must be between 1 and {MAX_LIST_LIMIT}")
+    filters: list[sql.Composable] = []
+    params: list[Any] = []
+    if statuses:
+        filters.append(sql.SQL(" AND pvs.status = ANY(%s)"))
+        params.append(list(statuses))
+    if requested_by is not None:
+        filters.append(
+            sql.SQL(
+                " AND (lower(sp.requested_by) = lower(%s) OR lower(sp.requested_by_name) = lower(%s))"
+            )
+        )
+        params.extend([requested_by, requested_by])
+    if since is not None:
+        filters.append(sql.SQL(" AND pvs.updated_at >= %s"))
+        params.append(since)
+    if cursor is not None:
+        after_updated, after_id = decode_cursor(cursor)
+        filters.append(sql.SQL(" AND (pvs.updated_at, sp.share_pack_id) < (%s, %s)"))
+        params.extend([after_updated, after_id])
+    query = sql.Composed(
+        [
+            sql.SQL(_STATUS_SELECT),
+            *filters,
+            sql.SQL(" ORDER BY pvs.updated_at DESC, sp.share_pack_id DESC LIMIT %s"),
+        ]
+    )
+    rows = conn.execute(query, [*params, limit + 1]).fetchall()
+    items = [_status_object(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(last["updated_at"], last["share_pack_id"])
+    return PackPage(items=items, next_cursor=next_cursor)
+
+
+# ------------------------------------------------------------------------------------------ history
+
+
+def _run_view(run: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "run_id": run["run_id"],
+        "attempt": run["attempt"],
+        "worker_id": run["worker_id"],
+        "started_at": run["started_at"],
+        "ended_at": run["ended_at"],
+        "outcome": run["outcome"],
+        "error_code": run["error_code"],
+        "error_message": run["error_message"],
+        "read_calls": run["read_calls"],
+        "mutating_calls": run["mutating_calls"],
+        "steps": [
+            {
+                "seq": s["seq"],
+                "step_key": s["step_key"],
+                "resource_type": s["resource_type"],
+                "resource_name": s["resource_name"],
+                "action": s["action"],
+                "started_at": s["started_at"],
+                "ended_at": s["ended_at"],
+                "outcome": s["outcome"],
+                "databricks_ids": s["databricks_ids"],
+                "detail": s["detail"],
+                "error_code": s["error_code"],
+                "error_message": s["error_message"],
+            }
+            for s in steps
+        ],
+    }
+
+
+def history_view(
+    conn: psycopg.Connection[DictRow], share_pack_id: UUID, *, include_config: bool = False
+) -> dict[str, Any] | None:
+    """Every version (oldest first) with its transitions and its runs and steps (API §12.2); None if unknown."""
+    versions = share_packs.list_versions(conn, share_pack_id)
+    if not versions:
+        return None
+    transitions: dict[int, list[dict[str, Any]]] = {}
+    for t in status_transitions.list_for_pack(conn, share_pack_id):
+        transitions.setdefault(t["version"], []).append(
+            {
+                "from_status": t["from_status"],
+                "to_status": t["to_status"],
+                "at": t["at"],
+                "actor": t["actor"],
+                "reason": t["reason"],
+                "run_id": t["run_id"],
+            }
+        )
+    runs = provisioning_runs.list_for_pack(conn, share_pack_id)
+    steps = provisioning_steps.list_for_runs(conn, [r["run_id"] for r in runs])
+    runs_by_version: dict[int, list[dict[str, Any]]] = {}
+    for run in runs:
+        runs_by_version.setdefault(run["version"], []).append(_run_view(run, steps[run["run_id"]]))
+    return {
+        "share_pack_id": share_pack_id,
+        "pack_key": versions[-1]["pack_key"],
+        "versions": [
+            {
+                "version": v["version"],
+                "effective_from": v["effective_from"],
+                "effective_to": None
+                if adapters.is_infinity(v["effective_to"])
+                else v["effective_to"],
+                "is_current": v["is_current"],
+                "record_hash": v["record_hash"],
+                "changed_by": v["changed_by"],
+                "change_reason": v["change_reason"],
+                "strategy": v["strategy"],
+                "approver_status": v["approver_status"],
+                "requested_by": {"id": v["requested_by"], "name": v["requested_by_name"]},
+                "file": {
+                    "name": v["file_name"],
+                    "format": v["file_format"],
+                    "sha256": v["file_sha256"],
+                    "size": v["file_size"],
+                },
+                "warnings": v["warnings"],
+                "config": v["config"] if include_config else None,
+                "transitions": transitions.get(v["version"], []),
+                "runs": runs_by_version.get(v["version"], []),
+            }
+            for v in versions
+        ],
+    }

@@ -1,0 +1,160 @@
+"""The contract between the consumer loop and the provisioning function it runs.
+
+The consumer calls `handler(share_pack_id, version, cancel)` and commits the returned `Outcome` (§8.4). `cancel`
+is a `RunControl`: a `threading.Event` (set on shutdown, lost lease, lost message or lost lock) that also carries
+the claim (run id, attempt, reference time T) and the pack-lock check to perform before every mutating call
+(§8.2: "the run checks that its lock connection is alive and that cancel is not set").
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID
+
+from dbrx_api.workflow.db.locks import PackLock
+from dbrx_api.workflow.db.operations import Claim
+
+OutcomeKind = Literal["COMPLETED", "FAILED", "RETRY", "INTERRUPTED"]
+
+
+class RunCancelled(Exception):
+    """Raised by `RunControl.check_before_mutation` when the run must stop before its next mutating call."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"run cancelled: {reason}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run ended with. `error_*` describe the first failed step (FAILED) or the retriable error (RETRY)."""
+
+    result: OutcomeKind
+    error_code: str | None = None
+    error_message: str | None = None
+    error_step: str | None = None
+    summary: Mapping[str, Any] | None = None
+    status_detail: str | None = None
+    read_calls: int | None = None
+    mutating_calls: int | None = None
+
+    @classmethod
+    def completed(
+        cls,
+        *,
+        summary: Mapping[str, Any] | None = None,
+        status_detail: str | None = None,
+        read_calls: int | None = None,
+        mutating_calls: int | None = None,
+    ) -> Outcome:
+        """Every action succeeded or was a no-op."""
+        return cls(
+            "COMPLETED",
+            summary=summary,
+            status_detail=status_detail,
+            read_calls=read_calls,
+            mutating_calls=mutating_calls,
+        )
+
+    @classmethod
+    def failed(
+        cls,
+        code: str,
+        message: str,
+        *,
+        step: str | None = None,
+        summary: Mapping[str, Any] | None = None,
+        read_calls: int | None = None,
+        mutating_calls: int | None = None,
+    ) -> Outcome:
+        """A non-retriable failure (the version becomes FAILED)."""
+        return cls(
+            "FAILED",
+            error_code=code,
+            error_message=message,
+            error_step=step,
+            summary=summary,
+            read_calls=read_calls,
+            mutating_calls=mutating_calls,
+        )
+
+    @classmethod
+    def retry(
+        cls,
+        code: str,
+        message: str,
+        *,
+        step: str | None = None,
+        summary: Mapping[str, Any] | None = None,
+        read_calls: int | None = None,
+        mutating_calls: int | None = None,
+    ) -> Outcome:
+        """A retriable failure (backoff, or FAILED `retries_exhausted` on the last allowed dequeue)."""
+        return cls(
+            "RETRY",
+            error_code=code,
+            error_message=message,
+            error_step=step,
+            summary=summary,
+            read_calls=read_calls,
+            mutating_calls=mutating_calls,
+        )
+
+    @classmethod
+    def interrupted(
+        cls, *, read_calls: int | None = None, mutating_calls: int | None = None
+    ) -> Outcome:
+        """The run stopped at an action boundary because `cancel` was set."""
+        return cls("INTERRUPTED", read_calls=read_calls, mutating_calls=mutating_calls)
+
+    def error(self) -> dict[str, Any]:
+        """`{code, message, step}` for the status row."""
+        return {"code": self.error_code, "message": self.error_message, "step": self.error_step}
+
+
+class RunControl(threading.Event):
+    """Cancellation event of one run, plus its claim and pack lock.
+
+    Set means: stop before the next mutating call. `reason` says why (`shutdown`, `lease_lost`, `message_lost`,
+    `lock_lost`, `database_unavailable`).
+    """
+
+    def __init__(self, claim: Claim | None = None, lock: PackLock | None = None) -> None:
+        super().__init__()
+        self.claim = claim
+        self.lock = lock
+        self.reason: str | None = None
+        self._reason_guard = threading.Lock()
+
+    @property
+    def run_id(self) -> UUID | None:
+        """Run id to record steps under (None outside the consumer)."""
+        return None if self.claim is None else self.claim.run_id
+
+    def cancel(self, reason: str) -> None:
+        """Ask the run to stop; the first reason is kept."""
+        with self._reason_guard:
+            if self.reason is None:
+                self.reason = reason
+        self.set()
+
+    def may_mutate(self) -> bool:
+        """False when cancelled or when the pack lock connection is gone (then the run is cancelled)."""
+        if self.is_set():
+            return False
+        if self.lock is not None and not self.lock.is_alive(max_age_s=5.0):
+            self.cancel("lock_lost")
+            return False
+        return True
+
+    def check_before_mutation(self) -> None:
+        """Raise `RunCancelled` unless the run may make its next mutating call."""
+        if not self.may_mutate():
+            raise RunCancelled(self.reason or "cancelled")
+
+
+Handler = Callable[[UUID, int, threading.Event], Outcome]
+"""`handle(share_pack_id, version, cancel) -> Outcome`; `cancel` is a `RunControl` when called by the consumer."""

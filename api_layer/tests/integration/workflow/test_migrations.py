@@ -1,0 +1,180 @@
+"""Migration runner against a real PostgreSQL (WORKFLOW §5.5)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from dbrx_api.workflow.db import migrate
+from dbrx_api.workflow.db.migrate import MigrationError, apply_migrations, migration_status
+
+pytestmark = pytest.mark.integration
+
+EXPECTED_TABLES = {
+    "schema_migrations",
+    "share_packs",
+    "pack_version_status",
+    "status_transitions",
+    "recipients",
+    "shares",
+    "pipelines",
+    "version_actions",
+    "provisioning_runs",
+    "provisioning_steps",
+    "audit_trail",
+    "application_logs",
+}
+
+
+def _copy_migrations(tmp_path: Path) -> Path:
+    target = tmp_path / "migrations"
+    target.mkdir()
+    for path in migrate.MIGRATIONS_DIR.glob("V*.sql"):
+        shutil.copy(path, target / path.name)
+    return target
+
+
+def test_apply_creates_every_table_and_is_idempotent(make_database: Callable[[], str]) -> None:
+    url = make_database()
+    first = apply_migrations(url)
+    second = apply_migrations(url)
+    assert first.applied_now == [1]
+    assert second.applied_now == []
+    assert second.already_applied == [1]
+    with psycopg.connect(url) as conn:
+        tables = {
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'deltashare'"
+            )
+        }
+        rows = conn.execute(
+            "SELECT version, name, checksum, applied_by FROM deltashare.schema_migrations"
+        ).fetchall()
+        version = migrate.schema_version(conn)
+    assert tables == EXPECTED_TABLES
+    assert [(r[0], r[1]) for r in rows] == [(1, "init")]
+    assert rows[0][2] == migrate.discover()[0].checksum
+    assert rows[0][3]
+    assert version == migrate.EXPECTED_SCHEMA_VERSION
+    assert migration_status(url).ok
+
+
+def test_lock_key_function_matches_the_hand_written_migration_key(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute(
+            "SELECT deltashare.lock_key('migrations', '-') = hashtextextended('deltashare:migrations:-', 0)"
+        ).fetchone()
+    assert row == (True,)
+
+
+def test_checksum_mismatch_stops_and_status_reports_it(
+    make_database: Callable[[], str], tmp_path: Path
+) -> None:
+    url = make_database()
+    directory = _copy_migrations(tmp_path)
+    apply_migrations(url, directory=directory)
+    (directory / "V0001__init.sql").write_text(
+        (directory / "V0001__init.sql").read_text() + "\n-- edited after release\n"
+    )
+    with pytest.raises(MigrationError) as raised:
+        apply_migrations(url, directory=directory)
+    assert raised.value.code == "migration_checksum_mismatch"
+    status = migration_status(url, directory=directory)
+    assert status.mismatched == [1]
+    assert not status.ok
+    assert migrate.main(["status", "--database-url", url]) == 0  # the shipped file still matches
+
+
+def test_status_cli_exits_non_zero_when_pending(
+    make_database: Callable[[], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = make_database()
+    assert migrate.main(["status", "--database-url", url]) == 1
+    assert "pending:    [1]" in capsys.readouterr().out
+    assert migrate.main(["apply", "--database-url", url]) == 0
+    assert migrate.main(["status", "--database-url", url]) == 0
+
+
+def test_no_transaction_migration_and_newer_database(
+    make_database: Callable[[], str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = make_database()
+    directory = _copy_migrations(tmp_path)
+    (directory / "V0002__concurrent_index.sql").write_text(
+        "-- migrate: no-transaction\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS audit_action ON deltashare.audit_trail (action);\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS logs_level ON deltashare.application_logs (level);\n"
+    )
+    report = apply_migrations(url, directory=directory)
+    assert report.applied_now == [1, 2]
+    with psycopg.connect(url) as conn:
+        indexes = {
+            r[0]
+            for r in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = 'deltashare'"
+            )
+        }
+    assert {"audit_action", "logs_level"} <= indexes
+    # The shipped code only knows V0001: a database at V0002 is accepted with a warning (rolling deployment).
+    older = apply_migrations(url)
+    assert older.applied_now == []
+    assert older.unknown == [2]
+    assert "newer release" in caplog.text
+
+
+def test_failing_migration_rolls_back_completely(
+    make_database: Callable[[], str], tmp_path: Path
+) -> None:
+    url = make_database()
+    directory = _copy_migrations(tmp_path)
+    (directory / "V0002__broken.sql").write_text(
+        "CREATE TABLE deltashare.half_done (id int);\nSELECT * FROM deltashare.does_not_exist;\n"
+    )
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        apply_migrations(url, directory=directory)
+    with psycopg.connect(url) as conn:
+        leftover = conn.execute("SELECT to_regclass('deltashare.half_done')").fetchone()
+        applied = [r[0] for r in conn.execute("SELECT version FROM deltashare.schema_migrations")]
+    assert leftover == (None,)
+    assert applied == [1]
+
+
+def test_concurrent_appliers_apply_each_version_once(make_database: Callable[[], str]) -> None:
+    url = make_database()
+    reports: list[migrate.MigrationReport] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            reports.append(apply_migrations(url, lock_timeout_s=60, poll_s=0.05))
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert sorted(len(r.applied_now) for r in reports) == [0, 0, 0, 0, 0, 1]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM deltashare.schema_migrations").fetchone() == (1,)
+
+
+def test_lock_timeout_when_another_instance_keeps_the_lock(
+    make_database: Callable[[], str],
+) -> None:
+    url = make_database()
+    with psycopg.connect(url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(hashtextextended('deltashare:migrations:-', 0))")
+        with pytest.raises(MigrationError) as raised:
+            apply_migrations(url, lock_timeout_s=0.5, poll_s=0.1)
+    assert raised.value.code == "migration_lock_timeout"
