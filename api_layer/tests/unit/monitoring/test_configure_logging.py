@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,7 +116,7 @@ def test_close_detaches_and_flushes(configured_logging: Configure) -> None:
     ],
 )
 def test_missing_sink_requirements_fail_fast(
-    section: dict[str, object], fragment: str, monkeypatch: pytest.MonkeyPatch
+    section: dict[str, Any], fragment: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DD_API_KEY", raising=False)
     with pytest.raises(SettingsError, match=fragment):
