@@ -1,0 +1,248 @@
+"""JSON Schema (draft 2020-12) of the YAML form of a share pack, generated from the canonical models.
+
+The canonical models describe the *output* of validation; a YAML file may say the same thing in more ways
+(SHAREPACK.md §2.2): any scalar where text is expected, numeric text for integers, yes/no/on/off for
+booleans, enums in any case, a comma-separated string for a list, the string form of an asset, aliases
+(`comment`, `servicenow_ticket`), the nested per-asset schedule and the reduced DELETE shape. The generated
+schema is widened accordingly, so an editor never flags a file the service accepts. The service still checks
+more than the schema can say (names, URLs, cron, cross-references).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from functools import cache
+from typing import Any
+
+from dbrx_api.workflow.models.pack import DeleteSharePack, SharePack
+
+SCHEMA_ID = "urn:deltashare:sharepack"
+_META_KEYS = ("title", "description", "default", "deprecated", "examples")
+_SCALAR = ["string", "number", "boolean"]
+_BOOLEAN_WORDS = ("true", "false", "yes", "no", "y", "n", "on", "off", "1", "0")
+_LIST_TEXT = {"type": "string", "description": "Items separated by commas or line breaks."}
+_DEF_PREFIX = "#/$defs/"
+_ALIASES = {
+    "Recipient": ("comment", "description"),
+    "Share": ("comment", "description"),
+    "Pipeline": ("comment", "description"),
+}
+
+
+def _ci(word: str) -> str:
+    """An ECMA-262 pattern matching `word` in any case (JSON Schema has no case-insensitive flag)."""
+    parts = [f"[{c.lower()}{c.upper()}]" if c.lower() != c.upper() else re.escape(c) for c in word]
+    return "^" + "".join(parts) + "$"
+
+
+def _ci_any(words: list[str]) -> str:
+    return "^(?:" + "|".join(_ci(word)[1:-1] for word in words) + ")$"
+
+
+def _split_meta(schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    meta = {key: schema[key] for key in _META_KEYS if key in schema}
+    meta.update({key: value for key, value in schema.items() if key.startswith("x-")})
+    body = {key: value for key, value in schema.items() if key not in meta}
+    return meta, body
+
+
+def _widen(schema: dict[str, Any]) -> dict[str, Any]:
+    """The accepted YAML inputs for a value described by `schema` (see the module docstring)."""
+    meta, body = _split_meta(schema)
+    widened = _widen_body(body)
+    return {**widened, **{key: value for key, value in meta.items() if not key.startswith("x-")}}
+
+
+def _widen_body(body: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in body:
+        return body
+    if "anyOf" in body:
+        return {"anyOf": [_widen(option) for option in body["anyOf"]]}
+    values = body.get("enum") or ([body["const"]] if "const" in body else None)
+    if values is not None:
+        words = [str(value) for value in values]
+        options: list[dict[str, Any]] = [
+            {"enum": words},
+            {"type": "string", "pattern": _ci_any(words)},
+        ]
+        numbers = [int(word) for word in words if word.isdigit()]
+        if numbers:
+            options.append({"enum": numbers})
+        return {"anyOf": options}
+    kind = body.get("type")
+    if kind == "string":
+        return {"type": _SCALAR}
+    if kind == "integer":
+        return {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^\s*[+-]?\d+\s*$"}]}
+    if kind == "boolean":
+        return {
+            "anyOf": [
+                {"type": "boolean"},
+                {"type": "string", "pattern": _ci_any(list(_BOOLEAN_WORDS))},
+                {"enum": [0, 1]},
+            ]
+        }
+    if kind == "array":
+        items = body.get("items", {})
+        if items.get("$ref") == f"{_DEF_PREFIX}Asset":
+            items = {
+                "anyOf": [{"type": "string", "description": "Asset name (string form)."}, items]
+            }
+        elif "$ref" in items:
+            return {"type": "array", "items": items}
+        else:
+            items = _widen(items)
+        return {"anyOf": [{"type": "array", "items": items}, _LIST_TEXT]}
+    if kind == "object" and isinstance(body.get("additionalProperties"), dict):
+        return {
+            "anyOf": [
+                {"type": "object", "additionalProperties": {"type": [*_SCALAR, "null"]}},
+                {
+                    "type": "string",
+                    "description": "key=value pairs separated by commas or line breaks.",
+                },
+            ]
+        }
+    return body
+
+
+def _widen_model(definition: dict[str, Any], name: str) -> dict[str, Any]:
+    result = {key: value for key, value in definition.items() if key != "properties"}
+    properties: dict[str, Any] = {}
+    required = list(definition.get("required", []))
+    for field, schema in definition.get("properties", {}).items():
+        if schema.get("x-yaml-optional"):
+            required = [key for key in required if key != field]
+        properties[field] = _widen(schema)
+    alias = _ALIASES.get(name)
+    if alias is not None:
+        alias_name, target = alias
+        properties[alias_name] = {**properties[target], "description": f"Alias of {target}."}
+    result["properties"] = properties
+    result["required"] = required
+    return result
+
+
+def _metadata(definition: dict[str, Any]) -> dict[str, Any]:
+    result = _widen_model(definition, "Metadata")
+    result["properties"]["servicenow_ticket"] = {
+        **result["properties"]["servicenow"],
+        "description": "Alias of servicenow.",
+    }
+    result["required"] = [key for key in result["required"] if key != "servicenow"]
+    result["anyOf"] = [{"required": ["servicenow"]}, {"required": ["servicenow_ticket"]}]
+    return result
+
+
+def _pipeline(definition: dict[str, Any]) -> dict[str, Any]:
+    result = _widen_model(definition, "Pipeline")
+    schedule = result["properties"]["schedule"]
+    nested = {
+        "type": "object",
+        "description": "Deprecated per-asset shape {<source_asset>: {cron, timezone} | continuous}.",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "additionalProperties": {"anyOf": list(schedule["anyOf"])},
+    }
+    schedule["anyOf"] = [*schedule["anyOf"], nested]
+    result["properties"]["prefix_assetname"] = {
+        "deprecated": True,
+        "description": "Ignored (deprecated).",
+    }
+    return result
+
+
+def _optional_list(items: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [{"type": "array", "items": items}, {"type": "null"}]}
+
+
+@cache
+def _build() -> dict[str, Any]:
+    full = SharePack.model_json_schema(ref_template=_DEF_PREFIX + "{model}")
+    delete = DeleteSharePack.model_json_schema(ref_template=_DEF_PREFIX + "{model}")
+    definitions: dict[str, Any] = {}
+    for name, definition in full["$defs"].items():
+        if name == "Metadata":
+            definitions[name] = _metadata(definition)
+        elif name == "Pipeline":
+            definitions[name] = _pipeline(definition)
+        else:
+            definitions[name] = _widen_model(definition, name)
+    for name in ("RecipientRef", "ShareRef"):
+        reference = _widen_model(delete["$defs"][name], name)
+        # DELETE entries may be full entries: keys other than the names are ignored with a warning.
+        reference["additionalProperties"] = True
+        definitions[name] = reference
+    pipelines = definitions["ShareRef"]["properties"]["pipelines"]
+    pipelines["anyOf"][0]["anyOf"][0]["items"] = {
+        "anyOf": [
+            {"type": "string"},
+            {
+                "type": "object",
+                "required": ["name_prefix"],
+                "properties": {"name_prefix": {"type": _SCALAR}},
+            },
+        ]
+    }
+    name_or = {"anyOf": [{"type": _SCALAR}]}
+    strategy_delete = {
+        "required": ["metadata"],
+        "properties": {
+            "metadata": {
+                "type": "object",
+                "required": ["strategy"],
+                "properties": {"strategy": {"type": "string", "pattern": _ci("DELETE")}},
+            }
+        },
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "DeltaShare share pack",
+        "description": (
+            "The YAML form of a DeltaShare share pack (SHAREPACK.md). Generated from the service's validation "
+            "model; the service also checks names, URLs, cron expressions and cross-references."
+        ),
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["metadata"],
+        "properties": {
+            "metadata": {"$ref": f"{_DEF_PREFIX}Metadata"},
+            "recipient": {"description": "Recipients this pack manages."},
+            "share": {"description": "Shares this pack manages."},
+        },
+        "if": strategy_delete,
+        "then": {
+            "properties": {
+                "recipient": {
+                    "anyOf": [
+                        *_optional_list(
+                            {"anyOf": [name_or, {"$ref": f"{_DEF_PREFIX}RecipientRef"}]}
+                        )["anyOf"],
+                        _LIST_TEXT,
+                    ]
+                },
+                "share": {
+                    "anyOf": [
+                        *_optional_list({"anyOf": [name_or, {"$ref": f"{_DEF_PREFIX}ShareRef"}]})[
+                            "anyOf"
+                        ],
+                        _LIST_TEXT,
+                    ]
+                },
+            }
+        },
+        "else": {
+            "properties": {
+                "recipient": _optional_list({"$ref": f"{_DEF_PREFIX}Recipient"}),
+                "share": _optional_list({"$ref": f"{_DEF_PREFIX}Share"}),
+            }
+        },
+        "$defs": definitions,
+    }
+
+
+def sharepack_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of the YAML form of a share pack; a fresh copy on each call."""
+    return copy.deepcopy(_build())

@@ -1,0 +1,226 @@
+"""Canonical model -> workbook in the canonical Excel layout (SHAREPACK.md §14), byte-for-byte reproducible.
+
+String-form assets go into the list cells of the `share` sheet, mapping-form assets into the `assets` sheet.
+Text cells are written as text (number format `@`, never as formulas even when they start with `=`), numbers
+as numbers and booleans as TRUE/FALSE. The zip members get a fixed timestamp and the document properties fixed
+dates, so the same pack always produces the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import zipfile
+from collections.abc import Sequence
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.writer.excel import ExcelWriter
+
+from dbrx_api.workflow.models import excel_layout as layout
+from dbrx_api.workflow.models.pack import (
+    AnySharePack,
+    Asset,
+    CronSchedule,
+    DeleteSharePack,
+    Pipeline,
+    Share,
+    SharePack,
+)
+
+# openpyxl writes naive datetimes as UTC.
+FIXED_TIMESTAMP = dt.datetime(2026, 1, 1, tzinfo=dt.UTC).replace(tzinfo=None)
+_ZIP_DATE = (2026, 1, 1, 0, 0, 0)
+_HEADER_FONT = Font(bold=True)
+_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+_ASSET_OPTION_KEYS = (
+    "type",
+    "shared_as",
+    "cdf_enabled",
+    "history_data_sharing_status",
+    "start_version",
+    "partitions",
+    "comment",
+)
+
+CellValue = str | int | bool | None
+
+
+def _joined(values: Sequence[str] | None) -> str | None:
+    return ", ".join(values) if values else None
+
+
+def _set(sheet: Worksheet, row: int, column: int, value: CellValue) -> None:
+    if value is None:
+        return
+    cell = sheet.cell(row=row, column=column)
+    cell.value = value
+    if isinstance(value, str):
+        # A text starting with "=" would otherwise be written as a formula.
+        cell.data_type = "s"
+        cell.number_format = "@"
+
+
+def write_rows(
+    sheet: Worksheet, columns: Sequence[str], rows: Sequence[dict[str, CellValue]]
+) -> None:
+    """Header row plus one row per dict (keys are column names)."""
+    for index, name in enumerate(columns, start=1):
+        cell = sheet.cell(row=1, column=index, value=name)
+        cell.font = _HEADER_FONT
+        cell.fill = _HEADER_FILL
+        sheet.column_dimensions[get_column_letter(index)].width = max(14, min(48, len(name) + 4))
+    sheet.freeze_panes = "A2"
+    for row_number, values in enumerate(rows, start=2):
+        for index, name in enumerate(columns, start=1):
+            _set(sheet, row_number, index, values.get(name))
+
+
+def _metadata_rows(pack: AnySharePack) -> list[dict[str, CellValue]]:
+    data = pack.metadata.model_dump(exclude_none=True)
+    rows: list[dict[str, CellValue]] = []
+    for field in layout.METADATA_FIELDS:
+        if field not in data:
+            continue
+        value = data[field]
+        rows.append({"field": field, "value": _joined(value) if isinstance(value, list) else value})
+    return rows
+
+
+def _asset_fits_cell(asset: Asset) -> bool:
+    return asset.is_name_only
+
+
+def _share_rows(share: Share, asset_rows: list[dict[str, CellValue]]) -> dict[str, CellValue]:
+    row: dict[str, CellValue] = {"name": share.name, "description": share.description}
+    for key in layout.ASSET_LIST_KEYS:
+        assets: list[Asset] = getattr(share, key) or []
+        names = [asset.name for asset in assets if _asset_fits_cell(asset)]
+        in_cell: set[str] = set(names)
+        cell = _joined(names)
+        if cell is not None and len(cell) > layout.EXCEL_CELL_MAX_CHARS:
+            cell, in_cell = None, set()
+        row[key] = cell
+        for asset in assets:
+            if asset.name not in in_cell:
+                asset_rows.append(_asset_row(share.name, key, asset))
+    for key in ("recipients", "recipients_to_add", "recipients_to_remove"):
+        row[key] = _joined(getattr(share, key))
+    if share.delta_share is not None:
+        delta = share.delta_share
+        row.update(
+            ext_catalog_name=delta.ext_catalog_name,
+            ext_schema_name=delta.ext_schema_name,
+            tags=_joined(delta.tags),
+            create_schema_if_missing=delta.create_schema_if_missing,
+        )
+    return row
+
+
+def _asset_row(share_name: str, list_key: str, asset: Asset) -> dict[str, CellValue]:
+    row: dict[str, CellValue] = {"share_name": share_name, "list": list_key, "name": asset.name}
+    for key in _ASSET_OPTION_KEYS:
+        value = getattr(asset, key)
+        if key == "partitions" and value is not None:
+            value = json.dumps(
+                [spec.model_dump(exclude_none=True) for spec in value],
+                separators=(",", ":"),
+                ensure_ascii=False,
+            )
+        row[key] = value
+    return row
+
+
+def _pipeline_row(share_name: str, pipeline: Pipeline) -> dict[str, CellValue]:
+    schedule = pipeline.schedule
+    tags = pipeline.tags
+    return {
+        "share_name": share_name,
+        "name_prefix": pipeline.name_prefix,
+        "source_asset": pipeline.source_asset,
+        "target_asset": pipeline.target_asset,
+        "scd_type": pipeline.scd_type,
+        "key_columns": _joined(pipeline.key_columns),
+        "serverless": pipeline.serverless,
+        "schedule_cron": schedule.cron if isinstance(schedule, CronSchedule) else schedule,
+        "schedule_timezone": schedule.timezone if isinstance(schedule, CronSchedule) else None,
+        "notification": _joined(pipeline.notification),
+        "tags": _joined([f"{key}={tags[key]}" for key in sorted(tags)]) if tags else None,
+        "description": pipeline.description,
+        "ext_catalog_name": pipeline.ext_catalog_name,
+        "ext_schema_name": pipeline.ext_schema_name,
+    }
+
+
+def build_workbook(pack: AnySharePack) -> Workbook:
+    """An openpyxl workbook holding the pack in the canonical layout (no help sheet)."""
+    workbook = Workbook()
+    metadata = workbook.active
+    assert metadata is not None  # noqa: S101 - a new workbook has one sheet
+    metadata.title = layout.METADATA_SHEET
+    write_rows(metadata, layout.METADATA_COLUMNS, _metadata_rows(pack))
+    metadata.column_dimensions["B"].width = 60
+
+    recipient_rows: list[dict[str, CellValue]] = []
+    share_rows: list[dict[str, CellValue]] = []
+    pipeline_rows: list[dict[str, CellValue]] = []
+    asset_rows: list[dict[str, CellValue]] = []
+    if isinstance(pack, DeleteSharePack):
+        recipient_rows = [{"name": recipient.name} for recipient in pack.recipient]
+        for ref in pack.share:
+            share_rows.append({"name": ref.name})
+            pipeline_rows.extend(
+                {"share_name": ref.name, "name_prefix": name} for name in ref.pipelines or []
+            )
+    else:
+        assert isinstance(pack, SharePack)  # noqa: S101
+        for recipient in pack.recipient:
+            data: dict[str, Any] = recipient.model_dump(exclude_none=True)
+            recipient_rows.append(
+                {
+                    key: _joined(value) if isinstance(value, list) else value
+                    for key, value in data.items()
+                }
+            )
+        for share in pack.share:
+            share_rows.append(_share_rows(share, asset_rows))
+            pipeline_rows.extend(
+                _pipeline_row(share.name, pipeline) for pipeline in share.pipelines or []
+            )
+    for title, columns, rows in (
+        (layout.RECIPIENT_SHEET, layout.RECIPIENT_COLUMNS, recipient_rows),
+        (layout.SHARE_SHEET, layout.SHARE_COLUMNS, share_rows),
+        (layout.PIPELINES_SHEET, layout.PIPELINE_COLUMNS, pipeline_rows),
+        (layout.ASSETS_SHEET, layout.ASSET_COLUMNS, asset_rows),
+    ):
+        write_rows(workbook.create_sheet(title), columns, rows)
+    return workbook
+
+
+def save_reproducibly(workbook: Workbook) -> bytes:
+    """Serialise with fixed document dates and zip timestamps, so equal workbooks give equal bytes."""
+    workbook.properties.creator = "DeltaShare"
+    workbook.properties.lastModifiedBy = None
+    workbook.properties.created = FIXED_TIMESTAMP
+    workbook.properties.modified = FIXED_TIMESTAMP
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+        # ExcelWriter, unlike openpyxl.save_workbook, keeps `modified` as set above.
+        ExcelWriter(workbook, archive).save()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(raw.getvalue())) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            member = zipfile.ZipInfo(info.filename, date_time=_ZIP_DATE)
+            member.compress_type = zipfile.ZIP_DEFLATED
+            member.external_attr = 0o600 << 16
+            target.writestr(member, source.read(info.filename), compresslevel=9)
+    return out.getvalue()
+
+
+def export_excel(pack: AnySharePack) -> bytes:
+    """The pack as an .xlsx workbook in the canonical layout."""
+    return save_reproducibly(build_workbook(pack))

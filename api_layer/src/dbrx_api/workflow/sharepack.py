@@ -1,0 +1,102 @@
+"""The one entry point for uploaded share packs: bytes in, canonical model (or a 4xx problem) out.
+
+`load_sharepack` runs stages 1-4 of SHAREPACK.md §13 without any network or database access: size and type,
+safe parsing (YAML or Excel), structure, fields and cross-references. The HTTP layer calls it from a worker
+thread (it is CPU-bound) for `upload_and_validate` and `plan`; the live checks of `plan` and provisioning are
+in `workflow.validators.live`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from dbrx_api.settings import UploadSettings
+from dbrx_api.workflow.models.errors import SharePackInvalid
+from dbrx_api.workflow.models.issues import Issue, IssueCollector
+from dbrx_api.workflow.models.pack import (
+    AnySharePack,
+    canonical_config,
+    pack_key,
+    record_hash,
+)
+from dbrx_api.workflow.models.raw import RawMap
+from dbrx_api.workflow.parsers.detect import FileFormat, detect_format
+from dbrx_api.workflow.parsers.xlsx_reader import parse_xlsx
+from dbrx_api.workflow.parsers.yaml_reader import parse_yaml
+from dbrx_api.workflow.validators.locator import PackLocator
+from dbrx_api.workflow.validators.pack import validate_document
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedPack:
+    """A valid share pack with its warnings and file facts."""
+
+    model: AnySharePack
+    warnings: list[Issue]
+    file_format: FileFormat
+    file_name: str
+    file_sha256: str
+    file_size: int
+    pack_key: str
+    record_hash: str
+    locator: PackLocator
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The canonical content to store (`share_packs.config`)."""
+        return canonical_config(self.model)
+
+    @property
+    def warning_members(self) -> list[dict[str, Any]]:
+        """Warnings as JSON objects for responses and the `warnings` column."""
+        return [issue.as_problem_member() for issue in self.warnings]
+
+
+def parse_document(
+    filename: str, data: bytes, limits: UploadSettings
+) -> tuple[FileFormat, RawMap, IssueCollector]:
+    """Stage 1: detect the type and parse safely into the located tree (plus reader issues for Excel)."""
+    file_format = detect_format(filename, data, limits)
+    if file_format == "yaml":
+        return file_format, parse_yaml(data, limits), IssueCollector()
+    document = parse_xlsx(data, limits)
+    return file_format, document.root, document.issues
+
+
+def load_sharepack(
+    filename: str, data: bytes, limits: UploadSettings, *, allow_local_urls: bool = False
+) -> LoadedPack:
+    """Parse and validate an uploaded share pack offline (stages 1-4).
+
+    Args:
+        filename: the uploaded file name; its extension selects the parser (`.yaml`, `.yml`, `.xlsx`).
+        data: the file content (already capped by the HTTP layer at `limits.max_bytes` + 1 bytes).
+        limits: the `upload` settings section.
+        allow_local_urls: accept `http://127.0.0.1:<port>` / `http://localhost:<port>` workspace URLs
+            (pass `settings.is_local`).
+
+    Returns:
+        The canonical model with its warnings, pack key, `record_hash`, and the file's format, size and SHA-256.
+
+    Raises:
+        SharePackTooLarge: 413 `file_too_large`.
+        SharePackTypeUnsupported: 415 `file_type_unsupported` or `xls_not_supported`.
+        SharePackInvalid: 422 `sharepack_invalid` with every error (and the warnings).
+    """
+    file_format, root, issues = parse_document(filename, data, limits)
+    result = validate_document(root, issues=issues, allow_local_urls=allow_local_urls)
+    if result.model is None:
+        raise SharePackInvalid(result.errors, result.warnings)
+    return LoadedPack(
+        model=result.model,
+        warnings=result.warnings,
+        file_format=file_format,
+        file_name=filename,
+        file_sha256=hashlib.sha256(data).hexdigest(),
+        file_size=len(data),
+        pack_key=pack_key(result.model.metadata),
+        record_hash=record_hash(result.model),
+        locator=result.locator,
+    )

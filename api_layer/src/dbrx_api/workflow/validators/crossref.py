@@ -1,0 +1,323 @@
+"""Stage 4: rules across entries (SHAREPACK.md §6-§9, §10.2, §13.4): uniqueness, list conflicts, assets and
+pipelines, targets, recipient references and per-type rules. Checks skip values already reported as bad.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from dbrx_api.workflow.models.issues import NO_POS
+from dbrx_api.workflow.validators.fields import default_shared_as
+from dbrx_api.workflow.validators.reader import Context, where
+from dbrx_api.workflow.validators.structure import (
+    AssetDraft,
+    DocumentDraft,
+    Located,
+    PipelineDraft,
+    RecipientDraft,
+    ShareDraft,
+    _overlaps,
+    tag_keys,
+)
+
+MAX_TAGS = 25
+SHARE_LIMITS = {
+    "table": (1000, "table-like objects"),
+    "schema": (500, "schemas"),
+    "notebook": (100, "notebooks"),
+}
+
+
+def check_document(ctx: Context, doc: DocumentDraft) -> None:
+    """Run every stage-4 rule on the drafts."""
+    if not doc.recipients and not doc.shares and doc.recipients_ok and doc.shares_ok:
+        ctx.error("pack_empty", "", "the pack declares no recipient and no share.", NO_POS)
+    _unique_names(ctx, [(r.name, r.path) for r in doc.recipients], "recipient")
+    _unique_names(ctx, [(s.name, s.path) for s in doc.shares], "share")
+    if doc.delete:
+        return
+    pipelines = [p for share in doc.shares for p in share.pipelines or []]
+    _unique_names(ctx, [(p.name, p.path) for p in pipelines], "pipeline")
+    for share in doc.shares:
+        _check_share(ctx, share)
+    _check_targets(ctx, doc.shares)
+    _check_recipient_references(ctx, doc)
+
+
+def _unique_names(
+    ctx: Context,
+    entries: list[tuple[Located | None, str]],
+    what: str,
+) -> None:
+    first: dict[str, Located] = {}
+    for name, _ in entries:
+        if name is None:
+            continue
+        key = name.value.lower()
+        earlier = first.get(key)
+        if earlier is None:
+            first[key] = name
+            continue
+        owner = (
+            earlier.path.rsplit(".", 1)[0]
+            if earlier.path.endswith((".name", ".name_prefix"))
+            else earlier.path
+        )
+        ctx.error(
+            "duplicate_name",
+            name.path,
+            f'{what} "{name.value}" is already defined at {where(owner, earlier.pos)}; names are case-insensitive.',
+            name.pos,
+            input_value=name.value,
+        )
+
+
+# ------------------------------------------------------------------------------------------ shares
+
+
+def _check_share(ctx: Context, share: ShareDraft) -> None:
+    f = share.reader
+    assert f is not None  # noqa: S101 - full shares always have a reader
+    declared = share.assets.get("share_assets")
+    to_add = share.assets.get("share_assets_to_add")
+    to_remove = share.assets.get("share_assets_to_remove")
+    asset_lists_ok = not any(
+        key in f.bad for key in ("share_assets", "share_assets_to_add", "share_assets_to_remove")
+    )
+
+    def located(assets: list[AssetDraft] | None) -> list[Located] | None:
+        return None if assets is None else [Located(a.asset.name, a.path, a.pos) for a in assets]
+
+    _overlaps(
+        ctx,
+        located(to_remove),
+        [(located(to_add), "share_assets_to_add"), (located(declared), "share_assets")],
+    )
+    grants = share.grants
+    _overlaps(
+        ctx,
+        grants.get("recipients_to_remove"),
+        [
+            (grants.get("recipients_to_add"), "recipients_to_add"),
+            (grants.get("recipients"), "recipients"),
+        ],
+    )
+    if asset_lists_ok:
+        _check_desired_assets(ctx, share, declared, to_add, to_remove)
+    pipelines = share.pipelines or []
+    pipelines_ok = "pipelines" not in f.bad and all(p.source is not None for p in pipelines)
+    if pipelines_ok and asset_lists_ok:
+        sources = {p.source for p in pipelines}
+        for asset in [*(declared or []), *(to_add or [])]:
+            if asset.needs_pipeline and asset.asset.name not in sources:
+                ctx.error(
+                    "asset_without_pipeline",
+                    asset.path,
+                    f'"{asset.asset.name}" has no pipeline with this source_asset in share '
+                    f'"{share.name.value if share.name else share.path}"; add one, or declare type '
+                    "VIEW/MATERIALIZED_VIEW/STREAMING_TABLE.",
+                    asset.pos,
+                    input_value=asset.asset.name,
+                )
+    for pipeline in pipelines:
+        _check_pipeline(ctx, share, pipeline, declared, to_add, to_remove, asset_lists_ok)
+    if share.delta_share is not None and not pipelines and "pipelines" not in f.bad:
+        ctx.warning(
+            "delta_share_unused",
+            share.delta_share.path,
+            "delta_share has no effect: this share has no pipelines.",
+            share.delta_share.pos,
+        )
+
+
+def _check_desired_assets(
+    ctx: Context,
+    share: ShareDraft,
+    declared: list[AssetDraft] | None,
+    to_add: list[AssetDraft] | None,
+    to_remove: list[AssetDraft] | None,
+) -> None:
+    removed = {a.asset.name for a in to_remove or []}
+    desired: dict[str, AssetDraft] = {}
+    for asset in [*(declared or []), *(to_add or [])]:
+        if asset.asset.name not in removed:
+            desired.setdefault(asset.asset.name, asset)
+    schemas = {a.asset.name for a in desired.values() if a.asset.kind == "schema"}
+    aliases: dict[str, AssetDraft] = {}
+    for asset in desired.values():
+        schema = asset.asset.schema_of_table
+        if schema is not None and schema in schemas:
+            ctx.error(
+                "asset_schema_overlap",
+                asset.path,
+                f'"{asset.asset.name}" is inside schema "{schema}", which is also shared.',
+                asset.pos,
+                input_value=asset.asset.name,
+            )
+        alias = str(asset.data.get("shared_as") or default_shared_as(asset.asset))
+        alias_key = alias if asset.asset.kind == "notebook" else alias.lower()
+        earlier = aliases.get(alias_key)
+        if earlier is not None:
+            path = asset.shared_as_path or asset.path
+            ctx.error(
+                "shared_as_duplicate",
+                path,
+                f'alias "{alias}" is already used by {where(earlier.path, earlier.pos)}.',
+                asset.pos,
+                input_value=alias,
+            )
+        else:
+            aliases[alias_key] = asset
+    counts: Counter[str] = Counter(a.asset.kind for a in desired.values())
+    for kind, (limit, label) in SHARE_LIMITS.items():
+        if counts[kind] > limit:
+            f = share.reader
+            assert f is not None  # noqa: S101
+            key = "share_assets" if declared is not None else "share_assets_to_add"
+            ctx.error(
+                "share_limit_exceeded",
+                f.path_of(key),
+                f"{counts[kind]:,} {label}; Databricks allows {limit:,} per share.".replace(
+                    ",", " "
+                ),
+                f.pos_of(key),
+            )
+
+
+def _check_pipeline(
+    ctx: Context,
+    share: ShareDraft,
+    pipeline: PipelineDraft,
+    declared: list[AssetDraft] | None,
+    to_add: list[AssetDraft] | None,
+    to_remove: list[AssetDraft] | None,
+    asset_lists_ok: bool,
+) -> None:
+    f = pipeline.reader
+    shown = pipeline.name.value if pipeline.name else pipeline.path
+    if pipeline.source is not None and asset_lists_ok:
+        if declared is not None and pipeline.source not in {
+            a.asset.name for a in [*declared, *(to_add or [])]
+        }:
+            ctx.error(
+                "pipeline_source_not_in_share",
+                f.path_of("source_asset"),
+                f'"{pipeline.source}" is not in this share\'s share_assets.',
+                f.pos_of("source_asset"),
+                input_value=pipeline.source,
+            )
+        if pipeline.source in {a.asset.name for a in to_remove or []}:
+            ctx.error(
+                "pipeline_source_removed",
+                f.path_of("source_asset"),
+                f'"{pipeline.source}" is being removed from the share.',
+                f.pos_of("source_asset"),
+                input_value=pipeline.source,
+            )
+    if pipeline.scd_type == "2" and pipeline.key_columns is None and "key_columns" not in f.bad:
+        ctx.error(
+            "key_columns_required", pipeline.path, "scd_type 2 needs key_columns.", pipeline.pos
+        )
+    if pipeline.scd_type == "full_refresh" and pipeline.key_columns is not None:
+        ctx.warning(
+            "key_columns_ignored",
+            f.path_of("key_columns"),
+            "key_columns are ignored for a full_refresh pipeline.",
+            f.pos_of("key_columns"),
+        )
+        pipeline.key_columns = None
+        pipeline.data["key_columns"] = None
+    delta = share.delta_share
+    share_reader = share.reader
+    assert share_reader is not None  # noqa: S101
+    delta_given = delta is not None or "delta_share" in share_reader.bad
+    catalog = pipeline.catalog or (delta.catalog if delta else None)
+    schema = pipeline.schema or (delta.schema if delta else None)
+    overrides_bad = "ext_catalog_name" in f.bad or "ext_schema_name" in f.bad
+    if (
+        (catalog is None or schema is None)
+        and not overrides_bad
+        and not (delta_given and (delta is None or not delta.ok))
+    ):
+        ctx.error(
+            "delta_share_required",
+            pipeline.path,
+            f'pipeline "{shown}" has no ext_catalog_name/ext_schema_name; add delta_share to the share or set '
+            "both on the pipeline.",
+            pipeline.pos,
+        )
+    if "tags" not in f.bad and not (delta is not None and delta.tags is None and not delta.ok):
+        merged = set(pipeline.tags or {}) | tag_keys(delta.tags if delta else None)
+        if len(merged) > MAX_TAGS:
+            key_path = f.path_of("tags") if pipeline.tags else pipeline.path
+            ctx.error(
+                "too_many_tags",
+                key_path,
+                f"{len(merged)} tags after merging delta_share.tags; limit {MAX_TAGS}.",
+                f.pos_of("tags"),
+            )
+
+
+def _check_targets(ctx: Context, shares: list[ShareDraft]) -> None:
+    written: dict[str, PipelineDraft] = {}
+    for share in shares:
+        delta = share.delta_share
+        for pipeline in share.pipelines or []:
+            catalog = pipeline.catalog or (delta.catalog if delta else None)
+            schema = pipeline.schema or (delta.schema if delta else None)
+            if catalog is None or schema is None or pipeline.target is None:
+                continue
+            target = f"{catalog}.{schema}.{pipeline.target}"
+            f = pipeline.reader
+            if pipeline.source == target:
+                ctx.error(
+                    "target_conflict",
+                    f.path_of("target_asset"),
+                    f'target "{target}" is the pipeline\'s own source.',
+                    f.pos_of("target_asset"),
+                    input_value=target,
+                )
+            earlier = written.get(target)
+            if earlier is not None:
+                ctx.error(
+                    "target_conflict",
+                    f.path_of("target_asset"),
+                    f'target "{target}" is already written by {where(earlier.path, earlier.pos)}.',
+                    f.pos_of("target_asset"),
+                    input_value=target,
+                )
+            else:
+                written[target] = pipeline
+
+
+def _check_recipient_references(ctx: Context, doc: DocumentDraft) -> None:
+    declared = {r.name.value: r for r in doc.recipients if r.name is not None}
+    granted: set[str] = set()
+    for share in doc.shares:
+        for key in ("recipients", "recipients_to_add"):
+            for name in share.grants.get(key, []):
+                granted.add(name.value)
+                if name.value not in declared and doc.recipients_ok:
+                    ctx.warning(
+                        "recipient_not_in_pack",
+                        name.path,
+                        f'recipient "{name.value}" is not declared in this pack; it must already exist in the '
+                        "workspace.",
+                        name.pos,
+                        input_value=name.value,
+                    )
+    if not doc.shares_ok:
+        return
+    for recipient in doc.recipients:
+        if recipient.name is not None and recipient.name.value not in granted:
+            _unused(ctx, recipient)
+
+
+def _unused(ctx: Context, recipient: RecipientDraft) -> None:
+    assert recipient.name is not None  # noqa: S101
+    ctx.warning(
+        "recipient_unused",
+        recipient.path,
+        f'recipient "{recipient.name.value}" is not granted on any share of this pack.',
+        recipient.pos,
+    )

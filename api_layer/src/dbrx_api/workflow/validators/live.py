@@ -1,0 +1,758 @@
+"""Stage 5: live checks of a valid pack against the workspace (SHAREPACK.md §7.3, §13.4), read-only.
+
+The checks never talk to Databricks themselves: they call a `LiveLookup` that the caller implements (the plan
+endpoint and the provisioning orchestrator wrap the Databricks SDK, the tests use a fake). Every object is
+looked up at most once per run. Lookups report upstream failures by raising the service's `AppError`s (as
+produced by `dbrx_api.errors.upstream`): a permission error becomes a `permission_denied` issue on the object
+concerned; unreachable or failing workspaces and rejected service credentials end the checks with
+`workspace_unreachable` / `upstream_auth_failed`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from dbrx_api.errors import AppError
+from dbrx_api.workflow.models.issues import Issue, IssueCollector, Severity
+from dbrx_api.workflow.models.pack import (
+    AnySharePack,
+    Asset,
+    CronSchedule,
+    Pipeline,
+    Recipient,
+    Share,
+    SharePack,
+)
+from dbrx_api.workflow.validators.fields import AssetName, parse_asset_name
+from dbrx_api.workflow.validators.locator import PackLocator
+
+T = TypeVar("T")
+
+# Unity Catalog `table_type` -> share data-object type (§7.3).
+TABLE_TYPES: dict[str, str] = {
+    "MANAGED": "TABLE",
+    "EXTERNAL": "TABLE",
+    "VIEW": "VIEW",
+    "MATERIALIZED_VIEW": "MATERIALIZED_VIEW",
+    "STREAMING_TABLE": "STREAMING_TABLE",
+}
+_AUTH_TYPES = {"D2D": "DATABRICKS", "D2O": "TOKEN"}
+MAX_IPS = 100
+SHARE_LIMITS = {
+    "table": (1000, "table-like objects"),
+    "schema": (500, "schemas"),
+    "notebook": (100, "notebooks"),
+}
+
+
+# ------------------------------------------------------------------------------------------ lookup protocol
+
+
+@dataclass(frozen=True, slots=True)
+class TableInfo:
+    """A Unity Catalog table: `table_type` as UC reports it, CDF flag, column names."""
+
+    full_name: str
+    table_type: str
+    cdf_enabled: bool = False
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SharedObjectInfo:
+    """An object currently in a share."""
+
+    name: str
+    data_object_type: str
+    shared_as: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShareInfo:
+    """A live share with its objects."""
+
+    name: str
+    objects: tuple[SharedObjectInfo, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientInfo:
+    """A live recipient: `authentication_type` DATABRICKS or TOKEN, D2D sharing identifier, IP list."""
+
+    name: str
+    authentication_type: str
+    global_metastore_id: str | None = None
+    ip_access_list: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineInfo:
+    """A live pipeline with the configuration keys the checks compare."""
+
+    pipeline_id: str
+    name: str
+    source_table: str | None = None
+    scd_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """A job and the pipeline its pipeline task runs (None when it runs no pipeline)."""
+
+    job_id: int
+    name: str
+    pipeline_id: str | None = None
+
+
+class LiveLookup(Protocol):
+    """Read-only access to the target workspace and configuration, injected into `run_live_checks`.
+
+    Methods return None / False / [] for "does not exist" and raise `AppError` for upstream failures.
+    """
+
+    def workspace_allowed(self, workspace_url: str) -> bool:
+        """Whether the workspace URL is in the configured allowlist (a configuration lookup, no request)."""
+        ...
+
+    def get_table(self, full_name: str) -> TableInfo | None:
+        """`tables.get(full_name)`."""
+        ...
+
+    def schema_exists(self, full_name: str) -> bool:
+        """`schemas.get("catalog.schema")` succeeded."""
+        ...
+
+    def catalog_exists(self, name: str) -> bool:
+        """`catalogs.get(name)` succeeded."""
+        ...
+
+    def notebook_object_type(self, path: str) -> str | None:
+        """`workspace.get_status(path).object_type` (NOTEBOOK, FILE, DIRECTORY, ...), None when absent."""
+        ...
+
+    def get_recipient(self, name: str) -> RecipientInfo | None:
+        """`recipients.get(name)`."""
+        ...
+
+    def recipients_with_org(self, global_metastore_id: str) -> list[str]:
+        """Names of recipients bound to this D2D sharing identifier."""
+        ...
+
+    def get_share(self, name: str) -> ShareInfo | None:
+        """`shares.get(name, include_shared_data=True)`."""
+        ...
+
+    def get_pipeline(self, pipeline_id: str) -> PipelineInfo | None:
+        """`pipelines.get(pipeline_id)` (used for pipelines recorded by this pack)."""
+        ...
+
+    def pipelines_named(self, name: str) -> list[PipelineInfo]:
+        """Every pipeline whose name equals `name` exactly (case-insensitive)."""
+        ...
+
+    def jobs_named(self, name: str) -> list[JobInfo]:
+        """Every job whose name equals `name` (case-insensitive)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedState:
+    """What the workflow database records as created by this pack (empty for a pack never provisioned)."""
+
+    pipeline_ids: dict[str, str] = field(
+        default_factory=dict
+    )  # lower-case pipeline name -> pipeline id
+    job_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCheckResult:
+    """Issues of the live checks plus the object types resolved on the way (share name, asset name) -> type."""
+
+    errors: list[Issue]
+    warnings: list[Issue]
+    resolved_types: dict[tuple[str, str], str]
+
+    @property
+    def valid(self) -> bool:
+        """True when no live check failed."""
+        return not self.errors
+
+
+class _Abort(Exception):
+    """The workspace cannot be checked any further (unreachable, credentials rejected)."""
+
+
+# ------------------------------------------------------------------------------------------ checker
+
+
+class _Checker:
+    def __init__(
+        self,
+        pack: SharePack,
+        lookup: LiveLookup,
+        locator: PackLocator,
+        recorded: RecordedState,
+        job_name_suffix: str,
+    ) -> None:
+        self.pack = pack
+        self.lookup = lookup
+        self.locator = locator
+        self.recorded = recorded
+        self.job_name_suffix = job_name_suffix
+        self.issues = IssueCollector()
+        self.cache: dict[tuple[str, str], object] = {}
+        self.failed: set[tuple[str, str]] = set()
+        self.resolved: dict[tuple[str, str], str] = {}
+        self.declared = {recipient.name for recipient in pack.recipient}
+
+    # ---------------------------------------------------------------- plumbing
+
+    def add(
+        self, severity: Severity, code: str, path: str, msg: str, *, input_value: object = None
+    ) -> None:
+        self.issues.add(
+            severity, code, path, msg, self.locator.position(path), input_value=input_value
+        )
+
+    def call(self, kind: str, key: str, path: str, fetch: Callable[[], T]) -> T | None:
+        """One cached lookup; upstream failures become issues (see the module docstring)."""
+        cache_key = (kind, key)
+        if cache_key in self.cache:
+            return self.cache[cache_key]  # type: ignore[return-value]
+        try:
+            value = fetch()
+        except AppError as exc:
+            if exc.code == "upstream_permission_denied":
+                self.add(
+                    "error",
+                    "permission_denied",
+                    path,
+                    f'permission denied reading {kind} "{key}": {exc.detail}',
+                )
+                self.cache[cache_key] = None
+                self.failed.add(cache_key)
+                return None
+            if exc.code == "upstream_auth_failed":
+                self.add(
+                    "error",
+                    "upstream_auth_failed",
+                    "metadata.workspace_url",
+                    "the service principal could not authenticate to the workspace.",
+                )
+                raise _Abort from exc
+            if exc.status_code >= 500:
+                self.add(
+                    "error",
+                    "workspace_unreachable",
+                    "metadata.workspace_url",
+                    f"the workspace did not answer ({exc.detail})",
+                )
+                raise _Abort from exc
+            raise
+        self.cache[cache_key] = value
+        return value
+
+    def absent(self, kind: str, key: str) -> bool:
+        """True when a finished lookup answered "does not exist" (not when it failed)."""
+        return (kind, key) in self.cache and (kind, key) not in self.failed
+
+    def recipient(self, name: str, path: str) -> RecipientInfo | None:
+        return self.call("recipient", name, path, lambda: self.lookup.get_recipient(name))
+
+    def org_users(self, org: str, path: str) -> list[str]:
+        found = self.call(
+            "recipients_with_org", org, path, lambda: self.lookup.recipients_with_org(org)
+        )
+        return found or []
+
+    def table(self, full_name: str, path: str) -> TableInfo | None:
+        return self.call("table", full_name, path, lambda: self.lookup.get_table(full_name))
+
+    # ---------------------------------------------------------------- checks
+
+    def run(self) -> None:
+        url = self.pack.metadata.workspace_url
+        if not self.lookup.workspace_allowed(url):
+            self.add(
+                "error",
+                "workspace_not_allowed",
+                "metadata.workspace_url",
+                f'workspace "{url}" is not in the allowlist.',
+                input_value=url,
+            )
+            return
+        strategy = self.pack.metadata.strategy
+        for recipient in self.pack.recipient:
+            self.check_recipient(recipient, strategy)
+        for share in self.pack.share:
+            self.check_share(share, strategy)
+
+    def check_recipient(self, recipient: Recipient, strategy: str) -> None:
+        path = self.locator.recipient(recipient.name)
+        live = self.recipient(recipient.name, path)
+        if live is None:
+            if strategy == "UPDATE":
+                self.add(
+                    "warning",
+                    "update_created_missing",
+                    path,
+                    f'recipient "{recipient.name}" does not exist; it will be created.',
+                )
+            org = recipient.recipient_databricks_org
+            if org is not None:
+                users = self.org_users(org, path)
+                others = [name for name in users if name != recipient.name]
+                if others:
+                    self.add(
+                        "error",
+                        "recipient_org_in_use",
+                        f"{path}.recipient_databricks_org",
+                        f'already used by recipient "{others[0]}".',
+                        input_value=org,
+                    )
+            return
+        if strategy == "NEW":
+            self.add(
+                "warning",
+                "new_on_existing",
+                path,
+                f'recipient "{recipient.name}" already exists; it will be updated.',
+            )
+        if live.authentication_type.upper() != _AUTH_TYPES[recipient.type]:
+            other = "D2D" if live.authentication_type.upper() == "DATABRICKS" else "D2O"
+            self.add(
+                "error",
+                "recipient_type_immutable",
+                f"{path}.type",
+                f'recipient "{recipient.name}" exists as {other}; the type cannot change.',
+            )
+            return
+        org = recipient.recipient_databricks_org
+        if org is not None and (live.global_metastore_id or "").lower() != org:
+            self.add(
+                "error",
+                "recipient_org_immutable",
+                f"{path}.recipient_databricks_org",
+                f'recipient "{recipient.name}" is bound to another metastore.',
+                input_value=org,
+            )
+        if recipient.type == "D2O":
+            base = (
+                set(recipient.recipient_ips)
+                if recipient.recipient_ips is not None
+                else set(live.ip_access_list)
+            )
+            effective = (base | set(recipient.recipient_ips_to_add or [])) - set(
+                recipient.recipient_ips_to_remove or []
+            )
+            if len(effective) > MAX_IPS:
+                self.add(
+                    "error",
+                    "ip_list_too_long",
+                    f"{path}.recipient_ips_to_add"
+                    if recipient.recipient_ips is None
+                    else f"{path}.recipient_ips",
+                    f"the allowlist would hold {len(effective)} entries; Databricks allows at most {MAX_IPS}.",
+                )
+            managed = (
+                recipient.recipient_ips is not None or recipient.recipient_ips_to_add is not None
+            )
+            if not effective and (managed or recipient.recipient_ips_to_remove):
+                self.add(
+                    "warning",
+                    "d2o_without_ip_allowlist",
+                    path,
+                    "after this version the recipient has no IP allowlist: its token is usable from any network.",
+                )
+
+    # ---------------------------------------------------------------- shares
+
+    def check_share(self, share: Share, strategy: str) -> None:
+        path = self.locator.share(share.name)
+        live = self.call("share", share.name, path, lambda: self.lookup.get_share(share.name))
+        if live is None and strategy == "UPDATE":
+            self.add(
+                "warning",
+                "update_created_missing",
+                path,
+                f'share "{share.name}" does not exist; it will be created.',
+            )
+        if live is not None and strategy == "NEW":
+            self.add(
+                "warning",
+                "new_on_existing",
+                path,
+                f'share "{share.name}" already exists; it will be updated.',
+            )
+        live_types = {
+            obj.name.lower(): obj.data_object_type for obj in (live.objects if live else ())
+        }
+        for list_key in ("share_assets", "share_assets_to_add"):
+            for asset in getattr(share, list_key) or []:
+                self.check_asset(share, list_key, asset, live_types)
+        if share.share_assets is None:
+            self.check_explicit_set(share, live_types)
+        for pipeline in share.pipelines or []:
+            self.check_pipeline(share, pipeline, live_types)
+        for list_key in ("recipients", "recipients_to_add"):
+            for name in getattr(share, list_key) or []:
+                if name in self.declared:
+                    continue
+                grant_path = self.locator.grant(share.name, list_key, name)
+                if self.recipient(name, grant_path) is None:
+                    self.add(
+                        "error",
+                        "recipient_not_found",
+                        grant_path,
+                        f'recipient "{name}" does not exist and is not declared in this pack.',
+                        input_value=name,
+                    )
+
+    def resolve(self, asset: AssetName, path: str, live_types: dict[str, str]) -> str | None:
+        """The object type of §7.3, or None after reporting why it cannot be shared."""
+        if asset.name.lower() in live_types:
+            return live_types[asset.name.lower()]
+        if asset.kind == "table":
+            table = self.table(asset.name, path)
+            if table is None:
+                if self.absent("table", asset.name):
+                    self.add(
+                        "error",
+                        "asset_not_found",
+                        path,
+                        f'table "{asset.name}" does not exist.',
+                        input_value=asset.name,
+                    )
+                return None
+            resolved = TABLE_TYPES.get(table.table_type.upper())
+            if resolved is None:
+                self.add(
+                    "error",
+                    "asset_type_unsupported",
+                    path,
+                    f'"{asset.name}" is a {table.table_type}, which share packs do not share.',
+                    input_value=asset.name,
+                )
+            return resolved
+        if asset.kind == "schema":
+            exists = self.call(
+                "schema", asset.name, path, lambda: self.lookup.schema_exists(asset.name)
+            )
+            if not exists:
+                if exists is False:
+                    self.add(
+                        "error",
+                        "asset_not_found",
+                        path,
+                        f'schema "{asset.name}" does not exist.',
+                        input_value=asset.name,
+                    )
+                return None
+            return "SCHEMA"
+        object_type = self.call(
+            "notebook", asset.name, path, lambda: self.lookup.notebook_object_type(asset.name)
+        )
+        if object_type is None:
+            if self.absent("notebook", asset.name):
+                self.add(
+                    "error",
+                    "asset_not_found",
+                    path,
+                    f'notebook "{asset.name}" does not exist.',
+                    input_value=asset.name,
+                )
+            return None
+        if object_type.upper() != "NOTEBOOK":
+            self.add(
+                "error",
+                "asset_type_unsupported",
+                path,
+                f'"{asset.name}" is a {object_type}, not a notebook.',
+                input_value=asset.name,
+            )
+            return None
+        return "NOTEBOOK_FILE"
+
+    def check_asset(
+        self, share: Share, list_key: str, asset: Asset, live_types: dict[str, str]
+    ) -> None:
+        path = self.locator.asset(share.name, list_key, asset.name)
+        parsed = parse_asset_name(asset.name)
+        resolved = self.resolve(parsed, path, live_types)
+        if resolved is None:
+            return
+        self.resolved[(share.name, asset.name)] = resolved
+        if asset.type is not None and asset.type != resolved:
+            self.add(
+                "error",
+                "asset_type_mismatch",
+                f"{path}.type",
+                f'declared {asset.type} but "{asset.name}" is a {resolved}.',
+                input_value=asset.type,
+            )
+            return
+        if resolved != "TABLE":
+            for option in ("cdf_enabled", "partitions"):
+                if getattr(asset, option) is not None:
+                    self.add(
+                        "error",
+                        "asset_option_invalid",
+                        f"{path}.{option}",
+                        f"{option} applies to tables only; this asset is a {resolved}.",
+                    )
+
+    def check_explicit_set(self, share: Share, live_types: dict[str, str]) -> None:
+        """Without a declarative list the desired set is live + to_add - to_remove: check overlap and limits."""
+        removed = {asset.name for asset in share.share_assets_to_remove or []}
+        desired: dict[str, str] = {name: "" for name in live_types if name not in removed}
+        for asset in share.share_assets_to_add or []:
+            if asset.name not in removed:
+                desired[asset.name] = self.locator.asset(
+                    share.name, "share_assets_to_add", asset.name
+                )
+        kinds = {name: parse_asset_name(name) for name in desired}
+        schemas = {name for name, parsed in kinds.items() if parsed.kind == "schema"}
+        for name, parsed in kinds.items():
+            schema = parsed.schema_of_table
+            if schema is not None and schema in schemas and (desired[name] or desired[schema]):
+                path = desired[name] or desired[schema]
+                self.add(
+                    "error",
+                    "asset_schema_overlap",
+                    path,
+                    f'"{name}" is inside schema "{schema}"; both would be in share "{share.name}".',
+                    input_value=name,
+                )
+        counts: dict[str, int] = {}
+        for parsed in kinds.values():
+            counts[parsed.kind] = counts.get(parsed.kind, 0) + 1
+        for kind, (limit, label) in SHARE_LIMITS.items():
+            if counts.get(kind, 0) > limit:
+                self.add(
+                    "error",
+                    "share_limit_exceeded",
+                    f"{self.locator.share(share.name)}.share_assets_to_add",
+                    f"the share would hold {counts[kind]} {label}; Databricks allows {limit} per share.",
+                )
+
+    # ---------------------------------------------------------------- pipelines
+
+    def check_pipeline(self, share: Share, pipeline: Pipeline, live_types: dict[str, str]) -> None:
+        path = self.locator.pipeline(pipeline.name_prefix)
+        source_path = f"{path}.source_asset"
+        table = self.table(pipeline.source_asset, source_path)
+        if table is None:
+            if self.absent("table", pipeline.source_asset):
+                self.add(
+                    "error",
+                    "asset_not_found",
+                    source_path,
+                    f'table "{pipeline.source_asset}" does not exist.',
+                    input_value=pipeline.source_asset,
+                )
+        else:
+            self.check_source(pipeline, table, path)
+        if share.share_assets is None:
+            added = {asset.name for asset in share.share_assets_to_add or []}
+            if pipeline.source_asset not in added and pipeline.source_asset not in live_types:
+                self.add(
+                    "warning",
+                    "pipeline_source_not_shared",
+                    source_path,
+                    f'"{pipeline.source_asset}" is not in share "{share.name}" and is not added by this pack.',
+                )
+        self.check_target(share, pipeline, path)
+        self.check_existing_pipeline(pipeline, path)
+
+    def check_source(self, pipeline: Pipeline, table: TableInfo, path: str) -> None:
+        source_path = f"{path}.source_asset"
+        resolved = TABLE_TYPES.get(table.table_type.upper())
+        if pipeline.scd_type in {"1", "2"} and resolved != "TABLE":
+            self.add(
+                "error",
+                "source_type_unsupported",
+                source_path,
+                f'"{pipeline.source_asset}" is a {resolved or table.table_type}; SCD pipelines read tables.',
+            )
+            return
+        if resolved is None:
+            self.add(
+                "error",
+                "source_type_unsupported",
+                source_path,
+                f'"{pipeline.source_asset}" is a {table.table_type}, which a pipeline cannot read.',
+            )
+            return
+        if pipeline.scd_type in {"1", "2"} and not table.cdf_enabled:
+            self.add(
+                "error",
+                "source_cdf_disabled",
+                source_path,
+                f'Change Data Feed is off on "{pipeline.source_asset}"; its owner must run ALTER TABLE ... SET '
+                "TBLPROPERTIES (delta.enableChangeDataFeed = true).",
+            )
+        if table.columns:
+            columns = {column.lower() for column in table.columns}
+            for index, column in enumerate(pipeline.key_columns or []):
+                if column.lower() not in columns:
+                    self.add(
+                        "error",
+                        "key_column_not_found",
+                        f"{path}.key_columns[{index}]",
+                        f'"{column}" is not a column of "{pipeline.source_asset}".',
+                        input_value=column,
+                    )
+
+    def check_target(self, share: Share, pipeline: Pipeline, path: str) -> None:
+        delta = share.delta_share
+        catalog = pipeline.ext_catalog_name or (delta.ext_catalog_name if delta else None)
+        schema = pipeline.ext_schema_name or (delta.ext_schema_name if delta else None)
+        if catalog is None or schema is None:
+            return
+        share_path = self.locator.share(share.name)
+        catalog_path = (
+            f"{path}.ext_catalog_name"
+            if pipeline.ext_catalog_name
+            else f"{share_path}.delta_share.ext_catalog_name"
+        )
+        schema_path = (
+            f"{path}.ext_schema_name"
+            if pipeline.ext_schema_name
+            else f"{share_path}.delta_share.ext_schema_name"
+        )
+        if not self.call(
+            "catalog", catalog, catalog_path, lambda: self.lookup.catalog_exists(catalog)
+        ):
+            if self.cache.get(("catalog", catalog)) is False:
+                self.add(
+                    "error",
+                    "catalog_not_found",
+                    catalog_path,
+                    f'catalog "{catalog}" does not exist; create it first (POST /catalogs/{{name}}).',
+                    input_value=catalog,
+                )
+            return
+        full = f"{catalog}.{schema}"
+        exists = self.call("schema", full, schema_path, lambda: self.lookup.schema_exists(full))
+        create = delta.create_schema_if_missing if delta is not None else False
+        if exists is False and not create:
+            self.add(
+                "error",
+                "schema_not_found",
+                schema_path,
+                f'schema "{full}" does not exist; set create_schema_if_missing: true or create it.',
+                input_value=full,
+            )
+
+    def check_existing_pipeline(self, pipeline: Pipeline, path: str) -> None:
+        name = pipeline.name_prefix
+        recorded_id = self.recorded.pipeline_ids.get(name.lower())
+        existing: PipelineInfo | None = None
+        if recorded_id is not None:
+            existing = self.call(
+                "pipeline", recorded_id, path, lambda: self.lookup.get_pipeline(recorded_id)
+            )
+        if existing is None:
+            matches = (
+                self.call("pipelines_named", name, path, lambda: self.lookup.pipelines_named(name))
+                or []
+            )
+            if len(matches) > 1:
+                self.add(
+                    "error",
+                    "pipeline_name_ambiguous",
+                    f"{path}.name_prefix",
+                    f'{len(matches)} pipelines are named "{name}"; rename or remove one.',
+                    input_value=name,
+                )
+                return
+            existing = matches[0] if matches else None
+        if existing is not None:
+            if (
+                existing.source_table is not None
+                and existing.source_table.lower() != pipeline.source_asset
+            ):
+                self.add(
+                    "error",
+                    "pipeline_source_immutable",
+                    f"{path}.source_asset",
+                    f'pipeline "{name}" already reads "{existing.source_table}"; the source cannot change.',
+                )
+            if (
+                existing.scd_type is not None
+                and existing.scd_type.lower() != pipeline.scd_type.lower()
+            ):
+                self.add(
+                    "error",
+                    "pipeline_scd_type_immutable",
+                    f"{path}.scd_type",
+                    f'pipeline "{name}" is SCD {existing.scd_type}; the type cannot change.',
+                )
+        if not isinstance(pipeline.schedule, CronSchedule):
+            return
+        job_name = f"{name}{self.job_name_suffix}"
+        jobs = (
+            self.call("jobs_named", job_name, path, lambda: self.lookup.jobs_named(job_name)) or []
+        )
+        pipeline_id = existing.pipeline_id if existing is not None else None
+        for job in jobs:
+            if job.job_id in self.recorded.job_ids or (
+                pipeline_id is not None and job.pipeline_id == pipeline_id
+            ):
+                continue
+            self.add(
+                "error",
+                "schedule_job_conflict",
+                path,
+                f'job "{job.name}" (id {job.job_id}) runs another pipeline.',
+                input_value=job.name,
+            )
+            break
+
+
+def run_live_checks(
+    pack: AnySharePack,
+    lookup: LiveLookup,
+    *,
+    locator: PackLocator | None = None,
+    recorded: RecordedState | None = None,
+    job_name_suffix: str = "_schedule",
+) -> LiveCheckResult:
+    """Stage-5 checks of a valid pack (plan, and provisioning before any mutation).
+
+    Args:
+        pack: the canonical model (from `load_sharepack` or `parse_canonical`).
+        lookup: read-only workspace access (see `LiveLookup`).
+        locator: `LoadedPack.locator` to report file positions; by default paths in canonical order.
+        recorded: pipelines and jobs this pack created, from the workflow database.
+        job_name_suffix: the schedule job suffix (`databricks.schedules.job_name_suffix`).
+
+    A DELETE pack is only checked against the workspace allowlist; what it deletes depends on the records.
+    """
+    locator = locator or PackLocator.from_model(pack)
+    if not isinstance(pack, SharePack):
+        issues = IssueCollector()
+        url = pack.metadata.workspace_url
+        if not lookup.workspace_allowed(url):
+            issues.error(
+                "workspace_not_allowed",
+                "metadata.workspace_url",
+                f'workspace "{url}" is not in the allowlist.',
+                locator.position("metadata.workspace_url"),
+                input_value=url,
+            )
+        return LiveCheckResult(
+            errors=issues.errors(), warnings=issues.warnings(), resolved_types={}
+        )
+    checker = _Checker(pack, lookup, locator, recorded or RecordedState(), job_name_suffix)
+    with contextlib.suppress(_Abort):
+        checker.run()
+    return LiveCheckResult(
+        errors=checker.issues.errors(),
+        warnings=checker.issues.warnings(),
+        resolved_types=checker.resolved,
+    )

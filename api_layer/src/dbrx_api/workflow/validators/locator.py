@@ -1,0 +1,99 @@
+"""Maps objects of the canonical model back to where the uploader wrote them.
+
+The canonical model is sorted, so its list positions are not the file's. Issues found after parsing (the live
+checks of `plan` and provisioning) use a `PackLocator` to name the entry as it appears in the uploaded file
+(`share[1].pipelines[0]`, line 74 or `pipelines!A3`). A pack read back from storage has no file positions:
+`PackLocator.from_model` then gives paths in canonical order, without line or cell.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from dbrx_api.workflow.models.issues import NO_POS, SourcePos
+from dbrx_api.workflow.models.pack import AnySharePack, Asset, SharePack
+
+_LAST_SEGMENT = re.compile(r"(\.[^.\[\]]+|\[\d+\])$")
+
+
+@dataclass(slots=True)
+class PackLocator:
+    """Paths of recipients, shares, pipelines, assets and grants, and the file position of every path."""
+
+    positions: dict[str, SourcePos] = field(default_factory=dict)
+    recipients: dict[str, str] = field(default_factory=dict)
+    shares: dict[str, str] = field(default_factory=dict)
+    pipelines: dict[str, str] = field(default_factory=dict)
+    assets: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    grants: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    def recipient(self, name: str) -> str:
+        """Path of a recipient entry by canonical name."""
+        return self.recipients.get(name, f"recipient[{name}]")
+
+    def share(self, name: str) -> str:
+        """Path of a share entry by canonical name."""
+        return self.shares.get(name, f"share[{name}]")
+
+    def pipeline(self, name: str) -> str:
+        """Path of a pipeline entry by name (case-insensitive)."""
+        return self.pipelines.get(name.lower(), f"pipeline[{name}]")
+
+    def asset(self, share: str, list_key: str, name: str) -> str:
+        """Path of an asset entry of a share list."""
+        return self.assets.get((share, list_key, name), f"{self.share(share)}.{list_key}[{name}]")
+
+    def grant(self, share: str, list_key: str, name: str) -> str:
+        """Path of a recipient name in a share's grant list."""
+        return self.grants.get((share, list_key, name), f"{self.share(share)}.{list_key}[{name}]")
+
+    def position(self, path: str) -> SourcePos:
+        """File position of `path`, or of its nearest located parent; empty when unknown."""
+        current = path
+        while current:
+            found = self.positions.get(current)
+            if found is not None:
+                return found
+            shorter = _LAST_SEGMENT.sub("", current)
+            if shorter == current:
+                break
+            current = shorter
+        return NO_POS
+
+    @classmethod
+    def from_model(cls, pack: AnySharePack) -> PackLocator:
+        """Paths in canonical order, for a pack loaded from storage (no file positions)."""
+        locator = cls()
+        for index, name in enumerate(entry.name for entry in _entries(pack, "recipient")):
+            locator.recipients[name] = f"recipient[{index}]"
+        for index, name in enumerate(entry.name for entry in _entries(pack, "share")):
+            locator.shares[name] = f"share[{index}]"
+        if not isinstance(pack, SharePack):
+            return locator
+        for index, share in enumerate(pack.share):
+            path = f"share[{index}]"
+            for list_key in ("share_assets", "share_assets_to_add", "share_assets_to_remove"):
+                assets: list[Asset] = getattr(share, list_key) or []
+                for position, asset in enumerate(assets):
+                    locator.assets[(share.name, list_key, asset.name)] = (
+                        f"{path}.{list_key}[{position}]"
+                    )
+            for list_key in ("recipients", "recipients_to_add", "recipients_to_remove"):
+                names: list[str] = getattr(share, list_key) or []
+                for position, name in enumerate(names):
+                    locator.grants[(share.name, list_key, name)] = f"{path}.{list_key}[{position}]"
+            for position, pipeline in enumerate(share.pipelines or []):
+                locator.pipelines[pipeline.name_prefix.lower()] = f"{path}.pipelines[{position}]"
+        return locator
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def _entries(pack: AnySharePack, key: str) -> list[_Named]:
+    entries: list[_Named] = list(getattr(pack, key))
+    return entries

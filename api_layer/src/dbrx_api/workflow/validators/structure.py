@@ -1,0 +1,1401 @@
+"""Stages 2 and 3: read every entry of the located tree into drafts holding canonical values and locations.
+
+A draft keeps, for each value, the model path and file position it came from, so that the cross-reference
+checks (stage 4) and later the live checks can point at the right place, and `bad`, the fields whose value
+was reported as wrong (checks depending on them are skipped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbrx_api.workflow.models.issues import SourcePos
+from dbrx_api.workflow.models.pack import (
+    APPROVER_STATUSES,
+    ASSET_TYPES,
+    CONTINUOUS,
+    HISTORY_STATUSES,
+    PARTITION_OPS,
+    RECIPIENT_TYPES,
+    REGIONS,
+    SCD_TYPES,
+    STRATEGIES,
+    TABLE_LIKE_TYPES,
+)
+from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq
+from dbrx_api.workflow.validators.cron import check_quartz
+from dbrx_api.workflow.validators.fields import (
+    AssetName,
+    FieldError,
+    check_ip,
+    check_name,
+    check_org_id,
+    check_shared_as,
+    check_table_name,
+    check_tag,
+    check_timezone,
+    check_workspace_url,
+    name_problem,
+    parse_asset_name,
+    split_tag,
+)
+from dbrx_api.workflow.validators.reader import Context, FieldReader, Item, child
+
+MAX_DESCRIPTION = 2000
+MAX_SHORT_TEXT = 255
+MAX_IPS = 100
+MAX_PARTITION_SPECS = 100
+MAX_PARTITION_VALUES = 32
+MAX_KEY_COLUMNS = 32
+MAX_NOTIFICATIONS = 50
+MAX_RECIPIENT_EMAILS = 10
+MAX_REQUESTORS = 10
+
+METADATA_FIELDS = (
+    "requestor",
+    "project_name",
+    "business_line",
+    "strategy",
+    "description",
+    "delta_share_region",
+    "configurator",
+    "approver",
+    "executive_team",
+    "approver_status",
+    "workspace_url",
+    "servicenow",
+    "version",
+    "contact_email",
+    "client",
+    "owner",
+    "last_updated",
+)
+RECIPIENT_FIELDS = (
+    "name",
+    "type",
+    "recipient",
+    "description",
+    "recipient_databricks_org",
+    "recipient_ips",
+    "recipient_ips_to_add",
+    "recipient_ips_to_remove",
+    "token_expiry",
+    "token_rotation",
+    "token_rotation_grace_days",
+)
+D2O_ONLY_FIELDS = (
+    "recipient_ips",
+    "recipient_ips_to_add",
+    "recipient_ips_to_remove",
+    "token_expiry",
+    "token_rotation",
+    "token_rotation_grace_days",
+)
+IP_LISTS = ("recipient_ips", "recipient_ips_to_add", "recipient_ips_to_remove")
+SHARE_FIELDS = (
+    "name",
+    "description",
+    "share_assets",
+    "share_assets_to_add",
+    "share_assets_to_remove",
+    "recipients",
+    "recipients_to_add",
+    "recipients_to_remove",
+    "delta_share",
+    "pipelines",
+)
+ASSET_LISTS = ("share_assets", "share_assets_to_add", "share_assets_to_remove")
+GRANT_LISTS = ("recipients", "recipients_to_add", "recipients_to_remove")
+ASSET_FIELDS = (
+    "name",
+    "type",
+    "shared_as",
+    "cdf_enabled",
+    "history_data_sharing_status",
+    "start_version",
+    "partitions",
+    "comment",
+)
+DELTA_SHARE_FIELDS = ("ext_catalog_name", "ext_schema_name", "tags", "create_schema_if_missing")
+PIPELINE_FIELDS = (
+    "name_prefix",
+    "source_asset",
+    "target_asset",
+    "scd_type",
+    "key_columns",
+    "serverless",
+    "schedule",
+    "notification",
+    "tags",
+    "description",
+    "ext_catalog_name",
+    "ext_schema_name",
+)
+DEPRECATED_PIPELINE_FIELDS = ("prefix_assetname",)
+DESCRIPTION_ALIASES = {"comment": "description"}
+SERVICENOW_ALIASES = {"servicenow_ticket": "servicenow"}
+_PIPELINE_FREE_TYPES = frozenset({"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE"})
+
+
+@dataclass(slots=True)
+class Located:
+    """A canonical value with the model path and file position it was read from."""
+
+    value: str
+    path: str
+    pos: SourcePos
+
+
+# ------------------------------------------------------------------------------------------ drafts
+
+
+@dataclass(slots=True)
+class MetadataDraft:
+    values: dict[str, Any]
+    strategy: str
+    ok: bool
+    path: str = "metadata"
+    pos: SourcePos = field(default_factory=SourcePos)
+
+
+@dataclass(slots=True)
+class RecipientDraft:
+    index: int
+    path: str
+    pos: SourcePos
+    reader: FieldReader | None
+    name: Located | None
+    rtype: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    ips: dict[str, list[Located]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class AssetDraft:
+    asset: AssetName
+    declared_type: str | None
+    data: dict[str, Any]
+    path: str
+    pos: SourcePos
+    shared_as_path: str | None = None
+
+    @property
+    def needs_pipeline(self) -> bool:
+        """Table-like entries need a pipeline unless declared as a view-like type (§7.4)."""
+        return self.asset.kind == "table" and self.declared_type not in _PIPELINE_FREE_TYPES
+
+
+@dataclass(slots=True)
+class DeltaShareDraft:
+    catalog: str | None
+    schema: str | None
+    tags: list[str] | None
+    data: dict[str, Any]
+    path: str
+    pos: SourcePos
+    ok: bool
+
+
+@dataclass(slots=True)
+class PipelineDraft:
+    index: int
+    path: str
+    pos: SourcePos
+    reader: FieldReader
+    name: Located | None
+    source: str | None
+    target: str | None
+    scd_type: str | None
+    key_columns: list[str] | None
+    tags: dict[str, str] | None
+    catalog: str | None
+    schema: str | None
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ShareDraft:
+    index: int
+    path: str
+    pos: SourcePos
+    reader: FieldReader | None
+    name: Located | None
+    values: dict[str, Any] = field(default_factory=dict)
+    assets: dict[str, list[AssetDraft]] = field(default_factory=dict)
+    grants: dict[str, list[Located]] = field(default_factory=dict)
+    delta_share: DeltaShareDraft | None = None
+    pipelines: list[PipelineDraft] | None = None
+    pipeline_names: list[Located] | None = None  # DELETE shape
+
+
+@dataclass(slots=True)
+class DocumentDraft:
+    metadata: MetadataDraft | None
+    recipients: list[RecipientDraft]
+    shares: list[ShareDraft]
+    recipients_ok: bool
+    shares_ok: bool
+
+    @property
+    def delete(self) -> bool:
+        """True for the DELETE shape."""
+        return self.metadata is not None and self.metadata.strategy == "DELETE"
+
+
+# ------------------------------------------------------------------------------------------ document
+
+
+def read_document(ctx: Context, root: RawMap) -> DocumentDraft:
+    """Read the whole document into drafts, reporting stage-2 and stage-3 issues."""
+    top = FieldReader(ctx, root, "", ("metadata", "recipient", "share"))
+    metadata_node = top.node_of("metadata")
+    metadata: MetadataDraft | None = None
+    if metadata_node is None:
+        top.missing("metadata")
+    elif isinstance(metadata_node, RawMap):
+        metadata = read_metadata(ctx, metadata_node)
+    else:
+        ctx.error(
+            "type_mismatch", "metadata", "expected a mapping of metadata fields.", metadata_node.pos
+        )
+    strategy = metadata.strategy if metadata is not None else "NEW"
+    delete = strategy == "DELETE"
+
+    recipients: list[RecipientDraft] = []
+    recipient_items = top.items("recipient")
+    for index, item in enumerate(recipient_items or []):
+        path = f"recipient[{index}]"
+        entry = read_recipient_ref(ctx, item, path) if delete else read_recipient(ctx, item, path)
+        if entry is not None:
+            entry.index = index
+            recipients.append(entry)
+
+    shares: list[ShareDraft] = []
+    share_items = top.items("share")
+    for index, item in enumerate(share_items or []):
+        path = f"share[{index}]"
+        share = read_share_ref(ctx, item, path) if delete else read_share(ctx, item, path)
+        if share is not None:
+            share.index = index
+            shares.append(share)
+    return DocumentDraft(
+        metadata=metadata,
+        recipients=recipients,
+        shares=shares,
+        recipients_ok="recipient" not in top.bad,
+        shares_ok="share" not in top.bad,
+    )
+
+
+# ------------------------------------------------------------------------------------------ metadata
+
+
+def read_metadata(ctx: Context, node: RawMap) -> MetadataDraft:
+    """§4: governance fields, target workspace and strategy."""
+    f = FieldReader(ctx, node, "metadata", METADATA_FIELDS, aliases=SERVICENOW_ALIASES)
+    values: dict[str, Any] = {}
+
+    def principals(key: str, *, required: bool, max_entries: int | None = None) -> None:
+        found = f.principals(key, required=required, max_entries=max_entries)
+        if found is not None:
+            values[key] = [p.value for p in found]
+
+    principals("requestor", required=True, max_entries=MAX_REQUESTORS)
+    values["project_name"] = f.string("project_name", max_len=MAX_SHORT_TEXT)
+    values["business_line"] = f.string("business_line", max_len=MAX_SHORT_TEXT, required=True)
+    strategy = f.enum("strategy", STRATEGIES)
+    values["strategy"] = strategy or "NEW"
+    values["description"] = f.string("description", max_len=MAX_DESCRIPTION)
+    values["delta_share_region"] = f.enum("delta_share_region", REGIONS, required=True)
+    principals("configurator", required=True)
+    principals("approver", required=True)
+    principals("executive_team", required=True)
+    status = f.enum("approver_status", APPROVER_STATUSES)
+    if status is None and not f.has("approver_status") and "approver_status" not in f.bad:
+        ctx.warning(
+            "approver_status_defaulted",
+            "metadata.approver_status",
+            'approver_status is not set; "pending" is assumed, so this version will not be provisioned.',
+            node.pos,
+        )
+    values["approver_status"] = status or "pending"
+    url = f.string("workspace_url", max_len=2048, required=True)
+    if url is not None:
+        try:
+            values["workspace_url"] = check_workspace_url(url, allow_local=ctx.allow_local_urls)
+        except FieldError as exc:
+            f.fail_field("workspace_url", exc, url)
+    values["servicenow"] = f.string("servicenow", max_len=MAX_SHORT_TEXT, required=True)
+    values["version"] = f.string("version", max_len=32) or "1.0"
+    principals("contact_email", required=True)
+    values["client"] = f.string("client", max_len=MAX_SHORT_TEXT)
+    principals("owner", required=False)
+    values["last_updated"] = f.string("last_updated", max_len=64)
+    return MetadataDraft(
+        values={key: value for key, value in values.items() if value is not None},
+        strategy=values["strategy"] if "strategy" not in f.bad else "NEW",
+        ok=not f.bad,
+        pos=node.pos,
+    )
+
+
+# ------------------------------------------------------------------------------------------ names
+
+
+def _read_name(f: FieldReader, key: str, what: str, *, lower: bool = True) -> Located | None:
+    text = f.name_text(key, required=True, explanation=f" (the {what} name)")
+    if text is None:
+        return None
+    try:
+        check_name(text)
+    except FieldError as exc:
+        f.fail_field(key, exc, text)
+        return None
+    return Located(text.lower() if lower else text, f.path_of(key), f.pos_of(key))
+
+
+def _item_name(
+    ctx: Context, item: Item, what: str, *, lower: bool = True
+) -> tuple[Located | None, bool]:
+    """A list item that is a name (rule N): (name, True); (None, True) when blank; (None, False) when reported."""
+    text = ctx.item_text(item, f"a {what} name", names=True)
+    if text is None:
+        return None, False
+    if not text:
+        return None, True
+    problem = name_problem(text)
+    if problem:
+        ctx.error(
+            "name_invalid",
+            item.path,
+            f'"{text}" is not a valid name: {problem}.',
+            item.pos,
+            input_value=text,
+        )
+        return None, False
+    return Located(text.lower() if lower else text, item.path, item.pos), True
+
+
+def _read_name_list(
+    ctx: Context, f: FieldReader, key: str, what: str, *, declarative: bool
+) -> list[Located] | None:
+    """A list of names; duplicates dropped with a warning; a declarative list may not be empty."""
+    items = f.items(key)
+    if items is None:
+        return None
+    result: list[Located] = []
+    seen: set[str] = set()
+    for item in items:
+        name, ok = _item_name(ctx, item, what)
+        if not ok:
+            f.bad.add(key)
+        if name is None:
+            continue
+        if name.value in seen:
+            ctx.warning(
+                "duplicate_entry",
+                item.path,
+                f'"{name.value}" is listed twice; the duplicate was dropped.',
+                item.pos,
+                input_value=name.value,
+            )
+            continue
+        seen.add(name.value)
+        result.append(name)
+    if key in f.bad:
+        return None
+    if declarative and not result:
+        f.fail(
+            key,
+            "empty_list",
+            f"a declarative list cannot be empty; omit it, or list items in {key}_to_remove.",
+        )
+        return None
+    return result
+
+
+# ------------------------------------------------------------------------------------------ recipients
+
+
+def _entry_map(ctx: Context, item: Item, what: str) -> RawMap | None:
+    if isinstance(item.node, RawMap):
+        return item.node
+    ctx.error(
+        "type_mismatch",
+        item.path,
+        f"expected a {what} entry (a mapping with name, ...), got {_describe(item.node)}.",
+        item.pos,
+    )
+    ctx.sweep(item.node, item.path)
+    return None
+
+
+def _describe(node: RawNode) -> str:
+    if isinstance(node, RawSeq):
+        return "a list"
+    if isinstance(node, RawScalar):
+        return f'"{node.text.strip()[:60]}"'
+    return "a mapping"
+
+
+def read_recipient(ctx: Context, item: Item, path: str) -> RecipientDraft | None:
+    """§5: one recipient entry of a NEW/UPDATE pack."""
+    node = _entry_map(ctx, item, "recipient")
+    if node is None:
+        return None
+    f = FieldReader(ctx, node, path, RECIPIENT_FIELDS, aliases=DESCRIPTION_ALIASES)
+    draft = RecipientDraft(
+        index=0, path=path, pos=node.pos, reader=f, name=_read_name(f, "name", "recipient")
+    )
+    draft.rtype = f.enum("type", RECIPIENT_TYPES, required=True)
+    emails = f.principals(
+        "recipient", required=True, emails_only=True, max_entries=MAX_RECIPIENT_EMAILS
+    )
+    values = draft.values
+    if draft.name is not None:
+        values["name"] = draft.name.value
+    if draft.rtype is not None:
+        values["type"] = draft.rtype
+    if emails is not None:
+        values["recipient"] = [p.value for p in emails]
+    values["description"] = f.string("description", max_len=MAX_DESCRIPTION)
+    org_text = f.string("recipient_databricks_org", max_len=MAX_SHORT_TEXT)
+    if org_text is not None:
+        try:
+            values["recipient_databricks_org"] = check_org_id(org_text)
+        except FieldError as exc:
+            f.fail_field("recipient_databricks_org", exc, org_text)
+    for key in IP_LISTS:
+        ips = _read_ips(ctx, f, key)
+        if ips is not None:
+            draft.ips[key] = ips
+            values[key] = [ip.value for ip in ips]
+    expiry = f.integer("token_expiry", low=0, high=3650, unit="days")
+    rotation = f.boolean("token_rotation")
+    grace = f.integer("token_rotation_grace_days", low=0, high=30, unit="days")
+    if draft.rtype == "D2D":
+        for key in D2O_ONLY_FIELDS:
+            if f.has(key):
+                what = "IP allowlists" if key in IP_LISTS else key
+                f.fail(key, "field_not_allowed_for_type", f"{what} apply to D2O recipients only.")
+        if not f.has("recipient_databricks_org") and "recipient_databricks_org" not in f.bad:
+            shown = draft.name.value if draft.name else path
+            ctx.error(
+                "d2d_org_required",
+                path,
+                f'D2D recipient "{shown}" needs recipient_databricks_org (<cloud>:<region>:<metastore-uuid>).',
+                node.pos,
+            )
+    elif draft.rtype == "D2O":
+        if f.has("recipient_databricks_org"):
+            f.fail(
+                "recipient_databricks_org",
+                "field_not_allowed_for_type",
+                "recipient_databricks_org applies to D2D recipients only.",
+            )
+        values["token_expiry"] = expiry if expiry is not None else 0
+        values["token_rotation"] = rotation if rotation is not None else False
+        values["token_rotation_grace_days"] = grace if grace is not None else 0
+        if rotation:
+            ctx.warning(
+                "token_rotation_requested",
+                f.path_of("token_rotation"),
+                "the bearer token will be rotated once when this version is first provisioned.",
+                f.pos_of("token_rotation"),
+            )
+        if not any(f.has(key) or key in f.bad for key in ("recipient_ips", "recipient_ips_to_add")):
+            ctx.warning(
+                "d2o_without_ip_allowlist",
+                path,
+                "this D2O recipient has no IP allowlist: its bearer token is usable from any network.",
+                node.pos,
+            )
+    _check_ip_lists(ctx, draft)
+    return draft
+
+
+def _read_ips(ctx: Context, f: FieldReader, key: str) -> list[Located] | None:
+    items = f.items(key)
+    if items is None:
+        return None
+    result: list[Located] = []
+    seen: set[str] = set()
+    for item in items:
+        text = ctx.item_text(item, "an IP address or CIDR")
+        if text is None:
+            f.bad.add(key)
+            continue
+        if not text:
+            continue
+        try:
+            canonical, normalised = check_ip(text)
+        except FieldError as exc:
+            ctx.field_error(exc, item.path, item.pos, text)
+            f.bad.add(key)
+            continue
+        if normalised:
+            ctx.warning(
+                "ip_normalised",
+                item.path,
+                f'"{text}" has host bits set; it was read as the network {canonical}.',
+                item.pos,
+                input_value=text,
+                hint=canonical,
+            )
+        if canonical in seen:
+            ctx.warning(
+                "duplicate_entry",
+                item.path,
+                f'"{text}" is listed twice; the duplicate was dropped.',
+                item.pos,
+                input_value=text,
+            )
+            continue
+        seen.add(canonical)
+        result.append(Located(canonical, item.path, item.pos))
+    if key in f.bad:
+        return None
+    if key == "recipient_ips" and not result:
+        f.fail(
+            key,
+            "empty_list",
+            "a declarative list cannot be empty; omit it, or list items in recipient_ips_to_remove.",
+        )
+        return None
+    return result
+
+
+def _check_ip_lists(ctx: Context, draft: RecipientDraft) -> None:
+    declared = draft.ips.get("recipient_ips")
+    to_add = draft.ips.get("recipient_ips_to_add")
+    to_remove = draft.ips.get("recipient_ips_to_remove")
+    f = draft.reader
+    if f is None:
+        return
+    union = {ip.value for ip in (declared or [])} | {ip.value for ip in (to_add or [])}
+    if len(union) > MAX_IPS:
+        key = "recipient_ips" if declared is not None else "recipient_ips_to_add"
+        ctx.error(
+            "ip_list_too_long",
+            f.path_of(key),
+            f"{len(union)} entries; Databricks allows at most {MAX_IPS}.",
+            f.pos_of(key),
+        )
+    _overlaps(ctx, to_remove, [(to_add, "recipient_ips_to_add"), (declared, "recipient_ips")])
+
+
+def _overlaps(
+    ctx: Context, to_remove: list[Located] | None, others: list[tuple[list[Located] | None, str]]
+) -> None:
+    """§9.2: an item in `_to_remove` may not also be in `_to_add` or in the declarative list."""
+    if not to_remove:
+        return
+    for item in to_remove:
+        for other, key in others:
+            if other is not None and any(entry.value == item.value for entry in other):
+                ctx.error(
+                    "list_overlap",
+                    item.path,
+                    f'"{item.value}" is also in {key}.',
+                    item.pos,
+                    input_value=item.value,
+                )
+                break
+
+
+# ------------------------------------------------------------------------------------------ shares
+
+
+def read_share(ctx: Context, item: Item, path: str) -> ShareDraft | None:
+    """§6: one share entry of a NEW/UPDATE pack with its assets, grants, delta_share and pipelines."""
+    node = _entry_map(ctx, item, "share")
+    if node is None:
+        return None
+    f = FieldReader(ctx, node, path, SHARE_FIELDS, aliases=DESCRIPTION_ALIASES)
+    draft = ShareDraft(
+        index=0, path=path, pos=node.pos, reader=f, name=_read_name(f, "name", "share")
+    )
+    if draft.name is not None:
+        draft.values["name"] = draft.name.value
+    draft.values["description"] = f.string("description", max_len=MAX_DESCRIPTION)
+    for key in ASSET_LISTS:
+        assets = _read_assets(ctx, f, key)
+        if assets is not None:
+            draft.assets[key] = assets
+    for key in GRANT_LISTS:
+        names = _read_name_list(ctx, f, key, "recipient", declarative=key == "recipients")
+        if names is not None:
+            draft.grants[key] = names
+    delta_node = f.node_of("delta_share")
+    if isinstance(delta_node, RawMap):
+        draft.delta_share = _read_delta_share(ctx, delta_node, f.path_of("delta_share"))
+    elif delta_node is not None:
+        f.fail(
+            "delta_share",
+            "type_mismatch",
+            "expected a mapping with ext_catalog_name and ext_schema_name.",
+        )
+        ctx.sweep(delta_node, f.path_of("delta_share"))
+    pipeline_items = f.items("pipelines")
+    if pipeline_items is not None:
+        draft.pipelines = []
+        for index, pipeline_item in enumerate(pipeline_items):
+            pipeline = _read_pipeline(ctx, pipeline_item, pipeline_item.path, index)
+            if pipeline is None:
+                f.bad.add("pipelines")
+            else:
+                draft.pipelines.append(pipeline)
+    return draft
+
+
+def _read_delta_share(ctx: Context, node: RawMap, path: str) -> DeltaShareDraft:
+    f = FieldReader(ctx, node, path, DELTA_SHARE_FIELDS)
+    catalog = _read_name(f, "ext_catalog_name", "catalog")
+    schema = _read_name(f, "ext_schema_name", "schema")
+    tags = _read_share_tags(ctx, f)
+    create = f.boolean("create_schema_if_missing")
+    data: dict[str, Any] = {
+        "ext_catalog_name": catalog.value if catalog else None,
+        "ext_schema_name": schema.value if schema else None,
+        "tags": tags,
+        "create_schema_if_missing": bool(create),
+    }
+    return DeltaShareDraft(
+        catalog=catalog.value if catalog else None,
+        schema=schema.value if schema else None,
+        tags=tags,
+        data=data,
+        path=path,
+        pos=node.pos,
+        ok=not f.bad,
+    )
+
+
+def _read_share_tags(ctx: Context, f: FieldReader) -> list[str] | None:
+    """delta_share.tags: items `key` or `key=value`; returns canonical items."""
+    items = f.items("tags")
+    if items is None:
+        return None
+    result: dict[str, str] = {}
+    keys: dict[str, str] = {}
+    for item in items:
+        text = ctx.item_text(item, "a tag")
+        if text is None:
+            f.bad.add("tags")
+            continue
+        if not text:
+            continue
+        raw_key, raw_value = split_tag(text)
+        try:
+            key, value = check_tag(raw_key, raw_value)
+        except FieldError as exc:
+            ctx.field_error(exc, item.path, item.pos, text)
+            f.bad.add("tags")
+            continue
+        canonical = key if value is None else f"{key}={value}"
+        if canonical in result:
+            ctx.warning(
+                "duplicate_entry",
+                item.path,
+                f'tag "{canonical}" is listed twice.',
+                item.pos,
+                input_value=text,
+            )
+            continue
+        if key in keys:
+            ctx.error(
+                "tags_invalid",
+                item.path,
+                f'tag key "{key}" is given twice with different values.',
+                item.pos,
+                input_value=text,
+            )
+            f.bad.add("tags")
+            continue
+        keys[key] = canonical
+        result[canonical] = canonical
+    if "tags" in f.bad:
+        return None
+    return list(result) or None
+
+
+def tag_keys(tags: list[str] | None) -> set[str]:
+    """Keys of canonical share tags (`key` or `key=value`)."""
+    return {split_tag(tag)[0] for tag in tags or []}
+
+
+# ------------------------------------------------------------------------------------------ assets
+
+
+def _read_assets(ctx: Context, f: FieldReader, key: str) -> list[AssetDraft] | None:
+    items = f.items(key)
+    if items is None:
+        return None
+    removal = key == "share_assets_to_remove"
+    result: list[AssetDraft] = []
+    by_name: dict[str, AssetDraft] = {}
+    for item in items:
+        asset = _read_asset(ctx, item, removal=removal)
+        if asset is None:
+            if not (isinstance(item.node, RawScalar) and item.node.is_null):
+                f.bad.add(key)
+            continue
+        earlier = by_name.get(asset.asset.name)
+        if earlier is not None:
+            if earlier.data == asset.data:
+                ctx.warning(
+                    "duplicate_entry",
+                    asset.path,
+                    f'"{asset.asset.name}" is listed twice; the duplicate was dropped.',
+                    asset.pos,
+                    input_value=asset.asset.name,
+                )
+            else:
+                ctx.error(
+                    "duplicate_entry_conflict",
+                    asset.path,
+                    f'"{asset.asset.name}" is listed twice with different options.',
+                    asset.pos,
+                    input_value=asset.asset.name,
+                )
+                f.bad.add(key)
+            continue
+        by_name[asset.asset.name] = asset
+        result.append(asset)
+    if key in f.bad:
+        return None
+    if key == "share_assets" and not result:
+        f.fail(
+            key,
+            "empty_list",
+            "a declarative list cannot be empty; omit it, or list items in share_assets_to_remove.",
+        )
+        return None
+    return result
+
+
+def _read_asset(ctx: Context, item: Item, *, removal: bool) -> AssetDraft | None:
+    node = item.node
+    if isinstance(node, RawScalar):
+        text = ctx.item_text(item, "an asset name", names=True)
+        if not text:
+            return None
+        try:
+            asset = parse_asset_name(text)
+        except FieldError as exc:
+            ctx.field_error(exc, item.path, item.pos, text)
+            return None
+        ctx.remember(item.path, item.pos)
+        return AssetDraft(asset, None, {"name": asset.name}, item.path, item.pos)
+    if isinstance(node, RawSeq):
+        ctx.error(
+            "type_mismatch", item.path, "expected an asset name or mapping, got a list.", item.pos
+        )
+        return None
+    f = FieldReader(ctx, node, item.path, ASSET_FIELDS)
+    text = f.name_text("name", required=True, explanation=" (the asset name)")
+    if text is None:
+        return None
+    try:
+        asset = parse_asset_name(text)
+    except FieldError as exc:
+        f.fail_field("name", exc, text)
+        return None
+    if removal:
+        for key in ASSET_FIELDS[1:]:
+            if f.given(key):
+                f.fail(
+                    key,
+                    "asset_option_invalid",
+                    "entries in share_assets_to_remove carry name only.",
+                )
+        return None if f.bad else AssetDraft(asset, None, {"name": asset.name}, item.path, node.pos)
+    declared = f.enum("type", ASSET_TYPES)
+    if declared is not None and not _type_fits(asset, declared):
+        f.fail(
+            "type",
+            "asset_option_invalid",
+            f'type {declared} does not fit "{asset.name}": {_form_needed(declared)}.',
+            input_value=declared,
+        )
+        declared = None
+    data: dict[str, Any] = {"name": asset.name, "type": declared}
+    shown_type = (
+        declared
+        or {"table": "table-like object", "schema": "SCHEMA", "notebook": "NOTEBOOK_FILE"}[
+            asset.kind
+        ]
+    )
+    is_table_like = asset.kind == "table"
+    may_be_table = is_table_like and declared in (None, "TABLE")
+
+    shared_as = f.string("shared_as", max_len=MAX_SHORT_TEXT)
+    if shared_as is not None:
+        try:
+            data["shared_as"] = check_shared_as(shared_as, asset.kind)
+        except FieldError as exc:
+            f.fail_field("shared_as", exc, shared_as)
+    cdf = f.boolean("cdf_enabled")
+    if cdf is not None:
+        if may_be_table:
+            data["cdf_enabled"] = cdf
+        else:
+            f.fail(
+                "cdf_enabled",
+                "asset_option_invalid",
+                f"cdf_enabled applies to tables only; this asset is a {shown_type}.",
+            )
+    history = f.enum("history_data_sharing_status", HISTORY_STATUSES)
+    if history is not None:
+        if is_table_like:
+            data["history_data_sharing_status"] = history
+        else:
+            f.fail(
+                "history_data_sharing_status",
+                "asset_option_invalid",
+                f"history_data_sharing_status applies to table-like objects only; this asset is a {shown_type}.",
+            )
+    start_version = f.integer("start_version", low=0, high=None)
+    if start_version is not None:
+        if is_table_like:
+            data["start_version"] = start_version
+        else:
+            f.fail(
+                "start_version",
+                "asset_option_invalid",
+                f"start_version applies to table-like objects only; this asset is a {shown_type}.",
+            )
+    if f.has("partitions") and "partitions" not in f.bad:
+        if may_be_table:
+            partitions = _read_partitions(ctx, f)
+            if partitions is not None:
+                data["partitions"] = partitions
+        else:
+            f.fail(
+                "partitions",
+                "asset_option_invalid",
+                f"partitions apply to tables only; this asset is a {shown_type}.",
+            )
+            ctx.sweep(f.entries["partitions"][0], f.path_of("partitions"))
+    data["comment"] = f.string("comment", max_len=MAX_DESCRIPTION)
+    if cdf is not None and history is not None:
+        ctx.error(
+            "asset_options_conflict",
+            item.path,
+            "set either cdf_enabled or history_data_sharing_status, not both.",
+            node.pos,
+        )
+        f.bad.add("cdf_enabled")
+    if f.bad:
+        return None
+    return AssetDraft(
+        asset,
+        declared,
+        {key: value for key, value in data.items() if value is not None},
+        item.path,
+        node.pos,
+        shared_as_path=f.path_of("shared_as") if "shared_as" in data else None,
+    )
+
+
+def _type_fits(asset: AssetName, declared: str) -> bool:
+    if declared in TABLE_LIKE_TYPES:
+        return asset.kind == "table"
+    if declared == "SCHEMA":
+        return asset.kind == "schema"
+    return asset.kind == "notebook"
+
+
+def _form_needed(declared: str) -> str:
+    if declared in TABLE_LIKE_TYPES:
+        return "table-like types need catalog.schema.object"
+    if declared == "SCHEMA":
+        return "SCHEMA needs catalog.schema"
+    return "NOTEBOOK_FILE needs a workspace path starting with /"
+
+
+def _read_partitions(ctx: Context, f: FieldReader) -> list[dict[str, Any]] | None:
+    specs = f.items("partitions")
+    if specs is None:
+        return None
+    if not specs:
+        f.fail(
+            "partitions",
+            "asset_option_invalid",
+            "partitions must list at least one partition spec.",
+        )
+        return None
+    if len(specs) > MAX_PARTITION_SPECS:
+        f.fail(
+            "partitions",
+            "asset_option_invalid",
+            f"{len(specs)} partition specs; at most {MAX_PARTITION_SPECS}.",
+        )
+        return None
+    result: list[dict[str, Any]] = []
+    ok = True
+    for spec_item in specs:
+        if not isinstance(spec_item.node, RawMap):
+            ctx.error(
+                "asset_option_invalid",
+                spec_item.path,
+                "a partition spec is a mapping {values: [{name, op, value}]}.",
+                spec_item.pos,
+            )
+            ok = False
+            continue
+        spec = FieldReader(ctx, spec_item.node, spec_item.path, ("values",))
+        values = spec.items("values")
+        if values is None or not values or len(values) > MAX_PARTITION_VALUES:
+            if values is not None or "values" not in spec.bad:
+                ctx.error(
+                    "asset_option_invalid",
+                    spec.path_of("values"),
+                    f"a partition spec needs 1-{MAX_PARTITION_VALUES} values.",
+                    spec.pos_of("values"),
+                )
+            ok = False
+            continue
+        converted: list[dict[str, Any]] = []
+        for value_item in values:
+            value = _read_partition_value(ctx, value_item)
+            if value is None:
+                ok = False
+            else:
+                converted.append(value)
+        if spec.bad:
+            ok = False
+        result.append({"values": converted})
+    if not ok:
+        f.bad.add("partitions")
+        return None
+    return result
+
+
+def _read_partition_value(ctx: Context, item: Item) -> dict[str, Any] | None:
+    if not isinstance(item.node, RawMap):
+        ctx.error(
+            "asset_option_invalid",
+            item.path,
+            "a partition value is a mapping {name, op, value} or {name, op, recipient_property_key}.",
+            item.pos,
+        )
+        return None
+    f = FieldReader(ctx, item.node, item.path, ("name", "op", "value", "recipient_property_key"))
+    name = f.string(
+        "name", max_len=MAX_SHORT_TEXT, required=True, explanation=" (the partition column)"
+    )
+    op = f.enum("op", PARTITION_OPS, required=True)
+    value = f.string("value", max_len=MAX_SHORT_TEXT) if f.has("value") else None
+    key = (
+        f.string("recipient_property_key", max_len=MAX_SHORT_TEXT)
+        if f.has("recipient_property_key")
+        else None
+    )
+    if f.bad:
+        return None
+    if (value is None) == (key is None):
+        ctx.error(
+            "asset_option_invalid",
+            item.path,
+            "give exactly one of value and recipient_property_key.",
+            item.pos,
+        )
+        return None
+    result: dict[str, Any] = {"name": name, "op": op}
+    if value is not None:
+        result["value"] = value
+    else:
+        result["recipient_property_key"] = key
+    return result
+
+
+# ------------------------------------------------------------------------------------------ pipelines
+
+
+def _read_pipeline(ctx: Context, item: Item, path: str, index: int) -> PipelineDraft | None:
+    node = _entry_map(ctx, item, "pipeline")
+    if node is None:
+        return None
+    f = FieldReader(
+        ctx,
+        node,
+        path,
+        PIPELINE_FIELDS,
+        aliases=DESCRIPTION_ALIASES,
+        deprecated=DEPRECATED_PIPELINE_FIELDS,
+    )
+    name = _read_name(f, "name_prefix", "pipeline", lower=False)
+    source_text = f.name_text("source_asset", required=True, explanation=" (catalog.schema.table)")
+    source: str | None = None
+    if source_text is not None:
+        try:
+            source = check_table_name(source_text)
+        except FieldError as exc:
+            f.fail_field("source_asset", exc, source_text)
+    target: str | None = None
+    if f.has("target_asset"):
+        target_name = _read_name(f, "target_asset", "target table")
+        target = target_name.value if target_name else None
+    elif source is not None:
+        target = source.rsplit(".", 1)[-1]
+    scd_type = f.enum("scd_type", SCD_TYPES)
+    if scd_type is None and not f.has("scd_type") and "scd_type" not in f.bad:
+        scd_type = "2"
+    key_columns = _read_key_columns(ctx, f)
+    serverless = f.boolean("serverless")
+    schedule = _read_schedule(ctx, f, source)
+    notification = f.principals("notification", required=False, max_entries=MAX_NOTIFICATIONS)
+    for principal in notification or []:
+        if not principal.is_email:
+            ctx.warning(
+                "notification_group_not_delivered",
+                principal.path,
+                f'"{principal.value}" is a group: it is recorded, but Databricks sends alerts to email addresses only.',
+                principal.pos,
+                input_value=principal.value,
+            )
+    tags = _read_pipeline_tags(ctx, f)
+    description = f.string("description", max_len=MAX_DESCRIPTION)
+    catalog = _read_name(f, "ext_catalog_name", "catalog") if f.has("ext_catalog_name") else None
+    schema = _read_name(f, "ext_schema_name", "schema") if f.has("ext_schema_name") else None
+    data: dict[str, Any] = {
+        "name_prefix": name.value if name else None,
+        "source_asset": source,
+        "target_asset": target,
+        "scd_type": scd_type,
+        "key_columns": key_columns,
+        "serverless": serverless,
+        "schedule": schedule,
+        "notification": [p.value for p in notification] if notification is not None else None,
+        "tags": tags,
+        "description": description,
+        "ext_catalog_name": catalog.value if catalog else None,
+        "ext_schema_name": schema.value if schema else None,
+    }
+    return PipelineDraft(
+        index=index,
+        path=path,
+        pos=node.pos,
+        reader=f,
+        name=name,
+        source=source,
+        target=target,
+        scd_type=scd_type,
+        key_columns=key_columns,
+        tags=tags,
+        catalog=catalog.value if catalog else None,
+        schema=schema.value if schema else None,
+        data=data,
+    )
+
+
+def _read_key_columns(ctx: Context, f: FieldReader) -> list[str] | None:
+    items = f.items("key_columns")
+    if items is None:
+        return None
+    result: list[str] = []
+    seen: set[str] = set()
+    for item in items:
+        text = ctx.item_text(item, "a column name", names=True)
+        if text is None:
+            f.bad.add("key_columns")
+            continue
+        if not text:
+            continue
+        problem = name_problem(text, allow_dot=True)
+        if problem:
+            ctx.error(
+                "key_columns_invalid",
+                item.path,
+                f'"{text}" is not a valid column name: {problem}.',
+                item.pos,
+                input_value=text,
+            )
+            f.bad.add("key_columns")
+            continue
+        if text.lower() in seen:
+            ctx.error(
+                "key_columns_invalid",
+                item.path,
+                f'column "{text}" is listed twice.',
+                item.pos,
+                input_value=text,
+            )
+            f.bad.add("key_columns")
+            continue
+        seen.add(text.lower())
+        result.append(text)
+    if "key_columns" in f.bad:
+        return None
+    if len(result) > MAX_KEY_COLUMNS:
+        f.fail(
+            "key_columns",
+            "key_columns_invalid",
+            f"{len(result)} key columns; at most {MAX_KEY_COLUMNS}.",
+        )
+        return None
+    return result or None
+
+
+def _read_schedule(ctx: Context, f: FieldReader, source: str | None) -> dict[str, str] | str | None:
+    node = f.node_of("schedule")
+    if node is None:
+        if "schedule" not in f.bad:
+            f.missing("schedule", ' ({cron, timezone} or "continuous")')
+        return None
+    path = f.path_of("schedule")
+    value_node, value_path = node, path
+    nested_key = _nested_schedule_key(node)
+    if nested_key is not None and isinstance(node, RawMap) and source is not None:
+        entry = node.entries[nested_key]
+        if nested_key.strip().lower() != source:
+            ctx.error(
+                "schedule_invalid",
+                path,
+                'expected {cron, timezone} or "continuous"; a nested schedule key must equal source_asset '
+                f'"{source}", got "{nested_key}".',
+                entry.key_pos,
+                input_value=nested_key,
+            )
+            f.bad.add("schedule")
+            return None
+        ctx.warning(
+            "schedule_nested_shape",
+            path,
+            f"the per-asset schedule shape {{{nested_key}: ...}} was rewritten to the pipeline's own schedule.",
+            entry.key_pos,
+        )
+        value_node, value_path = entry.value, child(path, nested_key)
+    result = _schedule_value(ctx, value_node, value_path)
+    if result is None:
+        f.bad.add("schedule")
+    return result
+
+
+def _nested_schedule_key(node: RawNode) -> str | None:
+    """The single key of the per-asset shape `{<source_asset>: ...}`, or None for any other shape."""
+    if not isinstance(node, RawMap) or len(node.entries) != 1:
+        return None
+    (key,) = node.entries
+    return None if key in {"cron", "timezone"} else key
+
+
+def _schedule_value(ctx: Context, node: RawNode, path: str) -> dict[str, str] | str | None:
+    if isinstance(node, RawScalar):
+        scalar = ctx.scalar(node, path, "a schedule")
+        if scalar is None:
+            return None
+        text = scalar.text.strip()
+        if text.lower() == CONTINUOUS:
+            return CONTINUOUS
+        ctx.error(
+            "schedule_invalid",
+            path,
+            f'expected {{cron, timezone}} or "continuous", got "{text}".',
+            node.pos,
+            input_value=text,
+        )
+        return None
+    if isinstance(node, RawSeq):
+        ctx.error(
+            "schedule_invalid",
+            path,
+            'expected {cron, timezone} or "continuous", got a list.',
+            node.pos,
+        )
+        return None
+    f = FieldReader(ctx, node, path, ("cron", "timezone"))
+    cron_text = f.string(
+        "cron", max_len=MAX_SHORT_TEXT, required=True, explanation=' (Quartz, e.g. "0 0 2 * * ?")'
+    )
+    timezone_text = f.string("timezone", max_len=MAX_SHORT_TEXT)
+    result: dict[str, str] = {}
+    if cron_text is not None:
+        if cron_text.lower() == CONTINUOUS:
+            f.fail(
+                "cron",
+                "schedule_invalid",
+                "a continuous pipeline takes no time zone; write schedule: continuous (and leave the time zone empty).",
+                input_value=cron_text,
+            )
+        else:
+            try:
+                cron = check_quartz(cron_text)
+                result["cron"] = cron.expression
+                if cron.high_frequency:
+                    ctx.warning(
+                        "cron_high_frequency",
+                        f.path_of("cron"),
+                        f'"{cron.expression}" fires more than once a minute.',
+                        f.pos_of("cron"),
+                        input_value=cron_text,
+                    )
+            except FieldError as exc:
+                f.fail_field("cron", exc, cron_text)
+    if timezone_text is not None:
+        try:
+            result["timezone"] = check_timezone(timezone_text)
+        except FieldError as exc:
+            f.fail_field("timezone", exc, timezone_text)
+    else:
+        result["timezone"] = "UTC"
+    return None if f.bad else result
+
+
+def _read_pipeline_tags(ctx: Context, f: FieldReader) -> dict[str, str] | None:
+    """Pipeline tags: a mapping, or (as in Excel) text of `key=value` pairs."""
+    node = f.node_of("tags")
+    if node is None:
+        return None
+    path = f.path_of("tags")
+    pairs: list[tuple[str, str | None, str, SourcePos]] = []
+    if isinstance(node, RawMap):
+        for key, entry in node.entries.items():
+            value_path = child(path, key)
+            if isinstance(entry.value, RawScalar):
+                scalar = ctx.scalar(entry.value, value_path, "a tag value")
+                if scalar is None:
+                    f.bad.add("tags")
+                    continue
+                pairs.append(
+                    (key, "" if scalar.is_null else scalar.text, value_path, entry.key_pos)
+                )
+            else:
+                ctx.error("tags_invalid", value_path, "tag values must be text.", entry.value.pos)
+                f.bad.add("tags")
+    else:
+        items = ctx.items(node, path)
+        if items is None:
+            f.bad.add("tags")
+            return None
+        for item in items:
+            text = ctx.item_text(item, "a key=value tag")
+            if text is None:
+                f.bad.add("tags")
+                continue
+            if not text:
+                continue
+            tag_key, tag_value = split_tag(text)
+            if tag_value is None:
+                ctx.error(
+                    "tags_invalid",
+                    item.path,
+                    f'pipeline tags are key=value pairs, got "{text}".',
+                    item.pos,
+                    input_value=text,
+                )
+                f.bad.add("tags")
+                continue
+            pairs.append((tag_key, tag_value, item.path, item.pos))
+    result: dict[str, str] = {}
+    for raw_key, raw_value, item_path, pos in pairs:
+        try:
+            key, value = check_tag(raw_key, raw_value)
+        except FieldError as exc:
+            ctx.field_error(exc, item_path, pos, raw_key)
+            f.bad.add("tags")
+            continue
+        if key in result:
+            if result[key] == (value or ""):
+                ctx.warning(
+                    "duplicate_entry",
+                    item_path,
+                    f'tag "{key}" is listed twice.',
+                    pos,
+                    input_value=key,
+                )
+                continue
+            ctx.error(
+                "tags_invalid",
+                item_path,
+                f'tag key "{key}" is given twice with different values.',
+                pos,
+                input_value=key,
+            )
+            f.bad.add("tags")
+            continue
+        result[key] = value or ""
+    if "tags" in f.bad:
+        return None
+    return result or None
+
+
+# ------------------------------------------------------------------------------------------ DELETE shape
+
+
+def read_recipient_ref(ctx: Context, item: Item, path: str) -> RecipientDraft | None:
+    """§10.2: a recipient name, or a mapping of which only `name` is read."""
+    if isinstance(item.node, RawMap):
+        f = FieldReader(
+            ctx,
+            item.node,
+            path,
+            RECIPIENT_FIELDS,
+            aliases=DESCRIPTION_ALIASES,
+            ignored=RECIPIENT_FIELDS[1:],
+        )
+        return RecipientDraft(
+            index=0,
+            path=path,
+            pos=item.node.pos,
+            reader=f,
+            name=_read_name(f, "name", "recipient"),
+        )
+    name, _ = _item_name(ctx, item, "recipient")
+    if name is None:
+        return None
+    ctx.remember(path, item.pos)
+    return RecipientDraft(index=0, path=path, pos=item.pos, reader=None, name=name)
+
+
+def read_share_ref(ctx: Context, item: Item, path: str) -> ShareDraft | None:
+    """§10.2: a share name, or a mapping with `name` and the pipelines expected to be removed."""
+    if not isinstance(item.node, RawMap):
+        share_name, _ = _item_name(ctx, item, "share")
+        if share_name is None:
+            return None
+        ctx.remember(path, item.pos)
+        return ShareDraft(index=0, path=path, pos=item.pos, reader=None, name=share_name)
+    ignored = tuple(key for key in SHARE_FIELDS if key not in {"name", "pipelines"})
+    f = FieldReader(
+        ctx, item.node, path, SHARE_FIELDS, aliases=DESCRIPTION_ALIASES, ignored=ignored
+    )
+    draft = ShareDraft(
+        index=0, path=path, pos=item.node.pos, reader=f, name=_read_name(f, "name", "share")
+    )
+    pipeline_items = f.items("pipelines")
+    if pipeline_items is not None:
+        draft.pipeline_names = []
+        seen: set[str] = set()
+        for pipeline_item in pipeline_items:
+            pipeline_path = pipeline_item.path
+            name: Located | None
+            if isinstance(pipeline_item.node, RawMap):
+                pf = FieldReader(
+                    ctx,
+                    pipeline_item.node,
+                    pipeline_path,
+                    PIPELINE_FIELDS,
+                    aliases=DESCRIPTION_ALIASES,
+                    deprecated=DEPRECATED_PIPELINE_FIELDS,
+                    ignored=PIPELINE_FIELDS[1:],
+                )
+                name = _read_name(pf, "name_prefix", "pipeline", lower=False)
+            else:
+                name, _ = _item_name(ctx, pipeline_item, "pipeline", lower=False)
+            if name is None:
+                f.bad.add("pipelines")
+                continue
+            if name.value.lower() in seen:
+                ctx.warning(
+                    "duplicate_entry",
+                    name.path,
+                    f'pipeline "{name.value}" is listed twice.',
+                    name.pos,
+                )
+                continue
+            seen.add(name.value.lower())
+            draft.pipeline_names.append(name)
+    return draft
