@@ -106,7 +106,7 @@ def _assert_clean(where: str, text: str, jwt: str) -> None:
 def test_secrets_reach_no_sink(
     datadog_logs: str,
     azurite_blob: AzuriteBlob,
-    log_database: str,
+    pg_url: str,
     intake_server: IntakeServer,
     statsd_listener: StatsdListener,
     token_factory: TokenFactory,
@@ -118,7 +118,7 @@ def test_secrets_reach_no_sink(
     settings = _settings(
         azurite=azurite_blob,
         container=container,
-        database_url=log_database,
+        database_url=pg_url,
         datadog_logs=datadog_logs,
         datadog_dir=tmp_path,
         intake_url=intake_server.url,
@@ -141,7 +141,7 @@ def test_secrets_reach_no_sink(
     service.close()
     _assert_clean("blob", blob_text, jwt)
 
-    with psycopg.connect(log_database) as conn:
+    with psycopg.connect(pg_url) as conn:
         rows = conn.execute(
             "SELECT row_to_json(l)::text FROM deltashare.application_logs l WHERE logger = %s",
             (logger.name,),
@@ -159,19 +159,19 @@ def test_secrets_reach_no_sink(
 
 
 def test_dead_sinks_never_block_and_count_their_drops(
-    log_database: str,
+    pg_url: str,
     configured_logging: Configure,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     azurite = start_azurite_blob(tmp_path / "azurite")
     intake = IntakeServer()
-    proxy = TcpProxy.for_postgres(log_database)
+    proxy = TcpProxy.for_postgres(pg_url)
     try:
         settings = _settings(
             azurite=azurite,
             container="logs-down",
-            database_url=proxy.dsn_through(log_database),
+            database_url=proxy.dsn_through(pg_url),
             datadog_logs="http",
             datadog_dir=tmp_path,
             intake_url=intake.url,

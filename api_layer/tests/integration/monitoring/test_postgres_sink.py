@@ -44,9 +44,9 @@ def _rows(dsn: str, logger_name: str) -> list[dict[str, Any]]:
 
 
 def test_records_are_inserted_with_their_columns(
-    log_database: str, logger: logging.Logger, marker: str
+    pg_url: str, logger: logging.Logger, marker: str
 ) -> None:
-    sink = PostgresLogSink(DsnConnection(log_database), level=logging.INFO)
+    sink = PostgresLogSink(DsnConnection(pg_url), level=logging.INFO)
     logger.addHandler(sink)
     pack_id = uuid.uuid4()
     with request_scope(request_id="req-1", method="POST", path="/shares", route="/shares"):
@@ -61,7 +61,7 @@ def test_records_are_inserted_with_their_columns(
             logger.exception("failed", extra={"run_id": "not-a-uuid"})
     assert sink.close_sink(10)
 
-    first, second = _rows(log_database, marker)
+    first, second = _rows(pg_url, marker)
     assert first["level"] == "WARNING"
     assert first["message"] == "created share"  # NUL removed: PostgreSQL text rejects it
     assert first["request_id"] == "req-1"
@@ -84,9 +84,9 @@ def test_records_are_inserted_with_their_columns(
 
 
 def test_one_batch_is_one_transaction_through_the_pool(
-    log_database: str, logger: logging.Logger, marker: str
+    pg_url: str, logger: logging.Logger, marker: str
 ) -> None:
-    with ConnectionPool(log_database, min_size=1, max_size=2, open=False) as pool:
+    with ConnectionPool(pg_url, min_size=1, max_size=2, open=False) as pool:
         pool.open(wait=True, timeout=10)
         sink = PostgresLogSink(pool_connections(pool), level=logging.INFO, linger_s=30)
         logger.addHandler(sink)
@@ -94,10 +94,10 @@ def test_one_batch_is_one_transaction_through_the_pool(
             logger.info("m%d", i)
         assert sink.flush_queue(10)
         sink.close_sink(5)
-    rows = _rows(log_database, marker)
+    rows = _rows(pg_url, marker)
     assert [row["message"] for row in rows] == [f"m{i}" for i in range(250)]
     # One transaction: every row of the batch carries the same transaction id.
-    with psycopg.connect(log_database) as conn:
+    with psycopg.connect(pg_url) as conn:
         xids = conn.execute(
             "SELECT count(DISTINCT xmin::text) FROM deltashare.application_logs WHERE logger = %s",
             (marker,),
@@ -106,32 +106,32 @@ def test_one_batch_is_one_transaction_through_the_pool(
 
 
 def test_configure_logging_honours_the_minimum_level(
-    log_database: str,
+    pg_url: str,
     configured_logging: Callable[..., LoggingHandle],
     marker: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", log_database)
+    monkeypatch.setenv("DATABASE_URL", pg_url)
     handle = configured_logging(logging_settings(postgresql=True, postgresql_min_level="WARNING"))
     log = logging.getLogger(marker)
     log.info("not stored")
     log.warning("stored")
     log.error("stored too")
     assert handle.flush(10)
-    assert [row["message"] for row in _rows(log_database, marker)] == ["stored", "stored too"]
+    assert [row["message"] for row in _rows(pg_url, marker)] == ["stored", "stored too"]
     assert handle.stats()["postgresql"].emitted >= 2
 
 
 def test_unreachable_database_drops_and_recovers_on_a_new_connection(
-    log_database: str, logger: logging.Logger, marker: str
+    pg_url: str, logger: logging.Logger, marker: str
 ) -> None:
-    connection = DsnConnection(log_database)
+    connection = DsnConnection(pg_url)
     sink = PostgresLogSink(connection, level=logging.INFO)
     logger.addHandler(sink)
     logger.info("first")
     sink.flush_queue(10)
     # Kill our session server-side: the next write fails, the one after reconnects.
-    with psycopg.connect(log_database, autocommit=True) as admin:
+    with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE application_name = 'deltashare-log-sink' AND datname = current_database()"
@@ -141,5 +141,5 @@ def test_unreachable_database_drops_and_recovers_on_a_new_connection(
     logger.info("after reconnect")
     sink.flush_queue(10)
     sink.close_sink(5)
-    assert [row["message"] for row in _rows(log_database, marker)] == ["first", "after reconnect"]
+    assert [row["message"] for row in _rows(pg_url, marker)] == ["first", "after reconnect"]
     assert sink.stats().dropped == 1
