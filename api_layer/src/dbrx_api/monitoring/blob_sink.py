@@ -90,10 +90,6 @@ class BlobLogSink(QueuedSink):
             max_batch=5_000,
         )
 
-    def blob_name(self, created: float) -> str:
-        """The blob a record created at `created` (epoch seconds) goes to now."""
-        return self._current_name(self.hour_directory(created))
-
     def _current_name(self, hour: str) -> str:
         segment = self._segments.get(hour, 0)
         suffix = f".{segment}" if segment else ""

@@ -35,21 +35,10 @@ def container(azurite_blob: AzuriteBlob, container_name: str) -> Iterator[Contai
     client.close()
 
 
-@pytest.fixture
-def logger() -> Iterator[logging.Logger]:
-    log = logging.getLogger("dbrx_api.test.blob")
-    log.setLevel(logging.DEBUG)
-    log.propagate = False
-    yield log
-    for handler in list(log.handlers):
-        log.removeHandler(handler)
-    log.propagate = True
-
-
-def _emit_at(logger: logging.Logger, created: float, message: str) -> None:
-    record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, message, (), None)
+def _emit_at(sink_logger: logging.Logger, created: float, message: str) -> None:
+    record = sink_logger.makeRecord(sink_logger.name, logging.INFO, __file__, 1, message, (), None)
     record.created = created
-    logger.handle(record)
+    sink_logger.handle(record)
 
 
 def _lines(container: ContainerClient, name: str) -> list[dict[str, object]]:
@@ -68,19 +57,19 @@ def _sink(container: ContainerClient, instance: str = "inst-1") -> BlobLogSink:
 
 
 def test_batch_lands_as_one_block_in_the_hourly_instance_blob(
-    container: ContainerClient, logger: logging.Logger
+    container: ContainerClient, sink_logger: logging.Logger
 ) -> None:
     sink = _sink(container)
-    logger.addHandler(sink)
+    sink_logger.addHandler(sink)
     for i in range(3):
-        _emit_at(logger, HOUR_2026_03_01_10 + i, f"m{i}")
+        _emit_at(sink_logger, HOUR_2026_03_01_10 + i, f"m{i}")
     assert sink.flush_queue(10)
     name = "logs/deltashare-api/2026/03/01/10/inst-1.jsonl"
     assert [b.name for b in container.list_blobs()] == [name]
     assert [line["message"] for line in _lines(container, name)] == ["m0", "m1", "m2"]
     assert _committed_blocks(container, name) == 1
 
-    _emit_at(logger, HOUR_2026_03_01_10 + 60, "m3")
+    _emit_at(sink_logger, HOUR_2026_03_01_10 + 60, "m3")
     assert sink.flush_queue(10)
     assert [line["message"] for line in _lines(container, name)] == ["m0", "m1", "m2", "m3"]
     assert _committed_blocks(container, name) == 2
@@ -89,12 +78,12 @@ def test_batch_lands_as_one_block_in_the_hourly_instance_blob(
 
 
 def test_records_of_two_hours_go_to_two_blobs(
-    container: ContainerClient, logger: logging.Logger
+    container: ContainerClient, sink_logger: logging.Logger
 ) -> None:
     sink = _sink(container)
-    logger.addHandler(sink)
-    _emit_at(logger, HOUR_2026_03_01_10 + 3599, "late")
-    _emit_at(logger, HOUR_2026_03_01_10 + 3600, "next hour")
+    sink_logger.addHandler(sink)
+    _emit_at(sink_logger, HOUR_2026_03_01_10 + 3599, "late")
+    _emit_at(sink_logger, HOUR_2026_03_01_10 + 3600, "next hour")
     sink.close_sink(10)
     assert sorted(b.name for b in container.list_blobs()) == [
         "logs/deltashare-api/2026/03/01/10/inst-1.jsonl",
@@ -103,17 +92,17 @@ def test_records_of_two_hours_go_to_two_blobs(
 
 
 def test_a_restarted_sink_keeps_appending_to_the_existing_blob(
-    container: ContainerClient, logger: logging.Logger
+    container: ContainerClient, sink_logger: logging.Logger
 ) -> None:
     first = _sink(container)
-    logger.addHandler(first)
-    _emit_at(logger, HOUR_2026_03_01_10, "before restart")
+    sink_logger.addHandler(first)
+    _emit_at(sink_logger, HOUR_2026_03_01_10, "before restart")
     first.close_sink(10)
-    logger.removeHandler(first)
+    sink_logger.removeHandler(first)
 
     second = _sink(container)  # If-None-Match: * answers BlobAlreadyExists: carry on
-    logger.addHandler(second)
-    _emit_at(logger, HOUR_2026_03_01_10 + 5, "after restart")
+    sink_logger.addHandler(second)
+    _emit_at(sink_logger, HOUR_2026_03_01_10 + 5, "after restart")
     second.close_sink(10)
     name = "logs/deltashare-api/2026/03/01/10/inst-1.jsonl"
     assert [line["message"] for line in _lines(container, name)] == [
@@ -124,13 +113,13 @@ def test_a_restarted_sink_keeps_appending_to_the_existing_blob(
 
 
 def test_rolls_over_to_a_new_blob_near_the_block_limit(
-    container: ContainerClient, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+    container: ContainerClient, sink_logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(blob_sink, "ROLL_AT_BLOCKS", 2)
     sink = _sink(container)
-    logger.addHandler(sink)
+    sink_logger.addHandler(sink)
     for i in range(3):
-        _emit_at(logger, HOUR_2026_03_01_10 + i, f"m{i}")
+        _emit_at(sink_logger, HOUR_2026_03_01_10 + i, f"m{i}")
         sink.flush_queue(10)
     sink.close_sink(5)
     base = "logs/deltashare-api/2026/03/01/10/inst-1"
@@ -139,15 +128,15 @@ def test_rolls_over_to_a_new_blob_near_the_block_limit(
 
 
 def test_a_deleted_blob_is_created_again(
-    container: ContainerClient, logger: logging.Logger
+    container: ContainerClient, sink_logger: logging.Logger
 ) -> None:
     sink = _sink(container)
-    logger.addHandler(sink)
-    _emit_at(logger, HOUR_2026_03_01_10, "one")
+    sink_logger.addHandler(sink)
+    _emit_at(sink_logger, HOUR_2026_03_01_10, "one")
     sink.flush_queue(10)
     name = "logs/deltashare-api/2026/03/01/10/inst-1.jsonl"
     container.delete_blob(name)
-    _emit_at(logger, HOUR_2026_03_01_10 + 1, "two")
+    _emit_at(sink_logger, HOUR_2026_03_01_10 + 1, "two")
     sink.flush_queue(10)
     sink.close_sink(5)
     assert [line["message"] for line in _lines(container, name)] == ["two"]

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,17 +25,6 @@ from fixtures.monitoring import IntakeServer
 
 API_KEY = "0123456789abcdef0123456789abcdef"
 FORMAT = DatadogFormat(service="deltashare-api", env="test", version="1.2.3", host="inst-1")
-
-
-@pytest.fixture
-def logger() -> Iterator[logging.Logger]:
-    log = logging.getLogger("dbrx_api.test.datadog")
-    log.setLevel(logging.DEBUG)
-    log.propagate = False
-    yield log
-    for handler in list(log.handlers):
-        log.removeHandler(handler)
-    log.propagate = True
 
 
 def test_record_uses_datadog_standard_attributes() -> None:
@@ -78,13 +66,13 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_file_sink_writes_json_lines_per_process_and_day(
-    tmp_path: Path, logger: logging.Logger
+    tmp_path: Path, sink_logger: logging.Logger
 ) -> None:
     directory = tmp_path / "LogFiles" / "deltashare"
     sink = DatadogFileSink(directory, FORMAT, instance_id="inst 1")
-    logger.addHandler(sink)
-    logger.info("hello", extra={"share": "s1"})
-    logger.warning("Bearer abcdefghijklmnop")
+    sink_logger.addHandler(sink)
+    sink_logger.info("hello", extra={"share": "s1"})
+    sink_logger.warning("Bearer abcdefghijklmnop")
     assert sink.close_sink(5)
     (path,) = directory.iterdir()
     assert path.name == f"deltashare-api-inst-1-{time.strftime('%Y%m%d', time.gmtime())}.log"
@@ -97,7 +85,9 @@ def test_file_sink_writes_json_lines_per_process_and_day(
     assert sink.stats().emitted == 2
 
 
-def test_file_sink_prunes_files_older_than_a_week(tmp_path: Path, logger: logging.Logger) -> None:
+def test_file_sink_prunes_files_older_than_a_week(
+    tmp_path: Path, sink_logger: logging.Logger
+) -> None:
     old = tmp_path / "deltashare-api-gone-20200101.log"
     recent = tmp_path / "deltashare-api-other-20990101.log"
     unrelated = tmp_path / "someone-else.log"
@@ -107,20 +97,20 @@ def test_file_sink_prunes_files_older_than_a_week(tmp_path: Path, logger: loggin
     os.utime(old, (ten_days_ago, ten_days_ago))
     os.utime(unrelated, (ten_days_ago, ten_days_ago))
     sink = DatadogFileSink(tmp_path, FORMAT, instance_id="i")
-    logger.addHandler(sink)
-    logger.info("x")
+    sink_logger.addHandler(sink)
+    sink_logger.info("x")
     sink.close_sink(5)
     assert not old.exists()
     assert recent.exists()
     assert unrelated.exists()
 
 
-def test_unwritable_directory_drops_and_counts(tmp_path: Path, logger: logging.Logger) -> None:
+def test_unwritable_directory_drops_and_counts(tmp_path: Path, sink_logger: logging.Logger) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     sink = DatadogFileSink(blocker / "sub", FORMAT, instance_id="i")
-    logger.addHandler(sink)
-    logger.info("x")
+    sink_logger.addHandler(sink)
+    sink_logger.info("x")
     sink.close_sink(5)
     assert sink.stats().dropped == 1
 
@@ -130,12 +120,12 @@ def _http_sink(url: str, **kwargs: float) -> DatadogHttpSink:
 
 
 def test_http_sink_posts_gzip_json_with_the_api_key(
-    intake_server: IntakeServer, logger: logging.Logger
+    intake_server: IntakeServer, sink_logger: logging.Logger
 ) -> None:
     sink = _http_sink(intake_server.url)
-    logger.addHandler(sink)
+    sink_logger.addHandler(sink)
     for i in range(3):
-        logger.info("m%d", i)
+        sink_logger.info("m%d", i)
     assert sink.flush_queue(5)
     sink.close_sink(5)
     (request,) = intake_server.requests
@@ -148,24 +138,24 @@ def test_http_sink_posts_gzip_json_with_the_api_key(
 
 
 def test_http_sink_splits_payloads_at_1000_entries(
-    intake_server: IntakeServer, logger: logging.Logger
+    intake_server: IntakeServer, sink_logger: logging.Logger
 ) -> None:
     sink = DatadogHttpSink(intake_server.url, API_KEY, FORMAT, linger_s=2.0)
-    logger.addHandler(sink)
+    sink_logger.addHandler(sink)
     for i in range(1_500):
-        logger.info("m%d", i)
+        sink_logger.info("m%d", i)
     sink.close_sink(10)
     sizes = [len(json.loads(gzip.decompress(r["raw"]))) for r in intake_server.requests]
     assert sizes == [1_000, 500]
 
 
 def test_http_sink_retries_server_errors(
-    intake_server: IntakeServer, logger: logging.Logger
+    intake_server: IntakeServer, sink_logger: logging.Logger
 ) -> None:
     intake_server.fail_next(503, 500)
     sink = _http_sink(intake_server.url)
-    logger.addHandler(sink)
-    logger.info("eventually")
+    sink_logger.addHandler(sink)
+    sink_logger.info("eventually")
     sink.flush_queue(5)
     sink.close_sink(5)
     assert [r["status"] for r in intake_server.requests] == [503, 500, 202]
@@ -174,22 +164,22 @@ def test_http_sink_retries_server_errors(
 
 
 def test_http_sink_does_not_retry_client_errors(
-    intake_server: IntakeServer, logger: logging.Logger
+    intake_server: IntakeServer, sink_logger: logging.Logger
 ) -> None:
     intake_server.fail_next(403)
     sink = _http_sink(intake_server.url)
-    logger.addHandler(sink)
-    logger.info("refused")
+    sink_logger.addHandler(sink)
+    sink_logger.info("refused")
     sink.flush_queue(5)
     sink.close_sink(5)
     assert [r["status"] for r in intake_server.requests] == [403]
     assert sink.stats().dropped == 1
 
 
-def test_http_sink_without_listener_drops_and_counts(logger: logging.Logger) -> None:
+def test_http_sink_without_listener_drops_and_counts(sink_logger: logging.Logger) -> None:
     sink = _http_sink(f"http://127.0.0.1:{free_port()}/api/v2/logs")
-    logger.addHandler(sink)
-    logger.info("lost")
+    sink_logger.addHandler(sink)
+    sink_logger.info("lost")
     sink.flush_queue(10)
     sink.close_sink(5)
     assert sink.stats().dropped == 1

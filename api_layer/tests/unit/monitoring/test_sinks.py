@@ -7,7 +7,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -25,82 +24,71 @@ class RecordingSink(QueuedSink):
         self.gate = threading.Event()
         self.gate.set()
         self.fail = False
-        self.log_from_writer = False
+        self.log_from_writer: logging.Logger | None = None
         super().__init__("recording", **kwargs)  # type: ignore[arg-type]
 
     def write_batch(self, events: list[LogEvent]) -> None:
         self.gate.wait(10)
-        if self.log_from_writer:
-            logging.getLogger("dbrx_api.test.sink").warning("logged by the writer thread")
+        if self.log_from_writer is not None:
+            self.log_from_writer.warning("logged by the writer thread")
         if self.fail:
             raise ConnectionError(f"endpoint down, key {PAT}")
         self.batches.append([event.fields["message"] for event in events])
 
 
-@pytest.fixture
-def logger() -> Iterator[logging.Logger]:
-    log = logging.getLogger("dbrx_api.test.sink")
-    log.setLevel(logging.DEBUG)
-    log.propagate = False
-    yield log
-    for handler in list(log.handlers):
-        log.removeHandler(handler)
-    log.propagate = True
-
-
-def _attach[SinkT: QueuedSink](logger: logging.Logger, sink: SinkT) -> SinkT:
-    logger.addHandler(sink)
+def _attach[SinkT: QueuedSink](sink_logger: logging.Logger, sink: SinkT) -> SinkT:
+    sink_logger.addHandler(sink)
     return sink
 
 
-def test_records_are_written_in_order_and_counted(logger: logging.Logger) -> None:
-    sink = _attach(logger, RecordingSink())
+def test_records_are_written_in_order_and_counted(sink_logger: logging.Logger) -> None:
+    sink = _attach(sink_logger, RecordingSink())
     for i in range(50):
-        logger.info("m%d", i)
+        sink_logger.info("m%d", i)
     assert sink.flush_queue(5)
     assert [m for batch in sink.batches for m in batch] == [f"m{i}" for i in range(50)]
     assert sink.stats() == SinkStats(emitted=50, dropped=0, queued=0)
     sink.close_sink(2)
 
 
-def test_linger_collects_one_batch(logger: logging.Logger) -> None:
-    sink = _attach(logger, RecordingSink(linger_s=0.3))
+def test_linger_collects_one_batch(sink_logger: logging.Logger) -> None:
+    sink = _attach(sink_logger, RecordingSink(linger_s=0.3))
     for i in range(20):
-        logger.info("m%d", i)
+        sink_logger.info("m%d", i)
     time.sleep(0.6)
     assert len(sink.batches) == 1
     assert len(sink.batches[0]) == 20
     sink.close_sink(2)
 
 
-def test_max_batch_splits_batches(logger: logging.Logger) -> None:
-    sink = _attach(logger, RecordingSink(linger_s=5, max_batch=10))
+def test_max_batch_splits_batches(sink_logger: logging.Logger) -> None:
+    sink = _attach(sink_logger, RecordingSink(linger_s=5, max_batch=10))
     for i in range(25):
-        logger.info("m%d", i)
+        sink_logger.info("m%d", i)
     assert sink.flush_queue(5)
     assert [len(batch) for batch in sink.batches] == [10, 10, 5]
     sink.close_sink(2)
 
 
-def test_level_filters_records(logger: logging.Logger) -> None:
-    sink = _attach(logger, RecordingSink(level=logging.WARNING))
-    logger.info("quiet")
-    logger.error("loud")
+def test_level_filters_records(sink_logger: logging.Logger) -> None:
+    sink = _attach(sink_logger, RecordingSink(level=logging.WARNING))
+    sink_logger.info("quiet")
+    sink_logger.error("loud")
     sink.flush_queue(5)
     assert sink.batches == [["loud"]]
     sink.close_sink(2)
 
 
-def test_full_queue_drops_without_blocking(logger: logging.Logger) -> None:
+def test_full_queue_drops_without_blocking(sink_logger: logging.Logger) -> None:
     sink = RecordingSink(queue_size=10)
     sink.gate.clear()  # the writer hangs on its first batch
-    _attach(logger, sink)
-    logger.info("first")
+    _attach(sink_logger, sink)
+    sink_logger.info("first")
     time.sleep(0.1)  # the writer took "first" and is now blocked
     slowest = 0.0
     for i in range(200):
         started = time.perf_counter()
-        logger.info("m%d", i)
+        sink_logger.info("m%d", i)
         slowest = max(slowest, time.perf_counter() - started)
     assert slowest < 0.05
     stats = sink.stats()
@@ -113,13 +101,13 @@ def test_full_queue_drops_without_blocking(logger: logging.Logger) -> None:
 
 
 def test_failed_writes_are_dropped_counted_and_reported_once(
-    logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+    sink_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sink = RecordingSink()
     sink.fail = True
-    _attach(logger, sink)
+    _attach(sink_logger, sink)
     for i in range(3):
-        logger.info("m%d", i)
+        sink_logger.info("m%d", i)
         sink.flush_queue(5)
     assert sink.stats().dropped == 3
     warnings = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -129,7 +117,7 @@ def test_failed_writes_are_dropped_counted_and_reported_once(
     assert PAT not in warnings[0]["message"]
 
     sink.fail = False
-    logger.info("back")
+    sink_logger.info("back")
     sink.flush_queue(5)
     recovered = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [w["message"] for w in recovered] == [
@@ -139,19 +127,19 @@ def test_failed_writes_are_dropped_counted_and_reported_once(
     sink.close_sink(2)
 
 
-def test_records_logged_by_the_writer_thread_are_ignored(logger: logging.Logger) -> None:
-    sink = _attach(logger, RecordingSink())
-    sink.log_from_writer = True
-    logger.info("one")
+def test_records_logged_by_the_writer_thread_are_ignored(sink_logger: logging.Logger) -> None:
+    sink = _attach(sink_logger, RecordingSink())
+    sink.log_from_writer = sink_logger
+    sink_logger.info("one")
     sink.flush_queue(5)
-    logger.info("two")
+    sink_logger.info("two")
     sink.flush_queue(5)
     assert [m for batch in sink.batches for m in batch] == ["one", "two"]
 
 
-def test_close_flushes_and_stops_the_thread(logger: logging.Logger) -> None:
-    sink = _attach(logger, RecordingSink(linger_s=30))
-    logger.info("pending")
+def test_close_flushes_and_stops_the_thread(sink_logger: logging.Logger) -> None:
+    sink = _attach(sink_logger, RecordingSink(linger_s=30))
+    sink_logger.info("pending")
     assert sink.close_sink(5)
     assert sink.batches == [["pending"]]
     assert not sink._thread.is_alive()
@@ -159,21 +147,21 @@ def test_close_flushes_and_stops_the_thread(logger: logging.Logger) -> None:
     assert sink.flush_queue(1)
 
 
-def test_close_is_bounded_when_the_writer_hangs(logger: logging.Logger) -> None:
+def test_close_is_bounded_when_the_writer_hangs(sink_logger: logging.Logger) -> None:
     sink = RecordingSink()
     sink.gate.clear()
-    _attach(logger, sink)
-    logger.info("stuck")
+    _attach(sink_logger, sink)
+    sink_logger.info("stuck")
     started = time.monotonic()
     assert sink.close_sink(0.3) is False
     assert time.monotonic() - started < 2
     sink.gate.set()
 
 
-def test_stdout_sink_writes_json_lines(logger: logging.Logger) -> None:
+def test_stdout_sink_writes_json_lines(sink_logger: logging.Logger) -> None:
     stream = io.StringIO()
-    sink = _attach(logger, StdoutSink(stream=stream))
-    logger.warning("token %s", PAT, extra={"share": "s1"})
+    sink = _attach(sink_logger, StdoutSink(stream=stream))
+    sink_logger.warning("token %s", PAT, extra={"share": "s1"})
     sink.close_sink(5)
     (line,) = stream.getvalue().splitlines()
     record = json.loads(line)
@@ -182,18 +170,18 @@ def test_stdout_sink_writes_json_lines(logger: logging.Logger) -> None:
     assert record["level"] == "WARNING"
 
 
-def test_stdout_sink_plain_text(logger: logging.Logger) -> None:
+def test_stdout_sink_plain_text(sink_logger: logging.Logger) -> None:
     stream = io.StringIO()
-    sink = _attach(logger, StdoutSink(stream=stream, json_lines=False))
-    logger.info("hello", extra={"share": "s1"})
+    sink = _attach(sink_logger, StdoutSink(stream=stream, json_lines=False))
+    sink_logger.info("hello", extra={"share": "s1"})
     sink.close_sink(5)
-    assert stream.getvalue().rstrip("\n").endswith('INFO     dbrx_api.test.sink hello share="s1"')
+    assert stream.getvalue().rstrip("\n").endswith(f'INFO     {sink_logger.name} hello share="s1"')
 
 
 def test_stdout_sink_uses_the_current_sys_stdout(
-    logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+    sink_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sink = _attach(logger, StdoutSink())
-    logger.info("to stdout")
+    sink = _attach(sink_logger, StdoutSink())
+    sink_logger.info("to stdout")
     sink.close_sink(5)
     assert json.loads(capsys.readouterr().out)["message"] == "to stdout"
