@@ -289,7 +289,7 @@ class SharingState(StateArea):
             if new_name != share.name and new_name in self.shares:
                 raise uc_already_exists(self.rt.behaviour.already_exists_status, "Share", new_name)
         storage_root = body.str_("storage_root")
-        holds_notebooks = any(o.data_object_type == "NOTEBOOK_FILE" for o in objects.values())
+        holds_notebooks = any(o.data_object_type == "NOTEBOOK_FILE" for o in share.objects.values())
         if storage_root is not None and storage_root != share.storage_root and holds_notebooks:
             raise invalid(
                 f"The storage root of share '{share.name}' cannot change once the share holds notebooks."
