@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 pytest_plugins: list[str] = [
+    "fixtures.api",
+    "fixtures.pipelines_api",
     "fixtures.tokens",
     "fixtures.azurite_blob",
     "fixtures.monitoring",
     "fixtures.postgres",
     "fixtures.azurite",
+    "fixtures.sharepacks",
 ]

@@ -230,7 +230,13 @@ def _translate_databricks(exc: DatabricksError, resource: str) -> AppError:
         if fragment in lowered:
             return cls(message, code=problem_code)
     if isinstance(exc, NotFound) or (
-        isinstance(exc, BadRequest) and any(f in lowered for f in _NOT_FOUND_FRAGMENTS)
+        # Jobs answer a missing job with 400 "Job 5 does not exist."; only a message about the kind of object
+        # being operated on counts, so "Metastore storage root URL does not exist" stays a 400.
+        isinstance(exc, BadRequest)
+        and lowered.startswith(
+            (resource.replace("_", " "), f"the specified {resource.replace('_', ' ')}")
+        )
+        and any(f in lowered for f in _NOT_FOUND_FRAGMENTS)
     ):
         # A Unity Catalog code names the missing kind precisely (a missing catalog while reading a schema).
         kind = _UC_MISSING_KINDS.get(code.upper(), resource)

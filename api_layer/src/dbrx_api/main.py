@@ -465,7 +465,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, prefix=prefix)
     if not settings.workflow.enabled:
         app.include_router(_workflow_disabled_router(), prefix=prefix)
-    app.include_router(_docs_router(app, settings))
+    app.include_router(_docs_router(app, settings), prefix=prefix)
     static_dir = str(files("fastapi_offline").joinpath("static"))
     app.mount(f"{prefix}/docs-assets", StaticFiles(directory=static_dir), name="docs-assets")
     app.openapi = _custom_openapi(app, settings)  # type: ignore[method-assign]

@@ -128,6 +128,14 @@ def translated(exc: BaseException, resource: str = "share") -> AppError:
             "upstream_rejected",
         ),
         (InternalError("Internal error"), "share", 502, "upstream_error"),
+        (
+            InvalidParameterValue(
+                "Metastore storage root URL does not exist. Please provide a storage location."
+            ),
+            "catalog",
+            400,
+            "upstream_rejected",
+        ),
     ],
 )
 def test_sdk_errors_map_to_problem_codes(

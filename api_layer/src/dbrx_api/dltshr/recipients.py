@@ -46,8 +46,9 @@ from dbrx_api.schemas.recipients import (
 
 logger = logging.getLogger(__name__)
 
-# How far an upstream clock may lag ours when deciding whether a token was created by our rotation request.
-_ROTATION_CLOCK_SKEW = timedelta(minutes=5)
+# How far an upstream clock may lag ours when deciding whether a token was created by our rotation request: small,
+# so that a token created shortly before the request is not mistaken for the rotated one.
+_ROTATION_CLOCK_SKEW = timedelta(seconds=2)
 EMPTY_IP_LIST_WARNING = "the IP access list is now empty: the credential is usable from any network"
 
 
@@ -111,7 +112,8 @@ def _activation_link(info: RecipientInfo) -> str | None:
     candidates = [t for t in info.tokens or [] if t.activation_url and _token_active(t, now)]
     if not candidates:
         return info.activation_url or None if not info.activated else None
-    newest = max(candidates, key=lambda t: t.created_at or 0)
+    # A rotation creates the new token in the same millisecond as it shortens the old one: break ties by expiry.
+    newest = max(candidates, key=lambda t: (t.created_at or 0, t.expiration_time or 2**63))
     return newest.activation_url
 
 
