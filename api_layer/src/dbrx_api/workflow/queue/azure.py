@@ -135,7 +135,9 @@ def _seconds(value: float) -> int:
 def _error_code(exc: HttpResponseError) -> str | None:
     # The storage SDK sets `error_code` (x-ms-error-code) on the exceptions it raises.
     code = getattr(exc, "error_code", None)
-    return None if code is None else str(code)
+    if code is None:
+        return None
+    return str(getattr(code, "value", code))  # a StorageErrorCode enum member or plain text
 
 
 @contextmanager
