@@ -96,8 +96,10 @@ class DeferredStarter:
         name: str,
         poll_s: float,
         timeout_s: float,
-    ) -> DeferredStart:
-        """Schedule the start; an already pending start of the same pipeline is returned instead of a second one.
+    ) -> tuple[DeferredStart, bool]:
+        """Schedule the start; returns it and whether it is new.
+
+        An already pending start of the same pipeline is returned (with `False`) instead of scheduling a second one.
 
         Raises:
             ConflictError: `pipeline_busy` when the process already holds `max_pending` deferred starts or is
@@ -106,7 +108,7 @@ class DeferredStarter:
         with self._lock:
             existing = self._pending.get(pipeline_id)
             if existing is not None and not existing.cancelled.is_set():
-                return existing
+                return existing, False
             if self._stopping.is_set() or len(self._pending) >= self._max_pending:
                 raise ConflictError(
                     "Too many deferred full refreshes are pending in this API process; retry later.",
@@ -122,7 +124,7 @@ class DeferredStarter:
             context.run, self._run, ws, job, float(poll_s), float(timeout_s)
         )
         inner.add_done_callback(lambda done: _relay(done, future))
-        return job
+        return job, True
 
     def shutdown(self, *, wait: bool = True) -> None:
         """Abandon waiting starts and stop the threads (called when the application stops)."""

@@ -498,7 +498,7 @@ def full_refresh(
         )
     if not stop_if_running:
         raise _busy(ref, active_id)
-    deferred = starter.submit(
+    deferred, is_new = starter.submit(
         ws,
         ref.pipeline_id,
         name=ref.name,
@@ -509,7 +509,8 @@ def full_refresh(
         with upstream("pipeline", ref.name):
             ws.pipelines.stop(ref.pipeline_id)  # its waiter is deliberately not awaited
     except AppError:
-        deferred.cancel()
+        if is_new:  # a start pending from an earlier request stays scheduled
+            deferred.cancel()
         raise
     logger.info(
         "full refresh deferred until the pipeline is idle",

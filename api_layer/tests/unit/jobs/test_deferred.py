@@ -48,7 +48,7 @@ def test_polls_until_idle_then_starts_once(starter: DeferredStarter) -> None:
         pipeline_response(state="IDLE", latest=[("u1", "CANCELED")]),
     ]
     ws.pipelines.start_update.return_value = StartUpdateResponse(update_id="u2")
-    job = starter.submit(ws, PID, name="p", poll_s=0.01, timeout_s=WAIT_S)
+    job, _ = starter.submit(ws, PID, name="p", poll_s=0.01, timeout_s=WAIT_S)
     assert job.future.result(WAIT_S) == DeferredOutcome.STARTED
     assert job.update_id == "u2"
     ws.pipelines.start_update.assert_called_once_with(
@@ -61,7 +61,7 @@ def test_polls_until_idle_then_starts_once(starter: DeferredStarter) -> None:
 def test_gives_up_after_the_timeout(starter: DeferredStarter) -> None:
     ws = workspace_client()
     ws.pipelines.get.return_value = pipeline_response(state="RUNNING", latest=[("u1", "RUNNING")])
-    job = starter.submit(ws, PID, name="p", poll_s=0.01, timeout_s=0.05)
+    job, _ = starter.submit(ws, PID, name="p", poll_s=0.01, timeout_s=0.05)
     assert job.future.result(WAIT_S) == DeferredOutcome.TIMED_OUT
     ws.pipelines.start_update.assert_not_called()
 
@@ -69,7 +69,7 @@ def test_gives_up_after_the_timeout(starter: DeferredStarter) -> None:
 def test_deleted_pipeline_fails_without_start(starter: DeferredStarter) -> None:
     ws = workspace_client()
     ws.pipelines.get.side_effect = NotFound("The specified pipeline x was not found.")
-    job = starter.submit(ws, PID, name="p", poll_s=0.01, timeout_s=WAIT_S)
+    job, _ = starter.submit(ws, PID, name="p", poll_s=0.01, timeout_s=WAIT_S)
     assert job.future.result(WAIT_S) == DeferredOutcome.FAILED
     ws.pipelines.start_update.assert_not_called()
 
@@ -77,8 +77,9 @@ def test_deleted_pipeline_fails_without_start(starter: DeferredStarter) -> None:
 def test_one_pending_start_per_pipeline_and_a_bound(starter: DeferredStarter) -> None:
     ws = workspace_client()
     ws.pipelines.get.return_value = pipeline_response(state="RUNNING", latest=[("u1", "RUNNING")])
-    first = starter.submit(ws, PID, name="p", poll_s=0.01, timeout_s=WAIT_S)
-    assert starter.submit(ws, PID, name="p", poll_s=0.01, timeout_s=WAIT_S) is first
+    first, new = starter.submit(ws, PID, name="p", poll_s=0.01, timeout_s=WAIT_S)
+    assert new
+    assert starter.submit(ws, PID, name="p", poll_s=0.01, timeout_s=WAIT_S) == (first, False)
     starter.submit(ws, PID2, name="q", poll_s=0.01, timeout_s=WAIT_S)
     with pytest.raises(ConflictError) as caught:
         starter.submit(ws, "third", name="r", poll_s=0.01, timeout_s=WAIT_S)
@@ -89,7 +90,7 @@ def test_one_pending_start_per_pipeline_and_a_bound(starter: DeferredStarter) ->
 def test_cancel_abandons_before_the_start(starter: DeferredStarter) -> None:
     ws = workspace_client()
     ws.pipelines.get.return_value = pipeline_response(state="RUNNING", latest=[("u1", "RUNNING")])
-    job = starter.submit(ws, PID, name="p", poll_s=0.01, timeout_s=WAIT_S)
+    job, _ = starter.submit(ws, PID, name="p", poll_s=0.01, timeout_s=WAIT_S)
     job.cancel()
     deadline = time.monotonic() + WAIT_S
     while starter.pending() and time.monotonic() < deadline:
@@ -101,7 +102,7 @@ def test_cancel_abandons_before_the_start(starter: DeferredStarter) -> None:
 def test_shutdown_is_prompt_even_with_long_polls() -> None:
     starter = DeferredStarter()
     ws = workspace_client()
-    job = starter.submit(ws, PID, name="p", poll_s=60, timeout_s=600)
+    job, _ = starter.submit(ws, PID, name="p", poll_s=60, timeout_s=600)
     started = time.monotonic()
     starter.shutdown()
     assert time.monotonic() - started < 2

@@ -409,7 +409,7 @@ def test_removing_the_last_recipient_removes_the_block_and_warns(ws: Any) -> Non
 
 def starter_mock() -> Any:
     starter = create_autospec(DeferredStarter, instance=True)
-    starter.submit.return_value = create_autospec(DeferredStart, instance=True)
+    starter.submit.return_value = (create_autospec(DeferredStart, instance=True), True)
     return starter
 
 
@@ -464,7 +464,15 @@ def test_failed_stop_cancels_the_deferred_start(ws: Any) -> None:
     starter = starter_mock()
     with pytest.raises(NotFoundError):
         svc.full_refresh(ws, PID, stop_if_running=True, starter=starter, defaults=DEFAULTS)
-    starter.submit.return_value.cancel.assert_called_once_with()
+    handle, _ = starter.submit.return_value
+    handle.cancel.assert_called_once_with()
+
+    # A start already pending from an earlier request is left alone.
+    earlier = create_autospec(DeferredStart, instance=True)
+    starter.submit.return_value = (earlier, False)
+    with pytest.raises(NotFoundError):
+        svc.full_refresh(ws, PID, stop_if_running=True, starter=starter, defaults=DEFAULTS)
+    earlier.cancel.assert_not_called()
 
 
 def test_update_started_meanwhile_is_busy(ws: Any) -> None:
