@@ -69,6 +69,15 @@ def start_embedded_server(data_dir: Path) -> str:
         return str(server.get_uri())
 
 
+def stop_embedded_servers() -> None:
+    """Stop the embedded servers this process started (API/worker shutdown; tests)."""
+    with _embedded_lock:
+        servers = list(_embedded_servers.values())
+        _embedded_servers.clear()
+    for server in servers:
+        server.cleanup()
+
+
 def resolve_database_url(settings: WorkflowSettings) -> str:
     """The DSN to use: `workflow.database_url` (or `DATABASE_URL`), else the embedded server.
 
