@@ -11,9 +11,11 @@ import ipaddress
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
+
+HttpProtocol = Literal["auto", "h11", "httptools"]
 
 DEFAULT_START_TIMEOUT_S = 10.0
 DEFAULT_STOP_TIMEOUT_S = 10.0
@@ -50,9 +52,10 @@ def url_for(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def _uvicorn_config(app: Any, log_level: str) -> uvicorn.Config:
+def _uvicorn_config(app: Any, log_level: str, http: HttpProtocol = "auto") -> uvicorn.Config:
     return uvicorn.Config(
         app,
+        http=http,
         log_level=log_level,
         access_log=False,
         lifespan="off",
@@ -64,17 +67,22 @@ def _uvicorn_config(app: Any, log_level: str) -> uvicorn.Config:
 
 
 class ThreadedServer:
-    """uvicorn in a daemon thread, bound to `host:port` (port 0: a free one)."""
+    """uvicorn in a daemon thread, bound to `host:port` (port 0: a free one); `http` picks the protocol."""
 
     def __init__(
-        self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+        http: HttpProtocol = "auto",
     ) -> None:
         self.app = app
         self.host = host
         self._sock = bind_socket(host, port)
         self.port: int = self._sock.getsockname()[1]
         self.url = url_for(host, self.port)
-        self._server = uvicorn.Server(_uvicorn_config(app, log_level))
+        self._server = uvicorn.Server(_uvicorn_config(app, log_level, http))
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [self._sock]},

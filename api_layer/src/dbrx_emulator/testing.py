@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from dbrx_emulator.app import EmulatorApp
     from dbrx_emulator.runtime import Runtime
-    from dbrx_emulator.server import ThreadedServer
+    from dbrx_emulator.server import HttpProtocol, ThreadedServer
 
 CONTROL_TIMEOUT_S = 30.0
 _ENV_PREFIXES = ("DATABRICKS_", "ARM_")
@@ -40,17 +40,27 @@ _LOOPBACK_NO_PROXY = "127.0.0.1,localhost"
 class EmulatorServer:
     """An emulator on a free loopback port in a daemon thread; use it as a context manager.
 
+    `config` defaults to a manual clock and the `minimal` seed; its host and port are ignored (`port=` picks one);
+    `http` picks uvicorn's HTTP protocol implementation (`auto`, `h11`, `httptools`).
+
     Attributes: `url`, `token` (the first configured PAT), `control` (an httpx client whose base URL is
     `<url>/_emulator`), `app` and `runtime` (the in-process objects, for white-box assertions).
     """
 
-    def __init__(self, config: EmulatorConfig | None = None, *, log_level: str = "warning") -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        port: int = 0,
+        log_level: str = "warning",
+        http: HttpProtocol = "auto",
+    ) -> None:
         base = config or EmulatorConfig(clock="manual", seed_file="minimal")
-        self.config = base.model_copy(
-            update={"host": "127.0.0.1", "port": base.port if config else 0}
-        )
+        # Always loopback, and a free port unless one is asked for (config.port is the CLI's option).
+        self.config = base.model_copy(update={"host": "127.0.0.1", "port": port})
         self.token = self.config.tokens[0]
         self._log_level = log_level
+        self._http: HttpProtocol = http
         self._server: ThreadedServer | None = None
         self._control: httpx.Client | None = None
         self.app: EmulatorApp | None = None
@@ -70,7 +80,7 @@ class EmulatorServer:
 
         self.app = create_app(self.config)
         self._server = ThreadedServer(
-            self.app, "127.0.0.1", self.config.port, self._log_level
+            self.app, "127.0.0.1", self.config.port, self._log_level, self._http
         ).start()
         headers = {}
         if self.config.control_token:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 import pytest
 import requests
@@ -25,7 +26,8 @@ from databricks.sdk.service.sharing import (
     SharedDataObjectUpdateAction,
 )
 
-from dbrx_emulator.testing import Emu
+from dbrx_emulator.config import EmulatorConfig
+from dbrx_emulator.testing import Emu, EmulatorServer
 
 pytestmark = pytest.mark.contract
 
@@ -318,3 +320,22 @@ def test_latency_injection_delays_calls_in_real_time(emu: Emu, emu_client: Works
     assert slow >= 0.15
     assert fast < 0.15
     assert emu.now_ms() == clock_before  # latency never moves the emulator clock
+
+
+@pytest.mark.parametrize("http", ["h11", "httptools"])
+def test_x01_connection_drops_work_with_both_uvicorn_protocols(
+    http: Literal["h11", "httptools"],
+) -> None:
+    config = EmulatorConfig(clock="manual", seed_file="minimal")
+    with EmulatorServer(config, http=http) as server:
+        url = f"{server.url}/api/2.1/unity-catalog/catalogs"
+        auth = {"Authorization": f"Bearer {server.token}"}
+        Emu(server).add_fault(operation="catalogs.list", kind="applied_response_lost", times=1)
+        with pytest.raises(
+            requests.ConnectionError, match="Remote end closed connection without response"
+        ):
+            requests.get(url, headers=auth, timeout=5)
+        Emu(server).add_fault(operation="catalogs.list", kind="truncated_response", times=1)
+        with pytest.raises(requests.exceptions.ChunkedEncodingError, match="IncompleteRead"):
+            requests.get(url, headers=auth, timeout=5)
+        assert requests.get(url, headers=auth, timeout=5).status_code == 200

@@ -1008,10 +1008,13 @@ class SharingState(StateArea):
             )
             for i, obj in enumerate(spec.objects)
         ]
-        try:
-            share.objects = self.apply_updates(share, updates, created)
-        except ApiError as exc:
-            raise SeedError([f"shares[{index}].objects: {exc.message}"]) from None
+        # Applied in batches of the PATCH limit: a seed may hold more objects than one request could add.
+        for start in range(0, len(updates), MAX_UPDATES_PER_PATCH):
+            batch = updates[start : start + MAX_UPDATES_PER_PATCH]
+            try:
+                share.objects = self.apply_updates(share, batch, created)
+            except ApiError as exc:
+                raise SeedError([f"shares[{index}].objects: {exc.message}"]) from None
         for grant in spec.grants:
             share.grants.setdefault(grant.principal, set()).update(grant.privileges)
         self.shares.put(share.name, share)

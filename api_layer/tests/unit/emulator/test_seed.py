@@ -196,3 +196,37 @@ def test_duplicate_yaml_keys_and_missing_files_are_errors(tmp_path: Path) -> Non
         load_seed(str(duplicated))
     with pytest.raises(SeedError, match="does not exist"):
         load_seed(str(tmp_path / "missing.yaml"))
+
+
+def test_seeded_shares_may_hold_more_objects_than_one_patch() -> None:
+    from dbrx_emulator.app import create_app
+    from dbrx_emulator.config import EmulatorConfig
+    from dbrx_emulator.state.sharing import SharingState
+
+    tables = [{"name": f"t{i:03d}"} for i in range(150)]
+    seed = {
+        "catalogs": [{"name": "c", "schemas": [{"name": "s", "tables": tables}]}],
+        "shares": [{"name": "big", "objects": [{"name": f"c.s.t{i:03d}"} for i in range(150)]}],
+    }
+    app = create_app(EmulatorConfig(clock="manual", seed_file="minimal"))
+    app.runtime.reset(seed=seed)
+
+    share = app.runtime.store.area(SharingState).shares["big"]
+    assert len(share.objects) == 150
+
+
+def test_seeded_share_objects_follow_the_api_rules() -> None:
+    from dbrx_emulator.app import create_app
+    from dbrx_emulator.config import EmulatorConfig
+
+    app = create_app(EmulatorConfig(clock="manual", seed_file="minimal"))
+    bad = {
+        "extends": "minimal",
+        "shares": [{"name": "s", "objects": [{"name": "main.sales.v_orders"}]}],
+    }
+
+    with pytest.raises(
+        SeedError, match=r"shares\[0\].objects: main.sales.v_orders is a VIEW and not a Table"
+    ):
+        app.runtime.reset(seed=bad)
+    assert app.runtime.seed_source == "minimal"
