@@ -83,7 +83,10 @@ case "$role" in
     stop_children
     final_status=0
     for pid in "${pids[@]}"; do
-      wait "$pid" || final_status=$?
+      status=0
+      wait "$pid" || status=$?
+      # 143 = ended by the SIGTERM we sent: uvicorn re-raises the signal after its graceful shutdown
+      if [ "$status" -ne 0 ] && [ "$status" -ne 143 ]; then final_status=$status; fi
     done
     if [ "$requested" -eq 0 ]; then
       # A child that ends on its own is a failure even with status 0: half a container must not keep running.

@@ -1,0 +1,329 @@
+"""`deltashare` (the installed console script, in a subprocess) against the running application over real HTTP.
+
+The application runs in uvicorn on 127.0.0.1 (`fixtures.live_server`). Tests that need the workflow endpoints
+(`POST /workflow/sharepack/plan`, `POST /workflow/sharepack/upload_and_validate`, `GET /workflow/sharepack/{id}`,
+`GET /workflow/sharepack/{id}/history`) check the application's OpenAPI document first and are skipped, naming
+the missing operations, until those routes exist; once they do, the tests run without any change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from dbrx_api.main import create_app
+from dbrx_api.settings import Settings, deep_merge
+from dbrx_api.version import __version__
+from fixtures.live_server import LiveServer, free_port
+
+pytestmark = pytest.mark.integration
+
+DATA = Path(__file__).parent / "data"
+PACK_WORKSPACE = (
+    "https://adb-1234567890123456.7.azuredatabricks.net"  # replaced by the allowlisted URL
+)
+UNUSED_WORKSPACE = "http://127.0.0.1:9"  # allowlisted but never called by these tests
+CLI_TIMEOUT_S = 180
+WORKFLOW_OPERATIONS = (
+    ("post", "/workflow/sharepack/plan"),
+    ("post", "/workflow/sharepack/upload_and_validate"),
+    ("get", "/workflow/sharepack/{id}"),
+    ("get", "/workflow/sharepack/{id}/history"),
+)
+
+
+def local_settings(workspace_url: str, token: str = "dapi-unused", **overrides: Any) -> Settings:  # noqa: S107
+    """Local-mode settings whose allowlist holds only `workspace_url`."""
+    base: dict[str, Any] = {
+        "environment": "local",
+        "auth": {"mode": "disabled"},
+        "workflow": {"enabled": False},
+        "databricks": {
+            "workspaces": [{"url": workspace_url, "name": "emulator", "region": "EMEA"}],
+            "auth": {"mode": "pat", "token": token},
+            "sdk": {"http_timeout_s": 5, "retry_timeout_s": 5},
+        },
+    }
+    return Settings(**deep_merge(base, overrides))
+
+
+def missing_workflow_operations(app: FastAPI) -> list[str]:
+    """The workflow operations the CLI calls that the application does not expose (yet)."""
+    paths = app.openapi().get("paths", {})
+    prefix = app.state.settings.api_prefix
+    return [
+        f"{method.upper()} {path}"
+        for method, path in WORKFLOW_OPERATIONS
+        if method not in paths.get(f"{prefix}{path}", {})
+    ]
+
+
+def deltashare_command() -> list[str]:
+    """The installed console script (falls back to the module when the script is not on disk)."""
+    script = Path(sys.executable).parent / "deltashare"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dbrx_api.cli"]
+
+
+def cli(
+    api_url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `deltashare args` against `api_url`, bounded in time."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DELTASHARE_")}
+    environment.update({"DELTASHARE_API_URL": api_url, "NO_COLOR": "1", **(env or {})})
+    return subprocess.run(
+        [*deltashare_command(), *args],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        env=environment,
+        check=False,
+    )
+
+
+def pack_for(tmp_path: Path, source: str, workspace_url: str, *changes: tuple[str, str]) -> Path:
+    """A copy of a data pack aimed at `workspace_url`, with text replacements."""
+    text = (DATA / source).read_text(encoding="utf-8").replace(PACK_WORKSPACE, workspace_url)
+    for old, new in changes:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path = tmp_path / Path(source).name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------------------------------ what runs today
+
+
+@pytest.fixture(scope="module")
+def disabled_service() -> Iterator[LiveServer]:
+    """The application with the workflow feature off (the default configuration)."""
+    with LiveServer(create_app(local_settings(UNUSED_WORKSPACE))) as server:
+        yield server
+
+
+def test_console_script_prints_the_package_version() -> None:
+    result = subprocess.run(
+        [*deltashare_command(), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"deltashare {__version__}"
+
+
+def test_validate_against_a_service_without_the_workflow_exits_3(
+    disabled_service: LiveServer, tmp_path: Path
+) -> None:
+    pack = pack_for(tmp_path, "sharepack.yaml", UNUSED_WORKSPACE)
+    text = cli(disabled_service.url, "validate", str(pack))
+    assert text.returncode == 3
+    assert "(404 workflow_disabled)" in text.stderr
+    as_json = cli(disabled_service.url, "--json", "validate", str(pack))
+    assert as_json.returncode == 3
+    problem = json.loads(as_json.stdout)  # exactly one document: the service's problem
+    assert problem["code"] == "workflow_disabled"
+    assert problem["instance"] == "/workflow/sharepack/plan"
+    assert problem["request_id"]
+
+
+def test_status_and_history_of_a_disabled_workflow_are_upstream_errors_not_not_found(
+    disabled_service: LiveServer,
+) -> None:
+    pack_id = str(uuid.uuid4())
+    for command in ("status", "history"):
+        result = cli(disabled_service.url, command, pack_id)
+        assert result.returncode == 3, result.stderr
+        assert "workflow_disabled" in result.stderr
+
+
+def test_github_format_annotates_service_errors(
+    disabled_service: LiveServer, tmp_path: Path
+) -> None:
+    pack = pack_for(tmp_path, "sharepack.yaml", UNUSED_WORKSPACE)
+    result = cli(disabled_service.url, "--format", "github", "plan", str(pack))
+    assert result.returncode == 3
+    annotations = [line for line in result.stdout.splitlines() if line.startswith("::error ")]
+    assert len(annotations) == 1
+    assert "workflow_disabled" in annotations[0]
+
+
+def test_a_wrong_api_prefix_is_reported_with_a_hint(tmp_path: Path) -> None:
+    settings = local_settings(UNUSED_WORKSPACE, api_prefix="/api")
+    with LiveServer(create_app(settings), prefix="/api") as server:
+        root_url = server.url.removesuffix("/api")
+        result = cli(root_url, "status", str(uuid.uuid4()))
+        assert result.returncode == 3
+        assert "(404 not_found)" in result.stderr
+        assert "api_prefix" in result.stderr
+        correct = cli(server.url, "status", str(uuid.uuid4()))
+        assert correct.returncode == 3
+        assert "workflow_disabled" in correct.stderr
+
+
+def test_apply_to_an_unreachable_service_fails_fast_without_retrying(tmp_path: Path) -> None:
+    pack = pack_for(tmp_path, "sharepack.yaml", UNUSED_WORKSPACE)
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    result = cli(url, "apply", str(pack), "--no-wait")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 3
+    assert f"cannot reach {url}/workflow/sharepack/upload_and_validate" in result.stderr
+    assert "retry" not in result.stderr  # the upload is never retried (reads back off 1+2+4 s)
+    assert elapsed < 30
+
+
+def test_usage_errors_of_the_console_script_exit_2(tmp_path: Path) -> None:
+    missing = cli("http://127.0.0.1:9", "validate", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2
+    assert "file not found" in missing.stderr
+    unknown = cli("http://127.0.0.1:9", "--json", "validate", "x.yaml", "--bogus")
+    assert unknown.returncode == 2
+    assert json.loads(unknown.stdout)["error"] == "usage"
+
+
+# ------------------------------------------------------------------------------------------ workflow endpoints
+
+
+def _skip_without_workflow_routes(settings: Settings) -> None:
+    missing = missing_workflow_operations(create_app(settings))
+    if missing:
+        pytest.skip("needs the workflow endpoints " + ", ".join(missing) + " (not implemented yet)")
+
+
+@pytest.fixture(scope="module")
+def workflow_service(
+    emulator_server: Any, make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """The application with the workflow on: emulator workspace, throwaway database, inline worker."""
+    overrides: dict[str, Any] = {
+        "workflow": {
+            "enabled": True,
+            "worker": {"inline": True, "concurrency": 1},
+            "queue": {"poll_min_s": 0.1, "poll_max_s": 0.5},
+        }
+    }
+    _skip_without_workflow_routes(
+        local_settings(emulator_server.url, emulator_server.token, **overrides)
+    )
+    overrides["workflow"]["database_url"] = make_database()
+    settings = local_settings(emulator_server.url, emulator_server.token, **overrides)
+    with LiveServer(create_app(settings)) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator_url(emulator_server: Any) -> str:
+    return str(emulator_server.url)
+
+
+def test_validate_the_example_pack_exits_0(
+    workflow_service: LiveServer, emulator_url: str, tmp_path: Path
+) -> None:
+    pack = pack_for(tmp_path, "sharepack.yaml", emulator_url)
+    result = cli(workflow_service.url, "validate", str(pack))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{pack}: valid (1 warning)" in result.stdout
+    assert "notification_group_not_delivered" in result.stdout
+    strict = cli(workflow_service.url, "validate", str(pack), "--strict")
+    assert strict.returncode == 1
+
+
+def test_validate_a_broken_pack_exits_1_with_located_errors(
+    workflow_service: LiveServer, emulator_url: str, tmp_path: Path
+) -> None:
+    pack = pack_for(
+        tmp_path, "sharepack.yaml", emulator_url, ('cron: "0 0 2 * * ?"', 'cron: "0 2 * * *"')
+    )
+    result = cli(workflow_service.url, "validate", str(pack))
+    assert result.returncode == 1
+    assert (
+        f"{pack}:68:17: error cron_not_quartz: share[0].pipelines[0].schedule.cron:"
+        in result.stdout
+    )
+    assert "hint: 0 0 2 * * ?" in result.stdout
+    github = cli(workflow_service.url, "--format", "github", "validate", str(pack))
+    assert f"::error file={pack},line=68,col=17,title=cron_not_quartz::" in github.stdout
+
+
+def test_plan_then_apply_to_completed_then_status_and_history(
+    workflow_service: LiveServer, emu: Any, tmp_path: Path
+) -> None:
+    emulator_url = str(emu.url)  # `emu` starts the test from the freshly seeded emulator state
+    pack = pack_for(tmp_path, "apply.yaml", emulator_url)
+    plan = cli(workflow_service.url, "plan", str(pack))
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "  + recipient cli_partner" in plan.stdout
+    assert "Plan: " in plan.stdout
+
+    apply = cli(
+        workflow_service.url,
+        "--json",
+        "apply",
+        str(pack),
+        "--poll-interval",
+        "0.2",
+        "--timeout",
+        "120",
+    )
+    assert apply.returncode == 0, apply.stdout + apply.stderr
+    final = json.loads(apply.stdout)
+    assert final["status"] == "COMPLETED"
+    pack_id = final["share_pack_id"]
+
+    again = cli(workflow_service.url, "plan", str(pack))
+    assert again.returncode == 0
+    assert "Plan: 0 to create, 0 to update, 0 to delete (0 mutating calls)." in again.stdout
+
+    status = cli(workflow_service.url, "status", pack_id)
+    assert status.returncode == 0
+    assert status.stdout.rstrip().endswith(f"share pack {pack_id}: COMPLETED")
+    history = cli(workflow_service.url, "history", pack_id)
+    assert history.returncode == 0
+    assert "QUEUED -> IN_PROGRESS" in history.stdout
+    assert history.stdout.rstrip().endswith("current version 1: COMPLETED")
+
+
+def test_status_and_history_of_an_unknown_id_exit_1(workflow_service: LiveServer) -> None:
+    pack_id = str(uuid.uuid4())
+    for command in ("status", "history"):
+        result = cli(workflow_service.url, command, pack_id)
+        assert result.returncode == 1, result.stderr
+        assert "sharepack_not_found" in result.stderr
+
+
+def test_authentication_failures_exit_3_and_a_valid_token_passes(
+    emulator_server: Any, token_factory: Any, tmp_path: Path
+) -> None:
+    settings = local_settings(
+        emulator_server.url,
+        emulator_server.token,
+        auth=token_factory.auth_settings().model_dump(),
+        workflow={"enabled": True},
+    )
+    _skip_without_workflow_routes(settings)
+    pack = pack_for(tmp_path, "sharepack.yaml", str(emulator_server.url))
+    with LiveServer(create_app(settings)) as server:
+        anonymous = cli(server.url, "validate", str(pack))
+        assert anonymous.returncode == 3
+        assert "auth_missing" in anonymous.stderr
+        token = token_factory.mint(roles=["DeltaShare.Reader"])
+        reader = cli(server.url, "validate", str(pack), env={"DELTASHARE_TOKEN": token})
+        assert reader.returncode == 0, reader.stderr
+        assert token not in reader.stdout + reader.stderr
+        forbidden = cli(
+            server.url, "apply", str(pack), "--no-wait", env={"DELTASHARE_TOKEN": token}
+        )
+        assert forbidden.returncode == 3
+        assert "role_missing" in forbidden.stderr
