@@ -70,6 +70,9 @@ class DatadogMetrics(Metrics):
         namespace: str = NAMESPACE,
         sender_queue_size: int = 4_096,
     ) -> None:
+        # Without an Agent the client logs a WARNING for every lost datagram, i.e. for every metric:
+        # a log flood exactly when something is already wrong. Lost metrics are expected; keep errors only.
+        logging.getLogger("datadog.dogstatsd").setLevel(logging.ERROR)
         self._statsd = DogStatsd(
             host=host,
             port=port,
