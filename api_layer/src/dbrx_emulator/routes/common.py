@@ -1,9 +1,13 @@
-"""Helpers shared by route modules: page sizes of the UC and permission lists."""
+"""Helpers shared by route modules: UC list pages and the page sizes of the UC and permission lists."""
 
 from __future__ import annotations
 
-from dbrx_emulator.api import ApiCall
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dbrx_emulator.api import ApiCall, Json
 from dbrx_emulator.errors import invalid
+from dbrx_emulator.paging import Key, Pager, SortedIndex
 
 UC_MAX_PAGE = 1000
 
@@ -29,3 +33,32 @@ def permissions_page_size(call: ApiCall) -> int | None:
     if not value:
         return call.rt.behaviour.page_sizes.permissions
     return min(value, UC_MAX_PAGE)
+
+
+def uc_list_page[V](
+    call: ApiCall,
+    field: str,
+    index: SortedIndex[Any, V],
+    render: Callable[[V], Json],
+    *,
+    filters: Mapping[str, object] | None = None,
+    bounds: tuple[int, int] | None = None,
+    accept: Callable[[Key], bool] | None = None,
+) -> Json:
+    """One page of a UC list (`{field: [...], next_page_token?}`), by name, with the UC size rules and
+    `behaviour.empty_pages`; `filters` bind the page token, `bounds` restrict the index range."""
+    pager = Pager(call.operation.id, filters or {})
+    lo, hi = bounds if bounds is not None else (0, None)
+    keys, token = pager.page(
+        index.keys(),
+        pager.cursor(call.query.get_str("page_token")),
+        uc_page_size(call),
+        empty_pages=call.rt.behaviour.empty_pages,
+        lo=lo,
+        hi=hi,
+        accept=accept,
+    )
+    body: Json = {field: [render(index[key]) for key in keys]}
+    if token:
+        body["next_page_token"] = token
+    return body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dbrx_emulator.api import UC_PREFIXES, ApiCall, ApiRouter, Json
 from dbrx_emulator.paging import Pager
-from dbrx_emulator.routes.common import permissions_page_size, uc_page_size
+from dbrx_emulator.routes.common import permissions_page_size, uc_list_page
 from dbrx_emulator.state.sharing import SharingState
 
 router = ApiRouter(prefixes=UC_PREFIXES)
@@ -27,16 +27,13 @@ def _with_token(body: Json, token: str | None) -> Json:
 def list_shares(call: ApiCall) -> Json:
     """ShareInfo list without objects, paged by name."""
     sharing = _sharing(call)
-    pager = Pager(call.operation.id, {})
-    keys, token = pager.page(
-        sharing.shares.keys(),
-        pager.cursor(call.query.get_str("page_token")),
-        uc_page_size(call),
-        empty_pages=call.rt.behaviour.empty_pages,
+    return uc_list_page(
+        call,
+        "shares",
+        sharing.shares,
+        lambda share: sharing.share_json(share, include_objects=False),
         accept=lambda k: call.now_ms >= sharing.shares[k].visible_from,
     )
-    shares = [sharing.share_json(sharing.shares[k], include_objects=False) for k in keys]
-    return _with_token({"shares": shares}, token)
 
 
 @router.post("/shares", "shares.create")
@@ -106,7 +103,6 @@ def list_recipients(call: ApiCall) -> Json:
     """RecipientInfo list paged by name; optional filter by sharing identifier."""
     sharing = _sharing(call)
     target = call.query.get_str("data_recipient_global_metastore_id")
-    pager = Pager(call.operation.id, {"data_recipient_global_metastore_id": target})
 
     def accept(key: str) -> bool:
         recipient = sharing.recipients[key]
@@ -116,17 +112,14 @@ def list_recipients(call: ApiCall) -> Json:
             target is None or (recipient.data_recipient_global_metastore_id or "") == target.lower()
         )
 
-    keys, token = pager.page(
-        sharing.recipients.keys(),
-        pager.cursor(call.query.get_str("page_token")),
-        uc_page_size(call),
-        empty_pages=call.rt.behaviour.empty_pages,
+    return uc_list_page(
+        call,
+        "recipients",
+        sharing.recipients,
+        lambda recipient: sharing.recipient_json(recipient, call.base_url, call.now_ms),
+        filters={"data_recipient_global_metastore_id": target},
         accept=accept,
     )
-    recipients = [
-        sharing.recipient_json(sharing.recipients[k], call.base_url, call.now_ms) for k in keys
-    ]
-    return _with_token({"recipients": recipients}, token)
 
 
 @router.post("/recipients", "recipients.create")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dbrx_emulator.api import UC_PREFIXES, ApiCall, ApiRouter, Json
 from dbrx_emulator.errors import invalid, uc_already_exists, uc_not_found
 from dbrx_emulator.names import check_uc_name
-from dbrx_emulator.paging import Pager
-from dbrx_emulator.routes.common import uc_page_size
+from dbrx_emulator.routes.common import uc_list_page
 from dbrx_emulator.state.uc import Catalog, Schema, UcState
 
 router = ApiRouter(prefixes=UC_PREFIXES)
@@ -27,18 +26,13 @@ def _required_query(call: ApiCall, name: str) -> str:
 def list_catalogs(call: ApiCall) -> Json:
     """CatalogInfo list, paged by name."""
     uc = _uc(call)
-    pager = Pager(call.operation.id, {})
-    keys, token = pager.page(
-        uc.catalogs.keys(),
-        pager.cursor(call.query.get_str("page_token")),
-        uc_page_size(call),
-        empty_pages=call.rt.behaviour.empty_pages,
+    return uc_list_page(
+        call,
+        "catalogs",
+        uc.catalogs,
+        uc.catalog_json,
         accept=lambda k: uc.visible(uc.catalogs[k].visible_from, call.now_ms),
     )
-    body: Json = {"catalogs": [uc.catalog_json(uc.catalogs[k]) for k in keys]}
-    if token:
-        body["next_page_token"] = token
-    return body
 
 
 @router.get("/catalogs/{name}", "catalogs.get")
@@ -79,21 +73,15 @@ def list_schemas(call: ApiCall) -> Json:
     """SchemaInfo list of one catalog, paged by name."""
     uc = _uc(call)
     catalog = uc.require_catalog(_required_query(call, "catalog_name"), call.now_ms)
-    pager = Pager(call.operation.id, {"catalog_name": catalog.name})
-    lo, hi = uc.schemas.prefix_range(catalog.name + ".")
-    keys, token = pager.page(
-        uc.schemas.keys(),
-        pager.cursor(call.query.get_str("page_token")),
-        uc_page_size(call),
-        empty_pages=call.rt.behaviour.empty_pages,
-        lo=lo,
-        hi=hi,
+    return uc_list_page(
+        call,
+        "schemas",
+        uc.schemas,
+        uc.schema_json,
+        filters={"catalog_name": catalog.name},
+        bounds=uc.schemas.prefix_range(catalog.name + "."),
         accept=lambda k: uc.visible(uc.schemas[k].visible_from, call.now_ms),
     )
-    body: Json = {"schemas": [uc.schema_json(uc.schemas[k]) for k in keys]}
-    if token:
-        body["next_page_token"] = token
-    return body
 
 
 @router.get("/schemas/{full_name}", "schemas.get")
@@ -137,25 +125,16 @@ def list_tables(call: ApiCall) -> Json:
     schema = uc.require_schema(f"{catalog_name}.{schema_name}", call.now_ms)
     omit_columns = bool(call.query.get_bool("omit_columns"))
     omit_properties = bool(call.query.get_bool("omit_properties"))
-    pager = Pager(call.operation.id, {"catalog_name": catalog_name, "schema_name": schema_name})
-    lo, hi = uc.tables.prefix_range(schema.full_name + ".")
-    keys, token = pager.page(
-        uc.tables.keys(),
-        pager.cursor(call.query.get_str("page_token")),
-        uc_page_size(call),
-        empty_pages=call.rt.behaviour.empty_pages,
-        lo=lo,
-        hi=hi,
+    return uc_list_page(
+        call,
+        "tables",
+        uc.tables,
+        lambda table: uc.table_json(
+            table, omit_columns=omit_columns, omit_properties=omit_properties
+        ),
+        filters={"catalog_name": catalog_name, "schema_name": schema_name},
+        bounds=uc.tables.prefix_range(schema.full_name + "."),
     )
-    body: Json = {
-        "tables": [
-            uc.table_json(uc.tables[k], omit_columns=omit_columns, omit_properties=omit_properties)
-            for k in keys
-        ]
-    }
-    if token:
-        body["next_page_token"] = token
-    return body
 
 
 def _table_name(call: ApiCall) -> str:
