@@ -530,3 +530,43 @@ def test_azurite_redelivery_after_a_crashed_worker_is_taken_over(
     assert dispositions == ["completed"]
     assert [r["outcome"] for r in _runs(pg_pool, pack)] == ["ABANDONED", "COMPLETED"]
     assert _status(pg_pool, pack)["attempts"] == 2
+
+
+def test_poisoned_copy_of_a_dead_run_fails_the_version_but_a_live_run_keeps_it(
+    make_consumer: Callable[..., Consumer],
+    store_pack: Callable[..., StoredPack],
+    pg_pool: Pool,
+    in_process_queue: InProcessQueue,
+    pg_url: str,
+) -> None:
+    live, dead = store_pack(), store_pack()
+    for pack in (live, dead):
+        with pg_pool.connection() as conn, conn.transaction():
+            claimed = operations.claim_version(
+                conn,
+                pack.share_pack_id,
+                pack.version,
+                worker_id="w:9:1",
+                run_id=uuid.uuid4(),
+                lease_s=60,
+            )
+        assert claimed.claim is not None
+        _send(in_process_queue, pack)
+    for _ in range(3):  # both messages exceed the dequeue limit
+        assert len(in_process_queue.receive(2, 0)) == 2
+    consumer = make_consumer(Recorder(Outcome.completed()))
+    with psycopg.connect(pg_url, autocommit=True) as live_worker:
+        live_worker.execute(
+            "SELECT pg_advisory_lock(deltashare.lock_key('provision', %s))",
+            (str(live.share_pack_id),),
+        )
+        dispositions = _drain(consumer)
+    assert sorted(dispositions) == ["dropped", "poisoned"]
+    assert _status(pg_pool, live)["status"] == "IN_PROGRESS"  # that run owns the version
+    dead_status = _status(pg_pool, dead)
+    assert dead_status["status"] == "FAILED"
+    assert dead_status["error"]["code"] == "poison_message"
+    assert [r["outcome"] for r in _runs(pg_pool, dead)] == ["ABANDONED"]
+    poisoned = [json.loads(b) for b in in_process_queue.peek_poison()]
+    assert [p["original"]["share_pack_id"] for p in poisoned] == [str(dead.share_pack_id)]
+    assert in_process_queue.approximate_counts() == (0, 1)

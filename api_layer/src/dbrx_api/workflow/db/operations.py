@@ -299,10 +299,6 @@ class RunFigures:
     summary: Mapping[str, Any] | None = None
 
 
-def _owner_guard(claim: Claim) -> dict[str, Any]:
-    return {"lease_owner": claim.worker_id, "last_run_id": claim.run_id}
-
-
 def complete_run(
     conn: psycopg.Connection[DictRow],
     claim: Claim,
@@ -311,27 +307,14 @@ def complete_run(
     status_detail: str | None = None,
 ) -> bool:
     """`IN_PROGRESS → COMPLETED` with the run closed `COMPLETED` (§8.4); False when the worker lost the version."""
-    at = scd2.clock(conn)
-    _close_run(conn, claim, RunOutcome.COMPLETED, at, figures)
-    row = version_status.transition(
+    return _end_run(
         conn,
-        claim.share_pack_id,
-        claim.version,
+        claim,
+        RunOutcome.COMPLETED,
         Status.COMPLETED,
-        from_statuses=(Status.IN_PROGRESS,),
-        at=at,
-        actor=claim.actor,
-        run_id=claim.run_id,
-        request_id=claim.request_id,
-        guard=_owner_guard(claim),
-        changes={
-            **_LEASE_CLEARED,
-            "status_detail": status_detail,
-            "error": None,
-            "next_visible_at": None,
-        },
+        figures=figures,
+        changes={"status_detail": status_detail, "error": None, "next_visible_at": None},
     )
-    return row is not None
 
 
 def fail_run(
@@ -344,28 +327,16 @@ def fail_run(
     status_detail: str | None = None,
 ) -> bool:
     """`IN_PROGRESS → FAILED` with `error = {code, message, step}` and the run closed `FAILED` (§8.4)."""
-    at = scd2.clock(conn)
-    _close_run(conn, claim, RunOutcome.FAILED, at, figures, error)
-    row = version_status.transition(
+    return _end_run(
         conn,
-        claim.share_pack_id,
-        claim.version,
+        claim,
+        RunOutcome.FAILED,
         Status.FAILED,
-        from_statuses=(Status.IN_PROGRESS,),
-        at=at,
-        actor=claim.actor,
+        figures=figures,
+        error=error,
         reason=reason or str(error.get("code")),
-        run_id=claim.run_id,
-        request_id=claim.request_id,
-        guard=_owner_guard(claim),
-        changes={
-            **_LEASE_CLEARED,
-            "error": dict(error),
-            "status_detail": status_detail,
-            "next_visible_at": None,
-        },
+        changes={"error": dict(error), "status_detail": status_detail, "next_visible_at": None},
     )
-    return row is not None
 
 
 def retry_run(
@@ -377,27 +348,19 @@ def retry_run(
     figures: RunFigures,
 ) -> bool:
     """`IN_PROGRESS → QUEUED` after a retriable failure: run `RETRY`, lease cleared, visible after the backoff."""
-    at = scd2.clock(conn)
-    _close_run(conn, claim, RunOutcome.RETRY, at, figures, error)
-    row = version_status.transition(
+    return _end_run(
         conn,
-        claim.share_pack_id,
-        claim.version,
+        claim,
+        RunOutcome.RETRY,
         Status.QUEUED,
-        from_statuses=(Status.IN_PROGRESS,),
-        at=at,
-        actor=claim.actor,
+        figures=figures,
+        error=error,
         reason=f"retriable: {error.get('code')}",
-        run_id=claim.run_id,
-        request_id=claim.request_id,
-        guard=_owner_guard(claim),
+        visible_after_s=backoff_s,
         changes={
-            **_LEASE_CLEARED,
-            "next_visible_at": at + timedelta(seconds=backoff_s),
-            "status_detail": f"attempt {claim.attempt} failed ({error.get('code')}); retrying",
+            "status_detail": f"attempt {claim.attempt} failed ({error.get('code')}); retrying"
         },
     )
-    return row is not None
 
 
 def interrupt_run(
@@ -408,45 +371,42 @@ def interrupt_run(
     figures: RunFigures | None = None,
 ) -> bool:
     """Run stopped early (shutdown, lost lease, lost lock): run `INTERRUPTED`, version `QUEUED` visible now (§8.3)."""
-    at = scd2.clock(conn)
-    provisioning_steps.interrupt_open(conn, claim.run_id, at=at)
-    _close_run(
+    return _end_run(
         conn,
         claim,
         RunOutcome.INTERRUPTED,
-        at,
-        figures or RunFigures(),
-        {"code": "interrupted", "message": reason},
-    )
-    row = version_status.transition(
-        conn,
-        claim.share_pack_id,
-        claim.version,
         Status.QUEUED,
-        from_statuses=(Status.IN_PROGRESS,),
-        at=at,
-        actor=claim.actor,
+        figures=figures or RunFigures(),
+        error={"code": "interrupted", "message": reason},
         reason=f"interrupted: {reason}",
-        run_id=claim.run_id,
-        request_id=claim.request_id,
-        guard=_owner_guard(claim),
-        changes={**_LEASE_CLEARED, "next_visible_at": at, "status_detail": None},
+        visible_after_s=0,
+        changes={"status_detail": None},
     )
-    return row is not None
 
 
-def _close_run(
+def _end_run(
     conn: psycopg.Connection[DictRow],
     claim: Claim,
-    outcome: RunOutcome,
-    at: datetime,
+    run_outcome: RunOutcome,
+    to_status: Status,
+    *,
     figures: RunFigures,
+    changes: dict[str, Any],
     error: Mapping[str, Any] | None = None,
-) -> None:
+    reason: str | None = None,
+    visible_after_s: float | None = None,
+) -> bool:
+    """Close the run (its open steps `INTERRUPTED`) and move the version out of `IN_PROGRESS`, at one timestamp.
+
+    The status update is guarded by the claim (lease owner and run id): False when the worker lost the version.
+    `visible_after_s` sets `next_visible_at` relative to that timestamp (back to `QUEUED`).
+    """
+    at = scd2.clock(conn)
+    provisioning_steps.interrupt_open(conn, claim.run_id, at=at)
     closed = provisioning_runs.close(
         conn,
         claim.run_id,
-        outcome=outcome,
+        outcome=run_outcome,
         ended_at=at,
         error_code=None if error is None else error.get("code"),
         error_message=None if error is None else error.get("message"),
@@ -455,9 +415,24 @@ def _close_run(
         summary=figures.summary,
     )
     if not closed:
-        logger.warning(
-            "run was already closed", extra={"run_id": str(claim.run_id), "outcome": str(outcome)}
-        )
+        logger.warning("run was already closed", extra={"run_id": str(claim.run_id)})
+    if visible_after_s is not None:
+        changes = {**changes, "next_visible_at": at + timedelta(seconds=visible_after_s)}
+    row = version_status.transition(
+        conn,
+        claim.share_pack_id,
+        claim.version,
+        to_status,
+        from_statuses=(Status.IN_PROGRESS,),
+        at=at,
+        actor=claim.actor,
+        reason=reason,
+        run_id=claim.run_id,
+        request_id=claim.request_id,
+        guard={"lease_owner": claim.worker_id, "last_run_id": claim.run_id},
+        changes={**_LEASE_CLEARED, **changes},
+    )
+    return row is not None
 
 
 # ------------------------------------------------------------------------------------------ poison and sweeper

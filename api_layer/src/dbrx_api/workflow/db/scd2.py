@@ -50,10 +50,8 @@ def canonical_value(value: Any) -> Any:
     datetimes become ISO 8601 UTC with milliseconds and `Z`; UUIDs, enums and decimals become their text.
     Ordinary lists keep their order: the caller sorts set-like lists (share objects, IPs, names) before hashing.
     """
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool | int | float | str):
         return value
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else value
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetimes are ambiguous; pass timezone-aware values")

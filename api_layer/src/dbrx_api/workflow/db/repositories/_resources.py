@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,6 +18,43 @@ from dbrx_api.workflow.db import scd2
 def name_column(table: scd2.Scd2Table) -> str:
     """The name part of the `(workspace_url, <name>)` business key."""
     return table.key_columns[1]
+
+
+def write(
+    conn: psycopg.Connection[DictRow],
+    table: scd2.Scd2Table,
+    values: dict[str, Any],
+    *,
+    changed_by: str,
+    reason: str,
+    source_version: int | None,
+    source_run_id: UUID | None,
+) -> scd2.Scd2Result:
+    """SCD2 write of a record's normalised `values` (key columns included; the name is lower-cased)."""
+    key = {
+        "workspace_url": values.pop("workspace_url"),
+        name_column(table): values.pop(name_column(table)).lower(),
+    }
+    return scd2.scd2_write(
+        conn,
+        table,
+        key,
+        values,
+        changed_by=changed_by,
+        reason=reason,
+        bookkeeping={"source_version": source_version, "source_run_id": source_run_id},
+    )
+
+
+def stored_fields(
+    record_type: type[Any], row: Mapping[str, Any], tuples: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The columns of `row` that are fields of the record dataclass, with jsonb lists as tuples."""
+    names = {f.name for f in dataclasses.fields(record_type)}
+    values = {k: v for k, v in row.items() if k in names}
+    for name in tuples:
+        values[name] = tuple(values.get(name) or ())
+    return values
 
 
 def get_current(

@@ -56,10 +56,7 @@ class PipelineRecord:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> PipelineRecord:
         """The record held by a stored row (to derive the next version with `dataclasses.replace`)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in row.items() if k in names}
-        values["key_columns"] = tuple(values.get("key_columns") or ())
-        values["notifications"] = tuple(values.get("notifications") or ())
+        values = _resources.stored_fields(cls, row, tuples=("key_columns", "notifications"))
         values["tags"] = dict(values.get("tags") or {})
         return cls(**values)
 
@@ -74,20 +71,20 @@ def record(
     source_run_id: UUID | None = None,
 ) -> scd2.Scd2Result:
     """Write the pipeline's next version unless unchanged (`changed=False`). Never commits."""
-    content = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
-    key = {"workspace_url": content.pop("workspace_url"), "pipeline_key": rec.pipeline_key}
-    content["share_name"] = rec.share_name.lower()
-    content["key_columns"] = list(rec.key_columns)
-    content["notifications"] = scd2.sorted_set(list(rec.notifications))
-    content["tags"] = dict(rec.tags)
-    return scd2.scd2_write(
+    values = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
+    values["pipeline_key"] = rec.pipeline_key
+    values["share_name"] = rec.share_name.lower()
+    values["key_columns"] = list(rec.key_columns)
+    values["notifications"] = scd2.sorted_set(list(rec.notifications))
+    values["tags"] = dict(rec.tags)
+    return _resources.write(
         conn,
         TABLE,
-        key,
-        content,
+        values,
         changed_by=changed_by,
         reason=reason,
-        bookkeeping={"source_version": source_version, "source_run_id": source_run_id},
+        source_version=source_version,
+        source_run_id=source_run_id,
     )
 
 

@@ -42,10 +42,7 @@ class RecipientRecord:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> RecipientRecord:
         """The record held by a stored row (to derive the next version with `dataclasses.replace`)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in row.items() if k in names}
-        values["ip_access_list"] = tuple(values.get("ip_access_list") or ())
-        return cls(**values)
+        return cls(**_resources.stored_fields(cls, row, tuples=("ip_access_list",)))
 
 
 def record(
@@ -58,20 +55,16 @@ def record(
     source_run_id: UUID | None = None,
 ) -> scd2.Scd2Result:
     """Write the recipient's next version unless unchanged (`changed=False`). Never commits."""
-    content = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
-    key = {
-        "workspace_url": content.pop("workspace_url"),
-        "recipient_name": content.pop("recipient_name").lower(),
-    }
-    content["ip_access_list"] = scd2.sorted_set(list(rec.ip_access_list))
-    return scd2.scd2_write(
+    values = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
+    values["ip_access_list"] = scd2.sorted_set(list(rec.ip_access_list))
+    return _resources.write(
         conn,
         TABLE,
-        key,
-        content,
+        values,
         changed_by=changed_by,
         reason=reason,
-        bookkeeping={"source_version": source_version, "source_run_id": source_run_id},
+        source_version=source_version,
+        source_run_id=source_run_id,
     )
 
 

@@ -35,6 +35,7 @@ class PackVersionInput:
     approver_status: str
     servicenow: str
     config: Mapping[str, Any]
+    record_hash: str  # `models.pack.record_hash(pack)`: the canonical model's hash (SHAREPACK §12)
     file_format: str
     file_sha256: str
     file_size: int
@@ -42,11 +43,6 @@ class PackVersionInput:
     requested_by_name: str | None = None
     file_name: str | None = None
     warnings: Sequence[Mapping[str, Any]] = field(default_factory=list)
-    record_hash: str | None = None  # default: sha256 of the canonical JSON of `config`
-
-    def content_hash(self) -> str:
-        """The version's `record_hash`."""
-        return self.record_hash or scd2.record_hash(self.config)
 
 
 @dataclass(frozen=True)
@@ -142,7 +138,7 @@ def store_version(
     `share_pack_id`), all at one `clock_timestamp()`. Never commits; the caller adds the status rows (see
     `operations.admit_version`) in the same transaction.
     """
-    digest = pack.content_hash()
+    digest = pack.record_hash
     lock_pack_key(conn, pack.pack_key)
     current = get_current_by_key(conn, pack.pack_key, for_update=True)
     ts = scd2.clock(conn)

@@ -44,11 +44,7 @@ class ShareRecord:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ShareRecord:
         """The record held by a stored row (to derive the next version with `dataclasses.replace`)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in row.items() if k in names}
-        values["assets"] = tuple(values.get("assets") or ())
-        values["recipients"] = tuple(values.get("recipients") or ())
-        return cls(**values)
+        return cls(**_resources.stored_fields(cls, row, tuples=("assets", "recipients")))
 
 
 def _sorted_assets(assets: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -68,22 +64,18 @@ def record(
     source_run_id: UUID | None = None,
 ) -> scd2.Scd2Result:
     """Write the share's next version unless unchanged (`changed=False`). Never commits."""
-    content = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
-    key = {
-        "workspace_url": content.pop("workspace_url"),
-        "share_name": content.pop("share_name").lower(),
-    }
-    content["assets"] = _sorted_assets(rec.assets)
-    content["recipients"] = scd2.sorted_set([r.lower() for r in rec.recipients])
-    content["tags"] = dict(rec.tags) if rec.tags is not None else None
-    return scd2.scd2_write(
+    values = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
+    values["assets"] = _sorted_assets(rec.assets)
+    values["recipients"] = scd2.sorted_set([r.lower() for r in rec.recipients])
+    values["tags"] = dict(rec.tags) if rec.tags is not None else None
+    return _resources.write(
         conn,
         TABLE,
-        key,
-        content,
+        values,
         changed_by=changed_by,
         reason=reason,
-        bookkeeping={"source_version": source_version, "source_run_id": source_run_id},
+        source_version=source_version,
+        source_run_id=source_run_id,
     )
 
 
