@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# make run-dev: the Databricks emulator and the API in local mode, both on 127.0.0.1, stopped together.
+#   EMULATOR_PORT (8765), EMULATOR_TOKEN (dapi-emulator), API_PORT (8000); DBRX_API_* variables override the JSON
+#   configuration as usual (e.g. DBRX_API_AUTH__MODE=entra with tenant/audience/JWKS settings).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="$PWD/.venv/bin"
+EMULATOR_PORT="${EMULATOR_PORT:-8765}"
+EMULATOR_TOKEN="${EMULATOR_TOKEN:-dapi-emulator}"
+API_PORT="${API_PORT:-8000}"
+EMULATOR_URL="http://127.0.0.1:${EMULATOR_PORT}"
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop INT TERM EXIT
+
+"$BIN/dbrx-emulator" --host 127.0.0.1 --port "$EMULATOR_PORT" --token "$EMULATOR_TOKEN" \
+  --clock real --seed-file default --step-ms "${EMULATOR_STEP_MS:-1000}" &
+pids+=($!)
+
+# The SDK retries a closed port for its whole budget: wait until the emulator answers (bounded).
+for _ in $(seq 1 100); do
+  if "$BIN/python" -c "import sys, urllib.request; urllib.request.urlopen('${EMULATOR_URL}/_emulator/health', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  sleep 0.1
+done
+
+export DBRX_API_ENVIRONMENT="${DBRX_API_ENVIRONMENT:-local}"
+export DBRX_API_DATABRICKS__AUTH__TOKEN="${DBRX_API_DATABRICKS__AUTH__TOKEN:-$EMULATOR_TOKEN}"
+if [ "$EMULATOR_PORT" != "8765" ] && [ -z "${DBRX_API_DATABRICKS__WORKSPACES:-}" ]; then
+  export DBRX_API_DATABRICKS__WORKSPACES="[{\"url\": \"${EMULATOR_URL}\", \"name\": \"emulator\", \"region\": \"EMEA\"}]"
+fi
+
+echo "emulator: ${EMULATOR_URL}   (token ${EMULATOR_TOKEN}; workspace URL for X-Workspace-URL)"
+echo "API:      http://127.0.0.1:${API_PORT}/   (Swagger UI; Ctrl-C stops both)"
+"$BIN/uvicorn" dbrx_api.main:create_app --factory --host 127.0.0.1 --port "$API_PORT" --no-access-log &
+pids+=($!)
+
+# Stop both as soon as either exits.
+wait -n "${pids[@]}"
