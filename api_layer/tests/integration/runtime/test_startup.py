@@ -27,10 +27,12 @@ START_TIMEOUT_S = 40.0
 STOP_TIMEOUT_S = 30.0
 
 STUB_WORKER = '''
-"""A stand-in queue worker: writes its state to $STUB_MARKER, stops on SIGTERM, or exits by itself."""
+"""A stand-in queue worker: writes its state to $STUB_MARKER, stops on SIGTERM, or exits when $STUB_EXIT_FILE
+appears (with status $STUB_EXIT_STATUS)."""
 import os, pathlib, signal, sys, time
 
 marker = pathlib.Path(os.environ["STUB_MARKER"])
+exit_file = pathlib.Path(os.environ.get("STUB_EXIT_FILE", "/nonexistent/exit"))
 marker.write_text("started")
 
 def stop(signum, frame):
@@ -38,8 +40,8 @@ def stop(signum, frame):
     sys.exit(0)
 
 signal.signal(signal.SIGTERM, stop)
-deadline = time.monotonic() + float(os.environ.get("STUB_EXIT_AFTER_S", "120"))
-while time.monotonic() < deadline:
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline and not exit_file.exists():
     time.sleep(0.05)
 marker.write_text("exited")
 sys.exit(int(os.environ.get("STUB_EXIT_STATUS", "0")))
@@ -163,6 +165,10 @@ def test_api_role_serves_with_the_configured_workers_and_stops_gracefully(start:
     # the script exec's the server: the PID we started is uvicorn's supervisor, with two worker processes
     workers = [args for args in _children(launched.process.pid) if "spawn_main" in args]
     assert len(workers) == 2
+    deadline = time.monotonic() + START_TIMEOUT_S  # both workers finish their lifespan start-up
+    while launched.output().count("Application startup complete.") < 2:
+        assert time.monotonic() < deadline, launched.output()
+        time.sleep(0.1)
     assert launched.terminate() == 0
     output = launched.output()
     assert output.count("Application shutdown complete.") == 2
@@ -201,11 +207,12 @@ def test_all_role_stops_the_api_when_a_worker_dies(start: Launcher, tmp_path: Pa
         PYTHONPATH=str(tmp_path),
         STARTUP_WORKER_MODULE="stub_worker",
         STUB_MARKER=str(tmp_path / "worker.state"),
-        STUB_EXIT_AFTER_S="4",
+        STUB_EXIT_FILE=str(tmp_path / "worker.exit"),
         STUB_EXIT_STATUS="3",
         DBRX_API_SERVER__WORKERS="1",
     )
     launched.wait_healthy()
+    (tmp_path / "worker.exit").touch()  # the worker now dies with status 3
     assert launched.process.wait(timeout=STOP_TIMEOUT_S) == 3
     assert "a child process exited (status 3); stopping the others" in launched.output()
     assert _port_closed(launched.port)
