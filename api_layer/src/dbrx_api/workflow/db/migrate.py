@@ -323,7 +323,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    conninfo = _database_url(args.database_url)
+    from dbrx_api.settings import SettingsError
+
+    try:
+        conninfo = _database_url(args.database_url)
+    except SettingsError as exc:
+        sys.stderr.write(f"error: no database URL (--database-url, DATABASE_URL) and {exc}\n")
+        return 2
     out = sys.stdout
     try:
         if args.command == "apply":

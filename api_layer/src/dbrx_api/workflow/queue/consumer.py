@@ -216,9 +216,10 @@ class Consumer:
             except Exception:
                 logger.exception("consumer iteration failed", extra={"worker_id": worker_id})
                 dispositions = []
-            if dispositions:
+            if any(d != "error" for d in dispositions):
                 idle_rounds = 0
                 continue
+            # Empty queue, or only failures (database or queue outage): back off before polling again.
             delay = min(
                 self.settings.queue.poll_max_s, self.settings.queue.poll_min_s * 2**idle_rounds
             ) * self._rng.uniform(0.8, 1.2)
@@ -262,7 +263,7 @@ class Consumer:
             "message_id": received.id,
         }
         if received.dequeue_count > self.max_dequeue:
-            return self._poison_exceeded(received, message)
+            return self._poison_exceeded(received, message, worker_id)
         try:
             with transaction(self.pool) as conn:
                 status = version_status.get(conn, message.share_pack_id, message.version)
@@ -357,7 +358,7 @@ class Consumer:
                 "database_unavailable", f"database connection failed: {type(exc).__name__}"
             )
         except AppError as exc:
-            if is_retriable(exc) or exc.code == "database_unavailable":
+            if is_retriable(exc):  # 502/503, database_unavailable included
                 return Outcome.retry(exc.code, exc.detail)
             return Outcome.failed(exc.code, exc.detail)
         except Exception:
@@ -433,10 +434,13 @@ class Consumer:
                 "step": outcome.error_step,
             }
             with transaction(self.pool) as conn:
-                operations.fail_run(
+                owned = operations.fail_run(
                     conn, claim, error=error, figures=figures, reason="retries_exhausted"
                 )
-            self._send_poison(holder.received, "retries_exhausted")
+            if not owned:
+                return "lost"
+            if not self._send_poison(holder.received, "retries_exhausted"):
+                return "error"  # redelivered past the limit, it is poisoned at receive
             self._delete_quietly(holder.received)
             return "poisoned"
         backoff = retry_backoff_s(
@@ -486,7 +490,9 @@ class Consumer:
 
     # -------------------------------------------------------------------------------- poison (§8.5) and deferral
 
-    def _poison_exceeded(self, received: Received, message: WorkMessage) -> Disposition:
+    def _poison_exceeded(
+        self, received: Received, message: WorkMessage, worker_id: str
+    ) -> Disposition:
         with transaction(self.pool) as conn:
             status = version_status.get(conn, message.share_pack_id, message.version)
             last_error = operations.last_error_text(conn, message.share_pack_id, message.version)
@@ -496,7 +502,7 @@ class Consumer:
             + (f"; last error: {last_error}" if last_error else ""),
             "step": None,
         }
-        actor = f"worker:{self.worker_id(0)}"
+        actor = f"worker:{worker_id}"
         if status is not None and status["status"] == Status.IN_PROGRESS:
             lock = PackLock(
                 connect_lock_session(self.conninfo, heartbeat_s=self.heartbeat_s),
