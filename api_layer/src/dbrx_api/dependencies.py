@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from dbrx_api.dbrx_auth.principal import LOCAL_DEVELOPER, Principal, Role
 from dbrx_api.dbrx_auth.workspaces import Workspace, WorkspaceClientFactory
 from dbrx_api.errors import AuthenticationError, ForbiddenError
+from dbrx_api.monitoring import update_request_context
 from dbrx_api.settings import Settings
 
 WORKSPACE_HEADER = "X-Workspace-URL"
@@ -66,6 +67,11 @@ def get_principal(
             exc.headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
             raise
     request.state.principal = principal
+    # In place: FastAPI runs sync dependencies on a copy of the context, so re-binding would be lost.
+    route = request.scope.get("route")
+    update_request_context(
+        principal_id=principal.id, principal_name=principal.name, route=getattr(route, "path", None)
+    )
     return principal
 
 

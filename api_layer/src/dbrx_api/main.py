@@ -22,7 +22,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dbrx_api.dbrx_auth.workspaces import WorkspaceClientFactory
+from dbrx_api.audit import AuditRecorder, describe_operation, entity_key
+from dbrx_api.dbrx_auth.principal import Principal
+from dbrx_api.dbrx_auth.workspaces import Workspace, WorkspaceClientFactory
 from dbrx_api.dependencies import WORKSPACE_HEADER
 from dbrx_api.errors import (
     INTERNAL_ERROR_DETAIL,
@@ -36,12 +38,19 @@ from dbrx_api.errors import (
     title_for,
     translate_upstream,
 )
+from dbrx_api.monitoring import (
+    Metrics,
+    bind_request_context,
+    configure_logging,
+    reset_request_context,
+)
 from dbrx_api.readiness import CheckOutcome, ReadinessProbe
 from dbrx_api.routes import catalogs, health, metrics, pipelines, recipients, schedules, shares
 from dbrx_api.routes.common import PROBLEM_MEDIA_TYPE
 from dbrx_api.schemas.problem import Problem, problem_body
 from dbrx_api.settings import Settings, get_settings
 from dbrx_api.version import __version__
+from dbrx_api.workflow.db.repositories.audit_trail import AuditEntry
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +64,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _JSON_TYPES = ("application/json",)
 _MULTIPART = "multipart/form-data"
 _MULTIPART_OVERHEAD_BYTES = 64 * 1024
+_MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 API_DESCRIPTION = """
 Share Databricks tables, views, schemas and notebooks through Delta Sharing with Databricks-to-Databricks (D2D) and
@@ -201,14 +211,17 @@ class RequestMiddleware:
         started = time.perf_counter()
         response_started = False
         status_code = 500
+        location: str | None = None
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal response_started, status_code
+            nonlocal response_started, status_code, location
             if message["type"] == "http.response.start":
                 response_started = True
                 status_code = int(message["status"])
                 raw = list(message.get("headers", []))
                 raw.append((b"x-request-id", request_id.encode("latin-1")))
+                raw_location = next((v for k, v in raw if k.lower() == b"location"), None)
+                location = raw_location.decode("latin-1") if raw_location else None
                 content_type = next((v for k, v in raw if k.lower() == b"content-type"), b"")
                 if b"json" in content_type:
                     raw.append((b"cache-control", b"no-store"))
@@ -216,6 +229,9 @@ class RequestMiddleware:
             await send(message)
 
         request = Request(scope)
+        context_token = bind_request_context(
+            request_id=request_id, method=scope.get("method"), path=scope.get("path")
+        )
         early = self._early_rejection(request, headers)
         try:
             if early is not None:
@@ -237,16 +253,59 @@ class RequestMiddleware:
         finally:
             latency_ms = (time.perf_counter() - started) * 1000
             route = scope.get("route")
+            route_path = getattr(route, "path", None) or "unmatched"
             logger.info(
                 "request",
                 extra={
-                    "request_id": request_id,
-                    "method": scope.get("method"),
-                    "route": getattr(route, "path", None) or scope.get("path"),
+                    "route": route_path,
                     "status": status_code,
                     "latency_ms": round(latency_ms, 2),
                 },
             )
+            state = getattr(scope.get("app"), "state", None)
+            metrics: Metrics | None = getattr(state, "metrics", None)
+            if metrics is not None:
+                metrics.record_request(
+                    route_path, str(scope.get("method")), status_code, latency_ms
+                )
+            await self._audit(scope, request_id, status_code, location)
+            reset_request_context(context_token)
+
+    async def _audit(
+        self, scope: Scope, request_id: str, status: int, location: str | None
+    ) -> None:
+        """One audit entry per authenticated mutating API call, written off the event loop."""
+        route = scope.get("route")
+        operation_id = getattr(route, "operation_id", None)
+        state = scope.get("state", {})
+        principal: Principal | None = state.get("principal")
+        recorder: AuditRecorder | None = getattr(
+            getattr(scope.get("app"), "state", None), "audit", None
+        )
+        if (
+            scope.get("method") not in _MUTATING
+            or not operation_id
+            or principal is None
+            or recorder is None
+        ):
+            return
+        entity_type, action = describe_operation(operation_id)
+        workspace: Workspace | None = state.get("workspace")
+        path_params = dict(scope.get("path_params", {}))
+        entry = AuditEntry(
+            actor_id=principal.id,
+            actor_name=principal.name,
+            actor_kind=principal.kind,
+            source="api",
+            action=action,
+            entity_type=entity_type,
+            entity_key=entity_key(path_params, location),
+            outcome="succeeded" if status < 400 else "failed",
+            workspace_url=workspace.url if workspace else None,
+            request_id=request_id,
+            new_values={"status": status, "path": scope.get("path"), "location": location},
+        )
+        await anyio.to_thread.run_sync(recorder.record, entry)
 
     def _limit_for(self, headers: dict[str, str]) -> tuple[int, bool]:
         multipart = headers.get("content-type", "").lower().startswith(_MULTIPART)
@@ -434,10 +493,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = settings.server.threadpool_size
-        yield
+        logging_handle = configure_logging(settings)
+        if settings.auth.mode == "disabled":
+            logger.warning(
+                "authentication is DISABLED (environment=local): every caller is 'local-developer'"
+            )
+        app.state.metrics = logging_handle.metrics
+        app.state.audit = AuditRecorder(None)
+        if app.state.token_validator is not None:
+            await anyio.to_thread.run_sync(app.state.token_validator.warm)
+        try:
+            yield
+        finally:
+            logging_handle.close()
 
     app = FastAPI(
         title=settings.app_name,

@@ -31,7 +31,8 @@ STATUS_DESCRIPTIONS = {
 }
 # Statuses every Databricks-facing operation can return (API.md §1.5.4).
 WORKSPACE_STATUSES = (400, 401, 403, 422, 500, 502, 503)
-AUTHENTICATED_STATUSES = (401, 403, 422, 500)
+# 503: `auth_unavailable` when the tenant's signing keys cannot be fetched.
+AUTHENTICATED_STATUSES = (401, 403, 422, 500, 503)
 BODY_STATUSES = (413, 415)
 
 
