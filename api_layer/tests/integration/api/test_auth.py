@@ -66,7 +66,7 @@ def test_missing_token_is_401_auth_missing(entra_api: TestClient) -> None:
         pytest.param(lambda f: f.mint_unsigned(), id="alg-none"),
         pytest.param(lambda f: f.mint_hs256_with_public_key(), id="hs256-with-public-key"),
         pytest.param(lambda f: f.mint(kid="unknown-kid"), id="unknown-kid"),
-        pytest.param(lambda f: "not.a.jwt", id="garbage"),
+        pytest.param(lambda _: "not.a.jwt", id="garbage"),
     ],
 )
 def test_invalid_tokens_are_401(
