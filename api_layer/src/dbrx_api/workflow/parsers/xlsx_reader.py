@@ -599,6 +599,9 @@ class _WorkbookReader:
         share = shares.get(key)
         if share is None:
             suggestion = _did_you_mean(key, names)
+            # The row is still read, as part of the share the hint names: its own problems are reported and
+            # the share's checks do not fail merely because this row is not attached.
+            share = shares.get(suggestion) if suggestion else None
             self.issue(
                 "unknown_share_reference",
                 sheet,

@@ -337,7 +337,8 @@ class FieldReader:
                 input_value=scalar.text,
             )
             return None
-        text = scalar.text.strip()
+        # Line endings are part of the file format, not of the value: keep one canonical form.
+        text = scalar.text.replace("\r\n", "\n").replace("\r", "\n").strip()
         try:
             check_text(text)
         except FieldError as exc:

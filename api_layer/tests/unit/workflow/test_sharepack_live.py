@@ -1,0 +1,312 @@
+"""Stage-5 live checks against an in-memory workspace (`FakeLiveLookup`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from dbrx_api.errors import ForbiddenError, UpstreamError
+from dbrx_api.workflow.models.pack import SharePack, parse_canonical
+from dbrx_api.workflow.sharepack import LoadedPack
+from dbrx_api.workflow.sharepack_template import example_yaml
+from dbrx_api.workflow.validators.live import (
+    JobInfo,
+    LiveCheckResult,
+    PipelineInfo,
+    RecipientInfo,
+    RecordedState,
+    SharedObjectInfo,
+    ShareInfo,
+    TableInfo,
+    run_live_checks,
+)
+from fixtures.sharepacks import (
+    FakeLiveLookup,
+    example_with,
+    example_workspace,
+    line_of,
+    load,
+)
+
+DAILY = "sales_catalog.curated.daily_sales"
+P0 = "share[0].pipelines[0]"
+
+
+def _check(
+    lookup: FakeLiveLookup, data: bytes | None = None, **kwargs: object
+) -> tuple[LiveCheckResult, LoadedPack]:
+    loaded = load("pack.yaml", data or example_yaml())
+    result = run_live_checks(loaded.model, lookup, locator=loaded.locator, **kwargs)  # type: ignore[arg-type]
+    return result, loaded
+
+
+def _errors(result: LiveCheckResult) -> set[tuple[str, str]]:
+    return {(issue.type, issue.loc) for issue in result.errors}
+
+
+def test_example_passes_in_a_matching_workspace() -> None:
+    result, _ = _check(example_workspace())
+    assert result.valid, result.errors
+    assert {(w.type, w.loc) for w in result.warnings} == {
+        ("update_created_missing", "recipient[1]"),
+        ("update_created_missing", "share[0]"),
+    }
+    assert result.resolved_types == {
+        ("sales_share", DAILY): "TABLE",
+        ("sales_share", "sales_catalog.curated.store_dim"): "TABLE",
+        ("sales_share", "sales_catalog.curated.sales_by_region_v"): "VIEW",
+        ("finance_share", "finance_catalog.reporting"): "SCHEMA",
+    }
+
+
+def test_each_object_is_read_once() -> None:
+    lookup = example_workspace()
+    _check(lookup)
+    counts = Counter(lookup.calls)
+    assert max(counts.values()) == 1, counts
+    assert ("get_table", DAILY) in counts  # shared by the asset and the pipeline source
+    assert ("jobs_named", "sales_daily_sales_pl_schedule") in counts
+    assert ("jobs_named", "sales_store_dim_pl_schedule") not in counts  # continuous: no job
+
+
+def test_workspace_not_in_allowlist_sends_nothing() -> None:
+    lookup = FakeLiveLookup(allowed=())
+    result, _ = _check(lookup)
+    assert _errors(result) == {("workspace_not_allowed", "metadata.workspace_url")}
+    assert result.errors[0].line == line_of(example_yaml(), "workspace_url:")
+    assert lookup.calls == []
+
+
+def test_unity_catalog_objects() -> None:
+    lookup = example_workspace()
+    del lookup.tables["sales_catalog.curated.store_dim"]
+    lookup.tables[DAILY] = TableInfo(full_name=DAILY, table_type="VIEW")
+    lookup.tables["sales_catalog.curated.sales_by_region_v"] = TableInfo(
+        full_name="sales_catalog.curated.sales_by_region_v", table_type="METRIC_VIEW"
+    )
+    lookup.schemas.discard("finance_catalog.reporting")
+    result, _ = _check(lookup)
+    assert _errors(result) == {
+        ("asset_option_invalid", "share[0].share_assets[0].partitions"),
+        ("source_type_unsupported", f"{P0}.source_asset"),
+        ("asset_not_found", "share[0].share_assets[1]"),
+        ("asset_not_found", "share[0].pipelines[1].source_asset"),
+        ("asset_type_unsupported", "share[0].share_assets[2]"),
+        ("asset_not_found", "share[1].share_assets_to_add[0]"),
+    }
+
+
+def test_declared_type_is_compared() -> None:
+    lookup = example_workspace()
+    lookup.tables["sales_catalog.curated.sales_by_region_v"] = TableInfo(
+        full_name="sales_catalog.curated.sales_by_region_v", table_type="EXTERNAL"
+    )
+    result, _ = _check(lookup)
+    assert _errors(result) == {("asset_type_mismatch", "share[0].share_assets[2].type")}
+    assert "declared VIEW" in result.errors[0].msg
+
+
+def test_pipeline_sources_and_targets() -> None:
+    lookup = example_workspace()
+    lookup.tables[DAILY] = TableInfo(
+        full_name=DAILY, table_type="MANAGED", cdf_enabled=False, columns=("sale_id", "amount")
+    )
+    lookup.schemas.discard("sharing_catalog.sales_ext")
+    data = example_with(("create_schema_if_missing: true", "create_schema_if_missing: false"))
+    result, _ = _check(lookup, data)
+    assert _errors(result) == {
+        ("source_cdf_disabled", f"{P0}.source_asset"),
+        ("key_column_not_found", f"{P0}.key_columns[1]"),
+        ("schema_not_found", "share[0].delta_share.ext_schema_name"),
+    }
+    missing_catalog = example_workspace()
+    missing_catalog.catalogs.clear()
+    result, _ = _check(missing_catalog)
+    assert _errors(result) == {("catalog_not_found", "share[0].delta_share.ext_catalog_name")}
+    assert ("schema_exists", "sharing_catalog.sales_ext") not in missing_catalog.calls
+
+
+def test_missing_schema_is_fine_when_it_will_be_created() -> None:
+    lookup = example_workspace()
+    lookup.schemas.discard("sharing_catalog.sales_ext")
+    result, _ = _check(lookup)
+    assert result.valid
+
+
+def test_recipients() -> None:
+    lookup = example_workspace()
+    lookup.recipients["partner_analytics"] = RecipientInfo(
+        name="partner_analytics",
+        authentication_type="DATABRICKS",
+        global_metastore_id="aws:us-east-1:other",
+    )
+    lookup.recipients["acme_external"] = RecipientInfo(
+        name="acme_external", authentication_type="DATABRICKS"
+    )
+    data = example_with(
+        (
+            "recipients_to_add: [partner_analytics]",
+            "recipients_to_add: [partner_analytics, new_partner]",
+        )
+    )
+    result, _ = _check(lookup, data)
+    assert _errors(result) == {
+        ("recipient_org_immutable", "recipient[0].recipient_databricks_org"),
+        ("recipient_type_immutable", "recipient[1].type"),
+        ("recipient_not_found", "share[1].recipients_to_add[1]"),
+    }
+
+
+def test_sharing_identifier_in_use_before_creating_a_d2d_recipient() -> None:
+    lookup = example_workspace()
+    org = lookup.recipients.pop("partner_analytics").global_metastore_id
+    lookup.recipients["partner_old"] = RecipientInfo(
+        name="partner_old", authentication_type="DATABRICKS", global_metastore_id=org
+    )
+    result, _ = _check(lookup)
+    assert _errors(result) == {("recipient_org_in_use", "recipient[0].recipient_databricks_org")}
+    assert 'already used by recipient "partner_old"' in result.errors[0].msg
+
+
+def test_effective_ip_list_of_an_existing_recipient() -> None:
+    lookup = example_workspace()
+    lookup.recipients["acme_external"] = RecipientInfo(
+        name="acme_external",
+        authentication_type="TOKEN",
+        ip_access_list=tuple(f"10.1.{i // 200}.{i % 200}" for i in range(99)),
+    )
+    ips = "      - 203.0.113.0/24\n      - 198.51.100.7\n      - 2001:db8:1234::/48\n"
+    data = example_with(
+        (
+            "    recipient_ips:                                # declarative: exactly these after provisioning\n"
+            + ips,
+            "    recipient_ips_to_add: [203.0.113.0/24, 198.51.100.7]\n",
+        )
+    )
+    result, _ = _check(lookup, data)
+    assert _errors(result) == {("ip_list_too_long", "recipient[1].recipient_ips_to_add")}
+
+
+def test_existing_pipelines_and_jobs() -> None:
+    lookup = example_workspace()
+    lookup.pipelines += [
+        PipelineInfo(
+            pipeline_id="p-1",
+            name="sales_daily_sales_pl",
+            source_table="sales_catalog.raw.daily_sales",
+            scd_type="1",
+        ),
+        PipelineInfo(pipeline_id="p-2", name="sales_store_dim_pl"),
+        PipelineInfo(pipeline_id="p-3", name="SALES_STORE_DIM_PL"),
+    ]
+    lookup.jobs.append(
+        JobInfo(job_id=1034, name="sales_daily_sales_pl_schedule", pipeline_id="p-other")
+    )
+    result, _ = _check(lookup)
+    assert _errors(result) == {
+        ("pipeline_source_immutable", f"{P0}.source_asset"),
+        ("pipeline_scd_type_immutable", f"{P0}.scd_type"),
+        ("schedule_job_conflict", P0),
+        ("pipeline_name_ambiguous", "share[0].pipelines[1].name_prefix"),
+    }
+
+
+def test_recorded_pipeline_and_job_are_not_conflicts() -> None:
+    lookup = example_workspace()
+    lookup.pipelines += [
+        PipelineInfo(
+            pipeline_id="p-1", name="sales_daily_sales_pl", source_table=DAILY, scd_type="2"
+        ),
+        PipelineInfo(
+            pipeline_id="p-9", name="sales_daily_sales_pl", source_table="x.y.z", scd_type="1"
+        ),
+    ]
+    lookup.jobs += [
+        JobInfo(job_id=1, name="sales_daily_sales_pl_schedule", pipeline_id="p-1"),
+        JobInfo(job_id=2, name="sales_daily_sales_pl_schedule", pipeline_id="p-1-old"),
+    ]
+    recorded = RecordedState(pipeline_ids={"sales_daily_sales_pl": "p-1"}, job_ids=frozenset({2}))
+    result, _ = _check(lookup, recorded=recorded)
+    assert result.valid, result.errors
+    assert ("pipelines_named", "sales_daily_sales_pl") not in lookup.calls
+
+
+def test_explicit_share_checks_use_the_live_objects() -> None:
+    lookup = example_workspace()
+    lookup.shares["finance_share"] = ShareInfo(
+        name="finance_share",
+        objects=(
+            SharedObjectInfo(name="finance_catalog.reporting.balance", data_object_type="TABLE"),
+        ),
+    )
+    data = example_with(
+        (
+            "      - finance_catalog.legacy.old_ledger         # its recorded pipeline, if any, is deleted too\n",
+            "      - finance_catalog.legacy.old_ledger\n    pipelines:\n      - {name_prefix: fin_pl, source_asset: finance_catalog.raw.gl, scd_type: full_refresh, schedule: continuous}\n    delta_share: {ext_catalog_name: sharing_catalog, ext_schema_name: sales_ext}\n",
+        ),
+    )
+    lookup.tables["finance_catalog.raw.gl"] = TableInfo(
+        full_name="finance_catalog.raw.gl", table_type="STREAMING_TABLE"
+    )
+    result, _ = _check(lookup, data)
+    assert _errors(result) == {("asset_schema_overlap", "share[1].share_assets_to_add[0]")}
+    assert ("pipeline_source_not_shared", "share[1].pipelines[0].source_asset") in {
+        (w.type, w.loc) for w in result.warnings
+    }
+
+
+def test_new_strategy_on_existing_resources_warns() -> None:
+    lookup = example_workspace()
+    result, _ = _check(lookup, example_with(("strategy: UPDATE", "strategy: NEW")))
+    assert result.valid
+    assert {(w.type, w.loc) for w in result.warnings} == {
+        ("new_on_existing", "recipient[0]"),
+        ("new_on_existing", "share[1]"),
+    }
+
+
+def test_permission_denied_is_an_issue_and_checks_go_on() -> None:
+    lookup = example_workspace()
+    lookup.fail[("get_table", DAILY)] = ForbiddenError(
+        "no USE SCHEMA", code="upstream_permission_denied"
+    )
+    result, _ = _check(lookup)
+    assert _errors(result) == {("permission_denied", "share[0].share_assets[0]")}
+    assert ("get_table", "sales_catalog.curated.store_dim") in lookup.calls
+
+
+def test_unreachable_workspace_stops_the_checks() -> None:
+    lookup = example_workspace()
+    lookup.fail[("get_recipient", "*")] = UpstreamError("timeout", code="upstream_unreachable")
+    result, _ = _check(lookup)
+    assert _errors(result) == {("workspace_unreachable", "metadata.workspace_url")}
+    assert len(lookup.calls) == 1
+    lookup = example_workspace()
+    lookup.fail[("get_recipient", "*")] = UpstreamError("bad secret", code="upstream_auth_failed")
+    result, _ = _check(lookup)
+    assert _errors(result) == {("upstream_auth_failed", "metadata.workspace_url")}
+
+
+def test_positions_come_from_the_uploaded_file() -> None:
+    lookup = example_workspace()
+    del lookup.tables["sales_catalog.curated.store_dim"]
+    result, loaded = _check(lookup)
+    issue = next(i for i in result.errors if i.loc == "share[0].share_assets[1]")
+    assert issue.line == line_of(example_yaml(), "      - sales_catalog.curated.store_dim")
+    stored = parse_canonical(loaded.config)
+    from_storage = run_live_checks(stored, lookup)
+    canonical = {(i.type, i.loc, i.line) for i in from_storage.errors}
+    assert (
+        "asset_not_found",
+        "share[1].share_assets[2]",
+        None,
+    ) in canonical  # canonical order, no line
+
+
+def test_delete_pack_checks_only_the_allowlist() -> None:
+    loaded = load("pack.yaml", example_with(("strategy: UPDATE", "strategy: DELETE")))
+    assert not isinstance(loaded.model, SharePack)
+    lookup = FakeLiveLookup()
+    assert run_live_checks(loaded.model, lookup).valid
+    assert lookup.calls == []
+    refused = run_live_checks(loaded.model, FakeLiveLookup(allowed=()))
+    assert [i.type for i in refused.errors] == ["workspace_not_allowed"]
