@@ -26,13 +26,21 @@ from dbrx_emulator.routes import (
     workspace,
 )
 from dbrx_emulator.runtime import Runtime
+from dbrx_emulator.state.jobs import JobsState
+from dbrx_emulator.state.pipelines import PipelinesState
 from dbrx_emulator.state.sharing import SharingState
 from dbrx_emulator.state.uc import UcState
 from dbrx_emulator.state.workspace import WorkspaceObjects
 from dbrx_emulator.store import StateArea
 
 # State areas, built and seeded in this order on every reset (later areas may read earlier ones).
-STATE_AREAS: tuple[type[StateArea], ...] = (UcState, WorkspaceObjects, SharingState)
+STATE_AREAS: tuple[type[StateArea], ...] = (
+    UcState,
+    WorkspaceObjects,
+    SharingState,
+    PipelinesState,
+    JobsState,
+)
 
 # Route modules of emulated operations.
 API_ROUTERS: tuple[ApiRouter, ...] = (

@@ -311,6 +311,26 @@ class RecipientSeed(_Strict):
     tokens: list[TokenSeed] | None = None  # None: one fresh token for TOKEN recipients
 
 
+def _duration_ms(value: object) -> object:
+    """A positive duration: `1h`, `90m`, `1d`, `45s`, `500ms` (a leading sign is ignored) or milliseconds."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        offset = parse_relative(text if text[:1] in "+-" else "+" + text)
+        if offset is not None:
+            return abs(offset)
+    raise ValueError("expected a duration such as 1h, 90m, 1d, 45s or 500ms")
+
+
+Duration = Annotated[int, BeforeValidator(_duration_ms), Field(gt=0)]
+
+
+def _as_list(value: object) -> object:
+    """A single mapping stands for a one-element list (`history: {count: 10, every: 1h}`)."""
+    return [value] if isinstance(value, dict) else value
+
+
 class UpdateRowsSeed(_Strict):
     """Row metrics of a seeded pipeline update."""
 
@@ -332,14 +352,39 @@ class UpdateSeed(_Strict):
     rows: UpdateRowsSeed | None = None
 
 
+class UpdateHistorySeed(_Strict):
+    """Generated update history: `count` updates `every` apart, the newest starting at `last`.
+
+    Every `failed_every`-th update (counting from the oldest) fails, every `full_refresh_every`-th is a full refresh;
+    rows are simulated.
+    """
+
+    count: int = Field(ge=1, le=1_000_000)
+    every: Duration
+    last: TimeValue = "-1h"
+    cause: str = "API_CALL"
+    outcome: Literal["COMPLETED", "FAILED", "CANCELED"] = "COMPLETED"
+    failed_every: int | None = Field(default=None, ge=1)
+    full_refresh_every: int | None = Field(default=None, ge=1)
+
+
 class PipelineSeed(_Strict):
-    """A pipeline with update history (§5.4); `spec` holds CreatePipeline fields."""
+    """A pipeline with update history (§5.4); `spec` holds CreatePipeline fields.
+
+    With `count`, the entry stands for `count` pipelines: `{n}` (or a format such as `{n:03d}`) in any string of
+    `name`, `spec` and `flows` is replaced by 0 … count-1.
+    """
 
     name: str
+    count: int | None = Field(default=None, ge=1, le=100_000)
     pipeline_id: str | None = None
+    created: TimeValue | None = None
     spec: dict[str, Any] = Field(default_factory=dict)
     flows: list[str] | None = None
     updates: list[UpdateSeed] = Field(default_factory=list)
+    history: Annotated[list[UpdateHistorySeed], BeforeValidator(_as_list)] = Field(
+        default_factory=list
+    )
 
 
 class RunSeed(_Strict):
@@ -350,13 +395,36 @@ class RunSeed(_Strict):
     outcome: Literal["SUCCESS", "FAILED", "CANCELED", "SKIPPED"] = "SUCCESS"
 
 
+class RunHistorySeed(_Strict):
+    """Generated run history: `count` runs `every` apart, the newest starting at `last`.
+
+    Every `failed_every`-th run (counting from the oldest) fails. A run of a pipeline job gets a `JOB_TASK` update.
+    """
+
+    count: int = Field(ge=1, le=1_000_000)
+    every: Duration
+    last: TimeValue = "-1h"
+    trigger: Literal["PERIODIC", "ONE_TIME", "RETRY"] = "PERIODIC"
+    outcome: Literal["SUCCESS", "FAILED", "CANCELED", "SKIPPED"] = "SUCCESS"
+    failed_every: int | None = Field(default=None, ge=1)
+
+
 class JobSeed(_Strict):
-    """A job with run history (§5.4); `settings` holds JobSettings fields."""
+    """A job with run history (§5.4); `settings` holds JobSettings fields.
+
+    Pipeline tasks may name a seeded pipeline (`pipeline_task: {pipeline: <name>}`). `count` expands the entry as
+    for pipelines (`{n}` in `name` and `settings`).
+    """
 
     name: str
+    count: int | None = Field(default=None, ge=1, le=100_000)
     job_id: int | None = None
+    created: TimeValue | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
     runs: list[RunSeed] = Field(default_factory=list)
+    history: Annotated[list[RunHistorySeed], BeforeValidator(_as_list)] = Field(
+        default_factory=list
+    )
 
 
 class Seed(_Strict):
@@ -469,6 +537,7 @@ def parse_seed(raw: dict[str, Any], base_dir: Path | None = None, source: str = 
     except ValidationError as exc:
         problems = [f"{_path(err['loc'])}: {err['msg']}" for err in exc.errors()]
         raise SeedError(problems, source) from None
+    seed = expand_counts(seed, source)
     problems = check_references(seed)
     if problems:
         raise SeedError(problems, source)
@@ -488,6 +557,75 @@ def load_seed(source: str | Path) -> Seed:
     except OSError:
         raise SeedError([f"<file>: seed file {path} does not exist"], str(path)) from None
     return _load_file(path.resolve(), mtime)
+
+
+# ------------------------------------------------------------------------------------------------ counts
+
+_PLACEHOLDER = re.compile(r"\{n(?::([^{}]*))?\}")
+
+
+def _fill(value: Any, n: int) -> Any:
+    """`value` with `{n}` / `{n:<format>}` in every string replaced by `n`."""
+    if isinstance(value, str):
+        return _PLACEHOLDER.sub(lambda m: format(n, m.group(1) or ""), value)
+    if isinstance(value, dict):
+        return {_fill(k, n): _fill(v, n) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, n) for v in value]
+    return value
+
+
+def expand_counts(seed: Seed, source: str = "seed") -> Seed:
+    """Replace every pipeline or job entry that has a `count` by `count` entries (`{n}` = 0 … count-1)."""
+    if not any(p.count for p in seed.pipelines) and not any(j.count for j in seed.jobs):
+        return seed
+    problems: list[str] = []
+    pipelines: list[PipelineSeed] = []
+    for index, pipeline in enumerate(seed.pipelines):
+        if pipeline.count is None:
+            pipelines.append(pipeline)
+            continue
+        if pipeline.pipeline_id is not None:
+            problems.append(f"pipelines[{index}].pipeline_id: not allowed together with count")
+            continue
+        try:
+            pipelines.extend(
+                pipeline.model_copy(
+                    update={
+                        "count": None,
+                        "name": _fill(pipeline.name, n),
+                        "spec": _fill(pipeline.spec, n),
+                        "flows": _fill(pipeline.flows, n),
+                    }
+                )
+                for n in range(pipeline.count)
+            )
+        except ValueError as exc:
+            problems.append(f"pipelines[{index}].name: invalid {{n}} format: {exc}")
+    jobs: list[JobSeed] = []
+    for index, job in enumerate(seed.jobs):
+        if job.count is None:
+            jobs.append(job)
+            continue
+        if job.job_id is not None:
+            problems.append(f"jobs[{index}].job_id: not allowed together with count")
+            continue
+        try:
+            jobs.extend(
+                job.model_copy(
+                    update={
+                        "count": None,
+                        "name": _fill(job.name, n),
+                        "settings": _fill(job.settings, n),
+                    }
+                )
+                for n in range(job.count)
+            )
+        except ValueError as exc:
+            problems.append(f"jobs[{index}].name: invalid {{n}} format: {exc}")
+    if problems:
+        raise SeedError(problems, source)
+    return seed.model_copy(update={"pipelines": pipelines, "jobs": jobs})
 
 
 # ------------------------------------------------------------------------------------------------ references
@@ -560,18 +698,35 @@ def check_references(seed: Seed) -> list[str]:
                     f"shares[{si}].grants[{gi}].principal: recipient '{grant.principal}' is not in the seed"
                 )
 
-    pipeline_names = {pipeline.name for pipeline in seed.pipelines}
+    name_counts: dict[str, int] = {}
+    for pipeline in seed.pipelines:
+        name_counts[pipeline.name] = name_counts.get(pipeline.name, 0) + 1
+    _check_unique(
+        problems,
+        "pipelines",
+        [p.pipeline_id for p in seed.pipelines if p.pipeline_id is not None],
+        "pipeline_id",
+    )
+    _check_unique(
+        problems, "jobs", [str(j.job_id) for j in seed.jobs if j.job_id is not None], "job_id"
+    )
     for ji, job in enumerate(seed.jobs):
-        for ti, task in enumerate(job.settings.get("tasks") or []):
+        tasks = job.settings.get("tasks") or []
+        if not isinstance(tasks, list):
+            continue
+        for ti, task in enumerate(tasks):
             pipeline_task = task.get("pipeline_task") if isinstance(task, dict) else None
-            if (
-                isinstance(pipeline_task, dict)
-                and "pipeline" in pipeline_task
-                and pipeline_task["pipeline"] not in pipeline_names
-            ):
+            if not isinstance(pipeline_task, dict) or "pipeline" not in pipeline_task:
+                continue
+            where = f"jobs[{ji}].settings.tasks[{ti}].pipeline_task.pipeline"
+            count = name_counts.get(str(pipeline_task["pipeline"]), 0)
+            if count == 0:
                 problems.append(
-                    f"jobs[{ji}].settings.tasks[{ti}].pipeline_task.pipeline: pipeline "
-                    f"'{pipeline_task['pipeline']}' is not in the seed"
+                    f"{where}: pipeline '{pipeline_task['pipeline']}' is not in the seed"
+                )
+            elif count > 1:
+                problems.append(
+                    f"{where}: {count} seeded pipelines are named '{pipeline_task['pipeline']}'"
                 )
     return problems
 
