@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dbrx_api.settings_reference import readme_section, reference, rows
 from dbrx_api.settings import Settings
+from dbrx_api.settings_reference import readme_section, reference, rows
 
 
 def test_readme_reference_matches_settings() -> None:
