@@ -9,9 +9,13 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from fastapi.testclient import TestClient
 
-from fixtures.pipelines_api import requires_emulator_pipelines, seed_with, sharing_pipeline_seed
+from fixtures.pipelines_api import (
+    api_calls,
+    seed_with,
+    sharing_pipeline_seed,
+)
 
-pytestmark = [pytest.mark.integration, requires_emulator_pipelines]
+pytestmark = pytest.mark.integration
 
 
 def problem(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -29,21 +33,27 @@ def emulator_now(emu: Any) -> datetime:
     return datetime.fromtimestamp(emu.now_ms() / 1000, tz=UTC)
 
 
-def test_ten_in_window_out_of_ten_thousand_updates(papi: TestClient, emu: Any) -> None:
+def test_ten_in_window_out_of_ten_thousand_updates(
+    papi: TestClient, emu: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     history = 10_000
-    # oldest first, one per hour; the 10 newest are younger than 10 hours
-    updates = [
-        {"start": f"-{history - i}h", "cause": "JOB_TASK" if i % 2 else "API_CALL"}
-        for i in range(history)
-    ]
-    seed_with(emu, pipelines=[sharing_pipeline_seed("busy_share", updates=updates)])
+    # one update per hour, the newest an hour ago: the 10 newest are younger than 10 h 30 min
+    generated = {"count": history, "every": "1h", "last": "-1h", "cause": "JOB_TASK"}
+    seed_with(emu, pipelines=[sharing_pipeline_seed("busy_share", history=generated)])
     pid = papi.get("/pipelines/busy_share").json()["pipeline_id"]
     start = emulator_now(emu) - timedelta(hours=10, minutes=30)
     emu.reset_stats()
     response = papi.get(f"/pipelines/{pid}/metrics", params={"start_timestamp": rfc3339(start)})
     assert response.status_code == 200, response.text
     body = response.json()
-    calls = emu.stats()["total"]
+    calls = api_calls(emu)
+    with (
+        capsys.disabled()
+    ):  # shown in every run, not only on failure: the measurement issue 3 asks for
+        print(  # noqa: T201
+            f"\n[metrics] GET /pipelines/{{id}}/metrics over {history} updates, 10 in the window: "
+            f"{calls} upstream calls (budget 6 + 10)"
+        )
     assert calls <= 6 + 10
     assert (body["count"], body["total"], body["truncated"]) == (10, 10, False)
     assert emu.count("pipelines.list_updates") == 1
@@ -85,7 +95,9 @@ def test_metrics_match_the_emulator_truth(
             )
         ],
     )
-    response = papi.get("/pipelines/orders_share/metrics", params={"include_flows": True})
+    # The emulator's manual clock is behind the wall clock: windows are given in emulator time.
+    week = {"start_timestamp": rfc3339(emulator_now(emu) - timedelta(days=7))}
+    response = papi.get("/pipelines/orders_share/metrics", params={**week, "include_flows": True})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["pipeline_name"] == "orders_share"
@@ -109,14 +121,16 @@ def test_metrics_match_the_emulator_truth(
             assert item["rows"] == truth["rows"]
 
     without_rows = papi.get(
-        "/pipelines/orders_share/metrics", params={"include_rows": False}
+        "/pipelines/orders_share/metrics", params={**week, "include_rows": False}
     ).json()
+    assert len(without_rows["items"]) == 3
     assert all(item["rows"] is None for item in without_rows["items"])
 
 
 def test_empty_window_and_bad_timestamps(papi: TestClient, emu: Any) -> None:
     seed_with(emu, pipelines=[sharing_pipeline_seed("orders_share", updates=[{"start": "-30d"}])])
-    empty = papi.get("/pipelines/orders_share/metrics")  # default window: 7 days
+    week = {"start_timestamp": rfc3339(emulator_now(emu) - timedelta(days=7))}
+    empty = papi.get("/pipelines/orders_share/metrics", params=week)
     assert empty.status_code == 200, empty.text
     assert (empty.json()["items"], empty.json()["count"], empty.json()["total"]) == ([], 0, 0)
     assert emu.count("pipelines.list_pipeline_events") == 0
@@ -166,7 +180,10 @@ def test_job_run_metrics(papi: TestClient, emu: Any) -> None:
         ],
     )
     emu.reset_stats()
-    response = papi.get("/pipelines/orders_share/job-runs/metrics", params={"include_rows": True})
+    week = {"start_timestamp": rfc3339(emulator_now(emu) - timedelta(days=7))}
+    response = papi.get(
+        "/pipelines/orders_share/job-runs/metrics", params={**week, "include_rows": True}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert [j["job_name"] for j in body["jobs"]] == ["orders_share_schedule"]

@@ -9,9 +9,13 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import Continuous, PauseStatus, PipelineTask, Task
 from fastapi.testclient import TestClient
 
-from fixtures.pipelines_api import requires_emulator_pipelines, seed_with, sharing_pipeline_seed
+from fixtures.pipelines_api import (
+    api_calls,
+    seed_with,
+    sharing_pipeline_seed,
+)
 
-pytestmark = [pytest.mark.integration, requires_emulator_pipelines]
+pytestmark = pytest.mark.integration
 
 
 def problem(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -103,7 +107,7 @@ def test_invalid_cron_and_timezone_are_422_without_upstream_calls(
     assert error["type"] == error_type
     assert fragment in error["msg"]
     assert error["loc"][0] == "body"
-    assert emu.stats()["total"] == 0
+    assert api_calls(emu) == 0
 
 
 def test_duplicates_are_409(papi: TestClient, pid: str, emu: Any) -> None:
@@ -248,7 +252,9 @@ def test_delete_one_and_all(papi: TestClient, pid: str, emu_client: WorkspaceCli
     assert pid
 
 
-def test_every_schedule_is_listed(papi: TestClient, emu: Any) -> None:
+def test_every_schedule_is_listed(
+    papi: TestClient, emu: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     count = 250
     pipelines = [sharing_pipeline_seed(f"p{i:03d}") for i in range(count)]
     jobs = [
@@ -283,6 +289,11 @@ def test_every_schedule_is_listed(papi: TestClient, emu: Any) -> None:
         s["pipelines"][0]["name"] == s["job_name"].removesuffix("_schedule") for s in body["items"]
     )
     pages = emu.count("jobs.list")
+    with capsys.disabled():  # shown in every run: the measurement issue 3 asks for
+        print(  # noqa: T201
+            f"\n[schedules] GET /schedules over {count} scheduled pipelines: {body['count']} schedules "
+            f"from {pages} jobs.list pages"
+        )
     assert pages >= 3  # more than two upstream pages were read
     sliced = papi.get("/schedules", params={"prefix": "P24", "limit": 5, "offset": 5}).json()
     assert [s["job_name"] for s in sliced["items"]] == [f"p{i}_schedule" for i in range(245, 250)]
