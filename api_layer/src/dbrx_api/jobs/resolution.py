@@ -8,7 +8,7 @@ Jobs are addressed by exact (case-insensitive) name or by numeric id, and must b
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from databricks.sdk import WorkspaceClient
@@ -177,8 +177,3 @@ def resolve_schedule_job(ws: WorkspaceClient, value: str, pipeline: PipelineRef)
             job_ids=ids,
         )
     return linked[0]
-
-
-def job_ids(jobs: Sequence[BaseJob]) -> list[int]:
-    """The ids of `jobs` (unset ids dropped)."""
-    return [job.job_id for job in jobs if job.job_id is not None]
