@@ -65,6 +65,32 @@ class Job:
     queued: list[Run] = field(default_factory=list)
     next_number: int = 1
 
+    _templates: list[TaskRun] | None = None
+
+    def task_templates(self) -> list[TaskRun]:
+        """What every run's tasks start from (built once per settings; the settings dicts are shared, read-only)."""
+        if self._templates is None:
+            templates = []
+            for settings in self.settings.get("tasks") or []:
+                pipeline_task = settings.get("pipeline_task") or {}
+                templates.append(
+                    TaskRun(
+                        task_key=settings["task_key"],
+                        run_id=0,
+                        settings={
+                            k: v
+                            for k, v in settings.items()
+                            if k not in ("depends_on", "run_if", "task_key")
+                        },
+                        depends_on=tuple(d["task_key"] for d in settings.get("depends_on", [])),
+                        run_if=settings.get("run_if", "ALL_SUCCESS"),
+                        pipeline_id=pipeline_task.get("pipeline_id"),
+                        full_refresh=bool(pipeline_task.get("full_refresh")),
+                    )
+                )
+            self._templates = templates
+        return self._templates
+
     @property
     def name(self) -> str:
         """The job name."""
@@ -290,8 +316,12 @@ class JobsState(StateArea):
             normalised.cron,
             normalised.zone,
         )
+        job._templates = None  # noqa: SLF001 - the job's own cache, reset with its settings
         self._index_name(job)
         job.next_fire_ms = None
+        pause = (job.settings.get("schedule") or {}).get("pause_status")
+        if job.cron is not None and not job.cron.simulated and pause == "UNPAUSED":
+            self.rt.stats.bump("schedules_not_simulated")
         if self._scheduler_enabled() and job.schedule_active:
             job.next_fire_ms = self._next_fire(job, now_ms)
 
@@ -438,24 +468,16 @@ class JobsState(StateArea):
     ) -> Run:
         run_id = self._take_run_id()
         tasks = []
-        for settings in job.settings.get("tasks") or []:
-            pipeline_task = settings.get("pipeline_task") or {}
-            task_full_refresh = bool(pipeline_task.get("full_refresh"))
-            if full_refresh is not None:
-                task_full_refresh = full_refresh
+        for template in job.task_templates():
             tasks.append(
                 TaskRun(
-                    task_key=settings["task_key"],
+                    task_key=template.task_key,
                     run_id=self._take_run_id(),
-                    settings={
-                        k: copy.deepcopy(v)
-                        for k, v in settings.items()
-                        if k not in ("depends_on", "run_if", "task_key")
-                    },
-                    depends_on=tuple(d["task_key"] for d in settings.get("depends_on", [])),
-                    run_if=settings.get("run_if", "ALL_SUCCESS"),
-                    pipeline_id=pipeline_task.get("pipeline_id"),
-                    full_refresh=task_full_refresh,
+                    settings=template.settings,
+                    depends_on=template.depends_on,
+                    run_if=template.run_if,
+                    pipeline_id=template.pipeline_id,
+                    full_refresh=template.full_refresh if full_refresh is None else full_refresh,
                 )
             )
         number = job.next_number
@@ -507,9 +529,13 @@ class JobsState(StateArea):
                 job.next_fire_ms = self._next_fire(job, now_ms) if job.schedule_active else None
         self._scheduler_on = enabled
 
-    def catch_up(self, now_ms: int) -> None:
-        """Replay every run transition and scheduled fire up to `now_ms` in time order, then pipeline effects."""
-        self._sync_scheduler(now_ms)
+    def catch_up(self, now_ms: int, since_ms: int | None = None) -> None:
+        """Replay every run transition and scheduled fire up to `now_ms` in time order, then pipeline effects.
+
+        `since_ms` (the time before a clock move) is when a scheduler switched on since the last look counts as
+        switched on.
+        """
+        self._sync_scheduler(now_ms if since_ms is None else since_ms)
         fired: dict[int, int] = {}
         while True:
             due = self._next_due()
@@ -586,7 +612,7 @@ class JobsState(StateArea):
 
     def on_clock_moved(self, old_ms: int, new_ms: int) -> None:  # noqa: ARG002 - hook signature
         """Catch up with the new time."""
-        self.catch_up(new_ms)
+        self.catch_up(new_ms, old_ms)
 
     def fire(self, job: Job, now_ms: int) -> Run:
         """Start one PERIODIC run now, whatever the scheduler says (`/_emulator/jobs/{id}/fire`)."""

@@ -111,6 +111,8 @@ class PipelinesState(StateArea):
         self.names: dict[str, set[str]] = {}
         self.live: dict[str, Update] = {}  # updates whose end (or side effects) is still ahead
         self._synthesized: dict[str, list[_Synthesized]] = {}
+        # Keeps a reference to the spec it was computed from, so identity proves it is current.
+        self._flows_cache: dict[str, tuple[Json, list[tuple[str, str]]]] = {}
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -334,7 +336,15 @@ class PipelinesState(StateArea):
                 update.invalidate_events()
 
     def flows_of(self, pipeline: Pipeline) -> list[tuple[str, str]]:
-        """`(flow name, dataset name)` of the pipeline's flows (one per target table)."""
+        """`(flow name, dataset name)` of the pipeline's flows (one per target table), cached per spec."""
+        cached = self._flows_cache.get(pipeline.pipeline_id)
+        if cached is not None and cached[0] is pipeline.spec:
+            return cached[1]
+        flows = self._compute_flows(pipeline)
+        self._flows_cache[pipeline.pipeline_id] = (pipeline.spec, flows)
+        return flows
+
+    def _compute_flows(self, pipeline: Pipeline) -> list[tuple[str, str]]:
         configuration = pipeline.spec.get("configuration") or {}
         names = pipeline.seeded_flows
         if not names:
