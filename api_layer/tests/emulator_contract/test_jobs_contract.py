@@ -636,20 +636,22 @@ def test_default_seed_schedule_job_and_linked_run(emu: Emu, emu_client: Workspac
     pid = (jobs[0].settings.tasks or [])[0].pipeline_task.pipeline_id  # type: ignore[union-attr]
     assert emu_client.pipelines.get(pid or "").name == "sales_orders_share"
     runs = list(emu_client.jobs.list_runs(job_id=jobs[0].job_id))
-    assert len(runs) == 1
-    assert runs[0].trigger is not None
-    assert runs[0].trigger.value == "PERIODIC"
+    results = [r.state.result_state.value for r in runs if r.state and r.state.result_state]
+    assert results == ["SUCCESS", "FAILED", "SUCCESS"]  # newest first
+    assert all(r.trigger is not None and r.trigger.value == "PERIODIC" for r in runs)
+    assert "Source table changed schema" in (runs[1].state.state_message or "")  # type: ignore[union-attr]
     job_updates = [
         u
         for u in emu_client.pipelines.list_updates(pid or "").updates or []
         if u.cause and u.cause.value == "JOB_TASK"
     ]
-    linked = [
-        u
-        for u in job_updates
-        if (runs[0].start_time or 0) <= (u.creation_time or 0) <= (runs[0].end_time or 0)
-    ]
-    assert len(linked) == 1
+    for run in runs:  # each run spans exactly one JOB_TASK update
+        linked = [
+            u
+            for u in job_updates
+            if (run.start_time or 0) <= (u.creation_time or 0) <= (run.end_time or 0)
+        ]
+        assert len(linked) == 1
 
 
 def test_run_history_of_ten_thousand_pipeline_runs(emu: Emu, emu_client: WorkspaceClient) -> None:

@@ -65,7 +65,12 @@ class Job:
     queued: list[Run] = field(default_factory=list)
     next_number: int = 1
 
-    _templates: list[TaskRun] | None = None
+    _templates: list[TaskRun] | None = field(default=None, repr=False)
+
+    def set_settings(self, normalised: NormalisedSettings) -> None:
+        """New settings and schedule (drops what was derived from the old ones)."""
+        self.settings, self.cron, self.zone = normalised.settings, normalised.cron, normalised.zone
+        self._templates = None
 
     def task_templates(self) -> list[TaskRun]:
         """What every run's tasks start from (built once per settings; the settings dicts are shared, read-only)."""
@@ -311,12 +316,7 @@ class JobsState(StateArea):
     def _install(self, job: Job, normalised: NormalisedSettings, now_ms: int) -> None:
         """Give a job new settings (index, schedule); the next fire counts from `now_ms`."""
         self._unindex_name(job)
-        job.settings, job.cron, job.zone = (
-            normalised.settings,
-            normalised.cron,
-            normalised.zone,
-        )
-        job._templates = None  # noqa: SLF001 - the job's own cache, reset with its settings
+        job.set_settings(normalised)
         self._index_name(job)
         job.next_fire_ms = None
         pause = (job.settings.get("schedule") or {}).get("pause_status")
@@ -610,7 +610,7 @@ class JobsState(StateArea):
         ]
         return min(times) if times else None
 
-    def on_clock_moved(self, old_ms: int, new_ms: int) -> None:  # noqa: ARG002 - hook signature
+    def on_clock_moved(self, old_ms: int, new_ms: int) -> None:
         """Catch up with the new time."""
         self.catch_up(new_ms, old_ms)
 
