@@ -17,8 +17,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from dbrx_api.dbrx_auth.principal import LOCAL_DEVELOPER, Principal, Role
 from dbrx_api.dbrx_auth.workspaces import Workspace, WorkspaceClientFactory
 from dbrx_api.errors import AuthenticationError, ForbiddenError
+from dbrx_api.jobs.deferred import DeferredStarter
 from dbrx_api.monitoring import update_request_context
 from dbrx_api.settings import Settings
+from dbrx_api.workflow.context import WorkflowContext
 
 WORKSPACE_HEADER = "X-Workspace-URL"
 WORKSPACE_HEADER_DESCRIPTION = (
@@ -147,3 +149,30 @@ def get_max_parallel(settings: SettingsDep) -> int:
 
 
 MaxParallelDep = Annotated[int, Depends(get_max_parallel)]
+
+
+def get_workflow(request: Request) -> WorkflowContext:
+    """The workflow context built by the lifespan (only present when the workflow is enabled)."""
+    context: WorkflowContext = request.app.state.workflow
+    return context
+
+
+WorkflowDep = Annotated[WorkflowContext, Depends(get_workflow)]
+
+
+def get_request_id(request: Request) -> str | None:
+    """The request id the middleware assigned."""
+    value = request.scope.get("state", {}).get("request_id")
+    return str(value) if value else None
+
+
+RequestIdDep = Annotated[str | None, Depends(get_request_id)]
+
+
+def get_deferred_starter(request: Request) -> DeferredStarter:
+    """The bounded executor of deferred full refreshes, created and shut down by the lifespan."""
+    starter: DeferredStarter = request.app.state.deferred_starter
+    return starter
+
+
+DeferredStarterDep = Annotated[DeferredStarter, Depends(get_deferred_starter)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from dbrx_api.dependencies import SettingsDep
 from dbrx_api.errors import ServiceUnavailable
-from dbrx_api.readiness import Readiness, ReadinessProbe
+from dbrx_api.monitoring.readiness import Readiness, ReadinessProbe
 from dbrx_api.routes.common import operation, problem_responses
 from dbrx_api.schemas.common import ResponseModel, Timestamp
 from dbrx_api.version import __version__

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
-from dbrx_api.dependencies import SettingsDep, WorkspaceClientDep
+from dbrx_api.dependencies import DeferredStarterDep, SettingsDep, WorkspaceClientDep
 from dbrx_api.jobs import pipelines as pipeline_service
-from dbrx_api.jobs.deferred import DeferredStarter
 from dbrx_api.routes.common import ListQueryDep, operation, set_location
 from dbrx_api.schemas.pipelines import (
     ConfigurationResult,
@@ -49,25 +47,6 @@ PipelinePath = Annotated[
     ),
     AfterValidator(_pipeline_value),
 ]
-
-_STARTER_LOCK = threading.Lock()
-
-
-def get_deferred_starter(request: Request) -> DeferredStarter:
-    """The application's deferred full-refresh executor (`app.state.deferred_starter`, created on first use).
-
-    The application lifespan should create it at start-up and call `shutdown()` when stopping.
-    """
-    state = request.app.state
-    with _STARTER_LOCK:
-        starter: DeferredStarter | None = getattr(state, "deferred_starter", None)
-        if starter is None:
-            starter = DeferredStarter()
-            state.deferred_starter = starter
-    return starter
-
-
-DeferredStarterDep = Annotated[DeferredStarter, Depends(get_deferred_starter)]
 
 
 @router.get("", **operation("pipelines_list", "reader"))
