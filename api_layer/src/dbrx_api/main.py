@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -21,6 +22,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from dbrx_api.audit import AuditRecorder, describe_operation, entity_key
 from dbrx_api.dbrx_auth.principal import Principal
@@ -38,13 +40,14 @@ from dbrx_api.errors import (
     title_for,
     translate_upstream,
 )
+from dbrx_api.jobs.deferred import DeferredStarter
 from dbrx_api.monitoring import (
     Metrics,
     bind_request_context,
     configure_logging,
     reset_request_context,
 )
-from dbrx_api.readiness import CheckOutcome, ReadinessProbe
+from dbrx_api.monitoring.readiness import CheckOutcome, ReadinessProbe
 from dbrx_api.routes import catalogs, health, metrics, pipelines, recipients, schedules, shares
 from dbrx_api.routes.common import PROBLEM_MEDIA_TYPE
 from dbrx_api.schemas.problem import Problem, problem_body
@@ -133,6 +136,21 @@ def _validation_items(exc: RequestValidationError) -> list[dict[str, Any]]:
     return items
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Methods of every route matching the request path (`Allow` of a 405, RFC 9110 §15.5.6).
+
+    Starlette's own 405 names the methods of the first partially matching route only, while one path often has
+    several routes (`GET /shares` and `POST /shares`).
+    """
+    scope = {**request.scope, "method": "GET"}
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(scope)[0] != Match.NONE:
+            methods |= set(route_methods)
+    return sorted(methods)
+
+
 def install_exception_handlers(app: FastAPI) -> None:
     """Register the one mapping from failures to problem documents."""
 
@@ -153,7 +171,11 @@ def install_exception_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             error = NotFoundError(f"No route matches {request.url.path}.", code="not_found")
         elif exc.status_code == 405:
-            error = MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}.")
+            allowed = _allowed_methods(request)
+            error = MethodNotAllowedError(
+                f"{request.method} is not allowed on {request.url.path}.",
+                headers={"Allow": ", ".join(allowed)},
+            )
         else:
             # e.g. an unparsable body: report it as a validation problem, never echo internals
             error = ValidationFailed(
@@ -496,18 +518,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = settings.server.threadpool_size
-        logging_handle = configure_logging(settings)
+        runtime = None
+        if settings.workflow.enabled:
+            from dbrx_api.workflow.runtime import open_workflow  # the feature-flagged subsystem
+
+            runtime = await anyio.to_thread.run_sync(
+                functools.partial(open_workflow, settings, product_version=__version__)
+            )
+            app.state.workflow = runtime.context
+            runtime.register_readiness(app.state.readiness)
+        pool = runtime.context.pool if runtime is not None else None
+        logging_handle = configure_logging(settings, db_pool=pool)
         if settings.auth.mode == "disabled":
             logger.warning(
                 "authentication is DISABLED (environment=local): every caller is 'local-developer'"
             )
         app.state.metrics = logging_handle.metrics
-        app.state.audit = AuditRecorder(None)
+        app.state.audit = AuditRecorder(pool)
         if app.state.token_validator is not None:
             await anyio.to_thread.run_sync(app.state.token_validator.warm)
+        if runtime is not None:
+            runtime.context.metrics = logging_handle.metrics
+            if settings.worker_inline:
+                runtime.start_workers(settings.worker_concurrency)
+        app.state.deferred_starter = DeferredStarter()
         try:
             yield
         finally:
+            app.state.deferred_starter.shutdown()
+            if runtime is not None:
+                await anyio.to_thread.run_sync(runtime.close)
             logging_handle.close()
 
     app = FastAPI(
@@ -534,7 +574,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     prefix = settings.api_prefix
     for module in (health, shares, recipients, catalogs, pipelines, schedules, metrics):
         app.include_router(module.router, prefix=prefix)
-    if not settings.workflow.enabled:
+    if settings.workflow.enabled:
+        from dbrx_api.routes import workflow  # imported only when the feature is on
+
+        app.include_router(workflow.router, prefix=prefix)
+    else:
         app.include_router(_workflow_disabled_router(), prefix=prefix)
     app.include_router(_docs_router(app, settings), prefix=prefix)
     static_dir = str(files("fastapi_offline").joinpath("static"))

@@ -1,0 +1,322 @@
+"""Share-pack flows called by the HTTP routes: upload (WORKFLOW §7), status, list, history and health.
+
+Each function takes the `WorkflowContext` and plain values, opens its own short transaction and returns a response
+model. The queue message of a new or re-run version is sent only after its transaction committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from dbrx_api.dbrx_auth.principal import Principal
+from dbrx_api.dbrx_auth.workspaces import normalise_workspace_url
+from dbrx_api.errors import ForbiddenError, NotFoundError, ValidationFailed
+from dbrx_api.schemas.workflow import (
+    PackHistory,
+    PackList,
+    PackStatus,
+    UploadResponse,
+    WorkflowHealth,
+)
+from dbrx_api.workflow.context import WorkflowContext
+from dbrx_api.workflow.db import migrate, views
+from dbrx_api.workflow.db.connection import transaction
+from dbrx_api.workflow.db.operations import admit_version, rerun_version
+from dbrx_api.workflow.db.repositories import audit_trail, share_packs, version_status
+from dbrx_api.workflow.db.repositories.audit_trail import AuditEntry
+from dbrx_api.workflow.db.repositories.share_packs import PackVersionInput
+from dbrx_api.workflow.db.repositories.version_status import Status
+from dbrx_api.workflow.queue.messages import WorkMessage
+from dbrx_api.workflow.sharepack import LoadedPack, load_sharepack
+
+logger = logging.getLogger(__name__)
+
+_RERUNNABLE = {Status.COMPLETED.value, Status.FAILED.value}
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult:
+    """The upload response and whether a new version (or a re-run) was created (202) or nothing changed (200)."""
+
+    response: UploadResponse
+    accepted: bool
+
+
+def status_path(share_pack_id: UUID) -> str:
+    """Path of a pack's status resource (relative to `api_prefix`)."""
+    return f"/workflow/sharepack/{share_pack_id}"
+
+
+def load_for_request(
+    ctx: WorkflowContext,
+    *,
+    principal: Principal,
+    filename: str,
+    data: bytes,
+    workspace_header: str | None,
+) -> LoadedPack:
+    """Offline stages of an upload or a plan: parse, validate, DELETE needs admin, workspace allowlisted/matching."""
+    loaded = load_sharepack(
+        filename, data, ctx.settings.upload, allow_local_urls=ctx.settings.is_local
+    )
+    metadata = loaded.model.metadata
+    if metadata.strategy == "DELETE" and not principal.has_role("admin"):
+        raise ForbiddenError(
+            "Share packs with strategy DELETE need the 'admin' role.",
+            code="role_missing",
+            required_role="admin",
+        )
+    workspace = ctx.clients.resolve(metadata.workspace_url)
+    header_url = (
+        normalise_workspace_url(workspace_header)
+        if workspace_header and workspace_header.strip()
+        else None
+    )
+    if header_url is not None and header_url != workspace.url:
+        raise ValidationFailed(
+            f"X-Workspace-URL ({header_url}) differs from the pack's metadata.workspace_url ({workspace.url}).",
+            code="workspace_mismatch",
+        )
+    return loaded
+
+
+def _version_input(
+    loaded: LoadedPack, principal: Principal, workspace_url: str
+) -> PackVersionInput:
+    metadata = loaded.model.metadata
+    return PackVersionInput(
+        pack_key=loaded.pack_key,
+        business_line=metadata.business_line,
+        project_name=metadata.project_name or "default",
+        requestor=",".join(metadata.requestor),
+        strategy=metadata.strategy,
+        workspace_url=workspace_url,
+        approver_status=metadata.approver_status,
+        servicenow=metadata.servicenow,
+        config=loaded.config,
+        record_hash=loaded.record_hash,
+        file_format=loaded.file_format,
+        file_name=loaded.file_name,
+        file_sha256=loaded.file_sha256,
+        file_size=loaded.file_size,
+        requested_by=principal.id,
+        requested_by_name=principal.name,
+        warnings=loaded.warning_members,
+    )
+
+
+def upload_sharepack(
+    ctx: WorkflowContext,
+    *,
+    principal: Principal,
+    request_id: str | None,
+    filename: str,
+    data: bytes,
+    workspace_header: str | None = None,
+) -> UploadResult:
+    """Validate and store an uploaded pack as a new SCD2 version (or re-run an identical one), then queue it."""
+    loaded = load_for_request(
+        ctx, principal=principal, filename=filename, data=data, workspace_header=workspace_header
+    )
+    workspace = ctx.clients.resolve(loaded.model.metadata.workspace_url)
+    version_input = _version_input(loaded, principal, workspace.url)
+    message: WorkMessage | None = None
+    rerun = False
+    with transaction(ctx.pool) as conn:
+        stored = share_packs.store_version(conn, version_input, changed_by=principal.id)
+        share_pack_id: UUID = stored.row["share_pack_id"]
+        version: int = stored.row["version"]
+        if stored.created:
+            admission = admit_version(
+                conn,
+                share_pack_id,
+                version,
+                approver_status=version_input.approver_status,
+                at=stored.at,
+                actor=principal.id,
+                request_id=request_id,
+            )
+            status = admission.status.value
+            if admission.status == Status.QUEUED:
+                message = WorkMessage(share_pack_id, version, attempt=1, request_id=request_id)
+        else:
+            current = version_status.get(conn, share_pack_id, version, for_update=True)
+            status = str(current["status"]) if current else Status.RECEIVED.value
+            if status in _RERUNNABLE:
+                row = rerun_version(
+                    conn,
+                    share_pack_id,
+                    version,
+                    at=stored.at,
+                    actor=principal.id,
+                    request_id=request_id,
+                )
+                if row is not None:
+                    rerun = True
+                    status = Status.QUEUED.value
+                    message = WorkMessage(
+                        share_pack_id,
+                        version,
+                        attempt=int(row["attempts"]) + 1,
+                        request_id=request_id,
+                    )
+        if stored.created or rerun:
+            audit_trail.record(
+                conn,
+                AuditEntry(
+                    actor_id=principal.id,
+                    actor_name=principal.name,
+                    actor_kind=principal.kind,
+                    source="api",
+                    action="sharepack.upload" if stored.created else "sharepack.rerun",
+                    entity_type="sharepack",
+                    entity_key=loaded.pack_key,
+                    outcome="succeeded",
+                    workspace_url=workspace.url,
+                    share_pack_id=share_pack_id,
+                    version=version,
+                    request_id=request_id,
+                    new_values={
+                        "record_hash": loaded.record_hash,
+                        "status": status,
+                        "file_name": loaded.file_name,
+                        "file_size": loaded.file_size,
+                    },
+                ),
+            )
+    enqueue = "none"
+    if message is not None:
+        enqueue = _send_after_commit(ctx, message)
+    response = UploadResponse.model_validate(
+        {
+            "share_pack_id": share_pack_id,
+            "version": version,
+            "status": status,
+            "created_version": stored.created,
+            "rerun": rerun,
+            "enqueue": enqueue,
+            "warnings": loaded.warning_members,
+            "status_url": status_path(share_pack_id),
+        }
+    )
+    return UploadResult(response=response, accepted=stored.created or rerun)
+
+
+def _send_after_commit(ctx: WorkflowContext, message: WorkMessage) -> str:
+    """Send the work message; a failure leaves the version QUEUED for the sweeper (`deferred`)."""
+    try:
+        ctx.queue.send(message.to_json())
+    except Exception:
+        logger.exception(
+            "queue send failed after commit; the sweeper will re-send",
+            extra={"share_pack_id": str(message.share_pack_id), "version": message.version},
+        )
+        return "deferred"
+    return "sent"
+
+
+def _pack_id(raw: str) -> UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFoundError(
+            f"No share pack with id '{raw[:64]}'.", code="sharepack_not_found"
+        ) from None
+
+
+def get_status(ctx: WorkflowContext, raw_id: str) -> PackStatus:
+    """The status object of a pack's current version (404 for an unknown or malformed id)."""
+    share_pack_id = _pack_id(raw_id)
+    with transaction(ctx.pool) as conn:
+        view = views.status_view(conn, share_pack_id)
+    if view is None:
+        raise NotFoundError(f"No share pack with id '{share_pack_id}'.", code="sharepack_not_found")
+    return PackStatus.model_validate(view)
+
+
+def list_packs(
+    ctx: WorkflowContext,
+    *,
+    statuses: list[str] | None,
+    requested_by: str | None,
+    since: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> PackList:
+    """Current versions of the packs, newest status change first, keyset-paged."""
+    with transaction(ctx.pool) as conn:
+        page = views.list_status_views(
+            conn,
+            statuses=statuses,
+            requested_by=requested_by,
+            since=since,
+            limit=limit,
+            cursor=cursor,
+        )
+    items = [
+        PackStatus.model_validate({**item, "latest_run": _without_steps(item)})
+        for item in page.items
+    ]
+    return PackList(items=items, count=len(items), next_cursor=page.next_cursor)
+
+
+def _without_steps(item: dict[str, Any]) -> dict[str, Any] | None:
+    run = item.get("latest_run")
+    if run is None:
+        return None
+    return {k: v for k, v in run.items() if k != "steps"}
+
+
+def get_history(ctx: WorkflowContext, raw_id: str, *, include_config: bool) -> PackHistory:
+    """Every version of a pack with its transitions, runs and steps."""
+    share_pack_id = _pack_id(raw_id)
+    with transaction(ctx.pool) as conn:
+        view = views.history_view(conn, share_pack_id, include_config=include_config)
+    if view is None:
+        raise NotFoundError(f"No share pack with id '{share_pack_id}'.", code="sharepack_not_found")
+    return PackHistory.model_validate(view)
+
+
+def workflow_health(ctx: WorkflowContext) -> WorkflowHealth:
+    """Database (`SELECT 1`, schema version), queue properties and worker mode; no table scans."""
+    started = time.perf_counter()
+    database: dict[str, Any] = {
+        "ok": False,
+        "latency_ms": 0,
+        "schema_version": None,
+        "expected_schema_version": migrate.EXPECTED_SCHEMA_VERSION,
+    }
+    try:
+        with ctx.pool.connection(timeout=2) as conn:
+            conn.execute("SELECT 1")
+            database["schema_version"] = migrate.schema_version(conn)
+        database["ok"] = database["schema_version"] == migrate.EXPECTED_SCHEMA_VERSION
+        if not database["ok"]:
+            database["detail"] = "schema version differs from the version the code expects"
+    except Exception as exc:  # noqa: BLE001 - reported as a failed check
+        database["detail"] = f"unreachable ({type(exc).__name__})"
+    database["latency_ms"] = int((time.perf_counter() - started) * 1000)
+    queue: dict[str, Any] = {"ok": False, "kind": ctx.queue.kind, "durable": ctx.queue.durable}
+    try:
+        work, poison = ctx.queue.approximate_counts()
+        queue.update(
+            ok=True, approximate_message_count=work, poison_approximate_message_count=poison
+        )
+        if not ctx.queue.durable:
+            queue["detail"] = "in-process queue, not durable"
+    except Exception as exc:  # noqa: BLE001 - reported as a failed check
+        queue["detail"] = f"unreachable ({type(exc).__name__})"
+    worker = {"ok": True, "mode": ctx.worker_mode}
+    ok = database["ok"] and queue["ok"]
+    return WorkflowHealth.model_validate(
+        {
+            "status": "ok" if ok else "not_ready",
+            "checks": {"database": database, "queue": queue, "worker": worker},
+        }
+    )
