@@ -780,3 +780,32 @@ def test_email_notifications_round_trip(emu: Emu, emu_client: WorkspaceClient) -
     assert settings is not None
     assert settings.email_notifications is not None
     assert settings.email_notifications.on_failure == ["ops@example.com"]
+
+
+def test_a_seeded_run_still_starting_continues_live(emu: Emu, emu_client: WorkspaceClient) -> None:
+    emu.reset(
+        seed={
+            "extends": "minimal",
+            "pipelines": [pipeline_seed("busy", updates=[{"start": "-1h"}])],
+            "jobs": [
+                {
+                    "name": "busy_schedule",
+                    "settings": {
+                        "tasks": [{"task_key": "run", "pipeline_task": {"pipeline": "busy"}}]
+                    },
+                    "runs": [{"start": "-0s", "outcome": "FAILED"}],
+                }
+            ],
+        }
+    )
+    run = next(iter(emu_client.jobs.list_runs()))
+    assert life(emu_client, run.run_id or 0) == ("PENDING", None)
+
+    emu.settle()
+
+    # It ran for real: the seeded outcome applies only to runs that already ran.
+    assert life(emu_client, run.run_id or 0) == ("TERMINATED", "SUCCESS")
+    pid = next(iter(emu_client.pipelines.list_pipelines())).pipeline_id or ""
+    newest = (emu_client.pipelines.list_updates(pid).updates or [])[0]
+    assert newest.cause is not None
+    assert newest.cause.value == "JOB_TASK"

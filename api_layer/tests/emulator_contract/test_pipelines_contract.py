@@ -813,3 +813,30 @@ def test_bad_requests_name_the_field(emu: Emu, emu_client: WorkspaceClient) -> N
         api.do("POST", "/api/2.0/pipelines", body={"name": "x", "configuration": {"a": 1}})
     with pytest.raises(InvalidParameterValue, match="page token"):
         list(emu_client.pipelines.list_pipelines(page_token="garbage"))
+
+
+def test_long_histories_list_every_event_consistently(
+    emu: Emu, emu_client: WorkspaceClient
+) -> None:
+    seed = {
+        "extends": "minimal",
+        "pipelines": [{"name": "p", "spec": spec("p"), "history": {"count": 600, "every": "1h"}}],
+    }
+    emu.reset(seed=seed)
+    pid = next(iter(emu_client.pipelines.list_pipelines())).pipeline_id or ""
+
+    def every_event() -> list[tuple[str, int]]:
+        events = emu_client.pipelines.list_pipeline_events(
+            pid, order_by=["timestamp asc"], max_results=1000
+        )
+        return [(e.id or "", e.sequence.control_plane_seq_no or 0) for e in events]  # type: ignore[union-attr]
+
+    first = every_event()
+    second = every_event()  # more updates than the event cache holds: rebuilt events are identical
+
+    # create_update, 5 update_progress, flow QUEUED/STARTING/RUNNING/COMPLETED per update
+    assert len(first) == 600 * 10
+    assert first == second
+    sequences = [seq for _, seq in first]
+    assert sequences == sorted(sequences)
+    assert len({event_id for event_id, _ in first}) == len(first)

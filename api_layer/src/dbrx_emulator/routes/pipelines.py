@@ -24,6 +24,7 @@ from dbrx_emulator.filters import (
     parse_pipeline_filter,
 )
 from dbrx_emulator.routes.control import ControlError, RuntimeDep, _json, _validate
+from dbrx_emulator.runtime import Runtime
 from dbrx_emulator.sim.pipelines import Failure, Outcome
 from dbrx_emulator.state.jobs import sync_simulation
 from dbrx_emulator.state.pipelines import Pipeline, PipelinesState, encode_details
@@ -281,7 +282,7 @@ class NextOutcomeRequest(BaseModel):
     error_message: str | None = None
 
 
-def _control_pipeline(rt: Any, pipeline_id: str) -> tuple[PipelinesState, Pipeline]:
+def _control_pipeline(rt: Runtime, pipeline_id: str) -> tuple[PipelinesState, Pipeline]:
     now = rt.now_ms()
     sync_simulation(rt, now)
     state = rt.store.area(PipelinesState)

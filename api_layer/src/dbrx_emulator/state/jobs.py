@@ -738,7 +738,8 @@ class JobsState(StateArea):
         job = Job(job_id, created, self.rt.principal, {})
         self._install(job, normalised, origin)
         self.jobs.put(-job.job_id, job)
-        return [self._seed_run(job, start, trigger, outcome) for start, trigger, outcome in runs]
+        seeded = (self._seed_run(job, start, trigger, outcome) for start, trigger, outcome in runs)
+        return [run for run in seeded if run is not None]
 
     def _resolve_pipeline_names(self, settings: Json) -> Json:
         resolved = copy.deepcopy(settings)
@@ -776,17 +777,27 @@ class JobsState(StateArea):
                 out.append((oldest + n * block.every, block.trigger, outcome))
         return out
 
-    def _seed_run(self, job: Job, start_ms: int, trigger: str, outcome: str) -> Run:
+    def _seed_run(self, job: Job, start_ms: int, trigger: str, outcome: str) -> Run | None:
+        """A seeded run; returned when it still needs `_finish_seeded_run` (after updates are placed).
+
+        A run that has not reached RUNNING at the seed time simply continues as a live run.
+        """
         run = self._new_run(job, start_ms, trigger, None, [])
         self._register_run(job, run)
         if outcome == "SKIPPED":
             run.skipped, run.terminated_at = True, start_ms
             limit = job.settings.get("max_concurrent_runs", 1)
-            run.state_message = f"Skipping this run because the limit of {limit} maximum concurrent runs has been reached."
-            return run
+            run.state_message = (
+                f"Skipping this run because the limit of {limit} maximum concurrent runs has been "
+                "reached."
+            )
+            return None
         self._start(run, start_ms)
-        run.forced_result = outcome
         assert run.running_at is not None  # noqa: S101 - just started
+        if run.running_at > self.rt.seed_origin_ms:
+            self.active[run.run_id] = run
+            return None
+        run.forced_result = outcome
         for task in run.tasks:
             task.start_ms = run.running_at
             if task.pipeline_id is None:

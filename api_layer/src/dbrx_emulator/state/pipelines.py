@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 from bisect import bisect_left, bisect_right
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ from dbrx_emulator.store import StateArea
 
 MAX_TAGS = 25
 LATEST_UPDATES = 5
+EVENT_CACHE_UPDATES = 512
 DEFAULT_SOURCE_ROWS = 1000
 # Fields of a create/edit request that are instructions, not part of the stored spec.
 REQUEST_ONLY_FIELDS = frozenset(
@@ -113,6 +115,7 @@ class PipelinesState(StateArea):
         self._synthesized: dict[str, list[_Synthesized]] = {}
         # Keeps a reference to the spec it was computed from, so identity proves it is current.
         self._flows_cache: dict[str, tuple[Json, list[tuple[str, str]]]] = {}
+        self._event_cache: OrderedDict[str, Update] = OrderedDict()
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -607,8 +610,20 @@ class PipelinesState(StateArea):
     def update_events(
         self, pipeline: Pipeline, update: Update, now_ms: int
     ) -> list[tuple[int, int, Json]]:
-        """Every planned event of one update (callers keep those with timestamp ≤ now)."""
-        return update.events(self.origin(pipeline), self.rt.random_seed, self.rt.simulation, now_ms)
+        """Every planned event of one update (callers keep those with timestamp ≤ now).
+
+        Built events are kept for the `EVENT_CACHE_UPDATES` most recently read updates only, so listing the
+        events of a long history does not keep all of them in memory.
+        """
+        events = update.events(
+            self.origin(pipeline), self.rt.random_seed, self.rt.simulation, now_ms
+        )
+        self._event_cache[update.update_id] = update
+        self._event_cache.move_to_end(update.update_id)
+        while len(self._event_cache) > EVENT_CACHE_UPDATES:
+            _, evicted = self._event_cache.popitem(last=False)
+            evicted.invalidate_events()
+        return events
 
     def list_events(
         self,
