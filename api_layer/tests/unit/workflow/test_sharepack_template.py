@@ -107,6 +107,16 @@ def test_template_layout_dropdowns_and_no_formulas() -> None:
     assert "Quartz" in " ".join(str(c.value) for c in workbook["help"]["B"])
 
 
+def test_text_is_stored_as_shared_strings_like_excel_does() -> None:
+    with zipfile.ZipFile(io.BytesIO(build_template_xlsx())) as archive:
+        sheets = [archive.read(n) for n in archive.namelist() if n.startswith("xl/worksheets/")]
+        strings = archive.read("xl/sharedStrings.xml").decode()
+        types = archive.read("[Content_Types].xml").decode()
+    assert not [sheet for sheet in sheets if b"inlineStr" in sheet]
+    assert "<si><t>sales_daily_sales_pl</t></si>" in strings
+    assert "sharedStrings+xml" in types
+
+
 def test_template_parses_to_the_example() -> None:
     assert (
         load("t.xlsx", build_template_xlsx()).record_hash

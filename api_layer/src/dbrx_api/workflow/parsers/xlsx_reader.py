@@ -16,11 +16,13 @@ import datetime as dt
 import io
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import openpyxl
+from openpyxl.cell.read_only import EMPTY_CELL
 from openpyxl.utils import get_column_letter
 
 from dbrx_api.settings import UploadSettings
@@ -100,6 +102,7 @@ def inspect_archive(data: bytes, limits: UploadSettings) -> None:
     except (
         zipfile.BadZipFile,
         zipfile.LargeZipFile,
+        zlib.error,
         OSError,
         EOFError,
         ValueError,
@@ -284,6 +287,11 @@ class _Column:
     name: str  # normalised header
     cell: str
 
+    @property
+    def letter(self) -> str:
+        """Column letter (`A`, `B`, ...)."""
+        return self.cell[:-1]
+
 
 @dataclass(slots=True)
 class _Row:
@@ -337,7 +345,7 @@ class _WorkbookReader:
                 raise _fatal("xlsx_corrupt", f'sheet "{title}" has more rows than Excel allows.')
             if row is filler:
                 continue
-            if all(_is_blank(cell) for cell in row):
+            if all(cell is EMPTY_CELL or _is_blank(cell) for cell in row):
                 filler = row
                 continue
             yield number, row
@@ -345,20 +353,23 @@ class _WorkbookReader:
     def read_sheet(self, worksheet: Any, title: str, index: int, sheet: str) -> _Sheet:
         known = set(layout.SHEET_COLUMNS[sheet]) | set(layout.COLUMN_ALIASES[sheet])
         known |= layout.DEPRECATED_COLUMNS[sheet]
+        max_columns = self.limits.xlsx_max_columns
         columns: dict[int, _Column] = {}
+        read: list[tuple[int, _Column]] = []  # (0-based position, column) of known columns
+        unnamed: list[int] = list(range(max_columns))  # 0-based positions without a header
         unnamed_with_data: set[int] = set()
         rows: list[_Row] = []
         data_rows = 0
         for number, cells in self.iter_sheet_rows(worksheet, title):
-            if len(cells) > self.limits.xlsx_max_columns and not _is_blank(
-                cells[self.limits.xlsx_max_columns]
-            ):
+            if len(cells) > max_columns and not _is_blank(cells[max_columns]):
                 raise _fatal(
                     "xlsx_limits_exceeded",
-                    f'sheet "{title}" has more than {self.limits.xlsx_max_columns} columns.',
+                    f'sheet "{title}" has more than {max_columns} columns.',
                 )
             if number == 1:
                 columns = self._header(cells, title, index, sheet, known)
+                read = [(p - 1, c) for p, c in sorted(columns.items()) if c.name in known]
+                unnamed = [p for p in range(max_columns) if p + 1 not in columns]
                 continue
             data_rows += 1
             if data_rows > self.limits.xlsx_max_rows:
@@ -368,25 +379,33 @@ class _WorkbookReader:
                         ",", " "
                     ),
                 )
+            width = len(cells)
+            for position in unnamed:
+                if (
+                    position < width
+                    and cells[position] is not EMPTY_CELL
+                    and not _is_blank(cells[position])
+                ):
+                    unnamed_with_data.add(position + 1)
             values: dict[str, RawScalar] = {}
-            for position, cell in enumerate(cells[: self.limits.xlsx_max_columns], start=1):
-                if _is_blank(cell):
-                    continue
-                column = columns.get(position)
-                if column is None:
-                    unnamed_with_data.add(position)
-                    continue
-                if column.name not in known:
+            for position, column in read:
+                if position >= width:
+                    break
+                cell = cells[position]
+                value = cell.value
+                if value is None or (
+                    value.__class__ is str and not value.strip() and cell.data_type != "f"
+                ):
                     continue
                 pos = SourcePos(
                     sheet=title,
                     sheet_index=index,
                     row=number,
                     header=column.name,
-                    cell=f"{get_column_letter(position)}{number}",
-                    column_index=position,
+                    cell=f"{column.letter}{number}",
+                    column_index=column.index,
                 )
-                scalar = _cell_scalar(cell.value, cell.data_type, pos)
+                scalar = _cell_scalar(value, cell.data_type, pos)
                 if scalar is not None:
                     values[column.name] = scalar
             if values:

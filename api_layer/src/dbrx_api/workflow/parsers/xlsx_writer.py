@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 import zipfile
 from collections.abc import Sequence
 from typing import Any
@@ -211,14 +212,68 @@ def save_reproducibly(workbook: Workbook) -> bytes:
     with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
         # ExcelWriter, unlike openpyxl.save_workbook, keeps `modified` as set above.
         ExcelWriter(workbook, archive).save()
+    with zipfile.ZipFile(io.BytesIO(raw.getvalue())) as source:
+        members = {info.filename: source.read(info.filename) for info in source.infolist()}
+    members = _with_shared_strings(members)
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(raw.getvalue())) as source, zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            member = zipfile.ZipInfo(info.filename, date_time=_ZIP_DATE)
+    with zipfile.ZipFile(out, "w") as target:
+        for name, content in members.items():
+            member = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
             member.compress_type = zipfile.ZIP_DEFLATED
             member.external_attr = 0o600 << 16
-            target.writestr(member, source.read(info.filename), compresslevel=9)
+            target.writestr(member, content, compresslevel=9)
     return out.getvalue()
+
+
+_INLINE_STRING = re.compile(
+    r'<c r="(?P<ref>[A-Z]+[0-9]+)"(?P<style> s="[0-9]+")? t="inlineStr"><is>'
+    r"<t(?P<space> xml:space=\"preserve\")?>(?P<text>[^<]*)</t></is></c>"
+)
+_SST_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_SST_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_SST_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def _with_shared_strings(members: dict[str, bytes]) -> dict[str, bytes]:
+    """Move openpyxl's inline strings into a shared-strings part, as Excel itself stores text.
+
+    openpyxl always writes text as inline strings, which take readers (openpyxl included) noticeably longer
+    to parse than Excel's shared strings; the exported workbook is read back on every upload.
+    """
+    table: dict[tuple[str, bool], int] = {}
+    references = 0
+
+    def share(match: re.Match[str]) -> str:
+        nonlocal references
+        key = (match.group("text"), match.group("space") is not None)
+        index = table.setdefault(key, len(table))
+        references += 1
+        return f'<c r="{match.group("ref")}"{match.group("style") or ""} t="s"><v>{index}</v></c>'
+
+    result = dict(members)
+    for name, content in members.items():
+        if name.startswith("xl/worksheets/sheet") and name.endswith(".xml"):
+            result[name] = _INLINE_STRING.sub(share, content.decode("utf-8")).encode("utf-8")
+    if not table:
+        return members
+    items = "".join(
+        f"<si><t{' xml:space=' + chr(34) + 'preserve' + chr(34) if preserve else ''}>{text}</t></si>"
+        for text, preserve in table
+    )
+    result["xl/sharedStrings.xml"] = (
+        f'<sst xmlns="{_SST_NS}" count="{references}" uniqueCount="{len(table)}">{items}</sst>'
+    ).encode()
+    types = result["[Content_Types].xml"].decode("utf-8")
+    result["[Content_Types].xml"] = types.replace(
+        "</Types>",
+        f'<Override PartName="/xl/sharedStrings.xml" ContentType="{_SST_TYPE}" /></Types>',
+    ).encode("utf-8")
+    relations = result["xl/_rels/workbook.xml.rels"].decode("utf-8")
+    result["xl/_rels/workbook.xml.rels"] = relations.replace(
+        "</Relationships>",
+        f'<Relationship Type="{_SST_REL}" Target="sharedStrings.xml" Id="rIdSharedStrings" /></Relationships>',
+    ).encode("utf-8")
+    return result
 
 
 def export_excel(pack: AnySharePack) -> bytes:

@@ -119,8 +119,10 @@ def _check_share(ctx: Context, share: ShareDraft) -> None:
                     asset.pos,
                     input_value=asset.asset.name,
                 )
+    shared = None if declared is None else {a.asset.name for a in [*declared, *(to_add or [])]}
+    removed = {a.asset.name for a in to_remove or []}
     for pipeline in pipelines:
-        _check_pipeline(ctx, share, pipeline, declared, to_add, to_remove, asset_lists_ok)
+        _check_pipeline(ctx, share, pipeline, shared, removed, asset_lists_ok)
     if share.delta_share is not None and not pipelines and "pipelines" not in f.bad:
         ctx.warning(
             "delta_share_unused",
@@ -188,17 +190,15 @@ def _check_pipeline(
     ctx: Context,
     share: ShareDraft,
     pipeline: PipelineDraft,
-    declared: list[AssetDraft] | None,
-    to_add: list[AssetDraft] | None,
-    to_remove: list[AssetDraft] | None,
+    shared: set[str] | None,
+    removed: set[str],
     asset_lists_ok: bool,
 ) -> None:
+    """`shared`: names of share_assets + share_assets_to_add (None without a declarative list)."""
     f = pipeline.reader
     shown = pipeline.name.value if pipeline.name else pipeline.path
     if pipeline.source is not None and asset_lists_ok:
-        if declared is not None and pipeline.source not in {
-            a.asset.name for a in [*declared, *(to_add or [])]
-        }:
+        if shared is not None and pipeline.source not in shared:
             ctx.error(
                 "pipeline_source_not_in_share",
                 f.path_of("source_asset"),
@@ -206,7 +206,7 @@ def _check_pipeline(
                 f.pos_of("source_asset"),
                 input_value=pipeline.source,
             )
-        if pipeline.source in {a.asset.name for a in to_remove or []}:
+        if pipeline.source in removed:
             ctx.error(
                 "pipeline_source_removed",
                 f.path_of("source_asset"),

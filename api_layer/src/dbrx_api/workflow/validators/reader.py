@@ -510,4 +510,5 @@ def _same_value(left: RawNode, right: RawNode) -> bool:
 
 
 def _value_pos(node: RawNode, fallback: SourcePos) -> SourcePos:
-    return node.pos if node.pos != SourcePos() else fallback
+    pos = node.pos
+    return pos if pos.line is not None or pos.sheet is not None else fallback
