@@ -11,4 +11,5 @@ pytest_plugins: list[str] = [
     "fixtures.postgres",
     "fixtures.azurite",
     "fixtures.sharepacks",
+    "fixtures.orchestrator",
 ]

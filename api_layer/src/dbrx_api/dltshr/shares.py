@@ -364,18 +364,41 @@ def _sdk_object(
     )
 
 
+def object_update_batches(
+    updates: Sequence[SharedDataObjectUpdate], limit: int = MAX_UPDATES_PER_CALL
+) -> list[list[SharedDataObjectUpdate]]:
+    """Cut updates, in their order, into `shares.update` calls of at most `limit` updates.
+
+    Databricks rejects a call that names one object twice, so an update whose object is already in the current
+    batch starts a new one: a `REMOVE` followed later by an `ADD` of the same name (a re-created object) always
+    lands in an earlier call than the `ADD`. Names are compared case-insensitively.
+    """
+    batches: list[list[SharedDataObjectUpdate]] = []
+    current: list[SharedDataObjectUpdate] = []
+    names: set[str] = set()
+    for update in updates:
+        name = (update.data_object.name or "").lower() if update.data_object else ""
+        if len(current) >= limit or name in names:
+            batches.append(current)
+            current, names = [], set()
+        current.append(update)
+        names.add(name)
+    if current:
+        batches.append(current)
+    return batches
+
+
 def apply_object_updates(
     ws: WorkspaceClient, share: str, updates: Sequence[SharedDataObjectUpdate]
 ) -> ShareInfo | None:
-    """Write object updates in batches of at most 100 (each object once per call).
+    """Write object updates in batches of at most 100 (each object once per call, see `object_update_batches`).
 
     A failure after some batches carries `applied` (the object names already written). Returns the share as the
     last call answered it, or None when there was nothing to write.
     """
     applied: list[str] = []
     info: ShareInfo | None = None
-    for start in range(0, len(updates), MAX_UPDATES_PER_CALL):
-        batch = list(updates[start : start + MAX_UPDATES_PER_CALL])
+    for batch in object_update_batches(updates):
         try:
             with upstream("share", share):
                 info = ws.shares.update(share, updates=batch)

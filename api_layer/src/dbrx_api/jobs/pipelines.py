@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from databricks.sdk import WorkspaceClient
@@ -300,24 +300,47 @@ def _target_schema_missing(ws: WorkspaceClient, catalog: str, schema: str, creat
     return True
 
 
-def _new_spec(body: PipelineCreate, keys: list[str], defaults: PipelineDefaults) -> PipelineSpec:
+def build_pipeline_spec(
+    *,
+    name: str,
+    catalog: str,
+    schema: str,
+    source_table: str,
+    target_table: str,
+    scd_type: str,
+    key_columns: Sequence[str],
+    continuous: bool,
+    serverless: bool | None,
+    notifications: Sequence[str],
+    tags: Mapping[str, str] | None,
+    defaults: PipelineDefaults,
+    notification_alerts: Sequence[str] | None = None,
+    cluster_tags: Mapping[str, str] | None = None,
+) -> PipelineSpec:
+    """The specification of a sharing pipeline from its parts and the configured defaults (SHAREPACK §8.3).
+
+    Shared by the pipeline endpoint and share-pack provisioning. `serverless=None` takes the configured default;
+    without serverless compute the cluster comes from the defaults, with `cluster_tags` as its custom tags.
+    `notification_alerts` defaults to `defaults.notification_alerts`. Fails (logged, 500) when no library path is
+    configured: the library is never hard-coded.
+    """
     if not defaults.library_path:
         logger.error("databricks.pipelines.library_path is not configured; cannot create pipelines")
         raise AppError(INTERNAL_ERROR_DETAIL)
-    serverless = defaults.serverless if body.serverless is None else body.serverless
+    use_serverless = defaults.serverless if serverless is None else serverless
     configuration = {
-        SOURCE_TABLE_KEY: body.source_table,
-        TARGET_TABLE_KEY: body.effective_target_table,
-        SCD_TYPE_KEY: body.scd_type,
+        SOURCE_TABLE_KEY: source_table,
+        TARGET_TABLE_KEY: target_table,
+        SCD_TYPE_KEY: scd_type,
     }
-    if keys:
-        configuration[KEYS_KEY] = ",".join(keys)
-    if body.scd_type in ("1", "2"):
+    if key_columns:
+        configuration[KEYS_KEY] = ",".join(key_columns)
+    if scd_type in ("1", "2"):
         # Only change-feed pipelines sequence and delete by the feed's columns (SHAREPACK §8.3).
         configuration[SEQUENCE_BY_KEY] = defaults.sequence_by
         configuration[DELETE_EXPR_KEY] = defaults.delete_expr
     clusters = None
-    if not serverless:
+    if not use_serverless:
         clusters = [
             PipelineCluster(
                 label="default",
@@ -326,22 +349,21 @@ def _new_spec(body: PipelineCreate, keys: list[str], defaults: PipelineDefaults)
                     min_workers=defaults.cluster.autoscale.min_workers,
                     max_workers=defaults.cluster.autoscale.max_workers,
                 ),
+                custom_tags=dict(cluster_tags) if cluster_tags else None,
             )
         ]
-    notifications = None
-    if body.notifications:
-        notifications = [
-            Notifications(
-                email_recipients=list(body.notifications),
-                alerts=list(defaults.notification_alerts),
-            )
-        ]
+    blocks = None
+    if notifications:
+        alerts = (
+            defaults.notification_alerts if notification_alerts is None else notification_alerts
+        )
+        blocks = [Notifications(email_recipients=list(notifications), alerts=list(alerts))]
     return PipelineSpec(
-        name=body.name,
-        catalog=body.target_catalog_name,
-        schema=body.target_schema_name,
-        continuous=body.continuous,
-        serverless=serverless,
+        name=name,
+        catalog=catalog,
+        schema=schema,
+        continuous=continuous,
+        serverless=use_serverless,
         development=defaults.development,
         channel=defaults.channel,
         edition=defaults.edition,
@@ -349,9 +371,35 @@ def _new_spec(body: PipelineCreate, keys: list[str], defaults: PipelineDefaults)
         libraries=[library_for(defaults.library_path)],
         root_path=defaults.root_path,
         clusters=clusters,
-        notifications=notifications,
-        tags=dict(body.tags) if body.tags else None,
+        notifications=blocks,
+        tags=dict(tags) if tags else None,
         configuration=configuration,
+    )
+
+
+def spec_arguments(spec: PipelineSpec) -> dict[str, Any]:
+    """Keyword arguments of `pipelines.create` / `pipelines.update` carrying every field set in `spec`."""
+    return {
+        name: getattr(spec, name)
+        for name in _EDIT_FIELDS
+        if hasattr(spec, name) and getattr(spec, name) is not None
+    }
+
+
+def _new_spec(body: PipelineCreate, keys: list[str], defaults: PipelineDefaults) -> PipelineSpec:
+    return build_pipeline_spec(
+        name=body.name,
+        catalog=body.target_catalog_name,
+        schema=body.target_schema_name,
+        source_table=body.source_table,
+        target_table=body.effective_target_table,
+        scd_type=body.scd_type,
+        key_columns=keys,
+        continuous=body.continuous,
+        serverless=body.serverless,
+        notifications=list(body.notifications or []),
+        tags=dict(body.tags) if body.tags else None,
+        defaults=defaults,
     )
 
 

@@ -1,0 +1,1232 @@
+"""Applying an action graph (WORKFLOW §9.3-§9.6, §9.9): executors per resource and the bounded-concurrency scheduler.
+
+Every action is recorded in short transactions, never across a Databricks call: (1) the `RUNNING` step row (for
+a create it is the create intent), (2) the SDK calls, (3) one transaction with the SCD2 row of the resource (a
+no-op when unchanged), the closed step and the audit row. Actions whose diff is empty get a `NOOP` step and their
+SCD2 write in one transaction. A non-retriable failure fails the step and skips its dependants while independent
+actions continue; a retriable failure or a cancellation stops starting new actions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from databricks.sdk.service.jobs import CreateResponse
+from databricks.sdk.service.sharing import (
+    AuthenticationType,
+    IpAccessList,
+    SharedDataObjectUpdate,
+    SharedDataObjectUpdateAction,
+)
+from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
+from databricks.sdk.service.sharing import ShareInfo as SdkShareInfo
+
+from dbrx_api.dltshr.shares import object_update_batches, update_grants
+from dbrx_api.errors import (
+    AppError,
+    ConflictError,
+    NotFoundError,
+    is_retriable,
+    upstream,
+)
+from dbrx_api.jobs.pipelines import edit_arguments, spec_arguments
+from dbrx_api.schemas.common import from_epoch_ms
+from dbrx_api.settings import DatabricksSettings
+from dbrx_api.workflow.db.connection import Pool, transaction
+from dbrx_api.workflow.db.repositories import (
+    audit_trail,
+    pipelines,
+    provisioning_steps,
+    recipients,
+    shares,
+    version_actions,
+    version_status,
+)
+from dbrx_api.workflow.db.repositories.audit_trail import AuditEntry
+from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
+from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
+from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
+from dbrx_api.workflow.db.repositories.shares import ShareRecord
+from dbrx_api.workflow.models.issues import Issue
+from dbrx_api.workflow.models.pack import Asset, Share
+from dbrx_api.workflow.orchestrator.calls import CountedWorkspace
+from dbrx_api.workflow.orchestrator.desired import (
+    SCHEMA_COMMENT,
+    canonical_ips,
+    desired_assets,
+    desired_job_settings,
+    job_change,
+    notification_emails,
+    pipeline_differences,
+    pipeline_update_arguments,
+    recipient_change,
+    recorded_asset,
+    schedule_job_name,
+    sdk_object,
+)
+from dbrx_api.workflow.orchestrator.diff import (
+    Action,
+    ActionGraph,
+    Adoption,
+    AdoptionLookup,
+    DeleteWork,
+    ObjectChanges,
+    PipelineWork,
+    RecipientWork,
+    SchemaWork,
+    ShareWork,
+    TokenWork,
+    object_changes,
+)
+from dbrx_api.workflow.orchestrator.live import LiveReader, recipient_ips
+from dbrx_api.workflow.queue.run import RunCancelled
+from dbrx_api.workflow.validators.fields import parse_asset_name
+
+logger = logging.getLogger(__name__)
+
+SELECT = "SELECT"
+_ROTATE_PATH = "/api/2.1/unity-catalog/recipients/{name}/rotate-token"
+_JOBS_CREATE_PATH = "/api/2.2/jobs/create"
+
+
+class StepFailure(Exception):
+    """A failure with a stable code decided by an executor (e.g. `rotation_blocked`)."""
+
+    def __init__(self, code: str, message: str, *, retriable: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retriable = retriable
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How a step failed."""
+
+    code: str
+    message: str
+    retriable: bool
+
+
+def classify(exc: BaseException) -> Failure:
+    """Failure classes of §9.9: retriable (throttling, outage, transport, 5xx, database, edit conflict) or not."""
+    if isinstance(exc, StepFailure):
+        return Failure(exc.code, exc.message, exc.retriable)
+    if isinstance(exc, psycopg.OperationalError):
+        return Failure("database_unavailable", "the workflow database is unreachable", True)
+    if isinstance(exc, AppError):
+        if exc.code == "upstream_auth_failed":
+            return Failure(exc.code, exc.detail, False)
+        if isinstance(exc, ConflictError) and exc.code == "conflict":
+            return Failure(
+                exc.code, exc.detail, True
+            )  # pipeline edited concurrently: read again later
+        return Failure(exc.code, exc.detail, is_retriable(exc))
+    logger.error("unexpected error in a provisioning step", exc_info=exc)
+    return Failure(
+        "internal_error", "unexpected error while provisioning; see the worker logs", False
+    )
+
+
+RunHook = Callable[[str, Action], None]
+"""Test hook called at `before_call`, `after_call` (applied, not yet recorded) and `after_record`."""
+
+
+def _no_hook(_point: str, _action: Action) -> None:
+    return None
+
+
+@dataclass
+class StepResult:
+    """What an executor did: outcome, calls, ids, detail, and the writes of the closing transaction."""
+
+    outcome: str
+    calls: int = 0
+    ids: dict[str, Any] | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    writes: list[Callable[[psycopg.Connection[Any]], object]] = field(default_factory=list)
+    audit_action: str | None = None
+
+
+@dataclass
+class RunContext:
+    """Per-run state shared by the executors (the records they build are reused by dependent actions)."""
+
+    pool: Pool
+    workspace: CountedWorkspace
+    reader: LiveReader
+    databricks: DatabricksSettings
+    workspace_url: str
+    share_pack_id: UUID
+    version: int
+    run_id: UUID
+    actor: str
+    request_id: str | None
+    adoption: AdoptionLookup
+    total_steps: int = 0
+    hook: RunHook = _no_hook
+    recipient_records: dict[str, RecipientRecord] = field(default_factory=dict)
+    pipeline_records: dict[str, PipelineRecord] = field(default_factory=dict)
+    deleted_shares: set[str] = field(default_factory=set)
+    warnings: list[Issue] = field(default_factory=list)
+    guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def warn(self, code: str, loc: str, msg: str) -> None:
+        """A warning found while applying (DELETE identity checks, …)."""
+        with self.guard:
+            self.warnings.append(Issue.at(code, "warning", loc, msg))
+
+    def bookkeeping(self) -> dict[str, Any]:
+        """`source_version` and `source_run_id` of SCD2 writes."""
+        return {"source_version": self.version, "source_run_id": self.run_id}
+
+    def now(self) -> datetime:
+        """Wall clock (token activity is decided against it)."""
+        return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------------------------------ recipients
+
+
+def _reason(created_by_pack: bool, previous: Mapping[str, Any] | None, share_pack_id: UUID) -> str:
+    first_time = previous is None or previous.get("share_pack_id") != share_pack_id
+    return "adopted" if first_time and not created_by_pack else "provisioned"
+
+
+def _recipient_record(
+    ctx: RunContext, work: RecipientWork, info: SdkRecipientInfo, created_by_pack: bool
+) -> RecipientRecord:
+    previous = (
+        work.previous
+        if work.previous and work.previous.get("share_pack_id") == ctx.share_pack_id
+        else None
+    )
+    expiry = (
+        from_epoch_ms(work.desired.expiration_ms)
+        if work.desired.expiration_ms is not None
+        else None
+    )
+    return RecipientRecord(
+        workspace_url=ctx.workspace_url,
+        recipient_name=work.recipient.name,
+        recipient_type=work.recipient.type,
+        created_by_pack=created_by_pack,
+        share_pack_id=ctx.share_pack_id,
+        databricks_recipient_id=info.id,
+        global_metastore_id=(info.data_recipient_global_metastore_id or "").lower() or None,
+        description=work.desired.comment,
+        ip_access_list=tuple(canonical_ips(recipient_ips(info))),
+        expiration_time=expiry,
+        token_rotated_at=previous.get("token_rotated_at") if previous else None,
+    )
+
+
+def _write_recipient(
+    ctx: RunContext, record: RecipientRecord, reason: str
+) -> Callable[[Any], object]:
+    def write(conn: Any) -> object:
+        return recipients.record(
+            conn, record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping()
+        )
+
+    return write
+
+
+def _mark_rotation(ctx: RunContext, name: str, result: dict[str, Any]) -> Callable[[Any], object]:
+    def write(conn: Any) -> object:
+        return version_actions.mark_done(
+            conn,
+            share_pack_id=ctx.share_pack_id,
+            version=ctx.version,
+            action_key=version_actions.rotate_token_key(name),
+            result=result,
+            run_id=ctx.run_id,
+        )
+
+    return write
+
+
+def _create_recipient(ctx: RunContext, work: RecipientWork) -> SdkRecipientInfo:
+    desired = work.desired
+    ws = ctx.workspace.client
+    try:
+        with upstream("recipient", desired.name):
+            if desired.type == "D2D":
+                return ws.recipients.create(
+                    desired.name,
+                    AuthenticationType.DATABRICKS,
+                    data_recipient_global_metastore_id=desired.org,
+                    comment=desired.comment,
+                )
+            # The response carries the activation link: it is dropped here, never logged or stored.
+            return ws.recipients.create(
+                desired.name,
+                AuthenticationType.TOKEN,
+                comment=desired.comment,
+                ip_access_list=IpAccessList(allowed_ip_addresses=desired.ips)
+                if desired.ips
+                else None,
+                expiration_time=desired.expiration_ms,
+            )
+    except AppError as exc:
+        if exc.code == "recipient_identifier_in_use":
+            raise StepFailure("recipient_org_in_use", exc.detail) from exc
+        if exc.code == "recipient_identifier_invalid":
+            raise StepFailure(
+                "recipient_org_unresolvable", "Databricks cannot resolve this metastore id."
+            ) from exc
+        raise
+
+
+def run_recipient(ctx: RunContext, action: Action) -> StepResult:
+    """Create (one call with comment, IP list and expiry), update (one call with the differing fields) or record."""
+    work: RecipientWork = action.work
+    desired = work.desired
+    ws = ctx.workspace.client
+    calls = 0
+    created_by_pack = work.created_by_pack
+    created_now = work.created_this_version
+    detail: dict[str, Any] = {}
+    if action.kind == "create":
+        try:
+            info = _create_recipient(ctx, work)
+            calls += 1
+            detail["activation_link_issued"] = desired.type == "D2O"
+        except ConflictError as exc:
+            if exc.code != "recipient_already_exists":
+                raise
+            calls += 1
+            # A replayed create whose first response was lost, or a concurrent creator: read and verify.
+            with upstream("recipient", desired.name):
+                info = ws.recipients.get(desired.name)
+            if (
+                info.authentication_type.value if info.authentication_type else ""
+            ) != desired.authentication_type:
+                raise StepFailure(
+                    "recipient_type_immutable",
+                    f'recipient "{desired.name}" exists with another type.',
+                ) from exc
+            if (
+                desired.org is not None
+                and (info.data_recipient_global_metastore_id or "").lower() != desired.org
+            ):
+                raise StepFailure(
+                    "recipient_org_immutable",
+                    f'recipient "{desired.name}" is bound to another metastore.',
+                ) from exc
+            created_by_pack = (info.created_by or "") == ctx.reader.identity()
+            created_now = created_by_pack
+            detail["adopted_after_conflict"] = True
+            change = recipient_change(desired, info)
+            if not change.empty:
+                info = _update_recipient(ctx, desired.name, change)
+                calls += 1
+    elif action.kind == "update":
+        change = work.change or recipient_change(desired, work.live or SdkRecipientInfo())
+        info = _update_recipient(ctx, desired.name, change)
+        calls += 1
+        detail["fields"] = sorted(action.diff or {})
+    else:
+        info = work.live or SdkRecipientInfo()
+    ctx.reader.put("recipient", desired.name, info)
+    record = _recipient_record(ctx, work, info, created_by_pack)
+    with ctx.guard:
+        ctx.recipient_records[desired.name] = record
+    writes = [
+        _write_recipient(ctx, record, _reason(created_by_pack, work.previous, ctx.share_pack_id))
+    ]
+    if created_now and desired.rotate:
+        writes.append(_mark_rotation(ctx, desired.name, {"outcome": "skipped_new_recipient"}))
+    return StepResult(
+        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
+        calls=calls,
+        ids={"recipient_id": info.id} if info.id else None,
+        detail=detail,
+        writes=writes,
+        audit_action=f"recipient.{action.kind}",
+    )
+
+
+def _update_recipient(ctx: RunContext, name: str, change: Any) -> SdkRecipientInfo:
+    arguments: dict[str, Any] = {}
+    if change.comment is not None:
+        arguments["comment"] = change.comment
+    if change.ips is not None:
+        # An empty list serialises to `{}`, which clears the allowlist (wire contract trap 10).
+        arguments["ip_access_list"] = IpAccessList(allowed_ip_addresses=list(change.ips))
+    if change.expiration_ms is not None:
+        arguments["expiration_time"] = change.expiration_ms
+    with upstream("recipient", name):
+        return ctx.workspace.client.recipients.update(name, **arguments)
+
+
+# ------------------------------------------------------------------------------------------ token rotation
+
+
+def _token_ms(value: int | None) -> int:
+    return int(value or 0)
+
+
+def run_token(ctx: RunContext, action: Action) -> StepResult:
+    """Rotate once per version (§9.6): intent committed first, then read-before-write, then one call."""
+    work: TokenWork = action.work
+    name = work.recipient.name
+    if work.state == "done":
+        return StepResult(StepOutcome.NOOP, detail={"outcome": "already_done"})
+    if work.state == "skip_new":
+        return StepResult(
+            StepOutcome.NOOP,
+            detail={"outcome": "skipped_new_recipient"},
+            writes=[_mark_rotation(ctx, name, {"outcome": "skipped_new_recipient"})],
+        )
+    with transaction(ctx.pool) as conn:
+        intent = version_actions.record_intent(
+            conn,
+            share_pack_id=ctx.share_pack_id,
+            version=ctx.version,
+            action_key=version_actions.rotate_token_key(name),
+            run_id=ctx.run_id,
+        )
+    if intent.get("done_at") is not None:
+        return StepResult(StepOutcome.NOOP, detail={"outcome": "already_done"})
+    intent_ms = int(intent["intent_at"].timestamp() * 1000)  # Databricks keeps milliseconds
+    info = ctx.reader.recipient(name) or SdkRecipientInfo()
+    tokens = list(info.tokens or [])
+    after_intent = [t for t in tokens if _token_ms(t.created_at) >= intent_ms]
+    record = ctx.recipient_records.get(name)
+    if after_intent:
+        newest = max(after_intent, key=lambda t: _token_ms(t.created_at))
+        return _rotation_recorded(ctx, name, record, newest, "already_rotated", calls=0)
+    now_ms = int(ctx.now().timestamp() * 1000)
+    active = [t for t in tokens if t.expiration_time is None or t.expiration_time > now_ms]
+    if len(active) >= 2:
+        raise StepFailure(
+            "rotation_blocked",
+            f'recipient "{name}" already has two active tokens; wait for the older one to expire.',
+        )
+    grace_s = (work.recipient.token_rotation_grace_days or 0) * 86_400
+    if active:
+        newest_active = max(active, key=lambda t: _token_ms(t.created_at))
+        if newest_active.expiration_time is not None:
+            remaining_s = max(0, (newest_active.expiration_time - now_ms) // 1000)
+            grace_s = min(grace_s, remaining_s)
+    with upstream("recipient", name):
+        response = ctx.workspace.post_once(
+            "recipients.rotate_token",
+            _ROTATE_PATH.format(name=name),
+            {"existing_token_expire_in_seconds": int(grace_s)},
+        )
+    rotated = SdkRecipientInfo.from_dict(response)
+    ctx.reader.put("recipient", name, rotated)
+    newest_token = max(rotated.tokens or [], key=lambda t: _token_ms(t.created_at), default=None)
+    return _rotation_recorded(ctx, name, record, newest_token, "rotated", calls=1)
+
+
+def _rotation_recorded(
+    ctx: RunContext,
+    name: str,
+    record: RecipientRecord | None,
+    token: Any,
+    outcome: str,
+    *,
+    calls: int,
+) -> StepResult:
+    token_id = getattr(token, "id", None)
+    created = from_epoch_ms(getattr(token, "created_at", None))
+    expires = from_epoch_ms(getattr(token, "expiration_time", None))
+    result = {
+        "outcome": outcome,
+        "token_id": token_id,
+        "token_expiration_time": expires.isoformat() if expires else None,
+    }
+    writes = [_mark_rotation(ctx, name, result)]
+    if record is not None:
+        rotated = dataclasses.replace(record, token_rotated_at=created or ctx.now())
+        with ctx.guard:
+            ctx.recipient_records[name] = rotated
+        writes.append(_write_recipient(ctx, rotated, "token_rotated"))
+    return StepResult(
+        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
+        calls=calls,
+        ids={"token_id": token_id} if token_id else None,
+        detail={"outcome": outcome},
+        writes=writes,
+        audit_action="recipient.rotate_token",
+    )
+
+
+# ------------------------------------------------------------------------------------------ shares
+
+
+def _share_record(ctx: RunContext, work: ShareWork) -> ShareRecord:
+    share = work.share
+    info = work.live or SdkShareInfo()
+    wanted = desired_assets(share, info.objects or [])
+    assets = [
+        recorded_asset(obj, wanted.get((obj.name or "").lower())) for obj in info.objects or []
+    ]
+    previous = (
+        work.previous
+        if work.previous and work.previous.get("share_pack_id") == ctx.share_pack_id
+        else None
+    )
+    if work.grants is not None:
+        granted = sorted(work.grants)
+    else:
+        granted = list(previous.get("recipients") or []) if previous else []
+    delta = share.delta_share
+    tags: dict[str, str] | None = None
+    if delta is not None and delta.tags:
+        tags = {}
+        for item in delta.tags:
+            key, _, value = item.partition("=")
+            tags[key.strip()] = value.strip()
+    return ShareRecord(
+        workspace_url=ctx.workspace_url,
+        share_name=share.name,
+        created_by_pack=work.created_by_pack,
+        share_pack_id=ctx.share_pack_id,
+        databricks_created_at=from_epoch_ms(info.created_at),
+        description=share.description,
+        assets=assets,
+        recipients=granted,
+        ext_catalog_name=delta.ext_catalog_name if delta else None,
+        ext_schema_name=delta.ext_schema_name if delta else None,
+        tags=tags,
+    )
+
+
+def _write_share(ctx: RunContext, work: ShareWork) -> Callable[[Any], object]:
+    record = _share_record(ctx, work)
+    reason = _reason(work.created_by_pack, work.previous, ctx.share_pack_id)
+
+    def write(conn: Any) -> object:
+        return shares.record(conn, record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping())
+
+    return write
+
+
+def run_share(ctx: RunContext, action: Action) -> StepResult:
+    """Create the share (with its comment) or set its comment alone; "already exists" continues as an update."""
+    work: ShareWork = action.work
+    share = work.share
+    ws = ctx.workspace.client
+    calls = 0
+    if action.kind == "create":
+        try:
+            with upstream("share", share.name):
+                info = ws.shares.create(share.name, comment=share.description)
+            calls += 1
+        except ConflictError as exc:
+            if exc.code != "share_already_exists":
+                raise
+            calls += 1
+            with upstream("share", share.name):
+                info = ws.shares.get(share.name, include_shared_data=True)
+            work.created_by_pack = (info.created_by or "") == ctx.reader.identity()
+            if share.description is not None and (info.comment or "") != share.description:
+                with upstream("share", share.name):
+                    info = ws.shares.update(share.name, comment=share.description)
+                calls += 1
+        if info.objects is None:
+            info.objects = []
+        work.live = info
+        if work.grants is None:
+            work.grants = frozenset()
+    elif action.kind == "update":
+        with upstream("share", share.name):
+            work.live = ws.shares.update(share.name, comment=share.description)
+        calls += 1
+    if work.live is not None:
+        ctx.reader.put("share", share.name, work.live)
+    return StepResult(
+        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
+        calls=calls,
+        ids={"share": share.name},
+        writes=[_write_share(ctx, work)],
+        audit_action=f"share.{action.kind}",
+    )
+
+
+def _materialise(ctx: RunContext, changes: ObjectChanges) -> list[SharedDataObjectUpdate]:
+    updates = [
+        SharedDataObjectUpdate(action=SharedDataObjectUpdateAction.REMOVE, data_object=obj)
+        for obj in changes.removes
+    ]
+    for asset, object_type in changes.adds:
+        content = None
+        if parse_asset_name(asset.name).kind == "notebook":
+            content = ctx.reader.notebook_content(asset.name)  # exported only when it is added
+        updates.append(
+            SharedDataObjectUpdate(
+                action=SharedDataObjectUpdateAction.ADD,
+                data_object=sdk_object(asset, object_type, content=content),
+            )
+        )
+    for asset, object_type in changes.updates:
+        updates.append(
+            SharedDataObjectUpdate(
+                action=SharedDataObjectUpdateAction.UPDATE,
+                data_object=sdk_object(asset, object_type, for_update=True),
+            )
+        )
+    return updates
+
+
+def _type_resolver(
+    ctx: RunContext, resolved: Mapping[tuple[str, str], str]
+) -> Callable[[Share, Asset], str]:
+    def resolve(share: Share, asset: Asset) -> str:
+        found = resolved.get((share.name, asset.name))
+        if found is not None:
+            return found
+        if asset.type is not None:
+            return asset.type
+        kind = parse_asset_name(asset.name).kind
+        if kind == "schema":
+            return "SCHEMA"
+        if kind == "notebook":
+            return "NOTEBOOK_FILE"
+        table = ctx.reader.table(asset.name)
+        table_type = table.table_type.value if table is not None and table.table_type else ""
+        return (
+            table_type
+            if table_type in {"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE"}
+            else "TABLE"
+        )
+
+    return resolve
+
+
+def run_share_objects(
+    ctx: RunContext, action: Action, resolved: Mapping[tuple[str, str], str]
+) -> StepResult:
+    """Object updates in as few `shares.update` calls as the limit allows (REMOVE, ADD, UPDATE; ≤ 100 each).
+
+    A call failing with "already exists" / "does not exist" (a replay whose first response was lost) makes the
+    step re-read the share once and recompute the remaining changes; a second failure fails the step.
+    """
+    work: ShareWork = action.work
+    share = work.share
+    ws = ctx.workspace.client
+    resolve = _type_resolver(ctx, resolved)
+    calls = 0
+    comment = share.description if work.comment_rides else None
+    reread = False
+    counts = {"added": 0, "removed": 0, "updated": 0}
+    if action.kind != "noop":
+        while True:
+            live_objects = (work.live.objects if work.live else None) or []
+            changes = object_changes(share, live_objects, resolve)
+            batches = object_update_batches(_materialise(ctx, changes)) if not changes.empty else []
+            if not batches and comment is not None:
+                batches = [[]]
+            try:
+                for batch in batches:
+                    with upstream("share", share.name):
+                        work.live = ws.shares.update(
+                            share.name, updates=batch or None, comment=comment
+                        )
+                    calls += 1
+                    comment = None
+                    for update in batch:
+                        verb = {"ADD": "added", "REMOVE": "removed", "UPDATE": "updated"}[
+                            update.action.value if update.action else "UPDATE"
+                        ]
+                        counts[verb] += 1
+                break
+            except (ConflictError, NotFoundError):
+                if reread:
+                    raise
+                reread = True
+                with upstream("share", share.name):
+                    work.live = ws.shares.get(share.name, include_shared_data=True)
+        if work.live is not None:
+            ctx.reader.put("share", share.name, work.live)
+    return StepResult(
+        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
+        calls=calls,
+        detail={**counts, "reread": reread} if calls else {},
+        writes=[_write_share(ctx, work)],
+        audit_action="share.update_objects",
+    )
+
+
+def run_share_grants(ctx: RunContext, action: Action) -> StepResult:
+    """One `update_permissions` with every SELECT grant and revoke of the share (none when unchanged)."""
+    work: ShareWork = action.work
+    share = work.share
+    calls = 0
+    if action.kind != "noop" and work.grants_managed:
+        live = work.grants or frozenset()
+        base = set(share.recipients) if share.recipients is not None else set(live)
+        desired = (base | set(share.recipients_to_add or [])) - set(
+            share.recipients_to_remove or []
+        )
+        adds, removes = sorted(desired - live), sorted(live - desired)
+        if adds or removes:
+            update_grants(ctx.workspace.client, share.name, add=adds, remove=removes)
+            calls = 1
+            work.grants = frozenset(desired)
+    return StepResult(
+        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
+        calls=calls,
+        detail=dict(action.diff or {}) if calls else {},
+        writes=[_write_share(ctx, work)],
+        audit_action="share.update_grants",
+    )
+
+
+# ------------------------------------------------------------------------------------------ schemas
+
+
+def run_schema(ctx: RunContext, action: Action) -> StepResult:
+    """Create a missing target schema; "already exists" counts as done. The catalog is never created."""
+    work: SchemaWork = action.work
+    if action.kind == "noop":
+        return StepResult(StepOutcome.NOOP)
+    full_name = f"{work.catalog}.{work.schema}"
+    try:
+        with upstream("schema", full_name):
+            ctx.workspace.client.schemas.create(
+                name=work.schema, catalog_name=work.catalog, comment=SCHEMA_COMMENT
+            )
+    except ConflictError as exc:
+        if exc.code != "schema_already_exists":
+            raise
+    ctx.reader.put("schema", full_name, True)
+    return StepResult(StepOutcome.SUCCEEDED, calls=1, audit_action="schema.create")
+
+
+# ------------------------------------------------------------------------------------------ pipelines
+
+
+def _pipeline_record(ctx: RunContext, work: PipelineWork) -> PipelineRecord:
+    pipeline = work.pipeline
+    previous = (
+        work.previous
+        if work.previous and work.previous.get("share_pack_id") == ctx.share_pack_id
+        else None
+    )
+    configuration = work.desired.configuration or {}
+    keys = [k for k in (configuration.get("pipelines.keys") or "").split(",") if k]
+    schedule = pipeline.schedule
+    carried: dict[str, Any] = {}
+    if previous is not None:
+        carried = {
+            "schedule_job_id": previous.get("schedule_job_id"),
+            "schedule_job_created_by_pack": previous.get("schedule_job_created_by_pack"),
+            "cron": previous.get("cron"),
+            "timezone": previous.get("timezone"),
+        }
+    if isinstance(schedule, str):
+        carried.update(cron=None, timezone=None)
+    return PipelineRecord(
+        workspace_url=ctx.workspace_url,
+        pipeline_name=pipeline.name_prefix,
+        share_name=work.share.name,
+        created_by_pack=work.created_by_pack,
+        source_table=pipeline.source_asset,
+        target_catalog=work.target.catalog,
+        target_schema=work.target.schema,
+        target_table=work.target.table,
+        scd_type=pipeline.scd_type,
+        serverless=bool(work.desired.serverless),
+        continuous=pipeline.is_continuous,
+        library_path=ctx.databricks.pipelines.library_path or "",
+        share_pack_id=ctx.share_pack_id,
+        databricks_pipeline_id=work.pipeline_id,
+        key_columns=tuple(keys),
+        notifications=tuple(notification_emails(pipeline)),
+        tags=dict(work.desired.tags or {}),
+        **carried,
+    )
+
+
+def _write_pipeline(
+    ctx: RunContext, record: PipelineRecord, reason: str
+) -> Callable[[Any], object]:
+    def write(conn: Any) -> object:
+        return pipelines.record(
+            conn, record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping()
+        )
+
+    return write
+
+
+def run_pipeline(ctx: RunContext, action: Action) -> StepResult:
+    """Create (no duplicate names) or update (full edit with the managed fields replaced) a pipeline."""
+    work: PipelineWork = action.work
+    name = work.pipeline.name_prefix
+    ws = ctx.workspace.client
+    calls = 0
+    detail: dict[str, Any] = {}
+    if action.kind == "create":
+        try:
+            with upstream("pipeline", name):
+                created = ws.pipelines.create(
+                    allow_duplicate_names=False, **spec_arguments(work.desired)
+                )
+            calls += 1
+            work.pipeline_id = created.pipeline_id
+        except ConflictError as exc:
+            if exc.code != "pipeline_already_exists":
+                raise
+            calls += 1
+            ctx.reader.forget("pipelines_named", name.lower())
+            matches = ctx.reader.pipelines_named(name)
+            if len(matches) != 1:
+                raise StepFailure(
+                    "pipeline_name_ambiguous", f'{len(matches)} pipelines are named "{name}".'
+                ) from exc
+            live = matches[0]
+            source = ((live.spec.configuration if live.spec else None) or {}).get(
+                "pipelines.source_table"
+            )
+            if (source or "").lower() != work.pipeline.source_asset:
+                raise StepFailure(
+                    "pipeline_source_immutable", f'pipeline "{name}" already reads "{source}".'
+                ) from exc
+            work.live, work.pipeline_id = live, live.pipeline_id
+            work.created_by_pack = (live.creator_user_name or "") == ctx.reader.identity()
+            detail["adopted_after_conflict"] = True
+            if pipeline_differences(work.desired, live.spec or type(work.desired)()):
+                _update_pipeline(ctx, work)
+                calls += 1
+    elif action.kind == "update":
+        _update_pipeline(ctx, work)
+        calls += 1
+        detail["fields"] = sorted(action.diff or {})
+    record = _pipeline_record(ctx, work)
+    with ctx.guard:
+        ctx.pipeline_records[name.lower()] = record
+    return StepResult(
+        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
+        calls=calls,
+        ids={"pipeline_id": work.pipeline_id} if work.pipeline_id else None,
+        detail=detail,
+        writes=[
+            _write_pipeline(
+                ctx, record, _reason(work.created_by_pack, work.previous, ctx.share_pack_id)
+            )
+        ],
+        audit_action=f"pipeline.{action.kind}",
+    )
+
+
+def _update_pipeline(ctx: RunContext, work: PipelineWork) -> None:
+    live = work.live
+    if live is None or work.pipeline_id is None:
+        raise StepFailure("internal_error", "pipeline update without a live pipeline")
+    arguments = pipeline_update_arguments(work.desired, edit_arguments(live))
+    with upstream("pipeline", work.pipeline.name_prefix):
+        ctx.workspace.client.pipelines.update(
+            work.pipeline_id, expected_last_modified=live.last_modified, **arguments
+        )
+
+
+def _delete_job(ctx: RunContext, job_id: int) -> None:
+    """`jobs.delete`; a job that no longer exists counts as deleted."""
+    try:
+        with upstream("job", str(job_id)):
+            ctx.workspace.client.jobs.delete(job_id)
+    except NotFoundError:
+        pass
+
+
+def run_schedule(ctx: RunContext, action: Action) -> StepResult:
+    """The schedule job of a triggered pipeline: create (never replayed), update the differing settings, or
+    delete the job this pack created when the pipeline became continuous."""
+    work: PipelineWork = action.work
+    schedules = ctx.databricks.schedules
+    name = work.pipeline.name_prefix
+    job_name = schedule_job_name(work.pipeline, schedules)
+    calls = 0
+    detail: dict[str, Any] = {}
+    record = ctx.pipeline_records.get(name.lower())
+    if record is None:
+        raise StepFailure("internal_error", f"schedule of {name} without its pipeline record")
+    if action.kind == "delete":
+        if work.delete_job_id is not None:
+            _delete_job(ctx, work.delete_job_id)
+            calls += 1
+        record = dataclasses.replace(
+            record,
+            schedule_job_id=None,
+            schedule_job_created_by_pack=None,
+            cron=None,
+            timezone=None,
+        )
+    else:
+        schedule = work.pipeline.schedule
+        desired = desired_job_settings(
+            work.share, work.pipeline, work.pipeline_id or "", defaults=schedules
+        )
+        job_id: int | None = work.job.job_id if work.job is not None else None
+        created_by_pack = bool(work.job_created_by_pack)
+        if action.kind == "create" or work.job is None:
+            response = ctx.workspace.post_once("jobs.create", _JOBS_CREATE_PATH, desired.as_dict())
+            job_id = CreateResponse.from_dict(response).job_id
+            created_by_pack = True
+            calls += 1
+        else:
+            calls += _delete_duplicates(ctx, work, job_name)
+            change = job_change(desired, work.job, schedules.task_key)
+            if not change.empty and job_id is not None:
+                with upstream("job", str(job_id)):
+                    ctx.workspace.client.jobs.update(
+                        job_id,
+                        new_settings=change.new_settings,
+                        fields_to_remove=change.fields_to_remove or None,
+                    )
+                calls += 1
+                detail["fields"] = sorted(change.diff)
+        record = dataclasses.replace(
+            record,
+            schedule_job_id=job_id,
+            schedule_job_created_by_pack=created_by_pack,
+            cron=getattr(schedule, "cron", None),
+            timezone=getattr(schedule, "timezone", None),
+        )
+    with ctx.guard:
+        ctx.pipeline_records[name.lower()] = record
+    return StepResult(
+        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
+        calls=calls,
+        ids={"job_id": record.schedule_job_id} if record.schedule_job_id is not None else None,
+        detail=detail,
+        writes=[_write_pipeline(ctx, record, "provisioned")],
+        audit_action=f"schedule.{action.kind}",
+    )
+
+
+def _delete_duplicates(ctx: RunContext, work: PipelineWork, job_name: str) -> int:
+    """Jobs named like the schedule and running the pipeline besides the kept (lowest) one (§9.5)."""
+    if not work.duplicate_jobs:
+        return 0
+    adoption: Adoption = ctx.adoption("schedule", job_name, None)
+    identity = ctx.reader.identity()
+    calls = 0
+    for job_id in work.duplicate_jobs:
+        job = ctx.reader.job(job_id)
+        if job is None:
+            continue
+        created_ms = job.created_time or 0
+        ours = (job.creator_user_name or "") == identity
+        after_intent = adoption.intent_at is not None and created_ms >= int(
+            adoption.intent_at.timestamp() * 1000
+        )
+        if not (ours and after_intent):
+            raise StepFailure(
+                "schedule_job_conflict",
+                f'job "{job_name}" exists more than once ({job_id}) and this pack did not create the copies.',
+            )
+        _delete_job(ctx, job_id)
+        calls += 1
+    return calls
+
+
+def run_pipeline_delete(ctx: RunContext, action: Action) -> StepResult:
+    """Schedule job first (when this pack created it), then the pipeline; gone objects count as deleted."""
+    work: DeleteWork = action.work
+    row = work.row
+    calls = 0
+    job_id = row.get("schedule_job_id")
+    if job_id is not None and row.get("schedule_job_created_by_pack"):
+        _delete_job(ctx, int(job_id))
+        calls += 1
+    pipeline_id = row.get("databricks_pipeline_id")
+    if pipeline_id:
+        try:
+            with upstream("pipeline", str(row["pipeline_name"])):
+                ctx.workspace.client.pipelines.delete(str(pipeline_id))
+        except NotFoundError:
+            pass
+        calls += 1
+    name = str(row["pipeline_name"])
+
+    def write(conn: Any) -> object:
+        return pipelines.soft_delete(
+            conn,
+            ctx.workspace_url,
+            name,
+            changed_by=ctx.actor,
+            reason="deleted",
+            **ctx.bookkeeping(),
+        )
+
+    return StepResult(
+        StepOutcome.SUCCEEDED,
+        calls=calls,
+        ids={"pipeline_id": pipeline_id, "job_id": job_id},
+        detail={"reason": work.reason, "dropped_tables": action.drops_tables or []},
+        writes=[write],
+        audit_action="pipeline.delete",
+    )
+
+
+# ------------------------------------------------------------------------------------------ scheduler
+
+
+@dataclass
+class ApplyResult:
+    """Outcome of applying a graph."""
+
+    succeeded: list[str] = field(default_factory=list)
+    noop: list[str] = field(default_factory=list)
+    failed: list[tuple[str, Failure]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    stopped: Failure | None = None  # retriable failure that stopped the run
+    cancelled: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # created / updated / deleted / rotated
+
+
+Executor = Callable[[RunContext, Action], StepResult]
+
+
+def reconcile_executor(action: Action, resolved: Mapping[tuple[str, str], str]) -> Executor:
+    """The executor of a NEW/UPDATE action."""
+    if action.key.startswith("delete_pipeline:"):
+        return run_pipeline_delete
+    if action.resource_type == "share_objects":
+        return lambda ctx, act: run_share_objects(ctx, act, resolved)
+    executors: dict[str, Executor] = {
+        "recipient": run_recipient,
+        "token": run_token,
+        "share": run_share,
+        "share_grants": run_share_grants,
+        "schema": run_schema,
+        "pipeline": run_pipeline,
+        "schedule": run_schedule,
+    }
+    return executors[action.resource_type]
+
+
+class Applier:
+    """Runs a graph: ready actions in canonical order, `concurrency` at a time, each recorded (§9.9)."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        graph: ActionGraph,
+        *,
+        concurrency: int,
+        cancelled: Callable[[], str | None],
+        executor_for: Callable[[Action], Executor],
+    ) -> None:
+        self.ctx = ctx
+        self.graph = graph
+        self.executor_for = executor_for
+        self.concurrency = max(1, concurrency)
+        self.cancelled = cancelled
+        self.result = ApplyResult()
+        ctx.total_steps = len(graph.actions)
+
+    # ---------------------------------------------------------------- recording
+
+    def _progress(self, conn: Any, action: Action) -> None:
+        version_status.set_progress(
+            conn,
+            self.ctx.share_pack_id,
+            self.ctx.version,
+            status_detail=f"step {action.seq} of {self.ctx.total_steps}: {action.key}",
+            run_id=self.ctx.run_id,
+        )
+
+    def _audit(
+        self, conn: Any, action: Action, result: StepResult | None, failure: Failure | None
+    ) -> None:
+        ctx = self.ctx
+        audit_trail.record(
+            conn,
+            AuditEntry(
+                actor_id=ctx.actor,
+                actor_kind="worker",
+                source="workflow",
+                action=(result.audit_action if result else None)
+                or f"{action.resource_type}.{action.kind}",
+                entity_type=action.resource_type,
+                entity_key=f"{ctx.workspace_url}/{action.name}",
+                outcome="failed" if failure else "succeeded",
+                workspace_url=ctx.workspace_url,
+                share_pack_id=ctx.share_pack_id,
+                version=ctx.version,
+                run_id=ctx.run_id,
+                request_id=ctx.request_id,
+                new_values=(result.detail or None)
+                if result
+                else {"error_code": failure.code if failure else None},
+            ),
+        )
+
+    def _step_fields(self, action: Action) -> dict[str, Any]:
+        return {
+            "run_id": self.ctx.run_id,
+            "seq": action.seq,
+            "step_key": action.key,
+            "resource_type": "pipeline"
+            if action.key.startswith("delete_pipeline:")
+            else action.resource_type,
+            "resource_name": action.name,
+        }
+
+    def _step_action(self, action: Action) -> str:
+        return "noop" if action.is_noop else action.kind
+
+    def record_skipped(self, action: Action, cause: str) -> None:
+        with transaction(self.ctx.pool) as conn:
+            provisioning_steps.record_closed(
+                conn,
+                **self._step_fields(action),
+                action=self._step_action(action),
+                outcome=StepOutcome.SKIPPED,
+                error_code="dependency_failed",
+                error_message=f"not attempted: {cause} failed",
+            )
+
+    # ---------------------------------------------------------------- one action (worker thread)
+
+    def run_one(self, action: Action) -> StepResult:
+        ctx = self.ctx
+        execute = self.executor_for(action)
+        if action.is_noop:
+            result = execute(ctx, action)
+            with transaction(ctx.pool) as conn:
+                for write in result.writes:
+                    write(conn)
+                provisioning_steps.record_closed(
+                    conn,
+                    **self._step_fields(action),
+                    action="noop",
+                    outcome=result.outcome,
+                    databricks_ids=result.ids,
+                    detail=result.detail or None,
+                )
+            ctx.hook("after_record", action)
+            return result
+        with transaction(ctx.pool) as conn:
+            # For a create this row is the create intent (§9.9).
+            step_id = provisioning_steps.start(
+                conn, **self._step_fields(action), action=self._step_action(action)
+            )
+            self._progress(conn, action)
+        ctx.hook("before_call", action)
+        try:
+            result = execute(ctx, action)
+        except RunCancelled:
+            with transaction(ctx.pool) as conn:
+                provisioning_steps.close(conn, step_id, outcome=StepOutcome.INTERRUPTED)
+            raise
+        except Exception as exc:
+            failure = classify(exc)
+            try:
+                with transaction(ctx.pool) as conn:
+                    provisioning_steps.close(
+                        conn,
+                        step_id,
+                        outcome=StepOutcome.FAILED,
+                        error_code=failure.code,
+                        error_message=failure.message,
+                    )
+                    self._audit(conn, action, None, failure)
+            except (AppError, psycopg.Error):
+                logger.warning("could not record a failed step", extra={"step_key": action.key})
+            raise
+        ctx.hook("after_call", action)
+        with transaction(ctx.pool) as conn:
+            for write in result.writes:
+                write(conn)
+            provisioning_steps.close(
+                conn,
+                step_id,
+                outcome=result.outcome,
+                databricks_ids=result.ids,
+                detail={**result.detail, "calls": result.calls},
+            )
+            if result.calls:
+                self._audit(conn, action, result, None)
+        ctx.hook("after_record", action)
+        return result
+
+    # ---------------------------------------------------------------- scheduling (coordinator thread)
+
+    def run(self) -> ApplyResult:
+        actions = {action.key: action for action in self.graph.actions}
+        pending = dict(actions)
+        done: set[str] = set()
+        blocked: set[str] = set()
+        running: dict[Future[StepResult], Action] = {}
+        with ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="reconcile"
+        ) as pool:
+            while True:
+                if self.result.stopped is None and self.result.cancelled is None:
+                    reason = self.cancelled()
+                    if reason is not None:
+                        self.result.cancelled = reason
+                if self.result.stopped is None and self.result.cancelled is None:
+                    ready = sorted(
+                        (a for a in pending.values() if a.deps <= done), key=lambda a: a.seq
+                    )
+                    for action in ready:
+                        if len(running) >= self.concurrency:
+                            break
+                        del pending[action.key]
+                        running[pool.submit(self.run_one, action)] = action
+                if not running:
+                    break
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: running[f].seq):
+                    action = running.pop(future)
+                    self._collect(future, action, done, blocked, pending)
+        return self.result
+
+    def _collect(
+        self,
+        future: Future[StepResult],
+        action: Action,
+        done: set[str],
+        blocked: set[str],
+        pending: dict[str, Action],
+    ) -> None:
+        try:
+            result = future.result()
+        except RunCancelled as exc:
+            self.result.cancelled = exc.reason
+            return
+        except Exception as exc:  # noqa: BLE001 - every step failure is classified (§9.9 failure classes)
+            failure = classify(exc)
+            if failure.retriable:
+                if self.result.stopped is None:
+                    self.result.stopped = failure
+                self.result.failed.append((action.key, failure))
+                return
+            self.result.failed.append((action.key, failure))
+            for key in sorted(self.graph.dependants(action.key)):
+                if key in pending and key not in blocked:
+                    blocked.add(key)
+                    skipped = pending.pop(key)
+                    self.result.skipped.append(key)
+                    try:
+                        self.record_skipped(skipped, action.key)
+                    except (AppError, psycopg.Error) as db_exc:
+                        self.result.stopped = classify(db_exc)
+            return
+        done.add(action.key)
+        if result.outcome == StepOutcome.NOOP:
+            self.result.noop.append(action.key)
+        else:
+            self.result.succeeded.append(action.key)
+            bucket = {"create": "created", "delete": "deleted", "rotate_token": "rotated"}.get(
+                action.kind, "updated"
+            )
+            self.result.counts[bucket] = self.result.counts.get(bucket, 0) + 1

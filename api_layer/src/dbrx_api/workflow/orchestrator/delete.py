@@ -1,0 +1,304 @@
+"""DELETE strategy (WORKFLOW §9.8): only resources this service created and recorded for the pack are deleted.
+
+Targets come from the records alone, never from a name lookup: each listed share's current row (this workspace,
+this pack, `created_by_pack`, not deleted) with every such pipeline row of that share, and each listed recipient's
+row. Shares go first (their pipelines and schedule jobs before them), recipients after every share. Before each
+delete the live object's identity is compared with the record (share `created_at`, recipient id); a mismatch,
+or a recipient still granted on a share this run keeps, is reported as a warning and the object is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
+
+from dbrx_api.errors import NotFoundError, upstream
+from dbrx_api.schemas.common import from_epoch_ms
+from dbrx_api.workflow.db.repositories import pipelines, recipients, shares
+from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
+from dbrx_api.workflow.models.issues import Issue
+from dbrx_api.workflow.models.pack import DeleteSharePack
+from dbrx_api.workflow.orchestrator.apply import (
+    Executor,
+    RunContext,
+    StepResult,
+    _delete_job,
+)
+from dbrx_api.workflow.orchestrator.diff import ORDER, Action, ActionGraph, DeleteWork
+from dbrx_api.workflow.orchestrator.live import job_pipeline_id
+from dbrx_api.workflow.orchestrator.records import Recorded
+from dbrx_api.workflow.validators.locator import PackLocator
+
+DELETE_ORDER = {"pipeline": 1, "share": 2, "recipient": 3}
+
+
+def _row_for(
+    recorded: Recorded, rows: dict[str, dict[str, Any]], name: str
+) -> dict[str, Any] | None:
+    row = rows.get(name.lower())
+    return row if recorded.created(row) else None
+
+
+def build_delete_graph(
+    pack: DeleteSharePack,
+    recorded: Recorded,
+    locator: PackLocator,
+    *,
+    already_deleted: set[tuple[str, str]],
+) -> ActionGraph:
+    """Delete actions for the recorded targets; `delete_not_recorded` for names without a record.
+
+    `already_deleted` holds `(resource_type, name)` whose current row is a deletion recorded for this pack: a
+    re-run skips them quietly and makes no call.
+    """
+    actions: list[Action] = []
+    warnings: list[Issue] = []
+
+    def warn(path: str, msg: str) -> None:
+        warnings.append(
+            Issue.at("delete_not_recorded", "warning", path, msg, locator.position(path))
+        )
+
+    share_keys: list[str] = []
+    for ref in pack.share:
+        path = locator.share(ref.name)
+        row = _row_for(recorded, recorded.shares, ref.name)
+        if row is None:
+            if ("share", ref.name.lower()) not in already_deleted:
+                warn(
+                    path,
+                    f'share "{ref.name}" is not recorded as created by this pack; it is skipped.',
+                )
+            continue
+        owned_pipelines = sorted(
+            (
+                prow
+                for prow in recorded.pipelines.values()
+                if recorded.created(prow) and prow.get("share_name") == ref.name.lower()
+            ),
+            key=lambda prow: str(prow["pipeline_key"]),
+        )
+        pipeline_keys = set()
+        for prow in owned_pipelines:
+            target = f"{prow['target_catalog']}.{prow['target_schema']}.{prow['target_table']}"
+            job_calls = (
+                1
+                if prow.get("schedule_job_id") is not None
+                and prow.get("schedule_job_created_by_pack")
+                else 0
+            )
+            action = Action(
+                "pipeline",
+                str(prow["pipeline_name"]),
+                "delete",
+                ORDER["delete"],
+                DeleteWork(prow, f"share {ref.name} is deleted"),
+                calls=job_calls + 1,
+                reason=f"share {ref.name} is deleted",
+                drops_tables=[target],
+            )
+            actions.append(action)
+            pipeline_keys.add(action.key)
+        listed = {name.lower() for name in ref.pipelines or []}
+        known = {str(prow["pipeline_key"]) for prow in owned_pipelines}
+        for name in sorted(listed - known):
+            warn(
+                f"{path}.pipelines",
+                f'pipeline "{name}" is not recorded for share "{ref.name}" in this pack; nothing to delete.',
+            )
+        share_action = Action(
+            "share",
+            ref.name,
+            "delete",
+            ORDER["delete"] + 1,
+            row,
+            deps=pipeline_keys,
+            calls=1,
+            reason="listed for deletion",
+        )
+        actions.append(share_action)
+        share_keys.append(share_action.key)
+    for recipient_ref in pack.recipient:
+        path = locator.recipient(recipient_ref.name)
+        row = _row_for(recorded, recorded.recipients, recipient_ref.name)
+        if row is None:
+            if ("recipient", recipient_ref.name.lower()) not in already_deleted:
+                warn(
+                    path,
+                    f'recipient "{recipient_ref.name}" is not recorded as created by this pack; it is skipped.',
+                )
+            continue
+        actions.append(
+            Action(
+                "recipient",
+                recipient_ref.name,
+                "delete",
+                ORDER["delete"] + 2,
+                row,
+                deps=set(share_keys),
+                calls=1,
+                reason="listed for deletion",
+            )
+        )
+    actions.sort(key=lambda action: (action.order, action.name.lower()))
+    for seq, action in enumerate(actions, start=1):
+        action.seq = seq
+    return ActionGraph(actions, warnings)
+
+
+# ------------------------------------------------------------------------------------------ executors
+
+
+def _gone(detail: dict[str, Any], write: Any) -> StepResult:
+    return StepResult(StepOutcome.NOOP, detail={**detail, "already_gone": True}, writes=[write])
+
+
+def run_delete_pipeline(ctx: RunContext, action: Action) -> StepResult:
+    """`pipelines.get(id)`, the schedule job when it still runs this pipeline, then `pipelines.delete(id)`."""
+    work: DeleteWork = action.work
+    row = work.row
+    name = str(row["pipeline_name"])
+    ws = ctx.workspace.client
+    pipeline_id = str(row.get("databricks_pipeline_id") or "")
+
+    def soft_delete(conn: Any) -> object:
+        return pipelines.soft_delete(
+            conn,
+            ctx.workspace_url,
+            name,
+            changed_by=ctx.actor,
+            reason="deleted",
+            **ctx.bookkeeping(),
+        )
+
+    live = ctx.reader.pipeline(pipeline_id) if pipeline_id else None
+    if live is None:
+        return _gone({"pipeline": name}, soft_delete)
+    calls = 0
+    job_id = row.get("schedule_job_id")
+    if job_id is not None and row.get("schedule_job_created_by_pack"):
+        job = ctx.reader.job(int(job_id))
+        if job is not None and job_pipeline_id(job) == pipeline_id:
+            _delete_job(ctx, int(job_id))
+            calls += 1
+    try:
+        with upstream("pipeline", name):
+            ws.pipelines.delete(pipeline_id)
+    except NotFoundError:
+        pass
+    calls += 1
+    return StepResult(
+        StepOutcome.SUCCEEDED,
+        calls=calls,
+        ids={"pipeline_id": pipeline_id, "job_id": job_id},
+        detail={"dropped_tables": action.drops_tables or []},
+        writes=[soft_delete],
+        audit_action="pipeline.delete",
+    )
+
+
+def run_delete_share(ctx: RunContext, action: Action) -> StepResult:
+    """`shares.get`: a different `created_at` keeps the share (`delete_identity_mismatch`); else delete it."""
+    row: dict[str, Any] = action.work
+    name = action.name
+    ws = ctx.workspace.client
+
+    def soft_delete(conn: Any) -> object:
+        return shares.soft_delete(
+            conn,
+            ctx.workspace_url,
+            name,
+            changed_by=ctx.actor,
+            reason="deleted",
+            **ctx.bookkeeping(),
+        )
+
+    live = ctx.reader.share(name)
+    if live is None:
+        with ctx.guard:
+            ctx.deleted_shares.add(name.lower())
+        return _gone({"share": name}, soft_delete)
+    recorded_at = row.get("databricks_created_at")
+    if recorded_at is not None and recorded_at != from_epoch_ms(live.created_at):
+        ctx.warn(
+            "delete_identity_mismatch",
+            f"share[{name}]",
+            f'share "{name}" was re-created after this pack recorded it; it is kept.',
+        )
+        return StepResult(StepOutcome.NOOP, detail={"kept": "delete_identity_mismatch"})
+    try:
+        with upstream("share", name):
+            ws.shares.delete(name)
+    except NotFoundError:
+        pass
+    with ctx.guard:
+        ctx.deleted_shares.add(name.lower())
+    return StepResult(
+        StepOutcome.SUCCEEDED, calls=1, writes=[soft_delete], audit_action="share.delete"
+    )
+
+
+def run_delete_recipient(ctx: RunContext, action: Action) -> StepResult:
+    """Identity (recipient id) and remaining grants are checked before `recipients.delete`."""
+    row: dict[str, Any] = action.work
+    name = action.name
+    ws = ctx.workspace.client
+
+    def soft_delete(conn: Any) -> object:
+        return recipients.soft_delete(
+            conn,
+            ctx.workspace_url,
+            name,
+            changed_by=ctx.actor,
+            reason="deleted",
+            **ctx.bookkeeping(),
+        )
+
+    live: SdkRecipientInfo | None = ctx.reader.recipient(name)
+    if live is None:
+        return _gone({"recipient": name}, soft_delete)
+    recorded_id = row.get("databricks_recipient_id")
+    if recorded_id is not None and recorded_id != live.id:
+        ctx.warn(
+            "delete_identity_mismatch",
+            f"recipient[{name}]",
+            f'recipient "{name}" was re-created after this pack recorded it; it is kept.',
+        )
+        return StepResult(StepOutcome.NOOP, detail={"kept": "delete_identity_mismatch"})
+    granted: set[str] = set()
+    page_token: str | None = None
+    while True:
+        with upstream("recipient", name):
+            page = ws.recipients.share_permissions(name, page_token=page_token)
+        granted |= {
+            (p.share_name or "").lower() for p in page.permissions_out or [] if p.share_name
+        }
+        page_token = page.next_page_token
+        if not page_token:
+            break
+    remaining = sorted(granted - ctx.deleted_shares)
+    if remaining:
+        ctx.warn(
+            "recipient_still_granted",
+            f"recipient[{name}]",
+            f'recipient "{name}" is still granted on {", ".join(remaining)}; it is kept.',
+        )
+        return StepResult(StepOutcome.NOOP, detail={"kept": "recipient_still_granted"})
+    try:
+        with upstream("recipient", name):
+            ws.recipients.delete(name)
+    except NotFoundError:
+        pass
+    return StepResult(
+        StepOutcome.SUCCEEDED, calls=1, writes=[soft_delete], audit_action="recipient.delete"
+    )
+
+
+def delete_executor(action: Action) -> Executor:
+    """The executor of a DELETE-pack action."""
+    if action.resource_type == "pipeline":
+        return run_delete_pipeline
+    if action.resource_type == "share":
+        return run_delete_share
+    return run_delete_recipient

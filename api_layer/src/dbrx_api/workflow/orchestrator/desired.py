@@ -1,0 +1,658 @@
+"""Desired state of a pack in Databricks terms, and the normalised comparison with live objects (WORKFLOW §9.3).
+
+Pure functions: they turn the canonical pack (SHAREPACK §5-§9) plus the configured defaults into the values
+provisioning sends, and compare only *managed* fields: fields the pack does not set and server-filled fields never
+count as differences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from databricks.sdk.service.jobs import (
+    BaseJob,
+    CronSchedule,
+    Job,
+    JobEmailNotifications,
+    JobSettings,
+    PauseStatus,
+    PipelineTask,
+    Task,
+)
+from databricks.sdk.service.pipelines import PipelineLibrary, PipelineSpec
+from databricks.sdk.service.sharing import (
+    Partition,
+    PartitionValue,
+    PartitionValueOp,
+    SharedDataObject,
+    SharedDataObjectDataObjectType,
+    SharedDataObjectHistoryDataSharingStatus,
+)
+from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
+
+from dbrx_api.jobs.cron import cron_equal
+from dbrx_api.jobs.pipelines import (
+    DELETE_EXPR_KEY,
+    KEYS_KEY,
+    SCD_TYPE_KEY,
+    SEQUENCE_BY_KEY,
+    SOURCE_TABLE_KEY,
+    TARGET_TABLE_KEY,
+    build_pipeline_spec,
+)
+from dbrx_api.schemas.common import enum_text
+from dbrx_api.settings import PipelineDefaults, ScheduleDefaults
+from dbrx_api.workflow.models.pack import Asset, Pipeline, Recipient, Share
+from dbrx_api.workflow.models.pack import CronSchedule as PackCron
+from dbrx_api.workflow.orchestrator.live import recipient_ips
+from dbrx_api.workflow.validators.fields import (
+    FieldError,
+    check_ip,
+    is_email,
+    parse_asset_name,
+    split_tag,
+)
+
+# Pack pipelines alert on failures only (WORKFLOW §9.5).
+FAILURE_ALERTS = ("on-update-failure", "on-update-fatal-failure", "on-flow-failure")
+# The configuration keys a pack manages; others (set by hand) are kept on update.
+MANAGED_CONFIGURATION_KEYS = (
+    SOURCE_TABLE_KEY,
+    TARGET_TABLE_KEY,
+    SCD_TYPE_KEY,
+    KEYS_KEY,
+    SEQUENCE_BY_KEY,
+    DELETE_EXPR_KEY,
+)
+EXPIRY_TOLERANCE = timedelta(seconds=60)
+AUTH_TYPES = {"D2D": "DATABRICKS", "D2O": "TOKEN"}
+SCHEMA_COMMENT = "Created by DeltaShare"
+
+
+def canonical_ip(value: str) -> str:
+    """An IP or CIDR in canonical form (single hosts without /32 or /128); unparsable text is kept as is."""
+    try:
+        return check_ip(value.strip())[0]
+    except FieldError:
+        return value.strip()
+
+
+def canonical_ips(values: Iterable[str]) -> list[str]:
+    """Canonical, sorted, without duplicates."""
+    return sorted({canonical_ip(v) for v in values})
+
+
+def to_epoch_ms(value: datetime) -> int:
+    """Epoch milliseconds of an aware datetime."""
+    return int(value.timestamp() * 1000)
+
+
+# ------------------------------------------------------------------------------------------ recipients
+
+
+@dataclass(frozen=True)
+class RecipientChange:
+    """The differing managed fields of a recipient (None: equal or unmanaged)."""
+
+    comment: str | None = None
+    ips: list[str] | None = None
+    expiration_ms: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing differs."""
+        return self.comment is None and self.ips is None and self.expiration_ms is None
+
+
+@dataclass(frozen=True)
+class DesiredRecipient:
+    """A recipient as the pack wants it; None fields are not managed."""
+
+    name: str
+    type: Literal["D2D", "D2O"]
+    comment: str | None
+    org: str | None
+    ips: list[str] | None  # desired IP list when managed (computed against the live list)
+    expiration_ms: int | None  # T + token_expiry days, when managed and not elapsed
+    expiry_elapsed: bool
+    rotate: bool
+    grace_days: int
+
+    @property
+    def authentication_type(self) -> str:
+        """DATABRICKS (D2D) or TOKEN (D2O)."""
+        return AUTH_TYPES[self.type]
+
+
+def desired_recipient(
+    recipient: Recipient, live: SdkRecipientInfo | None, *, reference_time: datetime, now: datetime
+) -> DesiredRecipient:
+    """Desired state of a declared recipient (SHAREPACK §5, §9.1; WORKFLOW §9.6 expiry)."""
+    ips: list[str] | None = None
+    keys = (
+        recipient.recipient_ips,
+        recipient.recipient_ips_to_add,
+        recipient.recipient_ips_to_remove,
+    )
+    if recipient.type == "D2O" and any(value is not None for value in keys):
+        base = (
+            recipient.recipient_ips
+            if recipient.recipient_ips is not None
+            else (recipient_ips(live) if live is not None else [])
+        )
+        wanted = {canonical_ip(ip) for ip in base} | {
+            canonical_ip(ip) for ip in recipient.recipient_ips_to_add or []
+        }
+        wanted -= {canonical_ip(ip) for ip in recipient.recipient_ips_to_remove or []}
+        ips = sorted(wanted)
+    expiration_ms: int | None = None
+    elapsed = False
+    days = recipient.token_expiry or 0
+    if recipient.type == "D2O" and days > 0:
+        target = reference_time + timedelta(days=days)
+        if target <= now:
+            elapsed = True
+        else:
+            expiration_ms = to_epoch_ms(target)
+    return DesiredRecipient(
+        name=recipient.name,
+        type=recipient.type,
+        comment=recipient.description,
+        org=recipient.recipient_databricks_org,
+        ips=ips,
+        expiration_ms=expiration_ms,
+        expiry_elapsed=elapsed,
+        rotate=bool(recipient.token_rotation) and recipient.type == "D2O",
+        grace_days=recipient.token_rotation_grace_days or 0,
+    )
+
+
+def recipient_change(desired: DesiredRecipient, live: SdkRecipientInfo) -> RecipientChange:
+    """The managed fields of `live` that differ from `desired` (one `recipients.update` carries them all)."""
+    comment = None
+    if desired.comment is not None and (live.comment or "") != desired.comment:
+        comment = desired.comment
+    ips = None
+    if desired.ips is not None and canonical_ips(recipient_ips(live)) != desired.ips:
+        ips = desired.ips
+    expiration = None
+    if desired.expiration_ms is not None:
+        live_ms = live.expiration_time
+        tolerance_ms = EXPIRY_TOLERANCE.total_seconds() * 1000
+        if live_ms is None or abs(live_ms - desired.expiration_ms) > tolerance_ms:
+            expiration = desired.expiration_ms
+    return RecipientChange(comment=comment, ips=ips, expiration_ms=expiration)
+
+
+# ------------------------------------------------------------------------------------------ share objects
+
+
+def asset_key(asset: Asset) -> str:
+    """Identity of an asset inside its share: the full name (lower-case), a notebook's shared file name."""
+    parsed = parse_asset_name(asset.name)
+    if parsed.kind == "notebook":
+        return (asset.shared_as or asset.name.rstrip("/").rsplit("/", 1)[-1]).lower()
+    return parsed.name
+
+
+def object_key(obj: SharedDataObject) -> str:
+    """Identity of a live shared object (the same key space as `asset_key`)."""
+    return (obj.name or "").lower()
+
+
+def desired_assets(
+    share: Share, live_objects: Iterable[SharedDataObject]
+) -> dict[str, Asset | None]:
+    """`(base | to_add) - to_remove` of SHAREPACK §9.1, keyed by `asset_key`.
+
+    The value is the asset whose options the pack manages, or None for an object kept as it is: without a
+    declarative list the base is the live share, whose objects stay unmanaged unless an explicit addition with
+    options names them.
+    """
+    wanted: dict[str, Asset | None] = {}
+    if share.share_assets is not None:
+        for asset in share.share_assets:
+            wanted[asset_key(asset)] = asset
+    else:
+        for obj in live_objects:
+            wanted[object_key(obj)] = None
+    for asset in share.share_assets_to_add or []:
+        key = asset_key(asset)
+        if key not in wanted or not asset.is_name_only:
+            wanted[key] = asset
+    for asset in share.share_assets_to_remove or []:
+        wanted.pop(asset_key(asset), None)
+    return wanted
+
+
+def _partitions_json(partitions: Iterable[Any] | None) -> list[list[dict[str, Any]]]:
+    result = []
+    for spec in partitions or []:
+        values = []
+        for value in getattr(spec, "values", None) or []:
+            values.append(
+                {
+                    k: v
+                    for k, v in {
+                        "name": value.name,
+                        "op": enum_text(value.op),
+                        "value": value.value,
+                        "recipient_property_key": value.recipient_property_key,
+                    }.items()
+                    if v is not None
+                }
+            )
+        result.append(values)
+    return result
+
+
+def alias_of(obj: SharedDataObject) -> str | None:
+    """The name recipients see (`shared_as`, or `string_shared_as` for non-table objects)."""
+    alias = obj.shared_as or obj.string_shared_as
+    return alias.lower() if alias else None
+
+
+def shared_as_differs(asset: Asset, obj: SharedDataObject) -> bool:
+    """A changed `shared_as` needs REMOVE + ADD (it cannot be updated in place)."""
+    if asset.shared_as is None or parse_asset_name(asset.name).kind == "notebook":
+        return False
+    return alias_of(obj) != asset.shared_as.lower()
+
+
+def option_differences(asset: Asset, obj: SharedDataObject) -> dict[str, dict[str, Any]]:
+    """Mutable managed options of `asset` that differ on the live object: `{field: {from, to}}`."""
+    differences: dict[str, dict[str, Any]] = {}
+    if asset.comment is not None and (obj.comment or "") != asset.comment:
+        differences["comment"] = {"from": obj.comment, "to": asset.comment}
+    if asset.cdf_enabled is not None and bool(obj.cdf_enabled) != asset.cdf_enabled:
+        differences["cdf_enabled"] = {"from": bool(obj.cdf_enabled), "to": asset.cdf_enabled}
+    if asset.history_data_sharing_status is not None:
+        live_history = enum_text(obj.history_data_sharing_status) or "DISABLED"
+        if live_history != asset.history_data_sharing_status:
+            differences["history_data_sharing_status"] = {
+                "from": live_history,
+                "to": asset.history_data_sharing_status,
+            }
+    if asset.start_version is not None and obj.start_version != asset.start_version:
+        differences["start_version"] = {"from": obj.start_version, "to": asset.start_version}
+    if asset.partitions is not None:
+        wanted = _partitions_json(asset.partitions)
+        have = _partitions_json(obj.partitions)
+        if wanted != have:
+            differences["partitions"] = {"from": have, "to": wanted}
+    return differences
+
+
+def sdk_object(
+    asset: Asset, object_type: str, *, content: str | None = None, for_update: bool = False
+) -> SharedDataObject:
+    """The `SharedDataObject` of an ADD (every managed option) or an UPDATE (no alias, no content)."""
+    kind = parse_asset_name(asset.name).kind
+    partitions = None
+    if asset.partitions is not None:
+        partitions = [
+            Partition(
+                values=[
+                    PartitionValue(
+                        name=value.name,
+                        op=PartitionValueOp(value.op),
+                        value=value.value,
+                        recipient_property_key=value.recipient_property_key,
+                    )
+                    for value in spec.values
+                ]
+            )
+            for spec in asset.partitions
+        ]
+    history = (
+        SharedDataObjectHistoryDataSharingStatus(asset.history_data_sharing_status)
+        if asset.history_data_sharing_status
+        else None
+    )
+    name = (
+        asset_key(asset)
+        if kind != "notebook"
+        else (asset.shared_as or asset.name.rsplit("/", 1)[-1])
+    )
+    shared_as = string_shared_as = None
+    if not for_update and asset.shared_as is not None:
+        if kind == "table":
+            shared_as = asset.shared_as
+        elif kind == "schema":
+            string_shared_as = asset.shared_as
+    return SharedDataObject(
+        name=name,
+        data_object_type=SharedDataObjectDataObjectType(object_type),
+        shared_as=shared_as,
+        string_shared_as=string_shared_as,
+        cdf_enabled=asset.cdf_enabled,
+        history_data_sharing_status=history,
+        start_version=asset.start_version,
+        partitions=partitions,
+        comment=asset.comment,
+        content=content if kind == "notebook" and not for_update else None,
+    )
+
+
+def recorded_asset(obj: SharedDataObject, managed: Asset | None) -> dict[str, Any]:
+    """The `shares.assets` entry of a live object: name, type, alias and the options the pack manages."""
+    entry: dict[str, Any] = {
+        "name": object_key(obj),
+        "type": enum_text(obj.data_object_type) or "TABLE",
+        "shared_as": alias_of(obj),
+    }
+    if managed is not None:
+        for option in ("comment", "cdf_enabled", "history_data_sharing_status", "start_version"):
+            value = getattr(managed, option)
+            if value is not None:
+                entry[option] = value
+        if managed.partitions is not None:
+            entry["partitions"] = _partitions_json(managed.partitions)
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+# ------------------------------------------------------------------------------------------ pipelines
+
+
+@dataclass(frozen=True)
+class PipelineTarget:
+    """Where a pipeline writes."""
+
+    catalog: str
+    schema: str
+    table: str
+
+    @property
+    def full_name(self) -> str:
+        """`catalog.schema.table`."""
+        return f"{self.catalog}.{self.schema}.{self.table}"
+
+    @property
+    def schema_full_name(self) -> str:
+        """`catalog.schema`."""
+        return f"{self.catalog}.{self.schema}"
+
+
+def pipeline_target(share: Share, pipeline: Pipeline) -> PipelineTarget:
+    """Target catalog/schema (pipeline override, else `delta_share`) and table (validated offline)."""
+    delta = share.delta_share
+    catalog = pipeline.ext_catalog_name or (delta.ext_catalog_name if delta else "")
+    schema = pipeline.ext_schema_name or (delta.ext_schema_name if delta else "")
+    return PipelineTarget(
+        catalog=catalog.lower(), schema=schema.lower(), table=pipeline.target_asset.lower()
+    )
+
+
+def merged_tags(share: Share, pipeline: Pipeline) -> dict[str, str]:
+    """`delta_share.tags` merged with the pipeline's tags (the pipeline wins); a bare key has an empty value."""
+    tags: dict[str, str] = {}
+    for item in (share.delta_share.tags if share.delta_share else None) or []:
+        key, value = split_tag(item)
+        tags[key.strip()] = (value or "").strip()
+    tags.update(pipeline.tags or {})
+    return tags
+
+
+def notification_emails(pipeline: Pipeline) -> list[str]:
+    """The e-mail entries of `notification` (groups are recorded but never sent)."""
+    return [entry for entry in pipeline.notification or [] if is_email(entry)]
+
+
+def key_columns_as_in_table(keys: Sequence[str], columns: Sequence[str]) -> list[str]:
+    """Key columns spelled as the source table spells them (the live checks matched them case-insensitively)."""
+    by_lower = {column.lower(): column for column in columns}
+    return [by_lower.get(key.lower(), key) for key in keys]
+
+
+def desired_pipeline_spec(
+    share: Share,
+    pipeline: Pipeline,
+    *,
+    defaults: PipelineDefaults,
+    source_columns: Sequence[str] = (),
+) -> PipelineSpec:
+    """The managed specification of a pack pipeline (WORKFLOW §9.5)."""
+    target = pipeline_target(share, pipeline)
+    keys = list(pipeline.key_columns or []) if pipeline.scd_type != "full_refresh" else []
+    tags = merged_tags(share, pipeline)
+    return build_pipeline_spec(
+        name=pipeline.name_prefix,
+        catalog=target.catalog,
+        schema=target.schema,
+        source_table=pipeline.source_asset,
+        target_table=target.table,
+        scd_type=pipeline.scd_type,
+        key_columns=key_columns_as_in_table(keys, source_columns),
+        continuous=pipeline.is_continuous,
+        serverless=pipeline.serverless,
+        notifications=notification_emails(pipeline),
+        tags=tags or None,
+        defaults=defaults,
+        notification_alerts=FAILURE_ALERTS,
+        cluster_tags=tags or None,
+    )
+
+
+def _libraries(libraries: Sequence[PipelineLibrary] | None) -> list[tuple[str, str]]:
+    refs = []
+    for library in libraries or []:
+        if library.file is not None:
+            refs.append(("file", library.file.path or ""))
+        elif library.notebook is not None:
+            refs.append(("notebook", library.notebook.path or ""))
+        elif library.glob is not None:
+            refs.append(("glob", library.glob.include or ""))
+    return refs
+
+
+def _notifications(spec: PipelineSpec) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    return sorted(
+        (
+            tuple(sorted(email.lower() for email in block.email_recipients or [])),
+            tuple(sorted(block.alerts or [])),
+        )
+        for block in spec.notifications or []
+    )
+
+
+def _managed_configuration(configuration: Mapping[str, str] | None) -> dict[str, str]:
+    values = dict(configuration or {})
+    return {key: values[key] for key in MANAGED_CONFIGURATION_KEYS if key in values}
+
+
+def pipeline_differences(desired: PipelineSpec, live: PipelineSpec) -> dict[str, dict[str, Any]]:
+    """Managed fields whose live value differs: `{field: {from, to}}` (WORKFLOW §9.3)."""
+    pairs: dict[str, tuple[Any, Any]] = {
+        "catalog": (live.catalog, desired.catalog),
+        "schema": (live.schema or live.target, desired.schema),
+        "libraries": (_libraries(live.libraries), _libraries(desired.libraries)),
+        "root_path": (live.root_path, desired.root_path),
+        "configuration": (
+            _managed_configuration(live.configuration),
+            _managed_configuration(desired.configuration),
+        ),
+        "continuous": (bool(live.continuous), bool(desired.continuous)),
+        "serverless": (bool(live.serverless), bool(desired.serverless)),
+        "notifications": (_notifications(live), _notifications(desired)),
+        "tags": (dict(live.tags or {}), dict(desired.tags or {})),
+    }
+    return {
+        name: {"from": before, "to": after}
+        for name, (before, after) in pairs.items()
+        if before != after
+    }
+
+
+def pipeline_update_arguments(
+    desired: PipelineSpec, edit_arguments: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The full edit request: the live specification with every managed field replaced (§9.5).
+
+    Edits replace the whole specification, so unmanaged fields (clusters, photon, channel, other configuration
+    keys, …) are re-sent as they are; managed fields the desired state leaves unset are removed.
+    """
+    arguments = dict(edit_arguments)
+    arguments.pop("target", None)
+    configuration = {
+        key: value
+        for key, value in (arguments.get("configuration") or {}).items()
+        if key not in MANAGED_CONFIGURATION_KEYS
+    }
+    configuration.update(desired.configuration or {})
+    replaced: dict[str, Any] = {
+        "name": desired.name,
+        "catalog": desired.catalog,
+        "schema": desired.schema,
+        "libraries": desired.libraries,
+        "root_path": desired.root_path,
+        "configuration": configuration,
+        "continuous": desired.continuous,
+        "serverless": desired.serverless,
+        "notifications": desired.notifications,
+        "tags": desired.tags,
+    }
+    for key, value in replaced.items():
+        if value is None:
+            arguments.pop(key, None)
+        else:
+            arguments[key] = value
+    if not desired.serverless and not arguments.get("clusters") and desired.clusters:
+        arguments["clusters"] = desired.clusters
+    return arguments
+
+
+# ------------------------------------------------------------------------------------------ schedules
+
+
+def schedule_job_name(pipeline: Pipeline, defaults: ScheduleDefaults) -> str:
+    """`<name_prefix>_schedule`."""
+    return f"{pipeline.name_prefix}{defaults.job_name_suffix}"
+
+
+def desired_job_settings(
+    share: Share, pipeline: Pipeline, pipeline_id: str, *, defaults: ScheduleDefaults
+) -> JobSettings:
+    """The managed settings of a pipeline's schedule job (WORKFLOW §9.5)."""
+    schedule = pipeline.schedule
+    if not isinstance(schedule, PackCron):
+        raise ValueError("continuous pipelines have no schedule job")
+    emails = notification_emails(pipeline)
+    tags = merged_tags(share, pipeline)
+    return JobSettings(
+        name=schedule_job_name(pipeline, defaults),
+        tasks=[
+            Task(
+                task_key=defaults.task_key,
+                pipeline_task=PipelineTask(pipeline_id=pipeline_id, full_refresh=False),
+            )
+        ],
+        schedule=CronSchedule(
+            quartz_cron_expression=schedule.cron,
+            timezone_id=schedule.timezone,
+            pause_status=PauseStatus.UNPAUSED,
+        ),
+        max_concurrent_runs=defaults.max_concurrent_runs,
+        email_notifications=JobEmailNotifications(on_failure=emails) if emails else None,
+        tags=tags or None,
+        description=pipeline.description,
+    )
+
+
+def _task_pipeline(settings: JobSettings, task_key: str) -> tuple[str | None, bool]:
+    for task in settings.tasks or []:
+        if task.task_key == task_key and task.pipeline_task is not None:
+            return task.pipeline_task.pipeline_id, bool(task.pipeline_task.full_refresh)
+    return None, False
+
+
+@dataclass(frozen=True)
+class JobChange:
+    """Differences of a schedule job: the settings to send, the fields to remove, and a readable diff."""
+
+    new_settings: JobSettings
+    fields_to_remove: list[str]
+    diff: dict[str, dict[str, Any]]
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing differs."""
+        return not self.diff
+
+
+def job_change(desired: JobSettings, live: BaseJob | Job, task_key: str) -> JobChange:
+    """Top-level settings of `live` that differ from `desired` (`jobs.update` merges tasks by key)."""
+    current = live.settings or JobSettings()
+    diff: dict[str, dict[str, Any]] = {}
+    changed: dict[str, Any] = {}
+    remove: list[str] = []
+    if (current.name or "") != (desired.name or ""):
+        diff["name"] = {"from": current.name, "to": desired.name}
+        changed["name"] = desired.name
+    wanted_pipeline, _ = _task_pipeline(desired, task_key)
+    live_pipeline, live_full_refresh = _task_pipeline(current, task_key)
+    if live_pipeline != wanted_pipeline or live_full_refresh:
+        diff["tasks"] = {"from": live_pipeline, "to": wanted_pipeline}
+        changed["tasks"] = desired.tasks
+    want_schedule, have_schedule = desired.schedule, current.schedule
+    if want_schedule is not None and (
+        have_schedule is None
+        or not cron_equal(
+            have_schedule.quartz_cron_expression or "", want_schedule.quartz_cron_expression
+        )
+        or (have_schedule.timezone_id or "").lower() != want_schedule.timezone_id.lower()
+        or have_schedule.pause_status != PauseStatus.UNPAUSED
+    ):
+        diff["schedule"] = {
+            "from": None
+            if have_schedule is None
+            else {
+                "cron": have_schedule.quartz_cron_expression,
+                "timezone": have_schedule.timezone_id,
+                "pause_status": enum_text(have_schedule.pause_status),
+            },
+            "to": {
+                "cron": want_schedule.quartz_cron_expression,
+                "timezone": want_schedule.timezone_id,
+                "pause_status": "UNPAUSED",
+            },
+        }
+        changed["schedule"] = want_schedule
+    if (current.max_concurrent_runs or 1) != desired.max_concurrent_runs:
+        diff["max_concurrent_runs"] = {
+            "from": current.max_concurrent_runs,
+            "to": desired.max_concurrent_runs,
+        }
+        changed["max_concurrent_runs"] = desired.max_concurrent_runs
+    live_emails = sorted(
+        e.lower()
+        for e in (current.email_notifications.on_failure if current.email_notifications else None)
+        or []
+    )
+    wanted_emails = sorted(
+        e.lower()
+        for e in (desired.email_notifications.on_failure if desired.email_notifications else None)
+        or []
+    )
+    if live_emails != wanted_emails:
+        diff["email_notifications"] = {"from": live_emails, "to": wanted_emails}
+        if wanted_emails:
+            changed["email_notifications"] = desired.email_notifications
+        else:
+            remove.append("email_notifications")
+    live_tags, wanted_tags = dict(current.tags or {}), dict(desired.tags or {})
+    if live_tags != wanted_tags:
+        diff["tags"] = {"from": live_tags, "to": wanted_tags}
+        if wanted_tags:
+            changed["tags"] = wanted_tags
+        else:
+            remove.append("tags")
+    if (current.description or "") != (desired.description or ""):
+        diff["description"] = {"from": current.description, "to": desired.description}
+        if desired.description:
+            changed["description"] = desired.description
+        else:
+            remove.append("description")
+    return JobChange(JobSettings(**changed), remove, diff)

@@ -1,0 +1,915 @@
+"""Desired vs live state → the action graph of a NEW/UPDATE run (WORKFLOW §9.3), shared by provisioning and plan.
+
+`build_graph` compares the pack with the live objects (read through the run's `LiveReader`) and the recorded
+rows, and returns one `Action` per resource: what would be done (`create`, `update`, `delete`, `rotate_token`,
+`noop`), the dependencies between actions, the number of mutating calls, a readable diff for `plan`, and the data
+the executor in `apply` needs. Actions are numbered in the canonical order (recipients, tokens, shares, share
+objects, share grants, target schemas, pipelines, schedules, deletions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from databricks.sdk.service.jobs import BaseJob, Job
+from databricks.sdk.service.pipelines import GetPipelineResponse, PipelineSpec
+from databricks.sdk.service.sharing import (
+    RecipientInfo as SdkRecipientInfo,
+)
+from databricks.sdk.service.sharing import (
+    SharedDataObject,
+    SharedDataObjectUpdate,
+    SharedDataObjectUpdateAction,
+)
+from databricks.sdk.service.sharing import (
+    ShareInfo as SdkShareInfo,
+)
+
+from dbrx_api.dltshr.shares import object_update_batches
+from dbrx_api.schemas.common import enum_text, from_epoch_ms
+from dbrx_api.settings import DatabricksSettings
+from dbrx_api.workflow.models.issues import Issue
+from dbrx_api.workflow.models.pack import Asset, CronSchedule, Pipeline, Recipient, Share, SharePack
+from dbrx_api.workflow.orchestrator.desired import (
+    DesiredRecipient,
+    JobChange,
+    PipelineTarget,
+    RecipientChange,
+    asset_key,
+    desired_assets,
+    desired_job_settings,
+    desired_pipeline_spec,
+    desired_recipient,
+    job_change,
+    object_key,
+    option_differences,
+    pipeline_differences,
+    pipeline_target,
+    recipient_change,
+    schedule_job_name,
+    shared_as_differs,
+)
+from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
+from dbrx_api.workflow.orchestrator.records import Recorded
+from dbrx_api.workflow.validators.fields import parse_asset_name
+from dbrx_api.workflow.validators.locator import PackLocator
+
+# Canonical order of resource kinds (§9.3); ties are broken by name.
+ORDER = {
+    "recipient": 1,
+    "token": 2,
+    "share": 3,
+    "share_objects": 4,
+    "share_grants": 5,
+    "schema": 6,
+    "pipeline": 7,
+    "schedule": 8,
+    "delete": 9,
+}
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """Whether a live object that provisioning would otherwise create counts as created by this pack (§9.9)."""
+
+    created_by_pack: bool
+    this_version: bool = (
+        False  # the create intent belongs to a run of the version being provisioned
+    )
+    intent_at: datetime | None = None
+
+
+AdoptionLookup = Callable[[str, str, "str | None"], Adoption]
+"""`(resource_type, name, live creator) -> Adoption` (provisioning checks create intents; plan answers no)."""
+
+
+def no_adoption(_resource_type: str, _name: str, _creator: str | None) -> Adoption:
+    """The lookup of read-only flows: nothing is recorded, so ownership does not matter."""
+    return Adoption(created_by_pack=False)
+
+
+# ------------------------------------------------------------------------------------------ payloads
+
+
+@dataclass
+class RecipientWork:
+    """Executor data of a recipient action."""
+
+    recipient: Recipient
+    desired: DesiredRecipient
+    live: SdkRecipientInfo | None
+    change: RecipientChange | None
+    created_by_pack: bool
+    created_this_version: bool
+    previous: dict[str, Any] | None
+
+
+@dataclass
+class TokenWork:
+    """Executor data of a rotation action: `rotate`, `skip_new` (recipient new in this version) or `done`."""
+
+    recipient: Recipient
+    state: str
+
+
+@dataclass
+class ShareWork:
+    """Executor data shared by the three actions of one share (they run one after the other)."""
+
+    share: Share
+    live: SdkShareInfo | None
+    created_by_pack: bool
+    previous: dict[str, Any] | None
+    comment_rides: bool = False  # the comment goes with the first objects call
+    grants_managed: bool = False
+    grants: frozenset[str] | None = None  # live SELECT grantees when known
+
+
+@dataclass
+class SchemaWork:
+    """Executor data of a target-schema action."""
+
+    catalog: str
+    schema: str
+
+
+@dataclass
+class PipelineWork:
+    """Executor data of a pipeline action and of its schedule action."""
+
+    share: Share
+    pipeline: Pipeline
+    target: PipelineTarget
+    desired: PipelineSpec
+    live: GetPipelineResponse | None
+    created_by_pack: bool
+    previous: dict[str, Any] | None
+    pipeline_id: str | None = None
+    # schedule part
+    job: BaseJob | Job | None = None
+    job_created_by_pack: bool | None = None
+    job_change: JobChange | None = None
+    duplicate_jobs: list[int] = field(default_factory=list)
+    delete_job_id: int | None = None  # continuous now: the recorded job this pack created goes
+
+
+@dataclass
+class DeleteWork:
+    """Executor data of a pipeline deletion (its schedule job first)."""
+
+    row: dict[str, Any]
+    reason: str
+
+
+# ------------------------------------------------------------------------------------------ actions
+
+
+@dataclass
+class Action:
+    """One action on one resource; `key` (`<resource_type>:<name>`) names it in the graph and as a step."""
+
+    resource_type: str  # recipient | token | share | share_objects | share_grants | schema | pipeline | schedule
+    name: str
+    kind: str  # create | update | delete | rotate_token | noop
+    order: int
+    work: Any
+    deps: set[str] = field(default_factory=set)
+    calls: int = 0
+    diff: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str | None = None
+    drops_tables: list[str] | None = None
+    plan_kind: str | None = None  # e.g. set_expiry
+    seq: int = 0
+
+    @property
+    def key(self) -> str:
+        """The step key, e.g. `share_objects:sales_share`."""
+        prefix = "delete_pipeline" if self.order == ORDER["delete"] else self.resource_type
+        return f"{prefix}:{self.name}"
+
+    @property
+    def is_noop(self) -> bool:
+        """No Databricks call is needed."""
+        return self.kind == "noop"
+
+    def plan_entry(self) -> dict[str, Any]:
+        """The `changes[]` item of the plan response (API.md §12.3)."""
+        action = "no_op" if self.is_noop else (self.plan_kind or self.kind)
+        entry: dict[str, Any] = {
+            "seq": self.seq,
+            "action": action,
+            "resource_type": self.resource_type,
+            "name": self.name,
+        }
+        if self.diff:
+            entry["diff"] = self.diff
+        if self.after:
+            entry["after"] = self.after
+        if self.reason:
+            entry["reason"] = self.reason
+        if self.drops_tables is not None:
+            entry["destructive"] = True
+            entry["drops_tables"] = self.drops_tables
+        if not self.is_noop:
+            entry["calls"] = self.calls
+        return entry
+
+
+@dataclass
+class ActionGraph:
+    """Actions in canonical order (seq 1..n) and the warnings found while diffing."""
+
+    actions: list[Action]
+    warnings: list[Issue]
+
+    def by_key(self) -> dict[str, Action]:
+        """Actions by step key."""
+        return {action.key: action for action in self.actions}
+
+    @property
+    def mutating_calls(self) -> int:
+        """Mutating calls the graph needs when everything goes as read."""
+        return sum(action.calls for action in self.actions)
+
+    def dependants(self, key: str) -> set[str]:
+        """Every action that depends, directly or not, on `key`."""
+        reverse: dict[str, set[str]] = {}
+        for action in self.actions:
+            for dep in action.deps:
+                reverse.setdefault(dep, set()).add(action.key)
+        found: set[str] = set()
+        stack = [key]
+        while stack:
+            for child in reverse.get(stack.pop(), ()):
+                if child not in found:
+                    found.add(child)
+                    stack.append(child)
+        return found
+
+
+# ------------------------------------------------------------------------------------------ share objects
+
+
+@dataclass
+class ObjectChanges:
+    """Object updates of one share: `(action, asset or live object)` in the order REMOVE, ADD, UPDATE."""
+
+    removes: list[SharedDataObject]
+    adds: list[tuple[Asset, str]]  # asset and its resolved object type
+    updates: list[tuple[Asset, str]]
+    update_fields: dict[str, dict[str, Any]]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to change."""
+        return not (self.removes or self.adds or self.updates)
+
+    def count(self) -> int:
+        """Number of object updates."""
+        return len(self.removes) + len(self.adds) + len(self.updates)
+
+    def calls(self) -> int:
+        """`shares.update` calls needed (≤ 100 updates each, one object at most once per call)."""
+        placeholders = [
+            SharedDataObjectUpdate(action=SharedDataObjectUpdateAction.REMOVE, data_object=obj)
+            for obj in self.removes
+        ] + [
+            SharedDataObjectUpdate(
+                action=SharedDataObjectUpdateAction.ADD,
+                data_object=SharedDataObject(name=asset_key(asset)),
+            )
+            for asset, _ in [*self.adds, *self.updates]
+        ]
+        return len(object_update_batches(placeholders))
+
+    def diff(self) -> dict[str, Any]:
+        """`{add, remove, update}` for plan."""
+        return {
+            "add": sorted(asset.name for asset, _ in self.adds),
+            "remove": sorted(obj.name or "" for obj in self.removes),
+            "update": [
+                {"name": asset.name, "fields": self.update_fields[asset_key(asset)]}
+                for asset, _ in self.updates
+            ],
+        }
+
+
+TypeResolver = Callable[[Share, Asset], str]
+
+
+def object_changes(
+    share: Share, live_objects: Iterable[SharedDataObject], resolve_type: TypeResolver
+) -> ObjectChanges:
+    """REMOVE / ADD / UPDATE needed to turn the live objects into the desired set (SHAREPACK §9, WORKFLOW §9.4)."""
+    live = {object_key(obj): obj for obj in live_objects}
+    wanted = desired_assets(share, live.values())
+    removes: list[SharedDataObject] = []
+    adds: list[tuple[Asset, str]] = []
+    updates: list[tuple[Asset, str]] = []
+    fields: dict[str, dict[str, Any]] = {}
+    for key, present in sorted(live.items()):
+        if key not in wanted:
+            removes.append(SharedDataObject(name=present.name))
+    for key, asset in sorted(wanted.items()):
+        current = live.get(key)
+        if asset is None:
+            continue
+        if current is None:
+            adds.append((asset, resolve_type(share, asset)))
+            continue
+        object_type = enum_text(current.data_object_type) or "TABLE"
+        if shared_as_differs(asset, current):
+            removes.append(SharedDataObject(name=current.name))
+            adds.append((asset, object_type))
+            continue
+        differences = option_differences(asset, current)
+        if differences:
+            updates.append((asset, object_type))
+            fields[key] = differences
+    return ObjectChanges(removes, adds, updates, fields)
+
+
+# ------------------------------------------------------------------------------------------ inputs
+
+
+@dataclass
+class DiffInputs:
+    """Everything `build_graph` needs; `reader` holds the run's live reads (§9.2)."""
+
+    pack: SharePack
+    reader: LiveReader
+    recorded: Recorded
+    resolved_types: dict[tuple[str, str], str]
+    databricks: DatabricksSettings
+    reference_time: datetime
+    now: datetime
+    locator: PackLocator
+    adoption: AdoptionLookup = no_adoption
+
+
+class _Builder:
+    def __init__(self, inputs: DiffInputs) -> None:
+        self.i = inputs
+        self.reader = inputs.reader
+        self.recorded = inputs.recorded
+        self.actions: list[Action] = []
+        self.warnings: list[Issue] = []
+        self.strategy = inputs.pack.metadata.strategy
+
+    def warn(self, code: str, path: str, msg: str) -> None:
+        self.warnings.append(Issue.at(code, "warning", path, msg, self.i.locator.position(path)))
+
+    def add(self, action: Action) -> Action:
+        self.actions.append(action)
+        return action
+
+    def presence_warning(self, kind: str, name: str, path: str, *, exists: bool) -> None:
+        """NEW on an existing resource, UPDATE creating a missing one (SHAREPACK §10.1)."""
+        if exists and self.strategy == "NEW":
+            self.warn(
+                "new_on_existing", path, f'{kind} "{name}" already exists; it will be updated.'
+            )
+        if not exists and self.strategy == "UPDATE":
+            self.warn(
+                "update_created_missing",
+                path,
+                f'{kind} "{name}" does not exist; it will be created.',
+            )
+
+    def other_pack(self, row: dict[str, Any] | None, kind: str, name: str, path: str) -> None:
+        if row is not None and row.get("share_pack_id") not in (None, self.recorded.share_pack_id):
+            self.warn(
+                "resource_managed_by_other_pack",
+                path,
+                f'{kind} "{name}" is recorded as managed by share pack {row["share_pack_id"]}; '
+                "this pack now manages it.",
+            )
+
+    # ---------------------------------------------------------------- recipients and tokens
+
+    def recipients(self) -> None:
+        for recipient in self.i.pack.recipient:
+            path = self.i.locator.recipient(recipient.name)
+            live = self.reader.recipient(recipient.name)
+            desired = desired_recipient(
+                recipient, live, reference_time=self.i.reference_time, now=self.i.now
+            )
+            row = self.recorded.recipients.get(recipient.name)
+            self.other_pack(row, "recipient", recipient.name, path)
+            if desired.expiry_elapsed:
+                self.warn(
+                    "token_expiry_elapsed",
+                    f"{path}.token_expiry",
+                    f'the expiry of recipient "{recipient.name}" ({recipient.token_expiry} days after the version '
+                    "was first provisioned) is already past; it is not applied.",
+                )
+            if live is None:
+                work = RecipientWork(recipient, desired, None, None, True, True, row)
+                after: dict[str, Any] = {"type": recipient.type}
+                if desired.comment is not None:
+                    after["comment"] = desired.comment
+                if recipient.type == "D2D":
+                    after["recipient_databricks_org"] = desired.org
+                if desired.ips is not None:
+                    after["ip_access_list"] = desired.ips
+                if desired.expiration_ms is not None:
+                    after["expiration"] = f"T+{recipient.token_expiry}d"
+                self.add(
+                    Action(
+                        "recipient",
+                        recipient.name,
+                        "create",
+                        ORDER["recipient"],
+                        work,
+                        calls=1,
+                        after=after,
+                    )
+                )
+            else:
+                change = recipient_change(desired, live)
+                same_object = row is not None and row.get("databricks_recipient_id") in (
+                    None,
+                    live.id,
+                )
+                if self.recorded.created(row) and same_object:
+                    owned, this_version = True, False
+                else:
+                    adoption = self.i.adoption("recipient", recipient.name, live.created_by)
+                    owned, this_version = adoption.created_by_pack, adoption.this_version
+                work = RecipientWork(recipient, desired, live, change, owned, this_version, row)
+                diff: dict[str, Any] = {}
+                if change.comment is not None:
+                    diff["comment"] = {"from": live.comment, "to": change.comment}
+                if change.ips is not None:
+                    before = set(_live_ips(live))
+                    diff["ip_access_list"] = {
+                        "add": sorted(set(change.ips) - before),
+                        "remove": sorted(before - set(change.ips)),
+                    }
+                if change.expiration_ms is not None:
+                    diff["expiration_time"] = {
+                        "from": _iso(live.expiration_time),
+                        "to": _iso(change.expiration_ms),
+                    }
+                only_expiry = set(diff) == {"expiration_time"}
+                self.add(
+                    Action(
+                        "recipient",
+                        recipient.name,
+                        "noop" if change.empty else "update",
+                        ORDER["recipient"],
+                        work,
+                        calls=0 if change.empty else 1,
+                        diff=diff or None,
+                        plan_kind="set_expiry" if only_expiry else None,
+                    )
+                )
+            if desired.rotate:
+                self.token(recipient, work)
+
+    def token(self, recipient: Recipient, work: RecipientWork) -> None:
+        if self.recorded.rotation_done(recipient.name):
+            state = "done"
+        elif work.live is None or work.created_this_version:
+            state = "skip_new"
+        else:
+            state = "rotate"
+        kind = "rotate_token" if state == "rotate" else "noop"
+        self.add(
+            Action(
+                "token",
+                recipient.name,
+                kind,
+                ORDER["token"],
+                TokenWork(recipient, state),
+                deps={f"recipient:{recipient.name}"},
+                calls=1 if kind == "rotate_token" else 0,
+                reason=None
+                if state == "rotate"
+                else ("already rotated" if state == "done" else "new recipient"),
+            )
+        )
+
+    # ---------------------------------------------------------------- shares
+
+    def resolve_type(self, share: Share, asset: Asset) -> str:
+        resolved = self.i.resolved_types.get((share.name, asset.name))
+        if resolved is not None:
+            return resolved
+        if asset.type is not None:
+            return asset.type
+        parsed = parse_asset_name(asset.name)
+        if parsed.kind == "schema":
+            return "SCHEMA"
+        if parsed.kind == "notebook":
+            return "NOTEBOOK_FILE"
+        table = self.reader.table(parsed.name)
+        table_type = enum_text(table.table_type) if table is not None else None
+        return {
+            "VIEW": "VIEW",
+            "MATERIALIZED_VIEW": "MATERIALIZED_VIEW",
+            "STREAMING_TABLE": "STREAMING_TABLE",
+        }.get(table_type or "", "TABLE")
+
+    def shares(self) -> None:
+        for share in self.i.pack.share:
+            path = self.i.locator.share(share.name)
+            live = self.reader.share(share.name)
+            row = self.recorded.shares.get(share.name)
+            self.other_pack(row, "share", share.name, path)
+            if live is None:
+                owned = True
+            else:
+                recorded_at = row.get("databricks_created_at") if row else None
+                same_object = recorded_at is None or recorded_at == from_epoch_ms(live.created_at)
+                if self.recorded.created(row) and same_object:
+                    owned = True
+                else:
+                    owned = self.i.adoption("share", share.name, live.created_by).created_by_pack
+            grants_managed = any(
+                getattr(share, key) is not None
+                for key in ("recipients", "recipients_to_add", "recipients_to_remove")
+            )
+            work = ShareWork(share, live, owned, row, grants_managed=grants_managed)
+            changes = object_changes(
+                share, (live.objects if live else None) or [], self.resolve_type
+            )
+            comment_differs = (
+                live is not None
+                and share.description is not None
+                and (live.comment or "") != share.description
+            )
+            share_diff = (
+                {"comment": {"from": live.comment, "to": share.description}}
+                if live and comment_differs
+                else None
+            )
+            if live is None:
+                after = {"comment": share.description} if share.description is not None else None
+                self.add(
+                    Action(
+                        "share", share.name, "create", ORDER["share"], work, calls=1, after=after
+                    )
+                )
+            elif comment_differs and changes.empty:
+                self.add(
+                    Action(
+                        "share",
+                        share.name,
+                        "update",
+                        ORDER["share"],
+                        work,
+                        calls=1,
+                        diff=share_diff,
+                    )
+                )
+            else:
+                work.comment_rides = comment_differs
+                self.add(Action("share", share.name, "noop", ORDER["share"], work))
+            objects_diff: dict[str, Any] | None = None
+            if not changes.empty or work.comment_rides:
+                objects_diff = changes.diff()
+                if work.comment_rides and share_diff:
+                    objects_diff = {**objects_diff, **share_diff}
+            self.add(
+                Action(
+                    "share_objects",
+                    share.name,
+                    "noop" if objects_diff is None else "update",
+                    ORDER["share_objects"],
+                    work,
+                    deps={f"share:{share.name}"},
+                    calls=changes.calls() if objects_diff is not None else 0,
+                    diff=objects_diff,
+                )
+            )
+            self.grants(share, work)
+
+    def grants(self, share: Share, work: ShareWork) -> None:
+        live_grants: frozenset[str] = frozenset()
+        if work.live is not None and work.grants_managed:
+            live_grants = self.reader.share_grants(share.name)
+            work.grants = live_grants
+        elif work.live is None:
+            work.grants = frozenset()
+        adds: list[str] = []
+        removes: list[str] = []
+        if work.grants_managed:
+            base = set(share.recipients) if share.recipients is not None else set(live_grants)
+            desired = (base | set(share.recipients_to_add or [])) - set(
+                share.recipients_to_remove or []
+            )
+            adds = sorted(desired - live_grants)
+            removes = sorted(live_grants - desired)
+        deps = {f"share_objects:{share.name}"}
+        deps |= {
+            f"recipient:{name}" for name in adds if name in {r.name for r in self.i.pack.recipient}
+        }
+        changed = bool(adds or removes)
+        self.add(
+            Action(
+                "share_grants",
+                share.name,
+                "update" if changed else "noop",
+                ORDER["share_grants"],
+                work,
+                deps=deps,
+                calls=1 if changed else 0,
+                diff={"add": adds, "remove": removes} if changed else None,
+            )
+        )
+
+    # ---------------------------------------------------------------- schemas, pipelines, schedules
+
+    def pipelines(self) -> None:
+        schemas: dict[str, tuple[str, str, bool]] = {}
+        for share in self.i.pack.share:
+            create = bool(share.delta_share and share.delta_share.create_schema_if_missing)
+            for pipeline in share.pipelines or []:
+                target = pipeline_target(share, pipeline)
+                known = schemas.get(target.schema_full_name)
+                schemas[target.schema_full_name] = (
+                    target.catalog,
+                    target.schema,
+                    create or (known[2] if known else False),
+                )
+        for full_name, (catalog, schema, create) in sorted(schemas.items()):
+            exists = self.reader.schema_exists(full_name)
+            missing = not exists and create
+            self.add(
+                Action(
+                    "schema",
+                    full_name,
+                    "create" if missing else "noop",
+                    ORDER["schema"],
+                    SchemaWork(catalog, schema),
+                    calls=1 if missing else 0,
+                )
+            )
+        for share in self.i.pack.share:
+            for pipeline in share.pipelines or []:
+                self.pipeline(share, pipeline)
+        self.deletions()
+
+    def pipeline(self, share: Share, pipeline: Pipeline) -> None:
+        defaults = self.i.databricks
+        path = self.i.locator.pipeline(pipeline.name_prefix)
+        name = pipeline.name_prefix
+        row = self.recorded.pipelines.get(name.lower())
+        self.other_pack(row, "pipeline", name, path)
+        recorded_id = (
+            str(row["databricks_pipeline_id"])
+            if self.recorded.owned(row) and row and row.get("databricks_pipeline_id")
+            else None
+        )
+        live = self.reader.pipeline(recorded_id) if recorded_id else None
+        if live is None:
+            matches = self.reader.pipelines_named(name)
+            live = matches[0] if len(matches) == 1 else None
+        table = self.reader.table(pipeline.source_asset)
+        columns = [c.name for c in (table.columns if table else None) or [] if c.name]
+        target = pipeline_target(share, pipeline)
+        desired = desired_pipeline_spec(
+            share, pipeline, defaults=defaults.pipelines, source_columns=columns
+        )
+        deps = {f"schema:{target.schema_full_name}"}
+        self.presence_warning("pipeline", name, path, exists=live is not None)
+        if live is None:
+            work = PipelineWork(share, pipeline, target, desired, None, True, row)
+            after = {
+                "catalog": target.catalog,
+                "schema": target.schema,
+                "target_table": target.full_name,
+                "source_table": pipeline.source_asset,
+                "scd_type": pipeline.scd_type,
+                "continuous": pipeline.is_continuous,
+            }
+            action = Action(
+                "pipeline", name, "create", ORDER["pipeline"], work, deps=deps, calls=1, after=after
+            )
+        else:
+            if (
+                recorded_id is not None
+                and recorded_id == live.pipeline_id
+                and self.recorded.created(row)
+            ):
+                owned = True
+            else:
+                owned = self.i.adoption("pipeline", name, live.creator_user_name).created_by_pack
+            work = PipelineWork(
+                share, pipeline, target, desired, live, owned, row, pipeline_id=live.pipeline_id
+            )
+            differences = pipeline_differences(desired, live.spec or PipelineSpec())
+            action = Action(
+                "pipeline",
+                name,
+                "update" if differences else "noop",
+                ORDER["pipeline"],
+                work,
+                deps=deps,
+                calls=1 if differences else 0,
+                diff=differences or None,
+            )
+        self.add(action)
+        self.schedule(share, pipeline, work, row)
+
+    def schedule(
+        self, share: Share, pipeline: Pipeline, work: PipelineWork, row: dict[str, Any] | None
+    ) -> None:
+        schedules = self.i.databricks.schedules
+        job_name = schedule_job_name(pipeline, schedules)
+        path = self.i.locator.pipeline(pipeline.name_prefix)
+        owned_row = row if self.recorded.owned(row) else None
+        recorded_job = owned_row.get("schedule_job_id") if owned_row else None
+        recorded_job_created = bool(owned_row and owned_row.get("schedule_job_created_by_pack"))
+        if not isinstance(pipeline.schedule, CronSchedule):
+            if recorded_job is not None and recorded_job_created:
+                work.delete_job_id = int(recorded_job)
+                self.add(
+                    Action(
+                        "schedule",
+                        job_name,
+                        "delete",
+                        ORDER["schedule"],
+                        work,
+                        deps={f"pipeline:{pipeline.name_prefix}"},
+                        calls=1,
+                        reason="the pipeline is continuous now",
+                    )
+                )
+            elif recorded_job is not None:
+                self.warn(
+                    "schedule_job_kept",
+                    path,
+                    f"job {recorded_job} was not created by this pack; it is left in place although the pipeline "
+                    "is continuous now.",
+                )
+            return
+        live_job: BaseJob | Job | None = None
+        if recorded_job is not None:
+            live_job = self.reader.job(int(recorded_job))
+            if live_job is not None:
+                work.job_created_by_pack = recorded_job_created
+        if live_job is None:
+            candidates = self.reader.jobs_named(job_name)
+            running = sorted(
+                (
+                    job
+                    for job in candidates
+                    if work.pipeline_id and job_pipeline_id(job) == work.pipeline_id
+                ),
+                key=lambda job: job.job_id or 0,
+            )
+            if running:
+                live_job = running[0]
+                adoption = self.i.adoption("schedule", job_name, running[0].creator_user_name)
+                work.job_created_by_pack = adoption.created_by_pack
+                work.duplicate_jobs = [job.job_id for job in running[1:] if job.job_id is not None]
+        work.job = live_job
+        deps = {f"pipeline:{pipeline.name_prefix}"}
+        self.presence_warning("schedule job", job_name, path, exists=live_job is not None)
+        after = {"cron": pipeline.schedule.cron, "timezone": pipeline.schedule.timezone}
+        if live_job is None:
+            self.add(
+                Action(
+                    "schedule",
+                    job_name,
+                    "create",
+                    ORDER["schedule"],
+                    work,
+                    deps=deps,
+                    calls=1,
+                    after=after,
+                )
+            )
+            return
+        desired = desired_job_settings(share, pipeline, work.pipeline_id or "", defaults=schedules)
+        change = job_change(desired, live_job, schedules.task_key)
+        work.job_change = change
+        calls = (0 if change.empty else 1) + len(work.duplicate_jobs)
+        diff: dict[str, Any] = dict(change.diff)
+        if work.duplicate_jobs:
+            diff["duplicate_jobs_deleted"] = work.duplicate_jobs
+        self.add(
+            Action(
+                "schedule",
+                job_name,
+                "noop" if calls == 0 else "update",
+                ORDER["schedule"],
+                work,
+                deps=deps,
+                calls=calls,
+                diff=diff or None,
+            )
+        )
+
+    def deletions(self) -> None:
+        """Recorded pipelines of this pack that a share no longer wants (SHAREPACK §9.3)."""
+        listed = {
+            pipeline.name_prefix.lower()
+            for share in self.i.pack.share
+            for pipeline in share.pipelines or []
+        }
+        targets = {
+            action.work.target.full_name: action.key
+            for action in self.actions
+            if action.resource_type == "pipeline" and isinstance(action.work, PipelineWork)
+        }
+        for share in self.i.pack.share:
+            if share.share_assets is None and share.share_assets_to_remove is None:
+                continue
+            removed = {asset.name.lower() for asset in share.share_assets_to_remove or []}
+            for key, row in sorted(self.recorded.pipelines.items()):
+                if (
+                    key in listed
+                    or not self.recorded.created(row)
+                    or row.get("share_name") != share.name
+                ):
+                    continue
+                source = str(row.get("source_table") or "").lower()
+                if share.share_assets is None and source not in removed:
+                    continue
+                reason = (
+                    f"source asset {source} removed from {share.name}"
+                    if source in removed
+                    else f"pipeline no longer listed in {share.name}"
+                )
+                target = f"{row['target_catalog']}.{row['target_schema']}.{row['target_table']}"
+                job_calls = (
+                    1
+                    if row.get("schedule_job_id") is not None
+                    and row.get("schedule_job_created_by_pack")
+                    else 0
+                )
+                action = self.add(
+                    Action(
+                        "pipeline",
+                        str(row["pipeline_name"]),
+                        "delete",
+                        ORDER["delete"],
+                        DeleteWork(row, reason),
+                        deps={f"share_objects:{share.name}"},
+                        calls=job_calls + 1,
+                        reason=reason,
+                        drops_tables=[target],
+                    )
+                )
+                writer = targets.get(target)
+                if writer is not None:
+                    self.by_key_cache()[writer].deps.add(action.key)
+
+    def by_key_cache(self) -> dict[str, Action]:
+        return {action.key: action for action in self.actions}
+
+    # ---------------------------------------------------------------- warnings about what the pack left
+
+    def leftovers(self) -> None:
+        names = {recipient.name for recipient in self.i.pack.recipient}
+        for name, row in sorted(self.recorded.recipients.items()):
+            if name not in names and self.recorded.owned(row):
+                self.warn(
+                    "resource_no_longer_in_pack",
+                    "recipient",
+                    f'recipient "{name}" was managed by an earlier version of this pack; it is left in place.',
+                )
+        shares = {share.name for share in self.i.pack.share}
+        for name, row in sorted(self.recorded.shares.items()):
+            if name not in shares and self.recorded.owned(row):
+                self.warn(
+                    "resource_no_longer_in_pack",
+                    "share",
+                    f'share "{name}" was managed by an earlier version of this pack; it is left in place.',
+                )
+
+    def build(self) -> ActionGraph:
+        self.recipients()
+        self.shares()
+        self.pipelines()
+        self.leftovers()
+        self.actions.sort(key=lambda action: (action.order, action.name.lower(), action.key))
+        keys = {action.key for action in self.actions}
+        for seq, action in enumerate(self.actions, start=1):
+            action.seq = seq
+            action.deps &= keys
+        return ActionGraph(self.actions, self.warnings)
+
+
+def build_graph(inputs: DiffInputs) -> ActionGraph:
+    """The action graph of a NEW/UPDATE pack against the live state (reads go through `inputs.reader`)."""
+    return _Builder(inputs).build()
+
+
+def _live_ips(live: SdkRecipientInfo) -> list[str]:
+    from dbrx_api.workflow.orchestrator.desired import canonical_ips
+    from dbrx_api.workflow.orchestrator.live import recipient_ips
+
+    return canonical_ips(recipient_ips(live))
+
+
+def _iso(epoch_ms: int | None) -> str | None:
+    moment = from_epoch_ms(epoch_ms)
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")

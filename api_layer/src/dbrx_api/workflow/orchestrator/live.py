@@ -1,0 +1,536 @@
+"""Live state of a workspace as one run sees it (WORKFLOW §9.2): each object read at most once, on demand.
+
+`LiveReader` caches every read (value, "absent" as None, or the failure) so that the stage-5 checks, the diff and
+the actions share one read per object; actions replace cached values with what their mutating calls answered.
+`PackLookup` is the `LiveLookup` of `workflow.validators.live` over the same cache, and `prefetch` warms the
+cache with bounded concurrency before the (sequential) checks run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import InvalidParameterValue, NotFound
+from databricks.sdk.service.catalog import TableInfo as SdkTableInfo
+from databricks.sdk.service.jobs import BaseJob, Job
+from databricks.sdk.service.pipelines import GetPipelineResponse
+from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
+from databricks.sdk.service.sharing import ShareInfo as SdkShareInfo
+from databricks.sdk.service.workspace import ExportFormat
+
+from dbrx_api.errors import AppError, ForbiddenError, InvalidRequest, NotFoundError, upstream
+from dbrx_api.jobs.pipelines import SCD_TYPE_KEY, SOURCE_TABLE_KEY
+from dbrx_api.jobs.resolution import PIPELINES_PAGE, like_filter, pipeline_ids_of
+from dbrx_api.schemas.common import enum_text
+from dbrx_api.workflow.models.pack import CronSchedule, SharePack
+from dbrx_api.workflow.orchestrator.calls import CountedWorkspace
+from dbrx_api.workflow.validators.fields import parse_asset_name
+from dbrx_api.workflow.validators.live import (
+    JobInfo,
+    PipelineInfo,
+    RecipientInfo,
+    SharedObjectInfo,
+    ShareInfo,
+    TableInfo,
+)
+
+T = TypeVar("T")
+
+SELECT = "SELECT"
+CDF_PROPERTY = "delta.enableChangeDataFeed"
+
+# `current_user.me()` is asked once per client (a process-wide cache of the service principal's user name).
+_identities: weakref.WeakKeyDictionary[WorkspaceClient, str] = weakref.WeakKeyDictionary()
+_identity_guard = threading.Lock()
+
+
+def job_pipeline_id(job: BaseJob | Job | None) -> str | None:
+    """The pipeline the job's first `pipeline_task` runs."""
+    ids = pipeline_ids_of(job.settings if job is not None else None)
+    return ids[0] if ids else None
+
+
+def job_name_of(job: BaseJob | Job) -> str:
+    """The job's name ("" when unset)."""
+    return (job.settings.name if job.settings else None) or ""
+
+
+class LiveReader:
+    """Cached reads of one workspace for one run; thread-safe, one upstream call per object."""
+
+    def __init__(self, workspace: CountedWorkspace) -> None:
+        self.workspace = workspace
+        self.ws = workspace.client
+        self._guard = threading.Lock()
+        self._entries: dict[tuple[str, str], Future[Any]] = {}
+
+    # ---------------------------------------------------------------- cache plumbing
+
+    def _cached(self, kind: str, key: str, fetch: Callable[[], T]) -> T:
+        with self._guard:
+            future = self._entries.get((kind, key))
+            owner = future is None
+            if future is None:
+                future = Future()
+                self._entries[(kind, key)] = future
+        if owner:
+            try:
+                future.set_result(fetch())
+            except BaseException as exc:  # noqa: BLE001 - kept for every reader of the key, re-raised below
+                future.set_exception(exc)
+        result: T = future.result()
+        return result
+
+    def put(self, kind: str, key: str, value: Any) -> None:
+        """Replace a cached value (an action learned the new state from its own call)."""
+        future: Future[Any] = Future()
+        future.set_result(value)
+        with self._guard:
+            self._entries[(kind, key)] = future
+
+    def forget(self, kind: str, key: str) -> None:
+        """Drop a cached value so the next access reads again."""
+        with self._guard:
+            self._entries.pop((kind, key), None)
+
+    def known(self, kind: str, key: str) -> bool:
+        """Whether the object was read (successfully or not) in this run."""
+        with self._guard:
+            return (kind, key) in self._entries
+
+    @staticmethod
+    def _absent_as_none(resource: str, name: str, fetch: Callable[[], T]) -> T | None:
+        """`fetch()`, None when the object does not exist; other failures become `AppError`s.
+
+        "Does not exist" is recognised by exception class (`NotFound`; for jobs also the 400
+        `InvalidParameterValue` "Job <id> does not exist."), before translation, so that an expected absence is
+        not logged as an upstream failure.
+        """
+        try:
+            with upstream(resource, name):
+                try:
+                    return fetch()
+                except NotFound:
+                    return None
+                except InvalidParameterValue as exc:
+                    if resource == "job" and "does not exist" in str(exc).lower():
+                        return None
+                    raise
+        except NotFoundError:
+            return None
+
+    # ---------------------------------------------------------------- reads of §9.2
+
+    def identity(self) -> str:
+        """The service principal's user name (`current_user.me().user_name`), asked once per client."""
+        raw = self.workspace.raw
+        with _identity_guard:
+            cached = _identities.get(raw)
+        if cached is not None:
+            return cached
+        with upstream("user"):
+            me = self.ws.current_user.me()
+        name = me.user_name or ""
+        with _identity_guard:
+            _identities[raw] = name
+        return name
+
+    def recipient(self, name: str) -> SdkRecipientInfo | None:
+        """`recipients.get(name)`, None when absent."""
+        key = name.lower()
+        return self._cached(
+            "recipient",
+            key,
+            lambda: self._absent_as_none("recipient", key, lambda: self.ws.recipients.get(key)),
+        )
+
+    def recipients_with_org(self, org: str) -> list[str]:
+        """Names of recipients bound to a D2D sharing identifier (`recipients.list` filtered by it)."""
+
+        def fetch() -> list[str]:
+            with upstream("recipient"):
+                found = self.ws.recipients.list(data_recipient_global_metastore_id=org)
+            return sorted((info.name or "").lower() for info in found)
+
+        return self._cached("recipients_with_org", org.lower(), fetch)
+
+    def share(self, name: str) -> SdkShareInfo | None:
+        """`shares.get(name, include_shared_data=True)`, None when absent."""
+        key = name.lower()
+        return self._cached(
+            "share",
+            key,
+            lambda: self._absent_as_none(
+                "share", key, lambda: self.ws.shares.get(key, include_shared_data=True)
+            ),
+        )
+
+    def share_grants(self, name: str) -> frozenset[str]:
+        """Recipients holding SELECT on an existing share (every permissions page, followed by hand)."""
+        key = name.lower()
+
+        def fetch() -> frozenset[str]:
+            granted: set[str] = set()
+            page_token: str | None = None
+            while True:
+                with upstream("share", key):
+                    page = self.ws.shares.share_permissions(key, page_token=page_token)
+                for assignment in page.privilege_assignments or []:
+                    privileges = {enum_text(p) for p in assignment.privileges or []}
+                    if SELECT in privileges and assignment.principal:
+                        granted.add(assignment.principal.lower())
+                page_token = page.next_page_token
+                if not page_token:
+                    return frozenset(granted)
+
+        return self._cached("share_grants", key, fetch)
+
+    def table(self, full_name: str) -> SdkTableInfo | None:
+        """`tables.get(full_name)`, None when absent (serves asset types and pipeline sources)."""
+        key = full_name.lower()
+        return self._cached(
+            "table",
+            key,
+            lambda: self._absent_as_none("table", key, lambda: self.ws.tables.get(key)),
+        )
+
+    def schema_exists(self, full_name: str) -> bool:
+        """`schemas.get("catalog.schema")` found it."""
+        key = full_name.lower()
+        return self._cached(
+            "schema",
+            key,
+            lambda: (
+                self._absent_as_none("schema", key, lambda: self.ws.schemas.get(key)) is not None
+            ),
+        )
+
+    def catalog_exists(self, name: str) -> bool:
+        """`catalogs.get(name)` found it."""
+        key = name.lower()
+        return self._cached(
+            "catalog",
+            key,
+            lambda: (
+                self._absent_as_none("catalog", key, lambda: self.ws.catalogs.get(key)) is not None
+            ),
+        )
+
+    def workspace_object_type(self, path: str) -> str | None:
+        """`workspace.get_status(path).object_type` (NOTEBOOK, FILE, …), None when absent."""
+
+        def fetch() -> str | None:
+            info = self._absent_as_none(
+                "notebook", path, lambda: self.ws.workspace.get_status(path)
+            )
+            return None if info is None else enum_text(info.object_type)
+
+        return self._cached("workspace_object", path, fetch)
+
+    def notebook_content(self, path: str) -> str:
+        """Base64 source of a notebook (`workspace.export(path, format=SOURCE)`), read only when it is added."""
+
+        def fetch() -> str:
+            with upstream("notebook", path):
+                exported = self.ws.workspace.export(path, format=ExportFormat.SOURCE)
+            return exported.content or ""
+
+        return self._cached("notebook_content", path, fetch)
+
+    def pipeline(self, pipeline_id: str) -> GetPipelineResponse | None:
+        """`pipelines.get(id)`, None when absent."""
+        return self._cached(
+            "pipeline",
+            pipeline_id,
+            lambda: self._absent_as_none(
+                "pipeline", pipeline_id, lambda: self.ws.pipelines.get(pipeline_id)
+            ),
+        )
+
+    def pipelines_named(self, name: str) -> list[GetPipelineResponse]:
+        """Pipelines whose name equals `name` (case-insensitive): one filtered list, then `get` per match."""
+
+        def fetch() -> list[GetPipelineResponse]:
+            with upstream("pipeline", name):
+                listed = self.ws.pipelines.list_pipelines(
+                    filter=like_filter(name), max_results=PIPELINES_PAGE
+                )
+            matches = [
+                info.pipeline_id
+                for info in listed
+                if (info.name or "").lower() == name.lower() and info.pipeline_id
+            ]
+            found = [self.pipeline(pipeline_id) for pipeline_id in matches]
+            return [detail for detail in found if detail is not None]
+
+        return self._cached("pipelines_named", name.lower(), fetch)
+
+    def job(self, job_id: int) -> Job | None:
+        """`jobs.get(job_id)`, None when the job does not exist."""
+        return self._cached(
+            "job",
+            str(job_id),
+            lambda: self._absent_as_none("job", str(job_id), lambda: self.ws.jobs.get(job_id)),
+        )
+
+    def jobs_named(self, name: str) -> list[BaseJob]:
+        """Jobs named exactly `name` (case-insensitive), with their tasks (`jobs.list(name=…)`)."""
+
+        def fetch() -> list[BaseJob]:
+            with upstream("job", name):
+                listed = self.ws.jobs.list(name=name, expand_tasks=True)
+            return [job for job in listed if job_name_of(job).lower() == name.lower()]
+
+        return self._cached("jobs_named", name.lower(), fetch)
+
+
+# ------------------------------------------------------------------------------------------ stage-5 lookup
+
+
+def _table_info(info: SdkTableInfo) -> TableInfo:
+    properties = info.properties or {}
+    return TableInfo(
+        full_name=(info.full_name or "").lower(),
+        table_type=enum_text(info.table_type) or "",
+        cdf_enabled=str(properties.get(CDF_PROPERTY, "")).lower() == "true",
+        columns=tuple(column.name for column in info.columns or [] if column.name),
+    )
+
+
+def recipient_ips(info: SdkRecipientInfo) -> list[str]:
+    """The live IP allowlist of a recipient (empty when none)."""
+    return list(info.ip_access_list.allowed_ip_addresses or []) if info.ip_access_list else []
+
+
+def pipeline_info(detail: GetPipelineResponse) -> PipelineInfo:
+    """The live-check view of a pipeline: id, name, source table and SCD type from its configuration."""
+    configuration = (detail.spec.configuration if detail.spec else None) or {}
+    return PipelineInfo(
+        pipeline_id=detail.pipeline_id or "",
+        name=detail.name or "",
+        source_table=configuration.get(SOURCE_TABLE_KEY),
+        scd_type=configuration.get(SCD_TYPE_KEY),
+    )
+
+
+class PackLookup:
+    """`LiveLookup` over a `LiveReader` (stage-5 checks share the run's reads).
+
+    `recorded_jobs` maps a schedule job name (lower-case) to the job id this pack recorded for it: such a job is
+    read by id, never looked up by name (minimal-call rule 2).
+    """
+
+    def __init__(
+        self,
+        reader: LiveReader,
+        *,
+        allowed: Callable[[str], bool],
+        recorded_jobs: dict[str, int] | None = None,
+    ) -> None:
+        self.reader = reader
+        self._allowed = allowed
+        self._recorded_jobs = recorded_jobs or {}
+
+    def workspace_allowed(self, workspace_url: str) -> bool:
+        return self._allowed(workspace_url)
+
+    def get_table(self, full_name: str) -> TableInfo | None:
+        info = self.reader.table(full_name)
+        return None if info is None else _table_info(info)
+
+    def schema_exists(self, full_name: str) -> bool:
+        return self.reader.schema_exists(full_name)
+
+    def catalog_exists(self, name: str) -> bool:
+        return self.reader.catalog_exists(name)
+
+    def notebook_object_type(self, path: str) -> str | None:
+        return self.reader.workspace_object_type(path)
+
+    def get_recipient(self, name: str) -> RecipientInfo | None:
+        info = self.reader.recipient(name)
+        if info is None:
+            return None
+        return RecipientInfo(
+            name=(info.name or name).lower(),
+            authentication_type=enum_text(info.authentication_type) or "",
+            global_metastore_id=info.data_recipient_global_metastore_id,
+            ip_access_list=tuple(recipient_ips(info)),
+        )
+
+    def recipients_with_org(self, global_metastore_id: str) -> list[str]:
+        return self.reader.recipients_with_org(global_metastore_id)
+
+    def get_share(self, name: str) -> ShareInfo | None:
+        info = self.reader.share(name)
+        if info is None:
+            return None
+        objects = tuple(
+            SharedObjectInfo(
+                name=(obj.name or "").lower()
+                if enum_text(obj.data_object_type) != "NOTEBOOK_FILE"
+                else obj.name or "",
+                data_object_type=enum_text(obj.data_object_type) or "TABLE",
+                shared_as=obj.shared_as,
+            )
+            for obj in info.objects or []
+        )
+        return ShareInfo(name=(info.name or name).lower(), objects=objects)
+
+    def get_pipeline(self, pipeline_id: str) -> PipelineInfo | None:
+        detail = self.reader.pipeline(pipeline_id)
+        return None if detail is None else pipeline_info(detail)
+
+    def pipelines_named(self, name: str) -> list[PipelineInfo]:
+        return [pipeline_info(detail) for detail in self.reader.pipelines_named(name)]
+
+    def jobs_named(self, name: str) -> list[JobInfo]:
+        recorded = self._recorded_jobs.get(name.lower())
+        if recorded is not None:
+            job = self.reader.job(recorded)
+            if job is not None:
+                return [
+                    JobInfo(
+                        job_id=recorded, name=job_name_of(job), pipeline_id=job_pipeline_id(job)
+                    )
+                ]
+        return [
+            JobInfo(job_id=job.job_id or 0, name=job_name_of(job), pipeline_id=job_pipeline_id(job))
+            for job in self.reader.jobs_named(name)
+        ]
+
+
+def allowlist_check(resolve: Callable[[str], object]) -> Callable[[str], bool]:
+    """`workspace_allowed` from an allowlist resolver that raises for a URL it refuses (no network)."""
+
+    def allowed(url: str) -> bool:
+        try:
+            resolve(url)
+        except (ForbiddenError, InvalidRequest):
+            return False
+        return True
+
+    return allowed
+
+
+# ------------------------------------------------------------------------------------------ prefetch
+
+
+@dataclass(frozen=True)
+class PrefetchPlan:
+    """What the stage-5 checks and the diff will read, grouped in two waves (the second needs the first)."""
+
+    pack: SharePack
+    recorded_pipeline_ids: dict[str, str]  # lower-case pipeline name -> id
+    recorded_jobs: dict[str, int]  # lower-case job name -> id
+    job_name_suffix: str
+
+
+def _swallow(fetch: Callable[[], object]) -> Callable[[], None]:
+    """Run a read for its cache effect; failures stay cached and surface where the value is used."""
+
+    def run() -> None:
+        with contextlib.suppress(AppError):
+            fetch()
+
+    return run
+
+
+def prefetch(reader: LiveReader, plan: PrefetchPlan, parallel: int) -> None:
+    """Warm the cache with every read the checks and the diff need, `parallel` at a time (§9.2, §9.7).
+
+    Wave 1: recipients (declared and granted), shares, pipeline source tables, target catalogs and schemas,
+    pipelines (by recorded id, else by exact name) and schedule jobs (by recorded id, else by name). Wave 2 needs
+    wave 1: grants of existing shares whose recipients are managed, the type of every asset not yet in its share,
+    and the in-use check of D2D identifiers of recipients to create.
+    """
+    pack = plan.pack
+    declared = {recipient.name for recipient in pack.recipient}
+    first: list[Callable[[], None]] = []
+    names = set(declared)
+    for share in pack.share:
+        for key in ("recipients", "recipients_to_add"):
+            names.update(getattr(share, key) or [])
+    first += [_swallow(partial(reader.recipient, name)) for name in sorted(names)]
+    first += [_swallow(partial(reader.share, share.name)) for share in pack.share]
+    targets: set[tuple[str, str]] = set()
+    for share in pack.share:
+        for pipeline in share.pipelines or []:
+            first.append(_swallow(partial(reader.table, pipeline.source_asset)))
+            delta = share.delta_share
+            catalog = pipeline.ext_catalog_name or (delta.ext_catalog_name if delta else None)
+            schema = pipeline.ext_schema_name or (delta.ext_schema_name if delta else None)
+            if catalog and schema:
+                targets.add((catalog, schema))
+            recorded = plan.recorded_pipeline_ids.get(pipeline.name_prefix.lower())
+            if recorded is not None:
+                first.append(_swallow(partial(reader.pipeline, recorded)))
+            else:
+                first.append(_swallow(partial(reader.pipelines_named, pipeline.name_prefix)))
+            if isinstance(pipeline.schedule, CronSchedule):
+                job_name = f"{pipeline.name_prefix}{plan.job_name_suffix}"
+                job_id = plan.recorded_jobs.get(job_name.lower())
+                if job_id is not None:
+                    first.append(_swallow(partial(reader.job, job_id)))
+                else:
+                    first.append(_swallow(partial(reader.jobs_named, job_name)))
+    for catalog in sorted({catalog for catalog, _ in targets}):
+        first.append(_swallow(partial(reader.catalog_exists, catalog)))
+    for catalog, schema in sorted(targets):
+        first.append(_swallow(partial(reader.schema_exists, f"{catalog}.{schema}")))
+    _run_all(first, parallel)
+
+    second: list[Callable[[], None]] = []
+    for share in pack.share:
+        live = _peek(partial(reader.share, share.name))
+        managed_grants = any(
+            getattr(share, key) is not None
+            for key in ("recipients", "recipients_to_add", "recipients_to_remove")
+        )
+        if live is not None and managed_grants:
+            second.append(_swallow(partial(reader.share_grants, share.name)))
+        in_share = {(obj.name or "").lower() for obj in (live.objects if live else None) or []}
+        for asset in [*(share.share_assets or []), *(share.share_assets_to_add or [])]:
+            if asset.name.lower() in in_share:
+                continue
+            parsed = parse_asset_name(asset.name)
+            if parsed.kind == "table":
+                second.append(_swallow(partial(reader.table, parsed.name)))
+            elif parsed.kind == "schema":
+                second.append(_swallow(partial(reader.schema_exists, parsed.name)))
+            else:
+                second.append(_swallow(partial(reader.workspace_object_type, asset.name)))
+    for recipient in pack.recipient:
+        org = recipient.recipient_databricks_org
+        if org is not None and _peek(partial(reader.recipient, recipient.name)) is None:
+            second.append(_swallow(partial(reader.recipients_with_org, org)))
+    _run_all(second, parallel)
+
+
+def _peek[V](read: Callable[[], V]) -> V | None:
+    """A cached value, None when its read failed."""
+    try:
+        return read()
+    except AppError:
+        return None
+
+
+def _run_all(tasks: Iterable[Callable[[], None]], parallel: int) -> None:
+    work = list(tasks)
+    if len(work) <= 1 or parallel <= 1:
+        for task in work:
+            task()
+        return
+    with ThreadPoolExecutor(
+        max_workers=min(parallel, len(work)), thread_name_prefix="live"
+    ) as pool:
+        for future in [pool.submit(task) for task in work]:
+            future.result()

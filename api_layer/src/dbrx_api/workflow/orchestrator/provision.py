@@ -1,0 +1,422 @@
+"""`run_provisioning`: reconcile one stored pack version with its workspace (WORKFLOW §9.1).
+
+Shared by the in-process consumer threads and `python -m dbrx_api.workflow.worker`: the consumer claims the
+version, calls `run_provisioning(ctx, share_pack_id, version, cancel)` and commits the returned `Outcome`
+(§8.4); this module never closes the run row or changes the version's status itself.
+
+Steps: load (one read transaction) → preflight (allowlist, cached client) → DELETE (§9.8) or read live state
+(§9.2) → live checks (any failure ends the run before a mutation) → diff (§9.3) → apply with bounded concurrency
+(§9.4-§9.6, each action recorded, §9.9) → outcome with summary and call counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from dbrx_api.errors import AppError
+from dbrx_api.workflow.context import WorkflowContext, process_worker_id
+from dbrx_api.workflow.db.connection import transaction
+from dbrx_api.workflow.db.repositories import (
+    provisioning_runs,
+    provisioning_steps,
+    recipients,
+    share_packs,
+    shares,
+    version_status,
+)
+from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
+from dbrx_api.workflow.models.issues import Issue
+from dbrx_api.workflow.models.pack import DeleteSharePack, SharePack, parse_canonical
+from dbrx_api.workflow.orchestrator.apply import (
+    Applier,
+    ApplyResult,
+    RunContext,
+    classify,
+    reconcile_executor,
+)
+from dbrx_api.workflow.orchestrator.calls import CountedWorkspace, workspace_limiter
+from dbrx_api.workflow.orchestrator.delete import build_delete_graph, delete_executor
+from dbrx_api.workflow.orchestrator.diff import Action, Adoption, DiffInputs, build_graph
+from dbrx_api.workflow.orchestrator.live import (
+    LiveReader,
+    PackLookup,
+    PrefetchPlan,
+    allowlist_check,
+    prefetch,
+)
+from dbrx_api.workflow.orchestrator.records import Recorded, load_recorded
+from dbrx_api.workflow.queue.run import Outcome, RunCancelled, RunControl
+from dbrx_api.workflow.validators.live import RecordedState, run_live_checks
+from dbrx_api.workflow.validators.locator import PackLocator
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Identity of the run being executed: the claim, or the version's status row when called directly."""
+
+    run_id: UUID
+    actor: str
+    reference_time: datetime
+    request_id: str | None
+
+
+def _resolve_run(status: dict[str, Any], control: RunControl | None) -> _Run | None:
+    claim = control.claim if control is not None else None
+    if claim is not None:
+        return _Run(claim.run_id, claim.actor, claim.first_provisioned_at, claim.request_id)
+    if status.get("status") != "IN_PROGRESS" or status.get("last_run_id") is None:
+        return None
+    return _Run(
+        status["last_run_id"],
+        f"worker:{status.get('lease_owner') or process_worker_id()}",
+        status["first_provisioned_at"],
+        None,
+    )
+
+
+def _resource_type_of(loc: str) -> str:
+    if ".pipelines" in loc or loc.startswith("pipeline"):
+        return "pipeline"
+    if loc.startswith("share"):
+        return "share"
+    if loc.startswith("recipient"):
+        return "recipient"
+    return "workspace"
+
+
+def _record_failed_checks(pool: Any, run_id: UUID, errors: list[Issue]) -> None:
+    """Every failed live check as a failed `check` step (§9.1 step 5)."""
+    with transaction(pool) as conn:
+        for seq, issue in enumerate(errors, start=1):
+            provisioning_steps.record_closed(
+                conn,
+                run_id=run_id,
+                seq=seq,
+                step_key=f"check:{issue.type}:{issue.loc}",
+                resource_type=_resource_type_of(issue.loc),
+                resource_name=issue.loc or "pack",
+                action="check",
+                outcome=StepOutcome.FAILED,
+                error_code=issue.type,
+                error_message=issue.msg,
+            )
+
+
+def _issue_list(issues: list[Issue]) -> list[dict[str, Any]]:
+    return [{"type": i.type, "loc": i.loc, "msg": i.msg} for i in issues]
+
+
+def run_provisioning(
+    ctx: WorkflowContext,
+    share_pack_id: UUID,
+    version: int,
+    cancel: threading.Event | None = None,
+    *,
+    hook: Callable[[str, Action], None] | None = None,
+) -> Outcome:
+    """Provision a claimed pack version and report the outcome (the consumer commits it, §8.4).
+
+    Args:
+        ctx: the process's workflow context (pool, workspace clients, settings).
+        share_pack_id: the pack.
+        version: the version to provision; it must be claimed (`IN_PROGRESS`, a run row open).
+        cancel: the consumer's `RunControl` (claim, pack lock, cancellation); a plain event only cancels.
+        hook: test hook called around each action (`before_call`, `after_call`, `after_record`).
+
+    Returns:
+        `COMPLETED` (workspace matches the version), `FAILED` (live checks or a non-retriable step, every failed
+        step listed), `RETRY` (throttling, outage, database loss) or `INTERRUPTED` (cancelled before a mutation).
+    """
+    control = cancel if isinstance(cancel, RunControl) else None
+    with transaction(ctx.pool) as conn:
+        pack_row = share_packs.get_version(conn, share_pack_id, version)
+        status = version_status.get(conn, share_pack_id, version)
+    if pack_row is None or status is None:
+        return Outcome.failed(
+            "sharepack_not_found", f"version {version} of {share_pack_id} is not stored"
+        )
+    run = _resolve_run(status, control)
+    if run is None:
+        return Outcome.failed("version_not_claimed", "the version is not claimed by a run")
+    pack = parse_canonical(pack_row["config"])
+    workspace_url = str(pack_row["workspace_url"])
+    with transaction(ctx.pool) as conn:
+        recorded = load_recorded(
+            conn, pack, workspace_url=workspace_url, share_pack_id=share_pack_id, version=version
+        )
+        already_deleted = _already_deleted(conn, pack, workspace_url, share_pack_id)
+
+    # Preflight: allowlist (a configuration lookup, no request) and the cached client.
+    try:
+        raw = ctx.clients.client(workspace_url)
+    except AppError as exc:
+        _record_failed_checks(
+            ctx.pool,
+            run.run_id,
+            [Issue.at("workspace_not_allowed", "error", "metadata.workspace_url", exc.detail)],
+        )
+        return Outcome.failed(
+            "workspace_not_allowed", exc.detail, step="check:workspace_not_allowed"
+        )
+
+    def before_mutation() -> None:
+        if control is not None:
+            control.check_before_mutation()
+        elif cancel is not None and cancel.is_set():
+            raise RunCancelled("cancelled")
+
+    worker = ctx.settings.workflow.worker
+    workspace = CountedWorkspace(
+        raw,
+        workspace_url=workspace_url,
+        limiter=workspace_limiter(workspace_url, worker.workspace_max_inflight),
+        before_mutation=before_mutation,
+    )
+    reader = LiveReader(workspace)
+
+    def adoption(resource_type: str, name: str, creator: str | None) -> Adoption:
+        return _adoption(
+            ctx,
+            reader,
+            share_pack_id,
+            version,
+            run.run_id,
+            workspace_url,
+            resource_type,
+            name,
+            creator,
+        )
+
+    run_ctx = RunContext(
+        pool=ctx.pool,
+        workspace=workspace,
+        reader=reader,
+        databricks=ctx.settings.databricks,
+        workspace_url=workspace_url,
+        share_pack_id=share_pack_id,
+        version=version,
+        run_id=run.run_id,
+        actor=run.actor,
+        request_id=run.request_id,
+        adoption=adoption,
+        hook=hook or (lambda _point, _action: None),
+    )
+
+    def figures(**extra: Any) -> dict[str, Any]:
+        return {
+            "read_calls": workspace.counter.reads,
+            "mutating_calls": workspace.counter.mutations,
+            **extra,
+        }
+
+    try:
+        if isinstance(pack, DeleteSharePack):
+            locator = PackLocator.from_model(pack)
+            graph = build_delete_graph(pack, recorded, locator, already_deleted=already_deleted)
+            executor_for = delete_executor
+            warnings = list(graph.warnings)
+        else:
+            outcome_or_graph = _prepare(ctx, pack, recorded, reader, run, run_ctx)
+            if isinstance(outcome_or_graph, Outcome):
+                return _with_counts(outcome_or_graph, workspace)
+            graph, resolved, warnings = outcome_or_graph
+
+            def executor_for_reconcile(action: Any) -> Any:
+                return reconcile_executor(action, resolved)
+
+            executor_for = executor_for_reconcile
+        applier = Applier(
+            run_ctx,
+            graph,
+            concurrency=worker.reconcile_concurrency,
+            cancelled=lambda: (
+                (getattr(cancel, "reason", None) or "cancelled")
+                if cancel is not None and cancel.is_set()
+                else None
+            ),
+            executor_for=executor_for,
+        )
+        result = applier.run()
+    except RunCancelled:
+        return Outcome.interrupted(**_counts(workspace))
+    except (AppError, psycopg.Error) as exc:
+        failure = classify(exc)
+        if failure.retriable:
+            return Outcome.retry(failure.code, failure.message, **_counts(workspace))
+        return Outcome.failed(failure.code, failure.message, **_counts(workspace))
+    warnings = warnings + run_ctx.warnings
+    return _finish(result, graph_size=len(graph.actions), warnings=warnings, figures=figures())
+
+
+def _prepare(
+    ctx: WorkflowContext,
+    pack: SharePack,
+    recorded: Recorded,
+    reader: LiveReader,
+    run: _Run,
+    run_ctx: RunContext,
+) -> Outcome | tuple[Any, dict[tuple[str, str], str], list[Issue]]:
+    """Read (§9.2), check (§13.4) and diff (§9.3); an `Outcome` when the run ends before applying."""
+    settings = ctx.settings
+    suffix = settings.databricks.schedules.job_name_suffix
+    job_ids = recorded.job_ids(suffix)
+    prefetch(
+        reader,
+        PrefetchPlan(pack, recorded.pipeline_ids(), job_ids, suffix),
+        parallel=settings.workflow.worker.workspace_max_inflight,
+    )
+    lookup = PackLookup(reader, allowed=allowlist_check(ctx.clients.resolve), recorded_jobs=job_ids)
+    checks = run_live_checks(
+        pack,
+        lookup,
+        recorded=RecordedState(
+            pipeline_ids=recorded.pipeline_ids(), job_ids=frozenset(job_ids.values())
+        ),
+        job_name_suffix=suffix,
+    )
+    if checks.errors:
+        unreachable = next((e for e in checks.errors if e.type == "workspace_unreachable"), None)
+        if unreachable is not None:
+            return Outcome.retry("workspace_unreachable", unreachable.msg)
+        _record_failed_checks(ctx.pool, run.run_id, checks.errors)
+        first = checks.errors[0]
+        return Outcome.failed(
+            first.type,
+            "; ".join(f"{e.loc}: {e.msg}" for e in checks.errors)[:2000],
+            step=f"check:{first.type}:{first.loc}",
+            summary={
+                "failed_checks": _issue_list(checks.errors),
+                "warnings": _issue_list(checks.warnings),
+            },
+        )
+    graph = build_graph(
+        DiffInputs(
+            pack=pack,
+            reader=reader,
+            recorded=recorded,
+            resolved_types=checks.resolved_types,
+            databricks=settings.databricks,
+            reference_time=run.reference_time,
+            now=ctx.clock(),
+            locator=PackLocator.from_model(pack),
+            adoption=run_ctx.adoption,
+        )
+    )
+    return graph, checks.resolved_types, [*checks.warnings, *graph.warnings]
+
+
+def _finish(
+    result: ApplyResult, *, graph_size: int, warnings: list[Issue], figures: dict[str, Any]
+) -> Outcome:
+    summary: dict[str, Any] = {
+        "created": result.counts.get("created", 0),
+        "updated": result.counts.get("updated", 0),
+        "deleted": result.counts.get("deleted", 0),
+        "rotated": result.counts.get("rotated", 0),
+        "unchanged": len(result.noop),
+        "steps": graph_size,
+        "warnings": _issue_list(warnings),
+        **figures,
+    }
+    if result.failed:
+        summary["failed_steps"] = [
+            {"step": key, "code": failure.code, "message": failure.message}
+            for key, failure in result.failed
+        ]
+    if result.skipped:
+        summary["skipped_steps"] = list(result.skipped)
+    counts = {"read_calls": figures["read_calls"], "mutating_calls": figures["mutating_calls"]}
+    if result.cancelled is not None:
+        return Outcome.interrupted(**counts)
+    if result.stopped is not None:
+        key = next((k for k, f in result.failed if f is result.stopped), None)
+        return Outcome.retry(
+            result.stopped.code, result.stopped.message, step=key, summary=summary, **counts
+        )
+    if result.failed:
+        key, failure = result.failed[0]
+        others = (
+            f" (and {len(result.failed) - 1} more failed steps)" if len(result.failed) > 1 else ""
+        )
+        return Outcome.failed(
+            failure.code, failure.message + others, step=key, summary=summary, **counts
+        )
+    return Outcome.completed(summary=summary, **counts)
+
+
+def _counts(workspace: CountedWorkspace) -> dict[str, Any]:
+    return {"read_calls": workspace.counter.reads, "mutating_calls": workspace.counter.mutations}
+
+
+def _with_counts(outcome: Outcome, workspace: CountedWorkspace) -> Outcome:
+    return Outcome(
+        outcome.result,
+        error_code=outcome.error_code,
+        error_message=outcome.error_message,
+        error_step=outcome.error_step,
+        summary=outcome.summary,
+        status_detail=outcome.status_detail,
+        **_counts(workspace),
+    )
+
+
+def _adoption(
+    ctx: WorkflowContext,
+    reader: LiveReader,
+    share_pack_id: UUID,
+    version: int,
+    run_id: UUID,
+    workspace_url: str,
+    resource_type: str,
+    name: str,
+    creator: str | None,
+) -> Adoption:
+    """Create intents of earlier runs of this pack for the resource, and whether the object is ours (§9.9)."""
+    with transaction(ctx.pool) as conn:
+        intents = provisioning_steps.find_unresolved_create_intents(
+            conn,
+            share_pack_id=share_pack_id,
+            workspace_url=workspace_url,
+            resource_type=resource_type,
+            resource_name=name,
+            exclude_run_id=run_id,
+        )
+        versions = set()
+        for intent in intents:
+            run_row = provisioning_runs.get(conn, intent["run_id"])
+            if run_row is not None:
+                versions.add(int(run_row["version"]))
+    if not intents:
+        return Adoption(created_by_pack=False)
+    intent_at = min(intent["started_at"] for intent in intents)
+    if creator is not None and creator != reader.identity():
+        return Adoption(created_by_pack=False, intent_at=intent_at)
+    return Adoption(created_by_pack=True, this_version=version in versions, intent_at=intent_at)
+
+
+def _already_deleted(
+    conn: Any, pack: Any, workspace_url: str, share_pack_id: UUID
+) -> set[tuple[str, str]]:
+    """Listed names of a DELETE pack whose current row is this pack's recorded deletion (a re-run)."""
+    if not isinstance(pack, DeleteSharePack):
+        return set()
+    found: set[tuple[str, str]] = set()
+    for ref in pack.share:
+        row = shares.get_current(conn, workspace_url, ref.name, include_deleted=True)
+        if row is not None and row["is_deleted"] and row.get("share_pack_id") == share_pack_id:
+            found.add(("share", ref.name.lower()))
+    for recipient_ref in pack.recipient:
+        row = recipients.get_current(conn, workspace_url, recipient_ref.name, include_deleted=True)
+        if row is not None and row["is_deleted"] and row.get("share_pack_id") == share_pack_id:
+            found.add(("recipient", recipient_ref.name.lower()))
+    return found
