@@ -267,6 +267,7 @@ class ApiPipeline:
         try:
             body = Body.parse(raw_body) if method != "GET" else Body({})
             with rt.lock:
+                rt.catch_up_real_clock()
                 call = ApiCall(
                     rt=rt,
                     operation=operation,

@@ -40,6 +40,7 @@ class Runtime:
         self.behaviour = Behaviour()
         self.simulation = Simulation()
         self.seed_origin_ms = self.clock.now_ms()
+        self._real_clock_seen_ms = self.seed_origin_ms
         self.stats = Stats(self.seed_origin_ms)
         self.calls = CallLog()
         self.faults = FaultInjector(config.random_seed)
@@ -135,6 +136,7 @@ class Runtime:
             self.simulation = simulation
         self.store.rebuild(self, seed)
         self.clock.reset()
+        self._real_clock_seen_ms = self.clock.now_ms()
         self.stats = Stats(self.seed_origin_ms)
         self.calls = CallLog()
         if not keep_faults:
@@ -157,6 +159,21 @@ class Runtime:
             )
 
     # ------------------------------------------------------------------------------------------ clock
+
+    def catch_up_real_clock(self) -> None:
+        """With the real clock, let the areas evaluate what happened since the last API call.
+
+        Simulated activity is lazy: with a manual clock it moves on clock moves; with the real clock every API call
+        first brings updates, runs, target tables and scheduled fires up to now (so a bare `tables.get` sees the
+        table a just-finished update created).
+        """
+        if self.clock.mode != "real":
+            return
+        with self.lock:
+            now = self.clock.now_ms()
+            if now > self._real_clock_seen_ms:
+                self.store.clock_moved(self._real_clock_seen_ms, now)
+                self._real_clock_seen_ms = now
 
     def advance_clock(self, ms: int) -> int:
         """Move the manual clock forward and let the areas catch up; returns the new time."""
