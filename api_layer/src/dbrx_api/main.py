@@ -427,6 +427,9 @@ def _custom_openapi(app: FastAPI, settings: Settings) -> Callable[[], dict[str, 
                     ):
                         parameter["required"] = True
                         parameter["schema"] = {"type": "string", "format": "uri"}
+                        if settings.databricks.workspaces:
+                            # Swagger UI pre-fills the first allow-listed workspace.
+                            parameter["example"] = settings.databricks.workspaces[0].url
         for unused in ("HTTPValidationError", "ValidationError"):
             if unused in components and unused not in json.dumps(schema["paths"]):
                 del components[unused]
