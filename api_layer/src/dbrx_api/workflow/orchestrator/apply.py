@@ -210,11 +210,11 @@ def _recipient_record(
         if work.previous and work.previous.get("share_pack_id") == ctx.share_pack_id
         else None
     )
-    expiry = (
-        from_epoch_ms(work.desired.expiration_ms)
-        if work.desired.expiration_ms is not None
-        else None
-    )
+    # The applied expiry as Databricks holds it (within the 60 s tolerance of T + N days): a later version, whose
+    # T differs by seconds, then records no change.
+    expiry = None
+    if work.desired.expiration_ms is not None:
+        expiry = from_epoch_ms(info.expiration_time or work.desired.expiration_ms)
     return RecipientRecord(
         workspace_url=ctx.workspace_url,
         recipient_name=work.recipient.name,
@@ -874,7 +874,10 @@ def run_schedule(ctx: RunContext, action: Action) -> StepResult:
         job_id: int | None = work.job.job_id if work.job is not None else None
         created_by_pack = bool(work.job_created_by_pack)
         if action.kind == "create" or work.job is None:
-            response = ctx.workspace.post_once("jobs.create", _JOBS_CREATE_PATH, desired.as_dict())
+            with upstream("job", job_name):
+                response = ctx.workspace.post_once(
+                    "jobs.create", _JOBS_CREATE_PATH, desired.as_dict()
+                )
             job_id = CreateResponse.from_dict(response).job_id
             created_by_pack = True
             calls += 1

@@ -1,0 +1,409 @@
+"""`detect_drift`: recorded resources vs the live workspace (WORKFLOW §11, API.md §12.6).
+
+Only current, non-deleted recorded rows are examined, and only the fields the recording pack version managed
+(§9.3): the pack's stored config says which keys it set. Differences are listed as *live relative to recorded*:
+`add` = present live but not recorded, `remove` = recorded but absent live, scalars as `{recorded, live}`. Reads only,
+bounded by the per-workspace limit; secrets (tokens, activation links) are never compared nor returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+from uuid import UUID
+
+from dbrx_api.errors import AppError
+from dbrx_api.jobs.cron import cron_equal
+from dbrx_api.jobs.pipelines import KEYS_KEY, SCD_TYPE_KEY, SOURCE_TABLE_KEY, TARGET_TABLE_KEY
+from dbrx_api.schemas.common import enum_text, from_epoch_ms
+from dbrx_api.workflow.context import WorkflowContext
+from dbrx_api.workflow.db.connection import database_unavailable
+from dbrx_api.workflow.db.repositories import pipelines, recipients, share_packs, shares
+from dbrx_api.workflow.models.pack import Recipient, Share, SharePack, parse_canonical
+from dbrx_api.workflow.orchestrator.calls import (
+    CountedWorkspace,
+    forbid_mutations,
+    workspace_limiter,
+)
+from dbrx_api.workflow.orchestrator.desired import EXPIRY_TOLERANCE, canonical_ips
+from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id, recipient_ips
+
+STATES = ("in_sync", "drifted", "missing", "error")
+
+
+@dataclass
+class DriftItem:
+    """One examined resource."""
+
+    resource_type: str
+    name: str
+    share_pack_id: UUID | None
+    version: int | None
+    state: str = "in_sync"
+    differences: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        """JSON-ready item."""
+        item: dict[str, Any] = {
+            "resource_type": self.resource_type,
+            "name": self.name,
+            "share_pack_id": str(self.share_pack_id) if self.share_pack_id else None,
+            "version": self.version,
+            "state": self.state,
+        }
+        if self.state == "drifted":
+            item["differences"] = self.differences
+        if self.state == "error":
+            item["error"] = self.error
+        return item
+
+
+@dataclass
+class DriftReport:
+    """The 200 body of `GET /workflow/drift`."""
+
+    workspace_url: str
+    checked_at: datetime
+    items: list[DriftItem]
+    read_calls: int = 0
+    mutating_calls: int = 0
+
+    @property
+    def summary(self) -> dict[str, int]:
+        """`{resources, in_sync, drifted, missing, error}`."""
+        counts = dict.fromkeys(STATES, 0)
+        for item in self.items:
+            counts[item.state] += 1
+        return {"resources": len(self.items), **counts}
+
+    def body(self) -> dict[str, Any]:
+        """JSON-ready body."""
+        return {
+            "workspace_url": self.workspace_url,
+            "checked_at": self.checked_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "summary": self.summary,
+            "items": [item.body() for item in self.items],
+        }
+
+
+def _set_difference(
+    field_name: str, recorded: Iterable[str], live: Iterable[str]
+) -> dict[str, Any] | None:
+    recorded_set, live_set = set(recorded), set(live)
+    if recorded_set == live_set:
+        return None
+    return {
+        "field": field_name,
+        "add": sorted(live_set - recorded_set),
+        "remove": sorted(recorded_set - live_set),
+    }
+
+
+def _scalar(field_name: str, recorded: Any, live: Any) -> dict[str, Any] | None:
+    if recorded == live:
+        return None
+    return {"field": field_name, "recorded": recorded, "live": live}
+
+
+def _nothing() -> None:
+    return None
+
+
+def _source(row: Mapping[str, Any]) -> tuple[UUID, int] | None:
+    """`(share_pack_id, source_version)` of a recorded row, None when unknown."""
+    pack_id, version = row.get("share_pack_id"), row.get("source_version")
+    if pack_id is None or version is None:
+        return None
+    return pack_id, int(version)
+
+
+class _Managed:
+    """What the pack version that recorded a row said about it (None: unknown, compare everything)."""
+
+    def __init__(self, configs: Mapping[tuple[UUID, int], SharePack | None]) -> None:
+        self._configs = configs
+
+    def pack(self, row: Mapping[str, Any]) -> SharePack | None:
+        source = _source(row)
+        return self._configs.get(source) if source is not None else None
+
+    def recipient(self, row: Mapping[str, Any]) -> Recipient | None:
+        pack = self.pack(row)
+        name = str(row["recipient_name"])
+        return next((r for r in pack.recipient if r.name == name), None) if pack else None
+
+    def share(self, row: Mapping[str, Any]) -> Share | None:
+        pack = self.pack(row)
+        name = str(row["share_name"])
+        return next((s for s in pack.share if s.name == name), None) if pack else None
+
+
+def _recipient_differences(
+    row: Mapping[str, Any], spec: Recipient | None, live: Any
+) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if row.get("databricks_recipient_id") and live.id != row["databricks_recipient_id"]:
+        found.append({"field": "id", "recorded": row["databricks_recipient_id"], "live": live.id})
+    ips_managed = spec is None or any(
+        value is not None
+        for value in (spec.recipient_ips, spec.recipient_ips_to_add, spec.recipient_ips_to_remove)
+    )
+    if row.get("recipient_type") == "D2O" and ips_managed:
+        difference = _set_difference(
+            "ip_access_list",
+            canonical_ips(row.get("ip_access_list") or []),
+            canonical_ips(recipient_ips(live)),
+        )
+        if difference:
+            found.append(difference)
+    if row.get("description") is not None:
+        difference = _scalar("comment", row["description"], live.comment)
+        if difference:
+            found.append(difference)
+    recorded_expiry = row.get("expiration_time")
+    if recorded_expiry is not None:
+        live_expiry = from_epoch_ms(live.expiration_time)
+        if live_expiry is None or abs(live_expiry - recorded_expiry) > EXPIRY_TOLERANCE:
+            found.append(
+                {
+                    "field": "expiration_time",
+                    "recorded": recorded_expiry.isoformat(),
+                    "live": live_expiry.isoformat() if live_expiry else None,
+                }
+            )
+    return found
+
+
+def _share_differences(
+    row: Mapping[str, Any], grants_of: Callable[[], frozenset[str] | None], live: Any
+) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    live_objects = {(obj.name or "").lower(): obj for obj in live.objects or []}
+    recorded_assets = {str(entry["name"]).lower(): entry for entry in row.get("assets") or []}
+    difference = _set_difference("objects", recorded_assets, live_objects)
+    if difference:
+        found.append(difference)
+    for name, entry in sorted(recorded_assets.items()):
+        obj = live_objects.get(name)
+        if obj is None:
+            continue
+        for option in ("comment", "cdf_enabled", "history_data_sharing_status", "start_version"):
+            if option not in entry:
+                continue
+            value = getattr(obj, option)
+            live_value = enum_text(value) if option == "history_data_sharing_status" else value
+            if option == "history_data_sharing_status":
+                live_value = live_value or "DISABLED"
+            if option == "cdf_enabled":
+                live_value = bool(live_value)
+            if live_value != entry[option]:
+                found.append(
+                    {
+                        "field": f"objects.{name}.{option}",
+                        "recorded": entry[option],
+                        "live": live_value,
+                    }
+                )
+    grants = grants_of()
+    if grants is not None:
+        difference = _set_difference("recipients", row.get("recipients") or [], grants)
+        if difference:
+            found.append(difference)
+    if row.get("description") is not None:
+        difference = _scalar("comment", row["description"], live.comment)
+        if difference:
+            found.append(difference)
+    return found
+
+
+def _pipeline_differences(row: Mapping[str, Any], live: Any) -> list[dict[str, Any]]:
+    spec = live.spec
+    configuration = (spec.configuration if spec else None) or {}
+    keys = [k for k in (configuration.get(KEYS_KEY) or "").split(",") if k]
+    pairs: list[tuple[str, Any, Any]] = [
+        ("catalog", row.get("target_catalog"), (spec.catalog or "").lower() if spec else None),
+        (
+            "schema",
+            row.get("target_schema"),
+            ((spec.schema or spec.target or "").lower()) if spec else None,
+        ),
+        (
+            "source_table",
+            row.get("source_table"),
+            (configuration.get(SOURCE_TABLE_KEY) or "").lower(),
+        ),
+        (
+            "target_table",
+            row.get("target_table"),
+            (configuration.get(TARGET_TABLE_KEY) or "").lower(),
+        ),
+        ("scd_type", row.get("scd_type"), configuration.get(SCD_TYPE_KEY)),
+        ("key_columns", list(row.get("key_columns") or []), keys),
+        ("continuous", row.get("continuous"), bool(spec.continuous) if spec else None),
+        ("serverless", row.get("serverless"), bool(spec.serverless) if spec else None),
+        ("tags", dict(row.get("tags") or {}), dict((spec.tags if spec else None) or {})),
+    ]
+    found = [d for d in (_scalar(name, recorded, now) for name, recorded, now in pairs) if d]
+    live_emails = sorted(
+        {
+            e.lower()
+            for block in (spec.notifications if spec else None) or []
+            for e in block.email_recipients or []
+        }
+    )
+    difference = _set_difference(
+        "notifications", [e.lower() for e in row.get("notifications") or []], live_emails
+    )
+    if difference:
+        found.append(difference)
+    return found
+
+
+def _schedule_differences(row: Mapping[str, Any], job: Any) -> list[dict[str, Any]]:
+    settings = job.settings
+    schedule = settings.schedule if settings else None
+    found: list[dict[str, Any]] = []
+    if str(row.get("databricks_pipeline_id")) != (job_pipeline_id(job) or ""):
+        found.append(
+            {
+                "field": "pipeline_id",
+                "recorded": row.get("databricks_pipeline_id"),
+                "live": job_pipeline_id(job),
+            }
+        )
+    live_cron = schedule.quartz_cron_expression if schedule else None
+    if row.get("cron") and not (live_cron and cron_equal(live_cron, str(row["cron"]))):
+        found.append({"field": "cron", "recorded": row.get("cron"), "live": live_cron})
+    live_zone = schedule.timezone_id if schedule else None
+    if row.get("timezone") and (live_zone or "").lower() != str(row["timezone"]).lower():
+        found.append({"field": "timezone", "recorded": row.get("timezone"), "live": live_zone})
+    live_pause = enum_text(schedule.pause_status) if schedule else None
+    if schedule is not None and live_pause not in (None, "UNPAUSED"):
+        found.append({"field": "pause_status", "recorded": "UNPAUSED", "live": live_pause})
+    return found
+
+
+def _examine(
+    item: DriftItem, read: Callable[[], Any], compare: Callable[[Any], list[dict[str, Any]]]
+) -> None:
+    try:
+        live = read()
+        if live is None:
+            item.state = "missing"
+            return
+        item.differences = compare(live)
+    except AppError as exc:
+        item.state, item.error = "error", exc.code
+        return
+    item.state = "drifted" if item.differences else "in_sync"
+
+
+def detect_drift(
+    ctx: WorkflowContext, workspace_url: str, share_pack_id: UUID | None = None
+) -> DriftReport:
+    """Compare the recorded recipients, shares, pipelines and schedule jobs of a workspace with the live ones.
+
+    Raises:
+        ForbiddenError: 403 `workspace_not_allowed` (no request is sent); `InvalidRequest` for a malformed URL.
+        ServiceUnavailable: 503 `database_unavailable`.
+    """
+    workspace = ctx.clients.resolve(workspace_url)
+    url = workspace.url
+    with database_unavailable(), ctx.pool.connection() as conn, conn.transaction():
+        conn.execute("SET TRANSACTION READ ONLY")
+        recipient_rows = recipients.list_current(
+            conn, workspace_url=url, share_pack_id=share_pack_id
+        )
+        share_rows = shares.list_current(conn, workspace_url=url, share_pack_id=share_pack_id)
+        pipeline_rows = pipelines.list_current(conn, workspace_url=url, share_pack_id=share_pack_id)
+        configs: dict[tuple[UUID, int], SharePack | None] = {}
+        for row in [*recipient_rows, *share_rows]:
+            source = _source(row)
+            if source is None or source in configs:
+                continue
+            stored = share_packs.get_version(conn, *source)
+            model = parse_canonical(stored["config"]) if stored is not None else None
+            configs[source] = model if isinstance(model, SharePack) else None
+    managed = _Managed(configs)
+    counted = CountedWorkspace(
+        ctx.clients.client_for(workspace),
+        workspace_url=url,
+        limiter=workspace_limiter(url, ctx.settings.workflow.worker.workspace_max_inflight),
+        before_mutation=forbid_mutations,
+    )
+    reader = LiveReader(counted)
+    checks: list[Callable[[], None]] = []
+    items: list[DriftItem] = []
+
+    def item_for(resource_type: str, name: str, row: Mapping[str, Any]) -> DriftItem:
+        item = DriftItem(resource_type, name, row.get("share_pack_id"), row.get("source_version"))
+        items.append(item)
+        return item
+
+    for row in recipient_rows:
+        name = str(row["recipient_name"])
+        item = item_for("recipient", name, row)
+        checks.append(
+            partial(
+                _examine,
+                item,
+                partial(reader.recipient, name),
+                partial(_recipient_differences, row, managed.recipient(row)),
+            )
+        )
+    for row in share_rows:
+        name = str(row["share_name"])
+        item = item_for("share", name, row)
+        spec = managed.share(row)
+        grants_managed = spec is None or any(
+            getattr(spec, key) is not None
+            for key in ("recipients", "recipients_to_add", "recipients_to_remove")
+        )
+        grants_of = partial(reader.share_grants, name) if grants_managed else _nothing
+        checks.append(
+            partial(
+                _examine,
+                item,
+                partial(reader.share, name),
+                partial(_share_differences, row, grants_of),
+            )
+        )
+    suffix = ctx.settings.databricks.schedules.job_name_suffix
+    for row in pipeline_rows:
+        name = str(row["pipeline_name"])
+        item = item_for("pipeline", name, row)
+        pipeline_id = str(row.get("databricks_pipeline_id") or "")
+        read = partial(reader.pipeline, pipeline_id) if pipeline_id else _nothing
+        checks.append(partial(_examine, item, read, partial(_pipeline_differences, row)))
+        job_id = row.get("schedule_job_id")
+        if job_id is not None:
+            job_item = item_for("schedule", f"{name}{suffix}", row)
+            checks.append(
+                partial(
+                    _examine,
+                    job_item,
+                    partial(reader.job, int(job_id)),
+                    partial(_schedule_differences, row),
+                )
+            )
+    parallel = ctx.settings.workflow.worker.workspace_max_inflight
+    if checks:
+        with ThreadPoolExecutor(
+            max_workers=min(parallel, len(checks)), thread_name_prefix="drift"
+        ) as pool:
+            for future in [pool.submit(check) for check in checks]:
+                future.result()
+    order = {"recipient": 0, "share": 1, "pipeline": 2, "schedule": 3}
+    items.sort(key=lambda i: (order[i.resource_type], i.name.lower()))
+    return DriftReport(
+        workspace_url=url,
+        checked_at=ctx.clock(),
+        items=items,
+        read_calls=counted.counter.reads,
+        mutating_calls=counted.counter.mutations,
+    )

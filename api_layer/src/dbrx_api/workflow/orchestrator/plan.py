@@ -1,0 +1,254 @@
+"""`plan_pack`: what provisioning would change if the pack were stored and run now (WORKFLOW §10, API.md §12.3).
+
+Read-only end to end: one read-only database transaction (the pack's current version and the recorded rows), reads
+of the workspace through the same cached reader, checks and diff as a run (§9.2-§9.3), and every mutating call is
+refused before it leaves the process. Nothing is stored and nothing is queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from dbrx_api.workflow.context import WorkflowContext
+from dbrx_api.workflow.db.connection import database_unavailable
+from dbrx_api.workflow.db.repositories import share_packs, version_status
+from dbrx_api.workflow.models.issues import Issue
+from dbrx_api.workflow.models.pack import DeleteSharePack
+from dbrx_api.workflow.orchestrator.calls import (
+    CountedWorkspace,
+    forbid_mutations,
+    workspace_limiter,
+)
+from dbrx_api.workflow.orchestrator.delete import build_delete_graph
+from dbrx_api.workflow.orchestrator.diff import ActionGraph, DiffInputs, build_graph, no_adoption
+from dbrx_api.workflow.orchestrator.live import (
+    LiveReader,
+    PackLookup,
+    PrefetchPlan,
+    allowlist_check,
+    prefetch,
+)
+from dbrx_api.workflow.orchestrator.records import Recorded, load_recorded
+from dbrx_api.workflow.sharepack import LoadedPack
+from dbrx_api.workflow.validators.live import RecordedState, run_live_checks
+
+logger = logging.getLogger(__name__)
+
+_RERUN_STATUSES = frozenset({"COMPLETED", "FAILED"})
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """The 200 body of `POST /workflow/sharepack/plan` (API.md §12.3); `body()` gives the JSON object."""
+
+    valid: bool
+    pack: dict[str, Any]
+    errors: list[Issue]
+    warnings: list[Issue]
+    summary: dict[str, int] | None = None
+    changes: list[dict[str, Any]] | None = None
+    checked_at: datetime | None = None
+    read_calls: int = 0
+    mutating_calls: int = 0  # calls made while planning: always 0 (reported for tests and logs)
+
+    def body(self) -> dict[str, Any]:
+        """JSON-ready body; an offline plan has `valid`, `pack`, `errors` and `warnings` only."""
+        body: dict[str, Any] = {
+            "valid": self.valid,
+            "pack": self.pack,
+            "errors": [issue.as_problem_member() for issue in self.errors],
+            "warnings": [issue.as_problem_member() for issue in self.warnings],
+        }
+        if self.summary is not None:
+            body["summary"] = self.summary
+            body["changes"] = self.changes or []
+            body["checked_at"] = (
+                self.checked_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+                if self.checked_at
+                else None
+            )
+        return body
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """The pack's current stored version, as far as planning needs it."""
+
+    share_pack_id: UUID | None
+    version: int | None
+    record_hash: str | None
+    status: str | None
+    first_provisioned_at: datetime | None
+
+
+def summarise(graph: ActionGraph) -> dict[str, int]:
+    """`summary` of a plan: actions per kind and the mutating calls they would make."""
+    summary = {"create": 0, "update": 0, "delete": 0, "no_op": 0, "rotate_token": 0}
+    for action in graph.actions:
+        kind = "no_op" if action.is_noop else action.kind
+        summary[kind] = summary.get(kind, 0) + 1
+    summary["mutating_calls"] = graph.mutating_calls
+    return summary
+
+
+def plan_pack(
+    ctx: WorkflowContext, loaded: LoadedPack, *, principal_id: str, offline: bool = False
+) -> PlanResult:
+    """Validate live and diff a pack against its workspace without changing anything.
+
+    Args:
+        ctx: the process's workflow context.
+        loaded: the offline-valid pack (`load_sharepack`).
+        principal_id: the caller (logged with the plan).
+        offline: validation only: no database read and no Databricks call (the `pack` member is partial).
+
+    Raises:
+        ForbiddenError: 403 `workspace_not_allowed` (no request is sent to a workspace outside the allowlist).
+        ServiceUnavailable: 503 `database_unavailable`.
+    """
+    model = loaded.model
+    url = model.metadata.workspace_url
+    workspace = ctx.clients.resolve(url)
+    pack_info: dict[str, Any] = {
+        "pack_key": loaded.pack_key,
+        "share_pack_id": None,
+        "workspace_url": workspace.url,
+        "strategy": model.metadata.strategy,
+        "record_hash": loaded.record_hash,
+        "current_version": None,
+        "would_create_version": True,
+        "would_queue": model.metadata.approver_status == "approved",
+    }
+    if offline:
+        return PlanResult(valid=True, pack=pack_info, errors=[], warnings=list(loaded.warnings))
+    stored, recorded = _read_database(ctx, loaded, workspace.url)
+    would_create = stored.record_hash != loaded.record_hash
+    pack_info.update(
+        share_pack_id=str(stored.share_pack_id) if stored.share_pack_id else None,
+        current_version=stored.version,
+        would_create_version=would_create,
+        would_queue=model.metadata.approver_status == "approved"
+        and (would_create or stored.status in _RERUN_STATUSES),
+    )
+    counted = CountedWorkspace(
+        ctx.clients.client_for(workspace),
+        workspace_url=workspace.url,
+        limiter=workspace_limiter(
+            workspace.url, ctx.settings.workflow.worker.workspace_max_inflight
+        ),
+        before_mutation=forbid_mutations,
+    )
+    reader = LiveReader(counted)
+    now = ctx.clock()
+    if isinstance(model, DeleteSharePack):
+        graph = build_delete_graph(model, recorded, loaded.locator, already_deleted=set())
+        return PlanResult(
+            valid=True,
+            pack=pack_info,
+            errors=[],
+            warnings=[*loaded.warnings, *graph.warnings],
+            summary=summarise(graph),
+            changes=[action.plan_entry() for action in graph.actions],
+            checked_at=now,
+        )
+    suffix = ctx.settings.databricks.schedules.job_name_suffix
+    job_ids = recorded.job_ids(suffix)
+    prefetch(
+        reader,
+        PrefetchPlan(model, recorded.pipeline_ids(), job_ids, suffix),
+        parallel=ctx.settings.workflow.worker.workspace_max_inflight,
+    )
+    checks = run_live_checks(
+        model,
+        PackLookup(reader, allowed=allowlist_check(ctx.clients.resolve), recorded_jobs=job_ids),
+        locator=loaded.locator,
+        recorded=RecordedState(
+            pipeline_ids=recorded.pipeline_ids(), job_ids=frozenset(job_ids.values())
+        ),
+        job_name_suffix=suffix,
+    )
+    warnings = [*loaded.warnings, *checks.warnings]
+    if checks.errors:
+        return PlanResult(
+            valid=False,
+            pack=pack_info,
+            errors=checks.errors,
+            warnings=warnings,
+            summary=summarise(ActionGraph([], [])),
+            changes=[],
+            checked_at=now,
+            read_calls=counted.counter.reads,
+        )
+    # "As if provisioned now": a new version gets T = now; the stored version keeps its T.
+    reference = (
+        stored.first_provisioned_at
+        if not would_create and stored.first_provisioned_at is not None
+        else now
+    )
+    graph = build_graph(
+        DiffInputs(
+            pack=model,
+            reader=reader,
+            recorded=recorded,
+            resolved_types=checks.resolved_types,
+            databricks=ctx.settings.databricks,
+            reference_time=reference,
+            now=now,
+            locator=loaded.locator,
+            adoption=no_adoption,
+        )
+    )
+    logger.info(
+        "share pack planned",
+        extra={
+            "pack_key": loaded.pack_key,
+            "principal": principal_id,
+            "changes": sum(1 for action in graph.actions if not action.is_noop),
+            "read_calls": counted.counter.reads,
+        },
+    )
+    return PlanResult(
+        valid=True,
+        pack=pack_info,
+        errors=[],
+        warnings=[*warnings, *graph.warnings],
+        summary=summarise(graph),
+        changes=[action.plan_entry() for action in graph.actions],
+        checked_at=now,
+        read_calls=counted.counter.reads,
+        mutating_calls=counted.counter.mutations,
+    )
+
+
+def _read_database(
+    ctx: WorkflowContext, loaded: LoadedPack, workspace_url: str
+) -> tuple[_Stored, Recorded]:
+    """The current version of the pack and the recorded rows, in one read-only transaction."""
+    with database_unavailable(), ctx.pool.connection() as conn, conn.transaction():
+        conn.execute("SET TRANSACTION READ ONLY")
+        current = share_packs.get_current_by_key(conn, loaded.pack_key)
+        status = None
+        if current is not None:
+            status = version_status.get(conn, current["share_pack_id"], current["version"])
+        share_pack_id = current["share_pack_id"] if current is not None else None
+        same_content = current is not None and current["record_hash"] == loaded.record_hash
+        recorded = load_recorded(
+            conn,
+            loaded.model,
+            workspace_url=workspace_url,
+            share_pack_id=share_pack_id,
+            # A rotation shows only when this content version has not rotated yet.
+            version=current["version"] if same_content and current is not None else None,
+        )
+    stored = _Stored(
+        share_pack_id=share_pack_id,
+        version=int(current["version"]) if current is not None else None,
+        record_hash=str(current["record_hash"]) if current is not None else None,
+        status=str(status["status"]) if status is not None else None,
+        first_provisioned_at=status["first_provisioned_at"] if status is not None else None,
+    )
+    return stored, recorded
