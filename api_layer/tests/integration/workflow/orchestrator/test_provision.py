@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sharing import AuthenticationType
+from psycopg import sql
 
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import Pool
@@ -41,11 +42,14 @@ SCD2_TABLES = ("recipients", "shares", "pipelines")
 
 def versions(pool: Pool) -> dict[str, int]:
     """Rows (= versions) of each recorded-resource SCD2 table."""
+    counts: dict[str, int] = {}
     with pool.connection() as conn:
-        return {
-            table: int(conn.execute(f"SELECT count(*) AS n FROM deltashare.{table}").fetchone()["n"])  # type: ignore[index]
-            for table in SCD2_TABLES
-        }
+        for table in SCD2_TABLES:
+            query = sql.SQL("SELECT count(*) AS n FROM deltashare.{}").format(sql.Identifier(table))
+            row = conn.execute(query).fetchone()
+            assert row is not None
+            counts[table] = int(row["n"])
+    return counts
 
 
 def share_objects(ws: WorkspaceClient, name: str) -> dict[str, Any]:
@@ -63,7 +67,9 @@ def jobs_named(ws: WorkspaceClient, name: str) -> list[Any]:
 
 
 def pipeline_named(ws: WorkspaceClient, name: str) -> Any:
-    (info,) = [p for p in ws.pipelines.list_pipelines(filter=f"name LIKE '{name}'") if p.name == name]
+    (info,) = [
+        p for p in ws.pipelines.list_pipelines(filter=f"name LIKE '{name}'") if p.name == name
+    ]
     return ws.pipelines.get(info.pipeline_id or "")
 
 
@@ -122,7 +128,12 @@ def test_sample_pack_provisions_exactly_the_declared_state(
     assert spec.configuration is not None
     assert spec.configuration["pipelines.source_table"] == "main.sales.orders"
     assert spec.configuration["pipelines.keys"] == "order_id"
-    assert spec.tags == {"cost_center": "cc-1234", "confidential": "", "domain": "sales", "tier": "gold"}
+    assert spec.tags == {
+        "cost_center": "cc-1234",
+        "confidential": "",
+        "domain": "sales",
+        "tier": "gold",
+    }
     assert spec.libraries is not None
     assert spec.libraries[0].file is not None
     assert spec.libraries[0].file.path == LIBRARY_PATH
@@ -142,8 +153,13 @@ def test_sample_pack_provisions_exactly_the_declared_state(
         recorded_shares = shares.list_current(conn, share_pack_id=stored.share_pack_id)
         recorded_pipelines = pipelines.list_current(conn, share_pack_id=stored.share_pack_id)
         steps = provisioning_steps.list_for_run(conn, report.claim.run_id)
-    assert {r["recipient_name"] for r in recorded_recipients} == {"partner_analytics", "acme_external"}
-    assert all(r["created_by_pack"] for r in [*recorded_recipients, *recorded_shares, *recorded_pipelines])
+    assert {r["recipient_name"] for r in recorded_recipients} == {
+        "partner_analytics",
+        "acme_external",
+    }
+    assert all(
+        r["created_by_pack"] for r in [*recorded_recipients, *recorded_shares, *recorded_pipelines]
+    )
     sales_row = next(r for r in recorded_shares if r["share_name"] == "sales_share")
     assert sales_row["recipients"] == ["acme_external", "partner_analytics"]
     assert [a["name"] for a in sales_row["assets"]] == [
@@ -190,7 +206,9 @@ def test_a_new_version_changing_one_asset_applies_exactly_that_change(
     assert provision(orch_ctx, first).outcome.result == "COMPLETED"
     before = versions(orch_ctx.pool)
     orch_emu.reset_stats()
-    changed = sample_pack(orch_emu.url).replace("comment: Aggregated view", "comment: Orders per region")
+    changed = sample_pack(orch_emu.url).replace(
+        "comment: Aggregated view", "comment: Orders per region"
+    )
     second = store_yaml(orch_ctx.pool, changed)
     assert second.version == 2
 
@@ -218,7 +236,9 @@ def _delete_pack(url: str) -> str:
     )
 
 
-def test_delete_pack_removes_only_what_it_recorded(orch_ctx: WorkflowContext, orch_emu: Emu) -> None:
+def test_delete_pack_removes_only_what_it_recorded(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
     ws = orch_emu.workspace_client()
     # Existing before the pack: a look-alike share, and a pipeline whose name contains the pack's pipeline name.
     ws.shares.create("sales_share_archive", comment="not managed by the pack")
@@ -274,7 +294,7 @@ def test_delete_keeps_adopted_resources(orch_ctx: WorkflowContext, orch_emu: Emu
     report = provision(orch_ctx, stored)
     assert report.outcome.result == "COMPLETED"
     summary = report.outcome.summary or {}
-    assert [w["msg"] for w in summary["warnings"] if w["type"] == "update_created_missing"][0] == (
+    assert next(w["msg"] for w in summary["warnings"] if w["type"] == "update_created_missing") == (
         'recipient "acme_external" does not exist; it will be created.'
     )
     with orch_ctx.pool.connection() as conn:
