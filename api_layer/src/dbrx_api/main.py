@@ -136,19 +136,24 @@ def _validation_items(exc: RequestValidationError) -> list[dict[str, Any]]:
     return items
 
 
+_HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 def _allowed_methods(request: Request) -> list[str]:
-    """Methods of every route matching the request path (`Allow` of a 405, RFC 9110 §15.5.6).
+    """Methods some route fully matches on the request path (`Allow` of a 405, RFC 9110 §15.5.6).
 
     Starlette's own 405 names the methods of the first partially matching route only, while one path often has
-    several routes (`GET /shares` and `POST /shares`).
+    several routes (`GET /shares` and `POST /shares`). Each method is tried through the routes' own `matches`,
+    which also sees into included routers (their routes are not listed on `app.router.routes`).
     """
-    scope = {**request.scope, "method": "GET"}
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        route_methods = getattr(route, "methods", None)
-        if route_methods and route.matches(scope)[0] != Match.NONE:
-            methods |= set(route_methods)
-    return sorted(methods)
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
 
 
 def install_exception_handlers(app: FastAPI) -> None:
