@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from typing import Any
+from urllib.parse import unquote
 
 from psycopg_pool import ConnectionPool
 
@@ -45,7 +46,7 @@ def entity_key(path_params: dict[str, Any], location: str | None) -> str:
     if keys:
         return "/".join(keys)
     if location:
-        return location.rstrip("/").rsplit("/", 1)[-1]
+        return unquote(location.rstrip("/").rsplit("/", 1)[-1])  # Location is percent-encoded
     return "-"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Depends, Path, Query, Request, Response
 from pydantic import AfterValidator
@@ -117,5 +118,10 @@ ListQueryDep = Annotated[ListQuery, Depends(list_query)]
 
 
 def set_location(request: Request, response: Response, route_name: str, **path_params: str) -> None:
-    """`Location` of a created resource: the path of its GET route (including `api_prefix`)."""
-    response.headers["Location"] = request.url_for(route_name, **path_params).path
+    """`Location` of a created resource: the path of its GET route (including `api_prefix`).
+
+    Each path parameter is percent-encoded: names may hold any character but `/` (`%`, `?`, `#`, non-ASCII),
+    and a header value must be ASCII (Starlette raises on anything outside Latin-1).
+    """
+    encoded = {name: quote(value, safe="") for name, value in path_params.items()}
+    response.headers["Location"] = request.url_for(route_name, **encoded).path
