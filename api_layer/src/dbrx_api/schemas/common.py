@@ -7,7 +7,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
 
 def format_timestamp(value: datetime) -> str:
@@ -63,9 +70,27 @@ class ResponseModel(BaseModel):
 
 
 class RequestModel(BaseModel):
-    """Base of every request body: unknown keys are errors (422 `extra_forbidden`)."""
+    """Base of every request body: unknown keys are errors (422 `extra_forbidden`), types are exact.
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    Strict: the body must match its JSON Schema, so `"3600"` is not an integer and `"yes"` not a boolean
+    (pydantic's lax mode would coerce both). Enum fields opt out with `Field(strict=False)`, since FastAPI
+    validates the decoded JSON in Python mode, where a strict enum accepts only enum instances.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+
+
+def _integral_number(value: object) -> object:
+    # JSON Schema counts 3.0 as an integer; strict mode would refuse the float, lax mode would take "3" too.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Last in an integer member's `Annotated[int, Field(...), INTEGRAL_FLOATS]` (constraints first, or pydantic
+# renders them as `ge`/`le` instead of `minimum`/`maximum` inside `anyOf`): JSON Schema semantics under strict
+# models, i.e. `3` and `3.0` are accepted, `"3"` and `true` are not.
+INTEGRAL_FLOATS = BeforeValidator(_integral_number)
 
 
 class ListEnvelope(ResponseModel):

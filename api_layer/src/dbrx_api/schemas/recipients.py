@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from dbrx_api.schemas.common import RequestModel, ResponseModel, Timestamp
+from dbrx_api.schemas.common import INTEGRAL_FLOATS, RequestModel, ResponseModel, Timestamp
 
 MAX_IP_ENTRIES = 100
 NO_IP_LIST_WARNING = "no IP access list: the credential is usable from any network"
@@ -75,7 +75,7 @@ class D2DRecipientCreate(RequestModel):
 class D2ORecipientCreate(RequestModel):
     description: str | None = Field(None, max_length=1000)
     ip_access_list: list[str] = Field(default_factory=list)
-    expiration_days: int | None = Field(None, ge=1, le=3650)
+    expiration_days: Annotated[int, Field(ge=1, le=3650), INTEGRAL_FLOATS] | None = None
 
     @field_validator("ip_access_list")
     @classmethod
@@ -100,7 +100,9 @@ class IpList(RequestModel):
 
 
 class RotateToken(RequestModel):
-    existing_token_expire_in_seconds: int = Field(0, ge=0, le=10 * 365 * 24 * 3600)
+    existing_token_expire_in_seconds: Annotated[
+        int, Field(ge=0, le=10 * 365 * 24 * 3600), INTEGRAL_FLOATS
+    ] = 0
 
 
 class DescriptionUpdate(RequestModel):
@@ -121,7 +123,7 @@ class DescriptionUpdate(RequestModel):
 
 
 class ExpirationUpdate(RequestModel):
-    expiration_days: int = Field(ge=1, le=3650)
+    expiration_days: Annotated[int, Field(ge=1, le=3650), INTEGRAL_FLOATS]
 
 
 # ------------------------------------------------------------------------------------------ responses

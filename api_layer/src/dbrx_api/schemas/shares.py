@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from dbrx_api.schemas.common import (
+    INTEGRAL_FLOATS,
     RequestModel,
     ResponseModel,
     Timestamp,
@@ -81,11 +82,11 @@ class ObjectRef(RequestModel):
     """One asset to add to (or remove from) a share; a bare string is shorthand for `{"name": "<string>"}`."""
 
     name: str = Field(min_length=1, max_length=1000)
-    type: SharedObjectType | None = None
+    type: SharedObjectType | None = Field(None, strict=False)  # an enum: see RequestModel
     shared_as: str | None = Field(None, min_length=1, max_length=255)
     cdf_enabled: bool | None = None
     history_data_sharing_status: Literal["ENABLED", "DISABLED"] | None = None
-    start_version: int | None = Field(None, ge=0)
+    start_version: Annotated[int, Field(ge=0), INTEGRAL_FLOATS] | None = None
     partitions: list[Partition] | None = None
     comment: str | None = Field(None, max_length=1000)
 
