@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from dbrx_api.dbrx_auth.principal import Role
 from dbrx_api.dependencies import require_role
-from dbrx_api.schemas.common import ListQuery, uc_name_problem
+from dbrx_api.schemas.common import UC_NAME_PATTERN, ListQuery, uc_name_problem
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -87,7 +87,12 @@ def _uc_name(value: str) -> str:
 
 UcNamePath = Annotated[
     str,
-    Path(description="Unity Catalog name (case-insensitive; stored lower-case)", max_length=255),
+    Path(
+        description="Unity Catalog name (case-insensitive; stored lower-case)",
+        max_length=255,
+        # Documented only: `_uc_name` enforces it with the error type `name_invalid` (API.md §1.6).
+        json_schema_extra={"pattern": UC_NAME_PATTERN},
+    ),
     AfterValidator(_uc_name),
 ]
 

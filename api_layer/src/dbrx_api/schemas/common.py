@@ -108,7 +108,15 @@ class DeleteResult(ResponseModel):
 
 # ------------------------------------------------------------------------------------------ names
 
-_UC_NAME_FORBIDDEN = re.compile(r"[.\s/\x00-\x1f\x7f]")
+# '.', '/', ASCII controls and space, DEL, and the other characters Python's `\s` matches, spelt out so that the
+# class means the same in Python and in ECMA-262 (the regex dialect of JSON Schema `pattern`).
+_UC_NAME_FORBIDDEN_CHARS = (
+    r"./\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_UC_NAME_FORBIDDEN = re.compile(f"[{_UC_NAME_FORBIDDEN_CHARS}]")
+# JSON Schema `pattern` of a Unity Catalog name: the characters `uc_name_problem` rejects, so the OpenAPI
+# document states the rule that the validators apply (length is `minLength`/`maxLength`).
+UC_NAME_PATTERN = f"^[^{_UC_NAME_FORBIDDEN_CHARS}]+$"
 
 
 def uc_name_problem(value: str) -> str | None:
