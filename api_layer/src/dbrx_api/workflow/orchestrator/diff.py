@@ -311,6 +311,7 @@ def object_changes(
     adds: list[tuple[Asset, str]] = []
     updates: list[tuple[Asset, str]] = []
     fields: dict[str, dict[str, Any]] = {}
+    recreated = 0
     for key, present in sorted(live.items()):
         if key not in wanted:
             removes.append(SharedDataObject(name=present.name))
@@ -323,7 +324,9 @@ def object_changes(
             continue
         object_type = enum_text(current.data_object_type) or "TABLE"
         if shared_as_differs(asset, current):
-            removes.append(SharedDataObject(name=current.name))
+            # Removed first, so that its re-addition rarely needs a call of its own.
+            removes.insert(recreated, SharedDataObject(name=current.name))
+            recreated += 1
             adds.append((asset, object_type))
             continue
         differences = option_differences(asset, current)

@@ -21,7 +21,15 @@ from dbrx_api.workflow.orchestrator import run_provisioning
 from dbrx_api.workflow.orchestrator.diff import Action
 from dbrx_api.workflow.queue.run import RunControl
 from dbrx_emulator.testing import Emu
-from fixtures.orchestrator import claim, commit, provision, requeue, sample_pack, store_yaml
+from fixtures.orchestrator import (
+    claim,
+    commit,
+    provision,
+    requeue,
+    sample_pack,
+    second_version,
+    store_yaml,
+)
 from fixtures.postgres import StoredPack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -29,32 +37,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 class SimulatedCrash(BaseException):
     """Stops a run dead: nothing in the orchestrator catches it, so nothing after it is recorded."""
-
-
-def second_version(url: str) -> str:
-    """Rotation, a new recipient and grant, a changed object, cron and schedule mode."""
-    text = sample_pack(url)
-    for old, new in (
-        ("token_rotation: false", "token_rotation: true"),
-        ("comment: Aggregated view", "comment: Orders per region"),
-        ('cron: "0 0 2 * * ?"', 'cron: "0 30 3 * * ?"'),
-        (
-            '        scd_type: "1"\n        schedule: continuous',
-            '        scd_type: "1"\n        schedule:\n          cron: "0 0 4 * * ?"',
-        ),
-        (
-            "recipients_to_add: [partner_analytics]",
-            "recipients_to_add: [partner_analytics, beta_partner]",
-        ),
-        (
-            "\nshare:\n",
-            "\n  - name: beta_partner\n    type: D2O\n    recipient: beta@example.com\n"
-            "    recipient_ips: [192.0.2.0/24]\n\nshare:\n",
-        ),
-    ):
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    return text
 
 
 def snapshot(ws: WorkspaceClient) -> dict[str, Any]:
