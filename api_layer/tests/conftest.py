@@ -4,6 +4,7 @@ from __future__ import annotations
 
 pytest_plugins: list[str] = [
     "fixtures.api",
+    "fixtures.workflow_api",
     "fixtures.pipelines_api",
     "fixtures.tokens",
     "fixtures.azurite_blob",

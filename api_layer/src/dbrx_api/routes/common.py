@@ -55,10 +55,11 @@ def operation(
     workspace: bool = True,
     body: bool = False,
     errors: Iterable[int] = (),
+    success: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments of a route decorator: operationId, role check, documented statuses and role extension.
 
-    `role=None` marks a public route. The role check is a decorator dependency, so it runs before the route's
+    `role=None` marks a public route; `success` documents a non-JSON 200 response. The role check is a decorator dependency, so it runs before the route's
     parameters (workspace header, body), as API.md §1.2 orders the checks.
     """
     statuses: set[int] = set(errors) | {500}
@@ -68,9 +69,12 @@ def operation(
         statuses |= set(WORKSPACE_STATUSES)
     if body:
         statuses |= set(BODY_STATUSES) | {422}
+    responses = problem_responses(statuses)
+    if success is not None:
+        responses[200] = success  # a non-JSON success (file download)
     kwargs: dict[str, Any] = {
         "operation_id": operation_id,
-        "responses": problem_responses(statuses),
+        "responses": responses,
         "openapi_extra": {"x-required-role": role or "public"},
     }
     if role is not None:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from dbrx_api.schemas.common import ResponseModel, Timestamp
+
+
+def _empty_when_null(value: Any, empty: Any) -> Any:
+    return empty if value is None else value
+
+
+# Stored JSON columns may be NULL; responses show `{}` / `[]` instead (API.md §1.6).
+JsonObject = Annotated[dict[str, Any], BeforeValidator(lambda v: _empty_when_null(v, {}))]
+JsonObjects = Annotated[list[dict[str, Any]], BeforeValidator(lambda v: _empty_when_null(v, []))]
 
 
 class PackIssue(ResponseModel):
@@ -91,7 +100,7 @@ class PackStatus(ResponseModel):
     updated_at: Timestamp
     last_completed_version: int | None = None
     governance: Governance
-    warnings: list[dict[str, Any]] = Field(default_factory=list)
+    warnings: JsonObjects = Field(default_factory=list)
     error: VersionError | None = None
     latest_run: LatestRun | None = None
 
@@ -120,8 +129,8 @@ class Step(ResponseModel):
     started_at: Timestamp | None = None
     ended_at: Timestamp | None = None
     outcome: str | None = None
-    databricks_ids: dict[str, Any] = Field(default_factory=dict)
-    detail: dict[str, Any] = Field(default_factory=dict)
+    databricks_ids: JsonObject = Field(default_factory=dict)
+    detail: JsonObject = Field(default_factory=dict)
     error_code: str | None = None
     error_message: str | None = None
 
@@ -159,7 +168,7 @@ class PackVersion(ResponseModel):
     approver_status: str | None = None
     requested_by: Principal
     file: FileInfo
-    warnings: list[dict[str, Any]] = Field(default_factory=list)
+    warnings: JsonObjects = Field(default_factory=list)
     config: dict[str, Any] | None = None
     transitions: list[Transition] = Field(default_factory=list)
     runs: list[Run] = Field(default_factory=list)
@@ -260,7 +269,7 @@ class DriftItem(ResponseModel):
     share_pack_id: UUID | None = None
     version: int | None = None
     state: Literal["in_sync", "drifted", "missing", "error"]
-    differences: list[dict[str, Any]] = Field(default_factory=list)
+    differences: JsonObjects = Field(default_factory=list)
 
 
 class DriftSummary(ResponseModel):

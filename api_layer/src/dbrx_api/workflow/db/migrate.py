@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
 
 logger = logging.getLogger(__name__)
 
@@ -193,10 +194,14 @@ def _release_lock(conn: psycopg.Connection[Any]) -> None:
 
 
 def _applied(conn: psycopg.Connection[Any]) -> dict[int, str]:
-    row = conn.execute("SELECT to_regclass('deltashare.schema_migrations') IS NOT NULL").fetchone()
+    # Tuple rows whatever the connection's row factory (pool connections return dicts).
+    cursor = conn.cursor(row_factory=tuple_row)
+    row = cursor.execute(
+        "SELECT to_regclass('deltashare.schema_migrations') IS NOT NULL"
+    ).fetchone()
     if row is None or not row[0]:
         return {}
-    rows = conn.execute("SELECT version, checksum FROM deltashare.schema_migrations").fetchall()
+    rows = cursor.execute("SELECT version, checksum FROM deltashare.schema_migrations").fetchall()
     return {int(version): str(checksum) for version, checksum in rows}
 
 

@@ -1,0 +1,252 @@
+"""Share-pack workflow (API.md §10, §12): thin routes over `workflow.service` and the orchestrator.
+
+Registered only when `workflow.enabled`; otherwise every `/workflow/...` path answers 404 `workflow_disabled`.
+Static paths are declared before `/workflow/sharepack/{id}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from functools import lru_cache
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile, status
+
+from dbrx_api.dependencies import (
+    WORKSPACE_HEADER,
+    PrincipalDep,
+    RequestIdDep,
+    WorkflowDep,
+)
+from dbrx_api.errors import ServiceUnavailable
+from dbrx_api.routes.common import operation, problem_responses
+from dbrx_api.schemas.workflow import (
+    DriftResponse,
+    PackHistory,
+    PackList,
+    PackStatus,
+    PlanResponse,
+    UploadResponse,
+    WorkflowHealth,
+)
+from dbrx_api.workflow import service as workflow_service
+from dbrx_api.workflow.models.json_schema import sharepack_json_schema
+from dbrx_api.workflow.orchestrator import drift as drift_flow
+from dbrx_api.workflow.orchestrator import plan as plan_flow
+from dbrx_api.workflow.sharepack_template import build_template_xlsx
+
+router = APIRouter(prefix="/workflow", tags=["Workflow"])
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+OptionalWorkspaceHeader = Annotated[
+    str | None,
+    Header(
+        alias=WORKSPACE_HEADER,
+        description="Optional; when sent it must equal the pack's metadata.workspace_url.",
+    ),
+]
+PackFile = Annotated[
+    UploadFile, File(description="The share pack: .yaml, .yml or .xlsx (at most 5 MiB)")
+]
+
+
+def _read(file: UploadFile, limit: int) -> bytes:
+    # One byte past the limit is enough to tell "too large" (the middleware already capped the request).
+    return file.file.read(limit + 1)
+
+
+def _pack_errors(*statuses: int) -> list[int]:
+    return [400, 403, 404, 413, 415, 422, *statuses]
+
+
+@router.post(
+    "/sharepack/upload_and_validate",
+    status_code=status.HTTP_202_ACCEPTED,
+    **operation("workflow_upload", "writer", workspace=False, errors=_pack_errors(503)),
+)
+def upload_and_validate(
+    file: PackFile,
+    ctx: WorkflowDep,
+    principal: PrincipalDep,
+    request_id: RequestIdDep,
+    request: Request,
+    response: Response,
+    x_workspace_url: OptionalWorkspaceHeader = None,
+) -> UploadResponse:
+    """Validate a share pack and store it as a new version; approved versions are queued for provisioning."""
+    result = workflow_service.upload_sharepack(
+        ctx,
+        principal=principal,
+        request_id=request_id,
+        filename=file.filename or "",
+        data=_read(file, ctx.settings.upload.max_bytes),
+        workspace_header=x_workspace_url,
+    )
+    if not result.accepted:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = request.url_for(
+        "get_sharepack", id=str(result.response.share_pack_id)
+    ).path
+    return result.response
+
+
+@router.post(
+    "/sharepack/plan",
+    **operation("workflow_plan", "reader", workspace=False, errors=_pack_errors(502, 503)),
+)
+def plan(
+    file: PackFile,
+    ctx: WorkflowDep,
+    principal: PrincipalDep,
+    offline: Annotated[
+        bool, Query(description="Validation only: no Databricks call, no database read")
+    ] = False,
+    x_workspace_url: OptionalWorkspaceHeader = None,
+) -> PlanResponse:
+    """Validate a share pack and list the changes provisioning would make now; stores and changes nothing."""
+    loaded = workflow_service.load_for_request(
+        ctx,
+        principal=principal,
+        filename=file.filename or "",
+        data=_read(file, ctx.settings.upload.max_bytes),
+        workspace_header=x_workspace_url,
+    )
+    result = plan_flow.plan_pack(ctx, loaded, principal_id=principal.id, offline=offline)
+    return PlanResponse.model_validate(result.body())
+
+
+@lru_cache(maxsize=1)
+def _template() -> tuple[bytes, str]:
+    content = build_template_xlsx()
+    return content, f'"{hashlib.sha256(content).hexdigest()[:32]}"'
+
+
+@lru_cache(maxsize=1)
+def _schema() -> tuple[bytes, str]:
+    content = json.dumps(sharepack_json_schema(), indent=2, sort_keys=True).encode()
+    return content, f'"{hashlib.sha256(content).hexdigest()[:32]}"'
+
+
+@router.get(
+    "/sharepack/template.xlsx",
+    response_class=Response,
+    **operation(
+        "workflow_template",
+        None,
+        workspace=False,
+        success={"content": {XLSX_MEDIA_TYPE: {}}, "description": "The Excel template"},
+    ),
+)
+def template() -> Response:
+    """The canonical Excel template of a share pack (headers, examples, drop-downs; no formulas or macros)."""
+    content, etag = _template()
+    return Response(
+        content,
+        media_type=XLSX_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": 'attachment; filename="sharepack_template.xlsx"',
+            "ETag": etag,
+        },
+    )
+
+
+@router.get(
+    "/sharepack/schema.json",
+    response_class=Response,
+    **operation(
+        "workflow_schema",
+        None,
+        workspace=False,
+        success={"content": {"application/schema+json": {}}, "description": "JSON Schema"},
+    ),
+)
+def schema() -> Response:
+    """JSON Schema (draft 2020-12) of the YAML form of a share pack."""
+    content, etag = _schema()
+    return Response(content, media_type="application/schema+json", headers={"ETag": etag})
+
+
+@router.get("/sharepacks", **operation("workflow_list", "reader", workspace=False, errors=[503]))
+def list_sharepacks(
+    ctx: WorkflowDep,
+    status_filter: Annotated[
+        list[str] | None,
+        Query(alias="status", description="Status of the current version (repeatable)"),
+    ] = None,
+    requested_by: Annotated[
+        str | None, Query(max_length=255, description="Uploader id or name")
+    ] = None,
+    since: Annotated[datetime | None, Query(description="Last status change at or after")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="Opaque cursor of the next page")
+    ] = None,
+) -> PackList:
+    """Share packs (current version each), newest status change first, with keyset pagination."""
+    return workflow_service.list_packs(
+        ctx,
+        statuses=status_filter,
+        requested_by=requested_by,
+        since=since,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get(
+    "/sharepack/{id}", **operation("workflow_get", "reader", workspace=False, errors=[404, 503])
+)
+def get_sharepack(id: str, ctx: WorkflowDep) -> PackStatus:
+    """Status of the pack's current version: status, progress, attempts, errors, latest run."""
+    return workflow_service.get_status(ctx, id)
+
+
+@router.get(
+    "/sharepack/{id}/history",
+    **operation("workflow_history", "reader", workspace=False, errors=[404, 503]),
+)
+def get_history(
+    id: str,
+    ctx: WorkflowDep,
+    include_config: Annotated[
+        bool, Query(description="Include each version's canonical content")
+    ] = False,
+) -> PackHistory:
+    """Every version with its status transitions, runs and steps."""
+    return workflow_service.get_history(ctx, id, include_config=include_config)
+
+
+@router.get(
+    "/drift",
+    **operation("workflow_drift", "reader", workspace=False, errors=[400, 403, 404, 502, 503]),
+)
+def drift(
+    ctx: WorkflowDep,
+    workspace: Annotated[
+        str, Query(min_length=1, max_length=2048, description="Workspace URL to check")
+    ],
+    share_pack_id: Annotated[UUID | None, Query(description="Limit to one pack")] = None,
+) -> DriftResponse:
+    """Recorded state of the packs' resources compared with the live workspace (read-only)."""
+    report = drift_flow.detect_drift(ctx, workspace, share_pack_id=share_pack_id)
+    return DriftResponse.model_validate(report.body())
+
+
+_health_kwargs = operation("workflow_health", "reader", workspace=False)
+_health_kwargs["responses"] |= problem_responses([503])
+
+
+@router.get("/health", **_health_kwargs)
+def health(ctx: WorkflowDep) -> WorkflowHealth:
+    """Database, migrations, queue and worker mode of the workflow subsystem."""
+    result = workflow_service.workflow_health(ctx)
+    if result.status != "ok":
+        raise ServiceUnavailable(
+            "The workflow subsystem is not ready.",
+            code="not_ready",
+            checks=result.checks.model_dump(),
+        )
+    return result
