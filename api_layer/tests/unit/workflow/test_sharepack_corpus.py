@@ -763,6 +763,10 @@ def _extra_sheets(count: int) -> Callable[[openpyxl.Workbook], None]:
     return edit
 
 
+def _duplicate_sheet(workbook: openpyxl.Workbook) -> None:
+    workbook.create_sheet("Share ")
+
+
 def _too_many_columns(workbook: openpyxl.Workbook) -> None:
     workbook["recipient"].cell(row=2, column=51, value="x")
 
@@ -849,6 +853,14 @@ EXCEL_CASES: list[Case] = [
         422,
         "sharepack_invalid",
         {("xlsx_sheet_missing", "")},
+    ),
+    Case(
+        "sheet-names-equal-after-trimming",
+        "p.xlsx",
+        _xlsx(_duplicate_sheet),
+        422,
+        "sharepack_invalid",
+        {("xlsx_duplicate_sheet", "share")},
     ),
     Case(
         "too-many-sheets",
@@ -1014,6 +1026,7 @@ def test_corpus_file_is_rejected_with_its_codes_and_locations(case: Case) -> Non
     for issue in problem.issues:
         if excel and issue.loc:
             assert issue.sheet is not None, issue
+        if excel and "[" in issue.loc:
             assert issue.row is not None, issue
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from dbrx_api.workflow.validators.fields import FieldError
 
@@ -159,6 +160,7 @@ def _shift_weekdays(field: str) -> str:
     return ",".join(shifted)
 
 
+@lru_cache(maxsize=1024)  # packs repeat a few schedules across thousands of pipelines
 def check_quartz(expression: str) -> QuartzCron:
     """Validate a Quartz cron; raise `cron_not_quartz` / `cron_invalid` (`FieldError`) otherwise."""
     fields = expression.upper().split()

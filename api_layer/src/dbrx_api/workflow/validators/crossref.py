@@ -32,12 +32,12 @@ def check_document(ctx: Context, doc: DocumentDraft) -> None:
     """Run every stage-4 rule on the drafts."""
     if not doc.recipients and not doc.shares and doc.recipients_ok and doc.shares_ok:
         ctx.error("pack_empty", "", "the pack declares no recipient and no share.", NO_POS)
-    _unique_names(ctx, [(r.name, r.path) for r in doc.recipients], "recipient")
-    _unique_names(ctx, [(s.name, s.path) for s in doc.shares], "share")
+    _unique_names(ctx, [r.name for r in doc.recipients], "recipient")
+    _unique_names(ctx, [s.name for s in doc.shares], "share")
     if doc.delete:
         return
     pipelines = [p for share in doc.shares for p in share.pipelines or []]
-    _unique_names(ctx, [(p.name, p.path) for p in pipelines], "pipeline")
+    _unique_names(ctx, [p.name for p in pipelines], "pipeline")
     for share in doc.shares:
         _check_share(ctx, share)
     _check_targets(ctx, doc.shares)
@@ -46,11 +46,11 @@ def check_document(ctx: Context, doc: DocumentDraft) -> None:
 
 def _unique_names(
     ctx: Context,
-    entries: list[tuple[Located | None, str]],
+    names: list[Located | None],
     what: str,
 ) -> None:
     first: dict[str, Located] = {}
-    for name, _ in entries:
+    for name in names:
         if name is None:
             continue
         key = name.value.lower()

@@ -9,7 +9,7 @@ import ipaddress
 import re
 import zoneinfo
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -102,6 +102,7 @@ def check_email(value: str) -> str:
     return value.lower()
 
 
+@lru_cache(maxsize=4096)  # the same people and groups recur across entries
 def check_principal(value: str) -> tuple[str, bool]:
     """An email (lower-cased) or a directory group name (case kept); returns (canonical, is_email)."""
     if "@" in value:
