@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ logger = logging.getLogger(__name__)
 
 SELECT = "SELECT"
 _ROTATE_PATH = "/api/2.1/unity-catalog/recipients/{name}/rotate-token"
+PROGRESS_INTERVAL_S = 1.0
 _JOBS_CREATE_PATH = "/api/2.2/jobs/create"
 
 
@@ -1033,10 +1035,19 @@ class Applier:
         self.cancelled = cancelled
         self.result = ApplyResult()
         ctx.total_steps = len(graph.actions)
+        self._progress_guard = threading.Lock()
+        self._progress_at = -PROGRESS_INTERVAL_S
 
     # ---------------------------------------------------------------- recording
 
     def _progress(self, conn: Any, action: Action) -> None:
+        """`status_detail` = "step k of n: <key>", at most every `PROGRESS_INTERVAL_S` (one status row: parallel
+        actions updating it on every step would queue on its row lock)."""
+        now = time.monotonic()
+        with self._progress_guard:
+            if now - self._progress_at < PROGRESS_INTERVAL_S:
+                return
+            self._progress_at = now
         version_status.set_progress(
             conn,
             self.ctx.share_pack_id,
@@ -1162,12 +1173,62 @@ class Applier:
 
     # ---------------------------------------------------------------- scheduling (coordinator thread)
 
+    def settled_noops(self) -> list[Action]:
+        """No-op actions that depend only on no-op actions: nothing can change what they record."""
+        settled: set[str] = set()
+        chosen: list[Action] = []
+        for action in self.graph.actions:  # canonical order: dependencies come first
+            if action.is_noop and action.deps <= settled:
+                settled.add(action.key)
+                chosen.append(action)
+        return chosen
+
+    def run_noops(self, actions: list[Action]) -> list[Action]:
+        """Record settled no-ops together: one transaction for their SCD2 writes and `NOOP` steps.
+
+        Returns the actions recorded; one whose executor failed is left to the normal path (which records the
+        failure).
+        """
+        ctx = self.ctx
+        results: list[tuple[Action, StepResult]] = []
+        for action in actions:
+            try:
+                results.append((action, self.executor_for(action)(ctx, action)))
+            except Exception:  # noqa: BLE001 - retried on the normal path, which classifies and records it
+                logger.info("no-op step left to the scheduler", extra={"step_key": action.key})
+        if not results:
+            return []
+        with transaction(ctx.pool) as conn:
+            for action, result in results:
+                for write in result.writes:
+                    write(conn)
+                provisioning_steps.record_closed(
+                    conn,
+                    **self._step_fields(action),
+                    action="noop",
+                    outcome=result.outcome,
+                    databricks_ids=result.ids,
+                    detail=result.detail or None,
+                )
+        for action, _ in results:
+            ctx.hook("after_record", action)
+        return [action for action, _ in results]
+
     def run(self) -> ApplyResult:
         actions = {action.key: action for action in self.graph.actions}
         pending = dict(actions)
         done: set[str] = set()
         blocked: set[str] = set()
         running: dict[Future[StepResult], Action] = {}
+        try:
+            recorded = self.run_noops(self.settled_noops())
+        except (AppError, psycopg.Error) as exc:
+            self.result.stopped = classify(exc)
+            return self.result
+        for action in recorded:
+            del pending[action.key]
+            done.add(action.key)
+            self.result.noop.append(action.key)
         with ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix="reconcile"
         ) as pool:

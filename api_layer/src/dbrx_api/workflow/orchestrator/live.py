@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -30,7 +30,7 @@ from dbrx_api.errors import AppError, ForbiddenError, InvalidRequest, NotFoundEr
 from dbrx_api.jobs.pipelines import SCD_TYPE_KEY, SOURCE_TABLE_KEY
 from dbrx_api.jobs.resolution import PIPELINES_PAGE, like_filter, pipeline_ids_of
 from dbrx_api.schemas.common import enum_text
-from dbrx_api.workflow.models.pack import CronSchedule, SharePack
+from dbrx_api.workflow.models.pack import CronSchedule, Share, SharePack
 from dbrx_api.workflow.orchestrator.calls import CountedWorkspace
 from dbrx_api.workflow.validators.fields import parse_asset_name
 from dbrx_api.workflow.validators.live import (
@@ -447,72 +447,109 @@ def _swallow(fetch: Callable[[], object]) -> Callable[[], None]:
 def prefetch(reader: LiveReader, plan: PrefetchPlan, parallel: int) -> None:
     """Warm the cache with every read the checks and the diff need, `parallel` at a time (§9.2, §9.7).
 
-    Wave 1: recipients (declared and granted), shares, pipeline source tables, target catalogs and schemas,
-    pipelines (by recorded id, else by exact name) and schedule jobs (by recorded id, else by name). Wave 2 needs
-    wave 1: grants of existing shares whose recipients are managed, the type of every asset not yet in its share,
-    and the in-use check of D2D identifiers of recipients to create.
+    Independent reads: recipients (declared and granted), shares, pipeline source tables, target catalogs and
+    schemas, pipelines (by recorded id, else by exact name) and schedule jobs (by recorded id, else by name). Reads
+    that need another one start as soon as it is answered: the grants of an existing share whose recipients are
+    managed and the type of every asset not yet in it (after the share), the in-use check of a D2D identifier
+    (after its recipient turned out absent).
     """
     pack = plan.pack
-    declared = {recipient.name for recipient in pack.recipient}
-    first: list[Callable[[], None]] = []
-    names = set(declared)
-    for share in pack.share:
-        for key in ("recipients", "recipients_to_add"):
-            names.update(getattr(share, key) or [])
-    first += [_swallow(partial(reader.recipient, name)) for name in sorted(names)]
-    first += [_swallow(partial(reader.share, share.name)) for share in pack.share]
-    targets: set[tuple[str, str]] = set()
-    for share in pack.share:
-        for pipeline in share.pipelines or []:
-            first.append(_swallow(partial(reader.table, pipeline.source_asset)))
-            delta = share.delta_share
-            catalog = pipeline.ext_catalog_name or (delta.ext_catalog_name if delta else None)
-            schema = pipeline.ext_schema_name or (delta.ext_schema_name if delta else None)
-            if catalog and schema:
-                targets.add((catalog, schema))
-            recorded = plan.recorded_pipeline_ids.get(pipeline.name_prefix.lower())
-            if recorded is not None:
-                first.append(_swallow(partial(reader.pipeline, recorded)))
-            else:
-                first.append(_swallow(partial(reader.pipelines_named, pipeline.name_prefix)))
-            if isinstance(pipeline.schedule, CronSchedule):
-                job_name = f"{pipeline.name_prefix}{plan.job_name_suffix}"
-                job_id = plan.recorded_jobs.get(job_name.lower())
-                if job_id is not None:
-                    first.append(_swallow(partial(reader.job, job_id)))
-                else:
-                    first.append(_swallow(partial(reader.jobs_named, job_name)))
-    for catalog in sorted({catalog for catalog, _ in targets}):
-        first.append(_swallow(partial(reader.catalog_exists, catalog)))
-    for catalog, schema in sorted(targets):
-        first.append(_swallow(partial(reader.schema_exists, f"{catalog}.{schema}")))
-    _run_all(first, parallel)
+    tasks = _Tasks(parallel)
 
-    second: list[Callable[[], None]] = []
-    for share in pack.share:
+    def share_then(share: Share) -> None:
         live = _peek(partial(reader.share, share.name))
         managed_grants = any(
             getattr(share, key) is not None
             for key in ("recipients", "recipients_to_add", "recipients_to_remove")
         )
         if live is not None and managed_grants:
-            second.append(_swallow(partial(reader.share_grants, share.name)))
+            tasks.submit(partial(reader.share_grants, share.name))
         in_share = {(obj.name or "").lower() for obj in (live.objects if live else None) or []}
         for asset in [*(share.share_assets or []), *(share.share_assets_to_add or [])]:
             if asset.name.lower() in in_share:
                 continue
             parsed = parse_asset_name(asset.name)
             if parsed.kind == "table":
-                second.append(_swallow(partial(reader.table, parsed.name)))
+                tasks.submit(partial(reader.table, parsed.name))
             elif parsed.kind == "schema":
-                second.append(_swallow(partial(reader.schema_exists, parsed.name)))
+                tasks.submit(partial(reader.schema_exists, parsed.name))
             else:
-                second.append(_swallow(partial(reader.workspace_object_type, asset.name)))
-    for recipient in pack.recipient:
-        org = recipient.recipient_databricks_org
-        if org is not None and _peek(partial(reader.recipient, recipient.name)) is None:
-            second.append(_swallow(partial(reader.recipients_with_org, org)))
-    _run_all(second, parallel)
+                tasks.submit(partial(reader.workspace_object_type, asset.name))
+
+    def recipient_then(name: str, org: str | None) -> None:
+        if _peek(partial(reader.recipient, name)) is None and org is not None:
+            tasks.submit(partial(reader.recipients_with_org, org))
+
+    with tasks:
+        for share in pack.share:
+            tasks.submit(partial(share_then, share))
+        orgs = {recipient.name: recipient.recipient_databricks_org for recipient in pack.recipient}
+        names = set(orgs)
+        for share in pack.share:
+            for key in ("recipients", "recipients_to_add"):
+                names.update(getattr(share, key) or [])
+        for name in sorted(names):
+            tasks.submit(partial(recipient_then, name, orgs.get(name)))
+        targets: set[tuple[str, str]] = set()
+        for share in pack.share:
+            for pipeline in share.pipelines or []:
+                tasks.submit(partial(reader.table, pipeline.source_asset))
+                delta = share.delta_share
+                catalog = pipeline.ext_catalog_name or (delta.ext_catalog_name if delta else None)
+                schema = pipeline.ext_schema_name or (delta.ext_schema_name if delta else None)
+                if catalog and schema:
+                    targets.add((catalog, schema))
+                recorded = plan.recorded_pipeline_ids.get(pipeline.name_prefix.lower())
+                if recorded is not None:
+                    tasks.submit(partial(reader.pipeline, recorded))
+                else:
+                    tasks.submit(partial(reader.pipelines_named, pipeline.name_prefix))
+                if isinstance(pipeline.schedule, CronSchedule):
+                    job_name = f"{pipeline.name_prefix}{plan.job_name_suffix}"
+                    job_id = plan.recorded_jobs.get(job_name.lower())
+                    if job_id is not None:
+                        tasks.submit(partial(reader.job, job_id))
+                    else:
+                        tasks.submit(partial(reader.jobs_named, job_name))
+        for catalog in sorted({catalog for catalog, _ in targets}):
+            tasks.submit(partial(reader.catalog_exists, catalog))
+        for catalog, schema in sorted(targets):
+            tasks.submit(partial(reader.schema_exists, f"{catalog}.{schema}"))
+
+
+class _Tasks:
+    """A thread pool whose tasks may submit follow-up tasks; leaving the block waits for all of them.
+
+    Read failures stay in the reader's cache (they surface where the value is used), so tasks never fail here.
+    """
+
+    def __init__(self, parallel: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="live")
+        self._futures: list[Future[None]] = []
+        self._guard = threading.Lock()
+
+    def submit(self, read: Callable[[], object]) -> None:
+        future = self._pool.submit(_swallow(read))
+        with self._guard:
+            self._futures.append(future)
+
+    def __enter__(self) -> _Tasks:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            index = 0
+            while True:
+                with self._guard:
+                    if index >= len(self._futures):
+                        break
+                    future = self._futures[index]
+                # A task submits its follow-ups before it completes: once every known task has completed, no
+                # further task can appear.
+                future.result()
+                index += 1
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _peek[V](read: Callable[[], V]) -> V | None:
@@ -521,16 +558,3 @@ def _peek[V](read: Callable[[], V]) -> V | None:
         return read()
     except AppError:
         return None
-
-
-def _run_all(tasks: Iterable[Callable[[], None]], parallel: int) -> None:
-    work = list(tasks)
-    if len(work) <= 1 or parallel <= 1:
-        for task in work:
-            task()
-        return
-    with ThreadPoolExecutor(
-        max_workers=min(parallel, len(work)), thread_name_prefix="live"
-    ) as pool:
-        for future in [pool.submit(task) for task in work]:
-            future.result()
