@@ -1,0 +1,221 @@
+"""Failure classes and other paths of a run (WORKFLOW §9.1, §9.5, §9.9) against the emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dbrx_api.workflow.context import WorkflowContext
+from dbrx_api.workflow.db.repositories import pipelines, provisioning_steps, version_status
+from dbrx_api.workflow.orchestrator import run_provisioning
+from dbrx_api.workflow.orchestrator.diff import Action
+from dbrx_api.workflow.orchestrator.plan import plan_pack
+from dbrx_api.workflow.queue.run import RunControl
+from dbrx_emulator.testing import Emu
+from fixtures.orchestrator import (
+    claim,
+    commit,
+    load_yaml,
+    provision,
+    requeue,
+    sample_pack,
+    store_yaml,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def steps_of(ctx: WorkflowContext, run_id: Any) -> dict[str, dict[str, Any]]:
+    with ctx.pool.connection() as conn:
+        return {s["step_key"]: s for s in provisioning_steps.list_for_run(conn, run_id)}
+
+
+def test_failed_live_checks_end_the_run_before_any_mutation(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
+    # main.sales.customers has no change data feed: an SCD 2 pipeline cannot read it.
+    text = sample_pack(orch_emu.url).replace(
+        "source_asset: main.sales.orders", "source_asset: main.sales.customers"
+    )
+    text = text.replace("- name: main.sales.orders\n", "- name: main.sales.customers\n")
+    text = text.replace("key_columns: order_id", "key_columns: customer_id")
+    stored = store_yaml(orch_ctx.pool, text)
+
+    report = provision(orch_ctx, stored)
+
+    assert report.outcome.result == "FAILED"
+    assert report.outcome.error_code == "source_cdf_disabled"
+    assert orch_emu.mutating_total() == 0
+    steps = steps_of(orch_ctx, report.claim.run_id)
+    assert [(s["action"], s["outcome"], s["error_code"]) for s in steps.values()] == [
+        ("check", "FAILED", "source_cdf_disabled")
+    ]
+    with orch_ctx.pool.connection() as conn:
+        status = version_status.get(conn, stored.share_pack_id, stored.version)
+    assert status is not None
+    assert status["status"] == "FAILED"
+    assert status["error"]["code"] == "source_cdf_disabled"
+
+
+def test_a_non_retriable_failure_skips_dependants_and_lets_independent_actions_finish(
+    make_orch_ctx: Any, orch_emu: Emu
+) -> None:
+    ctx = make_orch_ctx(reconcile_concurrency=1)
+    stored = store_yaml(ctx.pool, sample_pack(orch_emu.url))
+    # The second share creation (sales_share, canonical order) is refused.
+    orch_emu.add_fault(
+        operation="shares.create",
+        kind="error",
+        status=403,
+        error_code="PERMISSION_DENIED",
+        message="User is not allowed to create shares.",
+        skip=1,
+        times=1,
+    )
+
+    report = provision(ctx, stored)
+
+    assert report.outcome.result == "FAILED"
+    assert report.outcome.error_step == "share:sales_share"
+    assert report.outcome.error_code == "upstream_permission_denied"
+    steps = steps_of(ctx, report.claim.run_id)
+    assert steps["share:sales_share"]["outcome"] == "FAILED"
+    assert steps["share_objects:sales_share"]["outcome"] == "SKIPPED"
+    assert steps["share_grants:sales_share"]["outcome"] == "SKIPPED"
+    assert steps["share_grants:finance_share"]["outcome"] == "SUCCEEDED"
+    assert steps["pipeline:sales_orders_pl"]["outcome"] == "SUCCEEDED"
+    assert steps["schedule:sales_orders_pl_schedule"]["outcome"] == "SUCCEEDED"
+    summary = report.outcome.summary or {}
+    assert summary["skipped_steps"] == ["share_grants:sales_share", "share_objects:sales_share"]
+    # A re-run (identical re-upload) resumes: only what is missing is done.
+    orch_emu.reset_stats()
+    requeue(ctx.pool, stored)
+    assert provision(ctx, stored).outcome.result == "COMPLETED"
+    assert {c["operation"] for c in orch_emu.calls() if c["method"] != "GET"} == {
+        "shares.create",
+        "shares.update",
+        "shares.update_permissions",
+    }
+
+
+def test_a_retriable_failure_stops_starting_actions_and_the_retry_completes(
+    make_orch_ctx: Any, orch_emu: Emu
+) -> None:
+    ctx = make_orch_ctx(reconcile_concurrency=1)
+    stored = store_yaml(ctx.pool, sample_pack(orch_emu.url))
+    orch_emu.add_fault(operation="recipients.create", kind="internal", times=1)
+
+    first = provision(ctx, stored)
+
+    assert first.outcome.result == "RETRY"
+    assert first.outcome.error_code == "upstream_error"
+    assert orch_emu.mutating_total() == 1  # the failed call only: nothing else was started
+    with ctx.pool.connection() as conn:
+        status = version_status.get(conn, stored.share_pack_id, stored.version)
+    assert status is not None
+    assert status["status"] == "QUEUED"
+    second = provision(ctx, stored)
+    assert second.outcome.result == "COMPLETED", second.outcome
+
+
+def test_cancellation_stops_before_the_next_mutation(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
+    stored = store_yaml(orch_ctx.pool, sample_pack(orch_emu.url))
+    claimed = claim(orch_ctx.pool, stored)
+    control = RunControl(claimed)
+
+    def cancel_after_first(point: str, action: Action) -> None:
+        if point == "after_record" and not action.is_noop:
+            control.cancel("shutdown")
+
+    outcome = run_provisioning(
+        orch_ctx, stored.share_pack_id, stored.version, control, hook=cancel_after_first
+    )
+
+    assert outcome.result == "INTERRUPTED"
+    assert orch_emu.mutating_total() <= orch_ctx.settings.workflow.worker.reconcile_concurrency
+    commit(orch_ctx.pool, claimed, outcome)
+    assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
+
+
+def test_a_pipeline_dropped_from_a_declarative_share_is_deleted_with_its_job(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
+    first = store_yaml(orch_ctx.pool, sample_pack(orch_emu.url))
+    assert provision(orch_ctx, first).outcome.result == "COMPLETED"
+    text = sample_pack(orch_emu.url)
+    start = text.index("      - name_prefix: sales_orders_pl")
+    end = text.index("      - name_prefix: sales_order_items_pl")
+    text = text[:start] + text[end:]
+    orders_asset = (
+        "      - name: main.sales.orders\n        shared_as: curated.orders\n"
+        "        history_data_sharing_status: ENABLED\n        partitions:\n"
+        "          - values: [{name: region, op: EQUAL, value: emea}]\n"
+    )
+    assert text.count(orders_asset) == 1
+    text = text.replace(orders_asset, "")  # the asset leaves the share with its pipeline
+    plan = plan_pack(orch_ctx, load_yaml(text), principal_id="user-1").body()
+    (deletion,) = [c for c in plan["changes"] if c["action"] == "delete"]
+    assert deletion == {
+        "seq": deletion["seq"],
+        "action": "delete",
+        "resource_type": "pipeline",
+        "name": "sales_orders_pl",
+        "reason": "pipeline no longer listed in sales_share",
+        "destructive": True,
+        "drops_tables": ["share_cat.sales_ext.orders"],
+        "calls": 2,
+    }
+    second = store_yaml(orch_ctx.pool, text)
+
+    report = provision(orch_ctx, second)
+
+    assert report.outcome.result == "COMPLETED", report.outcome
+    ws = orch_emu.workspace_client()
+    assert {p.name for p in ws.pipelines.list_pipelines()} == {"sales_order_items_pl"}
+    assert list(ws.jobs.list()) == []
+    objects = ws.shares.get("sales_share", include_shared_data=True).objects or []
+    assert {o.name for o in objects} == {"main.sales.order_items", "main.sales.v_orders"}
+    with orch_ctx.pool.connection() as conn:
+        row = pipelines.get_current(conn, orch_emu.url, "sales_orders_pl", include_deleted=True)
+    assert row is not None
+    assert row["is_deleted"] is True
+
+
+def test_a_missing_target_schema_is_created(orch_ctx: WorkflowContext, orch_emu: Emu) -> None:
+    text = sample_pack(orch_emu.url).replace(
+        "ext_schema_name: sales_ext", "ext_schema_name: partner_feeds"
+    )
+    stored = store_yaml(orch_ctx.pool, text)
+
+    report = provision(orch_ctx, stored)
+
+    assert report.outcome.result == "COMPLETED", report.outcome
+    (call,) = orch_emu.calls("schemas.create")
+    assert call["body"] == {
+        "name": "partner_feeds",
+        "catalog_name": "share_cat",
+        "comment": "Created by DeltaShare",
+    }
+    steps = steps_of(orch_ctx, report.claim.run_id)
+    assert steps["schema:share_cat.partner_feeds"]["outcome"] == "SUCCEEDED"
+
+
+def test_a_workspace_outside_the_allowlist_fails_without_any_request(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
+    text = sample_pack(orch_emu.url)
+    loaded = load_yaml(text)
+    assert loaded.model.metadata.workspace_url == orch_emu.url
+    stored = store_yaml(orch_ctx.pool, text)
+    # The allowlist changed after the upload: the emulator is not allowed any more.
+    orch_ctx.settings.databricks.workspaces[0].url = "http://127.0.0.1:1"
+    orch_ctx.clients = type(orch_ctx.clients)(orch_ctx.settings.databricks, local=True)
+
+    report = provision(orch_ctx, stored)
+
+    assert report.outcome.result == "FAILED"
+    assert report.outcome.error_code == "workspace_not_allowed"
+    assert orch_emu.stats()["total"] == 0
