@@ -48,7 +48,6 @@ _MACRO_CONTENT_MARKERS = (
     b"ms-excel.intlmacrosheet",
 )
 _EXTERNAL_LINK_MARKER = b"externallink"
-_LIST_NAMES = {"share_assets", "share_assets_to_add", "share_assets_to_remove"}
 
 
 class HardenedXmlMissing(RuntimeError):
@@ -392,10 +391,7 @@ class _WorkbookReader:
                 if position >= width:
                     break
                 cell = cells[position]
-                value = cell.value
-                if value is None or (
-                    value.__class__ is str and not value.strip() and cell.data_type != "f"
-                ):
+                if cell is EMPTY_CELL or _is_blank(cell):
                     continue
                 pos = SourcePos(
                     sheet=title,
@@ -405,7 +401,7 @@ class _WorkbookReader:
                     cell=f"{column.letter}{number}",
                     column_index=column.index,
                 )
-                scalar = _cell_scalar(value, cell.data_type, pos)
+                scalar = _cell_scalar(cell.value, cell.data_type, pos)
                 if scalar is not None:
                     values[column.name] = scalar
             if values:
@@ -480,7 +476,7 @@ class _WorkbookReader:
                 continue
             seen[canonical] = letter
             if name not in known:
-                suggestion = _did_you_mean(name, layout.SHEET_COLUMNS[sheet])
+                suggestion = closest(name, layout.SHEET_COLUMNS[sheet])
                 self.issue(
                     "unknown_field",
                     sheet,
@@ -617,7 +613,7 @@ class _WorkbookReader:
         key = reference.text.strip().lower()
         share = shares.get(key)
         if share is None:
-            suggestion = _did_you_mean(key, names)
+            suggestion = closest(key, names)
             # The row is still read, as part of the share the hint names: its own problems are reported and
             # the share's checks do not fail merely because this row is not attached.
             share = shares.get(suggestion) if suggestion else None
@@ -640,7 +636,7 @@ class _WorkbookReader:
             self.issue(cell.problem[0], "assets", cell.problem[1], cell.pos, input_value=cell.text)
             return None
         name = layout.normalise_header(cell.text)
-        if name not in _LIST_NAMES:
+        if name not in layout.ASSET_LIST_KEYS:
             self.issue(
                 "enum_invalid",
                 "assets",
@@ -655,10 +651,6 @@ class _WorkbookReader:
 def _is_blank(cell: Any) -> bool:
     value = cell.value
     return value is None or (isinstance(value, str) and not value.strip() and cell.data_type != "f")
-
-
-def _did_you_mean(word: str, candidates: list[str] | tuple[str, ...]) -> str | None:
-    return closest(word, candidates)
 
 
 def _append_to_list(share: RawMap, list_name: str, asset: RawMap) -> None:

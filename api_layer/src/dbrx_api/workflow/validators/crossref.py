@@ -4,10 +4,12 @@ pipelines, targets, recipient references and per-type rules. Checks skip values 
 
 from __future__ import annotations
 
-from collections import Counter
-
 from dbrx_api.workflow.models.issues import NO_POS
-from dbrx_api.workflow.validators.fields import default_shared_as
+from dbrx_api.workflow.validators.fields import (
+    default_shared_as,
+    schema_overlaps,
+    share_limit_problems,
+)
 from dbrx_api.workflow.validators.reader import Context, where
 from dbrx_api.workflow.validators.structure import (
     AssetDraft,
@@ -21,11 +23,6 @@ from dbrx_api.workflow.validators.structure import (
 )
 
 MAX_TAGS = 25
-SHARE_LIMITS = {
-    "table": (1000, "table-like objects"),
-    "schema": (500, "schemas"),
-    "notebook": (100, "notebooks"),
-}
 
 
 def check_document(ctx: Context, doc: DocumentDraft) -> None:
@@ -144,18 +141,17 @@ def _check_desired_assets(
     for asset in [*(declared or []), *(to_add or [])]:
         if asset.asset.name not in removed:
             desired.setdefault(asset.asset.name, asset)
-    schemas = {a.asset.name for a in desired.values() if a.asset.kind == "schema"}
+    for asset_name, schema in schema_overlaps([a.asset for a in desired.values()]):
+        asset = desired[asset_name.name]
+        ctx.error(
+            "asset_schema_overlap",
+            asset.path,
+            f'"{asset_name.name}" is inside schema "{schema}", which is also shared.',
+            asset.pos,
+            input_value=asset_name.name,
+        )
     aliases: dict[str, AssetDraft] = {}
     for asset in desired.values():
-        schema = asset.asset.schema_of_table
-        if schema is not None and schema in schemas:
-            ctx.error(
-                "asset_schema_overlap",
-                asset.path,
-                f'"{asset.asset.name}" is inside schema "{schema}", which is also shared.',
-                asset.pos,
-                input_value=asset.asset.name,
-            )
         alias = str(asset.data.get("shared_as") or default_shared_as(asset.asset))
         alias_key = alias if asset.asset.kind == "notebook" else alias.lower()
         earlier = aliases.get(alias_key)
@@ -170,20 +166,17 @@ def _check_desired_assets(
             )
         else:
             aliases[alias_key] = asset
-    counts: Counter[str] = Counter(a.asset.kind for a in desired.values())
-    for kind, (limit, label) in SHARE_LIMITS.items():
-        if counts[kind] > limit:
-            f = share.reader
-            assert f is not None  # noqa: S101
-            key = "share_assets" if declared is not None else "share_assets_to_add"
-            ctx.error(
-                "share_limit_exceeded",
-                f.path_of(key),
-                f"{counts[kind]:,} {label}; Databricks allows {limit:,} per share.".replace(
-                    ",", " "
-                ),
-                f.pos_of(key),
-            )
+    f = share.reader
+    if f is None:
+        return
+    key = "share_assets" if declared is not None else "share_assets_to_add"
+    for count, limit, label in share_limit_problems([a.asset for a in desired.values()]):
+        ctx.error(
+            "share_limit_exceeded",
+            f.path_of(key),
+            f"{count:,} {label}; Databricks allows {limit:,} per share.".replace(",", " "),
+            f.pos_of(key),
+        )
 
 
 def _check_pipeline(

@@ -8,6 +8,8 @@ import difflib
 import ipaddress
 import re
 import zoneinfo
+from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Literal
@@ -293,6 +295,35 @@ def check_shared_as(value: str, kind: AssetKind) -> str:
             "shared_as_invalid", f'"{value}" is not a valid notebook file name: {problem}.'
         )
     return value
+
+
+# Databricks limits on one share's objects, by asset kind: (limit, label).
+SHARE_LIMITS: dict[AssetKind, tuple[int, str]] = {
+    "table": (1000, "table-like objects"),
+    "schema": (500, "schemas"),
+    "notebook": (100, "notebooks"),
+}
+MAX_IP_ENTRIES = 100
+
+
+def schema_overlaps(assets: Collection[AssetName]) -> list[tuple[AssetName, str]]:
+    """Table-like assets whose schema is in the same set, each with that schema (§7.4)."""
+    schemas = {asset.name for asset in assets if asset.kind == "schema"}
+    return [
+        (asset, schema)
+        for asset in assets
+        if (schema := asset.schema_of_table) is not None and schema in schemas
+    ]
+
+
+def share_limit_problems(assets: Collection[AssetName]) -> list[tuple[int, int, str]]:
+    """(count, limit, label) for every kind of object above its per-share limit."""
+    counts = Counter(asset.kind for asset in assets)
+    return [
+        (counts[kind], limit, label)
+        for kind, (limit, label) in SHARE_LIMITS.items()
+        if counts[kind] > limit
+    ]
 
 
 def default_shared_as(asset: AssetName) -> str:

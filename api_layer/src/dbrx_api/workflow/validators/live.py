@@ -26,7 +26,13 @@ from dbrx_api.workflow.models.pack import (
     Share,
     SharePack,
 )
-from dbrx_api.workflow.validators.fields import AssetName, parse_asset_name
+from dbrx_api.workflow.validators.fields import (
+    MAX_IP_ENTRIES,
+    AssetName,
+    parse_asset_name,
+    schema_overlaps,
+    share_limit_problems,
+)
 from dbrx_api.workflow.validators.locator import PackLocator
 
 T = TypeVar("T")
@@ -40,12 +46,6 @@ TABLE_TYPES: dict[str, str] = {
     "STREAMING_TABLE": "STREAMING_TABLE",
 }
 _AUTH_TYPES = {"D2D": "DATABRICKS", "D2O": "TOKEN"}
-MAX_IPS = 100
-SHARE_LIMITS = {
-    "table": (1000, "table-like objects"),
-    "schema": (500, "schemas"),
-    "notebook": (100, "notebooks"),
-}
 
 
 # ------------------------------------------------------------------------------------------ lookup protocol
@@ -349,14 +349,14 @@ class _Checker:
             effective = (base | set(recipient.recipient_ips_to_add or [])) - set(
                 recipient.recipient_ips_to_remove or []
             )
-            if len(effective) > MAX_IPS:
+            if len(effective) > MAX_IP_ENTRIES:
                 self.add(
                     "error",
                     "ip_list_too_long",
                     f"{path}.recipient_ips_to_add"
                     if recipient.recipient_ips is None
                     else f"{path}.recipient_ips",
-                    f"the allowlist would hold {len(effective)} entries; Databricks allows at most {MAX_IPS}.",
+                    f"the allowlist would hold {len(effective)} entries; Databricks allows at most {MAX_IP_ENTRIES}.",
                 )
             managed = (
                 recipient.recipient_ips is not None or recipient.recipient_ips_to_add is not None
@@ -515,29 +515,23 @@ class _Checker:
                     share.name, "share_assets_to_add", asset.name
                 )
         kinds = {name: parse_asset_name(name) for name in desired}
-        schemas = {name for name, parsed in kinds.items() if parsed.kind == "schema"}
-        for name, parsed in kinds.items():
-            schema = parsed.schema_of_table
-            if schema is not None and schema in schemas and (desired[name] or desired[schema]):
-                path = desired[name] or desired[schema]
+        for table, schema in schema_overlaps(list(kinds.values())):
+            path = desired[table.name] or desired[schema]
+            if path:  # an overlap only among live objects is not this pack's doing
                 self.add(
                     "error",
                     "asset_schema_overlap",
                     path,
-                    f'"{name}" is inside schema "{schema}"; both would be in share "{share.name}".',
-                    input_value=name,
+                    f'"{table.name}" is inside schema "{schema}"; both would be in share "{share.name}".',
+                    input_value=table.name,
                 )
-        counts: dict[str, int] = {}
-        for parsed in kinds.values():
-            counts[parsed.kind] = counts.get(parsed.kind, 0) + 1
-        for kind, (limit, label) in SHARE_LIMITS.items():
-            if counts.get(kind, 0) > limit:
-                self.add(
-                    "error",
-                    "share_limit_exceeded",
-                    f"{self.locator.share(share.name)}.share_assets_to_add",
-                    f"the share would hold {counts[kind]} {label}; Databricks allows {limit} per share.",
-                )
+        for count, limit, label in share_limit_problems(list(kinds.values())):
+            self.add(
+                "error",
+                "share_limit_exceeded",
+                f"{self.locator.share(share.name)}.share_assets_to_add",
+                f"the share would hold {count} {label}; Databricks allows {limit} per share.",
+            )
 
     # ---------------------------------------------------------------- pipelines
 

@@ -26,6 +26,7 @@ from dbrx_api.workflow.models.pack import (
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq
 from dbrx_api.workflow.validators.cron import check_quartz
 from dbrx_api.workflow.validators.fields import (
+    MAX_IP_ENTRIES,
     AssetName,
     FieldError,
     check_ip,
@@ -40,11 +41,10 @@ from dbrx_api.workflow.validators.fields import (
     parse_asset_name,
     split_tag,
 )
-from dbrx_api.workflow.validators.reader import Context, FieldReader, Item, child
+from dbrx_api.workflow.validators.reader import Context, FieldReader, Item, child, describe
 
 MAX_DESCRIPTION = 2000
 MAX_SHORT_TEXT = 255
-MAX_IPS = 100
 MAX_PARTITION_SPECS = 100
 MAX_PARTITION_VALUES = 32
 MAX_KEY_COLUMNS = 32
@@ -424,19 +424,11 @@ def _entry_map(ctx: Context, item: Item, what: str) -> RawMap | None:
     ctx.error(
         "type_mismatch",
         item.path,
-        f"expected a {what} entry (a mapping with name, ...), got {_describe(item.node)}.",
+        f"expected a {what} entry (a mapping with name, ...), got {describe(item.node)}.",
         item.pos,
     )
     ctx.sweep(item.node, item.path)
     return None
-
-
-def _describe(node: RawNode) -> str:
-    if isinstance(node, RawSeq):
-        return "a list"
-    if isinstance(node, RawScalar):
-        return f'"{node.text.strip()[:60]}"'
-    return "a mapping"
 
 
 def read_recipient(ctx: Context, item: Item, path: str) -> RecipientDraft | None:
@@ -574,12 +566,12 @@ def _check_ip_lists(ctx: Context, draft: RecipientDraft) -> None:
     if f is None:
         return
     union = {ip.value for ip in (declared or [])} | {ip.value for ip in (to_add or [])}
-    if len(union) > MAX_IPS:
+    if len(union) > MAX_IP_ENTRIES:
         key = "recipient_ips" if declared is not None else "recipient_ips_to_add"
         ctx.error(
             "ip_list_too_long",
             f.path_of(key),
-            f"{len(union)} entries; Databricks allows at most {MAX_IPS}.",
+            f"{len(union)} entries; Databricks allows at most {MAX_IP_ENTRIES}.",
             f.pos_of(key),
         )
     _overlaps(ctx, to_remove, [(to_add, "recipient_ips_to_add"), (declared, "recipient_ips")])
