@@ -6,6 +6,15 @@
 (action graph), `apply` (executors and scheduler), `delete` (DELETE strategy), `records` (recorded rows).
 """
 
+from dbrx_api.workflow.orchestrator.drift import DriftItem, DriftReport, detect_drift
+from dbrx_api.workflow.orchestrator.plan import PlanResult, plan_pack
 from dbrx_api.workflow.orchestrator.provision import run_provisioning
 
-__all__ = ["run_provisioning"]
+__all__ = [
+    "DriftItem",
+    "DriftReport",
+    "PlanResult",
+    "detect_drift",
+    "plan_pack",
+    "run_provisioning",
+]
