@@ -359,7 +359,9 @@ class Measured:
     operations: dict[str, int]
 
 
-def measure(emulator: benchlib.Emulator, ctx: WorkflowContext, pack: tuple[Any, int]) -> Measured:
+def _measure_run(
+    emulator: benchlib.Emulator, ctx: WorkflowContext, pack: tuple[Any, int]
+) -> Measured:
     emulator.reset_stats()
     _, elapsed = run_once(ctx, *pack)
     stats = emulator.stats()
@@ -383,9 +385,9 @@ def one_round(emulator: benchlib.Emulator, admin_url: str) -> tuple[Measured, Me
                 queue=InProcessQueue("bench"),
             )
             pack = store(pool, bench_pack(emulator.url))
-            first = measure(emulator, ctx, pack)
+            first = _measure_run(emulator, ctx, pack)
             rerun(ctx, *pack)
-            again = measure(emulator, ctx, pack)
+            again = _measure_run(emulator, ctx, pack)
         finally:
             pool.close()
     return first, again
@@ -416,37 +418,41 @@ def report(name: str, runs: list[Measured], expected: Expected, settings: Settin
     return lines
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+def measure(emulator: benchlib.Emulator, rounds: int = 3) -> list[str]:
+    """P3 against a running emulator (its state is replaced): the report lines."""
     admin_url, embedded = _database_url()
     firsts: list[Measured] = []
     reruns: list[Measured] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="deltashare-bench-") as tmp:
-            emulator = benchlib.start_emulator(Path(tmp), clock="real")
-            try:
-                for _ in range(args.rounds):
-                    first, again = one_round(emulator, admin_url)
-                    firsts.append(first)
-                    reruns.append(again)
-            finally:
-                emulator.control.close()
-                emulator.process.stop()
+        for _ in range(rounds):
+            first, again = one_round(emulator, admin_url)
+            firsts.append(first)
+            reruns.append(again)
     finally:
         if embedded is not None:
             embedded.cleanup()
     settings = settings_for("http://127.0.0.1:1", "postgresql://unused")
-    lines = [
+    return [
         "P3 provisioning: 10 shares x 100 tables, 20 recipients, 50 pipelines; emulator latency 20 ms",
-        *benchlib.machine_description(),
         *report("first provisioning (everything created)", firsts, first_run_minimum(), settings),
         *report(
             "re-run of the same version (nothing to change)", reruns, rerun_minimum(), settings
         ),
     ]
-    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="deltashare-bench-") as tmp:
+        emulator = benchlib.start_emulator(Path(tmp), clock="real")
+        try:
+            lines = measure(emulator, args.rounds)
+        finally:
+            emulator.control.close()
+            emulator.process.stop()
+    print("\n".join([*benchlib.machine_description(), *lines]))
 
 
 if __name__ == "__main__":
