@@ -7,8 +7,10 @@ file position where it matters). No case may raise anything but the share-pack r
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -1186,3 +1188,25 @@ def test_numbers_where_text_is_expected_are_their_text() -> None:
         "2026-03-01",
         "2.5",
     )
+
+
+def test_garbage_collector_is_restored_after_every_load() -> None:
+    assert gc.isenabled()
+    load("p.yaml", pack_yaml())
+    assert gc.isenabled()
+    rejection("p.yaml", b"a: [")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load("p.yaml", pack_yaml())
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()
+
+
+def test_concurrent_loads_share_one_gc_pause() -> None:
+    data = build_template_xlsx()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        hashes = set(pool.map(lambda _: load("p.xlsx", data).record_hash, range(8)))
+    assert len(hashes) == 1
+    assert gc.isenabled()
