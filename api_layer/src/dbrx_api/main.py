@@ -584,7 +584,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, prefix=prefix)
     if settings.workflow.enabled:
         from dbrx_api.routes import workflow  # imported only when the feature is on
+        from dbrx_api.workflow.parsers.xlsx_reader import ensure_hardened_xml
 
+        ensure_hardened_xml()  # refuse to start when openpyxl would parse uploads without defusedxml
         app.include_router(workflow.router, prefix=prefix)
     else:
         app.include_router(_workflow_disabled_router(), prefix=prefix)
