@@ -421,12 +421,17 @@ def run_token(ctx: RunContext, action: Action) -> StepResult:
         if newest_active.expiration_time is not None:
             remaining_s = max(0, (newest_active.expiration_time - now_ms) // 1000)
             grace_s = min(grace_s, remaining_s)
-    with upstream("recipient", name):
-        response = ctx.workspace.post_once(
-            "recipients.rotate_token",
-            _ROTATE_PATH.format(name=name),
-            {"existing_token_expire_in_seconds": int(grace_s)},
-        )
+    try:
+        with upstream("recipient", name):
+            response = ctx.workspace.post_once(
+                "recipients.rotate_token",
+                _ROTATE_PATH.format(name=name),
+                {"existing_token_expire_in_seconds": int(grace_s)},
+            )
+    except AppError as exc:
+        if exc.code == "recipient_token_limit":  # a token appeared since the read
+            raise StepFailure("rotation_blocked", exc.detail) from exc
+        raise
     rotated = SdkRecipientInfo.from_dict(response)
     ctx.reader.put("recipient", name, rotated)
     newest_token = max(rotated.tokens or [], key=lambda t: _token_ms(t.created_at), default=None)
@@ -1113,7 +1118,20 @@ class Applier:
         ctx = self.ctx
         execute = self.executor_for(action)
         if action.is_noop:
-            result = execute(ctx, action)
+            try:
+                result = execute(ctx, action)
+            except Exception as exc:
+                failure = classify(exc)
+                with transaction(ctx.pool) as conn:
+                    provisioning_steps.record_closed(
+                        conn,
+                        **self._step_fields(action),
+                        action="noop",
+                        outcome=StepOutcome.FAILED,
+                        error_code=failure.code,
+                        error_message=failure.message,
+                    )
+                raise
             with transaction(ctx.pool) as conn:
                 for write in result.writes:
                     write(conn)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.service.sharing import AuthenticationType
+from databricks.sdk.service.sharing import AuthenticationType, PermissionsChange
 from psycopg import sql
 
 from dbrx_api.workflow.context import WorkflowContext
@@ -32,6 +32,7 @@ from fixtures.orchestrator import (
     requeue,
     sample_pack,
     store_yaml,
+    views_pack,
 )
 from fixtures.postgres import StoredPack
 
@@ -331,3 +332,42 @@ def test_consumer_runs_run_provisioning_as_its_handler(
     assert status is not None
     assert status["status"] == "COMPLETED"
     assert orch_emu.count("jobs.create") == 1
+
+
+def test_delete_keeps_recreated_objects_other_packs_resources_and_still_granted_recipients(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
+    stored = store_yaml(orch_ctx.pool, sample_pack(orch_emu.url))
+    assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
+    other = store_yaml(
+        orch_ctx.pool,
+        views_pack(
+            orch_emu.url, {"other_share": ["main.sales.v_orders"]}, requestor="other@example.com"
+        ),
+    )
+    assert other.share_pack_id != stored.share_pack_id
+    assert provision(orch_ctx, other).outcome.result == "COMPLETED"
+    ws = orch_emu.workspace_client()
+    # finance_share is dropped and re-created by someone else: not the object this pack recorded.
+    ws.shares.delete("finance_share")
+    ws.shares.create("finance_share", comment="re-created by hand")
+    ws.shares.update_permissions(
+        "finance_share", changes=[PermissionsChange(principal="partner_analytics", add=["SELECT"])]
+    )
+    text = _delete_pack(orch_emu.url).replace(
+        "  - finance_share\n", "  - finance_share\n  - other_share\n"
+    )
+    deletion = store_yaml(orch_ctx.pool, text)
+
+    report = provision(orch_ctx, deletion)
+
+    assert report.outcome.result == "COMPLETED", report.outcome
+    warnings = {w["type"]: w["msg"] for w in (report.outcome.summary or {})["warnings"]}
+    assert "re-created" in warnings["delete_identity_mismatch"]
+    assert '"partner_analytics"' in warnings["recipient_still_granted"]
+    assert any(
+        w["type"] == "delete_not_recorded" and '"other_share"' in w["msg"]
+        for w in (report.outcome.summary or {})["warnings"]
+    )
+    assert {s.name for s in ws.shares.list_shares()} == {"finance_share", "other_share"}
+    assert {r.name for r in ws.recipients.list()} == {"partner_analytics", "bulk_partner"}
