@@ -14,6 +14,7 @@ concurrency 32 (target >= 0.8), each the ratio of the medians of interleaved rou
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -97,6 +98,15 @@ def measure(emulator: benchlib.Emulator, api: benchlib.Api, options: P1Options) 
 
     p50: dict[str, list[float]] = {"sdk": [], "api": []}
     rps: dict[str, list[float]] = {"sdk": [], "api": []}
+    # CPU milliseconds per call at the throughput concurrency: where each side's work lands.
+    processes = {
+        "emulator": [emulator.process.pid],
+        "API": benchlib.process_tree(api.process.pid),
+        "generator": [os.getpid()],
+    }
+    cpu: dict[str, dict[str, list[float]]] = {
+        side: {name: [] for name in processes} for side in sides
+    }
     errors: list[str] = []
     for round_index in range(options.rounds):
         order = ["sdk", "api"] if round_index % 2 == 0 else ["api", "sdk"]
@@ -105,11 +115,16 @@ def measure(emulator: benchlib.Emulator, api: benchlib.Api, options: P1Options) 
             p50[side].append(result.p50_ms)
             errors += result.errors
         for side in order:
+            before = {name: benchlib.cpu_seconds(pids) for name, pids in processes.items()}
             result = benchlib.closed_loop(
                 sides[side],
                 concurrency=options.throughput_concurrency,
                 duration_s=options.throughput_seconds,
             )
+            calls = max(len(result.latencies_s), 1)
+            for name, pids in processes.items():
+                used = benchlib.cpu_seconds(pids) - before[name]
+                cpu[side][name].append(used * 1000 / calls)
             rps[side].append(result.throughput)
             errors += result.errors
     if errors:
@@ -132,4 +147,14 @@ def measure(emulator: benchlib.Emulator, api: benchlib.Api, options: P1Options) 
         f"{_format(throughput_ratio, THROUGHPUT_TARGET, at_most=False)}",
         f"   API {throughput['api']:.1f} calls/s vs SDK direct {throughput['sdk']:.1f} calls/s "
         f"({options.throughput_seconds:g} s per round; {setup})",
+        f"   CPU ms per call at concurrency {options.throughput_concurrency}: "
+        + "; ".join(
+            f"{'API' if side == 'api' else 'SDK direct'}: "
+            + ", ".join(
+                f"{name} {benchlib.median(values):.1f}"
+                for name, values in cpu[side].items()
+                if not (side == "sdk" and name == "API")
+            )
+            for side in ("api", "sdk")
+        ),
     ]

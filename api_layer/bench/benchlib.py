@@ -271,6 +271,38 @@ def servers(*, api_workers: int) -> Iterator[tuple[Emulator, Api]]:
             emulator.process.stop()
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()  # after "pid (comm)"; comm may hold spaces
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its direct children (uvicorn's worker processes), from /proc (Linux); [pid] elsewhere."""
+    children = []
+    proc = Path("/proc")
+    if proc.is_dir():
+        for entry in proc.iterdir():
+            if entry.name.isdigit():
+                fields = _stat_fields(int(entry.name))
+                if fields is not None and fields[1] == str(pid):
+                    children.append(int(entry.name))
+    return [pid, *children]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time consumed so far by `pids` (0 for a pid that is gone or without /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 # ---------------------------------------------------------------------------------------------- load
 
 
