@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import io
+import os
 import shlex
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -76,18 +77,36 @@ def run_external(label: str, module_name: str, report: Report) -> None:
     if entry is None:
         report.add(f"{label}: missing ({module_name} has no main())")
         return
-    output = io.StringIO()
+    output: list[str] = []
     started = time.monotonic()
     try:
-        with _argv([module_name]), contextlib.redirect_stdout(output):
+        with _argv([module_name]), _captured_stdout(output):
             entry()
     except BaseException as exc:  # noqa: BLE001 - one failing figure must not hide the others
-        report.add(*_prefixed(label, output.getvalue()))
+        report.add(*_prefixed(label, "".join(output)))
         report.add(f"{label}: FAILED ({type(exc).__name__}: {exc})")
         traceback.print_exc()
         return
-    report.add(*_prefixed(label, output.getvalue()))
+    report.add(*_prefixed(label, "".join(output)))
     report.add(f"   ({module_name} took {time.monotonic() - started:.0f} s)")
+
+
+@contextlib.contextmanager
+def _captured_stdout(sink: list[str]) -> Iterator[None]:
+    """Capture file descriptor 1, so the output of a module's child processes is kept too (bench_parse measures
+    in a fresh process)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+            capture.seek(0)
+            sink.append(capture.read().decode("utf-8", errors="replace"))
 
 
 def _prefixed(label: str, text: str) -> list[str]:
