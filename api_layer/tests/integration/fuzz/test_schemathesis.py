@@ -117,7 +117,12 @@ class AdminBearer:
 
 FUZZ_SETTINGS = settings(
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    # `_default_workspace` is function-scoped on purpose: one reset per operation, shared by its examples.
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 
 # Error types of rules a JSON Schema cannot state (API.md §1.5.2 and the schemas' validators): a schema-valid request
@@ -212,13 +217,21 @@ def _excluded_checks(*extra: Any) -> list[Any]:
 def fuzz_emu(
     emulator_server: EmulatorServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Emu]:
-    """The session emulator reset to the `default` seed (shares, recipients, pipelines, jobs) for this module."""
+    """The session emulator, with the SDK test hygiene applied for this module."""
     with pytest.MonkeyPatch.context() as patch:
         sdk_test_environment(patch, tmp_path_factory.mktemp("sdk-home"))
-        emu = Emu(emulator_server)
-        emu.reset(seed_file="default", random_seed=0)
-        align_emulator_clock(emu)
-        yield emu
+        yield Emu(emulator_server)
+
+
+@pytest.fixture(autouse=True)
+def _default_workspace(fuzz_emu: Emu) -> None:
+    """Each operation starts from the `default` seed (shares, recipients, pipelines, jobs), no faults or latency.
+
+    Per test function, i.e. once per operation for all its examples: under xdist, tests of other modules (which
+    may leave fault rules behind) run on the same session emulator in between.
+    """
+    fuzz_emu.reset(seed_file="default", random_seed=0)
+    align_emulator_clock(fuzz_emu)
 
 
 @pytest.fixture(scope="module")
