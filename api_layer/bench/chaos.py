@@ -279,9 +279,14 @@ def statuses(runtime: WorkflowRuntime) -> dict[UUID, str]:
 def wait_final(
     runtime: WorkflowRuntime, expected: int, deadline: float, on_tick: Any = None
 ) -> dict[UUID, str]:
-    """Poll until every pack's current version is final (or the deadline passes)."""
+    """Poll until every pack's current version is final (or the deadline passes); progress goes to stderr."""
+    last_progress = 0.0
     while True:
         current = statuses(runtime)
+        if time.monotonic() - last_progress > 15:
+            last_progress = time.monotonic()
+            counts = Counter(current.values())
+            print(f"chaos: {dict(sorted(counts.items()))}", file=sys.stderr, flush=True)
         if len(current) >= expected and all(s in FINAL for s in current.values()):
             return current
         if time.monotonic() > deadline:

@@ -321,9 +321,13 @@ def is_transport_failure(exc: BaseException) -> bool:
     return isinstance(exc, AppError) and exc.code == "upstream_unreachable"
 
 
+# Waiting does not help when Databricks rejected the service's own credentials: an operator has to act.
+_NOT_RETRIABLE = frozenset({"upstream_auth_failed"})
+
+
 def is_retriable(exc: BaseException) -> bool:
     """Whether a worker may retry the failed step later (throttling, outage, transport, 5xx)."""
-    if isinstance(exc, AppError):
-        return exc.status_code in {502, 503}
-    translated = translate_upstream(exc)
-    return translated is not None and translated.status_code in {502, 503}
+    translated = exc if isinstance(exc, AppError) else translate_upstream(exc)
+    if translated is None or translated.code in _NOT_RETRIABLE:
+        return False
+    return translated.status_code in {502, 503}

@@ -187,3 +187,13 @@ def test_upstream_context_manager_translates_and_keeps_cause() -> None:
 def test_non_upstream_errors_pass_through() -> None:
     with pytest.raises(KeyError), upstream("share"):
         raise KeyError("bug")
+
+
+def test_retriable_classification() -> None:
+    from dbrx_api.errors import is_retriable
+
+    assert is_retriable(timed_out(TooManyRequests("slow down")))
+    assert is_retriable(InternalError("boom"))
+    assert not is_retriable(PermissionDenied("Invalid access token."))
+    assert not is_retriable(NotFound("Share 'x' does not exist.", error_code="SHARE_DOES_NOT_EXIST"))
+    assert not is_retriable(KeyError("bug"))

@@ -193,14 +193,17 @@ def test_swagger_ui_renders_every_operation_and_lists_shares_from_the_page(
 
         shares_list = try_out(page, "Shares", "shares_list")
 
-        # The workspace header is required: Swagger UI refuses to send the call without it.
+        # The workspace header is pre-filled with the allow-listed workspace (the OpenAPI example) ...
+        header = shares_list.locator(f'tr[data-param-name="{WORKSPACE_HEADER}"] input')
+        expect(header).to_have_value(emu.url)
+        # ... and required: Swagger UI refuses to send the call without it.
+        header.fill("")
         shares_list.locator("button.execute").click()
         expect(shares_list.locator(".validation-errors")).to_contain_text(
             f"For '{WORKSPACE_HEADER}': Required field is not provided."
         )
         assert browser.sent("GET", "/shares") == []
 
-        header = shares_list.locator(f'tr[data-param-name="{WORKSPACE_HEADER}"] input')
         header.fill(emu.url)
         body = execute(shares_list, 200)
 
