@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound
@@ -321,30 +322,52 @@ def _requested_differs(ref: ObjectRef, current: SharedObject) -> list[str]:
     return differing
 
 
+class _PartitionValueSpec(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def op(self) -> str: ...
+    @property
+    def value(self) -> str | None: ...
+    @property
+    def recipient_property_key(self) -> str | None: ...
+
+
+class _PartitionSpec(Protocol):
+    @property
+    def values(self) -> Sequence[_PartitionValueSpec]: ...
+
+
+def sdk_partitions(specs: Sequence[_PartitionSpec] | None) -> list[Partition] | None:
+    """Partition specs (of an API request or a share pack) as the SDK's `Partition` objects."""
+    if specs is None:
+        return None
+    return [
+        Partition(
+            values=[
+                PartitionValue(
+                    name=v.name,
+                    op=PartitionValueOp(v.op),
+                    value=v.value,
+                    recipient_property_key=v.recipient_property_key,
+                )
+                for v in spec.values
+            ]
+        )
+        for spec in specs
+    ]
+
+
+def sdk_history_status(status: str | None) -> SharedDataObjectHistoryDataSharingStatus | None:
+    """`ENABLED`/`DISABLED` as the SDK enum (None when the option is not managed)."""
+    return SharedDataObjectHistoryDataSharingStatus(status) if status else None
+
+
 def _sdk_object(
     ref: ObjectRef, object_type: SharedObjectType | None, content: str | None
 ) -> SharedDataObject:
-    partitions = None
-    if ref.partitions is not None:
-        partitions = [
-            Partition(
-                values=[
-                    PartitionValue(
-                        name=v.name,
-                        op=PartitionValueOp(v.op),
-                        value=v.value,
-                        recipient_property_key=v.recipient_property_key,
-                    )
-                    for v in p.values
-                ]
-            )
-            for p in ref.partitions
-        ]
-    history = (
-        SharedDataObjectHistoryDataSharingStatus(ref.history_data_sharing_status)
-        if ref.history_data_sharing_status
-        else None
-    )
+    partitions = sdk_partitions(ref.partitions)
+    history = sdk_history_status(ref.history_data_sharing_status)
     if ref.is_notebook:
         return SharedDataObject(
             name=_notebook_file_name(ref),

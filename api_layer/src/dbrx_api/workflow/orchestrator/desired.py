@@ -23,16 +23,13 @@ from databricks.sdk.service.jobs import (
     Task,
 )
 from databricks.sdk.service.pipelines import PipelineLibrary, PipelineSpec
+from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
 from databricks.sdk.service.sharing import (
-    Partition,
-    PartitionValue,
-    PartitionValueOp,
     SharedDataObject,
     SharedDataObjectDataObjectType,
-    SharedDataObjectHistoryDataSharingStatus,
 )
-from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
 
+from dbrx_api.dltshr.shares import sdk_history_status, sdk_partitions
 from dbrx_api.jobs.cron import cron_equal
 from dbrx_api.jobs.pipelines import (
     DELETE_EXPR_KEY,
@@ -291,27 +288,8 @@ def sdk_object(
 ) -> SharedDataObject:
     """The `SharedDataObject` of an ADD (every managed option) or an UPDATE (no alias, no content)."""
     kind = parse_asset_name(asset.name).kind
-    partitions = None
-    if asset.partitions is not None:
-        partitions = [
-            Partition(
-                values=[
-                    PartitionValue(
-                        name=value.name,
-                        op=PartitionValueOp(value.op),
-                        value=value.value,
-                        recipient_property_key=value.recipient_property_key,
-                    )
-                    for value in spec.values
-                ]
-            )
-            for spec in asset.partitions
-        ]
-    history = (
-        SharedDataObjectHistoryDataSharingStatus(asset.history_data_sharing_status)
-        if asset.history_data_sharing_status
-        else None
-    )
+    partitions = sdk_partitions(asset.partitions)
+    history = sdk_history_status(asset.history_data_sharing_status)
     name = (
         asset_key(asset)
         if kind != "notebook"
