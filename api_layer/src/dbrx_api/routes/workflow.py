@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
 from functools import lru_cache
 from typing import Annotated
 from uuid import UUID
@@ -23,6 +22,7 @@ from dbrx_api.dependencies import (
 )
 from dbrx_api.errors import ServiceUnavailable
 from dbrx_api.routes.common import operation, problem_responses
+from dbrx_api.schemas.metrics import QueryTimestamp
 from dbrx_api.schemas.workflow import (
     DriftResponse,
     PackHistory,
@@ -179,7 +179,9 @@ def list_sharepacks(
     requested_by: Annotated[
         str | None, Query(max_length=255, description="Uploader id or name")
     ] = None,
-    since: Annotated[datetime | None, Query(description="Last status change at or after")] = None,
+    since: Annotated[
+        QueryTimestamp | None, Query(description="Last status change at or after (RFC 3339)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[
         str | None, Query(max_length=512, description="Opaque cursor of the next page")
@@ -226,7 +228,13 @@ def get_history(
 def drift(
     ctx: WorkflowDep,
     workspace: Annotated[
-        str, Query(min_length=1, max_length=2048, description="Workspace URL to check")
+        str,
+        Query(
+            min_length=1,
+            max_length=2048,
+            description="Workspace URL to check",
+            json_schema_extra={"format": "uri"},  # as X-Workspace-URL: a non-URL is a 400
+        ),
     ],
     share_pack_id: Annotated[UUID | None, Query(description="Limit to one pack")] = None,
 ) -> DriftResponse:
