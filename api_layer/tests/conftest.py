@@ -7,7 +7,6 @@ pytest_plugins: list[str] = [
     "fixtures.workflow_api",
     "fixtures.pipelines_api",
     "fixtures.tokens",
-    "fixtures.azurite_blob",
     "fixtures.monitoring",
     "fixtures.postgres",
     "fixtures.azurite",

@@ -18,7 +18,7 @@ from azure.storage.blob import BlobServiceClient
 
 from dbrx_api.monitoring import LoggingHandle, request_scope
 from dbrx_api.settings import Settings
-from fixtures.azurite_blob import AzuriteBlob, free_port, start_azurite_blob
+from fixtures.azurite import AzuriteBlob, free_port, start_azurite_blob
 from fixtures.monitoring import IntakeServer, StatsdListener, TcpProxy, logging_settings
 from fixtures.tokens import TokenFactory
 

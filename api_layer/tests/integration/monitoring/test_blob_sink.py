@@ -13,7 +13,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from dbrx_api.monitoring import LoggingHandle, blob_sink
 from dbrx_api.monitoring.blob_sink import BlobLogSink, container_client_from_settings
-from fixtures.azurite_blob import AzuriteBlob
+from fixtures.azurite import AzuriteBlob
 from fixtures.monitoring import logging_settings
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,7 @@ from dbrx_api.workflow.queue.azure import AzureStorageQueue
 from dbrx_api.workflow.queue.base import Queue, QueueUnavailable, Received, StaleReceipt
 from dbrx_api.workflow.queue.factory import create_queue
 from dbrx_api.workflow.queue.in_process import InProcessQueue
-from fixtures.azurite import AzuriteQueue
-from fixtures.azurite_blob import free_port
+from fixtures.azurite import AzuriteQueue, free_port
 
 pytestmark = pytest.mark.integration
 

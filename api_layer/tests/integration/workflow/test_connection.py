@@ -20,7 +20,7 @@ from dbrx_api.workflow.db.connection import (
     resolve_database_url,
     transaction,
 )
-from fixtures.azurite_blob import free_port
+from fixtures.azurite import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from dbrx_api.monitoring.datadog_logs import (
     intake_url,
 )
 from dbrx_api.monitoring.events import capture
-from fixtures.azurite_blob import free_port
+from fixtures.azurite import free_port
 from fixtures.monitoring import IntakeServer
 
 API_KEY = "0123456789abcdef0123456789abcdef"

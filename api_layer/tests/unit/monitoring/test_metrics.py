@@ -8,7 +8,7 @@ import time
 import pytest
 
 from dbrx_api.monitoring.metrics import DatadogMetrics, Metrics, format_tags
-from fixtures.azurite_blob import free_port
+from fixtures.azurite import free_port
 from fixtures.monitoring import StatsdListener
 
 CONSTANT = {"env": "test", "service": "deltashare-api", "version": "1.2.3"}

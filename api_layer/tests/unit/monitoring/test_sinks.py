@@ -84,7 +84,10 @@ def test_full_queue_drops_without_blocking(sink_logger: logging.Logger) -> None:
     sink.gate.clear()  # the writer hangs on its first batch
     _attach(sink_logger, sink)
     sink_logger.info("first")
-    time.sleep(0.1)  # the writer took "first" and is now blocked
+    deadline = time.monotonic() + 5
+    while sink.stats().queued:  # wait until the writer took "first" and is blocked on it
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     slowest = 0.0
     for i in range(200):
         started = time.perf_counter()
