@@ -103,3 +103,16 @@ def test_path_names_carry_the_pattern(api: TestClient) -> None:
         p for p in document["paths"]["/shares/{name}"]["get"]["parameters"] if p["name"] == "name"
     )
     assert parameter["schema"]["pattern"] == UC_NAME_PATTERN
+
+
+def test_workflow_since_is_rfc3339(workflow_api: Any) -> None:
+    """`since=0.5` was read as a Unix time (pydantic's lax datetime); the query takes RFC 3339 only."""
+    client = workflow_api()
+    refused = client.get("/workflow/sharepacks", params={"since": "0.5"})
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["type"] == "timestamp_invalid"
+    assert client.get("/workflow/sharepacks", params={"since": "2026-03-01"}).status_code == 200
+    assert (
+        client.get("/workflow/sharepacks", params={"since": "2026-03-01T10:00:00Z"}).status_code
+        == 200
+    )
