@@ -35,7 +35,7 @@ class P1Options:
     """Sizes of one P1 measurement."""
 
     rounds: int = 3
-    latency_calls: int = 15
+    latency_calls: int = 25
     throughput_concurrency: int = 32
     throughput_seconds: float = 6.0
 

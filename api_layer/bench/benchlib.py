@@ -58,8 +58,11 @@ def machine_description() -> list[str]:
     packages = ", ".join(
         f"{name} {version(name)}" for name in ("fastapi", "uvicorn", "databricks-sdk", "requests")
     )
+    load = (
+        " ".join(f"{value:.2f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    )
     return [
-        f"nproc: {cpus}",
+        f"nproc: {cpus} (load average at start: {load})",
         f"memory: {memory}",
         f"CPU: {model or 'unknown'}",
         f"OS: {platform.platform()}",

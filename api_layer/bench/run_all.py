@@ -40,6 +40,19 @@ FIGURES = ("P1", "P2", "P3", "P4", "P5")
 EXTERNAL = {"P2/P3": "bench_provisioning", "P4": "bench_parse"}
 
 
+NOTES = [
+    "- P1: the emulator (own process, 1,000 shares, 5 ms added to every call, 20 upstream pages per listing) and",
+    "  the API (`python -m dbrx_api.serve`, local mode, authentication disabled, 2 uvicorn workers) on 127.0.0.1,",
+    "  both stopped by PID. One Python thread-pool generator drives both sides with the same HTTP stack",
+    "  (requests): `list(w.shares.list_shares())` on one shared `WorkspaceClient` vs `GET /shares` with the body",
+    "  decoded. wrk/hey were not used: they cannot make the multi-page SDK call, and the two sides must share",
+    "  one generator. Rounds alternate the order of the sides (A B, B A, ...); figures are medians.",
+    "- P1 CPU line: CPU milliseconds per call at concurrency 32 of each process, from /proc. Generator, API and",
+    "  emulator share the machine's cores, so every millisecond the API adds per call lowers its throughput.",
+    "- P5: the emulator's per-operation call counts for one metrics request after a warm-up (deterministic).",
+]
+
+
 class Report:
     """Prints each line as it comes and keeps it for RESULTS.md."""
 
@@ -130,6 +143,10 @@ def write_results(report: Report, command: str, machine: list[str], started: dat
         "```text",
         *report.lines,
         "```",
+        "",
+        "## How P1 and P5 are measured",
+        "",
+        *NOTES,
         "",
     ]
     RESULTS.write_text("\n".join(lines), encoding="utf-8")
