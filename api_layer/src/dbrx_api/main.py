@@ -68,6 +68,18 @@ _JSON_TYPES = ("application/json",)
 _MULTIPART = "multipart/form-data"
 _MULTIPART_OVERHEAD_BYTES = 64 * 1024
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_AUDIT_BODY_LIMIT = 64 * 1024
+
+
+def _json_or_none(body: bytearray | None) -> Any:
+    """The JSON response kept for the audit trail (None when absent, too large or not JSON)."""
+    if not body or len(body) > _AUDIT_BODY_LIMIT:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
 
 API_DESCRIPTION = """
 Share Databricks tables, views, schemas and notebooks through Delta Sharing with Databricks-to-Databricks (D2D) and
@@ -239,9 +251,17 @@ class RequestMiddleware:
         response_started = False
         status_code = 500
         location: str | None = None
+        # The response of a mutating call is the "after" of its audit entry (secrets are redacted when written).
+        audit_body = bytearray() if scope.get("method") in _MUTATING else None
 
         async def send_with_headers(message: Message) -> None:
             nonlocal response_started, status_code, location
+            if (
+                message["type"] == "http.response.body"
+                and audit_body is not None
+                and len(audit_body) <= _AUDIT_BODY_LIMIT
+            ):
+                audit_body.extend(message.get("body", b""))
             if message["type"] == "http.response.start":
                 response_started = True
                 status_code = int(message["status"])
@@ -295,11 +315,16 @@ class RequestMiddleware:
                 metrics.record_request(
                     route_path, str(scope.get("method")), status_code, latency_ms
                 )
-            await self._audit(scope, request_id, status_code, location)
+            await self._audit(scope, request_id, status_code, location, audit_body)
             reset_request_context(context_token)
 
     async def _audit(
-        self, scope: Scope, request_id: str, status: int, location: str | None
+        self,
+        scope: Scope,
+        request_id: str,
+        status: int,
+        location: str | None,
+        body: bytearray | None,
     ) -> None:
         """One audit entry per authenticated mutating API call, written off the event loop."""
         route = scope.get("route")
@@ -330,7 +355,12 @@ class RequestMiddleware:
             outcome="succeeded" if status < 400 else "failed",
             workspace_url=workspace.url if workspace else None,
             request_id=request_id,
-            new_values={"status": status, "path": scope.get("path"), "location": location},
+            new_values={
+                "status": status,
+                "path": scope.get("path"),
+                "location": location,
+                "response": _json_or_none(body),
+            },
         )
         await anyio.to_thread.run_sync(recorder.record, entry)
 

@@ -185,3 +185,21 @@ def test_principal_is_logged_never_the_token(
     assert audit["actor_id"] == "0a1b2c3d-0000-4000-8000-00000000abcd"
     assert audit["outcome"] == "succeeded"
     assert all(token not in r.getMessage() and token not in str(r.__dict__) for r in caplog.records)
+
+
+def test_audit_keeps_the_result_without_secrets(
+    entra_api: TestClient, token_factory: TokenFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = bearer(token_factory.mint(roles=[WRITER]))
+    with caplog.at_level("INFO"):
+        created = entra_api.post(
+            "/recipients/d2o/audited", json={"ip_access_list": ["203.0.113.0/24"]}, headers=writer
+        ).json()
+    link = created["activation_link"]
+    assert link
+    [record] = [r for r in caplog.records if r.getMessage() == "audit"]
+    audit = record.__dict__["audit"]
+    assert audit["action"] == "recipient.create_d2o"
+    assert audit["new_values"]["response"]["ip_access_list"] == ["203.0.113.0/24"]
+    assert link not in str(audit)
+    assert audit["new_values"]["response"]["activation_link"].lower() == "[redacted]"

@@ -231,3 +231,32 @@ def test_workflow_health(workflow_api: Callable[..., TestClient]) -> None:
     assert body["checks"]["worker"]["mode"] == "external"
     ready = client.get("/health/ready").json()
     assert {"database", "migrations", "queue"} <= set(ready["checks"])
+
+
+def test_rest_mutations_are_audited_in_the_database(
+    workflow_api: Callable[..., TestClient], emu: Any
+) -> None:
+    client = workflow_api()
+    headers = {"X-Workspace-URL": emu.url}
+    created = client.post("/recipients/d2o/audited", json={}, headers=headers).json()
+    assert (
+        client.post("/shares", json={"name": "audited_share"}, headers=headers).status_code == 201
+    )
+    assert client.delete("/shares/nope", headers=headers).status_code == 404
+    ctx = client.app.state.workflow  # type: ignore[attr-defined]
+    with ctx.pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT action, entity_key, outcome, actor_id, workspace_url, request_id, new_values::text AS nv "
+            "FROM deltashare.audit_trail WHERE source = 'api' ORDER BY audit_id"
+        ).fetchall()
+        text = conn.execute(
+            "SELECT string_agg(new_values::text, ' ') AS t FROM deltashare.audit_trail"
+        ).fetchone()
+    assert [(r["action"], r["entity_key"], r["outcome"]) for r in rows] == [
+        ("recipient.create_d2o", "audited", "succeeded"),
+        ("share.create", "audited_share", "succeeded"),
+        ("share.delete", "nope", "failed"),
+    ]
+    assert all(r["actor_id"] == "local-developer" and r["workspace_url"] == emu.url for r in rows)
+    assert all(r["request_id"] for r in rows)
+    assert created["activation_link"] not in (text["t"] if text else "")
