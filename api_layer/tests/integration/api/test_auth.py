@@ -32,7 +32,7 @@ def bearer(token: str) -> dict[str, str]:
 
 def test_valid_v1_and_v2_tokens(entra_api: TestClient, token_factory: TokenFactory) -> None:
     for version in (1, 2):
-        token = token_factory.mint(version=version, roles=[READER])  # type: ignore[arg-type]
+        token = token_factory.mint(version=version, roles=[READER])
         response = entra_api.get("/shares", headers=bearer(token))
         assert response.status_code == 200, (version, response.text)
 
