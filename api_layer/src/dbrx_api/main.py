@@ -571,6 +571,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logger.warning(
                 "authentication is DISABLED (environment=local): every caller is 'local-developer'"
             )
+        app.state.logging = logging_handle
         app.state.metrics = logging_handle.metrics
         app.state.audit = AuditRecorder(pool)
         if app.state.token_validator is not None:
