@@ -13,6 +13,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile, status
+from pydantic import StringConstraints
 
 from dbrx_api.dependencies import (
     WORKSPACE_HEADER,
@@ -48,6 +49,9 @@ OptionalWorkspaceHeader = Annotated[
         description="Optional; when sent it must equal the pack's metadata.workspace_url.",
     ),
 ]
+# Filter values compared in PostgreSQL, which refuses NUL in text (a 500 found by schemathesis): no control
+# characters, stated in the OpenAPI document as a pattern.
+PlainText = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]*$")]
 PackFile = Annotated[
     UploadFile, File(description="The share pack: .yaml, .yml or .xlsx (at most 5 MiB)")
 ]
@@ -173,11 +177,11 @@ def schema() -> Response:
 def list_sharepacks(
     ctx: WorkflowDep,
     status_filter: Annotated[
-        list[str] | None,
+        list[PlainText] | None,
         Query(alias="status", description="Status of the current version (repeatable)"),
     ] = None,
     requested_by: Annotated[
-        str | None, Query(max_length=255, description="Uploader id or name")
+        PlainText | None, Query(max_length=255, description="Uploader id or name")
     ] = None,
     since: Annotated[
         QueryTimestamp | None, Query(description="Last status change at or after (RFC 3339)")
