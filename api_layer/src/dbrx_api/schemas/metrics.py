@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
@@ -16,6 +16,8 @@ UpdateTrigger = Literal["job", "user", "api", "retry", "system"]
 RunTrigger = Literal["schedule", "manual", "retry", "other"]
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def parse_query_timestamp(value: object) -> datetime:
@@ -41,7 +43,18 @@ def parse_query_timestamp(value: object) -> datetime:
             ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:
+        parsed = _EARLIEST - timedelta(days=1)  # reported as out of range below
+    # Databricks times are epoch milliseconds; the window arithmetic must stay inside datetime's range.
+    if not _EARLIEST <= parsed < _LATEST:
+        raise PydanticCustomError(
+            "timestamp_invalid",
+            "'{value}' is outside the supported range 1970-01-01 to 9999-01-01",
+            {"value": str(value)[:64]},
+        )
+    return parsed
 
 
 QueryTimestamp = Annotated[

@@ -135,3 +135,12 @@ def test_workflow_filters_refuse_control_characters(
         ).status_code
         == 200
     )
+
+
+@pytest.mark.parametrize("value", ["0001-01-01", "0001-01-01T02:00:01+01:01", "9999-12-31"])
+def test_metrics_window_out_of_range_is_422(api: TestClient, value: str) -> None:
+    """Found by schemathesis: a window at the ends of datetime's range overflowed into a 500."""
+    for path in ("/pipelines/p1/metrics", "/pipelines/p1/job-runs/metrics"):
+        response = api.get(path, params={"end_timestamp": value})
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["errors"][0]["type"] == "timestamp_invalid"
