@@ -376,3 +376,23 @@ def closed_loop(
 def median(values: list[float]) -> float:
     """The median of `values`."""
     return statistics.median(values)
+
+
+RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def update_results_section(name: str, lines: list[str]) -> None:
+    """Replace the `name` section of RESULTS.md (between its markers), keeping every other section."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = "\n".join([begin, *lines, end])
+    text = (
+        RESULTS_PATH.read_text(encoding="utf-8")
+        if RESULTS_PATH.exists()
+        else "# Benchmark results\n"
+    )
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    RESULTS_PATH.write_text(text, encoding="utf-8")

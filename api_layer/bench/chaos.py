@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -48,6 +49,7 @@ from bench.benchlib import (  # noqa: E402 - after the path set-up above
     clean_environment,
     machine_description,
     start_emulator,
+    update_results_section,
 )
 
 from dbrx_api.dbrx_auth.principal import Principal  # noqa: E402
@@ -460,13 +462,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=1800, help="seconds to wait for convergence"
     )
+    parser.add_argument("--no-results", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args(argv)
+    started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
         report = run(args.packs, args.kills, args.seed, args.timeout, Path(tmp))
-    for line in machine_description():
+    machine = machine_description()
+    for line in machine:
         print(f"# {line}")
     for line in report.lines():
         print(line)
+    if args.packs >= 100 and not args.no_results:
+        arguments = " ".join(argv if argv is not None else sys.argv[1:])
+        update_results_section(
+            "chaos",
+            [
+                "## Chaos run",
+                "",
+                f"- when: {started.isoformat(timespec='seconds')}",
+                f"- command: `make chaos` (`python -m api_layer.bench.chaos {arguments}`)".replace(
+                    " `)", "`)"
+                ),
+                *[f"- {line}" for line in machine],
+                "- faults: ~20 % of API calls answered 429 (Retry-After 1 s) or 503, ~10 % of mutating calls",
+                "  applied with the response lost, 5 ms latency; two worker processes, SIGKILLed and restarted",
+                "",
+                "```text",
+                *report.lines(),
+                "```",
+            ],
+        )
     return 0 if report.ok else 1
 
 

@@ -129,8 +129,6 @@ def _prefixed(label: str, text: str) -> list[str]:
 def write_results(report: Report, command: str, machine: list[str], started: datetime) -> None:
     """RESULTS.md: the latest figures with the command and the machine description."""
     lines = [
-        "# Benchmark results",
-        "",
         "Written by `run_all` (issue 7). Each figure is a ratio of two sides measured in the same run",
         "(interleaved rounds, medians) or a deterministic count; no test asserts absolute numbers.",
         "",
@@ -147,9 +145,8 @@ def write_results(report: Report, command: str, machine: list[str], started: dat
         "## How P1 and P5 are measured",
         "",
         *NOTES,
-        "",
     ]
-    RESULTS.write_text("\n".join(lines), encoding="utf-8")
+    benchlib.update_results_section("benchmarks", lines)
 
 
 def main(argv: list[str] | None = None) -> int:
