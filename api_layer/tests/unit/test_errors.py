@@ -195,5 +195,7 @@ def test_retriable_classification() -> None:
     assert is_retriable(timed_out(TooManyRequests("slow down")))
     assert is_retriable(InternalError("boom"))
     assert not is_retriable(PermissionDenied("Invalid access token."))
-    assert not is_retriable(NotFound("Share 'x' does not exist.", error_code="SHARE_DOES_NOT_EXIST"))
+    assert not is_retriable(
+        NotFound("Share 'x' does not exist.", error_code="SHARE_DOES_NOT_EXIST")
+    )
     assert not is_retriable(KeyError("bug"))
