@@ -1,9 +1,7 @@
 """`deltashare` (the installed console script, in a subprocess) against the running application over real HTTP.
 
-The application runs in uvicorn on 127.0.0.1 (`fixtures.live_server`). Tests that need the workflow endpoints
-(`POST /workflow/sharepack/plan`, `POST /workflow/sharepack/upload_and_validate`, `GET /workflow/sharepack/{id}`,
-`GET /workflow/sharepack/{id}/history`) check the application's OpenAPI document first and are skipped, naming
-the missing operations, until those routes exist; once they do, the tests run without any change.
+The application runs in uvicorn on 127.0.0.1 (`fixtures.live_server`); the workflow tests enable the share-pack
+workflow on a throwaway database and the in-process worker, so `apply` follows a pack to COMPLETED.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 
 from dbrx_api.main import create_app
 from dbrx_api.settings import Settings, deep_merge
@@ -55,17 +52,6 @@ def local_settings(workspace_url: str, token: str = "dapi-unused", **overrides: 
         },
     }
     return Settings(**deep_merge(base, overrides))
-
-
-def missing_workflow_operations(app: FastAPI) -> list[str]:
-    """The workflow operations the CLI calls that the application does not expose (yet)."""
-    paths = app.openapi().get("paths", {})
-    prefix = app.state.settings.api_prefix
-    return [
-        f"{method.upper()} {path}"
-        for method, path in WORKFLOW_OPERATIONS
-        if method not in paths.get(f"{prefix}{path}", {})
-    ]
 
 
 def deltashare_command() -> list[str]:
@@ -196,12 +182,6 @@ def test_usage_errors_of_the_console_script_exit_2(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ workflow endpoints
 
 
-def _skip_without_workflow_routes(settings: Settings) -> None:
-    missing = missing_workflow_operations(create_app(settings))
-    if missing:
-        pytest.skip("needs the workflow endpoints " + ", ".join(missing) + " (not implemented yet)")
-
-
 @pytest.fixture(scope="module")
 def workflow_service(
     emulator_server: Any, make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
@@ -214,9 +194,6 @@ def workflow_service(
             "queue": {"poll_min_s": 0.1, "poll_max_s": 0.5},
         }
     }
-    _skip_without_workflow_routes(
-        local_settings(emulator_server.url, emulator_server.token, **overrides)
-    )
     overrides["workflow"]["database_url"] = make_database()
     settings = local_settings(emulator_server.url, emulator_server.token, **overrides)
     with LiveServer(create_app(settings)) as server:
@@ -312,7 +289,6 @@ def test_authentication_failures_exit_3_and_a_valid_token_passes(
         auth=token_factory.auth_settings().model_dump(),
         workflow={"enabled": True},
     )
-    _skip_without_workflow_routes(settings)
     pack = pack_for(tmp_path, "sharepack.yaml", str(emulator_server.url))
     with LiveServer(create_app(settings)) as server:
         anonymous = cli(server.url, "validate", str(pack))
