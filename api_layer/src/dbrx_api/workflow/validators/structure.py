@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbrx_api.workflow.models.excel_layout import METADATA_FIELDS
 from dbrx_api.workflow.models.issues import SourcePos
 from dbrx_api.workflow.models.pack import (
     APPROVER_STATUSES,
@@ -51,26 +52,6 @@ MAX_KEY_COLUMNS = 32
 MAX_NOTIFICATIONS = 50
 MAX_RECIPIENT_EMAILS = 10
 MAX_REQUESTORS = 10
-
-METADATA_FIELDS = (
-    "requestor",
-    "project_name",
-    "business_line",
-    "strategy",
-    "description",
-    "delta_share_region",
-    "configurator",
-    "approver",
-    "executive_team",
-    "approver_status",
-    "workspace_url",
-    "servicenow",
-    "version",
-    "contact_email",
-    "client",
-    "owner",
-    "last_updated",
-)
 RECIPIENT_FIELDS = (
     "name",
     "type",
