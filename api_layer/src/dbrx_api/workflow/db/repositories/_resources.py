@@ -1,4 +1,8 @@
-"""Shared reads of the recorded-resource SCD2 tables (`recipients`, `shares`, `pipelines`)."""
+"""Shared reads and writes of the recorded-resource SCD2 tables (`recipients`, `shares`, `pipelines`).
+
+`ResourceRepository(table)` gives each table the same `get_current`, `list_current`, `soft_delete`, `history` and
+`as_of`; the per-table modules add only what differs (their record type and `record`).
+"""
 
 from __future__ import annotations
 
@@ -143,3 +147,80 @@ def soft_delete(
         reason=reason,
         bookkeeping={"source_version": source_version, "source_run_id": source_run_id},
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceRepository:
+    """The by-name operations of one recorded-resource table; none of them commits."""
+
+    table: scd2.Scd2Table
+
+    def get_current(
+        self,
+        conn: psycopg.Connection[DictRow],
+        workspace_url: str,
+        name: str,
+        *,
+        include_deleted: bool = False,
+    ) -> dict[str, Any] | None:
+        """The current recorded row (None when never recorded, or deleted unless `include_deleted`)."""
+        return get_current(conn, self.table, workspace_url, name, include_deleted=include_deleted)
+
+    def list_current(
+        self,
+        conn: psycopg.Connection[DictRow],
+        *,
+        workspace_url: str | None = None,
+        share_pack_id: UUID | None = None,
+        names: Iterable[str] | None = None,
+        created_by_pack: bool | None = None,
+        **columns: Any,
+    ) -> list[dict[str, Any]]:
+        """Current, non-deleted rows filtered by workspace, managing pack, names, `created_by_pack` and equality
+        on further `columns` (drift uses the workspace and pack; DELETE adds `created_by_pack=True`)."""
+        extra = dict(columns)
+        if created_by_pack is not None:
+            extra["created_by_pack"] = created_by_pack
+        return list_current(
+            conn,
+            self.table,
+            workspace_url=workspace_url,
+            share_pack_id=share_pack_id,
+            names=names,
+            extra=extra,
+        )
+
+    def soft_delete(
+        self,
+        conn: psycopg.Connection[DictRow],
+        workspace_url: str,
+        name: str,
+        *,
+        changed_by: str,
+        reason: str = "deleted",
+        source_version: int | None = None,
+        source_run_id: UUID | None = None,
+    ) -> scd2.Scd2Result | None:
+        """Record the resource as deleted; None when it was never recorded."""
+        return soft_delete(
+            conn,
+            self.table,
+            workspace_url,
+            name,
+            changed_by=changed_by,
+            reason=reason,
+            source_version=source_version,
+            source_run_id=source_run_id,
+        )
+
+    def history(
+        self, conn: psycopg.Connection[DictRow], workspace_url: str, name: str
+    ) -> list[dict[str, Any]]:
+        """Every recorded version of one resource, oldest first."""
+        return history(conn, self.table, workspace_url, name)
+
+    def as_of(
+        self, conn: psycopg.Connection[DictRow], workspace_url: str, at: datetime
+    ) -> list[dict[str, Any]]:
+        """The resources recorded in a workspace at instant `at`."""
+        return as_of(conn, self.table, workspace_url, at)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -88,17 +87,11 @@ def record(
     )
 
 
-def get_current(
-    conn: psycopg.Connection[DictRow],
-    workspace_url: str,
-    pipeline_name: str,
-    *,
-    include_deleted: bool = False,
-) -> dict[str, Any] | None:
-    """The current recorded row of a pipeline (None when never recorded or deleted)."""
-    return _resources.get_current(
-        conn, TABLE, workspace_url, pipeline_name, include_deleted=include_deleted
-    )
+_REPOSITORY = _resources.ResourceRepository(TABLE)
+get_current = _REPOSITORY.get_current
+soft_delete = _REPOSITORY.soft_delete
+history = _REPOSITORY.history
+as_of = _REPOSITORY.as_of
 
 
 def list_current(
@@ -111,53 +104,12 @@ def list_current(
     created_by_pack: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Current, non-deleted pipelines filtered by workspace, pack, share, names and `created_by_pack`."""
-    extra: dict[str, Any] = {}
-    if share_name is not None:
-        extra["share_name"] = share_name.lower()
-    if created_by_pack is not None:
-        extra["created_by_pack"] = created_by_pack
-    return _resources.list_current(
+    columns = {} if share_name is None else {"share_name": share_name.lower()}
+    return _REPOSITORY.list_current(
         conn,
-        TABLE,
         workspace_url=workspace_url,
         share_pack_id=share_pack_id,
         names=names,
-        extra=extra,
+        created_by_pack=created_by_pack,
+        **columns,
     )
-
-
-def soft_delete(
-    conn: psycopg.Connection[DictRow],
-    workspace_url: str,
-    pipeline_name: str,
-    *,
-    changed_by: str,
-    reason: str = "deleted",
-    source_version: int | None = None,
-    source_run_id: UUID | None = None,
-) -> scd2.Scd2Result | None:
-    """Record the pipeline as deleted; None when it was never recorded."""
-    return _resources.soft_delete(
-        conn,
-        TABLE,
-        workspace_url,
-        pipeline_name,
-        changed_by=changed_by,
-        reason=reason,
-        source_version=source_version,
-        source_run_id=source_run_id,
-    )
-
-
-def history(
-    conn: psycopg.Connection[DictRow], workspace_url: str, pipeline_name: str
-) -> list[dict[str, Any]]:
-    """Every recorded version of a pipeline, oldest first."""
-    return _resources.history(conn, TABLE, workspace_url, pipeline_name)
-
-
-def as_of(
-    conn: psycopg.Connection[DictRow], workspace_url: str, at: datetime
-) -> list[dict[str, Any]]:
-    """The pipelines recorded in a workspace at instant `at`."""
-    return _resources.as_of(conn, TABLE, workspace_url, at)

@@ -7,7 +7,7 @@ Written by the worker after each successful recipient step (never by uploads or 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -68,74 +68,9 @@ def record(
     )
 
 
-def get_current(
-    conn: psycopg.Connection[DictRow],
-    workspace_url: str,
-    recipient_name: str,
-    *,
-    include_deleted: bool = False,
-) -> dict[str, Any] | None:
-    """The current recorded row of a recipient (None when never recorded or deleted)."""
-    return _resources.get_current(
-        conn, TABLE, workspace_url, recipient_name, include_deleted=include_deleted
-    )
-
-
-def list_current(
-    conn: psycopg.Connection[DictRow],
-    *,
-    workspace_url: str | None = None,
-    share_pack_id: UUID | None = None,
-    names: Iterable[str] | None = None,
-    created_by_pack: bool | None = None,
-) -> list[dict[str, Any]]:
-    """Current, non-deleted recipients filtered by workspace, managing pack, names and `created_by_pack`.
-
-    Drift (§11) uses `workspace_url` (and `share_pack_id`); DELETE (§9.8) adds `created_by_pack=True`.
-    """
-    extra = {} if created_by_pack is None else {"created_by_pack": created_by_pack}
-    return _resources.list_current(
-        conn,
-        TABLE,
-        workspace_url=workspace_url,
-        share_pack_id=share_pack_id,
-        names=names,
-        extra=extra,
-    )
-
-
-def soft_delete(
-    conn: psycopg.Connection[DictRow],
-    workspace_url: str,
-    recipient_name: str,
-    *,
-    changed_by: str,
-    reason: str = "deleted",
-    source_version: int | None = None,
-    source_run_id: UUID | None = None,
-) -> scd2.Scd2Result | None:
-    """Record the recipient as deleted; None when it was never recorded."""
-    return _resources.soft_delete(
-        conn,
-        TABLE,
-        workspace_url,
-        recipient_name,
-        changed_by=changed_by,
-        reason=reason,
-        source_version=source_version,
-        source_run_id=source_run_id,
-    )
-
-
-def history(
-    conn: psycopg.Connection[DictRow], workspace_url: str, recipient_name: str
-) -> list[dict[str, Any]]:
-    """Every recorded version of a recipient, oldest first."""
-    return _resources.history(conn, TABLE, workspace_url, recipient_name)
-
-
-def as_of(
-    conn: psycopg.Connection[DictRow], workspace_url: str, at: datetime
-) -> list[dict[str, Any]]:
-    """The recipients recorded in a workspace at instant `at`."""
-    return _resources.as_of(conn, TABLE, workspace_url, at)
+_REPOSITORY = _resources.ResourceRepository(TABLE)
+get_current = _REPOSITORY.get_current
+list_current = _REPOSITORY.list_current
+soft_delete = _REPOSITORY.soft_delete
+history = _REPOSITORY.history
+as_of = _REPOSITORY.as_of
