@@ -191,6 +191,23 @@ class RunContext:
         """`source_version` and `source_run_id` of SCD2 writes."""
         return {"source_version": self.version, "source_run_id": self.run_id}
 
+    def deletion_write(
+        self, soft_delete: Callable[..., object], name: str
+    ) -> Callable[[Any], object]:
+        """The step's write that records `name` as deleted with a repository's `soft_delete`."""
+
+        def write(conn: Any) -> object:
+            return soft_delete(
+                conn,
+                self.workspace_url,
+                name,
+                changed_by=self.actor,
+                reason="deleted",
+                **self.bookkeeping(),
+            )
+
+        return write
+
     def now(self) -> datetime:
         """Wall clock (token activity is decided against it)."""
         return datetime.now(UTC)
@@ -962,18 +979,7 @@ def run_pipeline_delete(ctx: RunContext, action: Action) -> StepResult:
         except NotFoundError:
             pass
         calls += 1
-    name = str(row["pipeline_name"])
-
-    def write(conn: Any) -> object:
-        return pipelines.soft_delete(
-            conn,
-            ctx.workspace_url,
-            name,
-            changed_by=ctx.actor,
-            reason="deleted",
-            **ctx.bookkeeping(),
-        )
-
+    write = ctx.deletion_write(pipelines.soft_delete, str(row["pipeline_name"]))
     return StepResult(
         StepOutcome.SUCCEEDED,
         calls=calls,

@@ -162,15 +162,7 @@ def run_delete_pipeline(ctx: RunContext, action: Action) -> StepResult:
     ws = ctx.workspace.client
     pipeline_id = str(row.get("databricks_pipeline_id") or "")
 
-    def soft_delete(conn: Any) -> object:
-        return pipelines.soft_delete(
-            conn,
-            ctx.workspace_url,
-            name,
-            changed_by=ctx.actor,
-            reason="deleted",
-            **ctx.bookkeeping(),
-        )
+    soft_delete = ctx.deletion_write(pipelines.soft_delete, name)
 
     live = ctx.reader.pipeline(pipeline_id) if pipeline_id else None
     if live is None:
@@ -204,15 +196,7 @@ def run_delete_share(ctx: RunContext, action: Action) -> StepResult:
     name = action.name
     ws = ctx.workspace.client
 
-    def soft_delete(conn: Any) -> object:
-        return shares.soft_delete(
-            conn,
-            ctx.workspace_url,
-            name,
-            changed_by=ctx.actor,
-            reason="deleted",
-            **ctx.bookkeeping(),
-        )
+    soft_delete = ctx.deletion_write(shares.soft_delete, name)
 
     live = ctx.reader.share(name)
     if live is None:
@@ -245,15 +229,7 @@ def run_delete_recipient(ctx: RunContext, action: Action) -> StepResult:
     name = action.name
     ws = ctx.workspace.client
 
-    def soft_delete(conn: Any) -> object:
-        return recipients.soft_delete(
-            conn,
-            ctx.workspace_url,
-            name,
-            changed_by=ctx.actor,
-            reason="deleted",
-            **ctx.bookkeeping(),
-        )
+    soft_delete = ctx.deletion_write(recipients.soft_delete, name)
 
     live: SdkRecipientInfo | None = ctx.reader.recipient(name)
     if live is None:
