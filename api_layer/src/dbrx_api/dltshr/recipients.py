@@ -152,7 +152,8 @@ def list_recipients(
     return RecipientList(items=page, **envelope)
 
 
-def _iter_share_permissions(ws: WorkspaceClient, name: str) -> Iterator[ShareToPrivilegeAssignment]:
+def iter_share_permissions(ws: WorkspaceClient, name: str) -> Iterator[ShareToPrivilegeAssignment]:
+    """Every share a recipient is granted on, following `next_page_token` (the SDK returns one page)."""
     page_token: str | None = None
     while True:
         with upstream("recipient", name):
@@ -176,7 +177,7 @@ def _shares_of(ws: WorkspaceClient, name: str) -> list[RecipientShare]:
                 }
             ),
         )
-        for p in _iter_share_permissions(ws, name)
+        for p in iter_share_permissions(ws, name)
     ]
     return sorted(shares, key=lambda s: s.share.lower())
 

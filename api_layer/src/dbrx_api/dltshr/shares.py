@@ -142,7 +142,8 @@ def list_shares(ws: WorkspaceClient, query: ListQuery) -> ShareList:
     return ShareList(items=page, **envelope)
 
 
-def _iter_share_permissions(ws: WorkspaceClient, name: str) -> Iterator[PrivilegeAssignment]:
+def iter_share_permissions(ws: WorkspaceClient, name: str) -> Iterator[PrivilegeAssignment]:
+    """Every privilege assignment of a share, following `next_page_token` (the SDK returns one page)."""
     page_token: str | None = None
     while True:
         with upstream("share", name):
@@ -155,7 +156,7 @@ def _iter_share_permissions(ws: WorkspaceClient, name: str) -> Iterator[Privileg
 
 def share_grants(ws: WorkspaceClient, name: str) -> list[ShareGrant]:
     """The recipients granted on a share (every permissions page)."""
-    return _grants(list(_iter_share_permissions(ws, name)))
+    return _grants(list(iter_share_permissions(ws, name)))
 
 
 def get_share(

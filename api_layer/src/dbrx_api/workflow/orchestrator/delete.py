@@ -13,6 +13,7 @@ from typing import Any
 
 from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
 
+from dbrx_api.dltshr.recipients import iter_share_permissions as recipient_share_permissions
 from dbrx_api.errors import NotFoundError, upstream
 from dbrx_api.schemas.common import from_epoch_ms
 from dbrx_api.workflow.db.repositories import pipelines, recipients, shares
@@ -242,17 +243,7 @@ def run_delete_recipient(ctx: RunContext, action: Action) -> StepResult:
             f'recipient "{name}" was re-created after this pack recorded it; it is kept.',
         )
         return StepResult(StepOutcome.NOOP, detail={"kept": "delete_identity_mismatch"})
-    granted: set[str] = set()
-    page_token: str | None = None
-    while True:
-        with upstream("recipient", name):
-            page = ws.recipients.share_permissions(name, page_token=page_token)
-        granted |= {
-            (p.share_name or "").lower() for p in page.permissions_out or [] if p.share_name
-        }
-        page_token = page.next_page_token
-        if not page_token:
-            break
+    granted = {p.share_name.lower() for p in recipient_share_permissions(ws, name) if p.share_name}
     remaining = sorted(granted - ctx.deleted_shares)
     if remaining:
         ctx.warn(

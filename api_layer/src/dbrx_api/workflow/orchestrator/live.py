@@ -26,6 +26,7 @@ from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
 from databricks.sdk.service.sharing import ShareInfo as SdkShareInfo
 from databricks.sdk.service.workspace import ExportFormat
 
+from dbrx_api.dltshr.shares import iter_share_permissions
 from dbrx_api.errors import AppError, ForbiddenError, InvalidRequest, NotFoundError, upstream
 from dbrx_api.jobs.pipelines import SCD_TYPE_KEY, SOURCE_TABLE_KEY
 from dbrx_api.jobs.resolution import PIPELINES_PAGE, like_filter, pipeline_ids_of
@@ -178,18 +179,12 @@ class LiveReader:
         key = name.lower()
 
         def fetch() -> frozenset[str]:
-            granted: set[str] = set()
-            page_token: str | None = None
-            while True:
-                with upstream("share", key):
-                    page = self.ws.shares.share_permissions(key, page_token=page_token)
-                for assignment in page.privilege_assignments or []:
-                    privileges = {enum_text(p) for p in assignment.privileges or []}
-                    if SELECT in privileges and assignment.principal:
-                        granted.add(assignment.principal.lower())
-                page_token = page.next_page_token
-                if not page_token:
-                    return frozenset(granted)
+            return frozenset(
+                assignment.principal.lower()
+                for assignment in iter_share_permissions(self.ws, key)
+                if assignment.principal
+                and SELECT in {enum_text(p) for p in assignment.privileges or []}
+            )
 
         return self._cached("share_grants", key, fetch)
 
