@@ -2,7 +2,7 @@
 
 A deterministic counter, not a timing: the emulator's per-operation call counts (`/_emulator/stats`) for one
 request whose `start_timestamp` admits the 10 newest updates, against the bound 6 + 10 (resolution and update
-pages, plus one event listing per update in the window; API.md §9.1). The API's workspace client is warmed up
+pages, plus one event listing per update in the window; docs/API.md §9.1). The API's workspace client is warmed up
 first, so its one-time host-metadata call is not counted.
 """
 

@@ -8,7 +8,7 @@ call; PostgreSQL is `DATABASE_URL` (a throwaway database per round) or an embedd
 Each round provisions the pack into a fresh workspace and database (first run: everything is created), then
 re-runs the same version (nothing to change: reads only). Both sides of each figure come from the same run:
 
-* calls: the emulator's call count (every HTTP call the SDK made) vs the minimum the rules of WORKFLOW §9.2 / §9.7
+* calls: the emulator's call count (every HTTP call the SDK made) vs the minimum the rules of docs/WORKFLOW.md §9.2 / §9.7
   allow for this pack, computed here from the pack's shape, not from the implementation (target <= 1.1);
 * wall time of `run_provisioning` vs the critical-path bound with the configured limits: the read waves
   (`workspace_max_inflight` calls at a time) followed by the action graph (`reconcile_concurrency` actions at a

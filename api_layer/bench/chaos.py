@@ -79,7 +79,7 @@ def pack_text(index: int, workspace_url: str) -> str:
     too)."""
     n = f"{index:03d}"
     pipeline = ""
-    # Tables are shared together with the pipeline that feeds them (SHAREPACK §7.4); views need none.
+    # Tables are shared together with the pipeline that feeds them (docs/SHAREPACK.md §7.4); views need none.
     assets = (
         "[{name: main.sales.v_orders, type: VIEW}, {name: main.finance.v_invoice_summary, type: VIEW},"
         " {name: main.sales.daily_sales, type: MATERIALIZED_VIEW}]"

@@ -1,4 +1,4 @@
-"""The audit trail of mutating API calls (API.md §1.12): PostgreSQL when the workflow database exists, else logs.
+"""The audit trail of mutating API calls (docs/API.md §1.12): PostgreSQL when the workflow database exists, else logs.
 
 The request middleware describes each finished mutating request as an `AuditEntry`; `AuditRecorder.record` writes
 it in one short transaction. A failed write is logged at ERROR and never fails the request (the upstream change has

@@ -1,4 +1,4 @@
-"""Bounded fan-out of independent upstream reads inside one request (API.md §1.10)."""
+"""Bounded fan-out of independent upstream reads inside one request (docs/API.md §1.10)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """FastAPI dependencies shared by the routes: settings, the caller, role checks, the target workspace.
 
-Check order for every request (API.md §1.2): authentication (401) → role (403) → workspace header (400/403) →
+Check order for every request (docs/API.md §1.2): authentication (401) → role (403) → workspace header (400/403) →
 request validation (422) → upstream work. Routes declare the role check in the decorator (`dependencies=`), which
 FastAPI resolves before the parameters, then take `WorkspaceClientDep` before their body.
 """

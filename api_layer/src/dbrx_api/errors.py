@@ -1,4 +1,4 @@
-"""The service's error tree and the one translator from Databricks SDK failures to it (API.md §1.5).
+"""The service's error tree and the one translator from Databricks SDK failures to it (docs/API.md §1.5).
 
 Every failure the service reports is an `AppError` carrying its HTTP status, a stable `code` and a human detail.
 `main.install_exception_handlers` renders them as RFC 9457 problem documents. Service code wraps SDK calls in
@@ -136,7 +136,7 @@ class ServiceUnavailable(AppError):
 
 # ------------------------------------------------------------------------------------------ SDK translation
 
-# Case-insensitive message fragments that decide the problem code, checked in order (API.md §1.5.3).
+# Case-insensitive message fragments that decide the problem code, checked in order (docs/API.md §1.5.3).
 _MESSAGE_RULES: tuple[tuple[str, type[AppError], str], ...] = (
     ("there is already a recipient object", ConflictError, "recipient_identifier_in_use"),
     ("cannot resolve target shard", InvalidRequest, "recipient_identifier_invalid"),

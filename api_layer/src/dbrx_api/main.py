@@ -114,7 +114,7 @@ def problem_response(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    """An `application/problem+json` response (API.md §1.5.1)."""
+    """An `application/problem+json` response (docs/API.md §1.5.1)."""
     body = problem_body(
         code=code,
         title=title_for(code),

@@ -14,7 +14,7 @@ proxies are trusted unless `FORWARDED_ALLOW_IPS` says otherwise.
 
 Shutdown: on SIGTERM uvicorn stops accepting connections, lets in-flight requests finish for at most
 `server.graceful_timeout_s`, then runs the application's lifespan shutdown (where an inline queue worker stops
-within `workflow.worker.shutdown_grace_s`, WORKFLOW.md §8.8).
+within `workflow.worker.shutdown_grace_s`, docs/WORKFLOW.md §8.8).
 
 uvicorn's own access log is off: the request middleware already writes one structured record per request.
 """

@@ -264,7 +264,7 @@ class DatabricksSettings(_Section):
 
 
 class Settings(BaseSettings):
-    """Every setting of the service; see API.md §15 and WORKFLOW.md §12."""
+    """Every setting of the service; see docs/API.md §15 and docs/WORKFLOW.md §12."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -294,7 +294,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - replaced by our own .env source
         file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - secrets come from the environment
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Order the sources as API.md §15.1 demands and add the JSON files and fallback variables."""
+        """Order the sources as docs/API.md §15.1 demands and add the JSON files and fallback variables."""
         config_dir = config_directory()
         dotenv = DotEnvSettingsSource(settings_cls, env_file=config_dir / ".env")
         init_kwargs = getattr(init_settings, "init_kwargs", {})
@@ -486,7 +486,7 @@ def _resolve_environment(
 
 
 class _JsonFilesSource(PydanticBaseSettingsSource):
-    """The three JSON configuration files, merged (API.md §15.1, source 4)."""
+    """The three JSON configuration files, merged (docs/API.md §15.1, source 4)."""
 
     def __init__(
         self, settings_cls: type[BaseSettings], config_dir: Path, environment: str
@@ -517,7 +517,7 @@ class _JsonFilesSource(PydanticBaseSettingsSource):
 
 
 class _FallbackEnvSource(EnvSettingsSource):
-    """Well-known variables that stand in when the `DBRX_API_` one is absent (API.md §15.5)."""
+    """Well-known variables that stand in when the `DBRX_API_` one is absent (docs/API.md §15.5)."""
 
     _FALLBACKS: ClassVar[dict[str, tuple[str, str]]] = {
         "DATABASE_URL": ("workflow", "database_url"),

@@ -1,4 +1,4 @@
-"""Console script `dbrx-emulator` (EMULATOR.md §3.1)."""
+"""Console script `dbrx-emulator` (docs/EMULATOR.md §3.1)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Emulator configuration: start-up options (CLI flags) and the runtime switches of the seed.
 
 `EmulatorConfig` holds what the command line (or a test) chooses when the emulator starts. `Behaviour` and
-`Simulation` are the seed's `behaviour` and `simulation` sections (EMULATOR.md §5.5, §8.2); both can be changed at
+`Simulation` are the seed's `behaviour` and `simulation` sections (docs/EMULATOR.md §5.5, §8.2); both can be changed at
 runtime through `PATCH /_emulator/behaviour`.
 """
 
@@ -36,7 +36,7 @@ def _coerce_host_metadata(value: Any) -> Any:
 
 
 class PageSizes(BaseModel):
-    """Server page sizes per list family (EMULATOR.md §6.1)."""
+    """Server page sizes per list family (docs/EMULATOR.md §6.1)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -50,7 +50,7 @@ class PageSizes(BaseModel):
 
 
 class Behaviour(BaseModel):
-    """Wire-contract switches (EMULATOR.md §8.2)."""
+    """Wire-contract switches (docs/EMULATOR.md §8.2)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -71,7 +71,7 @@ class Behaviour(BaseModel):
 
 
 class Simulation(BaseModel):
-    """Simulation parameters (EMULATOR.md §5.5); used by the pipelines and jobs simulators."""
+    """Simulation parameters (docs/EMULATOR.md §5.5); used by the pipelines and jobs simulators."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -104,7 +104,7 @@ def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 
 
 class EmulatorConfig(BaseModel):
-    """Start-up options of one emulator instance (EMULATOR.md §3.1)."""
+    """Start-up options of one emulator instance (docs/EMULATOR.md §3.1)."""
 
     model_config = ConfigDict(extra="forbid")
 

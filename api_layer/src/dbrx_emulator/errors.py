@@ -1,4 +1,4 @@
-"""Databricks error bodies (EMULATOR.md §6, §8).
+"""Databricks error bodies (docs/EMULATOR.md §6, §8).
 
 Handlers raise `ApiError`; the request pipeline turns it into the Databricks JSON error body. The helpers below
 build the errors whose code or status depends on the behaviour switches (`not_found_style`,

@@ -1,4 +1,4 @@
-"""Fault injection rules (EMULATOR.md §10.4).
+"""Fault injection rules (docs/EMULATOR.md §10.4).
 
 Rules are evaluated in order for every API call; the first rule whose match, `skip` count, `times` budget and
 random draw all pass applies. Each rule draws from its own stream (`faults:<index>` of the faults seed), so its

@@ -1,4 +1,4 @@
-"""Filter grammars of the pipelines API and page tokens that remember their filters (EMULATOR.md §6.1, §7.6).
+"""Filter grammars of the pipelines API and page tokens that remember their filters (docs/EMULATOR.md §6.1, §7.6).
 
 * `parse_pipeline_filter` — the `list_pipelines` filter: exactly one of `name LIKE '<pattern>'` (SQL LIKE: `%` any
   sequence, `_` any one character, `''` a quote) or `notebook = '<path>'`. Composite filters are refused.

@@ -1,4 +1,4 @@
-"""Latency injection (EMULATOR.md §10.5): a real sleep before the handler; the emulator clock does not move."""
+"""Latency injection (docs/EMULATOR.md §10.5): a real sleep before the handler; the emulator clock does not move."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Opaque keyset page tokens and sorted indexes (EMULATOR.md §6.1).
+"""Opaque keyset page tokens and sorted indexes (docs/EMULATOR.md §6.1).
 
 A token is base64url JSON holding the keyset position (the key of the last item returned), a digest of the
 operation and its filters, and flags. Because a page starts *after a key* rather than at an offset, items created

@@ -1,4 +1,4 @@
-"""The request pipeline of emulated API calls (EMULATOR.md §2).
+"""The request pipeline of emulated API calls (docs/EMULATOR.md §2).
 
 Order: call recording -> authentication -> latency -> fault rule (before) -> handler (under the store lock) ->
 fault rule (after) -> JSON response. The pipeline is plain ASGI so it can close a connection without writing a

@@ -1,4 +1,4 @@
-"""Quartz cron expressions: validation and next-fire computation (EMULATOR.md §7.7, §9.3).
+"""Quartz cron expressions: validation and next-fire computation (docs/EMULATOR.md §7.7, §9.3).
 
 Databricks job schedules use Quartz syntax: 6 or 7 whitespace-separated fields — seconds, minutes, hours,
 day-of-month, month, day-of-week and an optional year — and exactly one of day-of-month and day-of-week must be `?`.

@@ -1,4 +1,4 @@
-"""Seeded random streams (EMULATOR.md §11).
+"""Seeded random streams (docs/EMULATOR.md §11).
 
 Every stream is derived by name from one master seed, so adding a fault rule or a latency setting never shifts the
 ids or row counts another stream produces. Stream names in use: `ids`, `tokens`, `rows`, `events`, `latency`,

@@ -78,7 +78,7 @@ class Runtime:
         keep_latency: bool = False,
         keep_behaviour: bool = False,
     ) -> None:
-        """Restore the seeded state (EMULATOR.md §10.1 `reset`); the state is unchanged if the seed is invalid.
+        """Restore the seeded state (docs/EMULATOR.md §10.1 `reset`); the state is unchanged if the seed is invalid.
 
         Without `seed_file`/`seed` the seed loaded last is used again; without `random_seed` the current one.
         Stats, the call log and the clock are always reset.

@@ -1,4 +1,4 @@
-"""Seed files (EMULATOR.md §5): YAML loading, validation and the packaged seeds.
+"""Seed files (docs/EMULATOR.md §5): YAML loading, validation and the packaged seeds.
 
 A seed is validated in full before any state is built: unknown keys, wrong types, invalid names and broken
 references are reported together as `SeedError`, each problem prefixed with its path

@@ -226,7 +226,7 @@ class Emu:
     # ------------------------------------------------------------------------------------------ faults, latency, behaviour
 
     def add_fault(self, **rule: Any) -> str:
-        """Append one fault rule (fields of EMULATOR.md §10.4); returns its id."""
+        """Append one fault rule (fields of docs/EMULATOR.md §10.4); returns its id."""
         ids: list[str] = _check(self.control.post("/faults", json={"rules": [rule]}))["ids"]
         return ids[0]
 
@@ -303,7 +303,7 @@ class Emu:
 
 
 def sdk_test_environment(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
-    """SDK test hygiene (wire contract §1.3): no DATABRICKS_*/ARM_* variables, NO_PROXY loopback, empty HOME."""
+    """SDK test hygiene (docs/databricks-wire-contract.md §1.3): no DATABRICKS_*/ARM_* variables, NO_PROXY loopback, empty HOME."""
     for name in list(os.environ):
         if name.startswith(_ENV_PREFIXES):
             monkeypatch.delenv(name, raising=False)

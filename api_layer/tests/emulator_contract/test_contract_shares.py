@@ -1,4 +1,4 @@
-"""Contract tests: shares, share objects and grants (C10, C12, C15, C21 and the rules of EMULATOR.md §7.4)."""
+"""Contract tests: shares, share objects and grants (C10, C12, C15, C21 and the rules of docs/EMULATOR.md §7.4)."""
 
 from __future__ import annotations
 

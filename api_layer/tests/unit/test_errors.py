@@ -1,4 +1,4 @@
-"""The single SDK → problem translator (API.md §1.5.3), fed with the SDK's real exception classes."""
+"""The single SDK → problem translator (docs/API.md §1.5.3), fed with the SDK's real exception classes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings precedence, per-environment merge, secret hygiene and fail-fast validation (API.md §15)."""
+"""Settings precedence, per-environment merge, secret hygiene and fail-fast validation (docs/API.md §15)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`deltashare`: the command-line client of the DeltaShare API (API.md §14).
+"""`deltashare`: the command-line client of the DeltaShare API (docs/API.md §14).
 
 It talks HTTP to the service only (httpx), never to Databricks or PostgreSQL, so a CI pipeline needs nothing but
 the API URL and a token. The console script `deltashare` calls `main()`.

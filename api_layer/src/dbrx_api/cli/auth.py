@@ -1,4 +1,4 @@
-"""Bearer token and TLS trust for the CLI (API.md §14.2).
+"""Bearer token and TLS trust for the CLI (docs/API.md §14.2).
 
 Order: `--token` / `DELTASHARE_TOKEN` as is; else an Entra ID client-credentials token via msal when all four
 `DELTASHARE_TENANT_ID`, `DELTASHARE_CLIENT_ID`, `DELTASHARE_CLIENT_SECRET`, `DELTASHARE_SCOPE` are set; else no

@@ -1,4 +1,4 @@
-"""The HTTP side of the CLI: one httpx client, JSON decoding, and the retry rule of API.md §14.3.
+"""The HTTP side of the CLI: one httpx client, JSON decoding, and the retry rule of docs/API.md §14.3.
 
 Read-only calls (`GET`, plan, validate) are retried up to three times on connection errors and on 502/503/504,
 honouring `Retry-After`. The upload of `apply` is never retried automatically: it is not idempotent from the

@@ -1,4 +1,4 @@
-"""The five commands of `deltashare` (API.md §14.3) and how their outcomes become exit codes (§14.4)."""
+"""The five commands of `deltashare` (docs/API.md §14.3) and how their outcomes become exit codes (§14.4)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def _hint_for(response: ApiResponse) -> str | None:
 
 
 def report_unexpected(rt: Runtime, response: ApiResponse) -> ExitCode:
-    """Report a response that is neither success nor an invalid pack: exit 3 (API.md §14.4)."""
+    """Report a response that is neither success nor an invalid pack: exit 3 (docs/API.md §14.4)."""
     console = rt.console
     summary = _problem_summary(response)
     console.problem(f"error: {summary}")

@@ -1,4 +1,4 @@
-"""Exit codes (API.md §14.4) and the failures that decide them."""
+"""Exit codes (docs/API.md §14.4) and the failures that decide them."""
 
 from __future__ import annotations
 

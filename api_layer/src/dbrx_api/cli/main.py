@@ -20,7 +20,9 @@ from dbrx_api.cli.options import OutputFormat, build_parser, parse_options, requ
 from dbrx_api.cli.output import Console, escape_data
 from dbrx_api.cli.progress import Progress
 
-INTERRUPTED = 130  # the shell's convention for Ctrl-C; not one of the four outcomes of API.md §14.4
+INTERRUPTED = (
+    130  # the shell's convention for Ctrl-C; not one of the four outcomes of docs/API.md §14.4
+)
 
 
 def _report_usage(
@@ -56,7 +58,7 @@ def main(
     clock: Callable[[], float] = time.monotonic,
     acquire_token: TokenAcquirer = acquire_with_msal,
 ) -> int:
-    """Run `deltashare` with `argv` (default `sys.argv[1:]`) and return the exit code (API.md §14.4).
+    """Run `deltashare` with `argv` (default `sys.argv[1:]`) and return the exit code (docs/API.md §14.4).
 
     The keyword arguments exist for tests: another environment, captured streams, an httpx transport (e.g.
     `httpx.MockTransport`), a fake clock and sleep, and a token acquirer that does not call Entra ID.

@@ -1,4 +1,4 @@
-"""Command-line parsing (API.md §14.1) and the resolved options of one invocation.
+"""Command-line parsing (docs/API.md §14.1) and the resolved options of one invocation.
 
 Global options are accepted before and after the command (`deltashare --json status ID` and
 `deltashare status ID --json` mean the same), because CI scripts are written both ways.
@@ -141,7 +141,7 @@ def _add_wait_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `deltashare` argument parser (synopsis of API.md §14.1)."""
+    """The `deltashare` argument parser (synopsis of docs/API.md §14.1)."""
     parser = _Parser(
         prog="deltashare",
         description="Validate, plan, apply and follow DeltaShare share packs through the DeltaShare API.",

@@ -1,4 +1,4 @@
-"""Output of the CLI (API.md §14.5): human text, one JSON document, or text plus GitHub annotations.
+"""Output of the CLI (docs/API.md §14.5): human text, one JSON document, or text plus GitHub annotations.
 
 Text goes to stdout, progress and diagnostics to stderr. In JSON mode stdout carries exactly one document.
 """
@@ -368,7 +368,7 @@ def steps_text(steps: Any) -> str:
 
 
 def status_lines(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Label/value pairs describing a status object (API.md §10.3)."""
+    """Label/value pairs describing a status object (docs/API.md §10.3)."""
     rows: list[tuple[str, str]] = [
         ("share pack", str(doc.get("share_pack_id", "?"))),
         ("pack key", str(doc.get("pack_key", "?"))),
@@ -446,7 +446,7 @@ def print_status(console: Console, doc: Mapping[str, Any]) -> None:
 
 
 def print_history(console: Console, doc: Mapping[str, Any]) -> None:
-    """Every version with its transitions, runs and steps (API.md §12.2)."""
+    """Every version with its transitions, runs and steps (docs/API.md §12.2)."""
     console.detail(f"share pack {doc.get('share_pack_id', '?')}  ({doc.get('pack_key', '?')})")
     versions = objects(doc, "versions")
     for version in versions:

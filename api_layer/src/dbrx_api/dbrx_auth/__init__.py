@@ -1,4 +1,4 @@
-"""Inbound authentication: Entra ID token validation and the request principal (API.md §1.2)."""
+"""Inbound authentication: Entra ID token validation and the request principal (docs/API.md §1.2)."""
 
 from dbrx_api.dbrx_auth.entra import (
     JwksKeyProvider,

@@ -1,4 +1,4 @@
-"""Who is calling: the principal extracted from a validated token, and its roles (API.md §1.2).
+"""Who is calling: the principal extracted from a validated token, and its roles (docs/API.md §1.2).
 
 Roles are stored as logical names (`reader`, `writer`, `admin`); the configurable app-role claim values
 (`auth.roles`, e.g. `DeltaShare.Writer`) are mapped to them once, when the token is validated. The roles are

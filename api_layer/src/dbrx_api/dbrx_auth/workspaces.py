@@ -1,4 +1,4 @@
-"""The workspace allowlist and one cached `WorkspaceClient` per allowed workspace (API.md §1.3, §1.10).
+"""The workspace allowlist and one cached `WorkspaceClient` per allowed workspace (docs/API.md §1.3, §1.10).
 
 `resolve_workspace` decides, without any network activity, whether a caller-supplied URL may be used. Only then does
 `WorkspaceClientFactory.client_for` build (once) and return the SDK client, whose outbound credentials come from a
@@ -39,7 +39,7 @@ class Workspace:
 
 
 def normalise_workspace_url(raw: str | None) -> str:
-    """Normalise a workspace URL (API.md §1.3 step 2) or raise a 400 problem.
+    """Normalise a workspace URL (docs/API.md §1.3 step 2) or raise a 400 problem.
 
     Trims whitespace, lower-cases scheme and host, drops the default port and one trailing `/`; rejects user-info, a
     path other than `/`, a query, a fragment or anything that is not an absolute URL.

@@ -1,4 +1,4 @@
-"""Unity Catalog catalogs: list, read (optionally with schema names) and create (API.md §6, §11.1)."""
+"""Unity Catalog catalogs: list, read (optionally with schema names) and create (docs/API.md §6, §11.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Delta Sharing recipients: D2D and D2O creation, IP allowlists, tokens and expiry (API.md §5, §11.2-11.3).
+"""Delta Sharing recipients: D2D and D2O creation, IP allowlists, tokens and expiry (docs/API.md §5, §11.2-11.3).
 
 Activation links are token material: they leave this module only in the values returned by `create_d2o`,
 `rotate_token` and `get_recipient(include_activation_link=True)`, and never go to logs.

@@ -1,4 +1,4 @@
-"""Delta Sharing shares: list, read, create, delete, objects and recipient grants (API.md §4).
+"""Delta Sharing shares: list, read, create, delete, objects and recipient grants (docs/API.md §4).
 
 Every function takes the workspace's `WorkspaceClient` first and makes the minimal upstream calls the spec lists;
 validation happens before the first write, writes are batched (≤ 100 object updates per `shares.update`).
@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 MAX_UPDATES_PER_CALL = 100
 SELECT = "SELECT"
 
-# Unity Catalog table types and the share object type they are shared as (API.md §4.5 step 2).
+# Unity Catalog table types and the share object type they are shared as (docs/API.md §4.5 step 2).
 _SHARE_TYPE_BY_TABLE_TYPE = {
     "MANAGED": SharedObjectType.TABLE,
     "EXTERNAL": SharedObjectType.TABLE,
@@ -279,7 +279,7 @@ def _check_resolved(resolved: Sequence[_Resolved]) -> None:
 
 
 def _conflicts(new: Sequence[ObjectRef], existing: Sequence[SharedObject]) -> list[str]:
-    """Schema-vs-table overlaps and `shared_as` clashes between new objects and the share (API.md §4.5 step 4)."""
+    """Schema-vs-table overlaps and `shared_as` clashes between new objects and the share (docs/API.md §4.5 step 4)."""
     conflicts: list[str] = []
     schemas = {r.name.lower() for r in new if r.is_schema}
     schemas |= {o.name.lower() for o in existing if o.type == SharedObjectType.SCHEMA}

@@ -1,4 +1,4 @@
-"""Quartz cron and IANA time-zone validation, and the Unix → Quartz suggestion (API.md §8, SHAREPACK.md §8.2).
+"""Quartz cron and IANA time-zone validation, and the Unix → Quartz suggestion (docs/API.md §8, docs/SHAREPACK.md §8.2).
 
 Databricks schedules use Quartz cron (6 or 7 fields, seconds first). Users often paste a 5-field Unix cron; it is
 rejected with error type `cron_not_quartz` and, when one exists, the Quartz equivalent in the message.

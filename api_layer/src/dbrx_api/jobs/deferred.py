@@ -1,4 +1,4 @@
-"""Deferred full refresh: wait until a stopped pipeline is idle, then start the refresh (API.md §7.5).
+"""Deferred full refresh: wait until a stopped pipeline is idle, then start the refresh (docs/API.md §7.5).
 
 A request never sleeps: `POST /pipelines/{name}/full-refresh?stop_if_running=true` stops the active update and hands
 the start to a `DeferredStarter`, a small bounded thread pool owned by the API process. Each task polls
@@ -27,7 +27,7 @@ from dbrx_api.schemas.common import enum_text
 
 logger = logging.getLogger(__name__)
 
-# Pipeline states in which an update is being set up, run or torn down (API.md §7.5).
+# Pipeline states in which an update is being set up, run or torn down (docs/API.md §7.5).
 BUSY_PIPELINE_STATES = frozenset(
     {"STARTING", "RUNNING", "STOPPING", "DEPLOYING", "RECOVERING", "RESETTING"}
 )

@@ -1,4 +1,4 @@
-"""Sharing pipelines: list, read, create, edit, full refresh and delete (API.md §7, §11.4-11.7).
+"""Sharing pipelines: list, read, create, edit, full refresh and delete (docs/API.md §7, §11.4-11.7).
 
 Every function takes the workspace's `WorkspaceClient` first and makes the minimal upstream calls the spec lists.
 Pipeline edits are a full replacement upstream (PUT): `_edit` re-sends every field of the current spec with only the
@@ -317,7 +317,7 @@ def build_pipeline_spec(
     notification_alerts: Sequence[str] | None = None,
     cluster_tags: Mapping[str, str] | None = None,
 ) -> PipelineSpec:
-    """The specification of a sharing pipeline from its parts and the configured defaults (SHAREPACK §8.3).
+    """The specification of a sharing pipeline from its parts and the configured defaults (docs/SHAREPACK.md §8.3).
 
     Shared by the pipeline endpoint and share-pack provisioning. `serverless=None` takes the configured default;
     without serverless compute the cluster comes from the defaults, with `cluster_tags` as its custom tags.
@@ -336,7 +336,7 @@ def build_pipeline_spec(
     if key_columns:
         configuration[KEYS_KEY] = ",".join(key_columns)
     if scd_type in ("1", "2"):
-        # Only change-feed pipelines sequence and delete by the feed's columns (SHAREPACK §8.3).
+        # Only change-feed pipelines sequence and delete by the feed's columns (docs/SHAREPACK.md §8.3).
         configuration[SEQUENCE_BY_KEY] = defaults.sequence_by
         configuration[DELETE_EXPR_KEY] = defaults.delete_expr
     clusters = None
@@ -406,7 +406,7 @@ def _new_spec(body: PipelineCreate, keys: list[str], defaults: PipelineDefaults)
 def create_pipeline(
     ws: WorkspaceClient, body: PipelineCreate, *, defaults: PipelineDefaults
 ) -> PipelineDetail:
-    """Create a sharing pipeline (not started), after every check of API.md §7.3.
+    """Create a sharing pipeline (not started), after every check of docs/API.md §7.3.
 
     Checks run before any write, in the spec's order: name unused, target schema, source table, change data feed
     (SCD 1/2), key columns. The target schema is created (when asked) only after all checks passed.
@@ -585,7 +585,7 @@ def _busy(ref: PipelineRef, active_id: str | None) -> ConflictError:
 def set_configuration(
     ws: WorkspaceClient, pipeline: str, body: ConfigurationUpdate
 ) -> ConfigurationResult:
-    """Change key columns and/or target table; other configuration keys are preserved (API.md §11.4)."""
+    """Change key columns and/or target table; other configuration keys are preserved (docs/API.md §11.4)."""
     ref = resolve_pipeline(ws, pipeline, with_spec=True)
     configuration = dict(_spec_of(ref).configuration or {})
     source = configuration.get(SOURCE_TABLE_KEY)
@@ -655,7 +655,7 @@ def _check_workspace_object(
 
 
 def set_libraries(ws: WorkspaceClient, pipeline: str, body: LibrariesUpdate) -> LibrariesResult:
-    """Replace the pipeline library and/or root path after checking they exist (API.md §11.5)."""
+    """Replace the pipeline library and/or root path after checking they exist (docs/API.md §11.5)."""
     ref = resolve_pipeline(ws, pipeline, with_spec=True)
     spec = _spec_of(ref)
     if body.library_path is not None:
@@ -697,7 +697,7 @@ def add_notifications(
     *,
     defaults: PipelineDefaults,
 ) -> NotificationsAdded:
-    """Add e-mail/group recipients to the pipeline's notifications (idempotent; API.md §11.6)."""
+    """Add e-mail/group recipients to the pipeline's notifications (idempotent; docs/API.md §11.6)."""
     ref = resolve_pipeline(ws, pipeline, with_spec=True)
     spec = _spec_of(ref)
     current = notification_recipients(spec)
@@ -730,7 +730,7 @@ def add_notifications(
 def remove_notifications(
     ws: WorkspaceClient, pipeline: str, recipients: Sequence[str]
 ) -> NotificationsRemoved:
-    """Remove recipients from every notification block; blocks left empty are dropped (API.md §11.7)."""
+    """Remove recipients from every notification block; blocks left empty are dropped (docs/API.md §11.7)."""
     ref = resolve_pipeline(ws, pipeline, with_spec=True)
     spec = _spec_of(ref)
     current = notification_recipients(spec)

@@ -1,4 +1,4 @@
-"""Exact pipeline and job addressing (API.md §1.9).
+"""Exact pipeline and job addressing (docs/API.md §1.9).
 
 A pipeline path value is an id or an exact name. Upstream name filters use SQL `LIKE`, where `_` and `%` are
 wildcards, so the filter only narrows the search: the service keeps results whose name *equals* the value.

@@ -1,4 +1,4 @@
-"""Schedules: the Databricks jobs that run pipelines on a cron (API.md §8, §11.8).
+"""Schedules: the Databricks jobs that run pipelines on a cron (docs/API.md §8, §11.8).
 
 A schedule is a job with at least one `pipeline_task`. Listings read every `jobs.list` page (no cap). Jobs created
 here get one task running the pipeline, a Quartz cron with an IANA time zone and `max_concurrent_runs`. Cron and time
@@ -185,7 +185,7 @@ def list_pipeline_schedules(ws: WorkspaceClient, pipeline: str) -> PipelineSched
 def create_schedule(
     ws: WorkspaceClient, pipeline: str, body: ScheduleCreate, *, defaults: ScheduleDefaults
 ) -> Schedule:
-    """Create a cron job running the pipeline (API.md §8.3).
+    """Create a cron job running the pipeline (docs/API.md §8.3).
 
     Raises:
         ValidationFailed: invalid cron or time zone (before any upstream call).

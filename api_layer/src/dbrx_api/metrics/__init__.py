@@ -1,1 +1,1 @@
-"""Run metrics of pipelines and their schedule jobs (API.md §9)."""
+"""Run metrics of pipelines and their schedule jobs (docs/API.md §9)."""

@@ -1,4 +1,4 @@
-"""Pipeline update events read raw, and the metrics derived from them (API.md §9.1).
+"""Pipeline update events read raw, and the metrics derived from them (docs/API.md §9.1).
 
 The SDK's typed `PipelineEvent` drops `details`, which carries the row metrics, so events are read with
 `w.api_client.do`. The first page sends the filter and order; follow-up pages send only `page_token` and

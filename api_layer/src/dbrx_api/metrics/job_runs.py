@@ -1,4 +1,4 @@
-"""Job run metrics of a pipeline's schedule jobs (API.md §9.2).
+"""Job run metrics of a pipeline's schedule jobs (docs/API.md §9.2).
 
 The window is applied upstream (`start_time_from` / `start_time_to` on `runs/list`); every page is read. With
 `include_rows`, each run is paired with the `JOB_TASK` update of the pipeline created during the run, and only those

@@ -1,4 +1,4 @@
-"""Pipeline update metrics over a time window (API.md §9.1).
+"""Pipeline update metrics over a time window (docs/API.md §9.1).
 
 Upstream cost is bounded by the window, not by the pipeline's history: `list_updates` pages come newest first and
 paging stops at the first update created before the window; events are read only for updates inside it (up to

@@ -1,4 +1,4 @@
-"""The request (or job) context every log record carries: request id, principal, route (API.md §1.4).
+"""The request (or job) context every log record carries: request id, principal, route (docs/API.md §1.4).
 
 The request middleware binds a fresh `RequestContext` in the `request_context` variable and resets it at the end;
 code that learns more later (the principal after authentication, the route template after routing) updates the

@@ -80,7 +80,7 @@ class LogEvent:
 
 
 def format_timestamp(created: float) -> str:
-    """RFC 3339 UTC with milliseconds and `Z` (API.md §1.6)."""
+    """RFC 3339 UTC with milliseconds and `Z` (docs/API.md §1.6)."""
     millis = int(created * 1000) % 1000
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{millis:03d}Z"
 

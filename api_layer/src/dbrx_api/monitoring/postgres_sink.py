@@ -1,4 +1,4 @@
-"""PostgreSQL log sink: batched inserts into `deltashare.application_logs` (WORKFLOW.md §5.3).
+"""PostgreSQL log sink: batched inserts into `deltashare.application_logs` (docs/WORKFLOW.md §5.3).
 
 The writer thread inserts each batch with one `executemany` in one short transaction (statement timeout 5 s), using
 either the workflow's connection pool (`pool.connection(timeout=…)`, one connection held briefly) or its own

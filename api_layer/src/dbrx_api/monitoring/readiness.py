@@ -1,4 +1,4 @@
-"""Liveness and readiness (API.md §3): cheap checks, cached, never a Databricks call."""
+"""Liveness and readiness (docs/API.md §3): cheap checks, cached, never a Databricks call."""
 
 from __future__ import annotations
 

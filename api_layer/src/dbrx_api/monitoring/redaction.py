@@ -1,4 +1,4 @@
-"""Secret redaction applied to every log record before any sink sees it (API.md §1.11).
+"""Secret redaction applied to every log record before any sink sees it (docs/API.md §1.11).
 
 A second line of defence: code must not log secrets in the first place, but if a bearer token, a JWT, a recipient
 activation link, a sharing code, a Databricks PAT, a storage key or a Datadog API key slips into a message, an

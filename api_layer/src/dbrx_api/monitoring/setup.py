@@ -1,4 +1,4 @@
-"""`configure_logging`: install the sinks the settings ask for on the root logger (API.md §15.3).
+"""`configure_logging`: install the sinks the settings ask for on the root logger (docs/API.md §15.3).
 
 Call it once per process (API lifespan, worker `main()`); calling it again replaces the previous configuration.
 Keep the returned `LoggingHandle` and call `close(timeout_s)` on shutdown so queued records are flushed.
@@ -222,7 +222,7 @@ def resolve_instance_id(instance_id: str | None = None) -> str:
 
 
 def package_version() -> str:
-    """The installed package's version (API.md §15.2: not a setting)."""
+    """The installed package's version (docs/API.md §15.2: not a setting)."""
     try:
         return metadata.version("deltashare")
     except metadata.PackageNotFoundError:

@@ -1,4 +1,4 @@
-"""Catalogs (API.md §6, §11.1): thin routes over `dltshr.catalogs`."""
+"""Catalogs (docs/API.md §6, §11.1): thin routes over `dltshr.catalogs`."""
 
 from __future__ import annotations
 

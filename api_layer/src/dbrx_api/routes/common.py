@@ -30,7 +30,7 @@ STATUS_DESCRIPTIONS = {
     502: "Databricks failed or could not be reached",
     503: "Databricks (or a dependency) unavailable; see Retry-After",
 }
-# Statuses every Databricks-facing operation can return (API.md §1.5.4).
+# Statuses every Databricks-facing operation can return (docs/API.md §1.5.4).
 WORKSPACE_STATUSES = (400, 401, 403, 422, 500, 502, 503)
 # 503: `auth_unavailable` when the tenant's signing keys cannot be fetched.
 AUTHENTICATED_STATUSES = (401, 403, 422, 500, 503)
@@ -60,7 +60,7 @@ def operation(
     """Keyword arguments of a route decorator: operationId, role check, documented statuses and role extension.
 
     `role=None` marks a public route; `success` documents a non-JSON 200 response. The role check is a decorator dependency, so it runs before the route's
-    parameters (workspace header, body), as API.md §1.2 orders the checks.
+    parameters (workspace header, body), as docs/API.md §1.2 orders the checks.
     """
     statuses: set[int] = set(errors) | {500}
     if role is not None:
@@ -94,7 +94,7 @@ UcNamePath = Annotated[
     Path(
         description="Unity Catalog name (case-insensitive; stored lower-case)",
         max_length=255,
-        # Documented only: `_uc_name` enforces it with the error type `name_invalid` (API.md §1.6).
+        # Documented only: `_uc_name` enforces it with the error type `name_invalid` (docs/API.md §1.6).
         json_schema_extra={"pattern": UC_NAME_PATTERN},
     ),
     AfterValidator(_uc_name),
@@ -119,7 +119,7 @@ def list_query(
     ] = None,
     offset: Annotated[int, Query(ge=0, description="Matching items to skip")] = 0,
 ) -> ListQuery:
-    """The common list parameters (API.md §1.7)."""
+    """The common list parameters (docs/API.md §1.7)."""
     return ListQuery(prefix=prefix, contains=contains, limit=limit, offset=offset)
 
 

@@ -1,4 +1,4 @@
-"""Health (API.md §3): liveness and readiness, public and without Databricks calls."""
+"""Health (docs/API.md §3): liveness and readiness, public and without Databricks calls."""
 
 from __future__ import annotations
 

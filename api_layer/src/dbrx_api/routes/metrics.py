@@ -1,4 +1,4 @@
-"""Metrics (API.md §9): thin routes over `metrics.updates` and `metrics.job_runs`."""
+"""Metrics (docs/API.md §9): thin routes over `metrics.updates` and `metrics.job_runs`."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class Window:
 
 
 # Declared after the workspace dependency in each route, so a bad header (400/403) is reported before a bad
-# window (422), as API.md §1.2 orders the checks.
+# window (422), as docs/API.md §1.2 orders the checks.
 def metrics_window(
     settings: SettingsDep,
     start_timestamp: Annotated[

@@ -1,4 +1,4 @@
-"""Pipelines (API.md §7, §11.4-11.7): thin routes over `jobs.pipelines`."""
+"""Pipelines (docs/API.md §7, §11.4-11.7): thin routes over `jobs.pipelines`."""
 
 from __future__ import annotations
 

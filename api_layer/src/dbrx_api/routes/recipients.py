@@ -1,4 +1,4 @@
-"""Recipients (API.md §5, §11.2-11.3): thin routes over `dltshr.recipients`."""
+"""Recipients (docs/API.md §5, §11.2-11.3): thin routes over `dltshr.recipients`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Schedules (API.md §8, §11.8): thin routes over `jobs.schedules`."""
+"""Schedules (docs/API.md §8, §11.8): thin routes over `jobs.schedules`."""
 
 from __future__ import annotations
 

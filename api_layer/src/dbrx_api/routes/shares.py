@@ -1,4 +1,4 @@
-"""Shares (API.md §4): thin routes over `dltshr.shares`."""
+"""Shares (docs/API.md §4): thin routes over `dltshr.shares`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Share-pack workflow (API.md §10, §12): thin routes over `workflow.service` and the orchestrator.
+"""Share-pack workflow (docs/API.md §10, §12): thin routes over `workflow.service` and the orchestrator.
 
 Registered only when `workflow.enabled`; otherwise every `/workflow/...` path answers 404 `workflow_disabled`.
 Static paths are declared before `/workflow/sharepack/{id}`.

@@ -1,4 +1,4 @@
-"""Catalog request and response models (API.md §2.3, §6, §11.1)."""
+"""Catalog request and response models (docs/API.md §2.3, §6, §11.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shared response conventions: timestamps, list envelopes, literal name filters (API.md §1.6, §1.7)."""
+"""Shared response conventions: timestamps, list envelopes, literal name filters (docs/API.md §1.6, §1.7)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ INTEGRAL_FLOATS = BeforeValidator(_integral_number)
 
 
 class ListEnvelope(ResponseModel):
-    """`{"items", "count", "total", "next_offset"}` (API.md §1.7)."""
+    """`{"items", "count", "total", "next_offset"}` (docs/API.md §1.7)."""
 
     count: int
     total: int

@@ -1,4 +1,4 @@
-"""Metrics response models and query timestamps (API.md §2.6, §9)."""
+"""Metrics response models and query timestamps (docs/API.md §2.6, §9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pipeline request and response models (API.md §2.4, §7, §11.4-11.7)."""
+"""Pipeline request and response models (docs/API.md §2.4, §7, §11.4-11.7)."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def _check_workspace_path(value: str | None, field: str) -> str | None:
 
 
 class PipelineCreate(RequestModel):
-    """Body of `POST /pipelines` (API.md §7.3)."""
+    """Body of `POST /pipelines` (docs/API.md §7.3)."""
 
     name: str = Field(min_length=1, max_length=255)
     target_catalog_name: str = Field(min_length=1, max_length=255)
@@ -221,7 +221,7 @@ class ContinuousUpdate(RequestModel):
 
 
 class ConfigurationUpdate(RequestModel):
-    """Body of `PUT /pipelines/{name}/configuration` (API.md §11.4)."""
+    """Body of `PUT /pipelines/{name}/configuration` (docs/API.md §11.4)."""
 
     key_columns: list[str] | None = None
     target_table: str | None = None
@@ -263,7 +263,7 @@ class ConfigurationUpdate(RequestModel):
 
 
 class LibrariesUpdate(RequestModel):
-    """Body of `PUT /pipelines/{name}/libraries` (API.md §11.5)."""
+    """Body of `PUT /pipelines/{name}/libraries` (docs/API.md §11.5)."""
 
     library_path: str | None = Field(None, max_length=4096)
     root_path: str | None = Field(None, max_length=4096)
@@ -286,7 +286,7 @@ class LibrariesUpdate(RequestModel):
 
 
 class NotificationsRequest(RequestModel):
-    """Body of `PUT /pipelines/{name}/notifications/add|remove` (API.md §11.6-11.7)."""
+    """Body of `PUT /pipelines/{name}/notifications/add|remove` (docs/API.md §11.6-11.7)."""
 
     notifications: list[str] = Field(min_length=1, max_length=MAX_NOTIFICATIONS)
 

@@ -1,4 +1,4 @@
-"""The RFC 9457 problem document (API.md §1.5.1), as documented in OpenAPI."""
+"""The RFC 9457 problem document (docs/API.md §1.5.1), as documented in OpenAPI."""
 
 from __future__ import annotations
 

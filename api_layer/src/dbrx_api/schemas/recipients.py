@@ -1,4 +1,4 @@
-"""Recipient request and response models (API.md §2.2, §5, §11.2-11.3)."""
+"""Recipient request and response models (docs/API.md §2.2, §5, §11.2-11.3)."""
 
 from __future__ import annotations
 

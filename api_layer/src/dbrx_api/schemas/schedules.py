@@ -1,4 +1,4 @@
-"""Schedule request and response models (API.md §2.5, §8, §11.8).
+"""Schedule request and response models (docs/API.md §2.5, §8, §11.8).
 
 Cron expressions and time zones are checked by the schedule service (`jobs.cron`), which reports them as
 422 `validation_failed` with the error types `cron_not_quartz`, `cron_invalid` and `timezone_invalid`.
@@ -36,7 +36,7 @@ def _timezone_alias(data: object) -> object:
 
 
 class ScheduleCreate(RequestModel):
-    """Body of `POST /pipelines/{name}/schedules` (API.md §8.3)."""
+    """Body of `POST /pipelines/{name}/schedules` (docs/API.md §8.3)."""
 
     job_name: str | None = None
     cron_expression: str = Field(min_length=1, max_length=200)

@@ -1,4 +1,4 @@
-"""Share request and response models (API.md §2.1, §4)."""
+"""Share request and response models (docs/API.md §2.1, §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Share-pack workflow responses (API.md §10, §12; WORKFLOW.md §3)."""
+"""Share-pack workflow responses (docs/API.md §10, §12; docs/WORKFLOW.md §3)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ def _empty_when_null(value: Any, empty: Any) -> Any:
     return empty if value is None else value
 
 
-# Stored JSON columns may be NULL; responses show `{}` / `[]` instead (API.md §1.6).
+# Stored JSON columns may be NULL; responses show `{}` / `[]` instead (docs/API.md §1.6).
 JsonObject = Annotated[dict[str, Any], BeforeValidator(lambda v: _empty_when_null(v, {}))]
 JsonObjects = Annotated[list[dict[str, Any]], BeforeValidator(lambda v: _empty_when_null(v, []))]
 
 
 class PackIssue(ResponseModel):
-    """A share-pack validation issue (API.md §10.1)."""
+    """A share-pack validation issue (docs/API.md §10.1)."""
 
     model_config = ConfigDict(extra="allow")
 

@@ -28,7 +28,7 @@ def utc_now() -> datetime:
 
 
 def process_worker_id(thread: str | None = None) -> str:
-    """`<host>:<pid>:<thread>` (WORKFLOW §8.1)."""
+    """`<host>:<pid>:<thread>` (docs/WORKFLOW.md §8.1)."""
     return f"{socket.gethostname()}:{os.getpid()}:{thread or threading.current_thread().name}"
 
 

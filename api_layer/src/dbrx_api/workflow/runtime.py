@@ -58,7 +58,7 @@ class WorkflowRuntime:
         logger.info("workflow consumers started", extra={"concurrency": concurrency})
 
     def register_readiness(self, probe: ReadinessProbe) -> None:
-        """Add the database, migrations and queue checks to the readiness probe (API.md §3.2)."""
+        """Add the database, migrations and queue checks to the readiness probe (docs/API.md §3.2)."""
         pool, queue = self.context.pool, self.context.queue
 
         def database() -> CheckOutcome:
@@ -83,7 +83,7 @@ class WorkflowRuntime:
         probe.register("queue", queue_check)
 
     def close(self) -> None:
-        """Graceful shutdown (WORKFLOW §8.8): stop consuming, stop the sweeper, close queue and pool."""
+        """Graceful shutdown (docs/WORKFLOW.md §8.8): stop consuming, stop the sweeper, close queue and pool."""
         if self._closed:
             return
         self._closed = True

@@ -1,4 +1,4 @@
-"""Share-pack flows called by the HTTP routes: upload (WORKFLOW §7), status, list, history and health.
+"""Share-pack flows called by the HTTP routes: upload (docs/WORKFLOW.md §7), status, list, history and health.
 
 Each function takes the `WorkflowContext` and plain values, opens its own short transaction and returns a response
 model. The queue message of a new or re-run version is sent only after its transaction committed.

@@ -1,6 +1,6 @@
 """The one entry point for uploaded share packs: bytes in, canonical model (or a 4xx problem) out.
 
-`load_sharepack` runs stages 1-4 of SHAREPACK.md §13 without any network or database access: size and type,
+`load_sharepack` runs stages 1-4 of docs/SHAREPACK.md §13 without any network or database access: size and type,
 safe parsing (YAML or Excel), structure, fields and cross-references. The HTTP layer calls it from a worker
 thread (it is CPU-bound) for `upload_and_validate` and `plan`; the live checks of `plan` and provisioning are
 in `workflow.validators.live`.

@@ -1,6 +1,6 @@
-"""The downloadable Excel template and JSON Schema (API.md §12.4, §12.5) and the sample packs.
+"""The downloadable Excel template and JSON Schema (docs/API.md §12.4, §12.5) and the sample packs.
 
-`build_template_xlsx()` is the canonical workbook layout filled with the complete example of SHAREPACK.md §16
+`build_template_xlsx()` is the canonical workbook layout filled with the complete example of docs/SHAREPACK.md §16
 (`sharepack_example.yaml`, shipped with the package), enum drop-downs and a `help` sheet: no formulas, no
 macros, and the same bytes on every call. The sample files in `api_layer/sharepack_templates/` are written by
 `python -m dbrx_api.workflow.sharepack_template <directory>`; a test checks they are up to date.
@@ -124,7 +124,7 @@ _HELP_ROWS: tuple[tuple[str, str], ...] = (
 
 
 def example_yaml() -> bytes:
-    """The complete example pack of SHAREPACK.md §16.1, as shipped with the package."""
+    """The complete example pack of docs/SHAREPACK.md §16.1, as shipped with the package."""
     return resources.files("dbrx_api.workflow").joinpath(EXAMPLE_FILE).read_bytes()
 
 

@@ -1,4 +1,4 @@
-"""Standalone queue worker: `python -m dbrx_api.workflow.worker` (WORKFLOW §8.1).
+"""Standalone queue worker: `python -m dbrx_api.workflow.worker` (docs/WORKFLOW.md §8.1).
 
 Loads the settings, opens the workflow subsystem (migrations, pool, queue, workspace clients), starts
 `workflow.worker.concurrency` consumer threads and the sweeper, and runs until SIGTERM or SIGINT, then shuts down

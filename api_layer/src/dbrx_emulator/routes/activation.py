@@ -1,4 +1,4 @@
-"""Public recipient activation endpoints (no Authorization; EMULATOR.md §7.5)."""
+"""Public recipient activation endpoints (no Authorization; docs/EMULATOR.md §7.5)."""
 
 from __future__ import annotations
 

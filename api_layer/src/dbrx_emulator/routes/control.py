@@ -1,4 +1,4 @@
-"""Control plane `/_emulator/*` (EMULATOR.md §10.1): never recorded, faulted or delayed.
+"""Control plane `/_emulator/*` (docs/EMULATOR.md §10.1): never recorded, faulted or delayed.
 
 Bodies are JSON; errors answer `{"error": "<text>", "problems": [...]}` with 400 (invalid input), 404 or 409.
 """

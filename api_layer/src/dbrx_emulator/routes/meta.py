@@ -1,4 +1,4 @@
-"""Host metadata (`/.well-known/databricks-config`, EMULATOR.md §4.1)."""
+"""Host metadata (`/.well-known/databricks-config`, docs/EMULATOR.md §4.1)."""
 
 from __future__ import annotations
 

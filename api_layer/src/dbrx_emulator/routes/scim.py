@@ -1,4 +1,4 @@
-"""SCIM `Me` (EMULATOR.md §4.3)."""
+"""SCIM `Me` (docs/EMULATOR.md §4.3)."""
 
 from __future__ import annotations
 

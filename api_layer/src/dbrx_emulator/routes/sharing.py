@@ -1,4 +1,4 @@
-"""Shares and recipients (EMULATOR.md §7.4, §7.5); the rules live in `state.sharing`."""
+"""Shares and recipients (docs/EMULATOR.md §7.4, §7.5); the rules live in `state.sharing`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unity Catalog operations (EMULATOR.md §7.2), served under both UC prefixes."""
+"""Unity Catalog operations (docs/EMULATOR.md §7.2), served under both UC prefixes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Workspace objects (EMULATOR.md §7.3)."""
+"""Workspace objects (docs/EMULATOR.md §7.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Job run timelines (EMULATOR.md §9.3).
+"""Job run timelines (docs/EMULATOR.md §9.3).
 
 A run is `QUEUED` only while it waits for a concurrency slot; otherwise it is `PENDING` from its start for one step
 (setup), `RUNNING` while its tasks run, `TERMINATING` for one step and then `TERMINATED`. Tasks start when the run

@@ -1,4 +1,4 @@
-"""Pipeline update timelines, events and row metrics (EMULATOR.md §9.2).
+"""Pipeline update timelines, events and row metrics (docs/EMULATOR.md §9.2).
 
 An `Update` is planned once, when it starts: a list of `(time, update state)` changes at multiples of `step_ms`,
 the flows it refreshes with the rows each one reports, and its outcome. Reads evaluate it against the clock, so an

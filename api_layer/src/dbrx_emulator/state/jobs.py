@@ -1,4 +1,4 @@
-"""Jobs 2.2 state (EMULATOR.md §7.7, §9.3): job settings, runs, concurrency and the Quartz scheduler.
+"""Jobs 2.2 state (docs/EMULATOR.md §7.7, §9.3): job settings, runs, concurrency and the Quartz scheduler.
 
 Settings are validated and normalised here (server-filled defaults of §6) for create, update (merge) and reset,
 and for seeded jobs. Runs progress lazily: `catch_up(now)` replays, in time order, every run transition and

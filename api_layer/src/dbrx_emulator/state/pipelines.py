@@ -1,4 +1,4 @@
-"""Pipelines state (EMULATOR.md §7.6, §9.2): specs, update histories, simulated updates and their effects.
+"""Pipelines state (docs/EMULATOR.md §7.6, §9.2): specs, update histories, simulated updates and their effects.
 
 The rules live here rather than in the routes because the seed loader validates seeded specs with the same code
 the API uses, and the jobs simulator starts pipeline updates through `start_update_at`.

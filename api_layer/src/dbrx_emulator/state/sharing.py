@@ -1,6 +1,6 @@
 """Delta Sharing state: shares with their objects and grants, recipients with their tokens.
 
-The rules of EMULATOR.md §7.4/§7.5 live here (not in the routes) because the seed loader applies seeded share
+The rules of docs/EMULATOR.md §7.4/§7.5 live here (not in the routes) because the seed loader applies seeded share
 objects through the very same `apply_updates` the PATCH handler uses: a seed cannot hold a share the API would
 have refused.
 """

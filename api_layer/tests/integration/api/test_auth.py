@@ -1,4 +1,4 @@
-"""Caller authentication and roles through HTTP (API.md §1.2), with tokens minted by a local key and JWKS.
+"""Caller authentication and roles through HTTP (docs/API.md §1.2), with tokens minted by a local key and JWKS.
 
 The role coverage is built from the OpenAPI document itself, so a new route without a role check fails here.
 """

@@ -1,4 +1,4 @@
-"""Catalogs endpoints through HTTP, the real databricks-sdk and the emulator (API.md §6, §11.1)."""
+"""Catalogs endpoints through HTTP, the real databricks-sdk and the emulator (docs/API.md §6, §11.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Metrics endpoints through HTTP, the real databricks-sdk and the emulator (API.md §9)."""
+"""Metrics endpoints through HTTP, the real databricks-sdk and the emulator (docs/API.md §9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The OpenAPI document honours the contract of API.md §1.1 and the endpoint index of §2.9."""
+"""The OpenAPI document honours the contract of docs/API.md §1.1 and the endpoint index of §2.9."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 pytestmark = pytest.mark.integration
 
-# (method, path, role, operationId, needs X-Workspace-URL) — API.md §2.9
+# (method, path, role, operationId, needs X-Workspace-URL) — docs/API.md §2.9
 INDEX: list[tuple[str, str, str, str, bool]] = [
     ("get", "/health", "public", "health_live", False),
     ("get", "/health/ready", "public", "health_ready", False),

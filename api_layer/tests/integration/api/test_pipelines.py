@@ -1,4 +1,4 @@
-"""Pipeline endpoints through HTTP, the real databricks-sdk and the emulator (API.md §7, §11.4-11.7)."""
+"""Pipeline endpoints through HTTP, the real databricks-sdk and the emulator (docs/API.md §7, §11.4-11.7)."""
 
 from __future__ import annotations
 

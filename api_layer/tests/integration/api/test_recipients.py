@@ -1,4 +1,4 @@
-"""Recipients endpoints through HTTP, the real databricks-sdk and the emulator (API.md §5, §11.2-11.3)."""
+"""Recipients endpoints through HTTP, the real databricks-sdk and the emulator (docs/API.md §5, §11.2-11.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Schedule endpoints through HTTP, the real databricks-sdk and the emulator (API.md §8, §11.8)."""
+"""Schedule endpoints through HTTP, the real databricks-sdk and the emulator (docs/API.md §8, §11.8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shares endpoints through HTTP, the real databricks-sdk and the emulator (API.md §4)."""
+"""Shares endpoints through HTTP, the real databricks-sdk and the emulator (docs/API.md §4)."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def test_add_objects_types_and_idempotency(
         "main.sales.v_orders": "VIEW",
         "main.sales.customers": "TABLE",
     }
-    # one share read, three table reads, one write (API.md §4.5: "three new tables → 5 calls")
+    # one share read, three table reads, one write (docs/API.md §4.5: "three new tables → 5 calls")
     assert emu.count("shares.get") == 1
     assert emu.count("tables.get") == 3
     assert emu.count("shares.update") == 1

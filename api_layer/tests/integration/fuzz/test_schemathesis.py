@@ -1,6 +1,6 @@
 """Schemathesis over every operation of the OpenAPI document, in process (ASGI), against the emulator.
 
-Checks (schemathesis' defaults, API.md §1.1, issue 7): no 500, no undocumented status or header, responses
+Checks (schemathesis' defaults, docs/API.md §1.1, issue 7): no 500, no undocumented status or header, responses
 conform to their schemas, schema-violating requests get a 4xx, missing or invalid credentials get 401, and a
 schema-valid request is refused only by a rule a JSON Schema cannot state (`schema_valid_request_accepted`,
 which replaces `positive_data_acceptance`; see its docstring).
@@ -54,7 +54,7 @@ PLACEHOLDER_WORKSPACE = "http://127.0.0.1:9"
 PLACEHOLDER_TOKEN = "fuzz-admin-token"  # replaced by a minted token before each call
 
 # Known spec issues, reported; only the `Allow` check (ST205) is off for these operations:
-# * API.md §2.9 names one URL shape `/pipelines/{name}` (GET) and `/pipelines/{pipeline_id}` (DELETE). OpenAPI 3.1
+# * docs/API.md §2.9 names one URL shape `/pipelines/{name}` (GET) and `/pipelines/{pipeline_id}` (DELETE). OpenAPI 3.1
 #   forbids such identical templated paths; a 405 there rightly says `Allow: DELETE, GET`, each path item lists one.
 # * `GET /workflow/sharepack/{id}` also matches `/workflow/sharepack/plan` and `.../upload_and_validate` (it
 #   answers 404 `sharepack_not_found` there), so a 405 on those says `Allow: GET, POST`; the documents list POST.
@@ -100,7 +100,7 @@ schema_auth_disabled = schemathesis.openapi.from_dict(
 )
 schema_auth_disabled.app = _document_app
 
-# The share-pack workflow (API.md §10, §12) exists only when enabled: its operations come from an app with the
+# The share-pack workflow (docs/API.md §10, §12) exists only when enabled: its operations come from an app with the
 # workflow on (no database is opened to render the document) and run against a migrated throwaway database.
 _WORKFLOW_OFF_DATABASE = "postgresql://unused@127.0.0.1:1/unused"
 _workflow_document_app = create_app(
@@ -152,7 +152,7 @@ FUZZ_SETTINGS = settings(
     ],
 )
 
-# Error types of rules a JSON Schema cannot state (API.md §1.5.2 and the schemas' validators): a schema-valid request
+# Error types of rules a JSON Schema cannot state (docs/API.md §1.5.2 and the schemas' validators): a schema-valid request
 # may fail them. Pydantic's structural types (`missing`, `string_type`, `int_type`, `too_long`, ...) may not: they
 # mean the document promised something the validators refuse.
 SEMANTIC_ERROR_TYPES = frozenset(
@@ -174,10 +174,10 @@ SEMANTIC_ERROR_TYPES = frozenset(
         "cursor_invalid",  # an opaque cursor must come from the endpoint
     }
 )
-# Length limits that apply after trimming surrounding quotes (API.md §11.2): the schema states the raw bound only.
+# Length limits that apply after trimming surrounding quotes (docs/API.md §11.2): the schema states the raw bound only.
 TRIMMED_LENGTH_RULES = {("PUT", "/recipients/{name}/description", ("body", "description"))}
 TRIMMED_LENGTH_TYPES = frozenset({"string_too_long", "string_too_short"})
-# Problems about an upload's content, which a schema cannot state (API.md §10.1): name or content not a share pack,
+# Problems about an upload's content, which a schema cannot state (docs/API.md §10.1): name or content not a share pack,
 # legacy .xls, above the size limit, pack validation, pack aimed at another workspace.
 UPLOAD_CONTENT_CODES = frozenset(
     {

@@ -1,4 +1,4 @@
-"""`AzureStorageQueue` against Azurite: the same semantics as `InProcessQueue` (WORKFLOW §6.3)."""
+"""`AzureStorageQueue` against Azurite: the same semantics as `InProcessQueue` (docs/WORKFLOW.md §6.3)."""
 
 from __future__ import annotations
 

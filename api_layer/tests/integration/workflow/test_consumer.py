@@ -1,4 +1,4 @@
-"""The consumer loop (WORKFLOW §8) with real PostgreSQL, on `InProcessQueue` and on Azurite."""
+"""The consumer loop (docs/WORKFLOW.md §8) with real PostgreSQL, on `InProcessQueue` and on Azurite."""
 
 from __future__ import annotations
 

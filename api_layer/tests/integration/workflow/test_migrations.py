@@ -1,4 +1,4 @@
-"""Migration runner against a real PostgreSQL (WORKFLOW §5.5)."""
+"""Migration runner against a real PostgreSQL (docs/WORKFLOW.md §5.5)."""
 
 from __future__ import annotations
 

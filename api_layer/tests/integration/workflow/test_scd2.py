@@ -1,4 +1,4 @@
-"""SCD2 writer against real PostgreSQL: invariant I1 and point-in-time reads (WORKFLOW §5.2, §13)."""
+"""SCD2 writer against real PostgreSQL: invariant I1 and point-in-time reads (docs/WORKFLOW.md §5.2, §13)."""
 
 from __future__ import annotations
 

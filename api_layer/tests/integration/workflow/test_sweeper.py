@@ -1,4 +1,4 @@
-"""The sweeper (WORKFLOW §8.7): lost messages, dead runs, leadership, retention."""
+"""The sweeper (docs/WORKFLOW.md §8.7): lost messages, dead runs, leadership, retention."""
 
 from __future__ import annotations
 

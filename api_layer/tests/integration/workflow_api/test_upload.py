@@ -1,4 +1,4 @@
-"""Share-pack upload, approval gate, versions, status, list and history through HTTP (API.md §10, §12)."""
+"""Share-pack upload, approval gate, versions, status, list and history through HTTP (docs/API.md §10, §12)."""
 
 from __future__ import annotations
 

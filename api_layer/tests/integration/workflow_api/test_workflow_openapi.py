@@ -1,4 +1,4 @@
-"""Workflow operations in the OpenAPI document (API.md §2.9), present only when the feature is on."""
+"""Workflow operations in the OpenAPI document (docs/API.md §2.9), present only when the feature is on."""
 
 from __future__ import annotations
 

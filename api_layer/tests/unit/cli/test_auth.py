@@ -1,4 +1,4 @@
-"""Bearer token resolution (API.md §14.2): explicit token, msal client credentials, or no header at all."""
+"""Bearer token resolution (docs/API.md §14.2): explicit token, msal client credentials, or no header at all."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Command-line parsing: synopsis of API.md §14.1, environment defaults, and usage errors (exit 2)."""
+"""Command-line parsing: synopsis of docs/API.md §14.1, environment defaults, and usage errors (exit 2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The X-Workspace-URL rules (API.md §1.3): normalisation, host patterns and the allowlist, all without I/O."""
+"""The X-Workspace-URL rules (docs/API.md §1.3): normalisation, host patterns and the allowlist, all without I/O."""
 
 from __future__ import annotations
 

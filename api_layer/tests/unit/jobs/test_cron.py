@@ -1,4 +1,4 @@
-"""Quartz validation, the Unix → Quartz suggestion and IANA time zones (API.md §8, SHAREPACK.md §8.2)."""
+"""Quartz validation, the Unix → Quartz suggestion and IANA time zones (docs/API.md §8, docs/SHAREPACK.md §8.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The deferred full refresh executor (API.md §7.5): polls until idle, then starts; bounded and stoppable."""
+"""The deferred full refresh executor (docs/API.md §7.5): polls until idle, then starts; bounded and stoppable."""
 
 from __future__ import annotations
 

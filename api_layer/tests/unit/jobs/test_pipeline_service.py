@@ -1,4 +1,4 @@
-"""Pipeline services (API.md §7, §11.4-11.7) against an autospec'd client raising real SDK errors."""
+"""Pipeline services (docs/API.md §7, §11.4-11.7) against an autospec'd client raising real SDK errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exact pipeline and job addressing (API.md §1.9) against an autospec'd client raising real SDK errors."""
+"""Exact pipeline and job addressing (docs/API.md §1.9) against an autospec'd client raising real SDK errors."""
 
 from __future__ import annotations
 

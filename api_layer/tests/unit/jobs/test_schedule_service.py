@@ -1,4 +1,4 @@
-"""Schedule services (API.md §8, §11.8) against an autospec'd client raising real SDK errors."""
+"""Schedule services (docs/API.md §8, §11.8) against an autospec'd client raising real SDK errors."""
 
 from __future__ import annotations
 

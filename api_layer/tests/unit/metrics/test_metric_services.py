@@ -1,4 +1,4 @@
-"""Windowed pipeline update metrics and job run metrics (API.md §9) against an autospec'd client."""
+"""Windowed pipeline update metrics and job run metrics (docs/API.md §9) against an autospec'd client."""
 
 from __future__ import annotations
 

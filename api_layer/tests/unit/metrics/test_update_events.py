@@ -1,4 +1,4 @@
-"""Raw event reading and the metrics derived from events (API.md §9.1)."""
+"""Raw event reading and the metrics derived from events (docs/API.md §9.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The complete example of SHAREPACK.md §16: valid in both formats, same model and hash, canonical form."""
+"""The complete example of docs/SHAREPACK.md §16: valid in both formats, same model and hash, canonical form."""
 
 from __future__ import annotations
 

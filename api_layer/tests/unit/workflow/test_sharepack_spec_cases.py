@@ -1,4 +1,4 @@
-"""The invalid examples of SHAREPACK.md §17, each asserted with its status, codes and locations."""
+"""The invalid examples of docs/SHAREPACK.md §17, each asserted with its status, codes and locations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Migration runner (WORKFLOW §5.5) and its CLI: `python -m dbrx_api.workflow.db.migrate apply|status`.
+"""Migration runner (docs/WORKFLOW.md §5.5) and its CLI: `python -m dbrx_api.workflow.db.migrate apply|status`.
 
 Versioned files `migrations/V<nnnn>__<name>.sql` are applied in order under a session advisory lock (retried until
 a deadline so that instances starting together wait for one another), each in its own transaction together with

@@ -1,6 +1,6 @@
 """Multi-table steps of the version lifecycle, each meant to run inside one caller-owned transaction.
 
-They combine the repositories the way WORKFLOW §7 (upload), §8 (worker) and §8.7 (sweeper) describe: a guarded
+They combine the repositories the way docs/WORKFLOW.md §7 (upload), §8 (worker) and §8.7 (sweeper) describe: a guarded
 status update, its `status_transitions` row, and the run bookkeeping, all stamped with one timestamp.
 Nothing here commits, calls Databricks or touches the queue.
 """

@@ -1,4 +1,4 @@
-"""SCD2 mechanics (WORKFLOW §5.2): canonical hashing, the serialised writer and point-in-time reads.
+"""SCD2 mechanics (docs/WORKFLOW.md §5.2): canonical hashing, the serialised writer and point-in-time reads.
 
 A write takes the transaction advisory lock of the key, reads the current row, and either does nothing (equal
 hash) or closes the current row and inserts the next version, both stamped with one `clock_timestamp()` taken after

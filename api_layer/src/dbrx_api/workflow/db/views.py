@@ -1,6 +1,6 @@
-"""Read models of the share-pack endpoints: status object, keyset-paged list and history (API §10.3, §12.1-2).
+"""Read models of the share-pack endpoints: status object, keyset-paged list and history (docs/API.md §10.3, §12.1-2).
 
-The functions return plain dicts shaped like the JSON documents of WORKFLOW §3 (datetimes and UUIDs as Python
+The functions return plain dicts shaped like the JSON documents of docs/WORKFLOW.md §3 (datetimes and UUIDs as Python
 objects; the route serialises them). Reads only; no table scan beyond the indexed ranges.
 """
 
@@ -94,7 +94,7 @@ def _status_object(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def status_view(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> dict[str, Any] | None:
-    """The status object of a pack's current version (WORKFLOW §3), or None for an unknown pack."""
+    """The status object of a pack's current version (docs/WORKFLOW.md §3), or None for an unknown pack."""
     query = sql.SQL(_STATUS_SELECT + " AND sp.share_pack_id = %s")
     row = conn.execute(query, (share_pack_id,)).fetchone()
     if row is None:
@@ -158,7 +158,7 @@ def list_status_views(
     limit: int = 100,
     cursor: str | None = None,
 ) -> PackPage:
-    """Current versions of all packs, newest `updated_at` first, keyset-paged (API §12.1).
+    """Current versions of all packs, newest `updated_at` first, keyset-paged (docs/API.md §12.1).
 
     `statuses` filters on the current version's status, `requested_by` on the uploader's principal id or name
     (exact, case-insensitive), `since` on the last status change (inclusive). Items are status objects without
@@ -239,7 +239,7 @@ def _run_view(run: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any
 def history_view(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, *, include_config: bool = False
 ) -> dict[str, Any] | None:
-    """Every version (oldest first) with its transitions and its runs and steps (API §12.2); None if unknown."""
+    """Every version (oldest first) with its transitions and its runs and steps (docs/API.md §12.2); None if unknown."""
     versions = share_packs.list_versions(conn, share_pack_id)
     if not versions:
         return None

@@ -1,4 +1,4 @@
-"""Problems raised when an uploaded share pack is rejected (API.md §10.1).
+"""Problems raised when an uploaded share pack is rejected (docs/API.md §10.1).
 
 Each carries the issue objects as the `errors` extension member (and `warnings` for 422), so the problem
 handler of `main` renders them without knowing about share packs.

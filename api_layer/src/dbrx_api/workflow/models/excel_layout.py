@@ -1,4 +1,4 @@
-"""The canonical Excel layout of a share pack (SHAREPACK.md §14), shared by the reader and the template."""
+"""The canonical Excel layout of a share pack (docs/SHAREPACK.md §14), shared by the reader and the template."""
 
 from __future__ import annotations
 

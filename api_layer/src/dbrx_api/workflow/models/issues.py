@@ -1,4 +1,4 @@
-"""Validation issues (SHAREPACK.md §13.2, API.md §10.1) and the source positions they point at."""
+"""Validation issues (docs/SHAREPACK.md §13.2, docs/API.md §10.1) and the source positions they point at."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ MAX_ISSUES = 500
 
 
 class IssueCollector:
-    """Errors and warnings of one pack, kept with their position for sorting (SHAREPACK.md §13.1).
+    """Errors and warnings of one pack, kept with their position for sorting (docs/SHAREPACK.md §13.1).
 
     Identical issues (same severity, type, path and place) are kept once. `errors()` and `warnings()` return
     them sorted by position (YAML line and column, or Excel sheet order, row and column), then by code, capped

@@ -1,7 +1,7 @@
 """JSON Schema (draft 2020-12) of the YAML form of a share pack, generated from the canonical models.
 
 The canonical models describe the *output* of validation; a YAML file may say the same thing in more ways
-(SHAREPACK.md §2.2): any scalar where text is expected, numeric text for integers, yes/no/on/off for
+(docs/SHAREPACK.md §2.2): any scalar where text is expected, numeric text for integers, yes/no/on/off for
 booleans, enums in any case, a comma-separated string for a list, the string form of an asset, aliases
 (`comment`, `servicenow_ticket`), the nested per-asset schedule and the reduced DELETE shape. The generated
 schema is widened accordingly, so an editor never flags a file the service accepts. The service still checks

@@ -1,4 +1,4 @@
-"""The canonical share-pack model (SHAREPACK.md §3-§12), its canonical JSON, `record_hash` and pack key.
+"""The canonical share-pack model (docs/SHAREPACK.md §3-§12), its canonical JSON, `record_hash` and pack key.
 
 Both front ends (YAML and Excel) produce these models after validation; the worker reads them back from the
 stored canonical JSON with `parse_canonical`. Every model is strict, frozen and rejects unknown keys. Set-like
@@ -319,7 +319,7 @@ def canonical_config(pack: AnySharePack) -> dict[str, Any]:
 
 
 def canonical_json(pack: AnySharePack) -> str:
-    """UTF-8 canonical JSON: keys sorted, no insignificant whitespace, nulls omitted (WORKFLOW.md §5.2)."""
+    """UTF-8 canonical JSON: keys sorted, no insignificant whitespace, nulls omitted (docs/WORKFLOW.md §5.2)."""
     return json.dumps(
         canonical_config(pack), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )

@@ -1,4 +1,4 @@
-"""Applying an action graph (WORKFLOW §9.3-§9.6, §9.9): executors per resource and the bounded-concurrency scheduler.
+"""Applying an action graph (docs/WORKFLOW.md §9.3-§9.6, §9.9): executors per resource and the bounded-concurrency scheduler.
 
 Every action is recorded in short transactions, never across a Databricks call: (1) the `RUNNING` step row (for
 a create it is the create intent), (2) the SDK calls, (3) one transaction with the SCD2 row of the resource (a
@@ -380,7 +380,7 @@ def _update_recipient(ctx: RunContext, name: str, change: Any) -> SdkRecipientIn
     if change.comment is not None:
         arguments["comment"] = change.comment
     if change.ips is not None:
-        # An empty list serialises to `{}`, which clears the allowlist (wire contract trap 10).
+        # An empty list serialises to `{}`, which clears the allowlist (docs/databricks-wire-contract.md trap 10).
         arguments["ip_access_list"] = IpAccessList(allowed_ip_addresses=list(change.ips))
     if change.expiration_ms is not None:
         arguments["expiration_time"] = change.expiration_ms

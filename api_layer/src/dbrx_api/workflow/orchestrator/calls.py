@@ -6,7 +6,7 @@ per-workspace limit (`workflow.worker.workspace_max_inflight`), and, when mutati
 `before_mutation` check (cancel set, pack lock lost → `RunCancelled`; plan and drift forbid mutations outright).
 
 `post_once` sends a POST that the SDK must not replay: the SDK retries every request after a dropped connection,
-which for `jobs.create` creates a second job and for `rotate_token` rotates twice (wire contract §2.3, trap 17).
+which for `jobs.create` creates a second job and for `rotate_token` rotates twice (docs/databricks-wire-contract.md §2.3, trap 17).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""DELETE strategy (WORKFLOW §9.8): only resources this service created and recorded for the pack are deleted.
+"""DELETE strategy (docs/WORKFLOW.md §9.8): only resources this service created and recorded for the pack are deleted.
 
 Targets come from the records alone, never from a name lookup: each listed share's current row (this workspace,
 this pack, `created_by_pack`, not deleted) with every such pipeline row of that share, and each listed recipient's

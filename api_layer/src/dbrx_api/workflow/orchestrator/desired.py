@@ -1,6 +1,6 @@
-"""Desired state of a pack in Databricks terms, and the normalised comparison with live objects (WORKFLOW §9.3).
+"""Desired state of a pack in Databricks terms, and the normalised comparison with live objects (docs/WORKFLOW.md §9.3).
 
-Pure functions: they turn the canonical pack (SHAREPACK §5-§9) plus the configured defaults into the values
+Pure functions: they turn the canonical pack (docs/SHAREPACK.md §5-§9) plus the configured defaults into the values
 provisioning sends, and compare only *managed* fields: fields the pack does not set and server-filled fields never
 count as differences.
 """
@@ -53,7 +53,7 @@ from dbrx_api.workflow.validators.fields import (
     split_tag,
 )
 
-# Pack pipelines alert on failures only (WORKFLOW §9.5).
+# Pack pipelines alert on failures only (docs/WORKFLOW.md §9.5).
 FAILURE_ALERTS = ("on-update-failure", "on-update-fatal-failure", "on-flow-failure")
 # The configuration keys a pack manages; others (set by hand) are kept on update.
 MANAGED_CONFIGURATION_KEYS = (
@@ -127,7 +127,7 @@ class DesiredRecipient:
 def desired_recipient(
     recipient: Recipient, live: SdkRecipientInfo | None, *, reference_time: datetime, now: datetime
 ) -> DesiredRecipient:
-    """Desired state of a declared recipient (SHAREPACK §5, §9.1; WORKFLOW §9.6 expiry)."""
+    """Desired state of a declared recipient (docs/SHAREPACK.md §5, §9.1; docs/WORKFLOW.md §9.6 expiry)."""
     ips: list[str] | None = None
     keys = (
         recipient.recipient_ips,
@@ -203,7 +203,7 @@ def object_key(obj: SharedDataObject) -> str:
 def desired_assets(
     share: Share, live_objects: Iterable[SharedDataObject]
 ) -> dict[str, Asset | None]:
-    """`(base | to_add) - to_remove` of SHAREPACK §9.1, keyed by `asset_key`.
+    """`(base | to_add) - to_remove` of docs/SHAREPACK.md §9.1, keyed by `asset_key`.
 
     The value is the asset whose options the pack manages, or None for an object kept as it is: without a
     declarative list the base is the live share, whose objects stay unmanaged unless an explicit addition with
@@ -392,7 +392,7 @@ def desired_pipeline_spec(
     defaults: PipelineDefaults,
     source_columns: Sequence[str] = (),
 ) -> PipelineSpec:
-    """The managed specification of a pack pipeline (WORKFLOW §9.5)."""
+    """The managed specification of a pack pipeline (docs/WORKFLOW.md §9.5)."""
     target = pipeline_target(share, pipeline)
     keys = list(pipeline.key_columns or []) if pipeline.scd_type != "full_refresh" else []
     tags = merged_tags(share, pipeline)
@@ -442,7 +442,7 @@ def _managed_configuration(configuration: Mapping[str, str] | None) -> dict[str,
 
 
 def pipeline_differences(desired: PipelineSpec, live: PipelineSpec) -> dict[str, dict[str, Any]]:
-    """Managed fields whose live value differs: `{field: {from, to}}` (WORKFLOW §9.3)."""
+    """Managed fields whose live value differs: `{field: {from, to}}` (docs/WORKFLOW.md §9.3)."""
     pairs: dict[str, tuple[Any, Any]] = {
         "catalog": (live.catalog, desired.catalog),
         "schema": (live.schema or live.target, desired.schema),
@@ -513,7 +513,7 @@ def schedule_job_name(pipeline: Pipeline, defaults: ScheduleDefaults) -> str:
 def desired_job_settings(
     share: Share, pipeline: Pipeline, pipeline_id: str, *, defaults: ScheduleDefaults
 ) -> JobSettings:
-    """The managed settings of a pipeline's schedule job (WORKFLOW §9.5)."""
+    """The managed settings of a pipeline's schedule job (docs/WORKFLOW.md §9.5)."""
     schedule = pipeline.schedule
     if not isinstance(schedule, PackCron):
         raise ValueError("continuous pipelines have no schedule job")

@@ -1,4 +1,4 @@
-"""Desired vs live state → the action graph of a NEW/UPDATE run (WORKFLOW §9.3), shared by provisioning and plan.
+"""Desired vs live state → the action graph of a NEW/UPDATE run (docs/WORKFLOW.md §9.3), shared by provisioning and plan.
 
 `build_graph` compares the pack with the live objects (read through the run's `LiveReader`) and the recorded
 rows, and returns one `Action` per resource: what would be done (`create`, `update`, `delete`, `rotate_token`,
@@ -197,7 +197,7 @@ class Action:
         return self.kind == "noop"
 
     def plan_entry(self) -> dict[str, Any]:
-        """The `changes[]` item of the plan response (API.md §12.3)."""
+        """The `changes[]` item of the plan response (docs/API.md §12.3)."""
         action = "no_op" if self.is_noop else (self.plan_kind or self.kind)
         entry: dict[str, Any] = {
             "seq": self.seq,
@@ -304,7 +304,7 @@ TypeResolver = Callable[[Share, Asset], str]
 def object_changes(
     share: Share, live_objects: Iterable[SharedDataObject], resolve_type: TypeResolver
 ) -> ObjectChanges:
-    """REMOVE / ADD / UPDATE needed to turn the live objects into the desired set (SHAREPACK §9, WORKFLOW §9.4)."""
+    """REMOVE / ADD / UPDATE needed to turn the live objects into the desired set (docs/SHAREPACK.md §9, docs/WORKFLOW.md §9.4)."""
     live = {object_key(obj): obj for obj in live_objects}
     wanted = desired_assets(share, live.values())
     removes: list[SharedDataObject] = []
@@ -371,7 +371,7 @@ class _Builder:
         return action
 
     def presence_warning(self, kind: str, name: str, path: str, *, exists: bool) -> None:
-        """NEW on an existing resource, UPDATE creating a missing one (SHAREPACK §10.1)."""
+        """NEW on an existing resource, UPDATE creating a missing one (docs/SHAREPACK.md §10.1)."""
         if exists and self.strategy == "NEW":
             self.warn(
                 "new_on_existing", path, f'{kind} "{name}" already exists; it will be updated.'
@@ -811,7 +811,7 @@ class _Builder:
         )
 
     def deletions(self) -> None:
-        """Recorded pipelines of this pack that a share no longer wants (SHAREPACK §9.3)."""
+        """Recorded pipelines of this pack that a share no longer wants (docs/SHAREPACK.md §9.3)."""
         listed = {
             pipeline.name_prefix.lower()
             for share in self.i.pack.share

@@ -1,4 +1,4 @@
-"""`detect_drift`: recorded resources vs the live workspace (WORKFLOW §11, API.md §12.6).
+"""`detect_drift`: recorded resources vs the live workspace (docs/WORKFLOW.md §11, docs/API.md §12.6).
 
 Only current, non-deleted recorded rows are examined, and only the fields the recording pack version managed
 (§9.3): the pack's stored config says which keys it set. Differences are listed as *live relative to recorded*:

@@ -1,4 +1,4 @@
-"""Live state of a workspace as one run sees it (WORKFLOW §9.2): each object read at most once, on demand.
+"""Live state of a workspace as one run sees it (docs/WORKFLOW.md §9.2): each object read at most once, on demand.
 
 `LiveReader` caches every read (value, "absent" as None, or the failure) so that the stage-5 checks, the diff and
 the actions share one read per object; actions replace cached values with what their mutating calls answered.

@@ -1,4 +1,4 @@
-"""`plan_pack`: what provisioning would change if the pack were stored and run now (WORKFLOW §10, API.md §12.3).
+"""`plan_pack`: what provisioning would change if the pack were stored and run now (docs/WORKFLOW.md §10, docs/API.md §12.3).
 
 Read-only end to end: one read-only database transaction (the pack's current version and the recorded rows), reads
 of the workspace through the same cached reader, checks and diff as a run (§9.2-§9.3), and every mutating call is
@@ -43,7 +43,7 @@ _RERUN_STATUSES = frozenset({"COMPLETED", "FAILED"})
 
 @dataclass(frozen=True)
 class PlanResult:
-    """The 200 body of `POST /workflow/sharepack/plan` (API.md §12.3); `body()` gives the JSON object."""
+    """The 200 body of `POST /workflow/sharepack/plan` (docs/API.md §12.3); `body()` gives the JSON object."""
 
     valid: bool
     pack: dict[str, Any]

@@ -1,4 +1,4 @@
-"""`run_provisioning`: reconcile one stored pack version with its workspace (WORKFLOW §9.1).
+"""`run_provisioning`: reconcile one stored pack version with its workspace (docs/WORKFLOW.md §9.1).
 
 Shared by the in-process consumer threads and `python -m dbrx_api.workflow.worker`: the consumer claims the
 version, calls `run_provisioning(ctx, share_pack_id, version, cancel)` and commits the returned `Outcome`

@@ -1,6 +1,6 @@
 """What the workflow database recorded for a pack and its resources, as provisioning, plan and DELETE read it.
 
-Loaded in one read transaction at the start of a run (WORKFLOW §9.1 step 1). `Recorded` indexes the current rows of
+Loaded in one read transaction at the start of a run (docs/WORKFLOW.md §9.1 step 1). `Recorded` indexes the current rows of
 `recipients`, `shares` and `pipelines` by canonical name and says which of them this pack owns.
 """
 

@@ -1,4 +1,4 @@
-"""Size and type checks of an upload (SHAREPACK.md §15): extension and content must agree."""
+"""Size and type checks of an upload (docs/SHAREPACK.md §15): extension and content must agree."""
 
 from __future__ import annotations
 

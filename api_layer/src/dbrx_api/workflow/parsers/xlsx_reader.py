@@ -1,4 +1,4 @@
-"""Safe Excel front end (SHAREPACK.md §14-§15): .xlsx bytes -> the same located tree as the YAML front end.
+"""Safe Excel front end (docs/SHAREPACK.md §14-§15): .xlsx bytes -> the same located tree as the YAML front end.
 
 The archive is inspected with `zipfile` before the workbook library sees it (member count, sizes, compression
 ratio, encryption, macros, external links). The workbook is then read with openpyxl in read-only mode,

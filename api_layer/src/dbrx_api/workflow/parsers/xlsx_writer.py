@@ -1,4 +1,4 @@
-"""Canonical model -> workbook in the canonical Excel layout (SHAREPACK.md §14), byte-for-byte reproducible.
+"""Canonical model -> workbook in the canonical Excel layout (docs/SHAREPACK.md §14), byte-for-byte reproducible.
 
 String-form assets go into the list cells of the `share` sheet, mapping-form assets into the `assets` sheet.
 Text cells are written as text (number format `@`, never as formulas even when they start with `=`), numbers

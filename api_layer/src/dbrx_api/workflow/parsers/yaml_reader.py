@@ -1,4 +1,4 @@
-"""Safe YAML front end (SHAREPACK.md §15): bytes -> located document tree.
+"""Safe YAML front end (docs/SHAREPACK.md §15): bytes -> located document tree.
 
 The document is never *constructed* by PyYAML. The tree is built directly from the parser's event stream
 (libyaml's C parser when available), which lets one pass reject what the safe loader would not: anchors and

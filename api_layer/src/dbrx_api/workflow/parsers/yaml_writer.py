@@ -1,4 +1,4 @@
-"""Canonical model -> YAML text that the YAML front end reads back to the same model (SHAREPACK.md §14.4)."""
+"""Canonical model -> YAML text that the YAML front end reads back to the same model (docs/SHAREPACK.md §14.4)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Work queue (Azure Storage or in-process), the consumer loop of the worker and the sweeper (WORKFLOW §6, §8)."""
+"""Work queue (Azure Storage or in-process), the consumer loop of the worker and the sweeper (docs/WORKFLOW.md §6, §8)."""

@@ -1,4 +1,4 @@
-"""The queue interface (WORKFLOW §6.3) shared by `AzureStorageQueue` and `InProcessQueue`, and its errors."""
+"""The queue interface (docs/WORKFLOW.md §6.3) shared by `AzureStorageQueue` and `InProcessQueue`, and its errors."""
 
 from __future__ import annotations
 

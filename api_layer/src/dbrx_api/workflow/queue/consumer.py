@@ -1,4 +1,4 @@
-"""The at-least-once consumer loop of WORKFLOW §8 (receive, lock, claim, run, heartbeat, outcome, message).
+"""The at-least-once consumer loop of docs/WORKFLOW.md §8 (receive, lock, claim, run, heartbeat, outcome, message).
 
 `Consumer` runs `concurrency` threads; each repeats `poll_once`. The provisioning itself is the injected
 `handler(share_pack_id, version, cancel) -> Outcome`; everything else (queue discipline, per-pack session lock,

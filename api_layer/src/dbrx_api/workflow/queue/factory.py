@@ -1,4 +1,4 @@
-"""Choose the queue implementation from the settings (WORKFLOW §12)."""
+"""Choose the queue implementation from the settings (docs/WORKFLOW.md §12)."""
 
 from __future__ import annotations
 

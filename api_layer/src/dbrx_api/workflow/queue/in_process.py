@@ -1,4 +1,4 @@
-"""`InProcessQueue`: the thread-safe in-memory queue of local mode and unit tests (WORKFLOW §6.3).
+"""`InProcessQueue`: the thread-safe in-memory queue of local mode and unit tests (docs/WORKFLOW.md §6.3).
 
 Same semantics as Azure Storage queues: a received message is invisible for the visibility timeout, its
 `dequeue_count` grows on every receive, every receive/extend issues a new pop receipt (older ones are rejected),

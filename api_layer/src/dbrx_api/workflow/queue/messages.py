@@ -1,4 +1,4 @@
-"""Queue message bodies (WORKFLOW §6.2): the work message and the poison envelope.
+"""Queue message bodies (docs/WORKFLOW.md §6.2): the work message and the poison envelope.
 
 Messages carry identifiers only (never the pack, names, principals or secrets). Unknown members are ignored; a
 message without a valid `share_pack_id` and `version` is malformed and gets poisoned at once.

@@ -1,4 +1,4 @@
-"""The sweeper (WORKFLOW §8.7): what makes "nothing is lost" hold.
+"""The sweeper (docs/WORKFLOW.md §8.7): what makes "nothing is lost" hold.
 
 Every `sweeper.interval_s`, in every worker process and in an API process with inline workers, the instance that
 obtains the `sweeper` session lock:

@@ -1,4 +1,4 @@
-"""Quartz cron expressions as Databricks job schedules accept them (SHAREPACK.md §8.2).
+"""Quartz cron expressions as Databricks job schedules accept them (docs/SHAREPACK.md §8.2).
 
 `check_quartz` validates and canonicalises (single spaces, upper case). A 5-field Unix expression is refused
 with `cron_not_quartz` and, when one exists, its Quartz equivalent as the hint.

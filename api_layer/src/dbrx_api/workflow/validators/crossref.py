@@ -1,4 +1,4 @@
-"""Stage 4: rules across entries (SHAREPACK.md §6-§9, §10.2, §13.4): uniqueness, list conflicts, assets and
+"""Stage 4: rules across entries (docs/SHAREPACK.md §6-§9, §10.2, §13.4): uniqueness, list conflicts, assets and
 pipelines, targets, recipient references and per-type rules. Checks skip values already reported as bad.
 """
 

@@ -1,4 +1,4 @@
-"""Stage-3 rules for single values (SHAREPACK.md §2.3, §2.4, §4.1, §5, §7, §8): each returns the canonical value
+"""Stage-3 rules for single values (docs/SHAREPACK.md §2.3, §2.4, §4.1, §5, §7, §8): each returns the canonical value
 or raises `FieldError` with the stable issue code, a message and, when one exists, a suggested fix.
 """
 

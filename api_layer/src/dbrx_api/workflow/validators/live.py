@@ -1,4 +1,4 @@
-"""Stage 5: live checks of a valid pack against the workspace (SHAREPACK.md §7.3, §13.4), read-only.
+"""Stage 5: live checks of a valid pack against the workspace (docs/SHAREPACK.md §7.3, §13.4), read-only.
 
 The checks never talk to Databricks themselves: they call a `LiveLookup` that the caller implements (the plan
 endpoint and the provisioning orchestrator wrap the Databricks SDK, the tests use a fake). Every object is

@@ -1,4 +1,4 @@
-"""`detect_drift` against the emulator: recorded vs live, managed fields only, reads only (WORKFLOW §11)."""
+"""`detect_drift` against the emulator: recorded vs live, managed fields only, reads only (docs/WORKFLOW.md §11)."""
 
 from __future__ import annotations
 

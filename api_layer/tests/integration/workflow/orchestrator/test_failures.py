@@ -1,4 +1,4 @@
-"""Failure classes and other paths of a run (WORKFLOW §9.1, §9.5, §9.9) against the emulator."""
+"""Failure classes and other paths of a run (docs/WORKFLOW.md §9.1, §9.5, §9.9) against the emulator."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`plan_pack` against the emulator: exactly the differences, read-only (WORKFLOW §10, I2)."""
+"""`plan_pack` against the emulator: exactly the differences, read-only (docs/WORKFLOW.md §10, I2)."""
 
 from __future__ import annotations
 

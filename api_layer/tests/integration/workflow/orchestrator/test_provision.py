@@ -1,4 +1,4 @@
-"""`run_provisioning` end to end: real PostgreSQL, the emulator, the real SDK (WORKFLOW §9, I2, I9)."""
+"""`run_provisioning` end to end: real PostgreSQL, the emulator, the real SDK (docs/WORKFLOW.md §9, I2, I9)."""
 
 from __future__ import annotations
 

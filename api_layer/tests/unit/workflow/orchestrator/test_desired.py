@@ -1,4 +1,4 @@
-"""Desired state and managed-field comparison (WORKFLOW §9.3, §9.5, §9.6; SHAREPACK §9)."""
+"""Desired state and managed-field comparison (docs/WORKFLOW.md §9.3, §9.5, §9.6; docs/SHAREPACK.md §9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The action graph of a pack against a live state (WORKFLOW §9.3): kinds, calls, dependencies, order."""
+"""The action graph of a pack against a live state (docs/WORKFLOW.md §9.3): kinds, calls, dependencies, order."""
 
 from __future__ import annotations
 

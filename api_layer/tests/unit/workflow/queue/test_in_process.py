@@ -1,4 +1,4 @@
-"""`InProcessQueue` semantics with a controlled clock (WORKFLOW §6.3)."""
+"""`InProcessQueue` semantics with a controlled clock (docs/WORKFLOW.md §6.3)."""
 
 from __future__ import annotations
 

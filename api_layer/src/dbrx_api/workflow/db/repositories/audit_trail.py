@@ -1,4 +1,4 @@
-"""`deltashare.audit_trail` (append-only): who did what, for workflow actions and REST mutations (API §1.12)."""
+"""`deltashare.audit_trail` (append-only): who did what, for workflow actions and REST mutations (docs/API.md §1.12)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`deltashare.share_packs` (SCD2): one row per stored version of a pack (WORKFLOW §5.3, §7.1).
+"""`deltashare.share_packs` (SCD2): one row per stored version of a pack (docs/WORKFLOW.md §5.3, §7.1).
 
 The business key is `share_pack_id`; writers serialise on the pack key (`scd2:share_packs` / pack key) because the
 first upload of a key has no id yet. `record_hash` covers the canonical pack model (`config`) only.
@@ -35,7 +35,9 @@ class PackVersionInput:
     approver_status: str
     servicenow: str
     config: Mapping[str, Any]
-    record_hash: str  # `models.pack.record_hash(pack)`: the canonical model's hash (SHAREPACK §12)
+    record_hash: (
+        str  # `models.pack.record_hash(pack)`: the canonical model's hash (docs/SHAREPACK.md §12)
+    )
     file_format: str
     file_sha256: str
     file_size: int

@@ -1,4 +1,4 @@
-"""`deltashare.status_transitions` (append-only): every status change of every version (WORKFLOW §4.3)."""
+"""`deltashare.status_transitions` (append-only): every status change of every version (docs/WORKFLOW.md §4.3)."""
 
 from __future__ import annotations
 

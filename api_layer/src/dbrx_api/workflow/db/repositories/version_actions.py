@@ -1,4 +1,4 @@
-"""`deltashare.version_actions`: once-per-version actions such as token rotation (WORKFLOW §9.6).
+"""`deltashare.version_actions`: once-per-version actions such as token rotation (docs/WORKFLOW.md §9.6).
 
 The intent is committed before the Databricks call (`record_intent`, first intent wins); `mark_done` sets the
 result once. A later run that finds an intent without `done_at` compares the live state with `intent_at`.
