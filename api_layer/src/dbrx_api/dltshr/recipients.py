@@ -29,6 +29,7 @@ from dbrx_api.schemas.common import (
     to_epoch_ms,
 )
 from dbrx_api.schemas.recipients import (
+    IMMEDIATE_EXPIRY_WARNING,
     MAX_IP_ENTRIES,
     NO_IP_LIST_WARNING,
     D2DRecipientCreate,
@@ -310,14 +311,36 @@ def revoke_ips(ws: WorkspaceClient, name: str, ips: list[str]) -> IpsRemoved:
     )
 
 
+def _expiring_token_activated(info: RecipientInfo) -> bool:
+    """Whether the token a rotation shortens (the newest active one) was already downloaded by the partner.
+
+    Databricks empties a token's `activation_url` once its credential is retrieved. No active token: nothing to cut.
+    """
+    now = datetime.now(UTC)
+    active = [t for t in info.tokens or [] if _token_active(t, now)]
+    if not active:
+        return False
+    newest = max(active, key=lambda t: (t.created_at or 0, t.expiration_time or 2**63))
+    return not newest.activation_url
+
+
 def rotate_token(
     ws: WorkspaceClient, name: str, *, existing_token_expire_in_seconds: int = 0
 ) -> RecipientDetail:
     """Rotate a TOKEN recipient's bearer token; the response carries the new activation link.
 
     Rotation is not idempotent: when the outcome is unknown (transport failure after retries) the recipient is read
-    once and the rotation reported as done if a token created after the request began is visible.
+    once and the rotation reported as done if a token created after the request began is visible. With no grace
+    period (0) the recipient is read first, and `warnings` says so when the token being expired was activated.
     """
+    warnings: list[str] = []
+    if existing_token_expire_in_seconds == 0:
+        # The rotation response no longer lists the token it expired, so whether a partner is being cut off can
+        # only be seen before; the read costs one call and only when no grace period was asked for.
+        with upstream("recipient", name):
+            before = ws.recipients.get(name)
+        if _expiring_token_activated(before):
+            warnings.append(IMMEDIATE_EXPIRY_WARNING)
     started = datetime.now(UTC)
     try:
         with upstream("recipient", name):
@@ -336,7 +359,7 @@ def rotate_token(
                 code="upstream_unreachable",
             ) from exc
         logger.warning("token rotation confirmed by read-back after a transport failure")
-    return _detail(info, with_links=True)
+    return _detail(info, with_links=True, warnings=warnings)
 
 
 def set_description(ws: WorkspaceClient, name: str, description: str) -> RecipientChanged:

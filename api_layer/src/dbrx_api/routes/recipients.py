@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
 
@@ -26,6 +26,18 @@ from dbrx_api.schemas.recipients import (
 )
 
 router = APIRouter(prefix="/recipients", tags=["Recipients"])
+
+# Swagger shows the grace period first: expiring an activated token at once cuts the partner off (docs/API.md §5.8).
+ROTATE_EXAMPLES: dict[str, Any] = {
+    "grace": {
+        "summary": "Keep the current token valid for one hour",
+        "value": {"existing_token_expire_in_seconds": 3600},
+    },
+    "immediate": {
+        "summary": "Expire the current token now (same as no body)",
+        "value": {"existing_token_expire_in_seconds": 0},
+    },
+}
 
 
 @router.get("", **operation("recipients_list", "reader"))
@@ -118,9 +130,13 @@ def revoke_ips(name: UcNamePath, body: IpList, ws: WorkspaceClientDep) -> IpsRem
 def rotate_token(
     name: UcNamePath,
     ws: WorkspaceClientDep,
-    body: Annotated[RotateToken | None, Body()] = None,
+    body: Annotated[RotateToken | None, Body(openapi_examples=ROTATE_EXAMPLES)] = None,
 ) -> RecipientDetail:
-    """Rotate a token recipient's bearer token; returns the new activation link."""
+    """Rotate a token recipient's bearer token; returns the new activation link.
+
+    Without a body the current token expires immediately; send `existing_token_expire_in_seconds` (e.g. 3600) to
+    give the partner a grace period to download the new credential (docs/API.md §5.8).
+    """
     seconds = (body or RotateToken()).existing_token_expire_in_seconds
     return recipient_service.rotate_token(ws, name, existing_token_expire_in_seconds=seconds)
 

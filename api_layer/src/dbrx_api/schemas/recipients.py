@@ -13,6 +13,11 @@ from dbrx_api.schemas.common import INTEGRAL_FLOATS, RequestModel, ResponseModel
 
 MAX_IP_ENTRIES = 100
 NO_IP_LIST_WARNING = "no IP access list: the credential is usable from any network"
+IMMEDIATE_EXPIRY_WARNING = (
+    "the previous token was already activated and expired immediately (existing_token_expire_in_seconds=0): "
+    "the recipient has no access until it downloads the new credential; rotate with a grace period "
+    "(e.g. 3600) to keep the old token valid meanwhile"
+)
 _SHARING_IDENTIFIER = re.compile(
     r"^(azure|aws|gcp):[a-z0-9-]+:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
     re.IGNORECASE,
@@ -100,8 +105,22 @@ class IpList(RequestModel):
 
 
 class RotateToken(RequestModel):
+    """Body of `POST /recipients/{name}/tokens/rotate` (docs/API.md §5.8)."""
+
     existing_token_expire_in_seconds: Annotated[
-        int, Field(ge=0, le=10 * 365 * 24 * 3600), INTEGRAL_FLOATS
+        int,
+        Field(
+            ge=0,
+            le=10 * 365 * 24 * 3600,
+            description=(
+                "Grace period: how many seconds the current token stays valid after the rotation, so the "
+                "partner can download the new credential before the old one stops working. Default 0: the "
+                "current token expires immediately (an activated partner is cut off at once; the response then "
+                "carries a warning). Can only shorten the current token's life."
+            ),
+            examples=[3600],
+        ),
+        INTEGRAL_FLOATS,
     ] = 0
 
 

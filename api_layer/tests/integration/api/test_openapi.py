@@ -119,3 +119,16 @@ def test_no_undocumented_operations(document: dict[str, Any]) -> None:
         if not path.startswith("/workflow") and (method, path) not in listed
     }
     assert extra == set()
+
+
+def test_rotate_documents_the_grace_period(document: dict[str, Any]) -> None:
+    """The rotation body explains the grace period and shows one, since no body expires the token at once (§5.8)."""
+    operation = document["paths"]["/recipients/{name}/tokens/rotate"]["post"]
+    content = operation["requestBody"]["content"]["application/json"]
+    assert content["examples"]["grace"]["value"] == {"existing_token_expire_in_seconds": 3600}
+    field = document["components"]["schemas"]["RotateToken"]["properties"][
+        "existing_token_expire_in_seconds"
+    ]
+    assert "grace period" in field["description"].lower()
+    assert field["examples"] == [3600]
+    assert "immediately" in operation["description"]

@@ -200,6 +200,37 @@ def test_rotate_token(api: TestClient, emu_client: WorkspaceClient) -> None:
     assert (not_token.status_code, not_token.json()["code"]) == (400, "recipient_not_token_type")
 
 
+IMMEDIATE_EXPIRY = "the previous token was already activated and expired immediately"
+
+
+def test_rotate_without_grace_warns_only_when_an_activated_token_expires(
+    api: TestClient, emu: Any
+) -> None:
+    """Rotating with the default 0 cuts an activated partner off at once: the response says so (docs/API.md §5.8)."""
+    create_d2o(api, "pending")
+    not_activated = api.post("/recipients/pending/tokens/rotate")
+    assert not_activated.status_code == 200, not_activated.text
+    assert not_activated.json()["warnings"] == []
+
+    create_d2o(api, "acme")
+    emu.activate("acme")
+    graced = api.post(
+        "/recipients/acme/tokens/rotate", json={"existing_token_expire_in_seconds": 3600}
+    )
+    assert graced.status_code == 200, graced.text
+    assert graced.json()["warnings"] == []
+
+    create_d2o(api, "partner")
+    emu.activate("partner")
+    emu.reset_stats()
+    immediate = api.post("/recipients/partner/tokens/rotate")
+    assert immediate.status_code == 200, immediate.text
+    warnings = immediate.json()["warnings"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(IMMEDIATE_EXPIRY)
+    assert (emu.count("recipients.get"), emu.count("recipients.rotate_token")) == (1, 1)
+
+
 def test_rotate_cannot_extend_token(api: TestClient) -> None:
     create_d2o(api, "acme", expiration_days=1)
     response = api.post(
@@ -218,7 +249,7 @@ def test_rotate_confirmed_after_lost_response(make_api: Any, emu: Any) -> None:
         "/recipients/acme/tokens/rotate", json={"existing_token_expire_in_seconds": 0}
     )
     assert response.status_code == 200, response.text
-    assert emu.count("recipients.get") == 1
+    assert emu.count("recipients.get") == 2  # the zero-grace pre-read and the confirmation read
     body = response.json()
     assert any(t["id"] != original and t["active"] for t in body["tokens"])
     assert body["activation_link"]
@@ -265,4 +296,4 @@ def test_rotate_unconfirmed_is_502(make_api: Any, emu: Any) -> None:
         "/recipients/acme/tokens/rotate", json={"existing_token_expire_in_seconds": 0}
     )
     assert (response.status_code, response.json()["code"]) == (502, "upstream_unreachable")
-    assert emu.count("recipients.get") == 1
+    assert emu.count("recipients.get") == 2  # the zero-grace pre-read and the confirmation read
