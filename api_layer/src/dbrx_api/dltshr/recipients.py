@@ -121,14 +121,15 @@ def _activation_link(info: RecipientInfo) -> str | None:
 def _detail(
     info: RecipientInfo,
     *,
-    shares: list[RecipientShare] | None = None,
+    shares: list[RecipientShare] | None,
     with_links: bool = False,
     warnings: list[str] | None = None,
 ) -> RecipientDetail:
+    """RecipientDetail; `shares` is required so every caller says whether it read the grants (None = not read)."""
     return RecipientDetail.model_validate(
         {
             **_summary_fields(info, with_links=with_links),
-            "shares": shares or [],
+            "shares": shares,
             "activation_link": _activation_link(info) if with_links else None,
             "warnings": warnings or [],
         }
@@ -193,7 +194,7 @@ def get_recipient(
     """A recipient with its shares; activation links only when explicitly asked for (writer role)."""
     with upstream("recipient", name):
         info = ws.recipients.get(name)
-    shares = _shares_of(ws, name) if include_shares else []
+    shares = _shares_of(ws, name) if include_shares else None
     return _detail(info, shares=shares, with_links=include_activation_link)
 
 
@@ -210,7 +211,8 @@ def create_d2d(ws: WorkspaceClient, name: str, body: D2DRecipientCreate) -> Reci
             comment=body.description,
             sharing_code=body.sharing_code,
         )
-    return _detail(info)
+    # A recipient that did not exist a moment ago holds no grants: [] is true without a read.
+    return _detail(info, shares=[])
 
 
 def create_d2o(
@@ -236,7 +238,7 @@ def create_d2o(
             expiration_time=expiration,
         )
     warnings = [] if body.ip_access_list else [NO_IP_LIST_WARNING]
-    return _detail(info, with_links=True, warnings=warnings)
+    return _detail(info, shares=[], with_links=True, warnings=warnings)
 
 
 def delete_recipient(ws: WorkspaceClient, name: str) -> DeleteResult:
@@ -359,7 +361,8 @@ def rotate_token(
                 code="upstream_unreachable",
             ) from exc
         logger.warning("token rotation confirmed by read-back after a transport failure")
-    return _detail(info, with_links=True, warnings=warnings)
+    # Rotation does not touch grants and this response does not read them: null, not a misleading [].
+    return _detail(info, shares=None, with_links=True, warnings=warnings)
 
 
 def set_description(ws: WorkspaceClient, name: str, description: str) -> RecipientChanged:

@@ -183,12 +183,21 @@ class RecipientShare(ResponseModel):
 
 
 class RecipientDetail(RecipientSummary):
-    shares: list[RecipientShare] = Field(default_factory=list)
+    # null and [] must not look alike: [] claims "no grants", which only a read of the grants may say (§2.2).
+    shares: list[RecipientShare] | None = Field(
+        description=(
+            "Shares granted to the recipient. `[]`: none granted (read from the workspace, or a recipient just "
+            "created). `null`: not read by this response (GET with `include_shares=false`, token rotation); "
+            "GET /recipients/{name} shows them."
+        ),
+    )
     activation_link: str | None = None
     warnings: list[str] = Field(default_factory=list)
 
 
 class RecipientChanged(RecipientSummary):
+    """A recipient after a setter; like every RecipientSummary it has no `shares` field (docs/API.md §2.2)."""
+
     changed: bool
 
 

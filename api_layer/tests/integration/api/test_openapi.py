@@ -132,3 +132,10 @@ def test_rotate_documents_the_grace_period(document: dict[str, Any]) -> None:
     assert "grace period" in field["description"].lower()
     assert field["examples"] == [3600]
     assert "immediately" in operation["description"]
+
+
+def test_recipient_shares_field_documents_null(document: dict[str, Any]) -> None:
+    """`shares` of RecipientDetail is nullable and says what null means (docs/API.md §2.2)."""
+    field = document["components"]["schemas"]["RecipientDetail"]["properties"]["shares"]
+    assert {"type": "null"} in field["anyOf"]
+    assert "not read" in field["description"]

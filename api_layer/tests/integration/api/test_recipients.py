@@ -128,9 +128,38 @@ def test_get_recipient_with_shares(api: TestClient) -> None:
     api.put("/shares/s1/recipients/add", json={"recipients": ["acme"]})
     detail = api.get("/recipients/acme").json()
     assert detail["shares"] == [{"share": "s1", "privileges": ["SELECT"]}]
-    assert api.get("/recipients/acme", params={"include_shares": False}).json()["shares"] == []
+    assert api.get("/recipients/acme", params={"include_shares": False}).json()["shares"] is None
     missing = api.get("/recipients/ghost")
     assert (missing.status_code, missing.json()["code"]) == (404, "recipient_not_found")
+
+
+def test_recipient_responses_never_report_wrong_shares(api: TestClient) -> None:
+    """Each recipient response carries the true grants, `null` (not read) or no field: never a false `[]` (§2.2)."""
+    created = create_d2o(api, "acme")
+    assert created["shares"] == []  # just created: no grants, true without a read
+    d2d = api.post("/recipients/d2d/dbx", json={"recipient_identifier": KNOWN_METASTORE})
+    assert d2d.json()["shares"] == []
+    api.post("/shares", json={"name": "sales_eu"})
+    granted = api.put("/shares/sales_eu/recipients/add", json={"recipients": ["acme"]})
+    assert granted.status_code == 200, granted.text
+    truth = [{"share": "sales_eu", "privileges": ["SELECT"]}]
+
+    assert api.get("/recipients/acme").json()["shares"] == truth
+    not_read = api.get("/recipients/acme", params={"include_shares": False}).json()
+    assert not_read["shares"] is None
+    rotated = api.post("/recipients/acme/tokens/rotate")
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["shares"] is None
+    described = api.put("/recipients/acme/description", json={"description": "ACME"})
+    assert described.status_code == 200, described.text
+    assert "shares" not in described.json()
+    expiring = api.put("/recipients/acme/expiration", json={"expiration_days": 30})
+    assert expiring.status_code == 200, expiring.text
+    assert "shares" not in expiring.json()
+    listed = api.get("/recipients").json()["items"]
+    assert listed
+    assert all("shares" not in item for item in listed)
+    assert api.get("/recipients/acme").json()["shares"] == truth
 
 
 def test_ip_add_and_revoke(api: TestClient, emu: Any, emu_client: WorkspaceClient) -> None:
