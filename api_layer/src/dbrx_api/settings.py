@@ -82,6 +82,7 @@ class UploadSettings(_Section):
 class RoleNames(_Section):
     reader: str = "DeltaShare.Reader"
     writer: str = "DeltaShare.Writer"
+    approver: str = "DeltaShare.Approver"
     admin: str = "DeltaShare.Admin"
 
 
@@ -163,6 +164,14 @@ class SweeperSettings(_Section):
     lease_grace_s: float = Field(120, ge=0)
 
 
+ApprovalPolicy = Literal["always", "destructive", "never"]
+
+
+class ApprovalSettings(_Section):
+    # None: `never` in the local environment (the quick start runs without sign-in), `destructive` elsewhere.
+    required_for: ApprovalPolicy | None = None
+
+
 class WorkflowSettings(_Section):
     enabled: bool = False
     database_url: SecretStr | None = None
@@ -173,6 +182,7 @@ class WorkflowSettings(_Section):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
+    approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
     logs_retention_days: int = Field(30, ge=1)
 
 
@@ -340,6 +350,10 @@ class Settings(BaseSettings):
                 problems.append(
                     "workflow.enabled needs workflow.queue.account_url or a queue connection string"
                 )
+        if self.workflow.approval.required_for == "never" and not local:
+            problems.append(
+                "workflow.approval.required_for = 'never' is only allowed with environment = 'local'"
+            )
         if problems:
             raise SettingsError("invalid configuration: " + "; ".join(problems))
         return self
@@ -380,6 +394,14 @@ class Settings(BaseSettings):
     def is_local(self) -> bool:
         """True in the local environment (emulator, embedded database, auth may be disabled)."""
         return self.environment == "local"
+
+    @property
+    def approval_policy(self) -> ApprovalPolicy:
+        """When a version needs an approver's decision (docs/GOVERNANCE.md §1.2)."""
+        configured = self.workflow.approval.required_for
+        if configured is not None:
+            return configured
+        return "never" if self.is_local else "destructive"
 
     @property
     def worker_inline(self) -> bool:

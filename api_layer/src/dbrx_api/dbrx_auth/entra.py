@@ -340,6 +340,11 @@ class TokenValidator:
             tenant=str(claims["tid"]),
             roles=roles_from_claim(claims.get("roles"), self._settings.roles),
             kind=_principal_kind(claims),
+            emails=frozenset(
+                value.strip().lower()
+                for name in ("preferred_username", "upn", "email")
+                if isinstance(value := claims.get(name), str) and "@" in value
+            ),
         )
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile, status
-from pydantic import StringConstraints
+from fastapi import APIRouter, File, Header, Path, Query, Request, Response, UploadFile, status
+from pydantic import BeforeValidator, StringConstraints
 
 from dbrx_api.dependencies import (
     WORKSPACE_HEADER,
@@ -25,7 +25,11 @@ from dbrx_api.errors import ServiceUnavailable
 from dbrx_api.routes.common import operation, problem_responses
 from dbrx_api.schemas.metrics import QueryTimestamp
 from dbrx_api.schemas.workflow import (
+    ApprovalRequest,
+    ApprovalResponse,
     DriftResponse,
+    OwnersRequest,
+    OwnersResponse,
     PackHistory,
     PackList,
     PackStatus,
@@ -52,6 +56,21 @@ OptionalWorkspaceHeader = Annotated[
 # Filter values compared in PostgreSQL, which refuses NUL in text (a 500 found by schemathesis): no control
 # characters, stated in the OpenAPI document as a pattern.
 PlainText = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]*$")]
+# Version states (docs/WORKFLOW.md §4.2); an unknown value is a 422 rather than an empty page.
+StatusFilter = Annotated[
+    Literal[
+        "RECEIVED",
+        "VALIDATED",
+        "PENDING_APPROVAL",
+        "REJECTED",
+        "QUEUED",
+        "IN_PROGRESS",
+        "COMPLETED",
+        "FAILED",
+        "SUPERSEDED",
+    ],
+    BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value),
+]
 PackFile = Annotated[
     UploadFile, File(description="The share pack: .yaml, .yml or .xlsx (at most 5 MiB)")
 ]
@@ -118,7 +137,9 @@ def plan(
         data=_read(file, ctx.settings.upload.max_bytes),
         workspace_header=x_workspace_url,
     )
-    result = plan_flow.plan_pack(ctx, loaded, principal_id=principal.id, offline=offline)
+    result = plan_flow.plan_pack(
+        ctx, loaded, principal_id=principal.id, principal_roles=principal.roles, offline=offline
+    )
     return PlanResponse.model_validate(result.body())
 
 
@@ -177,8 +198,11 @@ def schema() -> Response:
 def list_sharepacks(
     ctx: WorkflowDep,
     status_filter: Annotated[
-        list[PlainText] | None,
-        Query(alias="status", description="Status of the current version (repeatable)"),
+        list[StatusFilter] | None,
+        Query(
+            alias="status",
+            description="Status of the current version (repeatable, case-insensitive), e.g. PENDING_APPROVAL",
+        ),
     ] = None,
     requested_by: Annotated[
         PlainText | None, Query(max_length=255, description="Uploader id or name")
@@ -208,6 +232,53 @@ def list_sharepacks(
 def get_sharepack(id: str, ctx: WorkflowDep) -> PackStatus:
     """Status of the pack's current version: status, progress, attempts, errors, latest run."""
     return workflow_service.get_status(ctx, id)
+
+
+@router.post(
+    "/sharepack/{id}/versions/{version}/approval",
+    **operation(
+        "workflow_approval", "approver", workspace=False, body=True, errors=[404, 409, 503]
+    ),
+)
+def decide_version(
+    id: str,
+    version: Annotated[int, Path(ge=1, le=2_147_483_647)],
+    body: ApprovalRequest,
+    ctx: WorkflowDep,
+    principal: PrincipalDep,
+    request_id: RequestIdDep,
+) -> ApprovalResponse:
+    """Approve (queue) or decline (reject) a PENDING_APPROVAL version; never by its uploader.
+
+    Approving binds to the version's content and to the plan it waits with (`approval_plan.digest`, which you
+    may pass as `plan_digest`); a run whose plan holds a destructive change that was not approved goes back to
+    PENDING_APPROVAL with reason `plan_changed_since_approval`.
+    """
+    return workflow_service.decide_version(
+        ctx,
+        principal=principal,
+        raw_id=id,
+        version=version,
+        request=body,
+        request_id=request_id,
+    )
+
+
+@router.put(
+    "/sharepack/{id}/owners",
+    **operation("workflow_owners", "admin", workspace=False, body=True, errors=[404, 503]),
+)
+def set_owners(
+    id: str,
+    body: OwnersRequest,
+    ctx: WorkflowDep,
+    principal: PrincipalDep,
+    request_id: RequestIdDep,
+) -> OwnersResponse:
+    """Replace the owners of a pack (principal ids): only owners and admins may store its new versions."""
+    return workflow_service.set_owners(
+        ctx, principal=principal, raw_id=id, request=body, request_id=request_id
+    )
 
 
 @router.get(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
-from dbrx_api.schemas.common import ResponseModel, Timestamp
+from dbrx_api.schemas.common import RequestModel, ResponseModel, Timestamp
 
 
 def _empty_when_null(value: Any, empty: Any) -> Any:
@@ -84,6 +84,20 @@ class LatestRun(ResponseModel):
     steps: StepCounts | None = None
 
 
+class ApprovalPlan(ResponseModel):
+    """The plan a version waits with for an approver: what an approval binds to (docs/GOVERNANCE.md §1)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    digest: str = Field(
+        description="Pass it as `plan_digest` when approving to bind the decision to it"
+    )
+    destructive_changes: list[str] = Field(default_factory=list)
+    changes: JsonObjects = Field(default_factory=list)
+    policy: str | None = None
+    computed_at: Timestamp | None = None
+
+
 class PackStatus(ResponseModel):
     """Status object of a pack's current version."""
 
@@ -100,6 +114,13 @@ class PackStatus(ResponseModel):
     updated_at: Timestamp
     last_completed_version: int | None = None
     governance: Governance
+    owners: list[Principal] = Field(
+        default_factory=list, description="Principals that may store new versions of the pack"
+    )
+    approval_plan: ApprovalPlan | None = Field(
+        None,
+        description="PENDING_APPROVAL held by the worker: the plan an approver decides on",
+    )
     warnings: JsonObjects = Field(default_factory=list)
     error: VersionError | None = None
     latest_run: LatestRun | None = None
@@ -149,6 +170,22 @@ class Run(ResponseModel):
     steps: list[Step] = Field(default_factory=list)
 
 
+class ApprovalRecord(ResponseModel):
+    decision: Literal["approve", "decline"]
+    decided_by: Principal
+    decided_at: Timestamp
+    comment: str | None = None
+    plan_digest: str | None = None
+    approved_changes: list[str] = Field(default_factory=list)
+
+
+class OwnerChange(ResponseModel):
+    principal: Principal
+    change: Literal["added", "removed"]
+    actor: str
+    at: Timestamp
+
+
 class FileInfo(ResponseModel):
     name: str | None = None
     format: str | None = None
@@ -171,13 +208,60 @@ class PackVersion(ResponseModel):
     warnings: JsonObjects = Field(default_factory=list)
     config: dict[str, Any] | None = None
     transitions: list[Transition] = Field(default_factory=list)
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
     runs: list[Run] = Field(default_factory=list)
 
 
 class PackHistory(ResponseModel):
     share_pack_id: UUID
     pack_key: str
+    owners: list[Principal] = Field(default_factory=list)
+    owner_changes: list[OwnerChange] = Field(default_factory=list)
     versions: list[PackVersion]
+
+
+class ApprovalRequest(RequestModel):
+    """An approver's decision on a PENDING_APPROVAL version (docs/GOVERNANCE.md §1.4)."""
+
+    decision: Literal["approve", "decline"]
+    comment: Annotated[
+        str | None, StringConstraints(max_length=2000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")
+    ] = None
+    plan_digest: Annotated[str | None, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")] = Field(
+        None,
+        description="The `approval_plan.digest` you reviewed; a different current plan is a 409 `plan_changed`",
+    )
+
+
+class ApprovalResponse(ResponseModel):
+    share_pack_id: UUID
+    version: int
+    decision: Literal["approve", "decline"]
+    status: str
+    decided_by: Principal
+    decided_at: Timestamp
+    comment: str | None = None
+    plan_digest: str | None = None
+    approved_changes: list[str] = Field(default_factory=list)
+    enqueue: Literal["sent", "deferred", "none"] = "none"
+
+
+PrincipalId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@:-]+$")
+]
+
+
+class OwnersRequest(RequestModel):
+    """The complete new set of a pack's owners (principal ids, the token's `oid`)."""
+
+    owners: list[PrincipalId] = Field(min_length=1, max_length=50)
+
+
+class OwnersResponse(ResponseModel):
+    share_pack_id: UUID
+    owners: list[Principal]
+    added: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
 
 
 class QueueHealth(ResponseModel):
@@ -251,6 +335,15 @@ class PlanSummary(ResponseModel):
     mutating_calls: int = 0
 
 
+class PlanApproval(ResponseModel):
+    """Whether the plan would wait for an approver under the service's policy (docs/GOVERNANCE.md §1.2)."""
+
+    required: bool
+    policy: str
+    plan_digest: str
+    destructive_changes: list[str] = Field(default_factory=list)
+
+
 class PlanResponse(ResponseModel):
     valid: bool
     pack: PlanPack
@@ -258,6 +351,7 @@ class PlanResponse(ResponseModel):
     warnings: list[PackIssue] = Field(default_factory=list)
     summary: PlanSummary | None = None
     changes: list[PlanChange] | None = None
+    approval: PlanApproval | None = None
     checked_at: Timestamp | None = None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,20 +19,26 @@ from dbrx_api.dbrx_auth.principal import Principal
 from dbrx_api.dbrx_auth.workspaces import normalise_workspace_url
 from dbrx_api.errors import ForbiddenError, NotFoundError, ValidationFailed
 from dbrx_api.schemas.workflow import (
+    ApprovalRequest,
+    ApprovalResponse,
+    OwnersRequest,
+    OwnersResponse,
     PackHistory,
     PackList,
     PackStatus,
     UploadResponse,
     WorkflowHealth,
 )
+from dbrx_api.workflow import approvals
 from dbrx_api.workflow.context import WorkflowContext
-from dbrx_api.workflow.db import migrate, views
+from dbrx_api.workflow.db import migrate, scd2, views
 from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.operations import admit_version, rerun_version
-from dbrx_api.workflow.db.repositories import audit_trail, share_packs, version_status
+from dbrx_api.workflow.db.repositories import audit_trail, owners, share_packs, version_status
 from dbrx_api.workflow.db.repositories.audit_trail import AuditEntry
 from dbrx_api.workflow.db.repositories.share_packs import PackVersionInput
 from dbrx_api.workflow.db.repositories.version_status import Status
+from dbrx_api.workflow.ownership import reject_managed_elsewhere
 from dbrx_api.workflow.queue.messages import WorkMessage
 from dbrx_api.workflow.sharepack import LoadedPack, load_sharepack
 
@@ -107,6 +114,7 @@ def _version_input(
         file_size=loaded.file_size,
         requested_by=principal.id,
         requested_by_name=principal.name,
+        requested_by_roles=sorted(principal.roles),
         warnings=loaded.warning_members,
     )
 
@@ -129,6 +137,7 @@ def upload_sharepack(
     message: WorkMessage | None = None
     rerun = False
     with transaction(ctx.pool) as conn:
+        reject_managed_elsewhere(conn, loaded, workspace_url=workspace.url)
         stored = share_packs.store_version(conn, version_input, changed_by=principal.id)
         share_pack_id: UUID = stored.row["share_pack_id"]
         version: int = stored.row["version"]
@@ -208,6 +217,121 @@ def upload_sharepack(
     return UploadResult(response=response, accepted=stored.created or rerun)
 
 
+def _check_owner(conn: Any, pack_key: str, principal: Principal) -> None:
+    """403 `pack_not_owned` unless the pack is new, the caller owns it, or the caller is an admin.
+
+    Takes the pack-key lock first, so the owners read here are the ones in force when the version is stored.
+    """
+    share_packs.lock_pack_key(conn, pack_key)
+    current = share_packs.get_current_by_key(conn, pack_key)
+    if current is None or principal.has_role("admin"):
+        return
+    share_pack_id = current["share_pack_id"]
+    if principal.id not in {o["principal_id"] for o in owners.list_owners(conn, share_pack_id)}:
+        raise ForbiddenError(
+            f"Share pack '{pack_key}' ({share_pack_id}) has other owners: only an owner or an admin may store "
+            "a version of it. An admin can add owners with PUT /workflow/sharepack/{id}/owners.",
+            code="pack_not_owned",
+            share_pack_id=str(share_pack_id),
+        )
+
+
+def decide_version(
+    ctx: WorkflowContext,
+    *,
+    principal: Principal,
+    raw_id: str,
+    version: int,
+    request: ApprovalRequest,
+    request_id: str | None,
+) -> ApprovalResponse:
+    """An approver approves (queues) or declines (rejects) a PENDING_APPROVAL version (docs/GOVERNANCE.md §1.4)."""
+    result = approvals.decide(
+        ctx,
+        principal=principal,
+        share_pack_id=_pack_id(raw_id),
+        version=version,
+        decision=request.decision,
+        comment=request.comment or None,
+        plan_digest_seen=request.plan_digest,
+        request_id=request_id,
+    )
+    enqueue = "none" if result.message is None else _send_after_commit(ctx, result.message)
+    return ApprovalResponse.model_validate({**result.body, "enqueue": enqueue})
+
+
+def set_owners(
+    ctx: WorkflowContext,
+    *,
+    principal: Principal,
+    raw_id: str,
+    request: OwnersRequest,
+    request_id: str | None,
+) -> OwnersResponse:
+    """Replace the owners of a pack (admin); each addition and removal is recorded in its history."""
+    share_pack_id = _pack_id(raw_id)
+    wanted = list(dict.fromkeys(request.owners))
+    with transaction(ctx.pool) as conn:
+        current = share_packs.get_current(conn, share_pack_id)
+        if current is None:
+            raise NotFoundError(
+                f"No share pack with id '{share_pack_id}'.", code="sharepack_not_found"
+            )
+        share_packs.lock_pack_key(conn, str(current["pack_key"]))
+        existing = [o["principal_id"] for o in owners.list_owners(conn, share_pack_id)]
+        at = scd2.clock(conn)
+        added = [
+            owner_id
+            for owner_id in wanted
+            if owner_id not in existing
+            and owners.add(
+                conn,
+                share_pack_id,
+                owner_id,
+                None,
+                actor=principal.id,
+                at=at,
+                request_id=request_id,
+            )
+        ]
+        removed = [
+            owner_id
+            for owner_id in existing
+            if owner_id not in wanted
+            and owners.remove(
+                conn, share_pack_id, owner_id, actor=principal.id, at=at, request_id=request_id
+            )
+        ]
+        if added or removed:
+            audit_trail.record(
+                conn,
+                AuditEntry(
+                    actor_id=principal.id,
+                    actor_name=principal.name,
+                    actor_kind=principal.kind,
+                    source="api",
+                    action="sharepack.owners",
+                    entity_type="sharepack",
+                    entity_key=str(current["pack_key"]),
+                    outcome="succeeded",
+                    workspace_url=str(current["workspace_url"]),
+                    share_pack_id=share_pack_id,
+                    old_values={"owners": existing},
+                    new_values={"owners": wanted},
+                    request_id=request_id,
+                ),
+            )
+        now_owners = owners.list_owners(conn, share_pack_id)
+    return OwnersResponse.model_validate(
+        {
+            "share_pack_id": share_pack_id,
+            "owners": [{"id": o["principal_id"], "name": o["principal_name"]} for o in now_owners],
+            "added": added,
+            "removed": removed,
+        }
+    )
+
+
 def _send_after_commit(ctx: WorkflowContext, message: WorkMessage) -> str:
     """Send the work message; a failure leaves the version QUEUED for the sweeper (`deferred`)."""
     try:
@@ -243,7 +367,7 @@ def get_status(ctx: WorkflowContext, raw_id: str) -> PackStatus:
 def list_packs(
     ctx: WorkflowContext,
     *,
-    statuses: list[str] | None,
+    statuses: Sequence[str] | None,
     requested_by: str | None,
     since: datetime | None,
     limit: int,

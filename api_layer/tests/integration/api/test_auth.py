@@ -18,6 +18,7 @@ from fixtures.tokens import TokenFactory
 pytestmark = pytest.mark.integration
 
 READER, WRITER, ADMIN = "DeltaShare.Reader", "DeltaShare.Writer", "DeltaShare.Admin"
+APPROVER = "DeltaShare.Approver"
 
 
 @pytest.fixture
@@ -149,8 +150,9 @@ def test_every_operation_declares_and_enforces_its_role(
     operations = _operations(entra_api)
     assert len(operations) > 20
     no_roles = bearer(token_factory.mint(roles=None))
-    rank = {"reader": 1, "writer": 2, "admin": 3}
-    below = {"writer": [READER], "admin": [WRITER]}
+    rank = {"reader": 1, "writer": 2, "approver": 2, "admin": 3}
+    # The roles just short of each one: approver and writer do not imply each other.
+    below = {"writer": [READER, APPROVER], "approver": [WRITER], "admin": [WRITER, APPROVER]}
     emu.reset_stats()
     for method, path, role in operations:
         url = _concrete(path)

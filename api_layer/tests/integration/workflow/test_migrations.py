@@ -28,7 +28,13 @@ EXPECTED_TABLES = {
     "provisioning_steps",
     "audit_trail",
     "application_logs",
+    "version_approvals",
+    "share_pack_owners",
+    "share_pack_owner_changes",
 }
+# The shipped migrations, and the number a test's own extra migration takes after them.
+SHIPPED = [m.version for m in migrate.discover()]
+NEXT = SHIPPED[-1] + 1
 
 
 def _copy_migrations(tmp_path: Path) -> Path:
@@ -43,9 +49,9 @@ def test_apply_creates_every_table_and_is_idempotent(make_database: Callable[[],
     url = make_database()
     first = apply_migrations(url)
     second = apply_migrations(url)
-    assert first.applied_now == [1]
+    assert first.applied_now == SHIPPED
     assert second.applied_now == []
-    assert second.already_applied == [1]
+    assert second.already_applied == SHIPPED
     with psycopg.connect(url) as conn:
         tables = {
             r[0]
@@ -58,7 +64,8 @@ def test_apply_creates_every_table_and_is_idempotent(make_database: Callable[[],
         ).fetchall()
         version = migrate.schema_version(conn)
     assert tables == EXPECTED_TABLES
-    assert [(r[0], r[1]) for r in rows] == [(1, "init")]
+    assert [(r[0], r[1]) for r in rows] == [(m.version, m.name) for m in migrate.discover()]
+    assert rows[0][1] == "init"
     assert rows[0][2] == migrate.discover()[0].checksum
     assert rows[0][3]
     assert version == migrate.EXPECTED_SCHEMA_VERSION
@@ -96,7 +103,7 @@ def test_status_cli_exits_non_zero_when_pending(
 ) -> None:
     url = make_database()
     assert migrate.main(["status", "--database-url", url]) == 1
-    assert "pending:    [1]" in capsys.readouterr().out
+    assert f"pending:    {SHIPPED}" in capsys.readouterr().out
     assert migrate.main(["apply", "--database-url", url]) == 0
     assert migrate.main(["status", "--database-url", url]) == 0
 
@@ -106,13 +113,13 @@ def test_no_transaction_migration_and_newer_database(
 ) -> None:
     url = make_database()
     directory = _copy_migrations(tmp_path)
-    (directory / "V0002__concurrent_index.sql").write_text(
+    (directory / f"V{NEXT:04d}__concurrent_index.sql").write_text(
         "-- migrate: no-transaction\n"
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS audit_action ON deltashare.audit_trail (action);\n"
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS logs_level ON deltashare.application_logs (level);\n"
     )
     report = apply_migrations(url, directory=directory)
-    assert report.applied_now == [1, 2]
+    assert report.applied_now == [*SHIPPED, NEXT]
     with psycopg.connect(url) as conn:
         indexes = {
             r[0]
@@ -121,10 +128,11 @@ def test_no_transaction_migration_and_newer_database(
             )
         }
     assert {"audit_action", "logs_level"} <= indexes
-    # The shipped code only knows V0001: a database at V0002 is accepted with a warning (rolling deployment).
+    # The shipped code does not know that migration: a newer database is accepted with a warning (rolling
+    # deployment).
     older = apply_migrations(url)
     assert older.applied_now == []
-    assert older.unknown == [2]
+    assert older.unknown == [NEXT]
     assert "newer release" in caplog.text
 
 
@@ -133,7 +141,7 @@ def test_failing_migration_rolls_back_completely(
 ) -> None:
     url = make_database()
     directory = _copy_migrations(tmp_path)
-    (directory / "V0002__broken.sql").write_text(
+    (directory / f"V{NEXT:04d}__broken.sql").write_text(
         "CREATE TABLE deltashare.half_done (id int);\nSELECT * FROM deltashare.does_not_exist;\n"
     )
     with pytest.raises(psycopg.errors.UndefinedTable):
@@ -142,7 +150,7 @@ def test_failing_migration_rolls_back_completely(
         leftover = conn.execute("SELECT to_regclass('deltashare.half_done')").fetchone()
         applied = [r[0] for r in conn.execute("SELECT version FROM deltashare.schema_migrations")]
     assert leftover == (None,)
-    assert applied == [1]
+    assert applied == SHIPPED
 
 
 def test_concurrent_appliers_apply_each_version_once(make_database: Callable[[], str]) -> None:
@@ -164,9 +172,10 @@ def test_concurrent_appliers_apply_each_version_once(make_database: Callable[[],
     for thread in threads:
         thread.join(120)
     assert errors == []
-    assert sorted(len(r.applied_now) for r in reports) == [0, 0, 0, 0, 0, 1]
+    assert sorted(len(r.applied_now) for r in reports) == [0, 0, 0, 0, 0, len(SHIPPED)]
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT count(*) FROM deltashare.schema_migrations").fetchone() == (1,)
+        count = conn.execute("SELECT count(*) FROM deltashare.schema_migrations").fetchone()
+    assert count == (len(SHIPPED),)
 
 
 def test_lock_timeout_when_another_instance_keeps_the_lock(

@@ -51,7 +51,7 @@ def test_sql_transition_table_equals_the_python_table(pg: DictConnection) -> Non
         ]  # type: ignore[index]
     }
     assert allowed_in_sql == set(ALLOWED_TRANSITIONS)
-    assert len(allowed_in_sql) == 14
+    assert len(allowed_in_sql) == 17
 
 
 def test_i7_forbidden_update_is_rejected_by_the_trigger(

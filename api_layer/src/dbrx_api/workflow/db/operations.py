@@ -339,6 +339,32 @@ def fail_run(
     )
 
 
+def hold_for_approval(
+    conn: psycopg.Connection[DictRow],
+    claim: Claim,
+    *,
+    reason: str,
+    plan: Mapping[str, Any],
+    figures: RunFigures,
+) -> bool:
+    """`IN_PROGRESS → PENDING_APPROVAL` before any mutating call: the run closes `AWAITING_APPROVAL` and the
+    version keeps the plan the approver is shown (docs/GOVERNANCE.md §1.3)."""
+    return _end_run(
+        conn,
+        claim,
+        RunOutcome.AWAITING_APPROVAL,
+        Status.PENDING_APPROVAL,
+        figures=figures,
+        reason=reason,
+        changes={
+            "approval_plan": dict(plan),
+            "status_detail": f"waiting for an approver ({reason})",
+            "error": None,
+            "next_visible_at": None,
+        },
+    )
+
+
 def retry_run(
     conn: psycopg.Connection[DictRow],
     claim: Claim,

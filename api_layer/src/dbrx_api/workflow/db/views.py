@@ -22,6 +22,8 @@ from psycopg.rows import DictRow
 from dbrx_api.errors import ValidationFailed
 from dbrx_api.workflow.db import adapters
 from dbrx_api.workflow.db.repositories import (
+    approvals,
+    owners,
     provisioning_runs,
     provisioning_steps,
     share_packs,
@@ -37,7 +39,10 @@ SELECT sp.share_pack_id, sp.pack_key, sp.workspace_url, sp.version AS current_ve
        (SELECT max(done.version) FROM deltashare.pack_version_status done
          WHERE done.share_pack_id = sp.share_pack_id AND done.status = 'COMPLETED') AS last_completed_version,
        sp.approver_status, sp.config -> 'metadata' -> 'approver' AS approver, sp.servicenow,
-       sp.warnings, pvs.error,
+       sp.warnings, pvs.error, pvs.approval_plan,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('id', o.principal_id, 'name', o.principal_name)
+                                  ORDER BY o.added_at, o.principal_id), '[]'::jsonb)
+          FROM deltashare.share_pack_owners o WHERE o.share_pack_id = sp.share_pack_id) AS owners,
        run.run_id AS run_run_id, run.attempt AS run_attempt, run.started_at AS run_started_at,
        run.ended_at AS run_ended_at, run.outcome AS run_outcome, run.summary AS run_summary
 FROM deltashare.share_packs sp
@@ -87,6 +92,8 @@ def _status_object(row: dict[str, Any]) -> dict[str, Any]:
             "approver": row["approver"] if row["approver"] is not None else [],
             "servicenow": row["servicenow"],
         },
+        "owners": row["owners"],
+        "approval_plan": row["approval_plan"] if row["status"] == "PENDING_APPROVAL" else None,
         "warnings": warnings,
         "error": row["error"],
         "latest_run": latest_run,
@@ -255,6 +262,18 @@ def history_view(
                 "run_id": t["run_id"],
             }
         )
+    decisions: dict[int, list[dict[str, Any]]] = {}
+    for d in approvals.list_for_pack(conn, share_pack_id):
+        decisions.setdefault(d["version"], []).append(
+            {
+                "decision": d["decision"],
+                "decided_by": {"id": d["approver_id"], "name": d["approver_name"]},
+                "decided_at": d["decided_at"],
+                "comment": d["comment"],
+                "plan_digest": d["plan_digest"],
+                "approved_changes": d["approved_changes"],
+            }
+        )
     runs = provisioning_runs.list_for_pack(conn, share_pack_id)
     steps = provisioning_steps.list_for_runs(conn, [r["run_id"] for r in runs])
     runs_by_version: dict[int, list[dict[str, Any]]] = {}
@@ -263,6 +282,19 @@ def history_view(
     return {
         "share_pack_id": share_pack_id,
         "pack_key": versions[-1]["pack_key"],
+        "owners": [
+            {"id": o["principal_id"], "name": o["principal_name"]}
+            for o in owners.list_owners(conn, share_pack_id)
+        ],
+        "owner_changes": [
+            {
+                "principal": {"id": c["principal_id"], "name": c["principal_name"]},
+                "change": c["change"],
+                "actor": c["actor"],
+                "at": c["at"],
+            }
+            for c in owners.list_changes(conn, share_pack_id)
+        ],
         "versions": [
             {
                 "version": v["version"],
@@ -286,6 +318,7 @@ def history_view(
                 "warnings": v["warnings"],
                 "config": v["config"] if include_config else None,
                 "transitions": transitions.get(v["version"], []),
+                "approvals": decisions.get(v["version"], []),
                 "runs": runs_by_version.get(v["version"], []),
             }
             for v in versions

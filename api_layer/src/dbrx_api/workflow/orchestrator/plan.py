@@ -8,11 +8,14 @@ refused before it leaves the process. Nothing is stored and nothing is queued.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from dbrx_api.settings import ApprovalPolicy
+from dbrx_api.workflow import approvals
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import database_unavailable
 from dbrx_api.workflow.db.repositories import share_packs, version_status
@@ -33,6 +36,7 @@ from dbrx_api.workflow.orchestrator.live import (
     prefetch,
 )
 from dbrx_api.workflow.orchestrator.records import Recorded, load_recorded
+from dbrx_api.workflow.ownership import reject_managed_elsewhere
 from dbrx_api.workflow.sharepack import LoadedPack
 from dbrx_api.workflow.validators.live import RecordedState, run_live_checks
 
@@ -51,6 +55,7 @@ class PlanResult:
     warnings: list[Issue]
     summary: dict[str, int] | None = None
     changes: list[dict[str, Any]] | None = None
+    approval: dict[str, Any] | None = None
     checked_at: datetime | None = None
     read_calls: int = 0
     mutating_calls: int = 0  # calls made while planning: always 0 (reported for tests and logs)
@@ -66,6 +71,7 @@ class PlanResult:
         if self.summary is not None:
             body["summary"] = self.summary
             body["changes"] = self.changes or []
+            body["approval"] = self.approval
             body["checked_at"] = (
                 self.checked_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 if self.checked_at
@@ -95,8 +101,26 @@ def summarise(graph: ActionGraph) -> dict[str, int]:
     return summary
 
 
+def approval_summary(
+    policy: ApprovalPolicy, uploader_roles: Iterable[str], changes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Whether this plan, uploaded by a caller with `uploader_roles`, would wait for an approver."""
+    destructive = approvals.destructive_changes(changes)
+    return {
+        "required": approvals.approval_needed(policy, uploader_roles, bool(destructive)),
+        "policy": policy,
+        "plan_digest": approvals.plan_digest(changes),
+        "destructive_changes": destructive,
+    }
+
+
 def plan_pack(
-    ctx: WorkflowContext, loaded: LoadedPack, *, principal_id: str, offline: bool = False
+    ctx: WorkflowContext,
+    loaded: LoadedPack,
+    *,
+    principal_id: str,
+    principal_roles: Iterable[str] = (),
+    offline: bool = False,
 ) -> PlanResult:
     """Validate live and diff a pack against its workspace without changing anything.
 
@@ -144,15 +168,18 @@ def plan_pack(
     )
     reader = LiveReader(counted)
     now = ctx.clock()
+    policy = ctx.settings.approval_policy
     if isinstance(model, DeleteSharePack):
         graph = build_delete_graph(model, recorded, loaded.locator, already_deleted=set())
+        changes = [action.plan_entry() for action in graph.actions]
         return PlanResult(
             valid=True,
             pack=pack_info,
             errors=[],
             warnings=[*loaded.warnings, *graph.warnings],
             summary=summarise(graph),
-            changes=[action.plan_entry() for action in graph.actions],
+            changes=changes,
+            approval=approval_summary(policy, principal_roles, changes),
             checked_at=now,
         )
     suffix = ctx.settings.databricks.schedules.job_name_suffix
@@ -211,13 +238,15 @@ def plan_pack(
             "read_calls": counted.counter.reads,
         },
     )
+    changes = [action.plan_entry() for action in graph.actions]
     return PlanResult(
         valid=True,
         pack=pack_info,
         errors=[],
         warnings=[*warnings, *graph.warnings],
         summary=summarise(graph),
-        changes=[action.plan_entry() for action in graph.actions],
+        changes=changes,
+        approval=approval_summary(policy, principal_roles, changes),
         checked_at=now,
         read_calls=counted.counter.reads,
         mutating_calls=counted.counter.mutations,
@@ -235,6 +264,7 @@ def _read_database(
         if current is not None:
             status = version_status.get(conn, current["share_pack_id"], current["version"])
         share_pack_id = current["share_pack_id"] if current is not None else None
+        reject_managed_elsewhere(conn, loaded, workspace_url=workspace_url)
         same_content = current is not None and current["record_hash"] == loaded.record_hash
         recorded = load_recorded(
             conn,

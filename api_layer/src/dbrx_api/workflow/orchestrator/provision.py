@@ -22,6 +22,7 @@ from uuid import UUID
 import psycopg
 
 from dbrx_api.errors import AppError
+from dbrx_api.workflow import approvals
 from dbrx_api.workflow.context import WorkflowContext, process_worker_id
 from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import (
@@ -235,6 +236,11 @@ def run_provisioning(
                 return reconcile_executor(action, resolved)
 
             executor_for = executor_for_reconcile
+        decision = _approval_gate(ctx, pack_row, graph)
+        if decision.hold is not None:
+            return Outcome.awaiting_approval(
+                decision.hold, decision.plan or {}, **_counts(workspace)
+            )
         applier = Applier(
             run_ctx,
             graph,
@@ -256,6 +262,21 @@ def run_provisioning(
         return Outcome.failed(failure.code, failure.message, **_counts(workspace))
     warnings = warnings + run_ctx.warnings
     return _finish(result, graph_size=len(graph.actions), warnings=warnings, figures=figures())
+
+
+def _approval_gate(
+    ctx: WorkflowContext, pack_row: dict[str, Any], graph: Any
+) -> approvals.GateDecision:
+    """Whether the plan this run computed may be applied, or waits for an approver (docs/GOVERNANCE.md §1)."""
+    changes = [action.plan_entry() for action in graph.actions]
+    with transaction(ctx.pool) as conn:
+        return approvals.gate(
+            conn,
+            policy=ctx.settings.approval_policy,
+            pack_row=pack_row,
+            changes=changes,
+            at=ctx.clock(),
+        )
 
 
 def _prepare(

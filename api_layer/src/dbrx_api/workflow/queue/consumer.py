@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 Disposition = Literal[
     "completed",  # outcome COMPLETED committed, message deleted
     "failed",  # outcome FAILED committed, message deleted
+    "held",  # outcome AWAITING_APPROVAL committed (version PENDING_APPROVAL), message deleted
     "retry",  # version back to QUEUED, message kept invisible for the backoff
     "interrupted",  # run stopped early, version QUEUED, fresh message sent
     "poisoned",  # message moved to the poison queue (version FAILED when it was not terminal)
@@ -402,6 +403,16 @@ class Consumer:
                 with transaction(self.pool) as conn:
                     owned = operations.fail_run(conn, claim, error=outcome.error(), figures=figures)
                 return self._finish(holder, "failed" if owned else "lost", log)
+            if result == "AWAITING_APPROVAL":
+                with transaction(self.pool) as conn:
+                    owned = operations.hold_for_approval(
+                        conn,
+                        claim,
+                        reason=outcome.error_code or "approval_required",
+                        plan=outcome.approval_plan or {},
+                        figures=figures,
+                    )
+                return self._finish(holder, "held" if owned else "lost", log)
             return self._commit_retry(claim, holder, message, outcome, figures)
         except AppError:
             # The outcome did not commit: leave the message; it reappears and the next claim takes over.

@@ -17,7 +17,7 @@ from uuid import UUID
 from dbrx_api.workflow.db.locks import PackLock
 from dbrx_api.workflow.db.operations import Claim
 
-OutcomeKind = Literal["COMPLETED", "FAILED", "RETRY", "INTERRUPTED"]
+OutcomeKind = Literal["COMPLETED", "FAILED", "RETRY", "INTERRUPTED", "AWAITING_APPROVAL"]
 
 
 class RunCancelled(Exception):
@@ -40,6 +40,7 @@ class Outcome:
     status_detail: str | None = None
     read_calls: int | None = None
     mutating_calls: int | None = None
+    approval_plan: Mapping[str, Any] | None = None
 
     @classmethod
     def completed(
@@ -109,6 +110,24 @@ class Outcome:
     ) -> Outcome:
         """The run stopped at an action boundary because `cancel` was set."""
         return cls("INTERRUPTED", read_calls=read_calls, mutating_calls=mutating_calls)
+
+    @classmethod
+    def awaiting_approval(
+        cls,
+        reason: str,
+        plan: Mapping[str, Any],
+        *,
+        read_calls: int | None = None,
+        mutating_calls: int | None = None,
+    ) -> Outcome:
+        """The plan needs an approver's decision first (the version goes back to PENDING_APPROVAL)."""
+        return cls(
+            "AWAITING_APPROVAL",
+            error_code=reason,
+            approval_plan=plan,
+            read_calls=read_calls,
+            mutating_calls=mutating_calls,
+        )
 
     def error(self) -> dict[str, Any]:
         """`{code, message, step}` for the status row."""

@@ -117,5 +117,13 @@ def test_cursor_round_trip_and_rejection() -> None:
 
 def test_transition_table() -> None:
     assert allowed_from(Status.SUPERSEDED) == {"QUEUED", "PENDING_APPROVAL"}
-    assert allowed_from(Status.QUEUED) == {"VALIDATED", "IN_PROGRESS", "COMPLETED", "FAILED"}
+    assert allowed_from(Status.QUEUED) == {
+        "VALIDATED",
+        "IN_PROGRESS",
+        "COMPLETED",
+        "FAILED",
+        "PENDING_APPROVAL",  # an approver approved
+    }
+    assert allowed_from(Status.PENDING_APPROVAL) == {"VALIDATED", "IN_PROGRESS"}
+    assert allowed_from(Status.REJECTED) == {"VALIDATED", "PENDING_APPROVAL"}
     assert (Status.QUEUED, Status.COMPLETED) not in ALLOWED_TRANSITIONS

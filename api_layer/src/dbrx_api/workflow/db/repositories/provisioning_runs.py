@@ -23,6 +23,7 @@ class RunOutcome(StrEnum):
     RETRY = "RETRY"
     INTERRUPTED = "INTERRUPTED"
     ABANDONED = "ABANDONED"
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"  # held for an approver before any mutating call
 
 
 def start(

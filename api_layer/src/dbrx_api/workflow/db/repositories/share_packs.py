@@ -43,6 +43,7 @@ class PackVersionInput:
     file_size: int
     requested_by: str
     requested_by_name: str | None = None
+    requested_by_roles: Sequence[str] = ()
     file_name: str | None = None
     warnings: Sequence[Mapping[str, Any]] = field(default_factory=list)
 
@@ -170,6 +171,7 @@ def store_version(
             "file_size": pack.file_size,
             "requested_by": pack.requested_by,
             "requested_by_name": pack.requested_by_name,
+            "requested_by_roles": sorted(pack.requested_by_roles),
             "effective_from": ts,
             "is_current": True,
             "is_deleted": False,

@@ -34,7 +34,7 @@ class Status(StrEnum):
     SUPERSEDED = "SUPERSEDED"
 
 
-# §4.3, mirrored by deltashare.is_allowed_transition() in V0001 (a test compares both).
+# §4.3 and docs/GOVERNANCE.md §1, mirrored by deltashare.is_allowed_transition() (V0002; a test compares both).
 ALLOWED_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
     {
         (None, Status.RECEIVED),
@@ -46,9 +46,12 @@ ALLOWED_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
         (Status.IN_PROGRESS, Status.COMPLETED),
         (Status.IN_PROGRESS, Status.FAILED),
         (Status.IN_PROGRESS, Status.QUEUED),
+        (Status.IN_PROGRESS, Status.PENDING_APPROVAL),
         (Status.QUEUED, Status.FAILED),
         (Status.QUEUED, Status.SUPERSEDED),
         (Status.PENDING_APPROVAL, Status.SUPERSEDED),
+        (Status.PENDING_APPROVAL, Status.QUEUED),
+        (Status.PENDING_APPROVAL, Status.REJECTED),
         (Status.COMPLETED, Status.QUEUED),
         (Status.FAILED, Status.QUEUED),
     }
@@ -70,9 +73,10 @@ _COLUMNS = frozenset(
         "lease_expires_at",
         "last_run_id",
         "first_provisioned_at",
+        "approval_plan",
     }
 )
-_JSON_COLUMNS = frozenset({"error"})
+_JSON_COLUMNS = frozenset({"error", "approval_plan"})
 _GUARD_COLUMNS = frozenset({"lease_owner", "last_run_id"})
 
 
