@@ -124,6 +124,58 @@ class ValidationFailed(AppError):
     default_code = "validation_failed"
 
 
+_LOCATION_KINDS = {
+    "path": "path parameter",
+    "query": "query parameter",
+    "header": "header",
+    "body": "body field",
+}
+
+
+def _location(loc: list[Any]) -> str:
+    """`["path", "name"]` -> "path parameter 'name'"; `["body", "recipients", 0]` -> "body field 'recipients.0'"."""
+    if not loc:
+        return "the request"
+    kind = _LOCATION_KINDS.get(str(loc[0]))
+    if kind is None:
+        return "'" + ".".join(str(part) for part in loc) + "'"
+    rest = ".".join(str(part) for part in loc[1:])
+    return f"{kind} '{rest}'" if rest else kind
+
+
+def validation_problem(items: list[dict[str, Any]]) -> ValidationFailed:
+    """The 422 of a request that failed validation (`items` are `{loc, msg, type}`).
+
+    An invalid name is reported as `name_invalid`, with a detail naming the offending character and where it was
+    sent (docs/API.md §1.5.2, §1.6); any other failure is `validation_failed`. `errors` lists every problem.
+    """
+    named = [item for item in items if item.get("type") == "name_invalid"]
+    if named:
+        first = named[0]
+        return ValidationFailed(
+            f"Invalid name in {_location(list(first.get('loc', [])))}: {first.get('msg', '')}.",
+            code="name_invalid",
+            errors=items,
+        )
+    where = ", ".join(".".join(str(p) for p in item.get("loc", [])) for item in items[:5])
+    return ValidationFailed(f"The request is invalid: {where}.", errors=items)
+
+
+def encoded_separator_problem() -> ValidationFailed:
+    """The 422 of a request path holding an encoded `/` (`%2F`), refused before routing (docs/API.md §1.6).
+
+    The router matches the decoded path, so `DELETE /pipelines/x%2Fschedules` would reach
+    `DELETE /pipelines/{name}/schedules` for pipeline `x`: another object than the one named. No name may contain
+    `/`, so such a path never names anything legitimately.
+    """
+    message = "a path parameter must not contain '/' (sent encoded as %2F)"
+    return ValidationFailed(
+        f"Invalid name in the path: {message}.",
+        code="name_invalid",
+        errors=[{"loc": ["path"], "msg": message, "type": "name_invalid"}],
+    )
+
+
 class UpstreamError(AppError):
     status_code = 502
     default_code = "upstream_error"

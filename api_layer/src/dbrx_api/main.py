@@ -36,9 +36,11 @@ from dbrx_api.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
     ValidationFailed,
+    encoded_separator_problem,
     log_upstream_failure,
     title_for,
     translate_upstream,
+    validation_problem,
 )
 from dbrx_api.jobs.deferred import DeferredStarter
 from dbrx_api.monitoring import (
@@ -177,10 +179,7 @@ def install_exception_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)  # noqa: S101
-        items = _validation_items(exc)
-        where = ", ".join(".".join(str(p) for p in item["loc"]) for item in items[:5])
-        error = ValidationFailed(f"The request is invalid: {where}.", errors=items)
-        return _app_error_response(request, error)
+        return _app_error_response(request, validation_problem(_validation_items(exc)))
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101
@@ -371,6 +370,10 @@ class RequestMiddleware:
         return self.settings.server.max_json_body_bytes, False
 
     def _early_rejection(self, request: Request, headers: dict[str, str]) -> JSONResponse | None:
+        raw_path = request.scope.get("raw_path")
+        if isinstance(raw_path, bytes) and b"%2f" in raw_path.lower():
+            # Before routing: the router would match the decoded path, where `%2F` is a separator.
+            return _app_error_response(request, encoded_separator_problem())
         if request.method not in {"POST", "PUT", "PATCH"}:
             return None
         length = headers.get("content-length")

@@ -8,6 +8,7 @@ from databricks.sdk.service.catalog import CatalogInfo
 from dbrx_api.errors import upstream
 from dbrx_api.schemas.catalogs import CatalogCreate, CatalogDetail, CatalogList, CatalogSummary
 from dbrx_api.schemas.common import ListQuery, enum_text, from_epoch_ms, slice_page
+from dbrx_api.schemas.paths import path_segment
 
 
 def _summary_fields(info: CatalogInfo) -> dict[str, object]:
@@ -56,7 +57,7 @@ def list_catalogs(
 def get_catalog(ws: WorkspaceClient, name: str, *, include_schemas: bool = False) -> CatalogDetail:
     """A catalog, with its schema names when asked (every page)."""
     with upstream("catalog", name):
-        info = ws.catalogs.get(name)
+        info = ws.catalogs.get(path_segment(name))
     schemas: list[str] | None = None
     if include_schemas:
         with upstream("catalog", name):

@@ -28,6 +28,7 @@ from dbrx_api.schemas.common import (
     slice_page,
     to_epoch_ms,
 )
+from dbrx_api.schemas.paths import path_segment
 from dbrx_api.schemas.recipients import (
     IMMEDIATE_EXPIRY_WARNING,
     MAX_IP_ENTRIES,
@@ -159,7 +160,7 @@ def iter_share_permissions(ws: WorkspaceClient, name: str) -> Iterator[ShareToPr
     page_token: str | None = None
     while True:
         with upstream("recipient", name):
-            response = ws.recipients.share_permissions(name, page_token=page_token)
+            response = ws.recipients.share_permissions(path_segment(name), page_token=page_token)
         yield from response.permissions_out or []
         page_token = response.next_page_token
         if not page_token:
@@ -193,7 +194,7 @@ def get_recipient(
 ) -> RecipientDetail:
     """A recipient with its shares; activation links only when explicitly asked for (writer role)."""
     with upstream("recipient", name):
-        info = ws.recipients.get(name)
+        info = ws.recipients.get(path_segment(name))
     shares = _shares_of(ws, name) if include_shares else None
     return _detail(info, shares=shares, with_links=include_activation_link)
 
@@ -244,7 +245,7 @@ def create_d2o(
 def delete_recipient(ws: WorkspaceClient, name: str) -> DeleteResult:
     """Delete a recipient; its grants on every share disappear with it."""
     with upstream("recipient", name):
-        ws.recipients.delete(name)
+        ws.recipients.delete(path_segment(name))
     return DeleteResult(name=name.lower(), deleted=True)
 
 
@@ -253,7 +254,7 @@ def delete_recipient(ws: WorkspaceClient, name: str) -> DeleteResult:
 
 def _get_token_recipient(ws: WorkspaceClient, name: str, action: str) -> RecipientInfo:
     with upstream("recipient", name):
-        info = ws.recipients.get(name)
+        info = ws.recipients.get(path_segment(name))
     if info.authentication_type != AuthenticationType.TOKEN:
         raise InvalidRequest(
             f"Recipient '{info.name}' uses {enum_text(info.authentication_type)} authentication; "
@@ -282,7 +283,7 @@ def add_ips(ws: WorkspaceClient, name: str, ips: list[str]) -> IpsAdded:
     if added:
         with upstream("recipient", name):
             info = ws.recipients.update(
-                name, ip_access_list=IpAccessList(allowed_ip_addresses=resulting)
+                path_segment(name), ip_access_list=IpAccessList(allowed_ip_addresses=resulting)
             )
         resulting = _current_ips(info) if info.ip_access_list is not None else resulting
     return IpsAdded(
@@ -302,7 +303,9 @@ def revoke_ips(ws: WorkspaceClient, name: str, ips: list[str]) -> IpsRemoved:
     resulting = [ip for ip in current if ip not in removed]
     if removed:
         with upstream("recipient", name):
-            ws.recipients.update(name, ip_access_list=IpAccessList(allowed_ip_addresses=resulting))
+            ws.recipients.update(
+                path_segment(name), ip_access_list=IpAccessList(allowed_ip_addresses=resulting)
+            )
     warnings = [EMPTY_IP_LIST_WARNING] if removed and not resulting else []
     return IpsRemoved(
         recipient=info.name or name.lower(),
@@ -340,20 +343,21 @@ def rotate_token(
         # The rotation response no longer lists the token it expired, so whether a partner is being cut off can
         # only be seen before; the read costs one call and only when no grace period was asked for.
         with upstream("recipient", name):
-            before = ws.recipients.get(name)
+            before = ws.recipients.get(path_segment(name))
         if _expiring_token_activated(before):
             warnings.append(IMMEDIATE_EXPIRY_WARNING)
     started = datetime.now(UTC)
     try:
         with upstream("recipient", name):
             info = ws.recipients.rotate_token(
-                name, existing_token_expire_in_seconds=existing_token_expire_in_seconds
+                path_segment(name),
+                existing_token_expire_in_seconds=existing_token_expire_in_seconds,
             )
     except AppError as exc:
         if not is_transport_failure(exc):
             raise
         with upstream("recipient", name):
-            info = ws.recipients.get(name)
+            info = ws.recipients.get(path_segment(name))
         threshold = to_epoch_ms(started - _ROTATION_CLOCK_SKEW)
         if not any((t.created_at or 0) >= threshold for t in info.tokens or []):
             raise UpstreamError(
@@ -368,11 +372,11 @@ def rotate_token(
 def set_description(ws: WorkspaceClient, name: str, description: str) -> RecipientChanged:
     """Set the recipient's description (one write, only when it differs)."""
     with upstream("recipient", name):
-        info = ws.recipients.get(name)
+        info = ws.recipients.get(path_segment(name))
     changed = (info.comment or "") != description
     if changed:
         with upstream("recipient", name):
-            info = ws.recipients.update(name, comment=description)
+            info = ws.recipients.update(path_segment(name), comment=description)
     return RecipientChanged.model_validate({**_summary_fields(info), "changed": changed})
 
 
@@ -383,5 +387,5 @@ def set_expiration(
     _get_token_recipient(ws, name, "token expiry")
     expiration = to_epoch_ms((now or datetime.now(UTC)) + timedelta(days=expiration_days))
     with upstream("recipient", name):
-        info = ws.recipients.update(name, expiration_time=expiration)
+        info = ws.recipients.update(path_segment(name), expiration_time=expiration)
     return RecipientChanged.model_validate({**_summary_fields(info), "changed": True})

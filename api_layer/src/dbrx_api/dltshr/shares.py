@@ -32,6 +32,7 @@ from databricks.sdk.service.workspace import ExportFormat
 from dbrx_api.concurrency import DEFAULT_MAX_PARALLEL, bounded_map
 from dbrx_api.errors import AppError, ConflictError, InvalidRequest, NotFoundError, upstream
 from dbrx_api.schemas.common import DeleteResult, ListQuery, enum_text, from_epoch_ms, slice_page
+from dbrx_api.schemas.paths import path_segment
 from dbrx_api.schemas.shares import (
     TABLE_LIKE_TYPES,
     ObjectRef,
@@ -147,7 +148,7 @@ def iter_share_permissions(ws: WorkspaceClient, name: str) -> Iterator[Privilege
     page_token: str | None = None
     while True:
         with upstream("share", name):
-            response = ws.shares.share_permissions(name, page_token=page_token)
+            response = ws.shares.share_permissions(path_segment(name), page_token=page_token)
         yield from response.privilege_assignments or []
         page_token = response.next_page_token
         if not page_token:
@@ -164,7 +165,7 @@ def get_share(
 ) -> ShareDetail:
     """A share with its objects and grants (1-2 upstream calls)."""
     with upstream("share", name):
-        info = ws.shares.get(name, include_shared_data=include_objects)
+        info = ws.shares.get(path_segment(name), include_shared_data=include_objects)
     objects = [shared_object_from_sdk(o) for o in info.objects or []] if include_objects else []
     recipients = share_grants(ws, name) if include_recipients else []
     return ShareDetail.model_validate(
@@ -189,7 +190,7 @@ def create_share(ws: WorkspaceClient, body: ShareCreate) -> ShareDetail:
 def delete_share(ws: WorkspaceClient, name: str) -> DeleteResult:
     """Delete a share (its grants disappear with it)."""
     with upstream("share", name):
-        ws.shares.delete(name)
+        ws.shares.delete(path_segment(name))
     return DeleteResult(name=name.lower(), deleted=True)
 
 
@@ -234,9 +235,9 @@ def _resolve(ws: WorkspaceClient, ref: ObjectRef) -> _Resolved:
                     ref, SharedObjectType.NOTEBOOK_FILE, content=exported.content or ""
                 )
             if ref.is_schema:
-                ws.schemas.get(ref.name)
+                ws.schemas.get(path_segment(ref.name))
                 return _Resolved(ref, SharedObjectType.SCHEMA)
-            table = ws.tables.get(ref.name)
+            table = ws.tables.get(path_segment(ref.name))
         except NotFound:
             return _Resolved(ref, None)
     return _resolve_table(ref, table)
@@ -425,7 +426,7 @@ def apply_object_updates(
     for batch in object_update_batches(updates):
         try:
             with upstream("share", share):
-                info = ws.shares.update(share, updates=batch)
+                info = ws.shares.update(path_segment(share), updates=batch)
         except AppError as exc:
             if applied:
                 exc.extra["applied"] = list(applied)
@@ -443,7 +444,7 @@ def add_objects(
 ) -> ObjectsAdded:
     """Add (or update) objects idempotently: validate everything, then write only the differences."""
     with upstream("share", share):
-        info = ws.shares.get(share, include_shared_data=True)
+        info = ws.shares.get(path_segment(share), include_shared_data=True)
     current = {o.name.lower(): o for o in (shared_object_from_sdk(x) for x in info.objects or [])}
     added: list[ObjectRef] = []
     updated: list[tuple[ObjectRef, SharedObject]] = []
@@ -516,7 +517,7 @@ def add_objects(
 def revoke_objects(ws: WorkspaceClient, share: str, request: ObjectsRequest) -> ObjectsRemoved:
     """Remove objects; names not in the share are reported in `not_present`, not as an error."""
     with upstream("share", share):
-        info = ws.shares.get(share, include_shared_data=True)
+        info = ws.shares.get(path_segment(share), include_shared_data=True)
     current = [shared_object_from_sdk(x) for x in info.objects or []]
     by_name = {o.name.lower(): o for o in current}
     by_alias = {(o.string_shared_as or "").lower(): o for o in current if o.string_shared_as}
@@ -559,7 +560,7 @@ def update_grants(
     changes = [PermissionsChange(principal=r, add=[SELECT]) for r in add]
     changes += [PermissionsChange(principal=r, remove=[SELECT]) for r in remove]
     with upstream("share", share):
-        response = ws.shares.update_permissions(share, changes=changes)
+        response = ws.shares.update_permissions(path_segment(share), changes=changes)
     return _grants(response.privilege_assignments or [])
 
 
@@ -579,7 +580,7 @@ def add_recipients(
     def exists(name: str) -> bool:
         with upstream("recipient", name):
             try:
-                ws.recipients.get(name)
+                ws.recipients.get(path_segment(name))
             except NotFound:
                 return False
         return True

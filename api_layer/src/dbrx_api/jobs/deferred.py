@@ -24,6 +24,7 @@ from databricks.sdk.service.pipelines import GetPipelineResponse, StartUpdateCau
 
 from dbrx_api.errors import AppError, ConflictError, is_retriable, upstream
 from dbrx_api.schemas.common import enum_text
+from dbrx_api.schemas.paths import path_segment
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 BUSY_PIPELINE_STATES = frozenset(
     {"STARTING", "RUNNING", "STOPPING", "DEPLOYING", "RECOVERING", "RESETTING"}
 )
+
 TERMINAL_UPDATE_STATES = frozenset({"COMPLETED", "FAILED", "CANCELED"})
 
 DEFAULT_MAX_WORKERS = 4
@@ -153,7 +155,7 @@ class DeferredStarter:
                     return DeferredOutcome.ABANDONED
                 try:
                     with upstream("pipeline", job.pipeline_id):
-                        detail = ws.pipelines.get(job.pipeline_id)
+                        detail = ws.pipelines.get(path_segment(job.pipeline_id))
                 except AppError as exc:
                     if not is_retriable(exc):
                         raise
@@ -168,7 +170,9 @@ class DeferredStarter:
                     return DeferredOutcome.TIMED_OUT
             with upstream("pipeline", job.pipeline_id):
                 response = ws.pipelines.start_update(
-                    job.pipeline_id, full_refresh=True, cause=StartUpdateCause.API_CALL
+                    path_segment(job.pipeline_id),
+                    full_refresh=True,
+                    cause=StartUpdateCause.API_CALL,
                 )
             job.update_id = response.update_id
             logger.info(

@@ -48,6 +48,7 @@ from dbrx_api.schemas.common import (
     from_rfc3339,
     slice_page,
 )
+from dbrx_api.schemas.paths import path_segment
 from dbrx_api.schemas.pipelines import (
     AutoscaleInfo,
     ClusterInfo,
@@ -285,13 +286,13 @@ def _target_schema_missing(ws: WorkspaceClient, catalog: str, schema: str, creat
     """Whether the target schema must be created; 404 `catalog_not_found` / `schema_not_found` otherwise."""
     try:
         with upstream("schema", f"{catalog}.{schema}"):
-            ws.schemas.get(f"{catalog}.{schema}")
+            ws.schemas.get(path_segment(f"{catalog}.{schema}"))
         return False
     except NotFoundError:
         pass
     # Tell a missing catalog from a missing schema (a catalog is never created here).
     with upstream("catalog", catalog):
-        ws.catalogs.get(catalog)
+        ws.catalogs.get(path_segment(catalog))
     if not create:
         raise NotFoundError(
             f"Schema '{catalog}.{schema}' does not exist; create it or set create_target_schema.",
@@ -420,7 +421,7 @@ def create_pipeline(
     catalog, schema = body.target_catalog_name, body.target_schema_name
     create_schema = _target_schema_missing(ws, catalog, schema, body.create_target_schema)
     with upstream("table", body.source_table):
-        table = ws.tables.get(body.source_table)
+        table = ws.tables.get(path_segment(body.source_table))
     if body.scd_type in ("1", "2"):
         _check_cdf(table, body.source_table)
     if keys:
@@ -484,7 +485,9 @@ def _edit(ws: WorkspaceClient, ref: PipelineRef, **changes: Any) -> None:
     try:
         with upstream("pipeline", ref.name):
             ws.pipelines.update(
-                ref.pipeline_id, expected_last_modified=detail.last_modified, **arguments
+                path_segment(ref.pipeline_id),
+                expected_last_modified=detail.last_modified,
+                **arguments,
             )
     except ConflictError as exc:
         if exc.code == "conflict":
@@ -534,7 +537,9 @@ def full_refresh(
         try:
             with upstream("pipeline", ref.name):
                 response = ws.pipelines.start_update(
-                    ref.pipeline_id, full_refresh=True, cause=StartUpdateCause.API_CALL
+                    path_segment(ref.pipeline_id),
+                    full_refresh=True,
+                    cause=StartUpdateCause.API_CALL,
                 )
         except ConflictError as exc:
             raise _busy(ref, None) from exc
@@ -555,7 +560,9 @@ def full_refresh(
     )
     try:
         with upstream("pipeline", ref.name):
-            ws.pipelines.stop(ref.pipeline_id)  # its waiter is deliberately not awaited
+            ws.pipelines.stop(
+                path_segment(ref.pipeline_id)
+            )  # its waiter is deliberately not awaited
     except AppError:
         if is_new:  # a start pending from an earlier request stays scheduled
             deferred.cancel()
@@ -615,7 +622,7 @@ def set_configuration(
                         code="key_columns_invalid",
                     )
                 with upstream("table", source):
-                    table = ws.tables.get(source)
+                    table = ws.tables.get(path_segment(source))
                 keys = canonical_key_columns(keys, table, source)
                 updated[KEYS_KEY] = ",".join(keys)
             else:
@@ -771,7 +778,7 @@ def delete_pipeline(
         deleted, kept = schedule_service.delete_schedule_jobs(ws, ref)
     try:
         with upstream("pipeline", ref.name):
-            ws.pipelines.delete(ref.pipeline_id, cascade=drop_tables)
+            ws.pipelines.delete(path_segment(ref.pipeline_id), cascade=drop_tables)
     except AppError as exc:
         if deleted:
             exc.with_extra(applied=[schedule_service.applied_text(job) for job in deleted])

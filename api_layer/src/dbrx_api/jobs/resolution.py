@@ -16,6 +16,7 @@ from databricks.sdk.service.jobs import BaseJob, Job, JobSettings
 from databricks.sdk.service.pipelines import GetPipelineResponse, PipelineStateInfo
 
 from dbrx_api.errors import ConflictError, NotFoundError, upstream
+from dbrx_api.schemas.paths import path_segment
 
 # Largest page `list_pipelines` accepts (more is an upstream error).
 PIPELINES_PAGE = 100
@@ -68,7 +69,7 @@ def find_pipelines_by_name(ws: WorkspaceClient, name: str) -> list[PipelineState
 
 def _get_pipeline(ws: WorkspaceClient, pipeline_id: str) -> GetPipelineResponse:
     with upstream("pipeline", pipeline_id):
-        return ws.pipelines.get(pipeline_id)
+        return ws.pipelines.get(path_segment(pipeline_id))
 
 
 def resolve_pipeline(ws: WorkspaceClient, value: str, *, with_spec: bool) -> PipelineRef:

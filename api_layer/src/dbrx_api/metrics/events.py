@@ -18,6 +18,7 @@ from databricks.sdk import WorkspaceClient
 from dbrx_api.errors import upstream
 from dbrx_api.schemas.common import from_rfc3339
 from dbrx_api.schemas.metrics import FlowMetrics, RowCounts
+from dbrx_api.schemas.paths import path_segment
 
 EVENTS_PAGE = 1000
 TERMINAL_UPDATE_STATES = frozenset({"COMPLETED", "FAILED", "CANCELED"})
@@ -45,7 +46,7 @@ def read_update_events(
     ws: WorkspaceClient, pipeline_id: str, update_id: str, *, with_flows: bool, cap: int
 ) -> UpdateEvents:
     """The events of one update, oldest first, at most `cap` of them (every page up to the cap)."""
-    path = f"/api/2.0/pipelines/{pipeline_id}/events"
+    path = f"/api/2.0/pipelines/{path_segment(pipeline_id)}/events"
     query: dict[str, Any] = {
         "filter": events_filter(update_id, with_flows=with_flows),
         "order_by": "timestamp asc",

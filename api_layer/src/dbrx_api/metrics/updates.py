@@ -20,6 +20,7 @@ from dbrx_api.jobs.resolution import resolve_pipeline
 from dbrx_api.metrics.events import read_update_events, summarize
 from dbrx_api.schemas.common import enum_text, from_epoch_ms
 from dbrx_api.schemas.metrics import MetricsWindow, PipelineMetrics, UpdateMetrics, UpdateTrigger
+from dbrx_api.schemas.paths import path_segment
 
 UPDATES_PAGE = 100
 _TRIGGERED_BY: dict[str, UpdateTrigger] = {
@@ -52,7 +53,7 @@ def updates_in_window(
     while True:
         with upstream("pipeline", pipeline_id):
             page = ws.pipelines.list_updates(
-                pipeline_id, max_results=UPDATES_PAGE, page_token=page_token
+                path_segment(pipeline_id), max_results=UPDATES_PAGE, page_token=page_token
             )
         for update in page.updates or []:
             created = from_epoch_ms(update.creation_time)

@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 from dbrx_api.dependencies import DeferredStarterDep, SettingsDep, WorkspaceClientDep
 from dbrx_api.jobs import pipelines as pipeline_service
 from dbrx_api.routes.common import ListQueryDep, operation, set_location
+from dbrx_api.schemas.common import PIPELINE_NAME_PATTERN
 from dbrx_api.schemas.pipelines import (
     ConfigurationResult,
     ConfigurationUpdate,
@@ -42,8 +43,13 @@ def _pipeline_value(value: str) -> str:
 PipelinePath = Annotated[
     str,
     Path(
-        description="Pipeline id, or its exact name (case-sensitive; `_`, `%` and quotes are literal)",
+        description=(
+            "Pipeline id, or its exact name (case-sensitive; `_` and quotes are literal; "
+            "`/ ? # %`, control characters and whitespace at either end are refused)"
+        ),
         max_length=255,
+        # Documented only: `_pipeline_value` enforces it with the error type `name_invalid` (docs/API.md §1.6).
+        json_schema_extra={"pattern": PIPELINE_NAME_PATTERN},
     ),
     AfterValidator(_pipeline_value),
 ]

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 from dbrx_api.dependencies import SettingsDep, WorkspaceClientDep
 from dbrx_api.jobs import schedules as schedule_service
 from dbrx_api.routes.common import ListQueryDep, operation, set_location
 from dbrx_api.routes.pipelines import PipelinePath
+from dbrx_api.schemas.common import PIPELINE_NAME_PATTERN
+from dbrx_api.schemas.pipelines import pipeline_name_problem
 from dbrx_api.schemas.schedules import (
     CronUpdate,
     PipelineSchedules,
@@ -24,13 +28,24 @@ from dbrx_api.schemas.schedules import (
 
 router = APIRouter(tags=["Schedules"])
 
+
+def _job_value(value: str) -> str:
+    # Job names follow the pipeline-name rule: no character that changes what a URL addresses (docs/API.md §1.6).
+    problem = pipeline_name_problem(value)
+    if problem:
+        raise PydanticCustomError("name_invalid", "job {problem}", {"problem": problem})
+    return value
+
+
 JobPath = Annotated[
     str,
     Path(
         description="Job name (exact, case-insensitive) or numeric job id; the job must run the pipeline",
         min_length=1,
         max_length=255,
+        json_schema_extra={"pattern": PIPELINE_NAME_PATTERN},
     ),
+    AfterValidator(_job_value),
 ]
 
 

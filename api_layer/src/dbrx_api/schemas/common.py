@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypedDict
@@ -108,23 +109,61 @@ class DeleteResult(ResponseModel):
 
 # ------------------------------------------------------------------------------------------ names
 
-# '.', '/', ASCII controls and space, DEL, and the other characters Python's `\s` matches, spelt out so that the
-# class means the same in Python and in ECMA-262 (the regex dialect of JSON Schema `pattern`).
+# Characters that change what a URL path addresses (docs/API.md §1.6): `/` splits segments, `?` starts the query,
+# `#` the fragment, and `%` begins an escape. A name holding one can never be sent to Databricks as written.
+URL_RESERVED_CHARS = "/?#%"
+
+
+def describe_char(char: str) -> str:
+    """How an offending character is named in a message: `'#'`, or `U+0000` when it cannot be shown."""
+    if char.isprintable() and not char.isspace():
+        return f"'{char}'"
+    if char == " ":
+        return "' ' (U+0020)"
+    return f"U+{ord(char):04X}"
+
+
+def reserved_name_problem(value: str) -> str | None:
+    """Why `value` cannot be one segment of a Databricks URL path (None when it can); names the offending character.
+
+    The rule every addressed name follows (UC securables, pipelines, jobs): no `/ ? # %`, no control character,
+    no leading or trailing whitespace, and not the dot segments `.` or `..` (docs/API.md §1.6).
+    """
+    for char in value:
+        if char in URL_RESERVED_CHARS or unicodedata.category(char) == "Cc":
+            return f"must not contain {describe_char(char)}"
+    if value != value.strip():
+        return "must not start or end with whitespace"
+    if value in (".", ".."):
+        return f"must not be '{value}'"
+    return None
+
+
+# '.', '/', '?', '#', '%', C0/C1 controls and space, DEL, and the other characters Python's `\s` matches, spelt out
+# so that the class means the same in Python and in ECMA-262 (the regex dialect of JSON Schema `pattern`).
 _UC_NAME_FORBIDDEN_CHARS = (
-    r"./\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+    r"./?#%\x00-\x20\x7f-\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 _UC_NAME_FORBIDDEN = re.compile(f"[{_UC_NAME_FORBIDDEN_CHARS}]")
 # JSON Schema `pattern` of a Unity Catalog name: the characters `uc_name_problem` rejects, so the OpenAPI
 # document states the rule that the validators apply (length is `minLength`/`maxLength`).
 UC_NAME_PATTERN = f"^[^{_UC_NAME_FORBIDDEN_CHARS}]+$"
+# JSON Schema `pattern` of a pipeline or job name (`reserved_name_problem`): spaces and dots are allowed inside,
+# whitespace is not at either end, and `.`/`..` alone are dot segments. `\s` differs slightly between Python and
+# ECMA-262 (the validator uses `str.strip`); the difference is in rare Unicode spaces only.
+PIPELINE_NAME_PATTERN = r"^(?!\.{1,2}$)(?!\s)(?!.*\s$)[^/?#%\x00-\x1f\x7f-\x9f]+$"
 
 
 def uc_name_problem(value: str) -> str | None:
-    """Why `value` is not a valid Unity Catalog securable name (None when valid)."""
+    """Why `value` is not a valid Unity Catalog securable name (None when valid); names the offending character."""
     if not 1 <= len(value) <= 255:
         return "must be 1-255 characters"
-    if _UC_NAME_FORBIDDEN.search(value):
-        return "must not contain '.', spaces, '/', control characters or DEL"
+    problem = reserved_name_problem(value)
+    if problem:
+        return problem
+    found = _UC_NAME_FORBIDDEN.search(value)
+    if found:
+        return f"must not contain {describe_char(found.group())}"
     return None
 
 

@@ -12,6 +12,7 @@ from dbrx_api.schemas.common import (
     RequestModel,
     ResponseModel,
     Timestamp,
+    reserved_name_problem,
     uc_full_name_problem,
     uc_name_problem,
 )
@@ -28,12 +29,14 @@ _TARGET_TABLE = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 
 
 def pipeline_name_problem(value: str) -> str | None:
-    """Why `value` is not a valid pipeline or job name (None when valid): 1-255 characters, no control characters."""
+    """Why `value` is not a valid pipeline or job name (None when valid).
+
+    1-255 characters; spaces and dots are allowed inside (Databricks allows them), but not the characters that
+    change what a URL addresses (`/ ? # %`), control characters or whitespace at either end (docs/API.md §1.6).
+    """
     if not 1 <= len(value) <= 255:
         return "must be 1-255 characters"
-    if _CONTROL.search(value):
-        return "must not contain control characters"
-    return None
+    return reserved_name_problem(value)
 
 
 def email_or_group_problem(value: str) -> str | None:

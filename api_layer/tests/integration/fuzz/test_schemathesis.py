@@ -234,7 +234,8 @@ def schema_valid_request_accepted(ctx: Any, response: Any, case: Any) -> bool | 
     if problem.get("code") in UPLOAD_CONTENT_CODES:
         return None
     errors = problem.get("errors", [])
-    if response.status_code == 422 and problem.get("code") == "validation_failed" and errors:
+    validation_codes = ("validation_failed", "name_invalid")  # docs/API.md §1.5.2
+    if response.status_code == 422 and problem.get("code") in validation_codes and errors:
         structural = [error for error in errors if not _is_semantic(case, error)]
         if not structural:
             return None

@@ -41,6 +41,7 @@ from dbrx_api.errors import (
 )
 from dbrx_api.jobs.pipelines import edit_arguments, spec_arguments
 from dbrx_api.schemas.common import from_epoch_ms
+from dbrx_api.schemas.paths import path_segment
 from dbrx_api.settings import DatabricksSettings
 from dbrx_api.workflow.db.connection import Pool, transaction
 from dbrx_api.workflow.db.repositories import (
@@ -326,7 +327,7 @@ def run_recipient(ctx: RunContext, action: Action) -> StepResult:
             calls += 1
             # A replayed create whose first response was lost, or a concurrent creator: read and verify.
             with upstream("recipient", desired.name):
-                info = ws.recipients.get(desired.name)
+                info = ws.recipients.get(path_segment(desired.name))
             if (
                 info.authentication_type.value if info.authentication_type else ""
             ) != desired.authentication_type:
@@ -385,7 +386,7 @@ def _update_recipient(ctx: RunContext, name: str, change: Any) -> SdkRecipientIn
     if change.expiration_ms is not None:
         arguments["expiration_time"] = change.expiration_ms
     with upstream("recipient", name):
-        return ctx.workspace.client.recipients.update(name, **arguments)
+        return ctx.workspace.client.recipients.update(path_segment(name), **arguments)
 
 
 # ------------------------------------------------------------------------------------------ token rotation
@@ -555,11 +556,11 @@ def run_share(ctx: RunContext, action: Action) -> StepResult:
                 raise
             calls += 1
             with upstream("share", share.name):
-                info = ws.shares.get(share.name, include_shared_data=True)
+                info = ws.shares.get(path_segment(share.name), include_shared_data=True)
             work.created_by_pack = (info.created_by or "") == ctx.reader.identity()
             if share.description is not None and (info.comment or "") != share.description:
                 with upstream("share", share.name):
-                    info = ws.shares.update(share.name, comment=share.description)
+                    info = ws.shares.update(path_segment(share.name), comment=share.description)
                 calls += 1
         if info.objects is None:
             info.objects = []
@@ -568,7 +569,7 @@ def run_share(ctx: RunContext, action: Action) -> StepResult:
             work.grants = frozenset()
     elif action.kind == "update":
         with upstream("share", share.name):
-            work.live = ws.shares.update(share.name, comment=share.description)
+            work.live = ws.shares.update(path_segment(share.name), comment=share.description)
         calls += 1
     if work.live is not None:
         ctx.reader.put("share", share.name, work.live)
@@ -658,7 +659,7 @@ def run_share_objects(
                 for batch in batches:
                     with upstream("share", share.name):
                         work.live = ws.shares.update(
-                            share.name, updates=batch or None, comment=comment
+                            path_segment(share.name), updates=batch or None, comment=comment
                         )
                     calls += 1
                     comment = None
@@ -673,7 +674,7 @@ def run_share_objects(
                     raise
                 reread = True
                 with upstream("share", share.name):
-                    work.live = ws.shares.get(share.name, include_shared_data=True)
+                    work.live = ws.shares.get(path_segment(share.name), include_shared_data=True)
         if work.live is not None:
             ctx.reader.put("share", share.name, work.live)
     return StepResult(
@@ -854,7 +855,7 @@ def _update_pipeline(ctx: RunContext, work: PipelineWork) -> None:
     arguments = pipeline_update_arguments(work.desired, edit_arguments(live))
     with upstream("pipeline", work.pipeline.name_prefix):
         ctx.workspace.client.pipelines.update(
-            work.pipeline_id, expected_last_modified=live.last_modified, **arguments
+            path_segment(work.pipeline_id), expected_last_modified=live.last_modified, **arguments
         )
 
 
@@ -975,7 +976,7 @@ def run_pipeline_delete(ctx: RunContext, action: Action) -> StepResult:
     if pipeline_id:
         try:
             with upstream("pipeline", str(row["pipeline_name"])):
-                ctx.workspace.client.pipelines.delete(str(pipeline_id))
+                ctx.workspace.client.pipelines.delete(path_segment(str(pipeline_id)))
         except NotFoundError:
             pass
         calls += 1

@@ -16,6 +16,7 @@ from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
 from dbrx_api.dltshr.recipients import iter_share_permissions as recipient_share_permissions
 from dbrx_api.errors import NotFoundError, upstream
 from dbrx_api.schemas.common import from_epoch_ms
+from dbrx_api.schemas.paths import path_segment
 from dbrx_api.workflow.db.repositories import pipelines, recipients, shares
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.issues import Issue
@@ -177,7 +178,7 @@ def run_delete_pipeline(ctx: RunContext, action: Action) -> StepResult:
             calls += 1
     try:
         with upstream("pipeline", name):
-            ws.pipelines.delete(pipeline_id)
+            ws.pipelines.delete(path_segment(pipeline_id))
     except NotFoundError:
         pass
     calls += 1
@@ -214,7 +215,7 @@ def run_delete_share(ctx: RunContext, action: Action) -> StepResult:
         return StepResult(StepOutcome.NOOP, detail={"kept": "delete_identity_mismatch"})
     try:
         with upstream("share", name):
-            ws.shares.delete(name)
+            ws.shares.delete(path_segment(name))
     except NotFoundError:
         pass
     with ctx.guard:
@@ -254,7 +255,7 @@ def run_delete_recipient(ctx: RunContext, action: Action) -> StepResult:
         return StepResult(StepOutcome.NOOP, detail={"kept": "recipient_still_granted"})
     try:
         with upstream("recipient", name):
-            ws.recipients.delete(name)
+            ws.recipients.delete(path_segment(name))
     except NotFoundError:
         pass
     return StepResult(

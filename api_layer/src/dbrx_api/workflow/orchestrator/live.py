@@ -31,6 +31,7 @@ from dbrx_api.errors import AppError, ForbiddenError, InvalidRequest, NotFoundEr
 from dbrx_api.jobs.pipelines import SCD_TYPE_KEY, SOURCE_TABLE_KEY
 from dbrx_api.jobs.resolution import PIPELINES_PAGE, like_filter, pipeline_ids_of
 from dbrx_api.schemas.common import enum_text
+from dbrx_api.schemas.paths import path_segment
 from dbrx_api.workflow.models.pack import CronSchedule, Share, SharePack
 from dbrx_api.workflow.orchestrator.calls import CountedWorkspace
 from dbrx_api.workflow.validators.fields import parse_asset_name
@@ -150,7 +151,9 @@ class LiveReader:
         return self._cached(
             "recipient",
             key,
-            lambda: self._absent_as_none("recipient", key, lambda: self.ws.recipients.get(key)),
+            lambda: self._absent_as_none(
+                "recipient", key, lambda: self.ws.recipients.get(path_segment(key))
+            ),
         )
 
     def recipients_with_org(self, org: str) -> list[str]:
@@ -170,7 +173,9 @@ class LiveReader:
             "share",
             key,
             lambda: self._absent_as_none(
-                "share", key, lambda: self.ws.shares.get(key, include_shared_data=True)
+                "share",
+                key,
+                lambda: self.ws.shares.get(path_segment(key), include_shared_data=True),
             ),
         )
 
@@ -194,7 +199,9 @@ class LiveReader:
         return self._cached(
             "table",
             key,
-            lambda: self._absent_as_none("table", key, lambda: self.ws.tables.get(key)),
+            lambda: self._absent_as_none(
+                "table", key, lambda: self.ws.tables.get(path_segment(key))
+            ),
         )
 
     def schema_exists(self, full_name: str) -> bool:
@@ -204,7 +211,8 @@ class LiveReader:
             "schema",
             key,
             lambda: (
-                self._absent_as_none("schema", key, lambda: self.ws.schemas.get(key)) is not None
+                self._absent_as_none("schema", key, lambda: self.ws.schemas.get(path_segment(key)))
+                is not None
             ),
         )
 
@@ -215,7 +223,10 @@ class LiveReader:
             "catalog",
             key,
             lambda: (
-                self._absent_as_none("catalog", key, lambda: self.ws.catalogs.get(key)) is not None
+                self._absent_as_none(
+                    "catalog", key, lambda: self.ws.catalogs.get(path_segment(key))
+                )
+                is not None
             ),
         )
 
@@ -246,7 +257,7 @@ class LiveReader:
             "pipeline",
             pipeline_id,
             lambda: self._absent_as_none(
-                "pipeline", pipeline_id, lambda: self.ws.pipelines.get(pipeline_id)
+                "pipeline", pipeline_id, lambda: self.ws.pipelines.get(path_segment(pipeline_id))
             ),
         )
 

@@ -34,7 +34,8 @@ _WORKSPACE_HOST = re.compile(
 )
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 _ALIAS_PART = re.compile(r"[A-Za-z0-9_]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+URL_QUERY_FRAGMENT_ESCAPE = "?#%"
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 
@@ -72,12 +73,20 @@ def name_problem(value: str, *, allow_dot: bool = False, limit: int = MAX_NAME_C
         return "spaces are not allowed"
     if "." in value and not allow_dot:
         return '"." is not allowed inside a name'
+    if value in (".", ".."):
+        return f'"{value}" alone is a URL dot segment'
     if "/" in value:
         return '"/" is not allowed'
     if "," in value:
         return "commas are not allowed"
-    if _CONTROL.search(value):
-        return "control characters are not allowed"
+    control = _CONTROL.search(value)
+    if control:
+        return f"control character U+{ord(control.group()):04X} is not allowed"
+    # `?` starts a query, `#` a fragment and `%` an escape: a name holding one would address another object in a
+    # Databricks URL path (SHAREPACK §2.3, docs/API.md §1.6).
+    for char in URL_QUERY_FRAGMENT_ESCAPE:
+        if char in value:
+            return f'"{char}" is not allowed'
     return None
 
 
