@@ -238,6 +238,7 @@ _SYMBOLS = {
     "delete": "-",
     "rotate_token": "↻",
     "set_expiry": "↻",
+    "adopt": "⇐",
     "no_op": " ",
 }
 _STYLES = {
@@ -298,7 +299,7 @@ def change_lines(change: Mapping[str, Any]) -> tuple[str, list[str]]:
     action = str(change.get("action") or "")
     symbol = _SYMBOLS.get(action, "?")
     resource = f"{change.get('resource_type', '?')} {change.get('name', '?')}"
-    suffix = f" ({action})" if action in ("rotate_token", "set_expiry") else ""
+    suffix = f" ({action})" if action in ("rotate_token", "set_expiry", "adopt") else ""
     heading = f"  {symbol} {resource}{suffix}"
     nested: list[str] = []
     if change.get("destructive"):

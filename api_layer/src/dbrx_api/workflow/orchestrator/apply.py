@@ -53,7 +53,6 @@ from dbrx_api.workflow.db.repositories import (
     version_actions,
     version_status,
 )
-from dbrx_api.workflow.db.repositories.audit_trail import AuditEntry
 from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
@@ -90,8 +89,10 @@ from dbrx_api.workflow.orchestrator.diff import (
     object_changes,
 )
 from dbrx_api.workflow.orchestrator.live import LiveReader, recipient_ips
+from dbrx_api.workflow.ownership import guard_executor
 from dbrx_api.workflow.queue.run import RunCancelled
 from dbrx_api.workflow.validators.fields import parse_asset_name
+from dbrx_api.workflow.worker_audit import VersionActor, step_entry, version_actor
 
 logger = logging.getLogger(__name__)
 
@@ -1042,12 +1043,15 @@ class Applier:
     ) -> None:
         self.ctx = ctx
         self.graph = graph
-        self.executor_for = executor_for
+        # An action on a resource another pack manages fails before any call (docs/WORKFLOW.md §9.10).
+        self.executor_for = guard_executor(executor_for)
         self.concurrency = max(1, concurrency)
         self.cancelled = cancelled
         self.result = ApplyResult()
         ctx.total_steps = len(graph.actions)
         self._progress_guard = threading.Lock()
+        self._actor_guard = threading.Lock()
+        self._actor: VersionActor | None = None
         self._progress_at = -PROGRESS_INTERVAL_S
 
     # ---------------------------------------------------------------- recording
@@ -1071,24 +1075,28 @@ class Applier:
     def _audit(
         self, conn: Any, action: Action, result: StepResult | None, failure: Failure | None
     ) -> None:
+        """The step's audit row: keyed by the bare name like API rows, the version's uploader as actor (§5.3)."""
         ctx = self.ctx
+        with self._actor_guard:
+            if self._actor is None:
+                self._actor = version_actor(conn, ctx.share_pack_id, ctx.version)
+            actor = self._actor
         audit_trail.record(
             conn,
-            AuditEntry(
-                actor_id=ctx.actor,
-                actor_kind="worker",
-                source="workflow",
+            step_entry(
+                actor=actor,
+                performed_by=ctx.actor,
                 action=(result.audit_action if result else None)
                 or f"{action.resource_type}.{action.kind}",
                 entity_type=action.resource_type,
-                entity_key=f"{ctx.workspace_url}/{action.name}",
+                name=action.name,
                 outcome="failed" if failure else "succeeded",
                 workspace_url=ctx.workspace_url,
                 share_pack_id=ctx.share_pack_id,
                 version=ctx.version,
                 run_id=ctx.run_id,
                 request_id=ctx.request_id,
-                new_values=(result.detail or None)
+                values=(result.detail or None)
                 if result
                 else {"error_code": failure.code if failure else None},
             ),

@@ -1,8 +1,9 @@
-"""DELETE strategy (docs/WORKFLOW.md §9.8): only resources this service created and recorded for the pack are deleted.
+"""DELETE strategy (docs/WORKFLOW.md §9.8): only resources recorded as managed by the pack are deleted.
 
 Targets come from the records alone, never from a name lookup: each listed share's current row (this workspace,
-this pack, `created_by_pack`, not deleted) with every such pipeline row of that share, and each listed recipient's
-row. Shares go first (their pipelines and schedule jobs before them), recipients after every share. Before each
+this pack, not deleted; created or adopted by the pack) with every such pipeline row of that share, and each listed
+recipient's row. A recorded resource is the pack's to remove whether it created or adopted it: no live resource is
+left recorded as managed by a pack that was deleted (and thus managed by nobody). Shares go first (their pipelines and schedule jobs before them), recipients after every share. Before each
 delete the live object's identity is compared with the record (share `created_at`, recipient id); a mismatch,
 or a recipient still granted on a share this run keeps, is reported as a warning and the object is kept.
 """
@@ -39,7 +40,7 @@ def _row_for(
     recorded: Recorded, rows: dict[str, dict[str, Any]], name: str
 ) -> dict[str, Any] | None:
     row = rows.get(name.lower())
-    return row if recorded.created(row) else None
+    return row if recorded.owned(row) else None
 
 
 def build_delete_graph(
@@ -70,26 +71,21 @@ def build_delete_graph(
             if ("share", ref.name.lower()) not in already_deleted:
                 warn(
                     path,
-                    f'share "{ref.name}" is not recorded as created by this pack; it is skipped.',
+                    f'share "{ref.name}" is not recorded as managed by this pack; it is skipped.',
                 )
             continue
         owned_pipelines = sorted(
             (
                 prow
                 for prow in recorded.pipelines.values()
-                if recorded.created(prow) and prow.get("share_name") == ref.name.lower()
+                if recorded.owned(prow) and prow.get("share_name") == ref.name.lower()
             ),
             key=lambda prow: str(prow["pipeline_key"]),
         )
         pipeline_keys = set()
         for prow in owned_pipelines:
             target = f"{prow['target_catalog']}.{prow['target_schema']}.{prow['target_table']}"
-            job_calls = (
-                1
-                if prow.get("schedule_job_id") is not None
-                and prow.get("schedule_job_created_by_pack")
-                else 0
-            )
+            job_calls = 1 if prow.get("schedule_job_id") is not None else 0
             action = Action(
                 "pipeline",
                 str(prow["pipeline_name"]),
@@ -128,7 +124,7 @@ def build_delete_graph(
             if ("recipient", recipient_ref.name.lower()) not in already_deleted:
                 warn(
                     path,
-                    f'recipient "{recipient_ref.name}" is not recorded as created by this pack; it is skipped.',
+                    f'recipient "{recipient_ref.name}" is not recorded as managed by this pack; it is skipped.',
                 )
             continue
         actions.append(
@@ -156,8 +152,21 @@ def _gone(detail: dict[str, Any], write: Any) -> StepResult:
     return StepResult(StepOutcome.NOOP, detail={**detail, "already_gone": True}, writes=[write])
 
 
+def _runs_only(job: Any, pipeline_id: str) -> bool:
+    """Every task of the job runs this pipeline (an adopted job is deleted only then)."""
+    tasks = (job.settings.tasks if job.settings else None) or []
+    return bool(tasks) and all(
+        task.pipeline_task is not None and task.pipeline_task.pipeline_id == pipeline_id
+        for task in tasks
+    )
+
+
 def run_delete_pipeline(ctx: RunContext, action: Action) -> StepResult:
-    """`pipelines.get(id)`, the schedule job when it still runs this pipeline, then `pipelines.delete(id)`."""
+    """`pipelines.get(id)`, the recorded schedule job when it still runs this pipeline, then `pipelines.delete(id)`.
+
+    The job recorded on the pack's pipeline row goes with the pipeline whether the pack created or adopted it: a job
+    left behind would only run a pipeline that no longer exists.
+    """
     work: DeleteWork = action.work
     row = work.row
     name = str(row["pipeline_name"])
@@ -171,11 +180,18 @@ def run_delete_pipeline(ctx: RunContext, action: Action) -> StepResult:
         return _gone({"pipeline": name}, soft_delete)
     calls = 0
     job_id = row.get("schedule_job_id")
-    if job_id is not None and row.get("schedule_job_created_by_pack"):
+    if job_id is not None:
         job = ctx.reader.job(int(job_id))
         if job is not None and job_pipeline_id(job) == pipeline_id:
-            _delete_job(ctx, int(job_id))
-            calls += 1
+            if row.get("schedule_job_created_by_pack") or _runs_only(job, pipeline_id):
+                _delete_job(ctx, int(job_id))
+                calls += 1
+            else:
+                ctx.warn(
+                    "delete_job_kept",
+                    f"pipeline[{name}]",
+                    f'schedule job {job_id} of pipeline "{name}" was adopted and also runs other tasks; it is kept.',
+                )
     try:
         with upstream("pipeline", name):
             ws.pipelines.delete(path_segment(pipeline_id))

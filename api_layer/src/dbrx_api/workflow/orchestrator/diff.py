@@ -183,6 +183,7 @@ class Action:
     reason: str | None = None
     drops_tables: list[str] | None = None
     plan_kind: str | None = None  # e.g. set_expiry
+    adopt: bool = False  # takes over a live object no pack manages (plan action `adopt`)
     seq: int = 0
 
     @property
@@ -198,7 +199,9 @@ class Action:
 
     def plan_entry(self) -> dict[str, Any]:
         """The `changes[]` item of the plan response (docs/API.md §12.3)."""
-        action = "no_op" if self.is_noop else (self.plan_kind or self.kind)
+        action = (
+            "adopt" if self.adopt else "no_op" if self.is_noop else (self.plan_kind or self.kind)
+        )
         entry: dict[str, Any] = {
             "seq": self.seq,
             "action": action,
@@ -211,6 +214,8 @@ class Action:
             entry["after"] = self.after
         if self.reason:
             entry["reason"] = self.reason
+        elif self.adopt:
+            entry["reason"] = "exists and no pack manages it; this pack adopts it"
         if self.drops_tables is not None:
             entry["destructive"] = True
             entry["drops_tables"] = self.drops_tables
@@ -370,6 +375,11 @@ class _Builder:
         self.actions.append(action)
         return action
 
+    def adopting(self, action: Action, row: dict[str, Any] | None, created: bool | None) -> None:
+        """Mark the action on an existing object as an adoption when no pack records it (§9.10)."""
+        unmanaged = row is None or row.get("share_pack_id") is None
+        action.adopt = unmanaged and not created
+
     def presence_warning(self, kind: str, name: str, path: str, *, exists: bool) -> None:
         """NEW on an existing resource, UPDATE creating a missing one (docs/SHAREPACK.md §10.1)."""
         if exists and self.strategy == "NEW":
@@ -389,7 +399,7 @@ class _Builder:
                 "resource_managed_by_other_pack",
                 path,
                 f'{kind} "{name}" is recorded as managed by share pack {row["share_pack_id"]}; '
-                "this pack now manages it.",
+                "its step fails (a resource has one managing pack).",
             )
 
     # ---------------------------------------------------------------- recipients and tokens
@@ -459,7 +469,7 @@ class _Builder:
                         "to": _iso(change.expiration_ms),
                     }
                 only_expiry = set(diff) == {"expiration_time"}
-                self.add(
+                recipient_action = self.add(
                     Action(
                         "recipient",
                         recipient.name,
@@ -471,6 +481,7 @@ class _Builder:
                         plan_kind="set_expiry" if only_expiry else None,
                     )
                 )
+                self.adopting(recipient_action, row, owned)
             if desired.rotate:
                 self.token(recipient, work)
 
@@ -559,7 +570,7 @@ class _Builder:
                     )
                 )
             elif comment_differs and changes.empty:
-                self.add(
+                share_action = self.add(
                     Action(
                         "share",
                         share.name,
@@ -570,9 +581,11 @@ class _Builder:
                         diff=share_diff,
                     )
                 )
+                self.adopting(share_action, row, owned)
             else:
                 work.comment_rides = comment_differs
-                self.add(Action("share", share.name, "noop", ORDER["share"], work))
+                share_action = self.add(Action("share", share.name, "noop", ORDER["share"], work))
+                self.adopting(share_action, row, owned)
             objects_diff: dict[str, Any] | None = None
             if not changes.empty or work.comment_rides:
                 objects_diff = changes.diff()
@@ -717,6 +730,7 @@ class _Builder:
                 calls=1 if differences else 0,
                 diff=differences or None,
             )
+            self.adopting(action, row, owned)
         self.add(action)
         self.schedule(share, pipeline, work, row)
 
@@ -797,7 +811,7 @@ class _Builder:
         diff: dict[str, Any] = dict(change.diff)
         if work.duplicate_jobs:
             diff["duplicate_jobs_deleted"] = work.duplicate_jobs
-        self.add(
+        schedule_action = self.add(
             Action(
                 "schedule",
                 job_name,
@@ -809,6 +823,8 @@ class _Builder:
                 diff=diff or None,
             )
         )
+        if recorded_job is None:  # found by name: no pack records this job
+            self.adopting(schedule_action, None, work.job_created_by_pack)
 
     def deletions(self) -> None:
         """Recorded pipelines of this pack that a share no longer wants (docs/SHAREPACK.md §9.3)."""

@@ -15,7 +15,7 @@ import pytest
 from databricks.sdk import WorkspaceClient
 
 from dbrx_api.workflow.context import WorkflowContext
-from dbrx_api.workflow.db.connection import Pool
+from dbrx_api.workflow.db.connection import Pool, transaction
 from dbrx_api.workflow.db.repositories import pipelines, recipients, shares, version_actions
 from dbrx_api.workflow.orchestrator import run_provisioning
 from dbrx_api.workflow.orchestrator.diff import Action
@@ -164,6 +164,19 @@ def assert_converged(
     assert emu.mutating_total() == 0
 
 
+def retire_reference(pool: Pool, stored: StoredPack, url: str) -> None:
+    """Record the reference pack's resources as deleted once the emulator is reset: the test's own pack then
+    creates the same names without another pack managing them (docs/WORKFLOW.md §9.10)."""
+    with transaction(pool) as conn:
+        for repository, column in (
+            (recipients, "recipient_name"),
+            (shares, "share_name"),
+            (pipelines, "pipeline_key"),
+        ):
+            for row in repository.list_current(conn, share_pack_id=stored.share_pack_id):
+                repository.soft_delete(conn, url, str(row[column]), changed_by="test")
+
+
 @pytest.fixture
 def first_expected(make_orch_ctx: Any, orch_emu: Emu) -> dict[str, Any]:
     """The live state after an undisturbed first provisioning (then the emulator is reset)."""
@@ -172,6 +185,7 @@ def first_expected(make_orch_ctx: Any, orch_emu: Emu) -> dict[str, Any]:
     assert provision(ctx, stored).outcome.result == "COMPLETED"
     expected = snapshot(orch_emu.workspace_client())
     orch_emu.reset(seed_file="minimal", random_seed=0)
+    retire_reference(ctx.pool, stored, orch_emu.url)
     return expected
 
 
@@ -219,6 +233,7 @@ def second_expected(make_orch_ctx: Any, orch_emu: Emu) -> dict[str, Any]:
     )
     expected = snapshot(orch_emu.workspace_client())
     orch_emu.reset(seed_file="minimal", random_seed=0)
+    retire_reference(ctx.pool, second, orch_emu.url)
     return expected
 
 

@@ -283,7 +283,8 @@ def test_delete_pack_removes_only_what_it_recorded(
     assert orch_emu.stats()["total"] == 0
 
 
-def test_delete_keeps_adopted_resources(orch_ctx: WorkflowContext, orch_emu: Emu) -> None:
+def test_delete_removes_adopted_resources(orch_ctx: WorkflowContext, orch_emu: Emu) -> None:
+    """An adopted recipient is the pack's: its DELETE removes it (docs/WORKFLOW.md §9.8, I9)."""
     ws = orch_emu.workspace_client()
     ws.recipients.create(
         "partner_analytics",
@@ -308,7 +309,7 @@ def test_delete_keeps_adopted_resources(orch_ctx: WorkflowContext, orch_emu: Emu
     deletion = store_yaml(orch_ctx.pool, _delete_pack(orch_emu.url))
     assert provision(orch_ctx, deletion).outcome.result == "COMPLETED"
 
-    assert {r.name for r in ws.recipients.list()} == {"partner_analytics"}
+    assert list(ws.recipients.list()) == []
 
 
 def test_consumer_runs_run_provisioning_as_its_handler(

@@ -1,0 +1,245 @@
+"""One managing pack per resource (docs/WORKFLOW.md §9.10).
+
+A recipient, share, pipeline or schedule job whose current, not-deleted row in `recipients`, `shares` or
+`pipelines` records share pack A cannot be declared by another pack B of the same workspace. Two places enforce it:
+
+* `managed_elsewhere` runs while a pack is validated against the database: inside the upload transaction before the
+  version is stored, and in the read-only transaction of `plan`. Every declaration of a resource managed by another
+  pack becomes a located `resource_managed_by_other_pack` error naming that pack (id and pack key); the upload is
+  then rejected (422) and nothing is stored.
+* `guard_executor` wraps the executors of a run: an action on a resource that is, at the moment the step starts,
+  recorded for another pack (two packs' uploads raced past validation) fails with the step error
+  `resource_managed_by_other_pack` before any Databricks call, instead of moving the row to the running pack.
+
+A reference is not a declaration: naming another pack's recipient in a share's grant lists stays allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import DictRow
+
+from dbrx_api.workflow.db.connection import transaction
+from dbrx_api.workflow.db.repositories import pipelines, recipients, share_packs, shares
+from dbrx_api.workflow.models.errors import SharePackInvalid
+from dbrx_api.workflow.models.issues import Issue
+from dbrx_api.workflow.models.pack import AnySharePack, SharePack
+from dbrx_api.workflow.sharepack import LoadedPack
+from dbrx_api.workflow.validators.locator import PackLocator
+
+if TYPE_CHECKING:
+    from dbrx_api.workflow.orchestrator.apply import RunContext, StepResult
+    from dbrx_api.workflow.orchestrator.diff import Action
+
+CODE = "resource_managed_by_other_pack"
+
+_HINT = (
+    "A resource has one managing pack. Remove it from that pack (or list it in that pack's DELETE) first; "
+    "to grant another pack's recipient on a share, name it only in the share's recipients."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """One resource a pack declares: type, name and the path of its entry in the file."""
+
+    resource_type: str  # recipient | share | pipeline
+    name: str
+    path: str
+
+
+def declarations(pack: SharePack, locator: PackLocator) -> Iterator[Declaration]:
+    """The recipients, shares and pipelines (with their schedule jobs) the pack declares, in file terms."""
+    for recipient in pack.recipient:
+        yield Declaration("recipient", recipient.name, locator.recipient(recipient.name))
+    for share in pack.share:
+        yield Declaration("share", share.name, locator.share(share.name))
+        for pipeline in share.pipelines or []:
+            yield Declaration(
+                "pipeline", pipeline.name_prefix, locator.pipeline(pipeline.name_prefix)
+            )
+
+
+def _recorded_rows(
+    conn: psycopg.Connection[DictRow], workspace_url: str, found: list[Declaration]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Current, not-deleted rows of the declared names, by `(resource_type, lower-case name)`."""
+    names: dict[str, list[str]] = {"recipient": [], "share": [], "pipeline": []}
+    for declaration in found:
+        names[declaration.resource_type].append(declaration.name)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for resource_type, repository, column in (
+        ("recipient", recipients, "recipient_name"),
+        ("share", shares, "share_name"),
+        ("pipeline", pipelines, "pipeline_key"),
+    ):
+        if not names[resource_type]:
+            continue
+        for row in repository.list_current(
+            conn, workspace_url=workspace_url, names=names[resource_type]
+        ):
+            rows[(resource_type, str(row[column]).lower())] = row
+    return rows
+
+
+def _pack_keys(conn: psycopg.Connection[DictRow], pack_ids: set[UUID]) -> dict[UUID, str]:
+    keys: dict[UUID, str] = {}
+    for pack_id in pack_ids:
+        row = share_packs.get_current(conn, pack_id)
+        keys[pack_id] = str(row["pack_key"]) if row is not None else "unknown"
+    return keys
+
+
+def managed_elsewhere(
+    conn: psycopg.Connection[DictRow],
+    pack: AnySharePack,
+    locator: PackLocator,
+    *,
+    workspace_url: str,
+    pack_key: str,
+) -> list[Issue]:
+    """`resource_managed_by_other_pack` errors for every resource of `pack` recorded for another pack.
+
+    Args:
+        conn: an open connection (the caller's transaction; nothing is written).
+        pack: the validated pack; DELETE packs declare nothing (their names are checked by the DELETE strategy).
+        locator: where the pack's entries sit in the uploaded file (path with line or cell).
+        workspace_url: the pack's normalised workspace URL (only rows of this workspace count).
+        pack_key: the uploaded pack's key; rows recorded for the pack with this key are its own.
+
+    Returns:
+        The located errors, in file order (empty when every declared resource is unrecorded or this pack's).
+    """
+    if not isinstance(pack, SharePack):
+        return []
+    found = list(declarations(pack, locator))
+    if not found:
+        return []
+    own = share_packs.get_current_by_key(conn, pack_key)
+    own_id: UUID | None = own["share_pack_id"] if own is not None else None
+    rows = _recorded_rows(conn, workspace_url, found)
+    conflicts: list[tuple[Declaration, dict[str, Any]]] = []
+    for declaration in found:
+        row = rows.get((declaration.resource_type, declaration.name.lower()))
+        owner = row.get("share_pack_id") if row is not None else None
+        if row is not None and owner is not None and owner != own_id:
+            conflicts.append((declaration, row))
+    if not conflicts:
+        return []
+    keys = _pack_keys(conn, {row["share_pack_id"] for _, row in conflicts})
+    issues: list[Issue] = []
+    for declaration, row in conflicts:
+        owner_id: UUID = row["share_pack_id"]
+        what = f'{declaration.resource_type} "{declaration.name}"'
+        if declaration.resource_type == "pipeline" and row.get("schedule_job_id") is not None:
+            what += f" (with its schedule job {row['schedule_job_id']})"
+        issues.append(
+            Issue.at(
+                CODE,
+                "error",
+                declaration.path,
+                f'{what} is managed by share pack {owner_id} (pack key "{keys[owner_id]}"); '
+                "another pack cannot declare it.",
+                locator.position(declaration.path),
+                input_value=declaration.name,
+                hint=_HINT,
+            )
+        )
+    return sorted(issues, key=_file_order(locator))
+
+
+def _file_order(locator: PackLocator) -> Callable[[Issue], tuple[int, int, int]]:
+    def key(issue: Issue) -> tuple[int, int, int]:
+        return locator.position(issue.loc).sort_key()
+
+    return key
+
+
+def reject_managed_elsewhere(
+    conn: psycopg.Connection[DictRow], loaded: LoadedPack, *, workspace_url: str
+) -> None:
+    """Raise the 422 of an upload or plan whose pack declares resources another pack manages.
+
+    Raises:
+        SharePackInvalid: 422 `sharepack_invalid` listing every `resource_managed_by_other_pack` error (and the
+            pack's warnings).
+    """
+    issues = managed_elsewhere(
+        conn,
+        loaded.model,
+        loaded.locator,
+        workspace_url=workspace_url,
+        pack_key=loaded.pack_key,
+    )
+    if issues:
+        raise SharePackInvalid(issues, loaded.warnings)
+
+
+# ------------------------------------------------------------------------------------------ run-time guard
+
+
+def _recorded_target(action: Action) -> tuple[Any, str] | None:
+    """The repository and name of the recorded row an action writes, or None (deletions, schemas)."""
+    if action.kind == "delete":
+        return None  # deletions act only on rows recorded for the running pack
+    if action.resource_type in ("recipient", "token"):
+        return recipients, action.name
+    if action.resource_type in ("share", "share_objects", "share_grants"):
+        return shares, action.name
+    if action.resource_type == "pipeline":
+        return pipelines, action.name
+    if action.resource_type == "schedule":
+        pipeline = getattr(action.work, "pipeline", None)
+        name = getattr(pipeline, "name_prefix", None)
+        return (pipelines, str(name)) if name else None
+    return None
+
+
+def other_owner(
+    conn: psycopg.Connection[DictRow], ctx: RunContext, action: Action
+) -> tuple[UUID, str] | None:
+    """`(share_pack_id, pack_key)` of another pack recorded as managing the action's resource, else None."""
+    target = _recorded_target(action)
+    if target is None:
+        return None
+    repository, name = target
+    row = repository.get_current(conn, ctx.workspace_url, name)
+    owner = row.get("share_pack_id") if row is not None else None
+    if owner is None or owner == ctx.share_pack_id:
+        return None
+    return owner, _pack_keys(conn, {owner})[owner]
+
+
+Executor = Callable[["RunContext", "Action"], "StepResult"]
+
+
+def guard_executor(executor_for: Callable[[Action], Executor]) -> Callable[[Action], Executor]:
+    """Executors that first re-read the action's recorded row and fail when another pack manages it."""
+    from dbrx_api.workflow.orchestrator.apply import StepFailure  # apply imports this module
+
+    def guarded_for(action: Action) -> Executor:
+        execute = executor_for(action)
+        if _recorded_target(action) is None:
+            return execute
+
+        def guarded(ctx: RunContext, act: Action) -> StepResult:
+            with transaction(ctx.pool) as conn:
+                owner = other_owner(conn, ctx, act)
+            if owner is not None:
+                owner_id, key = owner
+                kind = "recipient" if act.resource_type == "token" else act.resource_type
+                raise StepFailure(
+                    CODE,
+                    f'{kind} "{act.name}" is recorded as managed by share pack {owner_id} '
+                    f'(pack key "{key}"); this pack cannot take it over. Remove it from one of the packs.',
+                )
+            return execute(ctx, act)
+
+        return guarded
+
+    return guarded_for

@@ -1,0 +1,122 @@
+"""Audit rows of provisioning steps in the same shape as the API's (docs/WORKFLOW.md §5.3, docs/API.md §1.12).
+
+An API row and a worker row about the same resource share `workspace_url`, `entity_type` and `entity_key` = the
+bare resource name (`sales_share`, never `<workspace>/sales_share`), so one query on the `audit_entity` index
+returns both. The actor of a worker row is the person or application the change is done for: the uploader of the
+version (`share_packs.requested_by` / `requested_by_name`, the kind taken from the version's `sharepack.upload`
+row). The worker that performed the step is kept in `new_values.performed_by`; `new_values.approved_by` names the
+approver of the version when there is one (None until approvals record one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import DictRow
+
+from dbrx_api.workflow.db.repositories import share_packs
+from dbrx_api.workflow.db.repositories.audit_trail import ActorKind, AuditEntry, AuditOutcome
+
+_KINDS: frozenset[str] = frozenset({"user", "app", "worker", "system"})
+
+
+@dataclass(frozen=True, slots=True)
+class VersionActor:
+    """Who a version's provisioning is done for: its uploader and, once approvals exist, its approver."""
+
+    actor_id: str
+    actor_name: str | None
+    actor_kind: ActorKind
+    approved_by: str | None = None
+
+
+def version_actor(
+    conn: psycopg.Connection[DictRow],
+    share_pack_id: UUID,
+    version: int,
+    *,
+    approved_by: str | None = None,
+) -> VersionActor | None:
+    """The uploader of a stored version (None when the version row is missing).
+
+    Args:
+        conn: an open connection (read only).
+        share_pack_id: the pack.
+        version: the version being provisioned.
+        approved_by: the approver's principal id, when the version was approved by someone.
+    """
+    row = share_packs.get_version(conn, share_pack_id, version)
+    if row is None:
+        return None
+    actor_id = str(row["requested_by"])
+    upload = conn.execute(
+        "SELECT actor_kind FROM deltashare.audit_trail WHERE share_pack_id = %s AND version = %s "
+        "AND action = 'sharepack.upload' AND actor_id = %s ORDER BY at LIMIT 1",
+        (share_pack_id, version, actor_id),
+    ).fetchone()
+    kind = str(upload["actor_kind"]) if upload is not None else "user"
+    return VersionActor(
+        actor_id=actor_id,
+        actor_name=row.get("requested_by_name"),
+        actor_kind=cast(ActorKind, kind if kind in _KINDS else "user"),
+        approved_by=approved_by,
+    )
+
+
+def step_entry(
+    *,
+    actor: VersionActor | None,
+    performed_by: str,
+    action: str,
+    entity_type: str,
+    name: str,
+    outcome: AuditOutcome,
+    workspace_url: str,
+    share_pack_id: UUID,
+    version: int,
+    run_id: UUID,
+    request_id: str | None,
+    values: Mapping[str, Any] | None,
+) -> AuditEntry:
+    """The audit row of one provisioning step.
+
+    Args:
+        actor: the version's uploader (`version_actor`); None only when the version row vanished, in which case the
+            worker is the actor.
+        performed_by: the worker that ran the step (`worker:<host:pid:thread>`).
+        action: e.g. `share.create`, `recipient.delete`.
+        entity_type: the resource type (`share`, `recipient`, `pipeline`, …).
+        name: the bare resource name: the entity key, as the API writes it.
+        outcome: `succeeded` or `failed`.
+        workspace_url: the normalised workspace URL.
+        share_pack_id: the pack.
+        version: the version provisioned.
+        run_id: the run.
+        request_id: the upload's request id.
+        values: the step's detail (or its error code).
+    """
+    extra: dict[str, Any] = {
+        **(values or {}),
+        "performed_by": performed_by,
+        "approved_by": actor.approved_by if actor else None,
+    }
+    return AuditEntry(
+        actor_id=actor.actor_id if actor else performed_by,
+        actor_name=actor.actor_name if actor else None,
+        actor_kind=actor.actor_kind if actor else "worker",
+        source="workflow",
+        action=action,
+        entity_type=entity_type,
+        entity_key=name,
+        outcome=outcome,
+        workspace_url=workspace_url,
+        share_pack_id=share_pack_id,
+        version=version,
+        run_id=run_id,
+        request_id=request_id,
+        new_values=extra,
+    )

@@ -1,0 +1,193 @@
+"""One managing pack per resource, and adopted resources removed by their pack's DELETE (docs/WORKFLOW.md §9.8,
+§9.10): real PostgreSQL, the emulator and the real SDK."""
+
+from __future__ import annotations
+
+import pytest
+from databricks.sdk.service.sharing import AuthenticationType, IpAccessList
+
+from dbrx_api.workflow.context import WorkflowContext
+from dbrx_api.workflow.db.connection import Pool
+from dbrx_api.workflow.db.repositories import audit_trail, provisioning_steps, recipients, shares
+from dbrx_api.workflow.db.repositories.share_packs import PackVersionInput
+from dbrx_api.workflow.models.errors import SharePackInvalid
+from dbrx_api.workflow.orchestrator.plan import plan_pack
+from dbrx_emulator.testing import Emu
+from fixtures.orchestrator import (
+    load_yaml,
+    provision,
+    unique_requestor,
+    views_pack,
+)
+from fixtures.postgres import StoredPack, store_pack_version
+
+pytestmark = pytest.mark.integration
+
+
+def _delete_views_pack(url: str, *, requestor: str, recipient: str, share: str) -> str:
+    metadata = views_pack(url, {share: ["main.sales.v_orders"]}, requestor=requestor)
+    metadata = metadata.split("\nrecipient:")[0].replace("strategy: UPDATE", "strategy: DELETE")
+    return metadata + f"\nrecipient: [{recipient}]\nshare:\n  - {share}\n"
+
+
+def _store_as_admin(pool: Pool, text: str) -> StoredPack:
+    """Store a version uploaded by an admin (a DELETE runs without waiting for an approver)."""
+    loaded = load_yaml(text)
+    metadata = loaded.model.metadata
+    pack = PackVersionInput(
+        pack_key=loaded.pack_key,
+        business_line=metadata.business_line,
+        project_name=metadata.project_name or "default",
+        requestor=",".join(metadata.requestor),
+        strategy=metadata.strategy,
+        workspace_url=metadata.workspace_url,
+        approver_status=metadata.approver_status,
+        servicenow=metadata.servicenow,
+        config=loaded.config,
+        record_hash=loaded.record_hash,
+        file_format="yaml",
+        file_name="pack.yaml",
+        file_sha256=loaded.file_sha256,
+        file_size=loaded.file_size,
+        requested_by="admin-1",
+        requested_by_name="Ada Admin",
+        requested_by_roles=("admin",),
+    )
+    return store_pack_version(pool, pack, actor="admin-1")
+
+
+def test_delete_removes_what_the_pack_adopted(orch_ctx: WorkflowContext, orch_emu: Emu) -> None:
+    ws = orch_emu.workspace_client()
+    # Live before any pack: a bearer-token recipient and a share, managed by nobody.
+    ws.recipients.create(
+        "adopted_partner",
+        AuthenticationType.TOKEN,
+        comment="created by hand",
+        ip_access_list=IpAccessList(allowed_ip_addresses=["192.0.2.0/24"]),
+    )
+    ws.shares.create("adopted_share", comment="created by hand")
+    requestor = unique_requestor()
+    text = views_pack(
+        orch_emu.url,
+        {"adopted_share": ["main.sales.v_orders"]},
+        recipients=("adopted_partner",),
+        requestor=requestor,
+    )
+
+    # The plan shows the take-over as `adopt`.
+    changes = plan_pack(orch_ctx, load_yaml(text), principal_id="user-1").body()["changes"]
+    adopt = {(c["resource_type"], c["name"]) for c in changes if c["action"] == "adopt"}
+    assert {("recipient", "adopted_partner"), ("share", "adopted_share")} <= adopt
+
+    stored = _store_as_admin(orch_ctx.pool, text)
+    assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
+    with orch_ctx.pool.connection() as conn:
+        recipient_row = recipients.get_current(conn, orch_emu.url, "adopted_partner")
+        share_row = shares.get_current(conn, orch_emu.url, "adopted_share")
+    for row in (recipient_row, share_row):
+        assert row is not None
+        assert row["share_pack_id"] == stored.share_pack_id
+        assert row["created_by_pack"] is False
+        assert row["change_reason"] == "adopted"
+
+    deletion = _store_as_admin(
+        orch_ctx.pool,
+        _delete_views_pack(
+            orch_emu.url, requestor=requestor, recipient="adopted_partner", share="adopted_share"
+        ),
+    )
+    assert deletion.share_pack_id == stored.share_pack_id
+    report = provision(orch_ctx, deletion)
+
+    assert report.outcome.result == "COMPLETED", report.outcome
+    assert "adopted_share" not in {s.name for s in ws.shares.list_shares()}
+    assert "adopted_partner" not in {r.name for r in ws.recipients.list()}
+    warnings = (report.outcome.summary or {}).get("warnings", [])
+    assert not [w for w in warnings if w["type"] == "delete_not_recorded"]
+    with orch_ctx.pool.connection() as conn:
+        assert recipients.list_current(conn, share_pack_id=stored.share_pack_id) == []
+        assert shares.list_current(conn, share_pack_id=stored.share_pack_id) == []
+        gone = recipients.get_current(conn, orch_emu.url, "adopted_partner", include_deleted=True)
+    assert gone is not None
+    assert gone["is_deleted"] is True
+
+
+def test_pack_declaring_another_packs_resources_is_rejected_before_storing(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
+    first = _store_as_admin(
+        orch_ctx.pool,
+        views_pack(
+            orch_emu.url,
+            {"first_share": ["main.sales.v_orders"]},
+            recipients=("first_partner",),
+            requestor=unique_requestor(),
+        ),
+    )
+    assert provision(orch_ctx, first).outcome.result == "COMPLETED"
+    second_text = views_pack(
+        orch_emu.url,
+        {"first_share": ["main.sales.v_orders"]},
+        recipients=("first_partner",),
+        requestor=unique_requestor(),
+    )
+
+    with pytest.raises(SharePackInvalid) as raised:
+        plan_pack(orch_ctx, load_yaml(second_text), principal_id="user-2")
+
+    issues = raised.value.issues
+    assert [(i.type, i.loc) for i in issues] == [
+        ("resource_managed_by_other_pack", "recipient[0]"),
+        ("resource_managed_by_other_pack", "share[0]"),
+    ]
+    assert all(i.line is not None for i in issues)
+    assert all(str(first.share_pack_id) in i.msg for i in issues)
+    # Offline validation reads no database and still passes.
+    offline = plan_pack(orch_ctx, load_yaml(second_text), principal_id="user-2", offline=True)
+    assert offline.valid is True
+
+
+def test_worker_refuses_to_take_over_another_packs_resource(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
+    first = _store_as_admin(
+        orch_ctx.pool,
+        views_pack(
+            orch_emu.url,
+            {"race_share": ["main.sales.v_orders"]},
+            recipients=("race_partner",),
+            requestor=unique_requestor(),
+        ),
+    )
+    assert provision(orch_ctx, first).outcome.result == "COMPLETED"
+    # A second pack stored past validation (two uploads raced) declares the same recipient.
+    second = _store_as_admin(
+        orch_ctx.pool,
+        views_pack(
+            orch_emu.url,
+            {"race_share_two": ["main.sales.v_orders"]},
+            recipients=("race_partner",),
+            requestor=unique_requestor(),
+        ),
+    )
+    orch_emu.reset_stats()
+
+    report = provision(orch_ctx, second)
+
+    assert report.outcome.result == "FAILED", report.outcome
+    assert report.outcome.error_code == "resource_managed_by_other_pack"
+    assert str(first.share_pack_id) in (report.outcome.error_message or "")
+    assert orch_emu.count("recipients.update") == 0
+    with orch_ctx.pool.connection() as conn:
+        row = recipients.get_current(conn, orch_emu.url, "race_partner")
+        steps = provisioning_steps.list_for_run(conn, report.claim.run_id)
+        failed_audit = [
+            a
+            for a in audit_trail.list_for_pack(conn, second.share_pack_id)
+            if a["outcome"] == "failed"
+        ]
+    assert row is not None
+    assert row["share_pack_id"] == first.share_pack_id
+    failed = {s["step_key"]: s["error_code"] for s in steps if s["outcome"] == "FAILED"}
+    assert failed == {"recipient:race_partner": "resource_managed_by_other_pack"}
+    assert all(a["entity_key"] == "race_partner" for a in failed_audit)
