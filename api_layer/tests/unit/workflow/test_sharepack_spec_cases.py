@@ -132,6 +132,12 @@ SPEC_CASES: list[tuple[str, bytes | None, set[tuple[str, str]]]] = [
         {("name_invalid", "share[1].name")},
     ),
     (
+        # `#` would cut a Databricks URL path short (docs/API.md §1.6)
+        "12b-name-with-hash",
+        example_with(("  - name: finance_share", "  - name: finance#share")),
+        {("name_invalid", "share[1].name")},
+    ),
+    (
         "13-misspelt-key",
         example_with(("    share_assets:   ", "    share_asset:    ")),
         {("unknown_field", "share[0].share_asset")},
