@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
+import html
 import json
 import logging
 import re
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -17,7 +21,7 @@ import anyio.to_thread
 from databricks.sdk.errors.base import DatabricksError
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -71,6 +75,23 @@ _MULTIPART = "multipart/form-data"
 _MULTIPART_OVERHEAD_BYTES = 64 * 1024
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _AUDIT_BODY_LIMIT = 64 * 1024
+
+
+# docs/API.md §1.1 "Security headers": sent on every response unless the route set its own (the documentation
+# pages set a CSP that allows their assets). Nothing the API serves is meant to be framed, sniffed as another type,
+# or to leak its URL (which may name shares and recipients) to another site through `Referer`.
+_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+)
+
+
+def _with_security_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`raw` plus each security header it does not already carry."""
+    present = {name.lower() for name, _ in raw}
+    return raw + [(name, value) for name, value in _SECURITY_HEADERS if name not in present]
 
 
 def _json_or_none(body: bytearray | None) -> Any:
@@ -185,7 +206,10 @@ def install_exception_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101
         error: AppError
         if exc.status_code == 404:
-            error = NotFoundError(f"No route matches {request.url.path}.", code="not_found")
+            path = request.url.path
+            # Trailing slashes are not redirected (create_app): say so instead of a bare "no route".
+            hint = " (paths take no trailing '/')" if len(path) > 1 and path.endswith("/") else ""
+            error = NotFoundError(f"No route matches {path}{hint}.", code="not_found")
         elif exc.status_code == 405:
             allowed = _allowed_methods(request)
             error = MethodNotAllowedError(
@@ -227,7 +251,7 @@ class _BodyTooLarge(Exception):
 
 
 class RequestMiddleware:
-    """Request id, body limits and content type, `Cache-Control`, access log, and the 500 safety net.
+    """Request id, body limits and content type, `Cache-Control` and security headers, access log, 500 safety net.
 
     A pure ASGI middleware (no response buffering) so streaming and latency stay untouched.
     """
@@ -271,7 +295,7 @@ class RequestMiddleware:
                 content_type = next((v for k, v in raw if k.lower() == b"content-type"), b"")
                 if b"json" in content_type:
                     raw.append((b"cache-control", b"no-store"))
-                message["headers"] = raw
+                message["headers"] = _with_security_headers(raw)
             await send(message)
 
         request = Request(scope)
@@ -477,33 +501,114 @@ def _custom_openapi(app: FastAPI, settings: Settings) -> Callable[[], dict[str, 
     return build
 
 
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+_NONCE_SLOT = "{csp_nonce}"
+# ReDoc's styled-components insert <style> elements at run time; ReDoc gives them the `nonce` option. The option is
+# read from the inline script's own `nonce` (an HTML attribute would be blanked by the browser once parsed).
+_REDOC_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<link rel="shortcut icon" href="{favicon_url}">
+<style nonce="{nonce}">body {{ margin: 0; padding: 0; }}</style>
+</head>
+<body>
+<noscript>ReDoc requires JavaScript to function. Please enable it to browse the documentation.</noscript>
+<div id="redoc"></div>
+<script src="{js_url}"></script>
+<script nonce="{nonce}">
+Redoc.init({spec_url}, {{nonce: document.currentScript.nonce}}, document.getElementById("redoc"));
+</script>
+</body>
+</html>
+"""
+
+
+# redoc.standalone.js (fastapi-offline's copy) inserts perfect-scrollbar's CSS as a <style> element while it loads,
+# before ReDoc has its nonce: the element, empty and then filled, is allowed by the hashes of those two contents.
+_REDOC_BUNDLE_STYLE_HASHES = (
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",  # "" (the element as inserted)
+    "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",  # perfect-scrollbar's stylesheet
+)
+
+
+def _docs_page(
+    source: str, *, style_hashes: tuple[str, ...] = (), worker_src: str = "'none'"
+) -> Callable[[], HTMLResponse]:
+    """The route of a documentation page whose CSP allows only the app's own assets and the page's inline code.
+
+    Attribute-less inline `<script>` blocks are allowed by hash (the page is rendered once, from settings only);
+    a page holding `{csp_nonce}` gets a fresh nonce per response for its scripts and styles. Any other script or
+    style, injected or from another origin, is refused.
+    """
+    hashes = [
+        f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'"
+        for text in _INLINE_SCRIPT.findall(source)
+    ]
+
+    def serve() -> HTMLResponse:
+        page, nonce = source, []
+        if _NONCE_SLOT in source:
+            value = secrets.token_urlsafe(18)
+            page, nonce = source.replace(_NONCE_SLOT, value), [f"'nonce-{value}'"]
+        policy = "; ".join(
+            (
+                "default-src 'none'",
+                " ".join(["script-src 'self'", *hashes, *nonce]),
+                " ".join(["style-src 'self'", *style_hashes, *nonce]),
+                "img-src 'self' data:",  # swagger-ui.css draws its icons as data: SVGs
+                "font-src 'self'",
+                "connect-src 'self'",  # the OpenAPI document and "Try it out" calls: same origin only
+                f"worker-src {worker_src}",
+                "base-uri 'none'",
+                "form-action 'none'",
+                "frame-ancestors 'none'",
+            )
+        )
+        return HTMLResponse(page, headers={"Content-Security-Policy": policy})
+
+    return serve
+
+
 def _docs_router(app: FastAPI, settings: Settings) -> APIRouter:
     prefix = settings.api_prefix
     router = APIRouter(include_in_schema=False)
     assets = f"{prefix}/docs-assets"
 
-    def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=f"{prefix}/openapi.json",
-            title=f"{settings.app_name} API",
-            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
-            swagger_css_url=f"{assets}/swagger-ui.css",
-            swagger_favicon_url=f"{assets}/favicon.png",
-            swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
-        )
-
+    swagger = _docs_page(
+        bytes(
+            get_swagger_ui_html(
+                openapi_url=f"{prefix}/openapi.json",
+                title=f"{settings.app_name} API",
+                swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+                swagger_css_url=f"{assets}/swagger-ui.css",
+                swagger_favicon_url=f"{assets}/favicon.png",
+                swagger_ui_parameters={
+                    "persistAuthorization": True,
+                    "displayRequestDuration": True,
+                },
+            ).body
+        ).decode()
+    )
     router.add_api_route("/", swagger, methods=["GET"])
+    if prefix:
+        # `{prefix}` as well as `{prefix}/`: there is no slash redirect to lead from one to the other.
+        router.add_api_route("", swagger, methods=["GET"])
     router.add_api_route("/docs", swagger, methods=["GET"])
 
-    def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=f"{prefix}/openapi.json",
-            title=f"{settings.app_name} API",
-            redoc_js_url=f"{assets}/redoc.standalone.js",
-            redoc_favicon_url=f"{assets}/favicon.png",
-            with_google_fonts=False,
-        )
-
+    redoc = _docs_page(
+        _REDOC_PAGE.format(
+            title=html.escape(f"{settings.app_name} API"),
+            favicon_url=f"{assets}/favicon.png",
+            js_url=f"{assets}/redoc.standalone.js",
+            spec_url=json.dumps(f"{prefix}/openapi.json"),
+            nonce=_NONCE_SLOT,
+        ),
+        style_hashes=_REDOC_BUNDLE_STYLE_HASHES,
+        worker_src="blob:",  # ReDoc's search index runs in a worker built from its own bundle
+    )
     router.add_api_route("/redoc", redoc, methods=["GET"])
 
     def openapi_json() -> JSONResponse:
@@ -599,6 +704,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        # No `/shares/` → 307 to `/shares`: Starlette builds that Location from the Host header, so a forged Host
+        # would send the client (and a replayed POST body) elsewhere. One URL per route; others are a 404 problem.
+        redirect_slashes=False,
         lifespan=lifespan,
     )
     app.state.settings = settings

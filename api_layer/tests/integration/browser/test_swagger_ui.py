@@ -4,7 +4,8 @@ The API runs in uvicorn on 127.0.0.1 (`fixtures.live_server.LiveServer`, in-proc
 local mode against the session emulator. Playwright drives Debian's Chromium (`/usr/bin/chromium`, installed by
 `.ci/run`); nothing is downloaded. Every request the page makes is recorded, and any request to another origin is
 aborted (this machine has no outside network) and fails the test: the page's assets come from the app itself
-(`/docs-assets/...`, from the fastapi-offline package).
+(`/docs-assets/...`, from the fastapi-offline package). The pages are served with a strict Content-Security-Policy
+(docs/API.md §1.1); every console message is recorded and a CSP violation (Chromium logs each one) fails the test.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from playwright.sync_api import (
     BrowserContext,
+    ConsoleMessage,
     Locator,
     Page,
     Request,
@@ -75,6 +77,12 @@ class BrowserSession:
     origin: str = ""
     requests: list[Request] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+    @property
+    def csp_violations(self) -> list[str]:
+        """Console messages in which Chromium reports something the Content-Security-Policy refused."""
+        return [text for text in self.console if "Content Security Policy" in text]
 
     def open(self, base_url: str) -> Page:
         """Allow requests to `base_url`'s origin only, then load the Swagger UI at `base_url/`."""
@@ -93,6 +101,10 @@ class BrowserSession:
     def record(self, request: Request) -> None:
         """Log a request the page sent."""
         self.requests.append(request)
+
+    def log(self, message: ConsoleMessage) -> None:
+        """Log a console message of the page."""
+        self.console.append(f"{message.type}: {message.text}")
 
     def route(self, route: Route) -> None:
         """Let a request to `origin` through; abort and record any other."""
@@ -121,6 +133,7 @@ def browser(tmp_path: Path) -> Iterator[BrowserSession]:
             page = context.pages[0] if context.pages else context.new_page()
             session = BrowserSession(page)
             context.on("request", session.record)
+            context.on("console", session.log)
             context.route("**/*", session.route)
             yield session
         finally:
@@ -212,6 +225,7 @@ def test_swagger_ui_renders_every_operation_and_lists_shares_from_the_page(
     [request] = browser.sent("GET", "/shares")
     assert request.headers[WORKSPACE_HEADER.lower()] == emu.url
     assert browser.blocked == []
+    assert browser.csp_violations == []
     assert {origin_of(request.url) for request in browser.requests} == {browser.origin}
 
 
@@ -251,6 +265,7 @@ def test_authorize_dialog_sends_the_bearer_token(
     assert authorized.headers["authorization"] == f"Bearer {token}"
     assert after_reload.headers["authorization"] == f"Bearer {token}"
     assert browser.blocked == []
+    assert browser.csp_violations == []
 
 
 def test_page_served_under_a_public_host_name_stays_on_its_origin(
@@ -263,4 +278,32 @@ def test_page_served_under_a_public_host_name_stays_on_its_origin(
 
     assert browser.sent("GET", "/openapi.json")
     assert browser.blocked == []
+    assert browser.csp_violations == []
     assert {origin_of(request.url) for request in browser.requests} == {browser.origin}
+
+
+def test_redoc_renders_under_its_content_security_policy(browser: BrowserSession, emu: Any) -> None:
+    with live_api(emu) as server:
+        browser.origin = origin_of(server.url)
+        response = browser.page.goto(f"{server.url}/redoc")
+        assert response is not None
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        # ReDoc renders the app's OpenAPI document (its styles come from styled-components, under the nonce).
+        expect(browser.page.get_by_role("menuitem", name="Shares", exact=True)).to_be_visible()
+        tags = browser.page.get_by_role("menuitem").all_inner_texts()
+        assert {"Shares", "Recipients", "Catalogs"} <= {tag.strip() for tag in tags}
+        browser.page.wait_for_load_state("networkidle")
+
+    assert browser.sent("GET", "/docs-assets/redoc.standalone.js")
+    assert browser.sent("GET", "/openapi.json")
+    # ReDoc's side menu always loads its vendor's logo from a CDN: the policy refuses it before it reaches the
+    # network (the abort-and-record route above never sees it), and nothing else leaves the origin.
+    [logo] = browser.csp_violations
+    assert "https://cdn.redoc.ly/redoc/logo-mini.svg" in logo
+    assert "img-src" in logo
+    assert browser.blocked == []
+    elsewhere = [
+        request for request in browser.requests if origin_of(request.url) != browser.origin
+    ]
+    assert [request.url for request in elsewhere] == ["https://cdn.redoc.ly/redoc/logo-mini.svg"]
+    assert elsewhere[0].failure == "csp"  # Chromium: net::ERR_BLOCKED_BY_CSP
