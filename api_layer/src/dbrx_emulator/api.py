@@ -34,11 +34,13 @@ UC_PREFIXES = ("/api/2.1/unity-catalog", "/api/2.0/unity-catalog")
 
 @dataclass
 class ApiResponse:
-    """A handler answer with a status other than 200 or extra headers."""
+    """A handler answer with a status other than 200, extra headers, or a non-JSON body (`raw`)."""
 
     body: Json
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    # Sent instead of `body` (e.g. an HTML page), typed by headers["content-type"].
+    raw: bytes | None = None
 
 
 Handler = Callable[["ApiCall"], "Json | ApiResponse"]

@@ -50,6 +50,7 @@ API_ROUTERS: tuple[ApiRouter, ...] = (
     workspace.router,
     sharing.router,
     activation.router,
+    activation.page_router,
     pipelines.router,
     jobs.router,
 )

@@ -119,5 +119,14 @@ def uc_already_exists(status: int, kind: str, name: str) -> ApiError:
 
 
 def endpoint_not_found(method: str, path: str) -> ApiError:
-    """404 `ENDPOINT_NOT_FOUND` for an unknown route or method."""
+    """404 `ENDPOINT_NOT_FOUND` (host metadata in its `404` mode)."""
     return ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
+
+
+def not_implemented(method: str, path: str) -> ApiError:
+    """501 `NOT_IMPLEMENTED` for a route or method the emulator does not serve.
+
+    Not Databricks' 404 `ENDPOINT_NOT_FOUND`: a client would read that as "object missing" (SDK `NotFound`) and
+    carry on, hiding that the emulator lacks an operation the code under test calls (docs/EMULATOR.md §6).
+    """
+    return ApiError(501, "NOT_IMPLEMENTED", f"The emulator does not implement '{method} {path}'.")

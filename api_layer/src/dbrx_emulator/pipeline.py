@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from dbrx_emulator.api import ApiCall, ApiResponse, Body, Json, Operation, Query, RouteTable
 from dbrx_emulator.clock import rfc3339
-from dbrx_emulator.errors import ApiError, endpoint_not_found
+from dbrx_emulator.errors import ApiError, not_implemented
 from dbrx_emulator.faults import AFTER_KINDS, FaultRule
 from dbrx_emulator.runtime import Runtime
 from dbrx_emulator.stats import BODY_LOG_LIMIT
@@ -92,18 +92,27 @@ async def _read_body(receive: Any) -> bytes:
 class _Outcome:
     """What will be sent for one call."""
 
-    def __init__(self, status: int, body: Json, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        body: Json,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> None:
         self.status = status
         self.body = body
         self.headers = headers or {}
+        self.raw = raw
 
     def encode(self) -> tuple[list[tuple[bytes, bytes]], bytes]:
-        payload = _json_bytes(self.body)
+        payload = self.raw if self.raw is not None else _json_bytes(self.body)
+        extra = {k.lower(): v for k, v in self.headers.items()}
+        content_type = extra.pop("content-type", "application/json")
         headers = [
-            (b"content-type", b"application/json"),
+            (b"content-type", content_type.encode()),
             (b"content-length", str(len(payload)).encode()),
         ]
-        headers += [(k.lower().encode(), v.encode()) for k, v in self.headers.items()]
+        headers += [(k.encode(), v.encode()) for k, v in extra.items()]
         return headers, payload
 
 
@@ -191,7 +200,7 @@ class ApiPipeline:
             return None
 
         if operation is None:
-            error = endpoint_not_found(method, path)
+            error = not_implemented(method, path)
             outcome = _Outcome(error.status, error.body(rt.request_id(seq)))
         else:
             outcome = self._run(
@@ -291,7 +300,7 @@ class ApiPipeline:
             )
             return _Outcome(500, error.body(rt.request_id(seq)))
         if isinstance(result, ApiResponse):
-            return _Outcome(result.status, result.body, result.headers)
+            return _Outcome(result.status, result.body, result.headers, result.raw)
         return _Outcome(200, result)
 
     @staticmethod

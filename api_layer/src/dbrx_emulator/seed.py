@@ -39,6 +39,7 @@ PACKAGED_SEEDS = {
     "minimal": SEEDS_DIR / "minimal_seed.yaml",
 }
 DEFAULT_METASTORE_ID = "6f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b"
+DEFAULT_ACCOUNT_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 DEFAULT_KNOWN_METASTORES = [
     "aws:us-east-1:0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b",
     "azure:northeurope:1a2b3c4d-5e6f-4a0b-9c1d-2e3f4a5b6c7d",
@@ -114,6 +115,7 @@ class WorkspaceSeed(_Strict):
     """The `workspace` section (§5.1)."""
 
     workspace_id: str = "1234567890123456"
+    account_id: str = DEFAULT_ACCOUNT_ID
     metastore_id: str = DEFAULT_METASTORE_ID
     cloud: str = "azure"
     region: str = "westeurope"

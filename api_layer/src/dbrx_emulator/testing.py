@@ -11,6 +11,11 @@ Fixtures:
 * `emu` (function): an `Emu` bound to the session emulator, reset before the test (state, stats, call log,
   faults, latency, behaviour, clock), with the SDK test hygiene applied to the environment.
 * `emu_client` (function): a `WorkspaceClient` for `emu` (PAT, retry budget 5 s, HTTP timeout 5 s).
+
+Unserved operations: after each test that used `emu`, calls the emulator answered 501 `NOT_IMPLEMENTED` (stats
+operation `unknown`) are collected; at the end the session fails and lists them, since they mean the code under test
+calls an operation the emulator does not emulate (docs/EMULATOR.md §3.2). A test that sends such calls on purpose
+carries `@pytest.mark.emulator_unserved_ok`.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ if TYPE_CHECKING:
     from dbrx_emulator.server import HttpProtocol, ThreadedServer
 
 CONTROL_TIMEOUT_S = 30.0
+# Stats id of calls no emulated operation matched (pipeline.UNKNOWN_OPERATION; not imported: see the docstring).
+UNKNOWN_OPERATION = "unknown"
+UNSERVED_OK_MARKER = "emulator_unserved_ok"
 _ENV_PREFIXES = ("DATABRICKS_", "ARM_")
 _LOOPBACK_NO_PROXY = "127.0.0.1,localhost"
 
@@ -327,18 +335,65 @@ def emulator_server(emulator_config: EmulatorConfig) -> Iterator[EmulatorServer]
         yield server
 
 
+# Unserved calls seen in this session: (test node id, "METHOD path"). Module state, as the pytest hooks that
+# report it get no fixture values.
+_unserved_calls: list[tuple[str, str]] = []
+
+
+def unserved_calls(emu: Emu) -> list[str]:
+    """`METHOD path` of every call since the last stats reset that no emulated operation served (501)."""
+    if not emu.count(UNKNOWN_OPERATION):
+        return []
+    return [f"{c['method']} {c['path']}" for c in emu.calls(UNKNOWN_OPERATION)]
+
+
+def unserved_report(calls: list[tuple[str, str]]) -> str:
+    """The session-end failure text: which test made which unserved call."""
+    lines = [
+        f"dbrx-emulator: {len(calls)} call(s) reached no emulated operation (501 NOT_IMPLEMENTED, "
+        f"stats operation '{UNKNOWN_OPERATION}'). Emulate the operation (docs/EMULATOR.md §7) or mark a test "
+        f"that calls it on purpose with @pytest.mark.{UNSERVED_OK_MARKER}:"
+    ]
+    lines += [f"  {nodeid}: {call}" for nodeid, call in calls]
+    return "\n".join(lines)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker of tests that call unserved operations on purpose."""
+    config.addinivalue_line(
+        "markers",
+        f"{UNSERVED_OK_MARKER}: the test calls operations the emulator does not serve on purpose",
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """List the unserved calls of the session (the session fails in `pytest_sessionfinish`)."""
+    if _unserved_calls:
+        terminalreporter.section("dbrx-emulator unserved operations", sep="=", red=True)
+        terminalreporter.line(unserved_report(_unserved_calls))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail an otherwise green session that made unserved calls."""
+    if _unserved_calls and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture
 def emu(
     emulator_server: EmulatorServer,
     emulator_config: EmulatorConfig,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Emu:
+    request: pytest.FixtureRequest,
+) -> Iterator[Emu]:
     """The session emulator, reset to its seed (state, stats, call log, faults, latency, behaviour, clock)."""
     sdk_test_environment(monkeypatch, tmp_path_factory.mktemp("sdk-home"))
     helper = Emu(emulator_server)
     helper.reset(seed_file=emulator_config.seed_file, random_seed=emulator_config.random_seed)
-    return helper
+    yield helper
+    if request.node.get_closest_marker(UNSERVED_OK_MARKER) is None:
+        _unserved_calls.extend((request.node.nodeid, call) for call in unserved_calls(helper))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound
+from databricks.sdk.errors import NotImplemented as SdkNotImplemented
 from databricks.sdk.service.sharing import (
     AuthenticationType,
     PermissionsChange,
@@ -158,14 +159,17 @@ def test_call_log_records_request_shapes(emu: Emu, emu_client: WorkspaceClient) 
     assert emu.calls(method="POST")[0]["operation"] == "shares.create"
 
 
-def test_unknown_routes_answer_endpoint_not_found(emu: Emu, emu_client: WorkspaceClient) -> None:
-    with pytest.raises(NotFound) as caught:
-        emu_client.api_client.do("DELETE", f"{UC}/catalogs/main")
-    assert caught.value.error_code == "ENDPOINT_NOT_FOUND"
-    assert str(caught.value) == f"No API found for 'DELETE {UC}/catalogs/main'"
+@pytest.mark.emulator_unserved_ok
+def test_unserved_routes_answer_not_implemented(emu: Emu, emu_client: WorkspaceClient) -> None:
+    """501 NOT_IMPLEMENTED, not a 404 a client would take for "object missing" (docs/EMULATOR.md §6)."""
+    with pytest.raises(SdkNotImplemented) as caught:
+        emu_client.api_client.do("POST", f"{UC}/catalogs/main/rename")
+    assert not isinstance(caught.value, NotFound)
+    assert caught.value.error_code == "NOT_IMPLEMENTED"
+    assert str(caught.value) == f"The emulator does not implement 'POST {UC}/catalogs/main/rename'."
     response = httpx.get(f"{emu.url}/not/an/api", trust_env=False)
-    assert response.status_code == 404
-    assert response.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    assert response.status_code == 501
+    assert response.json()["error_code"] == "NOT_IMPLEMENTED"
     assert emu.count("unknown") == 2
 
 

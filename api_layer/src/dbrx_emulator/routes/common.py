@@ -19,10 +19,13 @@ def _max_results(call: ApiCall) -> int | None:
     return value
 
 
-def uc_page_size(call: ApiCall) -> int:
-    """UC lists: `max_results` 0 or absent = server page size; > 0 = min(value, 1000); < 0 = 400."""
+def uc_page_size(call: ApiCall) -> int | None:
+    """UC lists: `max_results` absent = everything in one page (None), as the API reference says ("if not set, all
+    are returned"); 0 = server page size; > 0 = min(value, 1000); < 0 = 400. The SDK sends 0 when unset."""
     value = _max_results(call)
-    if not value:
+    if value is None:
+        return None
+    if value == 0:
         return call.rt.behaviour.page_sizes.uc
     return min(value, UC_MAX_PAGE)
 

@@ -227,6 +227,39 @@ def list_runs(call: ApiCall) -> Json:
     return body
 
 
+def _run_id_from_body(call: ApiCall) -> int:
+    return int(call.body.int_("run_id", required=True) or 0)
+
+
+@router.post("/runs/cancel", "jobs.cancel_run")
+def cancel_run(call: ApiCall) -> Json:
+    """Cancel an active run (it ends CANCELED one step later); an ended run is left alone."""
+    state = _state(call)
+    state.cancel_run(state.require_run(_run_id_from_body(call)), call.now_ms)
+    return {}
+
+
+@router.post("/runs/cancel-all", "jobs.cancel_all_runs")
+def cancel_all_runs(call: ApiCall) -> Json:
+    """Cancel every active run of `job_id`, or with `all_queued_runs` every queued run."""
+    state = _state(call)
+    job_id = call.body.int_("job_id")
+    queued_only = bool(call.body.bool_("all_queued_runs"))
+    if job_id is None and not queued_only:
+        raise invalid("Either job_id or all_queued_runs must be given.")
+    job = state.require_job(job_id) if job_id is not None else None
+    state.cancel_all(job, call.now_ms, queued_only=queued_only and job is None)
+    return {}
+
+
+@router.post("/runs/delete", "jobs.delete_run")
+def delete_run(call: ApiCall) -> Json:
+    """Delete a run that is no longer active."""
+    state = _state(call)
+    state.delete_run(state.require_run(_run_id_from_body(call)), call.now_ms)
+    return {}
+
+
 @router.get("/runs/get", "jobs.get_run")
 def get_run(call: ApiCall) -> Json:
     """Run with `tasks` paged at 100 (`next_page_token` only when more follow)."""

@@ -10,7 +10,7 @@ router = ApiRouter()
 
 @router.get("/.well-known/databricks-config", "meta.host_metadata", public=True)
 def host_metadata(call: ApiCall) -> Json:
-    """Workspace id and OIDC endpoint; never `cloud` (it would change the SDK's cloud detection)."""
+    """Workspace id, account id and OIDC endpoint; never `cloud` (it would change the SDK's cloud detection)."""
     mode = call.rt.behaviour.host_metadata
     if mode == "404":
         raise endpoint_not_found(call.method, call.path)
@@ -18,5 +18,6 @@ def host_metadata(call: ApiCall) -> Json:
         return {}
     return {
         "workspace_id": call.rt.workspace.workspace_id,
+        "account_id": call.rt.workspace.account_id,
         "oidc_endpoint": f"{call.base_url}/oidc",
     }

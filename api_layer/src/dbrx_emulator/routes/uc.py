@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from dbrx_emulator.api import UC_PREFIXES, ApiCall, ApiRouter, Json
-from dbrx_emulator.errors import invalid, uc_already_exists, uc_not_found
+from dbrx_emulator.api import UC_PREFIXES, ApiCall, ApiRouter, Body, Json
+from dbrx_emulator.errors import (
+    ApiError,
+    invalid,
+    not_implemented,
+    uc_already_exists,
+    uc_not_found,
+)
 from dbrx_emulator.names import check_uc_name
 from dbrx_emulator.routes.common import uc_list_page
-from dbrx_emulator.state.uc import Catalog, Schema, UcState
+from dbrx_emulator.state.uc import Audit, Catalog, Schema, UcState
 
 router = ApiRouter(prefixes=UC_PREFIXES)
 
@@ -65,7 +71,59 @@ def create_catalog(call: ApiCall) -> Json:
         visible_from=call.now_ms + rt.behaviour.read_after_write_lag_ms,
     )
     uc.catalogs.put(name, catalog)
+    uc.add_builtin_schemas(catalog, call.now_ms)
     return uc.catalog_json(catalog)
+
+
+def _apply_update(
+    call: ApiCall, target: Catalog | Schema, audit: Audit, properties_field: str = "properties"
+) -> None:
+    """PATCH semantics of catalogs/schemas update: present fields change; renaming is not emulated (501)."""
+    body: Body = call.body
+    if body.str_("new_name") is not None:
+        raise not_implemented(call.method, f"{call.path} (new_name)")
+    comment, owner = body.str_("comment"), body.str_("owner")
+    properties = body.str_map(properties_field)
+    if comment is not None:
+        target.comment = comment
+    if owner is not None:
+        audit.owner = owner
+    if properties is not None:
+        target.properties = dict(properties)
+    audit.updated_at, audit.updated_by = call.now_ms, call.principal
+
+
+def _not_empty(kind: str, name: str, what: str) -> ApiError:
+    """400 `INVALID_STATE` for deleting a non-empty catalog or schema without `force` (emulator choice of text)."""
+    return ApiError(
+        400,
+        "INVALID_STATE",
+        f"{kind} '{name}' is not empty: it contains {what}. Use force=true to delete it with its contents.",
+    )
+
+
+@router.patch("/catalogs/{name}", "catalogs.update")
+def update_catalog(call: ApiCall) -> Json:
+    """Change a catalog's comment, owner or properties."""
+    uc = _uc(call)
+    catalog = uc.require_catalog(call.params["name"], call.now_ms)
+    _apply_update(call, catalog, catalog.audit)
+    return uc.catalog_json(catalog)
+
+
+@router.delete("/catalogs/{name}", "catalogs.delete")
+def delete_catalog(call: ApiCall) -> Json:
+    """Delete a catalog; one holding schemas (an empty `default` aside) needs `force=true`."""
+    uc = _uc(call)
+    catalog = uc.require_catalog(call.params["name"], call.now_ms)
+    if not call.query.get_bool("force"):
+        holding = [
+            s.name for s in uc.user_schemas(catalog) if s.name != "default" or uc.tables_in(s)
+        ]
+        if holding:
+            raise _not_empty("Catalog", catalog.name, f"schemas {', '.join(holding)}")
+    uc.drop_catalog(catalog)
+    return {}
 
 
 @router.get("/schemas", "schemas.list")
@@ -116,6 +174,27 @@ def create_schema(call: ApiCall) -> Json:
     return uc.schema_json(schema)
 
 
+@router.patch("/schemas/{full_name}", "schemas.update")
+def update_schema(call: ApiCall) -> Json:
+    """Change a schema's comment, owner or properties."""
+    uc = _uc(call)
+    schema = uc.require_schema(call.params["full_name"], call.now_ms)
+    _apply_update(call, schema, schema.audit)
+    return uc.schema_json(schema)
+
+
+@router.delete("/schemas/{full_name}", "schemas.delete")
+def delete_schema(call: ApiCall) -> Json:
+    """Delete a schema; one holding tables needs `force=true`."""
+    uc = _uc(call)
+    schema = uc.require_schema(call.params["full_name"], call.now_ms)
+    tables = uc.tables_in(schema)
+    if tables and not call.query.get_bool("force"):
+        raise _not_empty("Schema", schema.full_name, f"{len(tables)} table(s)")
+    uc.drop_schema(schema)
+    return {}
+
+
 @router.get("/tables", "tables.list")
 def list_tables(call: ApiCall) -> Json:
     """TableInfo list of one schema, paged by name; `omit_columns`/`omit_properties` honoured."""
@@ -149,6 +228,15 @@ def get_table(call: ApiCall) -> Json:
     """TableInfo with columns and properties."""
     uc = _uc(call)
     return uc.table_json(uc.require_table(_table_name(call), call.now_ms))
+
+
+@router.delete("/tables/{full_name}", "tables.delete")
+def delete_table(call: ApiCall) -> Json:
+    """Delete a table (metadata only; shares that hold it keep their entry, emulator choice)."""
+    uc = _uc(call)
+    table = uc.require_table(_table_name(call), call.now_ms)
+    uc.drop_table(table.full_name)
+    return {}
 
 
 @router.get("/tables/{full_name}/exists", "tables.exists")

@@ -494,6 +494,48 @@ class JobsState(StateArea):
             job_parameters=job_parameters,
         )
 
+    def cancel_run(self, run: Run, now_ms: int) -> None:
+        """`jobs.cancel_run`: an active run ends CANCELED (its pipeline updates are stopped); no-op once ended."""
+        if not run.is_active(now_ms) or run.terminating_at is not None:
+            return
+        job = self.jobs.get(-run.job_id)
+        if job is not None and run in job.queued:
+            job.queued.remove(run)
+        if run.pending_at is None or run.pending_at > now_ms:
+            run.pending_at = now_ms
+        if run.running_at is None or run.running_at > now_ms:
+            run.running_at = now_ms
+        for task in run.tasks:
+            if task.end_ms is not None and task.end_ms <= now_ms:
+                continue
+            if task.update is not None:
+                task.update.stop(now_ms)
+                self.pipelines.live[task.update.update_id] = task.update
+            if task.start_ms is None or task.start_ms > now_ms:
+                task.start_ms = now_ms
+            task.end_ms, task.result, task.message = now_ms, "CANCELED", "Run was canceled."
+        run.forced_result = "CANCELED"
+        runs_sim.finish(run, self.step_ms)
+
+    def cancel_all(self, job: Job | None, now_ms: int, *, queued_only: bool) -> None:
+        """`jobs.cancel_all_runs`: every active run of `job` (or, `queued_only`, every queued run)."""
+        for run in list(self.active.values()):
+            if job is not None and run.job_id != job.job_id:
+                continue
+            if queued_only and run.life_at(now_ms) != "QUEUED":
+                continue
+            self.cancel_run(run, now_ms)
+
+    def delete_run(self, run: Run, now_ms: int) -> None:
+        """`jobs.delete_run`: only a run that is no longer active (else 400, as Databricks answers)."""
+        if run.is_active(now_ms):
+            raise invalid(f"Cannot delete run {run.run_id}: it is still active.")
+        self.runs.pop(run.run_id, None)
+        self.run_index.pop(run.sort_key)
+        job = self.jobs.get(-run.job_id)
+        if job is not None and run.sort_key in job.runs:
+            job.runs.pop(run.sort_key)
+
     def _register_run(self, job: Job, run: Run) -> None:
         self.runs[run.run_id] = run
         self.run_index.put(run.sort_key, run)

@@ -683,10 +683,17 @@ class SharingState(StateArea):
         return [a.strip() for a in addresses]
 
     def _properties(self, body: Body) -> dict[str, str] | None:
+        """`properties_kvpairs.properties`: the SDK's object form or the `[{key, value}]` pair list of the REST
+        reference (both reach Databricks from real clients)."""
         kvpairs = body.obj("properties_kvpairs")
         if kvpairs is None:
             return None
-        return dict(kvpairs.str_map("properties") or {})
+        if not isinstance(kvpairs.data.get("properties"), list):
+            return dict(kvpairs.str_map("properties") or {})
+        out: dict[str, str] = {}
+        for pair in kvpairs.objects("properties"):
+            out[pair.require_str("key")] = pair.require_str("value")
+        return out
 
     def _check_target(self, target: str, recipient_name: str) -> None:
         if not _SHARING_ID.match(target.lower()):

@@ -24,6 +24,12 @@ SHARE_TYPE_OF_TABLE = {
     "FOREIGN": "FOREIGN_TABLE",
     "METRIC_VIEW": None,
 }
+INFORMATION_SCHEMA = "information_schema"
+# (name, owner, comment) of the schemas Unity Catalog creates with every catalog; `None` owner = the creator.
+BUILTIN_SCHEMAS = (
+    ("default", None, "Default schema (auto-created)"),
+    (INFORMATION_SCHEMA, "System user", "Information schema (auto-created)"),
+)
 _STORED_TYPES = ("MANAGED", "EXTERNAL", "MANAGED_SHALLOW_CLONE", "EXTERNAL_SHALLOW_CLONE")
 _FORMATLESS_TYPES = ("VIEW", "METRIC_VIEW")
 
@@ -290,6 +296,43 @@ class UcState(StateArea):
         )
         self.tables.put(table.full_name, table)
         return table
+
+    def add_builtin_schemas(self, catalog: Catalog, now_ms: int) -> None:
+        """`default` and `information_schema`, which Unity Catalog puts in every catalog it creates."""
+        for name, owner, comment in BUILTIN_SCHEMAS:
+            schema = Schema(
+                catalog_name=catalog.name,
+                name=name,
+                schema_id=self.rt.rng.uuid4(),
+                audit=self.audit(owner, now_ms),
+                comment=comment,
+                visible_from=catalog.visible_from,
+            )
+            self.schemas.put(schema.full_name, schema)
+
+    def user_schemas(self, catalog: Catalog) -> list[Schema]:
+        """Schemas of a catalog other than `information_schema` (what makes a catalog "not empty")."""
+        lo, hi = self.schemas.prefix_range(catalog.name + ".")
+        keys = self.schemas.keys()[lo:hi]
+        return [self.schemas[k] for k in keys if self.schemas[k].name != INFORMATION_SCHEMA]
+
+    def tables_in(self, schema: Schema) -> list[Table]:
+        """Tables of one schema."""
+        lo, hi = self.tables.prefix_range(schema.full_name + ".")
+        return [self.tables[k] for k in self.tables.keys()[lo:hi]]
+
+    def drop_schema(self, schema: Schema) -> None:
+        """Remove a schema and its tables."""
+        for table in self.tables_in(schema):
+            self.tables.pop(table.full_name)
+        self.schemas.pop(schema.full_name)
+
+    def drop_catalog(self, catalog: Catalog) -> None:
+        """Remove a catalog, its schemas and their tables."""
+        lo, hi = self.schemas.prefix_range(catalog.name + ".")
+        for key in list(self.schemas.keys()[lo:hi]):
+            self.drop_schema(self.schemas[key])
+        self.catalogs.pop(catalog.name)
 
     def drop_table(self, full_name: str) -> Table | None:
         """Remove a table (None when it does not exist)."""
