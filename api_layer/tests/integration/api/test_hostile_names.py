@@ -75,7 +75,7 @@ def encode(name: str) -> str:
 def path_routes(api: httpx.Client) -> list[tuple[str, str, list[str]]]:
     """(method, path template, path parameter names) of every documented operation with a path parameter."""
     document = api.get("/openapi.json").json()
-    routes = []
+    routes: list[tuple[str, str, list[str]]] = []
     for template, item in document["paths"].items():
         params = re.findall(r"\{(\w+)\}", template)
         if not params:
@@ -95,7 +95,7 @@ def fill(template: str, param: str, raw: str) -> str:
 
 
 def send(api: httpx.Client, method: str, path: str) -> Any:
-    body = {} if method in {"POST", "PUT", "PATCH"} else None
+    body: dict[str, Any] | None = {} if method in {"POST", "PUT", "PATCH"} else None
     return api.request(method, path, json=body)
 
 
