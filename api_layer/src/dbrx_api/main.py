@@ -77,7 +77,7 @@ _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _AUDIT_BODY_LIMIT = 64 * 1024
 
 
-# docs/API.md §1.1 "Security headers": sent on every response unless the route set its own (the documentation
+# docs/API.md §1.1.1: sent on every response unless the route set its own (the documentation
 # pages set a CSP that allows their assets). Nothing the API serves is meant to be framed, sniffed as another type,
 # or to leak its URL (which may name shares and recipients) to another site through `Referer`.
 _SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -537,7 +537,7 @@ _REDOC_BUNDLE_STYLE_HASHES = (
 def _docs_page(
     source: str, *, style_hashes: tuple[str, ...] = (), worker_src: str = "'none'"
 ) -> Callable[[], HTMLResponse]:
-    """The route of a documentation page whose CSP allows only the app's own assets and the page's inline code.
+    """The route of a documentation page whose CSP allows only the app's own assets and its inline code (§1.1.1).
 
     Attribute-less inline `<script>` blocks are allowed by hash (the page is rendered once, from settings only);
     a page holding `{csp_nonce}` gets a fresh nonce per response for its scripts and styles. Any other script or
@@ -705,7 +705,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
         # No `/shares/` → 307 to `/shares`: Starlette builds that Location from the Host header, so a forged Host
-        # would send the client (and a replayed POST body) elsewhere. One URL per route; others are a 404 problem.
+        # would send the client (and a replayed POST body) elsewhere. One URL per route, others are a 404 problem
+        # (docs/API.md §1.1).
         redirect_slashes=False,
         lifespan=lifespan,
     )

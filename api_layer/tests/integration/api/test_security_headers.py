@@ -1,4 +1,4 @@
-"""Security headers and redirects (docs/API.md §1.1 "Security headers"): nothing takes its host from the request.
+"""Security headers and redirects (docs/API.md §1.1.1): nothing takes its host from the request.
 
 A forged `Host` must never reach a `Location` (Starlette's trailing-slash redirect used to build one from it, and
 a 307 replays a POST body to wherever it points), and every response carries the headers that stop sniffing,

@@ -5,7 +5,7 @@ local mode against the session emulator. Playwright drives Debian's Chromium (`/
 `.ci/run`); nothing is downloaded. Every request the page makes is recorded, and any request to another origin is
 aborted (this machine has no outside network) and fails the test: the page's assets come from the app itself
 (`/docs-assets/...`, from the fastapi-offline package). The pages are served with a strict Content-Security-Policy
-(docs/API.md §1.1); every console message is recorded and a CSP violation (Chromium logs each one) fails the test.
+(docs/API.md §1.1.1); every console message is recorded and a CSP violation (Chromium logs each one) fails the test.
 """
 
 from __future__ import annotations
