@@ -307,6 +307,7 @@ def store(pool: Pool, text: str) -> tuple[Any, int]:
         file_sha256=loaded.file_sha256,
         file_size=loaded.file_size,
         requested_by="bench",
+        requested_by_roles=("admin",),  # as an admin stores it: no approval under role parity
     )
     with transaction(pool) as conn:
         stored = share_packs.store_version(conn, version_input, changed_by="bench")

@@ -137,10 +137,21 @@ def upload_sharepack(
     message: WorkMessage | None = None
     rerun = False
     with transaction(ctx.pool) as conn:
+        _check_owner(conn, loaded.pack_key, principal)
         reject_managed_elsewhere(conn, loaded, workspace_url=workspace.url)
         stored = share_packs.store_version(conn, version_input, changed_by=principal.id)
         share_pack_id: UUID = stored.row["share_pack_id"]
         version: int = stored.row["version"]
+        if stored.created and stored.previous_version is None:
+            owners.add(
+                conn,
+                share_pack_id,
+                principal.id,
+                principal.name,
+                actor=principal.id,
+                at=stored.at,
+                request_id=request_id,
+            )
         if stored.created:
             admission = admit_version(
                 conn,
