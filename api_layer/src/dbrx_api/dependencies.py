@@ -31,7 +31,7 @@ WORKSPACE_HEADER_DESCRIPTION = (
 bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="EntraIdBearer",
-    description="Microsoft Entra ID access token for the DeltaShare API (app roles DeltaShare.Reader/Writer/Admin).",
+    description="Microsoft Entra ID access token for the DeltaShare API (app roles DeltaShare.Reader/Writer/Approver/Admin).",
 )
 
 

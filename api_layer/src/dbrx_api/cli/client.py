@@ -177,6 +177,16 @@ class ApiClient:
             "GET", f"{WORKFLOW}/{quote(share_pack_id, safe='')}/history", retry=True
         )
 
+    def decide(
+        self, share_pack_id: str, version: int, decision: str, comment: str | None
+    ) -> ApiResponse:
+        """`POST /workflow/sharepack/{id}/versions/{version}/approval` (a decision: never retried)."""
+        body: dict[str, Any] = {"decision": decision}
+        if comment:
+            body["comment"] = comment
+        path = f"{WORKFLOW}/{quote(share_pack_id, safe='')}/versions/{version}/approval"
+        return self._request("POST", path, retry=False, json_body=body)
+
     # ---------------------------------------------------------------------------- transport
 
     def _request(
@@ -187,6 +197,7 @@ class ApiClient:
         retry: bool,
         params: Mapping[str, str] | None = None,
         pack: PackFile | None = None,
+        json_body: Mapping[str, Any] | None = None,
     ) -> ApiResponse:
         url = f"{safe_url(self.base_url)}{path}"
         attempt = 0
@@ -195,7 +206,9 @@ class ApiClient:
                 {"file": (pack.name, pack.content, pack.media_type)} if pack is not None else None
             )
             try:
-                response = self._http.request(method, path, params=params, files=files)
+                response = self._http.request(
+                    method, path, params=params, files=files, json=json_body
+                )
             except httpx.TransportError as exc:
                 if retry and attempt < MAX_RETRIES:
                     delay = BACKOFF_BASE_S * 2**attempt

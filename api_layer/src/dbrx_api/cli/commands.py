@@ -266,6 +266,21 @@ def follow(
         response = None
 
 
+def report_waiting_for_approval(rt: Runtime, doc: Mapping[str, Any], which: str) -> None:
+    """Who may approve, and the destructive changes the approval is about (docs/GOVERNANCE.md §1)."""
+    governance = doc.get("governance") or {}
+    approvers = ", ".join(str(a) for a in governance.get("approver") or []) or "an approver"
+    plan = doc.get("approval_plan") or {}
+    rt.console.detail(f"{which}: waiting for approval by {approvers} (not the uploader)")
+    for change in plan.get("destructive_changes") or []:
+        rt.console.detail(f"  needs approval: {change}")
+    if plan.get("digest"):
+        rt.console.detail(
+            f"  approve with: deltashare approve {doc.get('share_pack_id')} "
+            f"--version {doc.get('current_version')}"
+        )
+
+
 def _report_followed(
     rt: Runtime, result: FollowResult, share_pack_id: str, version: int | None
 ) -> ExitCode:
@@ -282,6 +297,8 @@ def _report_followed(
             f"{which}: timed out after {rt.options.timeout_s:g}s, last status {result.status}"
         )
         return ExitCode.FAILED
+    if result.status == "PENDING_APPROVAL":
+        report_waiting_for_approval(rt, result.doc, which)
     console.final(f"{which}: {result.status}")
     if result.status == "COMPLETED":
         return ExitCode.OK
@@ -386,10 +403,36 @@ def run_history(rt: Runtime) -> ExitCode:
     return ExitCode.OK
 
 
+def run_decision(rt: Runtime) -> ExitCode:
+    """`approve|decline ID --version N [--comment TEXT]`: an approver's decision (docs/GOVERNANCE.md §1.4)."""
+    share_pack_id = rt.options.share_pack_id or ""
+    version = rt.options.version or 0
+    decision = "approve" if rt.options.command == "approve" else "decline"
+    response = rt.client.decide(share_pack_id, version, decision, rt.options.comment)
+    if _is_not_found(response):
+        return report_not_found(rt, response, share_pack_id)
+    doc = response.json_object
+    which = f"share pack {share_pack_id} version {version}"
+    if response.status in (403, 409) and doc is not None:
+        rt.console.document(doc)
+        rt.console.annotate("error", f"{which}: {_problem_summary(response)}", title=response.code)
+        rt.console.final(f"{which}: not {decision}d ({_problem_summary(response)})")
+        return ExitCode.FAILED
+    if response.status != 200 or doc is None:
+        return report_unexpected(rt, response)
+    rt.console.document(doc)
+    for change in doc.get("approved_changes") or []:
+        rt.console.detail(f"  approved: {change}")
+    rt.console.final(f"{which}: {decision}d, now {doc.get('status', '?')}")
+    return ExitCode.OK
+
+
 COMMANDS: dict[str, Callable[[Runtime], ExitCode]] = {
     "validate": run_validate,
     "plan": run_plan,
     "apply": run_apply,
     "status": run_status,
     "history": run_history,
+    "approve": run_decision,
+    "decline": run_decision,
 }

@@ -18,7 +18,7 @@ from dbrx_api.cli.errors import UsageError
 from dbrx_api.version import __version__
 
 OutputFormat = Literal["text", "json", "github"]
-Command = Literal["validate", "plan", "apply", "status", "history"]
+Command = Literal["validate", "plan", "apply", "status", "history", "approve", "decline"]
 
 ENV_API_URL = "DELTASHARE_API_URL"
 ENV_WORKSPACE_URL = "DELTASHARE_WORKSPACE_URL"
@@ -60,6 +60,8 @@ class Options:
     wait: bool = True
     timeout_s: float = DEFAULT_WAIT_TIMEOUT_S
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+    version: int | None = None
+    comment: str | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,6 +78,16 @@ def _positive_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _version_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a version number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a version number >= 1, got {text!r}")
     return value
 
 
@@ -175,7 +187,24 @@ def build_parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", help="show every version, transition, run and step")
     history.add_argument("share_pack_id", metavar="ID", help="share-pack id (UUID)")
 
-    for sub in (validate, plan, apply, status, history):
+    decisions = []
+    for name, verb in (("approve", "approve (queue)"), ("decline", "decline (reject)")):
+        decision = commands.add_parser(
+            name, help=f"{verb} a PENDING_APPROVAL version (approver role; not its uploader)"
+        )
+        decision.add_argument("share_pack_id", metavar="ID", help="share-pack id (UUID)")
+        decision.add_argument(
+            "--version",
+            dest="pack_version",
+            metavar="N",
+            type=_version_number,
+            required=True,
+            help="the version to decide on",
+        )
+        decision.add_argument("--comment", metavar="TEXT", help="why (kept in the pack's history)")
+        decisions.append(decision)
+
+    for sub in (validate, plan, apply, status, history, *decisions):
         _add_global_options(sub, after_command=True)
     return parser
 
@@ -218,7 +247,9 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
     """Parse `argv` and apply the `DELTASHARE_*` environment defaults; raises `UsageError`."""
     args = build_parser().parse_args(list(argv))
     if not args.command:
-        raise UsageError("a command is required: validate, plan, apply, status or history")
+        raise UsageError(
+            "a command is required: validate, plan, apply, status, history, approve or decline"
+        )
     api_url = args.api_url or environ.get(ENV_API_URL, "").strip()
     if not api_url:
         raise UsageError(f"the API URL is required: pass --api-url or set {ENV_API_URL}")
@@ -254,4 +285,6 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
         else bool(getattr(args, "wait", False)),
         timeout_s=getattr(args, "timeout", DEFAULT_WAIT_TIMEOUT_S),
         poll_interval_s=getattr(args, "poll_interval", DEFAULT_POLL_INTERVAL_S),
+        version=getattr(args, "pack_version", None),
+        comment=getattr(args, "comment", None),
     )

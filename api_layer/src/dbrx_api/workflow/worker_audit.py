@@ -5,7 +5,7 @@ bare resource name (`sales_share`, never `<workspace>/sales_share`), so one quer
 returns both. The actor of a worker row is the person or application the change is done for: the uploader of the
 version (`share_packs.requested_by` / `requested_by_name`, the kind taken from the version's `sharepack.upload`
 row). The worker that performed the step is kept in `new_values.performed_by`; `new_values.approved_by` names the
-approver of the version when there is one (None until approvals record one).
+approver of the version when there is one (the newest approval of its content, docs/GOVERNANCE.md §1.4).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.repositories import share_packs
+from dbrx_api.workflow.db.repositories import approvals, share_packs
 from dbrx_api.workflow.db.repositories.audit_trail import ActorKind, AuditEntry, AuditOutcome
 
 _KINDS: frozenset[str] = frozenset({"user", "app", "worker", "system"})
@@ -47,7 +47,7 @@ def version_actor(
         conn: an open connection (read only).
         share_pack_id: the pack.
         version: the version being provisioned.
-        approved_by: the approver's principal id, when the version was approved by someone.
+        approved_by: the approver's principal id; by default the newest approval recorded for the version.
     """
     row = share_packs.get_version(conn, share_pack_id, version)
     if row is None:
@@ -59,6 +59,9 @@ def version_actor(
         (share_pack_id, version, actor_id),
     ).fetchone()
     kind = str(upload["actor_kind"]) if upload is not None else "user"
+    if approved_by is None:
+        approval = approvals.latest_approval(conn, share_pack_id, version, str(row["record_hash"]))
+        approved_by = str(approval["approver_id"]) if approval is not None else None
     return VersionActor(
         actor_id=actor_id,
         actor_name=row.get("requested_by_name"),

@@ -147,6 +147,18 @@ def test_a_writers_destructive_version_waits_for_a_listed_approver_who_is_not_th
     assert done["status"] == "COMPLETED", done
     assert "acme_external" in {r.name for r in emu_client.recipients.list()}
 
+    # The worker's audit rows act for the uploader and name the approver (docs/GOVERNANCE.md §5).
+    ctx = client.app.state.workflow  # type: ignore[attr-defined]
+    with ctx.pool.connection() as conn:
+        worker_rows = conn.execute(
+            "SELECT actor_id, new_values FROM deltashare.audit_trail "
+            "WHERE source = 'workflow' AND share_pack_id = %s",
+            (pack_id,),
+        ).fetchall()
+    assert worker_rows
+    assert {r["actor_id"] for r in worker_rows} == {a.oid}
+    assert {r["new_values"]["approved_by"] for r in worker_rows} == {c.oid}
+
     again = decide(client, c, pack_id, 1, "approve")
     assert (again.status_code, again.json()["code"]) == (409, "not_pending_approval")
     record = history(client, c, pack_id)["versions"][0]

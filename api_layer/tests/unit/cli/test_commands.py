@@ -1,4 +1,4 @@
-"""The five commands against a scripted API: what they call, what they print, and their exit codes (§14.4)."""
+"""The commands against a scripted API: what they call, what they print, and their exit codes (§14.4)."""
 
 from __future__ import annotations
 
@@ -743,3 +743,71 @@ def test_tokens_never_reach_the_output(pack: Path) -> None:
         for fmt in ("text", "json", "github"):
             run = run_cli(["validate", str(pack), "--format", fmt, "--token", secret_token], api)
             assert secret_token not in run.stdout + run.stderr
+
+
+# ------------------------------------------------------------------------------------------ approve, decline
+
+APPROVAL_PATH = f"/workflow/sharepack/{PACK_ID}/versions/2/approval"
+
+
+def test_apply_held_for_approval_names_the_approvers_and_the_destructive_changes(
+    pack: Path,
+) -> None:
+    held = status_doc("PENDING_APPROVAL")
+    held["approval_plan"] = {
+        "digest": "sha256:" + "a" * 64,
+        "destructive_changes": ["create open-sharing recipient acme_external"],
+        "changes": [],
+    }
+    api = (
+        FakeApi()
+        .on("POST", UPLOAD_PATH, json_response(202, upload_body()))
+        .on("GET", STATUS_PATH, json_response(200, held))
+    )
+    run = run_cli(["apply", str(pack)], api)
+    assert run.exit_code == 1
+    assert "waiting for approval by john@example.com (not the uploader)" in run.stdout
+    assert "needs approval: create open-sharing recipient acme_external" in run.stdout
+    assert f"deltashare approve {PACK_ID} --version 1" in run.stdout
+
+
+@pytest.mark.parametrize("command", ["approve", "decline"])
+def test_a_decision_posts_once_and_reports_the_new_status(command: str) -> None:
+    status = "QUEUED" if command == "approve" else "REJECTED"
+    body = {
+        "share_pack_id": PACK_ID,
+        "version": 2,
+        "decision": command,
+        "status": status,
+        "decided_by": {"id": "c", "name": "john@example.com"},
+        "decided_at": "2026-03-02T07:00:03.511Z",
+        "approved_changes": ["remove acme from share_grants sales_share"]
+        if command == "approve"
+        else [],
+    }
+    api = FakeApi().on("POST", APPROVAL_PATH, json_response(200, body))
+    run = run_cli([command, PACK_ID, "--version", "2", "--comment", "checked with legal"], api)
+    assert run.exit_code == 0
+    assert api.calls("POST", APPROVAL_PATH) == 1
+    sent = api.requests[0]
+    assert sent.headers["content-type"] == "application/json"
+    assert b'"decision":"' + command.encode() + b'"' in sent.content.replace(b" ", b"")
+    assert b"checked with legal" in sent.content
+    assert run.stdout.rstrip().endswith(f"share pack {PACK_ID} version 2: {command}d, now {status}")
+
+
+def test_self_approval_is_reported_and_exits_1_without_retry() -> None:
+    api = FakeApi().on(
+        "POST",
+        APPROVAL_PATH,
+        problem(403, "self_approval", "The uploader of a version cannot approve it"),
+    )
+    run = run_cli(["approve", PACK_ID, "--version", "2"], api)
+    assert run.exit_code == 1
+    assert api.calls("POST", APPROVAL_PATH) == 1
+    assert "self_approval" in run.stdout
+
+
+def test_a_decision_needs_a_version_number() -> None:
+    run = run_cli(["approve", PACK_ID], FakeApi())
+    assert run.exit_code == 2
