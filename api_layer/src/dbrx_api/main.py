@@ -476,6 +476,7 @@ def _custom_openapi(app: FastAPI, settings: Settings) -> Callable[[], dict[str, 
             for operation in path_item.values():
                 if not isinstance(operation, dict):
                     continue
+                workspace_required = bool(operation.pop("x-workspace-required", False))
                 role = operation.get("x-required-role")
                 if role:
                     note = "Public." if role == "public" else f"Required role: **{role}**."
@@ -487,7 +488,9 @@ def _custom_openapi(app: FastAPI, settings: Settings) -> Callable[[], dict[str, 
                         parameter.get("in") == "header"
                         and parameter.get("name") == WORKSPACE_HEADER
                     ):
-                        parameter["required"] = True
+                        # Optional on the share-pack upload and plan, where the pack's
+                        # metadata.workspace_url names the workspace (docs/API.md §1.1, §2.9).
+                        parameter["required"] = workspace_required
                         parameter["schema"] = {"type": "string", "format": "uri"}
                         if settings.databricks.workspaces:
                             # Swagger UI pre-fills the first allow-listed workspace.

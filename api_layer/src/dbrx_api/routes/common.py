@@ -77,6 +77,10 @@ def operation(
         "responses": responses,
         "openapi_extra": {"x-required-role": role or "public"},
     }
+    if workspace:
+        # Marks `X-Workspace-URL` required in the document (main._custom_openapi removes the marker): the
+        # header is read as optional so that its absence is a 400 problem rather than a 422 (docs/API.md §1.3).
+        kwargs["openapi_extra"]["x-workspace-required"] = True
     if role is not None:
         kwargs["dependencies"] = [Depends(require_role(role))]
     return kwargs
