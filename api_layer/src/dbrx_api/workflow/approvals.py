@@ -27,7 +27,6 @@ from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db import scd2
 from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import approvals, audit_trail, share_packs, version_status
-from dbrx_api.workflow.db.repositories.audit_trail import AuditEntry
 from dbrx_api.workflow.db.repositories.version_status import Status
 from dbrx_api.workflow.queue.messages import WorkMessage
 
@@ -274,23 +273,16 @@ def decide(
             message = WorkMessage(
                 share_pack_id, version, attempt=int(moved["attempts"]) + 1, request_id=request_id
             )
-        audit_trail.record(
+        audit_trail.record_pack_event(
             conn,
-            AuditEntry(
-                actor_id=principal.id,
-                actor_name=principal.name,
-                actor_kind=principal.kind,
-                source="api",
-                action=f"sharepack.{decision}",
-                entity_type="sharepack",
-                entity_key=str(pack_row["pack_key"]),
-                outcome="succeeded",
-                workspace_url=str(pack_row["workspace_url"]),
-                share_pack_id=share_pack_id,
-                version=version,
-                request_id=request_id,
-                new_values={"status": target.value, "plan_digest": shown, "comment": comment},
-            ),
+            actor=principal,
+            action=f"sharepack.{decision}",
+            pack_key=str(pack_row["pack_key"]),
+            workspace_url=str(pack_row["workspace_url"]),
+            share_pack_id=share_pack_id,
+            version=version,
+            request_id=request_id,
+            new_values={"status": target.value, "plan_digest": shown, "comment": comment},
         )
     body = {
         "share_pack_id": share_pack_id,

@@ -35,7 +35,6 @@ from dbrx_api.workflow.db import migrate, scd2, views
 from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.operations import admit_version, rerun_version
 from dbrx_api.workflow.db.repositories import audit_trail, owners, share_packs, version_status
-from dbrx_api.workflow.db.repositories.audit_trail import AuditEntry
 from dbrx_api.workflow.db.repositories.share_packs import PackVersionInput
 from dbrx_api.workflow.db.repositories.version_status import Status
 from dbrx_api.workflow.ownership import reject_managed_elsewhere
@@ -187,28 +186,21 @@ def upload_sharepack(
                         request_id=request_id,
                     )
         if stored.created or rerun:
-            audit_trail.record(
+            audit_trail.record_pack_event(
                 conn,
-                AuditEntry(
-                    actor_id=principal.id,
-                    actor_name=principal.name,
-                    actor_kind=principal.kind,
-                    source="api",
-                    action="sharepack.upload" if stored.created else "sharepack.rerun",
-                    entity_type="sharepack",
-                    entity_key=loaded.pack_key,
-                    outcome="succeeded",
-                    workspace_url=workspace.url,
-                    share_pack_id=share_pack_id,
-                    version=version,
-                    request_id=request_id,
-                    new_values={
-                        "record_hash": loaded.record_hash,
-                        "status": status,
-                        "file_name": loaded.file_name,
-                        "file_size": loaded.file_size,
-                    },
-                ),
+                actor=principal,
+                action="sharepack.upload" if stored.created else "sharepack.rerun",
+                pack_key=loaded.pack_key,
+                workspace_url=workspace.url,
+                share_pack_id=share_pack_id,
+                version=version,
+                request_id=request_id,
+                new_values={
+                    "record_hash": loaded.record_hash,
+                    "status": status,
+                    "file_name": loaded.file_name,
+                    "file_size": loaded.file_size,
+                },
             )
     enqueue = "none"
     if message is not None:
@@ -314,23 +306,16 @@ def set_owners(
             )
         ]
         if added or removed:
-            audit_trail.record(
+            audit_trail.record_pack_event(
                 conn,
-                AuditEntry(
-                    actor_id=principal.id,
-                    actor_name=principal.name,
-                    actor_kind=principal.kind,
-                    source="api",
-                    action="sharepack.owners",
-                    entity_type="sharepack",
-                    entity_key=str(current["pack_key"]),
-                    outcome="succeeded",
-                    workspace_url=str(current["workspace_url"]),
-                    share_pack_id=share_pack_id,
-                    old_values={"owners": existing},
-                    new_values={"owners": wanted},
-                    request_id=request_id,
-                ),
+                actor=principal,
+                action="sharepack.owners",
+                pack_key=str(current["pack_key"]),
+                workspace_url=str(current["workspace_url"]),
+                share_pack_id=share_pack_id,
+                request_id=request_id,
+                old_values={"owners": existing},
+                new_values={"owners": wanted},
             )
         now_owners = owners.list_owners(conn, share_pack_id)
     return OwnersResponse.model_validate(

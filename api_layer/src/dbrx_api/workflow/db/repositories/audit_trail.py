@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from uuid import UUID
 
 import psycopg
@@ -16,6 +16,19 @@ from dbrx_api.workflow.db.values import jsonb, returned
 
 ActorKind = Literal["user", "app", "worker", "system"]
 Source = Literal["api", "workflow"]
+
+
+class Actor(Protocol):
+    """Who acts (an authenticated `Principal` fits)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> Literal["user", "app"]: ...
+
+
 AuditOutcome = Literal["succeeded", "failed"]
 
 REDACTED = "[redacted]"
@@ -90,6 +103,41 @@ def record(conn: psycopg.Connection[DictRow], entry: AuditEntry) -> int:
     ).fetchone()
     row = returned(row)
     return int(row["audit_id"])
+
+
+def record_pack_event(
+    conn: psycopg.Connection[DictRow],
+    *,
+    actor: Actor,
+    action: str,
+    pack_key: str,
+    workspace_url: str,
+    share_pack_id: UUID,
+    version: int | None = None,
+    request_id: str | None = None,
+    old_values: Mapping[str, Any] | None = None,
+    new_values: Mapping[str, Any] | None = None,
+) -> int:
+    """Append the row of a caller's action on a share pack (upload, re-run, decision, owners)."""
+    return record(
+        conn,
+        AuditEntry(
+            actor_id=actor.id,
+            actor_name=actor.name,
+            actor_kind=actor.kind,
+            source="api",
+            action=action,
+            entity_type="sharepack",
+            entity_key=pack_key,
+            outcome="succeeded",
+            workspace_url=workspace_url,
+            share_pack_id=share_pack_id,
+            version=version,
+            request_id=request_id,
+            old_values=old_values,
+            new_values=new_values,
+        ),
+    )
 
 
 def list_for_entity(
