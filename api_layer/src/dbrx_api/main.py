@@ -26,7 +26,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, compile_path
 
 from dbrx_api.audit import AuditRecorder, describe_operation, entity_key
 from dbrx_api.dbrx_auth.principal import Principal
@@ -191,6 +191,20 @@ def _allowed_methods(request: Request) -> list[str]:
     ]
 
 
+_BODY_TOO_LARGE_STATE = "body_too_large"
+
+
+def _body_cut_at_limit(request: Request) -> AppError | None:
+    """The 413 of a request whose streamed body the middleware cut at its limit (None otherwise).
+
+    A chunked body has no Content-Length to refuse up front; the middleware stops it while it streams, and the
+    body reader (FastAPI's JSON or form parsing) turns that into its own "could not parse" error. That error is
+    a consequence of the cut, so the limit is reported instead (docs/API.md §1.5.2, §10.1).
+    """
+    error = request.scope.get("state", {}).get(_BODY_TOO_LARGE_STATE)
+    return error if isinstance(error, AppError) else None
+
+
 def install_exception_handlers(app: FastAPI) -> None:
     """Register the one mapping from failures to problem documents."""
 
@@ -200,12 +214,18 @@ def install_exception_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)  # noqa: S101
+        too_large = _body_cut_at_limit(request)
+        if too_large is not None:
+            return _app_error_response(request, too_large)
         return _app_error_response(request, validation_problem(_validation_items(exc)))
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101
         error: AppError
-        if exc.status_code == 404:
+        too_large = _body_cut_at_limit(request)
+        if too_large is not None:
+            error = too_large
+        elif exc.status_code == 404:
             path = request.url.path
             # Trailing slashes are not redirected (create_app): say so instead of a bare "no route".
             hint = " (paths take no trailing '/')" if len(path) > 1 and path.endswith("/") else ""
@@ -243,6 +263,28 @@ def install_exception_handlers(app: FastAPI) -> None:
 # ------------------------------------------------------------------------------------------ middleware
 
 
+def _form_operations(openapi: dict[str, Any]) -> list[tuple[str, re.Pattern[str], list[str]]]:
+    """(method, path pattern, field names) of every operation whose request body is `multipart/form-data`."""
+    components = openapi.get("components", {}).get("schemas", {})
+    found = []
+    for path, item in openapi.get("paths", {}).items():
+        for method, operation in item.items():
+            content = (
+                (operation.get("requestBody") or {}).get("content", {})
+                if isinstance(operation, dict)
+                else {}
+            )
+            if _MULTIPART not in content:
+                continue
+            schema = content[_MULTIPART].get("schema", {})
+            ref = schema.get("$ref", "")
+            if ref.startswith("#/components/schemas/"):
+                schema = components.get(ref.rsplit("/", 1)[-1], {})
+            pattern, _, _ = compile_path(path)
+            found.append((method.upper(), pattern, list(schema.get("properties", {}))))
+    return found
+
+
 class _BodyTooLarge(Exception):
     def __init__(self, limit: int, multipart: bool) -> None:
         super().__init__(limit)
@@ -259,6 +301,7 @@ class RequestMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        self._form_operations: list[tuple[str, re.Pattern[str], list[str]]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -307,7 +350,7 @@ class RequestMiddleware:
             if early is not None:
                 await early(scope, receive, send_with_headers)
             else:
-                await self.app(scope, self._limited(receive, headers), send_with_headers)
+                await self.app(scope, self._limited(scope, receive, headers), send_with_headers)
         except _BodyTooLarge as exc:
             if response_started:
                 raise
@@ -411,13 +454,35 @@ class RequestMiddleware:
             or content_type.endswith("+json")
             or content_type == _MULTIPART
         ):
-            error = UnsupportedMediaTypeError(
-                f"Send the body as application/json (got '{content_type or 'no content type'}')."
-            )
-            return _app_error_response(request, error)
+            got = content_type or "no content type"
+            fields = self._form_fields(request)
+            if fields is not None:
+                named = ", ".join(f"'{name}'" for name in fields)
+                detail = (
+                    f"Send the body as multipart/form-data with the field {named} (got '{got}')."
+                )
+            else:
+                detail = f"Send the body as application/json (got '{got}')."
+            return _app_error_response(request, UnsupportedMediaTypeError(detail))
+        return None
+
+    def _form_fields(self, request: Request) -> list[str] | None:
+        """The form fields of the operation at the request's method and path; None when it takes no form.
+
+        Read from the OpenAPI document (the middleware runs before routing, so the route is not known yet): a
+        raw YAML file posted to the upload is told to send a multipart form, not JSON (docs/API.md §10.2).
+        """
+        if self._form_operations is None:
+            self._form_operations = _form_operations(request.app.openapi())
+        for method, pattern, fields in self._form_operations:
+            if method == request.method and pattern.match(request.url.path):
+                return fields
         return None
 
     def _too_large(self, request: Request, exc: _BodyTooLarge) -> JSONResponse:
+        return _app_error_response(request, self._too_large_error(exc))
+
+    def _too_large_error(self, exc: _BodyTooLarge) -> AppError:
         if exc.multipart:
             limit = self.settings.upload.max_bytes
             error: AppError = PayloadTooLargeError(
@@ -436,9 +501,9 @@ class RequestMiddleware:
             error = PayloadTooLargeError(
                 f"The JSON body exceeds {exc.limit} bytes.", code="payload_too_large"
             )
-        return _app_error_response(request, error)
+        return error
 
-    def _limited(self, receive: Receive, headers: dict[str, str]) -> Receive:
+    def _limited(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> Receive:
         limit, multipart = self._limit_for(headers)
         received = 0
 
@@ -448,7 +513,13 @@ class RequestMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge(limit, multipart)
+                    exc = _BodyTooLarge(limit, multipart)
+                    # The body reader may catch this and raise its own parse error: the problem handlers
+                    # answer with this 413 instead (`_body_cut_at_limit`).
+                    scope.setdefault("state", {})[_BODY_TOO_LARGE_STATE] = self._too_large_error(
+                        exc
+                    )
+                    raise exc
             return message
 
         return limited_receive

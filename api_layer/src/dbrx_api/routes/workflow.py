@@ -12,7 +12,18 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, File, Header, Path, Query, Request, Response, UploadFile, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Header,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
 from pydantic import BeforeValidator, StringConstraints
 
 from dbrx_api.dependencies import (
@@ -21,7 +32,7 @@ from dbrx_api.dependencies import (
     RequestIdDep,
     WorkflowDep,
 )
-from dbrx_api.errors import ServiceUnavailable
+from dbrx_api.errors import ServiceUnavailable, ValidationFailed
 from dbrx_api.routes.common import operation, problem_responses
 from dbrx_api.schemas.metrics import QueryTimestamp
 from dbrx_api.schemas.workflow import (
@@ -71,9 +82,28 @@ StatusFilter = Annotated[
     ],
     BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value),
 ]
-PackFile = Annotated[
+PackFileField = Annotated[
     UploadFile, File(description="The share pack: .yaml, .yml or .xlsx (at most 5 MiB)")
 ]
+
+
+async def single_pack_file(request: Request, file: PackFileField) -> UploadFile:
+    """The one `file` part of the upload; 422 when the form holds several (docs/API.md §10.2).
+
+    FastAPI binds the last of repeated parts, so a second file would silently replace the first. The form is
+    already parsed (and cached on the request) when dependencies run: reading it again costs nothing.
+    """
+    parts = len((await request.form()).getlist("file"))
+    if parts > 1:
+        message = f"send exactly one file in the form field 'file' (got {parts})"
+        raise ValidationFailed(
+            f"The request is invalid: body.file: {message}.",
+            errors=[{"loc": ["body", "file"], "msg": message, "type": "duplicate_value"}],
+        )
+    return file
+
+
+PackFile = Annotated[UploadFile, Depends(single_pack_file)]
 
 
 def _read(file: UploadFile, limit: int) -> bytes:

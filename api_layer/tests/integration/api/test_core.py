@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -113,6 +114,27 @@ def test_body_limits_and_media_type(api: TestClient, emu: Any) -> None:
     assert (big.status_code, big.json()["code"]) == (413, "payload_too_large")
     form = api.post("/shares", data={"name": "x"})
     assert (form.status_code, form.json()["code"]) == (415, "unsupported_media_type")
+    assert emu.stats()["total"] == 0
+
+
+def test_chunked_body_over_the_limit_is_413(api: TestClient, emu: Any) -> None:
+    """A streamed body (no Content-Length) cut at the limit is a 413, not a parse failure (§1.5.2)."""
+
+    def chunked() -> Iterator[bytes]:
+        yield b'{"tables": ["'
+        for _ in range(32):  # 2 MiB, over server.max_json_body_bytes (1 MiB)
+            yield b"a" * 65536
+        yield b'"]}'
+
+    emu.reset_stats()
+    response = api.put(
+        "/shares/s1/dataobject/add",
+        content=chunked(),
+        headers={"content-type": "application/json"},
+    )
+    problem = response.json()
+    assert (response.status_code, problem["code"]) == (413, "payload_too_large")
+    assert "1048576 bytes" in problem["detail"]
     assert emu.stats()["total"] == 0
 
 

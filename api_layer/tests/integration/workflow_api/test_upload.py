@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -138,6 +138,65 @@ def test_file_type_and_size(workflow_api: Callable[..., TestClient], emu: Any) -
         UPLOAD, files={"file": ("pack.yaml", b"#" * (6 * 1024 * 1024), "application/x-yaml")}
     )
     assert (big.status_code, big.json()["code"]) == (413, "file_too_large")
+
+
+def test_chunked_upload_over_the_limit_is_413(workflow_api: Callable[..., TestClient]) -> None:
+    """50 MB streamed without Content-Length: cut at the limit and reported as such (docs/API.md §10.1)."""
+
+    def chunked() -> Iterator[bytes]:
+        yield (
+            b"--b0undary\r\n"
+            b'Content-Disposition: form-data; name="file"; filename="pack.yaml"\r\n'
+            b"Content-Type: application/x-yaml\r\n\r\n"
+        )
+        for _ in range(50 * 16):
+            yield b"#" * 65536
+        yield b"\r\n--b0undary--\r\n"
+
+    client = workflow_api()
+    response = client.post(
+        UPLOAD,
+        content=chunked(),
+        headers={"content-type": "multipart/form-data; boundary=b0undary"},
+    )
+    problem = response.json()
+    assert (response.status_code, problem["code"]) == (413, "file_too_large")
+    assert str(5 * 1024 * 1024) in problem["detail"]
+    assert client.get("/workflow/sharepacks").json()["items"] == []
+
+
+@pytest.mark.parametrize("path", [UPLOAD, "/workflow/sharepack/plan"])
+@pytest.mark.parametrize("media_type", ["application/x-yaml", "text/yaml"])
+def test_raw_yaml_body_is_told_to_send_a_form(
+    workflow_api: Callable[..., TestClient], emu: Any, path: str, media_type: str
+) -> None:
+    client = workflow_api()
+    response = client.post(
+        path, content=example_pack(emu.url).encode(), headers={"content-type": media_type}
+    )
+    problem = response.json()
+    assert (response.status_code, problem["code"]) == (415, "unsupported_media_type")
+    assert "multipart/form-data" in problem["detail"]
+    assert "'file'" in problem["detail"]
+    assert "application/json" not in problem["detail"]
+
+
+def test_two_file_parts_are_422(workflow_api: Callable[..., TestClient], emu: Any) -> None:
+    client = workflow_api()
+    pack = example_pack(emu.url).encode()
+    for path in (UPLOAD, "/workflow/sharepack/plan?offline=true"):
+        response = client.post(
+            path,
+            files=[
+                ("file", ("a.yaml", pack, "application/x-yaml")),
+                ("file", ("b.yaml", pack, "application/x-yaml")),
+            ],
+        )
+        problem = response.json()
+        assert (response.status_code, problem["code"]) == (422, "validation_failed"), path
+        assert problem["errors"][0]["loc"] == ["body", "file"]
+        assert "'file'" in problem["detail"]
+    assert client.get("/workflow/sharepacks").json()["items"] == []
 
 
 def test_workspace_rules(workflow_api: Callable[..., TestClient], emu: Any) -> None:
