@@ -35,6 +35,9 @@ HTTP_PORT = 80
 # Spare loopback addresses tried in turn (another xdist worker or test run may hold port 80 of one).
 LOOPBACK_CANDIDATES = [f"127.0.0.{n}" for n in range(2, 40)]
 SECOND_MS = 1000
+KNOWN_METASTORE = (
+    "aws:us-east-1:0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b"  # in the minimal seed's known_metastores
+)
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +254,16 @@ def test_recipients_properties_and_ip_access_list(
     assert plain["name"] == sdk_plain.name == "legacy_plain"
     assert not (sdk_plain.properties_kvpairs and sdk_plain.properties_kvpairs.properties)
     assert not (sdk_plain.ip_access_list and sdk_plain.ip_access_list.allowed_ip_addresses)
+
+    # --sharing-id makes a DATABRICKS recipient; the empty IP list sent beside it is no IP list.
+    d2d = cli("recipients", "create", "--name", "legacy_d2d", "--sharing-id", KNOWN_METASTORE)
+    sdk_d2d = emu_client.recipients.get("legacy_d2d")
+    assert d2d["authentication_type"] == "DATABRICKS"
+    assert sdk_d2d.authentication_type is not None
+    assert sdk_d2d.authentication_type.value == "DATABRICKS"
+    assert sdk_d2d.data_recipient_global_metastore_id == KNOWN_METASTORE
+    assert sdk_d2d.activated is True
+    assert not sdk_d2d.tokens
 
     # `recipients update` sends {"name": null, "comment": ..., "owner": null, ...}: the nulls change nothing.
     cli("recipients", "update", "--name", "legacy_partner", "--property", "country=DE")
