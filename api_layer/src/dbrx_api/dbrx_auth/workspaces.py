@@ -73,6 +73,8 @@ def normalise_workspace_url(raw: str | None) -> str:
     ):
         raise invalid
     default_port = {"https": 443, "http": 80}[scheme]
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal keeps its brackets (RFC 3986 §3.2.2)
     netloc = host if port in (None, default_port) else f"{host}:{port}"
     return f"{scheme}://{netloc}"
 

@@ -19,6 +19,10 @@ PROD = "https://adb-1234567890123456.7.azuredatabricks.net"
         (f"{PROD}:443", PROD),
         (f"{PROD}:8443", f"{PROD}:8443"),
         ("http://127.0.0.1:8765/", "http://127.0.0.1:8765"),
+        # IPv6 literals keep their brackets (without them the port could not be told apart)
+        ("http://[::1]:8765/", "http://[::1]:8765"),
+        ("HTTPS://[2001:DB8::1]:443", "https://[2001:db8::1]"),
+        ("https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443"),
     ],
 )
 def test_normalisation(raw: str, expected: str) -> None:
