@@ -5,7 +5,7 @@
 #
 #   api     the HTTP API: python -m dbrx_api.serve (uvicorn with server.workers processes, bound to 0.0.0.0:$PORT
 #           on App Service and to server.host:server.port elsewhere; graceful shutdown on SIGTERM)
-#   worker  the share-pack queue worker: python -m dbrx_api.workflow.worker (WORKFLOW.md §8; stops on SIGTERM)
+#   worker  the share-pack queue worker: python -m dbrx_api.workflow.worker (docs/WORKFLOW.md §8; stops on SIGTERM)
 #   all     both in one container: the API plus $STARTUP_WORKER_PROCESSES worker processes (default 1). SIGTERM and
 #           SIGINT are forwarded to every child; if one child dies the others are stopped too, so the platform
 #           restarts the container instead of running half of it.

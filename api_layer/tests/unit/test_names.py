@@ -1,4 +1,4 @@
-"""Name rules and the one path-segment helper (docs/API.md §1.6, SHAREPACK §2.3)."""
+"""Name rules and the one path-segment helper (docs/API.md §1.6, docs/SHAREPACK.md §2.3)."""
 
 from __future__ import annotations
 

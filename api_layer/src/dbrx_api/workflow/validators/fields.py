@@ -83,7 +83,7 @@ def name_problem(value: str, *, allow_dot: bool = False, limit: int = MAX_NAME_C
     if control:
         return f"control character U+{ord(control.group()):04X} is not allowed"
     # `?` starts a query, `#` a fragment and `%` an escape: a name holding one would address another object in a
-    # Databricks URL path (SHAREPACK §2.3, docs/API.md §1.6).
+    # Databricks URL path (docs/SHAREPACK.md §2.3, docs/API.md §1.6).
     for char in URL_QUERY_FRAGMENT_ESCAPE:
         if char in value:
             return f'"{char}" is not allowed'
