@@ -1,8 +1,9 @@
 """`detect_drift`: recorded resources vs the live workspace (docs/WORKFLOW.md §11, docs/API.md §12.6).
 
 Only current, non-deleted recorded rows are examined, and only the fields the recording pack version managed
-(§9.3): the pack's stored config says which keys it set. Differences are listed as *live relative to recorded*:
-`add` = present live but not recorded, `remove` = recorded but absent live, scalars as `{recorded, live}`. Reads only,
+(§9.3): the pack's stored config says which keys it set. Set differences name the side explicitly:
+`unexpected_in_workspace` = present live but not recorded, `missing_in_workspace` = recorded but absent live;
+scalars as `{recorded, live}`. Reads only,
 bounded by the per-workspace limit; secrets (tokens, activation links) are never compared nor returned.
 """
 
@@ -99,8 +100,8 @@ def _set_difference(
         return None
     return {
         "field": field_name,
-        "add": sorted(live_set - recorded_set),
-        "remove": sorted(recorded_set - live_set),
+        "unexpected_in_workspace": sorted(live_set - recorded_set),
+        "missing_in_workspace": sorted(recorded_set - live_set),
     }
 
 

@@ -59,8 +59,8 @@ def test_a_changed_ip_list_and_a_deleted_pipeline_are_reported(
     assert acme["differences"] == [
         {
             "field": "ip_access_list",
-            "add": ["192.0.2.0/24"],
-            "remove": ["2001:db8:1234::/48", "203.0.113.0/24"],
+            "unexpected_in_workspace": ["192.0.2.0/24"],
+            "missing_in_workspace": ["2001:db8:1234::/48", "203.0.113.0/24"],
         }
     ]
     assert items[("pipeline", "sales_order_items_pl")]["state"] == "missing"
@@ -91,8 +91,16 @@ def test_a_revoked_grant_and_a_removed_object_are_reported(
 
     items = {(i["resource_type"], i["name"]): i for i in body["items"]}
     assert items[("share", "sales_share")]["differences"] == [
-        {"field": "objects", "add": [], "remove": ["main.sales.order_items"]},
-        {"field": "recipients", "add": [], "remove": ["acme_external"]},
+        {
+            "field": "objects",
+            "unexpected_in_workspace": [],
+            "missing_in_workspace": ["main.sales.order_items"],
+        },
+        {
+            "field": "recipients",
+            "unexpected_in_workspace": [],
+            "missing_in_workspace": ["acme_external"],
+        },
     ]
     assert items[("share", "finance_share")]["state"] == "in_sync"
 
