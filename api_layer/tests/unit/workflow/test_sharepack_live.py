@@ -95,6 +95,21 @@ def test_unity_catalog_objects() -> None:
     }
 
 
+def test_missing_object_is_named_by_its_declared_type() -> None:
+    """A missing VIEW is reported as a view; an undeclared missing object stays a table."""
+    lookup = example_workspace()
+    del lookup.tables["sales_catalog.curated.sales_by_region_v"]  # declared `type: VIEW`
+    del lookup.tables["sales_catalog.curated.store_dim"]  # no declared type
+    result, _ = _check(lookup)
+    messages = {i.loc: i.msg for i in result.errors if i.type == "asset_not_found"}
+    assert messages["share[0].share_assets[2]"] == (
+        'view "sales_catalog.curated.sales_by_region_v" does not exist.'
+    )
+    assert messages["share[0].share_assets[1]"] == (
+        'table "sales_catalog.curated.store_dim" does not exist.'
+    )
+
+
 def test_declared_type_is_compared() -> None:
     lookup = example_workspace()
     lookup.tables["sales_catalog.curated.sales_by_region_v"] = TableInfo(

@@ -45,6 +45,12 @@ TABLE_TYPES: dict[str, str] = {
     "MATERIALIZED_VIEW": "MATERIALIZED_VIEW",
     "STREAMING_TABLE": "STREAMING_TABLE",
 }
+# What a missing three-part asset is called: its declared type, else "table" (docs/SHAREPACK.md §13.4).
+_MISSING_NOUNS = {
+    "VIEW": "view",
+    "MATERIALIZED_VIEW": "materialized view",
+    "STREAMING_TABLE": "streaming table",
+}
 _AUTH_TYPES = {"D2D": "DATABRICKS", "D2O": "TOKEN"}
 
 
@@ -412,8 +418,17 @@ class _Checker:
                         input_value=name,
                     )
 
-    def resolve(self, asset: AssetName, path: str, live_types: dict[str, str]) -> str | None:
-        """The object type of §7.3, or None after reporting why it cannot be shared."""
+    def resolve(
+        self,
+        asset: AssetName,
+        path: str,
+        live_types: dict[str, str],
+        declared: str | None = None,
+    ) -> str | None:
+        """The object type of §7.3, or None after reporting why it cannot be shared.
+
+        `declared` is the entry's `type`, which names a missing object (a missing VIEW is "view ... does not exist").
+        """
         if asset.name.lower() in live_types:
             return live_types[asset.name.lower()]
         if asset.kind == "table":
@@ -424,7 +439,7 @@ class _Checker:
                         "error",
                         "asset_not_found",
                         path,
-                        f'table "{asset.name}" does not exist.',
+                        f'{_MISSING_NOUNS.get(declared or "", "table")} "{asset.name}" does not exist.',
                         input_value=asset.name,
                     )
                 return None
@@ -482,7 +497,7 @@ class _Checker:
     ) -> None:
         path = self.locator.asset(share.name, list_key, asset.name)
         parsed = parse_asset_name(asset.name)
-        resolved = self.resolve(parsed, path, live_types)
+        resolved = self.resolve(parsed, path, live_types, asset.type)
         if resolved is None:
             return
         self.resolved[(share.name, asset.name)] = resolved
