@@ -115,6 +115,7 @@ def _version_input(
         requested_by_name=principal.name,
         requested_by_roles=sorted(principal.roles),
         warnings=loaded.warning_members,
+        locator=loaded.locator.to_json(),
     )
 
 

@@ -135,7 +135,9 @@ class Scd2Table:
         return sql.Composed([condition]), [key[c] for c in self.key_columns]
 
 
-SHARE_PACKS = Scd2Table("share_packs", ("share_pack_id",), frozenset({"config", "warnings"}))
+SHARE_PACKS = Scd2Table(
+    "share_packs", ("share_pack_id",), frozenset({"config", "warnings", "locator"})
+)
 RECIPIENTS = Scd2Table(
     "recipients", ("workspace_url", "recipient_name"), frozenset({"ip_access_list"})
 )

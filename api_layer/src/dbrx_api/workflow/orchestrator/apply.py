@@ -57,7 +57,7 @@ from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 from dbrx_api.workflow.db.repositories.shares import ShareRecord
-from dbrx_api.workflow.models.issues import Issue
+from dbrx_api.workflow.models.issues import NO_POS, Issue
 from dbrx_api.workflow.models.pack import Asset, Share
 from dbrx_api.workflow.orchestrator.calls import CountedWorkspace
 from dbrx_api.workflow.orchestrator.desired import (
@@ -92,6 +92,7 @@ from dbrx_api.workflow.orchestrator.live import LiveReader, recipient_ips
 from dbrx_api.workflow.ownership import guard_executor
 from dbrx_api.workflow.queue.run import RunCancelled
 from dbrx_api.workflow.validators.fields import parse_asset_name
+from dbrx_api.workflow.validators.locator import PackLocator
 from dbrx_api.workflow.worker_audit import VersionActor, step_entry, version_actor
 
 logger = logging.getLogger(__name__)
@@ -183,11 +184,14 @@ class RunContext:
     deleted_shares: set[str] = field(default_factory=set)
     warnings: list[Issue] = field(default_factory=list)
     guard: threading.Lock = field(default_factory=threading.Lock)
+    # The version's file positions: warnings carry their line/cell.
+    locator: PackLocator | None = None
 
     def warn(self, code: str, loc: str, msg: str) -> None:
-        """A warning found while applying (DELETE identity checks, …)."""
+        """A warning found while applying (DELETE identity checks, …), located in the uploaded file."""
+        pos = self.locator.position(loc) if self.locator is not None else NO_POS
         with self.guard:
-            self.warnings.append(Issue.at(code, "warning", loc, msg))
+            self.warnings.append(Issue.at(code, "warning", loc, msg, pos))
 
     def bookkeeping(self) -> dict[str, Any]:
         """`source_version` and `source_run_id` of SCD2 writes."""

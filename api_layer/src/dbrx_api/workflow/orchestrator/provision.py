@@ -45,7 +45,7 @@ from dbrx_api.workflow.orchestrator.apply import (
 )
 from dbrx_api.workflow.orchestrator.calls import CountedWorkspace, workspace_limiter
 from dbrx_api.workflow.orchestrator.delete import build_delete_graph, delete_executor
-from dbrx_api.workflow.orchestrator.diff import Action, Adoption, DiffInputs, build_graph
+from dbrx_api.workflow.orchestrator.diff import ORDER, Action, Adoption, DiffInputs, build_graph
 from dbrx_api.workflow.orchestrator.live import (
     LiveReader,
     PackLookup,
@@ -96,7 +96,7 @@ def _resource_type_of(loc: str) -> str:
 
 
 def _record_failed_checks(pool: Any, run_id: UUID, errors: list[Issue]) -> None:
-    """Every failed live check as a failed `check` step (§9.1 step 5)."""
+    """Every failed live check as a failed `check` step (§9.1 step 5), its file position in `detail`."""
     with transaction(pool) as conn:
         for seq, issue in enumerate(errors, start=1):
             provisioning_steps.record_closed(
@@ -108,13 +108,46 @@ def _record_failed_checks(pool: Any, run_id: UUID, errors: list[Issue]) -> None:
                 resource_name=issue.loc or "pack",
                 action="check",
                 outcome=StepOutcome.FAILED,
+                detail={"issue": issue.as_problem_member()},
                 error_code=issue.type,
-                error_message=issue.msg,
+                error_message=issue.display(),
             )
 
 
 def _issue_list(issues: list[Issue]) -> list[dict[str, Any]]:
-    return [{"type": i.type, "loc": i.loc, "msg": i.msg} for i in issues]
+    """Issues as the members of validation problems: `loc` and the file's line/cell (docs/SHAREPACK.md §13.4)."""
+    return [issue.as_problem_member() for issue in issues]
+
+
+def _failed_checks(errors: list[Issue], warnings: list[Issue]) -> Outcome:
+    """FAILED with one issue per failed check; `error` names the first (docs/WORKFLOW.md §9.1 step 5)."""
+    first = errors[0]
+    members = _issue_list(errors)
+    return Outcome.failed(
+        first.type,
+        first.display()[:2000],
+        step=f"check:{first.type}:{first.loc}",
+        summary={"failed_checks": members, "warnings": _issue_list(warnings)},
+        issues=members,
+    )
+
+
+def _step_loc(action: Action | None, locator: PackLocator) -> str:
+    """The pack entry a step works on, as a path of the uploaded file ("" for workspace-only steps)."""
+    if action is None:
+        return ""
+    kind = action.resource_type
+    if kind in ("recipient", "token"):
+        return locator.recipient(action.name)
+    if kind in ("share", "share_objects", "share_grants"):
+        return locator.share(action.name)
+    pipeline = getattr(action.work, "pipeline", None)
+    prefix = getattr(pipeline, "name_prefix", None)
+    if kind == "pipeline" and action.order != ORDER["delete"]:
+        return locator.pipeline(prefix or action.name)
+    if kind == "schedule" and isinstance(prefix, str):
+        return f"{locator.pipeline(prefix)}.schedule"
+    return ""
 
 
 def run_provisioning(
@@ -150,6 +183,8 @@ def run_provisioning(
     if run is None:
         return Outcome.failed("version_not_claimed", "the version is not claimed by a run")
     pack = parse_canonical(pack_row["config"])
+    # Paths and lines/cells of the file this version was uploaded as, not of the sorted `config`.
+    locator = PackLocator.from_json(pack_row.get("locator"), pack)
     workspace_url = str(pack_row["workspace_url"])
     with transaction(ctx.pool) as conn:
         recorded = load_recorded(
@@ -161,13 +196,19 @@ def run_provisioning(
     try:
         raw = ctx.clients.client(workspace_url)
     except AppError as exc:
-        _record_failed_checks(
-            ctx.pool,
-            run.run_id,
-            [Issue.at("workspace_not_allowed", "error", "metadata.workspace_url", exc.detail)],
+        issue = Issue.at(
+            "workspace_not_allowed",
+            "error",
+            "metadata.workspace_url",
+            exc.detail,
+            locator.position("metadata.workspace_url"),
         )
+        _record_failed_checks(ctx.pool, run.run_id, [issue])
         return Outcome.failed(
-            "workspace_not_allowed", exc.detail, step="check:workspace_not_allowed"
+            "workspace_not_allowed",
+            exc.detail,
+            step="check:workspace_not_allowed",
+            issues=_issue_list([issue]),
         )
 
     def before_mutation() -> None:
@@ -211,6 +252,7 @@ def run_provisioning(
         request_id=run.request_id,
         adoption=adoption,
         hook=hook or (lambda _point, _action: None),
+        locator=locator,
     )
 
     def figures(**extra: Any) -> dict[str, Any]:
@@ -222,12 +264,11 @@ def run_provisioning(
 
     try:
         if isinstance(pack, DeleteSharePack):
-            locator = PackLocator.from_model(pack)
             graph = build_delete_graph(pack, recorded, locator, already_deleted=already_deleted)
             executor_for = delete_executor
             warnings = list(graph.warnings)
         else:
-            outcome_or_graph = _prepare(ctx, pack, recorded, reader, run, run_ctx)
+            outcome_or_graph = _prepare(ctx, pack, recorded, reader, run, run_ctx, locator)
             if isinstance(outcome_or_graph, Outcome):
                 return _with_counts(outcome_or_graph, workspace)
             graph, resolved, warnings = outcome_or_graph
@@ -261,7 +302,13 @@ def run_provisioning(
             return Outcome.retry(failure.code, failure.message, **_counts(workspace))
         return Outcome.failed(failure.code, failure.message, **_counts(workspace))
     warnings = warnings + run_ctx.warnings
-    return _finish(result, graph_size=len(graph.actions), warnings=warnings, figures=figures())
+    return _finish(
+        result,
+        graph_size=len(graph.actions),
+        warnings=warnings,
+        figures=figures(),
+        located=_StepLocations(graph, locator),
+    )
 
 
 def _approval_gate(
@@ -286,6 +333,7 @@ def _prepare(
     reader: LiveReader,
     run: _Run,
     run_ctx: RunContext,
+    locator: PackLocator,
 ) -> Outcome | tuple[Any, dict[tuple[str, str], str], list[Issue]]:
     """Read (§9.2), check (§13.4) and diff (§9.3); an `Outcome` when the run ends before applying."""
     settings = ctx.settings
@@ -300,6 +348,7 @@ def _prepare(
     checks = run_live_checks(
         pack,
         lookup,
+        locator=locator,
         recorded=RecordedState(
             pipeline_ids=recorded.pipeline_ids(), job_ids=frozenset(job_ids.values())
         ),
@@ -310,16 +359,7 @@ def _prepare(
         if unreachable is not None:
             return Outcome.retry("workspace_unreachable", unreachable.msg)
         _record_failed_checks(ctx.pool, run.run_id, checks.errors)
-        first = checks.errors[0]
-        return Outcome.failed(
-            first.type,
-            "; ".join(f"{e.loc}: {e.msg}" for e in checks.errors)[:2000],
-            step=f"check:{first.type}:{first.loc}",
-            summary={
-                "failed_checks": _issue_list(checks.errors),
-                "warnings": _issue_list(checks.warnings),
-            },
-        )
+        return _failed_checks(checks.errors, checks.warnings)
     graph = build_graph(
         DiffInputs(
             pack=pack,
@@ -329,15 +369,34 @@ def _prepare(
             databricks=settings.databricks,
             reference_time=run.reference_time,
             now=ctx.clock(),
-            locator=PackLocator.from_model(pack),
+            locator=locator,
             adoption=run_ctx.adoption,
         )
     )
     return graph, checks.resolved_types, [*checks.warnings, *graph.warnings]
 
 
+@dataclass(frozen=True)
+class _StepLocations:
+    """Locates failed steps in the uploaded file through the graph's actions and the version's locator."""
+
+    graph: Any
+    locator: PackLocator
+
+    def issue(self, key: str, code: str, message: str) -> Issue:
+        """The failed step `key` as an error issue at its pack entry."""
+        action = next((a for a in self.graph.actions if a.key == key), None)
+        loc = _step_loc(action, self.locator)
+        return Issue.at(code, "error", loc, message, self.locator.position(loc))
+
+
 def _finish(
-    result: ApplyResult, *, graph_size: int, warnings: list[Issue], figures: dict[str, Any]
+    result: ApplyResult,
+    *,
+    graph_size: int,
+    warnings: list[Issue],
+    figures: dict[str, Any],
+    located: _StepLocations,
 ) -> Outcome:
     summary: dict[str, Any] = {
         "created": result.counts.get("created", 0),
@@ -349,10 +408,16 @@ def _finish(
         "warnings": _issue_list(warnings),
         **figures,
     }
+    step_issues = [located.issue(key, f.code, f.message) for key, f in result.failed]
     if result.failed:
         summary["failed_steps"] = [
-            {"step": key, "code": failure.code, "message": failure.message}
-            for key, failure in result.failed
+            {
+                "step": key,
+                "code": failure.code,
+                "message": failure.message,
+                **issue.as_problem_member(),
+            }
+            for (key, failure), issue in zip(result.failed, step_issues, strict=True)
         ]
     if result.skipped:
         summary["skipped_steps"] = list(result.skipped)
@@ -370,7 +435,12 @@ def _finish(
             f" (and {len(result.failed) - 1} more failed steps)" if len(result.failed) > 1 else ""
         )
         return Outcome.failed(
-            failure.code, failure.message + others, step=key, summary=summary, **counts
+            failure.code,
+            failure.message + others,
+            step=key,
+            summary=summary,
+            issues=_issue_list(step_issues),
+            **counts,
         )
     return Outcome.completed(summary=summary, **counts)
 
@@ -387,6 +457,7 @@ def _with_counts(outcome: Outcome, workspace: CountedWorkspace) -> Outcome:
         error_step=outcome.error_step,
         summary=outcome.summary,
         status_detail=outcome.status_detail,
+        issues=outcome.issues,
         **_counts(workspace),
     )
 

@@ -9,7 +9,7 @@ the claim (run id, attempt, reference time T) and the pack-lock check to perform
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
@@ -41,6 +41,8 @@ class Outcome:
     read_calls: int | None = None
     mutating_calls: int | None = None
     approval_plan: Mapping[str, Any] | None = None
+    # Every problem of a FAILED run as located issues (docs/SHAREPACK.md §13.4); `error_*` name the first one.
+    issues: Sequence[Mapping[str, Any]] | None = None
 
     @classmethod
     def completed(
@@ -70,8 +72,9 @@ class Outcome:
         summary: Mapping[str, Any] | None = None,
         read_calls: int | None = None,
         mutating_calls: int | None = None,
+        issues: Sequence[Mapping[str, Any]] | None = None,
     ) -> Outcome:
-        """A non-retriable failure (the version becomes FAILED)."""
+        """A non-retriable failure (the version becomes FAILED); `issues` lists every problem, first one first."""
         return cls(
             "FAILED",
             error_code=code,
@@ -80,6 +83,7 @@ class Outcome:
             summary=summary,
             read_calls=read_calls,
             mutating_calls=mutating_calls,
+            issues=issues,
         )
 
     @classmethod
@@ -130,8 +134,15 @@ class Outcome:
         )
 
     def error(self) -> dict[str, Any]:
-        """`{code, message, step}` for the status row."""
-        return {"code": self.error_code, "message": self.error_message, "step": self.error_step}
+        """`{code, message, step}` for the status row, plus `issues` (every problem) when the run listed them."""
+        error: dict[str, Any] = {
+            "code": self.error_code,
+            "message": self.error_message,
+            "step": self.error_step,
+        }
+        if self.issues:
+            error["issues"] = [dict(issue) for issue in self.issues]
+        return error
 
 
 class RunControl(threading.Event):

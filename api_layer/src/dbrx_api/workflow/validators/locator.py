@@ -2,15 +2,17 @@
 
 The canonical model is sorted, so its list positions are not the file's. Issues found after parsing (the live
 checks of `plan` and provisioning) use a `PackLocator` to name the entry as it appears in the uploaded file
-(`share[1].pipelines[0]`, line 74 or `pipelines!A3`). A pack read back from storage has no file positions:
-`PackLocator.from_model` then gives paths in canonical order, without line or cell.
+(`share[1].pipelines[0]`, line 74 or `pipelines!A3`). The upload stores the locator with the version
+(`share_packs.locator`, `to_json`) so that the worker reports run-time issues against the file of the version
+(`from_json`, docs/SHAREPACK.md §13.4). A version stored without one (before schema version 3) falls back to
+`PackLocator.from_model`: paths in canonical order, without line or cell.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from dbrx_api.workflow.models.issues import NO_POS, SourcePos
 from dbrx_api.workflow.models.pack import AnySharePack, Asset, SharePack
@@ -61,6 +63,59 @@ class PackLocator:
                 break
             current = shorter
         return NO_POS
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form stored with the version; keeps the positions of entries and of their own fields only.
+
+        Deeper paths (partition values, ...) are dropped to bound the size for large workbooks: `position` then
+        answers with the nearest kept parent, which is still the right line or row.
+        """
+        entries = {
+            *self.recipients.values(),
+            *self.shares.values(),
+            *self.pipelines.values(),
+            *self.assets.values(),
+            *self.grants.values(),
+        }
+
+        def kept(path: str) -> bool:
+            if path.startswith("metadata") or path in entries:
+                return True
+            parent = _LAST_SEGMENT.sub("", path)
+            return parent in entries or _LAST_SEGMENT.sub("", parent) in entries
+
+        return {
+            "format": 1,
+            "recipients": self.recipients,
+            "shares": self.shares,
+            "pipelines": self.pipelines,
+            "assets": [[*key, path] for key, path in self.assets.items()],
+            "grants": [[*key, path] for key, path in self.grants.items()],
+            "positions": {
+                path: {k: v for k, v in pos._asdict().items() if v not in (None, 0)}
+                for path, pos in self.positions.items()
+                if kept(path)
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: object, pack: AnySharePack) -> PackLocator:
+        """The locator stored with a version; `from_model(pack)` when none was stored or it is unreadable."""
+        if not isinstance(data, dict) or data.get("format") != 1:
+            return cls.from_model(pack)
+        try:
+            return cls(
+                positions={
+                    str(path): SourcePos(**fields) for path, fields in data["positions"].items()
+                },
+                recipients={str(k): str(v) for k, v in data["recipients"].items()},
+                shares={str(k): str(v) for k, v in data["shares"].items()},
+                pipelines={str(k): str(v) for k, v in data["pipelines"].items()},
+                assets={(str(s), str(k), str(n)): str(p) for s, k, n, p in data["assets"]},
+                grants={(str(s), str(k), str(n)): str(p) for s, k, n, p in data["grants"]},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return cls.from_model(pack)
 
     @classmethod
     def from_model(cls, pack: AnySharePack) -> PackLocator:

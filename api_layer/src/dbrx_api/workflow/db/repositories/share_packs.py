@@ -46,6 +46,8 @@ class PackVersionInput:
     requested_by_roles: Sequence[str] = ()
     file_name: str | None = None
     warnings: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    # `PackLocator.to_json()` of the uploaded file: run-time issues name its paths and lines/cells (outside the hash).
+    locator: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,7 @@ def store_version(
             "servicenow": pack.servicenow,
             "config": pack.config,
             "warnings": list(pack.warnings),
+            "locator": pack.locator,
             "file_format": pack.file_format,
             "file_name": pack.file_name,
             "file_sha256": pack.file_sha256,
