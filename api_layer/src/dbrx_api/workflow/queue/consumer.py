@@ -159,6 +159,12 @@ class Consumer:
         self.max_dequeue = settings.queue.max_dequeue
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._stopping = threading.Event()
+        # Set by a send to an in-process queue (and by stop): an idle consumer polls at once instead of
+        # sleeping out its back-off, so a QUEUED version starts within a poll in local mode.
+        self._wake = threading.Event()
+        on_send = getattr(queue, "on_send", None)
+        if callable(on_send):
+            on_send(self._wake.set)
         self._threads: list[threading.Thread] = []
         self._active: dict[uuid.UUID, RunControl] = {}
         self._active_guard = threading.Lock()
@@ -190,6 +196,7 @@ class Consumer:
         """
         grace = self.settings.worker.shutdown_grace_s if grace_s is None else grace_s
         self._stopping.set()
+        self._wake.set()
         with self._active_guard:
             for control in self._active.values():
                 control.cancel("shutdown")
@@ -225,7 +232,9 @@ class Consumer:
                 self.settings.queue.poll_max_s, self.settings.queue.poll_min_s * 2**idle_rounds
             ) * self._rng.uniform(0.8, 1.2)
             idle_rounds = min(idle_rounds + 1, 16)
-            self._stopping.wait(delay)
+            if self._wake.wait(delay):
+                self._wake.clear()
+                idle_rounds = 0
 
     # -------------------------------------------------------------------------------- one message
 

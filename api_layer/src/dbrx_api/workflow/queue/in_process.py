@@ -48,6 +48,12 @@ class InProcessQueue:
         self._messages: dict[str, _Message] = {}
         self._poison: list[tuple[str, str]] = []
         self._sequence = itertools.count()
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_send(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every send: idle consumers of this process wake at once (§6.3)."""
+        with self._lock:
+            self._listeners.append(listener)
 
     @property
     def name(self) -> str:
@@ -81,6 +87,9 @@ class InProcessQueue:
                 visible_at=self._clock() + delay_s,
                 sequence=next(self._sequence),
             )
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
         return message_id
 
     def receive(self, max_messages: int, visibility_timeout_s: float) -> list[Received]:
