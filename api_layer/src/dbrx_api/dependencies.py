@@ -12,11 +12,12 @@ from typing import Annotated
 
 from databricks.sdk import WorkspaceClient
 from fastapi import Depends, Header, Query, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dbrx_api.dbrx_auth.principal import LOCAL_DEVELOPER, Principal, Role
 from dbrx_api.dbrx_auth.workspaces import Workspace, WorkspaceClientFactory
-from dbrx_api.errors import AuthenticationError, ForbiddenError
+from dbrx_api.errors import AuthenticationError, ForbiddenError, unknown_query_problem
 from dbrx_api.jobs.deferred import DeferredStarter
 from dbrx_api.monitoring import update_request_context
 from dbrx_api.settings import Settings
@@ -167,6 +168,30 @@ def get_request_id(request: Request) -> str | None:
 
 
 RequestIdDep = Annotated[str | None, Depends(get_request_id)]
+
+
+def _declared_query_parameters(dependant: Dependant) -> set[str]:
+    """Names of the query parameters an operation takes, its dependencies' included (e.g. `list_query`)."""
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _declared_query_parameters(sub)
+    return names
+
+
+def reject_unknown_query_parameters(request: Request) -> None:
+    """422 `query_parameter_unknown` naming every query parameter the operation does not take (docs/API.md §1.7).
+
+    A misspelt or unsupported filter would otherwise be ignored and the call would answer with everything, as if
+    it had filtered. Declared on every operation after its role check (`routes.common.operation`).
+    """
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if not isinstance(dependant, Dependant):
+        return
+    accepted = _declared_query_parameters(dependant)
+    unknown = sorted({key for key in request.query_params if key not in accepted})
+    if unknown:
+        raise unknown_query_problem(unknown, sorted(accepted))
 
 
 def get_deferred_starter(request: Request) -> DeferredStarter:

@@ -161,6 +161,26 @@ def validation_problem(items: list[dict[str, Any]]) -> ValidationFailed:
     return ValidationFailed(f"The request is invalid: {where}.", errors=items)
 
 
+def unknown_query_problem(unknown: list[str], accepted: list[str]) -> ValidationFailed:
+    """The 422 of query parameters an operation does not take (docs/API.md §1.7); lists the accepted ones."""
+    names = ", ".join(f"'{name}'" for name in unknown)
+    takes = ", ".join(f"'{name}'" for name in accepted) if accepted else "no query parameters"
+    plural = "s" if len(unknown) > 1 else ""
+    return ValidationFailed(
+        f"Unknown query parameter{plural} {names}; this operation accepts {takes}.",
+        code="query_parameter_unknown",
+        errors=[
+            {
+                "loc": ["query", name],
+                "msg": "unknown query parameter",
+                "type": "query_parameter_unknown",
+            }
+            for name in unknown
+        ],
+        accepted=accepted,
+    )
+
+
 def encoded_separator_problem() -> ValidationFailed:
     """The 422 of a request path holding an encoded `/` (`%2F`), refused before routing (docs/API.md §1.6).
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio.to_thread
 from databricks.sdk.errors.base import DatabricksError
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
@@ -31,7 +31,7 @@ from starlette.routing import Match, compile_path
 from dbrx_api.audit import AuditRecorder, describe_operation, entity_key
 from dbrx_api.dbrx_auth.principal import Principal
 from dbrx_api.dbrx_auth.workspaces import Workspace, WorkspaceClientFactory
-from dbrx_api.dependencies import WORKSPACE_HEADER
+from dbrx_api.dependencies import WORKSPACE_HEADER, reject_unknown_query_parameters
 from dbrx_api.errors import (
     INTERNAL_ERROR_DETAIL,
     AppError,
@@ -648,7 +648,11 @@ def _docs_page(
 
 def _docs_router(app: FastAPI, settings: Settings) -> APIRouter:
     prefix = settings.api_prefix
-    router = APIRouter(include_in_schema=False)
+    # The pages take no query parameters either (docs/API.md §1.7); the API routes get the same check from
+    # `routes.common.operation`.
+    router = APIRouter(
+        include_in_schema=False, dependencies=[Depends(reject_unknown_query_parameters)]
+    )
     assets = f"{prefix}/docs-assets"
 
     swagger = _docs_page(

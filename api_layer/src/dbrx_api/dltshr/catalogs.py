@@ -42,13 +42,17 @@ def _detail(info: CatalogInfo, schemas: list[str] | None) -> CatalogDetail:
 def list_catalogs(
     ws: WorkspaceClient, query: ListQuery, *, catalog_type: str | None = None
 ) -> CatalogList:
-    """Every catalog (all upstream pages); upstream errors propagate, never an empty list."""
+    """Every catalog (all upstream pages); upstream errors propagate, never an empty list.
+
+    `catalog_type` is a Databricks enum, compared case-insensitively like every enum query value (docs/API.md §1.7).
+    """
     with upstream("catalog"):
         infos = list(ws.catalogs.list())
+    wanted = catalog_type.upper() if catalog_type is not None else None
     summaries = [
         CatalogSummary.model_validate(_summary_fields(info))
         for info in infos
-        if catalog_type is None or enum_text(info.catalog_type) == catalog_type
+        if wanted is None or (enum_text(info.catalog_type) or "").upper() == wanted
     ]
     page, envelope = slice_page(summaries, query, name_of=lambda c: c.name)
     return CatalogList(items=page, **envelope)

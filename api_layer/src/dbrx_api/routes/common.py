@@ -11,7 +11,7 @@ from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 from dbrx_api.dbrx_auth.principal import Role
-from dbrx_api.dependencies import require_role
+from dbrx_api.dependencies import reject_unknown_query_parameters, require_role
 from dbrx_api.schemas.common import UC_NAME_PATTERN, ListQuery, uc_name_problem
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -81,8 +81,12 @@ def operation(
         # Marks `X-Workspace-URL` required in the document (main._custom_openapi removes the marker): the
         # header is read as optional so that its absence is a 400 problem rather than a 422 (docs/API.md §1.3).
         kwargs["openapi_extra"]["x-workspace-required"] = True
+    # After the role check, so an unauthenticated caller gets its 401 first (docs/API.md §1.2).
+    unknown_query = Depends(reject_unknown_query_parameters)
     if role is not None:
-        kwargs["dependencies"] = [Depends(require_role(role))]
+        kwargs["dependencies"] = [Depends(require_role(role)), unknown_query]
+    else:
+        kwargs["dependencies"] = [unknown_query]
     return kwargs
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
+from pydantic import BeforeValidator
 
 from dbrx_api.dependencies import ActivationLinkDep, WorkspaceClientDep
 from dbrx_api.dltshr import recipients as recipient_service
@@ -27,6 +28,12 @@ from dbrx_api.schemas.recipients import (
 
 router = APIRouter(prefix="/recipients", tags=["Recipients"])
 
+# Enum query values are case-insensitive (docs/API.md §1.7): `type=d2o` filters rather than failing.
+RecipientTypeQuery = Annotated[
+    RecipientType,
+    BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value),
+]
+
 # Swagger shows the grace period first: expiring an activated token at once cuts the partner off (docs/API.md §5.8).
 ROTATE_EXAMPLES: dict[str, Any] = {
     "grace": {
@@ -44,7 +51,9 @@ ROTATE_EXAMPLES: dict[str, Any] = {
 def list_recipients(
     ws: WorkspaceClientDep,
     query: ListQueryDep,
-    type: Annotated[RecipientType | None, Query(description="D2D or D2O")] = None,
+    type: Annotated[
+        RecipientTypeQuery | None, Query(description="D2D or D2O (case-insensitive)")
+    ] = None,
 ) -> RecipientList:
     """List recipients (no activation links), filtered by name and type."""
     return recipient_service.list_recipients(ws, query, type_filter=type)

@@ -240,6 +240,22 @@ def list_sharepacks(
     since: Annotated[
         QueryTimestamp | None, Query(description="Last status change at or after (RFC 3339)")
     ] = None,
+    workspace: Annotated[
+        PlainText | None,
+        Query(
+            min_length=1,
+            max_length=2048,
+            description="Workspace URL of the pack (normalised as X-Workspace-URL)",
+            json_schema_extra={"format": "uri"},
+        ),
+    ] = None,
+    pack_key: Annotated[
+        PlainText | None, Query(max_length=1024, description="Pack key (exact, case-insensitive)")
+    ] = None,
+    project: Annotated[
+        PlainText | None,
+        Query(max_length=255, description="Project name (metadata.project_name, case-insensitive)"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[
         str | None, Query(max_length=512, description="Opaque cursor of the next page")
@@ -253,6 +269,9 @@ def list_sharepacks(
         since=since,
         limit=limit,
         cursor=cursor,
+        workspace=workspace,
+        pack_key=pack_key,
+        project=project,
     )
 
 

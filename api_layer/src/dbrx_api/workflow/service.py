@@ -17,7 +17,7 @@ from uuid import UUID
 
 from dbrx_api.dbrx_auth.principal import Principal
 from dbrx_api.dbrx_auth.workspaces import normalise_workspace_url
-from dbrx_api.errors import ForbiddenError, NotFoundError, ValidationFailed
+from dbrx_api.errors import ForbiddenError, InvalidRequest, NotFoundError, ValidationFailed
 from dbrx_api.schemas.workflow import (
     ApprovalRequest,
     ApprovalResponse,
@@ -369,14 +369,36 @@ def list_packs(
     since: datetime | None,
     limit: int,
     cursor: str | None,
+    workspace: str | None = None,
+    pack_key: str | None = None,
+    project: str | None = None,
 ) -> PackList:
-    """Current versions of the packs, newest status change first, keyset-paged."""
+    """Current versions of the packs, newest status change first, keyset-paged (docs/API.md §12.1).
+
+    `workspace` is normalised as `X-Workspace-URL` is (packs store the normalised URL), so
+    `https://ADB-1.2.azuredatabricks.net/` finds the packs of `https://adb-1.2.azuredatabricks.net`.
+    """
+    workspace_url = None
+    if workspace is not None:
+        try:
+            workspace_url = normalise_workspace_url(workspace)
+        except InvalidRequest:
+            message = "must be an absolute workspace URL without user-info, path, query or fragment"
+            raise ValidationFailed(
+                f"The request is invalid: query.workspace {message}.",
+                errors=[
+                    {"loc": ["query", "workspace"], "msg": message, "type": "workspace_url_invalid"}
+                ],
+            ) from None
     with transaction(ctx.pool) as conn:
         page = views.list_status_views(
             conn,
             statuses=statuses,
             requested_by=requested_by,
             since=since,
+            workspace_url=workspace_url,
+            pack_key=pack_key,
+            project=project,
             limit=limit,
             cursor=cursor,
         )

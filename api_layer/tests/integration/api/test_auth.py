@@ -205,3 +205,16 @@ def test_audit_keeps_the_result_without_secrets(
     assert audit["new_values"]["response"]["ip_access_list"] == ["203.0.113.0/24"]
     assert link not in str(audit)
     assert audit["new_values"]["response"]["activation_link"].lower() == "[redacted]"
+
+
+def test_unknown_query_parameter_is_checked_after_authentication_and_role(
+    entra_api: TestClient, token_factory: TokenFactory
+) -> None:
+    """docs/API.md §1.2 order: 401, then 403, then the 422 of an unknown query parameter (§1.7)."""
+    anonymous = entra_api.get("/shares", params={"bogus": "1"})
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, "auth_missing")
+    reader = bearer(token_factory.mint(roles=[READER]))
+    denied = entra_api.delete("/shares/s1", params={"bogus": "1"}, headers=reader)
+    assert (denied.status_code, denied.json()["code"]) == (403, "role_missing")
+    refused = entra_api.get("/shares", params={"bogus": "1"}, headers=reader)
+    assert (refused.status_code, refused.json()["code"]) == (422, "query_parameter_unknown")

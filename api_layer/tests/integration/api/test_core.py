@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dbrx_api.dltshr import shares as share_service
+from fixtures.api import assert_unknown_query_refused_everywhere
 
 pytestmark = pytest.mark.integration
 
@@ -136,6 +137,38 @@ def test_chunked_body_over_the_limit_is_413(api: TestClient, emu: Any) -> None:
     assert (response.status_code, problem["code"]) == (413, "payload_too_large")
     assert "1048576 bytes" in problem["detail"]
     assert emu.stats()["total"] == 0
+
+
+def test_unknown_query_parameters_are_422_on_every_operation(api: TestClient, emu: Any) -> None:
+    """docs/API.md §1.7: a misspelt filter is refused, never ignored (it used to list everything)."""
+    emu.reset_stats()
+    assert_unknown_query_refused_everywhere(api)
+    typo = api.get("/shares", params={"prefx": "sal", "limit": 2})
+    problem = typo.json()
+    assert problem["detail"] == (
+        "Unknown query parameter 'prefx'; this operation accepts 'contains', 'limit', 'offset', 'prefix'."
+    )
+    assert (
+        api.get("/health", params={"x": "1"})
+        .json()["detail"]
+        .endswith("accepts no query parameters.")
+    )
+    for page in ("/openapi.json", "/docs", "/redoc"):
+        response = api.get(page, params={"x": "1"})
+        assert (response.status_code, response.json()["code"]) == (422, "query_parameter_unknown")
+    assert emu.stats()["total"] == 0
+
+
+def test_enum_query_values_are_case_insensitive(api: TestClient) -> None:
+    upper = api.get("/recipients", params={"type": "D2O"})
+    lower = api.get("/recipients", params={"type": "d2o"})
+    assert lower.status_code == 200, lower.text
+    assert lower.json() == upper.json()
+    catalogs = api.get("/catalogs").json()["items"]
+    kind = catalogs[0]["catalog_type"]
+    assert kind
+    same = api.get("/catalogs", params={"catalog_type": kind.lower()}).json()["items"]
+    assert [c["name"] for c in same] == [c["name"] for c in catalogs if c["catalog_type"] == kind]
 
 
 def test_internal_error_hides_details(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:

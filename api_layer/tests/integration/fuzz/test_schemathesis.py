@@ -172,6 +172,7 @@ SEMANTIC_ERROR_TYPES = frozenset(
         "path_invalid",
         "tag_invalid",
         "cursor_invalid",  # an opaque cursor must come from the endpoint
+        "workspace_url_invalid",  # a `format: uri` with a path or query is no workspace URL (§12.1 `workspace`)
     }
 )
 # Length limits that apply after trimming surrounding quotes (docs/API.md §11.2): the schema states the raw bound only.

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from fixtures.api import assert_unknown_query_refused_everywhere
 from fixtures.workflow_api import example_pack
 
 pytestmark = pytest.mark.integration
@@ -259,6 +260,53 @@ def test_list_filters_and_cursor(workflow_api: Callable[..., TestClient], emu: A
     assert bad.status_code == 422
     mine = client.get("/workflow/sharepacks", params={"requested_by": "LOCAL-DEVELOPER"}).json()
     assert mine["count"] == 4
+
+
+def test_list_filters_by_workspace_pack_key_and_project(
+    workflow_api: Callable[..., TestClient], emu: Any
+) -> None:
+    """docs/API.md §12.1: the filters that exist in the data; each one filters, none is ignored."""
+    client = workflow_api()
+    one = upload(client, example_pack(emu.url, project_name="p-one")).json()["share_pack_id"]
+    two = upload(client, example_pack(emu.url, project_name="p-two")).json()["share_pack_id"]
+
+    def listed(**params: str) -> set[str]:
+        response = client.get("/workflow/sharepacks", params=params)
+        assert response.status_code == 200, response.text
+        return {item["share_pack_id"] for item in response.json()["items"]}
+
+    # Normalised like X-Workspace-URL: scheme and host case, one trailing '/'.
+    assert listed(workspace=emu.url.upper() + "/") == {one, two}
+    assert listed(workspace="https://adb-9.9.azuredatabricks.net") == set()
+    assert listed(pack_key="RETAIL ANALYTICS/P-ONE/JANE.DOE@EXAMPLE.COM") == {one}
+    assert listed(pack_key="retail analytics/p-one") == set()  # exact, not a prefix
+    assert listed(project="P-Two") == {two}
+    assert listed(project="p-three") == set()
+    assert listed(workspace=emu.url, project="p-one", status="queued") == {one}
+    invalid = client.get("/workflow/sharepacks", params={"workspace": emu.url + "/path"})
+    assert invalid.status_code == 422
+    assert invalid.json()["errors"][0]["loc"] == ["query", "workspace"]
+
+
+def test_list_refuses_unknown_filters(workflow_api: Callable[..., TestClient], emu: Any) -> None:
+    """An unsupported filter was ignored and the list answered with every pack (docs/API.md §1.7)."""
+    client = workflow_api()
+    upload(client, example_pack(emu.url))
+    response = client.get(
+        "/workflow/sharepacks", params={"workspace": emu.url, "packkey": "x", "owner": "y"}
+    )
+    problem = response.json()
+    assert (response.status_code, problem["code"]) == (422, "query_parameter_unknown")
+    assert [e["loc"] for e in problem["errors"]] == [["query", "owner"], ["query", "packkey"]]
+    assert "'owner', 'packkey'" in problem["detail"]
+    assert {"workspace", "pack_key", "project", "status", "cursor"} <= set(problem["accepted"])
+
+
+def test_every_workflow_operation_refuses_unknown_query_parameters(
+    workflow_api: Callable[..., TestClient],
+) -> None:
+    client = workflow_api()
+    assert_unknown_query_refused_everywhere(client, only_prefix="/workflow/")
 
 
 def test_template_and_schema_are_public_and_cacheable(

@@ -162,14 +162,18 @@ def list_status_views(
     statuses: Sequence[str] | None = None,
     requested_by: str | None = None,
     since: datetime | None = None,
+    workspace_url: str | None = None,
+    pack_key: str | None = None,
+    project: str | None = None,
     limit: int = 100,
     cursor: str | None = None,
 ) -> PackPage:
     """Current versions of all packs, newest `updated_at` first, keyset-paged (docs/API.md §12.1).
 
     `statuses` filters on the current version's status, `requested_by` on the uploader's principal id or name
-    (exact, case-insensitive), `since` on the last status change (inclusive). Items are status objects without
-    `latest_run.steps`.
+    (exact, case-insensitive), `since` on the last status change (inclusive), `workspace_url` on the pack's
+    normalised workspace URL (exact; the caller normalises), `pack_key` and `project` on the pack key and the
+    project name (exact, case-insensitive). Items are status objects without `latest_run.steps`.
     """
     if not 1 <= limit <= MAX_LIST_LIMIT:
         raise _invalid("limit", f"must be between 1 and {MAX_LIST_LIMIT}")
@@ -188,6 +192,15 @@ def list_status_views(
     if since is not None:
         filters.append(sql.SQL(" AND pvs.updated_at >= %s"))
         params.append(since)
+    if workspace_url is not None:
+        filters.append(sql.SQL(" AND sp.workspace_url = %s"))
+        params.append(workspace_url)
+    if pack_key is not None:
+        filters.append(sql.SQL(" AND lower(sp.pack_key) = lower(%s)"))
+        params.append(pack_key)
+    if project is not None:
+        filters.append(sql.SQL(" AND lower(sp.project_name) = lower(%s)"))
+        params.append(project)
     if cursor is not None:
         after_updated, after_id = decode_cursor(cursor)
         filters.append(sql.SQL(" AND (pvs.updated_at, sp.share_pack_id) < (%s, %s)"))
