@@ -216,6 +216,11 @@ def _share_key(ref: ObjectRef) -> str:
     return (_notebook_file_name(ref) if ref.is_notebook else ref.name).lower()
 
 
+def _canonical_name(ref: ObjectRef) -> str:
+    """Unity Catalog names in lower case, as Databricks stores them; workspace paths are case-sensitive."""
+    return ref.name if ref.is_notebook else ref.name.lower()
+
+
 def _effective_shared_as(ref: ObjectRef) -> str | None:
     if ref.is_notebook or ref.is_schema:
         return None
@@ -449,7 +454,8 @@ def add_objects(
     added: list[ObjectRef] = []
     updated: list[tuple[ObjectRef, SharedObject]] = []
     already_present: list[str] = []
-    for ref in request.all_refs():
+    refs, warnings = request.unique_refs()
+    for ref in refs:
         existing = current.get(_share_key(ref))
         if existing is None:
             added.append(ref)
@@ -471,7 +477,7 @@ def add_objects(
         if _requested_differs(ref, existing):
             updated.append((ref, existing))
         else:
-            already_present.append(ref.name)
+            already_present.append(existing.name)
 
     resolved = bounded_map(lambda r: _resolve(ws, r), added, max_parallel)
     _check_resolved(resolved)
@@ -505,12 +511,15 @@ def add_objects(
         if result
         else list(current.values())
     )
+    stored = {o.name.lower(): o.name for o in objects}
     return ObjectsAdded(
         share=info.name or share.lower(),
-        added=[r.name for r in added],
-        updated=[ref.name for ref, _ in updated],
+        # Names as the share stores them, not as typed ("MAIN.SALES.ORDERS" is stored main.sales.orders).
+        added=[stored.get(_share_key(r), _canonical_name(r)) for r in added],
+        updated=[existing.name for _, existing in updated],
         already_present=already_present,
         objects=_sorted_objects(objects),
+        warnings=warnings,
     )
 
 
@@ -524,12 +533,13 @@ def revoke_objects(ws: WorkspaceClient, share: str, request: ObjectsRequest) -> 
     removed: list[str] = []
     not_present: list[str] = []
     updates: list[SharedDataObjectUpdate] = []
-    for ref in request.all_refs():
+    refs, warnings = request.unique_refs()
+    for ref in refs:
         target = by_name.get(_share_key(ref)) or by_alias.get(_share_key(ref))
         if target is None:
-            not_present.append(ref.name)
+            not_present.append(_canonical_name(ref))
             continue
-        removed.append(ref.name)
+        removed.append(target.name)
         updates.append(
             SharedDataObjectUpdate(
                 action=SharedDataObjectUpdateAction.REMOVE,
@@ -543,6 +553,7 @@ def revoke_objects(ws: WorkspaceClient, share: str, request: ObjectsRequest) -> 
         removed=removed,
         not_present=not_present,
         objects=_sorted_objects(objects),
+        warnings=warnings,
     )
 
 

@@ -194,15 +194,31 @@ class ObjectsRequest(RequestModel):
                 "at most {limit} objects per request",
                 {"limit": MAX_OBJECTS_PER_REQUEST},
             )
-        seen: set[str] = set()
+        # One rule with share packs (docs/API.md §4.5, docs/SHAREPACK.md §7.4): an exact repeat is harmless and
+        # collapsed by `unique_refs`; the same name with different options is ambiguous and refused.
+        seen: dict[str, ObjectRef] = {}
         for ref in refs:
             key = ref.name.lower()
-            if key in seen:
+            first = seen.setdefault(key, ref)
+            if first is not ref and _options(first) != _options(ref):
                 raise PydanticCustomError(
-                    "duplicate_value", "'{name}' appears more than once", {"name": ref.name}
+                    "duplicate_entry_conflict",
+                    "'{name}' is listed more than once with different options",
+                    {"name": ref.name},
                 )
-            seen.add(key)
         return self
+
+    def unique_refs(self) -> tuple[list[ObjectRef], list[str]]:
+        """Every requested object once (first occurrence kept) and a warning per collapsed repeat."""
+        unique: dict[str, ObjectRef] = {}
+        warnings: list[str] = []
+        for ref in self.all_refs():
+            key = ref.name.lower()
+            if key in unique:
+                warnings.append(f"'{key}' is listed more than once; the repeat was ignored.")
+                continue
+            unique[key] = ref
+        return list(unique.values()), warnings
 
     def all_refs(self) -> list[ObjectRef]:
         """Every requested object as an ObjectRef (shorthand lists expanded)."""
@@ -212,6 +228,11 @@ class ObjectsRequest(RequestModel):
             *(ObjectRef(name=n) for n in self.views),
             *(ObjectRef(name=n) for n in self.schemas),
         ]
+
+
+def _options(ref: ObjectRef) -> dict[str, object]:
+    """What an entry asks for besides its (case-insensitive) name."""
+    return ref.model_dump(exclude={"name"})
 
 
 class ShareCreate(RequestModel):
@@ -312,17 +333,23 @@ class ShareList(ResponseModel):
 
 class ObjectsAdded(ResponseModel):
     share: str
-    added: list[str]
+    added: list[str] = Field(description="Names as the share stores them (lower case)")
     updated: list[str]
     already_present: list[str]
     objects: list[SharedObject]
+    warnings: list[str] = Field(
+        default_factory=list, description="e.g. an entry listed twice (collapsed)"
+    )
 
 
 class ObjectsRemoved(ResponseModel):
     share: str
-    removed: list[str]
+    removed: list[str] = Field(description="Names as the share stored them (lower case)")
     not_present: list[str]
     objects: list[SharedObject]
+    warnings: list[str] = Field(
+        default_factory=list, description="e.g. an entry listed twice (collapsed)"
+    )
 
 
 class RecipientsAdded(ResponseModel):

@@ -317,7 +317,8 @@ def test_unknown_recipients_are_listed_and_nothing_granted(api: TestClient, emu:
     [
         {},
         {"tables": ["main.sales"]},
-        {"tables": ["main.sales.orders", "MAIN.SALES.ORDERS"]},
+        # an exact repeat is collapsed (test_exact_repeats_...); a repeat with other options is refused
+        {"objects": ["main.sales.orders", {"name": "MAIN.SALES.ORDERS", "comment": "x"}]},
         {
             "objects": [
                 {
@@ -343,3 +344,53 @@ def test_invalid_object_requests_are_422(api: TestClient, emu: Any, body: dict[s
     assert problem["errors"]
     assert all({"loc", "msg", "type"} <= set(e) for e in problem["errors"])
     assert emu.count("shares.get") == 0  # validated before any upstream call
+
+
+def test_exact_repeats_are_collapsed_with_a_warning_and_names_echo_as_stored(
+    api: TestClient, emu: Any, emu_client: WorkspaceClient
+) -> None:
+    # One rule with share packs (docs/API.md §4.5, docs/SHAREPACK.md §7.4): a repeat is harmless.
+    create_share(api, "s1")
+    emu.reset_stats()
+    response = api.put(
+        "/shares/s1/dataobject/add",
+        json={"objects": ["MAIN.SALES.ORDERS"], "tables": ["main.sales.orders"]},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["added"] == ["main.sales.orders"]  # as stored, not as typed
+    assert body["warnings"] == [
+        "'main.sales.orders' is listed more than once; the repeat was ignored."
+    ]
+    assert emu.count("tables.get") == 1
+    assert emu.count("shares.update") == 1
+    assert [
+        o.name for o in emu_client.shares.get("s1", include_shared_data=True).objects or []
+    ] == ["main.sales.orders"]
+
+    again = api.put("/shares/s1/dataobject/add", json={"tables": ["Main.Sales.Orders"]}).json()
+    assert again["already_present"] == ["main.sales.orders"]
+    assert again["warnings"] == []
+
+    gone = api.put(
+        "/shares/s1/dataobject/revoke", json={"tables": ["MAIN.SALES.ORDERS", "Main.Sales.Nope"]}
+    ).json()
+    assert gone["removed"] == ["main.sales.orders"]
+    assert gone["not_present"] == ["main.sales.nope"]
+
+
+def test_a_repeat_with_different_options_is_refused(api: TestClient, emu: Any) -> None:
+    create_share(api, "s1")
+    emu.reset_stats()
+    response = api.put(
+        "/shares/s1/dataobject/add",
+        json={
+            "objects": [
+                {"name": "main.sales.orders", "comment": "a"},
+                {"name": "MAIN.SALES.ORDERS", "comment": "b"},
+            ]
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["type"] == "duplicate_entry_conflict"
+    assert emu.count("shares.get") == 0  # refused before any call

@@ -165,6 +165,7 @@ SEMANTIC_ERROR_TYPES = frozenset(
         "email_or_group_invalid",
         "identifier_invalid",
         "duplicate_value",
+        "duplicate_entry_conflict",  # the same object twice with different options (§4.5)
         "mutually_exclusive",
         "at_least_one_required",
         "timestamp_invalid",
