@@ -41,7 +41,13 @@ if [ "$EMULATOR_PORT" != "8765" ] && [ -z "${DBRX_API_DATABRICKS__WORKSPACES:-}"
   export DBRX_API_DATABRICKS__WORKSPACES="[{\"url\": \"${EMULATOR_URL}\", \"name\": \"emulator\", \"region\": \"EMEA\"}]"
 fi
 
+# The sample pack aimed at this emulator's port (the template in sharepack_templates/ names the default 8765).
+SAMPLE_PACK="$PWD/.local/sharepack_local_emulator.yaml"
+mkdir -p .local
+sed "s#http://127\.0\.0\.1:8765#${EMULATOR_URL}#g" sharepack_templates/sharepack_local_emulator.yaml >"$SAMPLE_PACK"
+
 echo "emulator: ${EMULATOR_URL}   (token ${EMULATOR_TOKEN}; workspace URL for X-Workspace-URL)"
+echo "sample:   ${SAMPLE_PACK}   (share pack for this emulator: upload it in Swagger UI)"
 echo "control:  ${EMULATOR_URL}/_emulator/...   (bearer token required; from another terminal:)"
 echo "          export EMULATOR_CONTROL_TOKEN=${EMULATOR_CONTROL_TOKEN}"
 echo "          curl -H \"Authorization: Bearer \$EMULATOR_CONTROL_TOKEN\" ${EMULATOR_URL}/_emulator/state"

@@ -37,6 +37,8 @@ from dbrx_api.workflow.db.operations import admit_version, rerun_version
 from dbrx_api.workflow.db.repositories import audit_trail, owners, share_packs, version_status
 from dbrx_api.workflow.db.repositories.share_packs import PackVersionInput
 from dbrx_api.workflow.db.repositories.version_status import Status
+from dbrx_api.workflow.models.errors import PackWorkspaceNotAllowed
+from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.ownership import reject_managed_elsewhere
 from dbrx_api.workflow.queue.messages import WorkMessage
 from dbrx_api.workflow.sharepack import LoadedPack, load_sharepack
@@ -78,7 +80,27 @@ def load_for_request(
             code="role_missing",
             required_role="admin",
         )
-    workspace = ctx.clients.resolve(metadata.workspace_url)
+    try:
+        workspace = ctx.clients.resolve(metadata.workspace_url)
+    except ForbiddenError as exc:
+        if exc.code != "workspace_not_allowed":
+            raise
+        field = "metadata.workspace_url"
+        hint = (
+            "make run-dev writes a sample pack for its ports to api_layer/.local/"
+            if ctx.settings.is_local
+            else None
+        )
+        issue = Issue.at(
+            "workspace_not_allowed",
+            "error",
+            field,
+            exc.detail,
+            loaded.locator.position(field),
+            input_value=metadata.workspace_url,
+            hint=hint,
+        )
+        raise PackWorkspaceNotAllowed(issue) from None
     header_url = (
         normalise_workspace_url(workspace_header)
         if workspace_header and workspace_header.strip()

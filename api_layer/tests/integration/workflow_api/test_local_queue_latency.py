@@ -37,7 +37,8 @@ def test_queued_version_starts_within_a_second_after_idling(
             "sweeper": {"interval_s": 3600},
         },
     )
-    assert settings.workflow.queue.poll_min_s == 1 and settings.workflow.queue.poll_max_s == 30
+    assert settings.workflow.queue.poll_min_s == 1
+    assert settings.workflow.queue.poll_max_s == 30
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         time.sleep(IDLE_S)
         response = client.post(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from dbrx_api.errors import AppError
+from dbrx_api.errors import AppError, ForbiddenError
 from dbrx_api.workflow.models.issues import Issue
 
 
@@ -68,3 +68,17 @@ def _summary(issues: Sequence[Issue]) -> str:
     if len(issues) == 1:
         return f"The share pack was rejected: {first}"
     return f"The share pack has {len(issues)} errors; the first: {first}"
+
+
+class PackWorkspaceNotAllowed(ForbiddenError):
+    """403 `workspace_not_allowed` for an uploaded pack: names `metadata.workspace_url` and its line or cell.
+
+    The one issue is the `errors` member (as for a 422), so a client can point at the field to fix (docs/API.md §10).
+    """
+
+    def __init__(self, issue: Issue) -> None:
+        super().__init__(
+            f"The share pack's {issue.display()}",
+            code="workspace_not_allowed",
+            errors=[issue.as_problem_member()],
+        )
