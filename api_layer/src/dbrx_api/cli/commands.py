@@ -147,10 +147,15 @@ def _read_pack(rt: Runtime) -> tuple[PackFile, str]:
 
 
 def run_validate(rt: Runtime) -> ExitCode:
-    """`validate FILE [--strict]`: offline validation through `POST /workflow/sharepack/plan?offline=true`."""
+    """`validate FILE [--strict] [--offline]`: offline validation, by the server
+    (`POST /workflow/sharepack/plan?offline=true`) or, with `--offline`, in this process."""
     pack, label = _read_pack(rt)
-    response = rt.client.plan(pack, offline=True)
-    return _report_plan(rt, response, label, live=False)
+    if not rt.options.offline:
+        return _report_plan(rt, rt.client.plan(pack, offline=True), label, live=False)
+    # Imported here: the loader brings the service's validation code, which no other command needs.
+    from dbrx_api.cli.offline import validate_offline
+
+    return _report_plan(rt, validate_offline(pack), label, live=False)
 
 
 def run_plan(rt: Runtime) -> ExitCode:

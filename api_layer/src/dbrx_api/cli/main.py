@@ -42,6 +42,12 @@ def _json_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _refuse_requests(request: httpx.Request) -> httpx.Response:
+    raise RuntimeError(
+        f"validate --offline must not send requests ({request.method} {request.url})"
+    )
+
+
 def _is_terminal(stream: TextIO) -> bool:
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
@@ -89,7 +95,10 @@ def main(
         err, enabled=console.human and not options.quiet, terminal=terminal, clock=clock
     )
     try:
-        token = resolve_token(options.token, env, acquire_token)
+        # `validate --offline` talks to no server: no token is looked for, and no request can leave.
+        token = None if options.offline else resolve_token(options.token, env, acquire_token)
+        if options.offline:
+            transport = httpx.MockTransport(_refuse_requests)
         verify = tls_verification(env)
         with ApiClient(
             options.api_url,

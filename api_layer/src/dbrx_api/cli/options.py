@@ -25,6 +25,9 @@ ENV_WORKSPACE_URL = "DELTASHARE_WORKSPACE_URL"
 ENV_TOKEN = "DELTASHARE_TOKEN"  # noqa: S105 - the variable's name, not a secret
 ENV_CA_BUNDLE = "DELTASHARE_CA_BUNDLE"
 
+OFFLINE_API_URL = (
+    "http://offline.invalid"  # `validate --offline` sends nothing; a reserved name, never resolved
+)
 DEFAULT_HTTP_TIMEOUT_S = 60.0
 DEFAULT_WAIT_TIMEOUT_S = 1800.0
 DEFAULT_POLL_INTERVAL_S = 5.0
@@ -62,6 +65,7 @@ class Options:
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
     version: int | None = None
     comment: str | None = None
+    offline: bool = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -168,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("file", metavar="FILE", help="share pack (.yaml, .yml or .xlsx)")
     validate.add_argument("--strict", action="store_true", help="treat warnings as failure")
+    validate.add_argument(
+        "--offline",
+        action="store_true",
+        help="validate in this process: no server, no API URL or token needed",
+    )
 
     plan = commands.add_parser(
         "plan", help="validate and diff a share pack against the live workspace"
@@ -250,7 +259,10 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
         raise UsageError(
             "a command is required: validate, plan, apply, status, history, approve or decline"
         )
+    offline = bool(getattr(args, "offline", False))
     api_url = args.api_url or environ.get(ENV_API_URL, "").strip()
+    if not api_url and offline:
+        api_url = OFFLINE_API_URL
     if not api_url:
         raise UsageError(f"the API URL is required: pass --api-url or set {ENV_API_URL}")
     api_url = _check_url(api_url, "--api-url").rstrip("/")
@@ -287,4 +299,5 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
         poll_interval_s=getattr(args, "poll_interval", DEFAULT_POLL_INTERVAL_S),
         version=getattr(args, "pack_version", None),
         comment=getattr(args, "comment", None),
+        offline=offline,
     )

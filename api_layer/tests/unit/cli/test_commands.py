@@ -811,3 +811,46 @@ def test_self_approval_is_reported_and_exits_1_without_retry() -> None:
 def test_a_decision_needs_a_version_number() -> None:
     run = run_cli(["approve", PACK_ID], FakeApi())
     assert run.exit_code == 2
+
+
+# ------------------------------------------------------------------------------------------ validate --offline
+
+SAMPLE_PACK = (
+    Path(__file__).resolve().parents[2] / "integration" / "cli" / "data" / "sharepack.yaml"
+)
+
+
+def test_validate_offline_needs_no_server_url_or_token(tmp_path: Path) -> None:
+    pack = tmp_path / "sharepack.yaml"
+    pack.write_text(SAMPLE_PACK.read_text(encoding="utf-8"), encoding="utf-8")
+    api = FakeApi()
+    # No DELTASHARE_API_URL, no token variables: nothing to reach, nothing to sign in to.
+    run = run_cli(["validate", "--offline", str(pack)], api, env={"DELTASHARE_API_URL": ""})
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert api.requests == []
+    assert (
+        "warning notification_group_not_delivered: share[0].pipelines[0].notification[1]"
+        in run.stdout
+    )
+    assert run.stdout.rstrip().endswith(f"{pack}: valid (1 warning)")
+
+
+def test_validate_offline_reports_located_errors_like_the_server(tmp_path: Path) -> None:
+    pack = tmp_path / "sharepack.yaml"
+    text = SAMPLE_PACK.read_text(encoding="utf-8").replace(
+        'cron: "0 0 2 * * ?"', 'cron: "0 2 * * *"'
+    )
+    pack.write_text(text, encoding="utf-8")
+    api = FakeApi()
+    run = run_cli(["validate", "--offline", str(pack)], api, env={"DELTASHARE_API_URL": ""})
+    assert run.exit_code == 1
+    assert api.requests == []
+    assert (
+        f"{pack}:68:17: error cron_not_quartz: share[0].pipelines[0].schedule.cron:" in run.stdout
+    )
+    assert "hint: 0 0 2 * * ?" in run.stdout
+
+
+def test_validate_without_offline_still_needs_the_api_url(tmp_path: Path) -> None:
+    run = run_cli(["validate", str(pack_file(tmp_path))], env={"DELTASHARE_API_URL": ""})
+    assert run.exit_code == 2
