@@ -41,6 +41,7 @@ from dbrx_api.schemas.shares import (
     ObjectsRequest,
     PartitionOut,
     PartitionValueOut,
+    RecipientNames,
     RecipientsAdded,
     RecipientsRemoved,
     ShareCreate,
@@ -578,11 +579,12 @@ def update_grants(
 def add_recipients(
     ws: WorkspaceClient,
     share: str,
-    recipients: Sequence[str],
+    request: RecipientNames,
     *,
     max_parallel: int = DEFAULT_MAX_PARALLEL,
 ) -> RecipientsAdded:
     """Grant SELECT to recipients not yet granted, in one upstream write (k + 2 calls for k new)."""
+    recipients, warnings = request.unique_names()
     grants = share_grants(ws, share)
     granted = _granted(grants)
     to_add = [r for r in recipients if r.lower() not in granted]
@@ -610,14 +612,19 @@ def add_recipients(
     if to_add:
         grants = update_grants(ws, share, add=to_add)
     return RecipientsAdded(
-        share=share.lower(), added=list(to_add), already_present=already_present, recipients=grants
+        share=share.lower(),
+        added=list(to_add),
+        already_present=already_present,
+        recipients=grants,
+        warnings=warnings,
     )
 
 
 def remove_recipients(
-    ws: WorkspaceClient, share: str, recipients: Sequence[str]
+    ws: WorkspaceClient, share: str, request: RecipientNames
 ) -> RecipientsRemoved:
     """Revoke SELECT from granted recipients in one upstream write; others are `not_present`."""
+    recipients, warnings = request.unique_names()
     grants = share_grants(ws, share)
     granted = _granted(grants)
     to_remove = [r for r in recipients if r.lower() in granted]
@@ -625,5 +632,9 @@ def remove_recipients(
     if to_remove:
         grants = update_grants(ws, share, remove=to_remove)
     return RecipientsRemoved(
-        share=share.lower(), removed=to_remove, not_present=not_present, recipients=grants
+        share=share.lower(),
+        removed=to_remove,
+        not_present=not_present,
+        recipients=grants,
+        warnings=warnings,
     )

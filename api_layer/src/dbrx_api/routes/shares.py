@@ -94,7 +94,7 @@ def add_recipients(
     name: UcNamePath, body: RecipientNames, ws: WorkspaceClientDep, max_parallel: MaxParallelDep
 ) -> RecipientsAdded:
     """Grant recipients SELECT on the share, in one upstream write."""
-    return share_service.add_recipients(ws, name, body.recipients, max_parallel=max_parallel)
+    return share_service.add_recipients(ws, name, body, max_parallel=max_parallel)
 
 
 @router.put(
@@ -105,4 +105,4 @@ def remove_recipients(
     name: UcNamePath, body: RecipientNames, ws: WorkspaceClientDep
 ) -> RecipientsRemoved:
     """Revoke recipients' access to the share, in one upstream write."""
-    return share_service.remove_recipients(ws, name, body.recipients)
+    return share_service.remove_recipients(ws, name, body)

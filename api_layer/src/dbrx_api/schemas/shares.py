@@ -268,7 +268,6 @@ class RecipientNames(RequestModel):
     @field_validator("recipients")
     @classmethod
     def _names(cls, value: list[str]) -> list[str]:
-        seen: set[str] = set()
         for name in value:
             problem = uc_name_problem(name)
             if problem:
@@ -277,12 +276,21 @@ class RecipientNames(RequestModel):
                     "recipient '{name}' {problem}",
                     {"name": name, "problem": problem},
                 )
-            if name.lower() in seen:
-                raise PydanticCustomError(
-                    "duplicate_value", "'{name}' appears more than once", {"name": name}
-                )
-            seen.add(name.lower())
         return value
+
+    def unique_names(self) -> tuple[list[str], list[str]]:
+        """Every recipient once, lower-cased as Unity Catalog stores it, and a warning per collapsed repeat.
+
+        The rule of share objects and of share packs (docs/API.md §4.5): an exact repeat is harmless.
+        """
+        unique: dict[str, None] = {}
+        warnings: list[str] = []
+        for name in self.recipients:
+            key = name.lower()
+            if key in unique:
+                warnings.append(f"'{key}' is listed more than once; the repeat was ignored.")
+            unique.setdefault(key)
+        return list(unique), warnings
 
 
 # ------------------------------------------------------------------------------------------ responses
@@ -354,13 +362,23 @@ class ObjectsRemoved(ResponseModel):
 
 class RecipientsAdded(ResponseModel):
     share: str
-    added: list[str]
+    added: list[str] = Field(
+        description="Recipient names as Unity Catalog stores them (lower case)"
+    )
     already_present: list[str]
     recipients: list[ShareGrant]
+    warnings: list[str] = Field(
+        default_factory=list, description="e.g. a recipient listed twice (collapsed)"
+    )
 
 
 class RecipientsRemoved(ResponseModel):
     share: str
-    removed: list[str]
+    removed: list[str] = Field(
+        description="Recipient names as Unity Catalog stores them (lower case)"
+    )
     not_present: list[str]
     recipients: list[ShareGrant]
+    warnings: list[str] = Field(
+        default_factory=list, description="e.g. a recipient listed twice (collapsed)"
+    )

@@ -280,7 +280,7 @@ def test_recipients_add_remove_minimal_calls(
         assert api.post(f"/recipients/d2o/{name}", json={}).status_code == 201
     emu.reset_stats()
     body = api.put("/shares/s1/recipients/add", json={"recipients": ["r1", "R2", "r3"]}).json()
-    assert body["added"] == ["r1", "R2", "r3"]
+    assert body["added"] == ["r1", "r2", "r3"]  # as Unity Catalog stores them
     assert body["already_present"] == []
     assert [g["recipient"] for g in body["recipients"]] == ["r1", "r2", "r3"]
     # k + 2 calls for k new recipients, exactly one permissions write
@@ -299,6 +299,26 @@ def test_recipients_add_remove_minimal_calls(
     assert removed["removed"] == ["r2"]
     assert removed["not_present"] == ["zz"]
     assert [g["recipient"] for g in removed["recipients"]] == ["r1", "r3"]
+
+
+def test_a_repeated_recipient_is_granted_once_with_a_warning(
+    api: TestClient, emu: Any, emu_client: WorkspaceClient
+) -> None:
+    """The share-pack rule (an exact repeat is harmless) holds for the direct API too (docs/API.md §4.7)."""
+    create_share(api, "s1")
+    assert api.post("/recipients/d2o/r1", json={}).status_code == 201
+    emu.reset_stats()
+    response = api.put("/shares/s1/recipients/add", json={"recipients": ["R1", "r1"]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["added"] == ["r1"]
+    assert body["warnings"] == ["'r1' is listed more than once; the repeat was ignored."]
+    assert emu.count("recipients.get") == 1
+    assert emu.count("shares.update_permissions") == 1
+    removed = api.put("/shares/s1/recipients/remove", json={"recipients": ["r1", "R1"]}).json()
+    assert removed["removed"] == ["r1"]
+    assert len(removed["warnings"]) == 1
+    assert (emu_client.shares.share_permissions("s1").privilege_assignments or []) == []
 
 
 def test_unknown_recipients_are_listed_and_nothing_granted(api: TestClient, emu: Any) -> None:

@@ -1,4 +1,4 @@
-"""Local mode: a QUEUED version starts within about a second, even after the consumer has idled (WORKFLOW §6.3).
+"""Local mode: a QUEUED version starts within about a second, even after the consumer has idled (docs/WORKFLOW.md §6.3).
 
 The consumer backs off while the queue is empty (poll_min_s doubling up to poll_max_s); the in-process queue
 wakes it on every send, so the back-off never delays an upload. Default queue settings on purpose.
