@@ -187,6 +187,14 @@ def _report_plan(rt: Runtime, response: ApiResponse, label: str, *, live: bool) 
         printed = print_plan_changes(console, changes)
         if printed == 0 and valid:
             console.detail("No changes: the workspace already matches the pack.")
+        approval = member(body, "approval")
+        if approval and approval.get("required"):
+            console.detail(
+                f"Needs an approver (policy {approval.get('policy', '?')}, "
+                f"plan {approval.get('plan_digest', '?')}):"
+            )
+            for change in approval.get("destructive_changes") or []:
+                console.detail(f"  needs approval: {change}")
         summary = member(body, "summary")
         console.final(plan_summary(summary))
     console.document(body)

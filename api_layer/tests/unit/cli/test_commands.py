@@ -302,6 +302,26 @@ def test_plan_prints_terraform_style_changes_and_summary(pack: Path) -> None:
     assert "Plan: 1 to create, 2 to update, 1 to delete (7 mutating calls)." in lines
 
 
+def test_plan_says_when_the_changes_need_an_approver(pack: Path) -> None:
+    body = {
+        **PLAN_BODY,
+        "approval": {
+            "required": True,
+            "policy": "destructive",
+            "plan_digest": "sha256:" + "b" * 64,
+            "destructive_changes": ["create open-sharing recipient acme_external"],
+        },
+    }
+    run = run_cli(["plan", str(pack)], FakeApi().on("POST", PLAN_PATH, json_response(200, body)))
+    assert run.exit_code == 0
+    assert f"Needs an approver (policy destructive, plan sha256:{'b' * 64}):" in run.stdout
+    assert "  needs approval: create open-sharing recipient acme_external" in run.stdout
+    quiet = run_cli(
+        ["plan", str(pack)], FakeApi().on("POST", PLAN_PATH, json_response(200, PLAN_BODY))
+    )
+    assert "Needs an approver" not in quiet.stdout
+
+
 def test_plan_with_failed_live_checks_exits_1(pack: Path) -> None:
     live_error = {
         "type": "table_not_found",
