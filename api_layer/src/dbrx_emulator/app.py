@@ -28,7 +28,7 @@ from dbrx_emulator.routes import (
 from dbrx_emulator.runtime import Runtime
 from dbrx_emulator.state.jobs import JobsState
 from dbrx_emulator.state.pipelines import PipelinesState
-from dbrx_emulator.state.sharing import SharingState
+from dbrx_emulator.state.shares import SharingState
 from dbrx_emulator.state.uc import UcState
 from dbrx_emulator.state.workspace import WorkspaceObjects
 from dbrx_emulator.store import StateArea

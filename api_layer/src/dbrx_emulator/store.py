@@ -4,17 +4,51 @@ State is split into *areas*, one class per API family (`UcState`, `SharingState`
 pipelines and jobs areas). An area is a `StateArea` subclass; the runtime builds a fresh instance of every area on
 each reset, in the order of `app.STATE_AREAS`, and calls `load_seed(seed)` on it. Handlers reach an area with
 `call.rt.store.area(UcState)` (typed) and run with the store lock held.
+
+Areas see their runtime as an `AreaRuntime`: the part of `runtime.Runtime` they may use. The dependency goes one
+way (`runtime` imports `store`, never the reverse); mypy checks that `Runtime` has everything `AreaRuntime` names
+where the runtime hands itself to `Store.rebuild`.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
-    from dbrx_emulator.runtime import Runtime
-    from dbrx_emulator.seed import Seed
+    from dbrx_emulator.clock import Clock
+    from dbrx_emulator.config import Behaviour, Simulation
+    from dbrx_emulator.rng import Streams
+    from dbrx_emulator.seed import Seed, WorkspaceSeed
+    from dbrx_emulator.stats import Stats
+
+
+class AreaRuntime(Protocol):
+    """What a state area may use of the runtime that owns it (implemented by `runtime.Runtime`)."""
+
+    store: Store
+    clock: Clock
+    rng: Streams
+    random_seed: int
+    seed_origin_ms: int
+    workspace: WorkspaceSeed
+    behaviour: Behaviour
+    simulation: Simulation
+    stats: Stats
+
+    @property
+    def principal(self) -> str:
+        """`userName` of the seeded principal."""
+        ...
+
+    def now_ms(self) -> int:
+        """Current emulator time."""
+        ...
+
+    def seed_time(self, value: Any) -> int:
+        """Epoch ms of a seed time."""
+        ...
 
 
 class StateArea:
@@ -28,7 +62,7 @@ class StateArea:
 
     name: ClassVar[str] = ""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: AreaRuntime) -> None:
         self.rt = rt
 
     def load_seed(self, seed: Seed) -> None:
@@ -64,7 +98,7 @@ class Store:
         assert isinstance(found, cls)  # noqa: S101 - narrows the type; always true by construction
         return found
 
-    def rebuild(self, rt: Runtime, seed: Seed) -> None:
+    def rebuild(self, rt: AreaRuntime, seed: Seed) -> None:
         """Replace every area with a fresh one loaded from `seed` (the old state stays if loading fails)."""
         fresh: dict[type[StateArea], StateArea] = {}
         previous = self._areas

@@ -7,7 +7,7 @@ import html
 from dbrx_emulator.api import ApiCall, ApiResponse, ApiRouter, Json
 from dbrx_emulator.clock import rfc3339
 from dbrx_emulator.errors import ApiError
-from dbrx_emulator.state.sharing import SharingState
+from dbrx_emulator.state.shares import SharingState
 
 router = ApiRouter(prefixes=("/api/2.1/unity-catalog/public",))
 page_router = ApiRouter()

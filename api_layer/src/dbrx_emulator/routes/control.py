@@ -19,7 +19,7 @@ from dbrx_emulator.faults import FaultRuleSpec
 from dbrx_emulator.latency import LatencySettings
 from dbrx_emulator.runtime import DEFAULT_SETTLE_MS, Runtime
 from dbrx_emulator.seed import SeedError
-from dbrx_emulator.state.sharing import SharingState
+from dbrx_emulator.state.shares import SharingState
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -1,11 +1,11 @@
-"""Shares and recipients (docs/EMULATOR.md §7.4, §7.5); the rules live in `state.sharing`."""
+"""Shares and recipients (docs/EMULATOR.md §7.4, §7.5); the rules live in `state.shares` and `state.recipients`."""
 
 from __future__ import annotations
 
 from dbrx_emulator.api import UC_PREFIXES, ApiCall, ApiRouter, Json
 from dbrx_emulator.paging import Pager
 from dbrx_emulator.routes.common import permissions_page_size, uc_list_page
-from dbrx_emulator.state.sharing import SharingState
+from dbrx_emulator.state.shares import SharingState
 
 router = ApiRouter(prefixes=UC_PREFIXES)
 

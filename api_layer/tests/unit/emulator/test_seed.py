@@ -201,7 +201,7 @@ def test_duplicate_yaml_keys_and_missing_files_are_errors(tmp_path: Path) -> Non
 def test_seeded_shares_may_hold_more_objects_than_one_patch() -> None:
     from dbrx_emulator.app import create_app
     from dbrx_emulator.config import EmulatorConfig
-    from dbrx_emulator.state.sharing import SharingState
+    from dbrx_emulator.state.shares import SharingState
 
     tables = [{"name": f"t{i:03d}"} for i in range(150)]
     seed = {
