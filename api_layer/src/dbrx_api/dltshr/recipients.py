@@ -7,8 +7,9 @@ Activation links are token material: they leave this module only in the values r
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sharing import (
@@ -137,6 +138,119 @@ def _detail(
     )
 
 
+# ------------------------------------------------------------------------------------------ gateway
+# Each Databricks call on a recipient, built once: the REST service below and the share-pack orchestrator
+# (workflow/orchestrator/apply.py, delete.py) both call these. They take the workspace's `WorkspaceClient` (or the
+# orchestrator's counted `CountedWorkspace.client`, typed as one) and plain values, put names into URL paths through
+# `path_segment` and return the SDK's object; SDK errors leave as `AppError` (`upstream`).
+
+_ROTATE_PATH = "/api/2.1/unity-catalog/recipients/{name}/rotate-token"
+
+
+class OnceSender(Protocol):
+    """What sends a POST exactly once, never replayed by the SDK (`CountedWorkspace.post_once`, orchestrator/calls.py)."""
+
+    def post_once(self, operation: str, path: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def sdk_get_recipient(ws: WorkspaceClient, name: str) -> RecipientInfo:
+    """`recipients.get`."""
+    with upstream("recipient", name):
+        return ws.recipients.get(path_segment(name))
+
+
+def sdk_create_d2d_recipient(
+    ws: WorkspaceClient,
+    name: str,
+    *,
+    metastore_id: str | None,
+    comment: str | None,
+    sharing_code: str | None = None,
+) -> RecipientInfo:
+    """`recipients.create` of a DATABRICKS (D2D) recipient bound to a metastore sharing identifier."""
+    with upstream("recipient", name):
+        return ws.recipients.create(
+            name,
+            AuthenticationType.DATABRICKS,
+            data_recipient_global_metastore_id=metastore_id,
+            comment=comment,
+            sharing_code=sharing_code,
+        )
+
+
+def sdk_create_d2o_recipient(
+    ws: WorkspaceClient,
+    name: str,
+    *,
+    comment: str | None,
+    ips: Sequence[str] | None,
+    expiration_ms: int | None,
+) -> RecipientInfo:
+    """`recipients.create` of a TOKEN (D2O) recipient; no IP list is sent when `ips` is None or empty.
+
+    The response carries the one-time activation link.
+    """
+    with upstream("recipient", name):
+        return ws.recipients.create(
+            name,
+            AuthenticationType.TOKEN,
+            comment=comment,
+            ip_access_list=IpAccessList(allowed_ip_addresses=list(ips)) if ips else None,
+            expiration_time=expiration_ms,
+        )
+
+
+def sdk_update_recipient(
+    ws: WorkspaceClient,
+    name: str,
+    *,
+    comment: str | None = None,
+    ips: Sequence[str] | None = None,
+    expiration_ms: int | None = None,
+) -> RecipientInfo:
+    """One `recipients.update` carrying the given fields (None: not sent, left as it is)."""
+    arguments: dict[str, Any] = {}
+    if comment is not None:
+        arguments["comment"] = comment
+    if ips is not None:
+        # An empty list serialises to `{}`, which clears the allowlist (docs/databricks-wire-contract.md trap 10).
+        arguments["ip_access_list"] = IpAccessList(allowed_ip_addresses=list(ips))
+    if expiration_ms is not None:
+        arguments["expiration_time"] = expiration_ms
+    with upstream("recipient", name):
+        return ws.recipients.update(path_segment(name), **arguments)
+
+
+def sdk_rotate_recipient_token(
+    ws: WorkspaceClient,
+    name: str,
+    *,
+    existing_token_expire_in_seconds: int,
+    once: OnceSender | None = None,
+) -> RecipientInfo:
+    """`recipients.rotate_token`; with `once`, the POST is sent exactly once (no SDK replay, orchestrator/calls.py).
+
+    Rotation is not idempotent: a replayed request rotates twice (docs/databricks-wire-contract.md trap 17).
+    """
+    with upstream("recipient", name):
+        if once is not None:
+            response = once.post_once(
+                "recipients.rotate_token",
+                _ROTATE_PATH.format(name=path_segment(name)),
+                {"existing_token_expire_in_seconds": existing_token_expire_in_seconds},
+            )
+            return RecipientInfo.from_dict(response)
+        return ws.recipients.rotate_token(
+            path_segment(name), existing_token_expire_in_seconds=existing_token_expire_in_seconds
+        )
+
+
+def sdk_delete_recipient(ws: WorkspaceClient, name: str) -> None:
+    """`recipients.delete` (its grants on every share go with it)."""
+    with upstream("recipient", name):
+        ws.recipients.delete(path_segment(name))
+
+
 # ------------------------------------------------------------------------------------------ reads
 
 
@@ -193,8 +307,7 @@ def get_recipient(
     include_activation_link: bool = False,
 ) -> RecipientDetail:
     """A recipient with its shares; activation links only when explicitly asked for (writer role)."""
-    with upstream("recipient", name):
-        info = ws.recipients.get(path_segment(name))
+    info = sdk_get_recipient(ws, name)
     shares = _shares_of(ws, name) if include_shares else None
     return _detail(info, shares=shares, with_links=include_activation_link)
 
@@ -204,14 +317,13 @@ def get_recipient(
 
 def create_d2d(ws: WorkspaceClient, name: str, body: D2DRecipientCreate) -> RecipientDetail:
     """Create a Databricks-to-Databricks recipient bound to a metastore sharing identifier."""
-    with upstream("recipient", name):
-        info = ws.recipients.create(
-            name,
-            AuthenticationType.DATABRICKS,
-            data_recipient_global_metastore_id=body.recipient_identifier,
-            comment=body.description,
-            sharing_code=body.sharing_code,
-        )
+    info = sdk_create_d2d_recipient(
+        ws,
+        name,
+        metastore_id=body.recipient_identifier,
+        comment=body.description,
+        sharing_code=body.sharing_code,
+    )
     # A recipient that did not exist a moment ago holds no grants: [] is true without a read.
     return _detail(info, shares=[])
 
@@ -228,24 +340,16 @@ def create_d2o(
     expiration = None
     if body.expiration_days is not None:
         expiration = to_epoch_ms((now or datetime.now(UTC)) + timedelta(days=body.expiration_days))
-    with upstream("recipient", name):
-        info = ws.recipients.create(
-            name,
-            AuthenticationType.TOKEN,
-            comment=body.description,
-            ip_access_list=IpAccessList(allowed_ip_addresses=body.ip_access_list)
-            if body.ip_access_list
-            else None,
-            expiration_time=expiration,
-        )
+    info = sdk_create_d2o_recipient(
+        ws, name, comment=body.description, ips=body.ip_access_list, expiration_ms=expiration
+    )
     warnings = [] if body.ip_access_list else [NO_IP_LIST_WARNING]
     return _detail(info, shares=[], with_links=True, warnings=warnings)
 
 
 def delete_recipient(ws: WorkspaceClient, name: str) -> DeleteResult:
     """Delete a recipient; its grants on every share disappear with it."""
-    with upstream("recipient", name):
-        ws.recipients.delete(path_segment(name))
+    sdk_delete_recipient(ws, name)
     return DeleteResult(name=name.lower(), deleted=True)
 
 
@@ -253,8 +357,7 @@ def delete_recipient(ws: WorkspaceClient, name: str) -> DeleteResult:
 
 
 def _get_token_recipient(ws: WorkspaceClient, name: str, action: str) -> RecipientInfo:
-    with upstream("recipient", name):
-        info = ws.recipients.get(path_segment(name))
+    info = sdk_get_recipient(ws, name)
     if info.authentication_type != AuthenticationType.TOKEN:
         raise InvalidRequest(
             f"Recipient '{info.name}' uses {enum_text(info.authentication_type)} authentication; "
@@ -281,10 +384,7 @@ def add_ips(ws: WorkspaceClient, name: str, ips: list[str]) -> IpsAdded:
             code="ip_limit_exceeded",
         )
     if added:
-        with upstream("recipient", name):
-            info = ws.recipients.update(
-                path_segment(name), ip_access_list=IpAccessList(allowed_ip_addresses=resulting)
-            )
+        info = sdk_update_recipient(ws, name, ips=resulting)
         resulting = _current_ips(info) if info.ip_access_list is not None else resulting
     return IpsAdded(
         recipient=info.name or name.lower(),
@@ -302,10 +402,7 @@ def revoke_ips(ws: WorkspaceClient, name: str, ips: list[str]) -> IpsRemoved:
     not_present = [ip for ip in ips if ip not in current]
     resulting = [ip for ip in current if ip not in removed]
     if removed:
-        with upstream("recipient", name):
-            ws.recipients.update(
-                path_segment(name), ip_access_list=IpAccessList(allowed_ip_addresses=resulting)
-            )
+        sdk_update_recipient(ws, name, ips=resulting)
     warnings = [EMPTY_IP_LIST_WARNING] if removed and not resulting else []
     return IpsRemoved(
         recipient=info.name or name.lower(),
@@ -342,22 +439,18 @@ def rotate_token(
     if existing_token_expire_in_seconds == 0:
         # The rotation response no longer lists the token it expired, so whether a partner is being cut off can
         # only be seen before; the read costs one call and only when no grace period was asked for.
-        with upstream("recipient", name):
-            before = ws.recipients.get(path_segment(name))
+        before = sdk_get_recipient(ws, name)
         if _expiring_token_activated(before):
             warnings.append(IMMEDIATE_EXPIRY_WARNING)
     started = datetime.now(UTC)
     try:
-        with upstream("recipient", name):
-            info = ws.recipients.rotate_token(
-                path_segment(name),
-                existing_token_expire_in_seconds=existing_token_expire_in_seconds,
-            )
+        info = sdk_rotate_recipient_token(
+            ws, name, existing_token_expire_in_seconds=existing_token_expire_in_seconds
+        )
     except AppError as exc:
         if not is_transport_failure(exc):
             raise
-        with upstream("recipient", name):
-            info = ws.recipients.get(path_segment(name))
+        info = sdk_get_recipient(ws, name)
         threshold = to_epoch_ms(started - _ROTATION_CLOCK_SKEW)
         if not any((t.created_at or 0) >= threshold for t in info.tokens or []):
             raise UpstreamError(
@@ -371,12 +464,10 @@ def rotate_token(
 
 def set_description(ws: WorkspaceClient, name: str, description: str) -> RecipientChanged:
     """Set the recipient's description (one write, only when it differs)."""
-    with upstream("recipient", name):
-        info = ws.recipients.get(path_segment(name))
+    info = sdk_get_recipient(ws, name)
     changed = (info.comment or "") != description
     if changed:
-        with upstream("recipient", name):
-            info = ws.recipients.update(path_segment(name), comment=description)
+        info = sdk_update_recipient(ws, name, comment=description)
     return RecipientChanged.model_validate({**_summary_fields(info), "changed": changed})
 
 
@@ -386,6 +477,5 @@ def set_expiration(
     """Set a TOKEN recipient's token expiry to now + days."""
     _get_token_recipient(ws, name, "token expiry")
     expiration = to_epoch_ms((now or datetime.now(UTC)) + timedelta(days=expiration_days))
-    with upstream("recipient", name):
-        info = ws.recipients.update(path_segment(name), expiration_time=expiration)
+    info = sdk_update_recipient(ws, name, expiration_ms=expiration)
     return RecipientChanged.model_validate({**_summary_fields(info), "changed": True})

@@ -132,6 +132,47 @@ def _grants(assignments: Sequence[PrivilegeAssignment]) -> list[ShareGrant]:
     return sorted(grants, key=lambda g: g.recipient.lower())
 
 
+# ------------------------------------------------------------------------------------------ gateway
+# Each Databricks call on a share, built once: the REST service below and the share-pack orchestrator
+# (workflow/orchestrator/apply.py, delete.py) both call these (grants: `update_grants`). They take the workspace's
+# `WorkspaceClient` (or the orchestrator's counted `CountedWorkspace.client`, typed as one) and plain values, put
+# names into URL paths through `path_segment` and return the SDK's object; SDK errors leave as `AppError`.
+
+
+def sdk_get_share(ws: WorkspaceClient, name: str, *, include_shared_data: bool = True) -> ShareInfo:
+    """`shares.get`, with its objects unless `include_shared_data` is False."""
+    with upstream("share", name):
+        return ws.shares.get(path_segment(name), include_shared_data=include_shared_data)
+
+
+def sdk_create_share(
+    ws: WorkspaceClient, name: str, *, comment: str | None, storage_root: str | None = None
+) -> ShareInfo:
+    """`shares.create`."""
+    with upstream("share", name):
+        return ws.shares.create(name, comment=comment, storage_root=storage_root)
+
+
+def sdk_update_share(
+    ws: WorkspaceClient,
+    name: str,
+    *,
+    updates: Sequence[SharedDataObjectUpdate] | None = None,
+    comment: str | None = None,
+) -> ShareInfo:
+    """One `shares.update`: object updates (none sent when empty) and/or the comment (None: not sent)."""
+    with upstream("share", name):
+        return ws.shares.update(
+            path_segment(name), updates=list(updates) if updates else None, comment=comment
+        )
+
+
+def sdk_delete_share(ws: WorkspaceClient, name: str) -> None:
+    """`shares.delete` (its grants go with it)."""
+    with upstream("share", name):
+        ws.shares.delete(path_segment(name))
+
+
 # ------------------------------------------------------------------------------------------ reads
 
 
@@ -165,8 +206,7 @@ def get_share(
     ws: WorkspaceClient, name: str, *, include_objects: bool = True, include_recipients: bool = True
 ) -> ShareDetail:
     """A share with its objects and grants (1-2 upstream calls)."""
-    with upstream("share", name):
-        info = ws.shares.get(path_segment(name), include_shared_data=include_objects)
+    info = sdk_get_share(ws, name, include_shared_data=include_objects)
     objects = [shared_object_from_sdk(o) for o in info.objects or []] if include_objects else []
     recipients = share_grants(ws, name) if include_recipients else []
     return ShareDetail.model_validate(
@@ -183,15 +223,13 @@ def _sorted_objects(objects: list[SharedObject]) -> list[SharedObject]:
 
 def create_share(ws: WorkspaceClient, body: ShareCreate) -> ShareDetail:
     """Create a share; "already exists" upstream becomes 409 `share_already_exists`."""
-    with upstream("share", body.name):
-        info = ws.shares.create(body.name, comment=body.description, storage_root=body.storage_root)
+    info = sdk_create_share(ws, body.name, comment=body.description, storage_root=body.storage_root)
     return ShareDetail.model_validate({**_summary_fields(info), "objects": [], "recipients": []})
 
 
 def delete_share(ws: WorkspaceClient, name: str) -> DeleteResult:
     """Delete a share (its grants disappear with it)."""
-    with upstream("share", name):
-        ws.shares.delete(path_segment(name))
+    sdk_delete_share(ws, name)
     return DeleteResult(name=name.lower(), deleted=True)
 
 
@@ -431,8 +469,7 @@ def apply_object_updates(
     info: ShareInfo | None = None
     for batch in object_update_batches(updates):
         try:
-            with upstream("share", share):
-                info = ws.shares.update(path_segment(share), updates=batch)
+            info = sdk_update_share(ws, share, updates=batch)
         except AppError as exc:
             if applied:
                 exc.extra["applied"] = list(applied)
@@ -449,8 +486,7 @@ def add_objects(
     max_parallel: int = DEFAULT_MAX_PARALLEL,
 ) -> ObjectsAdded:
     """Add (or update) objects idempotently: validate everything, then write only the differences."""
-    with upstream("share", share):
-        info = ws.shares.get(path_segment(share), include_shared_data=True)
+    info = sdk_get_share(ws, share)
     current = {o.name.lower(): o for o in (shared_object_from_sdk(x) for x in info.objects or [])}
     added: list[ObjectRef] = []
     updated: list[tuple[ObjectRef, SharedObject]] = []
@@ -526,8 +562,7 @@ def add_objects(
 
 def revoke_objects(ws: WorkspaceClient, share: str, request: ObjectsRequest) -> ObjectsRemoved:
     """Remove objects; names not in the share are reported in `not_present`, not as an error."""
-    with upstream("share", share):
-        info = ws.shares.get(path_segment(share), include_shared_data=True)
+    info = sdk_get_share(ws, share)
     current = [shared_object_from_sdk(x) for x in info.objects or []]
     by_name = {o.name.lower(): o for o in current}
     by_alias = {(o.string_shared_as or "").lower(): o for o in current if o.string_shared_as}

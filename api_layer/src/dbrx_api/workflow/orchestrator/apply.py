@@ -22,16 +22,24 @@ from uuid import UUID
 
 import psycopg
 from databricks.sdk.service.jobs import CreateResponse
-from databricks.sdk.service.sharing import (
-    AuthenticationType,
-    IpAccessList,
-    SharedDataObjectUpdate,
-    SharedDataObjectUpdateAction,
-)
 from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
+from databricks.sdk.service.sharing import SharedDataObjectUpdate, SharedDataObjectUpdateAction
 from databricks.sdk.service.sharing import ShareInfo as SdkShareInfo
 
-from dbrx_api.dltshr.shares import object_update_batches, update_grants
+from dbrx_api.dltshr.recipients import (
+    sdk_create_d2d_recipient,
+    sdk_create_d2o_recipient,
+    sdk_get_recipient,
+    sdk_rotate_recipient_token,
+    sdk_update_recipient,
+)
+from dbrx_api.dltshr.shares import (
+    object_update_batches,
+    sdk_create_share,
+    sdk_get_share,
+    sdk_update_share,
+    update_grants,
+)
 from dbrx_api.errors import (
     AppError,
     ConflictError,
@@ -98,7 +106,6 @@ from dbrx_api.workflow.worker_audit import VersionActor, step_entry, version_act
 logger = logging.getLogger(__name__)
 
 SELECT = "SELECT"
-_ROTATE_PATH = "/api/2.1/unity-catalog/recipients/{name}/rotate-token"
 PROGRESS_INTERVAL_S = 1.0
 _JOBS_CREATE_PATH = "/api/2.2/jobs/create"
 
@@ -284,24 +291,18 @@ def _create_recipient(ctx: RunContext, work: RecipientWork) -> SdkRecipientInfo:
     desired = work.desired
     ws = ctx.workspace.client
     try:
-        with upstream("recipient", desired.name):
-            if desired.type == "D2D":
-                return ws.recipients.create(
-                    desired.name,
-                    AuthenticationType.DATABRICKS,
-                    data_recipient_global_metastore_id=desired.org,
-                    comment=desired.comment,
-                )
-            # The response carries the activation link: it is dropped here, never logged or stored.
-            return ws.recipients.create(
-                desired.name,
-                AuthenticationType.TOKEN,
-                comment=desired.comment,
-                ip_access_list=IpAccessList(allowed_ip_addresses=desired.ips)
-                if desired.ips
-                else None,
-                expiration_time=desired.expiration_ms,
+        if desired.type == "D2D":
+            return sdk_create_d2d_recipient(
+                ws, desired.name, metastore_id=desired.org, comment=desired.comment
             )
+        # The response carries the activation link: it is dropped here, never logged or stored.
+        return sdk_create_d2o_recipient(
+            ws,
+            desired.name,
+            comment=desired.comment,
+            ips=desired.ips,
+            expiration_ms=desired.expiration_ms,
+        )
     except AppError as exc:
         if exc.code == "recipient_identifier_in_use":
             raise StepFailure("recipient_org_in_use", exc.detail) from exc
@@ -331,8 +332,7 @@ def run_recipient(ctx: RunContext, action: Action) -> StepResult:
                 raise
             calls += 1
             # A replayed create whose first response was lost, or a concurrent creator: read and verify.
-            with upstream("recipient", desired.name):
-                info = ws.recipients.get(path_segment(desired.name))
+            info = sdk_get_recipient(ws, desired.name)
             if (
                 info.authentication_type.value if info.authentication_type else ""
             ) != desired.authentication_type:
@@ -382,16 +382,14 @@ def run_recipient(ctx: RunContext, action: Action) -> StepResult:
 
 
 def _update_recipient(ctx: RunContext, name: str, change: Any) -> SdkRecipientInfo:
-    arguments: dict[str, Any] = {}
-    if change.comment is not None:
-        arguments["comment"] = change.comment
-    if change.ips is not None:
-        # An empty list serialises to `{}`, which clears the allowlist (docs/databricks-wire-contract.md trap 10).
-        arguments["ip_access_list"] = IpAccessList(allowed_ip_addresses=list(change.ips))
-    if change.expiration_ms is not None:
-        arguments["expiration_time"] = change.expiration_ms
-    with upstream("recipient", name):
-        return ctx.workspace.client.recipients.update(path_segment(name), **arguments)
+    # An empty `ips` clears the allowlist (docs/databricks-wire-contract.md trap 10).
+    return sdk_update_recipient(
+        ctx.workspace.client,
+        name,
+        comment=change.comment,
+        ips=change.ips,
+        expiration_ms=change.expiration_ms,
+    )
 
 
 # ------------------------------------------------------------------------------------------ token rotation
@@ -445,17 +443,17 @@ def run_token(ctx: RunContext, action: Action) -> StepResult:
             remaining_s = max(0, (newest_active.expiration_time - now_ms) // 1000)
             grace_s = min(grace_s, remaining_s)
     try:
-        with upstream("recipient", name):
-            response = ctx.workspace.post_once(
-                "recipients.rotate_token",
-                _ROTATE_PATH.format(name=name),
-                {"existing_token_expire_in_seconds": int(grace_s)},
-            )
+        # Sent once: the SDK would replay it after a dropped connection and rotate twice (calls.py).
+        rotated = sdk_rotate_recipient_token(
+            ctx.workspace.client,
+            name,
+            existing_token_expire_in_seconds=int(grace_s),
+            once=ctx.workspace,
+        )
     except AppError as exc:
         if exc.code == "recipient_token_limit":  # a token appeared since the read
             raise StepFailure("rotation_blocked", exc.detail) from exc
         raise
-    rotated = SdkRecipientInfo.from_dict(response)
     ctx.reader.put("recipient", name, rotated)
     newest_token = max(rotated.tokens or [], key=lambda t: _token_ms(t.created_at), default=None)
     return _rotation_recorded(ctx, name, record, newest_token, "rotated", calls=1)
@@ -553,19 +551,16 @@ def run_share(ctx: RunContext, action: Action) -> StepResult:
     calls = 0
     if action.kind == "create":
         try:
-            with upstream("share", share.name):
-                info = ws.shares.create(share.name, comment=share.description)
+            info = sdk_create_share(ws, share.name, comment=share.description)
             calls += 1
         except ConflictError as exc:
             if exc.code != "share_already_exists":
                 raise
             calls += 1
-            with upstream("share", share.name):
-                info = ws.shares.get(path_segment(share.name), include_shared_data=True)
+            info = sdk_get_share(ws, share.name)
             work.created_by_pack = (info.created_by or "") == ctx.reader.identity()
             if share.description is not None and (info.comment or "") != share.description:
-                with upstream("share", share.name):
-                    info = ws.shares.update(path_segment(share.name), comment=share.description)
+                info = sdk_update_share(ws, share.name, comment=share.description)
                 calls += 1
         if info.objects is None:
             info.objects = []
@@ -573,8 +568,7 @@ def run_share(ctx: RunContext, action: Action) -> StepResult:
         if work.grants is None:
             work.grants = frozenset()
     elif action.kind == "update":
-        with upstream("share", share.name):
-            work.live = ws.shares.update(path_segment(share.name), comment=share.description)
+        work.live = sdk_update_share(ws, share.name, comment=share.description)
         calls += 1
     if work.live is not None:
         ctx.reader.put("share", share.name, work.live)
@@ -662,10 +656,7 @@ def run_share_objects(
                 batches = [[]]
             try:
                 for batch in batches:
-                    with upstream("share", share.name):
-                        work.live = ws.shares.update(
-                            path_segment(share.name), updates=batch or None, comment=comment
-                        )
+                    work.live = sdk_update_share(ws, share.name, updates=batch, comment=comment)
                     calls += 1
                     comment = None
                     for update in batch:
@@ -678,8 +669,7 @@ def run_share_objects(
                 if reread:
                     raise
                 reread = True
-                with upstream("share", share.name):
-                    work.live = ws.shares.get(path_segment(share.name), include_shared_data=True)
+                work.live = sdk_get_share(ws, share.name)
         if work.live is not None:
             ctx.reader.put("share", share.name, work.live)
     return StepResult(

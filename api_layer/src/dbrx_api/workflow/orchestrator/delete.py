@@ -10,11 +10,14 @@ or a recipient still granted on a share this run keeps, is reported as a warning
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
 
 from dbrx_api.dltshr.recipients import iter_share_permissions as recipient_share_permissions
+from dbrx_api.dltshr.recipients import sdk_delete_recipient
+from dbrx_api.dltshr.shares import sdk_delete_share
 from dbrx_api.errors import NotFoundError, upstream
 from dbrx_api.schemas.common import from_epoch_ms
 from dbrx_api.schemas.paths import path_segment
@@ -229,11 +232,8 @@ def run_delete_share(ctx: RunContext, action: Action) -> StepResult:
             f'share "{name}" was re-created after this pack recorded it; it is kept.',
         )
         return StepResult(StepOutcome.NOOP, detail={"kept": "delete_identity_mismatch"})
-    try:
-        with upstream("share", name):
-            ws.shares.delete(path_segment(name))
-    except NotFoundError:
-        pass
+    with contextlib.suppress(NotFoundError):  # already gone counts as deleted
+        sdk_delete_share(ws, name)
     with ctx.guard:
         ctx.deleted_shares.add(name.lower())
     return StepResult(
@@ -269,11 +269,8 @@ def run_delete_recipient(ctx: RunContext, action: Action) -> StepResult:
             f'recipient "{name}" is still granted on {", ".join(remaining)}; it is kept.',
         )
         return StepResult(StepOutcome.NOOP, detail={"kept": "recipient_still_granted"})
-    try:
-        with upstream("recipient", name):
-            ws.recipients.delete(path_segment(name))
-    except NotFoundError:
-        pass
+    with contextlib.suppress(NotFoundError):  # already gone counts as deleted
+        sdk_delete_recipient(ws, name)
     return StepResult(
         StepOutcome.SUCCEEDED, calls=1, writes=[soft_delete], audit_action="recipient.delete"
     )
