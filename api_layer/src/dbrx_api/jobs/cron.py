@@ -1,12 +1,15 @@
-"""Quartz cron and IANA time-zone validation, and the Unix → Quartz suggestion (docs/API.md §8, docs/SHAREPACK.md §8.2).
+"""The one Quartz cron and IANA time-zone validator (docs/API.md §8, docs/SHAREPACK.md §8.2).
 
-Databricks schedules use Quartz cron (6 or 7 fields, seconds first). Users often paste a 5-field Unix cron; it is
-rejected with error type `cron_not_quartz` and, when one exists, the Quartz equivalent in the message.
-These functions are pure so that the REST services and the share-pack validators share one definition.
+Databricks schedules use Quartz cron (6 or 7 fields, seconds first). A pasted 5-field Unix cron is refused with
+`cron_not_quartz` and, when one exists, its Quartz equivalent as the suggestion; anything else that is not Quartz is
+`cron_invalid`; a time zone that is not an IANA id is `timezone_invalid`. Every message has one wording here: the REST
+schedule services report `CronError` as it is, the share-pack validators translate it to `FieldError`
+(`workflow/validators/cron.py`). Pure and free of I/O (the share-pack "no I/O" import contract covers its callers).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import zoneinfo
 from dataclasses import dataclass
@@ -18,16 +21,26 @@ TIMEZONE_INVALID = "timezone_invalid"
 
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+_FIELD_NAMES = "(sec min hour day-of-month month day-of-week [year])"
 
 
 class CronError(ValueError):
-    """An invalid cron expression or time zone; `error_type` is the stable validation error type."""
+    """An invalid cron expression or time zone; `error_type` is the stable validation error type, `suggestion` a
+    replacement that is valid (the Quartz equivalent, the nearest time zone) when there is one."""
 
     def __init__(self, error_type: str, message: str, suggestion: str | None = None) -> None:
         super().__init__(message)
         self.error_type = error_type
         self.message = message
         self.suggestion = suggestion
+
+
+@dataclass(frozen=True, slots=True)
+class QuartzCron:
+    """A valid Quartz expression in canonical spelling; `high_frequency` when it fires more than once a minute."""
+
+    expression: str
+    high_frequency: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,114 +51,172 @@ class _Field:
     names: tuple[str, ...] = ()  # symbolic values, the first one worth `low`
 
 
-_SECONDS = _Field("seconds", 0, 59)
-_MINUTES = _Field("minutes", 0, 59)
-_HOURS = _Field("hours", 0, 23)
-_DAY_OF_MONTH = _Field("day-of-month", 1, 31)
-_MONTH = _Field("month", 1, 12, _MONTHS)
-_DAY_OF_WEEK = _Field("day-of-week", 1, 7, _DAYS)
-_YEAR = _Field("year", 1970, 2099)
+_FIELDS = (
+    _Field("seconds", 0, 59),
+    _Field("minutes", 0, 59),
+    _Field("hours", 0, 23),
+    _Field("day-of-month", 1, 31),
+    _Field("month", 1, 12, _MONTHS),
+    _Field("day-of-week", 1, 7, _DAYS),
+    _Field("year", 1970, 2099),
+)
+_DOM, _DOW = 3, 5
+# Day-field specials. Numbers in them are written without leading zeros (`L-5`, `15W`, `6L`, `6#3`).
+_LAST_OFFSET = re.compile(r"L-(0|[1-9][0-9]?)")
+_NEAREST_WEEKDAY = re.compile(r"([1-9][0-9]?)W")
+_NTH_WEEKDAY = re.compile(r"([1-9]|[A-Z]{3})#([0-9]+)")
+_LAST_WEEKDAY = re.compile(r"([1-9]|[A-Z]{3})L")
+_UTC_OFFSET = re.compile(r"(UTC|GMT)?\s*[+-]\d{1,2}(:?\d{2})?", re.IGNORECASE)
 
-_DOM_SPECIAL = re.compile(r"^(L(-([1-9]|[12][0-9]|30))?|LW|([1-9]|[12][0-9]|3[01])W)$")
-_DOW_LAST = re.compile(r"^([1-7]|SUN|MON|TUE|WED|THU|FRI|SAT)L$")
-_DOW_NTH = re.compile(r"^([1-7]|SUN|MON|TUE|WED|THU|FRI|SAT)#([1-5])$")
-_UTC_OFFSET = re.compile(r"^(UTC|GMT)?\s*[+-]\d{1,2}(:?\d{2})?$", re.IGNORECASE)
+
+def _invalid(message: str, suggestion: str | None = None) -> CronError:
+    return CronError(CRON_INVALID, message, suggestion)
+
+
+def _unquote(value: str) -> str:
+    text = value.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1].strip()
+    return text
 
 
 def normalize_cron(expression: str) -> str:
     """Strip surrounding whitespace and quotes, collapse inner whitespace, upper-case names."""
-    text = expression.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        text = text[1:-1].strip()
-    return " ".join(text.split()).upper()
+    return " ".join(_unquote(expression).split()).upper()
+
+
+# ------------------------------------------------------------------------------------------ Quartz fields
+
+
+def _is_number(token: str) -> bool:
+    return token.isascii() and token.isdigit()
 
 
 def _value(field: _Field, token: str) -> int:
-    if token.isdigit():
+    if _is_number(token):
         number = int(token)
     elif token in field.names:
         number = field.low + field.names.index(token)
     else:
-        raise CronError(CRON_INVALID, f"{field.name}: '{token}' is not a valid value")
+        raise _invalid(f'{field.name}: "{token}" is not a value ({field.low}-{field.high}).')
     if not field.low <= number <= field.high:
-        raise CronError(
-            CRON_INVALID,
-            f"{field.name}: {number} is outside {field.low}-{field.high}",
-        )
+        raise _invalid(f"{field.name}: {number} is outside {field.low}-{field.high}.")
     return number
 
 
 def _check_item(field: _Field, item: str) -> None:
     base, slash, step = item.partition("/")
-    if slash and (not step.isdigit() or int(step) < 1):
-        raise CronError(CRON_INVALID, f"{field.name}: step '{step}' must be an integer >= 1")
+    if not base or (slash and (not step or "/" in step)):
+        raise _invalid(f'{field.name}: "{item}" is not valid.')
+    if slash:
+        if not _is_number(step) or int(step) < 1:
+            raise _invalid(f'{field.name}: step "{step}" must be a whole number of at least 1.')
+        if int(step) > field.high:
+            raise _invalid(f"{field.name}: step {int(step)} is larger than {field.high}.")
     if base == "*":
         return
-    low_text, dash, high_text = base.partition("-")
-    if not low_text:
-        raise CronError(CRON_INVALID, f"{field.name}: '{item}' is not a valid value")
-    low = _value(field, low_text)
-    if dash:
-        high = _value(field, high_text)
-        if high < low:
-            raise CronError(
-                CRON_INVALID, f"{field.name}: range '{base}' must be ascending ({low}-{high})"
-            )
+    start_text, dash, end_text = base.partition("-")
+    start = _value(field, start_text)
+    if dash and _value(field, end_text) < start:
+        raise _invalid(f'{field.name}: range "{base}" must be ascending.')
 
 
-def _check_field(field: _Field, text: str) -> None:
+def _is_special(index: int, text: str) -> bool:
+    """Day-field specials (`L`, `L-n`, `nW`, `LW`; `L`, `nL`, `n#k`); True when `text` is one and valid."""
+    if index == _DOM:
+        if text in ("L", "LW"):
+            return True
+        if match := _LAST_OFFSET.fullmatch(text):
+            if not 1 <= int(match.group(1)) <= 30:
+                raise _invalid(f'day-of-month: "{text}" needs an offset of 1-30.')
+            return True
+        if match := _NEAREST_WEEKDAY.fullmatch(text):
+            _value(_FIELDS[_DOM], match.group(1))
+            return True
+    if index == _DOW:
+        if text == "L":
+            return True
+        if match := _NTH_WEEKDAY.fullmatch(text):
+            _value(_FIELDS[_DOW], match.group(1))
+            if match.group(2) not in ("1", "2", "3", "4", "5"):
+                raise _invalid(f'day-of-week: "{text}": the occurrence after "#" must be 1-5.')
+            return True
+        if match := _LAST_WEEKDAY.fullmatch(text):
+            _value(_FIELDS[_DOW], match.group(1))
+            return True
+    return False
+
+
+def _check_field(index: int, text: str) -> None:
+    field = _FIELDS[index]
     if text == "?":
-        if field not in (_DAY_OF_MONTH, _DAY_OF_WEEK):
-            raise CronError(CRON_INVALID, f"{field.name}: '?' is only allowed in the day fields")
+        if index not in (_DOM, _DOW):
+            raise _invalid(f'{field.name}: "?" is only allowed in day-of-month or day-of-week.')
         return
-    if field is _DAY_OF_MONTH and _DOM_SPECIAL.match(text):
-        return
-    if field is _DAY_OF_WEEK and (text == "L" or _DOW_LAST.match(text) or _DOW_NTH.match(text)):
+    if _is_special(index, text):
         return
     for item in text.split(","):
         if not item:
-            raise CronError(CRON_INVALID, f"{field.name}: empty list entry in '{text}'")
+            raise _invalid(f'{field.name}: "{text}" has an empty list item.')
         _check_item(field, item)
 
 
-def validate_quartz(expression: str) -> str:
-    """Validate a Quartz cron expression and return its normalised text.
+def _check_day_fields(fields: list[str]) -> None:
+    """Exactly one of day-of-month and day-of-week is `?`; the suggestion keeps the restricted one."""
+    dom, dow = fields[_DOM], fields[_DOW]
+    if dom == "?" and dow == "?":
+        raise _invalid('day-of-month and day-of-week are both "?"; set one of them (e.g. "*").')
+    if dom != "?" and dow != "?":
+        # The unrestricted day field takes the "?"; with both restricted there is no single fix.
+        free = _DOW if dow == "*" else _DOM if dom == "*" else None
+        suggestion = None if free is None else " ".join([*fields[:free], "?", *fields[free + 1 :]])
+        raise _invalid(
+            'day-of-month and day-of-week are both set; use "?" in one of them'
+            + (f', e.g. "{suggestion}".' if suggestion else "."),
+            suggestion,
+        )
+
+
+# ------------------------------------------------------------------------------------------ expressions
+
+
+def _unix_message(shown: str, fields: list[str], suggestion: str | None) -> str:
+    base = f'"{shown}" is a 5-field Unix cron; Databricks schedules use Quartz {_FIELD_NAMES}.'
+    if suggestion is not None:
+        return f'{base} Quartz equivalent: "{suggestion}".'
+    if fields[2] not in ("*", "?") and fields[4] not in ("*", "?"):
+        return (
+            f"{base} It restricts both day-of-month and day-of-week, which has no single Quartz equivalent: "
+            "use one schedule per day rule."
+        )
+    return f"{base} It is not a valid Unix cron either."
+
+
+@lru_cache(maxsize=1024)  # packs repeat a few schedules across thousands of pipelines
+def parse_quartz(expression: str) -> QuartzCron:
+    """Validate a Quartz cron and return it in canonical spelling (single spaces, upper case).
 
     Raises:
-        CronError: `cron_not_quartz` for a 5-field Unix cron (with the Quartz equivalent in the message when one
-            exists), `cron_invalid` for anything else that is not a valid Quartz expression.
+        CronError: `cron_not_quartz` for a 5-field Unix cron (suggestion: the Quartz equivalent when one exists),
+            `cron_invalid` for anything else that is not Quartz (suggestion: a fix of the day fields when one is
+            obvious).
     """
-    text = normalize_cron(expression)
-    fields = text.split(" ") if text else []
+    fields = expression.upper().split()
     if len(fields) == 5:
-        suggestion = unix_to_quartz(text)
-        if suggestion is not None:
-            message = (
-                f"'{text}' is a 5-field Unix cron; Databricks needs a Quartz expression "
-                f"(seconds first, 6 or 7 fields). Quartz equivalent: '{suggestion}'"
-            )
-        else:
-            message = (
-                f"'{text}' is a 5-field Unix cron; Databricks needs a Quartz expression "
-                "(seconds first, 6 or 7 fields). It restricts both day-of-month and day-of-week, "
-                "which has no single Quartz equivalent"
-            )
-        raise CronError(CRON_NOT_QUARTZ, message, suggestion)
+        suggestion = unix_to_quartz(expression)
+        shown = " ".join(expression.split())
+        raise CronError(CRON_NOT_QUARTZ, _unix_message(shown, fields, suggestion), suggestion)
     if len(fields) not in (6, 7):
-        raise CronError(
-            CRON_INVALID,
-            f"'{text}' has {len(fields)} fields; Quartz needs 6 or 7 "
-            "(seconds minutes hours day-of-month month day-of-week [year])",
-        )
-    specs = (_SECONDS, _MINUTES, _HOURS, _DAY_OF_MONTH, _MONTH, _DAY_OF_WEEK, _YEAR)
-    for field, part in zip(specs, fields, strict=False):
-        _check_field(field, part)
-    if (fields[3] == "?") == (fields[5] == "?"):
-        raise CronError(
-            CRON_INVALID,
-            f"'{text}': exactly one of day-of-month and day-of-week must be '?'",
-        )
-    return text
+        raise _invalid(f"expected 6 or 7 fields {_FIELD_NAMES}, got {len(fields)}.")
+    for index, text in enumerate(fields):
+        _check_field(index, text)
+    _check_day_fields(fields)
+    return QuartzCron(expression=" ".join(fields), high_frequency=not _is_number(fields[0]))
+
+
+def validate_quartz(expression: str) -> str:
+    """`parse_quartz` of a REST body value, whose surrounding quotes are stripped first (docs/API.md §8)."""
+    return parse_quartz(_unquote(expression)).expression
 
 
 def _shift_day_of_week(text: str) -> str | None:
@@ -158,7 +229,7 @@ def _shift_day_of_week(text: str) -> str | None:
             converted.append(item)
             continue
         low_text, dash, high_text = base.partition("-")
-        if not low_text.isdigit() or (dash and not high_text.isdigit()):
+        if not _is_number(low_text) or (dash and not _is_number(high_text)):
             if low_text in _DAYS and (not dash or high_text in _DAYS):
                 converted.append(item)  # names mean the same day in both dialects
                 continue
@@ -183,7 +254,7 @@ def _shift_day_of_week(text: str) -> str | None:
 
 
 def unix_to_quartz(expression: str) -> str | None:
-    """The Quartz equivalent of a 5-field Unix cron, or None when there is no single equivalent."""
+    """The Quartz equivalent of a 5-field Unix cron, or None when there is no single valid equivalent."""
     fields = normalize_cron(expression).split(" ")
     if len(fields) != 5:
         return None
@@ -200,7 +271,7 @@ def unix_to_quartz(expression: str) -> str | None:
     else:
         candidate = f"0 {minute} {hour} {day_of_month if dom_restricted else '*'} {month} ?"
     try:
-        return validate_quartz(candidate)
+        return parse_quartz(candidate).expression
     except CronError:
         return None
 
@@ -212,25 +283,42 @@ def cron_equal(left: str | None, right: str | None) -> bool:
     return normalize_cron(left) == normalize_cron(right)
 
 
+# ------------------------------------------------------------------------------------------ time zones
+
+
 @lru_cache(maxsize=1)
 def _zones() -> dict[str, str]:
     return {zone.lower(): zone for zone in zoneinfo.available_timezones()}
 
 
+def parse_timezone(value: str) -> str:
+    """Canonical IANA time-zone id for `value` (matched case-insensitively).
+
+    Raises:
+        CronError: `timezone_invalid` for a UTC offset (even one with an IANA alias such as `GMT+0`) or an unknown
+            id (suggestion: the closest id, when one is close).
+    """
+    if _UTC_OFFSET.fullmatch(value):
+        raise CronError(
+            TIMEZONE_INVALID,
+            f'"{value}" is a UTC offset, not a time zone (use an IANA id such as Europe/London or UTC).',
+        )
+    zones = _zones()
+    canonical = zones.get(value.lower())
+    if canonical is not None:
+        return canonical
+    matches = difflib.get_close_matches(value.lower(), list(zones), n=1, cutoff=0.8)
+    hint = zones[matches[0]] if matches else None
+    if hint is not None:
+        raise CronError(
+            TIMEZONE_INVALID, f'"{value}" is not a known time zone; did you mean "{hint}"?', hint
+        )
+    raise CronError(
+        TIMEZONE_INVALID,
+        f'"{value}" is not a known time zone (use an IANA id such as Europe/London or UTC).',
+    )
+
+
 def validate_timezone(value: str) -> str:
-    """Canonical IANA time-zone id for `value` (matched case-insensitively); `timezone_invalid` otherwise."""
-    text = value.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        text = text[1:-1].strip()
-    if _UTC_OFFSET.match(text):
-        raise CronError(
-            TIMEZONE_INVALID,
-            f"'{text}' is a UTC offset; use an IANA time-zone id such as 'Europe/Paris' or 'UTC'",
-        )
-    canonical = _zones().get(text.lower())
-    if canonical is None:
-        raise CronError(
-            TIMEZONE_INVALID,
-            f"'{text}' is not an IANA time-zone id (for example 'Europe/Paris' or 'UTC')",
-        )
-    return canonical
+    """`parse_timezone` of a REST body value, whose surrounding whitespace and quotes are stripped first."""
+    return parse_timezone(_unquote(value))

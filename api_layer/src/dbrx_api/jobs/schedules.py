@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 def _invalid(exc: CronError, field: str) -> ValidationFailed:
     return ValidationFailed(
-        f"The request is invalid: body.{field}: {exc.message}.",
+        f"The request is invalid: body.{field}: {exc.message}",  # the message ends its sentence
         errors=[{"loc": ["body", field], "msg": exc.message, "type": exc.error_type}],
     )
 

@@ -87,7 +87,7 @@ def test_create_and_list(papi: TestClient, pid: str, emu_client: WorkspaceClient
     ("body", "error_type", "fragment"),
     [
         ({"cron_expression": "0 2 * * 1-5"}, "cron_not_quartz", "0 0 2 ? * 2-6"),
-        ({"cron_expression": "0 0 2 * * *"}, "cron_invalid", "exactly one"),
+        ({"cron_expression": "0 0 2 * * *"}, "cron_invalid", "are both set"),
         ({"cron_expression": "0 0 2 * * ?", "timezone": "+01:00"}, "timezone_invalid", "IANA"),
         (
             {"cron_expression": "0 0 2 * * ?", "timezone": "Mars/Olympus"},

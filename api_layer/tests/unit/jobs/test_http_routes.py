@@ -93,8 +93,8 @@ def test_unix_cron_is_422_suggesting_quartz(client: TestClient, ws: Any) -> None
             "type": "cron_not_quartz",
         }
     ]
-    assert "'0 0 2 ? * 2-6'" in body["errors"][0]["msg"]
-    assert "0 0 2 ? * 2-6" in body["detail"]
+    assert 'Quartz equivalent: "0 0 2 ? * 2-6".' in body["errors"][0]["msg"]
+    assert body["detail"].endswith('Quartz equivalent: "0 0 2 ? * 2-6".')  # one full stop
     assert ws.mock_calls == []
 
 

@@ -77,8 +77,8 @@ def test_schedules_of_one_pipeline(ws: Any) -> None:
 @pytest.mark.parametrize(
     ("fields", "error_type", "fragment"),
     [
-        ({"cron_expression": "0 2 * * 1-5"}, "cron_not_quartz", "'0 0 2 ? * 2-6'"),
-        ({"cron_expression": "0 0 2 * * *"}, "cron_invalid", "exactly one"),
+        ({"cron_expression": "0 2 * * 1-5"}, "cron_not_quartz", 'equivalent: "0 0 2 ? * 2-6"'),
+        ({"cron_expression": "0 0 2 * * *"}, "cron_invalid", "are both set"),
         ({"timezone": "+02:00"}, "timezone_invalid", "UTC offset"),
         ({"timezone": "Europe/Atlantis"}, "timezone_invalid", "IANA"),
     ],

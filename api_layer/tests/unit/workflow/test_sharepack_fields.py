@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from dbrx_api.jobs.cron import unix_to_quartz
 from dbrx_api.workflow.models.suggest import closest, edit_distance
-from dbrx_api.workflow.validators.cron import check_quartz, unix_to_quartz
+from dbrx_api.workflow.validators.cron import check_quartz, check_timezone
 from dbrx_api.workflow.validators.fields import (
     FieldError,
     check_email,
@@ -17,7 +18,6 @@ from dbrx_api.workflow.validators.fields import (
     check_table_name,
     check_tag,
     check_text,
-    check_timezone,
     check_workspace_url,
     default_shared_as,
     parse_asset_name,
@@ -107,7 +107,7 @@ def test_unix_cron_gets_its_quartz_equivalent(unix: str, quartz: str) -> None:
 
 
 def test_unix_cron_restricting_both_days_has_no_equivalent() -> None:
-    assert unix_to_quartz(["0", "9", "1", "*", "1"]) is None
+    assert unix_to_quartz("0 9 1 * 1") is None
     with pytest.raises(FieldError) as caught:
         check_quartz("0 9 1 * 1")
     assert caught.value.code == "cron_not_quartz"

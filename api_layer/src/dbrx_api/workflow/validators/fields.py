@@ -4,14 +4,12 @@ or raises `FieldError` with the stable issue code, a message and, when one exist
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
-import zoneinfo
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -192,34 +190,6 @@ def check_ip(value: str) -> tuple[str, bool]:
     if network.prefixlen == network.max_prefixlen:
         return str(network.network_address), normalised
     return network.with_prefixlen, normalised
-
-
-# ------------------------------------------------------------------------------------------ time zones
-
-
-@cache
-def _time_zones() -> dict[str, str]:
-    return {zone.lower(): zone for zone in zoneinfo.available_timezones()}
-
-
-def check_timezone(value: str) -> str:
-    """IANA time-zone id, matched case-insensitively and returned in its canonical spelling."""
-    zones = _time_zones()
-    canonical = zones.get(value.lower())
-    if canonical is not None:
-        return canonical
-    matches = difflib.get_close_matches(value.lower(), list(zones), n=1, cutoff=0.8)
-    hint = zones[matches[0]] if matches else None
-    raise FieldError(
-        "timezone_invalid",
-        f'"{value}" is not a known time zone'
-        + (
-            f'; did you mean "{hint}"?'
-            if hint
-            else " (use an IANA id such as Europe/London or UTC)."
-        ),
-        hint,
-    )
 
 
 # ------------------------------------------------------------------------------------------ assets

@@ -25,7 +25,7 @@ from dbrx_api.workflow.models.pack import (
     TABLE_LIKE_TYPES,
 )
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq
-from dbrx_api.workflow.validators.cron import check_quartz
+from dbrx_api.workflow.validators.cron import check_quartz, check_timezone
 from dbrx_api.workflow.validators.fields import (
     MAX_IP_ENTRIES,
     AssetName,
@@ -36,7 +36,6 @@ from dbrx_api.workflow.validators.fields import (
     check_shared_as,
     check_table_name,
     check_tag,
-    check_timezone,
     check_workspace_url,
     name_problem,
     parse_asset_name,
