@@ -25,13 +25,10 @@ from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import database_unavailable
 from dbrx_api.workflow.db.repositories import pipelines, recipients, share_packs, shares
 from dbrx_api.workflow.models.pack import Recipient, Share, SharePack, parse_canonical
-from dbrx_api.workflow.orchestrator.calls import (
-    CountedWorkspace,
-    forbid_mutations,
-    workspace_limiter,
-)
+from dbrx_api.workflow.orchestrator.calls import forbid_mutations
 from dbrx_api.workflow.orchestrator.desired import EXPIRY_TOLERANCE, canonical_ips
 from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id, recipient_ips
+from dbrx_api.workflow.orchestrator.prepare import counted_workspace
 
 STATES = ("in_sync", "drifted", "missing", "error")
 
@@ -331,10 +328,10 @@ def detect_drift(
             model = parse_canonical(stored["config"]) if stored is not None else None
             configs[source] = model if isinstance(model, SharePack) else None
     managed = _Managed(configs)
-    counted = CountedWorkspace(
+    counted = counted_workspace(
         ctx.clients.client_for(workspace),
         workspace_url=url,
-        limiter=workspace_limiter(url, ctx.settings.workflow.worker.workspace_max_inflight),
+        settings=ctx.settings,
         before_mutation=forbid_mutations,
     )
     reader = LiveReader(counted)

@@ -20,25 +20,13 @@ from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import database_unavailable
 from dbrx_api.workflow.db.repositories import share_packs, version_status
 from dbrx_api.workflow.models.issues import Issue
-from dbrx_api.workflow.models.pack import DeleteSharePack
-from dbrx_api.workflow.orchestrator.calls import (
-    CountedWorkspace,
-    forbid_mutations,
-    workspace_limiter,
-)
-from dbrx_api.workflow.orchestrator.delete import build_delete_graph
-from dbrx_api.workflow.orchestrator.diff import ActionGraph, DiffInputs, build_graph, no_adoption
-from dbrx_api.workflow.orchestrator.live import (
-    LiveReader,
-    PackLookup,
-    PrefetchPlan,
-    allowlist_check,
-    prefetch,
-)
+from dbrx_api.workflow.orchestrator.calls import forbid_mutations
+from dbrx_api.workflow.orchestrator.diff import ActionGraph, no_adoption
+from dbrx_api.workflow.orchestrator.live import LiveReader, allowlist_check
+from dbrx_api.workflow.orchestrator.prepare import counted_workspace, prepare
 from dbrx_api.workflow.orchestrator.records import Recorded, load_recorded
 from dbrx_api.workflow.ownership import reject_managed_elsewhere
 from dbrx_api.workflow.sharepack import LoadedPack
-from dbrx_api.workflow.validators.live import RecordedState, run_live_checks
 
 logger = logging.getLogger(__name__)
 
@@ -158,84 +146,50 @@ def plan_pack(
         would_queue=model.metadata.approver_status == "approved"
         and (would_create or stored.status in _RERUN_STATUSES),
     )
-    counted = CountedWorkspace(
-        ctx.clients.client_for(workspace),
-        workspace_url=workspace.url,
-        limiter=workspace_limiter(
-            workspace.url, ctx.settings.workflow.worker.workspace_max_inflight
-        ),
-        before_mutation=forbid_mutations,
-    )
-    reader = LiveReader(counted)
     now = ctx.clock()
-    policy = ctx.settings.approval_policy
-    if isinstance(model, DeleteSharePack):
-        graph = build_delete_graph(model, recorded, loaded.locator, already_deleted=set())
-        changes = [action.plan_entry() for action in graph.actions]
-        return PlanResult(
-            valid=True,
-            pack=pack_info,
-            errors=[],
-            warnings=[*loaded.warnings, *graph.warnings],
-            summary=summarise(graph),
-            changes=changes,
-            approval=approval_summary(policy, principal_roles, changes),
-            checked_at=now,
-        )
-    suffix = ctx.settings.databricks.schedules.job_name_suffix
-    job_ids = recorded.job_ids(suffix)
-    prefetch(
-        reader,
-        PrefetchPlan(model, recorded.pipeline_ids(), job_ids, suffix),
-        parallel=ctx.settings.workflow.worker.workspace_max_inflight,
-    )
-    checks = run_live_checks(
+    prepared = prepare(
         model,
-        PackLookup(reader, allowed=allowlist_check(ctx.clients.resolve), recorded_jobs=job_ids),
+        recorded,
+        settings=ctx.settings,
         locator=loaded.locator,
-        recorded=RecordedState(
-            pipeline_ids=recorded.pipeline_ids(), job_ids=frozenset(job_ids.values())
+        reader=LiveReader(
+            counted_workspace(
+                ctx.clients.client_for(workspace),
+                workspace_url=workspace.url,
+                settings=ctx.settings,
+                before_mutation=forbid_mutations,
+            )
         ),
-        job_name_suffix=suffix,
+        allowed=allowlist_check(ctx.clients.resolve),
+        # "As if provisioned now": a new version gets T = now; the stored version keeps its T.
+        reference_time=(
+            stored.first_provisioned_at
+            if not would_create and stored.first_provisioned_at is not None
+            else now
+        ),
+        clock=lambda: now,
+        adoption=no_adoption,
     )
-    warnings = [*loaded.warnings, *checks.warnings]
-    if checks.errors:
+    warnings = [*loaded.warnings, *prepared.warnings]
+    graph = prepared.graph
+    if graph is None:
         return PlanResult(
             valid=False,
             pack=pack_info,
-            errors=checks.errors,
+            errors=prepared.errors,
             warnings=warnings,
             summary=summarise(ActionGraph([], [])),
             changes=[],
             checked_at=now,
-            read_calls=counted.counter.reads,
+            read_calls=prepared.read_calls,
         )
-    # "As if provisioned now": a new version gets T = now; the stored version keeps its T.
-    reference = (
-        stored.first_provisioned_at
-        if not would_create and stored.first_provisioned_at is not None
-        else now
-    )
-    graph = build_graph(
-        DiffInputs(
-            pack=model,
-            reader=reader,
-            recorded=recorded,
-            resolved_types=checks.resolved_types,
-            databricks=ctx.settings.databricks,
-            reference_time=reference,
-            now=now,
-            locator=loaded.locator,
-            adoption=no_adoption,
-        )
-    )
     logger.info(
         "share pack planned",
         extra={
             "pack_key": loaded.pack_key,
             "principal": principal_id,
             "changes": sum(1 for action in graph.actions if not action.is_noop),
-            "read_calls": counted.counter.reads,
+            "read_calls": prepared.read_calls,
         },
     )
     changes = [action.plan_entry() for action in graph.actions]
@@ -243,13 +197,13 @@ def plan_pack(
         valid=True,
         pack=pack_info,
         errors=[],
-        warnings=[*warnings, *graph.warnings],
+        warnings=warnings,
         summary=summarise(graph),
         changes=changes,
-        approval=approval_summary(policy, principal_roles, changes),
+        approval=approval_summary(ctx.settings.approval_policy, principal_roles, changes),
         checked_at=now,
-        read_calls=counted.counter.reads,
-        mutating_calls=counted.counter.mutations,
+        read_calls=prepared.read_calls,
+        mutating_calls=prepared.mutating_calls,
     )
 
 

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -35,7 +36,7 @@ from dbrx_api.workflow.db.repositories import (
 )
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.issues import Issue
-from dbrx_api.workflow.models.pack import DeleteSharePack, SharePack, parse_canonical
+from dbrx_api.workflow.models.pack import DeleteSharePack, parse_canonical
 from dbrx_api.workflow.orchestrator.apply import (
     Applier,
     ApplyResult,
@@ -43,19 +44,13 @@ from dbrx_api.workflow.orchestrator.apply import (
     classify,
     reconcile_executor,
 )
-from dbrx_api.workflow.orchestrator.calls import CountedWorkspace, workspace_limiter
-from dbrx_api.workflow.orchestrator.delete import build_delete_graph, delete_executor
-from dbrx_api.workflow.orchestrator.diff import ORDER, Action, Adoption, DiffInputs, build_graph
-from dbrx_api.workflow.orchestrator.live import (
-    LiveReader,
-    PackLookup,
-    PrefetchPlan,
-    allowlist_check,
-    prefetch,
-)
-from dbrx_api.workflow.orchestrator.records import Recorded, load_recorded
+from dbrx_api.workflow.orchestrator.calls import CountedWorkspace
+from dbrx_api.workflow.orchestrator.delete import delete_executor
+from dbrx_api.workflow.orchestrator.diff import ORDER, Action, Adoption
+from dbrx_api.workflow.orchestrator.live import LiveReader, allowlist_check
+from dbrx_api.workflow.orchestrator.prepare import Prepared, counted_workspace, prepare
+from dbrx_api.workflow.orchestrator.records import load_recorded
 from dbrx_api.workflow.queue.run import Outcome, RunCancelled, RunControl
-from dbrx_api.workflow.validators.live import RecordedState, run_live_checks
 from dbrx_api.workflow.validators.locator import PackLocator
 
 logger = logging.getLogger(__name__)
@@ -218,11 +213,8 @@ def run_provisioning(
             raise RunCancelled("cancelled")
 
     worker = ctx.settings.workflow.worker
-    workspace = CountedWorkspace(
-        raw,
-        workspace_url=workspace_url,
-        limiter=workspace_limiter(workspace_url, worker.workspace_max_inflight),
-        before_mutation=before_mutation,
+    workspace = counted_workspace(
+        raw, workspace_url=workspace_url, settings=ctx.settings, before_mutation=before_mutation
     )
     reader = LiveReader(workspace)
 
@@ -263,20 +255,26 @@ def run_provisioning(
         }
 
     try:
-        if isinstance(pack, DeleteSharePack):
-            graph = build_delete_graph(pack, recorded, locator, already_deleted=already_deleted)
-            executor_for = delete_executor
-            warnings = list(graph.warnings)
-        else:
-            outcome_or_graph = _prepare(ctx, pack, recorded, reader, run, run_ctx, locator)
-            if isinstance(outcome_or_graph, Outcome):
-                return _with_counts(outcome_or_graph, workspace)
-            graph, resolved, warnings = outcome_or_graph
-
-            def executor_for_reconcile(action: Any) -> Any:
-                return reconcile_executor(action, resolved)
-
-            executor_for = executor_for_reconcile
+        prepared = prepare(
+            pack,
+            recorded,
+            settings=ctx.settings,
+            locator=locator,
+            reader=reader,
+            allowed=allowlist_check(ctx.clients.resolve),
+            reference_time=run.reference_time,
+            clock=ctx.clock,
+            adoption=adoption,
+            already_deleted=already_deleted,
+        )
+        graph, warnings = prepared.graph, prepared.warnings
+        if graph is None:
+            return _with_counts(_checks_outcome(ctx, run.run_id, prepared), workspace)
+        executor_for = (
+            delete_executor
+            if isinstance(pack, DeleteSharePack)
+            else partial(_reconcile_with, prepared.resolved_types)
+        )
         decision = _approval_gate(ctx, pack_row, graph)
         if decision.hold is not None:
             return Outcome.awaiting_approval(
@@ -326,54 +324,17 @@ def _approval_gate(
         )
 
 
-def _prepare(
-    ctx: WorkflowContext,
-    pack: SharePack,
-    recorded: Recorded,
-    reader: LiveReader,
-    run: _Run,
-    run_ctx: RunContext,
-    locator: PackLocator,
-) -> Outcome | tuple[Any, dict[tuple[str, str], str], list[Issue]]:
-    """Read (§9.2), check (§13.4) and diff (§9.3); an `Outcome` when the run ends before applying."""
-    settings = ctx.settings
-    suffix = settings.databricks.schedules.job_name_suffix
-    job_ids = recorded.job_ids(suffix)
-    prefetch(
-        reader,
-        PrefetchPlan(pack, recorded.pipeline_ids(), job_ids, suffix),
-        parallel=settings.workflow.worker.workspace_max_inflight,
-    )
-    lookup = PackLookup(reader, allowed=allowlist_check(ctx.clients.resolve), recorded_jobs=job_ids)
-    checks = run_live_checks(
-        pack,
-        lookup,
-        locator=locator,
-        recorded=RecordedState(
-            pipeline_ids=recorded.pipeline_ids(), job_ids=frozenset(job_ids.values())
-        ),
-        job_name_suffix=suffix,
-    )
-    if checks.errors:
-        unreachable = next((e for e in checks.errors if e.type == "workspace_unreachable"), None)
-        if unreachable is not None:
-            return Outcome.retry("workspace_unreachable", unreachable.msg)
-        _record_failed_checks(ctx.pool, run.run_id, checks.errors)
-        return _failed_checks(checks.errors, checks.warnings)
-    graph = build_graph(
-        DiffInputs(
-            pack=pack,
-            reader=reader,
-            recorded=recorded,
-            resolved_types=checks.resolved_types,
-            databricks=settings.databricks,
-            reference_time=run.reference_time,
-            now=ctx.clock(),
-            locator=locator,
-            adoption=run_ctx.adoption,
-        )
-    )
-    return graph, checks.resolved_types, [*checks.warnings, *graph.warnings]
+def _checks_outcome(ctx: WorkflowContext, run_id: UUID, prepared: Prepared) -> Outcome:
+    """The end of a run whose live checks failed (§9.1 step 5): `RETRY` when unreachable, else `FAILED`."""
+    unreachable = next((e for e in prepared.errors if e.type == "workspace_unreachable"), None)
+    if unreachable is not None:
+        return Outcome.retry("workspace_unreachable", unreachable.msg)
+    _record_failed_checks(ctx.pool, run_id, prepared.errors)
+    return _failed_checks(prepared.errors, prepared.warnings)
+
+
+def _reconcile_with(resolved: dict[tuple[str, str], str], action: Any) -> Any:
+    return reconcile_executor(action, resolved)
 
 
 @dataclass(frozen=True)
