@@ -38,6 +38,7 @@ from bench import benchlib
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from dbrx_api.dbrx_auth.principal import Principal
 from dbrx_api.settings import Settings, UploadSettings
 from dbrx_api.workflow.context import WorkflowContext, worker_client_factory
 from dbrx_api.workflow.db import operations, scd2
@@ -45,10 +46,10 @@ from dbrx_api.workflow.db.connection import Pool, open_pool, transaction
 from dbrx_api.workflow.db.migrate import apply_migrations
 from dbrx_api.workflow.db.operations import Claim, RunFigures
 from dbrx_api.workflow.db.repositories import share_packs
-from dbrx_api.workflow.db.repositories.share_packs import PackVersionInput
 from dbrx_api.workflow.orchestrator import run_provisioning
 from dbrx_api.workflow.queue.in_process import InProcessQueue
 from dbrx_api.workflow.queue.run import Outcome, RunControl
+from dbrx_api.workflow.service import version_input
 from dbrx_api.workflow.sharepack import load_sharepack
 
 SHARES = 10
@@ -290,27 +291,10 @@ def settings_for(emulator_url: str, database_url: str) -> Settings:
 def store(pool: Pool, text: str) -> tuple[Any, int]:
     """Store and admit the pack as the upload does; returns (share_pack_id, version)."""
     loaded = load_sharepack("bench.yaml", text.encode(), UploadSettings(), allow_local_urls=True)
-    meta = loaded.model.metadata
-    version_input = PackVersionInput(
-        pack_key=loaded.pack_key,
-        business_line=meta.business_line,
-        project_name=meta.project_name or "default",
-        requestor=",".join(meta.requestor),
-        strategy=meta.strategy,
-        workspace_url=meta.workspace_url,
-        approver_status=meta.approver_status,
-        servicenow=meta.servicenow,
-        config=loaded.config,
-        record_hash=loaded.record_hash,
-        file_format="yaml",
-        file_name="bench.yaml",
-        file_sha256=loaded.file_sha256,
-        file_size=loaded.file_size,
-        requested_by="bench",
-        requested_by_roles=("admin",),  # as an admin stores it: no approval under role parity
-    )
+    bench = Principal(id="bench", name="bench", tenant="bench", roles=frozenset({"admin"}))
+    pack_version = version_input(loaded, bench, loaded.model.metadata.workspace_url)
     with transaction(pool) as conn:
-        stored = share_packs.store_version(conn, version_input, changed_by="bench")
+        stored = share_packs.store_version(conn, pack_version, changed_by="bench")
         operations.admit_version(
             conn,
             stored.share_pack_id,

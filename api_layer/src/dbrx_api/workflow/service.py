@@ -114,9 +114,8 @@ def load_for_request(
     return loaded
 
 
-def _version_input(
-    loaded: LoadedPack, principal: Principal, workspace_url: str
-) -> PackVersionInput:
+def version_input(loaded: LoadedPack, principal: Principal, workspace_url: str) -> PackVersionInput:
+    """What an upload by `principal` stores for a validated pack (the tests and benchmarks store through it too)."""
     metadata = loaded.model.metadata
     return PackVersionInput(
         pack_key=loaded.pack_key,
@@ -155,13 +154,13 @@ def upload_sharepack(
         ctx, principal=principal, filename=filename, data=data, workspace_header=workspace_header
     )
     workspace = ctx.clients.resolve(loaded.model.metadata.workspace_url)
-    version_input = _version_input(loaded, principal, workspace.url)
+    pack_version = version_input(loaded, principal, workspace.url)
     message: WorkMessage | None = None
     rerun = False
     with transaction(ctx.pool) as conn:
         _check_owner(conn, loaded.pack_key, principal)
         reject_managed_elsewhere(conn, loaded, workspace_url=workspace.url)
-        stored = share_packs.store_version(conn, version_input, changed_by=principal.id)
+        stored = share_packs.store_version(conn, pack_version, changed_by=principal.id)
         share_pack_id: UUID = stored.row["share_pack_id"]
         version: int = stored.row["version"]
         if stored.created and stored.previous_version is None:
@@ -179,7 +178,7 @@ def upload_sharepack(
                 conn,
                 share_pack_id,
                 version,
-                approver_status=version_input.approver_status,
+                approver_status=pack_version.approver_status,
                 at=stored.at,
                 actor=principal.id,
                 request_id=request_id,

@@ -9,17 +9,17 @@ from databricks.sdk.service.sharing import AuthenticationType, IpAccessList
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import Pool
 from dbrx_api.workflow.db.repositories import audit_trail, provisioning_steps, recipients, shares
-from dbrx_api.workflow.db.repositories.share_packs import PackVersionInput
 from dbrx_api.workflow.models.errors import SharePackInvalid
 from dbrx_api.workflow.orchestrator.plan import plan_pack
 from dbrx_emulator.testing import Emu
 from fixtures.orchestrator import (
     load_yaml,
     provision,
+    store_yaml,
     unique_requestor,
     views_pack,
 )
-from fixtures.postgres import StoredPack, store_pack_version
+from fixtures.postgres import StoredPack
 
 pytestmark = pytest.mark.integration
 
@@ -32,28 +32,7 @@ def _delete_views_pack(url: str, *, requestor: str, recipient: str, share: str) 
 
 def _store_as_admin(pool: Pool, text: str) -> StoredPack:
     """Store a version uploaded by an admin (a DELETE runs without waiting for an approver)."""
-    loaded = load_yaml(text)
-    metadata = loaded.model.metadata
-    pack = PackVersionInput(
-        pack_key=loaded.pack_key,
-        business_line=metadata.business_line,
-        project_name=metadata.project_name or "default",
-        requestor=",".join(metadata.requestor),
-        strategy=metadata.strategy,
-        workspace_url=metadata.workspace_url,
-        approver_status=metadata.approver_status,
-        servicenow=metadata.servicenow,
-        config=loaded.config,
-        record_hash=loaded.record_hash,
-        file_format="yaml",
-        file_name="pack.yaml",
-        file_sha256=loaded.file_sha256,
-        file_size=loaded.file_size,
-        requested_by="admin-1",
-        requested_by_name="Ada Admin",
-        requested_by_roles=("admin",),
-    )
-    return store_pack_version(pool, pack, actor="admin-1")
+    return store_yaml(pool, text, actor="admin-1")
 
 
 def test_delete_removes_what_the_pack_adopted(orch_ctx: WorkflowContext, orch_emu: Emu) -> None:
