@@ -184,6 +184,8 @@ def reject_unknown_query_parameters(request: Request) -> None:
     A misspelt or unsupported filter would otherwise be ignored and the call would answer with everything, as if
     it had filtered. Declared on every operation after its role check (`routes.common.operation`).
     """
+    if not request.query_params:  # most calls: nothing to check, no walk of the dependency tree
+        return
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if not isinstance(dependant, Dependant):
