@@ -10,18 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbrx_api.workflow.models.excel_layout import METADATA_FIELDS
 from dbrx_api.workflow.models.issues import SourcePos
 from dbrx_api.workflow.models.pack import (
-    APPROVER_STATUSES,
     ASSET_TYPES,
     CONTINUOUS,
     HISTORY_STATUSES,
     PARTITION_OPS,
     RECIPIENT_TYPES,
-    REGIONS,
     SCD_TYPES,
-    STRATEGIES,
     TABLE_LIKE_TYPES,
 )
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq
@@ -36,11 +32,12 @@ from dbrx_api.workflow.validators.fields import (
     check_shared_as,
     check_table_name,
     check_tag,
-    check_workspace_url,
     name_problem,
     parse_asset_name,
     split_tag,
 )
+from dbrx_api.workflow.validators.inputs import METADATA, MetadataIn
+from dbrx_api.workflow.validators.lenient import run
 from dbrx_api.workflow.validators.reader import Context, FieldReader, Item, child, describe
 
 MAX_DESCRIPTION = 2000
@@ -50,7 +47,6 @@ MAX_PARTITION_VALUES = 32
 MAX_KEY_COLUMNS = 32
 MAX_NOTIFICATIONS = 50
 MAX_RECIPIENT_EMAILS = 10
-MAX_REQUESTORS = 10
 RECIPIENT_FIELDS = (
     "name",
     "type",
@@ -114,7 +110,6 @@ PIPELINE_FIELDS = (
 )
 DEPRECATED_PIPELINE_FIELDS = ("prefix_assetname",)
 DESCRIPTION_ALIASES = {"comment": "description"}
-SERVICENOW_ALIASES = {"servicenow_ticket": "servicenow"}
 _PIPELINE_FREE_TYPES = frozenset({"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE"})
 
 
@@ -272,52 +267,12 @@ def read_document(ctx: Context, root: RawMap) -> DocumentDraft:
 
 
 def read_metadata(ctx: Context, node: RawMap) -> MetadataDraft:
-    """§4: governance fields, target workspace and strategy."""
-    f = FieldReader(ctx, node, "metadata", METADATA_FIELDS, aliases=SERVICENOW_ALIASES)
-    values: dict[str, Any] = {}
-
-    def principals(key: str, *, required: bool, max_entries: int | None = None) -> None:
-        found = f.principals(key, required=required, max_entries=max_entries)
-        if found is not None:
-            values[key] = [p.value for p in found]
-
-    principals("requestor", required=True, max_entries=MAX_REQUESTORS)
-    values["project_name"] = f.string("project_name", max_len=MAX_SHORT_TEXT)
-    values["business_line"] = f.string("business_line", max_len=MAX_SHORT_TEXT, required=True)
-    strategy = f.enum("strategy", STRATEGIES)
-    values["strategy"] = strategy or "NEW"
-    values["description"] = f.string("description", max_len=MAX_DESCRIPTION)
-    values["delta_share_region"] = f.enum("delta_share_region", REGIONS, required=True)
-    principals("configurator", required=True)
-    principals("approver", required=True)
-    principals("executive_team", required=True)
-    status = f.enum("approver_status", APPROVER_STATUSES)
-    if status is None and not f.has("approver_status") and "approver_status" not in f.bad:
-        ctx.warning(
-            "approver_status_defaulted",
-            "metadata.approver_status",
-            'approver_status is not set; "pending" is assumed, so this version will not be provisioned.',
-            node.pos,
-        )
-    values["approver_status"] = status or "pending"
-    url = f.string("workspace_url", max_len=2048, required=True)
-    if url is not None:
-        try:
-            values["workspace_url"] = check_workspace_url(url, allow_local=ctx.allow_local_urls)
-        except FieldError as exc:
-            f.fail_field("workspace_url", exc, url)
-    values["servicenow"] = f.string("servicenow", max_len=MAX_SHORT_TEXT, required=True)
-    values["version"] = f.string("version", max_len=32) or "1.0"
-    principals("contact_email", required=True)
-    values["client"] = f.string("client", max_len=MAX_SHORT_TEXT)
-    principals("owner", required=False)
-    values["last_updated"] = f.string("last_updated", max_len=64)
-    return MetadataDraft(
-        values={key: value for key, value in values.items() if value is not None},
-        strategy=values["strategy"] if "strategy" not in f.bad else "NEW",
-        ok=not f.bad,
-        pos=node.pos,
-    )
+    """§4: governance fields, target workspace and strategy (the pydantic input model `MetadataIn`)."""
+    context: dict[str, Any] = {"allow_local_urls": ctx.allow_local_urls}
+    model = run(ctx, MetadataIn, METADATA, node, "metadata", context)
+    values = model.model_dump(exclude_none=True) if model is not None else {}
+    strategy = context.get("strategy") or "NEW"
+    return MetadataDraft(values=values, strategy=strategy, ok=model is not None, pos=node.pos)
 
 
 # ------------------------------------------------------------------------------------------ names

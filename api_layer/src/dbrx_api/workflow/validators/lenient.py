@@ -1,0 +1,379 @@
+"""Pydantic input models over the located tree: lenient field types, and one index from error locations to
+file positions.
+
+A section's input model (`inputs.py`) is validated against the section's `RawMap`, its values still located
+`RawScalar`/`RawSeq`/`RawMap` nodes. The `BeforeValidator`s below read the nodes as §2.2 allows (any case, lists as
+comma-separated text, Excel cells) and raise `PydanticCustomError`s that carry the §13.2 issue codes. `run`
+turns pydantic's errors into issues: the error location becomes the model path (`metadata.approver[0]`) and
+`PathIndex` gives its YAML line/column or Excel cell. Warnings have no place in a pydantic error, so validators
+hand them to `warn` (through the validation context) with their location relative to the section.
+
+Thin adapter: the scalar reading itself (`scalar`, `describe`, `sweep` of `reader.py`) stays, since a located
+scalar knows whether an Excel cell was typed (a TRUE/FALSE or date cell is not text), which plain Python values
+cannot say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler
+from pydantic_core import PydanticCustomError
+
+from dbrx_api.workflow.models.issues import SourcePos
+from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq, split_list_text
+from dbrx_api.workflow.models.suggest import closest
+from dbrx_api.workflow.validators.fields import FieldError, check_email, check_principal, check_text
+from dbrx_api.workflow.validators.reader import Context, child, describe
+
+Loc = tuple[str | int, ...]
+
+
+def issue(
+    code: str, msg: str, *, input_value: object = None, hint: str | None = None, **extra: Any
+) -> PydanticCustomError:
+    """A pydantic error carrying an issue code (the message is kept verbatim in the context)."""
+    return PydanticCustomError(
+        code, "{msg}", {"msg": msg, "input": input_value, "hint": hint, **extra}
+    )
+
+
+def field_issue(exc: FieldError, input_value: object) -> PydanticCustomError:
+    """A `FieldError` of `fields` as a pydantic error."""
+    return issue(exc.code, exc.msg, input_value=input_value, hint=exc.hint)
+
+
+def warn(info: ValidationInfo, code: str, loc: Loc, msg: str, **kwargs: Any) -> None:
+    """Report a warning at `loc` (relative to the section) from inside a validator."""
+    info.context["warn"](code, loc, msg, **kwargs)  # type: ignore[index]
+
+
+@dataclass(frozen=True, slots=True)
+class AliasConflict:
+    """Stands for a field written under two aliases with different values (reported as `alias_conflict`)."""
+
+    canonical: str
+    alias: str
+    key: str
+
+
+# ------------------------------------------------------------------------------------------ scalars
+
+
+def scalar(node: object, expected: str) -> RawScalar:
+    """The node as a readable scalar; raises `type_mismatch` (or the cell's own problem) otherwise."""
+    if isinstance(node, AliasConflict):
+        raise issue(
+            "alias_conflict",
+            f'"{node.canonical}" and "{node.alias}" are both set and differ; keep one.',
+            at_key=node.key,
+        )
+    if isinstance(node, RawScalar):
+        if node.kind == "invalid":
+            code, msg = node.problem or ("type_mismatch", "the value cannot be read.")
+            raise issue(code, msg, input_value=node.text)
+        return node
+    assert isinstance(node, RawMap | RawSeq)  # noqa: S101 - the index only holds located nodes
+    raise issue("type_mismatch", f"expected {expected}, got {describe(node)}.", sweep=True)
+
+
+def text(max_len: int, *, required: bool = False) -> Callable[[object], str | None]:
+    """Trimmed text (any scalar's source text, line endings made `\\n`); blank is absent or `empty_value`."""
+
+    def convert(node: object) -> str | None:
+        value = scalar(node, "text")
+        if value.is_null:
+            if required:
+                raise issue("empty_value", "must not be empty.")
+            return None
+        if value.kind == "bool" and not value.verbatim:
+            raise issue(
+                "type_mismatch", f"expected text, got {describe(value)}.", input_value=value.text
+            )
+        result = value.text.replace("\r\n", "\n").replace("\r", "\n").strip()
+        try:
+            check_text(result)
+        except FieldError as exc:
+            raise field_issue(exc, result) from None
+        if len(result) > max_len:
+            raise issue(
+                "too_long",
+                f"{len(result):,} characters, limit {max_len:,}.".replace(",", " "),
+                input_value=result,
+            )
+        return result
+
+    return convert
+
+
+def enum(values: tuple[str, ...], *, required: bool = False) -> Callable[[object], str | None]:
+    """One of `values` in any case, in its canonical spelling."""
+
+    def convert(node: object) -> str | None:
+        if node is None:  # a default validated
+            return None
+        value = scalar(node, f"one of {', '.join(values)}")
+        if value.is_null:
+            if required:
+                raise issue("empty_value", "must not be empty.")
+            return None
+        written = value.text.strip()
+        for choice in values:
+            if written.lower() == choice.lower():
+                return choice
+        raise issue(
+            "enum_invalid",
+            f'"{written}" is not one of {", ".join(values)}.',
+            input_value=written,
+            hint=closest(written, values),
+        )
+
+    return convert
+
+
+# ------------------------------------------------------------------------------------------ lists
+
+
+def list_items(node: object) -> list[RawNode] | None:
+    """A list (§2.2): a sequence, or one string of items separated by commas or line breaks; None when null."""
+    if isinstance(node, RawSeq):
+        return list(node.items)
+    if isinstance(node, RawMap):
+        raise issue("type_mismatch", "expected a list, got a mapping.", sweep=True)
+    value = scalar(node, "a list")
+    if value.is_null:
+        return None
+    if value.kind != "str":
+        return [value]
+    return [RawScalar(text=item, kind="str", pos=value.pos) for item in split_list_text(value.text)]
+
+
+def item_text(node: object, expected: str) -> str:
+    """Trimmed text of a list item, ``""`` when blank; an Excel TRUE/FALSE cell is refused."""
+    value = scalar(node, expected)
+    if value.is_null:
+        return ""
+    if value.kind == "bool" and not value.verbatim:
+        raise issue("type_mismatch", f"expected {expected}, got {describe(value)}.")
+    return value.text.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A list item whose error the item validator raises at the item's own index."""
+
+    error: PydanticCustomError
+
+
+def failed_item(value: object) -> object:
+    """Item validator of the lists read by a list validator: raises the error kept for the item."""
+    if isinstance(value, Failed):
+        raise value.error
+    return value
+
+
+def principals(
+    *, required: bool, emails_only: bool = False, max_entries: int | None = None
+) -> Callable[[object, ValidatorFunctionWrapHandler, ValidationInfo], list[str] | None]:
+    """Wrap validator of a principal list (§2.4) of `Annotated[str, BeforeValidator(failed_item)]`.
+
+    Reads the items, drops blanks and duplicates (with a warning), lets pydantic report each unreadable item at
+    its index, then checks the list as a whole. Emails are lower-cased, group names kept as written.
+    """
+    expected = "an email address" if emails_only else "an email or group name"
+
+    def canonical(node: object) -> str:
+        written = item_text(node, expected)
+        if not written:
+            return ""
+        try:
+            return check_email(written) if emails_only else check_principal(written)[0]
+        except FieldError as exc:
+            raise field_issue(exc, written) from None
+
+    def validate(
+        node: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> list[str] | None:
+        items = list_items(node)
+        if items is None:
+            if required:
+                raise issue("empty_value", "must not be empty.")
+            return None
+        values: list[object] = []
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            try:
+                value = canonical(item)
+            except PydanticCustomError as exc:
+                values.append(Failed(exc))
+                continue
+            if value and value.lower() in seen:
+                written = item_text(item, expected)
+                warn(
+                    info,
+                    "duplicate_entry",
+                    (str(info.field_name), index),
+                    f'"{written}" is listed twice; the duplicate was dropped.',
+                    input_value=written,
+                )
+                value = ""
+            seen.add(value.lower())
+            values.append(value)
+        kept = [value for value in handler(values) if value]
+        if not kept and required:
+            raise issue("empty_value", "must not be empty.")
+        if max_entries is not None and len(kept) > max_entries:
+            raise issue("too_long", f"{len(kept)} entries, limit {max_entries}.")
+        return kept
+
+    return validate
+
+
+# ------------------------------------------------------------------------------------------ the index
+
+
+@dataclass(slots=True)
+class PathIndex:
+    """Model path -> located node and key position, for one section of the document."""
+
+    nodes: dict[str, RawNode] = field(default_factory=dict)
+    keys: dict[str, SourcePos] = field(default_factory=dict)
+
+    def add(self, node: RawNode, path: str, ctx: Context) -> None:
+        """Index `node` at `path`, its entries and their list items, and remember their positions."""
+        self.nodes[path] = node
+        ctx.remember(path, node.pos)
+        if not isinstance(node, RawMap):
+            return
+        for key, entry in node.entries.items():
+            key_path = child(path, key)
+            self.nodes[key_path] = entry.value
+            self.keys[key_path] = entry.key_pos
+            pos = entry.value.pos
+            ctx.remember(key_path, pos if pos.line is not None or pos.sheet else entry.key_pos)
+            if isinstance(entry.value, RawSeq):
+                for index, item in enumerate(entry.value.items):
+                    self.nodes[f"{key_path}[{index}]"] = item
+                    ctx.remember(f"{key_path}[{index}]", item.pos)
+
+    def pos(self, path: str, base: str) -> SourcePos:
+        """Position of `path`, or of its nearest indexed parent (a list item written as text: the text)."""
+        current = path
+        while current not in self.nodes and len(current) > len(base):
+            current = current[: max(current.rfind("."), current.rfind("["))]
+        return self.nodes[current].pos if current in self.nodes else self.nodes[base].pos
+
+
+def path_of(base: str, loc: Loc) -> str:
+    """The model path of a pydantic error location under `base`."""
+    path = base
+    for part in loc:
+        path = f"{path}[{part}]" if isinstance(part, int) else child(path, part)
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """What `run` needs to know of a section's input model beyond pydantic's errors."""
+
+    known: tuple[str, ...]
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    explanations: Mapping[str, str] = field(default_factory=dict)
+
+
+def run[M: BaseModel](
+    ctx: Context, model: type[M], section: Section, node: RawMap, base: str, context: dict[str, Any]
+) -> M | None:
+    """Validate `node` against `model`; report every error and warning at its path and position.
+
+    `context` is the validation context (validators may leave values in it for the caller).
+    """
+    index = PathIndex()
+    index.add(node, base, ctx)
+
+    def report_warning(
+        code: str,
+        loc: Loc,
+        msg: str,
+        *,
+        pos_loc: Loc | None = None,
+        input_value: object = None,
+        hint: str | None = None,
+    ) -> None:
+        path = path_of(base, loc)
+        pos = index.pos(path_of(base, pos_loc if pos_loc is not None else loc), base)
+        ctx.warning(code, path, msg, pos, input_value=input_value, hint=hint)
+
+    data = _resolve_aliases(node, section.aliases)
+    try:
+        context["warn"] = report_warning
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            _report_error(ctx, index, section, base, error)
+        return None
+
+
+def _resolve_aliases(node: RawMap, aliases: Mapping[str, str]) -> dict[str, object]:
+    """The entries as pydantic input: of two aliases of one field, equal values keep the first written, different
+    values become an `AliasConflict` reported at the mapping."""
+    data: dict[str, object] = {key: entry.value for key, entry in node.entries.items()}
+    for alias, canonical in aliases.items():
+        if alias not in data or canonical not in data:
+            continue
+        keys = list(data)
+        first, second = (
+            (canonical, alias) if keys.index(canonical) < keys.index(alias) else (alias, canonical)
+        )
+        left, right = data[first], data.pop(second)
+        if not (
+            isinstance(left, RawScalar)
+            and isinstance(right, RawScalar)
+            and left.text.strip() == right.text.strip()
+        ):
+            data[first] = AliasConflict(canonical, alias, second)
+    return data
+
+
+def _report_error(
+    ctx: Context, index: PathIndex, section: Section, base: str, error: Mapping[str, Any]
+) -> None:
+    loc: Loc = tuple(error["loc"])
+    path = path_of(base, loc)
+    kind = error["type"]
+    extra = error.get("ctx") or {}
+    if kind == "missing":
+        key = str(loc[-1])
+        explanation = section.explanations.get(key, "")
+        ctx.error(
+            "required", path, f'field "{key}" is required{explanation}.', index.pos(base, base)
+        )
+    elif kind == "extra_forbidden":
+        key = str(loc[-1])
+        suggestion = closest(key, [*section.known, *section.aliases])
+        ctx.error(
+            "unknown_field",
+            path,
+            f'unknown field "{key}"' + (f'; did you mean "{suggestion}"?' if suggestion else "."),
+            index.keys.get(path, index.pos(path, base)),
+            input_value=key,
+            hint=suggestion,
+        )
+        ctx.sweep(index.nodes[path], path)
+    elif "at_key" in extra:
+        ctx.error(kind, base, extra["msg"], index.keys[child(base, extra["at_key"])])
+    elif "msg" in extra:
+        ctx.error(
+            kind,
+            path,
+            extra["msg"],
+            index.pos(path, base),
+            input_value=extra.get("input"),
+            hint=extra.get("hint"),
+        )
+        if extra.get("sweep") and path in index.nodes:
+            ctx.sweep(index.nodes[path], path)
+    else:  # a pydantic check no lenient type should leave to pydantic
+        ctx.error("type_mismatch", path, f"{error['msg']}.", index.pos(path, base))
