@@ -19,13 +19,17 @@ from pydantic import (
     field_validator,
 )
 
-from dbrx_api.workflow.models.pack import APPROVER_STATUSES, REGIONS, STRATEGIES
-from dbrx_api.workflow.validators.fields import FieldError, check_workspace_url
+from dbrx_api.workflow.models.pack import APPROVER_STATUSES, RECIPIENT_TYPES, REGIONS, STRATEGIES
+from dbrx_api.workflow.validators.fields import FieldError, check_org_id, check_workspace_url
 from dbrx_api.workflow.validators.lenient import (
     Section,
+    boolean,
     enum,
     failed_item,
     field_issue,
+    integer,
+    ip_list,
+    name,
     principals,
     text,
     warn,
@@ -34,6 +38,7 @@ from dbrx_api.workflow.validators.lenient import (
 MAX_DESCRIPTION = 2000
 MAX_SHORT_TEXT = 255
 MAX_REQUESTORS = 10
+MAX_RECIPIENT_EMAILS = 10
 
 
 Item = Annotated[str, BeforeValidator(failed_item)]
@@ -49,6 +54,13 @@ Description = Annotated[str | None, BeforeValidator(text(MAX_DESCRIPTION))]
 
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    @field_validator("*")
+    @classmethod
+    def _record(cls, value: object, info: ValidationInfo) -> object:
+        # The fields that validated, for the checks that still run when a section has errors.
+        info.context["values"][info.field_name] = value  # type: ignore[index]
+        return value
 
 
 # ------------------------------------------------------------------------------------------ metadata
@@ -79,13 +91,6 @@ class MetadataIn(_Input):
     owner: OptionalPrincipals = None
     last_updated: Annotated[str | None, BeforeValidator(text(64))] = None
 
-    @field_validator("strategy")
-    @classmethod
-    def _remember_strategy(cls, value: str | None, info: ValidationInfo) -> str | None:
-        # The strategy decides how the rest of the document is read, even when metadata has other errors.
-        info.context["strategy"] = value  # type: ignore[index]
-        return value
-
     @field_validator("approver_status")
     @classmethod
     def _approver_status(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -114,4 +119,51 @@ METADATA = Section(
     known=tuple(MetadataIn.model_fields),
     aliases={"servicenow_ticket": "servicenow"},
     explanations={"delta_share_region": f" ({' or '.join(REGIONS)})"},
+)
+
+
+# ------------------------------------------------------------------------------------------ recipients
+
+
+class RecipientIn(_Input):
+    """§5, one recipient entry of a NEW/UPDATE pack as written (the per-type rules: `recipient_type_rules`)."""
+
+    name: Annotated[str, BeforeValidator(name())]
+    type: Annotated[str | None, BeforeValidator(enum(RECIPIENT_TYPES, required=True))]
+    recipient: Annotated[
+        list[Item] | None,
+        WrapValidator(
+            principals(required=True, emails_only=True, max_entries=MAX_RECIPIENT_EMAILS)
+        ),
+    ]
+    description: Description = Field(  # type: ignore[pydantic-alias]
+        default=None, validation_alias=AliasChoices("description", "comment")
+    )
+    recipient_databricks_org: ShortText = None
+    recipient_ips: Annotated[list[Item] | None, WrapValidator(ip_list(declarative=True))] = None
+    recipient_ips_to_add: Annotated[
+        list[Item] | None, WrapValidator(ip_list(declarative=False))
+    ] = None
+    recipient_ips_to_remove: Annotated[
+        list[Item] | None, WrapValidator(ip_list(declarative=False))
+    ] = None
+    token_expiry: Annotated[int | None, BeforeValidator(integer(0, 3650, "days"))] = None
+    token_rotation: Annotated[bool | None, BeforeValidator(boolean)] = None
+    token_rotation_grace_days: Annotated[int | None, BeforeValidator(integer(0, 30, "days"))] = None
+
+    @field_validator("recipient_databricks_org")
+    @classmethod
+    def _org(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_org_id(value)
+        except FieldError as exc:
+            raise field_issue(exc, value) from None
+
+
+RECIPIENT = Section(
+    known=tuple(RecipientIn.model_fields),
+    aliases={"comment": "description"},
+    explanations={"name": " (the recipient name)", "type": f" ({' or '.join(RECIPIENT_TYPES)})"},
 )

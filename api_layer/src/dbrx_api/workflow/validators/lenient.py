@@ -15,6 +15,7 @@ cannot say.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +26,21 @@ from pydantic_core import PydanticCustomError
 from dbrx_api.workflow.models.issues import SourcePos
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq, split_list_text
 from dbrx_api.workflow.models.suggest import closest
-from dbrx_api.workflow.validators.fields import FieldError, check_email, check_principal, check_text
+from dbrx_api.workflow.validators.fields import (
+    FieldError,
+    check_email,
+    check_ip,
+    check_name,
+    check_principal,
+    check_text,
+)
 from dbrx_api.workflow.validators.reader import Context, child, describe
 
 Loc = tuple[str | int, ...]
+_INTEGER = re.compile(r"[+-]?\d+")
+_INTEGRAL_FLOAT = re.compile(r"[+-]?\d+\.0*")
+_TRUE = frozenset({"true", "yes", "y", "on", "1"})
+_FALSE = frozenset({"false", "no", "n", "off", "0"})
 
 
 def issue(
@@ -133,6 +145,70 @@ def enum(values: tuple[str, ...], *, required: bool = False) -> Callable[[object
     return convert
 
 
+def name(*, lower: bool = True) -> Callable[[object], str]:
+    """A required name (rule N), lower-cased unless `lower` is False; Excel TRUE/FALSE and date cells refused."""
+
+    def convert(node: object) -> str:
+        value = scalar(node, "a name")
+        if value.is_null:
+            raise issue("empty_value", "must not be empty.")
+        if not value.verbatim and value.kind in {"bool", "date"}:
+            raise issue(
+                "type_mismatch", f"expected a name, got {describe(value)}.", input_value=value.text
+            )
+        written = value.text.strip()
+        try:
+            check_name(written)
+        except FieldError as exc:
+            raise field_issue(exc, written) from None
+        return written.lower() if lower else written
+
+    return convert
+
+
+def integer(low: int, high: int, unit: str) -> Callable[[object], int | None]:
+    """An integer (YAML integer, numeric text, integral Excel number) within [low, high]."""
+
+    def convert(node: object) -> int | None:
+        value = scalar(node, "an integer")
+        if value.is_null:
+            return None
+        written = value.text.strip()
+        if value.kind == "int":
+            written = written.replace("_", "")
+        if value.kind == "bool" or not (
+            _INTEGER.fullmatch(written) or _INTEGRAL_FLOAT.fullmatch(written)
+        ):
+            raise issue(
+                "type_mismatch",
+                f"expected an integer number of {unit}, got {describe(value)}.",
+                input_value=value.text,
+            )
+        number = int(written.split(".", 1)[0])
+        if not low <= number <= high:
+            raise issue(
+                "value_out_of_range", f"{number} is outside {low}-{high}.", input_value=value.text
+            )
+        return number
+
+    return convert
+
+
+def boolean(node: object) -> bool | None:
+    """true/false, yes/no, y/n, on/off, 1/0 in any case; Excel TRUE/FALSE or 1/0."""
+    value = scalar(node, "true or false")
+    if value.is_null:
+        return None
+    written = value.text.strip().lower()
+    if value.kind in {"str", "bool", "int"} and written in _TRUE:
+        return True
+    if value.kind in {"str", "bool", "int"} and written in _FALSE:
+        return False
+    raise issue(
+        "type_mismatch", f"expected true or false, got {describe(value)}.", input_value=value.text
+    )
+
+
 # ------------------------------------------------------------------------------------------ lists
 
 
@@ -231,6 +307,62 @@ def principals(
     return validate
 
 
+def ip_list(
+    *, declarative: bool
+) -> Callable[[object, ValidatorFunctionWrapHandler, ValidationInfo], list[str] | None]:
+    """Wrap validator of an IP allowlist of `Annotated[str, BeforeValidator(failed_item)]`: canonical networks,
+    host bits cleared (warning), duplicates dropped (warning); a declarative list may not be empty."""
+
+    def validate(
+        node: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> list[str] | None:
+        items = list_items(node)
+        if items is None:
+            return None
+        values: list[object] = []
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            loc = (str(info.field_name), index)
+            try:
+                written = item_text(item, "an IP address or CIDR")
+                canonical, normalised = check_ip(written) if written else ("", False)
+            except PydanticCustomError as exc:
+                values.append(Failed(exc))
+                continue
+            except FieldError as exc:
+                values.append(Failed(field_issue(exc, written)))
+                continue
+            if normalised:
+                warn(
+                    info,
+                    "ip_normalised",
+                    loc,
+                    f'"{written}" has host bits set; it was read as the network {canonical}.',
+                    input_value=written,
+                    hint=canonical,
+                )
+            if canonical and canonical in seen:
+                warn(
+                    info,
+                    "duplicate_entry",
+                    loc,
+                    f'"{written}" is listed twice; the duplicate was dropped.',
+                    input_value=written,
+                )
+                canonical = ""
+            seen.add(canonical)
+            values.append(canonical)
+        kept = [value for value in handler(values) if value]
+        if declarative and not kept:
+            raise issue(
+                "empty_list",
+                "a declarative list cannot be empty; omit it, or list items in recipient_ips_to_remove.",
+            )
+        return kept
+
+    return validate
+
+
 # ------------------------------------------------------------------------------------------ the index
 
 
@@ -240,6 +372,7 @@ class PathIndex:
 
     nodes: dict[str, RawNode] = field(default_factory=dict)
     keys: dict[str, SourcePos] = field(default_factory=dict)
+    written: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def add(self, node: RawNode, path: str, ctx: Context) -> None:
         """Index `node` at `path`, its entries and their list items, and remember their positions."""
@@ -283,13 +416,44 @@ class Section:
     explanations: Mapping[str, str] = field(default_factory=dict)
 
 
-def run[M: BaseModel](
-    ctx: Context, model: type[M], section: Section, node: RawMap, base: str, context: dict[str, Any]
-) -> M | None:
-    """Validate `node` against `model`; report every error and warning at its path and position.
+@dataclass(slots=True)
+class Outcome[M: BaseModel]:
+    """A validated section: the model (None after an error), the fields that did validate, those that did not,
+    and the index of the section's paths."""
 
-    `context` is the validation context (validators may leave values in it for the caller).
-    """
+    model: M | None
+    values: dict[str, Any]
+    bad: set[str]
+    index: PathIndex
+    aliases: Mapping[str, str]
+
+    def path_of(self, base: str, key: str) -> str:
+        """Model path of a field as written (the alias, when one was used)."""
+        written = next(
+            (k for k in self.index.written.get(base, ()) if self.aliases.get(k, k) == key), key
+        )
+        return child(base, written)
+
+    def pos_of(self, base: str, key: str) -> SourcePos:
+        """Position of a field's value, or of the entry when the field is absent."""
+        return self.index.pos(self.path_of(base, key), base)
+
+    def has(self, base: str, key: str) -> bool:
+        """The field is written with a non-null value (valid or not)."""
+        node = self.index.nodes.get(self.path_of(base, key))
+        return node is not None and not (isinstance(node, RawScalar) and node.is_null)
+
+
+def run[M: BaseModel](
+    ctx: Context,
+    model: type[M],
+    section: Section,
+    node: RawMap,
+    base: str,
+    context: dict[str, Any] | None = None,
+) -> Outcome[M]:
+    """Validate `node` against `model`; report every error and warning at its path and position."""
+    context = {**(context or {}), "values": {}}
     index = PathIndex()
     index.add(node, base, ctx)
 
@@ -307,13 +471,18 @@ def run[M: BaseModel](
         ctx.warning(code, path, msg, pos, input_value=input_value, hint=hint)
 
     data = _resolve_aliases(node, section.aliases)
+    index.written[base] = tuple(data)
+    context["warn"] = report_warning
+    bad: set[str] = set()
     try:
-        context["warn"] = report_warning
-        return model.model_validate(data, context=context)
+        result: M | None = model.model_validate(data, context=context)
     except ValidationError as exc:
+        result = None
         for error in exc.errors(include_url=False):
             _report_error(ctx, index, section, base, error)
-        return None
+            if error["loc"]:
+                bad.add(section.aliases.get(str(error["loc"][0]), str(error["loc"][0])))
+    return Outcome(result, context["values"], bad, index, section.aliases)
 
 
 def _resolve_aliases(node: RawMap, aliases: Mapping[str, str]) -> dict[str, object]:

@@ -16,7 +16,6 @@ from dbrx_api.workflow.models.pack import (
     CONTINUOUS,
     HISTORY_STATUSES,
     PARTITION_OPS,
-    RECIPIENT_TYPES,
     SCD_TYPES,
     TABLE_LIKE_TYPES,
 )
@@ -28,7 +27,6 @@ from dbrx_api.workflow.validators.fields import (
     FieldError,
     check_ip,
     check_name,
-    check_org_id,
     check_shared_as,
     check_table_name,
     check_tag,
@@ -36,8 +34,8 @@ from dbrx_api.workflow.validators.fields import (
     parse_asset_name,
     split_tag,
 )
-from dbrx_api.workflow.validators.inputs import METADATA, MetadataIn
-from dbrx_api.workflow.validators.lenient import run
+from dbrx_api.workflow.validators.inputs import METADATA, RECIPIENT, MetadataIn, RecipientIn
+from dbrx_api.workflow.validators.lenient import Outcome, item_text, list_items, run
 from dbrx_api.workflow.validators.reader import Context, FieldReader, Item, child, describe
 
 MAX_DESCRIPTION = 2000
@@ -46,7 +44,6 @@ MAX_PARTITION_SPECS = 100
 MAX_PARTITION_VALUES = 32
 MAX_KEY_COLUMNS = 32
 MAX_NOTIFICATIONS = 50
-MAX_RECIPIENT_EMAILS = 10
 RECIPIENT_FIELDS = (
     "name",
     "type",
@@ -268,11 +265,12 @@ def read_document(ctx: Context, root: RawMap) -> DocumentDraft:
 
 def read_metadata(ctx: Context, node: RawMap) -> MetadataDraft:
     """§4: governance fields, target workspace and strategy (the pydantic input model `MetadataIn`)."""
-    context: dict[str, Any] = {"allow_local_urls": ctx.allow_local_urls}
-    model = run(ctx, MetadataIn, METADATA, node, "metadata", context)
-    values = model.model_dump(exclude_none=True) if model is not None else {}
-    strategy = context.get("strategy") or "NEW"
-    return MetadataDraft(values=values, strategy=strategy, ok=model is not None, pos=node.pos)
+    read = run(
+        ctx, MetadataIn, METADATA, node, "metadata", {"allow_local_urls": ctx.allow_local_urls}
+    )
+    values = read.model.model_dump(exclude_none=True) if read.model is not None else {}
+    strategy = read.values.get("strategy") or "NEW"
+    return MetadataDraft(values=values, strategy=strategy, ok=read.model is not None, pos=node.pos)
 
 
 # ------------------------------------------------------------------------------------------ names
@@ -367,147 +365,112 @@ def _entry_map(ctx: Context, item: Item, what: str) -> RawMap | None:
 
 
 def read_recipient(ctx: Context, item: Item, path: str) -> RecipientDraft | None:
-    """§5: one recipient entry of a NEW/UPDATE pack."""
+    """§5: one recipient entry of a NEW/UPDATE pack (the pydantic input model `RecipientIn`)."""
     node = _entry_map(ctx, item, "recipient")
     if node is None:
         return None
-    f = FieldReader(ctx, node, path, RECIPIENT_FIELDS, aliases=DESCRIPTION_ALIASES)
+    read = run(ctx, RecipientIn, RECIPIENT, node, path)
+    got = read.values
+    name = got.get("name")
     draft = RecipientDraft(
-        index=0, path=path, pos=node.pos, reader=f, name=_read_name(f, "name", "recipient")
+        index=0,
+        path=path,
+        pos=node.pos,
+        reader=None,
+        name=Located(name, read.path_of(path, "name"), read.pos_of(path, "name")) if name else None,
+        rtype=got.get("type"),
+        values={key: value for key, value in got.items() if value is not None},
     )
-    draft.rtype = f.enum("type", RECIPIENT_TYPES, required=True)
-    emails = f.principals(
-        "recipient", required=True, emails_only=True, max_entries=MAX_RECIPIENT_EMAILS
-    )
-    values = draft.values
-    if draft.name is not None:
-        values["name"] = draft.name.value
-    if draft.rtype is not None:
-        values["type"] = draft.rtype
-    if emails is not None:
-        values["recipient"] = [p.value for p in emails]
-    values["description"] = f.string("description", max_len=MAX_DESCRIPTION)
-    org_text = f.string("recipient_databricks_org", max_len=MAX_SHORT_TEXT)
-    if org_text is not None:
-        try:
-            values["recipient_databricks_org"] = check_org_id(org_text)
-        except FieldError as exc:
-            f.fail_field("recipient_databricks_org", exc, org_text)
     for key in IP_LISTS:
-        ips = _read_ips(ctx, f, key)
-        if ips is not None:
-            draft.ips[key] = ips
-            values[key] = [ip.value for ip in ips]
-    expiry = f.integer("token_expiry", low=0, high=3650, unit="days")
-    rotation = f.boolean("token_rotation")
-    grace = f.integer("token_rotation_grace_days", low=0, high=30, unit="days")
+        if got.get(key) is not None and key not in read.bad:
+            draft.ips[key] = _located_ips(read, path, key)
+    _type_rules(ctx, read, draft)
+    _check_ip_lists(ctx, read, draft)
+    return draft
+
+
+def _type_rules(ctx: Context, read: Outcome[RecipientIn], draft: RecipientDraft) -> None:
+    """§5: fields of the other type, the D2D sharing identifier, D2O defaults and warnings."""
+    path, values = draft.path, draft.values
+
+    def fail(key: str, code: str, msg: str) -> None:
+        read.bad.add(key)
+        ctx.error(code, read.path_of(path, key), msg, read.pos_of(path, key))
+
     if draft.rtype == "D2D":
+        for key in ("token_expiry", "token_rotation", "token_rotation_grace_days"):
+            values.pop(key, None)
         for key in D2O_ONLY_FIELDS:
-            if f.has(key):
+            if read.has(path, key):
                 what = "IP allowlists" if key in IP_LISTS else key
-                f.fail(key, "field_not_allowed_for_type", f"{what} apply to D2O recipients only.")
-        if not f.has("recipient_databricks_org") and "recipient_databricks_org" not in f.bad:
+                fail(key, "field_not_allowed_for_type", f"{what} apply to D2O recipients only.")
+        org = "recipient_databricks_org"
+        if not read.has(path, org) and org not in read.bad:
             shown = draft.name.value if draft.name else path
             ctx.error(
                 "d2d_org_required",
                 path,
                 f'D2D recipient "{shown}" needs recipient_databricks_org (<cloud>:<region>:<metastore-uuid>).',
-                node.pos,
+                draft.pos,
             )
     elif draft.rtype == "D2O":
-        if f.has("recipient_databricks_org"):
-            f.fail(
+        if read.has(path, "recipient_databricks_org"):
+            fail(
                 "recipient_databricks_org",
                 "field_not_allowed_for_type",
                 "recipient_databricks_org applies to D2D recipients only.",
             )
-        values["token_expiry"] = expiry if expiry is not None else 0
-        values["token_rotation"] = rotation if rotation is not None else False
-        values["token_rotation_grace_days"] = grace if grace is not None else 0
-        if rotation:
+        values.setdefault("token_expiry", 0)
+        values.setdefault("token_rotation", False)
+        values.setdefault("token_rotation_grace_days", 0)
+        if values["token_rotation"]:
             ctx.warning(
                 "token_rotation_requested",
-                f.path_of("token_rotation"),
+                read.path_of(path, "token_rotation"),
                 "the bearer token will be rotated once when this version is first provisioned.",
-                f.pos_of("token_rotation"),
+                read.pos_of(path, "token_rotation"),
             )
-        if not any(f.has(key) or key in f.bad for key in ("recipient_ips", "recipient_ips_to_add")):
+        if not any(
+            read.has(path, key) or key in read.bad
+            for key in ("recipient_ips", "recipient_ips_to_add")
+        ):
             ctx.warning(
                 "d2o_without_ip_allowlist",
                 path,
                 "this D2O recipient has no IP allowlist: its bearer token is usable from any network.",
-                node.pos,
+                draft.pos,
             )
-    _check_ip_lists(ctx, draft)
-    return draft
+    else:
+        for key in ("token_expiry", "token_rotation", "token_rotation_grace_days"):
+            values.pop(key, None)
 
 
-def _read_ips(ctx: Context, f: FieldReader, key: str) -> list[Located] | None:
-    items = f.items(key)
-    if items is None:
-        return None
+def _located_ips(read: Outcome[RecipientIn], path: str, key: str) -> list[Located]:
+    """The entries of a valid IP list with the path and position of their first occurrence."""
+    list_path = read.path_of(path, key)
     result: list[Located] = []
-    seen: set[str] = set()
-    for item in items:
-        text = ctx.item_text(item, "an IP address or CIDR")
-        if text is None:
-            f.bad.add(key)
+    for index, node in enumerate(list_items(read.index.nodes[list_path]) or []):
+        written = item_text(node, "")
+        if not written:
             continue
-        if not text:
-            continue
-        try:
-            canonical, normalised = check_ip(text)
-        except FieldError as exc:
-            ctx.field_error(exc, item.path, item.pos, text)
-            f.bad.add(key)
-            continue
-        if normalised:
-            ctx.warning(
-                "ip_normalised",
-                item.path,
-                f'"{text}" has host bits set; it was read as the network {canonical}.',
-                item.pos,
-                input_value=text,
-                hint=canonical,
-            )
-        if canonical in seen:
-            ctx.warning(
-                "duplicate_entry",
-                item.path,
-                f'"{text}" is listed twice; the duplicate was dropped.',
-                item.pos,
-                input_value=text,
-            )
-            continue
-        seen.add(canonical)
-        result.append(Located(canonical, item.path, item.pos))
-    if key in f.bad:
-        return None
-    if key == "recipient_ips" and not result:
-        f.fail(
-            key,
-            "empty_list",
-            "a declarative list cannot be empty; omit it, or list items in recipient_ips_to_remove.",
-        )
-        return None
+        canonical, _ = check_ip(written)
+        if all(entry.value != canonical for entry in result):
+            result.append(Located(canonical, f"{list_path}[{index}]", node.pos))
     return result
 
 
-def _check_ip_lists(ctx: Context, draft: RecipientDraft) -> None:
+def _check_ip_lists(ctx: Context, read: Outcome[RecipientIn], draft: RecipientDraft) -> None:
     declared = draft.ips.get("recipient_ips")
     to_add = draft.ips.get("recipient_ips_to_add")
     to_remove = draft.ips.get("recipient_ips_to_remove")
-    f = draft.reader
-    if f is None:
-        return
     union = {ip.value for ip in (declared or [])} | {ip.value for ip in (to_add or [])}
     if len(union) > MAX_IP_ENTRIES:
         key = "recipient_ips" if declared is not None else "recipient_ips_to_add"
         ctx.error(
             "ip_list_too_long",
-            f.path_of(key),
+            read.path_of(draft.path, key),
             f"{len(union)} entries; Databricks allows at most {MAX_IP_ENTRIES}.",
-            f.pos_of(key),
+            read.pos_of(draft.path, key),
         )
     _overlaps(ctx, to_remove, [(to_add, "recipient_ips_to_add"), (declared, "recipient_ips")])
 
