@@ -33,8 +33,8 @@ from dbrx_api.workflow.sharepack import LoadedPack
 from dbrx_api.workflow.validators.locator import PackLocator
 
 if TYPE_CHECKING:
-    from dbrx_api.workflow.orchestrator.apply import RunContext, StepResult
-    from dbrx_api.workflow.orchestrator.diff import Action
+    from dbrx_api.workflow.orchestrator.actions import Action
+    from dbrx_api.workflow.orchestrator.steps import RunContext, StepResult
 
 CODE = "resource_managed_by_other_pack"
 
@@ -220,7 +220,7 @@ Executor = Callable[["RunContext", "Action"], "StepResult"]
 
 def guard_executor(executor_for: Callable[[Action], Executor]) -> Callable[[Action], Executor]:
     """Executors that first re-read the action's recorded row and fail when another pack manages it."""
-    from dbrx_api.workflow.orchestrator.apply import StepFailure  # apply imports this module
+    from dbrx_api.workflow.orchestrator.steps import StepFailure  # apply imports this module
 
     def guarded_for(action: Action) -> Executor:
         execute = executor_for(action)

@@ -16,23 +16,13 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 import psycopg
 from databricks.sdk.service.jobs import CreateResponse
-from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
 from databricks.sdk.service.sharing import SharedDataObjectUpdate, SharedDataObjectUpdateAction
 from databricks.sdk.service.sharing import ShareInfo as SdkShareInfo
 
-from dbrx_api.dltshr.recipients import (
-    sdk_create_d2d_recipient,
-    sdk_create_d2o_recipient,
-    sdk_get_recipient,
-    sdk_rotate_recipient_token,
-    sdk_update_recipient,
-)
 from dbrx_api.dltshr.shares import (
     object_update_batches,
     sdk_create_share,
@@ -50,57 +40,50 @@ from dbrx_api.errors import (
 from dbrx_api.jobs.pipelines import edit_arguments, spec_arguments
 from dbrx_api.schemas.common import from_epoch_ms
 from dbrx_api.schemas.paths import path_segment
-from dbrx_api.settings import DatabricksSettings
-from dbrx_api.workflow.db.connection import Pool, transaction
+from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import (
     audit_trail,
     pipelines,
     provisioning_steps,
-    recipients,
     shares,
-    version_actions,
     version_status,
 )
 from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
-from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 from dbrx_api.workflow.db.repositories.shares import ShareRecord
-from dbrx_api.workflow.models.issues import NO_POS, Issue
 from dbrx_api.workflow.models.pack import Asset, Share
-from dbrx_api.workflow.orchestrator.calls import CountedWorkspace
+from dbrx_api.workflow.orchestrator.actions import Action, Adoption
 from dbrx_api.workflow.orchestrator.desired import (
     SCHEMA_COMMENT,
-    canonical_ips,
     desired_assets,
     desired_job_settings,
     job_change,
     notification_emails,
     pipeline_differences,
     pipeline_update_arguments,
-    recipient_change,
     recorded_asset,
     schedule_job_name,
     sdk_object,
 )
 from dbrx_api.workflow.orchestrator.diff import (
-    Action,
     ActionGraph,
-    Adoption,
-    AdoptionLookup,
     DeleteWork,
     ObjectChanges,
     PipelineWork,
-    RecipientWork,
     SchemaWork,
     ShareWork,
-    TokenWork,
     object_changes,
 )
-from dbrx_api.workflow.orchestrator.live import LiveReader, recipient_ips
+from dbrx_api.workflow.orchestrator.steps import (
+    RunContext,
+    StepFailure,
+    StepResult,
+    record_reason,
+)
 from dbrx_api.workflow.ownership import guard_executor
 from dbrx_api.workflow.queue.run import RunCancelled
+from dbrx_api.workflow.resources import kind_for
 from dbrx_api.workflow.validators.fields import parse_asset_name
-from dbrx_api.workflow.validators.locator import PackLocator
 from dbrx_api.workflow.worker_audit import VersionActor, step_entry, version_actor
 
 logger = logging.getLogger(__name__)
@@ -108,16 +91,6 @@ logger = logging.getLogger(__name__)
 SELECT = "SELECT"
 PROGRESS_INTERVAL_S = 1.0
 _JOBS_CREATE_PATH = "/api/2.2/jobs/create"
-
-
-class StepFailure(Exception):
-    """A failure with a stable code decided by an executor (e.g. `rotation_blocked`)."""
-
-    def __init__(self, code: str, message: str, *, retriable: bool = False) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retriable = retriable
 
 
 @dataclass(frozen=True)
@@ -146,349 +119,6 @@ def classify(exc: BaseException) -> Failure:
     logger.error("unexpected error in a provisioning step", exc_info=exc)
     return Failure(
         "internal_error", "unexpected error while provisioning; see the worker logs", False
-    )
-
-
-RunHook = Callable[[str, Action], None]
-"""Test hook called at `before_call`, `after_call` (applied, not yet recorded) and `after_record`."""
-
-
-def _no_hook(_point: str, _action: Action) -> None:
-    return None
-
-
-@dataclass
-class StepResult:
-    """What an executor did: outcome, calls, ids, detail, and the writes of the closing transaction."""
-
-    outcome: str
-    calls: int = 0
-    ids: dict[str, Any] | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
-    writes: list[Callable[[psycopg.Connection[Any]], object]] = field(default_factory=list)
-    audit_action: str | None = None
-
-
-@dataclass
-class RunContext:
-    """Per-run state shared by the executors (the records they build are reused by dependent actions)."""
-
-    pool: Pool
-    workspace: CountedWorkspace
-    reader: LiveReader
-    databricks: DatabricksSettings
-    workspace_url: str
-    share_pack_id: UUID
-    version: int
-    run_id: UUID
-    actor: str
-    request_id: str | None
-    adoption: AdoptionLookup
-    total_steps: int = 0
-    hook: RunHook = _no_hook
-    recipient_records: dict[str, RecipientRecord] = field(default_factory=dict)
-    pipeline_records: dict[str, PipelineRecord] = field(default_factory=dict)
-    deleted_shares: set[str] = field(default_factory=set)
-    warnings: list[Issue] = field(default_factory=list)
-    guard: threading.Lock = field(default_factory=threading.Lock)
-    # The version's file positions: warnings carry their line/cell.
-    locator: PackLocator | None = None
-
-    def warn(self, code: str, loc: str, msg: str) -> None:
-        """A warning found while applying (DELETE identity checks, …), located in the uploaded file."""
-        pos = self.locator.position(loc) if self.locator is not None else NO_POS
-        with self.guard:
-            self.warnings.append(Issue.at(code, "warning", loc, msg, pos))
-
-    def bookkeeping(self) -> dict[str, Any]:
-        """`source_version` and `source_run_id` of SCD2 writes."""
-        return {"source_version": self.version, "source_run_id": self.run_id}
-
-    def deletion_write(
-        self, soft_delete: Callable[..., object], name: str
-    ) -> Callable[[Any], object]:
-        """The step's write that records `name` as deleted with a repository's `soft_delete`."""
-
-        def write(conn: Any) -> object:
-            return soft_delete(
-                conn,
-                self.workspace_url,
-                name,
-                changed_by=self.actor,
-                reason="deleted",
-                **self.bookkeeping(),
-            )
-
-        return write
-
-    def now(self) -> datetime:
-        """Wall clock (token activity is decided against it)."""
-        return datetime.now(UTC)
-
-
-# ------------------------------------------------------------------------------------------ recipients
-
-
-def _reason(created_by_pack: bool, previous: Mapping[str, Any] | None, share_pack_id: UUID) -> str:
-    first_time = previous is None or previous.get("share_pack_id") != share_pack_id
-    return "adopted" if first_time and not created_by_pack else "provisioned"
-
-
-def _recipient_record(
-    ctx: RunContext, work: RecipientWork, info: SdkRecipientInfo, created_by_pack: bool
-) -> RecipientRecord:
-    previous = (
-        work.previous
-        if work.previous and work.previous.get("share_pack_id") == ctx.share_pack_id
-        else None
-    )
-    # The applied expiry as Databricks holds it (within the 60 s tolerance of T + N days): a later version, whose
-    # T differs by seconds, then records no change.
-    expiry = None
-    if work.desired.expiration_ms is not None:
-        expiry = from_epoch_ms(info.expiration_time or work.desired.expiration_ms)
-    return RecipientRecord(
-        workspace_url=ctx.workspace_url,
-        recipient_name=work.recipient.name,
-        recipient_type=work.recipient.type,
-        created_by_pack=created_by_pack,
-        share_pack_id=ctx.share_pack_id,
-        databricks_recipient_id=info.id,
-        global_metastore_id=(info.data_recipient_global_metastore_id or "").lower() or None,
-        description=work.desired.comment,
-        ip_access_list=tuple(canonical_ips(recipient_ips(info))),
-        expiration_time=expiry,
-        token_rotated_at=previous.get("token_rotated_at") if previous else None,
-    )
-
-
-def _write_recipient(
-    ctx: RunContext, record: RecipientRecord, reason: str
-) -> Callable[[Any], object]:
-    def write(conn: Any) -> object:
-        return recipients.record(
-            conn, record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping()
-        )
-
-    return write
-
-
-def _mark_rotation(ctx: RunContext, name: str, result: dict[str, Any]) -> Callable[[Any], object]:
-    def write(conn: Any) -> object:
-        return version_actions.mark_done(
-            conn,
-            share_pack_id=ctx.share_pack_id,
-            version=ctx.version,
-            action_key=version_actions.rotate_token_key(name),
-            result=result,
-            run_id=ctx.run_id,
-        )
-
-    return write
-
-
-def _create_recipient(ctx: RunContext, work: RecipientWork) -> SdkRecipientInfo:
-    desired = work.desired
-    ws = ctx.workspace.client
-    try:
-        if desired.type == "D2D":
-            return sdk_create_d2d_recipient(
-                ws, desired.name, metastore_id=desired.org, comment=desired.comment
-            )
-        # The response carries the activation link: it is dropped here, never logged or stored.
-        return sdk_create_d2o_recipient(
-            ws,
-            desired.name,
-            comment=desired.comment,
-            ips=desired.ips,
-            expiration_ms=desired.expiration_ms,
-        )
-    except AppError as exc:
-        if exc.code == "recipient_identifier_in_use":
-            raise StepFailure("recipient_org_in_use", exc.detail) from exc
-        if exc.code == "recipient_identifier_invalid":
-            raise StepFailure(
-                "recipient_org_unresolvable", "Databricks cannot resolve this metastore id."
-            ) from exc
-        raise
-
-
-def run_recipient(ctx: RunContext, action: Action) -> StepResult:
-    """Create (one call with comment, IP list and expiry), update (one call with the differing fields) or record."""
-    work: RecipientWork = action.work
-    desired = work.desired
-    ws = ctx.workspace.client
-    calls = 0
-    created_by_pack = work.created_by_pack
-    created_now = work.created_this_version
-    detail: dict[str, Any] = {}
-    if action.kind == "create":
-        try:
-            info = _create_recipient(ctx, work)
-            calls += 1
-            detail["activation_link_issued"] = desired.type == "D2O"
-        except ConflictError as exc:
-            if exc.code != "recipient_already_exists":
-                raise
-            calls += 1
-            # A replayed create whose first response was lost, or a concurrent creator: read and verify.
-            info = sdk_get_recipient(ws, desired.name)
-            if (
-                info.authentication_type.value if info.authentication_type else ""
-            ) != desired.authentication_type:
-                raise StepFailure(
-                    "recipient_type_immutable",
-                    f'recipient "{desired.name}" exists with another type.',
-                ) from exc
-            if (
-                desired.org is not None
-                and (info.data_recipient_global_metastore_id or "").lower() != desired.org
-            ):
-                raise StepFailure(
-                    "recipient_org_immutable",
-                    f'recipient "{desired.name}" is bound to another metastore.',
-                ) from exc
-            created_by_pack = (info.created_by or "") == ctx.reader.identity()
-            created_now = created_by_pack
-            detail["adopted_after_conflict"] = True
-            change = recipient_change(desired, info)
-            if not change.empty:
-                info = _update_recipient(ctx, desired.name, change)
-                calls += 1
-    elif action.kind == "update":
-        change = work.change or recipient_change(desired, work.live or SdkRecipientInfo())
-        info = _update_recipient(ctx, desired.name, change)
-        calls += 1
-        detail["fields"] = sorted(action.diff or {})
-    else:
-        info = work.live or SdkRecipientInfo()
-    ctx.reader.put("recipient", desired.name, info)
-    record = _recipient_record(ctx, work, info, created_by_pack)
-    with ctx.guard:
-        ctx.recipient_records[desired.name] = record
-    writes = [
-        _write_recipient(ctx, record, _reason(created_by_pack, work.previous, ctx.share_pack_id))
-    ]
-    if created_now and desired.rotate:
-        writes.append(_mark_rotation(ctx, desired.name, {"outcome": "skipped_new_recipient"}))
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
-        ids={"recipient_id": info.id} if info.id else None,
-        detail=detail,
-        writes=writes,
-        audit_action=f"recipient.{action.kind}",
-    )
-
-
-def _update_recipient(ctx: RunContext, name: str, change: Any) -> SdkRecipientInfo:
-    # An empty `ips` clears the allowlist (docs/databricks-wire-contract.md trap 10).
-    return sdk_update_recipient(
-        ctx.workspace.client,
-        name,
-        comment=change.comment,
-        ips=change.ips,
-        expiration_ms=change.expiration_ms,
-    )
-
-
-# ------------------------------------------------------------------------------------------ token rotation
-
-
-def _token_ms(value: int | None) -> int:
-    return int(value or 0)
-
-
-def run_token(ctx: RunContext, action: Action) -> StepResult:
-    """Rotate once per version (§9.6): intent committed first, then read-before-write, then one call."""
-    work: TokenWork = action.work
-    name = work.recipient.name
-    if work.state == "done":
-        return StepResult(StepOutcome.NOOP, detail={"outcome": "already_done"})
-    if work.state == "skip_new":
-        return StepResult(
-            StepOutcome.NOOP,
-            detail={"outcome": "skipped_new_recipient"},
-            writes=[_mark_rotation(ctx, name, {"outcome": "skipped_new_recipient"})],
-        )
-    with transaction(ctx.pool) as conn:
-        intent = version_actions.record_intent(
-            conn,
-            share_pack_id=ctx.share_pack_id,
-            version=ctx.version,
-            action_key=version_actions.rotate_token_key(name),
-            run_id=ctx.run_id,
-        )
-    if intent.get("done_at") is not None:
-        return StepResult(StepOutcome.NOOP, detail={"outcome": "already_done"})
-    intent_ms = int(intent["intent_at"].timestamp() * 1000)  # Databricks keeps milliseconds
-    info = ctx.reader.recipient(name) or SdkRecipientInfo()
-    tokens = list(info.tokens or [])
-    after_intent = [t for t in tokens if _token_ms(t.created_at) >= intent_ms]
-    record = ctx.recipient_records.get(name)
-    if after_intent:
-        newest = max(after_intent, key=lambda t: _token_ms(t.created_at))
-        return _rotation_recorded(ctx, name, record, newest, "already_rotated", calls=0)
-    now_ms = int(ctx.now().timestamp() * 1000)
-    active = [t for t in tokens if t.expiration_time is None or t.expiration_time > now_ms]
-    if len(active) >= 2:
-        raise StepFailure(
-            "rotation_blocked",
-            f'recipient "{name}" already has two active tokens; wait for the older one to expire.',
-        )
-    grace_s = (work.recipient.token_rotation_grace_days or 0) * 86_400
-    if active:
-        newest_active = max(active, key=lambda t: _token_ms(t.created_at))
-        if newest_active.expiration_time is not None:
-            remaining_s = max(0, (newest_active.expiration_time - now_ms) // 1000)
-            grace_s = min(grace_s, remaining_s)
-    try:
-        # Sent once: the SDK would replay it after a dropped connection and rotate twice (calls.py).
-        rotated = sdk_rotate_recipient_token(
-            ctx.workspace.client,
-            name,
-            existing_token_expire_in_seconds=int(grace_s),
-            once=ctx.workspace,
-        )
-    except AppError as exc:
-        if exc.code == "recipient_token_limit":  # a token appeared since the read
-            raise StepFailure("rotation_blocked", exc.detail) from exc
-        raise
-    ctx.reader.put("recipient", name, rotated)
-    newest_token = max(rotated.tokens or [], key=lambda t: _token_ms(t.created_at), default=None)
-    return _rotation_recorded(ctx, name, record, newest_token, "rotated", calls=1)
-
-
-def _rotation_recorded(
-    ctx: RunContext,
-    name: str,
-    record: RecipientRecord | None,
-    token: Any,
-    outcome: str,
-    *,
-    calls: int,
-) -> StepResult:
-    token_id = getattr(token, "id", None)
-    created = from_epoch_ms(getattr(token, "created_at", None))
-    expires = from_epoch_ms(getattr(token, "expiration_time", None))
-    result = {
-        "outcome": outcome,
-        "token_id": token_id,
-        "token_expiration_time": expires.isoformat() if expires else None,
-    }
-    writes = [_mark_rotation(ctx, name, result)]
-    if record is not None:
-        rotated = dataclasses.replace(record, token_rotated_at=created or ctx.now())
-        with ctx.guard:
-            ctx.recipient_records[name] = rotated
-        writes.append(_write_recipient(ctx, rotated, "token_rotated"))
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
-        ids={"token_id": token_id} if token_id else None,
-        detail={"outcome": outcome},
-        writes=writes,
-        audit_action="recipient.rotate_token",
     )
 
 
@@ -535,7 +165,7 @@ def _share_record(ctx: RunContext, work: ShareWork) -> ShareRecord:
 
 def _write_share(ctx: RunContext, work: ShareWork) -> Callable[[Any], object]:
     record = _share_record(ctx, work)
-    reason = _reason(work.created_by_pack, work.previous, ctx.share_pack_id)
+    reason = record_reason(work.created_by_pack, work.previous, ctx.share_pack_id)
 
     def write(conn: Any) -> object:
         return shares.record(conn, record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping())
@@ -836,7 +466,7 @@ def run_pipeline(ctx: RunContext, action: Action) -> StepResult:
         detail=detail,
         writes=[
             _write_pipeline(
-                ctx, record, _reason(work.created_by_pack, work.previous, ctx.share_pack_id)
+                ctx, record, record_reason(work.created_by_pack, work.previous, ctx.share_pack_id)
             )
         ],
         audit_action=f"pipeline.{action.kind}",
@@ -1011,9 +641,10 @@ def reconcile_executor(action: Action, resolved: Mapping[tuple[str, str], str]) 
         return run_pipeline_delete
     if action.resource_type == "share_objects":
         return lambda ctx, act: run_share_objects(ctx, act, resolved)
+    kind = kind_for(action.resource_type)
+    if kind is not None:
+        return kind.execute
     executors: dict[str, Executor] = {
-        "recipient": run_recipient,
-        "token": run_token,
         "share": run_share,
         "share_grants": run_share_grants,
         "schema": run_schema,

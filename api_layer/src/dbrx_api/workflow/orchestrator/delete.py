@@ -13,27 +13,27 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
-
-from dbrx_api.dltshr.recipients import iter_share_permissions as recipient_share_permissions
-from dbrx_api.dltshr.recipients import sdk_delete_recipient
 from dbrx_api.dltshr.shares import sdk_delete_share
 from dbrx_api.errors import NotFoundError, upstream
 from dbrx_api.schemas.common import from_epoch_ms
 from dbrx_api.schemas.paths import path_segment
-from dbrx_api.workflow.db.repositories import pipelines, recipients, shares
+from dbrx_api.workflow.db.repositories import pipelines, shares
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import DeleteSharePack
-from dbrx_api.workflow.orchestrator.apply import (
-    Executor,
-    RunContext,
-    StepResult,
-    _delete_job,
-)
-from dbrx_api.workflow.orchestrator.diff import ORDER, Action, ActionGraph, DeleteWork
+from dbrx_api.workflow.orchestrator.actions import ORDER, Action
+from dbrx_api.workflow.orchestrator.apply import Executor, _delete_job
+from dbrx_api.workflow.orchestrator.diff import ActionGraph, DeleteWork
 from dbrx_api.workflow.orchestrator.live import job_pipeline_id
 from dbrx_api.workflow.orchestrator.records import Recorded
+from dbrx_api.workflow.orchestrator.steps import (
+    RunContext,
+    StepResult,
+    already_gone,
+    kept_recreated,
+)
+from dbrx_api.workflow.resources import RECIPIENT, kind_for
+from dbrx_api.workflow.resources.recipient import RecipientDeletion
 from dbrx_api.workflow.validators.locator import PackLocator
 
 DELETE_ORDER = {"pipeline": 1, "share": 2, "recipient": 3}
@@ -132,11 +132,11 @@ def build_delete_graph(
             continue
         actions.append(
             Action(
-                "recipient",
+                RECIPIENT.resource_type,
                 recipient_ref.name,
                 "delete",
                 ORDER["delete"] + 2,
-                row,
+                RecipientDeletion(row),
                 deps=set(share_keys),
                 calls=1,
                 reason="listed for deletion",
@@ -149,10 +149,6 @@ def build_delete_graph(
 
 
 # ------------------------------------------------------------------------------------------ executors
-
-
-def _gone(detail: dict[str, Any], write: Any) -> StepResult:
-    return StepResult(StepOutcome.NOOP, detail={**detail, "already_gone": True}, writes=[write])
 
 
 def _runs_only(job: Any, pipeline_id: str) -> bool:
@@ -180,7 +176,7 @@ def run_delete_pipeline(ctx: RunContext, action: Action) -> StepResult:
 
     live = ctx.reader.pipeline(pipeline_id) if pipeline_id else None
     if live is None:
-        return _gone({"pipeline": name}, soft_delete)
+        return already_gone({"pipeline": name}, soft_delete)
     calls = 0
     job_id = row.get("schedule_job_id")
     if job_id is not None:
@@ -223,15 +219,10 @@ def run_delete_share(ctx: RunContext, action: Action) -> StepResult:
     if live is None:
         with ctx.guard:
             ctx.deleted_shares.add(name.lower())
-        return _gone({"share": name}, soft_delete)
+        return already_gone({"share": name}, soft_delete)
     recorded_at = row.get("databricks_created_at")
     if recorded_at is not None and recorded_at != from_epoch_ms(live.created_at):
-        ctx.warn(
-            "delete_identity_mismatch",
-            f"share[{name}]",
-            f'share "{name}" was re-created after this pack recorded it; it is kept.',
-        )
-        return StepResult(StepOutcome.NOOP, detail={"kept": "delete_identity_mismatch"})
+        return kept_recreated(ctx, "share", name)
     with contextlib.suppress(NotFoundError):  # already gone counts as deleted
         sdk_delete_share(ws, name)
     with ctx.guard:
@@ -241,45 +232,13 @@ def run_delete_share(ctx: RunContext, action: Action) -> StepResult:
     )
 
 
-def run_delete_recipient(ctx: RunContext, action: Action) -> StepResult:
-    """Identity (recipient id) and remaining grants are checked before `recipients.delete`."""
-    row: dict[str, Any] = action.work
-    name = action.name
-    ws = ctx.workspace.client
-
-    soft_delete = ctx.deletion_write(recipients.soft_delete, name)
-
-    live: SdkRecipientInfo | None = ctx.reader.recipient(name)
-    if live is None:
-        return _gone({"recipient": name}, soft_delete)
-    recorded_id = row.get("databricks_recipient_id")
-    if recorded_id is not None and recorded_id != live.id:
-        ctx.warn(
-            "delete_identity_mismatch",
-            f"recipient[{name}]",
-            f'recipient "{name}" was re-created after this pack recorded it; it is kept.',
-        )
-        return StepResult(StepOutcome.NOOP, detail={"kept": "delete_identity_mismatch"})
-    granted = {p.share_name.lower() for p in recipient_share_permissions(ws, name) if p.share_name}
-    remaining = sorted(granted - ctx.deleted_shares)
-    if remaining:
-        ctx.warn(
-            "recipient_still_granted",
-            f"recipient[{name}]",
-            f'recipient "{name}" is still granted on {", ".join(remaining)}; it is kept.',
-        )
-        return StepResult(StepOutcome.NOOP, detail={"kept": "recipient_still_granted"})
-    with contextlib.suppress(NotFoundError):  # already gone counts as deleted
-        sdk_delete_recipient(ws, name)
-    return StepResult(
-        StepOutcome.SUCCEEDED, calls=1, writes=[soft_delete], audit_action="recipient.delete"
-    )
-
-
 def delete_executor(action: Action) -> Executor:
     """The executor of a DELETE-pack action."""
     if action.resource_type == "pipeline":
         return run_delete_pipeline
     if action.resource_type == "share":
         return run_delete_share
-    return run_delete_recipient
+    kind = kind_for(action.resource_type)
+    if kind is None:
+        raise ValueError(f"no DELETE executor for {action.key}")
+    return kind.delete

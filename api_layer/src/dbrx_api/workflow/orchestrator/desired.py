@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from databricks.sdk.service.jobs import (
     BaseJob,
@@ -23,7 +22,6 @@ from databricks.sdk.service.jobs import (
     Task,
 )
 from databricks.sdk.service.pipelines import PipelineLibrary, PipelineSpec
-from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
 from databricks.sdk.service.sharing import (
     SharedDataObject,
     SharedDataObjectDataObjectType,
@@ -42,12 +40,9 @@ from dbrx_api.jobs.pipelines import (
 )
 from dbrx_api.schemas.common import enum_text
 from dbrx_api.settings import PipelineDefaults, ScheduleDefaults
-from dbrx_api.workflow.models.pack import Asset, Pipeline, Recipient, Share
+from dbrx_api.workflow.models.pack import Asset, Pipeline, Share
 from dbrx_api.workflow.models.pack import CronSchedule as PackCron
-from dbrx_api.workflow.orchestrator.live import recipient_ips
 from dbrx_api.workflow.validators.fields import (
-    FieldError,
-    check_ip,
     is_email,
     parse_asset_name,
     split_tag,
@@ -64,124 +59,7 @@ MANAGED_CONFIGURATION_KEYS = (
     SEQUENCE_BY_KEY,
     DELETE_EXPR_KEY,
 )
-EXPIRY_TOLERANCE = timedelta(seconds=60)
-AUTH_TYPES = {"D2D": "DATABRICKS", "D2O": "TOKEN"}
 SCHEMA_COMMENT = "Created by DeltaShare"
-
-
-def canonical_ip(value: str) -> str:
-    """An IP or CIDR in canonical form (single hosts without /32 or /128); unparsable text is kept as is."""
-    try:
-        return check_ip(value.strip())[0]
-    except FieldError:
-        return value.strip()
-
-
-def canonical_ips(values: Iterable[str]) -> list[str]:
-    """Canonical, sorted, without duplicates."""
-    return sorted({canonical_ip(v) for v in values})
-
-
-def to_epoch_ms(value: datetime) -> int:
-    """Epoch milliseconds of an aware datetime."""
-    return int(value.timestamp() * 1000)
-
-
-# ------------------------------------------------------------------------------------------ recipients
-
-
-@dataclass(frozen=True)
-class RecipientChange:
-    """The differing managed fields of a recipient (None: equal or unmanaged)."""
-
-    comment: str | None = None
-    ips: list[str] | None = None
-    expiration_ms: int | None = None
-
-    @property
-    def empty(self) -> bool:
-        """True when nothing differs."""
-        return self.comment is None and self.ips is None and self.expiration_ms is None
-
-
-@dataclass(frozen=True)
-class DesiredRecipient:
-    """A recipient as the pack wants it; None fields are not managed."""
-
-    name: str
-    type: Literal["D2D", "D2O"]
-    comment: str | None
-    org: str | None
-    ips: list[str] | None  # desired IP list when managed (computed against the live list)
-    expiration_ms: int | None  # T + token_expiry days, when managed and not elapsed
-    expiry_elapsed: bool
-    rotate: bool
-    grace_days: int
-
-    @property
-    def authentication_type(self) -> str:
-        """DATABRICKS (D2D) or TOKEN (D2O)."""
-        return AUTH_TYPES[self.type]
-
-
-def desired_recipient(
-    recipient: Recipient, live: SdkRecipientInfo | None, *, reference_time: datetime, now: datetime
-) -> DesiredRecipient:
-    """Desired state of a declared recipient (docs/SHAREPACK.md §5, §9.1; docs/WORKFLOW.md §9.6 expiry)."""
-    ips: list[str] | None = None
-    keys = (
-        recipient.recipient_ips,
-        recipient.recipient_ips_to_add,
-        recipient.recipient_ips_to_remove,
-    )
-    if recipient.type == "D2O" and any(value is not None for value in keys):
-        base = (
-            recipient.recipient_ips
-            if recipient.recipient_ips is not None
-            else (recipient_ips(live) if live is not None else [])
-        )
-        wanted = {canonical_ip(ip) for ip in base} | {
-            canonical_ip(ip) for ip in recipient.recipient_ips_to_add or []
-        }
-        wanted -= {canonical_ip(ip) for ip in recipient.recipient_ips_to_remove or []}
-        ips = sorted(wanted)
-    expiration_ms: int | None = None
-    elapsed = False
-    days = recipient.token_expiry or 0
-    if recipient.type == "D2O" and days > 0:
-        target = reference_time + timedelta(days=days)
-        if target <= now:
-            elapsed = True
-        else:
-            expiration_ms = to_epoch_ms(target)
-    return DesiredRecipient(
-        name=recipient.name,
-        type=recipient.type,
-        comment=recipient.description,
-        org=recipient.recipient_databricks_org,
-        ips=ips,
-        expiration_ms=expiration_ms,
-        expiry_elapsed=elapsed,
-        rotate=bool(recipient.token_rotation) and recipient.type == "D2O",
-        grace_days=recipient.token_rotation_grace_days or 0,
-    )
-
-
-def recipient_change(desired: DesiredRecipient, live: SdkRecipientInfo) -> RecipientChange:
-    """The managed fields of `live` that differ from `desired` (one `recipients.update` carries them all)."""
-    comment = None
-    if desired.comment is not None and (live.comment or "") != desired.comment:
-        comment = desired.comment
-    ips = None
-    if desired.ips is not None and canonical_ips(recipient_ips(live)) != desired.ips:
-        ips = desired.ips
-    expiration = None
-    if desired.expiration_ms is not None:
-        live_ms = live.expiration_time
-        tolerance_ms = EXPIRY_TOLERANCE.total_seconds() * 1000
-        if live_ms is None or abs(live_ms - desired.expiration_ms) > tolerance_ms:
-            expiration = desired.expiration_ms
-    return RecipientChange(comment=comment, ips=ips, expiration_ms=expiration)
 
 
 # ------------------------------------------------------------------------------------------ share objects

@@ -17,9 +17,6 @@ from typing import Any
 from databricks.sdk.service.jobs import BaseJob, Job
 from databricks.sdk.service.pipelines import GetPipelineResponse, PipelineSpec
 from databricks.sdk.service.sharing import (
-    RecipientInfo as SdkRecipientInfo,
-)
-from databricks.sdk.service.sharing import (
     SharedDataObject,
     SharedDataObjectUpdate,
     SharedDataObjectUpdateAction,
@@ -32,87 +29,36 @@ from dbrx_api.dltshr.shares import object_update_batches
 from dbrx_api.schemas.common import enum_text, from_epoch_ms
 from dbrx_api.settings import DatabricksSettings
 from dbrx_api.workflow.models.issues import Issue
-from dbrx_api.workflow.models.pack import Asset, CronSchedule, Pipeline, Recipient, Share, SharePack
+from dbrx_api.workflow.models.pack import Asset, CronSchedule, Pipeline, Share, SharePack
+from dbrx_api.workflow.orchestrator.actions import (
+    ORDER,
+    Action,
+    AdoptionLookup,
+    no_adoption,
+    step_key,
+)
 from dbrx_api.workflow.orchestrator.desired import (
-    DesiredRecipient,
     JobChange,
     PipelineTarget,
-    RecipientChange,
     asset_key,
     desired_assets,
     desired_job_settings,
     desired_pipeline_spec,
-    desired_recipient,
     job_change,
     object_key,
     option_differences,
     pipeline_differences,
     pipeline_target,
-    recipient_change,
     schedule_job_name,
     shared_as_differs,
 )
 from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
 from dbrx_api.workflow.orchestrator.records import Recorded
+from dbrx_api.workflow.resources import KINDS, RECIPIENT
 from dbrx_api.workflow.validators.fields import parse_asset_name
 from dbrx_api.workflow.validators.locator import PackLocator
 
-# Canonical order of resource kinds (§9.3); ties are broken by name.
-ORDER = {
-    "recipient": 1,
-    "token": 2,
-    "share": 3,
-    "share_objects": 4,
-    "share_grants": 5,
-    "schema": 6,
-    "pipeline": 7,
-    "schedule": 8,
-    "delete": 9,
-}
-
-
-@dataclass(frozen=True)
-class Adoption:
-    """Whether a live object that provisioning would otherwise create counts as created by this pack (§9.9)."""
-
-    created_by_pack: bool
-    this_version: bool = (
-        False  # the create intent belongs to a run of the version being provisioned
-    )
-    intent_at: datetime | None = None
-
-
-AdoptionLookup = Callable[[str, str, "str | None"], Adoption]
-"""`(resource_type, name, live creator) -> Adoption` (provisioning checks create intents; plan answers no)."""
-
-
-def no_adoption(_resource_type: str, _name: str, _creator: str | None) -> Adoption:
-    """The lookup of read-only flows: nothing is recorded, so ownership does not matter."""
-    return Adoption(created_by_pack=False)
-
-
 # ------------------------------------------------------------------------------------------ payloads
-
-
-@dataclass
-class RecipientWork:
-    """Executor data of a recipient action."""
-
-    recipient: Recipient
-    desired: DesiredRecipient
-    live: SdkRecipientInfo | None
-    change: RecipientChange | None
-    created_by_pack: bool
-    created_this_version: bool
-    previous: dict[str, Any] | None
-
-
-@dataclass
-class TokenWork:
-    """Executor data of a rotation action: `rotate`, `skip_new` (recipient new in this version) or `done`."""
-
-    recipient: Recipient
-    state: str
 
 
 @dataclass
@@ -162,66 +108,6 @@ class DeleteWork:
 
     row: dict[str, Any]
     reason: str
-
-
-# ------------------------------------------------------------------------------------------ actions
-
-
-@dataclass
-class Action:
-    """One action on one resource; `key` (`<resource_type>:<name>`) names it in the graph and as a step."""
-
-    resource_type: str  # recipient | token | share | share_objects | share_grants | schema | pipeline | schedule
-    name: str
-    kind: str  # create | update | delete | rotate_token | noop
-    order: int
-    work: Any
-    deps: set[str] = field(default_factory=set)
-    calls: int = 0
-    diff: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-    reason: str | None = None
-    drops_tables: list[str] | None = None
-    plan_kind: str | None = None  # e.g. set_expiry
-    adopt: bool = False  # takes over a live object no pack manages (plan action `adopt`)
-    seq: int = 0
-
-    @property
-    def key(self) -> str:
-        """The step key, e.g. `share_objects:sales_share`."""
-        prefix = "delete_pipeline" if self.order == ORDER["delete"] else self.resource_type
-        return f"{prefix}:{self.name}"
-
-    @property
-    def is_noop(self) -> bool:
-        """No Databricks call is needed."""
-        return self.kind == "noop"
-
-    def plan_entry(self) -> dict[str, Any]:
-        """The `changes[]` item of the plan response (docs/API.md §12.3)."""
-        action = (
-            "adopt" if self.adopt else "no_op" if self.is_noop else (self.plan_kind or self.kind)
-        )
-        entry: dict[str, Any] = {
-            "seq": self.seq,
-            "action": action,
-            "resource_type": self.resource_type,
-            "name": self.name,
-        }
-        if self.diff:
-            entry["diff"] = self.diff
-        if self.after:
-            entry["after"] = self.after
-        if self.reason:
-            entry["reason"] = self.reason
-        elif self.adopt:
-            entry["reason"] = "exists and no pack manages it; this pack adopts it"
-        if self.drops_tables is not None:
-            entry["destructive"] = True
-            entry["drops_tables"] = self.drops_tables
-        if not self.is_noop:
-            entry["calls"] = self.calls
-        return entry
 
 
 @dataclass
@@ -359,7 +245,9 @@ class DiffInputs:
     adoption: AdoptionLookup = no_adoption
 
 
-class _Builder:
+class GraphBuilder:
+    """Builds the graph; resource kinds (`workflow.resources`) add their actions through it."""
+
     def __init__(self, inputs: DiffInputs) -> None:
         self.i = inputs
         self.reader = inputs.reader
@@ -401,112 +289,6 @@ class _Builder:
                 f'{kind} "{name}" is recorded as managed by share pack {row["share_pack_id"]}; '
                 "its step fails (a resource has one managing pack).",
             )
-
-    # ---------------------------------------------------------------- recipients and tokens
-
-    def recipients(self) -> None:
-        for recipient in self.i.pack.recipient:
-            path = self.i.locator.recipient(recipient.name)
-            live = self.reader.recipient(recipient.name)
-            desired = desired_recipient(
-                recipient, live, reference_time=self.i.reference_time, now=self.i.now
-            )
-            row = self.recorded.recipients.get(recipient.name)
-            self.other_pack(row, "recipient", recipient.name, path)
-            if desired.expiry_elapsed:
-                self.warn(
-                    "token_expiry_elapsed",
-                    f"{path}.token_expiry",
-                    f'the expiry of recipient "{recipient.name}" ({recipient.token_expiry} days after the version '
-                    "was first provisioned) is already past; it is not applied.",
-                )
-            if live is None:
-                work = RecipientWork(recipient, desired, None, None, True, True, row)
-                after: dict[str, Any] = {"type": recipient.type}
-                if desired.comment is not None:
-                    after["comment"] = desired.comment
-                if recipient.type == "D2D":
-                    after["recipient_databricks_org"] = desired.org
-                if desired.ips is not None:
-                    after["ip_access_list"] = desired.ips
-                if desired.expiration_ms is not None:
-                    after["expiration"] = f"T+{recipient.token_expiry}d"
-                self.add(
-                    Action(
-                        "recipient",
-                        recipient.name,
-                        "create",
-                        ORDER["recipient"],
-                        work,
-                        calls=1,
-                        after=after,
-                    )
-                )
-            else:
-                change = recipient_change(desired, live)
-                same_object = row is not None and row.get("databricks_recipient_id") in (
-                    None,
-                    live.id,
-                )
-                if self.recorded.created(row) and same_object:
-                    owned, this_version = True, False
-                else:
-                    adoption = self.i.adoption("recipient", recipient.name, live.created_by)
-                    owned, this_version = adoption.created_by_pack, adoption.this_version
-                work = RecipientWork(recipient, desired, live, change, owned, this_version, row)
-                diff: dict[str, Any] = {}
-                if change.comment is not None:
-                    diff["comment"] = {"from": live.comment, "to": change.comment}
-                if change.ips is not None:
-                    before = set(_live_ips(live))
-                    diff["ip_access_list"] = {
-                        "add": sorted(set(change.ips) - before),
-                        "remove": sorted(before - set(change.ips)),
-                    }
-                if change.expiration_ms is not None:
-                    diff["expiration_time"] = {
-                        "from": _iso(live.expiration_time),
-                        "to": _iso(change.expiration_ms),
-                    }
-                only_expiry = set(diff) == {"expiration_time"}
-                recipient_action = self.add(
-                    Action(
-                        "recipient",
-                        recipient.name,
-                        "noop" if change.empty else "update",
-                        ORDER["recipient"],
-                        work,
-                        calls=0 if change.empty else 1,
-                        diff=diff or None,
-                        plan_kind="set_expiry" if only_expiry else None,
-                    )
-                )
-                self.adopting(recipient_action, row, owned)
-            if desired.rotate:
-                self.token(recipient, work)
-
-    def token(self, recipient: Recipient, work: RecipientWork) -> None:
-        if self.recorded.rotation_done(recipient.name):
-            state = "done"
-        elif work.live is None or work.created_this_version:
-            state = "skip_new"
-        else:
-            state = "rotate"
-        kind = "rotate_token" if state == "rotate" else "noop"
-        self.add(
-            Action(
-                "token",
-                recipient.name,
-                kind,
-                ORDER["token"],
-                TokenWork(recipient, state),
-                deps={f"recipient:{recipient.name}"},
-                calls=1 if kind == "rotate_token" else 0,
-                reason=None
-                if state == "rotate"
-                else ("already rotated" if state == "done" else "new recipient"),
-            )
-        )
 
     # ---------------------------------------------------------------- shares
 
@@ -598,7 +380,7 @@ class _Builder:
                     "noop" if objects_diff is None else "update",
                     ORDER["share_objects"],
                     work,
-                    deps={f"share:{share.name}"},
+                    deps={step_key("share", share.name)},
                     calls=changes.calls() if objects_diff is not None else 0,
                     diff=objects_diff,
                 )
@@ -621,10 +403,9 @@ class _Builder:
             )
             adds = sorted(desired - live_grants)
             removes = sorted(live_grants - desired)
-        deps = {f"share_objects:{share.name}"}
-        deps |= {
-            f"recipient:{name}" for name in adds if name in {r.name for r in self.i.pack.recipient}
-        }
+        deps = {step_key("share_objects", share.name)}
+        declared = {r.name for r in self.i.pack.recipient}
+        deps |= {step_key(RECIPIENT.resource_type, name) for name in adds if name in declared}
         changed = bool(adds or removes)
         self.add(
             Action(
@@ -887,14 +668,6 @@ class _Builder:
     # ---------------------------------------------------------------- warnings about what the pack left
 
     def leftovers(self) -> None:
-        names = {recipient.name for recipient in self.i.pack.recipient}
-        for name, row in sorted(self.recorded.recipients.items()):
-            if name not in names and self.recorded.owned(row):
-                self.warn(
-                    "resource_no_longer_in_pack",
-                    "recipient",
-                    f'recipient "{name}" was managed by an earlier version of this pack; it is left in place.',
-                )
         shares = {share.name for share in self.i.pack.share}
         for name, row in sorted(self.recorded.shares.items()):
             if name not in shares and self.recorded.owned(row):
@@ -905,9 +678,12 @@ class _Builder:
                 )
 
     def build(self) -> ActionGraph:
-        self.recipients()
+        for kind in KINDS:
+            kind.plan(self)
         self.shares()
         self.pipelines()
+        for kind in KINDS:
+            kind.leftovers(self)
         self.leftovers()
         self.actions.sort(key=lambda action: (action.order, action.name.lower(), action.key))
         keys = {action.key for action in self.actions}
@@ -919,16 +695,4 @@ class _Builder:
 
 def build_graph(inputs: DiffInputs) -> ActionGraph:
     """The action graph of a NEW/UPDATE pack against the live state (reads go through `inputs.reader`)."""
-    return _Builder(inputs).build()
-
-
-def _live_ips(live: SdkRecipientInfo) -> list[str]:
-    from dbrx_api.workflow.orchestrator.desired import canonical_ips
-    from dbrx_api.workflow.orchestrator.live import recipient_ips
-
-    return canonical_ips(recipient_ips(live))
-
-
-def _iso(epoch_ms: int | None) -> str | None:
-    moment = from_epoch_ms(epoch_ms)
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+    return GraphBuilder(inputs).build()

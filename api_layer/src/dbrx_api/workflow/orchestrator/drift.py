@@ -20,15 +20,15 @@ from uuid import UUID
 from dbrx_api.errors import AppError
 from dbrx_api.jobs.cron import cron_equal
 from dbrx_api.jobs.pipelines import KEYS_KEY, SCD_TYPE_KEY, SOURCE_TABLE_KEY, TARGET_TABLE_KEY
-from dbrx_api.schemas.common import enum_text, from_epoch_ms
+from dbrx_api.schemas.common import enum_text
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import database_unavailable
 from dbrx_api.workflow.db.repositories import pipelines, recipients, share_packs, shares
-from dbrx_api.workflow.models.pack import Recipient, Share, SharePack, parse_canonical
+from dbrx_api.workflow.models.pack import Share, SharePack, parse_canonical
 from dbrx_api.workflow.orchestrator.calls import forbid_mutations
-from dbrx_api.workflow.orchestrator.desired import EXPIRY_TOLERANCE, canonical_ips
-from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id, recipient_ips
+from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
 from dbrx_api.workflow.orchestrator.prepare import counted_workspace
+from dbrx_api.workflow.resources import RECIPIENT
 
 STATES = ("in_sync", "drifted", "missing", "error")
 
@@ -130,51 +130,10 @@ class _Managed:
         source = _source(row)
         return self._configs.get(source) if source is not None else None
 
-    def recipient(self, row: Mapping[str, Any]) -> Recipient | None:
-        pack = self.pack(row)
-        name = str(row["recipient_name"])
-        return next((r for r in pack.recipient if r.name == name), None) if pack else None
-
     def share(self, row: Mapping[str, Any]) -> Share | None:
         pack = self.pack(row)
         name = str(row["share_name"])
         return next((s for s in pack.share if s.name == name), None) if pack else None
-
-
-def _recipient_differences(
-    row: Mapping[str, Any], spec: Recipient | None, live: Any
-) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if row.get("databricks_recipient_id") and live.id != row["databricks_recipient_id"]:
-        found.append({"field": "id", "recorded": row["databricks_recipient_id"], "live": live.id})
-    ips_managed = spec is None or any(
-        value is not None
-        for value in (spec.recipient_ips, spec.recipient_ips_to_add, spec.recipient_ips_to_remove)
-    )
-    if row.get("recipient_type") == "D2O" and ips_managed:
-        difference = _set_difference(
-            "ip_access_list",
-            canonical_ips(row.get("ip_access_list") or []),
-            canonical_ips(recipient_ips(live)),
-        )
-        if difference:
-            found.append(difference)
-    if row.get("description") is not None:
-        difference = _scalar("comment", row["description"], live.comment)
-        if difference:
-            found.append(difference)
-    recorded_expiry = row.get("expiration_time")
-    if recorded_expiry is not None:
-        live_expiry = from_epoch_ms(live.expiration_time)
-        if live_expiry is None or abs(live_expiry - recorded_expiry) > EXPIRY_TOLERANCE:
-            found.append(
-                {
-                    "field": "expiration_time",
-                    "recorded": recorded_expiry.isoformat(),
-                    "live": live_expiry.isoformat() if live_expiry else None,
-                }
-            )
-    return found
 
 
 def _share_differences(
@@ -345,13 +304,13 @@ def detect_drift(
 
     for row in recipient_rows:
         name = str(row["recipient_name"])
-        item = item_for("recipient", name, row)
+        item = item_for(RECIPIENT.resource_type, name, row)
         checks.append(
             partial(
                 _examine,
                 item,
-                partial(reader.recipient, name),
-                partial(_recipient_differences, row, managed.recipient(row)),
+                partial(RECIPIENT.read, reader, name),
+                partial(RECIPIENT.drift, row, managed.pack(row)),
             )
         )
     for row in share_rows:

@@ -20,8 +20,9 @@ from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import database_unavailable
 from dbrx_api.workflow.db.repositories import share_packs, version_status
 from dbrx_api.workflow.models.issues import Issue
+from dbrx_api.workflow.orchestrator.actions import no_adoption
 from dbrx_api.workflow.orchestrator.calls import forbid_mutations
-from dbrx_api.workflow.orchestrator.diff import ActionGraph, no_adoption
+from dbrx_api.workflow.orchestrator.diff import ActionGraph
 from dbrx_api.workflow.orchestrator.live import LiveReader, allowlist_check
 from dbrx_api.workflow.orchestrator.prepare import counted_workspace, prepare
 from dbrx_api.workflow.orchestrator.records import Recorded, load_recorded

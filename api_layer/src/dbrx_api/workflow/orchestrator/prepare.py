@@ -18,9 +18,10 @@ from databricks.sdk import WorkspaceClient
 from dbrx_api.settings import Settings
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import AnySharePack, DeleteSharePack
+from dbrx_api.workflow.orchestrator.actions import AdoptionLookup
 from dbrx_api.workflow.orchestrator.calls import CountedWorkspace, workspace_limiter
 from dbrx_api.workflow.orchestrator.delete import build_delete_graph
-from dbrx_api.workflow.orchestrator.diff import ActionGraph, AdoptionLookup, DiffInputs, build_graph
+from dbrx_api.workflow.orchestrator.diff import ActionGraph, DiffInputs, build_graph
 from dbrx_api.workflow.orchestrator.live import LiveReader, PackLookup, PrefetchPlan, prefetch
 from dbrx_api.workflow.orchestrator.records import Recorded
 from dbrx_api.workflow.validators.live import RecordedState, run_live_checks

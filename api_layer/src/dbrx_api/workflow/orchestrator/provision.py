@@ -37,19 +37,19 @@ from dbrx_api.workflow.db.repositories import (
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import DeleteSharePack, parse_canonical
+from dbrx_api.workflow.orchestrator.actions import ORDER, Action, Adoption
 from dbrx_api.workflow.orchestrator.apply import (
     Applier,
     ApplyResult,
-    RunContext,
     classify,
     reconcile_executor,
 )
 from dbrx_api.workflow.orchestrator.calls import CountedWorkspace
 from dbrx_api.workflow.orchestrator.delete import delete_executor
-from dbrx_api.workflow.orchestrator.diff import ORDER, Action, Adoption
 from dbrx_api.workflow.orchestrator.live import LiveReader, allowlist_check
 from dbrx_api.workflow.orchestrator.prepare import Prepared, counted_workspace, prepare
 from dbrx_api.workflow.orchestrator.records import load_recorded
+from dbrx_api.workflow.orchestrator.steps import RunContext
 from dbrx_api.workflow.queue.run import Outcome, RunCancelled, RunControl
 from dbrx_api.workflow.validators.locator import PackLocator
 

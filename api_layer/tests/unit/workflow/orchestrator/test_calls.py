@@ -12,13 +12,14 @@ import pytest
 from databricks.sdk import WorkspaceClient
 
 from dbrx_api.errors import ConflictError, ForbiddenError, ServiceUnavailable, UpstreamError
-from dbrx_api.workflow.orchestrator.apply import StepFailure, classify
+from dbrx_api.workflow.orchestrator.apply import classify
 from dbrx_api.workflow.orchestrator.calls import (
     CountedWorkspace,
     MutationForbidden,
     forbid_mutations,
     workspace_limiter,
 )
+from dbrx_api.workflow.orchestrator.steps import StepFailure
 from dbrx_api.workflow.queue.run import RunCancelled
 
 

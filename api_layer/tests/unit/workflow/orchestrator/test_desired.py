@@ -26,24 +26,26 @@ from databricks.sdk.service.sharing import (
     SharedDataObjectHistoryDataSharingStatus,
 )
 
+from dbrx_api.schemas.common import to_epoch_ms
 from dbrx_api.settings import PipelineDefaults, ScheduleDefaults
 from dbrx_api.workflow.models.pack import Asset, Pipeline, Recipient, Share
 from dbrx_api.workflow.orchestrator.desired import (
     asset_key,
-    canonical_ip,
     desired_assets,
     desired_job_settings,
     desired_pipeline_spec,
-    desired_recipient,
     job_change,
     merged_tags,
     option_differences,
     pipeline_differences,
     pipeline_update_arguments,
-    recipient_change,
     sdk_object,
     shared_as_differs,
-    to_epoch_ms,
+)
+from dbrx_api.workflow.resources.recipient import (
+    canonical_ip,
+    desired_recipient,
+    recipient_change,
 )
 
 T = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -98,14 +100,14 @@ def test_explicit_ips_change_the_live_list() -> None:
 def test_ips_are_unmanaged_without_any_ip_key() -> None:
     desired = desired_recipient(d2o(), live_recipient(["192.0.2.1"]), reference_time=T, now=NOW)
     assert desired.ips is None
-    assert recipient_change(desired, live_recipient(["192.0.2.1"])).empty
+    assert recipient_change(desired.fields, live_recipient(["192.0.2.1"])).empty
 
 
 def test_equal_lists_in_other_spellings_are_no_change() -> None:
     desired = desired_recipient(
         d2o(recipient_ips=["192.0.2.1", "10.0.0.0/8"]), None, reference_time=T, now=NOW
     )
-    assert recipient_change(desired, live_recipient(["10.0.0.0/8", "192.0.2.1/32"])).empty
+    assert recipient_change(desired.fields, live_recipient(["10.0.0.0/8", "192.0.2.1/32"])).empty
 
 
 def test_an_emptied_list_is_a_change_to_empty() -> None:
@@ -115,19 +117,21 @@ def test_an_emptied_list_is_a_change_to_empty() -> None:
         reference_time=T,
         now=NOW,
     )
-    assert recipient_change(desired, live_recipient(["192.0.2.1"])).ips == []
+    assert recipient_change(desired.fields, live_recipient(["192.0.2.1"])).ips == []
 
 
 def test_expiry_is_t_plus_n_days_and_tolerates_a_minute() -> None:
     desired = desired_recipient(d2o(token_expiry=90), None, reference_time=T, now=NOW)
     target = to_epoch_ms(T + timedelta(days=90))
     assert desired.expiration_ms == target
-    assert recipient_change(desired, live_recipient(expiration_time=target + 59_000)).empty
+    assert recipient_change(desired.fields, live_recipient(expiration_time=target + 59_000)).empty
     assert (
-        recipient_change(desired, live_recipient(expiration_time=target + 61_000)).expiration_ms
+        recipient_change(
+            desired.fields, live_recipient(expiration_time=target + 61_000)
+        ).expiration_ms
         == target
     )
-    assert recipient_change(desired, live_recipient()).expiration_ms == target
+    assert recipient_change(desired.fields, live_recipient()).expiration_ms == target
 
 
 def test_an_elapsed_expiry_is_not_sent() -> None:
@@ -148,8 +152,8 @@ def test_comment_is_compared_only_when_given() -> None:
     unmanaged = desired_recipient(d2o(), None, reference_time=T, now=NOW)
     managed = desired_recipient(d2o(description="new"), None, reference_time=T, now=NOW)
     live = live_recipient(comment="old")
-    assert recipient_change(unmanaged, live).empty
-    assert recipient_change(managed, live).comment == "new"
+    assert recipient_change(unmanaged.fields, live).empty
+    assert recipient_change(managed.fields, live).comment == "new"
 
 
 # ------------------------------------------------------------------------------------------ share objects

@@ -1,0 +1,72 @@
+"""Resource kinds: one module per kind of resource a share pack manages ("one room per resource").
+
+A kind's module holds its desired state from the pack, its managed fields with their normalisers and the one
+comparison (plan and drift), its actions in the graph, its Databricks calls (through the `dltshr` gateway) and its
+recorded row. The generic engine (`orchestrator.diff`, `apply`, `delete`, `drift`) dispatches to a kind through
+`kind_for` / `KINDS`. The recipient is the first kind moved here; shares and pipelines still live in the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from dbrx_api.workflow.models.pack import SharePack
+    from dbrx_api.workflow.orchestrator.actions import Action
+    from dbrx_api.workflow.orchestrator.diff import GraphBuilder
+    from dbrx_api.workflow.orchestrator.live import LiveReader
+    from dbrx_api.workflow.orchestrator.steps import RunContext, StepResult
+
+
+class ResourceKind(Protocol):
+    """One kind of resource, as the engine sees it."""
+
+    resource_type: str  # the resource type of its records and drift items, e.g. "recipient"
+    action_types: frozenset[
+        str
+    ]  # resource types of the actions it plans and executes (step key prefixes)
+
+    def plan(self, graph: GraphBuilder) -> None:
+        """Add the NEW/UPDATE actions of the pack's resources of this kind to the graph."""
+        ...
+
+    def leftovers(self, graph: GraphBuilder) -> None:
+        """Warn about recorded resources of this kind the pack no longer declares."""
+        ...
+
+    def execute(self, ctx: RunContext, action: Action) -> StepResult:
+        """Run one of its NEW/UPDATE actions."""
+        ...
+
+    def delete(self, ctx: RunContext, action: Action) -> StepResult:
+        """Run one of its DELETE-pack actions."""
+        ...
+
+    def read(self, reader: LiveReader, name: str) -> object | None:
+        """The live object (SDK type), None when absent."""
+        ...
+
+    def drift(
+        self, row: Mapping[str, Any], pack: SharePack | None, live: Any
+    ) -> list[dict[str, Any]]:
+        """Differences between a recorded row (as the recording pack version managed it) and the live object."""
+        ...
+
+
+from dbrx_api.workflow.resources.recipient import RECIPIENT  # noqa: E402 - the kinds import no name above
+
+KINDS: tuple[ResourceKind, ...] = (RECIPIENT,)
+"""Every registered kind, in canonical order."""
+
+_BY_ACTION_TYPE: dict[str, ResourceKind] = {
+    action_type: kind for kind in KINDS for action_type in kind.action_types
+}
+
+
+def kind_for(action_type: str) -> ResourceKind | None:
+    """The kind that owns actions of `action_type`, None for resources still handled by the engine itself."""
+    return _BY_ACTION_TYPE.get(action_type)
+
+
+__all__ = ["KINDS", "RECIPIENT", "ResourceKind", "kind_for"]

@@ -1,0 +1,746 @@
+"""The recipient kind in one room (docs/SHAREPACK.md §5, §9.1; docs/WORKFLOW.md §9.3-§9.8, §11).
+
+Everything provisioning, plan, DELETE and drift know about a recipient is here:
+
+* its desired state from the canonical pack (`desired_recipient`);
+* its managed fields (`RecipientFields`: comment, IP allowlist, expiry; None = not managed), their normalisers,
+  and the one comparison with a live recipient (`recipient_change`): the diff runs it against the desired state,
+  drift against the recorded state (`recorded_fields`);
+* its actions in the graph (`plan`: recipient create/update/no-op, the once-per-version token rotation);
+* its Databricks calls, all through the `dltshr.recipients` gateway (create, update, rotate, delete);
+* its SCD2 row (`record_of`, written with `db.repositories.recipients`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
+from databricks.sdk.service.sharing import RecipientTokenInfo
+
+from dbrx_api.dltshr.recipients import iter_share_permissions as recipient_share_permissions
+from dbrx_api.dltshr.recipients import (
+    sdk_create_d2d_recipient,
+    sdk_create_d2o_recipient,
+    sdk_delete_recipient,
+    sdk_get_recipient,
+    sdk_rotate_recipient_token,
+    sdk_update_recipient,
+)
+from dbrx_api.errors import AppError, ConflictError, NotFoundError
+from dbrx_api.schemas.common import from_epoch_ms, to_epoch_ms
+from dbrx_api.workflow.db.connection import transaction
+from dbrx_api.workflow.db.repositories import recipients, version_actions
+from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
+from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
+from dbrx_api.workflow.models.pack import Recipient, SharePack
+from dbrx_api.workflow.orchestrator.actions import ORDER, Action, step_key
+from dbrx_api.workflow.orchestrator.live import LiveReader, recipient_ips
+from dbrx_api.workflow.orchestrator.steps import (
+    RunContext,
+    StepFailure,
+    StepResult,
+    already_gone,
+    kept,
+    kept_recreated,
+    record_reason,
+)
+from dbrx_api.workflow.validators.fields import FieldError, check_ip
+
+if TYPE_CHECKING:
+    from dbrx_api.workflow.orchestrator.diff import GraphBuilder
+
+RESOURCE_TYPE = "recipient"
+ROTATION = "token"  # the resource type of the rotation action (step key `token:<name>`)
+AUTH_TYPES = {"D2D": "DATABRICKS", "D2O": "TOKEN"}
+EXPIRY_TOLERANCE = timedelta(seconds=60)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# ------------------------------------------------------------------------------------------ normalisers
+
+
+def canonical_ip(value: str) -> str:
+    """An IP or CIDR in canonical form (single hosts without /32 or /128); unparsable text is kept as is."""
+    try:
+        return check_ip(value.strip())[0]
+    except FieldError:
+        return value.strip()
+
+
+def canonical_ips(values: Iterable[str]) -> list[str]:
+    """Canonical, sorted, without duplicates."""
+    return sorted({canonical_ip(v) for v in values})
+
+
+def live_ips(live: SdkRecipientInfo) -> list[str]:
+    """The live IP allowlist, canonical."""
+    return canonical_ips(recipient_ips(live))
+
+
+def _exact_ms(moment: datetime) -> int:
+    """Epoch milliseconds of a recorded timestamp (integer arithmetic: no float rounding)."""
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _iso(epoch_ms: int | None) -> str | None:
+    moment = from_epoch_ms(epoch_ms)
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+# ------------------------------------------------------------------------------------------ managed fields
+
+
+@dataclass(frozen=True)
+class RecipientFields:
+    """The managed fields of a recipient, normalised; None is "not managed" (in a change: "equal")."""
+
+    comment: str | None = None
+    ips: list[str] | None = None  # canonical, sorted
+    expiration_ms: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when no field is set (a change: nothing differs)."""
+        return self.comment is None and self.ips is None and self.expiration_ms is None
+
+
+RecipientChange = RecipientFields
+"""The differing managed fields of a recipient (one `recipients.update` carries them all)."""
+
+
+def recipient_change(wanted: RecipientFields, live: SdkRecipientInfo) -> RecipientChange:
+    """The one comparison: the managed fields of `live` that differ from `wanted` (desired or recorded)."""
+    comment = None
+    if wanted.comment is not None and (live.comment or "") != wanted.comment:
+        comment = wanted.comment
+    ips = None
+    if wanted.ips is not None and live_ips(live) != wanted.ips:
+        ips = wanted.ips
+    expiration = None
+    if wanted.expiration_ms is not None:
+        live_ms = live.expiration_time
+        tolerance_ms = EXPIRY_TOLERANCE.total_seconds() * 1000
+        if live_ms is None or abs(live_ms - wanted.expiration_ms) > tolerance_ms:
+            expiration = wanted.expiration_ms
+    return RecipientChange(comment=comment, ips=ips, expiration_ms=expiration)
+
+
+def plan_diff(change: RecipientChange, live: SdkRecipientInfo) -> dict[str, Any]:
+    """The plan's `diff` of an update: `{field: {from, to}}`, the IP list as `{add, remove}`."""
+    diff: dict[str, Any] = {}
+    if change.comment is not None:
+        diff["comment"] = {"from": live.comment, "to": change.comment}
+    if change.ips is not None:
+        before = set(live_ips(live))
+        diff["ip_access_list"] = {
+            "add": sorted(set(change.ips) - before),
+            "remove": sorted(before - set(change.ips)),
+        }
+    if change.expiration_ms is not None:
+        diff["expiration_time"] = {
+            "from": _iso(live.expiration_time),
+            "to": _iso(change.expiration_ms),
+        }
+    return diff
+
+
+def _update(ws: Any, name: str, change: RecipientChange) -> SdkRecipientInfo:
+    # An empty `ips` clears the allowlist (docs/databricks-wire-contract.md trap 10).
+    return sdk_update_recipient(
+        ws, name, comment=change.comment, ips=change.ips, expiration_ms=change.expiration_ms
+    )
+
+
+# ------------------------------------------------------------------------------------------ desired state
+
+
+@dataclass(frozen=True)
+class DesiredRecipient:
+    """A recipient as the pack wants it: identity, managed fields (None: not managed) and rotation."""
+
+    name: str
+    type: Literal["D2D", "D2O"]
+    org: str | None
+    fields: RecipientFields  # ips computed against the live list; expiry T + token_expiry days, not elapsed
+    expiry_elapsed: bool
+    rotate: bool
+    grace_days: int
+
+    @property
+    def authentication_type(self) -> str:
+        """DATABRICKS (D2D) or TOKEN (D2O)."""
+        return AUTH_TYPES[self.type]
+
+    @property
+    def comment(self) -> str | None:
+        """The managed comment."""
+        return self.fields.comment
+
+    @property
+    def ips(self) -> list[str] | None:
+        """The managed IP allowlist."""
+        return self.fields.ips
+
+    @property
+    def expiration_ms(self) -> int | None:
+        """The managed expiry (epoch ms)."""
+        return self.fields.expiration_ms
+
+
+def desired_recipient(
+    recipient: Recipient, live: SdkRecipientInfo | None, *, reference_time: datetime, now: datetime
+) -> DesiredRecipient:
+    """Desired state of a declared recipient (docs/SHAREPACK.md §5, §9.1; docs/WORKFLOW.md §9.6 expiry)."""
+    ips: list[str] | None = None
+    keys = (
+        recipient.recipient_ips,
+        recipient.recipient_ips_to_add,
+        recipient.recipient_ips_to_remove,
+    )
+    if recipient.type == "D2O" and any(value is not None for value in keys):
+        base = (
+            recipient.recipient_ips
+            if recipient.recipient_ips is not None
+            else (recipient_ips(live) if live is not None else [])
+        )
+        wanted = {canonical_ip(ip) for ip in base} | {
+            canonical_ip(ip) for ip in recipient.recipient_ips_to_add or []
+        }
+        wanted -= {canonical_ip(ip) for ip in recipient.recipient_ips_to_remove or []}
+        ips = sorted(wanted)
+    expiration_ms: int | None = None
+    elapsed = False
+    days = recipient.token_expiry or 0
+    if recipient.type == "D2O" and days > 0:
+        target = reference_time + timedelta(days=days)
+        if target <= now:
+            elapsed = True
+        else:
+            expiration_ms = to_epoch_ms(target)
+    return DesiredRecipient(
+        name=recipient.name,
+        type=recipient.type,
+        org=recipient.recipient_databricks_org,
+        fields=RecipientFields(comment=recipient.description, ips=ips, expiration_ms=expiration_ms),
+        expiry_elapsed=elapsed,
+        rotate=bool(recipient.token_rotation) and recipient.type == "D2O",
+        grace_days=recipient.token_rotation_grace_days or 0,
+    )
+
+
+def _create_after(desired: DesiredRecipient, recipient: Recipient) -> dict[str, Any]:
+    """The plan's `after` of a create."""
+    after: dict[str, Any] = {"type": recipient.type}
+    if desired.comment is not None:
+        after["comment"] = desired.comment
+    if recipient.type == "D2D":
+        after["recipient_databricks_org"] = desired.org
+    if desired.ips is not None:
+        after["ip_access_list"] = desired.ips
+    if desired.expiration_ms is not None:
+        after["expiration"] = f"T+{recipient.token_expiry}d"
+    return after
+
+
+# ------------------------------------------------------------------------------------------ recorded state
+
+
+def record_of(
+    ctx: RunContext, work: RecipientWork, info: SdkRecipientInfo, created_by_pack: bool
+) -> RecipientRecord:
+    """The SCD2 row of an applied recipient (`deltashare.recipients`)."""
+    previous = (
+        work.previous
+        if work.previous and work.previous.get("share_pack_id") == ctx.share_pack_id
+        else None
+    )
+    # The applied expiry as Databricks holds it (within the 60 s tolerance of T + N days): a later version, whose
+    # T differs by seconds, then records no change.
+    expiry = None
+    if work.desired.expiration_ms is not None:
+        expiry = from_epoch_ms(info.expiration_time or work.desired.expiration_ms)
+    return RecipientRecord(
+        workspace_url=ctx.workspace_url,
+        recipient_name=work.recipient.name,
+        recipient_type=work.recipient.type,
+        created_by_pack=created_by_pack,
+        share_pack_id=ctx.share_pack_id,
+        databricks_recipient_id=info.id,
+        global_metastore_id=(info.data_recipient_global_metastore_id or "").lower() or None,
+        description=work.desired.comment,
+        ip_access_list=tuple(live_ips(info)),
+        expiration_time=expiry,
+        token_rotated_at=previous.get("token_rotated_at") if previous else None,
+    )
+
+
+def recorded_fields(row: Mapping[str, Any], spec: Recipient | None) -> RecipientFields:
+    """The managed fields a recorded row holds, as the recording pack version managed them (None: compare all)."""
+    ips_managed = spec is None or any(
+        value is not None
+        for value in (spec.recipient_ips, spec.recipient_ips_to_add, spec.recipient_ips_to_remove)
+    )
+    expiry = row.get("expiration_time")
+    return RecipientFields(
+        comment=row.get("description"),
+        ips=canonical_ips(row.get("ip_access_list") or [])
+        if row.get("recipient_type") == "D2O" and ips_managed
+        else None,
+        expiration_ms=_exact_ms(expiry) if expiry is not None else None,
+    )
+
+
+def drift_differences(
+    row: Mapping[str, Any], pack: SharePack | None, live: SdkRecipientInfo
+) -> list[dict[str, Any]]:
+    """Recorded vs live (docs/WORKFLOW.md §11): the identity, then the managed fields that differ."""
+    found: list[dict[str, Any]] = []
+    if row.get("databricks_recipient_id") and live.id != row["databricks_recipient_id"]:
+        found.append({"field": "id", "recorded": row["databricks_recipient_id"], "live": live.id})
+    name = str(row["recipient_name"])
+    spec = next((r for r in pack.recipient if r.name == name), None) if pack else None
+    recorded = recorded_fields(row, spec)
+    change = recipient_change(recorded, live)
+    if change.ips is not None:
+        have = set(live_ips(live))
+        found.append(
+            {
+                "field": "ip_access_list",
+                "unexpected_in_workspace": sorted(have - set(change.ips)),
+                "missing_in_workspace": sorted(set(change.ips) - have),
+            }
+        )
+    if change.comment is not None:
+        found.append({"field": "comment", "recorded": row["description"], "live": live.comment})
+    if change.expiration_ms is not None:
+        live_expiry = from_epoch_ms(live.expiration_time)
+        found.append(
+            {
+                "field": "expiration_time",
+                "recorded": row["expiration_time"].isoformat(),
+                "live": live_expiry.isoformat() if live_expiry else None,
+            }
+        )
+    return found
+
+
+def _write(ctx: RunContext, record: RecipientRecord, reason: str) -> Callable[[Any], object]:
+    def write(conn: Any) -> object:
+        return recipients.record(
+            conn, record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping()
+        )
+
+    return write
+
+
+def _mark_rotation(ctx: RunContext, name: str, result: dict[str, Any]) -> Callable[[Any], object]:
+    def write(conn: Any) -> object:
+        return version_actions.mark_done(
+            conn,
+            share_pack_id=ctx.share_pack_id,
+            version=ctx.version,
+            action_key=version_actions.rotate_token_key(name),
+            result=result,
+            run_id=ctx.run_id,
+        )
+
+    return write
+
+
+# ------------------------------------------------------------------------------------------ actions
+
+
+@dataclass
+class RecipientWork:
+    """Executor data of a recipient action."""
+
+    recipient: Recipient
+    desired: DesiredRecipient
+    live: SdkRecipientInfo | None
+    change: RecipientChange | None
+    created_by_pack: bool
+    created_this_version: bool
+    previous: dict[str, Any] | None
+
+
+@dataclass
+class TokenWork:
+    """Executor data of a rotation action: `rotate`, `skip_new` (recipient new in this version) or `done`."""
+
+    recipient: Recipient
+    state: Literal["rotate", "skip_new", "done"]
+
+
+@dataclass
+class RecipientDeletion:
+    """Executor data of a DELETE-pack recipient action: the recorded row."""
+
+    row: dict[str, Any]
+
+
+def _work(action: Action) -> RecipientWork:
+    if not isinstance(action.work, RecipientWork):
+        raise TypeError(f"{action.key}: not a recipient action")
+    return action.work
+
+
+def _plan_one(graph: GraphBuilder, recipient: Recipient) -> None:
+    inputs = graph.i
+    path = inputs.locator.recipient(recipient.name)
+    live = graph.reader.recipient(recipient.name)
+    desired = desired_recipient(
+        recipient, live, reference_time=inputs.reference_time, now=inputs.now
+    )
+    row = graph.recorded.recipients.get(recipient.name)
+    graph.other_pack(row, RESOURCE_TYPE, recipient.name, path)
+    if desired.expiry_elapsed:
+        graph.warn(
+            "token_expiry_elapsed",
+            f"{path}.token_expiry",
+            f'the expiry of recipient "{recipient.name}" ({recipient.token_expiry} days after the version '
+            "was first provisioned) is already past; it is not applied.",
+        )
+    if live is None:
+        work = RecipientWork(recipient, desired, None, None, True, True, row)
+        graph.add(
+            Action(
+                RESOURCE_TYPE,
+                recipient.name,
+                "create",
+                ORDER[RESOURCE_TYPE],
+                work,
+                calls=1,
+                after=_create_after(desired, recipient),
+            )
+        )
+    else:
+        change = recipient_change(desired.fields, live)
+        same_object = row is not None and row.get("databricks_recipient_id") in (None, live.id)
+        if graph.recorded.created(row) and same_object:
+            owned, this_version = True, False
+        else:
+            adoption = inputs.adoption(RESOURCE_TYPE, recipient.name, live.created_by)
+            owned, this_version = adoption.created_by_pack, adoption.this_version
+        work = RecipientWork(recipient, desired, live, change, owned, this_version, row)
+        diff = plan_diff(change, live)
+        only_expiry = set(diff) == {"expiration_time"}
+        action = graph.add(
+            Action(
+                RESOURCE_TYPE,
+                recipient.name,
+                "noop" if change.empty else "update",
+                ORDER[RESOURCE_TYPE],
+                work,
+                calls=0 if change.empty else 1,
+                diff=diff or None,
+                plan_kind="set_expiry" if only_expiry else None,
+            )
+        )
+        graph.adopting(action, row, owned)
+    if desired.rotate:
+        _plan_token(graph, recipient, work)
+
+
+def _plan_token(graph: GraphBuilder, recipient: Recipient, work: RecipientWork) -> None:
+    state: Literal["rotate", "skip_new", "done"]
+    if graph.recorded.rotation_done(recipient.name):
+        state = "done"
+    elif work.live is None or work.created_this_version:
+        state = "skip_new"
+    else:
+        state = "rotate"
+    kind = "rotate_token" if state == "rotate" else "noop"
+    graph.add(
+        Action(
+            ROTATION,
+            recipient.name,
+            kind,
+            ORDER[ROTATION],
+            TokenWork(recipient, state),
+            deps={step_key(RESOURCE_TYPE, recipient.name)},
+            calls=1 if kind == "rotate_token" else 0,
+            reason=None
+            if state == "rotate"
+            else ("already rotated" if state == "done" else "new recipient"),
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------ executors
+
+
+def _create(ctx: RunContext, desired: DesiredRecipient) -> SdkRecipientInfo:
+    ws = ctx.workspace.client
+    try:
+        if desired.type == "D2D":
+            return sdk_create_d2d_recipient(
+                ws, desired.name, metastore_id=desired.org, comment=desired.comment
+            )
+        # The response carries the activation link: it is dropped here, never logged or stored.
+        return sdk_create_d2o_recipient(
+            ws,
+            desired.name,
+            comment=desired.comment,
+            ips=desired.ips,
+            expiration_ms=desired.expiration_ms,
+        )
+    except AppError as exc:
+        if exc.code == "recipient_identifier_in_use":
+            raise StepFailure("recipient_org_in_use", exc.detail) from exc
+        if exc.code == "recipient_identifier_invalid":
+            raise StepFailure(
+                "recipient_org_unresolvable", "Databricks cannot resolve this metastore id."
+            ) from exc
+        raise
+
+
+def run_recipient(ctx: RunContext, action: Action) -> StepResult:
+    """Create (one call with comment, IP list and expiry), update (one call with the differing fields) or record."""
+    work = _work(action)
+    desired = work.desired
+    ws = ctx.workspace.client
+    calls = 0
+    created_by_pack = work.created_by_pack
+    created_now = work.created_this_version
+    detail: dict[str, Any] = {}
+    if action.kind == "create":
+        try:
+            info = _create(ctx, desired)
+            calls += 1
+            detail["activation_link_issued"] = desired.type == "D2O"
+        except ConflictError as exc:
+            if exc.code != "recipient_already_exists":
+                raise
+            calls += 1
+            # A replayed create whose first response was lost, or a concurrent creator: read and verify.
+            info = sdk_get_recipient(ws, desired.name)
+            if (
+                info.authentication_type.value if info.authentication_type else ""
+            ) != desired.authentication_type:
+                raise StepFailure(
+                    "recipient_type_immutable",
+                    f'recipient "{desired.name}" exists with another type.',
+                ) from exc
+            if (
+                desired.org is not None
+                and (info.data_recipient_global_metastore_id or "").lower() != desired.org
+            ):
+                raise StepFailure(
+                    "recipient_org_immutable",
+                    f'recipient "{desired.name}" is bound to another metastore.',
+                ) from exc
+            created_by_pack = (info.created_by or "") == ctx.reader.identity()
+            created_now = created_by_pack
+            detail["adopted_after_conflict"] = True
+            change = recipient_change(desired.fields, info)
+            if not change.empty:
+                info = _update(ws, desired.name, change)
+                calls += 1
+    elif action.kind == "update":
+        change = work.change or recipient_change(desired.fields, work.live or SdkRecipientInfo())
+        info = _update(ws, desired.name, change)
+        calls += 1
+        detail["fields"] = sorted(action.diff or {})
+    else:
+        info = work.live or SdkRecipientInfo()
+    ctx.reader.put(RESOURCE_TYPE, desired.name, info)
+    record = record_of(ctx, work, info, created_by_pack)
+    with ctx.guard:
+        ctx.recipient_records[desired.name] = record
+    writes = [_write(ctx, record, record_reason(created_by_pack, work.previous, ctx.share_pack_id))]
+    if created_now and desired.rotate:
+        writes.append(_mark_rotation(ctx, desired.name, {"outcome": "skipped_new_recipient"}))
+    return StepResult(
+        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
+        calls=calls,
+        ids={"recipient_id": info.id} if info.id else None,
+        detail=detail,
+        writes=writes,
+        audit_action=f"recipient.{action.kind}",
+    )
+
+
+def _token_ms(value: int | None) -> int:
+    return int(value or 0)
+
+
+def run_token(ctx: RunContext, action: Action) -> StepResult:
+    """Rotate once per version (§9.6): intent committed first, then read-before-write, then one call."""
+    if not isinstance(action.work, TokenWork):
+        raise TypeError(f"{action.key}: not a rotation action")
+    work = action.work
+    name = work.recipient.name
+    if work.state == "done":
+        return StepResult(StepOutcome.NOOP, detail={"outcome": "already_done"})
+    if work.state == "skip_new":
+        return StepResult(
+            StepOutcome.NOOP,
+            detail={"outcome": "skipped_new_recipient"},
+            writes=[_mark_rotation(ctx, name, {"outcome": "skipped_new_recipient"})],
+        )
+    with transaction(ctx.pool) as conn:
+        intent = version_actions.record_intent(
+            conn,
+            share_pack_id=ctx.share_pack_id,
+            version=ctx.version,
+            action_key=version_actions.rotate_token_key(name),
+            run_id=ctx.run_id,
+        )
+    if intent.get("done_at") is not None:
+        return StepResult(StepOutcome.NOOP, detail={"outcome": "already_done"})
+    intent_ms = int(intent["intent_at"].timestamp() * 1000)  # Databricks keeps milliseconds
+    info = ctx.reader.recipient(name) or SdkRecipientInfo()
+    tokens = list(info.tokens or [])
+    after_intent = [t for t in tokens if _token_ms(t.created_at) >= intent_ms]
+    record = ctx.recipient_records.get(name)
+    if after_intent:
+        newest = max(after_intent, key=lambda t: _token_ms(t.created_at))
+        return _rotation_recorded(ctx, name, record, newest, "already_rotated", calls=0)
+    now_ms = int(ctx.now().timestamp() * 1000)
+    active = [t for t in tokens if t.expiration_time is None or t.expiration_time > now_ms]
+    if len(active) >= 2:
+        raise StepFailure(
+            "rotation_blocked",
+            f'recipient "{name}" already has two active tokens; wait for the older one to expire.',
+        )
+    grace_s = (work.recipient.token_rotation_grace_days or 0) * 86_400
+    if active:
+        newest_active = max(active, key=lambda t: _token_ms(t.created_at))
+        if newest_active.expiration_time is not None:
+            remaining_s = max(0, (newest_active.expiration_time - now_ms) // 1000)
+            grace_s = min(grace_s, remaining_s)
+    try:
+        # Sent once: the SDK would replay it after a dropped connection and rotate twice (calls.py).
+        rotated = sdk_rotate_recipient_token(
+            ctx.workspace.client,
+            name,
+            existing_token_expire_in_seconds=int(grace_s),
+            once=ctx.workspace,
+        )
+    except AppError as exc:
+        if exc.code == "recipient_token_limit":  # a token appeared since the read
+            raise StepFailure("rotation_blocked", exc.detail) from exc
+        raise
+    ctx.reader.put(RESOURCE_TYPE, name, rotated)
+    newest_token = max(rotated.tokens or [], key=lambda t: _token_ms(t.created_at), default=None)
+    return _rotation_recorded(ctx, name, record, newest_token, "rotated", calls=1)
+
+
+def _rotation_recorded(
+    ctx: RunContext,
+    name: str,
+    record: RecipientRecord | None,
+    token: RecipientTokenInfo | None,
+    outcome: str,
+    *,
+    calls: int,
+) -> StepResult:
+    token_id = token.id if token is not None else None
+    created = from_epoch_ms(token.created_at if token is not None else None)
+    expires = from_epoch_ms(token.expiration_time if token is not None else None)
+    result = {
+        "outcome": outcome,
+        "token_id": token_id,
+        "token_expiration_time": expires.isoformat() if expires else None,
+    }
+    writes = [_mark_rotation(ctx, name, result)]
+    if record is not None:
+        rotated = dataclasses.replace(record, token_rotated_at=created or ctx.now())
+        with ctx.guard:
+            ctx.recipient_records[name] = rotated
+        writes.append(_write(ctx, rotated, "token_rotated"))
+    return StepResult(
+        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
+        calls=calls,
+        ids={"token_id": token_id} if token_id else None,
+        detail={"outcome": outcome},
+        writes=writes,
+        audit_action="recipient.rotate_token",
+    )
+
+
+def run_delete(ctx: RunContext, action: Action) -> StepResult:
+    """DELETE pack: identity (recipient id) and remaining grants are checked before `recipients.delete`."""
+    if not isinstance(action.work, RecipientDeletion):
+        raise TypeError(f"{action.key}: not a recipient deletion")
+    row = action.work.row
+    name = action.name
+    ws = ctx.workspace.client
+    soft_delete = ctx.deletion_write(recipients.soft_delete, name)
+    live = ctx.reader.recipient(name)
+    if live is None:
+        return already_gone({RESOURCE_TYPE: name}, soft_delete)
+    recorded_id = row.get("databricks_recipient_id")
+    if recorded_id is not None and recorded_id != live.id:
+        return kept_recreated(ctx, RESOURCE_TYPE, name)
+    granted = {p.share_name.lower() for p in recipient_share_permissions(ws, name) if p.share_name}
+    remaining = sorted(granted - ctx.deleted_shares)
+    if remaining:
+        return kept(
+            ctx,
+            "recipient_still_granted",
+            f"recipient[{name}]",
+            f'recipient "{name}" is still granted on {", ".join(remaining)}; it is kept.',
+        )
+    with contextlib.suppress(NotFoundError):  # already gone counts as deleted
+        sdk_delete_recipient(ws, name)
+    return StepResult(
+        StepOutcome.SUCCEEDED, calls=1, writes=[soft_delete], audit_action="recipient.delete"
+    )
+
+
+# ------------------------------------------------------------------------------------------ the kind
+
+
+class RecipientKind:
+    """The recipient as a `ResourceKind`: its actions are `recipient:<name>` and `token:<name>`."""
+
+    resource_type = RESOURCE_TYPE
+    action_types = frozenset({RESOURCE_TYPE, ROTATION})
+
+    def plan(self, graph: GraphBuilder) -> None:
+        """The recipient (and rotation) actions of every declared recipient, in pack order."""
+        for recipient in graph.i.pack.recipient:
+            _plan_one(graph, recipient)
+
+    def leftovers(self, graph: GraphBuilder) -> None:
+        """Warn about recipients an earlier version of the pack managed and this one no longer lists."""
+        names = {recipient.name for recipient in graph.i.pack.recipient}
+        for name, row in sorted(graph.recorded.recipients.items()):
+            if name not in names and graph.recorded.owned(row):
+                graph.warn(
+                    "resource_no_longer_in_pack",
+                    RESOURCE_TYPE,
+                    f'recipient "{name}" was managed by an earlier version of this pack; it is left in place.',
+                )
+
+    def execute(self, ctx: RunContext, action: Action) -> StepResult:
+        """Run a NEW/UPDATE action of this kind."""
+        return (
+            run_token(ctx, action)
+            if action.resource_type == ROTATION
+            else run_recipient(ctx, action)
+        )
+
+    def delete(self, ctx: RunContext, action: Action) -> StepResult:
+        """Run a DELETE-pack action of this kind."""
+        return run_delete(ctx, action)
+
+    def read(self, reader: LiveReader, name: str) -> SdkRecipientInfo | None:
+        """The live object (None when absent)."""
+        return reader.recipient(name)
+
+    def drift(
+        self, row: Mapping[str, Any], pack: SharePack | None, live: SdkRecipientInfo
+    ) -> list[dict[str, Any]]:
+        """Recorded vs live differences."""
+        return drift_differences(row, pack, live)
+
+
+RECIPIENT = RecipientKind()
