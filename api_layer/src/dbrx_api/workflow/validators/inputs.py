@@ -15,13 +15,22 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     WrapValidator,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from dbrx_api.workflow.models.pack import APPROVER_STATUSES, RECIPIENT_TYPES, REGIONS, STRATEGIES
-from dbrx_api.workflow.validators.fields import FieldError, check_org_id, check_workspace_url
+from dbrx_api.workflow.validators.fields import (
+    FieldError,
+    check_org_id,
+    check_tag,
+    check_workspace_url,
+    split_tag,
+)
 from dbrx_api.workflow.validators.lenient import (
+    Failed,
     Section,
     boolean,
     enum,
@@ -29,6 +38,9 @@ from dbrx_api.workflow.validators.lenient import (
     field_issue,
     integer,
     ip_list,
+    issue,
+    item_text,
+    list_items,
     name,
     principals,
     text,
@@ -166,4 +178,68 @@ RECIPIENT = Section(
     known=tuple(RecipientIn.model_fields),
     aliases={"comment": "description"},
     explanations={"name": " (the recipient name)", "type": f" ({' or '.join(RECIPIENT_TYPES)})"},
+)
+
+
+# ------------------------------------------------------------------------------------------ delta_share
+
+
+def _share_tags(
+    node: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> list[str] | None:
+    """delta_share.tags: items `key` or `key=value`, canonical; a key given twice with different values fails."""
+    items = list_items(node)
+    if items is None:
+        return None
+    values: list[object] = []
+    seen: set[str] = set()
+    keys: set[str] = set()
+    for index, item in enumerate(items):
+        try:
+            written = item_text(item, "a tag")
+            if not written:
+                values.append("")
+                continue
+            key, value = check_tag(*split_tag(written))
+        except PydanticCustomError as exc:
+            values.append(Failed(exc))
+            continue
+        except FieldError as exc:
+            values.append(Failed(field_issue(exc, written)))
+            continue
+        canonical = key if value is None else f"{key}={value}"
+        if canonical in seen:
+            warn(
+                info,
+                "duplicate_entry",
+                ("tags", index),
+                f'tag "{canonical}" is listed twice.',
+                input_value=written,
+            )
+            canonical = ""
+        elif key in keys:
+            message = f'tag key "{key}" is given twice with different values.'
+            values.append(Failed(issue("tags_invalid", message, input_value=written)))
+            continue
+        seen.add(canonical)
+        keys.add(key)
+        values.append(canonical)
+    return [value for value in handler(values) if value] or None
+
+
+class DeltaShareIn(_Input):
+    """§6.3, a share's delta_share mapping as written."""
+
+    ext_catalog_name: Annotated[str, BeforeValidator(name())]
+    ext_schema_name: Annotated[str, BeforeValidator(name())]
+    tags: Annotated[list[Item] | None, WrapValidator(_share_tags)] = None
+    create_schema_if_missing: Annotated[bool | None, BeforeValidator(boolean)] = None
+
+
+DELTA_SHARE = Section(
+    known=tuple(DeltaShareIn.model_fields),
+    explanations={
+        "ext_catalog_name": " (the catalog name)",
+        "ext_schema_name": " (the schema name)",
+    },
 )

@@ -480,7 +480,7 @@ def run[M: BaseModel](
         result = None
         for error in exc.errors(include_url=False):
             _report_error(ctx, index, section, base, error)
-            if error["loc"]:
+            if error["loc"] and error["type"] != "extra_forbidden":
                 bad.add(section.aliases.get(str(error["loc"][0]), str(error["loc"][0])))
     return Outcome(result, context["values"], bad, index, section.aliases)
 

@@ -34,7 +34,14 @@ from dbrx_api.workflow.validators.fields import (
     parse_asset_name,
     split_tag,
 )
-from dbrx_api.workflow.validators.inputs import METADATA, RECIPIENT, MetadataIn, RecipientIn
+from dbrx_api.workflow.validators.inputs import (
+    DELTA_SHARE,
+    METADATA,
+    RECIPIENT,
+    DeltaShareIn,
+    MetadataIn,
+    RecipientIn,
+)
 from dbrx_api.workflow.validators.lenient import Outcome, item_text, list_items, run
 from dbrx_api.workflow.validators.reader import Context, FieldReader, Item, child, describe
 
@@ -90,7 +97,6 @@ ASSET_FIELDS = (
     "partitions",
     "comment",
 )
-DELTA_SHARE_FIELDS = ("ext_catalog_name", "ext_schema_name", "tags", "create_schema_if_missing")
 PIPELINE_FIELDS = (
     "name_prefix",
     "source_asset",
@@ -540,74 +546,23 @@ def read_share(ctx: Context, item: Item, path: str) -> ShareDraft | None:
 
 
 def _read_delta_share(ctx: Context, node: RawMap, path: str) -> DeltaShareDraft:
-    f = FieldReader(ctx, node, path, DELTA_SHARE_FIELDS)
-    catalog = _read_name(f, "ext_catalog_name", "catalog")
-    schema = _read_name(f, "ext_schema_name", "schema")
-    tags = _read_share_tags(ctx, f)
-    create = f.boolean("create_schema_if_missing")
+    read = run(ctx, DeltaShareIn, DELTA_SHARE, node, path)
+    got = read.values
     data: dict[str, Any] = {
-        "ext_catalog_name": catalog.value if catalog else None,
-        "ext_schema_name": schema.value if schema else None,
-        "tags": tags,
-        "create_schema_if_missing": bool(create),
+        "ext_catalog_name": got.get("ext_catalog_name"),
+        "ext_schema_name": got.get("ext_schema_name"),
+        "tags": got.get("tags"),
+        "create_schema_if_missing": bool(got.get("create_schema_if_missing")),
     }
     return DeltaShareDraft(
-        catalog=catalog.value if catalog else None,
-        schema=schema.value if schema else None,
-        tags=tags,
+        catalog=data["ext_catalog_name"],
+        schema=data["ext_schema_name"],
+        tags=data["tags"],
         data=data,
         path=path,
         pos=node.pos,
-        ok=not f.bad,
+        ok=not read.bad,
     )
-
-
-def _read_share_tags(ctx: Context, f: FieldReader) -> list[str] | None:
-    """delta_share.tags: items `key` or `key=value`; returns canonical items."""
-    items = f.items("tags")
-    if items is None:
-        return None
-    result: dict[str, str] = {}
-    keys: dict[str, str] = {}
-    for item in items:
-        text = ctx.item_text(item, "a tag")
-        if text is None:
-            f.bad.add("tags")
-            continue
-        if not text:
-            continue
-        raw_key, raw_value = split_tag(text)
-        try:
-            key, value = check_tag(raw_key, raw_value)
-        except FieldError as exc:
-            ctx.field_error(exc, item.path, item.pos, text)
-            f.bad.add("tags")
-            continue
-        canonical = key if value is None else f"{key}={value}"
-        if canonical in result:
-            ctx.warning(
-                "duplicate_entry",
-                item.path,
-                f'tag "{canonical}" is listed twice.',
-                item.pos,
-                input_value=text,
-            )
-            continue
-        if key in keys:
-            ctx.error(
-                "tags_invalid",
-                item.path,
-                f'tag key "{key}" is given twice with different values.',
-                item.pos,
-                input_value=text,
-            )
-            f.bad.add("tags")
-            continue
-        keys[key] = canonical
-        result[canonical] = canonical
-    if "tags" in f.bad:
-        return None
-    return list(result) or None
 
 
 def tag_keys(tags: list[str] | None) -> set[str]:
