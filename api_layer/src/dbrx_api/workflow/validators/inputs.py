@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
@@ -64,10 +65,40 @@ RequiredShortText = Annotated[str | None, BeforeValidator(text(MAX_SHORT_TEXT, r
 Description = Annotated[str | None, BeforeValidator(text(MAX_DESCRIPTION))]
 
 
+def _approver_status(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None:
+        warn(
+            info,
+            "approver_status_defaulted",
+            ("approver_status",),
+            'approver_status is not set; "pending" is assumed, so this version will not be provisioned.',
+            pos_loc=(),
+        )
+    return value
+
+
+def _workspace_url(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_workspace_url(value, allow_local=info.context["allow_local_urls"])  # type: ignore[index]
+    except FieldError as exc:
+        raise field_issue(exc, value) from None
+
+
+def _org(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_org_id(value)
+    except FieldError as exc:
+        raise field_issue(exc, value) from None
+
+
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    @field_validator("*")
+    @field_validator("*")  # runs after each field's own (Annotated) validators
     @classmethod
     def _record(cls, value: object, info: ValidationInfo) -> object:
         # The fields that validated, for the checks that still run when a section has errors.
@@ -90,10 +121,12 @@ class MetadataIn(_Input):
     configurator: Principals
     approver: Principals
     executive_team: Principals
-    approver_status: Annotated[str | None, BeforeValidator(enum(APPROVER_STATUSES))] = Field(
-        None, validate_default=True
-    )
-    workspace_url: Annotated[str | None, BeforeValidator(text(2048, required=True))]
+    approver_status: Annotated[
+        str | None, BeforeValidator(enum(APPROVER_STATUSES)), AfterValidator(_approver_status)
+    ] = Field(None, validate_default=True)
+    workspace_url: Annotated[
+        str | None, BeforeValidator(text(2048, required=True)), AfterValidator(_workspace_url)
+    ]
     servicenow: RequiredShortText = Field(  # type: ignore[pydantic-alias]
         validation_alias=AliasChoices("servicenow", "servicenow_ticket")
     )
@@ -102,29 +135,6 @@ class MetadataIn(_Input):
     client: ShortText = None
     owner: OptionalPrincipals = None
     last_updated: Annotated[str | None, BeforeValidator(text(64))] = None
-
-    @field_validator("approver_status")
-    @classmethod
-    def _approver_status(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            warn(
-                info,
-                "approver_status_defaulted",
-                ("approver_status",),
-                'approver_status is not set; "pending" is assumed, so this version will not be provisioned.',
-                pos_loc=(),
-            )
-        return value
-
-    @field_validator("workspace_url")
-    @classmethod
-    def _workspace_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        try:
-            return check_workspace_url(value, allow_local=info.context["allow_local_urls"])  # type: ignore[index]
-        except FieldError as exc:
-            raise field_issue(exc, value) from None
 
 
 METADATA = Section(
@@ -151,7 +161,7 @@ class RecipientIn(_Input):
     description: Description = Field(  # type: ignore[pydantic-alias]
         default=None, validation_alias=AliasChoices("description", "comment")
     )
-    recipient_databricks_org: ShortText = None
+    recipient_databricks_org: Annotated[ShortText, AfterValidator(_org)] = None
     recipient_ips: Annotated[list[Item] | None, WrapValidator(ip_list(declarative=True))] = None
     recipient_ips_to_add: Annotated[
         list[Item] | None, WrapValidator(ip_list(declarative=False))
@@ -162,16 +172,6 @@ class RecipientIn(_Input):
     token_expiry: Annotated[int | None, BeforeValidator(integer(0, 3650, "days"))] = None
     token_rotation: Annotated[bool | None, BeforeValidator(boolean)] = None
     token_rotation_grace_days: Annotated[int | None, BeforeValidator(integer(0, 30, "days"))] = None
-
-    @field_validator("recipient_databricks_org")
-    @classmethod
-    def _org(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return check_org_id(value)
-        except FieldError as exc:
-            raise field_issue(exc, value) from None
 
 
 RECIPIENT = Section(

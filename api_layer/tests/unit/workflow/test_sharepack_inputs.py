@@ -1,0 +1,48 @@
+"""The pydantic input models (validators/inputs.py) give the canonical values of the checks that canonicalise
+(rules applied after the lenient reading, before the value is kept), also when an entry has other errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dbrx_api.workflow.models.pack import SharePack
+from fixtures.sharepacks import load, pack_yaml, rejection
+
+ORG = "AZURE:WestEurope:0B3C6F8E-1A2B-4C5D-9E8F-123456789ABC"
+
+
+def _d2d_org(pack: dict[str, Any]) -> None:
+    pack["recipient"][1]["recipient_databricks_org"] = ORG
+
+
+def test_org_id_is_lower_cased() -> None:
+    model = load("p.yaml", pack_yaml(_d2d_org)).model
+    assert isinstance(model, SharePack)
+    recipient = next(r for r in model.recipient if r.type == "D2D")
+    assert recipient.recipient_databricks_org == ORG.lower()
+
+
+def test_metadata_values_are_canonical() -> None:
+    def mutate(pack: dict[str, Any]) -> None:
+        pack["metadata"].update(
+            strategy="update", delta_share_region="emea", approver="A@Example.COM"
+        )
+
+    model = load("p.yaml", pack_yaml(mutate)).model
+    assert model is not None
+    metadata = model.metadata
+    assert (metadata.strategy, metadata.delta_share_region, metadata.approver) == (
+        "UPDATE",
+        "EMEA",
+        ["a@example.com"],
+    )
+
+
+def test_strategy_is_read_when_metadata_has_errors() -> None:
+    def mutate(pack: dict[str, Any]) -> None:
+        pack["metadata"].update(strategy="delete", business_line="")
+        pack["recipient"] = ["r1"]
+        pack["share"] = ["s1"]
+
+    errors = {(issue.type, issue.loc) for issue in rejection("p.yaml", pack_yaml(mutate)).issues}
+    assert errors == {("empty_value", "metadata.business_line")}
