@@ -22,7 +22,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from dbrx_api.workflow.models.pack import APPROVER_STATUSES, RECIPIENT_TYPES, REGIONS, STRATEGIES
+from dbrx_api.workflow.models.pack import (
+    APPROVER_STATUSES,
+    CONTINUOUS,
+    RECIPIENT_TYPES,
+    REGIONS,
+    STRATEGIES,
+)
+from dbrx_api.workflow.validators.cron import check_quartz, check_timezone
 from dbrx_api.workflow.validators.fields import (
     FieldError,
     check_org_id,
@@ -242,4 +249,52 @@ DELTA_SHARE = Section(
         "ext_catalog_name": " (the catalog name)",
         "ext_schema_name": " (the schema name)",
     },
+)
+
+
+# ------------------------------------------------------------------------------------------ schedule
+
+
+def _cron(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None:
+        return None
+    if value.lower() == CONTINUOUS:
+        raise issue(
+            "schedule_invalid",
+            "a continuous pipeline takes no time zone; write schedule: continuous (and leave the time zone empty).",
+            input_value=value,
+        )
+    try:
+        cron = check_quartz(value)
+    except FieldError as exc:
+        raise field_issue(exc, value) from None
+    if cron.high_frequency:
+        warn(
+            info,
+            "cron_high_frequency",
+            ("cron",),
+            f'"{cron.expression}" fires more than once a minute.',
+            input_value=value,
+        )
+    return cron.expression
+
+
+def _timezone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_timezone(value)
+    except FieldError as exc:
+        raise field_issue(exc, value) from None
+
+
+class ScheduleIn(_Input):
+    """§7.5, a pipeline's {cron, timezone} schedule as written (the time zone defaults to UTC)."""
+
+    cron: Annotated[RequiredShortText, AfterValidator(_cron)]
+    timezone: Annotated[ShortText, AfterValidator(_timezone)] = None
+
+
+SCHEDULE = Section(
+    known=tuple(ScheduleIn.model_fields), explanations={"cron": ' (Quartz, e.g. "0 0 2 * * ?")'}
 )

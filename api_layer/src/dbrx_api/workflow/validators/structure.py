@@ -20,7 +20,6 @@ from dbrx_api.workflow.models.pack import (
     TABLE_LIKE_TYPES,
 )
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq
-from dbrx_api.workflow.validators.cron import check_quartz, check_timezone
 from dbrx_api.workflow.validators.fields import (
     MAX_IP_ENTRIES,
     AssetName,
@@ -38,9 +37,11 @@ from dbrx_api.workflow.validators.inputs import (
     DELTA_SHARE,
     METADATA,
     RECIPIENT,
+    SCHEDULE,
     DeltaShareIn,
     MetadataIn,
     RecipientIn,
+    ScheduleIn,
 )
 from dbrx_api.workflow.validators.lenient import Outcome, item_text, list_items, run
 from dbrx_api.workflow.validators.reader import Context, FieldReader, Item, child, describe
@@ -1051,42 +1052,10 @@ def _schedule_value(ctx: Context, node: RawNode, path: str) -> dict[str, str] | 
             node.pos,
         )
         return None
-    f = FieldReader(ctx, node, path, ("cron", "timezone"))
-    cron_text = f.string(
-        "cron", max_len=MAX_SHORT_TEXT, required=True, explanation=' (Quartz, e.g. "0 0 2 * * ?")'
-    )
-    timezone_text = f.string("timezone", max_len=MAX_SHORT_TEXT)
-    result: dict[str, str] = {}
-    if cron_text is not None:
-        if cron_text.lower() == CONTINUOUS:
-            f.fail(
-                "cron",
-                "schedule_invalid",
-                "a continuous pipeline takes no time zone; write schedule: continuous (and leave the time zone empty).",
-                input_value=cron_text,
-            )
-        else:
-            try:
-                cron = check_quartz(cron_text)
-                result["cron"] = cron.expression
-                if cron.high_frequency:
-                    ctx.warning(
-                        "cron_high_frequency",
-                        f.path_of("cron"),
-                        f'"{cron.expression}" fires more than once a minute.',
-                        f.pos_of("cron"),
-                        input_value=cron_text,
-                    )
-            except FieldError as exc:
-                f.fail_field("cron", exc, cron_text)
-    if timezone_text is not None:
-        try:
-            result["timezone"] = check_timezone(timezone_text)
-        except FieldError as exc:
-            f.fail_field("timezone", exc, timezone_text)
-    else:
-        result["timezone"] = "UTC"
-    return None if f.bad else result
+    read = run(ctx, ScheduleIn, SCHEDULE, node, path)
+    if read.bad:
+        return None
+    return {"cron": read.values["cron"], "timezone": read.values.get("timezone") or "UTC"}
 
 
 def _read_pipeline_tags(ctx: Context, f: FieldReader) -> dict[str, str] | None:
