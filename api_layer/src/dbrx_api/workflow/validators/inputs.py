@@ -19,12 +19,14 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     WrapValidator,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from dbrx_api.workflow.models.pack import (
     APPROVER_STATUSES,
     CONTINUOUS,
+    PARTITION_OPS,
     RECIPIENT_TYPES,
     REGIONS,
     STRATEGIES,
@@ -297,4 +299,30 @@ class ScheduleIn(_Input):
 
 SCHEDULE = Section(
     known=tuple(ScheduleIn.model_fields), explanations={"cron": ' (Quartz, e.g. "0 0 2 * * ?")'}
+)
+
+
+# ------------------------------------------------------------------------------------------ partitions
+
+
+class PartitionValueIn(_Input):
+    """§7.3, one condition of a partition spec as written."""
+
+    name: RequiredShortText
+    op: Annotated[str | None, BeforeValidator(enum(PARTITION_OPS, required=True))]
+    value: ShortText = None
+    recipient_property_key: ShortText = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PartitionValueIn:
+        if (self.value is None) == (self.recipient_property_key is None):
+            raise issue(
+                "asset_option_invalid", "give exactly one of value and recipient_property_key."
+            )
+        return self
+
+
+PARTITION_VALUE = Section(
+    known=tuple(PartitionValueIn.model_fields),
+    explanations={"name": " (the partition column)", "op": f" ({' or '.join(PARTITION_OPS)})"},
 )

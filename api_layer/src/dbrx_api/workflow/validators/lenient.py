@@ -471,6 +471,10 @@ def run[M: BaseModel](
         ctx.warning(code, path, msg, pos, input_value=input_value, hint=hint)
 
     data = _resolve_aliases(node, section.aliases)
+    # Unknown keys are reported but do not fail the model (its model validators still run), as in §13.
+    for key in [key for key in data if key not in section.known and key not in section.aliases]:
+        del data[key]
+        _report_error(ctx, index, section, base, {"type": "extra_forbidden", "loc": (key,)})
     index.written[base] = tuple(data)
     context["warn"] = report_warning
     bad: set[str] = set()

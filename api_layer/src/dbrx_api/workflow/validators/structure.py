@@ -15,7 +15,6 @@ from dbrx_api.workflow.models.pack import (
     ASSET_TYPES,
     CONTINUOUS,
     HISTORY_STATUSES,
-    PARTITION_OPS,
     SCD_TYPES,
     TABLE_LIKE_TYPES,
 )
@@ -36,10 +35,12 @@ from dbrx_api.workflow.validators.fields import (
 from dbrx_api.workflow.validators.inputs import (
     DELTA_SHARE,
     METADATA,
+    PARTITION_VALUE,
     RECIPIENT,
     SCHEDULE,
     DeltaShareIn,
     MetadataIn,
+    PartitionValueIn,
     RecipientIn,
     ScheduleIn,
 )
@@ -828,33 +829,8 @@ def _read_partition_value(ctx: Context, item: Item) -> dict[str, Any] | None:
             item.pos,
         )
         return None
-    f = FieldReader(ctx, item.node, item.path, ("name", "op", "value", "recipient_property_key"))
-    name = f.string(
-        "name", max_len=MAX_SHORT_TEXT, required=True, explanation=" (the partition column)"
-    )
-    op = f.enum("op", PARTITION_OPS, required=True)
-    value = f.string("value", max_len=MAX_SHORT_TEXT) if f.has("value") else None
-    key = (
-        f.string("recipient_property_key", max_len=MAX_SHORT_TEXT)
-        if f.has("recipient_property_key")
-        else None
-    )
-    if f.bad:
-        return None
-    if (value is None) == (key is None):
-        ctx.error(
-            "asset_option_invalid",
-            item.path,
-            "give exactly one of value and recipient_property_key.",
-            item.pos,
-        )
-        return None
-    result: dict[str, Any] = {"name": name, "op": op}
-    if value is not None:
-        result["value"] = value
-    else:
-        result["recipient_property_key"] = key
-    return result
+    read = run(ctx, PartitionValueIn, PARTITION_VALUE, item.node, item.path)
+    return read.model.model_dump(exclude_none=True) if read.model is not None else None
 
 
 # ------------------------------------------------------------------------------------------ pipelines
