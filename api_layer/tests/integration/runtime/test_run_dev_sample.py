@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -37,17 +39,26 @@ def test_run_dev_writes_a_sample_for_its_emulator_port() -> None:
         text=True,
         start_new_session=True,
     )
-    try:
+    lines: queue.Queue[str] = queue.Queue()
+
+    def drain() -> None:
+        # Read everything the stack prints, so no process of the group ever blocks on a full pipe (it could then
+        # not stop when asked).
         assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
         deadline = time.monotonic() + 60
         sample_line = ""
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
+        while not sample_line and time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                continue
             if line.startswith("sample:"):
                 sample_line = line
-                break
         assert sample_line, "run-dev prints where the sample pack is"
         path = Path(sample_line.split()[1])
         assert path == API_LAYER / ".local" / "sharepack_local_emulator.yaml"
@@ -58,4 +69,9 @@ def test_run_dev_writes_a_sample_for_its_emulator_port() -> None:
         assert b"8765" not in data
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # the script's own session: its emulator and API
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            # Still starting (the embedded PostgreSQL) when asked to stop: end the whole group, by its id.
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
