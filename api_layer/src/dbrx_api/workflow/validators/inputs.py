@@ -6,6 +6,7 @@ defaults of the canonical model (strategy NEW, version 1.0, ...) are left to it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import (
@@ -25,18 +26,25 @@ from pydantic_core import PydanticCustomError
 
 from dbrx_api.workflow.models.pack import (
     APPROVER_STATUSES,
+    ASSET_TYPES,
     CONTINUOUS,
+    HISTORY_STATUSES,
     PARTITION_OPS,
     RECIPIENT_TYPES,
     REGIONS,
     STRATEGIES,
+    TABLE_LIKE_TYPES,
 )
+from dbrx_api.workflow.models.raw import RawScalar
 from dbrx_api.workflow.validators.cron import check_quartz, check_timezone
 from dbrx_api.workflow.validators.fields import (
+    AssetName,
     FieldError,
     check_org_id,
+    check_shared_as,
     check_tag,
     check_workspace_url,
+    parse_asset_name,
     split_tag,
 )
 from dbrx_api.workflow.validators.lenient import (
@@ -52,6 +60,7 @@ from dbrx_api.workflow.validators.lenient import (
     item_text,
     list_items,
     name,
+    name_text,
     principals,
     text,
     warn,
@@ -61,6 +70,7 @@ MAX_DESCRIPTION = 2000
 MAX_SHORT_TEXT = 255
 MAX_REQUESTORS = 10
 MAX_RECIPIENT_EMAILS = 10
+MAX_PARTITION_VALUES = 32
 
 
 Item = Annotated[str, BeforeValidator(failed_item)]
@@ -326,3 +336,148 @@ PARTITION_VALUE = Section(
     known=tuple(PartitionValueIn.model_fields),
     explanations={"name": " (the partition column)", "op": f" ({' or '.join(PARTITION_OPS)})"},
 )
+
+
+def _spec_values(node: object) -> list[object]:
+    items = list_items(node) if node is not None else None
+    if not items or len(items) > MAX_PARTITION_VALUES:
+        raise issue(
+            "asset_option_invalid", f"a partition spec needs 1-{MAX_PARTITION_VALUES} values."
+        )
+    return list(items)
+
+
+class PartitionSpecIn(_Input):
+    """§7.3, one partition spec as written: its 1-32 values (each then read as a `PartitionValueIn`)."""
+
+    values: Annotated[list[object] | None, BeforeValidator(_spec_values)] = Field(
+        None, validate_default=True
+    )
+
+
+PARTITION_SPEC = Section(known=tuple(PartitionSpecIn.model_fields))
+
+
+# ------------------------------------------------------------------------------------------ assets
+
+
+def _asset_name(node: object) -> AssetName:
+    written = name_text(node)
+    try:
+        return parse_asset_name(written)
+    except FieldError as exc:
+        raise field_issue(exc, written) from None
+
+
+def _option(
+    convert: Callable[[object], object],
+) -> Callable[[object, ValidationInfo], object]:
+    """An asset option, read only once the name is valid (an invalid name ends the entry); an entry of
+    share_assets_to_remove carries its name only."""
+
+    def validate(node: object, info: ValidationInfo) -> object:
+        if not isinstance(info.data.get("name"), AssetName):
+            return None
+        if info.context["removal"]:  # type: ignore[index]
+            raise issue(
+                "asset_option_invalid", "entries in share_assets_to_remove carry name only."
+            )
+        return convert(node)
+
+    return validate
+
+
+def _raw(node: object) -> object:
+    """The node itself unless null (the partition specs are read after the model)."""
+    return None if isinstance(node, RawScalar) and node.is_null else node
+
+
+def _applies(what: str, *, tables_only: bool) -> Callable[[object, ValidationInfo], object]:
+    """An option of tables (TABLE or undeclared table-like names) or of all table-like objects (§7.2)."""
+
+    def check(value: object, info: ValidationInfo) -> object:
+        if value is None:
+            return None
+        info.context["options"][info.field_name] = value  # type: ignore[index]
+        asset: AssetName = info.data["name"]
+        declared = info.data.get("type")
+        if asset.kind == "table" and (not tables_only or declared in (None, "TABLE")):
+            return value
+        kinds = {"table": "table-like object", "schema": "SCHEMA", "notebook": "NOTEBOOK_FILE"}
+        raise issue(
+            "asset_option_invalid",
+            f"{what} only; this asset is a {declared or kinds[asset.kind]}.",
+            sweep=info.field_name == "partitions",
+        )
+
+    return check
+
+
+def _type_fits(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None:
+        return None
+    asset: AssetName = info.data["name"]
+    if value in TABLE_LIKE_TYPES:
+        fits, needed = asset.kind == "table", "table-like types need catalog.schema.object"
+    elif value == "SCHEMA":
+        fits, needed = asset.kind == "schema", "SCHEMA needs catalog.schema"
+    else:
+        fits, needed = (
+            asset.kind == "notebook",
+            "NOTEBOOK_FILE needs a workspace path starting with /",
+        )
+    if not fits:
+        raise issue(
+            "asset_option_invalid",
+            f'type {value} does not fit "{asset.name}": {needed}.',
+            input_value=value,
+        )
+    return value
+
+
+def _shared_as(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_shared_as(value, info.data["name"].kind)
+    except FieldError as exc:
+        raise field_issue(exc, value) from None
+
+
+class AssetIn(_Input):
+    """§7.2, a share asset written as a mapping: the name (its form gives the kind), the declared type and the
+    options of that kind. The partition specs are read afterwards (`PartitionSpecIn`, `PartitionValueIn`)."""
+
+    name: Annotated[AssetName, BeforeValidator(_asset_name)]
+    type: Annotated[
+        str | None, BeforeValidator(_option(enum(ASSET_TYPES))), AfterValidator(_type_fits)
+    ] = None
+    shared_as: Annotated[
+        str | None, BeforeValidator(_option(text(MAX_SHORT_TEXT))), AfterValidator(_shared_as)
+    ] = None
+    cdf_enabled: Annotated[
+        bool | None,
+        BeforeValidator(_option(boolean)),
+        AfterValidator(_applies("cdf_enabled applies to tables", tables_only=True)),
+    ] = None
+    history_data_sharing_status: Annotated[
+        str | None,
+        BeforeValidator(_option(enum(HISTORY_STATUSES))),
+        AfterValidator(
+            _applies("history_data_sharing_status applies to table-like objects", tables_only=False)
+        ),
+    ] = None
+    start_version: Annotated[
+        int | None,
+        BeforeValidator(_option(integer(0, None))),
+        AfterValidator(_applies("start_version applies to table-like objects", tables_only=False)),
+    ] = None
+    partitions: Annotated[
+        object,
+        BeforeValidator(_option(_raw)),
+        AfterValidator(_applies("partitions apply to tables", tables_only=True)),
+    ] = None
+    comment: Annotated[str | None, BeforeValidator(_option(text(MAX_DESCRIPTION)))] = None
+
+
+ASSET = Section(known=tuple(AssetIn.model_fields), explanations={"name": " (the asset name)"})

@@ -145,18 +145,23 @@ def enum(values: tuple[str, ...], *, required: bool = False) -> Callable[[object
     return convert
 
 
+def name_text(node: object) -> str:
+    """Trimmed text of a required name field; blank, Excel TRUE/FALSE and date cells refused."""
+    value = scalar(node, "a name")
+    if value.is_null:
+        raise issue("empty_value", "must not be empty.")
+    if not value.verbatim and value.kind in {"bool", "date"}:
+        raise issue(
+            "type_mismatch", f"expected a name, got {describe(value)}.", input_value=value.text
+        )
+    return value.text.strip()
+
+
 def name(*, lower: bool = True) -> Callable[[object], str]:
-    """A required name (rule N), lower-cased unless `lower` is False; Excel TRUE/FALSE and date cells refused."""
+    """A required name (rule N), lower-cased unless `lower` is False."""
 
     def convert(node: object) -> str:
-        value = scalar(node, "a name")
-        if value.is_null:
-            raise issue("empty_value", "must not be empty.")
-        if not value.verbatim and value.kind in {"bool", "date"}:
-            raise issue(
-                "type_mismatch", f"expected a name, got {describe(value)}.", input_value=value.text
-            )
-        written = value.text.strip()
+        written = name_text(node)
         try:
             check_name(written)
         except FieldError as exc:
@@ -166,8 +171,8 @@ def name(*, lower: bool = True) -> Callable[[object], str]:
     return convert
 
 
-def integer(low: int, high: int, unit: str) -> Callable[[object], int | None]:
-    """An integer (YAML integer, numeric text, integral Excel number) within [low, high]."""
+def integer(low: int, high: int | None, unit: str = "") -> Callable[[object], int | None]:
+    """An integer (YAML integer, numeric text, integral Excel number) within [low, high] (no upper bound: None)."""
 
     def convert(node: object) -> int | None:
         value = scalar(node, "an integer")
@@ -179,15 +184,15 @@ def integer(low: int, high: int, unit: str) -> Callable[[object], int | None]:
         if value.kind == "bool" or not (
             _INTEGER.fullmatch(written) or _INTEGRAL_FLOAT.fullmatch(written)
         ):
+            what = f"an integer number of {unit}" if unit else "an integer"
             raise issue(
-                "type_mismatch",
-                f"expected an integer number of {unit}, got {describe(value)}.",
-                input_value=value.text,
+                "type_mismatch", f"expected {what}, got {describe(value)}.", input_value=value.text
             )
         number = int(written.split(".", 1)[0])
-        if not low <= number <= high:
+        if number < low or (high is not None and number > high):
+            bounds = f"{low}-{high}" if high is not None else f"at least {low}"
             raise issue(
-                "value_out_of_range", f"{number} is outside {low}-{high}.", input_value=value.text
+                "value_out_of_range", f"{number} is outside {bounds}.", input_value=value.text
             )
         return number
 

@@ -8,7 +8,6 @@ cross-reference checks can skip what depends on it instead of piling up follow-u
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
@@ -17,8 +16,6 @@ from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq, spl
 from dbrx_api.workflow.models.suggest import closest
 from dbrx_api.workflow.validators.fields import FieldError, check_email, check_principal, check_text
 
-_INTEGER = re.compile(r"[+-]?\d+")
-_INTEGRAL_FLOAT = re.compile(r"[+-]?\d+\.0*")
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
 
@@ -263,10 +260,6 @@ class FieldReader:
         taken = self.entries.get(key)
         return taken is not None and not (isinstance(taken[0], RawScalar) and taken[0].is_null)
 
-    def given(self, key: str) -> bool:
-        """The key is written at all (even as null)."""
-        return key in self.entries or key in self.bad
-
     def path_of(self, key: str) -> str:
         """Model path of a field (the alias actually written, when one was used)."""
         taken = self.entries.get(key)
@@ -370,32 +363,6 @@ class FieldReader:
             )
             return None
         return scalar.text.strip()
-
-    def integer(self, key: str, *, low: int, high: int | None, unit: str = "") -> int | None:
-        """An integer (YAML integer, numeric text, integral Excel number) within [low, high]."""
-        scalar = self._scalar(key, "an integer")
-        if scalar is None:
-            return None
-        text = scalar.text.strip().replace("_", "") if scalar.kind == "int" else scalar.text.strip()
-        if scalar.kind == "bool" or not (
-            _INTEGER.fullmatch(text) or _INTEGRAL_FLOAT.fullmatch(text)
-        ):
-            what = f"an integer number of {unit}" if unit else "an integer"
-            self.fail(
-                key,
-                "type_mismatch",
-                f"expected {what}, got {describe(scalar)}.",
-                input_value=scalar.text,
-            )
-            return None
-        value = int(text.split(".", 1)[0])
-        if value < low or (high is not None and value > high):
-            bounds = f"{low}-{high}" if high is not None else f"at least {low}"
-            self.fail(
-                key, "value_out_of_range", f"{value} is outside {bounds}.", input_value=scalar.text
-            )
-            return None
-        return value
 
     def boolean(self, key: str) -> bool | None:
         """true/false, yes/no, y/n, on/off, 1/0 in any case; Excel TRUE/FALSE or 1/0."""

@@ -12,11 +12,8 @@ from typing import Any
 
 from dbrx_api.workflow.models.issues import SourcePos
 from dbrx_api.workflow.models.pack import (
-    ASSET_TYPES,
     CONTINUOUS,
-    HISTORY_STATUSES,
     SCD_TYPES,
-    TABLE_LIKE_TYPES,
 )
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq
 from dbrx_api.workflow.validators.fields import (
@@ -25,7 +22,6 @@ from dbrx_api.workflow.validators.fields import (
     FieldError,
     check_ip,
     check_name,
-    check_shared_as,
     check_table_name,
     check_tag,
     name_problem,
@@ -33,13 +29,17 @@ from dbrx_api.workflow.validators.fields import (
     split_tag,
 )
 from dbrx_api.workflow.validators.inputs import (
+    ASSET,
     DELTA_SHARE,
     METADATA,
+    PARTITION_SPEC,
     PARTITION_VALUE,
     RECIPIENT,
     SCHEDULE,
+    AssetIn,
     DeltaShareIn,
     MetadataIn,
+    PartitionSpecIn,
     PartitionValueIn,
     RecipientIn,
     ScheduleIn,
@@ -50,7 +50,6 @@ from dbrx_api.workflow.validators.reader import Context, FieldReader, Item, chil
 MAX_DESCRIPTION = 2000
 MAX_SHORT_TEXT = 255
 MAX_PARTITION_SPECS = 100
-MAX_PARTITION_VALUES = 32
 MAX_KEY_COLUMNS = 32
 MAX_NOTIFICATIONS = 50
 RECIPIENT_FIELDS = (
@@ -89,16 +88,6 @@ SHARE_FIELDS = (
 )
 ASSET_LISTS = ("share_assets", "share_assets_to_add", "share_assets_to_remove")
 GRANT_LISTS = ("recipients", "recipients_to_add", "recipients_to_remove")
-ASSET_FIELDS = (
-    "name",
-    "type",
-    "shared_as",
-    "cdf_enabled",
-    "history_data_sharing_status",
-    "start_version",
-    "partitions",
-    "comment",
-)
 PIPELINE_FIELDS = (
     "name_prefix",
     "source_asset",
@@ -623,6 +612,7 @@ def _read_assets(ctx: Context, f: FieldReader, key: str) -> list[AssetDraft] | N
 
 
 def _read_asset(ctx: Context, item: Item, *, removal: bool) -> AssetDraft | None:
+    """§7.2: an asset name, or a mapping read by the pydantic input model `AssetIn`."""
     node = item.node
     if isinstance(node, RawScalar):
         text = ctx.item_text(item, "an asset name", names=True)
@@ -640,145 +630,64 @@ def _read_asset(ctx: Context, item: Item, *, removal: bool) -> AssetDraft | None
             "type_mismatch", item.path, "expected an asset name or mapping, got a list.", item.pos
         )
         return None
-    f = FieldReader(ctx, node, item.path, ASSET_FIELDS)
-    text = f.name_text("name", required=True, explanation=" (the asset name)")
-    if text is None:
+    options: dict[str, Any] = {}
+    read = run(ctx, AssetIn, ASSET, node, item.path, {"removal": removal, "options": options})
+    got = read.values
+    named = got.get("name")
+    if not isinstance(named, AssetName):
         return None
-    try:
-        asset = parse_asset_name(text)
-    except FieldError as exc:
-        f.fail_field("name", exc, text)
-        return None
+    asset = named
     if removal:
-        for key in ASSET_FIELDS[1:]:
-            if f.given(key):
-                f.fail(
-                    key,
-                    "asset_option_invalid",
-                    "entries in share_assets_to_remove carry name only.",
-                )
-        return None if f.bad else AssetDraft(asset, None, {"name": asset.name}, item.path, node.pos)
-    declared = f.enum("type", ASSET_TYPES)
-    if declared is not None and not _type_fits(asset, declared):
-        f.fail(
-            "type",
-            "asset_option_invalid",
-            f'type {declared} does not fit "{asset.name}": {_form_needed(declared)}.',
-            input_value=declared,
-        )
-        declared = None
-    data: dict[str, Any] = {"name": asset.name, "type": declared}
-    shown_type = (
-        declared
-        or {"table": "table-like object", "schema": "SCHEMA", "notebook": "NOTEBOOK_FILE"}[
-            asset.kind
-        ]
-    )
-    is_table_like = asset.kind == "table"
-    may_be_table = is_table_like and declared in (None, "TABLE")
-
-    shared_as = f.string("shared_as", max_len=MAX_SHORT_TEXT)
-    if shared_as is not None:
-        try:
-            data["shared_as"] = check_shared_as(shared_as, asset.kind)
-        except FieldError as exc:
-            f.fail_field("shared_as", exc, shared_as)
-    cdf = f.boolean("cdf_enabled")
-    if cdf is not None:
-        if may_be_table:
-            data["cdf_enabled"] = cdf
-        else:
-            f.fail(
-                "cdf_enabled",
-                "asset_option_invalid",
-                f"cdf_enabled applies to tables only; this asset is a {shown_type}.",
-            )
-    history = f.enum("history_data_sharing_status", HISTORY_STATUSES)
-    if history is not None:
-        if is_table_like:
-            data["history_data_sharing_status"] = history
-        else:
-            f.fail(
-                "history_data_sharing_status",
-                "asset_option_invalid",
-                f"history_data_sharing_status applies to table-like objects only; this asset is a {shown_type}.",
-            )
-    start_version = f.integer("start_version", low=0, high=None)
-    if start_version is not None:
-        if is_table_like:
-            data["start_version"] = start_version
-        else:
-            f.fail(
-                "start_version",
-                "asset_option_invalid",
-                f"start_version applies to table-like objects only; this asset is a {shown_type}.",
-            )
-    if f.has("partitions") and "partitions" not in f.bad:
-        if may_be_table:
-            partitions = _read_partitions(ctx, f)
-            if partitions is not None:
-                data["partitions"] = partitions
-        else:
-            f.fail(
-                "partitions",
-                "asset_option_invalid",
-                f"partitions apply to tables only; this asset is a {shown_type}.",
-            )
-            ctx.sweep(f.entries["partitions"][0], f.path_of("partitions"))
-    data["comment"] = f.string("comment", max_len=MAX_DESCRIPTION)
-    if cdf is not None and history is not None:
+        ok = read.model is not None
+        return AssetDraft(asset, None, {"name": asset.name}, item.path, node.pos) if ok else None
+    data: dict[str, Any] = {
+        key: got.get(key)
+        for key in ("type", "shared_as", "cdf_enabled", "history_data_sharing_status")
+    }
+    data = {"name": asset.name, **data, "start_version": got.get("start_version")}
+    ok = read.model is not None
+    if got.get("partitions") is not None:
+        partitions = _read_partitions(ctx, got["partitions"], read.path_of(item.path, "partitions"))
+        data["partitions"] = partitions
+        ok = ok and partitions is not None
+    data["comment"] = got.get("comment")
+    if (
+        options.get("cdf_enabled") is not None
+        and options.get("history_data_sharing_status") is not None
+    ):
         ctx.error(
             "asset_options_conflict",
             item.path,
             "set either cdf_enabled or history_data_sharing_status, not both.",
             node.pos,
         )
-        f.bad.add("cdf_enabled")
-    if f.bad:
+        ok = False
+    if not ok:
         return None
     return AssetDraft(
         asset,
-        declared,
+        data["type"],
         {key: value for key, value in data.items() if value is not None},
         item.path,
         node.pos,
-        shared_as_path=f.path_of("shared_as") if "shared_as" in data else None,
+        shared_as_path=(
+            read.path_of(item.path, "shared_as") if data["shared_as"] is not None else None
+        ),
     )
 
 
-def _type_fits(asset: AssetName, declared: str) -> bool:
-    if declared in TABLE_LIKE_TYPES:
-        return asset.kind == "table"
-    if declared == "SCHEMA":
-        return asset.kind == "schema"
-    return asset.kind == "notebook"
-
-
-def _form_needed(declared: str) -> str:
-    if declared in TABLE_LIKE_TYPES:
-        return "table-like types need catalog.schema.object"
-    if declared == "SCHEMA":
-        return "SCHEMA needs catalog.schema"
-    return "NOTEBOOK_FILE needs a workspace path starting with /"
-
-
-def _read_partitions(ctx: Context, f: FieldReader) -> list[dict[str, Any]] | None:
-    specs = f.items("partitions")
+def _read_partitions(ctx: Context, node: RawNode, path: str) -> list[dict[str, Any]] | None:
+    """§7.3: the partition specs of a table (each a `PartitionSpecIn`, its values `PartitionValueIn`)."""
+    specs = ctx.items(node, path)
     if specs is None:
         return None
-    if not specs:
-        f.fail(
-            "partitions",
-            "asset_option_invalid",
-            "partitions must list at least one partition spec.",
+    if not specs or len(specs) > MAX_PARTITION_SPECS:
+        msg = (
+            "partitions must list at least one partition spec."
+            if not specs
+            else f"{len(specs)} partition specs; at most {MAX_PARTITION_SPECS}."
         )
-        return None
-    if len(specs) > MAX_PARTITION_SPECS:
-        f.fail(
-            "partitions",
-            "asset_option_invalid",
-            f"{len(specs)} partition specs; at most {MAX_PARTITION_SPECS}.",
-        )
+        ctx.error("asset_option_invalid", path, msg, node.pos)
         return None
     result: list[dict[str, Any]] = []
     ok = True
@@ -792,32 +701,23 @@ def _read_partitions(ctx: Context, f: FieldReader) -> list[dict[str, Any]] | Non
             )
             ok = False
             continue
-        spec = FieldReader(ctx, spec_item.node, spec_item.path, ("values",))
-        values = spec.items("values")
-        if values is None or not values or len(values) > MAX_PARTITION_VALUES:
-            if values is not None or "values" not in spec.bad:
-                ctx.error(
-                    "asset_option_invalid",
-                    spec.path_of("values"),
-                    f"a partition spec needs 1-{MAX_PARTITION_VALUES} values.",
-                    spec.pos_of("values"),
-                )
+        spec = run(ctx, PartitionSpecIn, PARTITION_SPEC, spec_item.node, spec_item.path)
+        if spec.model is None or spec.model.values is None:
             ok = False
             continue
+        values_path = spec.path_of(spec_item.path, "values")
         converted: list[dict[str, Any]] = []
-        for value_item in values:
-            value = _read_partition_value(ctx, value_item)
+        for index, value_node in enumerate(spec.model.values):
+            assert isinstance(value_node, RawMap | RawScalar | RawSeq)  # noqa: S101
+            value = _read_partition_value(
+                ctx, Item(value_node, f"{values_path}[{index}]", value_node.pos)
+            )
             if value is None:
                 ok = False
             else:
                 converted.append(value)
-        if spec.bad:
-            ok = False
         result.append({"values": converted})
-    if not ok:
-        f.bad.add("partitions")
-        return None
-    return result
+    return result if ok else None
 
 
 def _read_partition_value(ctx: Context, item: Item) -> dict[str, Any] | None:
