@@ -13,23 +13,14 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from databricks.sdk.service.jobs import CreateResponse
-from databricks.sdk.service.sharing import SharedDataObjectUpdate, SharedDataObjectUpdateAction
-from databricks.sdk.service.sharing import ShareInfo as SdkShareInfo
 
-from dbrx_api.dltshr.shares import (
-    object_update_batches,
-    sdk_create_share,
-    sdk_get_share,
-    sdk_update_share,
-    update_grants,
-)
 from dbrx_api.errors import (
     AppError,
     ConflictError,
@@ -38,41 +29,31 @@ from dbrx_api.errors import (
     upstream,
 )
 from dbrx_api.jobs.pipelines import edit_arguments, spec_arguments
-from dbrx_api.schemas.common import from_epoch_ms
 from dbrx_api.schemas.paths import path_segment
 from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import (
     audit_trail,
     pipelines,
     provisioning_steps,
-    shares,
     version_status,
 )
 from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
-from dbrx_api.workflow.db.repositories.shares import ShareRecord
-from dbrx_api.workflow.models.pack import Asset, Share
 from dbrx_api.workflow.orchestrator.actions import Action, Adoption
 from dbrx_api.workflow.orchestrator.desired import (
     SCHEMA_COMMENT,
-    desired_assets,
     desired_job_settings,
     job_change,
     notification_emails,
     pipeline_differences,
     pipeline_update_arguments,
-    recorded_asset,
     schedule_job_name,
-    sdk_object,
 )
 from dbrx_api.workflow.orchestrator.diff import (
     ActionGraph,
     DeleteWork,
-    ObjectChanges,
     PipelineWork,
     SchemaWork,
-    ShareWork,
-    object_changes,
 )
 from dbrx_api.workflow.orchestrator.steps import (
     RunContext,
@@ -83,7 +64,6 @@ from dbrx_api.workflow.orchestrator.steps import (
 from dbrx_api.workflow.ownership import guard_executor
 from dbrx_api.workflow.queue.run import RunCancelled
 from dbrx_api.workflow.resources import kind_for
-from dbrx_api.workflow.validators.fields import parse_asset_name
 from dbrx_api.workflow.worker_audit import VersionActor, step_entry, version_actor
 
 logger = logging.getLogger(__name__)
@@ -119,220 +99,6 @@ def classify(exc: BaseException) -> Failure:
     logger.error("unexpected error in a provisioning step", exc_info=exc)
     return Failure(
         "internal_error", "unexpected error while provisioning; see the worker logs", False
-    )
-
-
-# ------------------------------------------------------------------------------------------ shares
-
-
-def _share_record(ctx: RunContext, work: ShareWork) -> ShareRecord:
-    share = work.share
-    info = work.live or SdkShareInfo()
-    wanted = desired_assets(share, info.objects or [])
-    assets = [
-        recorded_asset(obj, wanted.get((obj.name or "").lower())) for obj in info.objects or []
-    ]
-    previous = (
-        work.previous
-        if work.previous and work.previous.get("share_pack_id") == ctx.share_pack_id
-        else None
-    )
-    if work.grants is not None:
-        granted = sorted(work.grants)
-    else:
-        granted = list(previous.get("recipients") or []) if previous else []
-    delta = share.delta_share
-    tags: dict[str, str] | None = None
-    if delta is not None and delta.tags:
-        tags = {}
-        for item in delta.tags:
-            key, _, value = item.partition("=")
-            tags[key.strip()] = value.strip()
-    return ShareRecord(
-        workspace_url=ctx.workspace_url,
-        share_name=share.name,
-        created_by_pack=work.created_by_pack,
-        share_pack_id=ctx.share_pack_id,
-        databricks_created_at=from_epoch_ms(info.created_at),
-        description=share.description,
-        assets=assets,
-        recipients=granted,
-        ext_catalog_name=delta.ext_catalog_name if delta else None,
-        ext_schema_name=delta.ext_schema_name if delta else None,
-        tags=tags,
-    )
-
-
-def _write_share(ctx: RunContext, work: ShareWork) -> Callable[[Any], object]:
-    record = _share_record(ctx, work)
-    reason = record_reason(work.created_by_pack, work.previous, ctx.share_pack_id)
-
-    def write(conn: Any) -> object:
-        return shares.record(conn, record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping())
-
-    return write
-
-
-def run_share(ctx: RunContext, action: Action) -> StepResult:
-    """Create the share (with its comment) or set its comment alone; "already exists" continues as an update."""
-    work: ShareWork = action.work
-    share = work.share
-    ws = ctx.workspace.client
-    calls = 0
-    if action.kind == "create":
-        try:
-            info = sdk_create_share(ws, share.name, comment=share.description)
-            calls += 1
-        except ConflictError as exc:
-            if exc.code != "share_already_exists":
-                raise
-            calls += 1
-            info = sdk_get_share(ws, share.name)
-            work.created_by_pack = (info.created_by or "") == ctx.reader.identity()
-            if share.description is not None and (info.comment or "") != share.description:
-                info = sdk_update_share(ws, share.name, comment=share.description)
-                calls += 1
-        if info.objects is None:
-            info.objects = []
-        work.live = info
-        if work.grants is None:
-            work.grants = frozenset()
-    elif action.kind == "update":
-        work.live = sdk_update_share(ws, share.name, comment=share.description)
-        calls += 1
-    if work.live is not None:
-        ctx.reader.put("share", share.name, work.live)
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
-        ids={"share": share.name},
-        writes=[_write_share(ctx, work)],
-        audit_action=f"share.{action.kind}",
-    )
-
-
-def _materialise(ctx: RunContext, changes: ObjectChanges) -> list[SharedDataObjectUpdate]:
-    updates = [
-        SharedDataObjectUpdate(action=SharedDataObjectUpdateAction.REMOVE, data_object=obj)
-        for obj in changes.removes
-    ]
-    for asset, object_type in changes.adds:
-        content = None
-        if parse_asset_name(asset.name).kind == "notebook":
-            content = ctx.reader.notebook_content(asset.name)  # exported only when it is added
-        updates.append(
-            SharedDataObjectUpdate(
-                action=SharedDataObjectUpdateAction.ADD,
-                data_object=sdk_object(asset, object_type, content=content),
-            )
-        )
-    for asset, object_type in changes.updates:
-        updates.append(
-            SharedDataObjectUpdate(
-                action=SharedDataObjectUpdateAction.UPDATE,
-                data_object=sdk_object(asset, object_type, for_update=True),
-            )
-        )
-    return updates
-
-
-def _type_resolver(
-    ctx: RunContext, resolved: Mapping[tuple[str, str], str]
-) -> Callable[[Share, Asset], str]:
-    def resolve(share: Share, asset: Asset) -> str:
-        found = resolved.get((share.name, asset.name))
-        if found is not None:
-            return found
-        if asset.type is not None:
-            return asset.type
-        kind = parse_asset_name(asset.name).kind
-        if kind == "schema":
-            return "SCHEMA"
-        if kind == "notebook":
-            return "NOTEBOOK_FILE"
-        table = ctx.reader.table(asset.name)
-        table_type = table.table_type.value if table is not None and table.table_type else ""
-        return (
-            table_type
-            if table_type in {"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE"}
-            else "TABLE"
-        )
-
-    return resolve
-
-
-def run_share_objects(
-    ctx: RunContext, action: Action, resolved: Mapping[tuple[str, str], str]
-) -> StepResult:
-    """Object updates in as few `shares.update` calls as the limit allows (REMOVE, ADD, UPDATE; ≤ 100 each).
-
-    A call failing with "already exists" / "does not exist" (a replay whose first response was lost) makes the
-    step re-read the share once and recompute the remaining changes; a second failure fails the step.
-    """
-    work: ShareWork = action.work
-    share = work.share
-    ws = ctx.workspace.client
-    resolve = _type_resolver(ctx, resolved)
-    calls = 0
-    comment = share.description if work.comment_rides else None
-    reread = False
-    counts = {"added": 0, "removed": 0, "updated": 0}
-    if action.kind != "noop":
-        while True:
-            live_objects = (work.live.objects if work.live else None) or []
-            changes = object_changes(share, live_objects, resolve)
-            batches = object_update_batches(_materialise(ctx, changes)) if not changes.empty else []
-            if not batches and comment is not None:
-                batches = [[]]
-            try:
-                for batch in batches:
-                    work.live = sdk_update_share(ws, share.name, updates=batch, comment=comment)
-                    calls += 1
-                    comment = None
-                    for update in batch:
-                        verb = {"ADD": "added", "REMOVE": "removed", "UPDATE": "updated"}[
-                            update.action.value if update.action else "UPDATE"
-                        ]
-                        counts[verb] += 1
-                break
-            except (ConflictError, NotFoundError):
-                if reread:
-                    raise
-                reread = True
-                work.live = sdk_get_share(ws, share.name)
-        if work.live is not None:
-            ctx.reader.put("share", share.name, work.live)
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
-        detail={**counts, "reread": reread} if calls else {},
-        writes=[_write_share(ctx, work)],
-        audit_action="share.update_objects",
-    )
-
-
-def run_share_grants(ctx: RunContext, action: Action) -> StepResult:
-    """One `update_permissions` with every SELECT grant and revoke of the share (none when unchanged)."""
-    work: ShareWork = action.work
-    share = work.share
-    calls = 0
-    if action.kind != "noop" and work.grants_managed:
-        live = work.grants or frozenset()
-        base = set(share.recipients) if share.recipients is not None else set(live)
-        desired = (base | set(share.recipients_to_add or [])) - set(
-            share.recipients_to_remove or []
-        )
-        adds, removes = sorted(desired - live), sorted(live - desired)
-        if adds or removes:
-            update_grants(ctx.workspace.client, share.name, add=adds, remove=removes)
-            calls = 1
-            work.grants = frozenset(desired)
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
-        detail=dict(action.diff or {}) if calls else {},
-        writes=[_write_share(ctx, work)],
-        audit_action="share.update_grants",
     )
 
 
@@ -635,18 +401,14 @@ class ApplyResult:
 Executor = Callable[[RunContext, Action], StepResult]
 
 
-def reconcile_executor(action: Action, resolved: Mapping[tuple[str, str], str]) -> Executor:
+def reconcile_executor(action: Action) -> Executor:
     """The executor of a NEW/UPDATE action."""
     if action.key.startswith("delete_pipeline:"):
         return run_pipeline_delete
-    if action.resource_type == "share_objects":
-        return lambda ctx, act: run_share_objects(ctx, act, resolved)
     kind = kind_for(action.resource_type)
     if kind is not None:
         return kind.execute
     executors: dict[str, Executor] = {
-        "share": run_share,
-        "share_grants": run_share_grants,
         "schema": run_schema,
         "pipeline": run_pipeline,
         "schedule": run_schedule,

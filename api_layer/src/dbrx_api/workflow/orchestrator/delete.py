@@ -10,14 +10,11 @@ or a recipient still granted on a share this run keeps, is reported as a warning
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
-from dbrx_api.dltshr.shares import sdk_delete_share
 from dbrx_api.errors import NotFoundError, upstream
-from dbrx_api.schemas.common import from_epoch_ms
 from dbrx_api.schemas.paths import path_segment
-from dbrx_api.workflow.db.repositories import pipelines, shares
+from dbrx_api.workflow.db.repositories import pipelines
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import DeleteSharePack
@@ -30,10 +27,8 @@ from dbrx_api.workflow.orchestrator.steps import (
     RunContext,
     StepResult,
     already_gone,
-    kept_recreated,
 )
-from dbrx_api.workflow.resources import RECIPIENT, kind_for
-from dbrx_api.workflow.resources.recipient import RecipientDeletion
+from dbrx_api.workflow.resources import RECIPIENT, SHARE, Deletion, kind_for
 from dbrx_api.workflow.validators.locator import PackLocator
 
 DELETE_ORDER = {"pipeline": 1, "share": 2, "recipient": 3}
@@ -71,7 +66,7 @@ def build_delete_graph(
         path = locator.share(ref.name)
         row = _row_for(recorded, recorded.shares, ref.name)
         if row is None:
-            if ("share", ref.name.lower()) not in already_deleted:
+            if (SHARE.resource_type, ref.name.lower()) not in already_deleted:
                 warn(
                     path,
                     f'share "{ref.name}" is not recorded as managed by this pack; it is skipped.',
@@ -109,11 +104,11 @@ def build_delete_graph(
                 f'pipeline "{name}" is not recorded for share "{ref.name}" in this pack; nothing to delete.',
             )
         share_action = Action(
-            "share",
+            SHARE.resource_type,
             ref.name,
             "delete",
             ORDER["delete"] + 1,
-            row,
+            Deletion(row),
             deps=pipeline_keys,
             calls=1,
             reason="listed for deletion",
@@ -124,7 +119,7 @@ def build_delete_graph(
         path = locator.recipient(recipient_ref.name)
         row = _row_for(recorded, recorded.recipients, recipient_ref.name)
         if row is None:
-            if ("recipient", recipient_ref.name.lower()) not in already_deleted:
+            if (RECIPIENT.resource_type, recipient_ref.name.lower()) not in already_deleted:
                 warn(
                     path,
                     f'recipient "{recipient_ref.name}" is not recorded as managed by this pack; it is skipped.',
@@ -136,7 +131,7 @@ def build_delete_graph(
                 recipient_ref.name,
                 "delete",
                 ORDER["delete"] + 2,
-                RecipientDeletion(row),
+                Deletion(row),
                 deps=set(share_keys),
                 calls=1,
                 reason="listed for deletion",
@@ -207,37 +202,10 @@ def run_delete_pipeline(ctx: RunContext, action: Action) -> StepResult:
     )
 
 
-def run_delete_share(ctx: RunContext, action: Action) -> StepResult:
-    """`shares.get`: a different `created_at` keeps the share (`delete_identity_mismatch`); else delete it."""
-    row: dict[str, Any] = action.work
-    name = action.name
-    ws = ctx.workspace.client
-
-    soft_delete = ctx.deletion_write(shares.soft_delete, name)
-
-    live = ctx.reader.share(name)
-    if live is None:
-        with ctx.guard:
-            ctx.deleted_shares.add(name.lower())
-        return already_gone({"share": name}, soft_delete)
-    recorded_at = row.get("databricks_created_at")
-    if recorded_at is not None and recorded_at != from_epoch_ms(live.created_at):
-        return kept_recreated(ctx, "share", name)
-    with contextlib.suppress(NotFoundError):  # already gone counts as deleted
-        sdk_delete_share(ws, name)
-    with ctx.guard:
-        ctx.deleted_shares.add(name.lower())
-    return StepResult(
-        StepOutcome.SUCCEEDED, calls=1, writes=[soft_delete], audit_action="share.delete"
-    )
-
-
 def delete_executor(action: Action) -> Executor:
     """The executor of a DELETE-pack action."""
     if action.resource_type == "pipeline":
         return run_delete_pipeline
-    if action.resource_type == "share":
-        return run_delete_share
     kind = kind_for(action.resource_type)
     if kind is None:
         raise ValueError(f"no DELETE executor for {action.key}")

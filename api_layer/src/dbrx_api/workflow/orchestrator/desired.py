@@ -7,7 +7,7 @@ count as differences.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +22,7 @@ from databricks.sdk.service.jobs import (
     Task,
 )
 from databricks.sdk.service.pipelines import PipelineLibrary, PipelineSpec
-from databricks.sdk.service.sharing import (
-    SharedDataObject,
-    SharedDataObjectDataObjectType,
-)
 
-from dbrx_api.dltshr.shares import sdk_history_status, sdk_partitions
 from dbrx_api.jobs.cron import cron_equal
 from dbrx_api.jobs.pipelines import (
     DELETE_EXPR_KEY,
@@ -40,13 +35,9 @@ from dbrx_api.jobs.pipelines import (
 )
 from dbrx_api.schemas.common import enum_text
 from dbrx_api.settings import PipelineDefaults, ScheduleDefaults
-from dbrx_api.workflow.models.pack import Asset, Pipeline, Share
 from dbrx_api.workflow.models.pack import CronSchedule as PackCron
-from dbrx_api.workflow.validators.fields import (
-    is_email,
-    parse_asset_name,
-    split_tag,
-)
+from dbrx_api.workflow.models.pack import Pipeline, Share
+from dbrx_api.workflow.validators.fields import is_email, split_tag
 
 # Pack pipelines alert on failures only (docs/WORKFLOW.md §9.5).
 FAILURE_ALERTS = ("on-update-failure", "on-update-fatal-failure", "on-flow-failure")
@@ -60,154 +51,6 @@ MANAGED_CONFIGURATION_KEYS = (
     DELETE_EXPR_KEY,
 )
 SCHEMA_COMMENT = "Created by DeltaShare"
-
-
-# ------------------------------------------------------------------------------------------ share objects
-
-
-def asset_key(asset: Asset) -> str:
-    """Identity of an asset inside its share: the full name (lower-case), a notebook's shared file name."""
-    parsed = parse_asset_name(asset.name)
-    if parsed.kind == "notebook":
-        return (asset.shared_as or asset.name.rstrip("/").rsplit("/", 1)[-1]).lower()
-    return parsed.name
-
-
-def object_key(obj: SharedDataObject) -> str:
-    """Identity of a live shared object (the same key space as `asset_key`)."""
-    return (obj.name or "").lower()
-
-
-def desired_assets(
-    share: Share, live_objects: Iterable[SharedDataObject]
-) -> dict[str, Asset | None]:
-    """`(base | to_add) - to_remove` of docs/SHAREPACK.md §9.1, keyed by `asset_key`.
-
-    The value is the asset whose options the pack manages, or None for an object kept as it is: without a
-    declarative list the base is the live share, whose objects stay unmanaged unless an explicit addition with
-    options names them.
-    """
-    wanted: dict[str, Asset | None] = {}
-    if share.share_assets is not None:
-        for asset in share.share_assets:
-            wanted[asset_key(asset)] = asset
-    else:
-        for obj in live_objects:
-            wanted[object_key(obj)] = None
-    for asset in share.share_assets_to_add or []:
-        key = asset_key(asset)
-        if key not in wanted or not asset.is_name_only:
-            wanted[key] = asset
-    for asset in share.share_assets_to_remove or []:
-        wanted.pop(asset_key(asset), None)
-    return wanted
-
-
-def _partitions_json(partitions: Iterable[Any] | None) -> list[list[dict[str, Any]]]:
-    result = []
-    for spec in partitions or []:
-        values = []
-        for value in getattr(spec, "values", None) or []:
-            values.append(
-                {
-                    k: v
-                    for k, v in {
-                        "name": value.name,
-                        "op": enum_text(value.op),
-                        "value": value.value,
-                        "recipient_property_key": value.recipient_property_key,
-                    }.items()
-                    if v is not None
-                }
-            )
-        result.append(values)
-    return result
-
-
-def alias_of(obj: SharedDataObject) -> str | None:
-    """The name recipients see (`shared_as`, or `string_shared_as` for non-table objects)."""
-    alias = obj.shared_as or obj.string_shared_as
-    return alias.lower() if alias else None
-
-
-def shared_as_differs(asset: Asset, obj: SharedDataObject) -> bool:
-    """A changed `shared_as` needs REMOVE + ADD (it cannot be updated in place)."""
-    if asset.shared_as is None or parse_asset_name(asset.name).kind == "notebook":
-        return False
-    return alias_of(obj) != asset.shared_as.lower()
-
-
-def option_differences(asset: Asset, obj: SharedDataObject) -> dict[str, dict[str, Any]]:
-    """Mutable managed options of `asset` that differ on the live object: `{field: {from, to}}`."""
-    differences: dict[str, dict[str, Any]] = {}
-    if asset.comment is not None and (obj.comment or "") != asset.comment:
-        differences["comment"] = {"from": obj.comment, "to": asset.comment}
-    if asset.cdf_enabled is not None and bool(obj.cdf_enabled) != asset.cdf_enabled:
-        differences["cdf_enabled"] = {"from": bool(obj.cdf_enabled), "to": asset.cdf_enabled}
-    if asset.history_data_sharing_status is not None:
-        live_history = enum_text(obj.history_data_sharing_status) or "DISABLED"
-        if live_history != asset.history_data_sharing_status:
-            differences["history_data_sharing_status"] = {
-                "from": live_history,
-                "to": asset.history_data_sharing_status,
-            }
-    if asset.start_version is not None and obj.start_version != asset.start_version:
-        differences["start_version"] = {"from": obj.start_version, "to": asset.start_version}
-    if asset.partitions is not None:
-        wanted = _partitions_json(asset.partitions)
-        have = _partitions_json(obj.partitions)
-        if wanted != have:
-            differences["partitions"] = {"from": have, "to": wanted}
-    return differences
-
-
-def sdk_object(
-    asset: Asset, object_type: str, *, content: str | None = None, for_update: bool = False
-) -> SharedDataObject:
-    """The `SharedDataObject` of an ADD (every managed option) or an UPDATE (no alias, no content)."""
-    kind = parse_asset_name(asset.name).kind
-    partitions = sdk_partitions(asset.partitions)
-    history = sdk_history_status(asset.history_data_sharing_status)
-    name = (
-        asset_key(asset)
-        if kind != "notebook"
-        else (asset.shared_as or asset.name.rsplit("/", 1)[-1])
-    )
-    shared_as = string_shared_as = None
-    if not for_update and asset.shared_as is not None:
-        if kind == "table":
-            shared_as = asset.shared_as
-        elif kind == "schema":
-            string_shared_as = asset.shared_as
-    return SharedDataObject(
-        name=name,
-        data_object_type=SharedDataObjectDataObjectType(object_type),
-        shared_as=shared_as,
-        string_shared_as=string_shared_as,
-        cdf_enabled=asset.cdf_enabled,
-        history_data_sharing_status=history,
-        start_version=asset.start_version,
-        partitions=partitions,
-        comment=asset.comment,
-        content=content if kind == "notebook" and not for_update else None,
-    )
-
-
-def recorded_asset(obj: SharedDataObject, managed: Asset | None) -> dict[str, Any]:
-    """The `shares.assets` entry of a live object: name, type, alias and the options the pack manages."""
-    entry: dict[str, Any] = {
-        "name": object_key(obj),
-        "type": enum_text(obj.data_object_type) or "TABLE",
-        "shared_as": alias_of(obj),
-    }
-    if managed is not None:
-        for option in ("comment", "cdf_enabled", "history_data_sharing_status", "start_version"):
-            value = getattr(managed, option)
-            if value is not None:
-                entry[option] = value
-        if managed.partitions is not None:
-            entry["partitions"] = _partitions_json(managed.partitions)
-    return {k: v for k, v in entry.items() if v is not None}
 
 
 # ------------------------------------------------------------------------------------------ pipelines

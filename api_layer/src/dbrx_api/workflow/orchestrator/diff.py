@@ -9,69 +9,39 @@ objects, share grants, target schemas, pipelines, schedules, deletions).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from databricks.sdk.service.jobs import BaseJob, Job
 from databricks.sdk.service.pipelines import GetPipelineResponse, PipelineSpec
-from databricks.sdk.service.sharing import (
-    SharedDataObject,
-    SharedDataObjectUpdate,
-    SharedDataObjectUpdateAction,
-)
-from databricks.sdk.service.sharing import (
-    ShareInfo as SdkShareInfo,
-)
 
-from dbrx_api.dltshr.shares import object_update_batches
-from dbrx_api.schemas.common import enum_text, from_epoch_ms
 from dbrx_api.settings import DatabricksSettings
 from dbrx_api.workflow.models.issues import Issue
-from dbrx_api.workflow.models.pack import Asset, CronSchedule, Pipeline, Share, SharePack
+from dbrx_api.workflow.models.pack import CronSchedule, Pipeline, Share, SharePack
 from dbrx_api.workflow.orchestrator.actions import (
     ORDER,
     Action,
     AdoptionLookup,
     no_adoption,
-    step_key,
 )
 from dbrx_api.workflow.orchestrator.desired import (
     JobChange,
     PipelineTarget,
-    asset_key,
-    desired_assets,
     desired_job_settings,
     desired_pipeline_spec,
     job_change,
-    object_key,
-    option_differences,
     pipeline_differences,
     pipeline_target,
     schedule_job_name,
-    shared_as_differs,
 )
 from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
 from dbrx_api.workflow.orchestrator.records import Recorded
-from dbrx_api.workflow.resources import KINDS, RECIPIENT
-from dbrx_api.workflow.validators.fields import parse_asset_name
+from dbrx_api.workflow.resources import KINDS
 from dbrx_api.workflow.validators.locator import PackLocator
 
 # ------------------------------------------------------------------------------------------ payloads
-
-
-@dataclass
-class ShareWork:
-    """Executor data shared by the three actions of one share (they run one after the other)."""
-
-    share: Share
-    live: SdkShareInfo | None
-    created_by_pack: bool
-    previous: dict[str, Any] | None
-    comment_rides: bool = False  # the comment goes with the first objects call
-    grants_managed: bool = False
-    grants: frozenset[str] | None = None  # live SELECT grantees when known
 
 
 @dataclass
@@ -142,91 +112,6 @@ class ActionGraph:
         return found
 
 
-# ------------------------------------------------------------------------------------------ share objects
-
-
-@dataclass
-class ObjectChanges:
-    """Object updates of one share: `(action, asset or live object)` in the order REMOVE, ADD, UPDATE."""
-
-    removes: list[SharedDataObject]
-    adds: list[tuple[Asset, str]]  # asset and its resolved object type
-    updates: list[tuple[Asset, str]]
-    update_fields: dict[str, dict[str, Any]]
-
-    @property
-    def empty(self) -> bool:
-        """Nothing to change."""
-        return not (self.removes or self.adds or self.updates)
-
-    def count(self) -> int:
-        """Number of object updates."""
-        return len(self.removes) + len(self.adds) + len(self.updates)
-
-    def calls(self) -> int:
-        """`shares.update` calls needed (≤ 100 updates each, one object at most once per call)."""
-        placeholders = [
-            SharedDataObjectUpdate(action=SharedDataObjectUpdateAction.REMOVE, data_object=obj)
-            for obj in self.removes
-        ] + [
-            SharedDataObjectUpdate(
-                action=SharedDataObjectUpdateAction.ADD,
-                data_object=SharedDataObject(name=asset_key(asset)),
-            )
-            for asset, _ in [*self.adds, *self.updates]
-        ]
-        return len(object_update_batches(placeholders))
-
-    def diff(self) -> dict[str, Any]:
-        """`{add, remove, update}` for plan."""
-        return {
-            "add": sorted(asset.name for asset, _ in self.adds),
-            "remove": sorted(obj.name or "" for obj in self.removes),
-            "update": [
-                {"name": asset.name, "fields": self.update_fields[asset_key(asset)]}
-                for asset, _ in self.updates
-            ],
-        }
-
-
-TypeResolver = Callable[[Share, Asset], str]
-
-
-def object_changes(
-    share: Share, live_objects: Iterable[SharedDataObject], resolve_type: TypeResolver
-) -> ObjectChanges:
-    """REMOVE / ADD / UPDATE needed to turn the live objects into the desired set (docs/SHAREPACK.md §9, docs/WORKFLOW.md §9.4)."""
-    live = {object_key(obj): obj for obj in live_objects}
-    wanted = desired_assets(share, live.values())
-    removes: list[SharedDataObject] = []
-    adds: list[tuple[Asset, str]] = []
-    updates: list[tuple[Asset, str]] = []
-    fields: dict[str, dict[str, Any]] = {}
-    recreated = 0
-    for key, present in sorted(live.items()):
-        if key not in wanted:
-            removes.append(SharedDataObject(name=present.name))
-    for key, asset in sorted(wanted.items()):
-        current = live.get(key)
-        if asset is None:
-            continue
-        if current is None:
-            adds.append((asset, resolve_type(share, asset)))
-            continue
-        object_type = enum_text(current.data_object_type) or "TABLE"
-        if shared_as_differs(asset, current):
-            # Removed first, so that its re-addition rarely needs a call of its own.
-            removes.insert(recreated, SharedDataObject(name=current.name))
-            recreated += 1
-            adds.append((asset, object_type))
-            continue
-        differences = option_differences(asset, current)
-        if differences:
-            updates.append((asset, object_type))
-            fields[key] = differences
-    return ObjectChanges(removes, adds, updates, fields)
-
-
 # ------------------------------------------------------------------------------------------ inputs
 
 
@@ -290,135 +175,18 @@ class GraphBuilder:
                 "its step fails (a resource has one managing pack).",
             )
 
-    # ---------------------------------------------------------------- shares
-
-    def resolve_type(self, share: Share, asset: Asset) -> str:
-        resolved = self.i.resolved_types.get((share.name, asset.name))
-        if resolved is not None:
-            return resolved
-        if asset.type is not None:
-            return asset.type
-        parsed = parse_asset_name(asset.name)
-        if parsed.kind == "schema":
-            return "SCHEMA"
-        if parsed.kind == "notebook":
-            return "NOTEBOOK_FILE"
-        table = self.reader.table(parsed.name)
-        table_type = enum_text(table.table_type) if table is not None else None
-        return {
-            "VIEW": "VIEW",
-            "MATERIALIZED_VIEW": "MATERIALIZED_VIEW",
-            "STREAMING_TABLE": "STREAMING_TABLE",
-        }.get(table_type or "", "TABLE")
-
-    def shares(self) -> None:
-        for share in self.i.pack.share:
-            path = self.i.locator.share(share.name)
-            live = self.reader.share(share.name)
-            row = self.recorded.shares.get(share.name)
-            self.other_pack(row, "share", share.name, path)
-            if live is None:
-                owned = True
-            else:
-                recorded_at = row.get("databricks_created_at") if row else None
-                same_object = recorded_at is None or recorded_at == from_epoch_ms(live.created_at)
-                if self.recorded.created(row) and same_object:
-                    owned = True
-                else:
-                    owned = self.i.adoption("share", share.name, live.created_by).created_by_pack
-            grants_managed = any(
-                getattr(share, key) is not None
-                for key in ("recipients", "recipients_to_add", "recipients_to_remove")
-            )
-            work = ShareWork(share, live, owned, row, grants_managed=grants_managed)
-            changes = object_changes(
-                share, (live.objects if live else None) or [], self.resolve_type
-            )
-            comment_differs = (
-                live is not None
-                and share.description is not None
-                and (live.comment or "") != share.description
-            )
-            share_diff = (
-                {"comment": {"from": live.comment, "to": share.description}}
-                if live and comment_differs
-                else None
-            )
-            if live is None:
-                after = {"comment": share.description} if share.description is not None else None
-                self.add(
-                    Action(
-                        "share", share.name, "create", ORDER["share"], work, calls=1, after=after
-                    )
+    def no_longer_in_pack(
+        self, kind: str, declared: Iterable[str], rows: Mapping[str, dict[str, Any]]
+    ) -> None:
+        """Warn about recorded resources an earlier version of the pack managed and this one no longer lists."""
+        names = set(declared)
+        for name, row in sorted(rows.items()):
+            if name not in names and self.recorded.owned(row):
+                self.warn(
+                    "resource_no_longer_in_pack",
+                    kind,
+                    f'{kind} "{name}" was managed by an earlier version of this pack; it is left in place.',
                 )
-            elif comment_differs and changes.empty:
-                share_action = self.add(
-                    Action(
-                        "share",
-                        share.name,
-                        "update",
-                        ORDER["share"],
-                        work,
-                        calls=1,
-                        diff=share_diff,
-                    )
-                )
-                self.adopting(share_action, row, owned)
-            else:
-                work.comment_rides = comment_differs
-                share_action = self.add(Action("share", share.name, "noop", ORDER["share"], work))
-                self.adopting(share_action, row, owned)
-            objects_diff: dict[str, Any] | None = None
-            if not changes.empty or work.comment_rides:
-                objects_diff = changes.diff()
-                if work.comment_rides and share_diff:
-                    objects_diff = {**objects_diff, **share_diff}
-            self.add(
-                Action(
-                    "share_objects",
-                    share.name,
-                    "noop" if objects_diff is None else "update",
-                    ORDER["share_objects"],
-                    work,
-                    deps={step_key("share", share.name)},
-                    calls=changes.calls() if objects_diff is not None else 0,
-                    diff=objects_diff,
-                )
-            )
-            self.grants(share, work)
-
-    def grants(self, share: Share, work: ShareWork) -> None:
-        live_grants: frozenset[str] = frozenset()
-        if work.live is not None and work.grants_managed:
-            live_grants = self.reader.share_grants(share.name)
-            work.grants = live_grants
-        elif work.live is None:
-            work.grants = frozenset()
-        adds: list[str] = []
-        removes: list[str] = []
-        if work.grants_managed:
-            base = set(share.recipients) if share.recipients is not None else set(live_grants)
-            desired = (base | set(share.recipients_to_add or [])) - set(
-                share.recipients_to_remove or []
-            )
-            adds = sorted(desired - live_grants)
-            removes = sorted(live_grants - desired)
-        deps = {step_key("share_objects", share.name)}
-        declared = {r.name for r in self.i.pack.recipient}
-        deps |= {step_key(RECIPIENT.resource_type, name) for name in adds if name in declared}
-        changed = bool(adds or removes)
-        self.add(
-            Action(
-                "share_grants",
-                share.name,
-                "update" if changed else "noop",
-                ORDER["share_grants"],
-                work,
-                deps=deps,
-                calls=1 if changed else 0,
-                diff={"add": adds, "remove": removes} if changed else None,
-            )
-        )
 
     # ---------------------------------------------------------------- schemas, pipelines, schedules
 
@@ -665,26 +433,12 @@ class GraphBuilder:
     def by_key_cache(self) -> dict[str, Action]:
         return {action.key: action for action in self.actions}
 
-    # ---------------------------------------------------------------- warnings about what the pack left
-
-    def leftovers(self) -> None:
-        shares = {share.name for share in self.i.pack.share}
-        for name, row in sorted(self.recorded.shares.items()):
-            if name not in shares and self.recorded.owned(row):
-                self.warn(
-                    "resource_no_longer_in_pack",
-                    "share",
-                    f'share "{name}" was managed by an earlier version of this pack; it is left in place.',
-                )
-
     def build(self) -> ActionGraph:
         for kind in KINDS:
             kind.plan(self)
-        self.shares()
         self.pipelines()
         for kind in KINDS:
             kind.leftovers(self)
-        self.leftovers()
         self.actions.sort(key=lambda action: (action.order, action.name.lower(), action.key))
         keys = {action.key for action in self.actions}
         for seq, action in enumerate(self.actions, start=1):

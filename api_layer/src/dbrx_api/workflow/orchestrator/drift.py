@@ -9,7 +9,7 @@ bounded by the per-workspace limit; secrets (tokens, activation links) are never
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,11 +24,11 @@ from dbrx_api.schemas.common import enum_text
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import database_unavailable
 from dbrx_api.workflow.db.repositories import pipelines, recipients, share_packs, shares
-from dbrx_api.workflow.models.pack import Share, SharePack, parse_canonical
+from dbrx_api.workflow.models.pack import SharePack, parse_canonical
 from dbrx_api.workflow.orchestrator.calls import forbid_mutations
 from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
 from dbrx_api.workflow.orchestrator.prepare import counted_workspace
-from dbrx_api.workflow.resources import RECIPIENT
+from dbrx_api.workflow.resources import RECIPIENT, SHARE, set_difference
 
 STATES = ("in_sync", "drifted", "missing", "error")
 
@@ -89,19 +89,6 @@ class DriftReport:
         }
 
 
-def _set_difference(
-    field_name: str, recorded: Iterable[str], live: Iterable[str]
-) -> dict[str, Any] | None:
-    recorded_set, live_set = set(recorded), set(live)
-    if recorded_set == live_set:
-        return None
-    return {
-        "field": field_name,
-        "unexpected_in_workspace": sorted(live_set - recorded_set),
-        "missing_in_workspace": sorted(recorded_set - live_set),
-    }
-
-
 def _scalar(field_name: str, recorded: Any, live: Any) -> dict[str, Any] | None:
     if recorded == live:
         return None
@@ -129,53 +116,6 @@ class _Managed:
     def pack(self, row: Mapping[str, Any]) -> SharePack | None:
         source = _source(row)
         return self._configs.get(source) if source is not None else None
-
-    def share(self, row: Mapping[str, Any]) -> Share | None:
-        pack = self.pack(row)
-        name = str(row["share_name"])
-        return next((s for s in pack.share if s.name == name), None) if pack else None
-
-
-def _share_differences(
-    row: Mapping[str, Any], grants_of: Callable[[], frozenset[str] | None], live: Any
-) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    live_objects = {(obj.name or "").lower(): obj for obj in live.objects or []}
-    recorded_assets = {str(entry["name"]).lower(): entry for entry in row.get("assets") or []}
-    difference = _set_difference("objects", recorded_assets, live_objects)
-    if difference:
-        found.append(difference)
-    for name, entry in sorted(recorded_assets.items()):
-        obj = live_objects.get(name)
-        if obj is None:
-            continue
-        for option in ("comment", "cdf_enabled", "history_data_sharing_status", "start_version"):
-            if option not in entry:
-                continue
-            value = getattr(obj, option)
-            live_value = enum_text(value) if option == "history_data_sharing_status" else value
-            if option == "history_data_sharing_status":
-                live_value = live_value or "DISABLED"
-            if option == "cdf_enabled":
-                live_value = bool(live_value)
-            if live_value != entry[option]:
-                found.append(
-                    {
-                        "field": f"objects.{name}.{option}",
-                        "recorded": entry[option],
-                        "live": live_value,
-                    }
-                )
-    grants = grants_of()
-    if grants is not None:
-        difference = _set_difference("recipients", row.get("recipients") or [], grants)
-        if difference:
-            found.append(difference)
-    if row.get("description") is not None:
-        difference = _scalar("comment", row["description"], live.comment)
-        if difference:
-            found.append(difference)
-    return found
 
 
 def _pipeline_differences(row: Mapping[str, Any], live: Any) -> list[dict[str, Any]]:
@@ -213,7 +153,7 @@ def _pipeline_differences(row: Mapping[str, Any], live: Any) -> list[dict[str, A
             for e in block.email_recipients or []
         }
     )
-    difference = _set_difference(
+    difference = set_difference(
         "notifications", [e.lower() for e in row.get("notifications") or []], live_emails
     )
     if difference:
@@ -315,19 +255,13 @@ def detect_drift(
         )
     for row in share_rows:
         name = str(row["share_name"])
-        item = item_for("share", name, row)
-        spec = managed.share(row)
-        grants_managed = spec is None or any(
-            getattr(spec, key) is not None
-            for key in ("recipients", "recipients_to_add", "recipients_to_remove")
-        )
-        grants_of = partial(reader.share_grants, name) if grants_managed else _nothing
+        item = item_for(SHARE.resource_type, name, row)
         checks.append(
             partial(
                 _examine,
                 item,
-                partial(reader.share, name),
-                partial(_share_differences, row, grants_of),
+                partial(SHARE.read, reader, name),
+                partial(SHARE.drift, row, managed.pack(row)),
             )
         )
     suffix = ctx.settings.databricks.schedules.job_name_suffix

@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -270,11 +269,7 @@ def run_provisioning(
         graph, warnings = prepared.graph, prepared.warnings
         if graph is None:
             return _with_counts(_checks_outcome(ctx, run.run_id, prepared), workspace)
-        executor_for = (
-            delete_executor
-            if isinstance(pack, DeleteSharePack)
-            else partial(_reconcile_with, prepared.resolved_types)
-        )
+        executor_for = delete_executor if isinstance(pack, DeleteSharePack) else reconcile_executor
         decision = _approval_gate(ctx, pack_row, graph)
         if decision.hold is not None:
             return Outcome.awaiting_approval(
@@ -331,10 +326,6 @@ def _checks_outcome(ctx: WorkflowContext, run_id: UUID, prepared: Prepared) -> O
         return Outcome.retry("workspace_unreachable", unreachable.msg)
     _record_failed_checks(ctx.pool, run_id, prepared.errors)
     return _failed_checks(prepared.errors, prepared.warnings)
-
-
-def _reconcile_with(resolved: dict[tuple[str, str], str], action: Any) -> Any:
-    return reconcile_executor(action, resolved)
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,14 @@
 A kind's module holds its desired state from the pack, its managed fields with their normalisers and the one
 comparison (plan and drift), its actions in the graph, its Databricks calls (through the `dltshr` gateway) and its
 recorded row. The generic engine (`orchestrator.diff`, `apply`, `delete`, `drift`) dispatches to a kind through
-`kind_for` / `KINDS`. The recipient is the first kind moved here; shares and pipelines still live in the engine.
+`kind_for` / `KINDS`. Recipients and shares live here; pipelines (with their target schemas and schedule jobs) still
+live in the engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -54,9 +56,39 @@ class ResourceKind(Protocol):
         ...
 
 
-from dbrx_api.workflow.resources.recipient import RECIPIENT  # noqa: E402 - the kinds import no name above
+@dataclass
+class Deletion:
+    """Executor data of a DELETE-pack action of any kind: the recorded row of the resource."""
 
-KINDS: tuple[ResourceKind, ...] = (RECIPIENT,)
+    row: dict[str, Any]
+
+
+def deletion_row(action: Action) -> dict[str, Any]:
+    """The recorded row a DELETE-pack action removes."""
+    if not isinstance(action.work, Deletion):
+        raise TypeError(f"{action.key}: not a deletion")
+    return action.work.row
+
+
+def set_difference(
+    field_name: str, recorded: Iterable[str], live: Iterable[str]
+) -> dict[str, Any] | None:
+    """A drift item for a set: `unexpected_in_workspace` (live only), `missing_in_workspace` (recorded only)."""
+    recorded_set, live_set = set(recorded), set(live)
+    if recorded_set == live_set:
+        return None
+    return {
+        "field": field_name,
+        "unexpected_in_workspace": sorted(live_set - recorded_set),
+        "missing_in_workspace": sorted(recorded_set - live_set),
+    }
+
+
+# The kinds import only the helpers above.
+from dbrx_api.workflow.resources.recipient import RECIPIENT  # noqa: E402
+from dbrx_api.workflow.resources.share import SHARE  # noqa: E402
+
+KINDS: tuple[ResourceKind, ...] = (RECIPIENT, SHARE)
 """Every registered kind, in canonical order."""
 
 _BY_ACTION_TYPE: dict[str, ResourceKind] = {
@@ -69,4 +101,13 @@ def kind_for(action_type: str) -> ResourceKind | None:
     return _BY_ACTION_TYPE.get(action_type)
 
 
-__all__ = ["KINDS", "RECIPIENT", "ResourceKind", "kind_for"]
+__all__ = [
+    "KINDS",
+    "RECIPIENT",
+    "SHARE",
+    "Deletion",
+    "ResourceKind",
+    "deletion_row",
+    "kind_for",
+    "set_difference",
+]

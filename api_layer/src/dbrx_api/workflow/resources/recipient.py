@@ -50,6 +50,7 @@ from dbrx_api.workflow.orchestrator.steps import (
     kept_recreated,
     record_reason,
 )
+from dbrx_api.workflow.resources import deletion_row
 from dbrx_api.workflow.validators.fields import FieldError, check_ip
 
 if TYPE_CHECKING:
@@ -377,13 +378,6 @@ class TokenWork:
     state: Literal["rotate", "skip_new", "done"]
 
 
-@dataclass
-class RecipientDeletion:
-    """Executor data of a DELETE-pack recipient action: the recorded row."""
-
-    row: dict[str, Any]
-
-
 def _work(action: Action) -> RecipientWork:
     if not isinstance(action.work, RecipientWork):
         raise TypeError(f"{action.key}: not a recipient action")
@@ -667,9 +661,7 @@ def _rotation_recorded(
 
 def run_delete(ctx: RunContext, action: Action) -> StepResult:
     """DELETE pack: identity (recipient id) and remaining grants are checked before `recipients.delete`."""
-    if not isinstance(action.work, RecipientDeletion):
-        raise TypeError(f"{action.key}: not a recipient deletion")
-    row = action.work.row
+    row = deletion_row(action)
     name = action.name
     ws = ctx.workspace.client
     soft_delete = ctx.deletion_write(recipients.soft_delete, name)
@@ -711,14 +703,11 @@ class RecipientKind:
 
     def leftovers(self, graph: GraphBuilder) -> None:
         """Warn about recipients an earlier version of the pack managed and this one no longer lists."""
-        names = {recipient.name for recipient in graph.i.pack.recipient}
-        for name, row in sorted(graph.recorded.recipients.items()):
-            if name not in names and graph.recorded.owned(row):
-                graph.warn(
-                    "resource_no_longer_in_pack",
-                    RESOURCE_TYPE,
-                    f'recipient "{name}" was managed by an earlier version of this pack; it is left in place.',
-                )
+        graph.no_longer_in_pack(
+            RESOURCE_TYPE,
+            (recipient.name for recipient in graph.i.pack.recipient),
+            graph.recorded.recipients,
+        )
 
     def execute(self, ctx: RunContext, action: Action) -> StepResult:
         """Run a NEW/UPDATE action of this kind."""

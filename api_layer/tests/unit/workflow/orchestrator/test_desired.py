@@ -30,22 +30,24 @@ from dbrx_api.schemas.common import to_epoch_ms
 from dbrx_api.settings import PipelineDefaults, ScheduleDefaults
 from dbrx_api.workflow.models.pack import Asset, Pipeline, Recipient, Share
 from dbrx_api.workflow.orchestrator.desired import (
-    asset_key,
-    desired_assets,
     desired_job_settings,
     desired_pipeline_spec,
     job_change,
     merged_tags,
-    option_differences,
     pipeline_differences,
     pipeline_update_arguments,
-    sdk_object,
-    shared_as_differs,
 )
 from dbrx_api.workflow.resources.recipient import (
     canonical_ip,
     desired_recipient,
     recipient_change,
+)
+from dbrx_api.workflow.resources.share import (
+    asset_key,
+    desired_assets,
+    option_differences,
+    sdk_object,
+    shared_as_differs,
 )
 
 T = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

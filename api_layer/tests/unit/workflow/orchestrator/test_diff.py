@@ -32,10 +32,10 @@ from dbrx_api.workflow.orchestrator.diff import (
     ActionGraph,
     DiffInputs,
     build_graph,
-    object_changes,
 )
 from dbrx_api.workflow.orchestrator.live import LiveReader
 from dbrx_api.workflow.orchestrator.records import Recorded
+from dbrx_api.workflow.resources.share import object_changes
 from dbrx_api.workflow.validators.locator import PackLocator
 
 PACK_ID = uuid.uuid4()
