@@ -188,7 +188,7 @@ def _check_pipeline(
     asset_lists_ok: bool,
 ) -> None:
     """`shared`: names of share_assets + share_assets_to_add (None without a declarative list)."""
-    f = pipeline.reader
+    f = pipeline
     shown = pipeline.name.value if pipeline.name else pipeline.path
     if pipeline.source is not None and asset_lists_ok:
         if shared is not None and pipeline.source not in shared:
@@ -261,7 +261,7 @@ def _check_targets(ctx: Context, shares: list[ShareDraft]) -> None:
             if catalog is None or schema is None or pipeline.target is None:
                 continue
             target = f"{catalog}.{schema}.{pipeline.target}"
-            f = pipeline.reader
+            f = pipeline
             if pipeline.source == target:
                 ctx.error(
                     "target_conflict",

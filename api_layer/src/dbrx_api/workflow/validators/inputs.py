@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from dbrx_api.workflow.models.issues import SourcePos
 from dbrx_api.workflow.models.pack import (
     APPROVER_STATUSES,
     ASSET_TYPES,
@@ -32,18 +33,22 @@ from dbrx_api.workflow.models.pack import (
     PARTITION_OPS,
     RECIPIENT_TYPES,
     REGIONS,
+    SCD_TYPES,
     STRATEGIES,
     TABLE_LIKE_TYPES,
 )
-from dbrx_api.workflow.models.raw import RawScalar
+from dbrx_api.workflow.models.raw import RawMap, RawScalar
 from dbrx_api.workflow.validators.cron import check_quartz, check_timezone
 from dbrx_api.workflow.validators.fields import (
     AssetName,
     FieldError,
     check_org_id,
+    check_principal,
     check_shared_as,
+    check_table_name,
     check_tag,
     check_workspace_url,
+    name_problem,
     parse_asset_name,
     split_tag,
 )
@@ -61,7 +66,9 @@ from dbrx_api.workflow.validators.lenient import (
     list_items,
     name,
     name_text,
+    placed,
     principals,
+    scalar,
     text,
     warn,
 )
@@ -71,6 +78,8 @@ MAX_SHORT_TEXT = 255
 MAX_REQUESTORS = 10
 MAX_RECIPIENT_EMAILS = 10
 MAX_PARTITION_VALUES = 32
+MAX_KEY_COLUMNS = 32
+MAX_NOTIFICATIONS = 50
 
 
 Item = Annotated[str, BeforeValidator(failed_item)]
@@ -481,3 +490,175 @@ class AssetIn(_Input):
 
 
 ASSET = Section(known=tuple(AssetIn.model_fields), explanations={"name": " (the asset name)"})
+
+
+# ------------------------------------------------------------------------------------------ pipelines
+
+
+def _optional(convert: Callable[[object], str]) -> Callable[[object], str | None]:
+    return lambda node: None if isinstance(node, RawScalar) and node.is_null else convert(node)
+
+
+def _source(node: object) -> str:
+    written = name_text(node)
+    try:
+        return check_table_name(written)
+    except FieldError as exc:
+        raise field_issue(exc, written) from None
+
+
+def _schedule(node: object) -> object:
+    """The schedule node, read after the model (the nested per-asset shape needs source_asset)."""
+    if isinstance(node, RawScalar) and node.is_null:
+        raise issue("empty_value", "must not be empty.")
+    return node
+
+
+def _key_columns(node: object, handler: ValidatorFunctionWrapHandler) -> list[str] | None:
+    items = list_items(node)
+    if items is None:
+        return None
+    values: list[object] = []
+    seen: set[str] = set()
+    for item in items:
+        try:
+            written = item_text(item, "a column name", names=True)
+        except PydanticCustomError as exc:
+            values.append(Failed(exc))
+            continue
+        problem = name_problem(written, allow_dot=True) if written else None
+        if problem:
+            message = f'"{written}" is not a valid column name: {problem}.'
+        elif written and written.lower() in seen:
+            message = f'column "{written}" is listed twice.'
+        else:
+            seen.add(written.lower())
+            values.append(written)
+            continue
+        values.append(Failed(issue("key_columns_invalid", message, input_value=written)))
+    kept = [value for value in handler(values) if value]
+    if len(kept) > MAX_KEY_COLUMNS:
+        raise issue("key_columns_invalid", f"{len(kept)} key columns; at most {MAX_KEY_COLUMNS}.")
+    return kept or None
+
+
+_notification_list = principals(required=False, max_entries=MAX_NOTIFICATIONS)
+
+
+def _notification(
+    node: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> list[str] | None:
+    """Principals; a group is kept with a warning (Databricks alerts reach email addresses only)."""
+    kept = _notification_list(node, handler, info)
+    seen: set[str] = set()
+    for index, item in enumerate(list_items(node) or []):
+        written = item_text(item, "")
+        canonical, is_email = check_principal(written) if written else ("", True)
+        if canonical.lower() in seen or is_email:
+            continue
+        seen.add(canonical.lower())
+        warn(
+            info,
+            "notification_group_not_delivered",
+            ("notification", index),
+            f'"{canonical}" is a group: it is recorded, but Databricks sends alerts to email addresses only.',
+            input_value=canonical,
+        )
+    return kept
+
+
+def _pipeline_tags(
+    node: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> dict[str, str] | None:
+    """Pipeline tags: a mapping, or (as in Excel) text of `key=value` pairs; a key given twice with different
+    values fails."""
+    pairs: list[
+        tuple[str | int, str, str | None, SourcePos | None]
+    ] = []  # where, key, value, key position
+    values: dict[str | int, object] = {}
+    if isinstance(node, RawMap):
+        for key, entry in node.entries.items():
+            if not isinstance(entry.value, RawScalar):
+                error = issue("tags_invalid", "tag values must be text.")
+                values[key] = Failed(placed(error, entry.value.pos))
+                continue
+            try:
+                cell = scalar(entry.value, "a tag value")
+            except PydanticCustomError as exc:
+                values[key] = Failed(placed(exc, entry.value.pos))
+                continue
+            pairs.append((key, key, "" if cell.is_null else cell.text, entry.key_pos))
+    else:
+        for index, item in enumerate(list_items(node) or []):
+            try:
+                written = item_text(item, "a key=value tag")
+            except PydanticCustomError as exc:
+                values[index] = Failed(exc)
+                continue
+            if not written:
+                continue
+            tag_key, tag_value = split_tag(written)
+            if tag_value is None:
+                message = f'pipeline tags are key=value pairs, got "{written}".'
+                values[index] = Failed(issue("tags_invalid", message, input_value=written))
+                continue
+            pairs.append((index, tag_key, tag_value, None))
+    result: dict[str, str] = {}
+    for where, raw_key, raw_value, key_pos in pairs:
+        try:
+            key, value = check_tag(raw_key, raw_value)
+        except FieldError as exc:
+            error = field_issue(exc, raw_key)
+            values[where] = Failed(placed(error, key_pos) if key_pos else error)
+            continue
+        if key in result and result[key] == (value or ""):
+            warn(
+                info,
+                "duplicate_entry",
+                ("tags", where),
+                f'tag "{key}" is listed twice.',
+                pos=key_pos,
+                input_value=key,
+            )
+        elif key in result:
+            error = issue(
+                "tags_invalid",
+                f'tag key "{key}" is given twice with different values.',
+                input_value=key,
+            )
+            values[where] = Failed(placed(error, key_pos) if key_pos else error)
+        else:
+            result[key] = value or ""
+    handler(values)
+    return result or None
+
+
+class PipelineIn(_Input):
+    """§7.4, one pipeline of a share as written (the schedule is read afterwards: `ScheduleIn`)."""
+
+    name_prefix: Annotated[str, BeforeValidator(name(lower=False))]
+    source_asset: Annotated[str, BeforeValidator(_source)]
+    target_asset: Annotated[str | None, BeforeValidator(_optional(name()))] = None
+    scd_type: Annotated[str | None, BeforeValidator(enum(SCD_TYPES))] = None
+    key_columns: Annotated[list[Item] | None, WrapValidator(_key_columns)] = None
+    serverless: Annotated[bool | None, BeforeValidator(boolean)] = None
+    schedule: Annotated[object, BeforeValidator(_schedule)]
+    notification: Annotated[list[Item] | None, WrapValidator(_notification)] = None
+    tags: Annotated[dict[str | int, Item] | None, WrapValidator(_pipeline_tags)] = None
+    description: Description = Field(  # type: ignore[pydantic-alias]
+        default=None, validation_alias=AliasChoices("description", "comment")
+    )
+    ext_catalog_name: Annotated[str | None, BeforeValidator(_optional(name()))] = None
+    ext_schema_name: Annotated[str | None, BeforeValidator(_optional(name()))] = None
+
+
+PIPELINE = Section(
+    known=tuple(PipelineIn.model_fields),
+    aliases={"comment": "description"},
+    explanations={
+        "name_prefix": " (the pipeline name)",
+        "source_asset": " (catalog.schema.table)",
+        "schedule": ' ({cron, timezone} or "continuous")',
+    },
+    deprecated=("prefix_assetname",),
+)

@@ -16,7 +16,7 @@ cannot say.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,11 @@ def issue(
     return PydanticCustomError(
         code, "{msg}", {"msg": msg, "input": input_value, "hint": hint, **extra}
     )
+
+
+def placed(exc: PydanticCustomError, pos: SourcePos) -> PydanticCustomError:
+    """`exc` reported at `pos` instead of its location's value (a mapping key, a value not indexed)."""
+    return PydanticCustomError(exc.type, exc.message_template, {**(exc.context or {}), "pos": pos})
 
 
 def field_issue(exc: FieldError, input_value: object) -> PydanticCustomError:
@@ -231,12 +236,13 @@ def list_items(node: object) -> list[RawNode] | None:
     return [RawScalar(text=item, kind="str", pos=value.pos) for item in split_list_text(value.text)]
 
 
-def item_text(node: object, expected: str) -> str:
-    """Trimmed text of a list item, ``""`` when blank; an Excel TRUE/FALSE cell is refused."""
+def item_text(node: object, expected: str, *, names: bool = False) -> str:
+    """Trimmed text of a list item, ``""`` when blank; an Excel TRUE/FALSE cell (and date cell, for `names`) is
+    refused."""
     value = scalar(node, expected)
     if value.is_null:
         return ""
-    if value.kind == "bool" and not value.verbatim:
+    if not value.verbatim and (value.kind == "bool" or (names and value.kind == "date")):
         raise issue("type_mismatch", f"expected {expected}, got {describe(value)}.")
     return value.text.strip()
 
@@ -379,8 +385,9 @@ class PathIndex:
     keys: dict[str, SourcePos] = field(default_factory=dict)
     written: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def add(self, node: RawNode, path: str, ctx: Context) -> None:
-        """Index `node` at `path`, its entries and their list items, and remember their positions."""
+    def add(self, node: RawNode, path: str, ctx: Context, quiet: Collection[str] = ()) -> None:
+        """Index `node` at `path`, its entries and their list items, and remember their positions (not those of
+        the `quiet` keys)."""
         self.nodes[path] = node
         ctx.remember(path, node.pos)
         if not isinstance(node, RawMap):
@@ -389,6 +396,8 @@ class PathIndex:
             key_path = child(path, key)
             self.nodes[key_path] = entry.value
             self.keys[key_path] = entry.key_pos
+            if key in quiet:
+                continue
             pos = entry.value.pos
             ctx.remember(key_path, pos if pos.line is not None or pos.sheet else entry.key_pos)
             if isinstance(entry.value, RawSeq):
@@ -419,6 +428,7 @@ class Section:
     known: tuple[str, ...]
     aliases: Mapping[str, str] = field(default_factory=dict)
     explanations: Mapping[str, str] = field(default_factory=dict)
+    deprecated: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -459,8 +469,9 @@ def run[M: BaseModel](
 ) -> Outcome[M]:
     """Validate `node` against `model`; report every error and warning at its path and position."""
     context = {**(context or {}), "values": {}}
-    index = PathIndex()
-    index.add(node, base, ctx)
+    data = _resolve_aliases(node, section.aliases)
+    index = PathIndex()  # the second of two equal aliases and deprecated keys are not remembered
+    index.add(node, base, ctx, quiet={*section.deprecated, *(set(node.entries) - set(data))})
 
     def report_warning(
         code: str,
@@ -468,14 +479,21 @@ def run[M: BaseModel](
         msg: str,
         *,
         pos_loc: Loc | None = None,
+        pos: SourcePos | None = None,
         input_value: object = None,
         hint: str | None = None,
     ) -> None:
         path = path_of(base, loc)
-        pos = index.pos(path_of(base, pos_loc if pos_loc is not None else loc), base)
+        if pos is None:
+            pos = index.pos(path_of(base, pos_loc if pos_loc is not None else loc), base)
         ctx.warning(code, path, msg, pos, input_value=input_value, hint=hint)
 
-    data = _resolve_aliases(node, section.aliases)
+    for key in [key for key in data if key in section.deprecated]:
+        del data[key]
+        key_path = child(base, key)
+        message = f'"{key}" is deprecated and was ignored.'
+        ctx.warning("field_deprecated", key_path, message, index.keys[key_path], input_value=key)
+        ctx.sweep(index.nodes[key_path], key_path)
     # Unknown keys are reported but do not fail the model (its model validators still run), as in §13.
     for key in [key for key in data if key not in section.known and key not in section.aliases]:
         del data[key]
@@ -547,7 +565,7 @@ def _report_error(
             kind,
             path,
             extra["msg"],
-            index.pos(path, base),
+            extra.get("pos") or index.pos(path, base),
             input_value=extra.get("input"),
             hint=extra.get("hint"),
         )

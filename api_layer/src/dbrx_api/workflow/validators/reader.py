@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from dbrx_api.workflow.models.issues import IssueCollector, SourcePos
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq, split_list_text
 from dbrx_api.workflow.models.suggest import closest
-from dbrx_api.workflow.validators.fields import FieldError, check_email, check_principal, check_text
-
-_TRUE = frozenset({"true", "yes", "y", "on", "1"})
-_FALSE = frozenset({"false", "no", "n", "off", "0"})
+from dbrx_api.workflow.validators.fields import FieldError, check_text
 
 
 def child(path: str, key: str) -> str:
@@ -52,16 +49,6 @@ class Item:
     """One list item: its node, model path and position."""
 
     node: RawNode
-    path: str
-    pos: SourcePos
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """A principal-list entry in canonical form."""
-
-    value: str
-    is_email: bool
     path: str
     pos: SourcePos
 
@@ -364,46 +351,6 @@ class FieldReader:
             return None
         return scalar.text.strip()
 
-    def boolean(self, key: str) -> bool | None:
-        """true/false, yes/no, y/n, on/off, 1/0 in any case; Excel TRUE/FALSE or 1/0."""
-        scalar = self._scalar(key, "true or false")
-        if scalar is None:
-            return None
-        text = scalar.text.strip().lower()
-        if scalar.kind in {"str", "bool", "int"} and text in _TRUE:
-            return True
-        if scalar.kind in {"str", "bool", "int"} and text in _FALSE:
-            return False
-        self.fail(
-            key,
-            "type_mismatch",
-            f"expected true or false, got {describe(scalar)}.",
-            input_value=scalar.text,
-        )
-        return None
-
-    def enum(
-        self, key: str, values: tuple[str, ...], *, required: bool = False, explanation: str = ""
-    ) -> str | None:
-        """One of `values` in any case, returned in its canonical spelling."""
-        scalar = self._scalar(key, f"one of {', '.join(values)}")
-        if scalar is None:
-            if required and key not in self.bad:
-                self.missing(key, explanation or f" ({' or '.join(values)})")
-            return None
-        text = scalar.text.strip()
-        for value in values:
-            if text.lower() == value.lower():
-                return value
-        self.fail(
-            key,
-            "enum_invalid",
-            f'"{text}" is not one of {", ".join(values)}.',
-            input_value=text,
-            hint=closest(text, values),
-        )
-        return None
-
     def items(self, key: str) -> list[Item] | None:
         """List items of a field; None when absent or unreadable, [] when given empty."""
         node = self.node_of(key)
@@ -413,61 +360,6 @@ class FieldReader:
         if items is None:
             self.bad.add(key)
         return items
-
-    def principals(
-        self,
-        key: str,
-        *,
-        required: bool,
-        emails_only: bool = False,
-        max_entries: int | None = None,
-    ) -> list[Principal] | None:
-        """A principal list (§2.4): emails lower-cased, groups kept; duplicates dropped with a warning."""
-        items = self.items(key)
-        if items is None:
-            if required and key not in self.bad:
-                self.missing(key)
-            return None
-        result: list[Principal] = []
-        seen: set[str] = set()
-        for item in items:
-            text = self.ctx.item_text(
-                item, "an email address" if emails_only else "an email or group name"
-            )
-            if text is None:
-                self.bad.add(key)
-                continue
-            if not text:
-                continue
-            try:
-                if emails_only:
-                    canonical, is_email = check_email(text), True
-                else:
-                    canonical, is_email = check_principal(text)
-            except FieldError as exc:
-                self.ctx.field_error(exc, item.path, item.pos, text)
-                self.bad.add(key)
-                continue
-            if canonical.lower() in seen:
-                self.ctx.warning(
-                    "duplicate_entry",
-                    item.path,
-                    f'"{text}" is listed twice; the duplicate was dropped.',
-                    item.pos,
-                    input_value=text,
-                )
-                continue
-            seen.add(canonical.lower())
-            result.append(Principal(canonical, is_email, item.path, item.pos))
-        if key in self.bad:
-            return None
-        if not result and required:
-            self.missing(key)
-            return None
-        if max_entries is not None and len(result) > max_entries:
-            self.fail(key, "too_long", f"{len(result)} entries, limit {max_entries}.")
-            return None
-        return result
 
 
 def _same_value(left: RawNode, right: RawNode) -> bool:

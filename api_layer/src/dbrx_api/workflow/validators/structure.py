@@ -13,7 +13,6 @@ from typing import Any
 from dbrx_api.workflow.models.issues import SourcePos
 from dbrx_api.workflow.models.pack import (
     CONTINUOUS,
-    SCD_TYPES,
 )
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq
 from dbrx_api.workflow.validators.fields import (
@@ -22,8 +21,6 @@ from dbrx_api.workflow.validators.fields import (
     FieldError,
     check_ip,
     check_name,
-    check_table_name,
-    check_tag,
     name_problem,
     parse_asset_name,
     split_tag,
@@ -34,6 +31,7 @@ from dbrx_api.workflow.validators.inputs import (
     METADATA,
     PARTITION_SPEC,
     PARTITION_VALUE,
+    PIPELINE,
     RECIPIENT,
     SCHEDULE,
     AssetIn,
@@ -41,6 +39,7 @@ from dbrx_api.workflow.validators.inputs import (
     MetadataIn,
     PartitionSpecIn,
     PartitionValueIn,
+    PipelineIn,
     RecipientIn,
     ScheduleIn,
 )
@@ -48,10 +47,7 @@ from dbrx_api.workflow.validators.lenient import Outcome, item_text, list_items,
 from dbrx_api.workflow.validators.reader import Context, FieldReader, Item, child, describe
 
 MAX_DESCRIPTION = 2000
-MAX_SHORT_TEXT = 255
 MAX_PARTITION_SPECS = 100
-MAX_KEY_COLUMNS = 32
-MAX_NOTIFICATIONS = 50
 RECIPIENT_FIELDS = (
     "name",
     "type",
@@ -171,7 +167,7 @@ class PipelineDraft:
     index: int
     path: str
     pos: SourcePos
-    reader: FieldReader
+    read: Outcome[PipelineIn]
     name: Located | None
     source: str | None
     target: str | None
@@ -181,6 +177,19 @@ class PipelineDraft:
     catalog: str | None
     schema: str | None
     data: dict[str, Any]
+
+    @property
+    def bad(self) -> set[str]:
+        """The fields reported as wrong."""
+        return self.read.bad
+
+    def path_of(self, key: str) -> str:
+        """Model path of a field (the alias written, when one was used)."""
+        return self.read.path_of(self.path, key)
+
+    def pos_of(self, key: str) -> SourcePos:
+        """Position of a field's value, or of the pipeline when the field is absent."""
+        return self.read.pos_of(self.path, key)
 
 
 @dataclass(slots=True)
@@ -737,137 +746,53 @@ def _read_partition_value(ctx: Context, item: Item) -> dict[str, Any] | None:
 
 
 def _read_pipeline(ctx: Context, item: Item, path: str, index: int) -> PipelineDraft | None:
+    """§7.4: one pipeline (the pydantic input model `PipelineIn`; its schedule then `ScheduleIn`)."""
     node = _entry_map(ctx, item, "pipeline")
     if node is None:
         return None
-    f = FieldReader(
-        ctx,
-        node,
-        path,
-        PIPELINE_FIELDS,
-        aliases=DESCRIPTION_ALIASES,
-        deprecated=DEPRECATED_PIPELINE_FIELDS,
-    )
-    name = _read_name(f, "name_prefix", "pipeline", lower=False)
-    source_text = f.name_text("source_asset", required=True, explanation=" (catalog.schema.table)")
-    source: str | None = None
-    if source_text is not None:
-        try:
-            source = check_table_name(source_text)
-        except FieldError as exc:
-            f.fail_field("source_asset", exc, source_text)
-    target: str | None = None
-    if f.has("target_asset"):
-        target_name = _read_name(f, "target_asset", "target table")
-        target = target_name.value if target_name else None
-    elif source is not None:
+    read = run(ctx, PipelineIn, PIPELINE, node, path)
+    got = read.values
+    name = got.get("name_prefix")
+    source = got.get("source_asset")
+    target = got.get("target_asset")
+    if target is None and source is not None and not read.has(path, "target_asset"):
         target = source.rsplit(".", 1)[-1]
-    scd_type = f.enum("scd_type", SCD_TYPES)
-    if scd_type is None and not f.has("scd_type") and "scd_type" not in f.bad:
+    scd_type = got.get("scd_type")
+    if scd_type is None and not read.has(path, "scd_type") and "scd_type" not in read.bad:
         scd_type = "2"
-    key_columns = _read_key_columns(ctx, f)
-    serverless = f.boolean("serverless")
-    schedule = _read_schedule(ctx, f, source)
-    notification = f.principals("notification", required=False, max_entries=MAX_NOTIFICATIONS)
-    for principal in notification or []:
-        if not principal.is_email:
-            ctx.warning(
-                "notification_group_not_delivered",
-                principal.path,
-                f'"{principal.value}" is a group: it is recorded, but Databricks sends alerts to email addresses only.',
-                principal.pos,
-                input_value=principal.value,
-            )
-    tags = _read_pipeline_tags(ctx, f)
-    description = f.string("description", max_len=MAX_DESCRIPTION)
-    catalog = _read_name(f, "ext_catalog_name", "catalog") if f.has("ext_catalog_name") else None
-    schema = _read_name(f, "ext_schema_name", "schema") if f.has("ext_schema_name") else None
+    schedule = None
+    if got.get("schedule") is not None:
+        schedule = _read_schedule(ctx, got["schedule"], read.path_of(path, "schedule"), source)
+        if schedule is None:
+            read.bad.add("schedule")
     data: dict[str, Any] = {
-        "name_prefix": name.value if name else None,
-        "source_asset": source,
+        **{key: got.get(key) for key in PIPELINE_FIELDS},
         "target_asset": target,
         "scd_type": scd_type,
-        "key_columns": key_columns,
-        "serverless": serverless,
         "schedule": schedule,
-        "notification": [p.value for p in notification] if notification is not None else None,
-        "tags": tags,
-        "description": description,
-        "ext_catalog_name": catalog.value if catalog else None,
-        "ext_schema_name": schema.value if schema else None,
     }
     return PipelineDraft(
         index=index,
         path=path,
         pos=node.pos,
-        reader=f,
-        name=name,
+        read=read,
+        name=Located(name, read.path_of(path, "name_prefix"), read.pos_of(path, "name_prefix"))
+        if name
+        else None,
         source=source,
         target=target,
         scd_type=scd_type,
-        key_columns=key_columns,
-        tags=tags,
-        catalog=catalog.value if catalog else None,
-        schema=schema.value if schema else None,
+        key_columns=got.get("key_columns"),
+        tags=got.get("tags"),
+        catalog=got.get("ext_catalog_name"),
+        schema=got.get("ext_schema_name"),
         data=data,
     )
 
 
-def _read_key_columns(ctx: Context, f: FieldReader) -> list[str] | None:
-    items = f.items("key_columns")
-    if items is None:
-        return None
-    result: list[str] = []
-    seen: set[str] = set()
-    for item in items:
-        text = ctx.item_text(item, "a column name", names=True)
-        if text is None:
-            f.bad.add("key_columns")
-            continue
-        if not text:
-            continue
-        problem = name_problem(text, allow_dot=True)
-        if problem:
-            ctx.error(
-                "key_columns_invalid",
-                item.path,
-                f'"{text}" is not a valid column name: {problem}.',
-                item.pos,
-                input_value=text,
-            )
-            f.bad.add("key_columns")
-            continue
-        if text.lower() in seen:
-            ctx.error(
-                "key_columns_invalid",
-                item.path,
-                f'column "{text}" is listed twice.',
-                item.pos,
-                input_value=text,
-            )
-            f.bad.add("key_columns")
-            continue
-        seen.add(text.lower())
-        result.append(text)
-    if "key_columns" in f.bad:
-        return None
-    if len(result) > MAX_KEY_COLUMNS:
-        f.fail(
-            "key_columns",
-            "key_columns_invalid",
-            f"{len(result)} key columns; at most {MAX_KEY_COLUMNS}.",
-        )
-        return None
-    return result or None
-
-
-def _read_schedule(ctx: Context, f: FieldReader, source: str | None) -> dict[str, str] | str | None:
-    node = f.node_of("schedule")
-    if node is None:
-        if "schedule" not in f.bad:
-            f.missing("schedule", ' ({cron, timezone} or "continuous")')
-        return None
-    path = f.path_of("schedule")
+def _read_schedule(
+    ctx: Context, node: RawNode, path: str, source: str | None
+) -> dict[str, str] | str | None:
     value_node, value_path = node, path
     nested_key = _nested_schedule_key(node)
     if nested_key is not None and isinstance(node, RawMap) and source is not None:
@@ -881,7 +806,6 @@ def _read_schedule(ctx: Context, f: FieldReader, source: str | None) -> dict[str
                 entry.key_pos,
                 input_value=nested_key,
             )
-            f.bad.add("schedule")
             return None
         ctx.warning(
             "schedule_nested_shape",
@@ -890,10 +814,7 @@ def _read_schedule(ctx: Context, f: FieldReader, source: str | None) -> dict[str
             entry.key_pos,
         )
         value_node, value_path = entry.value, child(path, nested_key)
-    result = _schedule_value(ctx, value_node, value_path)
-    if result is None:
-        f.bad.add("schedule")
-    return result
+    return _schedule_value(ctx, value_node, value_path)
 
 
 def _nested_schedule_key(node: RawNode) -> str | None:
@@ -932,84 +853,6 @@ def _schedule_value(ctx: Context, node: RawNode, path: str) -> dict[str, str] | 
     if read.bad:
         return None
     return {"cron": read.values["cron"], "timezone": read.values.get("timezone") or "UTC"}
-
-
-def _read_pipeline_tags(ctx: Context, f: FieldReader) -> dict[str, str] | None:
-    """Pipeline tags: a mapping, or (as in Excel) text of `key=value` pairs."""
-    node = f.node_of("tags")
-    if node is None:
-        return None
-    path = f.path_of("tags")
-    pairs: list[tuple[str, str | None, str, SourcePos]] = []
-    if isinstance(node, RawMap):
-        for key, entry in node.entries.items():
-            value_path = child(path, key)
-            if isinstance(entry.value, RawScalar):
-                scalar = ctx.scalar(entry.value, value_path, "a tag value")
-                if scalar is None:
-                    f.bad.add("tags")
-                    continue
-                pairs.append(
-                    (key, "" if scalar.is_null else scalar.text, value_path, entry.key_pos)
-                )
-            else:
-                ctx.error("tags_invalid", value_path, "tag values must be text.", entry.value.pos)
-                f.bad.add("tags")
-    else:
-        items = ctx.items(node, path)
-        if items is None:
-            f.bad.add("tags")
-            return None
-        for item in items:
-            text = ctx.item_text(item, "a key=value tag")
-            if text is None:
-                f.bad.add("tags")
-                continue
-            if not text:
-                continue
-            tag_key, tag_value = split_tag(text)
-            if tag_value is None:
-                ctx.error(
-                    "tags_invalid",
-                    item.path,
-                    f'pipeline tags are key=value pairs, got "{text}".',
-                    item.pos,
-                    input_value=text,
-                )
-                f.bad.add("tags")
-                continue
-            pairs.append((tag_key, tag_value, item.path, item.pos))
-    result: dict[str, str] = {}
-    for raw_key, raw_value, item_path, pos in pairs:
-        try:
-            key, value = check_tag(raw_key, raw_value)
-        except FieldError as exc:
-            ctx.field_error(exc, item_path, pos, raw_key)
-            f.bad.add("tags")
-            continue
-        if key in result:
-            if result[key] == (value or ""):
-                ctx.warning(
-                    "duplicate_entry",
-                    item_path,
-                    f'tag "{key}" is listed twice.',
-                    pos,
-                    input_value=key,
-                )
-                continue
-            ctx.error(
-                "tags_invalid",
-                item_path,
-                f'tag key "{key}" is given twice with different values.',
-                pos,
-                input_value=key,
-            )
-            f.bad.add("tags")
-            continue
-        result[key] = value or ""
-    if "tags" in f.bad:
-        return None
-    return result or None
 
 
 # ------------------------------------------------------------------------------------------ DELETE shape
