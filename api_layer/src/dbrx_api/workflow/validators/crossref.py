@@ -73,8 +73,8 @@ def _unique_names(
 
 
 def _check_share(ctx: Context, share: ShareDraft) -> None:
-    f = share.reader
-    assert f is not None  # noqa: S101 - full shares always have a reader
+    f = share.read
+    assert f is not None  # noqa: S101 - full shares always have their ShareIn outcome
     declared = share.assets.get("share_assets")
     to_add = share.assets.get("share_assets_to_add")
     to_remove = share.assets.get("share_assets_to_remove")
@@ -166,16 +166,16 @@ def _check_desired_assets(
             )
         else:
             aliases[alias_key] = asset
-    f = share.reader
+    f = share.read
     if f is None:
         return
     key = "share_assets" if declared is not None else "share_assets_to_add"
     for count, limit, label in share_limit_problems([a.asset for a in desired.values()]):
         ctx.error(
             "share_limit_exceeded",
-            f.path_of(key),
+            f.path_of(share.path, key),
             f"{count:,} {label}; Databricks allows {limit:,} per share.".replace(",", " "),
-            f.pos_of(key),
+            f.pos_of(share.path, key),
         )
 
 
@@ -221,9 +221,8 @@ def _check_pipeline(
         pipeline.key_columns = None
         pipeline.data["key_columns"] = None
     delta = share.delta_share
-    share_reader = share.reader
-    assert share_reader is not None  # noqa: S101
-    delta_given = delta is not None or "delta_share" in share_reader.bad
+    assert share.read is not None  # noqa: S101
+    delta_given = delta is not None or "delta_share" in share.read.bad
     catalog = pipeline.catalog or (delta.catalog if delta else None)
     schema = pipeline.schema or (delta.schema if delta else None)
     overrides_bad = "ext_catalog_name" in f.bad or "ext_schema_name" in f.bad

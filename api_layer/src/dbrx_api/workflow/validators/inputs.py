@@ -662,3 +662,95 @@ PIPELINE = Section(
     },
     deprecated=("prefix_assetname",),
 )
+
+
+# ------------------------------------------------------------------------------------------ shares
+
+
+def _names(
+    *, declarative: bool
+) -> Callable[[object, ValidatorFunctionWrapHandler, ValidationInfo], list[str] | None]:
+    """Wrap validator of a list of recipient names (rule N, lower-cased); duplicates dropped with a warning; a
+    declarative list may not be empty."""
+
+    def validate(
+        node: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> list[str] | None:
+        items = list_items(node)
+        if items is None:
+            return None
+        values: list[object] = []
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            try:
+                written = item_text(item, "a recipient name", names=True)
+            except PydanticCustomError as exc:
+                values.append(Failed(exc))
+                continue
+            problem = name_problem(written) if written else None
+            if problem:
+                message = f'"{written}" is not a valid name: {problem}.'
+                values.append(Failed(issue("name_invalid", message, input_value=written)))
+                continue
+            value = written.lower()
+            if value and value in seen:
+                warn(
+                    info,
+                    "duplicate_entry",
+                    (str(info.field_name), index),
+                    f'"{value}" is listed twice; the duplicate was dropped.',
+                    input_value=value,
+                )
+                value = ""
+            seen.add(value)
+            values.append(value)
+        kept = [value for value in handler(values) if value]
+        if declarative and not kept:
+            raise issue(
+                "empty_list",
+                "a declarative list cannot be empty; omit it, or list items in "
+                f"{info.field_name}_to_remove.",
+            )
+        return kept
+
+    return validate
+
+
+def _delta_share(node: object) -> RawMap | None:
+    """The delta_share mapping, read afterwards (`DeltaShareIn`)."""
+    if isinstance(node, RawMap):
+        return node
+    if isinstance(node, RawScalar) and node.is_null:
+        return None
+    raise issue(
+        "type_mismatch", "expected a mapping with ext_catalog_name and ext_schema_name.", sweep=True
+    )
+
+
+Entries = Annotated[list[object] | None, BeforeValidator(list_items)]
+Names = Annotated[list[Item] | None, WrapValidator(_names(declarative=False))]
+
+
+class ShareIn(_Input):
+    """§6, one share entry of a NEW/UPDATE pack as written; its assets (`AssetIn`), delta_share (`DeltaShareIn`)
+    and pipelines (`PipelineIn`) are read afterwards, entry by entry."""
+
+    name: Annotated[str, BeforeValidator(name())]
+    description: Description = Field(  # type: ignore[pydantic-alias]
+        default=None, validation_alias=AliasChoices("description", "comment")
+    )
+    share_assets: Entries = None
+    share_assets_to_add: Entries = None
+    share_assets_to_remove: Entries = None
+    recipients: Annotated[list[Item] | None, WrapValidator(_names(declarative=True))] = None
+    recipients_to_add: Names = None
+    recipients_to_remove: Names = None
+    delta_share: Annotated[RawMap | None, BeforeValidator(_delta_share)] = None
+    pipelines: Entries = None
+
+
+SHARE = Section(
+    known=tuple(ShareIn.model_fields),
+    aliases={"comment": "description"},
+    explanations={"name": " (the share name)"},
+)

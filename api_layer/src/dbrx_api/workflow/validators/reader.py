@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from dbrx_api.workflow.models.issues import IssueCollector, SourcePos
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq, split_list_text
 from dbrx_api.workflow.models.suggest import closest
-from dbrx_api.workflow.validators.fields import FieldError, check_text
+from dbrx_api.workflow.validators.fields import FieldError
 
 
 def child(path: str, key: str) -> str:
@@ -299,40 +299,6 @@ class FieldReader:
         return scalar
 
     # ---------------------------------------------------------------- typed values
-
-    def string(
-        self, key: str, *, max_len: int, required: bool = False, explanation: str = ""
-    ) -> str | None:
-        """Trimmed text (any scalar's source text); a blank optional value is absent."""
-        scalar = self._scalar(key, "text")
-        if scalar is None:
-            if required and key not in self.bad:
-                self.missing(key, explanation)
-            return None
-        if scalar.kind == "bool" and not scalar.verbatim:
-            self.fail(
-                key,
-                "type_mismatch",
-                f"expected text, got {describe(scalar)}.",
-                input_value=scalar.text,
-            )
-            return None
-        # Line endings are part of the file format, not of the value: keep one canonical form.
-        text = scalar.text.replace("\r\n", "\n").replace("\r", "\n").strip()
-        try:
-            check_text(text)
-        except FieldError as exc:
-            self.fail_field(key, exc, text)
-            return None
-        if len(text) > max_len:
-            self.fail(
-                key,
-                "too_long",
-                f"{len(text):,} characters, limit {max_len:,}.".replace(",", " "),
-                input_value=text,
-            )
-            return None
-        return text
 
     def name_text(self, key: str, *, required: bool = False, explanation: str = "") -> str | None:
         """Text of a name field (rule N is checked by the caller); Excel booleans and dates are refused."""

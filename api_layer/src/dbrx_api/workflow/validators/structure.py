@@ -34,6 +34,7 @@ from dbrx_api.workflow.validators.inputs import (
     PIPELINE,
     RECIPIENT,
     SCHEDULE,
+    SHARE,
     AssetIn,
     DeltaShareIn,
     MetadataIn,
@@ -42,11 +43,11 @@ from dbrx_api.workflow.validators.inputs import (
     PipelineIn,
     RecipientIn,
     ScheduleIn,
+    ShareIn,
 )
 from dbrx_api.workflow.validators.lenient import Outcome, item_text, list_items, run
 from dbrx_api.workflow.validators.reader import Context, FieldReader, Item, child, describe
 
-MAX_DESCRIPTION = 2000
 MAX_PARTITION_SPECS = 100
 RECIPIENT_FIELDS = (
     "name",
@@ -197,8 +198,8 @@ class ShareDraft:
     index: int
     path: str
     pos: SourcePos
-    reader: FieldReader | None
     name: Located | None
+    read: Outcome[ShareIn] | None = None  # None in the DELETE shape
     values: dict[str, Any] = field(default_factory=dict)
     assets: dict[str, list[AssetDraft]] = field(default_factory=dict)
     grants: dict[str, list[Located]] = field(default_factory=dict)
@@ -314,44 +315,6 @@ def _item_name(
         )
         return None, False
     return Located(text.lower() if lower else text, item.path, item.pos), True
-
-
-def _read_name_list(
-    ctx: Context, f: FieldReader, key: str, what: str, *, declarative: bool
-) -> list[Located] | None:
-    """A list of names; duplicates dropped with a warning; a declarative list may not be empty."""
-    items = f.items(key)
-    if items is None:
-        return None
-    result: list[Located] = []
-    seen: set[str] = set()
-    for item in items:
-        name, ok = _item_name(ctx, item, what)
-        if not ok:
-            f.bad.add(key)
-        if name is None:
-            continue
-        if name.value in seen:
-            ctx.warning(
-                "duplicate_entry",
-                item.path,
-                f'"{name.value}" is listed twice; the duplicate was dropped.',
-                item.pos,
-                input_value=name.value,
-            )
-            continue
-        seen.add(name.value)
-        result.append(name)
-    if key in f.bad:
-        return None
-    if declarative and not result:
-        f.fail(
-            key,
-            "empty_list",
-            f"a declarative list cannot be empty; omit it, or list items in {key}_to_remove.",
-        )
-        return None
-    return result
 
 
 # ------------------------------------------------------------------------------------------ recipients
@@ -504,45 +467,62 @@ def _overlaps(
 
 
 def read_share(ctx: Context, item: Item, path: str) -> ShareDraft | None:
-    """§6: one share entry of a NEW/UPDATE pack with its assets, grants, delta_share and pipelines."""
+    """§6: one share entry of a NEW/UPDATE pack (the pydantic input model `ShareIn`), then its assets, grants,
+    delta_share and pipelines entry by entry."""
     node = _entry_map(ctx, item, "share")
     if node is None:
         return None
-    f = FieldReader(ctx, node, path, SHARE_FIELDS, aliases=DESCRIPTION_ALIASES)
+    read = run(ctx, ShareIn, SHARE, node, path)
+    got = read.values
+    name = got.get("name")
     draft = ShareDraft(
-        index=0, path=path, pos=node.pos, reader=f, name=_read_name(f, "name", "share")
+        index=0,
+        path=path,
+        pos=node.pos,
+        name=Located(name, read.path_of(path, "name"), read.pos_of(path, "name")) if name else None,
+        read=read,
     )
-    if draft.name is not None:
-        draft.values["name"] = draft.name.value
-    draft.values["description"] = f.string("description", max_len=MAX_DESCRIPTION)
+    if name:
+        draft.values["name"] = name
+    draft.values["description"] = got.get("description")
     for key in ASSET_LISTS:
-        assets = _read_assets(ctx, f, key)
+        assets = _read_assets(ctx, read, path, key)
         if assets is not None:
             draft.assets[key] = assets
     for key in GRANT_LISTS:
-        names = _read_name_list(ctx, f, key, "recipient", declarative=key == "recipients")
-        if names is not None:
-            draft.grants[key] = names
-    delta_node = f.node_of("delta_share")
-    if isinstance(delta_node, RawMap):
-        draft.delta_share = _read_delta_share(ctx, delta_node, f.path_of("delta_share"))
-    elif delta_node is not None:
-        f.fail(
-            "delta_share",
-            "type_mismatch",
-            "expected a mapping with ext_catalog_name and ext_schema_name.",
-        )
-        ctx.sweep(delta_node, f.path_of("delta_share"))
-    pipeline_items = f.items("pipelines")
-    if pipeline_items is not None:
+        if got.get(key) is not None:
+            draft.grants[key] = _located_names(read, path, key)
+    if got.get("delta_share") is not None:
+        delta_path = read.path_of(path, "delta_share")
+        draft.delta_share = _read_delta_share(ctx, got["delta_share"], delta_path)
+    if got.get("pipelines") is not None:
         draft.pipelines = []
-        for index, pipeline_item in enumerate(pipeline_items):
-            pipeline = _read_pipeline(ctx, pipeline_item, pipeline_item.path, index)
+        for index, entry in enumerate(_entries(read, path, "pipelines")):
+            pipeline = _read_pipeline(ctx, entry, entry.path, index)
             if pipeline is None:
-                f.bad.add("pipelines")
+                read.bad.add("pipelines")
             else:
                 draft.pipelines.append(pipeline)
     return draft
+
+
+def _entries(read: Outcome[ShareIn], path: str, key: str) -> list[Item]:
+    """The items of a list field as written, with their model paths and positions."""
+    list_path = read.path_of(path, key)
+    return [
+        Item(node, f"{list_path}[{index}]", node.pos)
+        for index, node in enumerate(list_items(read.index.nodes[list_path]) or [])
+    ]
+
+
+def _located_names(read: Outcome[ShareIn], path: str, key: str) -> list[Located]:
+    """The names of a valid grant list with the path and position of their first occurrence."""
+    result: list[Located] = []
+    for entry in _entries(read, path, key):
+        value = item_text(entry.node, "").lower()
+        if value and all(name.value != value for name in result):
+            result.append(Located(value, entry.path, entry.pos))
+    return result
 
 
 def _read_delta_share(ctx: Context, node: RawMap, path: str) -> DeltaShareDraft:
@@ -573,18 +553,19 @@ def tag_keys(tags: list[str] | None) -> set[str]:
 # ------------------------------------------------------------------------------------------ assets
 
 
-def _read_assets(ctx: Context, f: FieldReader, key: str) -> list[AssetDraft] | None:
-    items = f.items(key)
-    if items is None:
+def _read_assets(
+    ctx: Context, read: Outcome[ShareIn], path: str, key: str
+) -> list[AssetDraft] | None:
+    if read.values.get(key) is None:
         return None
     removal = key == "share_assets_to_remove"
     result: list[AssetDraft] = []
     by_name: dict[str, AssetDraft] = {}
-    for item in items:
+    for item in _entries(read, path, key):
         asset = _read_asset(ctx, item, removal=removal)
         if asset is None:
             if not (isinstance(item.node, RawScalar) and item.node.is_null):
-                f.bad.add(key)
+                read.bad.add(key)
             continue
         earlier = by_name.get(asset.asset.name)
         if earlier is not None:
@@ -604,17 +585,19 @@ def _read_assets(ctx: Context, f: FieldReader, key: str) -> list[AssetDraft] | N
                     asset.pos,
                     input_value=asset.asset.name,
                 )
-                f.bad.add(key)
+                read.bad.add(key)
             continue
         by_name[asset.asset.name] = asset
         result.append(asset)
-    if key in f.bad:
+    if key in read.bad:
         return None
     if key == "share_assets" and not result:
-        f.fail(
-            key,
+        read.bad.add(key)
+        ctx.error(
             "empty_list",
+            read.path_of(path, key),
             "a declarative list cannot be empty; omit it, or list items in share_assets_to_remove.",
+            read.pos_of(path, key),
         )
         return None
     return result
@@ -890,14 +873,12 @@ def read_share_ref(ctx: Context, item: Item, path: str) -> ShareDraft | None:
         if share_name is None:
             return None
         ctx.remember(path, item.pos)
-        return ShareDraft(index=0, path=path, pos=item.pos, reader=None, name=share_name)
+        return ShareDraft(index=0, path=path, pos=item.pos, name=share_name)
     ignored = tuple(key for key in SHARE_FIELDS if key not in {"name", "pipelines"})
     f = FieldReader(
         ctx, item.node, path, SHARE_FIELDS, aliases=DESCRIPTION_ALIASES, ignored=ignored
     )
-    draft = ShareDraft(
-        index=0, path=path, pos=item.node.pos, reader=f, name=_read_name(f, "name", "share")
-    )
+    draft = ShareDraft(index=0, path=path, pos=item.node.pos, name=_read_name(f, "name", "share"))
     pipeline_items = f.items("pipelines")
     if pipeline_items is not None:
         draft.pipeline_names = []
