@@ -37,7 +37,7 @@ from dbrx_api.workflow.models.pack import (
     STRATEGIES,
     TABLE_LIKE_TYPES,
 )
-from dbrx_api.workflow.models.raw import RawMap, RawScalar
+from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar
 from dbrx_api.workflow.validators.cron import check_quartz, check_timezone
 from dbrx_api.workflow.validators.fields import (
     AssetName,
@@ -63,11 +63,13 @@ from dbrx_api.workflow.validators.lenient import (
     ip_list,
     issue,
     item_text,
+    kept_items,
     list_items,
     name,
     name_text,
     placed,
     principals,
+    read_items,
     scalar,
     text,
     warn,
@@ -216,25 +218,17 @@ def _share_tags(
     node: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
 ) -> list[str] | None:
     """delta_share.tags: items `key` or `key=value`, canonical; a key given twice with different values fails."""
-    items = list_items(node)
-    if items is None:
-        return None
-    values: list[object] = []
     seen: set[str] = set()
     keys: set[str] = set()
-    for index, item in enumerate(items):
+
+    def read(index: int, item: RawNode) -> str:
+        written = item_text(item, "a tag")
+        if not written:
+            return ""
         try:
-            written = item_text(item, "a tag")
-            if not written:
-                values.append("")
-                continue
             key, value = check_tag(*split_tag(written))
-        except PydanticCustomError as exc:
-            values.append(Failed(exc))
-            continue
         except FieldError as exc:
-            values.append(Failed(field_issue(exc, written)))
-            continue
+            raise field_issue(exc, written) from None
         canonical = key if value is None else f"{key}={value}"
         if canonical in seen:
             warn(
@@ -244,15 +238,15 @@ def _share_tags(
                 f'tag "{canonical}" is listed twice.',
                 input_value=written,
             )
-            canonical = ""
-        elif key in keys:
+            return ""
+        if key in keys:
             message = f'tag key "{key}" is given twice with different values.'
-            values.append(Failed(issue("tags_invalid", message, input_value=written)))
-            continue
+            raise issue("tags_invalid", message, input_value=written)
         seen.add(canonical)
         keys.add(key)
-        values.append(canonical)
-    return [value for value in handler(values) if value] or None
+        return canonical
+
+    return kept_items(node, handler, read) or None
 
 
 class DeltaShareIn(_Input):
@@ -515,17 +509,10 @@ def _schedule(node: object) -> object:
 
 
 def _key_columns(node: object, handler: ValidatorFunctionWrapHandler) -> list[str] | None:
-    items = list_items(node)
-    if items is None:
-        return None
-    values: list[object] = []
     seen: set[str] = set()
-    for item in items:
-        try:
-            written = item_text(item, "a column name", names=True)
-        except PydanticCustomError as exc:
-            values.append(Failed(exc))
-            continue
+
+    def read(_: int, item: RawNode) -> str:
+        written = item_text(item, "a column name", names=True)
         problem = name_problem(written, allow_dot=True) if written else None
         if problem:
             message = f'"{written}" is not a valid column name: {problem}.'
@@ -533,11 +520,11 @@ def _key_columns(node: object, handler: ValidatorFunctionWrapHandler) -> list[st
             message = f'column "{written}" is listed twice.'
         else:
             seen.add(written.lower())
-            values.append(written)
-            continue
-        values.append(Failed(issue("key_columns_invalid", message, input_value=written)))
-    kept = [value for value in handler(values) if value]
-    if len(kept) > MAX_KEY_COLUMNS:
+            return written
+        raise issue("key_columns_invalid", message, input_value=written)
+
+    kept = kept_items(node, handler, read)
+    if kept and len(kept) > MAX_KEY_COLUMNS:
         raise issue("key_columns_invalid", f"{len(kept)} key columns; at most {MAX_KEY_COLUMNS}.")
     return kept or None
 
@@ -589,20 +576,22 @@ def _pipeline_tags(
                 continue
             pairs.append((key, key, "" if cell.is_null else cell.text, entry.key_pos))
     else:
-        for index, item in enumerate(list_items(node) or []):
-            try:
-                written = item_text(item, "a key=value tag")
-            except PydanticCustomError as exc:
-                values[index] = Failed(exc)
-                continue
+
+        def read(index: int, item: RawNode) -> object:
+            written = item_text(item, "a key=value tag")
             if not written:
-                continue
+                return None
             tag_key, tag_value = split_tag(written)
             if tag_value is None:
                 message = f'pipeline tags are key=value pairs, got "{written}".'
-                values[index] = Failed(issue("tags_invalid", message, input_value=written))
-                continue
-            pairs.append((index, tag_key, tag_value, None))
+                raise issue("tags_invalid", message, input_value=written)
+            return (index, tag_key, tag_value, None)
+
+        for index, value in enumerate(read_items(node, read) or []):
+            if isinstance(value, Failed):
+                values[index] = value
+            elif value is not None:
+                pairs.append(value)  # type: ignore[arg-type]
     result: dict[str, str] = {}
     for where, raw_key, raw_value, key_pos in pairs:
         try:
@@ -676,22 +665,14 @@ def _names(
     def validate(
         node: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
     ) -> list[str] | None:
-        items = list_items(node)
-        if items is None:
-            return None
-        values: list[object] = []
         seen: set[str] = set()
-        for index, item in enumerate(items):
-            try:
-                written = item_text(item, "a recipient name", names=True)
-            except PydanticCustomError as exc:
-                values.append(Failed(exc))
-                continue
+
+        def read(index: int, item: RawNode) -> str:
+            written = item_text(item, "a recipient name", names=True)
             problem = name_problem(written) if written else None
             if problem:
                 message = f'"{written}" is not a valid name: {problem}.'
-                values.append(Failed(issue("name_invalid", message, input_value=written)))
-                continue
+                raise issue("name_invalid", message, input_value=written)
             value = written.lower()
             if value and value in seen:
                 warn(
@@ -701,11 +682,12 @@ def _names(
                     f'"{value}" is listed twice; the duplicate was dropped.',
                     input_value=value,
                 )
-                value = ""
+                return ""
             seen.add(value)
-            values.append(value)
-        kept = [value for value in handler(values) if value]
-        if declarative and not kept:
+            return value
+
+        kept = kept_items(node, handler, read)
+        if declarative and kept == []:
             raise issue(
                 "empty_list",
                 "a declarative list cannot be empty; omit it, or list items in "

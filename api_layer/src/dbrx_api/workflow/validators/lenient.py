@@ -261,6 +261,29 @@ def failed_item(value: object) -> object:
     return value
 
 
+def read_items(node: object, read: Callable[[int, RawNode], object]) -> list[object] | None:
+    """The values `read` gives the items of a list (None when the list is null); an error it raises is kept as
+    `Failed`, for the item validator to report at the item's index."""
+    items = list_items(node)
+    if items is None:
+        return None
+    values: list[object] = []
+    for index, item in enumerate(items):
+        try:
+            values.append(read(index, item))
+        except PydanticCustomError as exc:
+            values.append(Failed(exc))
+    return values
+
+
+def kept_items(
+    node: object, handler: ValidatorFunctionWrapHandler, read: Callable[[int, RawNode], object]
+) -> list[Any] | None:
+    """`read_items` validated by `handler` (each failed item reported), blank values dropped."""
+    values = read_items(node, read)
+    return None if values is None else [value for value in handler(values) if value]
+
+
 def principals(
     *, required: bool, emails_only: bool = False, max_entries: int | None = None
 ) -> Callable[[object, ValidatorFunctionWrapHandler, ValidationInfo], list[str] | None]:
@@ -271,33 +294,20 @@ def principals(
     """
     expected = "an email address" if emails_only else "an email or group name"
 
-    def canonical(node: object) -> str:
-        written = item_text(node, expected)
-        if not written:
-            return ""
-        try:
-            return check_email(written) if emails_only else check_principal(written)[0]
-        except FieldError as exc:
-            raise field_issue(exc, written) from None
-
     def validate(
         node: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
     ) -> list[str] | None:
-        items = list_items(node)
-        if items is None:
-            if required:
-                raise issue("empty_value", "must not be empty.")
-            return None
-        values: list[object] = []
         seen: set[str] = set()
-        for index, item in enumerate(items):
+
+        def read(index: int, item: RawNode) -> str:
+            written = item_text(item, expected)
+            if not written:
+                return ""
             try:
-                value = canonical(item)
-            except PydanticCustomError as exc:
-                values.append(Failed(exc))
-                continue
-            if value and value.lower() in seen:
-                written = item_text(item, expected)
+                value = check_email(written) if emails_only else check_principal(written)[0]
+            except FieldError as exc:
+                raise field_issue(exc, written) from None
+            if value.lower() in seen:
                 warn(
                     info,
                     "duplicate_entry",
@@ -305,13 +315,14 @@ def principals(
                     f'"{written}" is listed twice; the duplicate was dropped.',
                     input_value=written,
                 )
-                value = ""
+                return ""
             seen.add(value.lower())
-            values.append(value)
-        kept = [value for value in handler(values) if value]
+            return value
+
+        kept = kept_items(node, handler, read)
         if not kept and required:
             raise issue("empty_value", "must not be empty.")
-        if max_entries is not None and len(kept) > max_entries:
+        if kept and max_entries is not None and len(kept) > max_entries:
             raise issue("too_long", f"{len(kept)} entries, limit {max_entries}.")
         return kept
 
@@ -327,22 +338,17 @@ def ip_list(
     def validate(
         node: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
     ) -> list[str] | None:
-        items = list_items(node)
-        if items is None:
-            return None
-        values: list[object] = []
         seen: set[str] = set()
-        for index, item in enumerate(items):
-            loc = (str(info.field_name), index)
+
+        def read(index: int, item: RawNode) -> str:
+            written = item_text(item, "an IP address or CIDR")
+            if not written:
+                return ""
             try:
-                written = item_text(item, "an IP address or CIDR")
-                canonical, normalised = check_ip(written) if written else ("", False)
-            except PydanticCustomError as exc:
-                values.append(Failed(exc))
-                continue
+                canonical, normalised = check_ip(written)
             except FieldError as exc:
-                values.append(Failed(field_issue(exc, written)))
-                continue
+                raise field_issue(exc, written) from None
+            loc = (str(info.field_name), index)
             if normalised:
                 warn(
                     info,
@@ -352,7 +358,7 @@ def ip_list(
                     input_value=written,
                     hint=canonical,
                 )
-            if canonical and canonical in seen:
+            if canonical in seen:
                 warn(
                     info,
                     "duplicate_entry",
@@ -360,11 +366,12 @@ def ip_list(
                     f'"{written}" is listed twice; the duplicate was dropped.',
                     input_value=written,
                 )
-                canonical = ""
+                return ""
             seen.add(canonical)
-            values.append(canonical)
-        kept = [value for value in handler(values) if value]
-        if declarative and not kept:
+            return canonical
+
+        kept = kept_items(node, handler, read)
+        if kept == [] and declarative:
             raise issue(
                 "empty_list",
                 "a declarative list cannot be empty; omit it, or list items in recipient_ips_to_remove.",
