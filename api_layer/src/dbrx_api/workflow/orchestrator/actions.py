@@ -67,13 +67,20 @@ class Action:
     drops_tables: list[str] | None = None
     plan_kind: str | None = None  # e.g. set_expiry
     adopt: bool = False  # takes over a live object no pack manages (plan action `adopt`)
+    step_prefix: str | None = (
+        None  # the step type when it is not the resource type, e.g. `delete_pipeline`
+    )
     seq: int = 0
+
+    @property
+    def step_type(self) -> str:
+        """The step key's prefix: the resource type unless the action says otherwise (`delete_pipeline`)."""
+        return self.step_prefix or self.resource_type
 
     @property
     def key(self) -> str:
         """The step key, e.g. `share_objects:sales_share`."""
-        prefix = "delete_pipeline" if self.order == ORDER["delete"] else self.resource_type
-        return step_key(prefix, self.name)
+        return step_key(self.step_type, self.name)
 
     @property
     def is_noop(self) -> bool:

@@ -9,7 +9,6 @@ actions continue; a retriable failure or a cancellation stops starting new actio
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -19,48 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from databricks.sdk.service.jobs import CreateResponse
 
-from dbrx_api.errors import (
-    AppError,
-    ConflictError,
-    NotFoundError,
-    is_retriable,
-    upstream,
-)
-from dbrx_api.jobs.pipelines import edit_arguments, spec_arguments
-from dbrx_api.schemas.paths import path_segment
+from dbrx_api.errors import AppError, ConflictError, is_retriable
 from dbrx_api.workflow.db.connection import transaction
-from dbrx_api.workflow.db.repositories import (
-    audit_trail,
-    pipelines,
-    provisioning_steps,
-    version_status,
-)
-from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
+from dbrx_api.workflow.db.repositories import audit_trail, provisioning_steps, version_status
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
-from dbrx_api.workflow.orchestrator.actions import Action, Adoption
-from dbrx_api.workflow.orchestrator.desired import (
-    SCHEMA_COMMENT,
-    desired_job_settings,
-    job_change,
-    notification_emails,
-    pipeline_differences,
-    pipeline_update_arguments,
-    schedule_job_name,
-)
-from dbrx_api.workflow.orchestrator.diff import (
-    ActionGraph,
-    DeleteWork,
-    PipelineWork,
-    SchemaWork,
-)
-from dbrx_api.workflow.orchestrator.steps import (
-    RunContext,
-    StepFailure,
-    StepResult,
-    record_reason,
-)
+from dbrx_api.workflow.orchestrator.actions import Action
+from dbrx_api.workflow.orchestrator.diff import ActionGraph
+from dbrx_api.workflow.orchestrator.steps import RunContext, StepFailure, StepResult
 from dbrx_api.workflow.ownership import guard_executor
 from dbrx_api.workflow.queue.run import RunCancelled
 from dbrx_api.workflow.resources import kind_for
@@ -70,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 SELECT = "SELECT"
 PROGRESS_INTERVAL_S = 1.0
-_JOBS_CREATE_PATH = "/api/2.2/jobs/create"
 
 
 @dataclass(frozen=True)
@@ -102,286 +66,6 @@ def classify(exc: BaseException) -> Failure:
     )
 
 
-# ------------------------------------------------------------------------------------------ schemas
-
-
-def run_schema(ctx: RunContext, action: Action) -> StepResult:
-    """Create a missing target schema; "already exists" counts as done. The catalog is never created."""
-    work: SchemaWork = action.work
-    if action.kind == "noop":
-        return StepResult(StepOutcome.NOOP)
-    full_name = f"{work.catalog}.{work.schema}"
-    try:
-        with upstream("schema", full_name):
-            ctx.workspace.client.schemas.create(
-                name=work.schema, catalog_name=work.catalog, comment=SCHEMA_COMMENT
-            )
-    except ConflictError as exc:
-        if exc.code != "schema_already_exists":
-            raise
-    ctx.reader.put("schema", full_name, True)
-    return StepResult(StepOutcome.SUCCEEDED, calls=1, audit_action="schema.create")
-
-
-# ------------------------------------------------------------------------------------------ pipelines
-
-
-def _pipeline_record(ctx: RunContext, work: PipelineWork) -> PipelineRecord:
-    pipeline = work.pipeline
-    previous = (
-        work.previous
-        if work.previous and work.previous.get("share_pack_id") == ctx.share_pack_id
-        else None
-    )
-    configuration = work.desired.configuration or {}
-    keys = [k for k in (configuration.get("pipelines.keys") or "").split(",") if k]
-    schedule = pipeline.schedule
-    carried: dict[str, Any] = {}
-    if previous is not None:
-        carried = {
-            "schedule_job_id": previous.get("schedule_job_id"),
-            "schedule_job_created_by_pack": previous.get("schedule_job_created_by_pack"),
-            "cron": previous.get("cron"),
-            "timezone": previous.get("timezone"),
-        }
-    if isinstance(schedule, str):
-        carried.update(cron=None, timezone=None)
-    return PipelineRecord(
-        workspace_url=ctx.workspace_url,
-        pipeline_name=pipeline.name_prefix,
-        share_name=work.share.name,
-        created_by_pack=work.created_by_pack,
-        source_table=pipeline.source_asset,
-        target_catalog=work.target.catalog,
-        target_schema=work.target.schema,
-        target_table=work.target.table,
-        scd_type=pipeline.scd_type,
-        serverless=bool(work.desired.serverless),
-        continuous=pipeline.is_continuous,
-        library_path=ctx.databricks.pipelines.library_path or "",
-        share_pack_id=ctx.share_pack_id,
-        databricks_pipeline_id=work.pipeline_id,
-        key_columns=tuple(keys),
-        notifications=tuple(notification_emails(pipeline)),
-        tags=dict(work.desired.tags or {}),
-        **carried,
-    )
-
-
-def _write_pipeline(
-    ctx: RunContext, record: PipelineRecord, reason: str
-) -> Callable[[Any], object]:
-    def write(conn: Any) -> object:
-        return pipelines.record(
-            conn, record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping()
-        )
-
-    return write
-
-
-def run_pipeline(ctx: RunContext, action: Action) -> StepResult:
-    """Create (no duplicate names) or update (full edit with the managed fields replaced) a pipeline."""
-    work: PipelineWork = action.work
-    name = work.pipeline.name_prefix
-    ws = ctx.workspace.client
-    calls = 0
-    detail: dict[str, Any] = {}
-    if action.kind == "create":
-        try:
-            with upstream("pipeline", name):
-                created = ws.pipelines.create(
-                    allow_duplicate_names=False, **spec_arguments(work.desired)
-                )
-            calls += 1
-            work.pipeline_id = created.pipeline_id
-        except ConflictError as exc:
-            if exc.code != "pipeline_already_exists":
-                raise
-            calls += 1
-            ctx.reader.forget("pipelines_named", name.lower())
-            matches = ctx.reader.pipelines_named(name)
-            if len(matches) != 1:
-                raise StepFailure(
-                    "pipeline_name_ambiguous", f'{len(matches)} pipelines are named "{name}".'
-                ) from exc
-            live = matches[0]
-            source = ((live.spec.configuration if live.spec else None) or {}).get(
-                "pipelines.source_table"
-            )
-            if (source or "").lower() != work.pipeline.source_asset:
-                raise StepFailure(
-                    "pipeline_source_immutable", f'pipeline "{name}" already reads "{source}".'
-                ) from exc
-            work.live, work.pipeline_id = live, live.pipeline_id
-            work.created_by_pack = (live.creator_user_name or "") == ctx.reader.identity()
-            detail["adopted_after_conflict"] = True
-            if pipeline_differences(work.desired, live.spec or type(work.desired)()):
-                _update_pipeline(ctx, work)
-                calls += 1
-    elif action.kind == "update":
-        _update_pipeline(ctx, work)
-        calls += 1
-        detail["fields"] = sorted(action.diff or {})
-    record = _pipeline_record(ctx, work)
-    with ctx.guard:
-        ctx.pipeline_records[name.lower()] = record
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
-        ids={"pipeline_id": work.pipeline_id} if work.pipeline_id else None,
-        detail=detail,
-        writes=[
-            _write_pipeline(
-                ctx, record, record_reason(work.created_by_pack, work.previous, ctx.share_pack_id)
-            )
-        ],
-        audit_action=f"pipeline.{action.kind}",
-    )
-
-
-def _update_pipeline(ctx: RunContext, work: PipelineWork) -> None:
-    live = work.live
-    if live is None or work.pipeline_id is None:
-        raise StepFailure("internal_error", "pipeline update without a live pipeline")
-    arguments = pipeline_update_arguments(work.desired, edit_arguments(live))
-    with upstream("pipeline", work.pipeline.name_prefix):
-        ctx.workspace.client.pipelines.update(
-            path_segment(work.pipeline_id), expected_last_modified=live.last_modified, **arguments
-        )
-
-
-def _delete_job(ctx: RunContext, job_id: int) -> None:
-    """`jobs.delete`; a job that no longer exists counts as deleted."""
-    try:
-        with upstream("job", str(job_id)):
-            ctx.workspace.client.jobs.delete(job_id)
-    except NotFoundError:
-        pass
-
-
-def run_schedule(ctx: RunContext, action: Action) -> StepResult:
-    """The schedule job of a triggered pipeline: create (never replayed), update the differing settings, or
-    delete the job this pack created when the pipeline became continuous."""
-    work: PipelineWork = action.work
-    schedules = ctx.databricks.schedules
-    name = work.pipeline.name_prefix
-    job_name = schedule_job_name(work.pipeline, schedules)
-    calls = 0
-    detail: dict[str, Any] = {}
-    record = ctx.pipeline_records.get(name.lower())
-    if record is None:
-        raise StepFailure("internal_error", f"schedule of {name} without its pipeline record")
-    if action.kind == "delete":
-        if work.delete_job_id is not None:
-            _delete_job(ctx, work.delete_job_id)
-            calls += 1
-        record = dataclasses.replace(
-            record,
-            schedule_job_id=None,
-            schedule_job_created_by_pack=None,
-            cron=None,
-            timezone=None,
-        )
-    else:
-        schedule = work.pipeline.schedule
-        desired = desired_job_settings(
-            work.share, work.pipeline, work.pipeline_id or "", defaults=schedules
-        )
-        job_id: int | None = work.job.job_id if work.job is not None else None
-        created_by_pack = bool(work.job_created_by_pack)
-        if action.kind == "create" or work.job is None:
-            with upstream("job", job_name):
-                response = ctx.workspace.post_once(
-                    "jobs.create", _JOBS_CREATE_PATH, desired.as_dict()
-                )
-            job_id = CreateResponse.from_dict(response).job_id
-            created_by_pack = True
-            calls += 1
-        else:
-            calls += _delete_duplicates(ctx, work, job_name)
-            change = job_change(desired, work.job, schedules.task_key)
-            if not change.empty and job_id is not None:
-                with upstream("job", str(job_id)):
-                    ctx.workspace.client.jobs.update(
-                        job_id,
-                        new_settings=change.new_settings,
-                        fields_to_remove=change.fields_to_remove or None,
-                    )
-                calls += 1
-                detail["fields"] = sorted(change.diff)
-        record = dataclasses.replace(
-            record,
-            schedule_job_id=job_id,
-            schedule_job_created_by_pack=created_by_pack,
-            cron=getattr(schedule, "cron", None),
-            timezone=getattr(schedule, "timezone", None),
-        )
-    with ctx.guard:
-        ctx.pipeline_records[name.lower()] = record
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
-        ids={"job_id": record.schedule_job_id} if record.schedule_job_id is not None else None,
-        detail=detail,
-        writes=[_write_pipeline(ctx, record, "provisioned")],
-        audit_action=f"schedule.{action.kind}",
-    )
-
-
-def _delete_duplicates(ctx: RunContext, work: PipelineWork, job_name: str) -> int:
-    """Jobs named like the schedule and running the pipeline besides the kept (lowest) one (§9.5)."""
-    if not work.duplicate_jobs:
-        return 0
-    adoption: Adoption = ctx.adoption("schedule", job_name, None)
-    identity = ctx.reader.identity()
-    calls = 0
-    for job_id in work.duplicate_jobs:
-        job = ctx.reader.job(job_id)
-        if job is None:
-            continue
-        created_ms = job.created_time or 0
-        ours = (job.creator_user_name or "") == identity
-        after_intent = adoption.intent_at is not None and created_ms >= int(
-            adoption.intent_at.timestamp() * 1000
-        )
-        if not (ours and after_intent):
-            raise StepFailure(
-                "schedule_job_conflict",
-                f'job "{job_name}" exists more than once ({job_id}) and this pack did not create the copies.',
-            )
-        _delete_job(ctx, job_id)
-        calls += 1
-    return calls
-
-
-def run_pipeline_delete(ctx: RunContext, action: Action) -> StepResult:
-    """Schedule job first (when this pack created it), then the pipeline; gone objects count as deleted."""
-    work: DeleteWork = action.work
-    row = work.row
-    calls = 0
-    job_id = row.get("schedule_job_id")
-    if job_id is not None and row.get("schedule_job_created_by_pack"):
-        _delete_job(ctx, int(job_id))
-        calls += 1
-    pipeline_id = row.get("databricks_pipeline_id")
-    if pipeline_id:
-        try:
-            with upstream("pipeline", str(row["pipeline_name"])):
-                ctx.workspace.client.pipelines.delete(path_segment(str(pipeline_id)))
-        except NotFoundError:
-            pass
-        calls += 1
-    write = ctx.deletion_write(pipelines.soft_delete, str(row["pipeline_name"]))
-    return StepResult(
-        StepOutcome.SUCCEEDED,
-        calls=calls,
-        ids={"pipeline_id": pipeline_id, "job_id": job_id},
-        detail={"reason": work.reason, "dropped_tables": action.drops_tables or []},
-        writes=[write],
-        audit_action="pipeline.delete",
-    )
-
-
 # ------------------------------------------------------------------------------------------ scheduler
 
 
@@ -402,18 +86,11 @@ Executor = Callable[[RunContext, Action], StepResult]
 
 
 def reconcile_executor(action: Action) -> Executor:
-    """The executor of a NEW/UPDATE action."""
-    if action.key.startswith("delete_pipeline:"):
-        return run_pipeline_delete
-    kind = kind_for(action.resource_type)
-    if kind is not None:
-        return kind.execute
-    executors: dict[str, Executor] = {
-        "schema": run_schema,
-        "pipeline": run_pipeline,
-        "schedule": run_schedule,
-    }
-    return executors[action.resource_type]
+    """The executor of a NEW/UPDATE action: its kind's, chosen by the step type."""
+    kind = kind_for(action.step_type)
+    if kind is None:
+        raise ValueError(f"no executor for {action.key}")
+    return kind.execute
 
 
 class Applier:
@@ -494,9 +171,7 @@ class Applier:
             "run_id": self.ctx.run_id,
             "seq": action.seq,
             "step_key": action.key,
-            "resource_type": "pipeline"
-            if action.key.startswith("delete_pipeline:")
-            else action.resource_type,
+            "resource_type": action.resource_type,
             "resource_name": action.name,
         }
 

@@ -12,23 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbrx_api.errors import NotFoundError, upstream
-from dbrx_api.schemas.paths import path_segment
-from dbrx_api.workflow.db.repositories import pipelines
-from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import DeleteSharePack
 from dbrx_api.workflow.orchestrator.actions import ORDER, Action
-from dbrx_api.workflow.orchestrator.apply import Executor, _delete_job
-from dbrx_api.workflow.orchestrator.diff import ActionGraph, DeleteWork
-from dbrx_api.workflow.orchestrator.live import job_pipeline_id
+from dbrx_api.workflow.orchestrator.apply import Executor
+from dbrx_api.workflow.orchestrator.diff import ActionGraph
 from dbrx_api.workflow.orchestrator.records import Recorded
-from dbrx_api.workflow.orchestrator.steps import (
-    RunContext,
-    StepResult,
-    already_gone,
-)
 from dbrx_api.workflow.resources import RECIPIENT, SHARE, Deletion, kind_for
+from dbrx_api.workflow.resources.pipeline import deletion as pipeline_deletion
 from dbrx_api.workflow.validators.locator import PackLocator
 
 DELETE_ORDER = {"pipeline": 1, "share": 2, "recipient": 3}
@@ -82,17 +73,10 @@ def build_delete_graph(
         )
         pipeline_keys = set()
         for prow in owned_pipelines:
-            target = f"{prow['target_catalog']}.{prow['target_schema']}.{prow['target_table']}"
-            job_calls = 1 if prow.get("schedule_job_id") is not None else 0
-            action = Action(
-                "pipeline",
-                str(prow["pipeline_name"]),
-                "delete",
-                ORDER["delete"],
-                DeleteWork(prow, f"share {ref.name} is deleted"),
-                calls=job_calls + 1,
-                reason=f"share {ref.name} is deleted",
-                drops_tables=[target],
+            action = pipeline_deletion(
+                prow,
+                f"share {ref.name} is deleted",
+                job_calls=1 if prow.get("schedule_job_id") is not None else 0,
             )
             actions.append(action)
             pipeline_keys.add(action.key)
@@ -146,66 +130,8 @@ def build_delete_graph(
 # ------------------------------------------------------------------------------------------ executors
 
 
-def _runs_only(job: Any, pipeline_id: str) -> bool:
-    """Every task of the job runs this pipeline (an adopted job is deleted only then)."""
-    tasks = (job.settings.tasks if job.settings else None) or []
-    return bool(tasks) and all(
-        task.pipeline_task is not None and task.pipeline_task.pipeline_id == pipeline_id
-        for task in tasks
-    )
-
-
-def run_delete_pipeline(ctx: RunContext, action: Action) -> StepResult:
-    """`pipelines.get(id)`, the recorded schedule job when it still runs this pipeline, then `pipelines.delete(id)`.
-
-    The job recorded on the pack's pipeline row goes with the pipeline whether the pack created or adopted it: a job
-    left behind would only run a pipeline that no longer exists.
-    """
-    work: DeleteWork = action.work
-    row = work.row
-    name = str(row["pipeline_name"])
-    ws = ctx.workspace.client
-    pipeline_id = str(row.get("databricks_pipeline_id") or "")
-
-    soft_delete = ctx.deletion_write(pipelines.soft_delete, name)
-
-    live = ctx.reader.pipeline(pipeline_id) if pipeline_id else None
-    if live is None:
-        return already_gone({"pipeline": name}, soft_delete)
-    calls = 0
-    job_id = row.get("schedule_job_id")
-    if job_id is not None:
-        job = ctx.reader.job(int(job_id))
-        if job is not None and job_pipeline_id(job) == pipeline_id:
-            if row.get("schedule_job_created_by_pack") or _runs_only(job, pipeline_id):
-                _delete_job(ctx, int(job_id))
-                calls += 1
-            else:
-                ctx.warn(
-                    "delete_job_kept",
-                    f"pipeline[{name}]",
-                    f'schedule job {job_id} of pipeline "{name}" was adopted and also runs other tasks; it is kept.',
-                )
-    try:
-        with upstream("pipeline", name):
-            ws.pipelines.delete(path_segment(pipeline_id))
-    except NotFoundError:
-        pass
-    calls += 1
-    return StepResult(
-        StepOutcome.SUCCEEDED,
-        calls=calls,
-        ids={"pipeline_id": pipeline_id, "job_id": job_id},
-        detail={"dropped_tables": action.drops_tables or []},
-        writes=[soft_delete],
-        audit_action="pipeline.delete",
-    )
-
-
 def delete_executor(action: Action) -> Executor:
-    """The executor of a DELETE-pack action."""
-    if action.resource_type == "pipeline":
-        return run_delete_pipeline
+    """The executor of a DELETE-pack action: its kind's."""
     kind = kind_for(action.resource_type)
     if kind is None:
         raise ValueError(f"no DELETE executor for {action.key}")

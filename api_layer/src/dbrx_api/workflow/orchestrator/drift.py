@@ -18,17 +18,15 @@ from typing import Any
 from uuid import UUID
 
 from dbrx_api.errors import AppError
-from dbrx_api.jobs.cron import cron_equal
-from dbrx_api.jobs.pipelines import KEYS_KEY, SCD_TYPE_KEY, SOURCE_TABLE_KEY, TARGET_TABLE_KEY
-from dbrx_api.schemas.common import enum_text
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import database_unavailable
 from dbrx_api.workflow.db.repositories import pipelines, recipients, share_packs, shares
 from dbrx_api.workflow.models.pack import SharePack, parse_canonical
 from dbrx_api.workflow.orchestrator.calls import forbid_mutations
-from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
+from dbrx_api.workflow.orchestrator.live import LiveReader
 from dbrx_api.workflow.orchestrator.prepare import counted_workspace
-from dbrx_api.workflow.resources import RECIPIENT, SHARE, set_difference
+from dbrx_api.workflow.resources import PIPELINE, RECIPIENT, SHARE, ResourceKind
+from dbrx_api.workflow.resources.pipeline import SCHEDULE, schedule_differences
 
 STATES = ("in_sync", "drifted", "missing", "error")
 
@@ -89,16 +87,6 @@ class DriftReport:
         }
 
 
-def _scalar(field_name: str, recorded: Any, live: Any) -> dict[str, Any] | None:
-    if recorded == live:
-        return None
-    return {"field": field_name, "recorded": recorded, "live": live}
-
-
-def _nothing() -> None:
-    return None
-
-
 def _source(row: Mapping[str, Any]) -> tuple[UUID, int] | None:
     """`(share_pack_id, source_version)` of a recorded row, None when unknown."""
     pack_id, version = row.get("share_pack_id"), row.get("source_version")
@@ -116,73 +104,6 @@ class _Managed:
     def pack(self, row: Mapping[str, Any]) -> SharePack | None:
         source = _source(row)
         return self._configs.get(source) if source is not None else None
-
-
-def _pipeline_differences(row: Mapping[str, Any], live: Any) -> list[dict[str, Any]]:
-    spec = live.spec
-    configuration = (spec.configuration if spec else None) or {}
-    keys = [k for k in (configuration.get(KEYS_KEY) or "").split(",") if k]
-    pairs: list[tuple[str, Any, Any]] = [
-        ("catalog", row.get("target_catalog"), (spec.catalog or "").lower() if spec else None),
-        (
-            "schema",
-            row.get("target_schema"),
-            ((spec.schema or spec.target or "").lower()) if spec else None,
-        ),
-        (
-            "source_table",
-            row.get("source_table"),
-            (configuration.get(SOURCE_TABLE_KEY) or "").lower(),
-        ),
-        (
-            "target_table",
-            row.get("target_table"),
-            (configuration.get(TARGET_TABLE_KEY) or "").lower(),
-        ),
-        ("scd_type", row.get("scd_type"), configuration.get(SCD_TYPE_KEY)),
-        ("key_columns", list(row.get("key_columns") or []), keys),
-        ("continuous", row.get("continuous"), bool(spec.continuous) if spec else None),
-        ("serverless", row.get("serverless"), bool(spec.serverless) if spec else None),
-        ("tags", dict(row.get("tags") or {}), dict((spec.tags if spec else None) or {})),
-    ]
-    found = [d for d in (_scalar(name, recorded, now) for name, recorded, now in pairs) if d]
-    live_emails = sorted(
-        {
-            e.lower()
-            for block in (spec.notifications if spec else None) or []
-            for e in block.email_recipients or []
-        }
-    )
-    difference = set_difference(
-        "notifications", [e.lower() for e in row.get("notifications") or []], live_emails
-    )
-    if difference:
-        found.append(difference)
-    return found
-
-
-def _schedule_differences(row: Mapping[str, Any], job: Any) -> list[dict[str, Any]]:
-    settings = job.settings
-    schedule = settings.schedule if settings else None
-    found: list[dict[str, Any]] = []
-    if str(row.get("databricks_pipeline_id")) != (job_pipeline_id(job) or ""):
-        found.append(
-            {
-                "field": "pipeline_id",
-                "recorded": row.get("databricks_pipeline_id"),
-                "live": job_pipeline_id(job),
-            }
-        )
-    live_cron = schedule.quartz_cron_expression if schedule else None
-    if row.get("cron") and not (live_cron and cron_equal(live_cron, str(row["cron"]))):
-        found.append({"field": "cron", "recorded": row.get("cron"), "live": live_cron})
-    live_zone = schedule.timezone_id if schedule else None
-    if row.get("timezone") and (live_zone or "").lower() != str(row["timezone"]).lower():
-        found.append({"field": "timezone", "recorded": row.get("timezone"), "live": live_zone})
-    live_pause = enum_text(schedule.pause_status) if schedule else None
-    if schedule is not None and live_pause not in (None, "UNPAUSED"):
-        found.append({"field": "pause_status", "recorded": "UNPAUSED", "live": live_pause})
-    return found
 
 
 def _examine(
@@ -242,44 +163,37 @@ def detect_drift(
         items.append(item)
         return item
 
+    def examine(kind: ResourceKind, name: str, identity: str, row: Mapping[str, Any]) -> None:
+        """Queue the check of one recorded row by its kind; `identity` is what the kind reads it by."""
+        item = item_for(kind.resource_type, name, row)
+        checks.append(
+            partial(
+                _examine,
+                item,
+                partial(kind.read, reader, identity),
+                partial(kind.drift, row, managed.pack(row)),
+            )
+        )
+
     for row in recipient_rows:
         name = str(row["recipient_name"])
-        item = item_for(RECIPIENT.resource_type, name, row)
-        checks.append(
-            partial(
-                _examine,
-                item,
-                partial(RECIPIENT.read, reader, name),
-                partial(RECIPIENT.drift, row, managed.pack(row)),
-            )
-        )
+        examine(RECIPIENT, name, name, row)
     for row in share_rows:
         name = str(row["share_name"])
-        item = item_for(SHARE.resource_type, name, row)
-        checks.append(
-            partial(
-                _examine,
-                item,
-                partial(SHARE.read, reader, name),
-                partial(SHARE.drift, row, managed.pack(row)),
-            )
-        )
+        examine(SHARE, name, name, row)
     suffix = ctx.settings.databricks.schedules.job_name_suffix
     for row in pipeline_rows:
         name = str(row["pipeline_name"])
-        item = item_for("pipeline", name, row)
-        pipeline_id = str(row.get("databricks_pipeline_id") or "")
-        read = partial(reader.pipeline, pipeline_id) if pipeline_id else _nothing
-        checks.append(partial(_examine, item, read, partial(_pipeline_differences, row)))
+        examine(PIPELINE, name, str(row.get("databricks_pipeline_id") or ""), row)
         job_id = row.get("schedule_job_id")
         if job_id is not None:
-            job_item = item_for("schedule", f"{name}{suffix}", row)
+            job_item = item_for(SCHEDULE, f"{name}{suffix}", row)
             checks.append(
                 partial(
                     _examine,
                     job_item,
                     partial(reader.job, int(job_id)),
-                    partial(_schedule_differences, row),
+                    partial(schedule_differences, row),
                 )
             )
     parallel = ctx.settings.workflow.worker.workspace_max_inflight

@@ -36,7 +36,7 @@ from dbrx_api.workflow.db.repositories import (
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import DeleteSharePack, parse_canonical
-from dbrx_api.workflow.orchestrator.actions import ORDER, Action, Adoption
+from dbrx_api.workflow.orchestrator.actions import Action, Adoption
 from dbrx_api.workflow.orchestrator.apply import (
     Applier,
     ApplyResult,
@@ -137,7 +137,7 @@ def _step_loc(action: Action | None, locator: PackLocator) -> str:
         return locator.share(action.name)
     pipeline = getattr(action.work, "pipeline", None)
     prefix = getattr(pipeline, "name_prefix", None)
-    if kind == "pipeline" and action.order != ORDER["delete"]:
+    if action.step_type == "pipeline":  # not `delete_pipeline`
         return locator.pipeline(prefix or action.name)
     if kind == "schedule" and isinstance(prefix, str):
         return f"{locator.pipeline(prefix)}.schedule"

@@ -3,8 +3,7 @@
 A kind's module holds its desired state from the pack, its managed fields with their normalisers and the one
 comparison (plan and drift), its actions in the graph, its Databricks calls (through the `dltshr` gateway) and its
 recorded row. The generic engine (`orchestrator.diff`, `apply`, `delete`, `drift`) dispatches to a kind through
-`kind_for` / `KINDS`. Recipients and shares live here; pipelines (with their target schemas and schedule jobs) still
-live in the engine.
+`kind_for` / `KINDS`. Recipients, shares and pipelines (with their target schemas and schedule jobs) live here.
 """
 
 from __future__ import annotations
@@ -85,10 +84,11 @@ def set_difference(
 
 
 # The kinds import only the helpers above.
+from dbrx_api.workflow.resources.pipeline import PIPELINE  # noqa: E402
 from dbrx_api.workflow.resources.recipient import RECIPIENT  # noqa: E402
 from dbrx_api.workflow.resources.share import SHARE  # noqa: E402
 
-KINDS: tuple[ResourceKind, ...] = (RECIPIENT, SHARE)
+KINDS: tuple[ResourceKind, ...] = (RECIPIENT, SHARE, PIPELINE)
 """Every registered kind, in canonical order."""
 
 _BY_ACTION_TYPE: dict[str, ResourceKind] = {
@@ -97,12 +97,13 @@ _BY_ACTION_TYPE: dict[str, ResourceKind] = {
 
 
 def kind_for(action_type: str) -> ResourceKind | None:
-    """The kind that owns actions of `action_type`, None for resources still handled by the engine itself."""
+    """The kind that owns actions of `action_type` (a step type, e.g. `delete_pipeline`), None when none does."""
     return _BY_ACTION_TYPE.get(action_type)
 
 
 __all__ = [
     "KINDS",
+    "PIPELINE",
     "RECIPIENT",
     "SHARE",
     "Deletion",

@@ -29,7 +29,7 @@ from databricks.sdk.service.sharing import (
 from dbrx_api.schemas.common import to_epoch_ms
 from dbrx_api.settings import PipelineDefaults, ScheduleDefaults
 from dbrx_api.workflow.models.pack import Asset, Pipeline, Recipient, Share
-from dbrx_api.workflow.orchestrator.desired import (
+from dbrx_api.workflow.resources.pipeline import (
     desired_job_settings,
     desired_pipeline_spec,
     job_change,

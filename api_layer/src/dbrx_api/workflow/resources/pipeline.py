@@ -1,0 +1,1160 @@
+"""The pipeline kind in one room: the pipeline, its target schema and its schedule job (docs/SHAREPACK.md §5, §9.3;
+docs/WORKFLOW.md §9.3, §9.5, §9.8, §11).
+
+Everything provisioning, plan, DELETE and drift know about a pack pipeline is here:
+
+* its desired state from the canonical pack, in Databricks terms: the target (`pipeline_target`), the managed spec
+  (`desired_pipeline_spec`) and the schedule job's settings (`desired_job_settings`);
+* its managed fields and their comparison with live objects: `pipeline_differences` (only managed fields: unset and
+  server-filled fields never count) and `job_change`; drift compares the recorded row (`drift_differences`,
+  `schedule_differences`);
+* its actions in the graph (`plan`): `schema:<catalog.schema>` (create when missing and asked), `pipeline:<name>`
+  (create / update of the managed spec), `schedule:<job name>` (create / update / delete when continuous now) and
+  `delete_pipeline:<name>` (a recorded pipeline the pack no longer wants, its target table dropped with it);
+* its Databricks calls: the pipeline with the `jobs.pipelines` spec and edit arguments, the schedule job with one
+  `post_once` create;
+* its SCD2 row (`record_of`, written with `db.repositories.pipelines`, the schedule carried on it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from databricks.sdk.service.jobs import (
+    BaseJob,
+    CreateResponse,
+    CronSchedule,
+    Job,
+    JobEmailNotifications,
+    JobSettings,
+    PauseStatus,
+    PipelineTask,
+    Task,
+)
+from databricks.sdk.service.pipelines import GetPipelineResponse, PipelineLibrary, PipelineSpec
+
+from dbrx_api.errors import ConflictError, NotFoundError, upstream
+from dbrx_api.jobs.cron import cron_equal
+from dbrx_api.jobs.pipelines import (
+    DELETE_EXPR_KEY,
+    KEYS_KEY,
+    SCD_TYPE_KEY,
+    SEQUENCE_BY_KEY,
+    SOURCE_TABLE_KEY,
+    TARGET_TABLE_KEY,
+    build_pipeline_spec,
+    edit_arguments,
+    spec_arguments,
+)
+from dbrx_api.schemas.common import enum_text
+from dbrx_api.schemas.paths import path_segment
+from dbrx_api.settings import PipelineDefaults, ScheduleDefaults
+from dbrx_api.workflow.db.repositories import pipelines
+from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
+from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
+from dbrx_api.workflow.models.pack import CronSchedule as PackCron
+from dbrx_api.workflow.models.pack import Pipeline, Share, SharePack
+from dbrx_api.workflow.orchestrator.actions import ORDER, Action, Adoption, step_key
+from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
+from dbrx_api.workflow.orchestrator.steps import (
+    RunContext,
+    StepFailure,
+    StepResult,
+    already_gone,
+    record_reason,
+)
+from dbrx_api.workflow.resources import set_difference
+from dbrx_api.workflow.validators.fields import is_email, split_tag
+
+if TYPE_CHECKING:
+    from dbrx_api.workflow.orchestrator.diff import GraphBuilder
+
+RESOURCE_TYPE = "pipeline"
+SCHEMA = "schema"  # a target-schema action (step key `schema:<catalog.schema>`)
+SCHEDULE = "schedule"  # a schedule-job action (step key `schedule:<job name>`)
+DELETE_STEP = "delete_pipeline"  # step type of a pipeline deletion (`delete_pipeline:<name>`)
+_JOBS_CREATE_PATH = "/api/2.2/jobs/create"
+
+# Pack pipelines alert on failures only (docs/WORKFLOW.md §9.5).
+FAILURE_ALERTS = ("on-update-failure", "on-update-fatal-failure", "on-flow-failure")
+# The configuration keys a pack manages; others (set by hand) are kept on update.
+MANAGED_CONFIGURATION_KEYS = (
+    SOURCE_TABLE_KEY,
+    TARGET_TABLE_KEY,
+    SCD_TYPE_KEY,
+    KEYS_KEY,
+    SEQUENCE_BY_KEY,
+    DELETE_EXPR_KEY,
+)
+SCHEMA_COMMENT = "Created by DeltaShare"
+
+
+# ------------------------------------------------------------------------------------------ desired pipeline
+
+
+@dataclass(frozen=True)
+class PipelineTarget:
+    """Where a pipeline writes."""
+
+    catalog: str
+    schema: str
+    table: str
+
+    @property
+    def full_name(self) -> str:
+        """`catalog.schema.table`."""
+        return f"{self.catalog}.{self.schema}.{self.table}"
+
+    @property
+    def schema_full_name(self) -> str:
+        """`catalog.schema`."""
+        return f"{self.catalog}.{self.schema}"
+
+
+def pipeline_target(share: Share, pipeline: Pipeline) -> PipelineTarget:
+    """Target catalog/schema (pipeline override, else `delta_share`) and table (validated offline)."""
+    delta = share.delta_share
+    catalog = pipeline.ext_catalog_name or (delta.ext_catalog_name if delta else "")
+    schema = pipeline.ext_schema_name or (delta.ext_schema_name if delta else "")
+    return PipelineTarget(
+        catalog=catalog.lower(), schema=schema.lower(), table=pipeline.target_asset.lower()
+    )
+
+
+def merged_tags(share: Share, pipeline: Pipeline) -> dict[str, str]:
+    """`delta_share.tags` merged with the pipeline's tags (the pipeline wins); a bare key has an empty value."""
+    tags: dict[str, str] = {}
+    for item in (share.delta_share.tags if share.delta_share else None) or []:
+        key, value = split_tag(item)
+        tags[key.strip()] = (value or "").strip()
+    tags.update(pipeline.tags or {})
+    return tags
+
+
+def notification_emails(pipeline: Pipeline) -> list[str]:
+    """The e-mail entries of `notification` (groups are recorded but never sent)."""
+    return [entry for entry in pipeline.notification or [] if is_email(entry)]
+
+
+def key_columns_as_in_table(keys: Sequence[str], columns: Sequence[str]) -> list[str]:
+    """Key columns spelled as the source table spells them (the live checks matched them case-insensitively)."""
+    by_lower = {column.lower(): column for column in columns}
+    return [by_lower.get(key.lower(), key) for key in keys]
+
+
+def desired_pipeline_spec(
+    share: Share,
+    pipeline: Pipeline,
+    *,
+    defaults: PipelineDefaults,
+    source_columns: Sequence[str] = (),
+) -> PipelineSpec:
+    """The managed specification of a pack pipeline (docs/WORKFLOW.md §9.5)."""
+    target = pipeline_target(share, pipeline)
+    keys = list(pipeline.key_columns or []) if pipeline.scd_type != "full_refresh" else []
+    tags = merged_tags(share, pipeline)
+    return build_pipeline_spec(
+        name=pipeline.name_prefix,
+        catalog=target.catalog,
+        schema=target.schema,
+        source_table=pipeline.source_asset,
+        target_table=target.table,
+        scd_type=pipeline.scd_type,
+        key_columns=key_columns_as_in_table(keys, source_columns),
+        continuous=pipeline.is_continuous,
+        serverless=pipeline.serverless,
+        notifications=notification_emails(pipeline),
+        tags=tags or None,
+        defaults=defaults,
+        notification_alerts=FAILURE_ALERTS,
+        cluster_tags=tags or None,
+    )
+
+
+def _libraries(libraries: Sequence[PipelineLibrary] | None) -> list[tuple[str, str]]:
+    refs = []
+    for library in libraries or []:
+        if library.file is not None:
+            refs.append(("file", library.file.path or ""))
+        elif library.notebook is not None:
+            refs.append(("notebook", library.notebook.path or ""))
+        elif library.glob is not None:
+            refs.append(("glob", library.glob.include or ""))
+    return refs
+
+
+def _notifications(spec: PipelineSpec) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    return sorted(
+        (
+            tuple(sorted(email.lower() for email in block.email_recipients or [])),
+            tuple(sorted(block.alerts or [])),
+        )
+        for block in spec.notifications or []
+    )
+
+
+def _managed_configuration(configuration: Mapping[str, str] | None) -> dict[str, str]:
+    values = dict(configuration or {})
+    return {key: values[key] for key in MANAGED_CONFIGURATION_KEYS if key in values}
+
+
+def pipeline_differences(desired: PipelineSpec, live: PipelineSpec) -> dict[str, dict[str, Any]]:
+    """Managed fields whose live value differs: `{field: {from, to}}` (docs/WORKFLOW.md §9.3)."""
+    pairs: dict[str, tuple[Any, Any]] = {
+        "catalog": (live.catalog, desired.catalog),
+        "schema": (live.schema or live.target, desired.schema),
+        "libraries": (_libraries(live.libraries), _libraries(desired.libraries)),
+        "root_path": (live.root_path, desired.root_path),
+        "configuration": (
+            _managed_configuration(live.configuration),
+            _managed_configuration(desired.configuration),
+        ),
+        "continuous": (bool(live.continuous), bool(desired.continuous)),
+        "serverless": (bool(live.serverless), bool(desired.serverless)),
+        "notifications": (_notifications(live), _notifications(desired)),
+        "tags": (dict(live.tags or {}), dict(desired.tags or {})),
+    }
+    return {
+        name: {"from": before, "to": after}
+        for name, (before, after) in pairs.items()
+        if before != after
+    }
+
+
+def pipeline_update_arguments(
+    desired: PipelineSpec, edit_arguments: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The full edit request: the live specification with every managed field replaced (§9.5).
+
+    Edits replace the whole specification, so unmanaged fields (clusters, photon, channel, other configuration
+    keys, …) are re-sent as they are; managed fields the desired state leaves unset are removed.
+    """
+    arguments = dict(edit_arguments)
+    arguments.pop("target", None)
+    configuration = {
+        key: value
+        for key, value in (arguments.get("configuration") or {}).items()
+        if key not in MANAGED_CONFIGURATION_KEYS
+    }
+    configuration.update(desired.configuration or {})
+    replaced: dict[str, Any] = {
+        "name": desired.name,
+        "catalog": desired.catalog,
+        "schema": desired.schema,
+        "libraries": desired.libraries,
+        "root_path": desired.root_path,
+        "configuration": configuration,
+        "continuous": desired.continuous,
+        "serverless": desired.serverless,
+        "notifications": desired.notifications,
+        "tags": desired.tags,
+    }
+    for key, value in replaced.items():
+        if value is None:
+            arguments.pop(key, None)
+        else:
+            arguments[key] = value
+    if not desired.serverless and not arguments.get("clusters") and desired.clusters:
+        arguments["clusters"] = desired.clusters
+    return arguments
+
+
+# ------------------------------------------------------------------------------------------ desired schedule job
+
+
+def schedule_job_name(pipeline: Pipeline, defaults: ScheduleDefaults) -> str:
+    """`<name_prefix>_schedule`."""
+    return f"{pipeline.name_prefix}{defaults.job_name_suffix}"
+
+
+def desired_job_settings(
+    share: Share, pipeline: Pipeline, pipeline_id: str, *, defaults: ScheduleDefaults
+) -> JobSettings:
+    """The managed settings of a pipeline's schedule job (docs/WORKFLOW.md §9.5)."""
+    schedule = pipeline.schedule
+    if not isinstance(schedule, PackCron):
+        raise ValueError("continuous pipelines have no schedule job")
+    emails = notification_emails(pipeline)
+    tags = merged_tags(share, pipeline)
+    return JobSettings(
+        name=schedule_job_name(pipeline, defaults),
+        tasks=[
+            Task(
+                task_key=defaults.task_key,
+                pipeline_task=PipelineTask(pipeline_id=pipeline_id, full_refresh=False),
+            )
+        ],
+        schedule=CronSchedule(
+            quartz_cron_expression=schedule.cron,
+            timezone_id=schedule.timezone,
+            pause_status=PauseStatus.UNPAUSED,
+        ),
+        max_concurrent_runs=defaults.max_concurrent_runs,
+        email_notifications=JobEmailNotifications(on_failure=emails) if emails else None,
+        tags=tags or None,
+        description=pipeline.description,
+    )
+
+
+def _task_pipeline(settings: JobSettings, task_key: str) -> tuple[str | None, bool]:
+    for task in settings.tasks or []:
+        if task.task_key == task_key and task.pipeline_task is not None:
+            return task.pipeline_task.pipeline_id, bool(task.pipeline_task.full_refresh)
+    return None, False
+
+
+@dataclass(frozen=True)
+class JobChange:
+    """Differences of a schedule job: the settings to send, the fields to remove, and a readable diff."""
+
+    new_settings: JobSettings
+    fields_to_remove: list[str]
+    diff: dict[str, dict[str, Any]]
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing differs."""
+        return not self.diff
+
+
+def job_change(desired: JobSettings, live: BaseJob | Job, task_key: str) -> JobChange:
+    """Top-level settings of `live` that differ from `desired` (`jobs.update` merges tasks by key)."""
+    current = live.settings or JobSettings()
+    diff: dict[str, dict[str, Any]] = {}
+    changed: dict[str, Any] = {}
+    remove: list[str] = []
+    if (current.name or "") != (desired.name or ""):
+        diff["name"] = {"from": current.name, "to": desired.name}
+        changed["name"] = desired.name
+    wanted_pipeline, _ = _task_pipeline(desired, task_key)
+    live_pipeline, live_full_refresh = _task_pipeline(current, task_key)
+    if live_pipeline != wanted_pipeline or live_full_refresh:
+        diff["tasks"] = {"from": live_pipeline, "to": wanted_pipeline}
+        changed["tasks"] = desired.tasks
+    want_schedule, have_schedule = desired.schedule, current.schedule
+    if want_schedule is not None and (
+        have_schedule is None
+        or not cron_equal(
+            have_schedule.quartz_cron_expression or "", want_schedule.quartz_cron_expression
+        )
+        or (have_schedule.timezone_id or "").lower() != want_schedule.timezone_id.lower()
+        or have_schedule.pause_status != PauseStatus.UNPAUSED
+    ):
+        diff["schedule"] = {
+            "from": None
+            if have_schedule is None
+            else {
+                "cron": have_schedule.quartz_cron_expression,
+                "timezone": have_schedule.timezone_id,
+                "pause_status": enum_text(have_schedule.pause_status),
+            },
+            "to": {
+                "cron": want_schedule.quartz_cron_expression,
+                "timezone": want_schedule.timezone_id,
+                "pause_status": "UNPAUSED",
+            },
+        }
+        changed["schedule"] = want_schedule
+    if (current.max_concurrent_runs or 1) != desired.max_concurrent_runs:
+        diff["max_concurrent_runs"] = {
+            "from": current.max_concurrent_runs,
+            "to": desired.max_concurrent_runs,
+        }
+        changed["max_concurrent_runs"] = desired.max_concurrent_runs
+    live_emails = sorted(
+        e.lower()
+        for e in (current.email_notifications.on_failure if current.email_notifications else None)
+        or []
+    )
+    wanted_emails = sorted(
+        e.lower()
+        for e in (desired.email_notifications.on_failure if desired.email_notifications else None)
+        or []
+    )
+    if live_emails != wanted_emails:
+        diff["email_notifications"] = {"from": live_emails, "to": wanted_emails}
+        if wanted_emails:
+            changed["email_notifications"] = desired.email_notifications
+        else:
+            remove.append("email_notifications")
+    live_tags, wanted_tags = dict(current.tags or {}), dict(desired.tags or {})
+    if live_tags != wanted_tags:
+        diff["tags"] = {"from": live_tags, "to": wanted_tags}
+        if wanted_tags:
+            changed["tags"] = wanted_tags
+        else:
+            remove.append("tags")
+    if (current.description or "") != (desired.description or ""):
+        diff["description"] = {"from": current.description, "to": desired.description}
+        if desired.description:
+            changed["description"] = desired.description
+        else:
+            remove.append("description")
+    return JobChange(JobSettings(**changed), remove, diff)
+
+
+# ------------------------------------------------------------------------------------------ executor data
+
+
+@dataclass
+class SchemaWork:
+    """Executor data of a target-schema action."""
+
+    catalog: str
+    schema: str
+
+
+@dataclass
+class PipelineWork:
+    """Executor data of a pipeline action and of its schedule action."""
+
+    share: Share
+    pipeline: Pipeline
+    target: PipelineTarget
+    desired: PipelineSpec
+    live: GetPipelineResponse | None
+    created_by_pack: bool
+    previous: dict[str, Any] | None
+    pipeline_id: str | None = None
+    # schedule part
+    job: BaseJob | Job | None = None
+    job_created_by_pack: bool | None = None
+    job_change: JobChange | None = None
+    duplicate_jobs: list[int] = field(default_factory=list)
+    delete_job_id: int | None = None  # continuous now: the recorded job this pack created goes
+
+
+@dataclass
+class DeleteWork:
+    """Executor data of a pipeline deletion (its schedule job first)."""
+
+    row: dict[str, Any]
+    reason: str
+
+
+def deletion(
+    row: dict[str, Any], reason: str, *, job_calls: int, deps: set[str] | None = None
+) -> Action:
+    """The `delete_pipeline:<name>` action of a recorded pipeline: the job calls, the pipeline, its target table."""
+    target = f"{row['target_catalog']}.{row['target_schema']}.{row['target_table']}"
+    return Action(
+        RESOURCE_TYPE,
+        str(row["pipeline_name"]),
+        "delete",
+        ORDER["delete"],
+        DeleteWork(row, reason),
+        deps=deps or set(),
+        calls=job_calls + 1,
+        reason=reason,
+        drops_tables=[target],
+        step_prefix=DELETE_STEP,
+    )
+
+
+# ------------------------------------------------------------------------------------------ plan
+
+
+def _plan_schemas(graph: GraphBuilder) -> None:
+    schemas: dict[str, tuple[str, str, bool]] = {}
+    for share in graph.i.pack.share:
+        create = bool(share.delta_share and share.delta_share.create_schema_if_missing)
+        for pipeline in share.pipelines or []:
+            target = pipeline_target(share, pipeline)
+            known = schemas.get(target.schema_full_name)
+            schemas[target.schema_full_name] = (
+                target.catalog,
+                target.schema,
+                create or (known[2] if known else False),
+            )
+    for full_name, (catalog, schema, create) in sorted(schemas.items()):
+        exists = graph.reader.schema_exists(full_name)
+        missing = not exists and create
+        graph.add(
+            Action(
+                SCHEMA,
+                full_name,
+                "create" if missing else "noop",
+                ORDER[SCHEMA],
+                SchemaWork(catalog, schema),
+                calls=1 if missing else 0,
+            )
+        )
+
+
+def _plan_pipeline(graph: GraphBuilder, share: Share, pipeline: Pipeline) -> None:
+    defaults = graph.i.databricks
+    path = graph.i.locator.pipeline(pipeline.name_prefix)
+    name = pipeline.name_prefix
+    row = graph.recorded.pipelines.get(name.lower())
+    graph.other_pack(row, RESOURCE_TYPE, name, path)
+    recorded_id = (
+        str(row["databricks_pipeline_id"])
+        if graph.recorded.owned(row) and row and row.get("databricks_pipeline_id")
+        else None
+    )
+    live = graph.reader.pipeline(recorded_id) if recorded_id else None
+    if live is None:
+        matches = graph.reader.pipelines_named(name)
+        live = matches[0] if len(matches) == 1 else None
+    table = graph.reader.table(pipeline.source_asset)
+    columns = [c.name for c in (table.columns if table else None) or [] if c.name]
+    target = pipeline_target(share, pipeline)
+    desired = desired_pipeline_spec(
+        share, pipeline, defaults=defaults.pipelines, source_columns=columns
+    )
+    deps = {step_key(SCHEMA, target.schema_full_name)}
+    graph.presence_warning(RESOURCE_TYPE, name, path, exists=live is not None)
+    if live is None:
+        work = PipelineWork(share, pipeline, target, desired, None, True, row)
+        after = {
+            "catalog": target.catalog,
+            "schema": target.schema,
+            "target_table": target.full_name,
+            "source_table": pipeline.source_asset,
+            "scd_type": pipeline.scd_type,
+            "continuous": pipeline.is_continuous,
+        }
+        action = Action(
+            RESOURCE_TYPE,
+            name,
+            "create",
+            ORDER[RESOURCE_TYPE],
+            work,
+            deps=deps,
+            calls=1,
+            after=after,
+        )
+    else:
+        if (
+            recorded_id is not None
+            and recorded_id == live.pipeline_id
+            and graph.recorded.created(row)
+        ):
+            owned = True
+        else:
+            owned = graph.i.adoption(RESOURCE_TYPE, name, live.creator_user_name).created_by_pack
+        work = PipelineWork(
+            share, pipeline, target, desired, live, owned, row, pipeline_id=live.pipeline_id
+        )
+        differences = pipeline_differences(desired, live.spec or PipelineSpec())
+        action = Action(
+            RESOURCE_TYPE,
+            name,
+            "update" if differences else "noop",
+            ORDER[RESOURCE_TYPE],
+            work,
+            deps=deps,
+            calls=1 if differences else 0,
+            diff=differences or None,
+        )
+        graph.adopting(action, row, owned)
+    graph.add(action)
+    _plan_schedule(graph, share, pipeline, work, row)
+
+
+def _plan_schedule(
+    graph: GraphBuilder,
+    share: Share,
+    pipeline: Pipeline,
+    work: PipelineWork,
+    row: dict[str, Any] | None,
+) -> None:
+    schedules = graph.i.databricks.schedules
+    job_name = schedule_job_name(pipeline, schedules)
+    path = graph.i.locator.pipeline(pipeline.name_prefix)
+    owned_row = row if graph.recorded.owned(row) else None
+    recorded_job = owned_row.get("schedule_job_id") if owned_row else None
+    recorded_job_created = bool(owned_row and owned_row.get("schedule_job_created_by_pack"))
+    deps = {step_key(RESOURCE_TYPE, pipeline.name_prefix)}
+    if not isinstance(pipeline.schedule, PackCron):
+        if recorded_job is not None and recorded_job_created:
+            work.delete_job_id = int(recorded_job)
+            graph.add(
+                Action(
+                    SCHEDULE,
+                    job_name,
+                    "delete",
+                    ORDER[SCHEDULE],
+                    work,
+                    deps=deps,
+                    calls=1,
+                    reason="the pipeline is continuous now",
+                )
+            )
+        elif recorded_job is not None:
+            graph.warn(
+                "schedule_job_kept",
+                path,
+                f"job {recorded_job} was not created by this pack; it is left in place although the pipeline "
+                "is continuous now.",
+            )
+        return
+    live_job: BaseJob | Job | None = None
+    if recorded_job is not None:
+        live_job = graph.reader.job(int(recorded_job))
+        if live_job is not None:
+            work.job_created_by_pack = recorded_job_created
+    if live_job is None:
+        candidates = graph.reader.jobs_named(job_name)
+        running = sorted(
+            (
+                job
+                for job in candidates
+                if work.pipeline_id and job_pipeline_id(job) == work.pipeline_id
+            ),
+            key=lambda job: job.job_id or 0,
+        )
+        if running:
+            live_job = running[0]
+            adoption = graph.i.adoption(SCHEDULE, job_name, running[0].creator_user_name)
+            work.job_created_by_pack = adoption.created_by_pack
+            work.duplicate_jobs = [job.job_id for job in running[1:] if job.job_id is not None]
+    work.job = live_job
+    graph.presence_warning("schedule job", job_name, path, exists=live_job is not None)
+    after = {"cron": pipeline.schedule.cron, "timezone": pipeline.schedule.timezone}
+    if live_job is None:
+        graph.add(
+            Action(
+                SCHEDULE,
+                job_name,
+                "create",
+                ORDER[SCHEDULE],
+                work,
+                deps=deps,
+                calls=1,
+                after=after,
+            )
+        )
+        return
+    desired = desired_job_settings(share, pipeline, work.pipeline_id or "", defaults=schedules)
+    change = job_change(desired, live_job, schedules.task_key)
+    work.job_change = change
+    calls = (0 if change.empty else 1) + len(work.duplicate_jobs)
+    diff: dict[str, Any] = dict(change.diff)
+    if work.duplicate_jobs:
+        diff["duplicate_jobs_deleted"] = work.duplicate_jobs
+    schedule_action = graph.add(
+        Action(
+            SCHEDULE,
+            job_name,
+            "noop" if calls == 0 else "update",
+            ORDER[SCHEDULE],
+            work,
+            deps=deps,
+            calls=calls,
+            diff=diff or None,
+        )
+    )
+    if recorded_job is None:  # found by name: no pack records this job
+        graph.adopting(schedule_action, None, work.job_created_by_pack)
+
+
+def _plan_deletions(graph: GraphBuilder) -> None:
+    """Recorded pipelines of this pack that a share no longer wants (docs/SHAREPACK.md §9.3)."""
+    recorded = graph.recorded
+    listed = {
+        pipeline.name_prefix.lower()
+        for share in graph.i.pack.share
+        for pipeline in share.pipelines or []
+    }
+    writers = {
+        action.work.target.full_name: action
+        for action in graph.actions
+        if action.resource_type == RESOURCE_TYPE and isinstance(action.work, PipelineWork)
+    }
+    for share in graph.i.pack.share:
+        if share.share_assets is None and share.share_assets_to_remove is None:
+            continue
+        removed = {asset.name.lower() for asset in share.share_assets_to_remove or []}
+        for key, row in sorted(recorded.pipelines.items()):
+            if key in listed or not recorded.created(row) or row.get("share_name") != share.name:
+                continue
+            source = str(row.get("source_table") or "").lower()
+            if share.share_assets is None and source not in removed:
+                continue
+            reason = (
+                f"source asset {source} removed from {share.name}"
+                if source in removed
+                else f"pipeline no longer listed in {share.name}"
+            )
+            job_created = row.get("schedule_job_id") is not None and row.get(
+                "schedule_job_created_by_pack"
+            )
+            action = graph.add(
+                deletion(
+                    row,
+                    reason,
+                    job_calls=1 if job_created else 0,
+                    deps={step_key("share_objects", share.name)},
+                )
+            )
+            writer = writers.get((action.drops_tables or [""])[0])
+            if writer is not None:  # the pipeline writing the same table waits for the drop
+                writer.deps.add(action.key)
+
+
+# ------------------------------------------------------------------------------------------ record
+
+
+def record_of(ctx: RunContext, work: PipelineWork) -> PipelineRecord:
+    """The SCD2 row of a provisioned pipeline; the schedule fields carried from this pack's previous row."""
+    pipeline = work.pipeline
+    previous = (
+        work.previous
+        if work.previous and work.previous.get("share_pack_id") == ctx.share_pack_id
+        else None
+    )
+    configuration = work.desired.configuration or {}
+    keys = [k for k in (configuration.get(KEYS_KEY) or "").split(",") if k]
+    schedule = pipeline.schedule
+    carried: dict[str, Any] = {}
+    if previous is not None:
+        carried = {
+            "schedule_job_id": previous.get("schedule_job_id"),
+            "schedule_job_created_by_pack": previous.get("schedule_job_created_by_pack"),
+            "cron": previous.get("cron"),
+            "timezone": previous.get("timezone"),
+        }
+    if isinstance(schedule, str):
+        carried.update(cron=None, timezone=None)
+    return PipelineRecord(
+        workspace_url=ctx.workspace_url,
+        pipeline_name=pipeline.name_prefix,
+        share_name=work.share.name,
+        created_by_pack=work.created_by_pack,
+        source_table=pipeline.source_asset,
+        target_catalog=work.target.catalog,
+        target_schema=work.target.schema,
+        target_table=work.target.table,
+        scd_type=pipeline.scd_type,
+        serverless=bool(work.desired.serverless),
+        continuous=pipeline.is_continuous,
+        library_path=ctx.databricks.pipelines.library_path or "",
+        share_pack_id=ctx.share_pack_id,
+        databricks_pipeline_id=work.pipeline_id,
+        key_columns=tuple(keys),
+        notifications=tuple(notification_emails(pipeline)),
+        tags=dict(work.desired.tags or {}),
+        **carried,
+    )
+
+
+def _write(ctx: RunContext, record: PipelineRecord, reason: str) -> Callable[[Any], object]:
+    def write(conn: Any) -> object:
+        return pipelines.record(
+            conn, record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping()
+        )
+
+    return write
+
+
+# ------------------------------------------------------------------------------------------ executors
+
+
+def run_schema(ctx: RunContext, action: Action) -> StepResult:
+    """Create a missing target schema; "already exists" counts as done. The catalog is never created."""
+    work: SchemaWork = action.work
+    if action.kind == "noop":
+        return StepResult(StepOutcome.NOOP)
+    full_name = f"{work.catalog}.{work.schema}"
+    try:
+        with upstream(SCHEMA, full_name):
+            ctx.workspace.client.schemas.create(
+                name=work.schema, catalog_name=work.catalog, comment=SCHEMA_COMMENT
+            )
+    except ConflictError as exc:
+        if exc.code != "schema_already_exists":
+            raise
+    ctx.reader.put(SCHEMA, full_name, True)
+    return StepResult(StepOutcome.SUCCEEDED, calls=1, audit_action="schema.create")
+
+
+def run_pipeline(ctx: RunContext, action: Action) -> StepResult:
+    """Create (no duplicate names) or update (full edit with the managed fields replaced) a pipeline."""
+    work: PipelineWork = action.work
+    name = work.pipeline.name_prefix
+    ws = ctx.workspace.client
+    calls = 0
+    detail: dict[str, Any] = {}
+    if action.kind == "create":
+        try:
+            with upstream(RESOURCE_TYPE, name):
+                created = ws.pipelines.create(
+                    allow_duplicate_names=False, **spec_arguments(work.desired)
+                )
+            calls += 1
+            work.pipeline_id = created.pipeline_id
+        except ConflictError as exc:
+            if exc.code != "pipeline_already_exists":
+                raise
+            calls += 1
+            ctx.reader.forget("pipelines_named", name.lower())
+            matches = ctx.reader.pipelines_named(name)
+            if len(matches) != 1:
+                raise StepFailure(
+                    "pipeline_name_ambiguous", f'{len(matches)} pipelines are named "{name}".'
+                ) from exc
+            live = matches[0]
+            source = ((live.spec.configuration if live.spec else None) or {}).get(SOURCE_TABLE_KEY)
+            if (source or "").lower() != work.pipeline.source_asset:
+                raise StepFailure(
+                    "pipeline_source_immutable", f'pipeline "{name}" already reads "{source}".'
+                ) from exc
+            work.live, work.pipeline_id = live, live.pipeline_id
+            work.created_by_pack = (live.creator_user_name or "") == ctx.reader.identity()
+            detail["adopted_after_conflict"] = True
+            if pipeline_differences(work.desired, live.spec or type(work.desired)()):
+                _update_pipeline(ctx, work)
+                calls += 1
+    elif action.kind == "update":
+        _update_pipeline(ctx, work)
+        calls += 1
+        detail["fields"] = sorted(action.diff or {})
+    record = record_of(ctx, work)
+    with ctx.guard:
+        ctx.pipeline_records[name.lower()] = record
+    return StepResult(
+        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
+        calls=calls,
+        ids={"pipeline_id": work.pipeline_id} if work.pipeline_id else None,
+        detail=detail,
+        writes=[
+            _write(
+                ctx, record, record_reason(work.created_by_pack, work.previous, ctx.share_pack_id)
+            )
+        ],
+        audit_action=f"pipeline.{action.kind}",
+    )
+
+
+def _update_pipeline(ctx: RunContext, work: PipelineWork) -> None:
+    live = work.live
+    if live is None or work.pipeline_id is None:
+        raise StepFailure("internal_error", "pipeline update without a live pipeline")
+    arguments = pipeline_update_arguments(work.desired, edit_arguments(live))
+    with upstream(RESOURCE_TYPE, work.pipeline.name_prefix):
+        ctx.workspace.client.pipelines.update(
+            path_segment(work.pipeline_id), expected_last_modified=live.last_modified, **arguments
+        )
+
+
+def delete_job(ctx: RunContext, job_id: int) -> None:
+    """`jobs.delete`; a job that no longer exists counts as deleted."""
+    try:
+        with upstream("job", str(job_id)):
+            ctx.workspace.client.jobs.delete(job_id)
+    except NotFoundError:
+        pass
+
+
+def run_schedule(ctx: RunContext, action: Action) -> StepResult:
+    """The schedule job of a triggered pipeline: create (never replayed), update the differing settings, or
+    delete the job this pack created when the pipeline became continuous."""
+    work: PipelineWork = action.work
+    schedules = ctx.databricks.schedules
+    name = work.pipeline.name_prefix
+    job_name = schedule_job_name(work.pipeline, schedules)
+    calls = 0
+    detail: dict[str, Any] = {}
+    record = ctx.pipeline_records.get(name.lower())
+    if record is None:
+        raise StepFailure("internal_error", f"schedule of {name} without its pipeline record")
+    if action.kind == "delete":
+        if work.delete_job_id is not None:
+            delete_job(ctx, work.delete_job_id)
+            calls += 1
+        record = dataclasses.replace(
+            record,
+            schedule_job_id=None,
+            schedule_job_created_by_pack=None,
+            cron=None,
+            timezone=None,
+        )
+    else:
+        schedule = work.pipeline.schedule
+        desired = desired_job_settings(
+            work.share, work.pipeline, work.pipeline_id or "", defaults=schedules
+        )
+        job_id: int | None = work.job.job_id if work.job is not None else None
+        created_by_pack = bool(work.job_created_by_pack)
+        if action.kind == "create" or work.job is None:
+            with upstream("job", job_name):
+                response = ctx.workspace.post_once(
+                    "jobs.create", _JOBS_CREATE_PATH, desired.as_dict()
+                )
+            job_id = CreateResponse.from_dict(response).job_id
+            created_by_pack = True
+            calls += 1
+        else:
+            calls += _delete_duplicates(ctx, work, job_name)
+            change = job_change(desired, work.job, schedules.task_key)
+            if not change.empty and job_id is not None:
+                with upstream("job", str(job_id)):
+                    ctx.workspace.client.jobs.update(
+                        job_id,
+                        new_settings=change.new_settings,
+                        fields_to_remove=change.fields_to_remove or None,
+                    )
+                calls += 1
+                detail["fields"] = sorted(change.diff)
+        record = dataclasses.replace(
+            record,
+            schedule_job_id=job_id,
+            schedule_job_created_by_pack=created_by_pack,
+            cron=getattr(schedule, "cron", None),
+            timezone=getattr(schedule, "timezone", None),
+        )
+    with ctx.guard:
+        ctx.pipeline_records[name.lower()] = record
+    return StepResult(
+        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
+        calls=calls,
+        ids={"job_id": record.schedule_job_id} if record.schedule_job_id is not None else None,
+        detail=detail,
+        writes=[_write(ctx, record, "provisioned")],
+        audit_action=f"schedule.{action.kind}",
+    )
+
+
+def _delete_duplicates(ctx: RunContext, work: PipelineWork, job_name: str) -> int:
+    """Jobs named like the schedule and running the pipeline besides the kept (lowest) one (§9.5)."""
+    if not work.duplicate_jobs:
+        return 0
+    adoption: Adoption = ctx.adoption(SCHEDULE, job_name, None)
+    identity = ctx.reader.identity()
+    calls = 0
+    for job_id in work.duplicate_jobs:
+        job = ctx.reader.job(job_id)
+        if job is None:
+            continue
+        created_ms = job.created_time or 0
+        ours = (job.creator_user_name or "") == identity
+        after_intent = adoption.intent_at is not None and created_ms >= int(
+            adoption.intent_at.timestamp() * 1000
+        )
+        if not (ours and after_intent):
+            raise StepFailure(
+                "schedule_job_conflict",
+                f'job "{job_name}" exists more than once ({job_id}) and this pack did not create the copies.',
+            )
+        delete_job(ctx, job_id)
+        calls += 1
+    return calls
+
+
+def run_dropped(ctx: RunContext, action: Action) -> StepResult:
+    """A pipeline the pack no longer wants: schedule job first (when this pack created it), then the pipeline;
+    gone objects count as deleted."""
+    work: DeleteWork = action.work
+    row = work.row
+    calls = 0
+    job_id = row.get("schedule_job_id")
+    if job_id is not None and row.get("schedule_job_created_by_pack"):
+        delete_job(ctx, int(job_id))
+        calls += 1
+    pipeline_id = row.get("databricks_pipeline_id")
+    if pipeline_id:
+        try:
+            with upstream(RESOURCE_TYPE, str(row["pipeline_name"])):
+                ctx.workspace.client.pipelines.delete(path_segment(str(pipeline_id)))
+        except NotFoundError:
+            pass
+        calls += 1
+    write = ctx.deletion_write(pipelines.soft_delete, str(row["pipeline_name"]))
+    return StepResult(
+        StepOutcome.SUCCEEDED,
+        calls=calls,
+        ids={"pipeline_id": pipeline_id, "job_id": job_id},
+        detail={"reason": work.reason, "dropped_tables": action.drops_tables or []},
+        writes=[write],
+        audit_action="pipeline.delete",
+    )
+
+
+def _runs_only(job: Any, pipeline_id: str) -> bool:
+    """Every task of the job runs this pipeline (an adopted job is deleted only then)."""
+    tasks = (job.settings.tasks if job.settings else None) or []
+    return bool(tasks) and all(
+        task.pipeline_task is not None and task.pipeline_task.pipeline_id == pipeline_id
+        for task in tasks
+    )
+
+
+def run_delete(ctx: RunContext, action: Action) -> StepResult:
+    """DELETE pack: `pipelines.get(id)`, the recorded schedule job when it still runs this pipeline, then
+    `pipelines.delete(id)`.
+
+    The job recorded on the pack's pipeline row goes with the pipeline whether the pack created or adopted it: a job
+    left behind would only run a pipeline that no longer exists.
+    """
+    work: DeleteWork = action.work
+    row = work.row
+    name = str(row["pipeline_name"])
+    ws = ctx.workspace.client
+    pipeline_id = str(row.get("databricks_pipeline_id") or "")
+
+    soft_delete = ctx.deletion_write(pipelines.soft_delete, name)
+
+    live = ctx.reader.pipeline(pipeline_id) if pipeline_id else None
+    if live is None:
+        return already_gone({RESOURCE_TYPE: name}, soft_delete)
+    calls = 0
+    job_id = row.get("schedule_job_id")
+    if job_id is not None:
+        job = ctx.reader.job(int(job_id))
+        if job is not None and job_pipeline_id(job) == pipeline_id:
+            if row.get("schedule_job_created_by_pack") or _runs_only(job, pipeline_id):
+                delete_job(ctx, int(job_id))
+                calls += 1
+            else:
+                ctx.warn(
+                    "delete_job_kept",
+                    f"pipeline[{name}]",
+                    f'schedule job {job_id} of pipeline "{name}" was adopted and also runs other tasks; it is kept.',
+                )
+    try:
+        with upstream(RESOURCE_TYPE, name):
+            ws.pipelines.delete(path_segment(pipeline_id))
+    except NotFoundError:
+        pass
+    calls += 1
+    return StepResult(
+        StepOutcome.SUCCEEDED,
+        calls=calls,
+        ids={"pipeline_id": pipeline_id, "job_id": job_id},
+        detail={"dropped_tables": action.drops_tables or []},
+        writes=[soft_delete],
+        audit_action="pipeline.delete",
+    )
+
+
+# ------------------------------------------------------------------------------------------ drift
+
+
+def _scalar(field_name: str, recorded: Any, live: Any) -> dict[str, Any] | None:
+    if recorded == live:
+        return None
+    return {"field": field_name, "recorded": recorded, "live": live}
+
+
+def drift_differences(row: Mapping[str, Any], live: GetPipelineResponse) -> list[dict[str, Any]]:
+    """Recorded vs live pipeline (docs/WORKFLOW.md §11): target, source, SCD type, keys, mode, tags, e-mails."""
+    spec = live.spec
+    configuration = (spec.configuration if spec else None) or {}
+    keys = [k for k in (configuration.get(KEYS_KEY) or "").split(",") if k]
+    pairs: list[tuple[str, Any, Any]] = [
+        ("catalog", row.get("target_catalog"), (spec.catalog or "").lower() if spec else None),
+        (
+            "schema",
+            row.get("target_schema"),
+            ((spec.schema or spec.target or "").lower()) if spec else None,
+        ),
+        (
+            "source_table",
+            row.get("source_table"),
+            (configuration.get(SOURCE_TABLE_KEY) or "").lower(),
+        ),
+        (
+            "target_table",
+            row.get("target_table"),
+            (configuration.get(TARGET_TABLE_KEY) or "").lower(),
+        ),
+        ("scd_type", row.get("scd_type"), configuration.get(SCD_TYPE_KEY)),
+        ("key_columns", list(row.get("key_columns") or []), keys),
+        ("continuous", row.get("continuous"), bool(spec.continuous) if spec else None),
+        ("serverless", row.get("serverless"), bool(spec.serverless) if spec else None),
+        ("tags", dict(row.get("tags") or {}), dict((spec.tags if spec else None) or {})),
+    ]
+    found = [d for d in (_scalar(name, recorded, now) for name, recorded, now in pairs) if d]
+    live_emails = sorted(
+        {
+            e.lower()
+            for block in (spec.notifications if spec else None) or []
+            for e in block.email_recipients or []
+        }
+    )
+    difference = set_difference(
+        "notifications", [e.lower() for e in row.get("notifications") or []], live_emails
+    )
+    if difference:
+        found.append(difference)
+    return found
+
+
+def schedule_differences(row: Mapping[str, Any], job: Any) -> list[dict[str, Any]]:
+    """Recorded vs live schedule job: the pipeline it runs, cron, timezone, not paused."""
+    settings = job.settings
+    schedule = settings.schedule if settings else None
+    found: list[dict[str, Any]] = []
+    if str(row.get("databricks_pipeline_id")) != (job_pipeline_id(job) or ""):
+        found.append(
+            {
+                "field": "pipeline_id",
+                "recorded": row.get("databricks_pipeline_id"),
+                "live": job_pipeline_id(job),
+            }
+        )
+    live_cron = schedule.quartz_cron_expression if schedule else None
+    if row.get("cron") and not (live_cron and cron_equal(live_cron, str(row["cron"]))):
+        found.append({"field": "cron", "recorded": row.get("cron"), "live": live_cron})
+    live_zone = schedule.timezone_id if schedule else None
+    if row.get("timezone") and (live_zone or "").lower() != str(row["timezone"]).lower():
+        found.append({"field": "timezone", "recorded": row.get("timezone"), "live": live_zone})
+    live_pause = enum_text(schedule.pause_status) if schedule else None
+    if schedule is not None and live_pause not in (None, "UNPAUSED"):
+        found.append({"field": "pause_status", "recorded": "UNPAUSED", "live": live_pause})
+    return found
+
+
+# ------------------------------------------------------------------------------------------ the kind
+
+
+class PipelineKind:
+    """The pipeline as a `ResourceKind`: its actions are `schema:<catalog.schema>`, `pipeline:<name>`,
+    `schedule:<job name>` and `delete_pipeline:<name>`."""
+
+    resource_type = RESOURCE_TYPE
+    action_types = frozenset({SCHEMA, RESOURCE_TYPE, SCHEDULE, DELETE_STEP})
+
+    def plan(self, graph: GraphBuilder) -> None:
+        """Target schemas, then every declared pipeline with its schedule, then the pipelines no longer wanted."""
+        _plan_schemas(graph)
+        for share in graph.i.pack.share:
+            for pipeline in share.pipelines or []:
+                _plan_pipeline(graph, share, pipeline)
+        _plan_deletions(graph)
+
+    def leftovers(self, graph: GraphBuilder) -> None:
+        """Nothing: a pipeline the pack no longer lists is deleted (`delete_pipeline:`), not left in place."""
+
+    def execute(self, ctx: RunContext, action: Action) -> StepResult:
+        """Run a NEW/UPDATE action of this kind."""
+        executors = {
+            SCHEMA: run_schema,
+            RESOURCE_TYPE: run_pipeline,
+            SCHEDULE: run_schedule,
+            DELETE_STEP: run_dropped,
+        }
+        return executors[action.step_type](ctx, action)
+
+    def delete(self, ctx: RunContext, action: Action) -> StepResult:
+        """Run a DELETE-pack action of this kind."""
+        return run_delete(ctx, action)
+
+    def read(self, reader: LiveReader, name: str) -> GetPipelineResponse | None:
+        """The live pipeline by its recorded id (`name` is the `databricks_pipeline_id`), None when absent."""
+        return reader.pipeline(name) if name else None
+
+    def drift(
+        self, row: Mapping[str, Any], pack: SharePack | None, live: GetPipelineResponse
+    ) -> list[dict[str, Any]]:
+        """Recorded vs live differences of the pipeline (its schedule job: `schedule_differences`); a pipeline row
+        records every field it manages, so the recording pack version is not needed."""
+        del pack
+        return drift_differences(row, live)
+
+
+PIPELINE = PipelineKind()
