@@ -7,6 +7,7 @@ defaults of the canonical model (strategy NEW, version 1.0, ...) are left to it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated
 
 from pydantic import (
@@ -735,4 +736,30 @@ SHARE = Section(
     known=tuple(ShareIn.model_fields),
     aliases={"comment": "description"},
     explanations={"name": " (the share name)"},
+)
+
+
+# ------------------------------------------------------------------------------------------ DELETE shape
+# §10.2: only names are read; the other fields of an entry are warned about (`ignored_in_delete`) and left.
+
+
+class RecipientRefIn(_Input):
+    name: Annotated[str, BeforeValidator(name())]
+
+
+class PipelineRefIn(_Input):
+    name_prefix: Annotated[str, BeforeValidator(name(lower=False))]
+
+
+class ShareRefIn(_Input):
+    """A share with the names of the pipelines expected to be removed (names or mappings, read afterwards)."""
+
+    name: Annotated[str, BeforeValidator(name())]
+    pipelines: Entries = None
+
+
+RECIPIENT_REF = replace(RECIPIENT, ignored=RECIPIENT.known[1:])
+PIPELINE_REF = replace(PIPELINE, ignored=PIPELINE.known[1:])
+SHARE_REF = replace(
+    SHARE, ignored=tuple(key for key in SHARE.known if key not in {"name", "pipelines"})
 )

@@ -62,6 +62,21 @@ def field_issue(exc: FieldError, input_value: object) -> PydanticCustomError:
     return issue(exc.code, exc.msg, input_value=input_value, hint=exc.hint)
 
 
+def report(ctx: Context, exc: PydanticCustomError, path: str, node: RawNode) -> None:
+    """Report an error raised outside a model (a list item read on its own) at `path` and the node."""
+    extra = exc.context or {}
+    ctx.error(
+        exc.type,
+        path,
+        extra["msg"],
+        node.pos,
+        input_value=extra.get("input"),
+        hint=extra.get("hint"),
+    )
+    if extra.get("sweep"):
+        ctx.sweep(node, path)
+
+
 def warn(info: ValidationInfo, code: str, loc: Loc, msg: str, **kwargs: Any) -> None:
     """Report a warning at `loc` (relative to the section) from inside a validator."""
     info.context["warn"](code, loc, msg, **kwargs)  # type: ignore[index]
@@ -436,6 +451,9 @@ class Section:
     aliases: Mapping[str, str] = field(default_factory=dict)
     explanations: Mapping[str, str] = field(default_factory=dict)
     deprecated: tuple[str, ...] = ()
+    ignored: tuple[
+        str, ...
+    ] = ()  # fields (and their aliases) warned about and not read: the DELETE shape
 
 
 @dataclass(slots=True)
@@ -476,8 +494,11 @@ def run[M: BaseModel](
 ) -> Outcome[M]:
     """Validate `node` against `model`; report every error and warning at its path and position."""
     context = {**(context or {}), "values": {}}
-    data = _resolve_aliases(node, section.aliases)
-    index = PathIndex()  # the second of two equal aliases and deprecated keys are not remembered
+    ignored = [key for key in node.entries if section.aliases.get(key, key) in section.ignored]
+    data = _resolve_aliases(node, section.aliases, ignored)
+    index = (
+        PathIndex()
+    )  # the second of two equal aliases, deprecated and ignored keys are not remembered
     index.add(node, base, ctx, quiet={*section.deprecated, *(set(node.entries) - set(data))})
 
     def report_warning(
@@ -495,11 +516,18 @@ def run[M: BaseModel](
             pos = index.pos(path_of(base, pos_loc if pos_loc is not None else loc), base)
         ctx.warning(code, path, msg, pos, input_value=input_value, hint=hint)
 
-    for key in [key for key in data if key in section.deprecated]:
-        del data[key]
+    for key in [key for key in data if key in section.deprecated] + ignored:
+        data.pop(key, None)
         key_path = child(base, key)
-        message = f'"{key}" is deprecated and was ignored.'
-        ctx.warning("field_deprecated", key_path, message, index.keys[key_path], input_value=key)
+        code, message = (
+            (
+                "ignored_in_delete",
+                f'"{key}" is ignored by the DELETE strategy (only names are read).',
+            )
+            if key in ignored
+            else ("field_deprecated", f'"{key}" is deprecated and was ignored.')
+        )
+        ctx.warning(code, key_path, message, index.keys[key_path], input_value=key)
         ctx.sweep(index.nodes[key_path], key_path)
     # Unknown keys are reported but do not fail the model (its model validators still run), as in §13.
     for key in [key for key in data if key not in section.known and key not in section.aliases]:
@@ -519,10 +547,14 @@ def run[M: BaseModel](
     return Outcome(result, context["values"], bad, index, section.aliases)
 
 
-def _resolve_aliases(node: RawMap, aliases: Mapping[str, str]) -> dict[str, object]:
-    """The entries as pydantic input: of two aliases of one field, equal values keep the first written, different
-    values become an `AliasConflict` reported at the mapping."""
-    data: dict[str, object] = {key: entry.value for key, entry in node.entries.items()}
+def _resolve_aliases(
+    node: RawMap, aliases: Mapping[str, str], ignored: Collection[str]
+) -> dict[str, object]:
+    """The entries not `ignored` as pydantic input: of two aliases of one field, equal values keep the first
+    written, different values become an `AliasConflict` reported at the mapping."""
+    data: dict[str, object] = {
+        key: entry.value for key, entry in node.entries.items() if key not in ignored
+    }
     for alias, canonical in aliases.items():
         if alias not in data or canonical not in data:
             continue

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic_core import PydanticCustomError
+
 from dbrx_api.workflow.models.issues import SourcePos
 from dbrx_api.workflow.models.pack import (
     CONTINUOUS,
@@ -20,7 +22,6 @@ from dbrx_api.workflow.validators.fields import (
     AssetName,
     FieldError,
     check_ip,
-    check_name,
     name_problem,
     parse_asset_name,
     split_tag,
@@ -32,36 +33,29 @@ from dbrx_api.workflow.validators.inputs import (
     PARTITION_SPEC,
     PARTITION_VALUE,
     PIPELINE,
+    PIPELINE_REF,
     RECIPIENT,
+    RECIPIENT_REF,
     SCHEDULE,
     SHARE,
+    SHARE_REF,
     AssetIn,
     DeltaShareIn,
     MetadataIn,
     PartitionSpecIn,
     PartitionValueIn,
     PipelineIn,
+    PipelineRefIn,
     RecipientIn,
+    RecipientRefIn,
     ScheduleIn,
     ShareIn,
+    ShareRefIn,
 )
-from dbrx_api.workflow.validators.lenient import Outcome, item_text, list_items, run
+from dbrx_api.workflow.validators.lenient import Outcome, item_text, list_items, report, run
 from dbrx_api.workflow.validators.reader import Context, FieldReader, Item, child, describe
 
 MAX_PARTITION_SPECS = 100
-RECIPIENT_FIELDS = (
-    "name",
-    "type",
-    "recipient",
-    "description",
-    "recipient_databricks_org",
-    "recipient_ips",
-    "recipient_ips_to_add",
-    "recipient_ips_to_remove",
-    "token_expiry",
-    "token_rotation",
-    "token_rotation_grace_days",
-)
 D2O_ONLY_FIELDS = (
     "recipient_ips",
     "recipient_ips_to_add",
@@ -71,18 +65,6 @@ D2O_ONLY_FIELDS = (
     "token_rotation_grace_days",
 )
 IP_LISTS = ("recipient_ips", "recipient_ips_to_add", "recipient_ips_to_remove")
-SHARE_FIELDS = (
-    "name",
-    "description",
-    "share_assets",
-    "share_assets_to_add",
-    "share_assets_to_remove",
-    "recipients",
-    "recipients_to_add",
-    "recipients_to_remove",
-    "delta_share",
-    "pipelines",
-)
 ASSET_LISTS = ("share_assets", "share_assets_to_add", "share_assets_to_remove")
 GRANT_LISTS = ("recipients", "recipients_to_add", "recipients_to_remove")
 PIPELINE_FIELDS = (
@@ -99,8 +81,6 @@ PIPELINE_FIELDS = (
     "ext_catalog_name",
     "ext_schema_name",
 )
-DEPRECATED_PIPELINE_FIELDS = ("prefix_assetname",)
-DESCRIPTION_ALIASES = {"comment": "description"}
 _PIPELINE_FREE_TYPES = frozenset({"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE"})
 
 
@@ -130,7 +110,6 @@ class RecipientDraft:
     index: int
     path: str
     pos: SourcePos
-    reader: FieldReader | None
     name: Located | None
     rtype: str | None = None
     values: dict[str, Any] = field(default_factory=dict)
@@ -283,27 +262,21 @@ def read_metadata(ctx: Context, node: RawMap) -> MetadataDraft:
 # ------------------------------------------------------------------------------------------ names
 
 
-def _read_name(f: FieldReader, key: str, what: str, *, lower: bool = True) -> Located | None:
-    text = f.name_text(key, required=True, explanation=f" (the {what} name)")
-    if text is None:
-        return None
+def _located(read: Outcome[Any], path: str, key: str) -> Located | None:
+    """A field that validated, with its model path and position."""
+    value = read.values.get(key)
+    return Located(value, read.path_of(path, key), read.pos_of(path, key)) if value else None
+
+
+def _item_name(ctx: Context, item: Item, what: str, *, lower: bool = True) -> Located | None:
+    """A list item that is a name (rule N); None when blank or reported."""
     try:
-        check_name(text)
-    except FieldError as exc:
-        f.fail_field(key, exc, text)
+        text = item_text(item.node, f"a {what} name", names=True)
+    except PydanticCustomError as exc:
+        report(ctx, exc, item.path, item.node)
         return None
-    return Located(text.lower() if lower else text, f.path_of(key), f.pos_of(key))
-
-
-def _item_name(
-    ctx: Context, item: Item, what: str, *, lower: bool = True
-) -> tuple[Located | None, bool]:
-    """A list item that is a name (rule N): (name, True); (None, True) when blank; (None, False) when reported."""
-    text = ctx.item_text(item, f"a {what} name", names=True)
-    if text is None:
-        return None, False
     if not text:
-        return None, True
+        return None
     problem = name_problem(text)
     if problem:
         ctx.error(
@@ -313,8 +286,8 @@ def _item_name(
             item.pos,
             input_value=text,
         )
-        return None, False
-    return Located(text.lower() if lower else text, item.path, item.pos), True
+        return None
+    return Located(text.lower() if lower else text, item.path, item.pos)
 
 
 # ------------------------------------------------------------------------------------------ recipients
@@ -340,13 +313,11 @@ def read_recipient(ctx: Context, item: Item, path: str) -> RecipientDraft | None
         return None
     read = run(ctx, RecipientIn, RECIPIENT, node, path)
     got = read.values
-    name = got.get("name")
     draft = RecipientDraft(
         index=0,
         path=path,
         pos=node.pos,
-        reader=None,
-        name=Located(name, read.path_of(path, "name"), read.pos_of(path, "name")) if name else None,
+        name=_located(read, path, "name"),
         rtype=got.get("type"),
         values={key: value for key, value in got.items() if value is not None},
     )
@@ -479,7 +450,7 @@ def read_share(ctx: Context, item: Item, path: str) -> ShareDraft | None:
         index=0,
         path=path,
         pos=node.pos,
-        name=Located(name, read.path_of(path, "name"), read.pos_of(path, "name")) if name else None,
+        name=_located(read, path, "name"),
         read=read,
     )
     if name:
@@ -506,7 +477,7 @@ def read_share(ctx: Context, item: Item, path: str) -> ShareDraft | None:
     return draft
 
 
-def _entries(read: Outcome[ShareIn], path: str, key: str) -> list[Item]:
+def _entries(read: Outcome[Any], path: str, key: str) -> list[Item]:
     """The items of a list field as written, with their model paths and positions."""
     list_path = read.path_of(path, key)
     return [
@@ -844,72 +815,45 @@ def _schedule_value(ctx: Context, node: RawNode, path: str) -> dict[str, str] | 
 def read_recipient_ref(ctx: Context, item: Item, path: str) -> RecipientDraft | None:
     """§10.2: a recipient name, or a mapping of which only `name` is read."""
     if isinstance(item.node, RawMap):
-        f = FieldReader(
-            ctx,
-            item.node,
-            path,
-            RECIPIENT_FIELDS,
-            aliases=DESCRIPTION_ALIASES,
-            ignored=RECIPIENT_FIELDS[1:],
-        )
-        return RecipientDraft(
-            index=0,
-            path=path,
-            pos=item.node.pos,
-            reader=f,
-            name=_read_name(f, "name", "recipient"),
-        )
-    name, _ = _item_name(ctx, item, "recipient")
+        read = run(ctx, RecipientRefIn, RECIPIENT_REF, item.node, path)
+        name = _located(read, path, "name")
+        return RecipientDraft(index=0, path=path, pos=item.node.pos, name=name)
+    name = _item_name(ctx, item, "recipient")
     if name is None:
         return None
     ctx.remember(path, item.pos)
-    return RecipientDraft(index=0, path=path, pos=item.pos, reader=None, name=name)
+    return RecipientDraft(index=0, path=path, pos=item.pos, name=name)
 
 
 def read_share_ref(ctx: Context, item: Item, path: str) -> ShareDraft | None:
-    """§10.2: a share name, or a mapping with `name` and the pipelines expected to be removed."""
+    """§10.2: a share name, or a mapping with `name` and the pipelines expected to be removed (names or
+    mappings of which only `name_prefix` is read)."""
     if not isinstance(item.node, RawMap):
-        share_name, _ = _item_name(ctx, item, "share")
+        share_name = _item_name(ctx, item, "share")
         if share_name is None:
             return None
         ctx.remember(path, item.pos)
         return ShareDraft(index=0, path=path, pos=item.pos, name=share_name)
-    ignored = tuple(key for key in SHARE_FIELDS if key not in {"name", "pipelines"})
-    f = FieldReader(
-        ctx, item.node, path, SHARE_FIELDS, aliases=DESCRIPTION_ALIASES, ignored=ignored
-    )
-    draft = ShareDraft(index=0, path=path, pos=item.node.pos, name=_read_name(f, "name", "share"))
-    pipeline_items = f.items("pipelines")
-    if pipeline_items is not None:
-        draft.pipeline_names = []
-        seen: set[str] = set()
-        for pipeline_item in pipeline_items:
-            pipeline_path = pipeline_item.path
-            name: Located | None
-            if isinstance(pipeline_item.node, RawMap):
-                pf = FieldReader(
-                    ctx,
-                    pipeline_item.node,
-                    pipeline_path,
-                    PIPELINE_FIELDS,
-                    aliases=DESCRIPTION_ALIASES,
-                    deprecated=DEPRECATED_PIPELINE_FIELDS,
-                    ignored=PIPELINE_FIELDS[1:],
-                )
-                name = _read_name(pf, "name_prefix", "pipeline", lower=False)
-            else:
-                name, _ = _item_name(ctx, pipeline_item, "pipeline", lower=False)
-            if name is None:
-                f.bad.add("pipelines")
-                continue
-            if name.value.lower() in seen:
-                ctx.warning(
-                    "duplicate_entry",
-                    name.path,
-                    f'pipeline "{name.value}" is listed twice.',
-                    name.pos,
-                )
-                continue
-            seen.add(name.value.lower())
-            draft.pipeline_names.append(name)
+    read = run(ctx, ShareRefIn, SHARE_REF, item.node, path)
+    draft = ShareDraft(index=0, path=path, pos=item.node.pos, name=_located(read, path, "name"))
+    if read.values.get("pipelines") is None:
+        return draft
+    draft.pipeline_names = []
+    seen: set[str] = set()
+    for entry in _entries(read, path, "pipelines"):
+        name: Located | None
+        if isinstance(entry.node, RawMap):
+            pipeline = run(ctx, PipelineRefIn, PIPELINE_REF, entry.node, entry.path)
+            name = _located(pipeline, entry.path, "name_prefix")
+        else:
+            name = _item_name(ctx, entry, "pipeline", lower=False)
+        if name is None:
+            continue
+        if name.value.lower() in seen:
+            ctx.warning(
+                "duplicate_entry", name.path, f'pipeline "{name.value}" is listed twice.', name.pos
+            )
+            continue
+        seen.add(name.value.lower())
+        draft.pipeline_names.append(name)
     return draft
