@@ -763,3 +763,26 @@ PIPELINE_REF = replace(PIPELINE, ignored=PIPELINE.known[1:])
 SHARE_REF = replace(
     SHARE, ignored=tuple(key for key in SHARE.known if key not in {"name", "pipelines"})
 )
+
+
+# ------------------------------------------------------------------------------------------ document
+
+
+def _metadata(node: object) -> RawMap:
+    """The metadata mapping, read afterwards (`MetadataIn`)."""
+    if isinstance(node, RawMap):
+        return node
+    if isinstance(node, RawScalar) and node.is_null:
+        raise issue("empty_value", "must not be empty.")
+    raise issue("type_mismatch", "expected a mapping of metadata fields.")
+
+
+class DocumentIn(_Input):
+    """The document root: the metadata mapping and the recipient and share lists (each read afterwards)."""
+
+    metadata: Annotated[RawMap, BeforeValidator(_metadata)]
+    recipient: Entries = None
+    share: Entries = None
+
+
+DOCUMENT = Section(known=tuple(DocumentIn.model_fields))

@@ -451,9 +451,8 @@ class Section:
     aliases: Mapping[str, str] = field(default_factory=dict)
     explanations: Mapping[str, str] = field(default_factory=dict)
     deprecated: tuple[str, ...] = ()
-    ignored: tuple[
-        str, ...
-    ] = ()  # fields (and their aliases) warned about and not read: the DELETE shape
+    # fields (and their aliases) warned about and not read: the DELETE shape
+    ignored: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -496,9 +495,8 @@ def run[M: BaseModel](
     context = {**(context or {}), "values": {}}
     ignored = [key for key in node.entries if section.aliases.get(key, key) in section.ignored]
     data = _resolve_aliases(node, section.aliases, ignored)
-    index = (
-        PathIndex()
-    )  # the second of two equal aliases, deprecated and ignored keys are not remembered
+    # the second of two equal aliases, deprecated and ignored keys are not remembered
+    index = PathIndex()
     index.add(node, base, ctx, quiet={*section.deprecated, *(set(node.entries) - set(data))})
 
     def report_warning(

@@ -29,6 +29,7 @@ from dbrx_api.workflow.validators.fields import (
 from dbrx_api.workflow.validators.inputs import (
     ASSET,
     DELTA_SHARE,
+    DOCUMENT,
     METADATA,
     PARTITION_SPEC,
     PARTITION_VALUE,
@@ -41,6 +42,7 @@ from dbrx_api.workflow.validators.inputs import (
     SHARE_REF,
     AssetIn,
     DeltaShareIn,
+    DocumentIn,
     MetadataIn,
     PartitionSpecIn,
     PartitionValueIn,
@@ -53,7 +55,7 @@ from dbrx_api.workflow.validators.inputs import (
     ShareRefIn,
 )
 from dbrx_api.workflow.validators.lenient import Outcome, item_text, list_items, report, run
-from dbrx_api.workflow.validators.reader import Context, FieldReader, Item, child, describe
+from dbrx_api.workflow.validators.reader import Context, Item, child, describe
 
 MAX_PARTITION_SPECS = 100
 D2O_ONLY_FIELDS = (
@@ -206,34 +208,19 @@ class DocumentDraft:
 
 def read_document(ctx: Context, root: RawMap) -> DocumentDraft:
     """Read the whole document into drafts, reporting stage-2 and stage-3 issues."""
-    top = FieldReader(ctx, root, "", ("metadata", "recipient", "share"))
-    metadata_node = top.node_of("metadata")
-    metadata: MetadataDraft | None = None
-    if metadata_node is None:
-        top.missing("metadata")
-    elif isinstance(metadata_node, RawMap):
-        metadata = read_metadata(ctx, metadata_node)
-    else:
-        ctx.error(
-            "type_mismatch", "metadata", "expected a mapping of metadata fields.", metadata_node.pos
-        )
-    strategy = metadata.strategy if metadata is not None else "NEW"
-    delete = strategy == "DELETE"
-
+    read = run(ctx, DocumentIn, DOCUMENT, root, "")
+    metadata_node = read.values.get("metadata")
+    metadata = read_metadata(ctx, metadata_node) if metadata_node is not None else None
+    delete = metadata is not None and metadata.strategy == "DELETE"
     recipients: list[RecipientDraft] = []
-    recipient_items = top.items("recipient")
-    for index, item in enumerate(recipient_items or []):
-        path = f"recipient[{index}]"
-        entry = read_recipient_ref(ctx, item, path) if delete else read_recipient(ctx, item, path)
+    for index, item in enumerate(_entries(read, "", "recipient")):
+        entry = (read_recipient_ref if delete else read_recipient)(ctx, item, item.path)
         if entry is not None:
             entry.index = index
             recipients.append(entry)
-
     shares: list[ShareDraft] = []
-    share_items = top.items("share")
-    for index, item in enumerate(share_items or []):
-        path = f"share[{index}]"
-        share = read_share_ref(ctx, item, path) if delete else read_share(ctx, item, path)
+    for index, item in enumerate(_entries(read, "", "share")):
+        share = (read_share_ref if delete else read_share)(ctx, item, item.path)
         if share is not None:
             share.index = index
             shares.append(share)
@@ -241,8 +228,8 @@ def read_document(ctx: Context, root: RawMap) -> DocumentDraft:
         metadata=metadata,
         recipients=recipients,
         shares=shares,
-        recipients_ok="recipient" not in top.bad,
-        shares_ok="share" not in top.bad,
+        recipients_ok="recipient" not in read.bad,
+        shares_ok="share" not in read.bad,
     )
 
 
@@ -478,7 +465,9 @@ def read_share(ctx: Context, item: Item, path: str) -> ShareDraft | None:
 
 
 def _entries(read: Outcome[Any], path: str, key: str) -> list[Item]:
-    """The items of a list field as written, with their model paths and positions."""
+    """The items of a valid list field as written, with their model paths and positions."""
+    if read.values.get(key) is None:
+        return []
     list_path = read.path_of(path, key)
     return [
         Item(node, f"{list_path}[{index}]", node.pos)
