@@ -8,9 +8,8 @@ turns pydantic's errors into issues: the error location becomes the model path (
 `PathIndex` gives its YAML line/column or Excel cell. Warnings have no place in a pydantic error, so validators
 hand them to `warn` (through the validation context) with their location relative to the section.
 
-Thin adapter: the scalar reading itself (`scalar`, `describe`, `sweep` of `reader.py`) stays, since a located
-scalar knows whether an Excel cell was typed (a TRUE/FALSE or date cell is not text), which plain Python values
-cannot say.
+The validators read located scalars rather than plain Python values, since a located scalar knows whether an
+Excel cell was typed (a TRUE/FALSE or date cell is not text), which plain Python values cannot say.
 """
 
 from __future__ import annotations

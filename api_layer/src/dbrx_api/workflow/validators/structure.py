@@ -54,7 +54,15 @@ from dbrx_api.workflow.validators.inputs import (
     ShareIn,
     ShareRefIn,
 )
-from dbrx_api.workflow.validators.lenient import Outcome, item_text, list_items, report, run
+from dbrx_api.workflow.validators.lenient import (
+    Outcome,
+    field_issue,
+    item_text,
+    list_items,
+    report,
+    run,
+    scalar,
+)
 from dbrx_api.workflow.validators.reader import Context, Item, child, describe
 
 MAX_PARTITION_SPECS = 100
@@ -567,13 +575,16 @@ def _read_asset(ctx: Context, item: Item, *, removal: bool) -> AssetDraft | None
     """§7.2: an asset name, or a mapping read by the pydantic input model `AssetIn`."""
     node = item.node
     if isinstance(node, RawScalar):
-        text = ctx.item_text(item, "an asset name", names=True)
-        if not text:
-            return None
         try:
-            asset = parse_asset_name(text)
+            text = item_text(node, "an asset name", names=True)
+            asset = parse_asset_name(text) if text else None
+        except PydanticCustomError as exc:
+            report(ctx, exc, item.path, node)
+            return None
         except FieldError as exc:
-            ctx.field_error(exc, item.path, item.pos, text)
+            report(ctx, field_issue(exc, text), item.path, node)
+            return None
+        if asset is None:
             return None
         ctx.remember(item.path, item.pos)
         return AssetDraft(asset, None, {"name": asset.name}, item.path, item.pos)
@@ -630,9 +641,12 @@ def _read_asset(ctx: Context, item: Item, *, removal: bool) -> AssetDraft | None
 
 def _read_partitions(ctx: Context, node: RawNode, path: str) -> list[dict[str, Any]] | None:
     """§7.3: the partition specs of a table (each a `PartitionSpecIn`, its values `PartitionValueIn`)."""
-    specs = ctx.items(node, path)
-    if specs is None:
+    try:
+        nodes = list_items(node) or []
+    except PydanticCustomError as exc:
+        report(ctx, exc, path, node)
         return None
+    specs = [Item(spec, f"{path}[{index}]", spec.pos) for index, spec in enumerate(nodes)]
     if not specs or len(specs) > MAX_PARTITION_SPECS:
         msg = (
             "partitions must list at least one partition spec."
@@ -770,10 +784,11 @@ def _nested_schedule_key(node: RawNode) -> str | None:
 
 def _schedule_value(ctx: Context, node: RawNode, path: str) -> dict[str, str] | str | None:
     if isinstance(node, RawScalar):
-        scalar = ctx.scalar(node, path, "a schedule")
-        if scalar is None:
+        try:
+            text = scalar(node, "a schedule").text.strip()
+        except PydanticCustomError as exc:
+            report(ctx, exc, path, node)
             return None
-        text = scalar.text.strip()
         if text.lower() == CONTINUOUS:
             return CONTINUOUS
         ctx.error(
