@@ -60,6 +60,7 @@ from dbrx_api.workflow.validators.lenient import (
     enum,
     failed_item,
     field_issue,
+    first_time,
     integer,
     ip_list,
     issue,
@@ -675,16 +676,8 @@ def _names(
                 message = f'"{written}" is not a valid name: {problem}.'
                 raise issue("name_invalid", message, input_value=written)
             value = written.lower()
-            if value and value in seen:
-                warn(
-                    info,
-                    "duplicate_entry",
-                    (str(info.field_name), index),
-                    f'"{value}" is listed twice; the duplicate was dropped.',
-                    input_value=value,
-                )
+            if value and not first_time(info, seen, value, (str(info.field_name), index), value):
                 return ""
-            seen.add(value)
             return value
 
         kept = kept_items(node, handler, read)

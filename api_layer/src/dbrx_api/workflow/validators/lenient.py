@@ -81,6 +81,21 @@ def warn(info: ValidationInfo, code: str, loc: Loc, msg: str, **kwargs: Any) -> 
     info.context["warn"](code, loc, msg, **kwargs)  # type: ignore[index]
 
 
+def first_time(info: ValidationInfo, seen: set[str], key: str, loc: Loc, shown: str) -> bool:
+    """True the first time `key` is met in a list (and remember it); a repeat warns `duplicate_entry` at `loc`."""
+    if key in seen:
+        warn(
+            info,
+            "duplicate_entry",
+            loc,
+            f'"{shown}" is listed twice; the duplicate was dropped.',
+            input_value=shown,
+        )
+        return False
+    seen.add(key)
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class AliasConflict:
     """Stands for a field written under two aliases with different values (reported as `alias_conflict`)."""
@@ -321,16 +336,8 @@ def principals(
                 value = check_email(written) if emails_only else check_principal(written)[0]
             except FieldError as exc:
                 raise field_issue(exc, written) from None
-            if value.lower() in seen:
-                warn(
-                    info,
-                    "duplicate_entry",
-                    (str(info.field_name), index),
-                    f'"{written}" is listed twice; the duplicate was dropped.',
-                    input_value=written,
-                )
+            if not first_time(info, seen, value.lower(), (str(info.field_name), index), written):
                 return ""
-            seen.add(value.lower())
             return value
 
         kept = kept_items(node, handler, read)
@@ -372,16 +379,8 @@ def ip_list(
                     input_value=written,
                     hint=canonical,
                 )
-            if canonical in seen:
-                warn(
-                    info,
-                    "duplicate_entry",
-                    loc,
-                    f'"{written}" is listed twice; the duplicate was dropped.',
-                    input_value=written,
-                )
+            if not first_time(info, seen, canonical, loc, written):
                 return ""
-            seen.add(canonical)
             return canonical
 
         kept = kept_items(node, handler, read)
