@@ -18,6 +18,7 @@ from fixtures.orchestrator import (
     commit,
     load_yaml,
     provision,
+    refuse_second_share_creation,
     requeue,
     sample_pack,
     store_yaml,
@@ -64,15 +65,7 @@ def test_a_non_retriable_failure_skips_dependants_and_lets_independent_actions_f
     ctx = make_orch_ctx(reconcile_concurrency=1)
     stored = store_yaml(ctx.pool, sample_pack(orch_emu.url))
     # The second share creation (sales_share, canonical order) is refused.
-    orch_emu.add_fault(
-        operation="shares.create",
-        kind="error",
-        status=403,
-        error_code="PERMISSION_DENIED",
-        message="User is not allowed to create shares.",
-        skip=1,
-        times=1,
-    )
+    refuse_second_share_creation(orch_emu)
 
     report = provision(ctx, stored)
 

@@ -9,7 +9,13 @@ import pytest
 from dbrx_api.workflow.models.pack import parse_canonical
 from dbrx_api.workflow.validators.locator import PackLocator
 from dbrx_emulator.testing import Emu
-from fixtures.orchestrator import load_yaml, provision, sample_pack, store_yaml
+from fixtures.orchestrator import (
+    load_yaml,
+    provision,
+    refuse_second_share_creation,
+    sample_pack,
+    store_yaml,
+)
 from fixtures.sharepacks import line_of
 
 pytestmark = pytest.mark.integration
@@ -23,15 +29,7 @@ def test_a_failed_step_and_the_warnings_carry_the_files_path_and_line(
     data = text.encode()
     stored = store_yaml(ctx.pool, text)
     # sales_share is created second (canonical order) but is the file's first share.
-    orch_emu.add_fault(
-        operation="shares.create",
-        kind="error",
-        status=403,
-        error_code="PERMISSION_DENIED",
-        message="User is not allowed to create shares.",
-        skip=1,
-        times=1,
-    )
+    refuse_second_share_creation(orch_emu)
 
     report = provision(ctx, stored)
 
