@@ -20,6 +20,8 @@ _KIND_CODES = {
     "Catalog": "CATALOG",
     "Schema": "SCHEMA",
     "Table": "TABLE",
+    "Volume": "VOLUME",
+    "Registered model": "REGISTERED_MODEL",
     "External location": "EXTERNAL_LOCATION",
 }
 

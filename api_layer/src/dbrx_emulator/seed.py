@@ -192,8 +192,28 @@ class TableSeed(_Strict):
     created: TimeValue | None = None
 
 
+class VolumeSeed(_Strict):
+    """A Unity Catalog volume (metadata only)."""
+
+    name: UcName
+    volume_type: Literal["MANAGED", "EXTERNAL"] = "MANAGED"
+    storage_location: str | None = None
+    comment: str | None = None
+    owner: str | None = None
+    created: TimeValue | None = None
+
+
+class ModelSeed(_Strict):
+    """A Unity Catalog registered model (metadata only; no versions)."""
+
+    name: UcName
+    comment: str | None = None
+    owner: str | None = None
+    created: TimeValue | None = None
+
+
 class SchemaSeed(_Strict):
-    """A schema and its tables."""
+    """A schema, its tables, volumes and registered models."""
 
     name: UcName
     comment: str | None = None
@@ -201,6 +221,8 @@ class SchemaSeed(_Strict):
     storage_root: str | None = None
     properties: dict[str, str] = Field(default_factory=dict)
     tables: list[TableSeed] = Field(default_factory=list)
+    volumes: list[VolumeSeed] = Field(default_factory=list)
+    models: list[ModelSeed] = Field(default_factory=list)
 
 
 class CatalogSeed(_Strict):
@@ -637,6 +659,8 @@ def check_references(seed: Seed) -> list[str]:
     """Problems with references between seed sections (duplicates, unknown objects, unknown metastores)."""
     problems: list[str] = []
     tables: dict[str, TableSeed] = {}
+    volumes: set[str] = set()
+    models: set[str] = set()
     schemas: set[str] = set()
     catalogs: set[str] = set()
     for ci, catalog in enumerate(seed.catalogs):
@@ -657,6 +681,18 @@ def check_references(seed: Seed) -> list[str]:
                         f"catalogs[{ci}].schemas[{si}].tables[{ti}].name: duplicate table '{full}'"
                     )
                 tables[full] = table
+            # Tables, volumes and models share one namespace per schema, as in Unity Catalog.
+            named: list[tuple[str, int, str]] = [
+                *(("volumes", i, v.name) for i, v in enumerate(schema.volumes)),
+                *(("models", i, m.name) for i, m in enumerate(schema.models)),
+            ]
+            for section, index, item_name in named:
+                full = f"{schema_name}.{item_name}"
+                if full in tables or full in volumes or full in models:
+                    problems.append(
+                        f"catalogs[{ci}].schemas[{si}].{section}[{index}].name: name '{full}' is already used"
+                    )
+                (volumes if section == "volumes" else models).add(full)
     _check_unique(problems, "external_locations", [loc.name for loc in seed.external_locations])
     _check_unique(
         problems, "workspace_objects", [obj.path for obj in seed.workspace_objects], "path"
@@ -692,7 +728,11 @@ def check_references(seed: Seed) -> list[str]:
             name = obj.name.lower()
             if kind == "SCHEMA" and name not in schemas:
                 problems.append(f"{where}: schema '{obj.name}' is not in the seed")
-            elif kind not in ("SCHEMA", "NOTEBOOK_FILE") and name not in tables:
+            elif kind == "VOLUME" and name not in volumes:
+                problems.append(f"{where}: volume '{obj.name}' is not in the seed")
+            elif kind == "MODEL" and name not in models:
+                problems.append(f"{where}: model '{obj.name}' is not in the seed")
+            elif kind not in ("SCHEMA", "NOTEBOOK_FILE", "VOLUME", "MODEL") and name not in tables:
                 problems.append(f"{where}: table '{obj.name}' is not in the seed")
         for gi, grant in enumerate(share.grants):
             if grant.principal not in recipient_names:

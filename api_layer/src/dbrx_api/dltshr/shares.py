@@ -35,6 +35,7 @@ from dbrx_api.schemas.common import DeleteResult, ListQuery, enum_text, from_epo
 from dbrx_api.schemas.paths import path_segment
 from dbrx_api.schemas.shares import (
     TABLE_LIKE_TYPES,
+    VOLUME_MODEL_TYPES,
     ObjectRef,
     ObjectsAdded,
     ObjectsRemoved,
@@ -281,10 +282,27 @@ def _resolve(ws: WorkspaceClient, ref: ObjectRef) -> _Resolved:
             if ref.is_schema:
                 ws.schemas.get(path_segment(ref.name))
                 return _Resolved(ref, SharedObjectType.SCHEMA)
+            if ref.type in VOLUME_MODEL_TYPES:
+                found = _volume_or_model(ws, ref)
+                if found is not None:
+                    return found
+            # Also for a declared volume or model that is not one: a table of that name is a type mismatch.
             table = ws.tables.get(path_segment(ref.name))
         except NotFound:
             return _Resolved(ref, None)
     return _resolve_table(ref, table)
+
+
+def _volume_or_model(ws: WorkspaceClient, ref: ObjectRef) -> _Resolved | None:
+    """A declared VOLUME (`volumes.read`) or MODEL (`registered_models.get`); None when absent."""
+    try:
+        if ref.type == SharedObjectType.VOLUME:
+            ws.volumes.read(path_segment(ref.name))
+        else:
+            ws.registered_models.get(path_segment(ref.name))
+    except NotFound:
+        return None
+    return _Resolved(ref, ref.type)
 
 
 def _resolve_table(ref: ObjectRef, table: TableInfo) -> _Resolved:
@@ -329,13 +347,22 @@ def _conflicts(new: Sequence[ObjectRef], existing: Sequence[SharedObject]) -> li
     schemas = {r.name.lower() for r in new if r.is_schema}
     schemas |= {o.name.lower() for o in existing if o.type == SharedObjectType.SCHEMA}
     tables = [(r.name.lower(), True) for r in new if not r.is_schema and not r.is_notebook]
-    tables += [(o.name.lower(), False) for o in existing if o.type in TABLE_LIKE_TYPES]
+    tables += [
+        (o.name.lower(), False)
+        for o in existing
+        if o.type in TABLE_LIKE_TYPES or o.type in VOLUME_MODEL_TYPES
+    ]
     new_schemas = {r.name.lower() for r in new if r.is_schema}
     for table, is_new in tables:
         schema = table.rsplit(".", 1)[0]
         if schema in schemas and (is_new or schema in new_schemas):
             conflicts.append(f"'{table}' overlaps with shared schema '{schema}'")
     aliases: dict[str, str] = {o.shared_as.lower(): o.name for o in existing if o.shared_as}
+    aliases |= {
+        o.string_shared_as.lower(): o.name
+        for o in existing
+        if o.string_shared_as and o.type in VOLUME_MODEL_TYPES
+    }
     for ref in new:
         alias = _effective_shared_as(ref)
         if alias is None:

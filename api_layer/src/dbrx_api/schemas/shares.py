@@ -37,6 +37,10 @@ class SharedObjectType(StrEnum):
     FEATURE_SPEC = "FEATURE_SPEC"
 
 
+# Three-part objects that are not table-like: named by `string_shared_as` (`<schema>.<name>`), no table options.
+VOLUME_MODEL_TYPES = frozenset({SharedObjectType.VOLUME, SharedObjectType.MODEL})
+_TABLE_OPTIONS = ("cdf_enabled", "history_data_sharing_status", "start_version", "partitions")
+
 TABLE_LIKE_TYPES = frozenset(
     {
         SharedObjectType.TABLE,
@@ -122,6 +126,15 @@ class ObjectRef(RequestModel):
                 )
             if self.is_schema and self.type not in (None, SharedObjectType.SCHEMA):
                 raise PydanticCustomError("name_invalid", "a two-part name can only name a SCHEMA")
+        if self.type in VOLUME_MODEL_TYPES:
+            given = [o for o in ("shared_as", *_TABLE_OPTIONS) if getattr(self, o) is not None]
+            if given:
+                raise PydanticCustomError(
+                    "option_not_allowed",
+                    "{fields} cannot be set on a {type}: Databricks shares it as <schema>.<name> and without "
+                    "table options",
+                    {"fields": ", ".join(given), "type": self.type.value},
+                )
         if (
             self.shared_as is not None
             and not self.is_notebook

@@ -257,3 +257,60 @@ def get_external_location(call: ApiCall) -> Json:
     if location is None:
         raise uc_not_found(call.rt.behaviour.not_found_style, "External location", name)
     return uc.external_location_json(location)
+
+
+def _three_part(call: ApiCall, kind: str) -> str:
+    full_name = call.params["full_name"]
+    if full_name.count(".") != 2:
+        raise invalid(f"Invalid {kind} name '{full_name}': expected <catalog>.<schema>.<{kind}>.")
+    return full_name
+
+
+@router.get("/volumes", "volumes.list")
+def list_volumes(call: ApiCall) -> Json:
+    """VolumeInfo list of one schema (`catalog_name` and `schema_name` required), paged by name."""
+    uc = _uc(call)
+    catalog_name = _required_query(call, "catalog_name").lower()
+    schema_name = _required_query(call, "schema_name").lower()
+    schema = uc.require_schema(f"{catalog_name}.{schema_name}", call.now_ms)
+    return uc_list_page(
+        call,
+        "volumes",
+        uc.volumes,
+        uc.volume_json,
+        filters={"catalog_name": catalog_name, "schema_name": schema_name},
+        bounds=uc.volumes.prefix_range(schema.full_name + "."),
+    )
+
+
+@router.get("/volumes/{full_name}", "volumes.read")
+def read_volume(call: ApiCall) -> Json:
+    """VolumeInfo; missing → 404 (volume, schema or catalog code)."""
+    uc = _uc(call)
+    return uc.volume_json(uc.require_volume(_three_part(call, "volume"), call.now_ms))
+
+
+@router.get("/models", "registered_models.list")
+def list_models(call: ApiCall) -> Json:
+    """RegisteredModelInfo list of one schema, or of the metastore without `catalog_name`/`schema_name`."""
+    uc = _uc(call)
+    catalog_name = (call.query.get_str("catalog_name") or "").lower()
+    schema_name = (call.query.get_str("schema_name") or "").lower()
+    if bool(catalog_name) != bool(schema_name):
+        raise invalid("catalog_name and schema_name must be given together.")
+    bounds = None
+    filters: dict[str, object] = {}
+    if catalog_name:
+        schema = uc.require_schema(f"{catalog_name}.{schema_name}", call.now_ms)
+        bounds = uc.models.prefix_range(schema.full_name + ".")
+        filters = {"catalog_name": catalog_name, "schema_name": schema_name}
+    return uc_list_page(
+        call, "registered_models", uc.models, uc.model_json, filters=filters, bounds=bounds
+    )
+
+
+@router.get("/models/{full_name}", "registered_models.get")
+def get_model(call: ApiCall) -> Json:
+    """RegisteredModelInfo; missing → 404 (model, schema or catalog code)."""
+    uc = _uc(call)
+    return uc.model_json(uc.require_model(_three_part(call, "model"), call.now_ms))

@@ -34,7 +34,17 @@ TABLE_LIKE = frozenset({"TABLE", "VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE",
 DATA_OBJECT_TYPES = frozenset(
     TABLE_LIKE | {"SCHEMA", "VOLUME", "MODEL", "FUNCTION", "NOTEBOOK_FILE", "FEATURE_SPEC"}
 )
-PER_SHARE_LIMITS = {"table": 1000, "SCHEMA": 500, "NOTEBOOK_FILE": 100}
+PER_SHARE_LIMITS = {
+    "table": 1000,
+    "VOLUME": 1000,
+    "MODEL": 1000,
+    "SCHEMA": 500,
+    "NOTEBOOK_FILE": 100,
+}
+# Objects of a schema (a shared schema and one of them cannot both be in a share).
+IN_SCHEMA = TABLE_LIKE | {"VOLUME", "MODEL"}
+# Table options a volume or a registered model cannot carry (docs/EMULATOR.md §7.4).
+_TABLE_OPTIONS = ("cdf_enabled", "history_data_sharing_status", "start_version", "partitions")
 ACTIONS = frozenset({"ADD", "REMOVE", "UPDATE"})
 HISTORY_STATUSES = frozenset({"ENABLED", "DISABLED"})
 PARTITION_OPS = frozenset({"EQUAL", "LIKE"})
@@ -68,6 +78,8 @@ _KIND_TEXT = {
     "FOREIGN_TABLE": "Foreign Table",
     "SCHEMA": "Schema",
     "NOTEBOOK_FILE": "Notebook File",
+    "VOLUME": "Volume",
+    "MODEL": "Model",
 }
 
 
@@ -312,6 +324,8 @@ class SharingState(RecipientsArea):
             self._add_schema(work, data, obj)
         elif kind == "NOTEBOOK_FILE":
             self._add_notebook(work, data, obj)
+        elif kind in ("VOLUME", "MODEL"):
+            self._add_volume_or_model(share, work, data, obj)
         else:
             raise invalid(f"Sharing data objects of type {kind} is not supported by the emulator.")
         return obj
@@ -346,7 +360,7 @@ class SharingState(RecipientsArea):
             )
         obj.shared_as = alias.lower()
         for other in work.values():
-            if other.shared_as == obj.shared_as:
+            if other.data_object_type in IN_SCHEMA and other.alias == obj.shared_as:
                 raise invalid(
                     f"The name '{obj.shared_as}' is already used by '{other.name}' in share '{share.name}'."
                 )
@@ -443,7 +457,7 @@ class SharingState(RecipientsArea):
         obj.string_shared_as = data.str_("string_shared_as") or schema.name
         prefix = obj.name + "."
         for other in work.values():
-            if other.data_object_type in TABLE_LIKE and other.name.startswith(prefix):
+            if other.data_object_type in IN_SCHEMA and other.name.startswith(prefix):
                 raise invalid(
                     f"Cannot share schema {obj.name} because its table {other.name} is already shared"
                 )
@@ -451,6 +465,53 @@ class SharingState(RecipientsArea):
             raise invalid(f"Partitions are only supported for tables, not for '{obj.name}'.")
         if sum(o.data_object_type == "SCHEMA" for o in work.values()) >= PER_SHARE_LIMITS["SCHEMA"]:
             raise invalid(f"A share can hold at most {PER_SHARE_LIMITS['SCHEMA']} schemas.")
+
+    def _add_volume_or_model(
+        self, share: Share, work: dict[str, SharedObject], data: Body, obj: SharedObject
+    ) -> None:
+        """A VOLUME or MODEL: the UC object must exist; it is aliased by `string_shared_as` (`<schema>.<name>`)
+        and carries none of the table options."""
+        kind = obj.data_object_type
+        noun = "volume" if kind == "VOLUME" else "model"
+        if obj.name.count(".") != 2:
+            raise invalid(
+                f"'{obj.name}' is not a valid {noun} name: expected <catalog>.<schema>.<{noun}>."
+            )
+        found = (
+            self.uc.require_volume(obj.name)
+            if kind == "VOLUME"
+            else self.uc.require_model(obj.name)
+        )
+        if data.data.get("shared_as") is not None:
+            raise invalid(
+                f"shared_as is not allowed for {kind} '{obj.name}': use string_shared_as."
+            )
+        for option in _TABLE_OPTIONS:
+            if data.data.get(option) is not None:
+                raise invalid(f"{option} is not supported for {kind} '{obj.name}'.")
+        alias = data.str_("string_shared_as")
+        if alias is None:
+            alias = f"{found.schema_name}.{found.name}"
+        if not _SHARED_AS.match(alias):
+            raise invalid(
+                f"Invalid string_shared_as '{alias}' for '{obj.name}': expected <schema>.<{noun}> with letters, "
+                "digits and underscores."
+            )
+        obj.string_shared_as = alias.lower()
+        for other in work.values():
+            if other.data_object_type in IN_SCHEMA and other.alias == obj.string_shared_as:
+                raise invalid(
+                    f"The name '{obj.string_shared_as}' is already used by '{other.name}' in share '{share.name}'."
+                )
+        schema_name = f"{found.catalog_name}.{found.schema_name}"
+        shared_schema = work.get(schema_name)
+        if shared_schema is not None and shared_schema.data_object_type == "SCHEMA":
+            raise invalid(
+                f"Cannot share {obj.name} because its schema {schema_name} is already shared"
+            )
+        limit = PER_SHARE_LIMITS[kind]
+        if sum(o.data_object_type == kind for o in work.values()) >= limit:
+            raise invalid(f"A share can hold at most {limit} {noun}s.")
 
     def _add_notebook(self, work: dict[str, SharedObject], data: Body, obj: SharedObject) -> None:
         if data.data.get("shared_as") is not None:
@@ -486,6 +547,12 @@ class SharingState(RecipientsArea):
             value = data.str_(alias_field)
             if value is not None and value.lower() != (getattr(current, alias_field) or "").lower():
                 raise invalid(f"{alias_field} of '{current.name}' cannot be changed.")
+        if current.data_object_type in ("VOLUME", "MODEL"):
+            for option in _TABLE_OPTIONS:
+                if data.data.get(option) is not None:
+                    raise invalid(
+                        f"{option} is not supported for {current.data_object_type} '{current.name}'."
+                    )
         if data.has("comment"):
             updated.comment = data.str_("comment")
         if data.has("cdf_enabled"):

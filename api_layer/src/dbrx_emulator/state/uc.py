@@ -1,4 +1,5 @@
-"""Unity Catalog state: catalogs, schemas, tables (metadata only) and external locations."""
+"""Unity Catalog state: catalogs, schemas, tables, volumes and registered models (metadata only) and external
+locations."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dbrx_emulator.api import Json
 from dbrx_emulator.errors import uc_not_found
 from dbrx_emulator.names import column_type
 from dbrx_emulator.paging import SortedIndex
-from dbrx_emulator.seed import ColumnSeed, Seed, TableSeed
+from dbrx_emulator.seed import ColumnSeed, ModelSeed, Seed, TableSeed, VolumeSeed
 from dbrx_emulator.store import StateArea
 
 # table_type -> the data_object_type a share must use for it (None: cannot be shared).
@@ -150,6 +151,42 @@ class Table:
 
 
 @dataclass
+class Volume:
+    """A volume (metadata only)."""
+
+    catalog_name: str
+    schema_name: str
+    name: str
+    volume_id: str
+    volume_type: str
+    audit: Audit
+    storage_location: str
+    comment: str | None = None
+
+    @property
+    def full_name(self) -> str:
+        """`catalog.schema.volume`."""
+        return f"{self.catalog_name}.{self.schema_name}.{self.name}"
+
+
+@dataclass
+class RegisteredModel:
+    """A registered model (metadata only; no versions or aliases)."""
+
+    catalog_name: str
+    schema_name: str
+    name: str
+    audit: Audit
+    storage_location: str
+    comment: str | None = None
+
+    @property
+    def full_name(self) -> str:
+        """`catalog.schema.model`."""
+        return f"{self.catalog_name}.{self.schema_name}.{self.name}"
+
+
+@dataclass
 class ExternalLocation:
     """An external location."""
 
@@ -171,6 +208,8 @@ class UcState(StateArea):
         self.catalogs: SortedIndex[str, Catalog] = SortedIndex()
         self.schemas: SortedIndex[str, Schema] = SortedIndex()
         self.tables: SortedIndex[str, Table] = SortedIndex()
+        self.volumes: SortedIndex[str, Volume] = SortedIndex()
+        self.models: SortedIndex[str, RegisteredModel] = SortedIndex()
         self.external_locations: dict[str, ExternalLocation] = {}
 
     # ------------------------------------------------------------------------------------------ building
@@ -206,6 +245,10 @@ class UcState(StateArea):
                 self.schemas.put(schema.full_name, schema)
                 for table_seed in schema_seed.tables:
                     self._add_seed_table(schema, table_seed)
+                for volume_seed in schema_seed.volumes:
+                    self.create_volume(schema, volume_seed)
+                for model_seed in schema_seed.models:
+                    self.create_model(schema, model_seed)
         for loc in seed.external_locations:
             self.external_locations[loc.name] = ExternalLocation(
                 name=loc.name,
@@ -297,6 +340,42 @@ class UcState(StateArea):
         self.tables.put(table.full_name, table)
         return table
 
+    def create_volume(self, schema: Schema, spec: VolumeSeed) -> Volume:
+        """Create a volume of the seed in an existing schema (a MANAGED one under the schema's storage root)."""
+        at = self.rt.seed_time(spec.created) if spec.created is not None else self.rt.seed_origin_ms
+        volume_id = self.rt.rng.uuid4()
+        location = spec.storage_location
+        if location is None:
+            root = self._storage_root(schema.catalog_name, schema.name)
+            location = f"{root}/__unitystorage/volumes/{volume_id}"
+        volume = Volume(
+            catalog_name=schema.catalog_name,
+            schema_name=schema.name,
+            name=spec.name,
+            volume_id=volume_id,
+            volume_type=spec.volume_type,
+            audit=self.audit(spec.owner, at),
+            storage_location=location,
+            comment=spec.comment,
+        )
+        self.volumes.put(volume.full_name, volume)
+        return volume
+
+    def create_model(self, schema: Schema, spec: ModelSeed) -> RegisteredModel:
+        """Create a registered model of the seed in an existing schema."""
+        at = self.rt.seed_time(spec.created) if spec.created is not None else self.rt.seed_origin_ms
+        root = self._storage_root(schema.catalog_name, schema.name)
+        model = RegisteredModel(
+            catalog_name=schema.catalog_name,
+            schema_name=schema.name,
+            name=spec.name,
+            audit=self.audit(spec.owner, at),
+            storage_location=f"{root}/__unitystorage/models/{spec.name}",
+            comment=spec.comment,
+        )
+        self.models.put(model.full_name, model)
+        return model
+
     def add_builtin_schemas(self, catalog: Catalog, now_ms: int) -> None:
         """`default` and `information_schema`, which Unity Catalog puts in every catalog it creates."""
         for name, owner, comment in BUILTIN_SCHEMAS:
@@ -322,9 +401,13 @@ class UcState(StateArea):
         return [self.tables[k] for k in self.tables.keys()[lo:hi]]
 
     def drop_schema(self, schema: Schema) -> None:
-        """Remove a schema and its tables."""
+        """Remove a schema with its tables, volumes and models."""
         for table in self.tables_in(schema):
             self.tables.pop(table.full_name)
+        for index in (self.volumes, self.models):
+            lo, hi = index.prefix_range(schema.full_name + ".")
+            for key in list(index.keys()[lo:hi]):
+                index.pop(key)
         self.schemas.pop(schema.full_name)
 
     def drop_catalog(self, catalog: Catalog) -> None:
@@ -384,6 +467,24 @@ class UcState(StateArea):
         if table is None:
             raise uc_not_found(self.rt.behaviour.not_found_style, "Table", lowered)
         return table
+
+    def require_volume(self, full_name: str, now_ms: int | None = None) -> Volume:
+        """The volume (404 with the catalog, schema or volume code)."""
+        lowered = full_name.lower()
+        self.require_schema(lowered.rsplit(".", 1)[0], now_ms)
+        volume = self.volumes.get(lowered)
+        if volume is None:
+            raise uc_not_found(self.rt.behaviour.not_found_style, "Volume", lowered)
+        return volume
+
+    def require_model(self, full_name: str, now_ms: int | None = None) -> RegisteredModel:
+        """The registered model (404 with the catalog, schema or model code)."""
+        lowered = full_name.lower()
+        self.require_schema(lowered.rsplit(".", 1)[0], now_ms)
+        model = self.models.get(lowered)
+        if model is None:
+            raise uc_not_found(self.rt.behaviour.not_found_style, "Registered model", lowered)
+        return model
 
     # ------------------------------------------------------------------------------------------ rendering
 
@@ -452,6 +553,40 @@ class UcState(StateArea):
             body["properties"] = dict(sorted(table.properties.items()))
         return body
 
+    def volume_json(self, volume: Volume) -> Json:
+        """VolumeInfo."""
+        return _omit_none(
+            {
+                "name": volume.name,
+                "catalog_name": volume.catalog_name,
+                "schema_name": volume.schema_name,
+                "full_name": volume.full_name,
+                "volume_id": volume.volume_id,
+                "volume_type": volume.volume_type,
+                "storage_location": volume.storage_location,
+                "comment": volume.comment,
+                "metastore_id": self.rt.workspace.metastore_id,
+                "browse_only": False,
+                **volume.audit.stamps(),
+            }
+        )
+
+    def model_json(self, model: RegisteredModel) -> Json:
+        """RegisteredModelInfo (without aliases: the emulator keeps no model versions)."""
+        return _omit_none(
+            {
+                "name": model.name,
+                "catalog_name": model.catalog_name,
+                "schema_name": model.schema_name,
+                "full_name": model.full_name,
+                "storage_location": model.storage_location,
+                "comment": model.comment,
+                "metastore_id": self.rt.workspace.metastore_id,
+                "browse_only": False,
+                **model.audit.stamps(),
+            }
+        )
+
     def external_location_json(self, loc: ExternalLocation) -> Json:
         """ExternalLocationInfo."""
         return _omit_none(
@@ -482,6 +617,8 @@ class UcState(StateArea):
                 }
                 for t in self.tables.values()
             ],
+            "volumes": [self.volume_json(v) for v in self.volumes.values()],
+            "models": [self.model_json(m) for m in self.models.values()],
             "external_locations": [
                 self.external_location_json(loc)
                 for _, loc in sorted(self.external_locations.items())

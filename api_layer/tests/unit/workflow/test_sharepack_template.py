@@ -95,7 +95,10 @@ def test_template_layout_dropdowns_and_no_formulas() -> None:
     assert choices == {
         ("recipient", '"D2D,D2O"'),
         ("pipelines", '"1,2,full_refresh"'),
-        ("assets", '"TABLE,VIEW,MATERIALIZED_VIEW,STREAMING_TABLE,SCHEMA,NOTEBOOK_FILE"'),
+        (
+            "assets",
+            '"TABLE,VIEW,MATERIALIZED_VIEW,STREAMING_TABLE,SCHEMA,NOTEBOOK_FILE,VOLUME,MODEL"',
+        ),
         ("assets", '"ENABLED,DISABLED"'),
         ("assets", '"share_assets,share_assets_to_add,share_assets_to_remove"'),
         ("metadata", '"NEW,UPDATE,DELETE"'),

@@ -20,7 +20,14 @@ Region = Literal["AM", "EMEA"]
 ApproverStatus = Literal["approved", "declined", "request_more_info", "pending"]
 RecipientType = Literal["D2D", "D2O"]
 AssetType = Literal[
-    "TABLE", "VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE", "SCHEMA", "NOTEBOOK_FILE"
+    "TABLE",
+    "VIEW",
+    "MATERIALIZED_VIEW",
+    "STREAMING_TABLE",
+    "SCHEMA",
+    "NOTEBOOK_FILE",
+    "VOLUME",
+    "MODEL",
 ]
 HistoryStatus = Literal["ENABLED", "DISABLED"]
 ScdType = Literal["1", "2", "full_refresh"]
@@ -35,6 +42,8 @@ HISTORY_STATUSES: tuple[str, ...] = get_args(HistoryStatus)
 SCD_TYPES: tuple[str, ...] = get_args(ScdType)
 PARTITION_OPS: tuple[str, ...] = get_args(PartitionOp)
 TABLE_LIKE_TYPES: tuple[str, ...] = ("TABLE", "VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE")
+# Three-part objects that are not table-like: declared only, never guessed from the name (§7.3).
+VOLUME_MODEL_TYPES: tuple[str, ...] = ("VOLUME", "MODEL")
 CONTINUOUS = "continuous"
 
 
@@ -141,7 +150,8 @@ class Asset(_Model):
     """A shared object (§7). Only `name` given is the same value as the string form."""
 
     name: str = Field(
-        description="catalog.schema.object (table-like), catalog.schema (schema) or /workspace/path (notebook)."
+        description="catalog.schema.object (table-like, volume, model), catalog.schema (schema) or /workspace/path "
+        "(notebook)."
     )
     type: AssetType | None = Field(
         None, description="Declared type; otherwise read from Unity Catalog."

@@ -216,6 +216,32 @@ class LiveReader:
             ),
         )
 
+    def volume_exists(self, full_name: str) -> bool:
+        """`volumes.read("catalog.schema.volume")` found it (read once per run)."""
+        key = full_name.lower()
+        return self._cached(
+            "volume",
+            key,
+            lambda: (
+                self._absent_as_none("volume", key, lambda: self.ws.volumes.read(path_segment(key)))
+                is not None
+            ),
+        )
+
+    def model_exists(self, full_name: str) -> bool:
+        """`registered_models.get("catalog.schema.model")` found it (read once per run)."""
+        key = full_name.lower()
+        return self._cached(
+            "model",
+            key,
+            lambda: (
+                self._absent_as_none(
+                    "model", key, lambda: self.ws.registered_models.get(path_segment(key))
+                )
+                is not None
+            ),
+        )
+
     def catalog_exists(self, name: str) -> bool:
         """`catalogs.get(name)` found it."""
         key = name.lower()
@@ -355,6 +381,12 @@ class PackLookup:
     def schema_exists(self, full_name: str) -> bool:
         return self.reader.schema_exists(full_name)
 
+    def volume_exists(self, full_name: str) -> bool:
+        return self.reader.volume_exists(full_name)
+
+    def model_exists(self, full_name: str) -> bool:
+        return self.reader.model_exists(full_name)
+
     def catalog_exists(self, name: str) -> bool:
         return self.reader.catalog_exists(name)
 
@@ -456,8 +488,8 @@ def prefetch(reader: LiveReader, plan: PrefetchPlan, parallel: int) -> None:
     Independent reads: recipients (declared and granted), shares, pipeline source tables, target catalogs and
     schemas, pipelines (by recorded id, else by exact name) and schedule jobs (by recorded id, else by name). Reads
     that need another one start as soon as it is answered: the grants of an existing share whose recipients are
-    managed and the type of every asset not yet in it (after the share), the in-use check of a D2D identifier
-    (after its recipient turned out absent).
+    managed and the type of every asset not yet in it (after the share; a declared volume or model is read as
+    such), the in-use check of a D2D identifier (after its recipient turned out absent).
     """
     pack = plan.pack
     tasks = _Tasks(parallel)
@@ -475,7 +507,11 @@ def prefetch(reader: LiveReader, plan: PrefetchPlan, parallel: int) -> None:
             if asset.name.lower() in in_share:
                 continue
             parsed = parse_asset_name(asset.name)
-            if parsed.kind == "table":
+            if asset.type == "VOLUME":
+                tasks.submit(partial(reader.volume_exists, parsed.name))
+            elif asset.type == "MODEL":
+                tasks.submit(partial(reader.model_exists, parsed.name))
+            elif parsed.kind == "table":
                 tasks.submit(partial(reader.table, parsed.name))
             elif parsed.kind == "schema":
                 tasks.submit(partial(reader.schema_exists, parsed.name))

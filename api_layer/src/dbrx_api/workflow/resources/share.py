@@ -45,7 +45,7 @@ from dbrx_api.schemas.common import enum_text, from_epoch_ms
 from dbrx_api.workflow.db.repositories import shares
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.db.repositories.shares import ShareRecord
-from dbrx_api.workflow.models.pack import Asset, Share, SharePack
+from dbrx_api.workflow.models.pack import VOLUME_MODEL_TYPES, Asset, Share, SharePack
 from dbrx_api.workflow.orchestrator.actions import ORDER, Action, step_key
 from dbrx_api.workflow.orchestrator.live import LiveReader
 from dbrx_api.workflow.orchestrator.steps import (
@@ -186,7 +186,9 @@ def sdk_object(
     )
     shared_as = string_shared_as = None
     if not for_update and asset.shared_as is not None:
-        if kind == "table":
+        if object_type in VOLUME_MODEL_TYPES:
+            pass  # Databricks names it <schema>.<name>; packs refuse shared_as on it (docs/SHAREPACK.md §7.2)
+        elif kind == "table":
             shared_as = asset.shared_as
         elif kind == "schema":
             string_shared_as = asset.shared_as
@@ -224,7 +226,8 @@ def recorded_asset(obj: SharedDataObject, managed: Asset | None) -> dict[str, An
 def resolve_type(
     reader: LiveReader, resolved: Mapping[tuple[str, str], str], share: Share, asset: Asset
 ) -> str:
-    """The object type of an asset: as the live checks resolved it, as declared, else from its name / table."""
+    """The object type of an asset: as the live checks resolved it, as declared (a VOLUME or MODEL is only ever
+    declared, docs/SHAREPACK.md §7.3), else from its name / table."""
     found = resolved.get((share.name, asset.name))
     if found is not None:
         return found

@@ -5,6 +5,7 @@ pipelines, targets, recipient references and per-type rules. Checks skip values 
 from __future__ import annotations
 
 from dbrx_api.workflow.models.issues import NO_POS
+from dbrx_api.workflow.models.pack import VOLUME_MODEL_TYPES
 from dbrx_api.workflow.validators.fields import (
     default_shared_as,
     schema_overlaps,
@@ -112,7 +113,7 @@ def _check_share(ctx: Context, share: ShareDraft) -> None:
                     asset.path,
                     f'"{asset.asset.name}" has no pipeline with this source_asset in share '
                     f'"{share.name.value if share.name else share.path}"; add one, or declare type '
-                    "VIEW/MATERIALIZED_VIEW/STREAMING_TABLE.",
+                    "VIEW/MATERIALIZED_VIEW/STREAMING_TABLE/VOLUME/MODEL.",
                     asset.pos,
                     input_value=asset.asset.name,
                 )
@@ -120,6 +121,22 @@ def _check_share(ctx: Context, share: ShareDraft) -> None:
     removed = {a.asset.name for a in to_remove or []}
     for pipeline in pipelines:
         _check_pipeline(ctx, share, pipeline, shared, removed, asset_lists_ok)
+    # A volume or a model of this share is no table a pipeline could read (docs/SHAREPACK.md §7.4).
+    not_tables = {
+        a.asset.name: a.declared_type
+        for a in [*(declared or []), *(to_add or [])]
+        if a.declared_type in VOLUME_MODEL_TYPES
+    }
+    for pipeline in pipelines:
+        if pipeline.source is not None and pipeline.source in not_tables:
+            ctx.error(
+                "source_type_unsupported",
+                pipeline.path_of("source_asset"),
+                f'"{pipeline.source}" is declared as a {not_tables[pipeline.source]} in this share; a pipeline '
+                "reads a table.",
+                pipeline.pos_of("source_asset"),
+                input_value=pipeline.source,
+            )
     if share.delta_share is not None and not pipelines and "pipelines" not in f.bad:
         ctx.warning(
             "delta_share_unused",
@@ -170,7 +187,8 @@ def _check_desired_assets(
     if f is None:
         return
     key = "share_assets" if declared is not None else "share_assets_to_add"
-    for count, limit, label in share_limit_problems([a.asset for a in desired.values()]):
+    types = {a.asset.name: a.declared_type for a in desired.values()}
+    for count, limit, label in share_limit_problems([a.asset for a in desired.values()], types):
         ctx.error(
             "share_limit_exceeded",
             f.path_of(share.path, key),

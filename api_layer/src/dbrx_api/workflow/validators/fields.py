@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -276,9 +276,11 @@ def check_shared_as(value: str, kind: AssetKind) -> str:
     return value
 
 
-# Databricks limits on one share's objects, by asset kind: (limit, label).
-SHARE_LIMITS: dict[AssetKind, tuple[int, str]] = {
+# Databricks limits on one share's objects, by asset kind or volume/model type: (limit, label).
+SHARE_LIMITS: dict[str, tuple[int, str]] = {
     "table": (1000, "table-like objects"),
+    "VOLUME": (1000, "volumes"),
+    "MODEL": (1000, "models"),
     "schema": (500, "schemas"),
     "notebook": (100, "notebooks"),
 }
@@ -295,9 +297,16 @@ def schema_overlaps(assets: Collection[AssetName]) -> list[tuple[AssetName, str]
     ]
 
 
-def share_limit_problems(assets: Collection[AssetName]) -> list[tuple[int, int, str]]:
-    """(count, limit, label) for every kind of object above its per-share limit."""
-    counts = Counter(asset.kind for asset in assets)
+def share_limit_problems(
+    assets: Collection[AssetName], types: Mapping[str, str | None] | None = None
+) -> list[tuple[int, int, str]]:
+    """(count, limit, label) for every kind of object above its per-share limit; `types` (asset name -> declared
+    or live type) counts volumes and models apart from table-like objects."""
+    known = types or {}
+    counts = Counter(
+        found if (found := known.get(asset.name)) in ("VOLUME", "MODEL") else asset.kind
+        for asset in assets
+    )
     return [
         (counts[kind], limit, label)
         for kind, (limit, label) in SHARE_LIMITS.items()

@@ -37,6 +37,7 @@ from dbrx_api.workflow.models.pack import (
     SCD_TYPES,
     STRATEGIES,
     TABLE_LIKE_TYPES,
+    VOLUME_MODEL_TYPES,
 )
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar
 from dbrx_api.workflow.validators.cron import check_quartz, check_timezone
@@ -406,7 +407,11 @@ def _applies(what: str, *, tables_only: bool) -> Callable[[object, ValidationInf
         info.context["options"][info.field_name] = value  # type: ignore[index]
         asset: AssetName = info.data["name"]
         declared = info.data.get("type")
-        if asset.kind == "table" and (not tables_only or declared in (None, "TABLE")):
+        if (
+            asset.kind == "table"
+            and declared not in VOLUME_MODEL_TYPES
+            and (not tables_only or declared in (None, "TABLE"))
+        ):
             return value
         kinds = {"table": "table-like object", "schema": "SCHEMA", "notebook": "NOTEBOOK_FILE"}
         raise issue(
@@ -422,8 +427,8 @@ def _type_fits(value: str | None, info: ValidationInfo) -> str | None:
     if value is None:
         return None
     asset: AssetName = info.data["name"]
-    if value in TABLE_LIKE_TYPES:
-        fits, needed = asset.kind == "table", "table-like types need catalog.schema.object"
+    if value in TABLE_LIKE_TYPES or value in VOLUME_MODEL_TYPES:
+        fits, needed = asset.kind == "table", f"{value} needs catalog.schema.object"
     elif value == "SCHEMA":
         fits, needed = asset.kind == "schema", "SCHEMA needs catalog.schema"
     else:
@@ -443,6 +448,14 @@ def _type_fits(value: str | None, info: ValidationInfo) -> str | None:
 def _shared_as(value: str | None, info: ValidationInfo) -> str | None:
     if value is None:
         return None
+    declared = info.data.get("type")
+    if declared in VOLUME_MODEL_TYPES:
+        # Databricks names a volume or a model `<schema>.<name>` for recipients; shared_as is the table alias.
+        raise issue(
+            "asset_option_invalid",
+            f"shared_as applies to tables, schemas and notebooks; this asset is a {declared} (recipients see it "
+            "as schema.name).",
+        )
     try:
         return check_shared_as(value, info.data["name"].kind)
     except FieldError as exc:

@@ -18,6 +18,7 @@ from typing import Protocol, TypeVar
 from dbrx_api.errors import AppError
 from dbrx_api.workflow.models.issues import Issue, IssueCollector, Severity
 from dbrx_api.workflow.models.pack import (
+    VOLUME_MODEL_TYPES,
     AnySharePack,
     Asset,
     CronSchedule,
@@ -129,6 +130,14 @@ class LiveLookup(Protocol):
 
     def schema_exists(self, full_name: str) -> bool:
         """`schemas.get("catalog.schema")` succeeded."""
+        ...
+
+    def volume_exists(self, full_name: str) -> bool:
+        """`volumes.read("catalog.schema.volume")` succeeded."""
+        ...
+
+    def model_exists(self, full_name: str) -> bool:
+        """`registered_models.get("catalog.schema.model")` succeeded."""
         ...
 
     def catalog_exists(self, name: str) -> bool:
@@ -431,6 +440,8 @@ class _Checker:
         """
         if asset.name.lower() in live_types:
             return live_types[asset.name.lower()]
+        if asset.kind == "table" and declared in VOLUME_MODEL_TYPES:
+            return self.resolve_volume_or_model(asset, path, declared)
         if asset.kind == "table":
             table = self.table(asset.name, path)
             if table is None:
@@ -492,6 +503,29 @@ class _Checker:
             return None
         return "NOTEBOOK_FILE"
 
+    def resolve_volume_or_model(self, asset: AssetName, path: str, declared: str) -> str | None:
+        """A declared VOLUME or MODEL: `volumes.read` / `registered_models.get`; when it is absent, a table of that
+        name makes the issue `asset_type_mismatch` (one more read, only on this error path)."""
+        kind = "volume" if declared == "VOLUME" else "model"
+        lookup = self.lookup.volume_exists if declared == "VOLUME" else self.lookup.model_exists
+        exists = self.call(kind, asset.name, path, lambda: lookup(asset.name))
+        if exists:
+            return declared
+        if exists is False:
+            table = self.table(asset.name, path)
+            if table is not None:
+                # check_asset reports the mismatch against the declared type.
+                return TABLE_TYPES.get(table.table_type.upper(), table.table_type.upper())
+            if self.absent("table", asset.name):
+                self.add(
+                    "error",
+                    "asset_not_found",
+                    path,
+                    f'{kind} "{asset.name}" does not exist.',
+                    input_value=asset.name,
+                )
+        return None
+
     def check_asset(
         self, share: Share, list_key: str, asset: Asset, live_types: dict[str, str]
     ) -> None:
@@ -530,6 +564,10 @@ class _Checker:
                     share.name, "share_assets_to_add", asset.name
                 )
         kinds = {name: parse_asset_name(name) for name in desired}
+        types: dict[str, str | None] = {name: live_types.get(name) for name in desired}
+        for asset in share.share_assets_to_add or []:
+            if asset.name in desired and asset.type is not None:
+                types[asset.name] = asset.type
         for table, schema in schema_overlaps(list(kinds.values())):
             path = desired[table.name] or desired[schema]
             if path:  # an overlap only among live objects is not this pack's doing
@@ -540,7 +578,7 @@ class _Checker:
                     f'"{table.name}" is inside schema "{schema}"; both would be in share "{share.name}".',
                     input_value=table.name,
                 )
-        for count, limit, label in share_limit_problems(list(kinds.values())):
+        for count, limit, label in share_limit_problems(list(kinds.values()), types):
             self.add(
                 "error",
                 "share_limit_exceeded",

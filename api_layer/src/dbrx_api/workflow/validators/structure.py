@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 from dbrx_api.workflow.models.issues import SourcePos
 from dbrx_api.workflow.models.pack import (
     CONTINUOUS,
+    VOLUME_MODEL_TYPES,
 )
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq
 from dbrx_api.workflow.validators.fields import (
@@ -91,7 +92,9 @@ PIPELINE_FIELDS = (
     "ext_catalog_name",
     "ext_schema_name",
 )
-_PIPELINE_FREE_TYPES = frozenset({"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE"})
+_PIPELINE_FREE_TYPES = frozenset(
+    {"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE", *VOLUME_MODEL_TYPES}
+)
 
 
 @dataclass(slots=True)
@@ -137,7 +140,7 @@ class AssetDraft:
 
     @property
     def needs_pipeline(self) -> bool:
-        """Table-like entries need a pipeline unless declared as a view-like type (§7.4)."""
+        """Table-like entries need a pipeline unless declared as a view-like type, a volume or a model (§7.4)."""
         return self.asset.kind == "table" and self.declared_type not in _PIPELINE_FREE_TYPES
 
 
