@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import InvalidParameterValue, NotFound
+from databricks.sdk.errors import InvalidParameterValue, InvalidState, NotFound
 from databricks.sdk.service.catalog import VolumeType
 from databricks.sdk.service.sharing import (
     SharedDataObject,
@@ -309,3 +309,16 @@ def test_seeded_shares_may_hold_volumes_and_models(emu: Emu, emu_client: Workspa
         AssertionError, match=re.escape("model 'ml.assets.gone' is not in the seed")
     ):
         emu.reset(seed=seed)
+
+
+def test_a_schema_holding_only_a_volume_or_model_is_not_empty(w: WorkspaceClient) -> None:
+    with pytest.raises(InvalidState, match=re.escape("it contains 1 volume(s).")):
+        w.schemas.delete("ml.other")
+    with pytest.raises(InvalidState, match=re.escape("2 volume(s), 2 registered model(s)")):
+        w.schemas.delete("ml.assets")
+
+    w.schemas.delete("ml.other", force=True)
+
+    with pytest.raises(NotFound):
+        w.volumes.read("ml.other.landing")
+    assert w.volumes.read("ml.assets.landing").name == "landing"

@@ -118,7 +118,9 @@ def delete_catalog(call: ApiCall) -> Json:
     catalog = uc.require_catalog(call.params["name"], call.now_ms)
     if not call.query.get_bool("force"):
         holding = [
-            s.name for s in uc.user_schemas(catalog) if s.name != "default" or uc.tables_in(s)
+            s.name
+            for s in uc.user_schemas(catalog)
+            if s.name != "default" or uc.contents_of(s) is not None
         ]
         if holding:
             raise _not_empty("Catalog", catalog.name, f"schemas {', '.join(holding)}")
@@ -185,12 +187,12 @@ def update_schema(call: ApiCall) -> Json:
 
 @router.delete("/schemas/{full_name}", "schemas.delete")
 def delete_schema(call: ApiCall) -> Json:
-    """Delete a schema; one holding tables needs `force=true`."""
+    """Delete a schema; one holding tables, volumes or models needs `force=true`."""
     uc = _uc(call)
     schema = uc.require_schema(call.params["full_name"], call.now_ms)
-    tables = uc.tables_in(schema)
-    if tables and not call.query.get_bool("force"):
-        raise _not_empty("Schema", schema.full_name, f"{len(tables)} table(s)")
+    contents = uc.contents_of(schema)
+    if contents is not None and not call.query.get_bool("force"):
+        raise _not_empty("Schema", schema.full_name, contents)
     uc.drop_schema(schema)
     return {}
 

@@ -400,6 +400,21 @@ class UcState(StateArea):
         lo, hi = self.tables.prefix_range(schema.full_name + ".")
         return [self.tables[k] for k in self.tables.keys()[lo:hi]]
 
+    def contents_of(self, schema: Schema) -> str | None:
+        """What makes a schema "not empty" for a delete without `force` (None when it holds nothing)."""
+        counts = [
+            (len(self.tables_in(schema)), "table(s)"),
+            (self._count_in(self.volumes, schema), "volume(s)"),
+            (self._count_in(self.models, schema), "registered model(s)"),
+        ]
+        held = [f"{count} {noun}" for count, noun in counts if count]
+        return ", ".join(held) or None
+
+    @staticmethod
+    def _count_in(index: SortedIndex[str, Any], schema: Schema) -> int:
+        lo, hi = index.prefix_range(schema.full_name + ".")
+        return hi - lo
+
     def drop_schema(self, schema: Schema) -> None:
         """Remove a schema with its tables, volumes and models."""
         for table in self.tables_in(schema):
