@@ -41,6 +41,7 @@ _DELTA_SHARE = (
     "      tags: [cost_center=cc-1234, confidential]   # default tags for this share's pipelines and jobs\n"
     "      create_schema_if_missing: true\n"
 )
+_AGGREGATED = "        comment: Aggregated view\n"
 _VIEW_TYPE = (
     "        type: VIEW                                # declared view: needs no pipeline\n"
 )
@@ -191,6 +192,48 @@ SPEC_CASES: list[tuple[str, bytes | None, set[tuple[str, str]]]] = [
         "20-delete-duplicate",
         _delete_with_duplicate_recipient(),
         {("duplicate_name", "recipient[1]")},
+    ),
+    (
+        "33-start-version-on-volume",
+        example_with(
+            (
+                _AGGREGATED,
+                _AGGREGATED
+                + "      - {name: sales_catalog.curated.landing, type: VOLUME, start_version: 3}\n",
+            )
+        ),
+        {("asset_option_invalid", "share[0].share_assets[3].start_version")},
+    ),
+    (
+        "34-shared-as-on-model",
+        example_with(
+            (
+                _AGGREGATED,
+                _AGGREGATED
+                + "      - {name: sales_catalog.curated.churn, type: MODEL, shared_as: curated.churn}\n",
+            )
+        ),
+        {("asset_option_invalid", "share[0].share_assets[3].shared_as")},
+    ),
+    (
+        "35-volume-as-pipeline-source",
+        example_with(
+            (
+                "      - sales_catalog.curated.store_dim           # string form; type read from Unity Catalog\n",
+                "      - {name: sales_catalog.curated.store_dim, type: VOLUME}\n",
+            )
+        ),
+        {("source_type_unsupported", "share[0].pipelines[1].source_asset")},
+    ),
+    (
+        "36-model-type-on-a-schema",
+        example_with(
+            (
+                "      - finance_catalog.reporting                 # 2 parts: the whole schema\n",
+                "      - {name: finance_catalog.reporting, type: MODEL}\n",
+            )
+        ),
+        {("asset_option_invalid", "share[1].share_assets_to_add[0].type")},
     ),
 ]
 
