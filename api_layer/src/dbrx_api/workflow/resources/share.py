@@ -185,10 +185,9 @@ def sdk_object(
         else (asset.shared_as or asset.name.rsplit("/", 1)[-1])
     )
     shared_as = string_shared_as = None
-    if not for_update and asset.shared_as is not None:
-        if object_type in VOLUME_MODEL_TYPES:
-            pass  # Databricks names it <schema>.<name>; packs refuse shared_as on it (docs/SHAREPACK.md §7.2)
-        elif kind == "table":
+    # A volume or a model goes without an alias: Databricks names it <schema>.<name> (docs/SHAREPACK.md §7.2).
+    if not for_update and asset.shared_as is not None and object_type not in VOLUME_MODEL_TYPES:
+        if kind == "table":
             shared_as = asset.shared_as
         elif kind == "schema":
             string_shared_as = asset.shared_as

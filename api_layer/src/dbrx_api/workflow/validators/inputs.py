@@ -427,7 +427,9 @@ def _type_fits(value: str | None, info: ValidationInfo) -> str | None:
     if value is None:
         return None
     asset: AssetName = info.data["name"]
-    if value in TABLE_LIKE_TYPES or value in VOLUME_MODEL_TYPES:
+    if value in TABLE_LIKE_TYPES:
+        fits, needed = asset.kind == "table", "table-like types need catalog.schema.object"
+    elif value in VOLUME_MODEL_TYPES:
         fits, needed = asset.kind == "table", f"{value} needs catalog.schema.object"
     elif value == "SCHEMA":
         fits, needed = asset.kind == "schema", "SCHEMA needs catalog.schema"
