@@ -5,9 +5,9 @@ Everything provisioning, plan, DELETE and drift know about a pack pipeline is he
 
 * its desired state from the canonical pack, in Databricks terms: the target (`pipeline_target`), the managed spec
   (`desired_pipeline_spec`) and the schedule job's settings (`desired_job_settings`);
-* its managed fields and their comparison with live objects: `pipeline_differences` (only managed fields: unset and
-  server-filled fields never count) and `job_change`; drift compares the recorded row (`drift_differences`,
-  `schedule_differences`);
+* its managed fields, normalised once (`managed_fields`): plan compares the desired spec with the live one
+  (`pipeline_differences`), drift the recorded row (`recorded_fields`, `drift_differences`); the schedule job's
+  `job_change` and `schedule_differences`;
 * its actions in the graph (`plan`): `schema:<catalog.schema>` (create when missing and asked), `pipeline:<name>`
   (create / update of the managed spec), `schedule:<job name>` (create / update / delete when continuous now) and
   `delete_pipeline:<name>` (a recorded pipeline the pack no longer wants, its target table dropped with it);
@@ -48,6 +48,7 @@ from dbrx_api.jobs.pipelines import (
     build_pipeline_spec,
     edit_arguments,
     spec_arguments,
+    split_keys,
 )
 from dbrx_api.schemas.common import enum_text
 from dbrx_api.schemas.paths import path_segment
@@ -186,41 +187,61 @@ def _libraries(libraries: Sequence[PipelineLibrary] | None) -> list[tuple[str, s
     return refs
 
 
-def _notifications(spec: PipelineSpec) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    return sorted(
-        (
-            tuple(sorted(email.lower() for email in block.email_recipients or [])),
-            tuple(sorted(block.alerts or [])),
-        )
-        for block in spec.notifications or []
-    )
+def managed_fields(spec: PipelineSpec | None) -> dict[str, Any]:
+    """The fields a pack manages on a pipeline, normalised (names lower-case, lists sorted, unset as empty).
+
+    The one comparison of this kind: plan compares the desired spec with the live one, drift the recorded row
+    (`recorded_fields`) with the live one (docs/WORKFLOW.md §9.5, §11). Unmanaged and server-filled fields never count.
+    """
+    spec = spec or PipelineSpec()
+    configuration = spec.configuration or {}
+    return {
+        "catalog": (spec.catalog or "").lower(),
+        "schema": (spec.schema or spec.target or "").lower(),
+        "source_table": (configuration.get(SOURCE_TABLE_KEY) or "").lower(),
+        "target_table": (configuration.get(TARGET_TABLE_KEY) or "").lower(),
+        "scd_type": configuration.get(SCD_TYPE_KEY),
+        "key_columns": split_keys(configuration.get(KEYS_KEY)),
+        "configuration": {
+            key: configuration[key]
+            for key in (SEQUENCE_BY_KEY, DELETE_EXPR_KEY)
+            if key in configuration
+        },
+        "libraries": _libraries(spec.libraries),
+        "root_path": spec.root_path,
+        "continuous": bool(spec.continuous),
+        "serverless": bool(spec.serverless),
+        "notifications": sorted(
+            {e.lower() for block in spec.notifications or [] for e in block.email_recipients or []}
+        ),
+        "alerts": sorted({a for block in spec.notifications or [] for a in block.alerts or []}),
+        "tags": dict(spec.tags or {}),
+    }
 
 
-def _managed_configuration(configuration: Mapping[str, str] | None) -> dict[str, str]:
-    values = dict(configuration or {})
-    return {key: values[key] for key in MANAGED_CONFIGURATION_KEYS if key in values}
+def recorded_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The managed fields a pipeline's SCD2 row records, named and normalised as `managed_fields`."""
+    return {
+        "catalog": row.get("target_catalog"),
+        "schema": row.get("target_schema"),
+        "source_table": row.get("source_table"),
+        "target_table": row.get("target_table"),
+        "scd_type": row.get("scd_type"),
+        "key_columns": list(row.get("key_columns") or []),
+        "continuous": row.get("continuous"),
+        "serverless": row.get("serverless"),
+        "notifications": sorted(e.lower() for e in row.get("notifications") or []),
+        "tags": dict(row.get("tags") or {}),
+    }
 
 
 def pipeline_differences(desired: PipelineSpec, live: PipelineSpec) -> dict[str, dict[str, Any]]:
     """Managed fields whose live value differs: `{field: {from, to}}` (docs/WORKFLOW.md §9.3)."""
-    pairs: dict[str, tuple[Any, Any]] = {
-        "catalog": (live.catalog, desired.catalog),
-        "schema": (live.schema or live.target, desired.schema),
-        "libraries": (_libraries(live.libraries), _libraries(desired.libraries)),
-        "root_path": (live.root_path, desired.root_path),
-        "configuration": (
-            _managed_configuration(live.configuration),
-            _managed_configuration(desired.configuration),
-        ),
-        "continuous": (bool(live.continuous), bool(desired.continuous)),
-        "serverless": (bool(live.serverless), bool(desired.serverless)),
-        "notifications": (_notifications(live), _notifications(desired)),
-        "tags": (dict(live.tags or {}), dict(desired.tags or {})),
-    }
+    wanted, current = managed_fields(desired), managed_fields(live)
     return {
-        name: {"from": before, "to": after}
-        for name, (before, after) in pairs.items()
-        if before != after
+        name: {"from": current[name], "to": value}
+        for name, value in wanted.items()
+        if current[name] != value
     }
 
 
@@ -707,8 +728,7 @@ def record_of(ctx: RunContext, work: PipelineWork) -> PipelineRecord:
         if work.previous and work.previous.get("share_pack_id") == ctx.share_pack_id
         else None
     )
-    configuration = work.desired.configuration or {}
-    keys = [k for k in (configuration.get(KEYS_KEY) or "").split(",") if k]
+    keys = split_keys((work.desired.configuration or {}).get(KEYS_KEY))
     schedule = pipeline.schedule
     carried: dict[str, Any] = {}
     if previous is not None:
@@ -1034,53 +1054,17 @@ def run_delete(ctx: RunContext, action: Action) -> StepResult:
 # ------------------------------------------------------------------------------------------ drift
 
 
-def _scalar(field_name: str, recorded: Any, live: Any) -> dict[str, Any] | None:
-    if recorded == live:
-        return None
-    return {"field": field_name, "recorded": recorded, "live": live}
-
-
 def drift_differences(row: Mapping[str, Any], live: GetPipelineResponse) -> list[dict[str, Any]]:
-    """Recorded vs live pipeline (docs/WORKFLOW.md §11): target, source, SCD type, keys, mode, tags, e-mails."""
-    spec = live.spec
-    configuration = (spec.configuration if spec else None) or {}
-    keys = [k for k in (configuration.get(KEYS_KEY) or "").split(",") if k]
-    pairs: list[tuple[str, Any, Any]] = [
-        ("catalog", row.get("target_catalog"), (spec.catalog or "").lower() if spec else None),
-        (
-            "schema",
-            row.get("target_schema"),
-            ((spec.schema or spec.target or "").lower()) if spec else None,
-        ),
-        (
-            "source_table",
-            row.get("source_table"),
-            (configuration.get(SOURCE_TABLE_KEY) or "").lower(),
-        ),
-        (
-            "target_table",
-            row.get("target_table"),
-            (configuration.get(TARGET_TABLE_KEY) or "").lower(),
-        ),
-        ("scd_type", row.get("scd_type"), configuration.get(SCD_TYPE_KEY)),
-        ("key_columns", list(row.get("key_columns") or []), keys),
-        ("continuous", row.get("continuous"), bool(spec.continuous) if spec else None),
-        ("serverless", row.get("serverless"), bool(spec.serverless) if spec else None),
-        ("tags", dict(row.get("tags") or {}), dict((spec.tags if spec else None) or {})),
-    ]
-    found = [d for d in (_scalar(name, recorded, now) for name, recorded, now in pairs) if d]
-    live_emails = sorted(
-        {
-            e.lower()
-            for block in (spec.notifications if spec else None) or []
-            for e in block.email_recipients or []
-        }
-    )
-    difference = set_difference(
-        "notifications", [e.lower() for e in row.get("notifications") or []], live_emails
-    )
-    if difference:
-        found.append(difference)
+    """Recorded vs live pipeline (docs/WORKFLOW.md §11): the recorded managed fields compared as plan compares them."""
+    current = managed_fields(live.spec)
+    found: list[dict[str, Any]] = []
+    for name, recorded in recorded_fields(row).items():
+        if name == "notifications":
+            difference = set_difference(name, recorded, current[name])
+            if difference:
+                found.append(difference)
+        elif recorded != current[name]:
+            found.append({"field": name, "recorded": recorded, "live": current[name]})
     return found
 
 
