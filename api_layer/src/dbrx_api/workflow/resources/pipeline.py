@@ -58,7 +58,15 @@ from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.pack import CronSchedule as PackCron
 from dbrx_api.workflow.models.pack import Pipeline, Share, SharePack
-from dbrx_api.workflow.orchestrator.actions import ORDER, Action, Adoption, step_key
+from dbrx_api.workflow.orchestrator.actions import (
+    ORDER,
+    Action,
+    Adoption,
+    AnyAction,
+    StepType,
+    Verb,
+    step_key,
+)
 from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
 from dbrx_api.workflow.orchestrator.steps import (
     RunContext,
@@ -72,11 +80,14 @@ from dbrx_api.workflow.validators.fields import is_email, split_tag
 
 if TYPE_CHECKING:
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
+    from dbrx_api.workflow.validators.locator import PackLocator
 
-RESOURCE_TYPE = "pipeline"
-SCHEMA = "schema"  # a target-schema action (step key `schema:<catalog.schema>`)
-SCHEDULE = "schedule"  # a schedule-job action (step key `schedule:<job name>`)
-DELETE_STEP = "delete_pipeline"  # step type of a pipeline deletion (`delete_pipeline:<name>`)
+RESOURCE_TYPE = StepType.PIPELINE
+SCHEMA = StepType.SCHEMA  # a target-schema action (step key `schema:<catalog.schema>`)
+SCHEDULE = StepType.SCHEDULE  # a schedule-job action (step key `schedule:<job name>`)
+DELETE_STEP = (
+    StepType.DELETE_PIPELINE
+)  # step type of a pipeline deletion (`delete_pipeline:<name>`)
 _JOBS_CREATE_PATH = "/api/2.2/jobs/create"
 
 # Pack pipelines alert on failures only (docs/WORKFLOW.md §9.5).
@@ -458,13 +469,13 @@ class DeleteWork:
 
 def deletion(
     row: dict[str, Any], reason: str, *, job_calls: int, deps: set[str] | None = None
-) -> Action:
+) -> AnyAction:
     """The `delete_pipeline:<name>` action of a recorded pipeline: the job calls, the pipeline, its target table."""
     target = f"{row['target_catalog']}.{row['target_schema']}.{row['target_table']}"
     return Action(
         RESOURCE_TYPE,
         str(row["pipeline_name"]),
-        "delete",
+        Verb.DELETE,
         ORDER["delete"],
         DeleteWork(row, reason),
         deps=deps or set(),
@@ -497,7 +508,7 @@ def _plan_schemas(graph: GraphBuilder) -> None:
             Action(
                 SCHEMA,
                 full_name,
-                "create" if missing else "noop",
+                Verb.CREATE if missing else Verb.NOOP,
                 ORDER[SCHEMA],
                 SchemaWork(catalog, schema),
                 calls=1 if missing else 0,
@@ -541,7 +552,7 @@ def _plan_pipeline(graph: GraphBuilder, share: Share, pipeline: Pipeline) -> Non
         action = Action(
             RESOURCE_TYPE,
             name,
-            "create",
+            Verb.CREATE,
             ORDER[RESOURCE_TYPE],
             work,
             deps=deps,
@@ -564,7 +575,7 @@ def _plan_pipeline(graph: GraphBuilder, share: Share, pipeline: Pipeline) -> Non
         action = Action(
             RESOURCE_TYPE,
             name,
-            "update" if differences else "noop",
+            Verb.UPDATE if differences else Verb.NOOP,
             ORDER[RESOURCE_TYPE],
             work,
             deps=deps,
@@ -597,7 +608,7 @@ def _plan_schedule(
                 Action(
                     SCHEDULE,
                     job_name,
-                    "delete",
+                    Verb.DELETE,
                     ORDER[SCHEDULE],
                     work,
                     deps=deps,
@@ -641,7 +652,7 @@ def _plan_schedule(
             Action(
                 SCHEDULE,
                 job_name,
-                "create",
+                Verb.CREATE,
                 ORDER[SCHEDULE],
                 work,
                 deps=deps,
@@ -661,7 +672,7 @@ def _plan_schedule(
         Action(
             SCHEDULE,
             job_name,
-            "noop" if calls == 0 else "update",
+            Verb.NOOP if calls == 0 else Verb.UPDATE,
             ORDER[SCHEDULE],
             work,
             deps=deps,
@@ -774,10 +785,10 @@ def _write(ctx: RunContext, record: PipelineRecord, reason: str) -> Callable[[An
 # ------------------------------------------------------------------------------------------ executors
 
 
-def run_schema(ctx: RunContext, action: Action) -> StepResult:
+def run_schema(ctx: RunContext, action: AnyAction) -> StepResult:
     """Create a missing target schema; "already exists" counts as done. The catalog is never created."""
     work: SchemaWork = action.work
-    if action.kind == "noop":
+    if action.kind == Verb.NOOP:
         return StepResult(StepOutcome.NOOP)
     full_name = f"{work.catalog}.{work.schema}"
     try:
@@ -792,14 +803,14 @@ def run_schema(ctx: RunContext, action: Action) -> StepResult:
     return StepResult(StepOutcome.SUCCEEDED, calls=1, audit_action="schema.create")
 
 
-def run_pipeline(ctx: RunContext, action: Action) -> StepResult:
+def run_pipeline(ctx: RunContext, action: AnyAction) -> StepResult:
     """Create (no duplicate names) or update (full edit with the managed fields replaced) a pipeline."""
     work: PipelineWork = action.work
     name = work.pipeline.name_prefix
     ws = ctx.workspace.client
     calls = 0
     detail: dict[str, Any] = {}
-    if action.kind == "create":
+    if action.kind == Verb.CREATE:
         try:
             with upstream(RESOURCE_TYPE, name):
                 created = ws.pipelines.create(
@@ -829,7 +840,7 @@ def run_pipeline(ctx: RunContext, action: Action) -> StepResult:
             if pipeline_differences(work.desired, live.spec or type(work.desired)()):
                 _update_pipeline(ctx, work)
                 calls += 1
-    elif action.kind == "update":
+    elif action.kind == Verb.UPDATE:
         _update_pipeline(ctx, work)
         calls += 1
         detail["fields"] = sorted(action.diff or {})
@@ -870,7 +881,7 @@ def delete_job(ctx: RunContext, job_id: int) -> None:
         pass
 
 
-def run_schedule(ctx: RunContext, action: Action) -> StepResult:
+def run_schedule(ctx: RunContext, action: AnyAction) -> StepResult:
     """The schedule job of a triggered pipeline: create (never replayed), update the differing settings, or
     delete the job this pack created when the pipeline became continuous."""
     work: PipelineWork = action.work
@@ -882,7 +893,7 @@ def run_schedule(ctx: RunContext, action: Action) -> StepResult:
     record = ctx.pipeline_records.get(name.lower())
     if record is None:
         raise StepFailure("internal_error", f"schedule of {name} without its pipeline record")
-    if action.kind == "delete":
+    if action.kind == Verb.DELETE:
         if work.delete_job_id is not None:
             delete_job(ctx, work.delete_job_id)
             calls += 1
@@ -900,7 +911,7 @@ def run_schedule(ctx: RunContext, action: Action) -> StepResult:
         )
         job_id: int | None = work.job.job_id if work.job is not None else None
         created_by_pack = bool(work.job_created_by_pack)
-        if action.kind == "create" or work.job is None:
+        if action.kind == Verb.CREATE or work.job is None:
             with upstream("job", job_name):
                 response = ctx.workspace.post_once(
                     "jobs.create", _JOBS_CREATE_PATH, desired.as_dict()
@@ -965,7 +976,7 @@ def _delete_duplicates(ctx: RunContext, work: PipelineWork, job_name: str) -> in
     return calls
 
 
-def run_dropped(ctx: RunContext, action: Action) -> StepResult:
+def run_dropped(ctx: RunContext, action: AnyAction) -> StepResult:
     """A pipeline the pack no longer wants: schedule job first (when this pack created it), then the pipeline;
     gone objects count as deleted."""
     work: DeleteWork = action.work
@@ -1003,7 +1014,7 @@ def _runs_only(job: Any, pipeline_id: str) -> bool:
     )
 
 
-def run_delete(ctx: RunContext, action: Action) -> StepResult:
+def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
     """DELETE pack: `pipelines.get(id)`, the recorded schedule job when it still runs this pipeline, then
     `pipelines.delete(id)`.
 
@@ -1114,7 +1125,7 @@ class PipelineKind:
     def leftovers(self, graph: GraphBuilder) -> None:
         """Nothing: a pipeline the pack no longer lists is deleted (`delete_pipeline:`), not left in place."""
 
-    def execute(self, ctx: RunContext, action: Action) -> StepResult:
+    def execute(self, ctx: RunContext, action: AnyAction) -> StepResult:
         """Run a NEW/UPDATE action of this kind."""
         executors = {
             SCHEMA: run_schema,
@@ -1124,9 +1135,19 @@ class PipelineKind:
         }
         return executors[action.step_type](ctx, action)
 
-    def delete(self, ctx: RunContext, action: Action) -> StepResult:
+    def delete(self, ctx: RunContext, action: AnyAction) -> StepResult:
         """Run a DELETE-pack action of this kind."""
         return run_delete(ctx, action)
+
+    def locate(self, action: AnyAction, locator: PackLocator) -> str:
+        """A pipeline's entry, its schedule's `.schedule`; "" for target schemas and dropped pipelines."""
+        pipeline = getattr(action.work, "pipeline", None)
+        prefix = pipeline.name_prefix if isinstance(pipeline, Pipeline) else None
+        if action.step_type == RESOURCE_TYPE:
+            return locator.pipeline(prefix or action.name)
+        if action.step_type == SCHEDULE and prefix is not None:
+            return f"{locator.pipeline(prefix)}.schedule"
+        return ""
 
     def read(self, reader: LiveReader, name: str) -> GetPipelineResponse | None:
         """The live pipeline by its recorded id (`name` is the `databricks_pipeline_id`), None when absent."""
