@@ -178,6 +178,21 @@ class Applier:
     def _step_action(self, action: AnyAction) -> str:
         return "noop" if action.is_noop else action.kind
 
+    def _record_noop(
+        self, conn: psycopg.Connection[Any], action: AnyAction, result: StepResult
+    ) -> None:
+        """A no-op's SCD2 writes and its closed `NOOP` step, in the caller's transaction."""
+        for write in result.writes:
+            write(conn)
+        provisioning_steps.record_closed(
+            conn,
+            **self._step_fields(action),
+            action="noop",
+            outcome=result.outcome,
+            databricks_ids=result.ids,
+            detail=result.detail or None,
+        )
+
     def record_skipped(self, action: AnyAction, cause: str) -> None:
         with transaction(self.ctx.pool) as conn:
             provisioning_steps.record_closed(
@@ -210,16 +225,7 @@ class Applier:
                     )
                 raise
             with transaction(ctx.pool) as conn:
-                for write in result.writes:
-                    write(conn)
-                provisioning_steps.record_closed(
-                    conn,
-                    **self._step_fields(action),
-                    action="noop",
-                    outcome=result.outcome,
-                    databricks_ids=result.ids,
-                    detail=result.detail or None,
-                )
+                self._record_noop(conn, action, result)
             ctx.hook("after_record", action)
             return result
         with transaction(ctx.pool) as conn:
@@ -295,16 +301,7 @@ class Applier:
             return []
         with transaction(ctx.pool) as conn:
             for action, result in results:
-                for write in result.writes:
-                    write(conn)
-                provisioning_steps.record_closed(
-                    conn,
-                    **self._step_fields(action),
-                    action="noop",
-                    outcome=result.outcome,
-                    databricks_ids=result.ids,
-                    detail=result.detail or None,
-                )
+                self._record_noop(conn, action, result)
         for action, _ in results:
             ctx.hook("after_record", action)
         return [action for action, _ in results]
