@@ -54,7 +54,16 @@ from dbrx_api.monitoring import (
     reset_request_context,
 )
 from dbrx_api.monitoring.readiness import CheckOutcome, ReadinessProbe
-from dbrx_api.routes import catalogs, health, metrics, pipelines, recipients, schedules, shares
+from dbrx_api.routes import (
+    access,
+    catalogs,
+    health,
+    metrics,
+    pipelines,
+    recipients,
+    schedules,
+    shares,
+)
 from dbrx_api.routes.common import PROBLEM_MEDIA_TYPE
 from dbrx_api.schemas.problem import Problem, problem_body
 from dbrx_api.settings import Settings, get_settings
@@ -801,7 +810,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_exception_handlers(app)
     prefix = settings.api_prefix
-    for module in (health, shares, recipients, catalogs, pipelines, schedules, metrics):
+    # `access` before `recipients`: its `/recipients/tokens` would otherwise match `/recipients/{name}`.
+    for module in (health, shares, access, recipients, catalogs, pipelines, schedules, metrics):
         app.include_router(module.router, prefix=prefix)
     if settings.workflow.enabled:
         from dbrx_api.routes import workflow  # imported only when the feature is on

@@ -341,6 +341,9 @@ class ApiCall:
     base_url: str
     now_ms: int
     seq: int
+    client_ip: str = (
+        "127.0.0.1"  # the caller's address (behaviour.trusted_client_ip_header may set it)
+    )
 
     @property
     def principal(self) -> str:

@@ -19,6 +19,7 @@ from dbrx_emulator.routes import (
     control,
     jobs,
     meta,
+    open_sharing,
     pipelines,
     scim,
     sharing,
@@ -51,6 +52,7 @@ API_ROUTERS: tuple[ApiRouter, ...] = (
     sharing.router,
     activation.router,
     activation.page_router,
+    open_sharing.router,
     pipelines.router,
     jobs.router,
 )

@@ -66,6 +66,8 @@ class Behaviour(BaseModel):
     page_sizes: PageSizes = Field(default_factory=PageSizes)
     host_metadata: HostMetadataMode = "full"
     job_create_rate_per_hour: int | None = Field(default=None, ge=0)
+    # A request header whose first address stands for the client's (tests of IP access lists); None: the socket's.
+    trusted_client_ip_header: str | None = Field(default=None, max_length=64)
 
     _coerce = field_validator("host_metadata", mode="before")(_coerce_host_metadata)
 

@@ -289,6 +289,7 @@ class ApiPipeline:
                     base_url=self._base_url(scope, headers),
                     now_ms=rt.now_ms(),
                     seq=seq,
+                    client_ip=self._client_ip(scope, headers),
                 )
                 result = operation.handler(call)
         except ApiError as exc:
@@ -302,6 +303,15 @@ class ApiPipeline:
         if isinstance(result, ApiResponse):
             return _Outcome(result.status, result.body, result.headers, result.raw)
         return _Outcome(200, result)
+
+    def _client_ip(self, scope: Scope, headers: dict[str, str]) -> str:
+        """The caller's address: the connection's, or the first address of the trusted header when one is set."""
+        trusted = self.rt.behaviour.trusted_client_ip_header
+        forwarded = headers.get(trusted.lower(), "") if trusted else ""
+        if forwarded.strip():
+            return forwarded.split(",")[0].strip()
+        client = scope.get("client") or ("127.0.0.1", 0)
+        return str(client[0])
 
     @staticmethod
     def _base_url(scope: Scope, headers: dict[str, str]) -> str:

@@ -187,6 +187,12 @@ class ApiClient:
         path = f"{WORKFLOW}/{quote(share_pack_id, safe='')}/versions/{version}/approval"
         return self._request("POST", path, retry=False, json_body=body)
 
+    def tokens(self, expiring_within: str) -> ApiResponse:
+        """`GET /recipients/tokens?expiring_within=…` (read-only, so retried)."""
+        return self._request(
+            "GET", "/recipients/tokens", params={"expiring_within": expiring_within}, retry=True
+        )
+
     # ---------------------------------------------------------------------------- transport
 
     def _request(

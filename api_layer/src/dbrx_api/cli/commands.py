@@ -440,6 +440,36 @@ def run_decision(rt: Runtime) -> ExitCode:
     return ExitCode.OK
 
 
+def run_tokens(rt: Runtime) -> ExitCode:
+    """`tokens --expiring-within WINDOW`: the expiring-token report; exit 1 when a token expires in the window."""
+    window = rt.options.expiring_within or ""
+    response = rt.client.tokens(window)
+    doc = response.json_object
+    if response.status == 422 and doc is not None:
+        rt.console.document(doc)
+        rt.console.final(f"tokens: {_problem_summary(response)}")
+        return ExitCode.FAILED
+    if response.status != 200 or doc is None:
+        return report_unexpected(rt, response)
+    rt.console.document(doc)
+    items = objects(doc, "items")
+    for item in items:
+        message = (
+            f"recipient {item.get('recipient')}: token {item.get('token_id')} expires "
+            f"{item.get('expiration_time')} ({item.get('days_left')} days left"
+            f"{', activation pending' if item.get('activated') is False else ''}); "
+            f"shares: {', '.join(item.get('shares') or []) or 'none'}"
+        )
+        rt.console.detail(f"  {message}")
+        rt.console.annotate("warning", message, title="token_expiring")
+    if not items:
+        rt.console.final(f"tokens: none expires within {window}")
+        return ExitCode.OK
+    verb = "expires" if len(items) == 1 else "expire"
+    rt.console.final(f"tokens: {count(len(items), 'token')} {verb} within {window}")
+    return ExitCode.FAILED
+
+
 COMMANDS: dict[str, Callable[[Runtime], ExitCode]] = {
     "validate": run_validate,
     "plan": run_plan,
@@ -448,4 +478,5 @@ COMMANDS: dict[str, Callable[[Runtime], ExitCode]] = {
     "history": run_history,
     "approve": run_decision,
     "decline": run_decision,
+    "tokens": run_tokens,
 }

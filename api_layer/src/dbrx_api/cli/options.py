@@ -18,7 +18,7 @@ from dbrx_api.cli.errors import UsageError
 from dbrx_api.version import __version__
 
 OutputFormat = Literal["text", "json", "github"]
-Command = Literal["validate", "plan", "apply", "status", "history", "approve", "decline"]
+Command = Literal["validate", "plan", "apply", "status", "history", "approve", "decline", "tokens"]
 
 ENV_API_URL = "DELTASHARE_API_URL"
 ENV_WORKSPACE_URL = "DELTASHARE_WORKSPACE_URL"
@@ -66,6 +66,7 @@ class Options:
     version: int | None = None
     comment: str | None = None
     offline: bool = False
+    expiring_within: str | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -213,7 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
         decision.add_argument("--comment", metavar="TEXT", help="why (kept in the pack's history)")
         decisions.append(decision)
 
-    for sub in (validate, plan, apply, status, history, *decisions):
+    tokens = commands.add_parser(
+        "tokens",
+        help="report the open-sharing recipients' tokens; exit 1 when one expires inside the window",
+    )
+    tokens.add_argument(
+        "--expiring-within",
+        metavar="WINDOW",
+        required=True,
+        help="look-ahead window: 30d, 12h, 30 (days) or an ISO 8601 duration such as P30D",
+    )
+
+    for sub in (validate, plan, apply, status, history, *decisions, tokens):
         _add_global_options(sub, after_command=True)
     return parser
 
@@ -257,7 +269,7 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
     args = build_parser().parse_args(list(argv))
     if not args.command:
         raise UsageError(
-            "a command is required: validate, plan, apply, status, history, approve or decline"
+            "a command is required: validate, plan, apply, status, history, approve, decline or tokens"
         )
     offline = bool(getattr(args, "offline", False))
     api_url = args.api_url or environ.get(ENV_API_URL, "").strip()
@@ -300,4 +312,5 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
         version=getattr(args, "pack_version", None),
         comment=getattr(args, "comment", None),
         offline=offline,
+        expiring_within=getattr(args, "expiring_within", None),
     )

@@ -29,11 +29,12 @@ from dbrx_api.workflow.db.repositories import pipelines, recipients, share_packs
 from dbrx_api.workflow.models.errors import SharePackInvalid
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import AnySharePack, SharePack
+from dbrx_api.workflow.orchestrator.actions import Verb
 from dbrx_api.workflow.sharepack import LoadedPack
 from dbrx_api.workflow.validators.locator import PackLocator
 
 if TYPE_CHECKING:
-    from dbrx_api.workflow.orchestrator.actions import Action
+    from dbrx_api.workflow.orchestrator.actions import AnyAction
     from dbrx_api.workflow.orchestrator.steps import RunContext, StepResult
 
 CODE = "resource_managed_by_other_pack"
@@ -183,9 +184,9 @@ def reject_managed_elsewhere(
 # ------------------------------------------------------------------------------------------ run-time guard
 
 
-def _recorded_target(action: Action) -> tuple[Any, str] | None:
+def _recorded_target(action: AnyAction) -> tuple[Any, str] | None:
     """The repository and name of the recorded row an action writes, or None (deletions, schemas)."""
-    if action.kind == "delete":
+    if action.kind == Verb.DELETE:
         return None  # deletions act only on rows recorded for the running pack
     if action.resource_type in ("recipient", "token"):
         return recipients, action.name
@@ -201,7 +202,7 @@ def _recorded_target(action: Action) -> tuple[Any, str] | None:
 
 
 def other_owner(
-    conn: psycopg.Connection[DictRow], ctx: RunContext, action: Action
+    conn: psycopg.Connection[DictRow], ctx: RunContext, action: AnyAction
 ) -> tuple[UUID, str] | None:
     """`(share_pack_id, pack_key)` of another pack recorded as managing the action's resource, else None."""
     target = _recorded_target(action)
@@ -215,19 +216,21 @@ def other_owner(
     return owner, _pack_keys(conn, {owner})[owner]
 
 
-Executor = Callable[["RunContext", "Action"], "StepResult"]
+Executor = Callable[["RunContext", "AnyAction"], "StepResult"]
 
 
-def guard_executor(executor_for: Callable[[Action], Executor]) -> Callable[[Action], Executor]:
+def guard_executor(
+    executor_for: Callable[[AnyAction], Executor],
+) -> Callable[[AnyAction], Executor]:
     """Executors that first re-read the action's recorded row and fail when another pack manages it."""
     from dbrx_api.workflow.orchestrator.steps import StepFailure  # apply imports this module
 
-    def guarded_for(action: Action) -> Executor:
+    def guarded_for(action: AnyAction) -> Executor:
         execute = executor_for(action)
         if _recorded_target(action) is None:
             return execute
 
-        def guarded(ctx: RunContext, act: Action) -> StepResult:
+        def guarded(ctx: RunContext, act: AnyAction) -> StepResult:
             with transaction(ctx.pool) as conn:
                 owner = other_owner(conn, ctx, act)
             if owner is not None:

@@ -21,6 +21,7 @@ import pytest
 from dbrx_api.main import create_app
 from dbrx_api.settings import Settings, deep_merge
 from dbrx_api.version import __version__
+from fixtures.api import align_emulator_clock
 from fixtures.live_server import LiveServer, free_port
 
 pytestmark = pytest.mark.integration
@@ -303,3 +304,40 @@ def test_authentication_failures_exit_3_and_a_valid_token_passes(
         )
         assert forbidden.returncode == 3
         assert "role_missing" in forbidden.stderr
+
+
+# ------------------------------------------------------------------------------------------ token hygiene
+
+
+@pytest.fixture
+def sharing_service(emu: Any) -> Iterator[LiveServer]:
+    """The application aimed at the freshly seeded emulator (workflow off: the report needs no database)."""
+    with LiveServer(create_app(local_settings(str(emu.url), emu.token))) as server:
+        yield server
+
+
+def test_tokens_exits_1_when_a_token_expires_inside_the_window(
+    sharing_service: LiveServer, emu: Any, emu_client: Any
+) -> None:
+    from databricks.sdk.service.sharing import AuthenticationType
+
+    align_emulator_clock(emu)  # the report measures expiry against the wall clock
+    soon = emu.now_ms() + 5 * 86_400_000
+    emu_client.recipients.create("acme", AuthenticationType.TOKEN, expiration_time=soon)
+    env = {"DELTASHARE_WORKSPACE_URL": str(emu.url)}
+
+    quiet_month = cli(sharing_service.url, "tokens", "--expiring-within", "2d", env=env)
+    assert quiet_month.returncode == 0, quiet_month.stdout + quiet_month.stderr
+    assert "none expires within 2d" in quiet_month.stdout
+
+    due = cli(
+        sharing_service.url, "--format", "github", "tokens", "--expiring-within", "30d", env=env
+    )
+    assert due.returncode == 1, due.stdout + due.stderr
+    assert "::warning title=token_expiring::recipient acme: token" in due.stdout
+    report = cli(sharing_service.url, "--json", "tokens", "--expiring-within", "P30D", env=env)
+    assert [i["recipient"] for i in json.loads(report.stdout)["items"]] == ["acme"]
+
+    bad = cli(sharing_service.url, "tokens", "--expiring-within", "soon", env=env)
+    assert bad.returncode == 1
+    assert "expiring_within" in bad.stdout

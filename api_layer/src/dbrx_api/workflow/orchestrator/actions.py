@@ -9,18 +9,44 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-# Canonical order of resource kinds (§9.3); ties are broken by name.
-ORDER = {
-    "recipient": 1,
-    "token": 2,
-    "share": 3,
-    "share_objects": 4,
-    "share_grants": 5,
-    "schema": 6,
-    "pipeline": 7,
-    "schedule": 8,
+
+class StepType(StrEnum):
+    """What an action works on; the prefix of its step key (`share_objects:sales_share`)."""
+
+    RECIPIENT = "recipient"
+    TOKEN = "token"  # noqa: S105 - the step type of a rotation, not a secret
+    SHARE = "share"
+    SHARE_OBJECTS = "share_objects"
+    SHARE_GRANTS = "share_grants"
+    SCHEMA = "schema"
+    PIPELINE = "pipeline"
+    SCHEDULE = "schedule"
+    DELETE_PIPELINE = "delete_pipeline"
+
+
+class Verb(StrEnum):
+    """What an action does (the plan shows `no_op` for NOOP, `adopt` for an adoption)."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    ROTATE_TOKEN = "rotate_token"  # noqa: S105 - a verb, not a secret
+    NOOP = "noop"
+
+
+# Canonical order of the step types (§9.3); deletions of a DELETE pack come last; ties are broken by name.
+ORDER: dict[StepType | str, int] = {
+    StepType.RECIPIENT: 1,
+    StepType.TOKEN: 2,
+    StepType.SHARE: 3,
+    StepType.SHARE_OBJECTS: 4,
+    StepType.SHARE_GRANTS: 5,
+    StepType.SCHEMA: 6,
+    StepType.PIPELINE: 7,
+    StepType.SCHEDULE: 8,
     "delete": 9,
 }
 
@@ -51,14 +77,19 @@ def step_key(resource_type: str, name: str) -> str:
 
 
 @dataclass
-class Action:
-    """One action on one resource; `key` (`<resource_type>:<name>`) names it in the graph and as a step."""
+class Action[W]:
+    """One action on one resource; `key` (`<step type>:<name>`) names it in the graph and as a step.
 
-    resource_type: str  # recipient | token | share | share_objects | share_grants | schema | pipeline | schedule
+    `work` is the kind's executor data (its `*Work` dataclass, a `Deletion` for a DELETE pack).
+    """
+
+    resource_type: (
+        StepType  # the resource it changes; the step type too unless `step_prefix` says otherwise
+    )
     name: str
-    kind: str  # create | update | delete | rotate_token | noop
+    kind: Verb
     order: int
-    work: Any
+    work: W
     deps: set[str] = field(default_factory=set)
     calls: int = 0
     diff: dict[str, Any] | None = None
@@ -67,13 +98,11 @@ class Action:
     drops_tables: list[str] | None = None
     plan_kind: str | None = None  # e.g. set_expiry
     adopt: bool = False  # takes over a live object no pack manages (plan action `adopt`)
-    step_prefix: str | None = (
-        None  # the step type when it is not the resource type, e.g. `delete_pipeline`
-    )
+    step_prefix: StepType | None = None  # e.g. DELETE_PIPELINE for a pipeline deletion
     seq: int = 0
 
     @property
-    def step_type(self) -> str:
+    def step_type(self) -> StepType:
         """The step key's prefix: the resource type unless the action says otherwise (`delete_pipeline`)."""
         return self.step_prefix or self.resource_type
 
@@ -85,7 +114,7 @@ class Action:
     @property
     def is_noop(self) -> bool:
         """No Databricks call is needed."""
-        return self.kind == "noop"
+        return self.kind == Verb.NOOP
 
     def plan_entry(self) -> dict[str, Any]:
         """The `changes[]` item of the plan response (docs/API.md §12.3)."""
@@ -112,3 +141,7 @@ class Action:
         if not self.is_noop:
             entry["calls"] = self.calls
         return entry
+
+
+AnyAction = Action[Any]
+"""An action of any kind, as the generic engine (graph, scheduler, steps) holds it."""

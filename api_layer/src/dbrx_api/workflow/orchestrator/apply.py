@@ -23,7 +23,7 @@ from dbrx_api.errors import AppError, ConflictError, is_retriable
 from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import audit_trail, provisioning_steps, version_status
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
-from dbrx_api.workflow.orchestrator.actions import Action
+from dbrx_api.workflow.orchestrator.actions import AnyAction
 from dbrx_api.workflow.orchestrator.diff import ActionGraph
 from dbrx_api.workflow.orchestrator.steps import RunContext, StepFailure, StepResult
 from dbrx_api.workflow.ownership import guard_executor
@@ -82,10 +82,10 @@ class ApplyResult:
     counts: dict[str, int] = field(default_factory=dict)  # created / updated / deleted / rotated
 
 
-Executor = Callable[[RunContext, Action], StepResult]
+Executor = Callable[[RunContext, AnyAction], StepResult]
 
 
-def reconcile_executor(action: Action) -> Executor:
+def reconcile_executor(action: AnyAction) -> Executor:
     """The executor of a NEW/UPDATE action: its kind's, chosen by the step type."""
     kind = kind_for(action.step_type)
     if kind is None:
@@ -103,7 +103,7 @@ class Applier:
         *,
         concurrency: int,
         cancelled: Callable[[], str | None],
-        executor_for: Callable[[Action], Executor],
+        executor_for: Callable[[AnyAction], Executor],
     ) -> None:
         self.ctx = ctx
         self.graph = graph
@@ -120,7 +120,7 @@ class Applier:
 
     # ---------------------------------------------------------------- recording
 
-    def _progress(self, conn: Any, action: Action) -> None:
+    def _progress(self, conn: Any, action: AnyAction) -> None:
         """`status_detail` = "step k of n: <key>", at most every `PROGRESS_INTERVAL_S` (one status row: parallel
         actions updating it on every step would queue on its row lock)."""
         now = time.monotonic()
@@ -137,7 +137,7 @@ class Applier:
         )
 
     def _audit(
-        self, conn: Any, action: Action, result: StepResult | None, failure: Failure | None
+        self, conn: Any, action: AnyAction, result: StepResult | None, failure: Failure | None
     ) -> None:
         """The step's audit row: keyed by the bare name like API rows, the version's uploader as actor (§5.3)."""
         ctx = self.ctx
@@ -166,7 +166,7 @@ class Applier:
             ),
         )
 
-    def _step_fields(self, action: Action) -> dict[str, Any]:
+    def _step_fields(self, action: AnyAction) -> dict[str, Any]:
         return {
             "run_id": self.ctx.run_id,
             "seq": action.seq,
@@ -175,10 +175,25 @@ class Applier:
             "resource_name": action.name,
         }
 
-    def _step_action(self, action: Action) -> str:
+    def _step_action(self, action: AnyAction) -> str:
         return "noop" if action.is_noop else action.kind
 
-    def record_skipped(self, action: Action, cause: str) -> None:
+    def _record_noop(
+        self, conn: psycopg.Connection[Any], action: AnyAction, result: StepResult
+    ) -> None:
+        """A no-op's SCD2 writes and its closed `NOOP` step, in the caller's transaction."""
+        for write in result.writes:
+            write(conn)
+        provisioning_steps.record_closed(
+            conn,
+            **self._step_fields(action),
+            action="noop",
+            outcome=result.outcome,
+            databricks_ids=result.ids,
+            detail=result.detail or None,
+        )
+
+    def record_skipped(self, action: AnyAction, cause: str) -> None:
         with transaction(self.ctx.pool) as conn:
             provisioning_steps.record_closed(
                 conn,
@@ -191,7 +206,7 @@ class Applier:
 
     # ---------------------------------------------------------------- one action (worker thread)
 
-    def run_one(self, action: Action) -> StepResult:
+    def run_one(self, action: AnyAction) -> StepResult:
         ctx = self.ctx
         execute = self.executor_for(action)
         if action.is_noop:
@@ -210,16 +225,7 @@ class Applier:
                     )
                 raise
             with transaction(ctx.pool) as conn:
-                for write in result.writes:
-                    write(conn)
-                provisioning_steps.record_closed(
-                    conn,
-                    **self._step_fields(action),
-                    action="noop",
-                    outcome=result.outcome,
-                    databricks_ids=result.ids,
-                    detail=result.detail or None,
-                )
+                self._record_noop(conn, action, result)
             ctx.hook("after_record", action)
             return result
         with transaction(ctx.pool) as conn:
@@ -268,24 +274,24 @@ class Applier:
 
     # ---------------------------------------------------------------- scheduling (coordinator thread)
 
-    def settled_noops(self) -> list[Action]:
+    def settled_noops(self) -> list[AnyAction]:
         """No-op actions that depend only on no-op actions: nothing can change what they record."""
         settled: set[str] = set()
-        chosen: list[Action] = []
+        chosen: list[AnyAction] = []
         for action in self.graph.actions:  # canonical order: dependencies come first
             if action.is_noop and action.deps <= settled:
                 settled.add(action.key)
                 chosen.append(action)
         return chosen
 
-    def run_noops(self, actions: list[Action]) -> list[Action]:
+    def run_noops(self, actions: list[AnyAction]) -> list[AnyAction]:
         """Record settled no-ops together: one transaction for their SCD2 writes and `NOOP` steps.
 
         Returns the actions recorded; one whose executor failed is left to the normal path (which records the
         failure).
         """
         ctx = self.ctx
-        results: list[tuple[Action, StepResult]] = []
+        results: list[tuple[AnyAction, StepResult]] = []
         for action in actions:
             try:
                 results.append((action, self.executor_for(action)(ctx, action)))
@@ -295,16 +301,7 @@ class Applier:
             return []
         with transaction(ctx.pool) as conn:
             for action, result in results:
-                for write in result.writes:
-                    write(conn)
-                provisioning_steps.record_closed(
-                    conn,
-                    **self._step_fields(action),
-                    action="noop",
-                    outcome=result.outcome,
-                    databricks_ids=result.ids,
-                    detail=result.detail or None,
-                )
+                self._record_noop(conn, action, result)
         for action, _ in results:
             ctx.hook("after_record", action)
         return [action for action, _ in results]
@@ -314,7 +311,7 @@ class Applier:
         pending = dict(actions)
         done: set[str] = set()
         blocked: set[str] = set()
-        running: dict[Future[StepResult], Action] = {}
+        running: dict[Future[StepResult], AnyAction] = {}
         try:
             recorded = self.run_noops(self.settled_noops())
         except (AppError, psycopg.Error) as exc:
@@ -352,10 +349,10 @@ class Applier:
     def _collect(
         self,
         future: Future[StepResult],
-        action: Action,
+        action: AnyAction,
         done: set[str],
         blocked: set[str],
-        pending: dict[str, Action],
+        pending: dict[str, AnyAction],
     ) -> None:
         try:
             result = future.result()

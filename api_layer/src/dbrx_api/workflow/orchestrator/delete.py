@@ -14,7 +14,7 @@ from typing import Any
 
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import DeleteSharePack
-from dbrx_api.workflow.orchestrator.actions import ORDER, Action
+from dbrx_api.workflow.orchestrator.actions import ORDER, Action, AnyAction, Verb
 from dbrx_api.workflow.orchestrator.apply import Executor
 from dbrx_api.workflow.orchestrator.diff import ActionGraph
 from dbrx_api.workflow.orchestrator.records import Recorded
@@ -44,7 +44,7 @@ def build_delete_graph(
     `already_deleted` holds `(resource_type, name)` whose current row is a deletion recorded for this pack: a
     re-run skips them quietly and makes no call.
     """
-    actions: list[Action] = []
+    actions: list[AnyAction] = []
     warnings: list[Issue] = []
 
     def warn(path: str, msg: str) -> None:
@@ -90,7 +90,7 @@ def build_delete_graph(
         share_action = Action(
             SHARE.resource_type,
             ref.name,
-            "delete",
+            Verb.DELETE,
             ORDER["delete"] + 1,
             Deletion(row),
             deps=pipeline_keys,
@@ -113,7 +113,7 @@ def build_delete_graph(
             Action(
                 RECIPIENT.resource_type,
                 recipient_ref.name,
-                "delete",
+                Verb.DELETE,
                 ORDER["delete"] + 2,
                 Deletion(row),
                 deps=set(share_keys),
@@ -130,7 +130,7 @@ def build_delete_graph(
 # ------------------------------------------------------------------------------------------ executors
 
 
-def delete_executor(action: Action) -> Executor:
+def delete_executor(action: AnyAction) -> Executor:
     """The executor of a DELETE-pack action: its kind's."""
     kind = kind_for(action.resource_type)
     if kind is None:

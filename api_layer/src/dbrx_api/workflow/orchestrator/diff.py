@@ -18,8 +18,8 @@ from dbrx_api.settings import DatabricksSettings
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import SharePack
 from dbrx_api.workflow.orchestrator.actions import (
-    Action,
     AdoptionLookup,
+    AnyAction,
     no_adoption,
 )
 from dbrx_api.workflow.orchestrator.live import LiveReader
@@ -34,10 +34,10 @@ from dbrx_api.workflow.validators.locator import PackLocator
 class ActionGraph:
     """Actions in canonical order (seq 1..n) and the warnings found while diffing."""
 
-    actions: list[Action]
+    actions: list[AnyAction]
     warnings: list[Issue]
 
-    def by_key(self) -> dict[str, Action]:
+    def by_key(self) -> dict[str, AnyAction]:
         """Actions by step key."""
         return {action.key: action for action in self.actions}
 
@@ -87,18 +87,18 @@ class GraphBuilder:
         self.i = inputs
         self.reader = inputs.reader
         self.recorded = inputs.recorded
-        self.actions: list[Action] = []
+        self.actions: list[AnyAction] = []
         self.warnings: list[Issue] = []
         self.strategy = inputs.pack.metadata.strategy
 
     def warn(self, code: str, path: str, msg: str) -> None:
         self.warnings.append(Issue.at(code, "warning", path, msg, self.i.locator.position(path)))
 
-    def add(self, action: Action) -> Action:
+    def add(self, action: AnyAction) -> AnyAction:
         self.actions.append(action)
         return action
 
-    def adopting(self, action: Action, row: dict[str, Any] | None, created: bool | None) -> None:
+    def adopting(self, action: AnyAction, row: dict[str, Any] | None, created: bool | None) -> None:
         """Mark the action on an existing object as an adoption when no pack records it (§9.10)."""
         unmanaged = row is None or row.get("share_pack_id") is None
         action.adopt = unmanaged and not created

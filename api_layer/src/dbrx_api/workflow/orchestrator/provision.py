@@ -36,7 +36,7 @@ from dbrx_api.workflow.db.repositories import (
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import DeleteSharePack, parse_canonical
-from dbrx_api.workflow.orchestrator.actions import Action, Adoption
+from dbrx_api.workflow.orchestrator.actions import Adoption, AnyAction
 from dbrx_api.workflow.orchestrator.apply import (
     Applier,
     ApplyResult,
@@ -50,6 +50,7 @@ from dbrx_api.workflow.orchestrator.prepare import Prepared, counted_workspace, 
 from dbrx_api.workflow.orchestrator.records import load_recorded
 from dbrx_api.workflow.orchestrator.steps import RunContext
 from dbrx_api.workflow.queue.run import Outcome, RunCancelled, RunControl
+from dbrx_api.workflow.resources import kind_for
 from dbrx_api.workflow.validators.locator import PackLocator
 
 logger = logging.getLogger(__name__)
@@ -126,22 +127,10 @@ def _failed_checks(errors: list[Issue], warnings: list[Issue]) -> Outcome:
     )
 
 
-def _step_loc(action: Action | None, locator: PackLocator) -> str:
+def _step_loc(action: AnyAction | None, locator: PackLocator) -> str:
     """The pack entry a step works on, as a path of the uploaded file ("" for workspace-only steps)."""
-    if action is None:
-        return ""
-    kind = action.resource_type
-    if kind in ("recipient", "token"):
-        return locator.recipient(action.name)
-    if kind in ("share", "share_objects", "share_grants"):
-        return locator.share(action.name)
-    pipeline = getattr(action.work, "pipeline", None)
-    prefix = getattr(pipeline, "name_prefix", None)
-    if action.step_type == "pipeline":  # not `delete_pipeline`
-        return locator.pipeline(prefix or action.name)
-    if kind == "schedule" and isinstance(prefix, str):
-        return f"{locator.pipeline(prefix)}.schedule"
-    return ""
+    kind = kind_for(action.step_type) if action is not None else None
+    return kind.locate(action, locator) if kind is not None and action is not None else ""
 
 
 def run_provisioning(
@@ -150,7 +139,7 @@ def run_provisioning(
     version: int,
     cancel: threading.Event | None = None,
     *,
-    hook: Callable[[str, Action], None] | None = None,
+    hook: Callable[[str, AnyAction], None] | None = None,
 ) -> Outcome:
     """Provision a claimed pack version and report the outcome (the consumer commits it, §8.4).
 

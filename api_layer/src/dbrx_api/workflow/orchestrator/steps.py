@@ -20,7 +20,7 @@ from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 from dbrx_api.workflow.models.issues import NO_POS, Issue
-from dbrx_api.workflow.orchestrator.actions import Action, AdoptionLookup
+from dbrx_api.workflow.orchestrator.actions import AdoptionLookup, AnyAction
 from dbrx_api.workflow.orchestrator.calls import CountedWorkspace
 from dbrx_api.workflow.orchestrator.live import LiveReader
 from dbrx_api.workflow.validators.locator import PackLocator
@@ -36,11 +36,11 @@ class StepFailure(Exception):
         self.retriable = retriable
 
 
-RunHook = Callable[[str, Action], None]
+RunHook = Callable[[str, AnyAction], None]
 """Test hook called at `before_call`, `after_call` (applied, not yet recorded) and `after_record`."""
 
 
-def _no_hook(_point: str, _action: Action) -> None:
+def _no_hook(_point: str, _action: AnyAction) -> None:
     return None
 
 

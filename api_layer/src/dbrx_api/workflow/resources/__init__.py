@@ -14,19 +14,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from dbrx_api.workflow.models.pack import SharePack
-    from dbrx_api.workflow.orchestrator.actions import Action
+    from dbrx_api.workflow.orchestrator.actions import AnyAction, StepType
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.orchestrator.live import LiveReader
     from dbrx_api.workflow.orchestrator.steps import RunContext, StepResult
+    from dbrx_api.workflow.validators.locator import PackLocator
 
 
 class ResourceKind(Protocol):
     """One kind of resource, as the engine sees it."""
 
-    resource_type: str  # the resource type of its records and drift items, e.g. "recipient"
-    action_types: frozenset[
-        str
-    ]  # resource types of the actions it plans and executes (step key prefixes)
+    resource_type: StepType  # the resource type of its records and drift items, e.g. RECIPIENT
+    action_types: frozenset[StepType]  # the step types of the actions it plans and executes
 
     def plan(self, graph: GraphBuilder) -> None:
         """Add the NEW/UPDATE actions of the pack's resources of this kind to the graph."""
@@ -36,12 +35,16 @@ class ResourceKind(Protocol):
         """Warn about recorded resources of this kind the pack no longer declares."""
         ...
 
-    def execute(self, ctx: RunContext, action: Action) -> StepResult:
+    def execute(self, ctx: RunContext, action: AnyAction) -> StepResult:
         """Run one of its NEW/UPDATE actions."""
         ...
 
-    def delete(self, ctx: RunContext, action: Action) -> StepResult:
+    def delete(self, ctx: RunContext, action: AnyAction) -> StepResult:
         """Run one of its DELETE-pack actions."""
+        ...
+
+    def locate(self, action: AnyAction, locator: PackLocator) -> str:
+        """The pack entry an action works on, as a path of the uploaded file ("" when it has none)."""
         ...
 
     def read(self, reader: LiveReader, name: str) -> object | None:
@@ -62,7 +65,7 @@ class Deletion:
     row: dict[str, Any]
 
 
-def deletion_row(action: Action) -> dict[str, Any]:
+def deletion_row(action: AnyAction) -> dict[str, Any]:
     """The recorded row a DELETE-pack action removes."""
     if not isinstance(action.work, Deletion):
         raise TypeError(f"{action.key}: not a deletion")

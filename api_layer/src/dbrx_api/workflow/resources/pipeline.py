@@ -5,9 +5,9 @@ Everything provisioning, plan, DELETE and drift know about a pack pipeline is he
 
 * its desired state from the canonical pack, in Databricks terms: the target (`pipeline_target`), the managed spec
   (`desired_pipeline_spec`) and the schedule job's settings (`desired_job_settings`);
-* its managed fields and their comparison with live objects: `pipeline_differences` (only managed fields: unset and
-  server-filled fields never count) and `job_change`; drift compares the recorded row (`drift_differences`,
-  `schedule_differences`);
+* its managed fields, normalised once (`managed_fields`): plan compares the desired spec with the live one
+  (`pipeline_differences`), drift the recorded row (`recorded_fields`, `drift_differences`); the schedule job's
+  `job_change` and `schedule_differences`;
 * its actions in the graph (`plan`): `schema:<catalog.schema>` (create when missing and asked), `pipeline:<name>`
   (create / update of the managed spec), `schedule:<job name>` (create / update / delete when continuous now) and
   `delete_pipeline:<name>` (a recorded pipeline the pack no longer wants, its target table dropped with it);
@@ -48,6 +48,7 @@ from dbrx_api.jobs.pipelines import (
     build_pipeline_spec,
     edit_arguments,
     spec_arguments,
+    split_keys,
 )
 from dbrx_api.schemas.common import enum_text
 from dbrx_api.schemas.paths import path_segment
@@ -57,7 +58,15 @@ from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.pack import CronSchedule as PackCron
 from dbrx_api.workflow.models.pack import Pipeline, Share, SharePack
-from dbrx_api.workflow.orchestrator.actions import ORDER, Action, Adoption, step_key
+from dbrx_api.workflow.orchestrator.actions import (
+    ORDER,
+    Action,
+    Adoption,
+    AnyAction,
+    StepType,
+    Verb,
+    step_key,
+)
 from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
 from dbrx_api.workflow.orchestrator.steps import (
     RunContext,
@@ -71,11 +80,14 @@ from dbrx_api.workflow.validators.fields import is_email, split_tag
 
 if TYPE_CHECKING:
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
+    from dbrx_api.workflow.validators.locator import PackLocator
 
-RESOURCE_TYPE = "pipeline"
-SCHEMA = "schema"  # a target-schema action (step key `schema:<catalog.schema>`)
-SCHEDULE = "schedule"  # a schedule-job action (step key `schedule:<job name>`)
-DELETE_STEP = "delete_pipeline"  # step type of a pipeline deletion (`delete_pipeline:<name>`)
+RESOURCE_TYPE = StepType.PIPELINE
+SCHEMA = StepType.SCHEMA  # a target-schema action (step key `schema:<catalog.schema>`)
+SCHEDULE = StepType.SCHEDULE  # a schedule-job action (step key `schedule:<job name>`)
+DELETE_STEP = (
+    StepType.DELETE_PIPELINE
+)  # step type of a pipeline deletion (`delete_pipeline:<name>`)
 _JOBS_CREATE_PATH = "/api/2.2/jobs/create"
 
 # Pack pipelines alert on failures only (docs/WORKFLOW.md §9.5).
@@ -186,41 +198,61 @@ def _libraries(libraries: Sequence[PipelineLibrary] | None) -> list[tuple[str, s
     return refs
 
 
-def _notifications(spec: PipelineSpec) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    return sorted(
-        (
-            tuple(sorted(email.lower() for email in block.email_recipients or [])),
-            tuple(sorted(block.alerts or [])),
-        )
-        for block in spec.notifications or []
-    )
+def managed_fields(spec: PipelineSpec | None) -> dict[str, Any]:
+    """The fields a pack manages on a pipeline, normalised (names lower-case, lists sorted, unset as empty).
+
+    The one comparison of this kind: plan compares the desired spec with the live one, drift the recorded row
+    (`recorded_fields`) with the live one (docs/WORKFLOW.md §9.5, §11). Unmanaged and server-filled fields never count.
+    """
+    spec = spec or PipelineSpec()
+    configuration = spec.configuration or {}
+    return {
+        "catalog": (spec.catalog or "").lower(),
+        "schema": (spec.schema or spec.target or "").lower(),
+        "source_table": (configuration.get(SOURCE_TABLE_KEY) or "").lower(),
+        "target_table": (configuration.get(TARGET_TABLE_KEY) or "").lower(),
+        "scd_type": configuration.get(SCD_TYPE_KEY),
+        "key_columns": split_keys(configuration.get(KEYS_KEY)),
+        "configuration": {
+            key: configuration[key]
+            for key in (SEQUENCE_BY_KEY, DELETE_EXPR_KEY)
+            if key in configuration
+        },
+        "libraries": _libraries(spec.libraries),
+        "root_path": spec.root_path,
+        "continuous": bool(spec.continuous),
+        "serverless": bool(spec.serverless),
+        "notifications": sorted(
+            {e.lower() for block in spec.notifications or [] for e in block.email_recipients or []}
+        ),
+        "alerts": sorted({a for block in spec.notifications or [] for a in block.alerts or []}),
+        "tags": dict(spec.tags or {}),
+    }
 
 
-def _managed_configuration(configuration: Mapping[str, str] | None) -> dict[str, str]:
-    values = dict(configuration or {})
-    return {key: values[key] for key in MANAGED_CONFIGURATION_KEYS if key in values}
+def recorded_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The managed fields a pipeline's SCD2 row records, named and normalised as `managed_fields`."""
+    return {
+        "catalog": row.get("target_catalog"),
+        "schema": row.get("target_schema"),
+        "source_table": row.get("source_table"),
+        "target_table": row.get("target_table"),
+        "scd_type": row.get("scd_type"),
+        "key_columns": list(row.get("key_columns") or []),
+        "continuous": row.get("continuous"),
+        "serverless": row.get("serverless"),
+        "notifications": sorted(e.lower() for e in row.get("notifications") or []),
+        "tags": dict(row.get("tags") or {}),
+    }
 
 
 def pipeline_differences(desired: PipelineSpec, live: PipelineSpec) -> dict[str, dict[str, Any]]:
     """Managed fields whose live value differs: `{field: {from, to}}` (docs/WORKFLOW.md §9.3)."""
-    pairs: dict[str, tuple[Any, Any]] = {
-        "catalog": (live.catalog, desired.catalog),
-        "schema": (live.schema or live.target, desired.schema),
-        "libraries": (_libraries(live.libraries), _libraries(desired.libraries)),
-        "root_path": (live.root_path, desired.root_path),
-        "configuration": (
-            _managed_configuration(live.configuration),
-            _managed_configuration(desired.configuration),
-        ),
-        "continuous": (bool(live.continuous), bool(desired.continuous)),
-        "serverless": (bool(live.serverless), bool(desired.serverless)),
-        "notifications": (_notifications(live), _notifications(desired)),
-        "tags": (dict(live.tags or {}), dict(desired.tags or {})),
-    }
+    wanted, current = managed_fields(desired), managed_fields(live)
     return {
-        name: {"from": before, "to": after}
-        for name, (before, after) in pairs.items()
-        if before != after
+        name: {"from": current[name], "to": value}
+        for name, value in wanted.items()
+        if current[name] != value
     }
 
 
@@ -437,13 +469,13 @@ class DeleteWork:
 
 def deletion(
     row: dict[str, Any], reason: str, *, job_calls: int, deps: set[str] | None = None
-) -> Action:
+) -> AnyAction:
     """The `delete_pipeline:<name>` action of a recorded pipeline: the job calls, the pipeline, its target table."""
     target = f"{row['target_catalog']}.{row['target_schema']}.{row['target_table']}"
     return Action(
         RESOURCE_TYPE,
         str(row["pipeline_name"]),
-        "delete",
+        Verb.DELETE,
         ORDER["delete"],
         DeleteWork(row, reason),
         deps=deps or set(),
@@ -476,7 +508,7 @@ def _plan_schemas(graph: GraphBuilder) -> None:
             Action(
                 SCHEMA,
                 full_name,
-                "create" if missing else "noop",
+                Verb.CREATE if missing else Verb.NOOP,
                 ORDER[SCHEMA],
                 SchemaWork(catalog, schema),
                 calls=1 if missing else 0,
@@ -520,7 +552,7 @@ def _plan_pipeline(graph: GraphBuilder, share: Share, pipeline: Pipeline) -> Non
         action = Action(
             RESOURCE_TYPE,
             name,
-            "create",
+            Verb.CREATE,
             ORDER[RESOURCE_TYPE],
             work,
             deps=deps,
@@ -543,7 +575,7 @@ def _plan_pipeline(graph: GraphBuilder, share: Share, pipeline: Pipeline) -> Non
         action = Action(
             RESOURCE_TYPE,
             name,
-            "update" if differences else "noop",
+            Verb.UPDATE if differences else Verb.NOOP,
             ORDER[RESOURCE_TYPE],
             work,
             deps=deps,
@@ -576,7 +608,7 @@ def _plan_schedule(
                 Action(
                     SCHEDULE,
                     job_name,
-                    "delete",
+                    Verb.DELETE,
                     ORDER[SCHEDULE],
                     work,
                     deps=deps,
@@ -620,7 +652,7 @@ def _plan_schedule(
             Action(
                 SCHEDULE,
                 job_name,
-                "create",
+                Verb.CREATE,
                 ORDER[SCHEDULE],
                 work,
                 deps=deps,
@@ -640,7 +672,7 @@ def _plan_schedule(
         Action(
             SCHEDULE,
             job_name,
-            "noop" if calls == 0 else "update",
+            Verb.NOOP if calls == 0 else Verb.UPDATE,
             ORDER[SCHEDULE],
             work,
             deps=deps,
@@ -707,8 +739,7 @@ def record_of(ctx: RunContext, work: PipelineWork) -> PipelineRecord:
         if work.previous and work.previous.get("share_pack_id") == ctx.share_pack_id
         else None
     )
-    configuration = work.desired.configuration or {}
-    keys = [k for k in (configuration.get(KEYS_KEY) or "").split(",") if k]
+    keys = split_keys((work.desired.configuration or {}).get(KEYS_KEY))
     schedule = pipeline.schedule
     carried: dict[str, Any] = {}
     if previous is not None:
@@ -754,10 +785,10 @@ def _write(ctx: RunContext, record: PipelineRecord, reason: str) -> Callable[[An
 # ------------------------------------------------------------------------------------------ executors
 
 
-def run_schema(ctx: RunContext, action: Action) -> StepResult:
+def run_schema(ctx: RunContext, action: AnyAction) -> StepResult:
     """Create a missing target schema; "already exists" counts as done. The catalog is never created."""
     work: SchemaWork = action.work
-    if action.kind == "noop":
+    if action.kind == Verb.NOOP:
         return StepResult(StepOutcome.NOOP)
     full_name = f"{work.catalog}.{work.schema}"
     try:
@@ -772,14 +803,14 @@ def run_schema(ctx: RunContext, action: Action) -> StepResult:
     return StepResult(StepOutcome.SUCCEEDED, calls=1, audit_action="schema.create")
 
 
-def run_pipeline(ctx: RunContext, action: Action) -> StepResult:
+def run_pipeline(ctx: RunContext, action: AnyAction) -> StepResult:
     """Create (no duplicate names) or update (full edit with the managed fields replaced) a pipeline."""
     work: PipelineWork = action.work
     name = work.pipeline.name_prefix
     ws = ctx.workspace.client
     calls = 0
     detail: dict[str, Any] = {}
-    if action.kind == "create":
+    if action.kind == Verb.CREATE:
         try:
             with upstream(RESOURCE_TYPE, name):
                 created = ws.pipelines.create(
@@ -809,7 +840,7 @@ def run_pipeline(ctx: RunContext, action: Action) -> StepResult:
             if pipeline_differences(work.desired, live.spec or type(work.desired)()):
                 _update_pipeline(ctx, work)
                 calls += 1
-    elif action.kind == "update":
+    elif action.kind == Verb.UPDATE:
         _update_pipeline(ctx, work)
         calls += 1
         detail["fields"] = sorted(action.diff or {})
@@ -850,7 +881,7 @@ def delete_job(ctx: RunContext, job_id: int) -> None:
         pass
 
 
-def run_schedule(ctx: RunContext, action: Action) -> StepResult:
+def run_schedule(ctx: RunContext, action: AnyAction) -> StepResult:
     """The schedule job of a triggered pipeline: create (never replayed), update the differing settings, or
     delete the job this pack created when the pipeline became continuous."""
     work: PipelineWork = action.work
@@ -862,7 +893,7 @@ def run_schedule(ctx: RunContext, action: Action) -> StepResult:
     record = ctx.pipeline_records.get(name.lower())
     if record is None:
         raise StepFailure("internal_error", f"schedule of {name} without its pipeline record")
-    if action.kind == "delete":
+    if action.kind == Verb.DELETE:
         if work.delete_job_id is not None:
             delete_job(ctx, work.delete_job_id)
             calls += 1
@@ -880,7 +911,7 @@ def run_schedule(ctx: RunContext, action: Action) -> StepResult:
         )
         job_id: int | None = work.job.job_id if work.job is not None else None
         created_by_pack = bool(work.job_created_by_pack)
-        if action.kind == "create" or work.job is None:
+        if action.kind == Verb.CREATE or work.job is None:
             with upstream("job", job_name):
                 response = ctx.workspace.post_once(
                     "jobs.create", _JOBS_CREATE_PATH, desired.as_dict()
@@ -945,7 +976,7 @@ def _delete_duplicates(ctx: RunContext, work: PipelineWork, job_name: str) -> in
     return calls
 
 
-def run_dropped(ctx: RunContext, action: Action) -> StepResult:
+def run_dropped(ctx: RunContext, action: AnyAction) -> StepResult:
     """A pipeline the pack no longer wants: schedule job first (when this pack created it), then the pipeline;
     gone objects count as deleted."""
     work: DeleteWork = action.work
@@ -983,7 +1014,7 @@ def _runs_only(job: Any, pipeline_id: str) -> bool:
     )
 
 
-def run_delete(ctx: RunContext, action: Action) -> StepResult:
+def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
     """DELETE pack: `pipelines.get(id)`, the recorded schedule job when it still runs this pipeline, then
     `pipelines.delete(id)`.
 
@@ -1034,53 +1065,17 @@ def run_delete(ctx: RunContext, action: Action) -> StepResult:
 # ------------------------------------------------------------------------------------------ drift
 
 
-def _scalar(field_name: str, recorded: Any, live: Any) -> dict[str, Any] | None:
-    if recorded == live:
-        return None
-    return {"field": field_name, "recorded": recorded, "live": live}
-
-
 def drift_differences(row: Mapping[str, Any], live: GetPipelineResponse) -> list[dict[str, Any]]:
-    """Recorded vs live pipeline (docs/WORKFLOW.md §11): target, source, SCD type, keys, mode, tags, e-mails."""
-    spec = live.spec
-    configuration = (spec.configuration if spec else None) or {}
-    keys = [k for k in (configuration.get(KEYS_KEY) or "").split(",") if k]
-    pairs: list[tuple[str, Any, Any]] = [
-        ("catalog", row.get("target_catalog"), (spec.catalog or "").lower() if spec else None),
-        (
-            "schema",
-            row.get("target_schema"),
-            ((spec.schema or spec.target or "").lower()) if spec else None,
-        ),
-        (
-            "source_table",
-            row.get("source_table"),
-            (configuration.get(SOURCE_TABLE_KEY) or "").lower(),
-        ),
-        (
-            "target_table",
-            row.get("target_table"),
-            (configuration.get(TARGET_TABLE_KEY) or "").lower(),
-        ),
-        ("scd_type", row.get("scd_type"), configuration.get(SCD_TYPE_KEY)),
-        ("key_columns", list(row.get("key_columns") or []), keys),
-        ("continuous", row.get("continuous"), bool(spec.continuous) if spec else None),
-        ("serverless", row.get("serverless"), bool(spec.serverless) if spec else None),
-        ("tags", dict(row.get("tags") or {}), dict((spec.tags if spec else None) or {})),
-    ]
-    found = [d for d in (_scalar(name, recorded, now) for name, recorded, now in pairs) if d]
-    live_emails = sorted(
-        {
-            e.lower()
-            for block in (spec.notifications if spec else None) or []
-            for e in block.email_recipients or []
-        }
-    )
-    difference = set_difference(
-        "notifications", [e.lower() for e in row.get("notifications") or []], live_emails
-    )
-    if difference:
-        found.append(difference)
+    """Recorded vs live pipeline (docs/WORKFLOW.md §11): the recorded managed fields compared as plan compares them."""
+    current = managed_fields(live.spec)
+    found: list[dict[str, Any]] = []
+    for name, recorded in recorded_fields(row).items():
+        if name == "notifications":
+            difference = set_difference(name, recorded, current[name])
+            if difference:
+                found.append(difference)
+        elif recorded != current[name]:
+            found.append({"field": name, "recorded": recorded, "live": current[name]})
     return found
 
 
@@ -1130,7 +1125,7 @@ class PipelineKind:
     def leftovers(self, graph: GraphBuilder) -> None:
         """Nothing: a pipeline the pack no longer lists is deleted (`delete_pipeline:`), not left in place."""
 
-    def execute(self, ctx: RunContext, action: Action) -> StepResult:
+    def execute(self, ctx: RunContext, action: AnyAction) -> StepResult:
         """Run a NEW/UPDATE action of this kind."""
         executors = {
             SCHEMA: run_schema,
@@ -1140,9 +1135,19 @@ class PipelineKind:
         }
         return executors[action.step_type](ctx, action)
 
-    def delete(self, ctx: RunContext, action: Action) -> StepResult:
+    def delete(self, ctx: RunContext, action: AnyAction) -> StepResult:
         """Run a DELETE-pack action of this kind."""
         return run_delete(ctx, action)
+
+    def locate(self, action: AnyAction, locator: PackLocator) -> str:
+        """A pipeline's entry, its schedule's `.schedule`; "" for target schemas and dropped pipelines."""
+        pipeline = getattr(action.work, "pipeline", None)
+        prefix = pipeline.name_prefix if isinstance(pipeline, Pipeline) else None
+        if action.step_type == RESOURCE_TYPE:
+            return locator.pipeline(prefix or action.name)
+        if action.step_type == SCHEDULE and prefix is not None:
+            return f"{locator.pipeline(prefix)}.schedule"
+        return ""
 
     def read(self, reader: LiveReader, name: str) -> GetPipelineResponse | None:
         """The live pipeline by its recorded id (`name` is the `databricks_pipeline_id`), None when absent."""

@@ -39,7 +39,14 @@ from dbrx_api.workflow.db.repositories import recipients, version_actions
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 from dbrx_api.workflow.models.pack import Recipient, SharePack
-from dbrx_api.workflow.orchestrator.actions import ORDER, Action, step_key
+from dbrx_api.workflow.orchestrator.actions import (
+    ORDER,
+    Action,
+    AnyAction,
+    StepType,
+    Verb,
+    step_key,
+)
 from dbrx_api.workflow.orchestrator.live import LiveReader, recipient_ips
 from dbrx_api.workflow.orchestrator.steps import (
     RunContext,
@@ -55,9 +62,10 @@ from dbrx_api.workflow.validators.fields import FieldError, check_ip
 
 if TYPE_CHECKING:
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
+    from dbrx_api.workflow.validators.locator import PackLocator
 
-RESOURCE_TYPE = "recipient"
-ROTATION = "token"  # the resource type of the rotation action (step key `token:<name>`)
+RESOURCE_TYPE = StepType.RECIPIENT
+ROTATION = StepType.TOKEN  # the resource type of the rotation action (step key `token:<name>`)
 AUTH_TYPES = {"D2D": "DATABRICKS", "D2O": "TOKEN"}
 EXPIRY_TOLERANCE = timedelta(seconds=60)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -378,7 +386,7 @@ class TokenWork:
     state: Literal["rotate", "skip_new", "done"]
 
 
-def _work(action: Action) -> RecipientWork:
+def _work(action: AnyAction) -> RecipientWork:
     if not isinstance(action.work, RecipientWork):
         raise TypeError(f"{action.key}: not a recipient action")
     return action.work
@@ -406,7 +414,7 @@ def _plan_one(graph: GraphBuilder, recipient: Recipient) -> None:
             Action(
                 RESOURCE_TYPE,
                 recipient.name,
-                "create",
+                Verb.CREATE,
                 ORDER[RESOURCE_TYPE],
                 work,
                 calls=1,
@@ -428,7 +436,7 @@ def _plan_one(graph: GraphBuilder, recipient: Recipient) -> None:
             Action(
                 RESOURCE_TYPE,
                 recipient.name,
-                "noop" if change.empty else "update",
+                Verb.NOOP if change.empty else Verb.UPDATE,
                 ORDER[RESOURCE_TYPE],
                 work,
                 calls=0 if change.empty else 1,
@@ -449,7 +457,7 @@ def _plan_token(graph: GraphBuilder, recipient: Recipient, work: RecipientWork) 
         state = "skip_new"
     else:
         state = "rotate"
-    kind = "rotate_token" if state == "rotate" else "noop"
+    kind = Verb.ROTATE_TOKEN if state == "rotate" else Verb.NOOP
     graph.add(
         Action(
             ROTATION,
@@ -458,7 +466,7 @@ def _plan_token(graph: GraphBuilder, recipient: Recipient, work: RecipientWork) 
             ORDER[ROTATION],
             TokenWork(recipient, state),
             deps={step_key(RESOURCE_TYPE, recipient.name)},
-            calls=1 if kind == "rotate_token" else 0,
+            calls=1 if kind == Verb.ROTATE_TOKEN else 0,
             reason=None
             if state == "rotate"
             else ("already rotated" if state == "done" else "new recipient"),
@@ -494,7 +502,7 @@ def _create(ctx: RunContext, desired: DesiredRecipient) -> SdkRecipientInfo:
         raise
 
 
-def run_recipient(ctx: RunContext, action: Action) -> StepResult:
+def run_recipient(ctx: RunContext, action: AnyAction) -> StepResult:
     """Create (one call with comment, IP list and expiry), update (one call with the differing fields) or record."""
     work = _work(action)
     desired = work.desired
@@ -503,7 +511,7 @@ def run_recipient(ctx: RunContext, action: Action) -> StepResult:
     created_by_pack = work.created_by_pack
     created_now = work.created_this_version
     detail: dict[str, Any] = {}
-    if action.kind == "create":
+    if action.kind == Verb.CREATE:
         try:
             info = _create(ctx, desired)
             calls += 1
@@ -536,7 +544,7 @@ def run_recipient(ctx: RunContext, action: Action) -> StepResult:
             if not change.empty:
                 info = _update(ws, desired.name, change)
                 calls += 1
-    elif action.kind == "update":
+    elif action.kind == Verb.UPDATE:
         change = work.change or recipient_change(desired.fields, work.live or SdkRecipientInfo())
         info = _update(ws, desired.name, change)
         calls += 1
@@ -564,7 +572,7 @@ def _token_ms(value: int | None) -> int:
     return int(value or 0)
 
 
-def run_token(ctx: RunContext, action: Action) -> StepResult:
+def run_token(ctx: RunContext, action: AnyAction) -> StepResult:
     """Rotate once per version (§9.6): intent committed first, then read-before-write, then one call."""
     if not isinstance(action.work, TokenWork):
         raise TypeError(f"{action.key}: not a rotation action")
@@ -659,7 +667,7 @@ def _rotation_recorded(
     )
 
 
-def run_delete(ctx: RunContext, action: Action) -> StepResult:
+def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
     """DELETE pack: identity (recipient id) and remaining grants are checked before `recipients.delete`."""
     row = deletion_row(action)
     name = action.name
@@ -709,7 +717,7 @@ class RecipientKind:
             graph.recorded.recipients,
         )
 
-    def execute(self, ctx: RunContext, action: Action) -> StepResult:
+    def execute(self, ctx: RunContext, action: AnyAction) -> StepResult:
         """Run a NEW/UPDATE action of this kind."""
         return (
             run_token(ctx, action)
@@ -717,9 +725,13 @@ class RecipientKind:
             else run_recipient(ctx, action)
         )
 
-    def delete(self, ctx: RunContext, action: Action) -> StepResult:
+    def delete(self, ctx: RunContext, action: AnyAction) -> StepResult:
         """Run a DELETE-pack action of this kind."""
         return run_delete(ctx, action)
+
+    def locate(self, action: AnyAction, locator: PackLocator) -> str:
+        """The recipient's entry (its token rotation included)."""
+        return locator.recipient(action.name)
 
     def read(self, reader: LiveReader, name: str) -> SdkRecipientInfo | None:
         """The live object (None when absent)."""

@@ -46,7 +46,14 @@ from dbrx_api.workflow.db.repositories import shares
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.db.repositories.shares import ShareRecord
 from dbrx_api.workflow.models.pack import VOLUME_MODEL_TYPES, Asset, Share, SharePack
-from dbrx_api.workflow.orchestrator.actions import ORDER, Action, step_key
+from dbrx_api.workflow.orchestrator.actions import (
+    ORDER,
+    Action,
+    AnyAction,
+    StepType,
+    Verb,
+    step_key,
+)
 from dbrx_api.workflow.orchestrator.live import LiveReader
 from dbrx_api.workflow.orchestrator.steps import (
     RunContext,
@@ -61,12 +68,11 @@ from dbrx_api.workflow.validators.fields import parse_asset_name
 
 if TYPE_CHECKING:
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
+    from dbrx_api.workflow.validators.locator import PackLocator
 
-RESOURCE_TYPE = "share"
-OBJECTS = (
-    "share_objects"  # the resource type of the objects action (step key `share_objects:<name>`)
-)
-GRANTS = "share_grants"  # the resource type of the grants action (step key `share_grants:<name>`)
+RESOURCE_TYPE = StepType.SHARE
+OBJECTS = StepType.SHARE_OBJECTS  # the objects action (step key `share_objects:<name>`)
+GRANTS = StepType.SHARE_GRANTS  # the grants action (step key `share_grants:<name>`)
 OPTIONS = ("comment", "cdf_enabled", "history_data_sharing_status", "start_version")
 _GRANT_KEYS = ("recipients", "recipients_to_add", "recipients_to_remove")
 _LIVE_TYPES = {"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE"}
@@ -486,7 +492,7 @@ class ShareWork:
     resolved_types: Mapping[tuple[str, str], str] | None = None  # object types from the live checks
 
 
-def _work(action: Action) -> ShareWork:
+def _work(action: AnyAction) -> ShareWork:
     if not isinstance(action.work, ShareWork):
         raise TypeError(f"{action.key}: not a share action")
     return action.work
@@ -532,7 +538,7 @@ def _plan_one(graph: GraphBuilder, share: Share) -> None:
             Action(
                 RESOURCE_TYPE,
                 share.name,
-                "create",
+                Verb.CREATE,
                 ORDER[RESOURCE_TYPE],
                 work,
                 calls=1,
@@ -544,7 +550,7 @@ def _plan_one(graph: GraphBuilder, share: Share) -> None:
             Action(
                 RESOURCE_TYPE,
                 share.name,
-                "update",
+                Verb.UPDATE,
                 ORDER[RESOURCE_TYPE],
                 work,
                 calls=1,
@@ -555,7 +561,7 @@ def _plan_one(graph: GraphBuilder, share: Share) -> None:
     else:
         work.comment_rides = comment is not None
         share_action = graph.add(
-            Action(RESOURCE_TYPE, share.name, "noop", ORDER[RESOURCE_TYPE], work)
+            Action(RESOURCE_TYPE, share.name, Verb.NOOP, ORDER[RESOURCE_TYPE], work)
         )
         graph.adopting(share_action, row, owned)
     objects_diff: dict[str, Any] | None = None
@@ -567,7 +573,7 @@ def _plan_one(graph: GraphBuilder, share: Share) -> None:
         Action(
             OBJECTS,
             share.name,
-            "noop" if objects_diff is None else "update",
+            Verb.NOOP if objects_diff is None else Verb.UPDATE,
             ORDER[OBJECTS],
             work,
             deps={step_key(RESOURCE_TYPE, share.name)},
@@ -600,7 +606,7 @@ def _plan_grants(graph: GraphBuilder, share: Share, work: ShareWork) -> None:
         Action(
             GRANTS,
             share.name,
-            "update" if changed else "noop",
+            Verb.UPDATE if changed else Verb.NOOP,
             ORDER[GRANTS],
             work,
             deps=deps,
@@ -613,13 +619,13 @@ def _plan_grants(graph: GraphBuilder, share: Share, work: ShareWork) -> None:
 # ------------------------------------------------------------------------------------------ executors
 
 
-def run_share(ctx: RunContext, action: Action) -> StepResult:
+def run_share(ctx: RunContext, action: AnyAction) -> StepResult:
     """Create the share (with its comment) or set its comment alone; "already exists" continues as an update."""
     work = _work(action)
     share = work.share
     ws = ctx.workspace.client
     calls = 0
-    if action.kind == "create":
+    if action.kind == Verb.CREATE:
         try:
             info = sdk_create_share(ws, share.name, comment=share.description)
             calls += 1
@@ -637,7 +643,7 @@ def run_share(ctx: RunContext, action: Action) -> StepResult:
         work.live = info
         if work.grants is None:
             work.grants = frozenset()
-    elif action.kind == "update":
+    elif action.kind == Verb.UPDATE:
         work.live = sdk_update_share(ws, share.name, comment=share.description)
         calls += 1
     if work.live is not None:
@@ -651,7 +657,7 @@ def run_share(ctx: RunContext, action: Action) -> StepResult:
     )
 
 
-def run_share_objects(ctx: RunContext, action: Action) -> StepResult:
+def run_share_objects(ctx: RunContext, action: AnyAction) -> StepResult:
     """Object updates in as few `shares.update` calls as the limit allows (REMOVE, ADD, UPDATE; ≤ 100 each).
 
     A call failing with "already exists" / "does not exist" (a replay whose first response was lost) makes the
@@ -669,7 +675,7 @@ def run_share_objects(ctx: RunContext, action: Action) -> StepResult:
     comment = share.description if work.comment_rides else None
     reread = False
     counts = {"added": 0, "removed": 0, "updated": 0}
-    if action.kind != "noop":
+    if action.kind != Verb.NOOP:
         while True:
             live_objects = (work.live.objects if work.live else None) or []
             changes = object_changes(share, live_objects, resolve)
@@ -705,12 +711,12 @@ def run_share_objects(ctx: RunContext, action: Action) -> StepResult:
     )
 
 
-def run_share_grants(ctx: RunContext, action: Action) -> StepResult:
+def run_share_grants(ctx: RunContext, action: AnyAction) -> StepResult:
     """One `update_permissions` with every SELECT grant and revoke of the share (none when unchanged)."""
     work = _work(action)
     share = work.share
     calls = 0
-    if action.kind != "noop" and work.grants_managed:
+    if action.kind != Verb.NOOP and work.grants_managed:
         live = work.grants or frozenset()
         desired = desired_grants(share, live)
         adds, removes = sorted(desired - live), sorted(live - desired)
@@ -727,7 +733,7 @@ def run_share_grants(ctx: RunContext, action: Action) -> StepResult:
     )
 
 
-def run_delete(ctx: RunContext, action: Action) -> StepResult:
+def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
     """`shares.get`: a different `created_at` keeps the share (`delete_identity_mismatch`); else delete it."""
     row = deletion_row(action)
     name = action.name
@@ -770,14 +776,18 @@ class ShareKind:
             RESOURCE_TYPE, (share.name for share in graph.i.pack.share), graph.recorded.shares
         )
 
-    def execute(self, ctx: RunContext, action: Action) -> StepResult:
+    def execute(self, ctx: RunContext, action: AnyAction) -> StepResult:
         """Run a NEW/UPDATE action of this kind."""
         executors = {RESOURCE_TYPE: run_share, OBJECTS: run_share_objects, GRANTS: run_share_grants}
         return executors[action.resource_type](ctx, action)
 
-    def delete(self, ctx: RunContext, action: Action) -> StepResult:
+    def delete(self, ctx: RunContext, action: AnyAction) -> StepResult:
         """Run a DELETE-pack action of this kind."""
         return run_delete(ctx, action)
+
+    def locate(self, action: AnyAction, locator: PackLocator) -> str:
+        """The share's entry (its objects and grants included)."""
+        return locator.share(action.name)
 
     def read(self, reader: LiveReader, name: str) -> LiveShare | None:
         """The live share (None when absent), its grants read on demand."""

@@ -18,7 +18,7 @@ from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import Pool, transaction
 from dbrx_api.workflow.db.repositories import pipelines, recipients, shares, version_actions
 from dbrx_api.workflow.orchestrator import run_provisioning
-from dbrx_api.workflow.orchestrator.actions import Action
+from dbrx_api.workflow.orchestrator.actions import AnyAction
 from dbrx_api.workflow.queue.run import RunControl
 from dbrx_emulator.testing import Emu
 from fixtures.orchestrator import (
@@ -98,7 +98,7 @@ def crash_at(k: int, point: str = "after_call") -> tuple[Any, list[str]]:
     """A hook killing the run at `point` of the k-th action that calls Databricks (0-based)."""
     seen: list[str] = []
 
-    def hook(where: str, action: Action) -> None:
+    def hook(where: str, action: AnyAction) -> None:
         if where != point or action.is_noop:
             return
         seen.append(action.key)

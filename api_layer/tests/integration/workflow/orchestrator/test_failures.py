@@ -9,7 +9,7 @@ import pytest
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.repositories import pipelines, provisioning_steps, version_status
 from dbrx_api.workflow.orchestrator import run_provisioning
-from dbrx_api.workflow.orchestrator.actions import Action
+from dbrx_api.workflow.orchestrator.actions import AnyAction
 from dbrx_api.workflow.orchestrator.plan import plan_pack
 from dbrx_api.workflow.queue.run import RunControl
 from dbrx_emulator.testing import Emu
@@ -119,7 +119,7 @@ def test_cancellation_stops_before_the_next_mutation(
     claimed = claim(orch_ctx.pool, stored)
     control = RunControl(claimed)
 
-    def cancel_after_first(point: str, action: Action) -> None:
+    def cancel_after_first(point: str, action: AnyAction) -> None:
         if point == "after_record" and not action.is_noop:
             control.cancel("shutdown")
 

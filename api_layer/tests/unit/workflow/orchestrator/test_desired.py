@@ -15,7 +15,7 @@ from databricks.sdk.service.jobs import (
     PipelineTask,
     Task,
 )
-from databricks.sdk.service.pipelines import PipelineCluster, PipelineSpec
+from databricks.sdk.service.pipelines import GetPipelineResponse, PipelineCluster, PipelineSpec
 from databricks.sdk.service.sharing import (
     IpAccessList,
     Partition,
@@ -32,7 +32,9 @@ from dbrx_api.workflow.models.pack import Asset, Pipeline, Recipient, Share
 from dbrx_api.workflow.resources.pipeline import (
     desired_job_settings,
     desired_pipeline_spec,
+    drift_differences,
     job_change,
+    managed_fields,
     merged_tags,
     pipeline_differences,
     pipeline_update_arguments,
@@ -324,6 +326,32 @@ def test_managed_field_differences() -> None:
     desired = desired_pipeline_spec(delta_share(), pipeline(), defaults=DEFAULTS)
     live = PipelineSpec.from_dict({**desired.as_dict(), "continuous": True, "tags": {"cc": "1"}})
     assert set(pipeline_differences(desired, live)) == {"continuous", "tags"}
+
+
+def test_plan_and_drift_name_a_hand_change_by_the_same_managed_field() -> None:
+    desired = desired_pipeline_spec(delta_share(), pipeline(), defaults=DEFAULTS)
+    fields = managed_fields(desired)
+    row = {
+        "target_catalog": fields["catalog"],
+        "target_schema": fields["schema"],
+        "source_table": fields["source_table"],
+        "target_table": fields["target_table"],
+        "scd_type": fields["scd_type"],
+        "key_columns": fields["key_columns"],
+        "continuous": fields["continuous"],
+        "serverless": fields["serverless"],
+        "notifications": fields["notifications"],
+        "tags": fields["tags"],
+    }
+    assert drift_differences(row, GetPipelineResponse(spec=desired)) == []
+    configuration = {**(desired.configuration or {}), "pipelines.keys": "other_id"}
+    live = PipelineSpec.from_dict(
+        {**desired.as_dict(), "configuration": configuration, "serverless": not desired.serverless}
+    )
+    planned = pipeline_differences(desired, live)
+    drifted = drift_differences(row, GetPipelineResponse(spec=live))
+    assert set(planned) == {item["field"] for item in drifted} == {"key_columns", "serverless"}
+    assert planned["key_columns"] == {"from": ["other_id"], "to": fields["key_columns"]}
 
 
 def test_an_update_resends_the_live_spec_with_managed_fields_replaced() -> None:

@@ -1,0 +1,117 @@
+"""Token hygiene and access review (docs/API.md §16): thin routes over `dltshr.access`.
+
+Registered before the recipients router: `/recipients/tokens` must not be read as the recipient named `tokens`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
+
+from dbrx_api.dependencies import WorkspaceClientDep
+from dbrx_api.dltshr import access as access_service
+from dbrx_api.routes.common import operation
+from dbrx_api.schemas.access import (
+    ExpiryWindow,
+    ObjectAccess,
+    RecipientAccess,
+    ReportFormat,
+    TokenReport,
+    object_access_csv,
+    recipient_access_csv,
+    token_report_csv,
+)
+from dbrx_api.schemas.common import uc_full_name_problem, uc_name_problem
+
+router = APIRouter(tags=["Access review"])
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+
+
+def _uc_name(value: str) -> str:
+    problem = uc_name_problem(value)
+    if problem:
+        raise PydanticCustomError("name_invalid", "name {problem}", {"problem": problem})
+    return value
+
+
+def _table_name(value: str) -> str:
+    problem = uc_full_name_problem(value, 3)
+    if problem:
+        raise PydanticCustomError("name_invalid", "name {problem}", {"problem": problem})
+    return value
+
+
+RecipientQuery = Annotated[str | None, Query(max_length=255), AfterValidator(_uc_name)]
+FormatQuery = Annotated[
+    ReportFormat | None,
+    Query(description="`csv` for a download; default JSON (or `Accept: text/csv`)"),
+]
+
+
+def _wants_csv(request: Request, format_: ReportFormat | None) -> bool:
+    if format_ is not None:
+        return format_ == "csv"
+    return "text/csv" in request.headers.get("accept", "")
+
+
+def _csv(text: str, filename: str) -> Response:
+    return Response(
+        content=text,
+        media_type=CSV_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/recipients/tokens",
+    response_model=TokenReport,
+    **operation("recipients_token_report", "reader", errors=[404]),
+)
+def token_report(
+    request: Request,
+    ws: WorkspaceClientDep,
+    expiring_within: Annotated[
+        ExpiryWindow | None,
+        Query(
+            description="Only tokens expiring within this window: `30d`, `12h`, `30` (days) or `P30D`"
+        ),
+    ] = None,
+    activated: Annotated[
+        bool | None, Query(description="true: downloaded tokens only; false: activation pending")
+    ] = None,
+    recipient: RecipientQuery = None,
+    format: FormatQuery = None,
+) -> TokenReport | Response:
+    """Every live bearer token of the open-sharing recipients, soonest expiry first, with the shares it reads."""
+    report = access_service.token_report(
+        ws, expiring_within=expiring_within, activated=activated, recipient=recipient
+    )
+    return _csv(token_report_csv(report), "tokens.csv") if _wants_csv(request, format) else report
+
+
+@router.get(
+    "/access",
+    response_model=RecipientAccess | ObjectAccess,
+    **operation("access_view", "reader", errors=[404]),
+)
+def access_view(
+    request: Request,
+    ws: WorkspaceClientDep,
+    recipient: RecipientQuery = None,
+    object: Annotated[
+        str | None,
+        Query(max_length=767, description="`catalog.schema.table`: who can read it"),
+        AfterValidator(lambda v: v if v is None else _table_name(v)),
+    ] = None,
+    format: FormatQuery = None,
+) -> RecipientAccess | ObjectAccess | Response:
+    """What a recipient can read now (`recipient`), or who can read an object now (`object`): give exactly one."""
+    found = access_service.access_view(ws, recipient=recipient, object_name=object)
+    if not _wants_csv(request, format):
+        return found
+    if isinstance(found, RecipientAccess):
+        return _csv(recipient_access_csv(found), "access.csv")
+    return _csv(object_access_csv(found), "access.csv")
