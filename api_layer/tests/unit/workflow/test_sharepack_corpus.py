@@ -16,8 +16,10 @@ from typing import Any
 
 import openpyxl
 import pytest
+from openpyxl.utils import get_column_letter
 
 from dbrx_api.settings import UploadSettings
+from dbrx_api.workflow.models.excel_layout import RECIPIENT_COLUMNS
 from dbrx_api.workflow.sharepack_template import build_template_xlsx
 from fixtures.sharepacks import (
     LIMITS,
@@ -1048,7 +1050,9 @@ def test_excel_issue_positions() -> None:
 
 def test_duplicate_column_names_both_columns() -> None:
     (issue,) = rejection("p.xlsx", _xlsx(_append_header("recipient", "Recipient IPs"))()).issues
-    assert issue.cell == "L1"
+    assert (
+        issue.cell == f"{get_column_letter(len(RECIPIENT_COLUMNS) + 1)}1"
+    )  # after the last column
     assert "duplicates column F" in issue.msg
 
 

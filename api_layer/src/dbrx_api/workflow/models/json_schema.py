@@ -50,15 +50,15 @@ def _split_meta(schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
 def _widen(schema: dict[str, Any]) -> dict[str, Any]:
     """The accepted YAML inputs for a value described by `schema` (see the module docstring)."""
     meta, body = _split_meta(schema)
-    widened = _widen_body(body)
+    widened = _widen_body(body, meta.get("x-text-form"))
     return {**widened, **{key: value for key, value in meta.items() if not key.startswith("x-")}}
 
 
-def _widen_body(body: dict[str, Any]) -> dict[str, Any]:
+def _widen_body(body: dict[str, Any], text_form: str | None = None) -> dict[str, Any]:
     if "$ref" in body:
         return body
     if "anyOf" in body:
-        return {"anyOf": [_widen(option) for option in body["anyOf"]]}
+        return {"anyOf": [_widen({**option, "x-text-form": text_form}) for option in body["anyOf"]]}
     values = body.get("enum") or ([body["const"]] if "const" in body else None)
     if values is not None:
         words = [str(value) for value in values]
@@ -100,7 +100,8 @@ def _widen_body(body: dict[str, Any]) -> dict[str, Any]:
                 {"type": "object", "additionalProperties": {"type": [*_SCALAR, "null"]}},
                 {
                     "type": "string",
-                    "description": "key=value pairs separated by commas or line breaks.",
+                    "description": text_form
+                    or "key=value pairs separated by commas or line breaks.",
                 },
             ]
         }
