@@ -26,7 +26,7 @@ _SHARING_IDENTIFIER = re.compile(
 
 RecipientType = Literal["D2D", "D2O"]
 
-# Custom recipient properties (docs/API.md §2.2, docs/SHAREPACK.md §5.1): the keys `current_recipient()` reads.
+# Custom recipient properties (docs/API.md §2.2, docs/SHAREPACK.md §5.4): the keys `current_recipient()` reads.
 PROPERTY_KEY = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 RESERVED_PROPERTY_PREFIX = "databricks."  # Databricks' built-in properties; compared ignoring case
 MAX_PROPERTIES = 100

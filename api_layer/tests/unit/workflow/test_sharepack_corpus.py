@@ -477,6 +477,30 @@ YAML_CASES: list[Case] = [
         {("duplicate_name", "recipient[1].name")},
     ),
     Case(
+        "recipient-property-key",
+        "p.yaml",
+        _yaml(_set("recipient.0.properties", {"tier": "gold", "bad key": "x"})),
+        422,
+        "sharepack_invalid",
+        {("recipient_property_invalid", "recipient[0].properties.bad key")},
+    ),
+    Case(
+        "recipient-property-reserved",
+        "p.yaml",
+        _yaml(_set("recipient.1.properties", {"DataBricks.name": "x"})),
+        422,
+        "sharepack_invalid",
+        {("recipient_property_reserved", "recipient[1].properties.DataBricks.name")},
+    ),
+    Case(
+        "recipient-property-keys-differ-in-case",
+        "p.yaml",
+        _yaml(_set("recipient.0.properties", {"tier": "a", "TIER": "b"})),
+        422,
+        "sharepack_invalid",
+        {("recipient_property_duplicate", "recipient[0].properties.TIER")},
+    ),
+    Case(
         "scd-type",
         "p.yaml",
         _yaml(_set("share.0.pipelines.0.scd_type", 3)),
@@ -889,6 +913,16 @@ EXCEL_CASES: list[Case] = [
         422,
         "sharepack_invalid",
         {("type_mismatch", "recipient[1].name")},
+    ),
+    Case(
+        "recipient-property-cell",
+        "p.xlsx",
+        _xlsx(
+            _cell("recipient", "name", "acme_external", "properties", "tier=gold; databricks.x=1")
+        ),
+        422,
+        "sharepack_invalid",
+        {("recipient_property_reserved", "recipient[0].properties[1]")},
     ),
     Case(
         "boolean-where-text-is-expected",

@@ -15,6 +15,7 @@ import re
 from functools import cache
 from typing import Any
 
+from dbrx_api.schemas.recipients import RESERVED_PROPERTY_PREFIX
 from dbrx_api.workflow.models.pack import DeleteSharePack, SharePack
 
 SCHEMA_ID = "urn:deltashare:sharepack"
@@ -154,6 +155,17 @@ def _pipeline(definition: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _recipient(definition: dict[str, Any]) -> dict[str, Any]:
+    """The mapping form of `properties` (docs/SHAREPACK.md §5.4): the key grammar without the reserved prefix (any case);
+    a value is a scalar, not null."""
+    result = _widen_model(definition, "Recipient")
+    prefix = _ci(RESERVED_PROPERTY_PREFIX)[1:-1]
+    mapping = result["properties"]["properties"]["anyOf"][0]["anyOf"][0]
+    mapping["propertyNames"] = {"pattern": f"^(?!{prefix})[A-Za-z0-9_.-]{{1,255}}$"}
+    mapping["additionalProperties"] = {"type": _SCALAR}
+    return result
+
+
 def _optional_list(items: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [{"type": "array", "items": items}, {"type": "null"}]}
 
@@ -168,6 +180,8 @@ def _build() -> dict[str, Any]:
             definitions[name] = _metadata(definition)
         elif name == "Pipeline":
             definitions[name] = _pipeline(definition)
+        elif name == "Recipient":
+            definitions[name] = _recipient(definition)
         else:
             definitions[name] = _widen_model(definition, name)
     for name in ("RecipientRef", "ShareRef"):

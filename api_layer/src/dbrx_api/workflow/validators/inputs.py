@@ -224,7 +224,7 @@ def _property_pairs(
 def _recipient_properties(
     node: object, handler: ValidatorFunctionWrapHandler
 ) -> dict[str, str] | None:
-    """§5.1 `properties`: a mapping of keys to text values, or its text form (`_property_pairs`). Keys must be
+    """§5.4 `properties`: a mapping of keys to text values, or its text form (`_property_pairs`). Keys must be
     valid, not reserved and unique ignoring case; `{}` is an empty (managed) map, null not managed."""
     pairs: list[tuple[str | int, str, str | None, SourcePos | None]] = []
     values: dict[str | int, object] = {}
