@@ -4,9 +4,8 @@ Everything provisioning, plan, DELETE and drift know about a recipient is here:
 
 * its desired state from the canonical pack (`desired_recipient`);
 * its managed fields (`RecipientFields`: comment, IP allowlist, expiry, custom properties; None = not managed),
-  their normalisers,
-  and the one comparison with a live recipient (`recipient_change`): the diff runs it against the desired state,
-  drift against the recorded state (`recorded_fields`);
+  their normalisers, and the one comparison with a live recipient (`recipient_change`): the diff runs it against
+  the desired state, drift against the recorded state (`recorded_fields`);
 * its actions in the graph (`plan`: recipient create/update/no-op, the once-per-version token rotation);
 * its Databricks calls, all through the `dltshr.recipients` gateway (create, update, rotate, delete);
 * its SCD2 row (`record_of`, written with `db.repositories.recipients`).
