@@ -87,6 +87,10 @@ def test_properties_set_changed_removed_recorded_and_drift_checked(
     assert acme["diff"] == {
         "properties": {"set": {"sla": "99.9", "tier": "platinum"}, "remove": ["region"]}
     }
+    # Removing a property can take rows away from a recipient's partition filters: destructive (docs/GOVERNANCE.md §1.3).
+    assert plan["approval"]["destructive_changes"] == [
+        "remove region from properties of recipient acme_external"
+    ]
     second = store_yaml(orch_ctx.pool, changed)
     orch_emu.reset_stats()
     report = provision(orch_ctx, second)
