@@ -117,9 +117,18 @@ def test_c10_recipient_patch_changes_only_present_fields(
     assert kept.properties_kvpairs == SecurablePropertiesKvPairs(properties={"a": "1", "b": "2"})
 
     replaced = emu_client.recipients.update(
-        "r1", properties_kvpairs=SecurablePropertiesKvPairs(properties={"c": "3"})
+        "r1",
+        properties_kvpairs=SecurablePropertiesKvPairs(properties={"c": "3", "Databricks.Y": "no"}),
     )
     assert replaced.properties_kvpairs == SecurablePropertiesKvPairs(properties={"c": "3"})
+    emptied = emu_client.recipients.update(
+        "r1", properties_kvpairs=SecurablePropertiesKvPairs(properties={})
+    )
+    assert emu.calls("recipients.update")[-1]["body"] == {"properties_kvpairs": {}}
+    assert emptied.properties_kvpairs is None
+    emu_client.recipients.update(
+        "r1", properties_kvpairs=SecurablePropertiesKvPairs(properties={"c": "3"})
+    )
 
     cleared = emu_client.recipients.update(
         "r1", ip_access_list=IpAccessList(allowed_ip_addresses=[])

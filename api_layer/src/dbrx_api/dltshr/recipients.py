@@ -7,7 +7,7 @@ Activation links are token material: they leave this module only in the values r
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -17,6 +17,7 @@ from databricks.sdk.service.sharing import (
     IpAccessList,
     RecipientInfo,
     RecipientTokenInfo,
+    SecurablePropertiesKvPairs,
     ShareToPrivilegeAssignment,
 )
 
@@ -45,6 +46,7 @@ from dbrx_api.schemas.recipients import (
     RecipientSummary,
     RecipientType,
     TokenInfo,
+    custom_properties,
 )
 
 logger = logging.getLogger(__name__)
@@ -87,6 +89,18 @@ def _tokens(info: RecipientInfo, *, with_links: bool) -> list[TokenInfo]:
     )
 
 
+def recipient_properties(info: RecipientInfo) -> dict[str, str]:
+    """The recipient's custom properties, sorted (Databricks' built-in `databricks.*` ones left out)."""
+    return custom_properties(
+        info.properties_kvpairs.properties if info.properties_kvpairs else None
+    )
+
+
+def _kvpairs(properties: Mapping[str, str] | None) -> SecurablePropertiesKvPairs | None:
+    # An empty map serialises to `properties_kvpairs: {}`, which clears the properties (docs/EMULATOR.md §7.5).
+    return None if properties is None else SecurablePropertiesKvPairs(properties=dict(properties))
+
+
 def _summary_fields(info: RecipientInfo, *, with_links: bool = False) -> dict[str, object]:
     ip_list = info.ip_access_list.allowed_ip_addresses if info.ip_access_list else None
     return {
@@ -100,6 +114,7 @@ def _summary_fields(info: RecipientInfo, *, with_links: bool = False) -> dict[st
         "cloud": info.cloud,
         "region": info.region,
         "ip_access_list": list(ip_list or []),
+        "properties": recipient_properties(info),
         "expiration_time": from_epoch_ms(info.expiration_time),
         "tokens": _tokens(info, with_links=with_links),
         "created_at": from_epoch_ms(info.created_at),
@@ -166,6 +181,7 @@ def sdk_create_d2d_recipient(
     metastore_id: str | None,
     comment: str | None,
     sharing_code: str | None = None,
+    properties: Mapping[str, str] | None = None,
 ) -> RecipientInfo:
     """`recipients.create` of a DATABRICKS (D2D) recipient bound to a metastore sharing identifier."""
     with upstream("recipient", name):
@@ -175,6 +191,7 @@ def sdk_create_d2d_recipient(
             data_recipient_global_metastore_id=metastore_id,
             comment=comment,
             sharing_code=sharing_code,
+            properties_kvpairs=_kvpairs(properties or None),
         )
 
 
@@ -185,8 +202,9 @@ def sdk_create_d2o_recipient(
     comment: str | None,
     ips: Sequence[str] | None,
     expiration_ms: int | None,
+    properties: Mapping[str, str] | None = None,
 ) -> RecipientInfo:
-    """`recipients.create` of a TOKEN (D2O) recipient; no IP list is sent when `ips` is None or empty.
+    """`recipients.create` of a TOKEN (D2O) recipient; no IP list (properties) is sent when None or empty.
 
     The response carries the one-time activation link.
     """
@@ -197,6 +215,7 @@ def sdk_create_d2o_recipient(
             comment=comment,
             ip_access_list=IpAccessList(allowed_ip_addresses=list(ips)) if ips else None,
             expiration_time=expiration_ms,
+            properties_kvpairs=_kvpairs(properties or None),
         )
 
 
@@ -207,8 +226,12 @@ def sdk_update_recipient(
     comment: str | None = None,
     ips: Sequence[str] | None = None,
     expiration_ms: int | None = None,
+    properties: Mapping[str, str] | None = None,
 ) -> RecipientInfo:
-    """One `recipients.update` carrying the given fields (None: not sent, left as it is)."""
+    """One `recipients.update` carrying the given fields (None: not sent, left as it is).
+
+    `properties` replaces the whole custom map (`{}` removes every custom property).
+    """
     arguments: dict[str, Any] = {}
     if comment is not None:
         arguments["comment"] = comment
@@ -217,6 +240,8 @@ def sdk_update_recipient(
         arguments["ip_access_list"] = IpAccessList(allowed_ip_addresses=list(ips))
     if expiration_ms is not None:
         arguments["expiration_time"] = expiration_ms
+    if properties is not None:
+        arguments["properties_kvpairs"] = _kvpairs(properties)
     with upstream("recipient", name):
         return ws.recipients.update(path_segment(name), **arguments)
 
@@ -323,6 +348,7 @@ def create_d2d(ws: WorkspaceClient, name: str, body: D2DRecipientCreate) -> Reci
         metastore_id=body.recipient_identifier,
         comment=body.description,
         sharing_code=body.sharing_code,
+        properties=body.properties,
     )
     # A recipient that did not exist a moment ago holds no grants: [] is true without a read.
     return _detail(info, shares=[])
@@ -341,7 +367,12 @@ def create_d2o(
     if body.expiration_days is not None:
         expiration = to_epoch_ms((now or datetime.now(UTC)) + timedelta(days=body.expiration_days))
     info = sdk_create_d2o_recipient(
-        ws, name, comment=body.description, ips=body.ip_access_list, expiration_ms=expiration
+        ws,
+        name,
+        comment=body.description,
+        ips=body.ip_access_list,
+        expiration_ms=expiration,
+        properties=body.properties,
     )
     warnings = [] if body.ip_access_list else [NO_IP_LIST_WARNING]
     return _detail(info, shares=[], with_links=True, warnings=warnings)
@@ -468,6 +499,17 @@ def set_description(ws: WorkspaceClient, name: str, description: str) -> Recipie
     changed = (info.comment or "") != description
     if changed:
         info = sdk_update_recipient(ws, name, comment=description)
+    return RecipientChanged.model_validate({**_summary_fields(info), "changed": changed})
+
+
+def set_properties(
+    ws: WorkspaceClient, name: str, properties: Mapping[str, str]
+) -> RecipientChanged:
+    """Replace the recipient's custom properties (one write, only when the map differs)."""
+    info = sdk_get_recipient(ws, name)
+    changed = recipient_properties(info) != dict(properties)
+    if changed:
+        info = sdk_update_recipient(ws, name, properties=properties)
     return RecipientChanged.model_validate({**_summary_fields(info), "changed": changed})
 
 

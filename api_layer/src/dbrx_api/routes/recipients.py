@@ -19,6 +19,7 @@ from dbrx_api.schemas.recipients import (
     IpList,
     IpsAdded,
     IpsRemoved,
+    PropertiesUpdate,
     RecipientChanged,
     RecipientDetail,
     RecipientList,
@@ -159,6 +160,17 @@ def set_description(
 ) -> RecipientChanged:
     """Set the recipient's description (no upstream write when unchanged)."""
     return recipient_service.set_description(ws, name, body.description)
+
+
+@router.put(
+    "/{name}/properties",
+    **operation("recipients_set_properties", "writer", body=True, errors=[404]),
+)
+def set_properties(
+    name: UcNamePath, body: PropertiesUpdate, ws: WorkspaceClientDep
+) -> RecipientChanged:
+    """Replace the recipient's custom properties (`{}` removes them all; no upstream write when unchanged)."""
+    return recipient_service.set_properties(ws, name, body.properties)
 
 
 @router.put(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from dbrx_api.schemas.common import INTEGRAL_FLOATS, RequestModel, ResponseModel, Timestamp
@@ -24,6 +25,66 @@ _SHARING_IDENTIFIER = re.compile(
 )
 
 RecipientType = Literal["D2D", "D2O"]
+
+# Custom recipient properties (docs/API.md §2.2, docs/SHAREPACK.md §5.4): the keys `current_recipient()` reads.
+PROPERTY_KEY = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+RESERVED_PROPERTY_PREFIX = "databricks."  # Databricks' built-in properties; compared ignoring case
+MAX_PROPERTIES = 100
+MAX_PROPERTY_VALUE = 1000
+
+
+def property_key_problem(key: str) -> tuple[str, str] | None:
+    """`(code, message)` when `key` cannot be a custom recipient property key, else None."""
+    if not PROPERTY_KEY.fullmatch(key):
+        return (
+            "recipient_property_invalid",
+            f'property key "{key}" must be 1-255 characters of letters, digits, "_", "." and "-".',
+        )
+    if key.lower().startswith(RESERVED_PROPERTY_PREFIX):
+        return (
+            "recipient_property_reserved",
+            f'property key "{key}" starts with "{RESERVED_PROPERTY_PREFIX}", which Databricks reserves for its '
+            "built-in recipient properties.",
+        )
+    return None
+
+
+def custom_properties(properties: Mapping[str, str] | None) -> dict[str, str]:
+    """The custom properties of a recipient as Databricks returns them: its built-in `databricks.*` ones left out."""
+    return {
+        key: value
+        for key, value in sorted((properties or {}).items())
+        if not key.lower().startswith(RESERVED_PROPERTY_PREFIX)
+    }
+
+
+def checked_properties(properties: Mapping[str, str]) -> dict[str, str]:
+    """Validate a request's property map (keys, reserved prefix, keys equal ignoring case, sizes); sorted."""
+    if len(properties) > MAX_PROPERTIES:
+        raise PydanticCustomError(
+            "recipient_property_invalid",
+            "{count} properties; at most {limit}",
+            {"count": len(properties), "limit": MAX_PROPERTIES},
+        )
+    seen: dict[str, str] = {}
+    for key, value in properties.items():
+        problem = property_key_problem(key)
+        if problem is not None:
+            raise PydanticCustomError(problem[0], "{reason}", {"reason": problem[1], "key": key})
+        if key.lower() in seen:
+            raise PydanticCustomError(
+                "recipient_property_duplicate",
+                'property keys "{first}" and "{key}" differ only in case',
+                {"first": seen[key.lower()], "key": key},
+            )
+        seen[key.lower()] = key
+        if len(value) > MAX_PROPERTY_VALUE:
+            raise PydanticCustomError(
+                "recipient_property_invalid",
+                'the value of property "{key}" has {length} characters; at most {limit}',
+                {"key": key, "length": len(value), "limit": MAX_PROPERTY_VALUE},
+            )
+    return dict(sorted(properties.items()))
 
 
 def canonical_ip(value: str) -> str:
@@ -60,10 +121,24 @@ def canonical_ip_list(values: list[str]) -> list[str]:
     return result
 
 
+Properties = Annotated[
+    dict[str, str],
+    AfterValidator(checked_properties),
+    Field(
+        description=(
+            "Custom recipient properties (`current_recipient('<key>')`): keys of 1-255 letters, digits, `_`, `.` "
+            "and `-`, not starting with `databricks.`; string values up to 1000 characters."
+        ),
+        examples=[{"country": "DE", "tier": "gold"}],
+    ),
+]
+
+
 class D2DRecipientCreate(RequestModel):
     recipient_identifier: str = Field(min_length=1, max_length=200)
     description: str | None = Field(None, max_length=1000)
     sharing_code: str | None = Field(None, max_length=1000, json_schema_extra={"writeOnly": True})
+    properties: Properties | None = None
 
     @field_validator("recipient_identifier")
     @classmethod
@@ -81,6 +156,7 @@ class D2ORecipientCreate(RequestModel):
     description: str | None = Field(None, max_length=1000)
     ip_access_list: list[str] = Field(default_factory=list)
     expiration_days: Annotated[int, Field(ge=1, le=3650), INTEGRAL_FLOATS] | None = None
+    properties: Properties | None = None
 
     @field_validator("ip_access_list")
     @classmethod
@@ -145,6 +221,12 @@ class ExpirationUpdate(RequestModel):
     expiration_days: Annotated[int, Field(ge=1, le=3650), INTEGRAL_FLOATS]
 
 
+class PropertiesUpdate(RequestModel):
+    """Body of `PUT /recipients/{name}/properties`: the whole new map (`{}` removes every custom property)."""
+
+    properties: Properties
+
+
 # ------------------------------------------------------------------------------------------ responses
 
 
@@ -169,6 +251,10 @@ class RecipientSummary(ResponseModel):
     cloud: str | None = None
     region: str | None = None
     ip_access_list: list[str] = Field(default_factory=list)
+    properties: dict[str, str] = Field(
+        default_factory=dict,
+        description="Custom recipient properties (Databricks' built-in `databricks.*` ones are not shown).",
+    )
     expiration_time: Timestamp | None = None
     tokens: list[TokenInfo] = Field(default_factory=list)
     created_at: Timestamp | None = None

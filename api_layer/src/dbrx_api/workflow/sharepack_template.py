@@ -86,7 +86,9 @@ _HELP_ROWS: tuple[tuple[str, str], ...] = (
     (
         "recipient",
         "One row per recipient. type D2D needs recipient_databricks_org "
-        "(<cloud>:<region>:<metastore-uuid>); type D2O may set recipient_ips and the token columns.",
+        "(<cloud>:<region>:<metastore-uuid>); type D2O may set recipient_ips and the token columns. "
+        "properties: the recipient's custom properties as key=value pairs separated by semicolons "
+        "(e.g. country=DE; tier=gold), {} to remove them all; an empty cell leaves them as they are.",
     ),
     (
         "share",

@@ -24,7 +24,7 @@ MAX_IP_ADDRESSES = 100
 AUTHENTICATION_TYPES = frozenset(
     {"TOKEN", "DATABRICKS", "OIDC_FEDERATION", "OAUTH_CLIENT_CREDENTIALS"}
 )
-RESERVED_PROPERTY_PREFIX = "databricks."
+RESERVED_PROPERTY_PREFIX = "databricks."  # compared ignoring case (docs/EMULATOR.md §7.5)
 _SHARING_ID = re.compile(
     r"^([a-z0-9]+):([a-z0-9-]+):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
@@ -335,7 +335,7 @@ class RecipientsArea(SharingBase):
         visible = {
             k: v
             for k, v in sorted(recipient.properties.items())
-            if not k.startswith(RESERVED_PROPERTY_PREFIX)
+            if not k.lower().startswith(RESERVED_PROPERTY_PREFIX)
         }
         if visible:
             body["properties_kvpairs"] = {"properties": visible}

@@ -104,6 +104,24 @@ def test_roles_are_hierarchical(entra_api: TestClient, token_factory: TokenFacto
     assert entra_api.delete("/shares/s", headers=admin).status_code == 200
 
 
+def test_recipient_properties_need_writer(
+    entra_api: TestClient, token_factory: TokenFactory, emu: Any
+) -> None:
+    writer = bearer(token_factory.mint(roles=[WRITER]))
+    assert entra_api.post("/recipients/d2o/acme", json={}, headers=writer).status_code == 201
+    reader = bearer(token_factory.mint(roles=[READER]))
+    body = {"properties": {"tier": "gold"}}
+    emu.reset_stats()
+    denied = entra_api.put("/recipients/acme/properties", json=body, headers=reader)
+    assert (denied.status_code, denied.json()["code"]) == (403, "role_missing")
+    assert emu.mutating_total() == 0
+    allowed = entra_api.put("/recipients/acme/properties", json=body, headers=writer)
+    assert allowed.json()["properties"] == {"tier": "gold"}
+    assert entra_api.get("/recipients/acme", headers=reader).json()["properties"] == {
+        "tier": "gold"
+    }
+
+
 def test_activation_link_needs_writer(entra_api: TestClient, token_factory: TokenFactory) -> None:
     writer = bearer(token_factory.mint(roles=[WRITER]))
     assert entra_api.post("/recipients/d2o/acme", json={}, headers=writer).status_code == 201

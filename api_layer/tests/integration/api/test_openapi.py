@@ -36,6 +36,7 @@ INDEX: list[tuple[str, str, str, str, bool]] = [
     ("post", "/catalogs/{name}", "writer", "catalogs_create", True),
     ("put", "/recipients/{name}/description", "writer", "recipients_set_description", True),
     ("put", "/recipients/{name}/expiration", "writer", "recipients_set_expiration", True),
+    ("put", "/recipients/{name}/properties", "writer", "recipients_set_properties", True),
     ("get", "/pipelines", "reader", "pipelines_list", True),
     ("get", "/pipelines/{name}", "reader", "pipelines_get", True),
     ("post", "/pipelines", "writer", "pipelines_create", True),

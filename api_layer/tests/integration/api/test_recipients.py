@@ -326,3 +326,77 @@ def test_rotate_unconfirmed_is_502(make_api: Any, emu: Any) -> None:
     )
     assert (response.status_code, response.json()["code"]) == (502, "upstream_unreachable")
     assert emu.count("recipients.get") == 2  # the zero-grace pre-read and the confirmation read
+
+
+# ------------------------------------------------------------------------------------------ properties
+
+
+def test_create_bodies_carry_properties(api: TestClient, emu_client: WorkspaceClient) -> None:
+    created = create_d2o(api, "acme", properties={"tier": "gold", "country": "DE"})
+    assert created["properties"] == {"country": "DE", "tier": "gold"}
+    info = emu_client.recipients.get("acme")
+    assert info.properties_kvpairs is not None
+    assert info.properties_kvpairs.properties == {"country": "DE", "tier": "gold"}
+    d2d = api.post(
+        "/recipients/d2d/partner",
+        json={"recipient_identifier": KNOWN_METASTORE, "properties": {"region": "emea"}},
+    )
+    assert d2d.status_code == 201, d2d.text
+    assert d2d.json()["properties"] == {"region": "emea"}
+    detail = api.get("/recipients/partner").json()
+    assert detail["properties"] == {"region": "emea"}
+    plain = create_d2o(api, "plain")
+    assert plain["properties"] == {}
+
+
+def test_properties_put_replaces_the_map(
+    api: TestClient, emu: Any, emu_client: WorkspaceClient
+) -> None:
+    create_d2o(api, "acme", properties={"tier": "gold", "region": "emea"})
+    emu.reset_stats()
+    changed = api.put("/recipients/ACME/properties", json={"properties": {"tier": "platinum"}})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["changed"], changed.json()["properties"]) == (
+        True,
+        {"tier": "platinum"},
+    )
+    info = emu_client.recipients.get("acme")
+    assert info.properties_kvpairs is not None
+    assert info.properties_kvpairs.properties == {"tier": "platinum"}  # region removed
+    same = api.put("/recipients/acme/properties", json={"properties": {"tier": "platinum"}})
+    assert same.json()["changed"] is False
+    assert emu.count("recipients.update") == 1  # no write when unchanged
+    emptied = api.put("/recipients/acme/properties", json={"properties": {}}).json()
+    assert (emptied["changed"], emptied["properties"]) == (True, {})
+    assert emu.calls("recipients.update")[-1]["body"] == {"properties_kvpairs": {}}
+    assert api.get("/recipients/acme").json()["properties"] == {}
+
+
+def test_properties_are_validated_before_any_call(api: TestClient, emu: Any) -> None:
+    create_d2o(api, "acme")
+    emu.reset_stats()
+    cases = [
+        ({"databricks.accountId": "x"}, "recipient_property_reserved", "databricks.accountId"),
+        ({"Databricks.Name": "x"}, "recipient_property_reserved", "Databricks.Name"),
+        ({"bad key": "x"}, "recipient_property_invalid", "bad key"),
+        ({"tier": "a", "TIER": "b"}, "recipient_property_duplicate", "TIER"),
+        ({"tier": "x" * 1001}, "recipient_property_invalid", "tier"),
+    ]
+    for properties, code, key in cases:
+        response = api.put("/recipients/acme/properties", json={"properties": properties})
+        assert response.status_code == 422, properties
+        (error,) = response.json()["errors"]
+        assert (error["type"], error["loc"]) == (code, ["body", "properties"])
+        assert key in error["msg"]
+        created = api.post("/recipients/d2o/other", json={"properties": properties})
+        assert created.status_code == 422
+        assert created.json()["errors"][0]["type"] == code
+    not_text = api.put("/recipients/acme/properties", json={"properties": {"tier": 1}})
+    assert not_text.status_code == 422
+    assert emu.mutating_total() == 0
+
+
+def test_properties_put_of_an_unknown_recipient_is_404(api: TestClient, emu: Any) -> None:
+    response = api.put("/recipients/nobody/properties", json={"properties": {"tier": "gold"}})
+    assert (response.status_code, response.json()["code"]) == (404, "recipient_not_found")
+    assert emu.mutating_total() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import threading
 from collections.abc import Callable
@@ -9,9 +10,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from dbrx_api.workflow.db import migrate
 from dbrx_api.workflow.db.migrate import MigrationError, apply_migrations, migration_status
+from dbrx_api.workflow.db.repositories import _resources, recipients
+from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 
 pytestmark = pytest.mark.integration
 
@@ -187,3 +191,44 @@ def test_lock_timeout_when_another_instance_keeps_the_lock(
         with pytest.raises(MigrationError) as raised:
             apply_migrations(url, lock_timeout_s=0.5, poll_s=0.1)
     assert raised.value.code == "migration_lock_timeout"
+
+
+def test_v0004_keeps_recipients_recorded_before_it_unchanged(
+    make_database: Callable[[], str], tmp_path: Path
+) -> None:
+    """A recipient recorded by the code of V0003 (no `properties` column) is, after V0004, the same version to a
+    record without properties (NULL stays out of `record_hash`); declaring properties, even `{}`, is a new one."""
+    url = make_database()
+    directory = _copy_migrations(tmp_path)
+    (directory / "V0004__recipient_properties.sql").unlink()
+    apply_migrations(url, directory=directory)
+    record = RecipientRecord(
+        workspace_url="https://adb-1.7.azuredatabricks.net",
+        recipient_name="acme",
+        recipient_type="D2O",
+        created_by_pack=True,
+        description="partner",
+        ip_access_list=("10.0.0.0/8",),
+    )
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        before = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+        del before["properties"]  # what the V0003 code wrote
+        before["ip_access_list"] = list(record.ip_access_list)
+        first = _resources.write(
+            conn,
+            recipients.TABLE,
+            before,
+            changed_by="w",
+            reason="provisioned",
+            source_version=1,
+            source_run_id=None,
+        )
+    apply_migrations(url)
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        same = recipients.record(conn, record, changed_by="w")
+        managed = recipients.record(
+            conn, dataclasses.replace(record, properties={}), changed_by="w"
+        )
+    assert (same.changed, same.row["record_hash"]) == (False, first.row["record_hash"])
+    assert same.row["properties"] is None
+    assert (managed.changed, managed.version, managed.row["properties"]) == (True, 2, {})

@@ -16,8 +16,10 @@ from typing import Any
 
 import openpyxl
 import pytest
+from openpyxl.utils import get_column_letter
 
 from dbrx_api.settings import UploadSettings
+from dbrx_api.workflow.models.excel_layout import RECIPIENT_COLUMNS
 from dbrx_api.workflow.sharepack_template import build_template_xlsx
 from fixtures.sharepacks import (
     LIMITS,
@@ -475,6 +477,30 @@ YAML_CASES: list[Case] = [
         {("duplicate_name", "recipient[1].name")},
     ),
     Case(
+        "recipient-property-key",
+        "p.yaml",
+        _yaml(_set("recipient.0.properties", {"tier": "gold", "bad key": "x"})),
+        422,
+        "sharepack_invalid",
+        {("recipient_property_invalid", "recipient[0].properties.bad key")},
+    ),
+    Case(
+        "recipient-property-reserved",
+        "p.yaml",
+        _yaml(_set("recipient.1.properties", {"DataBricks.name": "x"})),
+        422,
+        "sharepack_invalid",
+        {("recipient_property_reserved", "recipient[1].properties.DataBricks.name")},
+    ),
+    Case(
+        "recipient-property-keys-differ-in-case",
+        "p.yaml",
+        _yaml(_set("recipient.0.properties", {"tier": "a", "TIER": "b"})),
+        422,
+        "sharepack_invalid",
+        {("recipient_property_duplicate", "recipient[0].properties.TIER")},
+    ),
+    Case(
         "scd-type",
         "p.yaml",
         _yaml(_set("share.0.pipelines.0.scd_type", 3)),
@@ -889,6 +915,16 @@ EXCEL_CASES: list[Case] = [
         {("type_mismatch", "recipient[1].name")},
     ),
     Case(
+        "recipient-property-cell",
+        "p.xlsx",
+        _xlsx(
+            _cell("recipient", "name", "acme_external", "properties", "tier=gold; databricks.x=1")
+        ),
+        422,
+        "sharepack_invalid",
+        {("recipient_property_reserved", "recipient[0].properties[1]")},
+    ),
+    Case(
         "boolean-where-text-is-expected",
         "p.xlsx",
         _xlsx(_cell("metadata", "field", "client", "value", False)),
@@ -1048,7 +1084,9 @@ def test_excel_issue_positions() -> None:
 
 def test_duplicate_column_names_both_columns() -> None:
     (issue,) = rejection("p.xlsx", _xlsx(_append_header("recipient", "Recipient IPs"))()).issues
-    assert issue.cell == "L1"
+    assert (
+        issue.cell == f"{get_column_letter(len(RECIPIENT_COLUMNS) + 1)}1"
+    )  # after the last column
     assert "duplicates column F" in issue.msg
 
 

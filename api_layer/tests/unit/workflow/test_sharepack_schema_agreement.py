@@ -43,6 +43,7 @@ NOT_EXPRESSIBLE: dict[str, str] = {
     "target-is-source": "a pipeline's target equal to its source",
     "pipeline-names-differ-in-case": "pipeline name prefixes unique ignoring case",
     "recipient-names-differ-in-case": "recipient names unique ignoring case",
+    "recipient-property-keys-differ-in-case": "property keys unique ignoring case",
 }
 
 # Rules a JSON Schema could state but schema.json does not yet (the generated schema has types, enums, required

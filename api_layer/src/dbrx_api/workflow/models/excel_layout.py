@@ -52,6 +52,7 @@ RECIPIENT_COLUMNS: tuple[str, ...] = (
     "token_expiry",
     "token_rotation",
     "token_rotation_grace_days",
+    "properties",
 )
 
 SHARE_COLUMNS: tuple[str, ...] = (

@@ -15,6 +15,7 @@ import re
 from functools import cache
 from typing import Any
 
+from dbrx_api.schemas.recipients import RESERVED_PROPERTY_PREFIX
 from dbrx_api.workflow.models.pack import DeleteSharePack, SharePack
 
 SCHEMA_ID = "urn:deltashare:sharepack"
@@ -50,15 +51,15 @@ def _split_meta(schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
 def _widen(schema: dict[str, Any]) -> dict[str, Any]:
     """The accepted YAML inputs for a value described by `schema` (see the module docstring)."""
     meta, body = _split_meta(schema)
-    widened = _widen_body(body)
+    widened = _widen_body(body, meta.get("x-text-form"))
     return {**widened, **{key: value for key, value in meta.items() if not key.startswith("x-")}}
 
 
-def _widen_body(body: dict[str, Any]) -> dict[str, Any]:
+def _widen_body(body: dict[str, Any], text_form: str | None = None) -> dict[str, Any]:
     if "$ref" in body:
         return body
     if "anyOf" in body:
-        return {"anyOf": [_widen(option) for option in body["anyOf"]]}
+        return {"anyOf": [_widen({**option, "x-text-form": text_form}) for option in body["anyOf"]]}
     values = body.get("enum") or ([body["const"]] if "const" in body else None)
     if values is not None:
         words = [str(value) for value in values]
@@ -100,7 +101,8 @@ def _widen_body(body: dict[str, Any]) -> dict[str, Any]:
                 {"type": "object", "additionalProperties": {"type": [*_SCALAR, "null"]}},
                 {
                     "type": "string",
-                    "description": "key=value pairs separated by commas or line breaks.",
+                    "description": text_form
+                    or "key=value pairs separated by commas or line breaks.",
                 },
             ]
         }
@@ -153,6 +155,17 @@ def _pipeline(definition: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _recipient(definition: dict[str, Any]) -> dict[str, Any]:
+    """The mapping form of `properties` (docs/SHAREPACK.md §5.4): the key grammar without the reserved prefix (any case);
+    a value is a scalar, not null."""
+    result = _widen_model(definition, "Recipient")
+    prefix = _ci(RESERVED_PROPERTY_PREFIX)[1:-1]
+    mapping = result["properties"]["properties"]["anyOf"][0]["anyOf"][0]
+    mapping["propertyNames"] = {"pattern": f"^(?!{prefix})[A-Za-z0-9_.-]{{1,255}}$"}
+    mapping["additionalProperties"] = {"type": _SCALAR}
+    return result
+
+
 def _optional_list(items: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [{"type": "array", "items": items}, {"type": "null"}]}
 
@@ -167,6 +180,8 @@ def _build() -> dict[str, Any]:
             definitions[name] = _metadata(definition)
         elif name == "Pipeline":
             definitions[name] = _pipeline(definition)
+        elif name == "Recipient":
+            definitions[name] = _recipient(definition)
         else:
             definitions[name] = _widen_model(definition, name)
     for name in ("RecipientRef", "ShareRef"):

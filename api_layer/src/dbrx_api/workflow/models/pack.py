@@ -55,6 +55,10 @@ def _sorted_strings(values: list[str]) -> list[str]:
     return sorted(values)
 
 
+def _sorted_map(values: dict[str, str]) -> dict[str, str]:
+    return dict(sorted(values.items()))
+
+
 PrincipalList = Annotated[list[str], AfterValidator(_sorted_principals)]
 SortedStrings = Annotated[list[str], AfterValidator(_sorted_strings)]
 
@@ -125,6 +129,16 @@ class Recipient(_Model):
     )
     token_rotation_grace_days: int | None = Field(
         None, description="D2O: days the previous token stays valid after a rotation."
+    )
+    properties: Annotated[dict[str, str], AfterValidator(_sorted_map)] | None = Field(
+        None,
+        description=(
+            "Custom recipient properties (current_recipient('<key>')); the whole map: {} removes them all, "
+            "absent leaves them unmanaged."
+        ),
+        json_schema_extra={
+            "x-text-form": "key=value pairs separated by semicolons or line breaks."
+        },
     )
 
 

@@ -157,6 +157,14 @@ def _pipeline_row(share_name: str, pipeline: Pipeline) -> dict[str, CellValue]:
     }
 
 
+def _properties_text(properties: dict[str, str]) -> str:
+    """A recipient's properties cell (docs/SHAREPACK.md §14): `key=value; ...`, `{}` for an empty map, and a JSON
+    object when a value holds a separator (a semicolon or line break)."""
+    if any(";" in value or "\n" in value or "\r" in value for value in properties.values()):
+        return json.dumps(properties, ensure_ascii=False, separators=(", ", ": "))
+    return "; ".join(f"{key}={value}" for key, value in properties.items()) or "{}"
+
+
 def build_workbook(pack: AnySharePack) -> Workbook:
     """An openpyxl workbook holding the pack in the canonical layout (no help sheet)."""
     workbook = Workbook()
@@ -183,7 +191,11 @@ def build_workbook(pack: AnySharePack) -> Workbook:
             data: dict[str, Any] = recipient.model_dump(exclude_none=True)
             recipient_rows.append(
                 {
-                    key: _joined(value) if isinstance(value, list) else value
+                    key: _joined(value)
+                    if isinstance(value, list)
+                    else _properties_text(value)
+                    if isinstance(value, dict)
+                    else value
                     for key, value in data.items()
                 }
             )

@@ -3,9 +3,9 @@
 Everything provisioning, plan, DELETE and drift know about a recipient is here:
 
 * its desired state from the canonical pack (`desired_recipient`);
-* its managed fields (`RecipientFields`: comment, IP allowlist, expiry; None = not managed), their normalisers,
-  and the one comparison with a live recipient (`recipient_change`): the diff runs it against the desired state,
-  drift against the recorded state (`recorded_fields`);
+* its managed fields (`RecipientFields`: comment, IP allowlist, expiry, custom properties; None = not managed),
+  their normalisers, and the one comparison with a live recipient (`recipient_change`): the diff runs it against
+  the desired state, drift against the recorded state (`recorded_fields`);
 * its actions in the graph (`plan`: recipient create/update/no-op, the once-per-version token rotation);
 * its Databricks calls, all through the `dltshr.recipients` gateway (create, update, rotate, delete);
 * its SCD2 row (`record_of`, written with `db.repositories.recipients`).
@@ -25,6 +25,7 @@ from databricks.sdk.service.sharing import RecipientTokenInfo
 
 from dbrx_api.dltshr.recipients import iter_share_permissions as recipient_share_permissions
 from dbrx_api.dltshr.recipients import (
+    recipient_properties,
     sdk_create_d2d_recipient,
     sdk_create_d2o_recipient,
     sdk_delete_recipient,
@@ -112,11 +113,17 @@ class RecipientFields:
     comment: str | None = None
     ips: list[str] | None = None  # canonical, sorted
     expiration_ms: int | None = None
+    properties: Mapping[str, str] | None = None  # the whole custom map ({}: none); sorted
 
     @property
     def empty(self) -> bool:
         """True when no field is set (a change: nothing differs)."""
-        return self.comment is None and self.ips is None and self.expiration_ms is None
+        return (
+            self.comment is None
+            and self.ips is None
+            and self.expiration_ms is None
+            and self.properties is None
+        )
 
 
 RecipientChange = RecipientFields
@@ -137,7 +144,13 @@ def recipient_change(wanted: RecipientFields, live: SdkRecipientInfo) -> Recipie
         tolerance_ms = EXPIRY_TOLERANCE.total_seconds() * 1000
         if live_ms is None or abs(live_ms - wanted.expiration_ms) > tolerance_ms:
             expiration = wanted.expiration_ms
-    return RecipientChange(comment=comment, ips=ips, expiration_ms=expiration)
+    properties = None
+    # Databricks' built-in `databricks.*` properties are not ours: `recipient_properties` leaves them out.
+    if wanted.properties is not None and recipient_properties(live) != dict(wanted.properties):
+        properties = wanted.properties
+    return RecipientChange(
+        comment=comment, ips=ips, expiration_ms=expiration, properties=properties
+    )
 
 
 def plan_diff(change: RecipientChange, live: SdkRecipientInfo) -> dict[str, Any]:
@@ -156,13 +169,25 @@ def plan_diff(change: RecipientChange, live: SdkRecipientInfo) -> dict[str, Any]
             "from": _iso(live.expiration_time),
             "to": _iso(change.expiration_ms),
         }
+    if change.properties is not None:
+        held = recipient_properties(live)
+        diff["properties"] = {
+            "set": {k: v for k, v in change.properties.items() if held.get(k) != v},
+            "remove": sorted(set(held) - set(change.properties)),
+        }
     return diff
 
 
 def _update(ws: Any, name: str, change: RecipientChange) -> SdkRecipientInfo:
     # An empty `ips` clears the allowlist (docs/databricks-wire-contract.md trap 10).
+    # `properties` replaces the whole custom map; `{}` removes them all.
     return sdk_update_recipient(
-        ws, name, comment=change.comment, ips=change.ips, expiration_ms=change.expiration_ms
+        ws,
+        name,
+        comment=change.comment,
+        ips=change.ips,
+        expiration_ms=change.expiration_ms,
+        properties=change.properties,
     )
 
 
@@ -201,6 +226,11 @@ class DesiredRecipient:
         """The managed expiry (epoch ms)."""
         return self.fields.expiration_ms
 
+    @property
+    def properties(self) -> Mapping[str, str] | None:
+        """The managed custom properties (the whole map)."""
+        return self.fields.properties
+
 
 def desired_recipient(
     recipient: Recipient, live: SdkRecipientInfo | None, *, reference_time: datetime, now: datetime
@@ -236,7 +266,12 @@ def desired_recipient(
         name=recipient.name,
         type=recipient.type,
         org=recipient.recipient_databricks_org,
-        fields=RecipientFields(comment=recipient.description, ips=ips, expiration_ms=expiration_ms),
+        fields=RecipientFields(
+            comment=recipient.description,
+            ips=ips,
+            expiration_ms=expiration_ms,
+            properties=recipient.properties,
+        ),
         expiry_elapsed=elapsed,
         rotate=bool(recipient.token_rotation) and recipient.type == "D2O",
         grace_days=recipient.token_rotation_grace_days or 0,
@@ -254,6 +289,8 @@ def _create_after(desired: DesiredRecipient, recipient: Recipient) -> dict[str, 
         after["ip_access_list"] = desired.ips
     if desired.expiration_ms is not None:
         after["expiration"] = f"T+{recipient.token_expiry}d"
+    if desired.properties is not None:
+        after["properties"] = dict(desired.properties)
     return after
 
 
@@ -286,6 +323,7 @@ def record_of(
         ip_access_list=tuple(live_ips(info)),
         expiration_time=expiry,
         token_rotated_at=previous.get("token_rotated_at") if previous else None,
+        properties=dict(work.desired.properties) if work.desired.properties is not None else None,
     )
 
 
@@ -302,6 +340,7 @@ def recorded_fields(row: Mapping[str, Any], spec: Recipient | None) -> Recipient
         if row.get("recipient_type") == "D2O" and ips_managed
         else None,
         expiration_ms=_exact_ms(expiry) if expiry is not None else None,
+        properties=row.get("properties"),
     )
 
 
@@ -327,6 +366,14 @@ def drift_differences(
         )
     if change.comment is not None:
         found.append({"field": "comment", "recorded": row["description"], "live": live.comment})
+    if change.properties is not None:
+        found.append(
+            {
+                "field": "properties",
+                "recorded": dict(change.properties),
+                "live": recipient_properties(live),
+            }
+        )
     if change.expiration_ms is not None:
         live_expiry = from_epoch_ms(live.expiration_time)
         found.append(
@@ -482,7 +529,11 @@ def _create(ctx: RunContext, desired: DesiredRecipient) -> SdkRecipientInfo:
     try:
         if desired.type == "D2D":
             return sdk_create_d2d_recipient(
-                ws, desired.name, metastore_id=desired.org, comment=desired.comment
+                ws,
+                desired.name,
+                metastore_id=desired.org,
+                comment=desired.comment,
+                properties=desired.properties,
             )
         # The response carries the activation link: it is dropped here, never logged or stored.
         return sdk_create_d2o_recipient(
@@ -491,6 +542,7 @@ def _create(ctx: RunContext, desired: DesiredRecipient) -> SdkRecipientInfo:
             comment=desired.comment,
             ips=desired.ips,
             expiration_ms=desired.expiration_ms,
+            properties=desired.properties,
         )
     except AppError as exc:
         if exc.code == "recipient_identifier_in_use":
@@ -503,7 +555,8 @@ def _create(ctx: RunContext, desired: DesiredRecipient) -> SdkRecipientInfo:
 
 
 def run_recipient(ctx: RunContext, action: AnyAction) -> StepResult:
-    """Create (one call with comment, IP list and expiry), update (one call with the differing fields) or record."""
+    """Create (one call with comment, IP list, expiry and properties), update (one call with the differing fields)
+    or record."""
     work = _work(action)
     desired = work.desired
     ws = ctx.workspace.client

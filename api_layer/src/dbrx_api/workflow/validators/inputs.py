@@ -6,6 +6,8 @@ defaults of the canonical model (strategy NEW, version 1.0, ...) are left to it.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated
@@ -25,6 +27,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from dbrx_api.schemas.recipients import (
+    MAX_PROPERTIES,
+    MAX_PROPERTY_VALUE,
+    property_key_problem,
+)
 from dbrx_api.workflow.models.issues import SourcePos
 from dbrx_api.workflow.models.pack import (
     APPROVER_STATUSES,
@@ -49,6 +56,7 @@ from dbrx_api.workflow.validators.fields import (
     check_shared_as,
     check_table_name,
     check_tag,
+    check_text,
     check_workspace_url,
     name_problem,
     parse_asset_name,
@@ -180,6 +188,111 @@ METADATA = Section(
 # ------------------------------------------------------------------------------------------ recipients
 
 
+_PROPERTY_SEPARATORS = re.compile(r"[;\r\n]")
+
+
+def _property_pairs(
+    node: RawScalar,
+) -> list[tuple[str | int, str, str | None, SourcePos | None]]:
+    """The text form of recipient properties (an Excel cell): `{}` or a JSON object, else `key=value` pairs
+    separated by semicolons or line breaks. Each pair: where, key, value (None: no value), key position."""
+    written = node.text.strip()
+    if written.startswith("{"):
+        try:
+            parsed = json.loads(written, object_pairs_hook=list)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, list):
+            raise issue(
+                "recipient_property_invalid",
+                'properties written as JSON must be one object, e.g. {"country": "DE"}.',
+                input_value=written,
+            )
+        if any(not isinstance(value, str) for _, value in parsed):
+            raise issue(
+                "recipient_property_invalid",
+                "property values written as JSON must be strings.",
+                input_value=written,
+            )
+        return [(key, key, value, None) for key, value in parsed]
+    pairs: list[tuple[str | int, str, str | None, SourcePos | None]] = []
+    for index, part in enumerate(p for p in _PROPERTY_SEPARATORS.split(written) if p.strip()):
+        key, equals, value = part.partition("=")
+        pairs.append((index, key.strip(), value if equals else None, None))
+    return pairs
+
+
+def _recipient_properties(
+    node: object, handler: ValidatorFunctionWrapHandler
+) -> dict[str, str] | None:
+    """§5.4 `properties`: a mapping of keys to text values, or its text form (`_property_pairs`). Keys must be
+    valid, not reserved and unique ignoring case; `{}` is an empty (managed) map, null not managed."""
+    pairs: list[tuple[str | int, str, str | None, SourcePos | None]] = []
+    values: dict[str | int, object] = {}
+    if isinstance(node, RawMap):
+        for key, entry in node.entries.items():
+            node_value = entry.value
+            if not isinstance(node_value, RawScalar) or node_value.kind in {"null", "invalid"}:
+                message = (
+                    f'property "{key}" has no value; write "" for an empty value.'
+                    if isinstance(node_value, RawScalar) and node_value.kind == "null"
+                    else f'the value of property "{key}" must be text.'
+                )
+                error = issue("recipient_property_invalid", message, input_value=key)
+                values[key] = Failed(placed(error, node_value.pos))
+                continue
+            pairs.append((key, key, node_value.text, entry.key_pos))
+    else:
+        cell = scalar(node, "a mapping of properties")
+        if cell.is_null:
+            return None
+        pairs = _property_pairs(cell)
+    result: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for where, key, raw_value, key_pos in pairs:
+        problem = property_key_problem(key)
+        if problem is not None:
+            error = issue(problem[0], problem[1], input_value=key)
+        elif raw_value is None:
+            error = issue(
+                "recipient_property_invalid",
+                f'properties are key=value pairs, got "{key}".',
+                input_value=key,
+            )
+        elif key.lower() in seen:
+            error = issue(
+                "recipient_property_duplicate",
+                f'property "{key}" is given twice (keys are compared ignoring case).',
+                input_value=key,
+            )
+        else:
+            value = raw_value.strip()
+            try:
+                check_text(value)
+            except FieldError as exc:
+                error = field_issue(exc, value)
+            else:
+                if len(value) > MAX_PROPERTY_VALUE:
+                    error = issue(
+                        "recipient_property_invalid",
+                        f'the value of property "{key}" has {len(value)} characters; at most '
+                        f"{MAX_PROPERTY_VALUE}.",
+                        input_value=key,
+                    )
+                else:
+                    seen[key.lower()] = key
+                    result[key] = value
+                    continue
+        values[where] = Failed(placed(error, key_pos) if key_pos else error)
+    handler(values)
+    if len(result) > MAX_PROPERTIES:
+        raise issue(
+            "recipient_property_invalid",
+            f"{len(result)} properties; at most {MAX_PROPERTIES}.",
+        )
+    return result
+
+
 class RecipientIn(_Input):
     """§5, one recipient entry of a NEW/UPDATE pack as written (the per-type rules: `recipient_type_rules`)."""
 
@@ -205,6 +318,7 @@ class RecipientIn(_Input):
     token_expiry: Annotated[int | None, BeforeValidator(integer(0, 3650, "days"))] = None
     token_rotation: Annotated[bool | None, BeforeValidator(boolean)] = None
     token_rotation_grace_days: Annotated[int | None, BeforeValidator(integer(0, 30, "days"))] = None
+    properties: Annotated[dict[str | int, Item] | None, WrapValidator(_recipient_properties)] = None
 
 
 RECIPIENT = Section(

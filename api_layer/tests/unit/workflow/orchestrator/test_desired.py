@@ -22,6 +22,7 @@ from databricks.sdk.service.sharing import (
     PartitionValue,
     PartitionValueOp,
     RecipientInfo,
+    SecurablePropertiesKvPairs,
     SharedDataObject,
     SharedDataObjectHistoryDataSharingStatus,
 )
@@ -42,6 +43,7 @@ from dbrx_api.workflow.resources.pipeline import (
 from dbrx_api.workflow.resources.recipient import (
     canonical_ip,
     desired_recipient,
+    plan_diff,
     recipient_change,
 )
 from dbrx_api.workflow.resources.share import (
@@ -158,6 +160,40 @@ def test_comment_is_compared_only_when_given() -> None:
     live = live_recipient(comment="old")
     assert recipient_change(unmanaged.fields, live).empty
     assert recipient_change(managed.fields, live).comment == "new"
+
+
+def _with_properties(properties: dict[str, str] | None) -> RecipientInfo:
+    kvpairs = SecurablePropertiesKvPairs(properties=properties) if properties is not None else None
+    return live_recipient(properties_kvpairs=kvpairs)
+
+
+def test_properties_are_compared_only_when_given_and_as_a_whole_map() -> None:
+    live = _with_properties({"tier": "gold", "region": "emea"})
+    unmanaged = desired_recipient(d2o(), None, reference_time=T, now=NOW)
+    assert recipient_change(unmanaged.fields, live).empty
+    same = desired_recipient(
+        d2o(properties={"region": "emea", "tier": "gold"}), None, reference_time=T, now=NOW
+    )
+    assert recipient_change(same.fields, live).empty
+    changed = desired_recipient(
+        d2o(properties={"tier": "platinum"}), None, reference_time=T, now=NOW
+    )
+    change = recipient_change(changed.fields, live)
+    assert change.properties == {"tier": "platinum"}
+    assert plan_diff(change, live) == {
+        "properties": {"set": {"tier": "platinum"}, "remove": ["region"]}
+    }
+    emptied = desired_recipient(d2o(properties={}), None, reference_time=T, now=NOW)
+    assert recipient_change(emptied.fields, live).properties == {}
+    assert recipient_change(emptied.fields, _with_properties(None)).empty
+
+
+def test_built_in_databricks_properties_are_no_difference() -> None:
+    live = _with_properties(
+        {"tier": "gold", "databricks.name": "acme", "Databricks.AccountId": "a"}
+    )
+    desired = desired_recipient(d2o(properties={"tier": "gold"}), None, reference_time=T, now=NOW)
+    assert recipient_change(desired.fields, live).empty
 
 
 # ------------------------------------------------------------------------------------------ share objects

@@ -38,6 +38,7 @@ class RecipientRecord:
     expiration_time: datetime | None = None
     token_rotated_at: datetime | None = None
     is_deleted: bool = False
+    properties: Mapping[str, str] | None = None  # None: not managed by the recording pack
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> RecipientRecord:
