@@ -192,7 +192,8 @@ def access_view(
             code="access_query_invalid",
             errors=[
                 {
-                    "loc": ["query", "recipient" if recipient is not None else "object"],
+                    # Neither given: the request as a whole; both: the second one.
+                    "loc": ["query"] if recipient is None else ["query", "object"],
                     "msg": "give exactly one of 'recipient' and 'object'",
                     "type": "access_query_invalid",
                 }
