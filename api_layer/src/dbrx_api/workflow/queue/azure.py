@@ -42,7 +42,6 @@ from dbrx_api.workflow.queue.base import (
 
 logger = logging.getLogger(__name__)
 
-STORAGE_SCOPE = "https://storage.azure.com/.default"
 _STALE_CODES = frozenset({"PopReceiptMismatch", "MessageNotFound"})
 
 

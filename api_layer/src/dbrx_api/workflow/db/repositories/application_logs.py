@@ -74,23 +74,3 @@ def purge(conn: psycopg.Connection[DictRow], *, before: datetime) -> int:
         "SELECT deltashare.purge_application_logs(%s) AS removed", (before,)
     ).fetchone()
     return 0 if row is None else int(row["removed"])
-
-
-def list_for_run(
-    conn: psycopg.Connection[DictRow], run_id: UUID, *, limit: int = 1000
-) -> list[dict[str, Any]]:
-    """Log rows of one provisioning run, oldest first."""
-    return conn.execute(
-        "SELECT * FROM deltashare.application_logs WHERE run_id = %s ORDER BY at, log_id LIMIT %s",
-        (run_id, limit),
-    ).fetchall()
-
-
-def list_for_request(
-    conn: psycopg.Connection[DictRow], request_id: str, *, limit: int = 1000
-) -> list[dict[str, Any]]:
-    """Log rows of one request, oldest first."""
-    return conn.execute(
-        "SELECT * FROM deltashare.application_logs WHERE request_id = %s ORDER BY at, log_id LIMIT %s",
-        (request_id, limit),
-    ).fetchall()

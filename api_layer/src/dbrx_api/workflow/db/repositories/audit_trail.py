@@ -159,18 +159,3 @@ def list_for_pack(
         "SELECT * FROM deltashare.audit_trail WHERE share_pack_id = %s ORDER BY at, audit_id LIMIT %s",
         (share_pack_id, limit),
     ).fetchall()
-
-
-def list_for_actor(
-    conn: psycopg.Connection[DictRow],
-    actor_id: str,
-    *,
-    since: datetime | None = None,
-    limit: int = 500,
-) -> list[dict[str, Any]]:
-    """Audit rows of one actor, oldest first, optionally from `since`."""
-    return conn.execute(
-        "SELECT * FROM deltashare.audit_trail WHERE actor_id = %s AND (%s::timestamptz IS NULL OR at >= %s) "
-        "ORDER BY at, audit_id LIMIT %s",
-        (actor_id, since, since, limit),
-    ).fetchall()

@@ -131,17 +131,6 @@ def list_for_pack(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> lis
     ).fetchall()
 
 
-def latest_for_version(
-    conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
-) -> dict[str, Any] | None:
-    """The most recently started run of a version, or None."""
-    return conn.execute(
-        "SELECT * FROM deltashare.provisioning_runs WHERE share_pack_id = %s AND version = %s "
-        "ORDER BY started_at DESC, run_id DESC LIMIT 1",
-        (share_pack_id, version),
-    ).fetchone()
-
-
 def last_error(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
 ) -> dict[str, Any] | None:

@@ -30,10 +30,6 @@ class StepOutcome(StrEnum):
     INTERRUPTED = "INTERRUPTED"
 
 
-# Outcomes that prove what happened to a create; anything else leaves the intent unresolved.
-RESOLVED_OUTCOMES = frozenset({StepOutcome.SUCCEEDED, StepOutcome.NOOP, StepOutcome.SKIPPED})
-
-
 def start(
     conn: psycopg.Connection[DictRow],
     *,

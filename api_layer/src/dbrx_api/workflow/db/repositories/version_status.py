@@ -57,12 +57,6 @@ ALLOWED_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
     }
 )
 
-# States in which a queue message for the version has nothing left to do (§8.2 step 4).
-NOT_RUNNABLE = frozenset(
-    {Status.COMPLETED, Status.FAILED, Status.SUPERSEDED, Status.REJECTED, Status.PENDING_APPROVAL}
-)
-TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.SUPERSEDED, Status.REJECTED})
-
 _COLUMNS = frozenset(
     {
         "status_detail",
@@ -321,13 +315,3 @@ def list_pending_older(
         "AND status IN ('QUEUED', 'PENDING_APPROVAL') ORDER BY version",
         (share_pack_id, below_version),
     ).fetchall()
-
-
-def last_completed_version(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> int | None:
-    """The newest version of the pack whose status is `COMPLETED`, or None."""
-    row = conn.execute(
-        "SELECT max(version) AS v FROM deltashare.pack_version_status "
-        "WHERE share_pack_id = %s AND status = 'COMPLETED'",
-        (share_pack_id,),
-    ).fetchone()
-    return None if row is None or row["v"] is None else int(row["v"])
