@@ -1,4 +1,4 @@
-"""Conversion of Python values to JSON / jsonb parameters (shared by the SCD2 writer and the repositories)."""
+"""Conversion of Python values to jsonb parameters, and the rows statements must return (shared by the repositories)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+import psycopg
+from psycopg.abc import Params
+from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 
@@ -34,8 +37,14 @@ def jsonb(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(json_ready(value))
 
 
-def returned[T](row: T | None, what: str = "statement") -> T:
+def returned[T](row: T | None) -> T:
     """The row a `RETURNING` / aggregate statement must produce (a missing row is a programming error)."""
     if row is None:
-        raise RuntimeError(f"{what} returned no row")
+        raise RuntimeError("statement returned no row")
     return row
+
+
+def scalar(conn: psycopg.Connection[Any], query: str, params: Params | None = None) -> Any:
+    """The first column of the row a statement must return, whatever the connection's row factory."""
+    with conn.cursor(row_factory=tuple_row) as cursor:
+        return returned(cursor.execute(query, params).fetchone())[0]

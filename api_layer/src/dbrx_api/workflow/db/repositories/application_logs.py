@@ -11,7 +11,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb
+from dbrx_api.workflow.db.values import jsonb, scalar
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,4 @@ def insert_many(conn: psycopg.Connection[Any], rows: Sequence[LogRow]) -> int:
 
 def purge(conn: psycopg.Connection[DictRow], *, before: datetime) -> int:
     """Delete the rows older than `before` through `deltashare.purge_application_logs` (retention, §5.4)."""
-    row = conn.execute(
-        "SELECT deltashare.purge_application_logs(%s) AS removed", (before,)
-    ).fetchone()
-    return 0 if row is None else int(row["removed"])
+    return int(scalar(conn, "SELECT deltashare.purge_application_logs(%s)", (before,)))

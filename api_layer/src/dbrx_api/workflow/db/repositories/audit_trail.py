@@ -12,7 +12,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb, returned
+from dbrx_api.workflow.db.values import jsonb, scalar
 
 ActorKind = Literal["user", "app", "worker", "system"]
 Source = Literal["api", "workflow"]
@@ -76,7 +76,8 @@ def redact(values: Any) -> Any:
 
 def record(conn: psycopg.Connection[DictRow], entry: AuditEntry) -> int:
     """Append one audit row and return its id."""
-    row = conn.execute(
+    audit_id = scalar(
+        conn,
         "INSERT INTO deltashare.audit_trail (at, actor_id, actor_name, actor_kind, source, action, "
         "entity_type, entity_key, workspace_url, share_pack_id, version, run_id, request_id, outcome, "
         "old_values, new_values) "
@@ -100,9 +101,8 @@ def record(conn: psycopg.Connection[DictRow], entry: AuditEntry) -> int:
             jsonb(redact(entry.old_values)),
             jsonb(redact(entry.new_values)),
         ),
-    ).fetchone()
-    row = returned(row)
-    return int(row["audit_id"])
+    )
+    return int(audit_id)
 
 
 def record_pack_event(

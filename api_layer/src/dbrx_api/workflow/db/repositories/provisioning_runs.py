@@ -40,24 +40,24 @@ def start(
     dequeue_count: int | None = None,
 ) -> dict[str, Any]:
     """Insert the `RUNNING` row of a claimed run and return it."""
-    row = conn.execute(
-        "INSERT INTO deltashare.provisioning_runs (run_id, share_pack_id, version, attempt, worker_id, "
-        "queue_message_id, dequeue_count, strategy, started_at, outcome) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'RUNNING') RETURNING *",
-        (
-            run_id,
-            share_pack_id,
-            version,
-            attempt,
-            worker_id,
-            queue_message_id,
-            dequeue_count,
-            strategy,
-            started_at,
-        ),
-    ).fetchone()
-    row = returned(row)
-    return row
+    return returned(
+        conn.execute(
+            "INSERT INTO deltashare.provisioning_runs (run_id, share_pack_id, version, attempt, worker_id, "
+            "queue_message_id, dequeue_count, strategy, started_at, outcome) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'RUNNING') RETURNING *",
+            (
+                run_id,
+                share_pack_id,
+                version,
+                attempt,
+                worker_id,
+                queue_message_id,
+                dequeue_count,
+                strategy,
+                started_at,
+            ),
+        ).fetchone()
+    )
 
 
 def close(
