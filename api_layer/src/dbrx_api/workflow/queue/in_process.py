@@ -8,7 +8,6 @@ sends can be delayed, and poisoned messages go to a separate list. Not durable: 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import threading
 import time
@@ -17,7 +16,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dbrx_api.workflow.queue.base import QueueKind, Received, StaleReceipt, check_delay
+from dbrx_api.workflow.queue.base import (
+    QueueKind,
+    Received,
+    StaleReceipt,
+    body_text,
+    check_delay,
+    check_receive,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +36,6 @@ class _Message:
     sequence: int
     dequeue_count: int = 0
     pop_receipt: str | None = None
-
-
-def _text(body: str | Mapping[str, Any]) -> str:
-    return body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
 
 
 class InProcessQueue:
@@ -83,7 +85,7 @@ class InProcessQueue:
         with self._lock:
             self._messages[message_id] = _Message(
                 id=message_id,
-                body=_text(body),
+                body=body_text(body),
                 visible_at=self._clock() + delay_s,
                 sequence=next(self._sequence),
             )
@@ -94,9 +96,7 @@ class InProcessQueue:
 
     def receive(self, max_messages: int, visibility_timeout_s: float) -> list[Received]:
         """Hide and return up to `max_messages` visible messages, oldest first."""
-        if not 1 <= max_messages <= 32:
-            raise ValueError("max_messages must be between 1 and 32")
-        check_delay(visibility_timeout_s)
+        check_receive(max_messages, visibility_timeout_s)
         with self._lock:
             now = self._clock()
             visible = sorted(
@@ -140,7 +140,7 @@ class InProcessQueue:
         """Append a message to the poison list."""
         message_id = str(uuid.uuid4())
         with self._lock:
-            self._poison.append((message_id, _text(body)))
+            self._poison.append((message_id, body_text(body)))
         return message_id
 
     def approximate_counts(self) -> tuple[int, int]:
