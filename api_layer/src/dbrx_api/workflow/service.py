@@ -32,7 +32,7 @@ from dbrx_api.schemas.workflow import (
 from dbrx_api.workflow import approvals
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db import migrate, scd2, views
-from dbrx_api.workflow.db.connection import transaction
+from dbrx_api.workflow.db.connection import DictConnection, transaction
 from dbrx_api.workflow.db.operations import admit_version, rerun_version
 from dbrx_api.workflow.db.repositories import audit_trail, owners, share_packs, version_status
 from dbrx_api.workflow.db.repositories.share_packs import PackVersionInput
@@ -242,7 +242,7 @@ def upload_sharepack(
     return UploadResult(response=response, accepted=stored.created or rerun)
 
 
-def _check_owner(conn: Any, pack_key: str, principal: Principal) -> None:
+def _check_owner(conn: DictConnection, pack_key: str, principal: Principal) -> None:
     """403 `pack_not_owned` unless the pack is new, the caller owns it, or the caller is an admin.
 
     Takes the pack-key lock first, so the owners read here are the ones in force when the version is stored.
