@@ -16,8 +16,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.repositories import _common, status_transitions
-from dbrx_api.workflow.db.values import returned
+from dbrx_api.workflow.db.repositories import status_transitions
+from dbrx_api.workflow.db.values import jsonb, returned
 
 
 class Status(StrEnum):
@@ -159,14 +159,15 @@ def transition(
         return None
     if any(current[c] != v for c, v in (guard or {}).items()):
         return None
-    assignments, params = _common.set_clause({**(changes or {})}, _COLUMNS, _JSON_COLUMNS)
-    extra = sql.SQL(", {}").format(assignments) if changes else sql.SQL("")
+    changes = dict(changes or {})
+    if set(changes) - _COLUMNS:
+        raise ValueError(f"cannot set {sorted(set(changes) - _COLUMNS)}")
     query = sql.SQL(
         "UPDATE deltashare.pack_version_status SET status = %s, updated_at = %s{} "
         "WHERE share_pack_id = %s AND version = %s RETURNING *"
-    ).format(extra)
-    row = conn.execute(query, [to_status, at, *params, share_pack_id, version]).fetchone()
-    row = returned(row)
+    ).format(sql.Composed([sql.SQL(", {} = %s").format(sql.Identifier(c)) for c in changes]))
+    params = [jsonb(v) if c in _JSON_COLUMNS else v for c, v in changes.items()]
+    row = returned(conn.execute(query, [to_status, at, *params, share_pack_id, version]).fetchone())
     status_transitions.record(
         conn,
         share_pack_id=share_pack_id,
