@@ -252,7 +252,7 @@ def _check_owner(conn: DictConnection, pack_key: str, principal: Principal) -> N
     if current is None or principal.has_role("admin"):
         return
     share_pack_id = current["share_pack_id"]
-    if principal.id not in {o["principal_id"] for o in owners.list_owners(conn, share_pack_id)}:
+    if principal.id not in {o.id for o in owners.list_owners(conn, share_pack_id)}:
         raise ForbiddenError(
             f"Share pack '{pack_key}' ({share_pack_id}) has other owners: only an owner or an admin may store "
             "a version of it. An admin can add owners with PUT /workflow/sharepack/{id}/owners.",
@@ -303,7 +303,7 @@ def set_owners(
                 f"No share pack with id '{share_pack_id}'.", code="sharepack_not_found"
             )
         share_packs.lock_pack_key(conn, str(current["pack_key"]))
-        existing = [o["principal_id"] for o in owners.list_owners(conn, share_pack_id)]
+        existing = [o.id for o in owners.list_owners(conn, share_pack_id)]
         at = scd2.clock(conn)
         added = [
             owner_id
@@ -341,12 +341,7 @@ def set_owners(
             )
         now_owners = owners.list_owners(conn, share_pack_id)
     return OwnersResponse.model_validate(
-        {
-            "share_pack_id": share_pack_id,
-            "owners": [{"id": o["principal_id"], "name": o["principal_name"]} for o in now_owners],
-            "added": added,
-            "removed": removed,
-        }
+        {"share_pack_id": share_pack_id, "owners": now_owners, "added": added, "removed": removed}
     )
 
 

@@ -256,10 +256,7 @@ def history_view(
     return {
         "share_pack_id": share_pack_id,
         "pack_key": versions[-1]["pack_key"],
-        "owners": [
-            {"id": o["principal_id"], "name": o["principal_name"]}
-            for o in owners.list_owners(conn, share_pack_id)
-        ],
+        "owners": owners.list_owners(conn, share_pack_id),
         "owner_changes": [
             {
                 "principal": {"id": c["principal_id"], "name": c["principal_name"]},
