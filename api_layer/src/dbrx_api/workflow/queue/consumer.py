@@ -528,29 +528,26 @@ class Consumer:
                     # A live worker runs this version: that run owns it; only this copy goes away.
                     self._delete_quietly(received)
                     return "dropped"
-                with transaction(self.pool) as conn:
-                    operations.fail_version(
-                        conn,
-                        message.share_pack_id,
-                        message.version,
-                        error=error,
-                        actor=actor,
-                        from_statuses=(Status.QUEUED, Status.IN_PROGRESS),
-                        request_id=message.request_id,
-                    )
+                self._fail_version(message, error, actor, Status.QUEUED, Status.IN_PROGRESS)
             finally:
                 lock.release()
         elif status is not None and status["status"] == Status.QUEUED:
-            with transaction(self.pool) as conn:
-                operations.fail_version(
-                    conn,
-                    message.share_pack_id,
-                    message.version,
-                    error=error,
-                    actor=actor,
-                    request_id=message.request_id,
-                )
+            self._fail_version(message, error, actor, Status.QUEUED)
         return self._poison(received, message, "max_dequeue_exceeded")
+
+    def _fail_version(
+        self, message: WorkMessage, error: dict[str, Any], actor: str, *sources: Status
+    ) -> None:
+        with transaction(self.pool) as conn:
+            operations.fail_version(
+                conn,
+                message.share_pack_id,
+                message.version,
+                error=error,
+                actor=actor,
+                from_statuses=sources,
+                request_id=message.request_id,
+            )
 
     def _poison(
         self, received: Received, message: WorkMessage | None, reason: PoisonReason
