@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.rows import DictRow
 
 from dbrx_api.workflow.db import adapters, locks
-from dbrx_api.workflow.db.values import jsonb, returned, scalar
+from dbrx_api.workflow.db.values import insert_sql, jsonb, returned, scalar
 
 # Columns managed by the writer; `is_deleted` is content and therefore not listed.
 SCD2_COLUMNS = frozenset(
@@ -221,14 +221,8 @@ def insert_row(
     conn: psycopg.Connection[DictRow], table: Scd2Table, values: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Insert one version row (`values` holds every column but `record_id`) and return it."""
-    columns = list(values)
-    params = [jsonb(values[c]) if c in table.json_columns else values[c] for c in columns]
-    query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING *").format(
-        table.identifier,
-        sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-        sql.SQL(", ").join(sql.Placeholder() for _ in columns),
-    )
-    return returned(conn.execute(query, params).fetchone())
+    params = {c: jsonb(v) if c in table.json_columns else v for c, v in values.items()}
+    return returned(conn.execute(insert_sql(table.name, params, "*"), params).fetchone())
 
 
 def scd2_write(

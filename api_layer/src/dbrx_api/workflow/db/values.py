@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 from psycopg.abc import Params
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
@@ -44,7 +45,20 @@ def returned[T](row: T | None) -> T:
     return row
 
 
-def scalar(conn: psycopg.Connection[Any], query: str, params: Params | None = None) -> Any:
+def insert_sql(table: str, columns: Iterable[str], returning: str = "") -> sql.Composed:
+    """`INSERT INTO deltashare.<table> (<columns>) VALUES (%(<column>)s, …)` plus `RETURNING <returning>`."""
+    names = list(columns)
+    query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier("deltashare", table),
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(map(sql.Placeholder, names)),
+    )
+    return query + sql.SQL(f" RETURNING {returning}") if returning else query
+
+
+def scalar(
+    conn: psycopg.Connection[Any], query: str | sql.Composed, params: Params | None = None
+) -> Any:
     """The first column of the row a statement must return, whatever the connection's row factory."""
     with conn.cursor(row_factory=tuple_row) as cursor:
         return returned(cursor.execute(query, params).fetchone())[0]

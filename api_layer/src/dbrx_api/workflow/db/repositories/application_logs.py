@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb, scalar
+from dbrx_api.workflow.db.values import insert_sql, jsonb, scalar
 
 
 @dataclass(frozen=True)
@@ -39,32 +40,9 @@ def insert_many(conn: psycopg.Connection[Any], rows: Sequence[LogRow]) -> int:
     """Append a batch of log rows (one round trip per batch) and return how many were written."""
     if not rows:
         return 0
+    params = [{**dataclasses.asdict(r), "extra": jsonb(r.extra)} for r in rows]
     with conn.cursor() as cursor:
-        cursor.executemany(
-            "INSERT INTO deltashare.application_logs (at, level, logger, message, request_id, principal, "
-            "method, path, status_code, duration_ms, share_pack_id, run_id, exception_type, "
-            "exception_message, extra) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                (
-                    r.at,
-                    r.level,
-                    r.logger,
-                    r.message,
-                    r.request_id,
-                    r.principal,
-                    r.method,
-                    r.path,
-                    r.status_code,
-                    r.duration_ms,
-                    r.share_pack_id,
-                    r.run_id,
-                    r.exception_type,
-                    r.exception_message,
-                    jsonb(r.extra),
-                )
-                for r in rows
-            ],
-        )
+        cursor.executemany(insert_sql("application_logs", params[0]), params)
     return len(rows)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb, scalar
+from dbrx_api.workflow.db.values import insert_sql, jsonb, scalar
 
 ActorKind = Literal["user", "app", "worker", "system"]
 Source = Literal["api", "workflow"]
@@ -76,32 +77,14 @@ def redact(values: Any) -> Any:
 
 def record(conn: psycopg.Connection[DictRow], entry: AuditEntry) -> int:
     """Append one audit row and return its id."""
-    audit_id = scalar(
-        conn,
-        "INSERT INTO deltashare.audit_trail (at, actor_id, actor_name, actor_kind, source, action, "
-        "entity_type, entity_key, workspace_url, share_pack_id, version, run_id, request_id, outcome, "
-        "old_values, new_values) "
-        "VALUES (coalesce(%s, clock_timestamp()), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "RETURNING audit_id",
-        (
-            entry.at,
-            entry.actor_id,
-            entry.actor_name,
-            entry.actor_kind,
-            entry.source,
-            entry.action,
-            entry.entity_type,
-            entry.entity_key,
-            entry.workspace_url,
-            entry.share_pack_id,
-            entry.version,
-            entry.run_id,
-            entry.request_id,
-            entry.outcome,
-            jsonb(redact(entry.old_values)),
-            jsonb(redact(entry.new_values)),
-        ),
-    )
+    values = {
+        **dataclasses.asdict(entry),
+        "old_values": jsonb(redact(entry.old_values)),
+        "new_values": jsonb(redact(entry.new_values)),
+    }
+    if entry.at is None:
+        del values["at"]  # the column default, clock_timestamp()
+    audit_id = scalar(conn, insert_sql("audit_trail", values, "audit_id"), values)
     return int(audit_id)
 
 
