@@ -299,9 +299,7 @@ def set_owners(
     with transaction(ctx.pool) as conn:
         current = share_packs.get_current(conn, share_pack_id)
         if current is None:
-            raise NotFoundError(
-                f"No share pack with id '{share_pack_id}'.", code="sharepack_not_found"
-            )
+            raise _not_found(share_pack_id)
         share_packs.lock_pack_key(conn, str(current["pack_key"]))
         existing = [o.id for o in owners.list_owners(conn, share_pack_id)]
         at = scd2.clock(conn)
@@ -358,13 +356,15 @@ def _send_after_commit(ctx: WorkflowContext, message: WorkMessage) -> str:
     return "sent"
 
 
+def _not_found(share_pack_id: UUID | str) -> NotFoundError:
+    return NotFoundError(f"No share pack with id '{share_pack_id}'.", code="sharepack_not_found")
+
+
 def _pack_id(raw: str) -> UUID:
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise NotFoundError(
-            f"No share pack with id '{raw[:64]}'.", code="sharepack_not_found"
-        ) from None
+        raise _not_found(raw[:64]) from None
 
 
 def get_status(ctx: WorkflowContext, raw_id: str) -> PackStatus:
@@ -373,7 +373,7 @@ def get_status(ctx: WorkflowContext, raw_id: str) -> PackStatus:
     with transaction(ctx.pool) as conn:
         view = views.status_view(conn, share_pack_id)
     if view is None:
-        raise NotFoundError(f"No share pack with id '{share_pack_id}'.", code="sharepack_not_found")
+        raise _not_found(share_pack_id)
     return PackStatus.model_validate(view)
 
 
@@ -418,18 +418,8 @@ def list_packs(
             limit=limit,
             cursor=cursor,
         )
-    items = [
-        PackStatus.model_validate({**item, "latest_run": _without_steps(item)})
-        for item in page.items
-    ]
+    items = [PackStatus.model_validate(item) for item in page.items]
     return PackList(items=items, count=len(items), next_cursor=page.next_cursor)
-
-
-def _without_steps(item: dict[str, Any]) -> dict[str, Any] | None:
-    run = item.get("latest_run")
-    if run is None:
-        return None
-    return {k: v for k, v in run.items() if k != "steps"}
 
 
 def get_history(ctx: WorkflowContext, raw_id: str, *, include_config: bool) -> PackHistory:
@@ -438,7 +428,7 @@ def get_history(ctx: WorkflowContext, raw_id: str, *, include_config: bool) -> P
     with transaction(ctx.pool) as conn:
         view = views.history_view(conn, share_pack_id, include_config=include_config)
     if view is None:
-        raise NotFoundError(f"No share pack with id '{share_pack_id}'.", code="sharepack_not_found")
+        raise _not_found(share_pack_id)
     return PackHistory.model_validate(view)
 
 
