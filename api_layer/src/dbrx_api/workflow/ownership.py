@@ -143,14 +143,7 @@ def managed_elsewhere(
                 hint=_HINT,
             )
         )
-    return sorted(issues, key=_file_order(locator))
-
-
-def _file_order(locator: PackLocator) -> Callable[[Issue], tuple[int, int, int]]:
-    def key(issue: Issue) -> tuple[int, int, int]:
-        return locator.position(issue.loc).sort_key()
-
-    return key
+    return sorted(issues, key=lambda issue: locator.position(issue.loc).sort_key())
 
 
 def reject_managed_elsewhere(

@@ -344,19 +344,18 @@ def as_of(
     at: datetime,
     *,
     where: Mapping[str, Any] | None = None,
-    include_deleted: bool = False,
 ) -> list[dict[str, Any]]:
-    """The rows valid at instant `at` (half-open ranges), filtered by equality on `where` columns.
+    """The non-deleted rows valid at instant `at` (half-open ranges), filtered by equality on `where` columns.
 
     Example: `as_of(conn, SHARES, t, where={"workspace_url": url})` is "what was shared in that workspace at t".
     """
-    filters: list[sql.Composable] = [sql.SQL("effective_from <= %s"), sql.SQL("%s < effective_to")]
+    filters: list[sql.Composable] = [
+        sql.SQL("effective_from <= %s AND %s < effective_to AND NOT is_deleted")
+    ]
     params: list[Any] = [at, at]
     for column, value in (where or {}).items():
         filters.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
         params.append(value)
-    if not include_deleted:
-        filters.append(sql.SQL("NOT is_deleted"))
     query = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY {}").format(
         table.identifier,
         sql.SQL(" AND ").join(filters),
