@@ -38,6 +38,13 @@ class _Message:
     pop_receipt: str | None = None
 
 
+def _hide(message: _Message, until: float) -> Received:
+    """Hide `message` until `until` under a new pop receipt (older receipts become stale)."""
+    message.visible_at = until
+    message.pop_receipt = str(uuid.uuid4())
+    return Received(message.id, message.pop_receipt, message.dequeue_count, message.body)
+
+
 class InProcessQueue:
     """In-memory work queue plus poison list; `clock` (monotonic seconds) is injectable for tests."""
 
@@ -103,15 +110,9 @@ class InProcessQueue:
                 (m for m in self._messages.values() if m.visible_at <= now),
                 key=lambda m: (m.visible_at, m.sequence),
             )[:max_messages]
-            received = []
             for message in visible:
                 message.dequeue_count += 1
-                message.visible_at = now + visibility_timeout_s
-                message.pop_receipt = str(uuid.uuid4())
-                received.append(
-                    Received(message.id, message.pop_receipt, message.dequeue_count, message.body)
-                )
-            return received
+            return [_hide(message, now + visibility_timeout_s) for message in visible]
 
     def _owned(self, received: Received) -> _Message:
         message = self._messages.get(received.id)
@@ -125,10 +126,7 @@ class InProcessQueue:
         """Hide the message for `visibility_timeout_s` from now and issue a new pop receipt."""
         check_delay(visibility_timeout_s)
         with self._lock:
-            message = self._owned(received)
-            message.visible_at = self._clock() + visibility_timeout_s
-            message.pop_receipt = str(uuid.uuid4())
-            return Received(message.id, message.pop_receipt, message.dequeue_count, message.body)
+            return _hide(self._owned(received), self._clock() + visibility_timeout_s)
 
     def delete(self, received: Received) -> None:
         """Delete the message if the receipt is current; `StaleReceipt` otherwise."""
