@@ -80,9 +80,7 @@ def get_current_by_key(
 ) -> dict[str, Any] | None:
     """The current version row of the pack with this key, or None."""
     query = "SELECT * FROM deltashare.share_packs WHERE pack_key = %s AND is_current"
-    if for_update:
-        return conn.execute(query + " FOR UPDATE", (pack_key,)).fetchone()
-    return conn.execute(query, (pack_key,)).fetchone()
+    return conn.execute(query + (" FOR UPDATE" if for_update else ""), (pack_key,)).fetchone()
 
 
 def get_current(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> dict[str, Any] | None:

@@ -88,9 +88,9 @@ def get(
 ) -> dict[str, Any] | None:
     """The status row of one version, or None."""
     query = "SELECT * FROM deltashare.pack_version_status WHERE share_pack_id = %s AND version = %s"
-    if for_update:
-        return conn.execute(query + " FOR UPDATE", (share_pack_id, version)).fetchone()
-    return conn.execute(query, (share_pack_id, version)).fetchone()
+    return conn.execute(
+        query + (" FOR UPDATE" if for_update else ""), (share_pack_id, version)
+    ).fetchone()
 
 
 def insert_received(
@@ -282,17 +282,11 @@ def list_queued(
     conn: psycopg.Connection[DictRow], *, visible_before: datetime | None = None, limit: int = 1000
 ) -> list[dict[str, Any]]:
     """`QUEUED` versions, those whose message should have been visible before `visible_before` when given."""
-    if visible_before is None:
-        return conn.execute(
-            "SELECT * FROM deltashare.pack_version_status WHERE status = 'QUEUED' "
-            "ORDER BY next_visible_at NULLS FIRST LIMIT %s",
-            (limit,),
-        ).fetchall()
     return conn.execute(
         "SELECT * FROM deltashare.pack_version_status WHERE status = 'QUEUED' "
-        "AND (next_visible_at IS NULL OR next_visible_at < %s) "
+        "AND (%s::timestamptz IS NULL OR next_visible_at IS NULL OR next_visible_at < %s) "
         "ORDER BY next_visible_at NULLS FIRST LIMIT %s",
-        (visible_before, limit),
+        (visible_before, visible_before, limit),
     ).fetchall()
 
 
