@@ -1,4 +1,4 @@
-"""Conversion of Python values to jsonb parameters, and the rows statements must return (shared by the repositories)."""
+"""Helpers shared by the SCD2 writer and the repositories: jsonb parameters, INSERT statements, returned rows."""
 
 from __future__ import annotations
 
