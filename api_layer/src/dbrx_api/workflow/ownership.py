@@ -104,17 +104,10 @@ def managed_elsewhere(
     workspace_url: str,
     pack_key: str,
 ) -> list[Issue]:
-    """`resource_managed_by_other_pack` errors for every resource of `pack` recorded for another pack.
+    """`resource_managed_by_other_pack` errors, in file order, for every resource of `pack` recorded in
+    `workspace_url` for a pack other than the one with `pack_key`. Writes nothing.
 
-    Args:
-        conn: an open connection (the caller's transaction; nothing is written).
-        pack: the validated pack; DELETE packs declare nothing (their names are checked by the DELETE strategy).
-        locator: where the pack's entries sit in the uploaded file (path with line or cell).
-        workspace_url: the pack's normalised workspace URL (only rows of this workspace count).
-        pack_key: the uploaded pack's key; rows recorded for the pack with this key are its own.
-
-    Returns:
-        The located errors, in file order (empty when every declared resource is unrecorded or this pack's).
+    DELETE packs declare nothing (their names are checked by the DELETE strategy).
     """
     if not isinstance(pack, SharePack):
         return []
@@ -151,14 +144,7 @@ def managed_elsewhere(
                 hint=_HINT,
             )
         )
-    return sorted(issues, key=_file_order(locator))
-
-
-def _file_order(locator: PackLocator) -> Callable[[Issue], tuple[int, int, int]]:
-    def key(issue: Issue) -> tuple[int, int, int]:
-        return locator.position(issue.loc).sort_key()
-
-    return key
+    return sorted(issues, key=lambda issue: locator.position(issue.loc).sort_key())
 
 
 def reject_managed_elsewhere(

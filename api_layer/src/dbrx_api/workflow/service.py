@@ -32,7 +32,7 @@ from dbrx_api.schemas.workflow import (
 from dbrx_api.workflow import approvals
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db import migrate, scd2, views
-from dbrx_api.workflow.db.connection import transaction
+from dbrx_api.workflow.db.connection import DictConnection, transaction
 from dbrx_api.workflow.db.operations import admit_version, rerun_version
 from dbrx_api.workflow.db.repositories import audit_trail, owners, share_packs, version_status
 from dbrx_api.workflow.db.repositories.share_packs import PackVersionInput
@@ -242,7 +242,7 @@ def upload_sharepack(
     return UploadResult(response=response, accepted=stored.created or rerun)
 
 
-def _check_owner(conn: Any, pack_key: str, principal: Principal) -> None:
+def _check_owner(conn: DictConnection, pack_key: str, principal: Principal) -> None:
     """403 `pack_not_owned` unless the pack is new, the caller owns it, or the caller is an admin.
 
     Takes the pack-key lock first, so the owners read here are the ones in force when the version is stored.
@@ -252,7 +252,7 @@ def _check_owner(conn: Any, pack_key: str, principal: Principal) -> None:
     if current is None or principal.has_role("admin"):
         return
     share_pack_id = current["share_pack_id"]
-    if principal.id not in {o["principal_id"] for o in owners.list_owners(conn, share_pack_id)}:
+    if principal.id not in {o.id for o in owners.list_owners(conn, share_pack_id)}:
         raise ForbiddenError(
             f"Share pack '{pack_key}' ({share_pack_id}) has other owners: only an owner or an admin may store "
             "a version of it. An admin can add owners with PUT /workflow/sharepack/{id}/owners.",
@@ -299,11 +299,9 @@ def set_owners(
     with transaction(ctx.pool) as conn:
         current = share_packs.get_current(conn, share_pack_id)
         if current is None:
-            raise NotFoundError(
-                f"No share pack with id '{share_pack_id}'.", code="sharepack_not_found"
-            )
+            raise _not_found(share_pack_id)
         share_packs.lock_pack_key(conn, str(current["pack_key"]))
-        existing = [o["principal_id"] for o in owners.list_owners(conn, share_pack_id)]
+        existing = [o.id for o in owners.list_owners(conn, share_pack_id)]
         at = scd2.clock(conn)
         added = [
             owner_id
@@ -341,12 +339,7 @@ def set_owners(
             )
         now_owners = owners.list_owners(conn, share_pack_id)
     return OwnersResponse.model_validate(
-        {
-            "share_pack_id": share_pack_id,
-            "owners": [{"id": o["principal_id"], "name": o["principal_name"]} for o in now_owners],
-            "added": added,
-            "removed": removed,
-        }
+        {"share_pack_id": share_pack_id, "owners": now_owners, "added": added, "removed": removed}
     )
 
 
@@ -363,13 +356,15 @@ def _send_after_commit(ctx: WorkflowContext, message: WorkMessage) -> str:
     return "sent"
 
 
+def _not_found(share_pack_id: UUID | str) -> NotFoundError:
+    return NotFoundError(f"No share pack with id '{share_pack_id}'.", code="sharepack_not_found")
+
+
 def _pack_id(raw: str) -> UUID:
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise NotFoundError(
-            f"No share pack with id '{raw[:64]}'.", code="sharepack_not_found"
-        ) from None
+        raise _not_found(raw[:64]) from None
 
 
 def get_status(ctx: WorkflowContext, raw_id: str) -> PackStatus:
@@ -378,7 +373,7 @@ def get_status(ctx: WorkflowContext, raw_id: str) -> PackStatus:
     with transaction(ctx.pool) as conn:
         view = views.status_view(conn, share_pack_id)
     if view is None:
-        raise NotFoundError(f"No share pack with id '{share_pack_id}'.", code="sharepack_not_found")
+        raise _not_found(share_pack_id)
     return PackStatus.model_validate(view)
 
 
@@ -423,18 +418,8 @@ def list_packs(
             limit=limit,
             cursor=cursor,
         )
-    items = [
-        PackStatus.model_validate({**item, "latest_run": _without_steps(item)})
-        for item in page.items
-    ]
+    items = [PackStatus.model_validate(item) for item in page.items]
     return PackList(items=items, count=len(items), next_cursor=page.next_cursor)
-
-
-def _without_steps(item: dict[str, Any]) -> dict[str, Any] | None:
-    run = item.get("latest_run")
-    if run is None:
-        return None
-    return {k: v for k, v in run.items() if k != "steps"}
 
 
 def get_history(ctx: WorkflowContext, raw_id: str, *, include_config: bool) -> PackHistory:
@@ -443,7 +428,7 @@ def get_history(ctx: WorkflowContext, raw_id: str, *, include_config: bool) -> P
     with transaction(ctx.pool) as conn:
         view = views.history_view(conn, share_pack_id, include_config=include_config)
     if view is None:
-        raise NotFoundError(f"No share pack with id '{share_pack_id}'.", code="sharepack_not_found")
+        raise _not_found(share_pack_id)
     return PackHistory.model_validate(view)
 
 

@@ -103,15 +103,9 @@ def load_sharepack(
 ) -> LoadedPack:
     """Parse and validate an uploaded share pack offline (stages 1-4).
 
-    Args:
-        filename: the uploaded file name; its extension selects the parser (`.yaml`, `.yml`, `.xlsx`).
-        data: the file content (already capped by the HTTP layer at `limits.max_bytes` + 1 bytes).
-        limits: the `upload` settings section.
-        allow_local_urls: accept `http://127.0.0.1:<port>` / `http://localhost:<port>` workspace URLs
-            (pass `settings.is_local`).
-
-    Returns:
-        The canonical model with its warnings, pack key, `record_hash`, and the file's format, size and SHA-256.
+    The extension of `filename` selects the parser; `data` is already capped by the HTTP layer at
+    `limits.max_bytes` + 1 bytes. `allow_local_urls` (pass `settings.is_local`) accepts
+    `http://127.0.0.1:<port>` / `http://localhost:<port>` workspace URLs.
 
     Raises:
         SharePackTooLarge: 413 `file_too_large`.

@@ -43,11 +43,7 @@ def version_actor(
 ) -> VersionActor | None:
     """The uploader of a stored version (None when the version row is missing).
 
-    Args:
-        conn: an open connection (read only).
-        share_pack_id: the pack.
-        version: the version being provisioned.
-        approved_by: the approver's principal id; by default the newest approval recorded for the version.
+    `approved_by` defaults to the approver of the newest approval recorded for the version's content.
     """
     row = share_packs.get_version(conn, share_pack_id, version)
     if row is None:
@@ -85,22 +81,10 @@ def step_entry(
     request_id: str | None,
     values: Mapping[str, Any] | None,
 ) -> AuditEntry:
-    """The audit row of one provisioning step.
+    """The audit row of one provisioning step, keyed by the bare resource `name` as the API writes it.
 
-    Args:
-        actor: the version's uploader (`version_actor`); None only when the version row vanished, in which case the
-            worker is the actor.
-        performed_by: the worker that ran the step (`worker:<host:pid:thread>`).
-        action: e.g. `share.create`, `recipient.delete`.
-        entity_type: the resource type (`share`, `recipient`, `pipeline`, …).
-        name: the bare resource name: the entity key, as the API writes it.
-        outcome: `succeeded` or `failed`.
-        workspace_url: the normalised workspace URL.
-        share_pack_id: the pack.
-        version: the version provisioned.
-        run_id: the run.
-        request_id: the upload's request id.
-        values: the step's detail (or its error code).
+    `actor` is the version's uploader (`version_actor`); when the version row vanished (None) the worker
+    `performed_by` is the actor. `values` is the step's detail (or its error code).
     """
     extra: dict[str, Any] = {
         **(values or {}),

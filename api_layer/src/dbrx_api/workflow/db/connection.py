@@ -157,11 +157,6 @@ def connect_lock_session(
         raise _unavailable() from exc
 
 
-def is_database_unavailable(exc: BaseException) -> bool:
-    """True for failures that mean "the database cannot be reached right now" (connection, pool, shutdown)."""
-    return isinstance(exc, psycopg.OperationalError)
-
-
 def _unavailable() -> ServiceUnavailable:
     return ServiceUnavailable(
         "The workflow database is unreachable; try again later.",

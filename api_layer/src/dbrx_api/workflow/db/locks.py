@@ -17,6 +17,8 @@ from uuid import UUID
 
 import psycopg
 
+from dbrx_api.workflow.db.values import scalar
+
 logger = logging.getLogger(__name__)
 
 PROVISION = "provision"
@@ -31,24 +33,14 @@ def xact_lock(conn: psycopg.Connection[Any], kind: str, key: str) -> None:
 
 def try_session_lock(conn: psycopg.Connection[Any], kind: str, key: str) -> bool:
     """Try to take the session lock `(kind, key)` without waiting; True when this session now holds it."""
-    row = conn.execute(
-        "SELECT pg_try_advisory_lock(deltashare.lock_key(%s, %s))", (kind, key)
-    ).fetchone()
-    return bool(row and _first(row))
+    return bool(
+        scalar(conn, "SELECT pg_try_advisory_lock(deltashare.lock_key(%s, %s))", (kind, key))
+    )
 
 
 def session_unlock(conn: psycopg.Connection[Any], kind: str, key: str) -> bool:
     """Release one hold of the session lock `(kind, key)`; False when this session did not hold it."""
-    row = conn.execute(
-        "SELECT pg_advisory_unlock(deltashare.lock_key(%s, %s))", (kind, key)
-    ).fetchone()
-    return bool(row and _first(row))
-
-
-def _first(row: Any) -> Any:
-    if isinstance(row, dict):
-        return next(iter(row.values()))
-    return row[0]
+    return bool(scalar(conn, "SELECT pg_advisory_unlock(deltashare.lock_key(%s, %s))", (kind, key)))
 
 
 class PackLock:

@@ -44,10 +44,9 @@ _LEASE_CLEARED = {"lease_owner": None, "lease_expires_at": None}
 
 @dataclass(frozen=True)
 class Admission:
-    """Result of `admit_version`: the version's status and the older versions it superseded."""
+    """Result of `admit_version`: the version's status."""
 
     status: Status
-    superseded_versions: list[int]
 
 
 def admit_version(
@@ -78,9 +77,8 @@ def admit_version(
     version_status.transition(
         conn, share_pack_id, version, target, reason=reason, changes=changes, **common
     )
-    superseded = []
     for older in version_status.list_pending_older(conn, share_pack_id, version):
-        if supersede(
+        supersede(
             conn,
             share_pack_id,
             older["version"],
@@ -88,9 +86,8 @@ def admit_version(
             actor=actor,
             newer_version=version,
             request_id=request_id,
-        ):
-            superseded.append(int(older["version"]))
-    return Admission(status=target, superseded_versions=superseded)
+        )
+    return Admission(status=target)
 
 
 def supersede(

@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.rows import DictRow
 
 from dbrx_api.workflow.db import adapters, locks
-from dbrx_api.workflow.db.values import jsonb, returned
+from dbrx_api.workflow.db.values import insert_sql, jsonb, returned, scalar
 
 # Columns managed by the writer; `is_deleted` is content and therefore not listed.
 SCD2_COLUMNS = frozenset(
@@ -186,11 +186,7 @@ def lock_key(conn: psycopg.Connection[Any], table: Scd2Table, key_text: str) -> 
 
 def clock(conn: psycopg.Connection[Any]) -> datetime:
     """`clock_timestamp()`: the single timestamp of a write, taken after the lock."""
-    row = conn.execute("SELECT clock_timestamp() AS ts").fetchone()
-    row = returned(row)
-    ts = row["ts"] if isinstance(row, dict) else row[0]
-    if not isinstance(ts, datetime):
-        raise TypeError("clock_timestamp() did not return a timestamp")
+    ts: datetime = scalar(conn, "SELECT clock_timestamp()")
     return ts
 
 
@@ -225,16 +221,8 @@ def insert_row(
     conn: psycopg.Connection[DictRow], table: Scd2Table, values: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Insert one version row (`values` holds every column but `record_id`) and return it."""
-    columns = list(values)
-    params = [jsonb(values[c]) if c in table.json_columns else values[c] for c in columns]
-    query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING *").format(
-        table.identifier,
-        sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-        sql.SQL(", ").join(sql.Placeholder() for _ in columns),
-    )
-    row = conn.execute(query, params).fetchone()
-    row = returned(row)
-    return row
+    params = {c: jsonb(v) if c in table.json_columns else v for c, v in values.items()}
+    return returned(conn.execute(insert_sql(table.name, params, "*"), params).fetchone())
 
 
 def scd2_write(
@@ -246,22 +234,11 @@ def scd2_write(
     changed_by: str,
     reason: str,
     bookkeeping: Mapping[str, Any] | None = None,
-    content_hash: str | None = None,
 ) -> Scd2Result:
-    """Write a new version of `key` unless its content is unchanged (§5.2). Never commits.
+    """Write a new version of `key` unless its content is unchanged (§5.2; `changed=False`). Never commits.
 
-    Args:
-        conn: connection inside the caller's transaction.
-        table: the SCD2 table.
-        key: the business key columns and values.
-        content: the content columns (`is_deleted` included, default False); hashed with the key.
-        changed_by: principal id or `worker:<id>`.
-        reason: `change_reason` (`provisioned`, `adopted`, `deleted`, …).
-        bookkeeping: columns stored but not hashed (`source_version`, `source_run_id`).
-        content_hash: explicit hash (for `share_packs` it covers the canonical pack only).
-
-    Returns:
-        The result; `changed` is False when the current row already has this hash.
+    `content` (with `is_deleted`, default False) is hashed together with the key; `bookkeeping`
+    (`source_version`, `source_run_id`) is stored but not hashed.
     """
     overlap = (SCD2_COLUMNS | set(table.key_columns)) & set(content)
     if overlap:
@@ -270,21 +247,38 @@ def scd2_write(
     if unknown_bookkeeping:
         raise ValueError(f"{table.name}: {sorted(unknown_bookkeeping)} are not bookkeeping columns")
     full_content = {**key, "is_deleted": False, **content}
-    digest = content_hash or record_hash(full_content)
+    digest = record_hash(full_content)
 
     lock_key(conn, table, table.key_text(key))
     current = current_row(conn, table, key, for_update=True)
+    values = {**full_content, **(bookkeeping or {})}
+    return next_version(
+        conn, table, current, values, digest=digest, changed_by=changed_by, reason=reason
+    )
+
+
+def next_version(
+    conn: psycopg.Connection[DictRow],
+    table: Scd2Table,
+    current: Mapping[str, Any] | None,
+    values: Mapping[str, Any],
+    *,
+    digest: str,
+    changed_by: str,
+    reason: str,
+) -> Scd2Result:
+    """Under the key's lock, with `current` read `FOR UPDATE`: nothing when its hash is `digest`, else close it
+    and insert `values` (key, content and bookkeeping) as the next version, both at one `clock_timestamp()`."""
     ts = clock(conn)
     if current is not None and current["record_hash"] == digest:
-        return Scd2Result(changed=False, row=current, at=ts)
+        return Scd2Result(changed=False, row=dict(current), at=ts)
     if current is not None:
         close_row(conn, table, current["record_id"], ts)
     row = insert_row(
         conn,
         table,
         {
-            **full_content,
-            **(bookkeeping or {}),
+            **values,
             "version": (current["version"] + 1) if current is not None else 1,
             "effective_from": ts,
             "is_current": True,
@@ -350,19 +344,18 @@ def as_of(
     at: datetime,
     *,
     where: Mapping[str, Any] | None = None,
-    include_deleted: bool = False,
 ) -> list[dict[str, Any]]:
-    """The rows valid at instant `at` (half-open ranges), filtered by equality on `where` columns.
+    """The non-deleted rows valid at instant `at` (half-open ranges), filtered by equality on `where` columns.
 
     Example: `as_of(conn, SHARES, t, where={"workspace_url": url})` is "what was shared in that workspace at t".
     """
-    filters: list[sql.Composable] = [sql.SQL("effective_from <= %s"), sql.SQL("%s < effective_to")]
+    filters: list[sql.Composable] = [
+        sql.SQL("effective_from <= %s AND %s < effective_to AND NOT is_deleted")
+    ]
     params: list[Any] = [at, at]
     for column, value in (where or {}).items():
         filters.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
         params.append(value)
-    if not include_deleted:
-        filters.append(sql.SQL("NOT is_deleted"))
     query = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY {}").format(
         table.identifier,
         sql.SQL(" AND ").join(filters),

@@ -1,14 +1,18 @@
-"""Conversion of Python values to JSON / jsonb parameters (shared by the SCD2 writer and the repositories)."""
+"""Helpers shared by the SCD2 writer and the repositories: jsonb parameters, INSERT statements, returned rows."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 from uuid import UUID
 
+import psycopg
+from psycopg import sql
+from psycopg.abc import Params
+from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 
@@ -34,8 +38,27 @@ def jsonb(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(json_ready(value))
 
 
-def returned[T](row: T | None, what: str = "statement") -> T:
+def returned[T](row: T | None) -> T:
     """The row a `RETURNING` / aggregate statement must produce (a missing row is a programming error)."""
     if row is None:
-        raise RuntimeError(f"{what} returned no row")
+        raise RuntimeError("statement returned no row")
     return row
+
+
+def insert_sql(table: str, columns: Iterable[str], returning: str = "") -> sql.Composed:
+    """`INSERT INTO deltashare.<table> (<columns>) VALUES (%(<column>)s, …)` plus `RETURNING <returning>`."""
+    names = list(columns)
+    query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier("deltashare", table),
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(map(sql.Placeholder, names)),
+    )
+    return query + sql.SQL(f" RETURNING {returning}") if returning else query
+
+
+def scalar(
+    conn: psycopg.Connection[Any], query: str | sql.Composed, params: Params | None = None
+) -> Any:
+    """The first column of the row a statement must return, whatever the connection's row factory."""
+    with conn.cursor(row_factory=tuple_row) as cursor:
+        return returned(cursor.execute(query, params).fetchone())[0]

@@ -1,7 +1,8 @@
 """Read models of the share-pack endpoints: status object, keyset-paged list and history (docs/API.md §10.3, §12.1-2).
 
 The functions return plain dicts shaped like the JSON documents of docs/WORKFLOW.md §3 (datetimes and UUIDs as Python
-objects; the route serialises them). Reads only; no table scan beyond the indexed ranges.
+objects; the route serialises them). Runs, steps and transitions of the history are their table rows: the response
+model keeps the columns the API shows and drops the rest. Reads only; no table scan beyond the indexed ranges.
 """
 
 from __future__ import annotations
@@ -224,38 +225,6 @@ def list_status_views(
 # ------------------------------------------------------------------------------------------ history
 
 
-def _run_view(run: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "run_id": run["run_id"],
-        "attempt": run["attempt"],
-        "worker_id": run["worker_id"],
-        "started_at": run["started_at"],
-        "ended_at": run["ended_at"],
-        "outcome": run["outcome"],
-        "error_code": run["error_code"],
-        "error_message": run["error_message"],
-        "read_calls": run["read_calls"],
-        "mutating_calls": run["mutating_calls"],
-        "steps": [
-            {
-                "seq": s["seq"],
-                "step_key": s["step_key"],
-                "resource_type": s["resource_type"],
-                "resource_name": s["resource_name"],
-                "action": s["action"],
-                "started_at": s["started_at"],
-                "ended_at": s["ended_at"],
-                "outcome": s["outcome"],
-                "databricks_ids": s["databricks_ids"],
-                "detail": s["detail"],
-                "error_code": s["error_code"],
-                "error_message": s["error_message"],
-            }
-            for s in steps
-        ],
-    }
-
-
 def history_view(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, *, include_config: bool = False
 ) -> dict[str, Any] | None:
@@ -265,16 +234,7 @@ def history_view(
         return None
     transitions: dict[int, list[dict[str, Any]]] = {}
     for t in status_transitions.list_for_pack(conn, share_pack_id):
-        transitions.setdefault(t["version"], []).append(
-            {
-                "from_status": t["from_status"],
-                "to_status": t["to_status"],
-                "at": t["at"],
-                "actor": t["actor"],
-                "reason": t["reason"],
-                "run_id": t["run_id"],
-            }
-        )
+        transitions.setdefault(t["version"], []).append(t)
     decisions: dict[int, list[dict[str, Any]]] = {}
     for d in approvals.list_for_pack(conn, share_pack_id):
         decisions.setdefault(d["version"], []).append(
@@ -291,14 +251,12 @@ def history_view(
     steps = provisioning_steps.list_for_runs(conn, [r["run_id"] for r in runs])
     runs_by_version: dict[int, list[dict[str, Any]]] = {}
     for run in runs:
-        runs_by_version.setdefault(run["version"], []).append(_run_view(run, steps[run["run_id"]]))
+        view = {**run, "steps": steps[run["run_id"]]}
+        runs_by_version.setdefault(run["version"], []).append(view)
     return {
         "share_pack_id": share_pack_id,
         "pack_key": versions[-1]["pack_key"],
-        "owners": [
-            {"id": o["principal_id"], "name": o["principal_name"]}
-            for o in owners.list_owners(conn, share_pack_id)
-        ],
+        "owners": owners.list_owners(conn, share_pack_id),
         "owner_changes": [
             {
                 "principal": {"id": c["principal_id"], "name": c["principal_name"]},

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import math
 import os
@@ -36,13 +35,14 @@ from dbrx_api.workflow.queue.base import (
     QueueUnavailable,
     Received,
     StaleReceipt,
+    body_text,
     check_delay,
+    check_receive,
     poison_name,
 )
 
 logger = logging.getLogger(__name__)
 
-STORAGE_SCOPE = "https://storage.azure.com/.default"
 _STALE_CODES = frozenset({"PopReceiptMismatch", "MessageNotFound"})
 
 
@@ -122,14 +122,6 @@ def decode_body(content: str) -> str:
     except (binascii.Error, ValueError):
         return content
     return text
-
-
-def _text(body: str | Mapping[str, Any]) -> str:
-    return body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
-
-
-def _seconds(value: float) -> int:
-    return math.ceil(value)
 
 
 def _error_code(exc: HttpResponseError) -> str | None:
@@ -239,28 +231,26 @@ class AzureStorageQueue:
     def send(self, body: str | Mapping[str, Any], delay_s: float = 0) -> str:
         """Send a message that never expires, invisible for `delay_s` (rounded up to whole seconds)."""
         check_delay(delay_s)
-        return self._send(self._work, _text(body), delay_s)
+        return self._send(self._work, body_text(body), delay_s)
 
     def _send(self, client: QueueClient, text: str, delay_s: float) -> str:
         with _azure_errors("send"):
             message = client.send_message(
                 encode_body(text),
-                visibility_timeout=_seconds(delay_s) if delay_s > 0 else None,
+                visibility_timeout=math.ceil(delay_s) if delay_s > 0 else None,
                 time_to_live=-1,
             )
         return str(message.id)
 
     def receive(self, max_messages: int, visibility_timeout_s: float) -> list[Received]:
         """Receive up to `max_messages` (1-32); the visibility timeout is at least one second."""
-        if not 1 <= max_messages <= 32:
-            raise ValueError("max_messages must be between 1 and 32")
-        check_delay(visibility_timeout_s)
+        check_receive(max_messages, visibility_timeout_s)
         with _azure_errors("receive"):
             messages = list(
                 self._work.receive_messages(
                     messages_per_page=max_messages,
                     max_messages=max_messages,
-                    visibility_timeout=max(1, _seconds(visibility_timeout_s)),
+                    visibility_timeout=max(1, math.ceil(visibility_timeout_s)),
                 )
             )
         return [
@@ -280,7 +270,7 @@ class AzureStorageQueue:
             updated = self._work.update_message(
                 received.id,
                 pop_receipt=received.pop_receipt,
-                visibility_timeout=_seconds(visibility_timeout_s),
+                visibility_timeout=math.ceil(visibility_timeout_s),
             )
         return Received(
             received.id, str(updated.pop_receipt), received.dequeue_count, received.body
@@ -293,7 +283,7 @@ class AzureStorageQueue:
 
     def send_poison(self, body: str | Mapping[str, Any]) -> str:
         """Send a message to `<name>-poison`."""
-        return self._send(self._poison, _text(body), 0)
+        return self._send(self._poison, body_text(body), 0)
 
     def approximate_counts(self) -> tuple[int, int]:
         """`approximate_message_count` of both queues (one properties call each)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -97,6 +98,18 @@ class Queue(Protocol):
 def poison_name(name: str) -> str:
     """Name of the poison queue of a work queue."""
     return f"{name}-poison"
+
+
+def body_text(body: str | Mapping[str, Any]) -> str:
+    """A message body as JSON text (a mapping is dumped compactly)."""
+    return body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+
+
+def check_receive(max_messages: int, visibility_timeout_s: float) -> None:
+    """Validate the arguments of `receive` (1 to 32 messages, as Azure allows)."""
+    if not 1 <= max_messages <= 32:
+        raise ValueError("max_messages must be between 1 and 32")
+    check_delay(visibility_timeout_s)
 
 
 def check_delay(delay_s: float) -> None:

@@ -62,11 +62,6 @@ def retry_backoff_s(attempt: int, *, base_s: float, cap_s: float, rng: random.Ra
     return float(min(cap_s, base_s * 2.0 ** max(0, attempt - 1)) * rng.uniform(0.8, 1.2))
 
 
-def default_host() -> str:
-    """Host part of worker ids."""
-    return socket.gethostname()
-
-
 @dataclass
 class _MessageHolder:
     """The message of a running run; the heartbeat replaces `received` with each new pop receipt."""
@@ -153,7 +148,7 @@ class Consumer:
         self.handler = handler
         self.settings = settings
         self.conninfo = conninfo if conninfo is not None else str(pool.conninfo)
-        self.host = host or default_host()
+        self.host = host or socket.gethostname()
         self.visibility_s = float(settings.queue.visibility_timeout_s)
         self.heartbeat_s = float(settings.queue.heartbeat_s)
         self.max_dequeue = settings.queue.max_dequeue
@@ -200,9 +195,9 @@ class Consumer:
         with self._active_guard:
             for control in self._active.values():
                 control.cancel("shutdown")
-        deadline = _Deadline(grace)
+        deadline = time.monotonic() + grace
         for thread in self._threads:
-            thread.join(deadline.remaining())
+            thread.join(max(0.0, deadline - time.monotonic()))
         finished = not any(t.is_alive() for t in self._threads)
         if not finished:
             logger.warning("consumer threads still busy after the shutdown grace; abandoning them")
@@ -533,29 +528,26 @@ class Consumer:
                     # A live worker runs this version: that run owns it; only this copy goes away.
                     self._delete_quietly(received)
                     return "dropped"
-                with transaction(self.pool) as conn:
-                    operations.fail_version(
-                        conn,
-                        message.share_pack_id,
-                        message.version,
-                        error=error,
-                        actor=actor,
-                        from_statuses=(Status.QUEUED, Status.IN_PROGRESS),
-                        request_id=message.request_id,
-                    )
+                self._fail_version(message, error, actor, Status.QUEUED, Status.IN_PROGRESS)
             finally:
                 lock.release()
         elif status is not None and status["status"] == Status.QUEUED:
-            with transaction(self.pool) as conn:
-                operations.fail_version(
-                    conn,
-                    message.share_pack_id,
-                    message.version,
-                    error=error,
-                    actor=actor,
-                    request_id=message.request_id,
-                )
+            self._fail_version(message, error, actor, Status.QUEUED)
         return self._poison(received, message, "max_dequeue_exceeded")
+
+    def _fail_version(
+        self, message: WorkMessage, error: dict[str, Any], actor: str, *sources: Status
+    ) -> None:
+        with transaction(self.pool) as conn:
+            operations.fail_version(
+                conn,
+                message.share_pack_id,
+                message.version,
+                error=error,
+                actor=actor,
+                from_statuses=sources,
+                request_id=message.request_id,
+            )
 
     def _poison(
         self, received: Received, message: WorkMessage | None, reason: PoisonReason
@@ -643,11 +635,3 @@ def _summary_text(outcome: Outcome) -> str | None:
         if key in summary
     ]
     return ", ".join(parts) or None
-
-
-class _Deadline:
-    def __init__(self, seconds: float) -> None:
-        self._end = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self._end - time.monotonic())

@@ -8,7 +8,6 @@ sends can be delayed, and poisoned messages go to a separate list. Not durable: 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import threading
 import time
@@ -17,7 +16,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dbrx_api.workflow.queue.base import QueueKind, Received, StaleReceipt, check_delay
+from dbrx_api.workflow.queue.base import (
+    QueueKind,
+    Received,
+    StaleReceipt,
+    body_text,
+    check_delay,
+    check_receive,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +38,11 @@ class _Message:
     pop_receipt: str | None = None
 
 
-def _text(body: str | Mapping[str, Any]) -> str:
-    return body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+def _hide(message: _Message, until: float) -> Received:
+    """Hide `message` until `until` under a new pop receipt (older receipts become stale)."""
+    message.visible_at = until
+    message.pop_receipt = str(uuid.uuid4())
+    return Received(message.id, message.pop_receipt, message.dequeue_count, message.body)
 
 
 class InProcessQueue:
@@ -83,7 +92,7 @@ class InProcessQueue:
         with self._lock:
             self._messages[message_id] = _Message(
                 id=message_id,
-                body=_text(body),
+                body=body_text(body),
                 visible_at=self._clock() + delay_s,
                 sequence=next(self._sequence),
             )
@@ -94,24 +103,16 @@ class InProcessQueue:
 
     def receive(self, max_messages: int, visibility_timeout_s: float) -> list[Received]:
         """Hide and return up to `max_messages` visible messages, oldest first."""
-        if not 1 <= max_messages <= 32:
-            raise ValueError("max_messages must be between 1 and 32")
-        check_delay(visibility_timeout_s)
+        check_receive(max_messages, visibility_timeout_s)
         with self._lock:
             now = self._clock()
             visible = sorted(
                 (m for m in self._messages.values() if m.visible_at <= now),
                 key=lambda m: (m.visible_at, m.sequence),
             )[:max_messages]
-            received = []
             for message in visible:
                 message.dequeue_count += 1
-                message.visible_at = now + visibility_timeout_s
-                message.pop_receipt = str(uuid.uuid4())
-                received.append(
-                    Received(message.id, message.pop_receipt, message.dequeue_count, message.body)
-                )
-            return received
+            return [_hide(message, now + visibility_timeout_s) for message in visible]
 
     def _owned(self, received: Received) -> _Message:
         message = self._messages.get(received.id)
@@ -125,10 +126,7 @@ class InProcessQueue:
         """Hide the message for `visibility_timeout_s` from now and issue a new pop receipt."""
         check_delay(visibility_timeout_s)
         with self._lock:
-            message = self._owned(received)
-            message.visible_at = self._clock() + visibility_timeout_s
-            message.pop_receipt = str(uuid.uuid4())
-            return Received(message.id, message.pop_receipt, message.dequeue_count, message.body)
+            return _hide(self._owned(received), self._clock() + visibility_timeout_s)
 
     def delete(self, received: Received) -> None:
         """Delete the message if the receipt is current; `StaleReceipt` otherwise."""
@@ -140,7 +138,7 @@ class InProcessQueue:
         """Append a message to the poison list."""
         message_id = str(uuid.uuid4())
         with self._lock:
-            self._poison.append((message_id, _text(body)))
+            self._poison.append((message_id, body_text(body)))
         return message_id
 
     def approximate_counts(self) -> tuple[int, int]:

@@ -11,13 +11,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 from uuid import UUID
 
 from dbrx_api.workflow.db.locks import PackLock
 from dbrx_api.workflow.db.operations import Claim
 
 OutcomeKind = Literal["COMPLETED", "FAILED", "RETRY", "INTERRUPTED", "AWAITING_APPROVAL"]
+
+
+class Figures(TypedDict, total=False):
+    """What a run counted and summarised, whatever its outcome."""
+
+    summary: Mapping[str, Any] | None
+    read_calls: int | None
+    mutating_calls: int | None
 
 
 class RunCancelled(Exception):
@@ -45,22 +53,9 @@ class Outcome:
     issues: Sequence[Mapping[str, Any]] | None = None
 
     @classmethod
-    def completed(
-        cls,
-        *,
-        summary: Mapping[str, Any] | None = None,
-        status_detail: str | None = None,
-        read_calls: int | None = None,
-        mutating_calls: int | None = None,
-    ) -> Outcome:
+    def completed(cls, *, status_detail: str | None = None, **figures: Unpack[Figures]) -> Outcome:
         """Every action succeeded or was a no-op."""
-        return cls(
-            "COMPLETED",
-            summary=summary,
-            status_detail=status_detail,
-            read_calls=read_calls,
-            mutating_calls=mutating_calls,
-        )
+        return cls("COMPLETED", status_detail=status_detail, **figures)
 
     @classmethod
     def failed(
@@ -69,69 +64,30 @@ class Outcome:
         message: str,
         *,
         step: str | None = None,
-        summary: Mapping[str, Any] | None = None,
-        read_calls: int | None = None,
-        mutating_calls: int | None = None,
         issues: Sequence[Mapping[str, Any]] | None = None,
+        **figures: Unpack[Figures],
     ) -> Outcome:
         """A non-retriable failure (the version becomes FAILED); `issues` lists every problem, first one first."""
-        return cls(
-            "FAILED",
-            error_code=code,
-            error_message=message,
-            error_step=step,
-            summary=summary,
-            read_calls=read_calls,
-            mutating_calls=mutating_calls,
-            issues=issues,
-        )
+        return cls("FAILED", code, message, step, issues=issues, **figures)
 
     @classmethod
     def retry(
-        cls,
-        code: str,
-        message: str,
-        *,
-        step: str | None = None,
-        summary: Mapping[str, Any] | None = None,
-        read_calls: int | None = None,
-        mutating_calls: int | None = None,
+        cls, code: str, message: str, *, step: str | None = None, **figures: Unpack[Figures]
     ) -> Outcome:
         """A retriable failure (backoff, or FAILED `retries_exhausted` on the last allowed dequeue)."""
-        return cls(
-            "RETRY",
-            error_code=code,
-            error_message=message,
-            error_step=step,
-            summary=summary,
-            read_calls=read_calls,
-            mutating_calls=mutating_calls,
-        )
+        return cls("RETRY", code, message, step, **figures)
 
     @classmethod
-    def interrupted(
-        cls, *, read_calls: int | None = None, mutating_calls: int | None = None
-    ) -> Outcome:
+    def interrupted(cls, **figures: Unpack[Figures]) -> Outcome:
         """The run stopped at an action boundary because `cancel` was set."""
-        return cls("INTERRUPTED", read_calls=read_calls, mutating_calls=mutating_calls)
+        return cls("INTERRUPTED", **figures)
 
     @classmethod
     def awaiting_approval(
-        cls,
-        reason: str,
-        plan: Mapping[str, Any],
-        *,
-        read_calls: int | None = None,
-        mutating_calls: int | None = None,
+        cls, reason: str, plan: Mapping[str, Any], **figures: Unpack[Figures]
     ) -> Outcome:
         """The plan needs an approver's decision first (the version goes back to PENDING_APPROVAL)."""
-        return cls(
-            "AWAITING_APPROVAL",
-            error_code=reason,
-            approval_plan=plan,
-            read_calls=read_calls,
-            mutating_calls=mutating_calls,
-        )
+        return cls("AWAITING_APPROVAL", error_code=reason, approval_plan=plan, **figures)
 
     def error(self) -> dict[str, Any]:
         """`{code, message, step}` for the status row, plus `issues` (every problem) when the run listed them."""

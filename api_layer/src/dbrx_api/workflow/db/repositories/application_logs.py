@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb
+from dbrx_api.workflow.db.values import insert_sql, jsonb, scalar
 
 
 @dataclass(frozen=True)
@@ -39,58 +40,12 @@ def insert_many(conn: psycopg.Connection[Any], rows: Sequence[LogRow]) -> int:
     """Append a batch of log rows (one round trip per batch) and return how many were written."""
     if not rows:
         return 0
+    params = [{**dataclasses.asdict(r), "extra": jsonb(r.extra)} for r in rows]
     with conn.cursor() as cursor:
-        cursor.executemany(
-            "INSERT INTO deltashare.application_logs (at, level, logger, message, request_id, principal, "
-            "method, path, status_code, duration_ms, share_pack_id, run_id, exception_type, "
-            "exception_message, extra) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                (
-                    r.at,
-                    r.level,
-                    r.logger,
-                    r.message,
-                    r.request_id,
-                    r.principal,
-                    r.method,
-                    r.path,
-                    r.status_code,
-                    r.duration_ms,
-                    r.share_pack_id,
-                    r.run_id,
-                    r.exception_type,
-                    r.exception_message,
-                    jsonb(r.extra),
-                )
-                for r in rows
-            ],
-        )
+        cursor.executemany(insert_sql("application_logs", params[0]), params)
     return len(rows)
 
 
 def purge(conn: psycopg.Connection[DictRow], *, before: datetime) -> int:
     """Delete the rows older than `before` through `deltashare.purge_application_logs` (retention, §5.4)."""
-    row = conn.execute(
-        "SELECT deltashare.purge_application_logs(%s) AS removed", (before,)
-    ).fetchone()
-    return 0 if row is None else int(row["removed"])
-
-
-def list_for_run(
-    conn: psycopg.Connection[DictRow], run_id: UUID, *, limit: int = 1000
-) -> list[dict[str, Any]]:
-    """Log rows of one provisioning run, oldest first."""
-    return conn.execute(
-        "SELECT * FROM deltashare.application_logs WHERE run_id = %s ORDER BY at, log_id LIMIT %s",
-        (run_id, limit),
-    ).fetchall()
-
-
-def list_for_request(
-    conn: psycopg.Connection[DictRow], request_id: str, *, limit: int = 1000
-) -> list[dict[str, Any]]:
-    """Log rows of one request, oldest first."""
-    return conn.execute(
-        "SELECT * FROM deltashare.application_logs WHERE request_id = %s ORDER BY at, log_id LIMIT %s",
-        (request_id, limit),
-    ).fetchall()
+    return int(scalar(conn, "SELECT deltashare.purge_application_logs(%s)", (before,)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb, returned
+from dbrx_api.workflow.db.values import insert_sql, jsonb, returned
 
 
 @dataclass(frozen=True)
@@ -34,24 +35,12 @@ def record(
     conn: psycopg.Connection[DictRow], decision: Decision, *, at: datetime
 ) -> dict[str, Any]:
     """Append a decision and return its row."""
-    row = conn.execute(
-        "INSERT INTO deltashare.version_approvals (share_pack_id, version, decision, approver_id, approver_name, "
-        "comment, record_hash, plan_digest, approved_changes, decided_at, request_id) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-        (
-            decision.share_pack_id,
-            decision.version,
-            decision.decision,
-            decision.approver_id,
-            decision.approver_name,
-            decision.comment,
-            decision.record_hash,
-            decision.plan_digest,
-            jsonb(list(decision.approved_changes)),
-            at,
-            decision.request_id,
-        ),
-    ).fetchone()
+    values = {
+        **dataclasses.asdict(decision),
+        "approved_changes": jsonb(list(decision.approved_changes)),
+        "decided_at": at,
+    }
+    row = conn.execute(insert_sql("version_approvals", values, "*"), values).fetchone()
     return returned(row)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb, returned
+from dbrx_api.workflow.db.values import insert_sql, jsonb, scalar
 
 ActorKind = Literal["user", "app", "worker", "system"]
 Source = Literal["api", "workflow"]
@@ -76,33 +77,15 @@ def redact(values: Any) -> Any:
 
 def record(conn: psycopg.Connection[DictRow], entry: AuditEntry) -> int:
     """Append one audit row and return its id."""
-    row = conn.execute(
-        "INSERT INTO deltashare.audit_trail (at, actor_id, actor_name, actor_kind, source, action, "
-        "entity_type, entity_key, workspace_url, share_pack_id, version, run_id, request_id, outcome, "
-        "old_values, new_values) "
-        "VALUES (coalesce(%s, clock_timestamp()), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "RETURNING audit_id",
-        (
-            entry.at,
-            entry.actor_id,
-            entry.actor_name,
-            entry.actor_kind,
-            entry.source,
-            entry.action,
-            entry.entity_type,
-            entry.entity_key,
-            entry.workspace_url,
-            entry.share_pack_id,
-            entry.version,
-            entry.run_id,
-            entry.request_id,
-            entry.outcome,
-            jsonb(redact(entry.old_values)),
-            jsonb(redact(entry.new_values)),
-        ),
-    ).fetchone()
-    row = returned(row)
-    return int(row["audit_id"])
+    values = {
+        **dataclasses.asdict(entry),
+        "old_values": jsonb(redact(entry.old_values)),
+        "new_values": jsonb(redact(entry.new_values)),
+    }
+    if entry.at is None:
+        del values["at"]  # the column default, clock_timestamp()
+    audit_id = scalar(conn, insert_sql("audit_trail", values, "audit_id"), values)
+    return int(audit_id)
 
 
 def record_pack_event(
@@ -158,19 +141,4 @@ def list_for_pack(
     return conn.execute(
         "SELECT * FROM deltashare.audit_trail WHERE share_pack_id = %s ORDER BY at, audit_id LIMIT %s",
         (share_pack_id, limit),
-    ).fetchall()
-
-
-def list_for_actor(
-    conn: psycopg.Connection[DictRow],
-    actor_id: str,
-    *,
-    since: datetime | None = None,
-    limit: int = 500,
-) -> list[dict[str, Any]]:
-    """Audit rows of one actor, oldest first, optionally from `since`."""
-    return conn.execute(
-        "SELECT * FROM deltashare.audit_trail WHERE actor_id = %s AND (%s::timestamptz IS NULL OR at >= %s) "
-        "ORDER BY at, audit_id LIMIT %s",
-        (actor_id, since, since, limit),
     ).fetchall()

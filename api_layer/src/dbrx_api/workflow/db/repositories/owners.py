@@ -5,21 +5,31 @@ The owners of a pack are principal ids (the token's `oid`), never names typed in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, class_row
 
 
-def list_owners(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """A current owner: its principal id and, when it was known when added, its name."""
+
+    id: str
+    name: str | None
+
+
+def list_owners(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[Owner]:
     """The current owners of a pack, in the order they were added."""
-    return conn.execute(
-        "SELECT principal_id, principal_name, added_by, added_at FROM deltashare.share_pack_owners "
-        "WHERE share_pack_id = %s ORDER BY added_at, principal_id",
-        (share_pack_id,),
-    ).fetchall()
+    with conn.cursor(row_factory=class_row(Owner)) as cursor:
+        return cursor.execute(
+            "SELECT principal_id AS id, principal_name AS name FROM deltashare.share_pack_owners "
+            "WHERE share_pack_id = %s ORDER BY added_at, principal_id",
+            (share_pack_id,),
+        ).fetchall()
 
 
 def add(

@@ -5,7 +5,6 @@ Business key `(workspace_url, pipeline_key)` where `pipeline_key` is the lower-c
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -60,37 +59,21 @@ class PipelineRecord:
         return cls(**values)
 
 
-def record(
-    conn: psycopg.Connection[DictRow],
-    rec: PipelineRecord,
-    *,
-    changed_by: str,
-    reason: str = "provisioned",
-    source_version: int | None = None,
-    source_run_id: UUID | None = None,
-) -> scd2.Scd2Result:
-    """Write the pipeline's next version unless unchanged (`changed=False`). Never commits."""
-    values = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
-    values["pipeline_key"] = rec.pipeline_key
-    values["share_name"] = rec.share_name.lower()
-    values["key_columns"] = list(rec.key_columns)
-    values["notifications"] = scd2.sorted_set(list(rec.notifications))
-    values["tags"] = dict(rec.tags)
-    return _resources.write(
-        conn,
-        TABLE,
-        values,
-        changed_by=changed_by,
-        reason=reason,
-        source_version=source_version,
-        source_run_id=source_run_id,
-    )
+def _stored(rec: PipelineRecord) -> dict[str, Any]:
+    return {
+        **_resources.fields_of(rec),
+        "pipeline_key": rec.pipeline_key,
+        "share_name": rec.share_name.lower(),
+        "key_columns": list(rec.key_columns),
+        "notifications": scd2.sorted_set(list(rec.notifications)),
+        "tags": dict(rec.tags),
+    }
 
 
-_REPOSITORY = _resources.ResourceRepository(TABLE)
+_REPOSITORY = _resources.ResourceRepository[PipelineRecord](TABLE, _stored)
+record = _REPOSITORY.record
 get_current = _REPOSITORY.get_current
 soft_delete = _REPOSITORY.soft_delete
-history = _REPOSITORY.history
 as_of = _REPOSITORY.as_of
 
 

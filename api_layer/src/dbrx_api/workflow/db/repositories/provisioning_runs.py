@@ -40,24 +40,24 @@ def start(
     dequeue_count: int | None = None,
 ) -> dict[str, Any]:
     """Insert the `RUNNING` row of a claimed run and return it."""
-    row = conn.execute(
-        "INSERT INTO deltashare.provisioning_runs (run_id, share_pack_id, version, attempt, worker_id, "
-        "queue_message_id, dequeue_count, strategy, started_at, outcome) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'RUNNING') RETURNING *",
-        (
-            run_id,
-            share_pack_id,
-            version,
-            attempt,
-            worker_id,
-            queue_message_id,
-            dequeue_count,
-            strategy,
-            started_at,
-        ),
-    ).fetchone()
-    row = returned(row)
-    return row
+    return returned(
+        conn.execute(
+            "INSERT INTO deltashare.provisioning_runs (run_id, share_pack_id, version, attempt, worker_id, "
+            "queue_message_id, dequeue_count, strategy, started_at, outcome) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'RUNNING') RETURNING *",
+            (
+                run_id,
+                share_pack_id,
+                version,
+                attempt,
+                worker_id,
+                queue_message_id,
+                dequeue_count,
+                strategy,
+                started_at,
+            ),
+        ).fetchone()
+    )
 
 
 def close(
@@ -129,17 +129,6 @@ def list_for_pack(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> lis
         "ORDER BY version, started_at, run_id",
         (share_pack_id,),
     ).fetchall()
-
-
-def latest_for_version(
-    conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
-) -> dict[str, Any] | None:
-    """The most recently started run of a version, or None."""
-    return conn.execute(
-        "SELECT * FROM deltashare.provisioning_runs WHERE share_pack_id = %s AND version = %s "
-        "ORDER BY started_at DESC, run_id DESC LIMIT 1",
-        (share_pack_id, version),
-    ).fetchone()
 
 
 def last_error(

@@ -16,7 +16,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb, returned
+from dbrx_api.workflow.db.values import jsonb, returned, scalar
 
 
 class StepOutcome(StrEnum):
@@ -28,10 +28,6 @@ class StepOutcome(StrEnum):
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
     INTERRUPTED = "INTERRUPTED"
-
-
-# Outcomes that prove what happened to a create; anything else leaves the intent unresolved.
-RESOLVED_OUTCOMES = frozenset({StepOutcome.SUCCEEDED, StepOutcome.NOOP, StepOutcome.SKIPPED})
 
 
 def start(
@@ -50,14 +46,14 @@ def start(
 
     `started_at` defaults to the database clock.
     """
-    row = conn.execute(
+    step_id = scalar(
+        conn,
         "INSERT INTO deltashare.provisioning_steps (run_id, seq, step_key, resource_type, resource_name, "
         "action, started_at, outcome, detail) "
         "VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, clock_timestamp()), 'RUNNING', %s) RETURNING step_id",
         (run_id, seq, step_key, resource_type, resource_name, action, started_at, jsonb(detail)),
-    ).fetchone()
-    row = returned(row)
-    return int(row["step_id"])
+    )
+    return int(step_id)
 
 
 def close(
@@ -113,7 +109,8 @@ def record_closed(
     """Insert a step that is already over (a `NOOP`, a `SKIPPED` dependant, a failed `check`)."""
     if outcome == StepOutcome.RUNNING:
         raise ValueError("use start() for a running step")
-    row = conn.execute(
+    step_id = scalar(
+        conn,
         "INSERT INTO deltashare.provisioning_steps (run_id, seq, step_key, resource_type, resource_name, "
         "action, started_at, ended_at, outcome, databricks_ids, detail, error_code, error_message) "
         "VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, clock_timestamp()), coalesce(%s, clock_timestamp()), "
@@ -133,9 +130,8 @@ def record_closed(
             error_code,
             error_message,
         ),
-    ).fetchone()
-    row = returned(row)
-    return int(row["step_id"])
+    )
+    return int(step_id)
 
 
 def interrupt_open(conn: psycopg.Connection[DictRow], run_id: UUID, *, at: datetime) -> int:

@@ -6,15 +6,11 @@ Written by the worker after each successful recipient step (never by uploads or 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
-
-import psycopg
-from psycopg.rows import DictRow
 
 from dbrx_api.workflow.db import scd2
 from dbrx_api.workflow.db.repositories import _resources
@@ -46,32 +42,16 @@ class RecipientRecord:
         return cls(**_resources.stored_fields(cls, row, tuples=("ip_access_list",)))
 
 
-def record(
-    conn: psycopg.Connection[DictRow],
-    rec: RecipientRecord,
-    *,
-    changed_by: str,
-    reason: str = "provisioned",
-    source_version: int | None = None,
-    source_run_id: UUID | None = None,
-) -> scd2.Scd2Result:
-    """Write the recipient's next version unless unchanged (`changed=False`). Never commits."""
-    values = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
-    values["ip_access_list"] = scd2.sorted_set(list(rec.ip_access_list))
-    return _resources.write(
-        conn,
-        TABLE,
-        values,
-        changed_by=changed_by,
-        reason=reason,
-        source_version=source_version,
-        source_run_id=source_run_id,
-    )
+def _stored(rec: RecipientRecord) -> dict[str, Any]:
+    return {
+        **_resources.fields_of(rec),
+        "ip_access_list": scd2.sorted_set(list(rec.ip_access_list)),
+    }
 
 
-_REPOSITORY = _resources.ResourceRepository(TABLE)
+_REPOSITORY = _resources.ResourceRepository[RecipientRecord](TABLE, _stored)
+record = _REPOSITORY.record
 get_current = _REPOSITORY.get_current
 list_current = _REPOSITORY.list_current
 soft_delete = _REPOSITORY.soft_delete
-history = _REPOSITORY.history
 as_of = _REPOSITORY.as_of

@@ -17,7 +17,7 @@ import psycopg
 from psycopg.rows import DictRow
 
 from dbrx_api.workflow.db import scd2
-from dbrx_api.workflow.db.values import returned
+from dbrx_api.workflow.db.values import scalar
 
 TABLE = scd2.SHARE_PACKS
 
@@ -80,9 +80,7 @@ def get_current_by_key(
 ) -> dict[str, Any] | None:
     """The current version row of the pack with this key, or None."""
     query = "SELECT * FROM deltashare.share_packs WHERE pack_key = %s AND is_current"
-    if for_update:
-        return conn.execute(query + " FOR UPDATE", (pack_key,)).fetchone()
-    return conn.execute(query, (pack_key,)).fetchone()
+    return conn.execute(query + (" FOR UPDATE" if for_update else ""), (pack_key,)).fetchone()
 
 
 def get_current(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> dict[str, Any] | None:
@@ -110,12 +108,13 @@ def list_versions(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> lis
 
 def has_newer_version(conn: psycopg.Connection[Any], share_pack_id: UUID, version: int) -> bool:
     """Whether a version newer than `version` of the pack is stored."""
-    row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM deltashare.share_packs WHERE share_pack_id = %s AND version > %s)",
-        (share_pack_id, version),
-    ).fetchone()
-    row = returned(row)
-    return bool(next(iter(row.values())) if isinstance(row, dict) else row[0])
+    return bool(
+        scalar(
+            conn,
+            "SELECT EXISTS (SELECT 1 FROM deltashare.share_packs WHERE share_pack_id = %s AND version > %s)",
+            (share_pack_id, version),
+        )
+    )
 
 
 def config_as_of(
@@ -138,54 +137,40 @@ def store_version(
 ) -> StoredVersion:
     """Store `pack` as the next version of its key unless its hash equals the current one (§7.1 steps 4.1 to 4.4).
 
-    Takes the pack-key lock, reads the current version `FOR UPDATE`, then either returns it untouched
-    (`created=False`, identical content, §7.2) or closes it and inserts version n+1 (or version 1 with a new
-    `share_pack_id`), all at one `clock_timestamp()`. Never commits; the caller adds the status rows (see
-    `operations.admit_version`) in the same transaction.
+    Serialised on the pack key, not the id, because a first upload has no id yet (it gets a new one). Identical
+    content leaves the current version untouched (`created=False`, §7.2). Never commits; the caller adds the
+    status rows (`operations.admit_version`) in the same transaction.
     """
-    digest = pack.record_hash
     lock_pack_key(conn, pack.pack_key)
     current = get_current_by_key(conn, pack.pack_key, for_update=True)
-    ts = scd2.clock(conn)
-    if current is not None and current["record_hash"] == digest:
-        return StoredVersion(created=False, row=current, at=ts, previous_version=current["version"])
-    if current is not None:
-        scd2.close_row(conn, TABLE, current["record_id"], ts)
-    row = scd2.insert_row(
-        conn,
-        TABLE,
-        {
-            "share_pack_id": current["share_pack_id"] if current is not None else uuid.uuid4(),
-            "version": current["version"] + 1 if current is not None else 1,
-            "pack_key": pack.pack_key,
-            "business_line": pack.business_line,
-            "project_name": pack.project_name,
-            "requestor": pack.requestor,
-            "strategy": pack.strategy,
-            "workspace_url": pack.workspace_url,
-            "approver_status": pack.approver_status,
-            "servicenow": pack.servicenow,
-            "config": pack.config,
-            "warnings": list(pack.warnings),
-            "locator": pack.locator,
-            "file_format": pack.file_format,
-            "file_name": pack.file_name,
-            "file_sha256": pack.file_sha256,
-            "file_size": pack.file_size,
-            "requested_by": pack.requested_by,
-            "requested_by_name": pack.requested_by_name,
-            "requested_by_roles": sorted(pack.requested_by_roles),
-            "effective_from": ts,
-            "is_current": True,
-            "is_deleted": False,
-            "record_hash": digest,
-            "changed_by": changed_by,
-            "change_reason": reason,
-        },
+    values = {
+        "share_pack_id": current["share_pack_id"] if current is not None else uuid.uuid4(),
+        "pack_key": pack.pack_key,
+        "business_line": pack.business_line,
+        "project_name": pack.project_name,
+        "requestor": pack.requestor,
+        "strategy": pack.strategy,
+        "workspace_url": pack.workspace_url,
+        "approver_status": pack.approver_status,
+        "servicenow": pack.servicenow,
+        "config": pack.config,
+        "warnings": list(pack.warnings),
+        "locator": pack.locator,
+        "file_format": pack.file_format,
+        "file_name": pack.file_name,
+        "file_sha256": pack.file_sha256,
+        "file_size": pack.file_size,
+        "requested_by": pack.requested_by,
+        "requested_by_name": pack.requested_by_name,
+        "requested_by_roles": sorted(pack.requested_by_roles),
+        "is_deleted": False,
+    }
+    result = scd2.next_version(
+        conn, TABLE, current, values, digest=pack.record_hash, changed_by=changed_by, reason=reason
     )
     return StoredVersion(
-        created=True,
-        row=row,
-        at=ts,
+        created=result.changed,
+        row=result.row,
+        at=result.at,
         previous_version=current["version"] if current is not None else None,
     )

@@ -6,15 +6,11 @@ name) and `recipients` the sorted names holding `SELECT`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
-
-import psycopg
-from psycopg.rows import DictRow
 
 from dbrx_api.workflow.db import scd2
 from dbrx_api.workflow.db.repositories import _resources
@@ -54,34 +50,18 @@ def _sorted_assets(assets: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
-def record(
-    conn: psycopg.Connection[DictRow],
-    rec: ShareRecord,
-    *,
-    changed_by: str,
-    reason: str = "provisioned",
-    source_version: int | None = None,
-    source_run_id: UUID | None = None,
-) -> scd2.Scd2Result:
-    """Write the share's next version unless unchanged (`changed=False`). Never commits."""
-    values = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
-    values["assets"] = _sorted_assets(rec.assets)
-    values["recipients"] = scd2.sorted_set([r.lower() for r in rec.recipients])
-    values["tags"] = dict(rec.tags) if rec.tags is not None else None
-    return _resources.write(
-        conn,
-        TABLE,
-        values,
-        changed_by=changed_by,
-        reason=reason,
-        source_version=source_version,
-        source_run_id=source_run_id,
-    )
+def _stored(rec: ShareRecord) -> dict[str, Any]:
+    return {
+        **_resources.fields_of(rec),
+        "assets": _sorted_assets(rec.assets),
+        "recipients": scd2.sorted_set([r.lower() for r in rec.recipients]),
+        "tags": dict(rec.tags) if rec.tags is not None else None,
+    }
 
 
-_REPOSITORY = _resources.ResourceRepository(TABLE)
+_REPOSITORY = _resources.ResourceRepository[ShareRecord](TABLE, _stored)
+record = _REPOSITORY.record
 get_current = _REPOSITORY.get_current
 list_current = _REPOSITORY.list_current
 soft_delete = _REPOSITORY.soft_delete
-history = _REPOSITORY.history
 as_of = _REPOSITORY.as_of

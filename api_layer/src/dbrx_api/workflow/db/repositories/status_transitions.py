@@ -9,7 +9,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import returned
+from dbrx_api.workflow.db.values import scalar
 
 
 def record(
@@ -26,14 +26,15 @@ def record(
     request_id: str | None = None,
 ) -> int:
     """Append one transition and return its id (the table's CHECK refuses pairs outside §4.3)."""
-    row = conn.execute(
-        "INSERT INTO deltashare.status_transitions "
-        "(share_pack_id, version, from_status, to_status, at, actor, reason, run_id, request_id) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING transition_id",
-        (share_pack_id, version, from_status, to_status, at, actor, reason, run_id, request_id),
-    ).fetchone()
-    row = returned(row)
-    return int(row["transition_id"])
+    return int(
+        scalar(
+            conn,
+            "INSERT INTO deltashare.status_transitions "
+            "(share_pack_id, version, from_status, to_status, at, actor, reason, run_id, request_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING transition_id",
+            (share_pack_id, version, from_status, to_status, at, actor, reason, run_id, request_id),
+        )
+    )
 
 
 def list_for_version(

@@ -62,9 +62,7 @@ def record_intent(
         "VALUES (%s, %s, %s, coalesce(%s, clock_timestamp()), %s) ON CONFLICT DO NOTHING",
         (share_pack_id, version, action_key, intent_at, run_id),
     )
-    row = get(conn, share_pack_id, version, action_key)
-    row = returned(row)
-    return row
+    return returned(get(conn, share_pack_id, version, action_key))
 
 
 def mark_done(

@@ -16,8 +16,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.repositories import _common, status_transitions
-from dbrx_api.workflow.db.values import returned
+from dbrx_api.workflow.db.repositories import status_transitions
+from dbrx_api.workflow.db.values import jsonb, returned
 
 
 class Status(StrEnum):
@@ -57,12 +57,6 @@ ALLOWED_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
     }
 )
 
-# States in which a queue message for the version has nothing left to do (§8.2 step 4).
-NOT_RUNNABLE = frozenset(
-    {Status.COMPLETED, Status.FAILED, Status.SUPERSEDED, Status.REJECTED, Status.PENDING_APPROVAL}
-)
-TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.SUPERSEDED, Status.REJECTED})
-
 _COLUMNS = frozenset(
     {
         "status_detail",
@@ -94,9 +88,9 @@ def get(
 ) -> dict[str, Any] | None:
     """The status row of one version, or None."""
     query = "SELECT * FROM deltashare.pack_version_status WHERE share_pack_id = %s AND version = %s"
-    if for_update:
-        return conn.execute(query + " FOR UPDATE", (share_pack_id, version)).fetchone()
-    return conn.execute(query, (share_pack_id, version)).fetchone()
+    return conn.execute(
+        query + (" FOR UPDATE" if for_update else ""), (share_pack_id, version)
+    ).fetchone()
 
 
 def insert_received(
@@ -165,14 +159,15 @@ def transition(
         return None
     if any(current[c] != v for c, v in (guard or {}).items()):
         return None
-    assignments, params = _common.set_clause({**(changes or {})}, _COLUMNS, _JSON_COLUMNS)
-    extra = sql.SQL(", {}").format(assignments) if changes else sql.SQL("")
+    changes = dict(changes or {})
+    if set(changes) - _COLUMNS:
+        raise ValueError(f"cannot set {sorted(set(changes) - _COLUMNS)}")
     query = sql.SQL(
         "UPDATE deltashare.pack_version_status SET status = %s, updated_at = %s{} "
         "WHERE share_pack_id = %s AND version = %s RETURNING *"
-    ).format(extra)
-    row = conn.execute(query, [to_status, at, *params, share_pack_id, version]).fetchone()
-    row = returned(row)
+    ).format(sql.Composed([sql.SQL(", {} = %s").format(sql.Identifier(c)) for c in changes]))
+    params = [jsonb(v) if c in _JSON_COLUMNS else v for c, v in changes.items()]
+    row = returned(conn.execute(query, [to_status, at, *params, share_pack_id, version]).fetchone())
     status_transitions.record(
         conn,
         share_pack_id=share_pack_id,
@@ -287,17 +282,11 @@ def list_queued(
     conn: psycopg.Connection[DictRow], *, visible_before: datetime | None = None, limit: int = 1000
 ) -> list[dict[str, Any]]:
     """`QUEUED` versions, those whose message should have been visible before `visible_before` when given."""
-    if visible_before is None:
-        return conn.execute(
-            "SELECT * FROM deltashare.pack_version_status WHERE status = 'QUEUED' "
-            "ORDER BY next_visible_at NULLS FIRST LIMIT %s",
-            (limit,),
-        ).fetchall()
     return conn.execute(
         "SELECT * FROM deltashare.pack_version_status WHERE status = 'QUEUED' "
-        "AND (next_visible_at IS NULL OR next_visible_at < %s) "
+        "AND (%s::timestamptz IS NULL OR next_visible_at IS NULL OR next_visible_at < %s) "
         "ORDER BY next_visible_at NULLS FIRST LIMIT %s",
-        (visible_before, limit),
+        (visible_before, visible_before, limit),
     ).fetchall()
 
 
@@ -321,13 +310,3 @@ def list_pending_older(
         "AND status IN ('QUEUED', 'PENDING_APPROVAL') ORDER BY version",
         (share_pack_id, below_version),
     ).fetchall()
-
-
-def last_completed_version(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> int | None:
-    """The newest version of the pack whose status is `COMPLETED`, or None."""
-    row = conn.execute(
-        "SELECT max(version) AS v FROM deltashare.pack_version_status "
-        "WHERE share_pack_id = %s AND status = 'COMPLETED'",
-        (share_pack_id,),
-    ).fetchone()
-    return None if row is None or row["v"] is None else int(row["v"])
