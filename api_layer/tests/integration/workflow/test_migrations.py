@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from dbrx_api.workflow.db import migrate
+from dbrx_api.workflow.db import migrate, scd2
 from dbrx_api.workflow.db.migrate import MigrationError, apply_migrations, migration_status
-from dbrx_api.workflow.db.repositories import _resources, recipients
+from dbrx_api.workflow.db.repositories import recipients
 from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 
 pytestmark = pytest.mark.integration
@@ -214,14 +214,18 @@ def test_v0004_keeps_recipients_recorded_before_it_unchanged(
         before = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
         del before["properties"]  # what the V0003 code wrote
         before["ip_access_list"] = list(record.ip_access_list)
-        first = _resources.write(
+        key = {
+            "workspace_url": before.pop("workspace_url"),
+            "recipient_name": before.pop("recipient_name"),
+        }
+        first = scd2.scd2_write(
             conn,
             recipients.TABLE,
+            key,
             before,
             changed_by="w",
             reason="provisioned",
-            source_version=1,
-            source_run_id=None,
+            bookkeeping={"source_version": 1, "source_run_id": None},
         )
     apply_migrations(url)
     with psycopg.connect(url, row_factory=dict_row) as conn:
