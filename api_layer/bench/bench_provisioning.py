@@ -46,7 +46,7 @@ from dbrx_api.workflow.db.connection import Pool, open_pool, transaction
 from dbrx_api.workflow.db.migrate import apply_migrations
 from dbrx_api.workflow.db.operations import Claim, RunFigures
 from dbrx_api.workflow.db.repositories import share_packs
-from dbrx_api.workflow.orchestrator import run_provisioning
+from dbrx_api.workflow.orchestrator.provision import run_provisioning
 from dbrx_api.workflow.queue.in_process import InProcessQueue
 from dbrx_api.workflow.queue.run import Outcome, RunControl
 from dbrx_api.workflow.service import version_input

@@ -29,7 +29,6 @@ from dbrx_api.workflow.db.repositories import pipelines, recipients, share_packs
 from dbrx_api.workflow.models.errors import SharePackInvalid
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import AnySharePack, SharePack
-from dbrx_api.workflow.orchestrator.actions import Verb
 from dbrx_api.workflow.sharepack import LoadedPack
 from dbrx_api.workflow.validators.locator import PackLocator
 
@@ -172,7 +171,7 @@ def reject_managed_elsewhere(
 
 def _recorded_target(action: AnyAction) -> tuple[Any, str] | None:
     """The repository and name of the recorded row an action writes, or None (deletions, schemas)."""
-    if action.kind == Verb.DELETE:
+    if action.kind == "delete":  # Verb.DELETE; the orchestrator package imports this module
         return None  # deletions act only on rows recorded for the running pack
     if action.resource_type in ("recipient", "token"):
         return recipients, action.name

@@ -17,8 +17,8 @@ from databricks.sdk import WorkspaceClient
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import Pool, transaction
 from dbrx_api.workflow.db.repositories import pipelines, recipients, shares, version_actions
-from dbrx_api.workflow.orchestrator import run_provisioning
 from dbrx_api.workflow.orchestrator.actions import AnyAction
+from dbrx_api.workflow.orchestrator.provision import run_provisioning
 from dbrx_api.workflow.queue.run import RunControl
 from dbrx_emulator.testing import Emu
 from fixtures.orchestrator import (

@@ -8,9 +8,9 @@ import pytest
 
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.repositories import pipelines, provisioning_steps, version_status
-from dbrx_api.workflow.orchestrator import run_provisioning
 from dbrx_api.workflow.orchestrator.actions import AnyAction
 from dbrx_api.workflow.orchestrator.plan import plan_pack
+from dbrx_api.workflow.orchestrator.provision import run_provisioning
 from dbrx_api.workflow.queue.run import RunControl
 from dbrx_emulator.testing import Emu
 from fixtures.orchestrator import (

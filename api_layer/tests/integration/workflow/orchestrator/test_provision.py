@@ -21,7 +21,7 @@ from dbrx_api.workflow.db.repositories import (
     shares,
     version_status,
 )
-from dbrx_api.workflow.orchestrator import run_provisioning
+from dbrx_api.workflow.orchestrator.provision import run_provisioning
 from dbrx_api.workflow.queue.consumer import Consumer
 from dbrx_api.workflow.queue.messages import WorkMessage
 from dbrx_emulator.testing import Emu
