@@ -810,7 +810,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_exception_handlers(app)
     prefix = settings.api_prefix
-    # `access` before `recipients`: its `/recipients/tokens` would otherwise match `/recipients/{name}`.
     for module in (health, shares, access, recipients, catalogs, pipelines, schedules, metrics):
         app.include_router(module.router, prefix=prefix)
     if settings.workflow.enabled:

@@ -188,9 +188,9 @@ class ApiClient:
         return self._request("POST", path, retry=False, json_body=body)
 
     def tokens(self, expiring_within: str) -> ApiResponse:
-        """`GET /recipients/tokens?expiring_within=…` (read-only, so retried)."""
+        """`GET /tokens?expiring_within=…` (read-only, so retried)."""
         return self._request(
-            "GET", "/recipients/tokens", params={"expiring_within": expiring_within}, retry=True
+            "GET", "/tokens", params={"expiring_within": expiring_within}, retry=True
         )
 
     # ---------------------------------------------------------------------------- transport

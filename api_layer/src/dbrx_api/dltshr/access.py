@@ -7,7 +7,6 @@ links are never part of either answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -16,24 +15,18 @@ from databricks.sdk.service.sharing import (
     AuthenticationType,
     RecipientInfo,
     RecipientTokenInfo,
+    SharedDataObject,
     ShareInfo,
 )
 
 from dbrx_api.dltshr import shares as share_gateway
 from dbrx_api.dltshr.recipients import iter_share_permissions, sdk_get_recipient
-from dbrx_api.errors import ValidationFailed, upstream
-from dbrx_api.schemas.access import (
-    AccessObject,
-    AccessShare,
-    ObjectAccess,
-    ObjectReader,
-    RecipientAccess,
-    TokenReport,
-    TokenReportItem,
-)
+from dbrx_api.errors import upstream
+from dbrx_api.schemas.access import AccessEntry, AccessView, TokenReport, TokenReportItem
 from dbrx_api.schemas.common import enum_text, from_epoch_ms
 
 _DAY_SECONDS = 86_400
+Via = Literal["object", "schema"]
 
 
 def _days_left(expiry: datetime | None, now: datetime) -> float | None:
@@ -116,63 +109,24 @@ def _granted_shares(ws: WorkspaceClient, recipient: str) -> list[str]:
     )
 
 
-def _objects(share: ShareInfo) -> list[AccessObject]:
-    return sorted(
-        (
-            AccessObject(
-                name=o.name or "",
-                type=enum_text(o.data_object_type) or "TABLE",
-                shared_as=o.shared_as or o.string_shared_as,
-            )
-            for o in share.objects or []
-        ),
-        key=lambda o: o.name,
-    )
-
-
-def recipient_access(ws: WorkspaceClient, recipient: str) -> RecipientAccess:
-    """The shares a recipient can read now and their objects (each granted share read once)."""
-    with upstream("recipient", recipient):
-        info = sdk_get_recipient(ws, recipient)
-    name = info.name or recipient
-    shares = [
-        AccessShare(share=share, objects=_objects(share_gateway.sdk_get_share(ws, share)))
-        for share in _granted_shares(ws, name)
-    ]
-    return RecipientAccess(recipient=name, shares=shares)
-
-
-def _readers_via(share: ShareInfo, full_name: str) -> Literal["object", "schema"] | None:
-    """How a share exposes `full_name`: the object itself, or its schema shared whole; None when it does not."""
+def _exposes(share: ShareInfo, full_name: str | None) -> list[tuple[SharedDataObject, Via | None]]:
+    """The share's objects (sorted by name), or, for a table name, the object that exposes it and how."""
+    objects = sorted(share.objects or [], key=lambda o: (o.name or "").lower())
+    if full_name is None:
+        return [(o, None) for o in objects]
     wanted = full_name.lower()
     schema = wanted.rsplit(".", 1)[0]
-    names = {(o.name or "").lower(): enum_text(o.data_object_type) for o in share.objects or []}
-    if wanted in names:
-        return "object"
-    if names.get(schema) == "SCHEMA":
-        return "schema"
-    return None
+    found: list[tuple[SharedDataObject, Via | None]] = []
+    for obj in objects:
+        name = (obj.name or "").lower()
+        if name == wanted:
+            found.append((obj, "object"))
+        elif name == schema and enum_text(obj.data_object_type) == "SCHEMA":
+            found.append((obj, "schema"))
+    return found
 
 
-def object_access(ws: WorkspaceClient, full_name: str) -> ObjectAccess:
-    """The recipients that can read `catalog.schema.table` now: through each share holding it or its schema."""
-    with upstream("share"):
-        names = sorted(s.name or "" for s in ws.shares.list_shares())
-    readers: list[ObjectReader] = []
-    for name in names:
-        share = share_gateway.sdk_get_share(ws, name)
-        via = _readers_via(share, full_name)
-        if via is None:
-            continue
-        readers.extend(
-            ObjectReader(recipient=recipient, share=name, via=via)
-            for recipient in _share_grantees(ws, name)
-        )
-    readers.sort(key=lambda r: (r.recipient, r.share))
-    return ObjectAccess(object=full_name.lower(), readers=readers)
-
-
-def _share_grantees(ws: WorkspaceClient, share: str) -> Iterable[str]:
+def _share_grantees(ws: WorkspaceClient, share: str) -> list[str]:
     return sorted(
         {
             a.principal or ""
@@ -183,22 +137,41 @@ def _share_grantees(ws: WorkspaceClient, share: str) -> Iterable[str]:
 
 
 def access_view(
-    ws: WorkspaceClient, *, recipient: str | None, object_name: str | None
-) -> RecipientAccess | ObjectAccess:
-    """`recipient_access` or `object_access`: exactly one of the two must be asked."""
-    if (recipient is None) == (object_name is None):
-        raise ValidationFailed(
-            "give exactly one of the query parameters 'recipient' and 'object'",
-            code="access_query_invalid",
-            errors=[
-                {
-                    # Neither given: the request as a whole; both: the second one.
-                    "loc": ["query"] if recipient is None else ["query", "object"],
-                    "msg": "give exactly one of 'recipient' and 'object'",
-                    "type": "access_query_invalid",
-                }
-            ],
-        )
+    ws: WorkspaceClient, *, recipient: str | None = None, object_name: str | None = None
+) -> AccessView:
+    """Who can read what now: every recipient granted SELECT on a share, with the share's objects.
+
+    `recipient` narrows to the shares granted to it (its grants read once, then only those shares); `object_name`
+    (`catalog.schema.table`) to the shares holding that table or its whole schema. Each share is read once.
+    """
     if recipient is not None:
-        return recipient_access(ws, recipient)
-    return object_access(ws, object_name or "")
+        info = sdk_get_recipient(ws, recipient)
+        reader = info.name or recipient.lower()
+        share_names = _granted_shares(ws, reader)
+    else:
+        with upstream("share"):
+            share_names = sorted(s.name or "" for s in ws.shares.list_shares())
+    entries: list[AccessEntry] = []
+    for share_name in share_names:
+        exposed = _exposes(share_gateway.sdk_get_share(ws, share_name), object_name)
+        if not exposed:
+            continue
+        readers = [reader] if recipient is not None else _share_grantees(ws, share_name)
+        entries.extend(
+            AccessEntry(
+                recipient=name,
+                share=share_name,
+                object=obj.name or "",
+                type=enum_text(obj.data_object_type) or "TABLE",
+                shared_as=obj.shared_as or obj.string_shared_as,
+                via=via,
+            )
+            for name in readers
+            for obj, via in exposed
+        )
+    entries.sort(key=lambda e: (e.recipient, e.share, e.object))
+    return AccessView(
+        recipient=reader if recipient is not None else None,
+        object=object_name.lower() if object_name is not None else None,
+        entries=entries,
+    )

@@ -1,6 +1,6 @@
 """Token hygiene and access review (docs/API.md §16): thin routes over `dltshr.access`.
 
-Registered before the recipients router: `/recipients/tokens` must not be read as the recipient named `tokens`.
+The report is `/tokens`, not `/recipients/tokens`: under `/recipients/` it would shadow a recipient named `tokens`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,11 @@ from dbrx_api.dependencies import WorkspaceClientDep
 from dbrx_api.dltshr import access as access_service
 from dbrx_api.routes.common import operation
 from dbrx_api.schemas.access import (
+    AccessView,
     ExpiryWindow,
-    ObjectAccess,
-    RecipientAccess,
     ReportFormat,
     TokenReport,
-    object_access_csv,
-    recipient_access_csv,
+    access_csv,
     token_report_csv,
 )
 from dbrx_api.schemas.common import uc_full_name_problem, uc_name_problem
@@ -66,7 +64,7 @@ def _csv(text: str, filename: str) -> Response:
 
 
 @router.get(
-    "/recipients/tokens",
+    "/tokens",
     response_model=TokenReport,
     **operation("recipients_token_report", "reader", errors=[404]),
 )
@@ -93,9 +91,7 @@ def token_report(
 
 
 @router.get(
-    "/access",
-    response_model=RecipientAccess | ObjectAccess,
-    **operation("access_view", "reader", errors=[404]),
+    "/access", response_model=AccessView, **operation("access_view", "reader", errors=[404])
 )
 def access_view(
     request: Request,
@@ -103,15 +99,12 @@ def access_view(
     recipient: RecipientQuery = None,
     object: Annotated[
         str | None,
-        Query(max_length=767, description="`catalog.schema.table`: who can read it"),
+        Query(max_length=767, description="`catalog.schema.table`: only the shares that expose it"),
         AfterValidator(lambda v: v if v is None else _table_name(v)),
     ] = None,
     format: FormatQuery = None,
-) -> RecipientAccess | ObjectAccess | Response:
-    """What a recipient can read now (`recipient`), or who can read an object now (`object`): give exactly one."""
-    found = access_service.access_view(ws, recipient=recipient, object_name=object)
-    if not _wants_csv(request, format):
-        return found
-    if isinstance(found, RecipientAccess):
-        return _csv(recipient_access_csv(found), "access.csv")
-    return _csv(object_access_csv(found), "access.csv")
+) -> AccessView | Response:
+    """Who can read what now: every recipient and the objects of the shares granted to it, narrowed to one
+    `recipient` and/or one `object` (a table, read directly or through its shared schema)."""
+    view = access_service.access_view(ws, recipient=recipient, object_name=object)
+    return _csv(access_csv(view), "access.csv") if _wants_csv(request, format) else view

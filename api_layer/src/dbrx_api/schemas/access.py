@@ -9,38 +9,39 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from dbrx_api.schemas.common import ResponseModel, Timestamp, format_timestamp
 
-_SHORT_DURATION = re.compile(r"^\s*(\d{1,5})\s*([dhDH]?)\s*$")
-MAX_WINDOW = timedelta(days=3650)
+# The look-ahead windows accepted, as one pattern (the OpenAPI document states the same): days `30`/`30d`, hours
+# `12h`, or the ISO 8601 durations `P30D` and `PT12H`. The digit counts bound the window (9,999 days).
+WINDOW_PATTERN = r"^(?:(\d{1,4})[dD]?|(\d{1,5})[hH]|[pP](\d{1,4})[dD]|[pP][tT](\d{1,5})[hH])$"
+_WINDOW = re.compile(WINDOW_PATTERN)
 
 
-def _window(value: object) -> object:
-    """`30d`, `12h`, a bare number of days, or an ISO 8601 duration (`P30D`, `PT12H`, left to pydantic)."""
-    if isinstance(value, str):
-        short = _SHORT_DURATION.match(value)
-        if short:
-            amount, unit = int(short.group(1)), short.group(2).lower()
-            return timedelta(hours=amount) if unit == "h" else timedelta(days=amount)
-        if not value.strip().upper().startswith("P"):
-            raise PydanticCustomError(
-                "duration_invalid",
-                "expected a number of days ('30', '30d'), hours ('12h') or an ISO 8601 duration ('P30D')",
-            )
-    return value
+def _window(value: object) -> timedelta:
+    """The window a query value names (see WINDOW_PATTERN)."""
+    match = _WINDOW.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise PydanticCustomError(
+            "duration_invalid",
+            "expected days ('30', '30d'), hours ('12h') or an ISO 8601 duration ('P30D', 'PT12H')",
+        )
+    days, hours, iso_days, iso_hours = match.groups()
+    if days or iso_days:
+        return timedelta(days=int(days or iso_days))
+    return timedelta(hours=int(hours or iso_hours))
 
 
-def _bounded(value: timedelta) -> timedelta:
-    if value < timedelta(0) or value > MAX_WINDOW:
-        raise PydanticCustomError("duration_invalid", "expected a window between 0 and 3650 days")
-    return value
-
-
-ExpiryWindow = Annotated[timedelta, BeforeValidator(_window), AfterValidator(_bounded)]
-"""A look-ahead window: days or hours written short, or an ISO 8601 duration."""
+ExpiryWindow = Annotated[
+    timedelta,
+    PlainValidator(_window),
+    WithJsonSchema(
+        {"type": "string", "pattern": WINDOW_PATTERN, "examples": ["30d", "P30D", "12h"]}
+    ),
+]
+"""A look-ahead window: days or hours written short, or an ISO 8601 duration of days or hours."""
 
 ReportFormat = Literal["json", "csv"]
 
@@ -68,43 +69,29 @@ class TokenReport(ResponseModel):
     items: list[TokenReportItem]
 
 
-class AccessObject(ResponseModel):
-    """An object of a share as a recipient reads it."""
+class AccessEntry(ResponseModel):
+    """One object a recipient can read through one share."""
 
-    name: str
+    recipient: str
+    share: str
+    object: str = Field(
+        description="The share's object: the asked table itself, or the schema shared whole"
+    )
     type: str
-    shared_as: str | None = None
+    shared_as: str | None = Field(None, description="The name the recipient sees")
+    via: Literal["object", "schema"] | None = Field(
+        None,
+        description="With `object`: whether the share holds the table itself or its whole schema",
+    )
 
 
-class AccessShare(ResponseModel):
-    """A share a recipient can read, with its objects."""
+class AccessView(ResponseModel):
+    """Who can read what now, read live; narrowed to one recipient and/or one table when asked."""
 
-    share: str
-    objects: list[AccessObject]
-
-
-class RecipientAccess(ResponseModel):
-    """What one recipient can read now (read live)."""
-
-    recipient: str
     source: Literal["live"] = "live"
-    shares: list[AccessShare]
-
-
-class ObjectReader(ResponseModel):
-    """A recipient that can read an object, the share it reads it through and how (the table or its schema)."""
-
-    recipient: str
-    share: str
-    via: Literal["object", "schema"]
-
-
-class ObjectAccess(ResponseModel):
-    """Who can read one object now (read live)."""
-
-    object: str
-    source: Literal["live"] = "live"
-    readers: list[ObjectReader]
+    recipient: str | None = None
+    object: str | None = None
+    entries: list[AccessEntry]
 
 
 def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -155,21 +142,9 @@ def token_report_csv(report: TokenReport) -> str:
     )
 
 
-def recipient_access_csv(access: RecipientAccess) -> str:
-    """One line per object the recipient can read."""
+def access_csv(view: AccessView) -> str:
+    """One line per entry."""
     return csv_text(
-        ("recipient", "share", "object", "type", "shared_as"),
-        (
-            (access.recipient, s.share, o.name, o.type, o.shared_as)
-            for s in access.shares
-            for o in s.objects
-        ),
-    )
-
-
-def object_access_csv(access: ObjectAccess) -> str:
-    """One line per recipient and share through which it reads the object."""
-    return csv_text(
-        ("object", "recipient", "share", "via"),
-        ((access.object, r.recipient, r.share, r.via) for r in access.readers),
+        ("recipient", "share", "object", "type", "shared_as", "via"),
+        ((e.recipient, e.share, e.object, e.type, e.shared_as, e.via) for e in view.entries),
     )

@@ -130,6 +130,12 @@ Properties = Annotated[
             "and `-`, not starting with `databricks.`; string values up to 1000 characters."
         ),
         examples=[{"country": "DE", "tier": "gold"}],
+        # What a JSON Schema can state; the reserved prefix and keys equal ignoring case are checked beyond it.
+        json_schema_extra={
+            "propertyNames": {"pattern": f"^{PROPERTY_KEY.pattern}$"},
+            "maxProperties": MAX_PROPERTIES,
+            "additionalProperties": {"type": "string", "maxLength": MAX_PROPERTY_VALUE},
+        },
     ),
 ]
 

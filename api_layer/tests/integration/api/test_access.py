@@ -63,7 +63,7 @@ def test_the_report_lists_tokens_expiring_in_the_window_with_their_shares(
     api: TestClient, emu: Any, fleet: None
 ) -> None:
     emu.reset_stats()
-    report = _ok(api.get("/recipients/tokens", params={"expiring_within": "30d"}))
+    report = _ok(api.get("/tokens", params={"expiring_within": "30d"}))
 
     assert [(i["recipient"], i["shares"], i["activated"]) for i in report["items"]] == [
         ("acme", ["sales"], False)
@@ -76,7 +76,7 @@ def test_the_report_lists_tokens_expiring_in_the_window_with_their_shares(
     assert emu.count("recipients.share_permissions") == 1
     assert emu.count("recipients.get") == 0
 
-    everything = _ok(api.get("/recipients/tokens", params={"expiring_within": "P100D"}))
+    everything = _ok(api.get("/tokens", params={"expiring_within": "P100D"}))
     assert [i["recipient"] for i in everything["items"]] == ["acme", "beta"]  # soonest expiry first
 
 
@@ -85,12 +85,12 @@ def test_the_report_filters_activation_and_recipient_and_speaks_csv(
 ) -> None:
     emu.activate("acme")
 
-    pending = _ok(api.get("/recipients/tokens", params={"activated": "false"}))
+    pending = _ok(api.get("/tokens", params={"activated": "false"}))
     assert [i["recipient"] for i in pending["items"]] == ["beta"]
-    one = _ok(api.get("/recipients/tokens", params={"recipient": "ACME"}))
+    one = _ok(api.get("/tokens", params={"recipient": "ACME"}))
     assert [(i["recipient"], i["activated"]) for i in one["items"]] == [("acme", True)]
 
-    response = api.get("/recipients/tokens", headers={"Accept": "text/csv"})
+    response = api.get("/tokens", headers={"Accept": "text/csv"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
@@ -100,68 +100,81 @@ def test_the_report_filters_activation_and_recipient_and_speaks_csv(
     ]
 
 
-@pytest.mark.parametrize("window", ["soon", "-3d", "P99999D", "30w"])
+@pytest.mark.parametrize("window", ["soon", "-3d", "P99999D", "30w", "P1Y", " 30d"])
 def test_a_bad_window_is_a_located_422(api: TestClient, window: str) -> None:
-    response = api.get("/recipients/tokens", params={"expiring_within": window})
+    response = api.get("/tokens", params={"expiring_within": window})
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["query", "expiring_within"]
 
 
 def test_the_report_of_an_unknown_recipient_is_404(api: TestClient) -> None:
-    assert api.get("/recipients/tokens", params={"recipient": "nobody"}).status_code == 404
+    assert api.get("/tokens", params={"recipient": "nobody"}).status_code == 404
 
 
 # ---------------------------------------------------------------------------------------------- access view
 
 
+def _entries(view: dict[str, Any]) -> list[tuple[str, str, str, str | None]]:
+    return [(e["recipient"], e["share"], e["object"], e["via"]) for e in view["entries"]]
+
+
 def test_what_a_recipient_can_read(api: TestClient, emu: Any, fleet: None) -> None:
     emu.reset_stats()
-    access = _ok(api.get("/access", params={"recipient": "acme"}))
+    view = _ok(api.get("/access", params={"recipient": "ACME"}))
 
-    assert access["source"] == "live"
-    assert [(s["share"], [o["name"] for o in s["objects"]]) for s in access["shares"]] == [
-        ("sales", ["main.sales.orders"])
-    ]
-    assert access["shares"][0]["objects"][0]["shared_as"] == "sales.orders"
-    assert emu.count("shares.get") == 1  # each granted share read once
+    assert (view["source"], view["recipient"], view["object"]) == ("live", "acme", None)
+    assert _entries(view) == [("acme", "sales", "main.sales.orders", None)]
+    assert view["entries"][0]["shared_as"] == "sales.orders"
+    # its grants once, then only the granted share, read once; no listing of every share
+    assert (emu.count("recipients.share_permissions"), emu.count("shares.get")) == (1, 1)
+    assert emu.count("shares.list_shares") == 0
 
-    rows = list(
-        csv.DictReader(
-            io.StringIO(api.get("/access", params={"recipient": "beta", "format": "csv"}).text)
-        )
-    )
-    assert {(r["share"], r["object"], r["type"]) for r in rows} == {
+    text = api.get("/access", params={"recipient": "beta", "format": "csv"}).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["share"], r["object"], r["type"]) for r in rows] == [
         ("finance_all", "main.finance", "SCHEMA")
-    }
+    ]
 
 
-def test_who_can_read_an_object_directly_or_through_its_schema(
+def test_who_can_read_a_table_directly_or_through_its_schema(
     api: TestClient, emu: Any, fleet: None, emu_client: WorkspaceClient
 ) -> None:
     finance_table = next(iter(emu_client.tables.list("main", "finance"))).full_name or ""
     emu.reset_stats()
 
     direct = _ok(api.get("/access", params={"object": "MAIN.sales.orders"}))
-    assert direct["readers"] == [{"recipient": "acme", "share": "sales", "via": "object"}]
+    assert _entries(direct) == [("acme", "sales", "main.sales.orders", "object")]
+    assert emu.count("shares.list_shares") == 1
     assert emu.count("shares.get") == 2  # every share read once
+    assert emu.count("shares.share_permissions") == 1  # grants only of the share that exposes it
     via_schema = _ok(api.get("/access", params={"object": finance_table}))
-    assert via_schema["readers"] == [{"recipient": "beta", "share": "finance_all", "via": "schema"}]
+    assert _entries(via_schema) == [("beta", "finance_all", "main.finance", "schema")]
+    both = _ok(api.get("/access", params={"object": finance_table, "recipient": "acme"}))
+    assert both["entries"] == []
+
+
+def test_the_whole_workspace_matrix(api: TestClient, fleet: None) -> None:
+    view = _ok(api.get("/access"))
+    assert _entries(view) == [
+        ("acme", "sales", "main.sales.orders", None),
+        ("beta", "finance_all", "main.finance", None),
+    ]
 
 
 @pytest.mark.parametrize(
-    "params",
+    ("params", "loc"),
     [
-        {},
-        {"recipient": "acme", "object": "main.sales.orders"},
-        {"object": "main.sales"},
-        {"recipient": "a/b"},
+        ({"object": "main.sales"}, ["query", "object"]),
+        ({"recipient": "a/b"}, ["query", "recipient"]),
+        ({"format": "xml"}, ["query", "format"]),
     ],
 )
-def test_the_access_view_needs_exactly_one_valid_question(
-    api: TestClient, params: dict[str, str]
+def test_a_bad_question_is_a_located_422(
+    api: TestClient, params: dict[str, str], loc: list[str]
 ) -> None:
     response = api.get("/access", params=params)
     assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == loc
 
 
 # ---------------------------------------------------------------------------------------------- what the partner sees
@@ -185,12 +198,11 @@ def _client_tables(profile: str) -> set[tuple[str, str, str]]:
 
 
 def _access_tables(api: TestClient, recipient: str) -> set[tuple[str, str, str]]:
-    access = _ok(api.get("/access", params={"recipient": recipient}))
+    view = _ok(api.get("/access", params={"recipient": recipient}))
     return {
-        (s["share"], *o["shared_as"].split(".", 1))
-        for s in access["shares"]
-        for o in s["objects"]
-        if o["type"] != "SCHEMA"
+        (e["share"], *e["shared_as"].split(".", 1))
+        for e in view["entries"]
+        if e["type"] != "SCHEMA"
     }
 
 

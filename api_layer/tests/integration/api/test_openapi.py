@@ -29,7 +29,7 @@ INDEX: list[tuple[str, str, str, str, bool]] = [
     ("put", "/recipients/{name}/ipaddress/add", "writer", "recipients_add_ips", True),
     ("put", "/recipients/{name}/ipaddress/revoke", "writer", "recipients_revoke_ips", True),
     ("post", "/recipients/{name}/tokens/rotate", "writer", "recipients_rotate_token", True),
-    ("get", "/recipients/tokens", "reader", "recipients_token_report", True),
+    ("get", "/tokens", "reader", "recipients_token_report", True),
     ("get", "/access", "reader", "access_view", True),
     ("get", "/catalogs", "reader", "catalogs_list", True),
     ("get", "/catalogs/{name}", "reader", "catalogs_get", True),

@@ -174,6 +174,8 @@ SEMANTIC_ERROR_TYPES = frozenset(
         "tag_invalid",
         "cursor_invalid",  # an opaque cursor must come from the endpoint
         "workspace_url_invalid",  # a `format: uri` with a path or query is no workspace URL (§12.1 `workspace`)
+        "recipient_property_reserved",  # a `databricks.` key: Databricks reserves the prefix (§2.2)
+        "recipient_property_duplicate",  # two keys equal ignoring case (§2.2)
     }
 )
 # Length limits that apply after trimming surrounding quotes (docs/API.md §11.2): the schema states the raw bound only.
