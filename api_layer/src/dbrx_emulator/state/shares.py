@@ -353,23 +353,15 @@ class SharingState(RecipientsArea):
         alias = data.str_("shared_as")
         if alias is None:
             alias = f"{table.schema_name}.{table.name}"
-        if not _SHARED_AS.match(alias):
-            raise invalid(
-                f"Invalid shared_as '{alias}' for '{obj.name}': expected <schema>.<table> with letters, digits "
-                "and underscores."
-            )
-        obj.shared_as = alias.lower()
-        for other in work.values():
-            if other.data_object_type in IN_SCHEMA and other.alias == obj.shared_as:
-                raise invalid(
-                    f"The name '{obj.shared_as}' is already used by '{other.name}' in share '{share.name}'."
-                )
-        schema_name = f"{table.catalog_name}.{table.schema_name}"
-        shared_schema = work.get(schema_name)
-        if shared_schema is not None and shared_schema.data_object_type == "SCHEMA":
-            raise invalid(
-                f"Cannot share {obj.name} because its schema {schema_name} is already shared"
-            )
+        obj.shared_as = self._alias_in_schema(
+            share,
+            work,
+            obj,
+            "shared_as",
+            alias,
+            f"{table.catalog_name}.{table.schema_name}",
+            "table",
+        )
         self._check_table_options(
             obj, data, table.cdf_enabled, table.current_version, [c.name for c in table.columns]
         )
@@ -380,6 +372,36 @@ class SharingState(RecipientsArea):
             raise invalid(f"A share can hold at most {PER_SHARE_LIMITS['table']} tables.")
         if not table.owner_can_select:
             raise permission_denied(f"User does not have SELECT on Table '{table.full_name}'.")
+
+    @staticmethod
+    def _alias_in_schema(
+        share: Share,
+        work: dict[str, SharedObject],
+        obj: SharedObject,
+        field_name: str,
+        alias: str,
+        schema_name: str,
+        noun: str,
+    ) -> str:
+        """The `<schema>.<name>` alias of an object inside a schema, lower-cased: well formed, unique in the share
+        (tables, volumes and models share one name space), and its schema not shared whole."""
+        if not _SHARED_AS.match(alias):
+            raise invalid(
+                f"Invalid {field_name} '{alias}' for '{obj.name}': expected <schema>.<{noun}> with letters, "
+                "digits and underscores."
+            )
+        alias = alias.lower()
+        for other in work.values():
+            if other.data_object_type in IN_SCHEMA and other.alias == alias:
+                raise invalid(
+                    f"The name '{alias}' is already used by '{other.name}' in share '{share.name}'."
+                )
+        shared_schema = work.get(schema_name)
+        if shared_schema is not None and shared_schema.data_object_type == "SCHEMA":
+            raise invalid(
+                f"Cannot share {obj.name} because its schema {schema_name} is already shared"
+            )
+        return alias
 
     def _check_table_options(
         self,
@@ -492,23 +514,15 @@ class SharingState(RecipientsArea):
         alias = data.str_("string_shared_as")
         if alias is None:
             alias = f"{found.schema_name}.{found.name}"
-        if not _SHARED_AS.match(alias):
-            raise invalid(
-                f"Invalid string_shared_as '{alias}' for '{obj.name}': expected <schema>.<{noun}> with letters, "
-                "digits and underscores."
-            )
-        obj.string_shared_as = alias.lower()
-        for other in work.values():
-            if other.data_object_type in IN_SCHEMA and other.alias == obj.string_shared_as:
-                raise invalid(
-                    f"The name '{obj.string_shared_as}' is already used by '{other.name}' in share '{share.name}'."
-                )
-        schema_name = f"{found.catalog_name}.{found.schema_name}"
-        shared_schema = work.get(schema_name)
-        if shared_schema is not None and shared_schema.data_object_type == "SCHEMA":
-            raise invalid(
-                f"Cannot share {obj.name} because its schema {schema_name} is already shared"
-            )
+        obj.string_shared_as = self._alias_in_schema(
+            share,
+            work,
+            obj,
+            "string_shared_as",
+            alias,
+            f"{found.catalog_name}.{found.schema_name}",
+            noun,
+        )
         limit = PER_SHARE_LIMITS[kind]
         if sum(o.data_object_type == kind for o in work.values()) >= limit:
             raise invalid(f"A share can hold at most {limit} {noun}s.")
