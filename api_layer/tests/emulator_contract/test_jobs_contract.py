@@ -673,7 +673,6 @@ def test_run_history_of_ten_thousand_pipeline_runs(emu: Emu, emu_client: Workspa
     emu.reset(seed=seed)
     seconds = time.perf_counter() - started
     print(f"reset with 10,000 seeded pipeline runs: {seconds * 1000:.0f} ms")  # noqa: T201 - measured value, reported by -s runs
-    assert seconds < 2.0
     job = next(iter(emu_client.jobs.list(name="busy_schedule")))
     day_ago = emu.now_ms() - 86_400_000
     emu.reset_stats()
