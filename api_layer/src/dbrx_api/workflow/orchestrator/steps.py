@@ -16,9 +16,7 @@ import psycopg
 
 from dbrx_api.settings import DatabricksSettings
 from dbrx_api.workflow.db.connection import Pool
-from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
-from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 from dbrx_api.workflow.models.issues import NO_POS, Issue
 from dbrx_api.workflow.orchestrator.actions import AdoptionLookup, AnyAction
 from dbrx_api.workflow.orchestrator.calls import CountedWorkspace
@@ -73,9 +71,10 @@ class RunContext:
     adoption: AdoptionLookup
     total_steps: int = 0
     hook: RunHook = _no_hook
-    recipient_records: dict[str, RecipientRecord] = field(default_factory=dict)
-    pipeline_records: dict[str, PipelineRecord] = field(default_factory=dict)
-    deleted_shares: set[str] = field(default_factory=set)
+    # What a step hands to the steps after it, by (step type, lower-case name): the record a recipient or pipeline
+    # step built (its token rotation or schedule step extends it) and the resources this run deleted.
+    records: dict[tuple[str, str], object] = field(default_factory=dict)
+    deleted: set[tuple[str, str]] = field(default_factory=set)
     warnings: list[Issue] = field(default_factory=list)
     guard: threading.Lock = field(default_factory=threading.Lock)
     # The version's file positions: warnings carry their line/cell.
@@ -86,6 +85,26 @@ class RunContext:
         pos = self.locator.position(loc) if self.locator is not None else NO_POS
         with self.guard:
             self.warnings.append(Issue.at(code, "warning", loc, msg, pos))
+
+    def remember(self, step_type: str, name: str, record: object) -> None:
+        """Keep the record a step built for the steps that depend on it (thread-safe)."""
+        with self.guard:
+            self.records[(step_type, name.lower())] = record
+
+    def recalled[R](self, step_type: str, name: str, record_type: type[R]) -> R | None:
+        """The record a step of this run kept, None when none did."""
+        record = self.records.get((step_type, name.lower()))
+        return record if isinstance(record, record_type) else None
+
+    def note_deleted(self, step_type: str, name: str) -> None:
+        """Note that this run deleted the resource (or found it gone), for the deletions that depend on it."""
+        with self.guard:
+            self.deleted.add((step_type, name.lower()))
+
+    def deleted_names(self, step_type: str) -> set[str]:
+        """The lower-case names of the resources of a type this run deleted."""
+        with self.guard:
+            return {name for kind, name in self.deleted if kind == step_type}
 
     def bookkeeping(self) -> dict[str, Any]:
         """`source_version` and `source_run_id` of SCD2 writes."""

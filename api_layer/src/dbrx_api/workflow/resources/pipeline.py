@@ -845,8 +845,7 @@ def run_pipeline(ctx: RunContext, action: AnyAction) -> StepResult:
         calls += 1
         detail["fields"] = sorted(action.diff or {})
     record = record_of(ctx, work)
-    with ctx.guard:
-        ctx.pipeline_records[name.lower()] = record
+    ctx.remember(RESOURCE_TYPE, name, record)
     return StepResult(
         StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
         calls=calls,
@@ -890,7 +889,7 @@ def run_schedule(ctx: RunContext, action: AnyAction) -> StepResult:
     job_name = schedule_job_name(work.pipeline, schedules)
     calls = 0
     detail: dict[str, Any] = {}
-    record = ctx.pipeline_records.get(name.lower())
+    record = ctx.recalled(RESOURCE_TYPE, name, PipelineRecord)
     if record is None:
         raise StepFailure("internal_error", f"schedule of {name} without its pipeline record")
     if action.kind == Verb.DELETE:
@@ -938,8 +937,7 @@ def run_schedule(ctx: RunContext, action: AnyAction) -> StepResult:
             cron=getattr(schedule, "cron", None),
             timezone=getattr(schedule, "timezone", None),
         )
-    with ctx.guard:
-        ctx.pipeline_records[name.lower()] = record
+    ctx.remember(RESOURCE_TYPE, name, record)
     return StepResult(
         StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
         calls=calls,

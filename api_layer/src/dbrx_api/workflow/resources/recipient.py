@@ -606,8 +606,7 @@ def run_recipient(ctx: RunContext, action: AnyAction) -> StepResult:
         info = work.live or SdkRecipientInfo()
     ctx.reader.put(RESOURCE_TYPE, desired.name, info)
     record = record_of(ctx, work, info, created_by_pack)
-    with ctx.guard:
-        ctx.recipient_records[desired.name] = record
+    ctx.remember(RESOURCE_TYPE, desired.name, record)
     writes = [_write(ctx, record, record_reason(created_by_pack, work.previous, ctx.share_pack_id))]
     if created_now and desired.rotate:
         writes.append(_mark_rotation(ctx, desired.name, {"outcome": "skipped_new_recipient"}))
@@ -653,7 +652,7 @@ def run_token(ctx: RunContext, action: AnyAction) -> StepResult:
     info = ctx.reader.recipient(name) or SdkRecipientInfo()
     tokens = list(info.tokens or [])
     after_intent = [t for t in tokens if _token_ms(t.created_at) >= intent_ms]
-    record = ctx.recipient_records.get(name)
+    record = ctx.recalled(RESOURCE_TYPE, name, RecipientRecord)
     if after_intent:
         newest = max(after_intent, key=lambda t: _token_ms(t.created_at))
         return _rotation_recorded(ctx, name, record, newest, "already_rotated", calls=0)
@@ -707,8 +706,7 @@ def _rotation_recorded(
     writes = [_mark_rotation(ctx, name, result)]
     if record is not None:
         rotated = dataclasses.replace(record, token_rotated_at=created or ctx.now())
-        with ctx.guard:
-            ctx.recipient_records[name] = rotated
+        ctx.remember(RESOURCE_TYPE, name, rotated)
         writes.append(_write(ctx, rotated, "token_rotated"))
     return StepResult(
         StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
@@ -733,7 +731,7 @@ def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
     if recorded_id is not None and recorded_id != live.id:
         return kept_recreated(ctx, RESOURCE_TYPE, name)
     granted = {p.share_name.lower() for p in recipient_share_permissions(ws, name) if p.share_name}
-    remaining = sorted(granted - ctx.deleted_shares)
+    remaining = sorted(granted - ctx.deleted_names(StepType.SHARE))
     if remaining:
         return kept(
             ctx,

@@ -741,16 +741,14 @@ def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
     soft_delete = ctx.deletion_write(shares.soft_delete, name)
     live = ctx.reader.share(name)
     if live is None:
-        with ctx.guard:
-            ctx.deleted_shares.add(name.lower())
+        ctx.note_deleted(RESOURCE_TYPE, name)
         return already_gone({RESOURCE_TYPE: name}, soft_delete)
     recorded_at = row.get("databricks_created_at")
     if recorded_at is not None and recorded_at != from_epoch_ms(live.created_at):
         return kept_recreated(ctx, RESOURCE_TYPE, name)
     with contextlib.suppress(NotFoundError):  # already gone counts as deleted
         sdk_delete_share(ws, name)
-    with ctx.guard:
-        ctx.deleted_shares.add(name.lower())
+    ctx.note_deleted(RESOURCE_TYPE, name)
     return StepResult(
         StepOutcome.SUCCEEDED, calls=1, writes=[soft_delete], audit_action="share.delete"
     )
