@@ -19,8 +19,9 @@ from databricks.sdk.service.sharing import (
     ShareInfo,
 )
 
+from dbrx_api.dltshr import recipients as recipient_gateway
 from dbrx_api.dltshr import shares as share_gateway
-from dbrx_api.dltshr.recipients import iter_share_permissions, sdk_get_recipient
+from dbrx_api.dltshr.recipients import sdk_get_recipient
 from dbrx_api.errors import upstream
 from dbrx_api.schemas.access import AccessEntry, AccessView, TokenReport, TokenReportItem
 from dbrx_api.schemas.common import enum_text, from_epoch_ms
@@ -96,17 +97,8 @@ def token_report(
 
 
 def _granted_shares(ws: WorkspaceClient, recipient: str) -> list[str]:
-    return sorted(
-        {
-            p.share_name or ""
-            for p in iter_share_permissions(ws, recipient)
-            if any(
-                (a.principal or "").lower() == recipient.lower()
-                and "SELECT" in {enum_text(priv) for priv in a.privileges or []}
-                for a in p.privilege_assignments or []
-            )
-        }
-    )
+    """The shares a recipient can read (granted SELECT), sorted."""
+    return [g.share for g in recipient_gateway.shares_of(ws, recipient) if "SELECT" in g.privileges]
 
 
 def _exposes(share: ShareInfo, full_name: str | None) -> list[tuple[SharedDataObject, Via | None]]:
@@ -127,12 +119,9 @@ def _exposes(share: ShareInfo, full_name: str | None) -> list[tuple[SharedDataOb
 
 
 def _share_grantees(ws: WorkspaceClient, share: str) -> list[str]:
+    """The recipients that can read a share (granted SELECT), sorted."""
     return sorted(
-        {
-            a.principal or ""
-            for a in share_gateway.iter_share_permissions(ws, share)
-            if "SELECT" in {enum_text(priv) for priv in a.privileges or []}
-        }
+        g.recipient for g in share_gateway.share_grants(ws, share) if "SELECT" in g.privileges
     )
 
 

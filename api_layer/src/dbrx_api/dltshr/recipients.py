@@ -306,7 +306,8 @@ def iter_share_permissions(ws: WorkspaceClient, name: str) -> Iterator[ShareToPr
             return
 
 
-def _shares_of(ws: WorkspaceClient, name: str) -> list[RecipientShare]:
+def shares_of(ws: WorkspaceClient, name: str) -> list[RecipientShare]:
+    """The shares a recipient is granted on, with its privileges on each, sorted by share (every page)."""
     shares = [
         RecipientShare(
             share=p.share_name or "",
@@ -333,7 +334,7 @@ def get_recipient(
 ) -> RecipientDetail:
     """A recipient with its shares; activation links only when explicitly asked for (writer role)."""
     info = sdk_get_recipient(ws, name)
-    shares = _shares_of(ws, name) if include_shares else None
+    shares = shares_of(ws, name) if include_shares else None
     return _detail(info, shares=shares, with_links=include_activation_link)
 
 
