@@ -24,7 +24,7 @@ from dbrx_api.schemas.access import (
 )
 from dbrx_api.schemas.common import uc_full_name_problem, uc_name_problem
 
-router = APIRouter(tags=["Access review"])
+router = APIRouter(tags=["Access"])
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 
 
