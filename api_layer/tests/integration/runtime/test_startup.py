@@ -110,16 +110,21 @@ Launcher = Callable[..., Started]
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[Launcher]:
-    """Start `startup.sh ROLE` with an environment; everything left running is killed by its group id."""
+def start(tmp_path: Path, make_database: Callable[[], str]) -> Iterator[Launcher]:
+    """Start `startup.sh ROLE` with an environment; everything left running is killed by its group id.
+
+    The app gets a throwaway database: without one, local mode starts the embedded server of the developer's
+    `api_layer/.local/pgdata`, which outlived the test.
+    """
     started: list[Started] = []
+    database_url = make_database()
 
     def launch(role: str, port: int, **extra: str) -> Started:
         log = tmp_path / f"startup-{role}-{len(started)}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
                 ["bash", str(STARTUP), role],
-                env=startup_environment(port, **extra),
+                env=startup_environment(port, DATABASE_URL=database_url, **extra),
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so cleanup reaches its children
