@@ -89,6 +89,13 @@ async def _read_body(receive: Any) -> bytes:
     return b"".join(chunks)
 
 
+def bearer_token(headers: dict[str, str]) -> str | None:
+    """The token of an `Authorization: Bearer …` header (lower-cased header names), None without one."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 class _Outcome:
     """What will be sent for one call."""
 
@@ -137,7 +144,7 @@ class ApiPipeline:
         raw_body = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query = Query(scope.get("query_string", b"").decode("latin-1"))
-        bearer = self._bearer(headers)
+        bearer = bearer_token(headers)
         started = time.perf_counter()
 
         with rt.lock:
@@ -234,12 +241,6 @@ class ApiPipeline:
         finish(outcome.status, fault, operation is not None)
         await self._send(send, outcome)
         return None
-
-    @staticmethod
-    def _bearer(headers: dict[str, str]) -> str | None:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        return token if scheme.lower() == "bearer" and token else None
 
     def _authenticate(
         self, operation: Operation | None, path: str, bearer: str | None

@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from dbrx_api.dependencies import WorkspaceClientDep
 from dbrx_api.dltshr import access as access_service
-from dbrx_api.routes.common import operation
+from dbrx_api.routes.common import operation, uc_name
 from dbrx_api.schemas.access import (
     AccessView,
     ExpiryWindow,
@@ -22,17 +22,10 @@ from dbrx_api.schemas.access import (
     access_csv,
     token_report_csv,
 )
-from dbrx_api.schemas.common import uc_full_name_problem, uc_name_problem
+from dbrx_api.schemas.common import uc_full_name_problem
 
 router = APIRouter(tags=["Access"])
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-
-
-def _uc_name(value: str) -> str:
-    problem = uc_name_problem(value)
-    if problem:
-        raise PydanticCustomError("name_invalid", "name {problem}", {"problem": problem})
-    return value
 
 
 def _table_name(value: str) -> str:
@@ -42,7 +35,7 @@ def _table_name(value: str) -> str:
     return value
 
 
-RecipientQuery = Annotated[str | None, Query(max_length=255), AfterValidator(_uc_name)]
+RecipientQuery = Annotated[str | None, Query(max_length=255), AfterValidator(uc_name)]
 FormatQuery = Annotated[
     ReportFormat | None,
     Query(description="`csv` for a download; default JSON (or `Accept: text/csv`)"),

@@ -90,7 +90,8 @@ def operation(
     return kwargs
 
 
-def _uc_name(value: str) -> str:
+def uc_name(value: str) -> str:
+    """`value` when it is a valid Unity Catalog name; else the error type `name_invalid` (docs/API.md §1.6)."""
     problem = uc_name_problem(value)
     if problem:
         raise PydanticCustomError("name_invalid", "name {problem}", {"problem": problem})
@@ -102,10 +103,10 @@ UcNamePath = Annotated[
     Path(
         description="Unity Catalog name (case-insensitive; stored lower-case)",
         max_length=255,
-        # Documented only: `_uc_name` enforces it with the error type `name_invalid` (docs/API.md §1.6).
+        # Documented only: `uc_name` enforces it with the error type `name_invalid` (docs/API.md §1.6).
         json_schema_extra={"pattern": UC_NAME_PATTERN},
     ),
-    AfterValidator(_uc_name),
+    AfterValidator(uc_name),
 ]
 
 

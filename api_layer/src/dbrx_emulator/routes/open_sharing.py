@@ -12,6 +12,7 @@ import json
 import re
 
 from dbrx_emulator.api import ApiCall, ApiResponse, ApiRouter, Json
+from dbrx_emulator.pipeline import bearer_token
 from dbrx_emulator.state.open_sharing import (
     OpenSharingView,
     SharedTable,
@@ -46,9 +47,9 @@ def _view(call: ApiCall) -> OpenSharingView:
     sharing = call.rt.store.area(SharingState)
     if call.params["metastore_id"] != call.rt.workspace.metastore_id:
         raise not_found("This sharing server does not serve that metastore.")
-    scheme, _, token = call.headers.get("authorization", "").partition(" ")
-    bearer = token.strip() if scheme.lower() == "bearer" else None
-    return OpenSharingView.authenticate(sharing, bearer, call.client_ip, call.now_ms)
+    return OpenSharingView.authenticate(
+        sharing, bearer_token(call.headers), call.client_ip, call.now_ms
+    )
 
 
 def _page(call: ApiCall, items: list[Json]) -> Json:
