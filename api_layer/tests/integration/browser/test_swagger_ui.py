@@ -59,7 +59,10 @@ CHROMIUM_FLAGS = (
 # service shows it. Swagger UI treats those two names specially (its online-validator badge, which loads an image
 # from a public validator, is suppressed on them), so the page is also checked under another name.
 PUBLIC_HOST = "deltashare.test"
-WAIT_MS = 15_000
+# On the 2-core CI machine, with the rest of the suite running beside it, ReDoc takes several seconds to lay out
+# the whole OpenAPI document: every wait, `expect` included (its own default is 5 s), allows for that.
+WAIT_MS = 30_000
+expect.set_options(timeout=WAIT_MS)
 WORKSPACE_HEADER = "X-Workspace-URL"
 
 
