@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
@@ -194,6 +195,12 @@ class IssueCollector:
     ) -> None:
         """Record a warning."""
         self.add("warning", code, loc, msg, pos, input_value=input_value, hint=hint)
+
+    def drop_errors(self, covered: Callable[[Issue], bool]) -> None:
+        """Forget the errors `covered` says another error already explains (a placeholder's own checks)."""
+        self._issues = [
+            pair for pair in self._issues if pair[1].severity != "error" or not covered(pair[1])
+        ]
 
     @property
     def has_errors(self) -> bool:

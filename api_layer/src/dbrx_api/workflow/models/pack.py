@@ -45,6 +45,9 @@ TABLE_LIKE_TYPES: tuple[str, ...] = ("TABLE", "VIEW", "MATERIALIZED_VIEW", "STRE
 # Three-part objects that are not table-like: declared only, never guessed from the name (§7.3).
 VOLUME_MODEL_TYPES: tuple[str, ...] = ("VOLUME", "MODEL")
 CONTINUOUS = "continuous"
+# The value an export writes where the workspace cannot know the answer (requestor, approver, ticket, contacts);
+# validation refuses it wherever it stands with `placeholder_unfilled` (docs/SHAREPACK.md §13.4).
+PLACEHOLDER = "FILL-ME"
 
 
 def _sorted_principals(values: list[str]) -> list[str]:

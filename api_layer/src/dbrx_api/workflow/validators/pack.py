@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dbrx_api.workflow.models.issues import Issue, IssueCollector
+from dbrx_api.workflow.models.issues import Issue, IssueCollector, SourcePos
 from dbrx_api.workflow.models.pack import (
+    PLACEHOLDER,
     AnySharePack,
     DeleteSharePack,
     Metadata,
@@ -16,7 +17,7 @@ from dbrx_api.workflow.models.pack import (
     SharePack,
     ShareRef,
 )
-from dbrx_api.workflow.models.raw import RawMap
+from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq, split_list_text
 from dbrx_api.workflow.validators.crossref import check_document
 from dbrx_api.workflow.validators.locator import PackLocator
 from dbrx_api.workflow.validators.reader import Context
@@ -58,11 +59,60 @@ def validate_document(
     ctx = Context(collector, allow_local_urls=allow_local_urls)
     draft = read_document(ctx, root)
     check_document(ctx, draft)
+    _refuse_placeholders(collector, root)
     locator = _locator(ctx, draft)
     model = None if collector.has_errors else assemble(draft)
     return ValidationResult(
         model=model, errors=collector.errors(), warnings=collector.warnings(), locator=locator
     )
+
+
+def find_placeholders(node: RawNode, path: str = "") -> list[tuple[str, SourcePos]]:
+    """Every scalar (or item of a comma-separated list text) that is still the export's `FILL-ME`, with its path."""
+    if isinstance(node, RawMap):
+        return [
+            found
+            for key, entry in node.entries.items()
+            for found in find_placeholders(entry.value, f"{path}.{key}" if path else key)
+        ]
+    if isinstance(node, RawSeq):
+        # An item of a list of scalars is reported at the list, as the Excel list cell is (one path for both).
+        return [
+            found
+            for index, item in enumerate(node.items)
+            for found in find_placeholders(
+                item, path if isinstance(item, RawScalar) else f"{path}[{index}]"
+            )
+        ]
+    if node.kind == "str" and PLACEHOLDER in split_list_text(node.text):
+        return [(path, node.pos)]
+    return []
+
+
+def _related(loc: str, path: str) -> bool:
+    return any(
+        longer == shorter or longer.startswith((f"{shorter}[", f"{shorter}."))
+        for longer, shorter in ((loc, path), (path, loc))
+    )
+
+
+def _refuse_placeholders(collector: IssueCollector, root: RawMap) -> None:
+    """An unfilled placeholder is one located error `placeholder_unfilled` (docs/SHAREPACK.md §13.4).
+
+    The other errors at the same place (a placeholder is no e-mail address) are dropped: they say less.
+    """
+    found = find_placeholders(root)
+    if not found:
+        return
+    collector.drop_errors(lambda issue: any(_related(issue.loc, path) for path, _ in found))
+    for path, pos in found:
+        collector.error(
+            "placeholder_unfilled",
+            path,
+            f"{path} still holds the export placeholder {PLACEHOLDER}: replace it with the real value.",
+            pos,
+            input_value=PLACEHOLDER,
+        )
 
 
 def _locator(ctx: Context, draft: DocumentDraft) -> PackLocator:
