@@ -31,6 +31,7 @@ from dbrx_api.dependencies import (
     PrincipalDep,
     RequestIdDep,
     WorkflowDep,
+    WorkspaceDep,
 )
 from dbrx_api.errors import ServiceUnavailable, ValidationFailed
 from dbrx_api.routes.common import operation, problem_responses
@@ -39,6 +40,9 @@ from dbrx_api.schemas.workflow import (
     ApprovalRequest,
     ApprovalResponse,
     DriftResponse,
+    ExportRequest,
+    ExportResponse,
+    ExportWarning,
     OwnersRequest,
     OwnersResponse,
     PackHistory,
@@ -48,6 +52,7 @@ from dbrx_api.schemas.workflow import (
     UploadResponse,
     WorkflowHealth,
 )
+from dbrx_api.workflow import export as export_flow
 from dbrx_api.workflow import service as workflow_service
 from dbrx_api.workflow.models.json_schema import sharepack_json_schema
 from dbrx_api.workflow.orchestrator import drift as drift_flow
@@ -171,6 +176,63 @@ def plan(
         ctx, loaded, principal_id=principal.id, principal_roles=principal.roles, offline=offline
     )
     return PlanResponse.model_validate(result.body())
+
+
+YAML_MEDIA_TYPE = "application/yaml"
+EXPORT_WARNINGS_HEADER = "X-Export-Warnings"
+
+
+@router.post(
+    "/export",
+    response_class=Response,
+    **operation(
+        "workflow_export",
+        "reader",
+        body=True,
+        errors=[502, 503],
+        success={
+            "content": {
+                YAML_MEDIA_TYPE: {},
+                XLSX_MEDIA_TYPE: {},
+                "application/json": {},
+            },
+            "description": "The share pack describing the live resources (YAML by default)",
+        },
+    ),
+)
+def export(
+    body: ExportRequest,
+    ctx: WorkflowDep,
+    workspace: WorkspaceDep,
+    accept: Annotated[str | None, Header(description="YAML (default), Excel or JSON")] = None,
+) -> Response:
+    """Describe live shares, recipients and pipelines as a share pack to adopt them (reads only)."""
+    result = export_flow.export_workspace(
+        ctx,
+        workspace.url,
+        export_flow.ExportRequest(
+            shares=tuple(body.shares),
+            recipients=tuple(body.recipients),
+            all_shares=body.all_shares,
+            include_pipelines=body.include_pipelines,
+            include_grantees=body.include_grantees,
+        ),
+    )
+    headers = {EXPORT_WARNINGS_HEADER: str(len(result.warnings))}
+    wanted = (accept or "").lower()
+    if XLSX_MEDIA_TYPE in wanted:
+        headers["Content-Disposition"] = 'attachment; filename="sharepack_export.xlsx"'
+        return Response(result.xlsx(), media_type=XLSX_MEDIA_TYPE, headers=headers)
+    if "application/json" in wanted:
+        envelope = ExportResponse(
+            document=result.yaml(),
+            warnings=[ExportWarning.model_validate(w.body()) for w in result.warnings],
+            read_calls=result.read_calls,
+            mutating_calls=result.mutating_calls,
+        )
+        return Response(envelope.model_dump_json(), media_type="application/json", headers=headers)
+    headers["Content-Disposition"] = 'attachment; filename="sharepack_export.yaml"'
+    return Response(result.yaml(), media_type=YAML_MEDIA_TYPE, headers=headers)
 
 
 @lru_cache(maxsize=1)

@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from dbrx_api.schemas.common import RequestModel, ResponseModel, Timestamp
+from dbrx_api.schemas.common import RequestModel, ResponseModel, Timestamp, uc_name_problem
 
 
 def _empty_when_null(value: Any, empty: Any) -> Any:
@@ -379,3 +387,66 @@ class DriftResponse(ResponseModel):
     checked_at: Timestamp
     summary: DriftSummary
     items: list[DriftItem]
+
+
+def _uc_names(what: str, values: list[str]) -> list[str]:
+    for name in values:
+        problem = uc_name_problem(name)
+        if problem:
+            raise PydanticCustomError(
+                "name_invalid", "{what} '{name}' {problem}", {"what": what, "name": name, "problem": problem}
+            )
+    return values
+
+
+class ExportRequest(RequestModel):
+    """Body of `POST /workflow/export` (docs/API.md §12.7): what to describe as a share pack."""
+
+    shares: list[str] = Field(default_factory=list, max_length=500, description="Share names")
+    recipients: list[str] = Field(
+        default_factory=list, max_length=500, description="Recipient names (besides the grantees)"
+    )
+    all_shares: bool = Field(False, description="Every share of the workspace")
+    include_pipelines: bool = Field(
+        True, description="The pipelines reading the shared tables, with their schedule jobs"
+    )
+    include_grantees: bool = Field(
+        True, description="The recipients holding SELECT on an exported share"
+    )
+
+    @field_validator("shares")
+    @classmethod
+    def _share_names(cls, value: list[str]) -> list[str]:
+        return _uc_names("share", value)
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipient_names(cls, value: list[str]) -> list[str]:
+        return _uc_names("recipient", value)
+
+    @model_validator(mode="after")
+    def _something(self) -> ExportRequest:
+        if not (self.shares or self.recipients or self.all_shares):
+            raise PydanticCustomError(
+                "export_empty", "name shares or recipients, or set all_shares"
+            )
+        return self
+
+
+class ExportWarning(ResponseModel):
+    """Something the exported pack cannot represent, at the entry it concerns."""
+
+    type: str
+    severity: Literal["warning"] = "warning"
+    loc: str
+    msg: str
+
+
+class ExportResponse(ResponseModel):
+    """The JSON form of an export (`Accept: application/json`): the YAML document and its warnings."""
+
+    format: Literal["yaml"] = "yaml"
+    document: str
+    warnings: list[ExportWarning] = Field(default_factory=list)
+    read_calls: int = 0
+    mutating_calls: int = 0

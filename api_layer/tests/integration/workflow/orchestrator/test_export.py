@@ -50,6 +50,7 @@ def filled(text: str, **metadata: Any) -> str:
     for key, value in meta.items():
         if value == PLACEHOLDER or value == [PLACEHOLDER]:
             meta[key] = ["owner@example.com"] if isinstance(value, list) else "RITM0000001"
+    meta["approver_status"] = "approved"
     meta.update(metadata)
     for recipient in document.get("recipient", []):
         recipient["recipient"] = ["contact@example.com"]
