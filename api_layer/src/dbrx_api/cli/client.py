@@ -68,6 +68,9 @@ class ApiResponse:
     headers: Mapping[str, str]
     body: Any
     text: str = field(repr=False)
+    content: bytes = field(
+        default=b"", repr=False
+    )  # the raw body when it is not JSON (an exported workbook)
 
     @property
     def code(self) -> str | None:
@@ -187,6 +190,12 @@ class ApiClient:
         path = f"{WORKFLOW}/{quote(share_pack_id, safe='')}/versions/{version}/approval"
         return self._request("POST", path, retry=False, json_body=body)
 
+    def export(self, body: Mapping[str, Any], *, accept: str) -> ApiResponse:
+        """`POST /workflow/export` (read-only, so retried); `accept` picks the JSON envelope or the workbook."""
+        return self._request(
+            "POST", "/workflow/export", retry=True, json_body=body, headers={"Accept": accept}
+        )
+
     def tokens(self, expiring_within: str) -> ApiResponse:
         """`GET /tokens?expiring_within=…` (read-only, so retried)."""
         return self._request(
@@ -204,6 +213,7 @@ class ApiClient:
         params: Mapping[str, str] | None = None,
         pack: PackFile | None = None,
         json_body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> ApiResponse:
         url = f"{safe_url(self.base_url)}{path}"
         attempt = 0
@@ -213,7 +223,7 @@ class ApiClient:
             )
             try:
                 response = self._http.request(
-                    method, path, params=params, files=files, json=json_body
+                    method, path, params=params, files=files, json=json_body, headers=headers
                 )
             except httpx.TransportError as exc:
                 if retry and attempt < MAX_RETRIES:
@@ -255,4 +265,5 @@ def _decode(response: httpx.Response) -> ApiResponse:
         headers=response.headers,
         body=body,
         text=response.text[:500] if body is None else "",
+        content=response.content if body is None else b"",
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbrx_api.cli.client import ApiClient, ApiResponse, PackFile
-from dbrx_api.cli.errors import ExitCode
+from dbrx_api.cli.errors import ExitCode, UsageError
 from dbrx_api.cli.options import Options, safe_url
 from dbrx_api.cli.output import (
     Console,
@@ -470,6 +470,55 @@ def run_tokens(rt: Runtime) -> ExitCode:
     return ExitCode.FAILED
 
 
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def run_export(rt: Runtime) -> ExitCode:
+    """`export --share A --share B -o pack.yaml`: the live resources as a share pack (docs/API.md §14.3)."""
+    options = rt.options
+    if not (options.export_shares or options.export_recipients or options.all_shares):
+        raise UsageError("export needs --share, --recipient or --all-shares")
+    body = {
+        "shares": list(options.export_shares),
+        "recipients": list(options.export_recipients),
+        "all_shares": options.all_shares,
+        "include_pipelines": options.include_pipelines,
+    }
+    target = options.output
+    as_excel = target is not None and target.suffix.lower() == ".xlsx"
+    response = rt.client.export(body, accept=XLSX_MEDIA_TYPE if as_excel else "application/json")
+    if response.status != 200:
+        return report_unexpected(rt, response)
+    if as_excel and target is not None:
+        target.write_bytes(response.content)
+        warnings = int(response.headers.get("x-export-warnings", "0") or 0)
+        if warnings:
+            rt.console.detail(
+                f"  {count(warnings, 'warning')}: export to .yaml or use --json to read them"
+            )
+        rt.console.document({"output": str(target), "warnings": warnings})
+        rt.console.final(f"export: wrote {target} ({count(warnings, 'warning')})")
+        return ExitCode.OK
+    doc = response.json_object
+    if doc is None:
+        return report_unexpected(rt, response)
+    document = str(doc.get("document", ""))
+    warnings_list = objects(doc, "warnings")
+    for warning in warnings_list:
+        line = f"{warning.get('loc') or 'pack'}: {warning.get('msg')}"
+        rt.console.detail(f"  warning {warning.get('type')}: {line}")
+        rt.console.annotate("warning", line, title=str(warning.get("type")))
+    if target is None:
+        raise UsageError("export needs -o FILE")
+    target.write_text(document, encoding="utf-8")
+    rt.console.document({key: value for key, value in doc.items() if key != "document"})
+    rt.console.final(
+        f"export: wrote {target} ({count(len(warnings_list), 'warning')}); "
+        "replace every FILL-ME before uploading"
+    )
+    return ExitCode.OK
+
+
 COMMANDS: dict[str, Callable[[Runtime], ExitCode]] = {
     "validate": run_validate,
     "plan": run_plan,
@@ -479,4 +528,5 @@ COMMANDS: dict[str, Callable[[Runtime], ExitCode]] = {
     "approve": run_decision,
     "decline": run_decision,
     "tokens": run_tokens,
+    "export": run_export,
 }

@@ -18,7 +18,9 @@ from dbrx_api.cli.errors import UsageError
 from dbrx_api.version import __version__
 
 OutputFormat = Literal["text", "json", "github"]
-Command = Literal["validate", "plan", "apply", "status", "history", "approve", "decline", "tokens"]
+Command = Literal[
+    "validate", "plan", "apply", "status", "history", "approve", "decline", "tokens", "export"
+]
 
 ENV_API_URL = "DELTASHARE_API_URL"
 ENV_WORKSPACE_URL = "DELTASHARE_WORKSPACE_URL"
@@ -67,6 +69,11 @@ class Options:
     comment: str | None = None
     offline: bool = False
     expiring_within: str | None = None
+    export_shares: tuple[str, ...] = ()
+    export_recipients: tuple[str, ...] = ()
+    all_shares: bool = False
+    include_pipelines: bool = True
+    output: Path | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -225,7 +232,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="look-ahead window: 30d, 12h, 30 (days) or an ISO 8601 duration such as P30D",
     )
 
-    for sub in (validate, plan, apply, status, history, *decisions, tokens):
+    export = commands.add_parser(
+        "export",
+        help="describe live shares, recipients and pipelines as a share pack to adopt (reads only)",
+    )
+    export.add_argument(
+        "--share",
+        dest="export_shares",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="a share to export (repeat for more)",
+    )
+    export.add_argument(
+        "--recipient",
+        dest="export_recipients",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="a recipient to export besides the exported shares' grantees (repeat for more)",
+    )
+    export.add_argument("--all-shares", action="store_true", help="export every share")
+    export.add_argument(
+        "--no-pipelines", action="store_true", help="leave the shared tables' pipelines out"
+    )
+    export.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        required=True,
+        help="where to write the pack: .xlsx for the workbook, otherwise YAML",
+    )
+
+    for sub in (validate, plan, apply, status, history, *decisions, tokens, export):
         _add_global_options(sub, after_command=True)
     return parser
 
@@ -269,7 +308,8 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
     args = build_parser().parse_args(list(argv))
     if not args.command:
         raise UsageError(
-            "a command is required: validate, plan, apply, status, history, approve, decline or tokens"
+            "a command is required: validate, plan, apply, status, history, approve, decline, tokens "
+            "or export"
         )
     offline = bool(getattr(args, "offline", False))
     api_url = args.api_url or environ.get(ENV_API_URL, "").strip()
@@ -313,4 +353,9 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
         comment=getattr(args, "comment", None),
         offline=offline,
         expiring_within=getattr(args, "expiring_within", None),
+        export_shares=tuple(getattr(args, "export_shares", ())),
+        export_recipients=tuple(getattr(args, "export_recipients", ())),
+        all_shares=bool(getattr(args, "all_shares", False)),
+        include_pipelines=not getattr(args, "no_pipelines", False),
+        output=Path(args.output) if getattr(args, "output", None) else None,
     )

@@ -394,7 +394,9 @@ def _uc_names(what: str, values: list[str]) -> list[str]:
         problem = uc_name_problem(name)
         if problem:
             raise PydanticCustomError(
-                "name_invalid", "{what} '{name}' {problem}", {"what": what, "name": name, "problem": problem}
+                "name_invalid",
+                "{what} '{name}' {problem}",
+                {"what": what, "name": name, "problem": problem},
             )
     return values
 

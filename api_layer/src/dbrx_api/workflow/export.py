@@ -169,7 +169,9 @@ def build_pack(
     for name in share_names:
         live = reader.share(name)
         if live is None:
-            draft.note("export_not_found", ("request", "share", name), f'share "{name}" does not exist.')
+            draft.note(
+                "export_not_found", ("request", "share", name), f'share "{name}" does not exist.'
+            )
             continue
         shares[name] = live
     wanted_recipients = {name.lower() for name in request.recipients}
@@ -182,7 +184,9 @@ def build_pack(
         _recipient(draft, reader, name)
     pipelines = _pipelines_by_source(reader, settings) if request.include_pipelines else {}
     for name, live in shares.items():
-        _share(draft, reader, settings, name, live.comment, live.objects or [], grants[name], pipelines)
+        _share(
+            draft, reader, settings, name, live.comment, live.objects or [], grants[name], pipelines
+        )
     pack = SharePack(
         metadata=_metadata(workspace_url, region),
         recipient=[Recipient.model_validate(values) for values in draft.recipients.values()],
@@ -226,7 +230,11 @@ def _metadata(workspace_url: str, region: str) -> Metadata:
 def _recipient(draft: _Draft, reader: LiveReader, name: str) -> None:
     live: SdkRecipientInfo | None = reader.recipient(name)
     if live is None:
-        draft.note("export_not_found", ("request", "recipient", name), f'recipient "{name}" does not exist.')
+        draft.note(
+            "export_not_found",
+            ("request", "recipient", name),
+            f'recipient "{name}" does not exist.',
+        )
         return
     auth = enum_text(live.authentication_type) or ""
     kind = _AUTH_TO_TYPE.get(auth)
@@ -375,7 +383,9 @@ def _with_targets(values: dict[str, Any], chosen: list[Pipeline]) -> list[Pipeli
     result = []
     for pipeline in chosen:
         if (pipeline.ext_catalog_name, pipeline.ext_schema_name) == (catalog, schema):
-            pipeline = pipeline.model_copy(update={"ext_catalog_name": None, "ext_schema_name": None})
+            pipeline = pipeline.model_copy(
+                update={"ext_catalog_name": None, "ext_schema_name": None}
+            )
         result.append(pipeline)
     return result
 
@@ -408,7 +418,9 @@ def _pipelines_by_source(
     return by_source
 
 
-def _schedule_job(reader: LiveReader, settings: Settings, name: str, pipeline_id: str) -> BaseJob | Job | None:
+def _schedule_job(
+    reader: LiveReader, settings: Settings, name: str, pipeline_id: str
+) -> BaseJob | Job | None:
     job_name = f"{name}{settings.databricks.schedules.job_name_suffix}"
     running = [job for job in reader.jobs_named(job_name) if job_pipeline_id(job) == pipeline_id]
     if len(running) != 1 or running[0].job_id is None:
@@ -464,10 +476,10 @@ def _pipeline_for(
                 "scheduled, so it is left out.",
             )
             return None
-        schedule = CronSchedule(cron=cron.quartz_cron_expression, timezone=cron.timezone_id or "UTC")
-    emails = sorted(
-        {e for block in spec.notifications or [] for e in block.email_recipients or []}
-    )
+        schedule = CronSchedule(
+            cron=cron.quartz_cron_expression, timezone=cron.timezone_id or "UTC"
+        )
+    emails = sorted({e for block in spec.notifications or [] for e in block.email_recipients or []})
     keys = split_keys(configuration.get(KEYS_KEY)) if scd_type != "full_refresh" else []
     job_settings = job.settings if job is not None else None
     values: dict[str, Any] = {
@@ -520,7 +532,9 @@ def _check_pipeline(
         )
     if job is not None:
         schedules = settings.databricks.schedules
-        wanted = desired_job_settings(holder, pipeline, detail.pipeline_id or "", defaults=schedules)
+        wanted = desired_job_settings(
+            holder, pipeline, detail.pipeline_id or "", defaults=schedules
+        )
         change = job_change(wanted, job, schedules.task_key)
         if not change.empty:
             draft.note(
@@ -534,7 +548,9 @@ def _check_pipeline(
 # ------------------------------------------------------------------------------------------ warnings
 
 
-def _located(pack: SharePack, notes: Iterable[tuple[str, tuple[str, ...], str]]) -> list[ExportWarning]:
+def _located(
+    pack: SharePack, notes: Iterable[tuple[str, tuple[str, ...], str]]
+) -> list[ExportWarning]:
     """Warnings with the path of their entry in the exported document (`share[1]`, `recipient[0]`, ...)."""
     shares = {share.name: index for index, share in enumerate(pack.share)}
     recipients = {recipient.name: index for index, recipient in enumerate(pack.recipient)}

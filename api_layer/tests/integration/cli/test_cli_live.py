@@ -341,3 +341,43 @@ def test_tokens_exits_1_when_a_token_expires_inside_the_window(
     bad = cli(sharing_service.url, "tokens", "--expiring-within", "soon", env=env)
     assert bad.returncode == 1
     assert "expiring_within" in bad.stdout
+
+
+def test_export_writes_yaml_and_excel_packs_with_their_warnings(
+    workflow_service: LiveServer, emu: Any, emu_client: Any, tmp_path: Path
+) -> None:
+    from databricks.sdk.service.sharing import AuthenticationType
+
+    emu_client.shares.create("cli_share", comment="made by hand")
+    emu_client.recipients.create(
+        "cli_token", AuthenticationType.TOKEN, expiration_time=emu.now_ms() + 86_400_000
+    )
+    env = {"DELTASHARE_WORKSPACE_URL": str(emu.url)}
+    target = tmp_path / "pack.yaml"
+
+    result = cli(
+        workflow_service.url,
+        "export",
+        "--share",
+        "cli_share",
+        "--recipient",
+        "cli_token",
+        "-o",
+        str(target),
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = target.read_text(encoding="utf-8")
+    assert "name: cli_share" in text and "name: cli_token" in text and "FILL-ME" in text
+    assert "warning export_expiry_unmanaged: recipient[0]:" in result.stdout
+    assert f"export: wrote {target} (1 warning); replace every FILL-ME" in result.stdout
+
+    workbook = tmp_path / "pack.xlsx"
+    excel = cli(
+        workflow_service.url, "export", "--share", "cli_share", "-o", str(workbook), env=env
+    )
+    assert excel.returncode == 0, excel.stdout + excel.stderr
+    assert workbook.read_bytes()[:2] == b"PK"
+
+    nothing = cli(workflow_service.url, "export", "-o", str(target), env=env)
+    assert nothing.returncode == 2

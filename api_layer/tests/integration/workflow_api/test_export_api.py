@@ -63,4 +63,3 @@ def test_export_answers_yaml_excel_and_json_and_adopting_it_plans_no_change(
     assert client.post("/workflow/export", json={}, headers=headers).status_code == 422
     other = {"X-Workspace-URL": "https://adb-1.1.azuredatabricks.net"}
     assert client.post("/workflow/export", json=body, headers=other).status_code == 403
-

@@ -190,7 +190,11 @@ def test_new_pack_of_an_export_adopts_without_a_mutating_call(
     body = plan_pack(orch_ctx, load_yaml(text), principal_id="user-1").body()
     no_changes(body)
     adopted = {(c["resource_type"], c["name"]) for c in body["changes"] if c["action"] == "adopt"}
-    assert adopted == {("recipient", "hand_d2d"), ("recipient", "hand_d2o"), ("share", "hand_share")}
+    assert adopted == {
+        ("recipient", "hand_d2d"),
+        ("recipient", "hand_d2o"),
+        ("share", "hand_share"),
+    }
 
     orch_emu.reset_stats()
     stored = store_yaml(orch_ctx.pool, text)
