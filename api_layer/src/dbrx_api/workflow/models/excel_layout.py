@@ -37,6 +37,7 @@ METADATA_FIELDS: tuple[str, ...] = (
     "client",
     "owner",
     "last_updated",
+    "destroy_adopted",
 )
 METADATA_COLUMNS: tuple[str, ...] = ("field", "value")
 

@@ -99,6 +99,10 @@ class Metadata(_Model):
     client: str | None = Field(None, description="Client / consuming organisation.")
     owner: PrincipalList | None = Field(None, description="Data owner.")
     last_updated: str | None = Field(None, description="The team's own last-edit date (text).")
+    destroy_adopted: bool | None = Field(
+        None,
+        description="DELETE only: also delete the resources this pack adopted (by default they are released).",
+    )
 
 
 # ------------------------------------------------------------------------------------------ recipients

@@ -2,27 +2,85 @@
 
 Targets come from the records alone, never from a name lookup: each listed share's current row (this workspace,
 this pack, not deleted; created or adopted by the pack) with every such pipeline row of that share, and each listed
-recipient's row. A recorded resource is the pack's to remove whether it created or adopted it: no live resource is
-left recorded as managed by a pack that was deleted (and thus managed by nobody). Shares go first (their pipelines and schedule jobs before them), recipients after every share. Before each
-delete the live object's identity is compared with the record (share `created_at`, recipient id); a mismatch,
-or a recipient still granted on a share this run keeps, is reported as a warning and the object is kept.
+recipient's row. A resource the pack created is deleted. A resource it adopted (`adopted`, V0006) is released: its
+row is recorded as deleted with reason `released` and the live object stays, managed by nobody, so another pack
+may adopt it; only a DELETE version with `metadata.destroy_adopted: true` deletes adopted resources too. Either way
+no live resource stays recorded for a pack that was deleted. Shares go first (their pipelines and schedule jobs
+before them), recipients after every share. Before each delete the live object's identity is compared with the
+record (share `created_at`, recipient id); a mismatch, or a recipient still granted on a share this run keeps, is
+reported as a warning and the object is kept.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from dbrx_api.workflow.db.repositories import pipelines, recipients, shares
+from dbrx_api.workflow.db.repositories._resources import is_adopted
+from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import DeleteSharePack
-from dbrx_api.workflow.orchestrator.actions import ORDER, Action, AnyAction, Verb
+from dbrx_api.workflow.orchestrator.actions import ORDER, Action, AnyAction, StepType, Verb
 from dbrx_api.workflow.orchestrator.apply import Executor
 from dbrx_api.workflow.orchestrator.diff import ActionGraph
 from dbrx_api.workflow.orchestrator.records import Recorded
 from dbrx_api.workflow.resources import RECIPIENT, SHARE, Deletion, kind_for
+from dbrx_api.workflow.orchestrator.steps import RunContext, StepResult
+from dbrx_api.workflow.resources.pipeline import DeleteWork
 from dbrx_api.workflow.resources.pipeline import deletion as pipeline_deletion
 from dbrx_api.workflow.validators.locator import PackLocator
 
 DELETE_ORDER = {"pipeline": 1, "share": 2, "recipient": 3}
+RELEASE = "release"  # the plan action of an adopted resource a DELETE leaves in place
+
+# The repository that records a released resource, by the resource type of its action.
+_SOFT_DELETES: dict[str, Callable[..., object]] = {
+    StepType.RECIPIENT: recipients.soft_delete,
+    StepType.SHARE: shares.soft_delete,
+    StepType.PIPELINE: pipelines.soft_delete,
+}
+
+
+@dataclass
+class Release:
+    """Executor data of an adopted resource a DELETE pack releases: its recorded row."""
+
+    row: dict[str, Any]
+
+
+def _released(action: AnyAction) -> AnyAction:
+    """`action` turned into the release of its adopted resource (no Databricks call; the row is closed)."""
+    row = action.work.row if isinstance(action.work, (Deletion, DeleteWork)) else {}
+    action.work = Release(row)
+    action.plan_kind = RELEASE
+    action.calls = 0
+    action.drops_tables = None
+    action.reason = "adopted by this pack: released and left in place (destroy_adopted is not set)"
+    return action
+
+
+def run_release(ctx: RunContext, action: AnyAction) -> StepResult:
+    """Record an adopted resource as no longer managed (reason `released`) without touching it."""
+    soft_delete = _SOFT_DELETES[action.resource_type]
+
+    def write(conn: Any) -> object:
+        return soft_delete(
+            conn,
+            ctx.workspace_url,
+            action.name,
+            changed_by=ctx.actor,
+            reason="released",
+            **ctx.bookkeeping(),
+        )
+
+    return StepResult(
+        StepOutcome.NOOP,
+        detail={"released": True},
+        writes=[write],
+        audit_action=f"{action.resource_type}.release",
+    )
 
 
 def _row_for(
@@ -30,6 +88,11 @@ def _row_for(
 ) -> dict[str, Any] | None:
     row = rows.get(name.lower())
     return row if recorded.owned(row) else None
+
+
+def _row_of(action: AnyAction) -> dict[str, Any]:
+    work = action.work
+    return work.row if isinstance(work, (Deletion, DeleteWork)) else {}
 
 
 def build_delete_graph(
@@ -121,6 +184,10 @@ def build_delete_graph(
                 reason="listed for deletion",
             )
         )
+    if not pack.metadata.destroy_adopted:
+        actions = [
+            _released(action) if is_adopted(_row_of(action)) else action for action in actions
+        ]
     actions.sort(key=lambda action: (action.order, action.name.lower()))
     for seq, action in enumerate(actions, start=1):
         action.seq = seq
@@ -132,6 +199,8 @@ def build_delete_graph(
 
 def delete_executor(action: AnyAction) -> Executor:
     """The executor of a DELETE-pack action: its kind's."""
+    if isinstance(action.work, Release):
+        return run_release
     kind = kind_for(action.resource_type)
     if kind is None:
         raise ValueError(f"no DELETE executor for {action.key}")

@@ -176,6 +176,7 @@ class MetadataIn(_Input):
     client: ShortText = None
     owner: OptionalPrincipals = None
     last_updated: Annotated[str | None, BeforeValidator(text(64))] = None
+    destroy_adopted: Annotated[bool | None, BeforeValidator(boolean)] = None
 
 
 METADATA = Section(

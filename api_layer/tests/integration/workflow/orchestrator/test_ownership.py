@@ -1,5 +1,5 @@
-"""One managing pack per resource, and adopted resources removed by their pack's DELETE (docs/WORKFLOW.md §9.8,
-§9.10): real PostgreSQL, the emulator and the real SDK."""
+"""One managing pack per resource, and adopted resources released (or, with destroy_adopted, removed) by their
+pack's DELETE (docs/WORKFLOW.md §9.8, §9.10): real PostgreSQL, the emulator and the real SDK."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dbrx_emulator.testing import Emu
 from fixtures.orchestrator import (
     load_yaml,
     provision,
+    requeue,
     store_yaml,
     unique_requestor,
     views_pack,
@@ -24,9 +25,13 @@ from fixtures.postgres import StoredPack
 pytestmark = pytest.mark.integration
 
 
-def _delete_views_pack(url: str, *, requestor: str, recipient: str, share: str) -> str:
+def _delete_views_pack(
+    url: str, *, requestor: str, recipient: str, share: str, destroy_adopted: bool = False
+) -> str:
     metadata = views_pack(url, {share: ["main.sales.v_orders"]}, requestor=requestor)
     metadata = metadata.split("\nrecipient:")[0].replace("strategy: UPDATE", "strategy: DELETE")
+    if destroy_adopted:
+        metadata = metadata.replace("\n  servicenow:", "\n  destroy_adopted: true\n  servicenow:")
     return metadata + f"\nrecipient: [{recipient}]\nshare:\n  - {share}\n"
 
 
@@ -35,7 +40,10 @@ def _store_as_admin(pool: Pool, text: str) -> StoredPack:
     return store_yaml(pool, text, actor="admin-1")
 
 
-def test_delete_removes_what_the_pack_adopted(orch_ctx: WorkflowContext, orch_emu: Emu) -> None:
+@pytest.mark.parametrize("destroy_adopted", [False, True])
+def test_delete_releases_what_the_pack_adopted_unless_told_to_destroy_it(
+    orch_ctx: WorkflowContext, orch_emu: Emu, destroy_adopted: bool
+) -> None:
     ws = orch_emu.workspace_client()
     # Live before any pack: a bearer-token recipient and a share, managed by nobody.
     ws.recipients.create(
@@ -69,18 +77,35 @@ def test_delete_removes_what_the_pack_adopted(orch_ctx: WorkflowContext, orch_em
         assert row["created_by_pack"] is False
         assert row["change_reason"] == "adopted"
 
+    for row in (recipient_row, share_row):
+        assert row is not None
+        assert row["adopted"] is True
+
     deletion = _store_as_admin(
         orch_ctx.pool,
         _delete_views_pack(
-            orch_emu.url, requestor=requestor, recipient="adopted_partner", share="adopted_share"
+            orch_emu.url,
+            requestor=requestor,
+            recipient="adopted_partner",
+            share="adopted_share",
+            destroy_adopted=destroy_adopted,
         ),
     )
     assert deletion.share_pack_id == stored.share_pack_id
+    orch_emu.reset_stats()
     report = provision(orch_ctx, deletion)
 
     assert report.outcome.result == "COMPLETED", report.outcome
-    assert "adopted_share" not in {s.name for s in ws.shares.list_shares()}
-    assert "adopted_partner" not in {r.name for r in ws.recipients.list()}
+    live_shares = {s.name for s in ws.shares.list_shares()}
+    live_recipients = {r.name for r in ws.recipients.list()}
+    if destroy_adopted:
+        assert "adopted_share" not in live_shares
+        assert "adopted_partner" not in live_recipients
+    else:
+        # Released: left in place, untouched, managed by nobody.
+        assert orch_emu.mutating_total() == 0
+        assert "adopted_share" in live_shares
+        assert "adopted_partner" in live_recipients
     warnings = (report.outcome.summary or {}).get("warnings", [])
     assert not [w for w in warnings if w["type"] == "delete_not_recorded"]
     with orch_ctx.pool.connection() as conn:
@@ -89,6 +114,13 @@ def test_delete_removes_what_the_pack_adopted(orch_ctx: WorkflowContext, orch_em
         gone = recipients.get_current(conn, orch_emu.url, "adopted_partner", include_deleted=True)
     assert gone is not None
     assert gone["is_deleted"] is True
+    assert gone["change_reason"] == ("deleted" if destroy_adopted else "released")
+    # A re-run finds the rows closed and makes no call.
+    if not destroy_adopted:
+        requeue(orch_ctx.pool, deletion)
+        again = provision(orch_ctx, deletion)
+        assert again.outcome.result == "COMPLETED"
+        assert orch_emu.mutating_total() == 0
 
 
 def test_pack_declaring_another_packs_resources_is_rejected_before_storing(

@@ -28,6 +28,20 @@ def fields_of(rec: DataclassInstance) -> dict[str, Any]:
     return {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
 
 
+def adopted_marker(created_by_pack: bool) -> bool | None:
+    """The `adopted` column (V0006): true for a live object the pack adopted, NULL for one it created.
+
+    NULL rather than false so that the rows of created resources keep their `record_hash` (NULL columns are left
+    out of it, docs/WORKFLOW.md §5.2).
+    """
+    return None if created_by_pack else True
+
+
+def is_adopted(row: Mapping[str, Any]) -> bool:
+    """Whether a recorded row is an adopted resource (rows before V0006 carry only `created_by_pack = false`)."""
+    return bool(row.get("adopted")) or row.get("created_by_pack") is False
+
+
 def stored_fields(
     record_type: type[Any], row: Mapping[str, Any], tuples: Iterable[str] = ()
 ) -> dict[str, Any]:

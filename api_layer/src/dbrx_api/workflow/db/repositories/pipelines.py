@@ -62,6 +62,7 @@ class PipelineRecord:
 def _stored(rec: PipelineRecord) -> dict[str, Any]:
     return {
         **_resources.fields_of(rec),
+        "adopted": _resources.adopted_marker(rec.created_by_pack),
         "pipeline_key": rec.pipeline_key,
         "share_name": rec.share_name.lower(),
         "key_columns": list(rec.key_columns),

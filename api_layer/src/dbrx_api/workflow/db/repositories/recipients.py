@@ -45,6 +45,7 @@ class RecipientRecord:
 def _stored(rec: RecipientRecord) -> dict[str, Any]:
     return {
         **_resources.fields_of(rec),
+        "adopted": _resources.adopted_marker(rec.created_by_pack),
         "ip_access_list": scd2.sorted_set(list(rec.ip_access_list)),
     }
 

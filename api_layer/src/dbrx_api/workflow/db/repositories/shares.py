@@ -53,6 +53,7 @@ def _sorted_assets(assets: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def _stored(rec: ShareRecord) -> dict[str, Any]:
     return {
         **_resources.fields_of(rec),
+        "adopted": _resources.adopted_marker(rec.created_by_pack),
         "assets": _sorted_assets(rec.assets),
         "recipients": scd2.sorted_set([r.lower() for r in rec.recipients]),
         "tags": dict(rec.tags) if rec.tags is not None else None,
