@@ -239,6 +239,7 @@ _SYMBOLS = {
     "rotate_token": "↻",
     "set_expiry": "↻",
     "adopt": "⇐",
+    "release": "⇒",
     "no_op": " ",
 }
 _STYLES = {
@@ -299,7 +300,7 @@ def change_lines(change: Mapping[str, Any]) -> tuple[str, list[str]]:
     action = str(change.get("action") or "")
     symbol = _SYMBOLS.get(action, "?")
     resource = f"{change.get('resource_type', '?')} {change.get('name', '?')}"
-    suffix = f" ({action})" if action in ("rotate_token", "set_expiry", "adopt") else ""
+    suffix = f" ({action})" if action in ("rotate_token", "set_expiry", "adopt", "release") else ""
     heading = f"  {symbol} {resource}{suffix}"
     nested: list[str] = []
     if change.get("destructive"):

@@ -340,6 +340,7 @@ class PlanSummary(ResponseModel):
     delete: int = 0
     no_op: int = 0
     rotate_token: int = 0
+    release: int = 0
     mutating_calls: int = 0
 
 

@@ -1,4 +1,4 @@
-"""Export live shares, recipients and pipelines as a share pack (docs/WORKFLOW.md §13, docs/API.md §12.7).
+"""Export live shares, recipients and pipelines as a share pack (docs/WORKFLOW.md §15, docs/API.md §12.7).
 
 The way in for a workspace whose resources were made by hand: `export_workspace` reads the named shares (each once,
 through the `LiveReader` of plans and runs), their grants, the recipients asked for or granted, and — when asked —

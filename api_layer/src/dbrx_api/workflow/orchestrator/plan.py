@@ -84,7 +84,10 @@ def summarise(graph: ActionGraph) -> dict[str, int]:
     """`summary` of a plan: actions per kind and the mutating calls they would make."""
     summary = {"create": 0, "update": 0, "delete": 0, "no_op": 0, "rotate_token": 0}
     for action in graph.actions:
-        kind = "no_op" if action.is_noop else action.kind
+        # A DELETE's release of an adopted resource is no deletion (docs/WORKFLOW.md §9.8).
+        kind = "no_op" if action.is_noop else action.plan_kind or action.kind
+        if kind == "set_expiry":
+            kind = action.kind
         summary[kind] = summary.get(kind, 0) + 1
     summary["mutating_calls"] = graph.mutating_calls
     return summary
