@@ -368,7 +368,9 @@ def test_export_writes_yaml_and_excel_packs_with_their_warnings(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     text = target.read_text(encoding="utf-8")
-    assert "name: cli_share" in text and "name: cli_token" in text and "FILL-ME" in text
+    assert "name: cli_share" in text
+    assert "name: cli_token" in text
+    assert "FILL-ME" in text
     assert "warning export_expiry_unmanaged: recipient[0]:" in result.stdout
     assert f"export: wrote {target} (1 warning); replace every FILL-ME" in result.stdout
 
