@@ -25,8 +25,13 @@ from databricks.sdk.service.sharing import SharedDataObject
 
 from dbrx_api.dltshr.recipients import recipient_properties
 from dbrx_api.errors import upstream
-from dbrx_api.jobs.pipelines import KEYS_KEY, SCD_TYPE_KEY, SOURCE_TABLE_KEY, TARGET_TABLE_KEY
-from dbrx_api.jobs.pipelines import split_keys
+from dbrx_api.jobs.pipelines import (
+    KEYS_KEY,
+    SCD_TYPE_KEY,
+    SOURCE_TABLE_KEY,
+    TARGET_TABLE_KEY,
+    split_keys,
+)
 from dbrx_api.jobs.resolution import PIPELINES_PAGE
 from dbrx_api.schemas.common import enum_text
 from dbrx_api.settings import Settings
@@ -34,7 +39,6 @@ from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.models.pack import (
     PLACEHOLDER,
     SCD_TYPES,
-    Asset,
     CronSchedule,
     DeltaShare,
     Metadata,
@@ -57,7 +61,6 @@ from dbrx_api.workflow.resources.pipeline import (
     pipeline_differences,
 )
 from dbrx_api.workflow.resources.recipient import live_ips
-
 
 # Object types a pack declares with `type` (a view-like object needs no pipeline; a volume or model is only ever
 # declared, docs/SHAREPACK.md §7.3-§7.4). Tables and schemas go without a type.

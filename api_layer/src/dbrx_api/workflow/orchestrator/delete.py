@@ -26,8 +26,8 @@ from dbrx_api.workflow.orchestrator.actions import ORDER, Action, AnyAction, Ste
 from dbrx_api.workflow.orchestrator.apply import Executor
 from dbrx_api.workflow.orchestrator.diff import ActionGraph
 from dbrx_api.workflow.orchestrator.records import Recorded
-from dbrx_api.workflow.resources import RECIPIENT, SHARE, Deletion, kind_for
 from dbrx_api.workflow.orchestrator.steps import RunContext, StepResult
+from dbrx_api.workflow.resources import RECIPIENT, SHARE, Deletion, kind_for
 from dbrx_api.workflow.resources.pipeline import DeleteWork
 from dbrx_api.workflow.resources.pipeline import deletion as pipeline_deletion
 from dbrx_api.workflow.validators.locator import PackLocator

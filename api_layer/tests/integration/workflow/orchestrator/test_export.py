@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.service.catalog import PermissionsChange, Privilege
 from databricks.sdk.service.sharing import (
     AuthenticationType,
     IpAccessList,
+    PermissionsChange,
     SharedDataObject,
     SharedDataObjectDataObjectType,
     SharedDataObjectHistoryDataSharingStatus,
@@ -140,8 +140,8 @@ def by_hand(ws: WorkspaceClient) -> None:
     ws.shares.update_permissions(
         "hand_share",
         changes=[
-            PermissionsChange(principal="hand_d2d", add=[Privilege.SELECT]),
-            PermissionsChange(principal="hand_d2o", add=[Privilege.SELECT]),
+            PermissionsChange(principal="hand_d2d", add=["SELECT"]),
+            PermissionsChange(principal="hand_d2o", add=["SELECT"]),
         ],
     )
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.service.catalog import PermissionsChange, Privilege
 from databricks.sdk.service.sharing import (
     AuthenticationType,
     IpAccessList,
+    PermissionsChange,
     SecurablePropertiesKvPairs,
     SharedDataObject,
     SharedDataObjectDataObjectType,
@@ -171,8 +171,7 @@ def build(
             ws.shares.update_permissions(
                 name,
                 changes=[
-                    PermissionsChange(principal=f"{g}_{suffix}", add=[Privilege.SELECT])
-                    for g in s.grants
+                    PermissionsChange(principal=f"{g}_{suffix}", add=["SELECT"]) for g in s.grants
                 ],
             )
         made.append(name)
@@ -201,7 +200,7 @@ def test_export_round_trip_holds_for_generated_workspaces(
     assert first.mutating_calls == 0
     text = filled(first.yaml(), requestor=[f"{suffix}@example.com"])
     loaded = load_yaml(text)
-    assert {r.name for r in loaded.model.recipient} == {  # type: ignore[union-attr]
+    assert {r.name for r in loaded.model.recipient} == {
         f"{g}_{suffix}" for s in shares for g in s.grants
     }
     no_changes(plan_pack(orch_ctx, loaded, principal_id="user-1").body())
