@@ -161,8 +161,16 @@ def test_new_pack_of_an_export_adopts_without_a_mutating_call(
         ("share", "hand_share"),
     }
 
+    # The workbook form, filled in its cells, plans the same: no change.
+    workbook = load_sharepack(
+        "pack.xlsx", fill_workbook(first.xlsx()), UploadSettings(), allow_local_urls=True
+    )
+    no_changes(plan_pack(orch_ctx, workbook, principal_id="user-1").body())
+
     orch_emu.reset_stats()
     stored = store_yaml(orch_ctx.pool, text)
     assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
     assert orch_emu.mutating_total() == 0
-    assert export(orch_ctx, orch_emu, shares=("hand_share",)).yaml() == first.yaml()
+    again = export(orch_ctx, orch_emu, shares=("hand_share",))
+    assert again.yaml() == first.yaml()
+    assert again.xlsx() == first.xlsx()

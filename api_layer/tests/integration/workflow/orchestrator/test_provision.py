@@ -283,8 +283,9 @@ def test_delete_pack_removes_only_what_it_recorded(
     assert orch_emu.stats()["total"] == 0
 
 
-def test_delete_removes_adopted_resources(orch_ctx: WorkflowContext, orch_emu: Emu) -> None:
-    """An adopted recipient is the pack's: its DELETE removes it (docs/WORKFLOW.md §9.8, I9)."""
+def test_delete_releases_adopted_resources(orch_ctx: WorkflowContext, orch_emu: Emu) -> None:
+    """An adopted recipient is the pack's until its DELETE, which releases it: left in place, no longer recorded
+    (docs/WORKFLOW.md §9.8, I9); the recipient the pack created is deleted."""
     ws = orch_emu.workspace_client()
     ws.recipients.create(
         "partner_analytics",
@@ -306,10 +307,19 @@ def test_delete_removes_adopted_resources(orch_ctx: WorkflowContext, orch_emu: E
     assert adopted["change_reason"] == "adopted"
     assert ws.recipients.get("partner_analytics").comment == "Partner analytics metastore"
 
+    assert adopted["adopted"] is True
+
     deletion = store_yaml(orch_ctx.pool, _delete_pack(orch_emu.url))
     assert provision(orch_ctx, deletion).outcome.result == "COMPLETED"
 
-    assert list(ws.recipients.list()) == []
+    assert [r.name for r in ws.recipients.list()] == ["partner_analytics"]
+    with orch_ctx.pool.connection() as conn:
+        released = recipients.get_current(
+            conn, orch_emu.url, "partner_analytics", include_deleted=True
+        )
+    assert released is not None
+    assert released["is_deleted"] is True
+    assert released["change_reason"] == "released"
 
 
 def test_consumer_runs_run_provisioning_as_its_handler(
