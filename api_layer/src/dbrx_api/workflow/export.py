@@ -14,11 +14,11 @@ Secrets are never read into the pack: no token, no activation link.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from databricks.sdk.service.jobs import BaseJob, Job
+from databricks.sdk.service.jobs import BaseJob
 from databricks.sdk.service.pipelines import GetPipelineResponse
 from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
 from databricks.sdk.service.sharing import SharedDataObject
@@ -36,6 +36,8 @@ from dbrx_api.jobs.resolution import PIPELINES_PAGE
 from dbrx_api.schemas.common import enum_text
 from dbrx_api.settings import Settings
 from dbrx_api.workflow.context import WorkflowContext
+from dbrx_api.workflow.db.connection import database_unavailable
+from dbrx_api.workflow.db.repositories import pipelines, recipients, share_packs, shares
 from dbrx_api.workflow.models.pack import (
     PLACEHOLDER,
     SCD_TYPES,
@@ -130,6 +132,7 @@ def export_workspace(
         AppError: an upstream failure of a read, mapped as for every Databricks call.
     """
     workspace = ctx.clients.resolve(workspace_url)
+    managed = _managed(ctx, workspace.url)
     counted = counted_workspace(
         ctx.clients.client_for(workspace),
         workspace_url=workspace.url,
@@ -137,13 +140,38 @@ def export_workspace(
         before_mutation=forbid_mutations,
     )
     reader = LiveReader(counted)
-    pack, warnings = build_pack(reader, workspace.url, workspace.region, request, ctx.settings)
+    pack, warnings = build_pack(
+        reader, workspace.url, workspace.region, request, ctx.settings, managed=managed
+    )
     return ExportResult(
         pack=pack,
         warnings=warnings,
         read_calls=counted.counter.reads,
         mutating_calls=counted.counter.mutations,
     )
+
+
+def _managed(ctx: WorkflowContext, workspace_url: str) -> dict[tuple[str, str], str]:
+    """`(resource type, name) -> pack key` of the workspace's resources a pack already manages (§9.10).
+
+    One read-only transaction, closed before any Databricks call.
+    """
+    found: dict[tuple[str, str], str] = {}
+    with database_unavailable(), ctx.pool.connection() as conn, conn.transaction():
+        conn.execute("SET TRANSACTION READ ONLY")
+        keys: dict[Any, str] = {}
+        for resource_type, repository, column in (
+            ("recipient", recipients, "recipient_name"),
+            ("share", shares, "share_name"),
+            ("pipeline", pipelines, "pipeline_key"),
+        ):
+            for row in repository.list_current(conn, workspace_url=workspace_url):
+                pack_id = row.get("share_pack_id")
+                if pack_id not in keys:
+                    current = share_packs.get_current(conn, pack_id) if pack_id else None
+                    keys[pack_id] = str(current["pack_key"]) if current else str(pack_id)
+                found[(resource_type, str(row[column]).lower())] = keys[pack_id]
+    return found
 
 
 # ------------------------------------------------------------------------------------------ assembly
@@ -163,12 +191,22 @@ class _Draft:
 
 
 def build_pack(
-    reader: LiveReader, workspace_url: str, region: str, request: ExportRequest, settings: Settings
+    reader: LiveReader,
+    workspace_url: str,
+    region: str,
+    request: ExportRequest,
+    settings: Settings,
+    *,
+    managed: Mapping[tuple[str, str], str] | None = None,
 ) -> tuple[SharePack, list[ExportWarning]]:
-    """The exported pack and its located warnings, from reads through `reader` only."""
+    """The exported pack and its located warnings, from reads through `reader` only.
+
+    `managed` maps `(resource type, name)` to the pack key of the pack that already manages it: such entries are
+    exported as they are, with warning `export_managed_by_pack` (only that pack may declare them).
+    """
     draft = _Draft()
     share_names = _share_names(reader, request)
-    shares: dict[str, Any] = {}
+    live_shares: dict[str, Any] = {}
     for name in share_names:
         live = reader.share(name)
         if live is None:
@@ -176,20 +214,45 @@ def build_pack(
                 "export_not_found", ("request", "share", name), f'share "{name}" does not exist.'
             )
             continue
-        shares[name] = live
+        live_shares[name] = live
     wanted_recipients = {name.lower() for name in request.recipients}
     grants: dict[str, list[str]] = {}
-    for name in shares:
+    for name in live_shares:
         grants[name] = sorted(reader.share_grants(name))
         if request.include_grantees:
             wanted_recipients.update(grants[name])
     for name in sorted(wanted_recipients):
         _recipient(draft, reader, name)
-    pipelines = _pipelines_by_source(reader, settings) if request.include_pipelines else {}
-    for name, live in shares.items():
+    by_source = _pipelines_by_source(reader) if request.include_pipelines else {}
+    for name, live in live_shares.items():
         _share(
-            draft, reader, settings, name, live.comment, live.objects or [], grants[name], pipelines
+            draft, reader, settings, name, live.comment, live.objects or [], grants[name], by_source
         )
+    for (resource_type, name), key in sorted((managed or {}).items()):
+        share_of = {
+            p.name_prefix.lower(): share_name
+            for share_name, values in draft.shares.items()
+            for p in values.get("pipelines", [])
+        }
+        exported = (
+            name in draft.recipients
+            if resource_type == "recipient"
+            else name in draft.shares
+            if resource_type == "share"
+            else name in share_of
+        )
+        if exported:
+            where = (
+                ("pipeline", share_of[name], name)
+                if resource_type == "pipeline"
+                else (resource_type, name)
+            )
+            draft.note(
+                "export_managed_by_pack",
+                where,
+                f'{resource_type} "{name}" is managed by share pack "{key}"; only that pack may declare it '
+                "(resource_managed_by_other_pack): fill this export in as that pack, or leave the entry out.",
+            )
     pack = SharePack(
         metadata=_metadata(workspace_url, region),
         recipient=[Recipient.model_validate(values) for values in draft.recipients.values()],
@@ -396,15 +459,12 @@ def _with_targets(values: dict[str, Any], chosen: list[Pipeline]) -> list[Pipeli
 # ------------------------------------------------------------------------------------------ pipelines
 
 
-def _pipelines_by_source(
-    reader: LiveReader, settings: Settings
-) -> dict[str, list[GetPipelineResponse]]:
+def _pipelines_by_source(reader: LiveReader) -> dict[str, list[GetPipelineResponse]]:
     """Every pipeline of the workspace with a pack-style source table, by that table (one list, one get each).
 
     A pipeline's spec says which table it reads only in its detail, so the export lists the pipelines once and
     reads each one once (the `LiveReader` cache serves later reads of the same id).
     """
-    del settings  # the same shape for every deployment; kept for symmetry with the other readers
     with upstream("pipeline"):
         ids = [
             info.pipeline_id
@@ -423,12 +483,11 @@ def _pipelines_by_source(
 
 def _schedule_job(
     reader: LiveReader, settings: Settings, name: str, pipeline_id: str
-) -> BaseJob | Job | None:
+) -> BaseJob | None:
+    """The job `<name>_schedule` running this pipeline, as `jobs.list(name=…)` gives it (settings and tasks)."""
     job_name = f"{name}{settings.databricks.schedules.job_name_suffix}"
     running = [job for job in reader.jobs_named(job_name) if job_pipeline_id(job) == pipeline_id]
-    if len(running) != 1 or running[0].job_id is None:
-        return running[0] if running else None
-    return reader.job(running[0].job_id) or running[0]
+    return running[0] if running else None
 
 
 def _pipeline_for(
@@ -514,7 +573,7 @@ def _check_pipeline(
     share: str,
     pipeline: Pipeline,
     detail: GetPipelineResponse,
-    job: BaseJob | Job | None,
+    job: BaseJob | None,
 ) -> None:
     """Warn when adopting would change the pipeline or its job: fields the pack states otherwise (§9.5)."""
     holder = Share(
@@ -555,20 +614,20 @@ def _located(
     pack: SharePack, notes: Iterable[tuple[str, tuple[str, ...], str]]
 ) -> list[ExportWarning]:
     """Warnings with the path of their entry in the exported document (`share[1]`, `recipient[0]`, ...)."""
-    shares = {share.name: index for index, share in enumerate(pack.share)}
-    recipients = {recipient.name: index for index, recipient in enumerate(pack.recipient)}
-    pipelines: dict[str, str] = {}
+    share_index = {share.name: index for index, share in enumerate(pack.share)}
+    recipient_index = {recipient.name: index for index, recipient in enumerate(pack.recipient)}
+    pipeline_paths: dict[str, str] = {}
     for index, share in enumerate(pack.share):
         for p_index, pipeline in enumerate(share.pipelines or []):
-            pipelines[pipeline.name_prefix.lower()] = f"share[{index}].pipelines[{p_index}]"
+            pipeline_paths[pipeline.name_prefix.lower()] = f"share[{index}].pipelines[{p_index}]"
     located = []
     for code, where, msg in notes:
         if where[0] == "share":
-            loc = f"share[{shares[where[1]]}]" if where[1] in shares else ""
+            loc = f"share[{share_index[where[1]]}]" if where[1] in share_index else ""
         elif where[0] == "recipient":
-            loc = f"recipient[{recipients[where[1]]}]" if where[1] in recipients else ""
+            loc = f"recipient[{recipient_index[where[1]]}]" if where[1] in recipient_index else ""
         elif where[0] == "pipeline":
-            loc = pipelines.get(where[2].lower(), "")
+            loc = pipeline_paths.get(where[2].lower(), "")
         else:
             loc = f"request.{where[1]}s"
         located.append(ExportWarning(code, loc, msg))

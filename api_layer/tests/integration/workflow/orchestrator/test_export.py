@@ -73,6 +73,16 @@ def test_export_of_an_applied_example_plans_no_change_and_exports_the_same_again
         w.code == "export_expiry_unmanaged" and w.loc == "recipient[0]" for w in first.warnings
     )
 
+    # Every exported resource is the applied pack's: each says so, at its entry.
+    managed = {w.loc for w in first.warnings if w.code == "export_managed_by_pack"}
+    assert {"recipient[0]", "recipient[1]", "share[0]", "share[1]"} <= managed
+    assert any(".pipelines[" in loc for loc in managed)
+    assert all(
+        "retail analytics/sales-insights/jane.doe@example.com" in w.msg
+        for w in first.warnings
+        if w.code == "export_managed_by_pack"
+    )
+
     # Unfilled, the document is refused at each placeholder.
     with pytest.raises(SharePackInvalid) as refused:
         load_yaml(text)
