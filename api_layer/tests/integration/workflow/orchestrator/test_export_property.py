@@ -2,7 +2,8 @@
 
 Each example builds a workspace by hand in the emulator through the real databricks-sdk — shares of views,
 materialized views, streaming tables, schemas and (sometimes) a table without a pipeline, with aliases, history,
-comments; D2D and D2O recipients with comments, IP lists and properties; grants — then: export → fill the
+comments, partitions; pipelines reading a shared table (SCD type, keys, continuous or a cron schedule job,
+notification, tags, description); D2D and D2O recipients with comments, IP lists and properties; grants — then: export → fill the
 placeholders → plan (only adopt/no-op, no difference, 0 mutating calls) → apply (0 mutating calls) → export again
 (the same YAML and the same workbook bytes).
 """
@@ -18,6 +19,9 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sharing import (
     AuthenticationType,
     IpAccessList,
+    Partition,
+    PartitionValue,
+    PartitionValueOp,
     PermissionsChange,
     SecurablePropertiesKvPairs,
     SharedDataObject,
@@ -26,12 +30,16 @@ from databricks.sdk.service.sharing import (
     SharedDataObjectUpdate,
     SharedDataObjectUpdateAction,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from dbrx_api.jobs.pipelines import spec_arguments
+from dbrx_api.settings import Settings
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.export import ExportRequest, export_workspace
+from dbrx_api.workflow.models.pack import CronSchedule, DeltaShare, Pipeline, Share
 from dbrx_api.workflow.orchestrator.plan import plan_pack
+from dbrx_api.workflow.resources.pipeline import desired_job_settings, desired_pipeline_spec
 from dbrx_emulator.testing import Emu
 from fixtures.export import filled, no_changes
 from fixtures.orchestrator import load_yaml, provision, store_yaml
@@ -68,6 +76,42 @@ class ShareSpec:
     comment: str | None
     objects: dict[str, dict[str, Any]]
     grants: list[str] = field(default_factory=list)
+    pipeline: dict[str, Any] | None = (
+        None  # a hand-made pipeline (and schedule job) reading a shared table
+    )
+
+
+# Tables of the seed with change data feed, one per share index: each may be read by a hand-made pipeline.
+PIPELINE_SOURCES = ("main.sales.orders", "main.sales.order_items")
+KEYS = {"main.sales.orders": ["order_id"], "main.sales.order_items": ["order_id", "line_no"]}
+
+
+@st.composite
+def pipelines(draw: st.DrawFn, source: str) -> dict[str, Any]:
+    """A pipeline as a pack would describe it: SCD type, keys, schedule, notification, tags, description."""
+    scd_type = draw(st.sampled_from(["1", "2", "full_refresh"]))
+    values: dict[str, Any] = {
+        "source_asset": source,
+        "scd_type": scd_type,
+        "serverless": True,
+        "schedule": draw(
+            st.just("continuous")
+            | st.builds(
+                lambda cron, zone: {"cron": cron, "timezone": zone},
+                st.sampled_from(["0 0 2 * * ?", "0 30 4 ? * 2-6"]),
+                st.sampled_from(["UTC", "Europe/London"]),
+            )
+        ),
+    }
+    if scd_type != "full_refresh":
+        values["key_columns"] = KEYS[source]
+    if draw(st.booleans()):
+        values["notification"] = ["ops@example.com"]
+    if draw(st.booleans()):
+        values["tags"] = {"domain": "sales"}
+    if draw(st.booleans()) and values["schedule"] != "continuous":
+        values["description"] = "hand-made feed"
+    return values
 
 
 @st.composite
@@ -110,19 +154,68 @@ def workspaces(draw: st.DrawFn) -> tuple[list[RecipientSpec], list[ShareSpec]]:
                 options["comment"] = f"about {name.rsplit('.', 1)[-1]}"
             objects[name] = options
         grants = draw(st.lists(st.sampled_from([r.name for r in recipients] or ["-"]), unique=True))
+        pipeline = None
+        if draw(st.booleans()):
+            source = PIPELINE_SOURCES[index]
+            options = {"history": True} if draw(st.booleans()) else {}
+            if source == "main.sales.orders" and draw(st.booleans()):
+                options["partitions"] = True
+            objects[source] = options
+            pipeline = draw(pipelines(source))
         shares.append(
             ShareSpec(
                 name=f"s{index}",
                 comment=draw(st.none() | st.just("hand share")),
                 objects=objects,
                 grants=[g for g in grants if g != "-"],
+                pipeline=pipeline,
             )
         )
     return recipients, shares
 
 
+def build_pipeline(
+    ws: WorkspaceClient, settings: Settings, share: str, name: str, values: dict[str, Any]
+) -> None:
+    """A pipeline and its schedule job made through the SDK as a pack would make them (docs/WORKFLOW.md §9.5)."""
+    pipeline = Pipeline.model_validate(
+        {
+            **values,
+            "name_prefix": name,
+            "target_asset": values["source_asset"].rsplit(".", 1)[-1],
+            "schedule": values["schedule"]
+            if values["schedule"] == "continuous"
+            else CronSchedule(**values["schedule"]),
+        }
+    )
+    holder = Share(
+        name=share,
+        delta_share=DeltaShare(ext_catalog_name="share_cat", ext_schema_name="sales_ext"),
+    )
+    spec = desired_pipeline_spec(holder, pipeline, defaults=settings.databricks.pipelines)
+    created = ws.pipelines.create(allow_duplicate_names=False, **spec_arguments(spec))
+    if pipeline.is_continuous:
+        return
+    job = desired_job_settings(
+        holder, pipeline, created.pipeline_id or "", defaults=settings.databricks.schedules
+    )
+    ws.jobs.create(
+        name=job.name,
+        tasks=job.tasks,
+        schedule=job.schedule,
+        max_concurrent_runs=job.max_concurrent_runs,
+        email_notifications=job.email_notifications,
+        tags=job.tags,
+        description=job.description,
+    )
+
+
 def build(
-    ws: WorkspaceClient, suffix: str, recipients: list[RecipientSpec], shares: list[ShareSpec]
+    ws: WorkspaceClient,
+    settings: Settings,
+    suffix: str,
+    recipients: list[RecipientSpec],
+    shares: list[ShareSpec],
 ) -> list[str]:
     """Create the workspace by hand; the names of the shares made."""
     for r in recipients:
@@ -156,12 +249,23 @@ def build(
                     action=SharedDataObjectUpdateAction.ADD,
                     data_object=SharedDataObject(
                         name=obj,
-                        data_object_type=SharedDataObjectDataObjectType(OBJECTS[obj]),
+                        data_object_type=SharedDataObjectDataObjectType(OBJECTS.get(obj, "TABLE")),
                         shared_as=options.get("shared_as"),
                         history_data_sharing_status=SharedDataObjectHistoryDataSharingStatus.ENABLED
                         if options.get("history")
                         else None,
                         comment=options.get("comment"),
+                        partitions=[
+                            Partition(
+                                values=[
+                                    PartitionValue(
+                                        name="region", op=PartitionValueOp.EQUAL, value="emea"
+                                    )
+                                ]
+                            )
+                        ]
+                        if options.get("partitions")
+                        else None,
                     ),
                 )
             )
@@ -174,6 +278,8 @@ def build(
                     PermissionsChange(principal=f"{g}_{suffix}", add=["SELECT"]) for g in s.grants
                 ],
             )
+        if s.pipeline is not None:
+            build_pipeline(ws, settings, name, f"pl_{s.name}_{suffix}", s.pipeline)
         made.append(name)
     return made
 
@@ -190,10 +296,12 @@ def test_export_round_trip_holds_for_generated_workspaces(
     workspace: tuple[list[RecipientSpec], list[ShareSpec]],
 ) -> None:
     recipients, shares = workspace
+    event(f"pipelines: {sum(s.pipeline is not None for s in shares)}")
+    event(f"recipients: {len(recipients)}, D2D: {sum(r.d2d for r in recipients)}")
     orch_emu.reset(seed_file="minimal", random_seed=0)
     # Fresh names per example: the database keeps the records of earlier examples' packs.
     suffix = uuid.uuid4().hex[:8]
-    names = build(orch_emu.workspace_client(), suffix, recipients, shares)
+    names = build(orch_emu.workspace_client(), orch_ctx.settings, suffix, recipients, shares)
     request = ExportRequest(shares=tuple(names))
 
     first = export_workspace(orch_ctx, orch_emu.url, request)
@@ -213,6 +321,12 @@ def test_export_round_trip_holds_for_generated_workspaces(
     second = export_workspace(orch_ctx, orch_emu.url, request)
     assert second.yaml() == first.yaml()
     assert second.xlsx() == first.xlsx()
-    assert second.warnings == first.warnings
-    tables = [o for s in shares for o in s.objects if OBJECTS[o] == "TABLE"]
+    # The same warnings, plus: every exported resource is now the applied pack's.
+    assert [w for w in second.warnings if w.code != "export_managed_by_pack"] == first.warnings
+    managed = {w.loc for w in second.warnings if w.code == "export_managed_by_pack"}
+    assert {f"share[{i}]" for i in range(len(names))} <= managed
+    tables = [o for s in shares for o in s.objects if OBJECTS.get(o) == "TABLE"]
     assert bool(tables) == any(w.code == "export_unrepresentable" for w in first.warnings)
+    exported = {p.name_prefix for s in loaded.model.share for p in s.pipelines or []}  # type: ignore[union-attr]
+    assert exported == {f"pl_{s.name}_{suffix}" for s in shares if s.pipeline is not None}
+    assert not [w for w in first.warnings if w.code == "export_pipeline_differs"]
