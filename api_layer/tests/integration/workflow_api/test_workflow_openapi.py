@@ -19,6 +19,7 @@ WORKFLOW_INDEX = [
     ("get", "/workflow/sharepack/template.xlsx", "public", "workflow_template"),
     ("get", "/workflow/sharepack/schema.json", "public", "workflow_schema"),
     ("get", "/workflow/drift", "reader", "workflow_drift"),
+    ("post", "/workflow/export", "reader", "workflow_export"),
 ]
 
 
