@@ -31,7 +31,15 @@ from dbrx_api.workflow.orchestrator.plan import plan_pack
 from dbrx_api.workflow.sharepack import load_sharepack
 from dbrx_emulator.testing import Emu
 from fixtures.export import fill_workbook, filled, no_changes
-from fixtures.orchestrator import D2D_ORG, load_yaml, provision, sample_pack, store_yaml
+from fixtures.orchestrator import (
+    D2D_ORG,
+    load_yaml,
+    provision,
+    sample_pack,
+    second_version,
+    store_yaml,
+    views_pack,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -110,6 +118,36 @@ def test_export_of_an_applied_example_plans_no_change_and_exports_the_same_again
         "pack.xlsx", fill_workbook(first.xlsx()), UploadSettings(), allow_local_urls=True
     )
     assert from_xlsx.record_hash == from_yaml.record_hash
+
+
+@pytest.mark.parametrize("example", ["second_version", "views"])
+def test_other_example_packs_applied_then_exported_plan_no_change(
+    orch_ctx: WorkflowContext, orch_emu: Emu, example: str
+) -> None:
+    if example == "views":
+        text = views_pack(
+            orch_emu.url,
+            {
+                "views_a": ["main.sales.v_orders"],
+                "views_b": ["main.sales.v_orders"],
+            },
+            recipients=("bulk_partner", "other_partner"),
+        )
+        names: tuple[str, ...] = ("views_a", "views_b")
+    else:
+        text = second_version(orch_emu.url)
+        names = ("sales_share", "finance_share")
+    stored = store_yaml(orch_ctx.pool, text)
+    assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
+
+    first = export(orch_ctx, orch_emu, shares=names)
+    body = plan_pack(
+        orch_ctx, load_yaml(filled(first.yaml(), **JANE, strategy="UPDATE")), principal_id="user-1"
+    ).body()
+    no_changes(body)
+    again = export(orch_ctx, orch_emu, shares=names)
+    assert again.yaml() == first.yaml()
+    assert again.xlsx() == first.xlsx()
 
 
 def by_hand(ws: WorkspaceClient) -> None:
