@@ -11,7 +11,6 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
-    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -426,14 +425,6 @@ class ExportRequest(RequestModel):
     @classmethod
     def _recipient_names(cls, value: list[str]) -> list[str]:
         return _uc_names("recipient", value)
-
-    @model_validator(mode="after")
-    def _something(self) -> ExportRequest:
-        if not (self.shares or self.recipients or self.all_shares):
-            raise PydanticCustomError(
-                "export_empty", "name shares or recipients, or set all_shares"
-            )
-        return self
 
 
 class ExportWarning(ResponseModel):

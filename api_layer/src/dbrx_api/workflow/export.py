@@ -205,6 +205,12 @@ def build_pack(
     exported as they are, with warning `export_managed_by_pack` (only that pack may declare them).
     """
     draft = _Draft()
+    if not (request.shares or request.recipients or request.all_shares):
+        draft.note(
+            "export_empty",
+            ("request", "share", ""),
+            "nothing was named: give shares or recipients, or set all_shares.",
+        )
     share_names = _share_names(reader, request)
     live_shares: dict[str, Any] = {}
     for name in share_names:

@@ -59,7 +59,11 @@ def test_export_answers_yaml_excel_and_json_and_adopting_it_plans_no_change(
         ("share_grants", "no_op"),
     ]
 
-    # Nothing to export, and a workspace outside the allowlist, are refused.
-    assert client.post("/workflow/export", json={}, headers=headers).status_code == 422
+    # Nothing named is an empty pack with a warning; a workspace outside the allowlist is refused.
+    empty = client.post(
+        "/workflow/export", json={}, headers={**headers, "Accept": "application/json"}
+    )
+    assert empty.status_code == 200
+    assert [w["type"] for w in empty.json()["warnings"]] == ["export_empty"]
     other = {"X-Workspace-URL": "https://adb-1.1.azuredatabricks.net"}
     assert client.post("/workflow/export", json=body, headers=other).status_code == 403
