@@ -317,7 +317,7 @@ class Settings(BaseSettings):
             _JsonFilesSource(settings_cls, config_dir, environment),
         )
 
-    # -------------------------------------------------------------------- fail-fast validation (§15.6)
+    # -------------------------------------------------------------------- fail-fast validation (docs/API.md §15.6)
 
     @model_validator(mode="after")
     def _validate_startup(self) -> Self:

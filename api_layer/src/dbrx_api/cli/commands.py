@@ -1,4 +1,4 @@
-"""The five commands of `deltashare` (docs/API.md §14.3) and how their outcomes become exit codes (§14.4)."""
+"""The five commands of `deltashare` (docs/API.md §14.3) and how their outcomes become exit codes (docs/API.md §14.4)."""
 
 from __future__ import annotations
 

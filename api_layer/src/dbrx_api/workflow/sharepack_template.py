@@ -194,7 +194,7 @@ def _template_bytes() -> bytes:
 
 
 def build_template_xlsx() -> bytes:
-    """The Excel template: canonical layout, the §16 example rows, enum drop-downs and a help sheet.
+    """The Excel template: canonical layout, the docs/SHAREPACK.md §16 example rows, enum drop-downs and a help sheet.
 
     No formulas, macros or external links; byte-identical across calls and processes for a given version.
     """
@@ -202,7 +202,7 @@ def build_template_xlsx() -> bytes:
 
 
 def write_samples(directory: Path) -> list[Path]:
-    """Write the sample packs (the §16 YAML and the template workbook) into `directory`."""
+    """Write the sample packs (the docs/SHAREPACK.md §16 YAML and the template workbook) into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     written = [directory / EXAMPLE_FILE, directory / TEMPLATE_FILE]
     written[0].write_bytes(example_yaml())

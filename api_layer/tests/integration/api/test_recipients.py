@@ -134,7 +134,7 @@ def test_get_recipient_with_shares(api: TestClient) -> None:
 
 
 def test_recipient_responses_never_report_wrong_shares(api: TestClient) -> None:
-    """Each recipient response carries the true grants, `null` (not read) or no field: never a false `[]` (§2.2)."""
+    """Each recipient response carries the true grants, `null` (not read) or no field: never a false `[]` (docs/API.md §2.2)."""
     created = create_d2o(api, "acme")
     assert created["shares"] == []  # just created: no grants, true without a read
     d2d = api.post("/recipients/d2d/dbx", json={"recipient_identifier": KNOWN_METASTORE})

@@ -42,7 +42,7 @@ HISTORY_STATUSES: tuple[str, ...] = get_args(HistoryStatus)
 SCD_TYPES: tuple[str, ...] = get_args(ScdType)
 PARTITION_OPS: tuple[str, ...] = get_args(PartitionOp)
 TABLE_LIKE_TYPES: tuple[str, ...] = ("TABLE", "VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE")
-# Three-part objects that are not table-like: declared only, never guessed from the name (§7.3).
+# Three-part objects that are not table-like: declared only, never guessed from the name (docs/SHAREPACK.md §7.3).
 VOLUME_MODEL_TYPES: tuple[str, ...] = ("VOLUME", "MODEL")
 CONTINUOUS = "continuous"
 
@@ -71,7 +71,7 @@ class _Model(BaseModel):
 
 
 class Metadata(_Model):
-    """Governance, target workspace and strategy (§4)."""
+    """Governance, target workspace and strategy (docs/SHAREPACK.md §4)."""
 
     requestor: PrincipalList = Field(
         description="Who asks for the sharing (emails or group names)."
@@ -102,7 +102,7 @@ class Metadata(_Model):
 
 
 class Recipient(_Model):
-    """A Delta Sharing recipient: D2D (authentication DATABRICKS) or D2O (TOKEN) (§5)."""
+    """A Delta Sharing recipient: D2D (authentication DATABRICKS) or D2O (TOKEN) (docs/SHAREPACK.md §5)."""
 
     name: str = Field(description="Databricks recipient name (lower-case).")
     type: RecipientType = Field(
@@ -161,7 +161,7 @@ class PartitionSpec(_Model):
 
 
 class Asset(_Model):
-    """A shared object (§7). Only `name` given is the same value as the string form."""
+    """A shared object (docs/SHAREPACK.md §7). Only `name` given is the same value as the string form."""
 
     name: str = Field(
         description="catalog.schema.object (table-like, volume, model), catalog.schema (schema) or /workspace/path "
@@ -209,7 +209,7 @@ class CronSchedule(_Model):
 
 
 class Pipeline(_Model):
-    """A DLT pipeline copying `source_asset` into the sharing catalog/schema (§8)."""
+    """A DLT pipeline copying `source_asset` into the sharing catalog/schema (docs/SHAREPACK.md §8)."""
 
     name_prefix: str = Field(
         description="The Databricks pipeline name (case kept); job <name>_schedule."
@@ -251,7 +251,7 @@ def _sorted_pipelines(values: list[Pipeline]) -> list[Pipeline]:
 
 
 class DeltaShare(_Model):
-    """Sharing catalog/schema and defaults for a share's pipelines (§6.2)."""
+    """Sharing catalog/schema and defaults for a share's pipelines (docs/SHAREPACK.md §6.2)."""
 
     ext_catalog_name: str = Field(description="Catalog the pipelines write to (must exist).")
     ext_schema_name: str = Field(description="Schema the pipelines write to.")
@@ -262,7 +262,7 @@ class DeltaShare(_Model):
 
 
 class Share(_Model):
-    """A share, its assets, grants and pipelines (§6)."""
+    """A share, its assets, grants and pipelines (docs/SHAREPACK.md §6)."""
 
     name: str = Field(description="Databricks share name (lower-case).")
     description: str | None = Field(None, description="Share comment (alias comment).")
@@ -320,7 +320,7 @@ class ShareRef(_Model):
 
 
 class DeleteSharePack(_Model):
-    """A DELETE share pack (§10.2): names only."""
+    """A DELETE share pack (docs/SHAREPACK.md §10.2): names only."""
 
     metadata: Metadata
     recipient: Annotated[list[RecipientRef], AfterValidator(_sorted_by_name)] = Field(
@@ -359,7 +359,7 @@ def _norm_key_part(value: str) -> str:
 
 
 def pack_key(metadata: Metadata) -> str:
-    """`business_line/project_name/requestors` normalised (§4.2); identifies a pack across uploads."""
+    """`business_line/project_name/requestors` normalised (docs/SHAREPACK.md §4.2); identifies a pack across uploads."""
     requestors = ",".join(sorted(_norm_key_part(p) for p in metadata.requestor))
     project = metadata.project_name or "default"
     return f"{_norm_key_part(metadata.business_line)}/{_norm_key_part(project)}/{requestors}"

@@ -39,7 +39,7 @@ _limits: dict[str, threading.BoundedSemaphore] = {}
 
 
 def workspace_limiter(workspace_url: str, limit: int) -> threading.BoundedSemaphore:
-    """The process-wide semaphore bounding parallel Databricks calls to one workspace (§9.3)."""
+    """The process-wide semaphore bounding parallel Databricks calls to one workspace (docs/WORKFLOW.md §9.3)."""
     with _limit_guard:
         semaphore = _limits.get(workspace_url)
         if semaphore is None:

@@ -1,7 +1,7 @@
 """`detect_drift`: recorded resources vs the live workspace (docs/WORKFLOW.md §11, docs/API.md §12.6).
 
 Only current, non-deleted recorded rows are examined, and only the fields the recording pack version managed
-(§9.3): the pack's stored config says which keys it set. Set differences name the side explicitly:
+(docs/WORKFLOW.md §9.3): the pack's stored config says which keys it set. Set differences name the side explicitly:
 `unexpected_in_workspace` = present live but not recorded, `missing_in_workspace` = recorded but absent live;
 scalars as `{recorded, live}`. Reads only,
 bounded by the per-workspace limit; secrets (tokens, activation links) are never compared nor returned.

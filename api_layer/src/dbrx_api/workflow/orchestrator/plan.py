@@ -1,7 +1,7 @@
 """`plan_pack`: what provisioning would change if the pack were stored and run now (docs/WORKFLOW.md §10, docs/API.md §12.3).
 
 Read-only end to end: one read-only database transaction (the pack's current version and the recorded rows), reads
-of the workspace through the same cached reader, checks and diff as a run (§9.2-§9.3), and every mutating call is
+of the workspace through the same cached reader, checks and diff as a run (docs/WORKFLOW.md §9.2-§9.3), and every mutating call is
 refused before it leaves the process. Nothing is stored and nothing is queued.
 """
 

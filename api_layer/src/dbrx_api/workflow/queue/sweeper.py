@@ -96,7 +96,7 @@ class Sweeper:
             self._stopping.wait(self.settings.sweeper.interval_s)
 
     def sweep_once(self, *, startup: bool = False) -> SweepReport:
-        """One sweep if this instance obtains the sweeper lock (§8.7); `startup` ignores the re-send grace."""
+        """One sweep if this instance obtains the sweeper lock (docs/WORKFLOW.md §8.7); `startup` ignores the re-send grace."""
         try:
             conn = psycopg.connect(
                 self.conninfo, autocommit=True, application_name="deltashare-sweeper"

@@ -259,7 +259,7 @@ def pipeline_differences(desired: PipelineSpec, live: PipelineSpec) -> dict[str,
 def pipeline_update_arguments(
     desired: PipelineSpec, edit_arguments: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The full edit request: the live specification with every managed field replaced (§9.5).
+    """The full edit request: the live specification with every managed field replaced (docs/WORKFLOW.md §9.5).
 
     Edits replace the whole specification, so unmanaged fields (clusters, photon, channel, other configuration
     keys, …) are re-sent as they are; managed fields the desired state leaves unset are removed.
@@ -949,7 +949,7 @@ def run_schedule(ctx: RunContext, action: AnyAction) -> StepResult:
 
 
 def _delete_duplicates(ctx: RunContext, work: PipelineWork, job_name: str) -> int:
-    """Jobs named like the schedule and running the pipeline besides the kept (lowest) one (§9.5)."""
+    """Jobs named like the schedule and running the pipeline besides the kept (lowest) one (docs/WORKFLOW.md §9.5)."""
     if not work.duplicate_jobs:
         return 0
     adoption: Adoption = ctx.adoption(SCHEDULE, job_name, None)

@@ -625,7 +625,7 @@ def _token_ms(value: int | None) -> int:
 
 
 def run_token(ctx: RunContext, action: AnyAction) -> StepResult:
-    """Rotate once per version (§9.6): intent committed first, then read-before-write, then one call."""
+    """Rotate once per version (docs/WORKFLOW.md §9.6): intent committed first, then read-before-write, then one call."""
     if not isinstance(action.work, TokenWork):
         raise TypeError(f"{action.key}: not a rotation action")
     work = action.work

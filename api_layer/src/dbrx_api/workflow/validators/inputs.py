@@ -151,7 +151,7 @@ class _Input(BaseModel):
 
 
 class MetadataIn(_Input):
-    """§4, as written: governance fields, target workspace and strategy."""
+    """docs/SHAREPACK.md §4, as written: governance fields, target workspace and strategy."""
 
     requestor: Requestors
     project_name: ShortText = None
@@ -225,7 +225,7 @@ def _property_pairs(
 def _recipient_properties(
     node: object, handler: ValidatorFunctionWrapHandler
 ) -> dict[str, str] | None:
-    """§5.4 `properties`: a mapping of keys to text values, or its text form (`_property_pairs`). Keys must be
+    """docs/SHAREPACK.md §5.4 `properties`: a mapping of keys to text values, or its text form (`_property_pairs`). Keys must be
     valid, not reserved and unique ignoring case; `{}` is an empty (managed) map, null not managed."""
     pairs: list[tuple[str | int, str, str | None, SourcePos | None]] = []
     values: dict[str | int, object] = {}
@@ -294,7 +294,7 @@ def _recipient_properties(
 
 
 class RecipientIn(_Input):
-    """§5, one recipient entry of a NEW/UPDATE pack as written (the per-type rules: `recipient_type_rules`)."""
+    """docs/SHAREPACK.md §5, one recipient entry of a NEW/UPDATE pack as written (the per-type rules: `recipient_type_rules`)."""
 
     name: Annotated[str, BeforeValidator(name())]
     type: Annotated[str | None, BeforeValidator(enum(RECIPIENT_TYPES, required=True))]
@@ -367,7 +367,7 @@ def _share_tags(
 
 
 class DeltaShareIn(_Input):
-    """§6.3, a share's delta_share mapping as written."""
+    """docs/SHAREPACK.md §6.2, a share's delta_share mapping as written."""
 
     ext_catalog_name: Annotated[str, BeforeValidator(name())]
     ext_schema_name: Annotated[str, BeforeValidator(name())]
@@ -421,7 +421,7 @@ def _timezone(value: str | None) -> str | None:
 
 
 class ScheduleIn(_Input):
-    """§7.5, a pipeline's {cron, timezone} schedule as written (the time zone defaults to UTC)."""
+    """docs/SHAREPACK.md §8.2, a pipeline's {cron, timezone} schedule as written (the time zone defaults to UTC)."""
 
     cron: Annotated[RequiredShortText, AfterValidator(_cron)]
     timezone: Annotated[ShortText, AfterValidator(_timezone)] = None
@@ -436,7 +436,7 @@ SCHEDULE = Section(
 
 
 class PartitionValueIn(_Input):
-    """§7.3, one condition of a partition spec as written."""
+    """docs/SHAREPACK.md §7.2, one condition of a partition spec as written."""
 
     name: RequiredShortText
     op: Annotated[str | None, BeforeValidator(enum(PARTITION_OPS, required=True))]
@@ -468,7 +468,7 @@ def _spec_values(node: object) -> list[object]:
 
 
 class PartitionSpecIn(_Input):
-    """§7.3, one partition spec as written: its 1-32 values (each then read as a `PartitionValueIn`)."""
+    """docs/SHAREPACK.md §7.2, one partition spec as written: its 1-32 values (each then read as a `PartitionValueIn`)."""
 
     values: Annotated[list[object] | None, BeforeValidator(_spec_values)] = Field(
         None, validate_default=True
@@ -513,7 +513,7 @@ def _raw(node: object) -> object:
 
 
 def _applies(what: str, *, tables_only: bool) -> Callable[[object, ValidationInfo], object]:
-    """An option of tables (TABLE or undeclared table-like names) or of all table-like objects (§7.2)."""
+    """An option of tables (TABLE or undeclared table-like names) or of all table-like objects (docs/SHAREPACK.md §7.2)."""
 
     def check(value: object, info: ValidationInfo) -> object:
         if value is None:
@@ -579,7 +579,7 @@ def _shared_as(value: str | None, info: ValidationInfo) -> str | None:
 
 
 class AssetIn(_Input):
-    """§7.2, a share asset written as a mapping: the name (its form gives the kind), the declared type and the
+    """docs/SHAREPACK.md §7.2, a share asset written as a mapping: the name (its form gives the kind), the declared type and the
     options of that kind. The partition specs are read afterwards (`PartitionSpecIn`, `PartitionValueIn`)."""
 
     name: Annotated[AssetName, BeforeValidator(_asset_name)]
@@ -754,7 +754,7 @@ def _pipeline_tags(
 
 
 class PipelineIn(_Input):
-    """§7.4, one pipeline of a share as written (the schedule is read afterwards: `ScheduleIn`)."""
+    """docs/SHAREPACK.md §8.1, one pipeline of a share as written (the schedule is read afterwards: `ScheduleIn`)."""
 
     name_prefix: Annotated[str, BeforeValidator(name(lower=False))]
     source_asset: Annotated[str, BeforeValidator(_source)]
@@ -837,7 +837,7 @@ Names = Annotated[list[Item] | None, WrapValidator(_names(declarative=False))]
 
 
 class ShareIn(_Input):
-    """§6, one share entry of a NEW/UPDATE pack as written; its assets (`AssetIn`), delta_share (`DeltaShareIn`)
+    """docs/SHAREPACK.md §6, one share entry of a NEW/UPDATE pack as written; its assets (`AssetIn`), delta_share (`DeltaShareIn`)
     and pipelines (`PipelineIn`) are read afterwards, entry by entry."""
 
     name: Annotated[str, BeforeValidator(name())]
@@ -862,7 +862,7 @@ SHARE = Section(
 
 
 # ------------------------------------------------------------------------------------------ DELETE shape
-# §10.2: only names are read; the other fields of an entry are warned about (`ignored_in_delete`) and left.
+# docs/SHAREPACK.md §10.2: only names are read; the other fields of an entry are warned about (`ignored_in_delete`) and left.
 
 
 class RecipientRefIn(_Input):

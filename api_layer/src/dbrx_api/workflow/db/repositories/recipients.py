@@ -1,4 +1,4 @@
-"""`deltashare.recipients` (SCD2): recipients this service applied and recorded in a workspace (§5.3).
+"""`deltashare.recipients` (SCD2): recipients this service applied and recorded in a workspace (docs/WORKFLOW.md §5.3).
 
 Written by the worker after each successful recipient step (never by uploads or REST endpoints). Business key
 `(workspace_url, recipient_name)`, the name lower-cased.
