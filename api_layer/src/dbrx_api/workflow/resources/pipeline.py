@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from databricks.sdk.service.pipelines import GetPipelineResponse, PipelineLibrary, PipelineSpec
 
-from dbrx_api.errors import ConflictError, NotFoundError, upstream
+from dbrx_api.errors import ConflictError
 from dbrx_api.jobs.pipelines import (
     DELETE_EXPR_KEY,
     KEYS_KEY,
@@ -30,10 +30,12 @@ from dbrx_api.jobs.pipelines import (
     TARGET_TABLE_KEY,
     build_pipeline_spec,
     edit_arguments,
-    spec_arguments,
+    sdk_create_pipeline,
+    sdk_delete_pipeline,
+    sdk_update_pipeline,
     split_keys,
 )
-from dbrx_api.schemas.paths import path_segment
+from dbrx_api.jobs.schedules import sdk_delete_job
 from dbrx_api.settings import PipelineDefaults
 from dbrx_api.workflow.db.repositories import pipelines
 from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
@@ -499,12 +501,8 @@ def run_pipeline(ctx: RunContext, action: AnyAction) -> StepResult:
     detail: dict[str, Any] = {}
     if action.kind == Verb.CREATE:
         try:
-            with upstream(RESOURCE_TYPE, name):
-                created = ws.pipelines.create(
-                    allow_duplicate_names=False, **spec_arguments(work.desired)
-                )
+            work.pipeline_id = sdk_create_pipeline(ws, name, work.desired)
             calls += 1
-            work.pipeline_id = created.pipeline_id
         except ConflictError as exc:
             if exc.code != "pipeline_already_exists":
                 raise
@@ -552,19 +550,18 @@ def _update_pipeline(ctx: RunContext, work: PipelineWork) -> None:
     if live is None or work.pipeline_id is None:
         raise StepFailure("internal_error", "pipeline update without a live pipeline")
     arguments = pipeline_update_arguments(work.desired, edit_arguments(live))
-    with upstream(RESOURCE_TYPE, work.pipeline.name_prefix):
-        ctx.workspace.client.pipelines.update(
-            path_segment(work.pipeline_id), expected_last_modified=live.last_modified, **arguments
-        )
+    sdk_update_pipeline(
+        ctx.workspace.client,
+        work.pipeline.name_prefix,
+        work.pipeline_id,
+        expected_last_modified=live.last_modified,
+        arguments=arguments,
+    )
 
 
 def delete_job(ctx: RunContext, job_id: int) -> None:
     """`jobs.delete`; a job that no longer exists counts as deleted."""
-    try:
-        with upstream("job", str(job_id)):
-            ctx.workspace.client.jobs.delete(job_id)
-    except NotFoundError:
-        pass
+    sdk_delete_job(ctx.workspace.client, job_id, missing_ok=True)
 
 
 def run_dropped(ctx: RunContext, action: AnyAction) -> StepResult:
@@ -579,11 +576,9 @@ def run_dropped(ctx: RunContext, action: AnyAction) -> StepResult:
         calls += 1
     pipeline_id = row.get("databricks_pipeline_id")
     if pipeline_id:
-        try:
-            with upstream(RESOURCE_TYPE, str(row["pipeline_name"])):
-                ctx.workspace.client.pipelines.delete(path_segment(str(pipeline_id)))
-        except NotFoundError:
-            pass
+        sdk_delete_pipeline(
+            ctx.workspace.client, str(row["pipeline_name"]), str(pipeline_id), missing_ok=True
+        )
         calls += 1
     write = ctx.deletion_write(pipelines.soft_delete, str(row["pipeline_name"]))
     return StepResult(
@@ -637,11 +632,7 @@ def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
                     f"pipeline[{name}]",
                     f'schedule job {job_id} of pipeline "{name}" was adopted and also runs other tasks; it is kept.',
                 )
-    try:
-        with upstream(RESOURCE_TYPE, name):
-            ws.pipelines.delete(path_segment(pipeline_id))
-    except NotFoundError:
-        pass
+    sdk_delete_pipeline(ws, name, pipeline_id, missing_ok=True)
     calls += 1
     return StepResult(
         StepOutcome.SUCCEEDED,

@@ -670,12 +670,12 @@ def run_token(ctx: RunContext, action: AnyAction) -> StepResult:
             remaining_s = max(0, (newest_active.expiration_time - now_ms) // 1000)
             grace_s = min(grace_s, remaining_s)
     try:
-        # Sent once: the SDK would replay it after a dropped connection and rotate twice (calls.py).
+        # Sent once through the counted workspace: a replay would rotate twice (dbrx_api.once).
         rotated = sdk_rotate_recipient_token(
             ctx.workspace.client,
             name,
             existing_token_expire_in_seconds=int(grace_s),
-            once=ctx.workspace,
+            sender=ctx.workspace,
         )
     except AppError as exc:
         if exc.code == "recipient_token_limit":  # a token appeared since the read

@@ -6,7 +6,7 @@
   recorded cron, time zone and pipeline (`schedule_differences`);
 * its action in the graph, `schedule:<job name>`: create, update the differing settings, or delete the job this
   pack created when the pipeline became continuous; a job found by name (not recorded) is adopted;
-* its Databricks calls: one `post_once` create (never replayed), `jobs.update`, `jobs.delete`;
+* its Databricks calls, through the `jobs.schedules` gateway: a create sent once (never replayed), update, delete;
 * its record: the schedule fields of the pipeline's SCD2 row (`db.repositories.pipelines`), written after the
   pipeline step recorded the pipeline itself.
 """
@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from databricks.sdk.service.jobs import (
     BaseJob,
-    CreateResponse,
     CronSchedule,
     Job,
     JobEmailNotifications,
@@ -30,8 +29,8 @@ from databricks.sdk.service.jobs import (
     Task,
 )
 
-from dbrx_api.errors import upstream
 from dbrx_api.jobs.cron import cron_equal
+from dbrx_api.jobs.schedules import sdk_create_job, sdk_update_job
 from dbrx_api.schemas.common import enum_text
 from dbrx_api.settings import ScheduleDefaults
 from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
@@ -63,7 +62,6 @@ if TYPE_CHECKING:
     from dbrx_api.workflow.validators.locator import PackLocator
 
 RESOURCE_TYPE = StepType.SCHEDULE  # step key `schedule:<job name>`
-_JOBS_CREATE_PATH = "/api/2.2/jobs/create"
 
 
 # ------------------------------------------------------------------------------------------ desired job
@@ -349,23 +347,19 @@ def run_schedule(ctx: RunContext, action: AnyAction) -> StepResult:
         job_id: int | None = work.job.job_id if work.job is not None else None
         created_by_pack = bool(work.job_created_by_pack)
         if action.kind == Verb.CREATE or work.job is None:
-            with upstream("job", job_name):
-                response = ctx.workspace.post_once(
-                    "jobs.create", _JOBS_CREATE_PATH, desired.as_dict()
-                )
-            job_id = CreateResponse.from_dict(response).job_id
+            job_id = sdk_create_job(ctx.workspace.client, desired, sender=ctx.workspace)
             created_by_pack = True
             calls += 1
         else:
             calls += _delete_duplicates(ctx, work, job_name)
             change = job_change(desired, work.job, schedules.task_key)
             if not change.empty and job_id is not None:
-                with upstream("job", str(job_id)):
-                    ctx.workspace.client.jobs.update(
-                        job_id,
-                        new_settings=change.new_settings,
-                        fields_to_remove=change.fields_to_remove or None,
-                    )
+                sdk_update_job(
+                    ctx.workspace.client,
+                    job_id,
+                    change.new_settings,
+                    fields_to_remove=change.fields_to_remove,
+                )
                 calls += 1
                 detail["fields"] = sorted(change.diff)
         record = dataclasses.replace(

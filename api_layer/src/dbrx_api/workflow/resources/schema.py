@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dbrx_api.errors import ConflictError, upstream
+from dbrx_api.jobs.pipelines import sdk_create_schema
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.pack import SharePack
 from dbrx_api.workflow.orchestrator.actions import ORDER, Action, AnyAction, StepType, Verb
@@ -75,14 +75,7 @@ def run_schema(ctx: RunContext, action: AnyAction) -> StepResult:
     if action.kind == Verb.NOOP:
         return StepResult(StepOutcome.NOOP)
     full_name = f"{work.catalog}.{work.schema}"
-    try:
-        with upstream(RESOURCE_TYPE, full_name):
-            ctx.workspace.client.schemas.create(
-                name=work.schema, catalog_name=work.catalog, comment=SCHEMA_COMMENT
-            )
-    except ConflictError as exc:
-        if exc.code != "schema_already_exists":
-            raise
+    sdk_create_schema(ctx.workspace.client, work.catalog, work.schema, comment=SCHEMA_COMMENT)
     ctx.reader.put(RESOURCE_TYPE, full_name, True)
     return StepResult(StepOutcome.SUCCEEDED, calls=1, audit_action="schema.create")
 
