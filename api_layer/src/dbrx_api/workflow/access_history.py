@@ -19,7 +19,10 @@ from dbrx_api.workflow.db.connection import read_transaction
 
 
 def _in_future(at: datetime, now: datetime) -> ValidationFailed:
-    message = f"is after the service's clock ({format_timestamp(now)}); history has no future"
+    message = (
+        f"{format_timestamp(at)} is after the service's clock ({format_timestamp(now)}); "
+        "history has no future"
+    )
     return ValidationFailed(
         f"The request is invalid: query.as_of {message}.",
         errors=[{"loc": ["query", "as_of"], "msg": message, "type": "timestamp_in_future"}],
