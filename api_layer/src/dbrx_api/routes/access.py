@@ -1,4 +1,5 @@
-"""Token hygiene and access review (docs/API.md §16): thin routes over `dltshr.access`.
+"""Token hygiene and access review (docs/API.md §16): thin routes over `dltshr.access` (live) and, for
+`GET /access?as_of=`, `workflow.access_history` (the share packs' records).
 
 The report is `/tokens`, not `/recipients/tokens`: under `/recipients/` it would shadow a recipient named `tokens`.
 """
