@@ -191,3 +191,12 @@ def transaction(pool: Pool) -> Iterator[DictConnection]:
     """
     with database_unavailable(), pool.connection() as conn, conn.transaction():
         yield conn
+
+
+@contextmanager
+def read_transaction(pool: Pool) -> Iterator[DictConnection]:
+    """As `transaction`, read-only (`SET TRANSACTION READ ONLY`): for services that answer from the records and
+    must not write them."""
+    with transaction(pool) as conn:
+        conn.execute("SET TRANSACTION READ ONLY")
+        yield conn
