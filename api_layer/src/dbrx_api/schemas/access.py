@@ -46,7 +46,7 @@ ExpiryWindow = Annotated[
 
 ReportFormat = Literal["json", "csv"]
 
-# RFC 3339 `date-time` (§5.6): a full date and time with an offset; fractions beyond microseconds are cut.
+# RFC 3339 §5.6 `date-time`: a full date and time with an offset; fractions beyond microseconds are cut.
 _AS_OF = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})?$"
 )

@@ -1,5 +1,5 @@
-"""`GET /access?as_of=`: who could read what at a past instant, from the share packs' SCD2 records (docs/API.md
-§16.2), through HTTP with real PostgreSQL, the in-process worker and the emulator driven by the real databricks-sdk.
+"""`GET /access?as_of=`: who could read what at a past instant, from the share packs' SCD2 records
+(docs/API.md §16.2), through HTTP with real PostgreSQL, the in-process worker and the emulator driven by the real databricks-sdk.
 
 A pack grants `acme_external` a share holding a view and a whole schema; a later version of the pack withdraws the
 grant. The history still answers "yes" for an instant between the two versions, and "no" after; the live view

@@ -1,5 +1,5 @@
-"""The schedule kind in one room: the Databricks job that runs a triggered pack pipeline on its cron (docs/SHAREPACK.md
-§8.2; docs/WORKFLOW.md §9.5, §11).
+"""The schedule kind in one room: the Databricks job that runs a triggered pack pipeline on its cron
+(docs/SHAREPACK.md §8.2; docs/WORKFLOW.md §9.5, §11).
 
 * its desired settings from the canonical pack (`desired_job_settings`, named `<name_prefix>_schedule`);
 * its managed fields compared once: plan compares the desired settings with the live job (`job_change`), drift the

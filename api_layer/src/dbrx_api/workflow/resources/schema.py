@@ -1,5 +1,5 @@
-"""The target-schema kind in one room: the Unity Catalog schema a share's pipelines write into (docs/SHAREPACK.md
-§6.2; docs/WORKFLOW.md §9.3).
+"""The target-schema kind in one room: the Unity Catalog schema a share's pipelines write into
+(docs/SHAREPACK.md §6.2; docs/WORKFLOW.md §9.3).
 
 Its action is `schema:<catalog.schema>`: created when missing and the share asks for it
 (`delta_share.create_schema_if_missing`), otherwise a no-op that pipelines depend on. Schemas are not recorded:
