@@ -344,6 +344,26 @@ class PlanApproval(ResponseModel):
     destructive_changes: list[str] = Field(default_factory=list)
 
 
+class PlanTokenRotation(ResponseModel):
+    """An upcoming rotation of a recipient with a token rotation policy (docs/WORKFLOW.md §10, §9.6)."""
+
+    recipient: str
+    policy: dict[str, int] = Field(
+        description="{rotate_before_expiry_days, grace_hours} as the pack declares it."
+    )
+    token_id: str | None = Field(
+        None, description="The newest active token; null when the recipient has none yet."
+    )
+    expires_at: Timestamp | None = None
+    rotate_at: Timestamp | None = Field(
+        None, description="From when the sweep rotates it (now when already due)."
+    )
+    due: bool = False
+    blocked: bool = Field(
+        False, description="Two active tokens: the sweep waits for the older one to expire."
+    )
+
+
 class PlanResponse(ResponseModel):
     valid: bool
     pack: PlanPack
@@ -352,6 +372,7 @@ class PlanResponse(ResponseModel):
     summary: PlanSummary | None = None
     changes: list[PlanChange] | None = None
     approval: PlanApproval | None = None
+    token_rotations: list[PlanTokenRotation] | None = None
     checked_at: Timestamp | None = None
 
 
