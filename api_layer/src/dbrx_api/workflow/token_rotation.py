@@ -100,10 +100,11 @@ def _sweep_one(ctx: WorkflowContext, row: Mapping[str, Any], performed_by: str) 
     if recorded_id is not None and live.id != recorded_id:
         logger.warning("token rotation: the recipient was recreated outside the pack", extra=log)
         return "skipped"
-    settled = _settle_open_claims(ctx, row, live, read_ms, performed_by)
+    if _settle_open_claims(ctx, row, live, read_ms, performed_by):
+        return "already_rotated"  # the newest token is the one just recorded; the next sweep looks at it
     schedule = rotation_schedule(row["token_rotation_policy"], live, read_ms)
     if schedule is None or not schedule.due or schedule.token_id is None:
-        return "already_rotated" if settled else "not_due"
+        return "not_due"
     if schedule.blocked:
         logger.warning(
             "token rotation blocked: the recipient already has two active tokens",
