@@ -110,10 +110,14 @@ class TokenRotationPolicy(_Model):
     expires, the old token staying valid `grace_hours` (shorter than the lead time)."""
 
     rotate_before_expiry_days: int = Field(
+        ge=1,
+        le=MAX_ROTATE_BEFORE_EXPIRY_DAYS,
         description=f"Rotate this many days before the token expires (1-{MAX_ROTATE_BEFORE_EXPIRY_DAYS})."
     )
     grace_hours: int = Field(
         0,
+        ge=0,
+        le=MAX_ROTATION_GRACE_HOURS,
         description=(
             f"Hours the previous token stays valid after the rotation (0-{MAX_ROTATION_GRACE_HOURS}, "
             "less than the lead time)."
