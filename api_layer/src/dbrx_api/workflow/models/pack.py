@@ -112,7 +112,7 @@ class TokenRotationPolicy(_Model):
     rotate_before_expiry_days: int = Field(
         ge=1,
         le=MAX_ROTATE_BEFORE_EXPIRY_DAYS,
-        description=f"Rotate this many days before the token expires (1-{MAX_ROTATE_BEFORE_EXPIRY_DAYS})."
+        description=f"Rotate this many days before the token expires (1-{MAX_ROTATE_BEFORE_EXPIRY_DAYS}).",
     )
     grace_hours: int = Field(
         0,
