@@ -212,11 +212,30 @@ class PackVersion(ResponseModel):
     runs: list[Run] = Field(default_factory=list)
 
 
+class PolicyRotation(ResponseModel):
+    """A token rotation the worker's sweep made under the pack's policy (docs/WORKFLOW.md §9.6); no secret."""
+
+    workspace_url: str
+    recipient: str
+    outcome: str | None = Field(
+        None, description="rotated, or already_rotated (a crashed claimer's rotation recorded)"
+    )
+    rotated_at: Timestamp
+    performed_by: str
+    token_id: str | None = None
+    token_expiration_time: Timestamp | None = None
+    previous_token_id: str
+    previous_token_expiration_time: Timestamp | None = Field(
+        None, description="The old token's end of grace"
+    )
+
+
 class PackHistory(ResponseModel):
     share_pack_id: UUID
     pack_key: str
     owners: list[Principal] = Field(default_factory=list)
     owner_changes: list[OwnerChange] = Field(default_factory=list)
+    token_rotations: list[PolicyRotation] = Field(default_factory=list)
     versions: list[PackVersion]
 
 

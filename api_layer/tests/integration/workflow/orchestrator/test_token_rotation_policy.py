@@ -25,10 +25,12 @@ from dbrx_api.workflow.db.repositories import audit_trail, recipients, token_rot
 from dbrx_api.workflow.orchestrator.plan import plan_pack
 from dbrx_api.workflow.queue.in_process import InProcessQueue
 from dbrx_api.workflow.queue.sweeper import Sweeper, SweepReport
+from dbrx_api.workflow.service import get_history
 from dbrx_api.workflow.token_rotation import RotationSweepReport, sweep_token_rotations
 from dbrx_emulator.testing import Emu
 from fixtures.api import api_settings_for
 from fixtures.orchestrator import load_yaml, provision, sample_pack, store_yaml, unique_requestor
+from fixtures.postgres import StoredPack
 
 pytestmark = pytest.mark.integration
 
@@ -71,9 +73,10 @@ def api(orch_emu: Emu) -> Iterator[TestClient]:
         yield client
 
 
-def provisioned(ctx: WorkflowContext, text: str) -> None:
+def provisioned(ctx: WorkflowContext, text: str) -> StoredPack:
     stored = store_yaml(ctx.pool, text)
     assert provision(ctx, stored).outcome.result == "COMPLETED"
+    return stored
 
 
 def live_tokens(emu: Emu, name: str = "acme_external") -> dict[str, datetime]:
@@ -128,7 +131,7 @@ def test_two_workers_rotate_a_due_token_exactly_once_and_the_report_shows_both_t
     orch_ctx: WorkflowContext, orch_emu: Emu, metrics: RecordingMetrics, api: TestClient
 ) -> None:
     url = orch_emu.url
-    provisioned(orch_ctx, with_policy(url, DUE))
+    stored = provisioned(orch_ctx, with_policy(url, DUE))
     row = _row(orch_ctx, url)
     assert row["token_rotation_policy"] == {"rotate_before_expiry_days": 100, "grace_hours": 6}
     assert row["token_rotated_at"] is None
@@ -203,6 +206,16 @@ def test_two_workers_rotate_a_due_token_exactly_once_and_the_report_shows_both_t
     )
     assert audit["new_values"]["token_id"] == new_id
     assert metrics.counted == [("token_rotation.sweep", {"result": "rotated"})]
+    # The pack's history lists the rotation (GET /workflow/sharepack/{id}/history).
+    history_view = get_history(orch_ctx, str(stored.share_pack_id), include_config=False)
+    (entry,) = history_view.token_rotations
+    assert (entry.recipient, entry.outcome, entry.previous_token_id, entry.token_id) == (
+        "acme_external",
+        "rotated",
+        old_id,
+        new_id,
+    )
+    assert entry.performed_by in ("sweeper:w1", "sweeper:w2")
     # The activation link is a secret: nowhere in the database.
     assert link not in stored_text
     assert "retrieve_config" not in stored_text

@@ -114,3 +114,14 @@ def list_for_recipient(
         "ORDER BY claimed_at",
         (workspace_url, recipient_name.lower()),
     ).fetchall()
+
+
+def list_done_for_pack(
+    conn: psycopg.Connection[DictRow], share_pack_id: UUID
+) -> list[dict[str, Any]]:
+    """The rotations the sweep made (or found made) for a pack's policies, oldest first (the pack's history)."""
+    return conn.execute(
+        "SELECT * FROM deltashare.token_rotation_claims WHERE share_pack_id = %s AND done_at IS NOT NULL "
+        "ORDER BY done_at, recipient_name",
+        (share_pack_id,),
+    ).fetchall()
