@@ -284,6 +284,16 @@ def test_not_due_makes_no_call_and_plan_shows_the_upcoming_rotation(
     assert orch_emu.mutating_total() == 0
     assert metrics.counted == []
 
+    # The sweeper runs the rotation sweep at most every token_rotation_sweep_interval_s (per instance); 0 is off.
+    one = sweeper(orch_ctx, "w1")
+    orch_emu.reset_stats()
+    assert one.sweep_once().token_rotations is not None
+    assert one.sweep_once().token_rotations is None  # inside the interval (default one hour)
+    assert orch_emu.count("recipients.get") == 1
+    off = sweeper(orch_ctx, "w2")
+    off.settings = off.settings.model_copy(update={"token_rotation_sweep_interval_s": 0})
+    assert off.sweep_once().token_rotations is None
+
     plan = plan_pack(orch_ctx, load_yaml(text), principal_id="user-1").body()
     (upcoming,) = plan["token_rotations"]
     assert upcoming["recipient"] == "acme_external"
