@@ -88,7 +88,10 @@ _HELP_ROWS: tuple[tuple[str, str], ...] = (
         "One row per recipient. type D2D needs recipient_databricks_org "
         "(<cloud>:<region>:<metastore-uuid>); type D2O may set recipient_ips and the token columns. "
         "properties: the recipient's custom properties as key=value pairs separated by semicolons "
-        "(e.g. country=DE; tier=gold), {} to remove them all; an empty cell leaves them as they are.",
+        "(e.g. country=DE; tier=gold), {} to remove them all; an empty cell leaves them as they are. "
+        "rotate_before_expiry_days / rotation_grace_hours (D2O): a standing rotation policy instead of the "
+        "one-shot token_rotation: the worker rotates the token that many days before it expires, the old one "
+        "staying valid rotation_grace_hours (fewer hours than the lead time).",
     ),
     (
         "share",

@@ -139,7 +139,9 @@ SHARE_PACKS = Scd2Table(
     "share_packs", ("share_pack_id",), frozenset({"config", "warnings", "locator"})
 )
 RECIPIENTS = Scd2Table(
-    "recipients", ("workspace_url", "recipient_name"), frozenset({"ip_access_list", "properties"})
+    "recipients",
+    ("workspace_url", "recipient_name"),
+    frozenset({"ip_access_list", "properties", "token_rotation_policy"}),
 )
 SHARES = Scd2Table(
     "shares", ("workspace_url", "share_name"), frozenset({"assets", "recipients", "tags"})

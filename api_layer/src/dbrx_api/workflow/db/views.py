@@ -30,6 +30,7 @@ from dbrx_api.workflow.db.repositories import (
     provisioning_steps,
     share_packs,
     status_transitions,
+    token_rotation_claims,
 )
 
 MAX_LIST_LIMIT = 500
@@ -266,6 +267,22 @@ def history_view(
                 "at": c["at"],
             }
             for c in owners.list_changes(conn, share_pack_id)
+        ],
+        "token_rotations": [
+            {
+                "workspace_url": c["workspace_url"],
+                "recipient": c["recipient_name"],
+                "outcome": (c["result"] or {}).get("outcome"),
+                "rotated_at": c["done_at"],
+                "performed_by": c["claimed_by"],
+                "token_id": (c["result"] or {}).get("token_id"),
+                "token_expiration_time": (c["result"] or {}).get("token_expiration_time"),
+                "previous_token_id": c["token_id"],
+                "previous_token_expiration_time": (c["result"] or {}).get(
+                    "previous_token_expiration_time"
+                ),
+            }
+            for c in token_rotation_claims.list_done_for_pack(conn, share_pack_id)
         ],
         "versions": [
             {

@@ -101,6 +101,30 @@ class Metadata(_Model):
 # ------------------------------------------------------------------------------------------ recipients
 
 
+MAX_ROTATE_BEFORE_EXPIRY_DAYS = 365
+MAX_ROTATION_GRACE_HOURS = 720
+
+
+class TokenRotationPolicy(_Model):
+    """A standing rotation policy of a D2O recipient (docs/SHAREPACK.md §5.3): rotate `rotate_before_expiry_days` before the token
+    expires, the old token staying valid `grace_hours` (shorter than the lead time)."""
+
+    rotate_before_expiry_days: int = Field(
+        ge=1,
+        le=MAX_ROTATE_BEFORE_EXPIRY_DAYS,
+        description=f"Rotate this many days before the token expires (1-{MAX_ROTATE_BEFORE_EXPIRY_DAYS}).",
+    )
+    grace_hours: int = Field(
+        0,
+        ge=0,
+        le=MAX_ROTATION_GRACE_HOURS,
+        description=(
+            f"Hours the previous token stays valid after the rotation (0-{MAX_ROTATION_GRACE_HOURS}, "
+            "less than the lead time)."
+        ),
+    )
+
+
 class Recipient(_Model):
     """A Delta Sharing recipient: D2D (authentication DATABRICKS) or D2O (TOKEN) (docs/SHAREPACK.md §5)."""
 
@@ -124,8 +148,12 @@ class Recipient(_Model):
         None,
         description="D2O: days after first provisioning until the recipient expires (0: unmanaged).",
     )
-    token_rotation: bool | None = Field(
-        None, description="D2O: rotate the token once for this version."
+    token_rotation: bool | TokenRotationPolicy | None = Field(
+        None,
+        description=(
+            "D2O: true rotates the token once for this version; a mapping is a standing policy the worker's "
+            "sweep applies before each token expires."
+        ),
     )
     token_rotation_grace_days: int | None = Field(
         None, description="D2O: days the previous token stays valid after a rotation."

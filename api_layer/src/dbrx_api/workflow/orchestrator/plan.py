@@ -27,6 +27,7 @@ from dbrx_api.workflow.orchestrator.live import LiveReader, allowlist_check
 from dbrx_api.workflow.orchestrator.prepare import counted_workspace, prepare
 from dbrx_api.workflow.orchestrator.records import Recorded, load_recorded
 from dbrx_api.workflow.ownership import reject_managed_elsewhere
+from dbrx_api.workflow.resources.recipient import upcoming_rotations
 from dbrx_api.workflow.sharepack import LoadedPack
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class PlanResult:
     summary: dict[str, int] | None = None
     changes: list[dict[str, Any]] | None = None
     approval: dict[str, Any] | None = None
+    token_rotations: list[dict[str, Any]] | None = None
     checked_at: datetime | None = None
     read_calls: int = 0
     mutating_calls: int = 0  # calls made while planning: always 0 (reported for tests and logs)
@@ -61,6 +63,7 @@ class PlanResult:
             body["summary"] = self.summary
             body["changes"] = self.changes or []
             body["approval"] = self.approval
+            body["token_rotations"] = self.token_rotations or []
             body["checked_at"] = (
                 self.checked_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 if self.checked_at
@@ -202,6 +205,8 @@ def plan_pack(
         summary=summarise(graph),
         changes=changes,
         approval=approval_summary(ctx.settings.approval_policy, principal_roles, changes),
+        # Upcoming rotations of the recipients with a policy (docs/WORKFLOW.md §10): shown, never applied by a run.
+        token_rotations=upcoming_rotations(graph.actions, now),
         checked_at=now,
         read_calls=prepared.read_calls,
         mutating_calls=prepared.mutating_calls,

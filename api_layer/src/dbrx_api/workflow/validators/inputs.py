@@ -38,6 +38,8 @@ from dbrx_api.workflow.models.pack import (
     ASSET_TYPES,
     CONTINUOUS,
     HISTORY_STATUSES,
+    MAX_ROTATE_BEFORE_EXPIRY_DAYS,
+    MAX_ROTATION_GRACE_HOURS,
     PARTITION_OPS,
     RECIPIENT_TYPES,
     REGIONS,
@@ -293,6 +295,39 @@ def _recipient_properties(
     return result
 
 
+def _token_rotation(node: object) -> bool | RawMap | None:
+    """docs/SHAREPACK.md §5.3 `token_rotation`: true/false (the one-shot rotation), or a policy mapping read afterwards
+    (`TokenRotationIn`)."""
+    if isinstance(node, RawMap):
+        return node
+    return boolean(node)
+
+
+def _present(value: int | None) -> int:
+    if value is None:
+        raise issue("empty_value", "must not be empty.")
+    return value
+
+
+class TokenRotationIn(_Input):
+    """docs/SHAREPACK.md §5.3, a D2O recipient's rotation policy as written (grace shorter than the lead time: `read_recipient`)."""
+
+    rotate_before_expiry_days: Annotated[
+        int | None,
+        BeforeValidator(integer(1, MAX_ROTATE_BEFORE_EXPIRY_DAYS, "days")),
+        AfterValidator(_present),
+    ]
+    grace_hours: Annotated[
+        int | None, BeforeValidator(integer(0, MAX_ROTATION_GRACE_HOURS, "hours"))
+    ] = None
+
+
+TOKEN_ROTATION = Section(
+    known=tuple(TokenRotationIn.model_fields),
+    explanations={"rotate_before_expiry_days": " (days before the token expires, 1-365)"},
+)
+
+
 class RecipientIn(_Input):
     """docs/SHAREPACK.md §5, one recipient entry of a NEW/UPDATE pack as written (the per-type rules: `recipient_type_rules`)."""
 
@@ -316,7 +351,7 @@ class RecipientIn(_Input):
         list[Item] | None, WrapValidator(ip_list(declarative=False))
     ] = None
     token_expiry: Annotated[int | None, BeforeValidator(integer(0, 3650, "days"))] = None
-    token_rotation: Annotated[bool | None, BeforeValidator(boolean)] = None
+    token_rotation: Annotated[bool | RawMap | None, BeforeValidator(_token_rotation)] = None
     token_rotation_grace_days: Annotated[int | None, BeforeValidator(integer(0, 30, "days"))] = None
     properties: Annotated[dict[str | int, Item] | None, WrapValidator(_recipient_properties)] = None
 

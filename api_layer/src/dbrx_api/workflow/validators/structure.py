@@ -41,6 +41,7 @@ from dbrx_api.workflow.validators.inputs import (
     SCHEDULE,
     SHARE,
     SHARE_REF,
+    TOKEN_ROTATION,
     AssetIn,
     DeltaShareIn,
     DocumentIn,
@@ -54,6 +55,7 @@ from dbrx_api.workflow.validators.inputs import (
     ScheduleIn,
     ShareIn,
     ShareRefIn,
+    TokenRotationIn,
 )
 from dbrx_api.workflow.validators.lenient import (
     Outcome,
@@ -322,9 +324,41 @@ def read_recipient(ctx: Context, item: Item, path: str) -> RecipientDraft | None
     for key in IP_LISTS:
         if got.get(key) is not None and key not in read.bad:
             draft.ips[key] = _located_ips(read, path, key)
+    if isinstance(got.get("token_rotation"), RawMap):
+        # A policy is read only for D2O; on another type `_type_rules` refuses the field itself.
+        policy = (
+            _read_rotation_policy(ctx, got["token_rotation"], read.path_of(path, "token_rotation"))
+            if draft.rtype == "D2O"
+            else None
+        )
+        if policy is None:
+            read.bad.add("token_rotation")
+            draft.values.pop("token_rotation", None)
+        else:
+            draft.values["token_rotation"] = policy
     _type_rules(ctx, read, draft)
     _check_ip_lists(ctx, read, draft)
     return draft
+
+
+def _read_rotation_policy(ctx: Context, node: RawMap, path: str) -> dict[str, int] | None:
+    """docs/SHAREPACK.md §5.3: a rotation policy (`TokenRotationIn`); the grace must be shorter than the lead time. None if invalid."""
+    read = run(ctx, TokenRotationIn, TOKEN_ROTATION, node, path)
+    days = read.values.get("rotate_before_expiry_days")
+    if read.model is None or days is None:
+        return None
+    grace = read.values.get("grace_hours") or 0
+    if grace >= days * 24:
+        ctx.error(
+            "token_rotation_grace_too_long",
+            read.path_of(path, "grace_hours"),
+            f"grace_hours {grace} must be shorter than the lead time of {days} days ({days * 24} hours): "
+            "the old token would still be valid when the next rotation is due.",
+            read.pos_of(path, "grace_hours"),
+            input_value=grace,
+        )
+        return None
+    return {"rotate_before_expiry_days": days, "grace_hours": grace}
 
 
 def _type_rules(ctx: Context, read: Outcome[RecipientIn], draft: RecipientDraft) -> None:
@@ -361,7 +395,14 @@ def _type_rules(ctx: Context, read: Outcome[RecipientIn], draft: RecipientDraft)
         values.setdefault("token_expiry", 0)
         values.setdefault("token_rotation", False)
         values.setdefault("token_rotation_grace_days", 0)
-        if values["token_rotation"]:
+        if isinstance(values["token_rotation"], dict) and values["token_rotation_grace_days"]:
+            fail(
+                "token_rotation_grace_days",
+                "token_rotation_conflict",
+                "token_rotation_grace_days belongs to the one-shot rotation (token_rotation: true); a rotation "
+                "policy states its grace as grace_hours.",
+            )
+        if values["token_rotation"] is True:
             ctx.warning(
                 "token_rotation_requested",
                 read.path_of(path, "token_rotation"),
