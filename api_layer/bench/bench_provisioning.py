@@ -8,7 +8,7 @@ call; PostgreSQL is `DATABASE_URL` (a throwaway database per round) or an embedd
 Each round provisions the pack into a fresh workspace and database (first run: everything is created), then
 re-runs the same version (nothing to change: reads only). Both sides of each figure come from the same run:
 
-* calls: the emulator's call count (every HTTP call the SDK made) vs the minimum the rules of docs/WORKFLOW.md §9.2 / §9.7
+* calls: the emulator's call count (every HTTP call the SDK made) vs the minimum the rules of docs/WORKFLOW.md §9.2 / docs/WORKFLOW.md §9.7
   allow for this pack, computed here from the pack's shape, not from the implementation (target <= 1.1);
 * wall time of `run_provisioning` vs the critical-path bound with the configured limits: the read waves
   (`workspace_max_inflight` calls at a time) followed by the action graph (`reconcile_concurrency` actions at a
@@ -193,7 +193,7 @@ class Expected:
 
 
 def first_run_minimum() -> Expected:
-    """§9.2 reads (each object once; no list where an id is recorded) and §9.7 writes for an empty workspace."""
+    """docs/WORKFLOW.md §9.2 reads (each object once; no list where an id is recorded) and docs/WORKFLOW.md §9.7 writes for an empty workspace."""
     pipelines = SHARES * PIPELINES_PER_SHARE
     wave1 = (
         RECIPIENTS  # recipients.get (absent)

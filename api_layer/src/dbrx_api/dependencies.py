@@ -126,6 +126,20 @@ def get_workspace_client(request: Request, workspace: WorkspaceDep) -> Workspace
 WorkspaceClientDep = Annotated[WorkspaceClient, Depends(get_workspace_client)]
 
 
+def get_workspace_client_source(
+    request: Request, workspace: WorkspaceDep
+) -> Callable[[], WorkspaceClient]:
+    """The request's workspace client, built only when called: for routes that answer some requests without
+    Databricks (building a client the first time fetches the host's metadata, an outbound call)."""
+    factory: WorkspaceClientFactory = request.app.state.workspace_clients
+    return lambda: factory.client_for(workspace)
+
+
+WorkspaceClientSourceDep = Annotated[
+    Callable[[], WorkspaceClient], Depends(get_workspace_client_source)
+]
+
+
 def activation_link_requested(
     principal: PrincipalDep,
     include_activation_link: Annotated[
@@ -159,6 +173,16 @@ def get_workflow(request: Request) -> WorkflowContext:
 
 
 WorkflowDep = Annotated[WorkflowContext, Depends(get_workflow)]
+
+
+def get_optional_workflow(request: Request) -> WorkflowContext | None:
+    """The workflow context, or None when the workflow (and its database) is off: for routes outside
+    `/workflow/` that use the records only on request (`GET /access?as_of=`, docs/API.md §16.2)."""
+    context: WorkflowContext | None = getattr(request.app.state, "workflow", None)
+    return context
+
+
+OptionalWorkflowDep = Annotated[WorkflowContext | None, Depends(get_optional_workflow)]
 
 
 def get_request_id(request: Request) -> str | None:

@@ -620,7 +620,7 @@ _REDOC_BUNDLE_STYLE_HASHES = (
 def _docs_page(
     source: str, *, style_hashes: tuple[str, ...] = (), worker_src: str = "'none'"
 ) -> Callable[[], HTMLResponse]:
-    """The route of a documentation page whose CSP allows only the app's own assets and its inline code (§1.1.1).
+    """The route of a documentation page whose CSP allows only the app's own assets and its inline code (docs/API.md §1.1.1).
 
     Attribute-less inline `<script>` blocks are allowed by hash (the page is rendered once, from settings only);
     a page holding `{csp_nonce}` gets a fresh nonce per response for its scripts and styles. Any other script or

@@ -184,6 +184,8 @@ class WorkflowSettings(_Section):
     sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
     approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
     logs_retention_days: int = Field(30, ge=1)
+    # How often the sweeper applies the packs' token rotation policies (docs/WORKFLOW.md §9.6); 0 turns it off.
+    token_rotation_sweep_interval_s: float = Field(3600, ge=0)
 
 
 # ------------------------------------------------------------------------------------------ Databricks
@@ -317,7 +319,7 @@ class Settings(BaseSettings):
             _JsonFilesSource(settings_cls, config_dir, environment),
         )
 
-    # -------------------------------------------------------------------- fail-fast validation (§15.6)
+    # -------------------------------------------------------------------- fail-fast validation (docs/API.md §15.6)
 
     @model_validator(mode="after")
     def _validate_startup(self) -> Self:

@@ -112,7 +112,7 @@ class CurrentUserSeed(_Strict):
 
 
 class WorkspaceSeed(_Strict):
-    """The `workspace` section (§5.1)."""
+    """The `workspace` section (docs/EMULATOR.md §5.1)."""
 
     workspace_id: str = "1234567890123456"
     account_id: str = DEFAULT_ACCOUNT_ID
@@ -300,7 +300,7 @@ class GrantSeed(_Strict):
 
 
 class ShareSeed(_Strict):
-    """A pre-existing share (§5.3)."""
+    """A pre-existing share (docs/EMULATOR.md §5.3)."""
 
     name: UcName
     comment: str | None = None
@@ -320,7 +320,7 @@ class TokenSeed(_Strict):
 
 
 class RecipientSeed(_Strict):
-    """A pre-existing recipient (§5.3)."""
+    """A pre-existing recipient (docs/EMULATOR.md §5.3)."""
 
     name: UcName
     authentication_type: Literal["TOKEN", "DATABRICKS"]
@@ -365,7 +365,7 @@ class UpdateRowsSeed(_Strict):
 
 
 class UpdateSeed(_Strict):
-    """A historical pipeline update (§5.4)."""
+    """A historical pipeline update (docs/EMULATOR.md §5.4)."""
 
     start: TimeValue
     cause: str = "API_CALL"
@@ -393,7 +393,7 @@ class UpdateHistorySeed(_Strict):
 
 
 class PipelineSeed(_Strict):
-    """A pipeline with update history (§5.4); `spec` holds CreatePipeline fields.
+    """A pipeline with update history (docs/EMULATOR.md §5.4); `spec` holds CreatePipeline fields.
 
     With `count`, the entry stands for `count` pipelines: `{n}` (or a format such as `{n:03d}`) in any string of
     `name`, `spec` and `flows` is replaced by 0 … count-1.
@@ -412,7 +412,7 @@ class PipelineSeed(_Strict):
 
 
 class RunSeed(_Strict):
-    """A historical job run (§5.4)."""
+    """A historical job run (docs/EMULATOR.md §5.4)."""
 
     start: TimeValue
     trigger: Literal["PERIODIC", "ONE_TIME", "RETRY"] = "PERIODIC"
@@ -434,7 +434,7 @@ class RunHistorySeed(_Strict):
 
 
 class JobSeed(_Strict):
-    """A job with run history (§5.4); `settings` holds JobSettings fields.
+    """A job with run history (docs/EMULATOR.md §5.4); `settings` holds JobSettings fields.
 
     Pipeline tasks may name a seeded pipeline (`pipeline_task: {pipeline: <name>}`). `count` expands the entry as
     for pipelines (`{n}` in `name` and `settings`).

@@ -1,4 +1,4 @@
-"""Per-operation call counts (docs/EMULATOR.md §10.2) and the call log ring buffer (§10.3).
+"""Per-operation call counts (docs/EMULATOR.md §10.2) and the call log ring buffer (docs/EMULATOR.md §10.3).
 
 Both are changed only under the runtime lock by the request pipeline; control-plane requests are never recorded.
 """

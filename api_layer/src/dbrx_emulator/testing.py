@@ -255,7 +255,7 @@ class Emu:
         return result
 
     def set_behaviour(self, **switches: Any) -> dict[str, Any]:
-        """Change behaviour switches (§8.2); `simulation={...}` changes simulation values."""
+        """Change behaviour switches (docs/EMULATOR.md §8.2); `simulation={...}` changes simulation values."""
         result: dict[str, Any] = _check(self.control.patch("/behaviour", json=switches))
         return result
 

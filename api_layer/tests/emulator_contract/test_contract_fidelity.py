@@ -1,5 +1,5 @@
 """Contract tests: emulator fidelity to Unity Catalog, Jobs and Delta Sharing details (docs/EMULATOR.md §4.1, §6.1,
-§7.2, §7.5, §7.7), through the real databricks-sdk."""
+docs/EMULATOR.md §7.2, §7.5, §7.7), through the real databricks-sdk."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Contract tests: recipients, tokens and activation (C10, C12, C16, X07 IP lists, X10, §7.5 rules)."""
+"""Contract tests: recipients, tokens and activation (C10, C12, C16, X07 IP lists, X10, docs/EMULATOR.md §7.5 rules)."""
 
 from __future__ import annotations
 

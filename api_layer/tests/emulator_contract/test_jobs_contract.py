@@ -1,5 +1,5 @@
 """Contract tests: the Jobs 2.2 surface (C03, C07, C11 jobs part, C12 jobs part, C17 jobs.create, X07, X08) and the
-run simulation of §9.3 (run timelines, pipeline tasks, concurrency, run history seeds).
+run simulation of docs/EMULATOR.md §9.3 (run timelines, pipeline tasks, concurrency, run history seeds).
 """
 
 from __future__ import annotations

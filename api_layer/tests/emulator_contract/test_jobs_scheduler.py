@@ -1,4 +1,4 @@
-"""Contract tests: the simulated Quartz scheduler (§9.3) and the Quartz rules behind `jobs.create` validation."""
+"""Contract tests: the simulated Quartz scheduler (docs/EMULATOR.md §9.3) and the Quartz rules behind `jobs.create` validation."""
 
 from __future__ import annotations
 

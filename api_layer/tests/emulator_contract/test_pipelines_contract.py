@@ -1,4 +1,4 @@
-"""Contract tests: the pipelines surface (C05, C11, X03, X04, X05, X07, X09 and the simulation of §9.2).
+"""Contract tests: the pipelines surface (C05, C11, X03, X04, X05, X07, X09 and the simulation of docs/EMULATOR.md §9.2).
 
 Everything goes through the real databricks-sdk over HTTP; simulated time moves only through the control plane.
 """

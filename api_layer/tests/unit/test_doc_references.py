@@ -1,7 +1,8 @@
 """The project owns its reference: every `§` a file cites is a section of a document in `docs/`.
 
 A citation such as `docs/API.md §1.6` must name a file in `docs/` and a numbered heading of it; a bare `API.md §1.6`
-(a document that may be anywhere) or a path outside the repository is refused.
+(a document that may be anywhere), a section without its document (`§1.6` alone, outside `docs/`) or a path outside
+the repository is refused. Ranges and lists continue the citation before them: `docs/WORKFLOW.md §9.4-§9.6, §9.9`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ SELF = Path(__file__).resolve()  # its examples are the mistakes it looks for
 CITATION = re.compile(
     r"(?P<prefix>docs/)?(?P<doc>API|SHAREPACK|WORKFLOW|EMULATOR|GOVERNANCE|databricks-wire-contract)"
     r"(?:\.md)? ?§ ?(?P<section>[0-9]+(?:\.[0-9]+)*)"
+    r"(?P<more>(?:\s*(?:-|\u2013|,|and|or)\s*§ ?[0-9]+(?:\.[0-9]+)*)*)"
 )
+NUMBER = re.compile(r"§ ?(?P<section>[0-9]+(?:\.[0-9]+)*)")
+# Sections of other standards keep their own numbering: RFC 9110 §15.5.6.
+FOREIGN = re.compile(r"RFC ?[0-9]+,? ?§ ?[0-9]+(?:\.[0-9]+)*")
 OUTSIDE = re.compile(r"\.\./(?:shared|reference|spec)/|shared/(?:spec|reference)/")
 HEADING = re.compile(r"(?m)^#+\s+(?:§\s*)?(?P<number>[0-9]+(?:\.[0-9]+)*)[.\s]")
 
@@ -57,16 +62,29 @@ def test_every_citation_points_to_a_section_in_docs() -> None:
             where = f"{path.relative_to(REPO)}:{number}"
             if OUTSIDE.search(line):
                 problems.append(f"{where}: cites a document outside the repository")
+            if path.parent != DOCS and path.name != "README.md":
+                rest = CITATION.sub("", FOREIGN.sub("", line))
+                for bare in NUMBER.finditer(rest):
+                    problems.append(
+                        f"{where}: '{bare.group(0)}' does not say which document in docs/"
+                    )
             for match in CITATION.finditer(line):
                 doc = f"{match.group('doc')}.md"
+                numbers = [match.group("section")] + [
+                    more.group("section") for more in NUMBER.finditer(match.group("more"))
+                ]
                 if path.parent == DOCS and not match.group("prefix"):
                     prefixed = True  # inside docs/ a sibling document is cited by its bare name
                 else:
                     prefixed = bool(match.group("prefix"))
                 if not prefixed:
                     problems.append(f"{where}: '{match.group(0)}' should cite docs/{doc}")
-                elif match.group("section") not in sections.get(doc, set()):
-                    problems.append(f"{where}: {doc} has no section {match.group('section')}")
+                else:
+                    problems.extend(
+                        f"{where}: {doc} has no section {number}"
+                        for number in numbers
+                        if number not in sections.get(doc, set())
+                    )
     assert problems == []
 
 
@@ -76,3 +94,8 @@ def test_the_checker_sees_the_mistakes_it_is_for() -> None:
     assert CITATION.search("see API.md §1.6") is not None
     assert CITATION.search("see API.md §1.6")["prefix"] is None  # type: ignore[index]
     assert OUTSIDE.search("(`../reference/databricks-wire-contract.md`)") is not None
+    ranged = CITATION.search("docs/WORKFLOW.md §9.4-§9.6, §9.9")
+    assert ranged is not None
+    assert [m.group("section") for m in NUMBER.finditer(ranged.group("more"))] == ["9.6", "9.9"]
+    assert NUMBER.search(CITATION.sub("", "read (§9.2) then docs/WORKFLOW.md §9.3")) is not None
+    assert NUMBER.search(FOREIGN.sub("", "Allow of a 405, RFC 9110 §15.5.6")) is None

@@ -1,4 +1,4 @@
-"""The five commands of `deltashare` (docs/API.md §14.3) and how their outcomes become exit codes (§14.4)."""
+"""The five commands of `deltashare` (docs/API.md §14.3) and how their outcomes become exit codes (docs/API.md §14.4)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from dbrx_api.cli.output import (
     print_issues,
     print_plan_changes,
     print_status,
+    rotation_line,
     version_status_in_history,
 )
 from dbrx_api.cli.progress import Progress
@@ -187,6 +188,8 @@ def _report_plan(rt: Runtime, response: ApiResponse, label: str, *, live: bool) 
         printed = print_plan_changes(console, changes)
         if printed == 0 and valid:
             console.detail("No changes: the workspace already matches the pack.")
+        for rotation in objects(body, "token_rotations"):
+            console.detail(rotation_line(rotation))
         approval = member(body, "approval")
         if approval and approval.get("required"):
             console.detail(

@@ -319,6 +319,19 @@ def change_lines(change: Mapping[str, Any]) -> tuple[str, list[str]]:
     return heading, nested
 
 
+def rotation_line(rotation: Mapping[str, Any]) -> str:
+    """One upcoming token rotation of the plan (docs/WORKFLOW.md §10)."""
+    name = rotation.get("recipient", "?")
+    if not rotation.get("token_id"):
+        return f"  token rotation policy: {name}: no token yet"
+    when = "due now" if rotation.get("due") else f"rotates from {rotation.get('rotate_at', '?')}"
+    blocked = " (blocked: two active tokens)" if rotation.get("blocked") else ""
+    return (
+        f"  token rotation policy: {name}: token {rotation['token_id']} expires "
+        f"{rotation.get('expires_at', '?')}, {when}{blocked}"
+    )
+
+
 def plan_summary(summary: Mapping[str, Any]) -> str:
     """`Plan: 3 to create, 2 to update, 1 to delete (7 mutating calls).`"""
 

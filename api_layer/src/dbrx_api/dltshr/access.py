@@ -101,20 +101,31 @@ def _granted_shares(ws: WorkspaceClient, recipient: str) -> list[str]:
     return [g.share for g in recipient_gateway.shares_of(ws, recipient) if "SELECT" in g.privileges]
 
 
+def exposure(object_name: str, object_type: str | None, table: str) -> Via | None:
+    """How a share's object exposes the table `table` (`catalog.schema.table`): as the object itself (`object`),
+    through its whole schema shared (`schema`), or not at all (None). Names compare case-insensitively.
+
+    The one matching rule of `?object=` (docs/API.md §16.2), for the live view and for the recorded history alike.
+    """
+    name = object_name.lower()
+    wanted = table.lower()
+    if name == wanted:
+        return "object"
+    if name == wanted.rsplit(".", 1)[0] and (object_type or "").upper() == "SCHEMA":
+        return "schema"
+    return None
+
+
 def _exposes(share: ShareInfo, full_name: str | None) -> list[tuple[SharedDataObject, Via | None]]:
     """The share's objects (sorted by name), or, for a table name, the object that exposes it and how."""
     objects = sorted(share.objects or [], key=lambda o: (o.name or "").lower())
     if full_name is None:
         return [(o, None) for o in objects]
-    wanted = full_name.lower()
-    schema = wanted.rsplit(".", 1)[0]
     found: list[tuple[SharedDataObject, Via | None]] = []
     for obj in objects:
-        name = (obj.name or "").lower()
-        if name == wanted:
-            found.append((obj, "object"))
-        elif name == schema and enum_text(obj.data_object_type) == "SCHEMA":
-            found.append((obj, "schema"))
+        via = exposure(obj.name or "", enum_text(obj.data_object_type), full_name)
+        if via is not None:
+            found.append((obj, via))
     return found
 
 

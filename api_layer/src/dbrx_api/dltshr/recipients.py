@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sharing import (
@@ -22,6 +22,7 @@ from databricks.sdk.service.sharing import (
 )
 
 from dbrx_api.errors import AppError, InvalidRequest, UpstreamError, is_transport_failure, upstream
+from dbrx_api.once import DirectSender, OnceSender
 from dbrx_api.schemas.common import (
     DeleteResult,
     ListQuery,
@@ -162,12 +163,6 @@ def _detail(
 _ROTATE_PATH = "/api/2.1/unity-catalog/recipients/{name}/rotate-token"
 
 
-class OnceSender(Protocol):
-    """What sends a POST exactly once, never replayed by the SDK (`CountedWorkspace.post_once`, orchestrator/calls.py)."""
-
-    def post_once(self, operation: str, path: str, body: dict[str, Any]) -> dict[str, Any]: ...
-
-
 def sdk_get_recipient(ws: WorkspaceClient, name: str) -> RecipientInfo:
     """`recipients.get`."""
     with upstream("recipient", name):
@@ -251,23 +246,20 @@ def sdk_rotate_recipient_token(
     name: str,
     *,
     existing_token_expire_in_seconds: int,
-    once: OnceSender | None = None,
+    sender: OnceSender | None = None,
 ) -> RecipientInfo:
-    """`recipients.rotate_token`; with `once`, the POST is sent exactly once (no SDK replay, orchestrator/calls.py).
+    """`recipients.rotate_token`, sent exactly once (`dbrx_api.once`) through `sender` (default: the client itself).
 
-    Rotation is not idempotent: a replayed request rotates twice (docs/databricks-wire-contract.md trap 17).
+    Rotation is not idempotent: a replayed request rotates twice (docs/databricks-wire-contract.md §2.3). A lost
+    response leaves as `upstream_unreachable`; the caller reads the recipient to learn whether it happened.
     """
     with upstream("recipient", name):
-        if once is not None:
-            response = once.post_once(
-                "recipients.rotate_token",
-                _ROTATE_PATH.format(name=path_segment(name)),
-                {"existing_token_expire_in_seconds": existing_token_expire_in_seconds},
-            )
-            return RecipientInfo.from_dict(response)
-        return ws.recipients.rotate_token(
-            path_segment(name), existing_token_expire_in_seconds=existing_token_expire_in_seconds
+        response = (sender or DirectSender(ws)).post_once(
+            "recipients.rotate_token",
+            _ROTATE_PATH.format(name=path_segment(name)),
+            {"existing_token_expire_in_seconds": existing_token_expire_in_seconds},
         )
+    return RecipientInfo.from_dict(response)
 
 
 def sdk_delete_recipient(ws: WorkspaceClient, name: str) -> None:

@@ -387,6 +387,64 @@ def spec_arguments(spec: PipelineSpec) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------------------------------ gateway
+# Each change to a pipeline or its target schema, written once: the REST service below and the share pack's
+# pipeline and schema rooms (workflow/resources/pipeline.py, schema.py) both call these.
+
+
+def sdk_create_schema(
+    ws: WorkspaceClient, catalog: str, schema: str, *, comment: str | None = None
+) -> bool:
+    """`schemas.create`; False when the schema already exists (made meanwhile: the goal is reached)."""
+    try:
+        with upstream("schema", f"{catalog}.{schema}"):
+            ws.schemas.create(name=schema, catalog_name=catalog, comment=comment)
+    except ConflictError as exc:
+        if exc.code != "schema_already_exists":
+            raise
+        return False
+    return True
+
+
+def sdk_create_pipeline(ws: WorkspaceClient, name: str, spec: PipelineSpec) -> str:
+    """`pipelines.create` refusing a duplicate name (a replay finds the first one: `pipeline_already_exists`)."""
+    with upstream("pipeline", name):
+        created = ws.pipelines.create(allow_duplicate_names=False, **spec_arguments(spec))
+    return created.pipeline_id or ""
+
+
+def sdk_update_pipeline(
+    ws: WorkspaceClient,
+    name: str,
+    pipeline_id: str,
+    *,
+    expected_last_modified: int | None,
+    arguments: Mapping[str, Any],
+) -> None:
+    """`pipelines.update`, a full replacement of the spec guarded by `expected_last_modified`."""
+    with upstream("pipeline", name):
+        ws.pipelines.update(
+            path_segment(pipeline_id), expected_last_modified=expected_last_modified, **arguments
+        )
+
+
+def sdk_delete_pipeline(
+    ws: WorkspaceClient,
+    name: str,
+    pipeline_id: str,
+    *,
+    cascade: bool | None = None,
+    missing_ok: bool = False,
+) -> None:
+    """`pipelines.delete` (`cascade`: its tables too); with `missing_ok` a gone pipeline counts as deleted."""
+    try:
+        with upstream("pipeline", name):
+            ws.pipelines.delete(path_segment(pipeline_id), cascade=cascade)
+    except NotFoundError:
+        if not missing_ok:
+            raise
+
+
 def _new_spec(body: PipelineCreate, keys: list[str], defaults: PipelineDefaults) -> PipelineSpec:
     return build_pipeline_spec(
         name=body.name,
@@ -429,23 +487,14 @@ def create_pipeline(
     spec = _new_spec(body, keys, defaults)
     applied: list[str] = []
     if create_schema:
-        try:
-            with upstream("schema", f"{catalog}.{schema}"):
-                ws.schemas.create(name=schema, catalog_name=catalog)
-        except ConflictError:
-            pass  # created concurrently: the goal is reached
+        sdk_create_schema(ws, catalog, schema)
         applied.append(f"schema {catalog}.{schema} created")
     try:
-        with upstream("pipeline", body.name):
-            created = ws.pipelines.create(
-                allow_duplicate_names=False,
-                **{name: getattr(spec, name) for name in _EDIT_FIELDS if hasattr(spec, name)},
-            )
+        pipeline_id = sdk_create_pipeline(ws, body.name, spec)
     except AppError as exc:
         if applied:
             exc.with_extra(applied=applied)
         raise
-    pipeline_id = created.pipeline_id or ""
     return PipelineDetail.model_validate(
         {
             "pipeline_id": pipeline_id,
@@ -483,12 +532,13 @@ def _edit(ws: WorkspaceClient, ref: PipelineRef, **changes: Any) -> None:
         else:
             arguments[name] = value
     try:
-        with upstream("pipeline", ref.name):
-            ws.pipelines.update(
-                path_segment(ref.pipeline_id),
-                expected_last_modified=detail.last_modified,
-                **arguments,
-            )
+        sdk_update_pipeline(
+            ws,
+            ref.name,
+            ref.pipeline_id,
+            expected_last_modified=detail.last_modified,
+            arguments=arguments,
+        )
     except ConflictError as exc:
         if exc.code == "conflict":
             raise ConflictError(
@@ -777,8 +827,7 @@ def delete_pipeline(
     if delete_schedules:
         deleted, kept = schedule_service.delete_schedule_jobs(ws, ref)
     try:
-        with upstream("pipeline", ref.name):
-            ws.pipelines.delete(path_segment(ref.pipeline_id), cascade=drop_tables)
+        sdk_delete_pipeline(ws, ref.name, ref.pipeline_id, cascade=drop_tables)
     except AppError as exc:
         if deleted:
             exc.with_extra(applied=[schedule_service.applied_text(job) for job in deleted])

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import (
     BaseJob,
+    CreateResponse,
     CronSchedule,
     Job,
     JobEmailNotifications,
@@ -22,7 +24,15 @@ from databricks.sdk.service.jobs import (
     Task,
 )
 
-from dbrx_api.errors import AppError, ConflictError, ValidationFailed, upstream
+from dbrx_api.errors import (
+    AppError,
+    ConflictError,
+    NotFoundError,
+    UpstreamError,
+    ValidationFailed,
+    is_transport_failure,
+    upstream,
+)
 from dbrx_api.jobs.cron import CronError, cron_equal, validate_quartz, validate_timezone
 from dbrx_api.jobs.resolution import (
     PIPELINES_PAGE,
@@ -34,7 +44,8 @@ from dbrx_api.jobs.resolution import (
     resolve_pipeline,
     resolve_schedule_job,
 )
-from dbrx_api.schemas.common import ListQuery, enum_text, from_epoch_ms, slice_page
+from dbrx_api.once import DirectSender, OnceSender
+from dbrx_api.schemas.common import ListQuery, enum_text, from_epoch_ms, slice_page, to_epoch_ms
 from dbrx_api.schemas.pipelines import JobRef, KeptJob
 from dbrx_api.schemas.schedules import (
     EmailNotifications,
@@ -50,6 +61,53 @@ from dbrx_api.schemas.schedules import (
 from dbrx_api.settings import ScheduleDefaults
 
 logger = logging.getLogger(__name__)
+
+_JOBS_CREATE_PATH = "/api/2.2/jobs/create"
+
+
+# ------------------------------------------------------------------------------------------ gateway
+# Each change to a job, written once: the REST service below and the share pack's schedule room
+# (workflow/resources/schedule.py) both call these.
+
+
+def sdk_create_job(
+    ws: WorkspaceClient, settings: JobSettings, *, sender: OnceSender | None = None
+) -> int:
+    """`jobs.create`, sent exactly once (`dbrx_api.once`: a replay would make a second job); the new job's id.
+
+    A lost response leaves as `upstream_unreachable`; the caller looks for the job by name to learn whether it exists.
+    """
+    with upstream("job", settings.name or ""):
+        response = (sender or DirectSender(ws)).post_once(
+            "jobs.create", _JOBS_CREATE_PATH, settings.as_dict()
+        )
+    return CreateResponse.from_dict(response).job_id or 0
+
+
+def sdk_update_job(
+    ws: WorkspaceClient,
+    job_id: int,
+    new_settings: JobSettings,
+    *,
+    fields_to_remove: Sequence[str] | None = None,
+) -> None:
+    """`jobs.update`: replaces the top-level settings given (tasks merged by key), removes `fields_to_remove`."""
+    with upstream("job", str(job_id)):
+        ws.jobs.update(
+            job_id,
+            new_settings=new_settings,
+            fields_to_remove=list(fields_to_remove) if fields_to_remove else None,
+        )
+
+
+def sdk_delete_job(ws: WorkspaceClient, job_id: int, *, missing_ok: bool = False) -> None:
+    """`jobs.delete`; with `missing_ok` a job that no longer exists counts as deleted."""
+    try:
+        with upstream("job", str(job_id)):
+            ws.jobs.delete(job_id)
+    except NotFoundError:
+        if not missing_ok:
+            raise
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -244,19 +302,42 @@ def create_schedule(
         tags=dict(body.tags) if body.tags else None,
         description=body.description,
     )
+    started = datetime.now(UTC)
+    job_id: int | None
+    try:
+        job_id = sdk_create_job(ws, settings)
+    except AppError as exc:
+        if not is_transport_failure(exc):
+            raise
+        # The request may have been applied before its answer was lost: a job created since then is this one.
+        job_id = _created_after(ws, name, ref.pipeline_id, started)
+        if job_id is None:
+            raise UpstreamError(
+                f"Creating job '{name}' could not be confirmed; the workspace was unreachable.",
+                code="upstream_unreachable",
+            ) from exc
+        logger.warning("job creation confirmed by read-back after a transport failure")
+    return schedule_from_job(BaseJob(job_id=job_id, settings=settings), {ref.pipeline_id: ref.name})
+
+
+# Clocks of this service and the workspace may differ a little; a job is "ours" when created after this margin.
+_CREATION_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _created_after(
+    ws: WorkspaceClient, name: str, pipeline_id: str, started: datetime
+) -> int | None:
+    """The job named `name` running the pipeline, created since `started` (the request whose answer was lost)."""
+    threshold = to_epoch_ms(started - _CREATION_CLOCK_SKEW)
     with upstream("job", name):
-        created = ws.jobs.create(
-            name=settings.name,
-            tasks=settings.tasks,
-            schedule=settings.schedule,
-            max_concurrent_runs=settings.max_concurrent_runs,
-            email_notifications=settings.email_notifications,
-            tags=settings.tags,
-            description=settings.description,
-        )
-    return schedule_from_job(
-        BaseJob(job_id=created.job_id, settings=settings), {ref.pipeline_id: ref.name}
-    )
+        found = [
+            job
+            for job in ws.jobs.list(name=name, expand_tasks=True)
+            if job_name(job).lower() == name.lower()
+            and pipeline_id in pipeline_ids_of(job.settings)
+            and (job.created_time or 0) >= threshold
+        ]
+    return found[0].job_id if len(found) == 1 else None
 
 
 # ------------------------------------------------------------------------------------------ setters
@@ -278,8 +359,7 @@ def _cron_job(
 
 
 def _change(ws: WorkspaceClient, job: BaseJob | Job, schedule: CronSchedule) -> None:
-    with upstream("job", str(job.job_id)):
-        ws.jobs.update(job.job_id or 0, new_settings=JobSettings(schedule=schedule))
+    sdk_update_job(ws, job.job_id or 0, JobSettings(schedule=schedule))
 
 
 def _change_result(
@@ -336,8 +416,7 @@ def delete_schedule(ws: WorkspaceClient, pipeline: str, job: str) -> ScheduleDel
     """Delete one schedule job after verifying it runs the pipeline."""
     ref = resolve_pipeline(ws, pipeline, with_spec=False)
     found = resolve_schedule_job(ws, job, ref)
-    with upstream("job", str(found.job_id)):
-        ws.jobs.delete(found.job_id or 0)
+    sdk_delete_job(ws, found.job_id or 0)
     return ScheduleDeleted(
         pipeline_id=ref.pipeline_id,
         pipeline_name=ref.name,
@@ -382,8 +461,7 @@ def delete_schedule_jobs(
             kept.append(KeptJob(job_id=job.job_id or 0, job_name=job_name(job), reason=reason))
             continue
         try:
-            with upstream("job", str(job.job_id)):
-                ws.jobs.delete(job.job_id or 0)
+            sdk_delete_job(ws, job.job_id or 0)
         except AppError as exc:
             if deleted:
                 exc.with_extra(applied=[applied_text(d) for d in deleted])

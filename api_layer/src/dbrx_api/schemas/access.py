@@ -6,8 +6,9 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
+from uuid import UUID
 
 from pydantic import Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -45,6 +46,70 @@ ExpiryWindow = Annotated[
 
 ReportFormat = Literal["json", "csv"]
 
+# RFC 3339 §5.6 `date-time`: a full date and time with an offset; fractions beyond microseconds are cut.
+_AS_OF = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})?$"
+)
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+AS_OF_EXAMPLE = "2026-03-01T10:15:30Z"
+AS_OF_MAX_LENGTH = 64
+
+
+def parse_as_of(value: object) -> datetime:
+    """An `as_of` query value as an aware UTC datetime: RFC 3339 with `Z` or a `±hh:mm` offset, nothing looser.
+
+    A value without offset (or a date alone) is refused rather than read as UTC: an audit answer for the wrong
+    instant would look right (docs/API.md §16.2).
+
+    Raises:
+        PydanticCustomError: `timestamp_invalid` for a malformed or naive value.
+    """
+    text = value if isinstance(value, str) else str(value)
+    match = _AS_OF.match(text) if len(text) <= AS_OF_MAX_LENGTH else None
+    if match is None and _AS_OF.match(text.replace(" ", "+")):
+        raise PydanticCustomError(
+            "timestamp_invalid",
+            "'{value}' has a space where its offset's '+' should be: write '+' as %2B in a URL query",
+            {"value": text[:64]},
+        )
+    if match is None or match.group(4) is None:
+        naive = match is not None or _DATE_ONLY.match(text) is not None
+        message = (
+            "'{value}' has no UTC offset: add Z or ±hh:mm (e.g. {example})"
+            if naive
+            else "'{value}' is not an RFC 3339 timestamp with offset (e.g. {example})"
+        )
+        raise PydanticCustomError(
+            "timestamp_invalid", message, {"value": text[:64], "example": AS_OF_EXAMPLE}
+        )
+    day, clock, fraction, offset = match.groups()
+    fraction_text = f".{fraction[:6]}" if fraction else ""
+    offset_text = "+00:00" if offset in ("Z", "z") else offset
+    try:
+        parsed = datetime.fromisoformat(f"{day}T{clock}{fraction_text}{offset_text}")
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise PydanticCustomError(
+            "timestamp_invalid",
+            "'{value}' is not a valid date and time (e.g. {example})",
+            {"value": text[:64], "example": AS_OF_EXAMPLE},
+        ) from None
+
+
+AsOf = Annotated[
+    datetime,
+    PlainValidator(parse_as_of),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "maxLength": AS_OF_MAX_LENGTH,
+            "examples": [AS_OF_EXAMPLE],
+        }
+    ),
+]
+"""An instant of the past, RFC 3339 with offset (`as_of` of docs/API.md §16.2)."""
+
 
 class TokenReportItem(ResponseModel):
     """One bearer token of an open-sharing recipient (never its activation link)."""
@@ -69,8 +134,12 @@ class TokenReport(ResponseModel):
     items: list[TokenReportItem]
 
 
+AccessSource = Literal["live", "recorded"]
+"""Where an access answer comes from: the workspace now, or the share packs' SCD2 history (docs/API.md §16.2)."""
+
+
 class AccessEntry(ResponseModel):
-    """One object a recipient can read through one share."""
+    """One object a recipient can read (or could, at `as_of`) through one share."""
 
     recipient: str
     share: str
@@ -83,14 +152,51 @@ class AccessEntry(ResponseModel):
         None,
         description="With `object`: whether the share holds the table itself or its whole schema",
     )
+    source: AccessSource = Field(
+        "live", description="`live`: read from the workspace now; `recorded`: from the history"
+    )
+    share_pack_id: UUID | None = Field(
+        None, description="`recorded` entries: the share pack that managed the share at `as_of`"
+    )
+
+
+HISTORY_NOTE = (
+    "Only shares managed by share packs are recorded: shares, objects and grants made by hand (outside any pack) "
+    "cannot be answered from history, and a change made by hand to a managed share is seen only once a pack run "
+    "records it. Ask without as_of for the live view."
+)
+
+
+class AccessCoverage(ResponseModel):
+    """What a `recorded` answer can and cannot cover."""
+
+    scope: Literal["pack_managed_shares"] = Field(
+        "pack_managed_shares",
+        description="The history holds the shares share packs managed, nothing else",
+    )
+    shares: list[str] = Field(
+        description="Every share recorded in the workspace at `as_of` (whatever the filters)"
+    )
+    recorded_since: Timestamp | None = Field(
+        None,
+        description="The earliest recorded share version in the workspace; null when none was ever recorded",
+    )
+    note: str = HISTORY_NOTE
 
 
 class AccessView(ResponseModel):
-    """Who can read what now, read live; narrowed to one recipient and/or one table when asked."""
+    """Who can read what now (read live), or who could at `as_of` (recorded); narrowed to one recipient and/or
+    one table when asked."""
 
-    source: Literal["live"] = "live"
+    source: AccessSource = "live"
+    as_of: Timestamp | None = Field(
+        None, description="The instant a `recorded` answer describes (UTC); null when live"
+    )
     recipient: str | None = None
     object: str | None = None
+    coverage: AccessCoverage | None = Field(
+        None, description="With `as_of`: what the history covers; null when live"
+    )
     entries: list[AccessEntry]
 
 
@@ -143,8 +249,18 @@ def token_report_csv(report: TokenReport) -> str:
 
 
 def access_csv(view: AccessView) -> str:
-    """One line per entry."""
+    """One line per entry; `source` is the last column (added after the first six, which keep their order)."""
     return csv_text(
-        ("recipient", "share", "object", "type", "shared_as", "via"),
-        ((e.recipient, e.share, e.object, e.type, e.shared_as, e.via) for e in view.entries),
+        ("recipient", "share", "object", "type", "shared_as", "via", "source"),
+        (
+            (e.recipient, e.share, e.object, e.type, e.shared_as, e.via, e.source)
+            for e in view.entries
+        ),
     )
+
+
+def access_csv_filename(view: AccessView) -> str:
+    """`access.csv` for the live view, `access-as-of-<yyyymmddThhmmssZ>.csv` for a recorded one."""
+    if view.as_of is None:
+        return "access.csv"
+    return f"access-as-of-{view.as_of.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}.csv"

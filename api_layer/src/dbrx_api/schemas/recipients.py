@@ -275,7 +275,7 @@ class RecipientShare(ResponseModel):
 
 
 class RecipientDetail(RecipientSummary):
-    # null and [] must not look alike: [] claims "no grants", which only a read of the grants may say (§2.2).
+    # null and [] must not look alike: [] claims "no grants", which only a read of the grants may say (docs/API.md §2.2).
     shares: list[RecipientShare] | None = Field(
         description=(
             "Shares granted to the recipient. `[]`: none granted (read from the workspace, or a recipient just "

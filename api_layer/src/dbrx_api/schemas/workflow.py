@@ -219,11 +219,30 @@ class PackVersion(ResponseModel):
     runs: list[Run] = Field(default_factory=list)
 
 
+class PolicyRotation(ResponseModel):
+    """A token rotation the worker's sweep made under the pack's policy (docs/WORKFLOW.md §9.6); no secret."""
+
+    workspace_url: str
+    recipient: str
+    outcome: str | None = Field(
+        None, description="rotated, or already_rotated (a crashed claimer's rotation recorded)"
+    )
+    rotated_at: Timestamp
+    performed_by: str
+    token_id: str | None = None
+    token_expiration_time: Timestamp | None = None
+    previous_token_id: str
+    previous_token_expiration_time: Timestamp | None = Field(
+        None, description="The old token's end of grace"
+    )
+
+
 class PackHistory(ResponseModel):
     share_pack_id: UUID
     pack_key: str
     owners: list[Principal] = Field(default_factory=list)
     owner_changes: list[OwnerChange] = Field(default_factory=list)
+    token_rotations: list[PolicyRotation] = Field(default_factory=list)
     versions: list[PackVersion]
 
 
@@ -352,6 +371,26 @@ class PlanApproval(ResponseModel):
     destructive_changes: list[str] = Field(default_factory=list)
 
 
+class PlanTokenRotation(ResponseModel):
+    """An upcoming rotation of a recipient with a token rotation policy (docs/WORKFLOW.md §10, §9.6)."""
+
+    recipient: str
+    policy: dict[str, int] = Field(
+        description="{rotate_before_expiry_days, grace_hours} as the pack declares it."
+    )
+    token_id: str | None = Field(
+        None, description="The newest active token; null when the recipient has none yet."
+    )
+    expires_at: Timestamp | None = None
+    rotate_at: Timestamp | None = Field(
+        None, description="From when the sweep rotates it (now when already due)."
+    )
+    due: bool = False
+    blocked: bool = Field(
+        False, description="Two active tokens: the sweep waits for the older one to expire."
+    )
+
+
 class PlanResponse(ResponseModel):
     valid: bool
     pack: PlanPack
@@ -360,6 +399,7 @@ class PlanResponse(ResponseModel):
     summary: PlanSummary | None = None
     changes: list[PlanChange] | None = None
     approval: PlanApproval | None = None
+    token_rotations: list[PlanTokenRotation] | None = None
     checked_at: Timestamp | None = None
 
 

@@ -3,8 +3,8 @@
 The way in for a workspace whose resources were made by hand: `export_workspace` reads the named shares (each once,
 through the `LiveReader` of plans and runs), their grants, the recipients asked for or granted, and — when asked —
 the pipelines whose source table is a shared table with their schedule jobs, and turns them into a canonical
-`SharePack`. Uploading that pack with strategy NEW adopts every resource with zero mutating calls (§9.10), and a
-second export gives the same document.
+`SharePack`. Uploading that pack with strategy NEW adopts every resource with zero mutating calls
+(docs/WORKFLOW.md §9.10), and a second export gives the same document.
 
 What the workspace cannot know (requestor, approver, ticket, the recipients' contact addresses, ...) is written as
 `FILL-ME`, which validation refuses with `placeholder_unfilled` at its location until a person fills it in
@@ -56,13 +56,9 @@ from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
 from dbrx_api.workflow.orchestrator.prepare import counted_workspace
 from dbrx_api.workflow.parsers.xlsx_writer import export_excel
 from dbrx_api.workflow.parsers.yaml_writer import export_yaml
-from dbrx_api.workflow.resources.pipeline import (
-    desired_job_settings,
-    desired_pipeline_spec,
-    job_change,
-    pipeline_differences,
-)
+from dbrx_api.workflow.resources.pipeline import desired_pipeline_spec, pipeline_differences
 from dbrx_api.workflow.resources.recipient import live_ips
+from dbrx_api.workflow.resources.schedule import desired_job_settings, job_change
 
 # Object types a pack declares with `type` (a view-like object needs no pipeline; a volume or model is only ever
 # declared, docs/SHAREPACK.md §7.3-§7.4). Tables and schemas go without a type.
@@ -152,7 +148,7 @@ def export_workspace(
 
 
 def _managed(ctx: WorkflowContext, workspace_url: str) -> dict[tuple[str, str], str]:
-    """`(resource type, name) -> pack key` of the workspace's resources a pack already manages (§9.10).
+    """`(resource type, name) -> pack key` of the resources a pack already manages (docs/WORKFLOW.md §9.10).
 
     One read-only transaction, closed before any Databricks call.
     """
@@ -581,7 +577,7 @@ def _check_pipeline(
     detail: GetPipelineResponse,
     job: BaseJob | None,
 ) -> None:
-    """Warn when adopting would change the pipeline or its job: fields the pack states otherwise (§9.5)."""
+    """Warn when adopting would change the pipeline or its job (docs/WORKFLOW.md §9.5): fields a pack sets otherwise."""
     holder = Share(
         name=share,
         delta_share=DeltaShare(

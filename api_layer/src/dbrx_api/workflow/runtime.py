@@ -42,6 +42,13 @@ class WorkflowRuntime:
 
         return run_provisioning(self.context, share_pack_id, version, cancel)
 
+    def sweep_token_rotations(self, performed_by: str) -> object:
+        """The sweeper's token rotation sweep (docs/WORKFLOW.md §9.6) on this process's context."""
+        # Imported on first use, like the provisioning flow above.
+        from dbrx_api.workflow.token_rotation import sweep_token_rotations
+
+        return sweep_token_rotations(self.context, performed_by=performed_by)
+
     def start_workers(self, concurrency: int) -> None:
         """Start `concurrency` consumer threads and the sweeper."""
         settings = self.context.settings.workflow
@@ -53,7 +60,12 @@ class WorkflowRuntime:
             conninfo=self.conninfo,
         )
         self.consumer.start(concurrency)
-        self.sweeper = Sweeper(pool=self.context.pool, queue=self.context.queue, settings=settings)
+        self.sweeper = Sweeper(
+            pool=self.context.pool,
+            queue=self.context.queue,
+            settings=settings,
+            rotation_sweep=self.sweep_token_rotations,
+        )
         self.sweeper.start()
         logger.info("workflow consumers started", extra={"concurrency": concurrency})
 

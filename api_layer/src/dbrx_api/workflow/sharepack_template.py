@@ -88,7 +88,10 @@ _HELP_ROWS: tuple[tuple[str, str], ...] = (
         "One row per recipient. type D2D needs recipient_databricks_org "
         "(<cloud>:<region>:<metastore-uuid>); type D2O may set recipient_ips and the token columns. "
         "properties: the recipient's custom properties as key=value pairs separated by semicolons "
-        "(e.g. country=DE; tier=gold), {} to remove them all; an empty cell leaves them as they are.",
+        "(e.g. country=DE; tier=gold), {} to remove them all; an empty cell leaves them as they are. "
+        "rotate_before_expiry_days / rotation_grace_hours (D2O): a standing rotation policy instead of the "
+        "one-shot token_rotation: the worker rotates the token that many days before it expires, the old one "
+        "staying valid rotation_grace_hours (fewer hours than the lead time).",
     ),
     (
         "share",
@@ -194,7 +197,7 @@ def _template_bytes() -> bytes:
 
 
 def build_template_xlsx() -> bytes:
-    """The Excel template: canonical layout, the §16 example rows, enum drop-downs and a help sheet.
+    """The Excel template: canonical layout, the docs/SHAREPACK.md §16 example rows, enum drop-downs and a help sheet.
 
     No formulas, macros or external links; byte-identical across calls and processes for a given version.
     """
@@ -202,7 +205,7 @@ def build_template_xlsx() -> bytes:
 
 
 def write_samples(directory: Path) -> list[Path]:
-    """Write the sample packs (the §16 YAML and the template workbook) into `directory`."""
+    """Write the sample packs (the docs/SHAREPACK.md §16 YAML and the template workbook) into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     written = [directory / EXAMPLE_FILE, directory / TEMPLATE_FILE]
     written[0].write_bytes(example_yaml())

@@ -2,7 +2,7 @@
 
 Loads the settings, opens the workflow subsystem (migrations, pool, queue, workspace clients), starts
 `workflow.worker.concurrency` consumer threads and the sweeper, and runs until SIGTERM or SIGINT, then shuts down
-gracefully (§8.8). Scale out by running more of these processes.
+gracefully (docs/WORKFLOW.md §8.8). Scale out by running more of these processes.
 """
 
 from __future__ import annotations

@@ -262,7 +262,7 @@ def _behaviour_json(rt: Runtime) -> dict[str, Any]:
 
 @router.get("/behaviour")
 def get_behaviour(rt: RuntimeDep) -> dict[str, Any]:
-    """Behaviour switches (§8.2) plus `simulation`."""
+    """Behaviour switches (docs/EMULATOR.md §8.2) plus `simulation`."""
     with rt.lock:
         return _behaviour_json(rt)
 

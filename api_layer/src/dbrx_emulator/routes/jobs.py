@@ -1,4 +1,4 @@
-"""Jobs 2.2 operations (docs/EMULATOR.md §7.7) and the `fire` control helper (§10.6).
+"""Jobs 2.2 operations (docs/EMULATOR.md §7.7) and the `fire` control helper (docs/EMULATOR.md §10.6).
 
 Every handler first brings the simulation up to the call's time. A missing job or run is 400
 INVALID_PARAMETER_VALUE "Job <id> does not exist." (trap 7). `next_page_token` appears only when another page exists

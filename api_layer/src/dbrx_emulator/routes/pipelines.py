@@ -1,4 +1,4 @@
-"""Pipelines operations (docs/EMULATOR.md §7.6) and their control-plane helpers (§10.6).
+"""Pipelines operations (docs/EMULATOR.md §7.6) and their control-plane helpers (docs/EMULATOR.md §10.6).
 
 Every handler first brings the simulation up to the call's time (`sync_simulation`), so states, events and job runs
 are evaluated lazily against the clock. Control helpers: `POST /_emulator/pipelines/{id}/next-outcome` scripts

@@ -1,6 +1,6 @@
 """Jobs 2.2 state (docs/EMULATOR.md §7.7, §9.3): job settings, runs, concurrency and the Quartz scheduler.
 
-Settings are validated and normalised here (server-filled defaults of §6) for create, update (merge) and reset,
+Settings are validated and normalised here (server-filled defaults of docs/EMULATOR.md §6) for create, update (merge) and reset,
 and for seeded jobs. Runs progress lazily: `catch_up(now)` replays, in time order, every run transition and
 scheduled fire up to `now`; every jobs/pipelines handler and every clock move calls it (`sync_simulation`).
 """
@@ -206,7 +206,7 @@ class JobsState(StateArea):
     # ------------------------------------------------------------------------------------------ settings
 
     def normalise(self, raw: Json) -> NormalisedSettings:
-        """Validate settings and fill the server defaults of §6 (400 naming the field otherwise)."""
+        """Validate settings and fill the server defaults of docs/EMULATOR.md §6 (400 naming the field otherwise)."""
         strict = self.rt.behaviour.enum_case_strict
         body = Body(raw)
         settings: Json = {k: copy.deepcopy(v) for k, v in raw.items() if v is not None}
@@ -731,7 +731,7 @@ class JobsState(StateArea):
     # ------------------------------------------------------------------------------------------ seed
 
     def load_seed(self, seed: Seed) -> None:
-        """Seeded jobs and their run history (pipeline runs linked to JOB_TASK updates, §5.4)."""
+        """Seeded jobs and their run history (pipeline runs linked to JOB_TASK updates, docs/EMULATOR.md §5.4)."""
         now = self.rt.seed_origin_ms  # the clock is reset only after the state is built
         self._scheduler_on = self._scheduler_enabled()
         used = {j.job_id for j in seed.jobs if j.job_id is not None}

@@ -395,7 +395,7 @@ class PipelinesState(StateArea):
         return Outcome()
 
     def _automatic_failure(self, pipeline: Pipeline) -> Failure | None:
-        """Why an update of this pipeline must fail (§9.2 automatic failures), or None."""
+        """Why an update of this pipeline must fail (docs/EMULATOR.md §9.2 automatic failures), or None."""
         spec, uc = pipeline.spec, self.uc
         catalog = spec.get("catalog")
         schema = spec.get("schema") or spec.get("target")
@@ -683,7 +683,7 @@ class PipelinesState(StateArea):
         return [e for _, e in chosen], None
 
     def truth(self, pipeline: Pipeline, update: Update, now_ms: int) -> Json:
-        """Ground truth of one update (§10.6)."""
+        """Ground truth of one update (docs/EMULATOR.md §10.6)."""
         rows, flows = update.rows_at(now_ms, self.rt.random_seed, self.rt.simulation)
         return {
             "pipeline_id": pipeline.pipeline_id,

@@ -177,6 +177,60 @@ def test_a_bad_question_is_a_located_422(
     assert response.json()["errors"][0]["loc"] == loc
 
 
+# ---------------------------------------------------------------------------------------------- as_of (history)
+# The history itself (a pack version withdrawing a grant, CSV, object matching) is shown with the workflow database
+# in tests/integration/workflow_api/test_access_as_of.py; here, the app of these tests has no workflow.
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    [
+        "2026-03-01T10:15:30",  # no offset: refused, not read as UTC
+        "2026-03-01",
+        "yesterday",
+        "2026-02-30T10:15:30Z",
+        "2026-03-01T10:15:30 02:00",  # an unencoded '+' arrives as a space
+        "2026-03-01T10:15:30Z" + "0" * 60,
+    ],
+)
+def test_a_bad_as_of_is_a_located_422(api: TestClient, emu: Any, as_of: str) -> None:
+    emu.reset_stats()
+    response = api.get("/access", params={"as_of": as_of})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "validation_failed"
+    assert [(e["loc"], e["type"]) for e in problem["errors"]] == [
+        (["query", "as_of"], "timestamp_invalid")
+    ]
+    assert emu.stats()["total"] == 0
+
+
+def test_a_future_as_of_is_a_422_before_anything_else(api: TestClient) -> None:
+    response = api.get("/access", params={"as_of": "2999-01-01T00:00:00+01:00"})
+    assert response.status_code == 422, response.text
+    assert [(e["loc"], e["type"]) for e in response.json()["errors"]] == [
+        (["query", "as_of"], "timestamp_in_future")
+    ]
+
+
+def test_as_of_without_the_workflow_database_is_a_409_without_a_call(
+    api: TestClient, emu: Any, fleet: None
+) -> None:
+    emu.reset_stats()
+    for params in (
+        {"as_of": "2026-01-01T00:00:00Z"},
+        {"as_of": "2026-01-01T00:00:00Z", "format": "csv"},
+    ):
+        response = api.get("/access", params=params)
+        assert response.status_code == 409, response.text
+        problem = response.json()
+        assert problem["code"] == "history_unavailable"
+        assert "workflow" in problem["detail"]
+    assert emu.stats()["total"] == 0
+    # Without as_of the same app answers live, as before.
+    assert api.get("/access").json()["source"] == "live"
+
+
 # ---------------------------------------------------------------------------------------------- what the partner sees
 
 

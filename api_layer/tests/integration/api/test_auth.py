@@ -228,7 +228,7 @@ def test_audit_keeps_the_result_without_secrets(
 def test_unknown_query_parameter_is_checked_after_authentication_and_role(
     entra_api: TestClient, token_factory: TokenFactory
 ) -> None:
-    """docs/API.md §1.2 order: 401, then 403, then the 422 of an unknown query parameter (§1.7)."""
+    """docs/API.md §1.2 order: 401, then 403, then the 422 of an unknown query parameter (docs/API.md §1.7)."""
     anonymous = entra_api.get("/shares", params={"bogus": "1"})
     assert (anonymous.status_code, anonymous.json()["code"]) == (401, "auth_missing")
     reader = bearer(token_factory.mint(roles=[READER]))

@@ -119,7 +119,7 @@ def test_body_limits_and_media_type(api: TestClient, emu: Any) -> None:
 
 
 def test_chunked_body_over_the_limit_is_413(api: TestClient, emu: Any) -> None:
-    """A streamed body (no Content-Length) cut at the limit is a 413, not a parse failure (§1.5.2)."""
+    """A streamed body (no Content-Length) cut at the limit is a 413, not a parse failure (docs/API.md §1.5.2)."""
 
     def chunked() -> Iterator[bytes]:
         yield b'{"tables": ["'

@@ -1,4 +1,4 @@
-"""The OpenAPI document honours the contract of docs/API.md §1.1 and the endpoint index of §2.9."""
+"""The OpenAPI document honours the contract of docs/API.md §1.1 and the endpoint index of docs/API.md §2.9."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def test_no_undocumented_operations(document: dict[str, Any]) -> None:
 
 
 def test_rotate_documents_the_grace_period(document: dict[str, Any]) -> None:
-    """The rotation body explains the grace period and shows one, since no body expires the token at once (§5.8)."""
+    """The rotation body explains the grace period and shows one, since no body expires the token at once (docs/API.md §5.8)."""
     operation = document["paths"]["/recipients/{name}/tokens/rotate"]["post"]
     content = operation["requestBody"]["content"]["application/json"]
     assert content["examples"]["grace"]["value"] == {"existing_token_expire_in_seconds": 3600}

@@ -73,7 +73,7 @@ def test_create_then_read_by_name_and_id(
     assert created["state"] is None
     assert created["scd_type"] == "2"
     assert created["libraries"] == [{"kind": "file", "path": LIBRARY_PATH}]
-    # spec §7.3: typically 4 upstream calls
+    # spec docs/API.md §7.3: typically 4 upstream calls
     assert api_calls(emu) == 4
 
     spec = emu_client.pipelines.get(pid).spec

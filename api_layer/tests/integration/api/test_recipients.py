@@ -134,7 +134,7 @@ def test_get_recipient_with_shares(api: TestClient) -> None:
 
 
 def test_recipient_responses_never_report_wrong_shares(api: TestClient) -> None:
-    """Each recipient response carries the true grants, `null` (not read) or no field: never a false `[]` (§2.2)."""
+    """Each recipient response carries the true grants, `null` (not read) or no field: never a false `[]` (docs/API.md §2.2)."""
     created = create_d2o(api, "acme")
     assert created["shares"] == []  # just created: no grants, true without a read
     d2d = api.post("/recipients/d2d/dbx", json={"recipient_identifier": KNOWN_METASTORE})
@@ -282,6 +282,22 @@ def test_rotate_confirmed_after_lost_response(make_api: Any, emu: Any) -> None:
     body = response.json()
     assert any(t["id"] != original and t["active"] for t in body["tokens"])
     assert body["activation_link"]
+
+
+def test_rotate_is_not_replayed_after_a_lost_response(make_api: Any, emu: Any) -> None:
+    """The SDK would replay the rotation whose answer was lost and rotate twice; the API sends it once and
+    confirms it by one read."""
+    api = make_api(databricks={"sdk": {"retry_timeout_s": 2, "http_timeout_s": 2}})
+    original = create_d2o(api, "acme")["tokens"][0]["id"]
+    emu.add_fault(operation="recipients.rotate_token", kind="applied_response_lost", times=1)
+    response = api.post(
+        "/recipients/acme/tokens/rotate", json={"existing_token_expire_in_seconds": 3600}
+    )
+    assert response.status_code == 200, response.text
+    assert emu.count("recipients.rotate_token") == 1
+    tokens = response.json()["tokens"]
+    assert len(tokens) == 2  # the original (in its grace hour) and exactly one new token
+    assert {t["id"] for t in tokens} - {original}
 
 
 def test_description_and_expiration(api: TestClient, emu: Any, emu_client: WorkspaceClient) -> None:

@@ -9,6 +9,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import Continuous, PauseStatus, PipelineTask, Task
 from fastapi.testclient import TestClient
 
+from fixtures.api import align_emulator_clock
 from fixtures.pipelines_api import (
     api_calls,
     seed_with,
@@ -298,3 +299,37 @@ def test_every_schedule_is_listed(
     sliced = papi.get("/schedules", params={"prefix": "P24", "limit": 5, "offset": 5}).json()
     assert [s["job_name"] for s in sliced["items"]] == [f"p{i}_schedule" for i in range(245, 250)]
     assert sliced["total"] == 10
+
+
+def test_create_is_not_replayed_after_a_lost_response(
+    make_api: Any, pid: str, emu: Any, emu_client: WorkspaceClient
+) -> None:
+    """The SDK replays a POST whose answer was lost (a second job); the API sends `jobs.create` once and finds
+    the job it made by name instead."""
+    api = make_api(databricks={"sdk": {"retry_timeout_s": 2, "http_timeout_s": 2}})
+    align_emulator_clock(
+        emu
+    )  # `pid` reseeded the emulator; the read-back compares creation times with now
+    emu.add_fault(operation="jobs.create", kind="applied_response_lost", times=1)
+    response = api.post(
+        "/pipelines/orders_share/schedules", json={"cron_expression": "0 0 2 * * ?"}
+    )
+    assert response.status_code == 201, response.text
+    assert emu.count("jobs.create") == 1
+    jobs = list(emu_client.jobs.list(name="orders_share_schedule"))
+    assert [job.job_id for job in jobs] == [response.json()["job_id"]]
+    settings = emu_client.jobs.get(response.json()["job_id"]).settings
+    assert settings is not None
+    assert settings.tasks is not None
+    assert settings.tasks[0].pipeline_task is not None
+    assert settings.tasks[0].pipeline_task.pipeline_id == pid
+
+
+def test_create_lost_and_not_applied_is_an_honest_502(make_api: Any, pid: str, emu: Any) -> None:
+    api = make_api(databricks={"sdk": {"retry_timeout_s": 2, "http_timeout_s": 2}})
+    emu.add_fault(operation="jobs.create", kind="drop_before_apply", times=1)
+    response = api.post(
+        "/pipelines/orders_share/schedules", json={"cron_expression": "0 0 2 * * ?"}
+    )
+    problem(response, 502, "upstream_unreachable")
+    assert emu.count("jobs.create") == 1

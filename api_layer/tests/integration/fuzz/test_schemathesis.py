@@ -165,7 +165,7 @@ SEMANTIC_ERROR_TYPES = frozenset(
         "email_or_group_invalid",
         "identifier_invalid",
         "duplicate_value",
-        "duplicate_entry_conflict",  # the same object twice with different options (§4.5)
+        "duplicate_entry_conflict",  # the same object twice with different options (docs/API.md §4.5)
         "mutually_exclusive",
         "at_least_one_required",
         "timestamp_invalid",
@@ -173,9 +173,9 @@ SEMANTIC_ERROR_TYPES = frozenset(
         "path_invalid",
         "tag_invalid",
         "cursor_invalid",  # an opaque cursor must come from the endpoint
-        "workspace_url_invalid",  # a `format: uri` with a path or query is no workspace URL (§12.1 `workspace`)
-        "recipient_property_reserved",  # a `databricks.` key: Databricks reserves the prefix (§2.2)
-        "recipient_property_duplicate",  # two keys equal ignoring case (§2.2)
+        "workspace_url_invalid",  # a `format: uri` with a path or query is no workspace URL (docs/API.md §12.1 `workspace`)
+        "recipient_property_reserved",  # a `databricks.` key: Databricks reserves the prefix (docs/API.md §2.2)
+        "recipient_property_duplicate",  # two keys equal ignoring case (docs/API.md §2.2)
     }
 )
 # Length limits that apply after trimming surrounding quotes (docs/API.md §11.2): the schema states the raw bound only.

@@ -27,6 +27,7 @@ EXPECTED_TABLES = {
     "recipients",
     "shares",
     "pipelines",
+    "token_rotation_claims",
     "version_actions",
     "provisioning_runs",
     "provisioning_steps",
@@ -236,3 +237,53 @@ def test_v0004_keeps_recipients_recorded_before_it_unchanged(
     assert (same.changed, same.row["record_hash"]) == (False, first.row["record_hash"])
     assert same.row["properties"] is None
     assert (managed.changed, managed.version, managed.row["properties"]) == (True, 2, {})
+
+
+def test_v0005_keeps_recipients_recorded_before_it_unchanged(
+    make_database: Callable[[], str], tmp_path: Path
+) -> None:
+    """A recipient recorded by the code of V0004 (no `token_rotation_policy` column) is, after V0005, the same
+    version to a record without a policy (NULL stays out of `record_hash`); declaring a policy is a new one."""
+    url = make_database()
+    directory = _copy_migrations(tmp_path)
+    (directory / "V0005__token_rotation_policy.sql").unlink()
+    apply_migrations(url, directory=directory)
+    record = RecipientRecord(
+        workspace_url="https://adb-1.7.azuredatabricks.net",
+        recipient_name="acme",
+        recipient_type="D2O",
+        created_by_pack=True,
+        description="partner",
+        ip_access_list=("10.0.0.0/8",),
+    )
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        before = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+        del before["token_rotation_policy"]  # what the V0004 code wrote
+        before["ip_access_list"] = list(record.ip_access_list)
+        key = {
+            "workspace_url": before.pop("workspace_url"),
+            "recipient_name": before.pop("recipient_name"),
+        }
+        first = scd2.scd2_write(
+            conn,
+            recipients.TABLE,
+            key,
+            before,
+            changed_by="w",
+            reason="provisioned",
+            bookkeeping={"source_version": 1, "source_run_id": None},
+        )
+    apply_migrations(url)
+    policy = {"rotate_before_expiry_days": 14, "grace_hours": 24}
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        same = recipients.record(conn, record, changed_by="w")
+        managed = recipients.record(
+            conn, dataclasses.replace(record, token_rotation_policy=policy), changed_by="w"
+        )
+    assert (same.changed, same.row["record_hash"]) == (False, first.row["record_hash"])
+    assert same.row["token_rotation_policy"] is None
+    assert (managed.changed, managed.version, managed.row["token_rotation_policy"]) == (
+        True,
+        2,
+        policy,
+    )

@@ -19,13 +19,17 @@ from dbrx_api.workflow.db.repositories import (
     pipelines,
     provisioning_runs,
     provisioning_steps,
+    recipients,
     share_packs,
+    shares,
     status_transitions,
     version_actions,
     version_status,
 )
 from dbrx_api.workflow.db.repositories.audit_trail import AuditEntry
 from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
+from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
+from dbrx_api.workflow.db.repositories.shares import ShareRecord
 from fixtures.postgres import StoredPack, pack_input, store_pack_version
 
 pytestmark = pytest.mark.integration
@@ -431,6 +435,57 @@ def test_pipeline_record_keeps_key_order_and_sorts_sets(pg: DictConnection) -> N
         r["pipeline_key"]
         for r in pipelines.list_current(pg, workspace_url=workspace, share_name="SALES")
     ] == ["sales_pl"]
+
+
+def test_access_as_of_reads_the_share_rows_valid_at_the_instant(pg: DictConnection) -> None:
+    """docs/API.md §16.2: half-open validity, deleted shares and deleted recipients left out, one workspace."""
+    workspace = f"https://adb-{uuid.uuid4().hex[:6]}.azuredatabricks.net"
+    pack_id = uuid.uuid4()
+    orders = {"name": "main.sales.orders", "type": "TABLE", "shared_as": "sales.orders"}
+
+    def share(name: str, readers: list[str], url: str = workspace) -> scd2.Scd2Result:
+        record = ShareRecord(
+            workspace_url=url,
+            share_name=name,
+            created_by_pack=True,
+            share_pack_id=pack_id,
+            assets=[orders],
+            recipients=readers,
+        )
+        return shares.record(pg, record, changed_by="w")
+
+    first = share("Sales", ["acme", "BETA"])
+    share("sales", ["other"], url=f"{workspace}.other")  # another workspace: never in the answer
+    beta = RecipientRecord(
+        workspace_url=workspace, recipient_name="beta", recipient_type="D2O", created_by_pack=True
+    )
+    recipients.record(pg, beta, changed_by="w")
+    beta_gone = recipients.soft_delete(pg, workspace, "beta", changed_by="w")
+    assert beta_gone is not None
+    second = share("sales", ["acme"])
+    dropped = share("old", ["acme"])
+    dropped_gone = shares.soft_delete(pg, workspace, "old", changed_by="w")
+    assert dropped_gone is not None
+
+    def readers(at: datetime) -> dict[str, list[str]]:
+        return {s.share_name: s.readers for s in views.access_as_of(pg, workspace, at).shares}
+
+    tick = timedelta(microseconds=1)
+    assert readers(first.at - tick) == {}
+    assert readers(first.at) == {"sales": ["acme", "beta"]}  # effective_from is inclusive
+    assert readers(beta_gone.at - tick) == {"sales": ["acme", "beta"]}
+    assert readers(beta_gone.at) == {"sales": ["acme"]}  # a deleted recipient reads nothing
+    assert readers(dropped.at) == {"old": ["acme"], "sales": ["acme"]}
+    assert readers(dropped_gone.at) == {
+        "sales": ["acme"]
+    }  # effective_to is exclusive; deleted rows skipped
+    latest = views.access_as_of(pg, workspace, second.at)
+    assert latest.recorded_since == first.at
+    assert [(s.share_name, s.share_pack_id, s.assets) for s in latest.shares] == [
+        ("sales", pack_id, [orders])
+    ]
+    nothing = views.access_as_of(pg, f"{workspace}.none", second.at)
+    assert (nothing.recorded_since, nothing.shares) == (None, [])
 
 
 def test_audit_values_are_redacted(pg: DictConnection) -> None:

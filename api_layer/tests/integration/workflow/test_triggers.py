@@ -59,7 +59,7 @@ def test_i7_forbidden_update_is_rejected_by_the_trigger(
 ) -> None:
     pack = store_pack()
     assert pack.status == Status.QUEUED
-    # QUEUED -> COMPLETED skips IN_PROGRESS: not in §4.3.
+    # QUEUED -> COMPLETED skips IN_PROGRESS: not in docs/WORKFLOW.md §4.3.
     _refused(
         pg,
         psycopg.errors.CheckViolation,

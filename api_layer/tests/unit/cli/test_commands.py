@@ -1,4 +1,4 @@
-"""The commands against a scripted API: what they call, what they print, and their exit codes (§14.4)."""
+"""The commands against a scripted API: what they call, what they print, and their exit codes (docs/API.md §14.4)."""
 
 from __future__ import annotations
 

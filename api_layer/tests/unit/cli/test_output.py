@@ -15,6 +15,7 @@ from dbrx_api.cli.output import (
     issue_line,
     issue_position,
     plan_summary,
+    rotation_line,
 )
 from fixtures.cli import TerminalIO
 
@@ -87,3 +88,24 @@ def test_json_console_refuses_a_second_document() -> None:
     with pytest.raises(RuntimeError):
         console.document({"b": 2})
     assert console.stdout.getvalue() == '{\n  "a": 1\n}\n'  # type: ignore[attr-defined]
+
+
+def test_rotation_lines_of_the_plan() -> None:
+    upcoming = {
+        "recipient": "acme",
+        "token_id": "t1",
+        "expires_at": "2027-03-01T00:00:00.000Z",
+        "rotate_at": "2027-02-15T00:00:00.000Z",
+        "due": False,
+        "blocked": False,
+    }
+    assert rotation_line(upcoming) == (
+        "  token rotation policy: acme: token t1 expires 2027-03-01T00:00:00.000Z, "
+        "rotates from 2027-02-15T00:00:00.000Z"
+    )
+    assert rotation_line({**upcoming, "due": True, "blocked": True}).endswith(
+        "due now (blocked: two active tokens)"
+    )
+    assert rotation_line({"recipient": "new", "token_id": None}) == (
+        "  token rotation policy: new: no token yet"
+    )

@@ -1,5 +1,5 @@
 """The pytest plugin fails a session whose tests reached operations the emulator does not serve (docs/EMULATOR.md
-§3.2), and says which test made which call."""
+docs/EMULATOR.md §3.2), and says which test made which call."""
 
 from __future__ import annotations
 

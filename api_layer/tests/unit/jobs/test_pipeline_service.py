@@ -100,13 +100,13 @@ def test_create_sends_the_configured_spec(ws: Any) -> None:
         "pipelines.delete_expr": "_change_type = 'delete'",
     }
     assert kwargs["serverless"] is True
-    assert kwargs["clusters"] is None
+    assert "clusters" not in kwargs  # fields the spec leaves unset are not sent
     assert (kwargs["catalog"], kwargs["schema"], kwargs["continuous"]) == (
         "share_cat",
         "sales_ext",
         False,
     )
-    assert kwargs["notifications"] is None
+    assert "notifications" not in kwargs
     assert detail.pipeline_id == PID
     assert detail.state is None
     assert detail.key_columns == ["order_id"]
@@ -212,7 +212,9 @@ def test_schema_is_created_only_after_every_check(ws: Any) -> None:
     ws.pipelines.create.return_value = CreatePipelineResponse(pipeline_id=PID)
     by_name(ws)
     svc.create_pipeline(ws, create_body(create_target_schema=True), defaults=DEFAULTS)
-    ws.schemas.create.assert_called_once_with(name="sales_ext", catalog_name="share_cat")
+    ws.schemas.create.assert_called_once_with(
+        name="sales_ext", catalog_name="share_cat", comment=None
+    )
     names = upstream_names(ws)
     assert names.index("schemas.create") < names.index("pipelines.create")
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from databricks.sdk.errors import InternalError, InvalidParameterValue
 from databricks.sdk.service.jobs import (
-    CreateResponse,
     CronSchedule,
     JobEmailNotifications,
     JobSettings,
@@ -97,7 +97,7 @@ def test_invalid_cron_or_zone_is_422_before_any_upstream_call(
 
 def test_create_builds_the_job(ws: Any) -> None:
     ws.jobs.list.side_effect = [iter([]), iter([job(9, "other", [PID], cron="0 0 3 * * ?")])]
-    ws.jobs.create.return_value = CreateResponse(job_id=42)
+    ws.api_client.do.return_value = {"job_id": 42}
     created = svc.create_schedule(
         ws,
         "orders",
@@ -113,7 +113,7 @@ def test_create_builds_the_job(ws: Any) -> None:
         defaults=DEFAULTS,
     )
     ws.jobs.list.assert_any_call(name="orders_schedule")
-    ws.jobs.create.assert_called_once_with(
+    expected = JobSettings(
         name="orders_schedule",
         tasks=[
             Task(
@@ -133,6 +133,10 @@ def test_create_builds_the_job(ws: Any) -> None:
         tags={"team": "data"},
         description="nightly",
     )
+    # Sent once (never replayed by the SDK): the job's settings as the POST body of jobs/create.
+    ((method, path), sent) = ws.api_client.do.call_args
+    assert (method, path) == ("POST", "/api/2.2/jobs/create")
+    assert json.loads(sent["data"].read()) == expected.as_dict()
     assert created.job_id == 42
     assert created.job_name == "orders_schedule"
     assert created.pipelines[0].name == "orders"
@@ -144,7 +148,7 @@ def test_existing_job_name_is_409(ws: Any) -> None:
     with pytest.raises(ConflictError) as caught:
         svc.create_schedule(ws, "orders", body(), defaults=DEFAULTS)
     assert caught.value.code == "schedule_already_exists"
-    ws.jobs.create.assert_not_called()
+    ws.api_client.do.assert_not_called()
 
 
 def test_same_cron_and_zone_on_the_pipeline_is_409(ws: Any) -> None:
@@ -169,7 +173,7 @@ def test_same_cron_on_another_zone_or_pipeline_is_fine(ws: Any) -> None:
             ]
         ),
     ]
-    ws.jobs.create.return_value = CreateResponse(job_id=8)
+    ws.api_client.do.return_value = {"job_id": 8}
     assert svc.create_schedule(ws, "orders", body(job_name="second"), defaults=DEFAULTS).job_id == 8
 
 
@@ -178,6 +182,7 @@ def test_set_cron_keeps_zone_and_pause_status(ws: Any) -> None:
     result = svc.set_cron(ws, "orders", "orders_schedule", "0 30 1 * * ?")
     ws.jobs.update.assert_called_once_with(
         5,
+        fields_to_remove=None,
         new_settings=JobSettings(
             schedule=CronSchedule(
                 quartz_cron_expression="0 30 1 * * ?",

@@ -1,4 +1,4 @@
-"""Invalid-file corpus beyond §17: every rule of docs/SHAREPACK.md §13 with its code and location, hostile files,
+"""Invalid-file corpus beyond docs/SHAREPACK.md §17: every rule of docs/SHAREPACK.md §13 with its code and location, hostile files,
 and the Excel-specific failures. Each case is generated here from a small valid pack (`BASE_PACK`) or the
 template workbook, and asserts the HTTP status, the problem code and the issues (type and model path, plus the
 file position where it matters). No case may raise anything but the share-pack rejection.

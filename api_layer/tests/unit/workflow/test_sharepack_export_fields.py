@@ -1,5 +1,6 @@
 """Offline rules the export relies on (docs/WORKFLOW.md §15): `FILL-ME` is refused where it stands
-(`placeholder_unfilled`, docs/SHAREPACK.md §13.4), and `metadata.destroy_adopted` (§4.1) reads from YAML and Excel."""
+(`placeholder_unfilled`, docs/SHAREPACK.md §13.4), and `metadata.destroy_adopted` (docs/SHAREPACK.md §4.1) reads from
+YAML and Excel."""
 
 from __future__ import annotations
 

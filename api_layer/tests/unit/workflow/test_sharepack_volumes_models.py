@@ -28,7 +28,7 @@ from fixtures.sharepacks import (
 
 VOLUME = "sales_catalog.curated.landing"
 MODEL = "sales_catalog.curated.churn"
-# The last declarative entry of sales_share in the §16 example; new entries follow it as share_assets[3], [4].
+# The last declarative entry of sales_share in the docs/SHAREPACK.md §16 example; new entries follow it as share_assets[3], [4].
 _ANCHOR = "        comment: Aggregated view\n"
 
 

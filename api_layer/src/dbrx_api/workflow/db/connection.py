@@ -3,7 +3,7 @@
 * `resolve_database_url`: the configured DSN, or an embedded PostgreSQL (`pgserver`) for local runs.
 * `open_pool`: the synchronous `psycopg_pool.ConnectionPool` (rows as dicts) opened by the API lifespan and the
   worker `main()`.
-* `connect_lock_session`: the dedicated autocommit connection that holds a pack's session advisory lock (§8.2).
+* `connect_lock_session`: the dedicated autocommit connection that holds a pack's session advisory lock (docs/WORKFLOW.md §8.2).
 * `database_unavailable` / `transaction`: the one place where connection failures and pool timeouts become
   `ServiceUnavailable(code="database_unavailable")`.
 """
@@ -131,7 +131,7 @@ def open_pool(
 def connect_lock_session(
     conninfo: str, *, heartbeat_s: float, connect_timeout_s: int = 10
 ) -> psycopg.Connection[Any]:
-    """Open the autocommit connection that holds a pack's session advisory lock (§8.2 step 5).
+    """Open the autocommit connection that holds a pack's session advisory lock (docs/WORKFLOW.md §8.2 step 5).
 
     `idle_session_timeout` of 3 x the heartbeat and short TCP keepalives make the server drop the session (and
     so release the lock) within minutes when its worker vanishes; a live worker pings it every heartbeat.
@@ -190,4 +190,13 @@ def transaction(pool: Pool) -> Iterator[DictConnection]:
     `ServiceUnavailable(code="database_unavailable")`.
     """
     with database_unavailable(), pool.connection() as conn, conn.transaction():
+        yield conn
+
+
+@contextmanager
+def read_transaction(pool: Pool) -> Iterator[DictConnection]:
+    """As `transaction`, read-only (`SET TRANSACTION READ ONLY`): for services that answer from the records and
+    must not write them."""
+    with transaction(pool) as conn:
+        conn.execute("SET TRANSACTION READ ONLY")
         yield conn

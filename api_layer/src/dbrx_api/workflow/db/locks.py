@@ -1,4 +1,4 @@
-"""Advisory locks (§5.1): keys from `deltashare.lock_key(kind, key)`, transaction and session scopes.
+"""Advisory locks (docs/WORKFLOW.md §5.1): keys from `deltashare.lock_key(kind, key)`, transaction and session scopes.
 
 | kind | key | scope |
 |---|---|---|

@@ -238,7 +238,7 @@ def apply_migrations(
     applied_by: str | None = None,
     poll_s: float = 0.25,
 ) -> MigrationReport:
-    """Apply the pending migrations (§5.5); safe to call from several instances at once.
+    """Apply the pending migrations (docs/WORKFLOW.md §5.5); safe to call from several instances at once.
 
     Raises:
         MigrationError: `migration_checksum_mismatch` (an applied file changed), `migration_lock_timeout`,

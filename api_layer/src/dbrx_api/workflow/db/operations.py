@@ -1,6 +1,6 @@
 """Multi-table steps of the version lifecycle, each meant to run inside one caller-owned transaction.
 
-They combine the repositories the way docs/WORKFLOW.md §7 (upload), §8 (worker) and §8.7 (sweeper) describe: a guarded
+They combine the repositories the way docs/WORKFLOW.md §7 (upload), docs/WORKFLOW.md §8 (worker) and docs/WORKFLOW.md §8.7 (sweeper) describe: a guarded
 status update, its `status_transitions` row, and the run bookkeeping, all stamped with one timestamp.
 Nothing here commits, calls Databricks or touches the queue.
 """
@@ -39,7 +39,7 @@ _APPROVAL_TARGET = {
 _LEASE_CLEARED = {"lease_owner": None, "lease_expires_at": None}
 
 
-# ------------------------------------------------------------------------------------------ upload (§7)
+# ------------------------------------------------------------------------------------------ upload (docs/WORKFLOW.md §7)
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def admit_version(
     actor: str,
     request_id: str | None = None,
 ) -> Admission:
-    """Status rows of a freshly stored version (§7.1 steps 4.5-4.6), all at `at`.
+    """Status rows of a freshly stored version (docs/WORKFLOW.md §7.1 steps 4.5-4.6), all at `at`.
 
     `RECEIVED → VALIDATED → QUEUED | PENDING_APPROVAL | REJECTED` (from `approver_status`), `next_visible_at = at`
     for `QUEUED`, then every older `QUEUED`/`PENDING_APPROVAL` version of the pack becomes `SUPERSEDED`.
@@ -125,7 +125,7 @@ def rerun_version(
     actor: str,
     request_id: str | None = None,
 ) -> dict[str, Any] | None:
-    """Identical re-upload of a `COMPLETED`/`FAILED` current version: back to `QUEUED` (§7.2).
+    """Identical re-upload of a `COMPLETED`/`FAILED` current version: back to `QUEUED` (docs/WORKFLOW.md §7.2).
 
     Clears the previous error. Returns the updated row (send `attempt = attempts + 1`) or None when the version
     is in another state (nothing to do).
@@ -144,7 +144,7 @@ def rerun_version(
     )
 
 
-# ------------------------------------------------------------------------------------------ worker (§8)
+# ------------------------------------------------------------------------------------------ worker (docs/WORKFLOW.md §8)
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ def claim_version(
     dequeue_count: int | None = None,
     request_id: str | None = None,
 ) -> ClaimAttempt:
-    """Claim a version for a run (§8.2 step 6). The caller must hold the pack's session lock.
+    """Claim a version for a run (docs/WORKFLOW.md §8.2 step 6). The caller must hold the pack's session lock.
 
     An `IN_PROGRESS` status seen under the lock belongs to a dead worker: its open runs are closed `ABANDONED` and
     the version goes back to `QUEUED` (reason `takeover`) first. A `QUEUED` version with a newer stored version is
@@ -303,7 +303,7 @@ def complete_run(
     figures: RunFigures,
     status_detail: str | None = None,
 ) -> bool:
-    """`IN_PROGRESS → COMPLETED` with the run closed `COMPLETED` (§8.4); False when the worker lost the version."""
+    """`IN_PROGRESS → COMPLETED` with the run closed `COMPLETED` (docs/WORKFLOW.md §8.4); False when the worker lost the version."""
     return _end_run(
         conn,
         claim,
@@ -323,7 +323,7 @@ def fail_run(
     reason: str | None = None,
     status_detail: str | None = None,
 ) -> bool:
-    """`IN_PROGRESS → FAILED` with `error = {code, message, step}` and the run closed `FAILED` (§8.4)."""
+    """`IN_PROGRESS → FAILED` with `error = {code, message, step}` and the run closed `FAILED` (docs/WORKFLOW.md §8.4)."""
     return _end_run(
         conn,
         claim,
@@ -393,7 +393,7 @@ def interrupt_run(
     reason: str,
     figures: RunFigures | None = None,
 ) -> bool:
-    """Run stopped early (shutdown, lost lease, lost lock): run `INTERRUPTED`, version `QUEUED` visible now (§8.3)."""
+    """Run stopped early (shutdown, lost lease, lost lock): run `INTERRUPTED`, version `QUEUED` visible now (docs/WORKFLOW.md §8.3)."""
     return _end_run(
         conn,
         claim,
@@ -471,7 +471,7 @@ def fail_version(
     from_statuses: Iterable[str] = (Status.QUEUED,),
     request_id: str | None = None,
 ) -> bool:
-    """Mark a version `FAILED` outside a run (poison, §8.5); an `IN_PROGRESS` one has its open runs abandoned.
+    """Mark a version `FAILED` outside a run (poison, docs/WORKFLOW.md §8.5); an `IN_PROGRESS` one has its open runs abandoned.
 
     Include `IN_PROGRESS` in `from_statuses` only while holding the pack lock (its previous holder is dead).
     """
@@ -507,7 +507,7 @@ def recover_dead_run(
     actor: str,
     expected_run_id: UUID | None,
 ) -> dict[str, Any] | None:
-    """Dead-run recovery (§8.7), under the pack lock: runs `ABANDONED`, `IN_PROGRESS → QUEUED` visible now.
+    """Dead-run recovery (docs/WORKFLOW.md §8.7), under the pack lock: runs `ABANDONED`, `IN_PROGRESS → QUEUED` visible now.
 
     Guarded by the run id the sweeper saw, so a run claimed in between is left alone. Returns the row or None.
     """

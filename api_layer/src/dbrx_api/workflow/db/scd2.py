@@ -44,7 +44,7 @@ BOOKKEEPING_COLUMNS = frozenset({"source_version", "source_run_id"})
 
 
 def canonical_value(value: Any) -> Any:
-    """The JSON-ready canonical form of `value` (§5.2).
+    """The JSON-ready canonical form of `value` (docs/WORKFLOW.md §5.2).
 
     Mapping keys become strings and keys whose value is None are dropped; sets are sorted by their canonical JSON;
     datetimes become ISO 8601 UTC with milliseconds and `Z`; UUIDs, enums and decimals become their text.
@@ -80,7 +80,7 @@ def _dumps(value: Any) -> str:
 
 
 def canonical_json(value: Any) -> str:
-    """Canonical JSON text: sorted keys, compact separators, no None-valued keys (§5.2)."""
+    """Canonical JSON text: sorted keys, compact separators, no None-valued keys (docs/WORKFLOW.md §5.2)."""
     return _dumps(canonical_value(value))
 
 
@@ -139,7 +139,9 @@ SHARE_PACKS = Scd2Table(
     "share_packs", ("share_pack_id",), frozenset({"config", "warnings", "locator"})
 )
 RECIPIENTS = Scd2Table(
-    "recipients", ("workspace_url", "recipient_name"), frozenset({"ip_access_list", "properties"})
+    "recipients",
+    ("workspace_url", "recipient_name"),
+    frozenset({"ip_access_list", "properties", "token_rotation_policy"}),
 )
 SHARES = Scd2Table(
     "shares", ("workspace_url", "share_name"), frozenset({"assets", "recipients", "tags"})
@@ -235,7 +237,7 @@ def scd2_write(
     reason: str,
     bookkeeping: Mapping[str, Any] | None = None,
 ) -> Scd2Result:
-    """Write a new version of `key` unless its content is unchanged (§5.2; `changed=False`). Never commits.
+    """Write a new version of `key` unless its content is unchanged (docs/WORKFLOW.md §5.2; `changed=False`). Never commits.
 
     `content` (with `is_deleted`, default False) is hashed together with the key; `bookkeeping`
     (`source_version`, `source_run_id`) is stored but not hashed.

@@ -1,4 +1,5 @@
-"""Read models of the share-pack endpoints: status object, keyset-paged list and history (docs/API.md §10.3, §12.1-2).
+"""Read models of the share-pack endpoints: status object, keyset-paged list and history (docs/API.md §10.3, §12.1-2),
+and the recorded access of a workspace at an instant (docs/API.md §16.2).
 
 The functions return plain dicts shaped like the JSON documents of docs/WORKFLOW.md §3 (datetimes and UUIDs as Python
 objects; the route serialises them). Runs, steps and transitions of the history are their table rows: the response
@@ -29,6 +30,7 @@ from dbrx_api.workflow.db.repositories import (
     provisioning_steps,
     share_packs,
     status_transitions,
+    token_rotation_claims,
 )
 
 MAX_LIST_LIMIT = 500
@@ -266,6 +268,22 @@ def history_view(
             }
             for c in owners.list_changes(conn, share_pack_id)
         ],
+        "token_rotations": [
+            {
+                "workspace_url": c["workspace_url"],
+                "recipient": c["recipient_name"],
+                "outcome": (c["result"] or {}).get("outcome"),
+                "rotated_at": c["done_at"],
+                "performed_by": c["claimed_by"],
+                "token_id": (c["result"] or {}).get("token_id"),
+                "token_expiration_time": (c["result"] or {}).get("token_expiration_time"),
+                "previous_token_id": c["token_id"],
+                "previous_token_expiration_time": (c["result"] or {}).get(
+                    "previous_token_expiration_time"
+                ),
+            }
+            for c in token_rotation_claims.list_done_for_pack(conn, share_pack_id)
+        ],
         "versions": [
             {
                 "version": v["version"],
@@ -295,3 +313,68 @@ def history_view(
             for v in versions
         ],
     }
+
+
+# ------------------------------------------------------------------------------------------ access at an instant
+
+
+@dataclass(frozen=True)
+class RecordedShare:
+    """A share as recorded at an instant: its managing pack, objects and the recipients that could read it."""
+
+    share_name: str
+    share_pack_id: UUID | None
+    assets: list[dict[str, Any]]
+    readers: list[str]
+
+
+@dataclass(frozen=True)
+class RecordedAccess:
+    """Every share recorded in a workspace at an instant, and since when the workspace has any share history."""
+
+    recorded_since: datetime | None
+    shares: list[RecordedShare]
+
+
+# One statement (docs/WORKFLOW.md §5.2, point-in-time reads): the aggregate row always exists, so `recorded_since`
+# comes back even when no share was valid at the instant (then one row with a null share). A grantee whose
+# `recipients` row valid at the instant marks it deleted is left out: a deleted recipient reads nothing, and the
+# share's recorded grant list may still name it until the share's next recorded version.
+_ACCESS_AS_OF = """
+SELECT span.recorded_since, s.share_name, s.share_pack_id, s.assets, s.readers
+FROM (SELECT min(effective_from) AS recorded_since
+      FROM deltashare.shares WHERE workspace_url = %(workspace)s) AS span
+LEFT JOIN LATERAL (
+  SELECT sh.share_name, sh.share_pack_id, sh.assets,
+         ARRAY(SELECT g.name FROM jsonb_array_elements_text(sh.recipients) AS g(name)
+               WHERE NOT EXISTS (
+                 SELECT 1 FROM deltashare.recipients r
+                 WHERE r.workspace_url = sh.workspace_url AND r.recipient_name = g.name
+                   AND r.effective_from <= %(at)s AND %(at)s < r.effective_to AND r.is_deleted)
+               ORDER BY g.name) AS readers
+  FROM deltashare.shares sh
+  WHERE sh.workspace_url = %(workspace)s
+    AND sh.effective_from <= %(at)s AND %(at)s < sh.effective_to AND NOT sh.is_deleted
+) AS s ON true
+ORDER BY s.share_name
+"""
+
+
+def access_as_of(
+    conn: psycopg.Connection[DictRow], workspace_url: str, at: datetime
+) -> RecordedAccess:
+    """The shares recorded (not deleted) in `workspace_url` at instant `at` (half-open validity ranges), sorted by
+    name, each with its objects and the recipients holding `SELECT`; one query whatever the number of shares."""
+    rows = conn.execute(_ACCESS_AS_OF, {"workspace": workspace_url, "at": at}).fetchall()
+    recorded_since = rows[0]["recorded_since"] if rows else None
+    shares = [
+        RecordedShare(
+            share_name=row["share_name"],
+            share_pack_id=row["share_pack_id"],
+            assets=list(row["assets"] or []),
+            readers=list(row["readers"] or []),
+        )
+        for row in rows
+        if row["share_name"] is not None
+    ]
+    return RecordedAccess(recorded_since=recorded_since, shares=shares)

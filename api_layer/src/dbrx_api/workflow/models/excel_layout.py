@@ -54,7 +54,14 @@ RECIPIENT_COLUMNS: tuple[str, ...] = (
     "token_rotation",
     "token_rotation_grace_days",
     "properties",
+    "rotate_before_expiry_days",
+    "rotation_grace_hours",
 )
+# Columns of the recipient sheet that together form the recipient's `token_rotation` policy mapping (column -> key).
+TOKEN_ROTATION_POLICY_COLUMNS: dict[str, str] = {
+    "rotate_before_expiry_days": "rotate_before_expiry_days",
+    "rotation_grace_hours": "grace_hours",
+}
 
 SHARE_COLUMNS: tuple[str, ...] = (
     "name",

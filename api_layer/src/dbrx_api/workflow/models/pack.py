@@ -42,7 +42,7 @@ HISTORY_STATUSES: tuple[str, ...] = get_args(HistoryStatus)
 SCD_TYPES: tuple[str, ...] = get_args(ScdType)
 PARTITION_OPS: tuple[str, ...] = get_args(PartitionOp)
 TABLE_LIKE_TYPES: tuple[str, ...] = ("TABLE", "VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE")
-# Three-part objects that are not table-like: declared only, never guessed from the name (§7.3).
+# Three-part objects that are not table-like: declared only, never guessed from the name (docs/SHAREPACK.md §7.3).
 VOLUME_MODEL_TYPES: tuple[str, ...] = ("VOLUME", "MODEL")
 CONTINUOUS = "continuous"
 # The value an export writes where the workspace cannot know the answer (requestor, approver, ticket, contacts);
@@ -74,7 +74,7 @@ class _Model(BaseModel):
 
 
 class Metadata(_Model):
-    """Governance, target workspace and strategy (§4)."""
+    """Governance, target workspace and strategy (docs/SHAREPACK.md §4)."""
 
     requestor: PrincipalList = Field(
         description="Who asks for the sharing (emails or group names)."
@@ -108,8 +108,32 @@ class Metadata(_Model):
 # ------------------------------------------------------------------------------------------ recipients
 
 
+MAX_ROTATE_BEFORE_EXPIRY_DAYS = 365
+MAX_ROTATION_GRACE_HOURS = 720
+
+
+class TokenRotationPolicy(_Model):
+    """A standing rotation policy of a D2O recipient (docs/SHAREPACK.md §5.3): rotate `rotate_before_expiry_days` before the token
+    expires, the old token staying valid `grace_hours` (shorter than the lead time)."""
+
+    rotate_before_expiry_days: int = Field(
+        ge=1,
+        le=MAX_ROTATE_BEFORE_EXPIRY_DAYS,
+        description=f"Rotate this many days before the token expires (1-{MAX_ROTATE_BEFORE_EXPIRY_DAYS}).",
+    )
+    grace_hours: int = Field(
+        0,
+        ge=0,
+        le=MAX_ROTATION_GRACE_HOURS,
+        description=(
+            f"Hours the previous token stays valid after the rotation (0-{MAX_ROTATION_GRACE_HOURS}, "
+            "less than the lead time)."
+        ),
+    )
+
+
 class Recipient(_Model):
-    """A Delta Sharing recipient: D2D (authentication DATABRICKS) or D2O (TOKEN) (§5)."""
+    """A Delta Sharing recipient: D2D (authentication DATABRICKS) or D2O (TOKEN) (docs/SHAREPACK.md §5)."""
 
     name: str = Field(description="Databricks recipient name (lower-case).")
     type: RecipientType = Field(
@@ -131,8 +155,12 @@ class Recipient(_Model):
         None,
         description="D2O: days after first provisioning until the recipient expires (0: unmanaged).",
     )
-    token_rotation: bool | None = Field(
-        None, description="D2O: rotate the token once for this version."
+    token_rotation: bool | TokenRotationPolicy | None = Field(
+        None,
+        description=(
+            "D2O: true rotates the token once for this version; a mapping is a standing policy the worker's "
+            "sweep applies before each token expires."
+        ),
     )
     token_rotation_grace_days: int | None = Field(
         None, description="D2O: days the previous token stays valid after a rotation."
@@ -168,7 +196,7 @@ class PartitionSpec(_Model):
 
 
 class Asset(_Model):
-    """A shared object (§7). Only `name` given is the same value as the string form."""
+    """A shared object (docs/SHAREPACK.md §7). Only `name` given is the same value as the string form."""
 
     name: str = Field(
         description="catalog.schema.object (table-like, volume, model), catalog.schema (schema) or /workspace/path "
@@ -216,7 +244,7 @@ class CronSchedule(_Model):
 
 
 class Pipeline(_Model):
-    """A DLT pipeline copying `source_asset` into the sharing catalog/schema (§8)."""
+    """A DLT pipeline copying `source_asset` into the sharing catalog/schema (docs/SHAREPACK.md §8)."""
 
     name_prefix: str = Field(
         description="The Databricks pipeline name (case kept); job <name>_schedule."
@@ -258,7 +286,7 @@ def _sorted_pipelines(values: list[Pipeline]) -> list[Pipeline]:
 
 
 class DeltaShare(_Model):
-    """Sharing catalog/schema and defaults for a share's pipelines (§6.2)."""
+    """Sharing catalog/schema and defaults for a share's pipelines (docs/SHAREPACK.md §6.2)."""
 
     ext_catalog_name: str = Field(description="Catalog the pipelines write to (must exist).")
     ext_schema_name: str = Field(description="Schema the pipelines write to.")
@@ -269,7 +297,7 @@ class DeltaShare(_Model):
 
 
 class Share(_Model):
-    """A share, its assets, grants and pipelines (§6)."""
+    """A share, its assets, grants and pipelines (docs/SHAREPACK.md §6)."""
 
     name: str = Field(description="Databricks share name (lower-case).")
     description: str | None = Field(None, description="Share comment (alias comment).")
@@ -327,7 +355,7 @@ class ShareRef(_Model):
 
 
 class DeleteSharePack(_Model):
-    """A DELETE share pack (§10.2): names only."""
+    """A DELETE share pack (docs/SHAREPACK.md §10.2): names only."""
 
     metadata: Metadata
     recipient: Annotated[list[RecipientRef], AfterValidator(_sorted_by_name)] = Field(
@@ -366,7 +394,7 @@ def _norm_key_part(value: str) -> str:
 
 
 def pack_key(metadata: Metadata) -> str:
-    """`business_line/project_name/requestors` normalised (§4.2); identifies a pack across uploads."""
+    """`business_line/project_name/requestors` normalised (docs/SHAREPACK.md §4.2); identifies a pack across uploads."""
     requestors = ",".join(sorted(_norm_key_part(p) for p in metadata.requestor))
     project = metadata.project_name or "default"
     return f"{_norm_key_part(metadata.business_line)}/{_norm_key_part(project)}/{requestors}"

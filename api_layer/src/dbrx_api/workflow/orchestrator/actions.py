@@ -37,7 +37,7 @@ class Verb(StrEnum):
     NOOP = "noop"
 
 
-# Canonical order of the step types (§9.3); deletions of a DELETE pack come last; ties are broken by name.
+# Canonical order of the step types (docs/WORKFLOW.md §9.3); deletions of a DELETE pack come last; ties are broken by name.
 ORDER: dict[StepType | str, int] = {
     StepType.RECIPIENT: 1,
     StepType.TOKEN: 2,
@@ -53,7 +53,7 @@ ORDER: dict[StepType | str, int] = {
 
 @dataclass(frozen=True)
 class Adoption:
-    """Whether a live object that provisioning would otherwise create counts as created by this pack (§9.9)."""
+    """Whether a live object that provisioning would otherwise create counts as created by this pack (docs/WORKFLOW.md §9.9)."""
 
     created_by_pack: bool
     this_version: bool = (

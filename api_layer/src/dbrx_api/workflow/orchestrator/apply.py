@@ -47,7 +47,7 @@ class Failure:
 
 
 def classify(exc: BaseException) -> Failure:
-    """Failure classes of §9.9: retriable (throttling, outage, transport, 5xx, database, edit conflict) or not."""
+    """Failure classes of docs/WORKFLOW.md §9.9: retriable (throttling, outage, transport, 5xx, database, edit conflict) or not."""
     if isinstance(exc, StepFailure):
         return Failure(exc.code, exc.message, exc.retriable)
     if isinstance(exc, psycopg.OperationalError):
@@ -94,7 +94,7 @@ def reconcile_executor(action: AnyAction) -> Executor:
 
 
 class Applier:
-    """Runs a graph: ready actions in canonical order, `concurrency` at a time, each recorded (§9.9)."""
+    """Runs a graph: ready actions in canonical order, `concurrency` at a time, each recorded (docs/WORKFLOW.md §9.9)."""
 
     def __init__(
         self,
@@ -139,7 +139,7 @@ class Applier:
     def _audit(
         self, conn: Any, action: AnyAction, result: StepResult | None, failure: Failure | None
     ) -> None:
-        """The step's audit row: keyed by the bare name like API rows, the version's uploader as actor (§5.3)."""
+        """The step's audit row: keyed by the bare name like API rows, the version's uploader as actor (docs/WORKFLOW.md §5.3)."""
         ctx = self.ctx
         with self._actor_guard:
             if self._actor is None:
@@ -229,7 +229,7 @@ class Applier:
             ctx.hook("after_record", action)
             return result
         with transaction(ctx.pool) as conn:
-            # For a create this row is the create intent (§9.9).
+            # For a create this row is the create intent (docs/WORKFLOW.md §9.9).
             step_id = provisioning_steps.start(
                 conn, **self._step_fields(action), action=self._step_action(action)
             )
@@ -359,7 +359,7 @@ class Applier:
         except RunCancelled as exc:
             self.result.cancelled = exc.reason
             return
-        except Exception as exc:  # noqa: BLE001 - every step failure is classified (§9.9 failure classes)
+        except Exception as exc:  # noqa: BLE001 - every step failure is classified (docs/WORKFLOW.md §9.9 failure classes)
             failure = classify(exc)
             if failure.retriable:
                 if self.result.stopped is None:

@@ -5,19 +5,19 @@
 per-workspace limit (`workflow.worker.workspace_max_inflight`), and, when mutating, first runs the run's
 `before_mutation` check (cancel set, pack lock lost → `RunCancelled`; plan and drift forbid mutations outright).
 
-`post_once` sends a POST that the SDK must not replay: the SDK retries every request after a dropped connection,
-which for `jobs.create` creates a second job and for `rotate_token` rotates twice (docs/databricks-wire-contract.md §2.3, trap 17).
+`post_once` sends a POST that the SDK must not replay (`dbrx_api.once`), counted and guarded like the others.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from databricks.sdk import WorkspaceClient
+
+from dbrx_api import once
 
 # SDK method names that change state; every other method of a service is a read.
 MUTATING_METHODS = frozenset(
@@ -39,7 +39,7 @@ _limits: dict[str, threading.BoundedSemaphore] = {}
 
 
 def workspace_limiter(workspace_url: str, limit: int) -> threading.BoundedSemaphore:
-    """The process-wide semaphore bounding parallel Databricks calls to one workspace (§9.3)."""
+    """The process-wide semaphore bounding parallel Databricks calls to one workspace (docs/WORKFLOW.md §9.3)."""
     with _limit_guard:
         semaphore = _limits.get(workspace_url)
         if semaphore is None:
@@ -143,43 +143,9 @@ class CountedWorkspace:
         return call
 
     def post_once(self, operation: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST `body` to `path` exactly once: no SDK retry, so a lost response cannot be replayed.
-
-        The SDK does not retry a request whose body is a non-seekable stream (its documented behaviour for
-        streamed uploads); a dropped connection then surfaces as a transport error and the caller's
-        read-before-write on the next attempt finds out what happened. Errors are the SDK's usual exceptions.
-        """
+        """POST `body` to `path` exactly once (`dbrx_api.once`), counted as `operation` and guarded like every
+        mutating call."""
         self._before_mutation()
         self.counter.count(operation, mutating=True)
-        headers = {"Accept": "application/json", "Content-Type": "application/json"}
-        workspace_id = self.raw.config.workspace_id
-        if workspace_id:
-            headers["X-Databricks-Workspace-Id"] = workspace_id
         with self._limiter:
-            response = self.raw.api_client.do(
-                "POST", path, headers=headers, data=_OneShotBody(json.dumps(body).encode("utf-8"))
-            )
-        return response if isinstance(response, dict) else {}
-
-
-class _OneShotBody:
-    """A request body the SDK treats as a non-seekable stream (sent once, never retried)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._offset = 0
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield self.read()
-
-    def tell(self) -> int:
-        return self._offset
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self._data) if size is None or size < 0 else self._offset + size
-        chunk = self._data[self._offset : end]
-        self._offset += len(chunk)
-        return chunk
+            return once.post_once(self.raw, path, body)

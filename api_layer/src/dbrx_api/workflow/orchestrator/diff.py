@@ -67,7 +67,7 @@ class ActionGraph:
 
 @dataclass
 class DiffInputs:
-    """Everything `build_graph` needs; `reader` holds the run's live reads (§9.2)."""
+    """Everything `build_graph` needs; `reader` holds the run's live reads (docs/WORKFLOW.md §9.2)."""
 
     pack: SharePack
     reader: LiveReader
@@ -99,7 +99,7 @@ class GraphBuilder:
         return action
 
     def adopting(self, action: AnyAction, row: dict[str, Any] | None, created: bool | None) -> None:
-        """Mark the action on an existing object as an adoption when no pack records it (§9.10)."""
+        """Mark the action on an existing object as an adoption when no pack records it (docs/WORKFLOW.md §9.10)."""
         unmanaged = row is None or row.get("share_pack_id") is None
         action.adopt = unmanaged and not created
 

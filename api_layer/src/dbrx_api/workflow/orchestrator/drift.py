@@ -1,7 +1,7 @@
 """`detect_drift`: recorded resources vs the live workspace (docs/WORKFLOW.md §11, docs/API.md §12.6).
 
 Only current, non-deleted recorded rows are examined, and only the fields the recording pack version managed
-(§9.3): the pack's stored config says which keys it set. Set differences name the side explicitly:
+(docs/WORKFLOW.md §9.3): the pack's stored config says which keys it set. Set differences name the side explicitly:
 `unexpected_in_workspace` = present live but not recorded, `missing_in_workspace` = recorded but absent live;
 scalars as `{recorded, live}`. Reads only,
 bounded by the per-workspace limit; secrets (tokens, activation links) are never compared nor returned.
@@ -25,8 +25,7 @@ from dbrx_api.workflow.models.pack import SharePack, parse_canonical
 from dbrx_api.workflow.orchestrator.calls import forbid_mutations
 from dbrx_api.workflow.orchestrator.live import LiveReader
 from dbrx_api.workflow.orchestrator.prepare import counted_workspace
-from dbrx_api.workflow.resources import PIPELINE, RECIPIENT, SHARE, ResourceKind
-from dbrx_api.workflow.resources.pipeline import SCHEDULE, schedule_differences
+from dbrx_api.workflow.resources import PIPELINE, RECIPIENT, SCHEDULE, SHARE, ResourceKind
 
 STATES = ("in_sync", "drifted", "missing", "error")
 
@@ -187,15 +186,7 @@ def detect_drift(
         examine(PIPELINE, name, str(row.get("databricks_pipeline_id") or ""), row)
         job_id = row.get("schedule_job_id")
         if job_id is not None:
-            job_item = item_for(SCHEDULE, f"{name}{suffix}", row)
-            checks.append(
-                partial(
-                    _examine,
-                    job_item,
-                    partial(reader.job, int(job_id)),
-                    partial(schedule_differences, row),
-                )
-            )
+            examine(SCHEDULE, f"{name}{suffix}", str(job_id), row)
     parallel = ctx.settings.workflow.worker.workspace_max_inflight
     if checks:
         with ThreadPoolExecutor(

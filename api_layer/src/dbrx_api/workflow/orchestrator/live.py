@@ -129,7 +129,7 @@ class LiveReader:
         except NotFoundError:
             return None
 
-    # ---------------------------------------------------------------- reads of §9.2
+    # ---------------------------------------------------------------- reads of docs/WORKFLOW.md §9.2
 
     def identity(self) -> str:
         """The service principal's user name (`current_user.me().user_name`), asked once per client."""
@@ -483,7 +483,7 @@ def _swallow(fetch: Callable[[], object]) -> Callable[[], None]:
 
 
 def prefetch(reader: LiveReader, plan: PrefetchPlan, parallel: int) -> None:
-    """Warm the cache with every read the checks and the diff need, `parallel` at a time (§9.2, §9.7).
+    """Warm the cache with every read the checks and the diff need, `parallel` at a time (docs/WORKFLOW.md §9.2, §9.7).
 
     Independent reads: recipients (declared and granted), shares, pipeline source tables, target catalogs and
     schemas, pipelines (by recorded id, else by exact name) and schedule jobs (by recorded id, else by name). Reads

@@ -1,7 +1,7 @@
 """`plan_pack`: what provisioning would change if the pack were stored and run now (docs/WORKFLOW.md §10, docs/API.md §12.3).
 
 Read-only end to end: one read-only database transaction (the pack's current version and the recorded rows), reads
-of the workspace through the same cached reader, checks and diff as a run (§9.2-§9.3), and every mutating call is
+of the workspace through the same cached reader, checks and diff as a run (docs/WORKFLOW.md §9.2-§9.3), and every mutating call is
 refused before it leaves the process. Nothing is stored and nothing is queued.
 """
 
@@ -27,6 +27,7 @@ from dbrx_api.workflow.orchestrator.live import LiveReader, allowlist_check
 from dbrx_api.workflow.orchestrator.prepare import counted_workspace, prepare
 from dbrx_api.workflow.orchestrator.records import Recorded, load_recorded
 from dbrx_api.workflow.ownership import reject_managed_elsewhere
+from dbrx_api.workflow.resources.recipient import upcoming_rotations
 from dbrx_api.workflow.sharepack import LoadedPack
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class PlanResult:
     summary: dict[str, int] | None = None
     changes: list[dict[str, Any]] | None = None
     approval: dict[str, Any] | None = None
+    token_rotations: list[dict[str, Any]] | None = None
     checked_at: datetime | None = None
     read_calls: int = 0
     mutating_calls: int = 0  # calls made while planning: always 0 (reported for tests and logs)
@@ -61,6 +63,7 @@ class PlanResult:
             body["summary"] = self.summary
             body["changes"] = self.changes or []
             body["approval"] = self.approval
+            body["token_rotations"] = self.token_rotations or []
             body["checked_at"] = (
                 self.checked_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 if self.checked_at
@@ -205,6 +208,8 @@ def plan_pack(
         summary=summarise(graph),
         changes=changes,
         approval=approval_summary(ctx.settings.approval_policy, principal_roles, changes),
+        # Upcoming rotations of the recipients with a policy (docs/WORKFLOW.md §10): shown, never applied by a run.
+        token_rotations=upcoming_rotations(graph.actions, now),
         checked_at=now,
         read_calls=prepared.read_calls,
         mutating_calls=prepared.mutating_calls,

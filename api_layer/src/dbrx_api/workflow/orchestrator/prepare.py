@@ -1,8 +1,8 @@
 """`prepare`: the read → check → diff flow that plan and provisioning share (docs/WORKFLOW.md §9.1, §10).
 
-A NEW / UPDATE pack: prefetch the live state (§9.2), run the live checks over the same cache
-(docs/SHAREPACK.md §13.4) and, when none fails, diff desired vs live into the action graph (§9.3). A DELETE pack:
-the delete graph of its recorded targets (§9.8), no read. The caller builds the counted workspace once
+A NEW / UPDATE pack: prefetch the live state (docs/WORKFLOW.md §9.2), run the live checks over the same cache
+(docs/SHAREPACK.md §13.4) and, when none fails, diff desired vs live into the action graph (docs/WORKFLOW.md §9.3). A DELETE pack:
+the delete graph of its recorded targets (docs/WORKFLOW.md §9.8), no read. The caller builds the counted workspace once
 (`counted_workspace`: mutations allowed behind its guard for a run, `forbid_mutations` for plan and drift) and
 maps the result to its own answer.
 """
@@ -69,14 +69,14 @@ def prepare(
     adoption: AdoptionLookup,
     already_deleted: Collection[tuple[str, str]] = frozenset(),
 ) -> Prepared:
-    """Read (§9.2), check (docs/SHAREPACK.md §13.4) and diff (§9.3) a pack, or build a DELETE pack's graph (§9.8).
+    """Read (docs/WORKFLOW.md §9.2), check (docs/SHAREPACK.md §13.4) and diff (docs/WORKFLOW.md §9.3) a pack, or build a DELETE pack's graph (docs/WORKFLOW.md §9.8).
 
     Args:
         reader: the cached reader over the caller's `CountedWorkspace` (the Applier of a run keeps using it).
         allowed: the allowlist test of the checks' `workspace_allowed` (`allowlist_check`).
-        reference_time: *T* of the version (§9.6).
+        reference_time: *T* of the version (docs/WORKFLOW.md §9.6).
         clock: read once, when the diff starts (`now` of the diff).
-        adoption: create intents of earlier runs (§9.9); plan passes `no_adoption`.
+        adoption: create intents of earlier runs (docs/WORKFLOW.md §9.9); plan passes `no_adoption`.
         already_deleted: DELETE only: names whose recorded deletion is this pack's (a re-run).
     """
     counter = reader.workspace.counter

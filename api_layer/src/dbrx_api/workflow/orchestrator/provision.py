@@ -2,11 +2,11 @@
 
 Shared by the in-process consumer threads and `python -m dbrx_api.workflow.worker`: the consumer claims the
 version, calls `run_provisioning(ctx, share_pack_id, version, cancel)` and commits the returned `Outcome`
-(§8.4); this module never closes the run row or changes the version's status itself.
+(docs/WORKFLOW.md §8.4); this module never closes the run row or changes the version's status itself.
 
-Steps: load (one read transaction) → preflight (allowlist, cached client) → DELETE (§9.8) or read live state
-(§9.2) → live checks (any failure ends the run before a mutation) → diff (§9.3) → apply with bounded concurrency
-(§9.4-§9.6, each action recorded, §9.9) → outcome with summary and call counts.
+Steps: load (one read transaction) → preflight (allowlist, cached client) → DELETE (docs/WORKFLOW.md §9.8) or read live state
+(docs/WORKFLOW.md §9.2) → live checks (any failure ends the run before a mutation) → diff (docs/WORKFLOW.md §9.3) → apply with bounded concurrency
+(docs/WORKFLOW.md §9.4-§9.6, each action recorded, docs/WORKFLOW.md §9.9) → outcome with summary and call counts.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _resource_type_of(loc: str) -> str:
 
 
 def _record_failed_checks(pool: Any, run_id: UUID, errors: list[Issue]) -> None:
-    """Every failed live check as a failed `check` step (§9.1 step 5), its file position in `detail`."""
+    """Every failed live check as a failed `check` step (docs/WORKFLOW.md §9.1 step 5), its file position in `detail`."""
     with transaction(pool) as conn:
         for seq, issue in enumerate(errors, start=1):
             provisioning_steps.record_closed(
@@ -141,7 +141,7 @@ def run_provisioning(
     *,
     hook: Callable[[str, AnyAction], None] | None = None,
 ) -> Outcome:
-    """Provision a claimed pack version and report the outcome (the consumer commits it, §8.4).
+    """Provision a claimed pack version and report the outcome (the consumer commits it, docs/WORKFLOW.md §8.4).
 
     Args:
         ctx: the process's workflow context (pool, workspace clients, settings).
@@ -309,7 +309,7 @@ def _approval_gate(
 
 
 def _checks_outcome(ctx: WorkflowContext, run_id: UUID, prepared: Prepared) -> Outcome:
-    """The end of a run whose live checks failed (§9.1 step 5): `RETRY` when unreachable, else `FAILED`."""
+    """The end of a run whose live checks failed (docs/WORKFLOW.md §9.1 step 5): `RETRY` when unreachable, else `FAILED`."""
     unreachable = next((e for e in prepared.errors if e.type == "workspace_unreachable"), None)
     if unreachable is not None:
         return Outcome.retry("workspace_unreachable", unreachable.msg)
@@ -414,7 +414,7 @@ def _adoption(
     name: str,
     creator: str | None,
 ) -> Adoption:
-    """Create intents of earlier runs of this pack for the resource, and whether the object is ours (§9.9)."""
+    """Create intents of earlier runs of this pack for the resource, and whether the object is ours (docs/WORKFLOW.md §9.9)."""
     with transaction(ctx.pool) as conn:
         intents = provisioning_steps.find_unresolved_create_intents(
             conn,

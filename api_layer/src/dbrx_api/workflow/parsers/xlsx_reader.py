@@ -534,6 +534,34 @@ class _WorkbookReader:
                 node.entries[name] = RawEntry(key=name, key_pos=scalar.pos, value=scalar)
         return node
 
+    def recipient_map(self, row: _Row, index: int) -> RawMap:
+        """A recipient row; the policy columns become the `token_rotation` mapping (docs/SHAREPACK.md §5.3, §14)."""
+        columns = layout.TOKEN_ROTATION_POLICY_COLUMNS
+        node = self.entry_map(row, skip=tuple(columns))
+        policy_cells = {
+            key: row.cells[column] for column, key in columns.items() if column in row.cells
+        }
+        if not policy_cells:
+            return node
+        first = min(policy_cells.values(), key=lambda scalar: scalar.pos.column_index)
+        policy = RawMap(pos=first.pos)
+        for key, scalar in policy_cells.items():
+            policy.entries[key] = RawEntry(key=key, key_pos=scalar.pos, value=scalar)
+        one_shot = node.entries.get("token_rotation")
+        if one_shot is not None and not _says_false(one_shot.value):
+            self.issue(
+                "token_rotation_conflict",
+                f"recipient[{index}].token_rotation",
+                "token_rotation and the policy columns rotate_before_expiry_days/rotation_grace_hours exclude "
+                "each other: a policy replaces the one-shot rotation; clear token_rotation.",
+                one_shot.value.pos,
+                input_value=one_shot.value.text if isinstance(one_shot.value, RawScalar) else None,
+            )
+        node.entries["token_rotation"] = RawEntry(
+            key="token_rotation", key_pos=first.pos, value=policy
+        )
+        return node
+
     def share_map(self, row: _Row) -> RawMap:
         node = self.entry_map(row, skip=layout.DELTA_SHARE_COLUMNS)
         for name in layout.ASSET_LIST_KEYS:
@@ -750,7 +778,9 @@ def _read_workbook(workbook: Any, reader: _WorkbookReader, limits: UploadSetting
 
     if layout.RECIPIENT_SHEET in sheets:
         sheet = sheets[layout.RECIPIENT_SHEET]
-        items: list[RawNode] = [reader.entry_map(row) for row in sheet.rows]
+        items: list[RawNode] = [
+            reader.recipient_map(row, index) for index, row in enumerate(sheet.rows)
+        ]
         if items:
             pos = SourcePos(sheet=sheet.title, sheet_index=sheet.index, row=1)
             root.entries["recipient"] = RawEntry(
@@ -797,3 +827,14 @@ def _read_workbook(workbook: Any, reader: _WorkbookReader, limits: UploadSetting
                 continue
             _append_to_list(target, list_name, reader.asset_map(row))
     return root
+
+
+def _says_false(node: RawNode) -> bool:
+    """A one-shot `token_rotation` cell that turns the rotation off (FALSE, no, 0, ...), which a policy may sit beside."""
+    return isinstance(node, RawScalar) and node.text.strip().lower() in {
+        "false",
+        "no",
+        "n",
+        "off",
+        "0",
+    }

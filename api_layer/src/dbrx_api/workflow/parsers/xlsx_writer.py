@@ -189,6 +189,11 @@ def build_workbook(pack: AnySharePack) -> Workbook:
         assert isinstance(pack, SharePack)  # noqa: S101
         for recipient in pack.recipient:
             data: dict[str, Any] = recipient.model_dump(exclude_none=True)
+            policy = data.get("token_rotation")
+            if isinstance(policy, dict):  # the policy columns (docs/SHAREPACK.md §14)
+                del data["token_rotation"]
+                for column, key in layout.TOKEN_ROTATION_POLICY_COLUMNS.items():
+                    data[column] = policy[key]
             recipient_rows.append(
                 {
                     key: _joined(value)

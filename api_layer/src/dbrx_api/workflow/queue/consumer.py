@@ -58,7 +58,7 @@ Disposition = Literal[
 
 
 def retry_backoff_s(attempt: int, *, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """`min(cap, base x 2^(attempt - 1)) x uniform(0.8, 1.2)` (§8.4)."""
+    """`min(cap, base x 2^(attempt - 1)) x uniform(0.8, 1.2)` (docs/WORKFLOW.md §8.4)."""
     return float(min(cap_s, base_s * 2.0 ** max(0, attempt - 1)) * rng.uniform(0.8, 1.2))
 
 
@@ -71,7 +71,7 @@ class _MessageHolder:
 
 
 class _Heartbeat(threading.Thread):
-    """Every `H` seconds: extend the message, renew the DB lease, ping the lock connection (§8.3)."""
+    """Every `H` seconds: extend the message, renew the DB lease, ping the lock connection (docs/WORKFLOW.md §8.3)."""
 
     def __init__(
         self, consumer: Consumer, claim: Claim, control: RunControl, holder: _MessageHolder
@@ -184,7 +184,7 @@ class Consumer:
         )
 
     def stop(self, grace_s: float | None = None) -> bool:
-        """Graceful shutdown (§8.8): stop receiving, cancel active runs, wait up to the grace period.
+        """Graceful shutdown (docs/WORKFLOW.md §8.8): stop receiving, cancel active runs, wait up to the grace period.
 
         Returns True when every consumer thread finished; a thread still inside a handler call after the grace
         is abandoned with the process (recovery covers it).
@@ -243,7 +243,7 @@ class Consumer:
         return [self.process(received, worker_id) for received in messages]
 
     def process(self, received: Received, worker_id: str) -> Disposition:
-        """Handle one received message (§8.2 steps 2-12); never raises for database or queue outages."""
+        """Handle one received message (docs/WORKFLOW.md §8.2 steps 2-12); never raises for database or queue outages."""
         try:
             return self._process(received, worker_id)
         except (AppError, QueueError):
@@ -372,7 +372,7 @@ class Consumer:
                 "internal_error", "unexpected error while provisioning; see the worker logs"
             )
 
-    # -------------------------------------------------------------------------------- outcomes (§8.4)
+    # -------------------------------------------------------------------------------- outcomes (docs/WORKFLOW.md §8.4)
 
     def _commit(
         self,
@@ -497,13 +497,13 @@ class Consumer:
         with transaction(self.pool) as conn:
             requeued = operations.interrupt_run(conn, claim, reason=reason, figures=figures)
         if requeued:
-            # A fresh message instead of releasing the original keeps the dequeue budget intact (§8.8).
+            # A fresh message instead of releasing the original keeps the dequeue budget intact (docs/WORKFLOW.md §8.8).
             self._send_quietly(message, delay_s=0)
         self._delete_quietly(holder.received)
         logger.info("run interrupted", extra={"run_id": str(claim.run_id), "reason": reason})
         return "interrupted"
 
-    # -------------------------------------------------------------------------------- poison (§8.5) and deferral
+    # -------------------------------------------------------------------------------- poison (docs/WORKFLOW.md §8.5) and deferral
 
     def _poison_exceeded(
         self, received: Received, message: WorkMessage, worker_id: str
@@ -581,7 +581,7 @@ class Consumer:
         return True
 
     def _defer(self, received: Received, message: WorkMessage, *, is_queued: bool) -> Disposition:
-        """Another worker holds the pack lock: delayed copy, then delete (no dequeue budget used, §8.6)."""
+        """Another worker holds the pack lock: delayed copy, then delete (no dequeue budget used, docs/WORKFLOW.md §8.6)."""
         delay = self.settings.worker.defer_s * self._rng.uniform(0.8, 1.2)
         try:
             self.queue.send(message.to_json(), delay_s=delay)

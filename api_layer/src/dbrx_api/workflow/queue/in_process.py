@@ -60,7 +60,7 @@ class InProcessQueue:
         self._listeners: list[Callable[[], None]] = []
 
     def on_send(self, listener: Callable[[], None]) -> None:
-        """Call `listener` after every send: idle consumers of this process wake at once (§6.3)."""
+        """Call `listener` after every send: idle consumers of this process wake at once (docs/WORKFLOW.md §6.3)."""
         with self._lock:
             self._listeners.append(listener)
 
@@ -80,7 +80,7 @@ class InProcessQueue:
         return False
 
     def ensure_queues(self) -> None:
-        """Nothing to create; logs that the queue is not durable (§12)."""
+        """Nothing to create; logs that the queue is not durable (docs/WORKFLOW.md §12)."""
         logger.warning(
             "using the in-process queue: messages are lost on restart (the sweeper re-sends QUEUED versions)"
         )

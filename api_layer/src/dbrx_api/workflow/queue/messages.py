@@ -26,7 +26,7 @@ class MalformedMessage(ValueError):
 
 @dataclass(frozen=True)
 class WorkMessage:
-    """`{v, share_pack_id, version, attempt, request_id}`; `attempt` is informational (§6.2)."""
+    """`{v, share_pack_id, version, attempt, request_id}`; `attempt` is informational (docs/WORKFLOW.md §6.2)."""
 
     share_pack_id: UUID
     version: int
@@ -84,7 +84,7 @@ def poison_body(
     original: str,
     poisoned_at: datetime | None = None,
 ) -> str:
-    """The poison envelope `{v, reason, dequeue_count, message_id, poisoned_at, original}` (§6.2).
+    """The poison envelope `{v, reason, dequeue_count, message_id, poisoned_at, original}` (docs/WORKFLOW.md §6.2).
 
     `original` is embedded as JSON when it parses, else as (truncated) text.
     """

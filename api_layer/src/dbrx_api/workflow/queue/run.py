@@ -1,9 +1,9 @@
 """The contract between the consumer loop and the provisioning function it runs.
 
-The consumer calls `handler(share_pack_id, version, cancel)` and commits the returned `Outcome` (§8.4). `cancel`
+The consumer calls `handler(share_pack_id, version, cancel)` and commits the returned `Outcome` (docs/WORKFLOW.md §8.4). `cancel`
 is a `RunControl`: a `threading.Event` (set on shutdown, lost lease, lost message or lost lock) that also carries
 the claim (run id, attempt, reference time T) and the pack-lock check to perform before every mutating call
-(§8.2: "the run checks that its lock connection is alive and that cancel is not set").
+(docs/SHAREPACK.md §8.2: "the run checks that its lock connection is alive and that cancel is not set").
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ obtains the `sweeper` session lock:
   `requeue_grace_s` ago (all `QUEUED` versions at startup with the in-process queue, which starts empty);
 * recovers dead runs: `IN_PROGRESS` versions whose lease expired more than `lease_grace_s` ago and whose pack lock
   can be taken (their worker's session is gone) — runs `ABANDONED`, version `QUEUED`, message sent;
-* once a day purges `application_logs` older than `logs_retention_days`.
+* once a day purges `application_logs` older than `logs_retention_days`;
+* every `token_rotation_sweep_interval_s` runs the token rotation sweep it was given (docs/WORKFLOW.md §9.6), whose
+  per-token claims keep a rotation single even when two instances sweep at once.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -44,6 +48,7 @@ class SweepReport:
     resent: list[tuple[UUID, int]] = field(default_factory=list)
     recovered: list[tuple[UUID, int]] = field(default_factory=list)
     purged_logs: int | None = None
+    token_rotations: Any = None  # the rotation sweep's report when it ran in this sweep
 
 
 class Sweeper:
@@ -57,6 +62,7 @@ class Sweeper:
         settings: WorkflowSettings,
         conninfo: str | None = None,
         sweeper_id: str | None = None,
+        rotation_sweep: Callable[[str], Any] | None = None,
     ) -> None:
         self.pool = pool
         self.queue = queue
@@ -66,6 +72,8 @@ class Sweeper:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_purge: float | None = None
+        self._rotation_sweep = rotation_sweep
+        self._last_rotation_sweep: float | None = None
 
     @property
     def actor(self) -> str:
@@ -96,7 +104,7 @@ class Sweeper:
             self._stopping.wait(self.settings.sweeper.interval_s)
 
     def sweep_once(self, *, startup: bool = False) -> SweepReport:
-        """One sweep if this instance obtains the sweeper lock (§8.7); `startup` ignores the re-send grace."""
+        """One sweep if this instance obtains the sweeper lock (docs/WORKFLOW.md §8.7); `startup` ignores the re-send grace."""
         try:
             conn = psycopg.connect(
                 self.conninfo, autocommit=True, application_name="deltashare-sweeper"
@@ -112,6 +120,7 @@ class Sweeper:
                 self._resend_lost(report, startup=startup)
                 self._recover_dead_runs(conn, report)
                 self._purge_logs(report)
+                self._sweep_rotations(report)
             finally:
                 locks.session_unlock(conn, locks.SWEEPER, locks.SWEEPER_KEY)
         if report.resent or report.recovered:
@@ -175,6 +184,22 @@ class Sweeper:
                     "sweeper could not send for a recovered run; the lost-message rule will"
                 )
             report.recovered.append((row["share_pack_id"], row["version"]))
+
+    def _sweep_rotations(self, report: SweepReport) -> None:
+        """The token rotation sweep, at most every `token_rotation_sweep_interval_s` (0: never)."""
+        interval = self.settings.token_rotation_sweep_interval_s
+        if self._rotation_sweep is None or interval <= 0:
+            return
+        if (
+            self._last_rotation_sweep is not None
+            and time.monotonic() - self._last_rotation_sweep < interval
+        ):
+            return
+        self._last_rotation_sweep = time.monotonic()
+        try:
+            report.token_rotations = self._rotation_sweep(self.actor)
+        except Exception:  # e.g. the database is unavailable: the next interval retries
+            logger.exception("token rotation sweep failed")
 
     def _purge_logs(self, report: SweepReport) -> None:
         if (

@@ -3,7 +3,7 @@
 A kind's module holds its desired state from the pack, its managed fields with their normalisers and the one
 comparison (plan and drift), its actions in the graph, its Databricks calls (through the `dltshr` gateway) and its
 recorded row. The generic engine (`orchestrator.diff`, `apply`, `delete`, `drift`) dispatches to a kind through
-`kind_for` / `KINDS`. Recipients, shares and pipelines (with their target schemas and schedule jobs) live here.
+`kind_for` / `KINDS`. Recipients, shares, target schemas, pipelines and schedule jobs live here.
 """
 
 from __future__ import annotations
@@ -89,10 +89,12 @@ def set_difference(
 # The kinds import only the helpers above.
 from dbrx_api.workflow.resources.pipeline import PIPELINE  # noqa: E402
 from dbrx_api.workflow.resources.recipient import RECIPIENT  # noqa: E402
+from dbrx_api.workflow.resources.schedule import SCHEDULE  # noqa: E402
+from dbrx_api.workflow.resources.schema import SCHEMA  # noqa: E402
 from dbrx_api.workflow.resources.share import SHARE  # noqa: E402
 
-KINDS: tuple[ResourceKind, ...] = (RECIPIENT, SHARE, PIPELINE)
-"""Every registered kind, in canonical order."""
+KINDS: tuple[ResourceKind, ...] = (RECIPIENT, SHARE, SCHEMA, PIPELINE, SCHEDULE)
+"""Every registered kind, in the order they plan (a schedule needs its pipeline's action in the graph)."""
 
 _BY_ACTION_TYPE: dict[str, ResourceKind] = {
     action_type: kind for kind in KINDS for action_type in kind.action_types
@@ -108,6 +110,8 @@ __all__ = [
     "KINDS",
     "PIPELINE",
     "RECIPIENT",
+    "SCHEDULE",
+    "SCHEMA",
     "SHARE",
     "Deletion",
     "ResourceKind",

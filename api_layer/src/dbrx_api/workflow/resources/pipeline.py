@@ -1,43 +1,26 @@
-"""The pipeline kind in one room: the pipeline, its target schema and its schedule job (docs/SHAREPACK.md §5, §9.3;
-docs/WORKFLOW.md §9.3, §9.5, §9.8, §11).
+"""The pipeline kind in one room: a share's DLT pipeline copying a source table into the sharing schema
+(docs/SHAREPACK.md §8; docs/WORKFLOW.md §9.3, §9.5, §9.8, §11). Its target schema (`resources.schema`) and its
+schedule job (`resources.schedule`) are rooms of their own.
 
-Everything provisioning, plan, DELETE and drift know about a pack pipeline is here:
-
-* its desired state from the canonical pack, in Databricks terms: the target (`pipeline_target`), the managed spec
-  (`desired_pipeline_spec`) and the schedule job's settings (`desired_job_settings`);
+* its desired state from the canonical pack, in Databricks terms: the target (`pipeline_target`) and the managed
+  spec (`desired_pipeline_spec`);
 * its managed fields, normalised once (`managed_fields`): plan compares the desired spec with the live one
-  (`pipeline_differences`), drift the recorded row (`recorded_fields`, `drift_differences`); the schedule job's
-  `job_change` and `schedule_differences`;
-* its actions in the graph (`plan`): `schema:<catalog.schema>` (create when missing and asked), `pipeline:<name>`
-  (create / update of the managed spec), `schedule:<job name>` (create / update / delete when continuous now) and
-  `delete_pipeline:<name>` (a recorded pipeline the pack no longer wants, its target table dropped with it);
-* its Databricks calls: the pipeline with the `jobs.pipelines` spec and edit arguments, the schedule job with one
-  `post_once` create;
-* its SCD2 row (`record_of`, written with `db.repositories.pipelines`, the schedule carried on it).
+  (`pipeline_differences`), drift the recorded row (`recorded_fields`, `drift_differences`);
+* its actions in the graph (`plan`): `pipeline:<name>` (create / update of the managed spec) and
+  `delete_pipeline:<name>` (a recorded pipeline the pack no longer wants, its schedule job and target table with it);
+* its Databricks calls: the pipeline with the `jobs.pipelines` spec and edit arguments;
+* its SCD2 row (`record_of`, written with `db.repositories.pipelines`; the schedule step adds the job to it).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from databricks.sdk.service.jobs import (
-    BaseJob,
-    CreateResponse,
-    CronSchedule,
-    Job,
-    JobEmailNotifications,
-    JobSettings,
-    PauseStatus,
-    PipelineTask,
-    Task,
-)
 from databricks.sdk.service.pipelines import GetPipelineResponse, PipelineLibrary, PipelineSpec
 
-from dbrx_api.errors import ConflictError, NotFoundError, upstream
-from dbrx_api.jobs.cron import cron_equal
+from dbrx_api.errors import ConflictError
 from dbrx_api.jobs.pipelines import (
     DELETE_EXPR_KEY,
     KEYS_KEY,
@@ -47,21 +30,20 @@ from dbrx_api.jobs.pipelines import (
     TARGET_TABLE_KEY,
     build_pipeline_spec,
     edit_arguments,
-    spec_arguments,
+    sdk_create_pipeline,
+    sdk_delete_pipeline,
+    sdk_update_pipeline,
     split_keys,
 )
-from dbrx_api.schemas.common import enum_text
-from dbrx_api.schemas.paths import path_segment
-from dbrx_api.settings import PipelineDefaults, ScheduleDefaults
+from dbrx_api.jobs.schedules import sdk_delete_job
+from dbrx_api.settings import PipelineDefaults
 from dbrx_api.workflow.db.repositories import pipelines
 from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
-from dbrx_api.workflow.models.pack import CronSchedule as PackCron
 from dbrx_api.workflow.models.pack import Pipeline, Share, SharePack
 from dbrx_api.workflow.orchestrator.actions import (
     ORDER,
     Action,
-    Adoption,
     AnyAction,
     StepType,
     Verb,
@@ -83,12 +65,9 @@ if TYPE_CHECKING:
     from dbrx_api.workflow.validators.locator import PackLocator
 
 RESOURCE_TYPE = StepType.PIPELINE
-SCHEMA = StepType.SCHEMA  # a target-schema action (step key `schema:<catalog.schema>`)
-SCHEDULE = StepType.SCHEDULE  # a schedule-job action (step key `schedule:<job name>`)
 DELETE_STEP = (
     StepType.DELETE_PIPELINE
 )  # step type of a pipeline deletion (`delete_pipeline:<name>`)
-_JOBS_CREATE_PATH = "/api/2.2/jobs/create"
 
 # Pack pipelines alert on failures only (docs/WORKFLOW.md §9.5).
 FAILURE_ALERTS = ("on-update-failure", "on-update-fatal-failure", "on-flow-failure")
@@ -101,7 +80,6 @@ MANAGED_CONFIGURATION_KEYS = (
     SEQUENCE_BY_KEY,
     DELETE_EXPR_KEY,
 )
-SCHEMA_COMMENT = "Created by DeltaShare"
 
 
 # ------------------------------------------------------------------------------------------ desired pipeline
@@ -259,7 +237,7 @@ def pipeline_differences(desired: PipelineSpec, live: PipelineSpec) -> dict[str,
 def pipeline_update_arguments(
     desired: PipelineSpec, edit_arguments: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The full edit request: the live specification with every managed field replaced (§9.5).
+    """The full edit request: the live specification with every managed field replaced (docs/WORKFLOW.md §9.5).
 
     Edits replace the whole specification, so unmanaged fields (clusters, photon, channel, other configuration
     keys, …) are re-sent as they are; managed fields the desired state leaves unset are removed.
@@ -294,154 +272,12 @@ def pipeline_update_arguments(
     return arguments
 
 
-# ------------------------------------------------------------------------------------------ desired schedule job
-
-
-def schedule_job_name(pipeline: Pipeline, defaults: ScheduleDefaults) -> str:
-    """`<name_prefix>_schedule`."""
-    return f"{pipeline.name_prefix}{defaults.job_name_suffix}"
-
-
-def desired_job_settings(
-    share: Share, pipeline: Pipeline, pipeline_id: str, *, defaults: ScheduleDefaults
-) -> JobSettings:
-    """The managed settings of a pipeline's schedule job (docs/WORKFLOW.md §9.5)."""
-    schedule = pipeline.schedule
-    if not isinstance(schedule, PackCron):
-        raise ValueError("continuous pipelines have no schedule job")
-    emails = notification_emails(pipeline)
-    tags = merged_tags(share, pipeline)
-    return JobSettings(
-        name=schedule_job_name(pipeline, defaults),
-        tasks=[
-            Task(
-                task_key=defaults.task_key,
-                pipeline_task=PipelineTask(pipeline_id=pipeline_id, full_refresh=False),
-            )
-        ],
-        schedule=CronSchedule(
-            quartz_cron_expression=schedule.cron,
-            timezone_id=schedule.timezone,
-            pause_status=PauseStatus.UNPAUSED,
-        ),
-        max_concurrent_runs=defaults.max_concurrent_runs,
-        email_notifications=JobEmailNotifications(on_failure=emails) if emails else None,
-        tags=tags or None,
-        description=pipeline.description,
-    )
-
-
-def _task_pipeline(settings: JobSettings, task_key: str) -> tuple[str | None, bool]:
-    for task in settings.tasks or []:
-        if task.task_key == task_key and task.pipeline_task is not None:
-            return task.pipeline_task.pipeline_id, bool(task.pipeline_task.full_refresh)
-    return None, False
-
-
-@dataclass(frozen=True)
-class JobChange:
-    """Differences of a schedule job: the settings to send, the fields to remove, and a readable diff."""
-
-    new_settings: JobSettings
-    fields_to_remove: list[str]
-    diff: dict[str, dict[str, Any]]
-
-    @property
-    def empty(self) -> bool:
-        """True when nothing differs."""
-        return not self.diff
-
-
-def job_change(desired: JobSettings, live: BaseJob | Job, task_key: str) -> JobChange:
-    """Top-level settings of `live` that differ from `desired` (`jobs.update` merges tasks by key)."""
-    current = live.settings or JobSettings()
-    diff: dict[str, dict[str, Any]] = {}
-    changed: dict[str, Any] = {}
-    remove: list[str] = []
-    if (current.name or "") != (desired.name or ""):
-        diff["name"] = {"from": current.name, "to": desired.name}
-        changed["name"] = desired.name
-    wanted_pipeline, _ = _task_pipeline(desired, task_key)
-    live_pipeline, live_full_refresh = _task_pipeline(current, task_key)
-    if live_pipeline != wanted_pipeline or live_full_refresh:
-        diff["tasks"] = {"from": live_pipeline, "to": wanted_pipeline}
-        changed["tasks"] = desired.tasks
-    want_schedule, have_schedule = desired.schedule, current.schedule
-    if want_schedule is not None and (
-        have_schedule is None
-        or not cron_equal(
-            have_schedule.quartz_cron_expression or "", want_schedule.quartz_cron_expression
-        )
-        or (have_schedule.timezone_id or "").lower() != want_schedule.timezone_id.lower()
-        or have_schedule.pause_status != PauseStatus.UNPAUSED
-    ):
-        diff["schedule"] = {
-            "from": None
-            if have_schedule is None
-            else {
-                "cron": have_schedule.quartz_cron_expression,
-                "timezone": have_schedule.timezone_id,
-                "pause_status": enum_text(have_schedule.pause_status),
-            },
-            "to": {
-                "cron": want_schedule.quartz_cron_expression,
-                "timezone": want_schedule.timezone_id,
-                "pause_status": "UNPAUSED",
-            },
-        }
-        changed["schedule"] = want_schedule
-    if (current.max_concurrent_runs or 1) != desired.max_concurrent_runs:
-        diff["max_concurrent_runs"] = {
-            "from": current.max_concurrent_runs,
-            "to": desired.max_concurrent_runs,
-        }
-        changed["max_concurrent_runs"] = desired.max_concurrent_runs
-    live_emails = sorted(
-        e.lower()
-        for e in (current.email_notifications.on_failure if current.email_notifications else None)
-        or []
-    )
-    wanted_emails = sorted(
-        e.lower()
-        for e in (desired.email_notifications.on_failure if desired.email_notifications else None)
-        or []
-    )
-    if live_emails != wanted_emails:
-        diff["email_notifications"] = {"from": live_emails, "to": wanted_emails}
-        if wanted_emails:
-            changed["email_notifications"] = desired.email_notifications
-        else:
-            remove.append("email_notifications")
-    live_tags, wanted_tags = dict(current.tags or {}), dict(desired.tags or {})
-    if live_tags != wanted_tags:
-        diff["tags"] = {"from": live_tags, "to": wanted_tags}
-        if wanted_tags:
-            changed["tags"] = wanted_tags
-        else:
-            remove.append("tags")
-    if (current.description or "") != (desired.description or ""):
-        diff["description"] = {"from": current.description, "to": desired.description}
-        if desired.description:
-            changed["description"] = desired.description
-        else:
-            remove.append("description")
-    return JobChange(JobSettings(**changed), remove, diff)
-
-
 # ------------------------------------------------------------------------------------------ executor data
 
 
 @dataclass
-class SchemaWork:
-    """Executor data of a target-schema action."""
-
-    catalog: str
-    schema: str
-
-
-@dataclass
 class PipelineWork:
-    """Executor data of a pipeline action and of its schedule action."""
+    """Executor data of a pipeline action (its schedule action's `ScheduleWork` refers to it)."""
 
     share: Share
     pipeline: Pipeline
@@ -451,12 +287,6 @@ class PipelineWork:
     created_by_pack: bool
     previous: dict[str, Any] | None
     pipeline_id: str | None = None
-    # schedule part
-    job: BaseJob | Job | None = None
-    job_created_by_pack: bool | None = None
-    job_change: JobChange | None = None
-    duplicate_jobs: list[int] = field(default_factory=list)
-    delete_job_id: int | None = None  # continuous now: the recorded job this pack created goes
 
 
 @dataclass
@@ -489,33 +319,6 @@ def deletion(
 # ------------------------------------------------------------------------------------------ plan
 
 
-def _plan_schemas(graph: GraphBuilder) -> None:
-    schemas: dict[str, tuple[str, str, bool]] = {}
-    for share in graph.i.pack.share:
-        create = bool(share.delta_share and share.delta_share.create_schema_if_missing)
-        for pipeline in share.pipelines or []:
-            target = pipeline_target(share, pipeline)
-            known = schemas.get(target.schema_full_name)
-            schemas[target.schema_full_name] = (
-                target.catalog,
-                target.schema,
-                create or (known[2] if known else False),
-            )
-    for full_name, (catalog, schema, create) in sorted(schemas.items()):
-        exists = graph.reader.schema_exists(full_name)
-        missing = not exists and create
-        graph.add(
-            Action(
-                SCHEMA,
-                full_name,
-                Verb.CREATE if missing else Verb.NOOP,
-                ORDER[SCHEMA],
-                SchemaWork(catalog, schema),
-                calls=1 if missing else 0,
-            )
-        )
-
-
 def _plan_pipeline(graph: GraphBuilder, share: Share, pipeline: Pipeline) -> None:
     defaults = graph.i.databricks
     path = graph.i.locator.pipeline(pipeline.name_prefix)
@@ -537,7 +340,7 @@ def _plan_pipeline(graph: GraphBuilder, share: Share, pipeline: Pipeline) -> Non
     desired = desired_pipeline_spec(
         share, pipeline, defaults=defaults.pipelines, source_columns=columns
     )
-    deps = {step_key(SCHEMA, target.schema_full_name)}
+    deps = {step_key(StepType.SCHEMA, target.schema_full_name)}
     graph.presence_warning(RESOURCE_TYPE, name, path, exists=live is not None)
     if live is None:
         work = PipelineWork(share, pipeline, target, desired, None, True, row)
@@ -584,104 +387,6 @@ def _plan_pipeline(graph: GraphBuilder, share: Share, pipeline: Pipeline) -> Non
         )
         graph.adopting(action, row, owned)
     graph.add(action)
-    _plan_schedule(graph, share, pipeline, work, row)
-
-
-def _plan_schedule(
-    graph: GraphBuilder,
-    share: Share,
-    pipeline: Pipeline,
-    work: PipelineWork,
-    row: dict[str, Any] | None,
-) -> None:
-    schedules = graph.i.databricks.schedules
-    job_name = schedule_job_name(pipeline, schedules)
-    path = graph.i.locator.pipeline(pipeline.name_prefix)
-    owned_row = row if graph.recorded.owned(row) else None
-    recorded_job = owned_row.get("schedule_job_id") if owned_row else None
-    recorded_job_created = bool(owned_row and owned_row.get("schedule_job_created_by_pack"))
-    deps = {step_key(RESOURCE_TYPE, pipeline.name_prefix)}
-    if not isinstance(pipeline.schedule, PackCron):
-        if recorded_job is not None and recorded_job_created:
-            work.delete_job_id = int(recorded_job)
-            graph.add(
-                Action(
-                    SCHEDULE,
-                    job_name,
-                    Verb.DELETE,
-                    ORDER[SCHEDULE],
-                    work,
-                    deps=deps,
-                    calls=1,
-                    reason="the pipeline is continuous now",
-                )
-            )
-        elif recorded_job is not None:
-            graph.warn(
-                "schedule_job_kept",
-                path,
-                f"job {recorded_job} was not created by this pack; it is left in place although the pipeline "
-                "is continuous now.",
-            )
-        return
-    live_job: BaseJob | Job | None = None
-    if recorded_job is not None:
-        live_job = graph.reader.job(int(recorded_job))
-        if live_job is not None:
-            work.job_created_by_pack = recorded_job_created
-    if live_job is None:
-        candidates = graph.reader.jobs_named(job_name)
-        running = sorted(
-            (
-                job
-                for job in candidates
-                if work.pipeline_id and job_pipeline_id(job) == work.pipeline_id
-            ),
-            key=lambda job: job.job_id or 0,
-        )
-        if running:
-            live_job = running[0]
-            adoption = graph.i.adoption(SCHEDULE, job_name, running[0].creator_user_name)
-            work.job_created_by_pack = adoption.created_by_pack
-            work.duplicate_jobs = [job.job_id for job in running[1:] if job.job_id is not None]
-    work.job = live_job
-    graph.presence_warning("schedule job", job_name, path, exists=live_job is not None)
-    after = {"cron": pipeline.schedule.cron, "timezone": pipeline.schedule.timezone}
-    if live_job is None:
-        graph.add(
-            Action(
-                SCHEDULE,
-                job_name,
-                Verb.CREATE,
-                ORDER[SCHEDULE],
-                work,
-                deps=deps,
-                calls=1,
-                after=after,
-            )
-        )
-        return
-    desired = desired_job_settings(share, pipeline, work.pipeline_id or "", defaults=schedules)
-    change = job_change(desired, live_job, schedules.task_key)
-    work.job_change = change
-    calls = (0 if change.empty else 1) + len(work.duplicate_jobs)
-    diff: dict[str, Any] = dict(change.diff)
-    if work.duplicate_jobs:
-        diff["duplicate_jobs_deleted"] = work.duplicate_jobs
-    schedule_action = graph.add(
-        Action(
-            SCHEDULE,
-            job_name,
-            Verb.NOOP if calls == 0 else Verb.UPDATE,
-            ORDER[SCHEDULE],
-            work,
-            deps=deps,
-            calls=calls,
-            diff=diff or None,
-        )
-    )
-    if recorded_job is None:  # found by name: no pack records this job
-        graph.adopting(schedule_action, None, work.job_created_by_pack)
 
 
 def _plan_deletions(graph: GraphBuilder) -> None:
@@ -773,7 +478,9 @@ def record_of(ctx: RunContext, work: PipelineWork) -> PipelineRecord:
     )
 
 
-def _write(ctx: RunContext, record: PipelineRecord, reason: str) -> Callable[[Any], object]:
+def write_record(ctx: RunContext, record: PipelineRecord, reason: str) -> Callable[[Any], object]:
+    """The write of a pipeline's SCD2 row (its schedule fields included), done with the step's bookkeeping."""
+
     def write(conn: Any) -> object:
         return pipelines.record(
             conn, record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping()
@@ -785,24 +492,6 @@ def _write(ctx: RunContext, record: PipelineRecord, reason: str) -> Callable[[An
 # ------------------------------------------------------------------------------------------ executors
 
 
-def run_schema(ctx: RunContext, action: AnyAction) -> StepResult:
-    """Create a missing target schema; "already exists" counts as done. The catalog is never created."""
-    work: SchemaWork = action.work
-    if action.kind == Verb.NOOP:
-        return StepResult(StepOutcome.NOOP)
-    full_name = f"{work.catalog}.{work.schema}"
-    try:
-        with upstream(SCHEMA, full_name):
-            ctx.workspace.client.schemas.create(
-                name=work.schema, catalog_name=work.catalog, comment=SCHEMA_COMMENT
-            )
-    except ConflictError as exc:
-        if exc.code != "schema_already_exists":
-            raise
-    ctx.reader.put(SCHEMA, full_name, True)
-    return StepResult(StepOutcome.SUCCEEDED, calls=1, audit_action="schema.create")
-
-
 def run_pipeline(ctx: RunContext, action: AnyAction) -> StepResult:
     """Create (no duplicate names) or update (full edit with the managed fields replaced) a pipeline."""
     work: PipelineWork = action.work
@@ -812,12 +501,8 @@ def run_pipeline(ctx: RunContext, action: AnyAction) -> StepResult:
     detail: dict[str, Any] = {}
     if action.kind == Verb.CREATE:
         try:
-            with upstream(RESOURCE_TYPE, name):
-                created = ws.pipelines.create(
-                    allow_duplicate_names=False, **spec_arguments(work.desired)
-                )
+            work.pipeline_id = sdk_create_pipeline(ws, name, work.desired)
             calls += 1
-            work.pipeline_id = created.pipeline_id
         except ConflictError as exc:
             if exc.code != "pipeline_already_exists":
                 raise
@@ -852,7 +537,7 @@ def run_pipeline(ctx: RunContext, action: AnyAction) -> StepResult:
         ids={"pipeline_id": work.pipeline_id} if work.pipeline_id else None,
         detail=detail,
         writes=[
-            _write(
+            write_record(
                 ctx, record, record_reason(work.created_by_pack, work.previous, ctx.share_pack_id)
             )
         ],
@@ -865,113 +550,18 @@ def _update_pipeline(ctx: RunContext, work: PipelineWork) -> None:
     if live is None or work.pipeline_id is None:
         raise StepFailure("internal_error", "pipeline update without a live pipeline")
     arguments = pipeline_update_arguments(work.desired, edit_arguments(live))
-    with upstream(RESOURCE_TYPE, work.pipeline.name_prefix):
-        ctx.workspace.client.pipelines.update(
-            path_segment(work.pipeline_id), expected_last_modified=live.last_modified, **arguments
-        )
+    sdk_update_pipeline(
+        ctx.workspace.client,
+        work.pipeline.name_prefix,
+        work.pipeline_id,
+        expected_last_modified=live.last_modified,
+        arguments=arguments,
+    )
 
 
 def delete_job(ctx: RunContext, job_id: int) -> None:
     """`jobs.delete`; a job that no longer exists counts as deleted."""
-    try:
-        with upstream("job", str(job_id)):
-            ctx.workspace.client.jobs.delete(job_id)
-    except NotFoundError:
-        pass
-
-
-def run_schedule(ctx: RunContext, action: AnyAction) -> StepResult:
-    """The schedule job of a triggered pipeline: create (never replayed), update the differing settings, or
-    delete the job this pack created when the pipeline became continuous."""
-    work: PipelineWork = action.work
-    schedules = ctx.databricks.schedules
-    name = work.pipeline.name_prefix
-    job_name = schedule_job_name(work.pipeline, schedules)
-    calls = 0
-    detail: dict[str, Any] = {}
-    record = ctx.recalled(RESOURCE_TYPE, name, PipelineRecord)
-    if record is None:
-        raise StepFailure("internal_error", f"schedule of {name} without its pipeline record")
-    if action.kind == Verb.DELETE:
-        if work.delete_job_id is not None:
-            delete_job(ctx, work.delete_job_id)
-            calls += 1
-        record = dataclasses.replace(
-            record,
-            schedule_job_id=None,
-            schedule_job_created_by_pack=None,
-            cron=None,
-            timezone=None,
-        )
-    else:
-        schedule = work.pipeline.schedule
-        desired = desired_job_settings(
-            work.share, work.pipeline, work.pipeline_id or "", defaults=schedules
-        )
-        job_id: int | None = work.job.job_id if work.job is not None else None
-        created_by_pack = bool(work.job_created_by_pack)
-        if action.kind == Verb.CREATE or work.job is None:
-            with upstream("job", job_name):
-                response = ctx.workspace.post_once(
-                    "jobs.create", _JOBS_CREATE_PATH, desired.as_dict()
-                )
-            job_id = CreateResponse.from_dict(response).job_id
-            created_by_pack = True
-            calls += 1
-        else:
-            calls += _delete_duplicates(ctx, work, job_name)
-            change = job_change(desired, work.job, schedules.task_key)
-            if not change.empty and job_id is not None:
-                with upstream("job", str(job_id)):
-                    ctx.workspace.client.jobs.update(
-                        job_id,
-                        new_settings=change.new_settings,
-                        fields_to_remove=change.fields_to_remove or None,
-                    )
-                calls += 1
-                detail["fields"] = sorted(change.diff)
-        record = dataclasses.replace(
-            record,
-            schedule_job_id=job_id,
-            schedule_job_created_by_pack=created_by_pack,
-            cron=getattr(schedule, "cron", None),
-            timezone=getattr(schedule, "timezone", None),
-        )
-    ctx.remember(RESOURCE_TYPE, name, record)
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
-        ids={"job_id": record.schedule_job_id} if record.schedule_job_id is not None else None,
-        detail=detail,
-        writes=[_write(ctx, record, "provisioned")],
-        audit_action=f"schedule.{action.kind}",
-    )
-
-
-def _delete_duplicates(ctx: RunContext, work: PipelineWork, job_name: str) -> int:
-    """Jobs named like the schedule and running the pipeline besides the kept (lowest) one (§9.5)."""
-    if not work.duplicate_jobs:
-        return 0
-    adoption: Adoption = ctx.adoption(SCHEDULE, job_name, None)
-    identity = ctx.reader.identity()
-    calls = 0
-    for job_id in work.duplicate_jobs:
-        job = ctx.reader.job(job_id)
-        if job is None:
-            continue
-        created_ms = job.created_time or 0
-        ours = (job.creator_user_name or "") == identity
-        after_intent = adoption.intent_at is not None and created_ms >= int(
-            adoption.intent_at.timestamp() * 1000
-        )
-        if not (ours and after_intent):
-            raise StepFailure(
-                "schedule_job_conflict",
-                f'job "{job_name}" exists more than once ({job_id}) and this pack did not create the copies.',
-            )
-        delete_job(ctx, job_id)
-        calls += 1
-    return calls
+    sdk_delete_job(ctx.workspace.client, job_id, missing_ok=True)
 
 
 def run_dropped(ctx: RunContext, action: AnyAction) -> StepResult:
@@ -986,11 +576,9 @@ def run_dropped(ctx: RunContext, action: AnyAction) -> StepResult:
         calls += 1
     pipeline_id = row.get("databricks_pipeline_id")
     if pipeline_id:
-        try:
-            with upstream(RESOURCE_TYPE, str(row["pipeline_name"])):
-                ctx.workspace.client.pipelines.delete(path_segment(str(pipeline_id)))
-        except NotFoundError:
-            pass
+        sdk_delete_pipeline(
+            ctx.workspace.client, str(row["pipeline_name"]), str(pipeline_id), missing_ok=True
+        )
         calls += 1
     write = ctx.deletion_write(pipelines.soft_delete, str(row["pipeline_name"]))
     return StepResult(
@@ -1044,11 +632,7 @@ def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
                     f"pipeline[{name}]",
                     f'schedule job {job_id} of pipeline "{name}" was adopted and also runs other tasks; it is kept.',
                 )
-    try:
-        with upstream(RESOURCE_TYPE, name):
-            ws.pipelines.delete(path_segment(pipeline_id))
-    except NotFoundError:
-        pass
+    sdk_delete_pipeline(ws, name, pipeline_id, missing_ok=True)
     calls += 1
     return StepResult(
         StepOutcome.SUCCEEDED,
@@ -1077,44 +661,17 @@ def drift_differences(row: Mapping[str, Any], live: GetPipelineResponse) -> list
     return found
 
 
-def schedule_differences(row: Mapping[str, Any], job: Any) -> list[dict[str, Any]]:
-    """Recorded vs live schedule job: the pipeline it runs, cron, timezone, not paused."""
-    settings = job.settings
-    schedule = settings.schedule if settings else None
-    found: list[dict[str, Any]] = []
-    if str(row.get("databricks_pipeline_id")) != (job_pipeline_id(job) or ""):
-        found.append(
-            {
-                "field": "pipeline_id",
-                "recorded": row.get("databricks_pipeline_id"),
-                "live": job_pipeline_id(job),
-            }
-        )
-    live_cron = schedule.quartz_cron_expression if schedule else None
-    if row.get("cron") and not (live_cron and cron_equal(live_cron, str(row["cron"]))):
-        found.append({"field": "cron", "recorded": row.get("cron"), "live": live_cron})
-    live_zone = schedule.timezone_id if schedule else None
-    if row.get("timezone") and (live_zone or "").lower() != str(row["timezone"]).lower():
-        found.append({"field": "timezone", "recorded": row.get("timezone"), "live": live_zone})
-    live_pause = enum_text(schedule.pause_status) if schedule else None
-    if schedule is not None and live_pause not in (None, "UNPAUSED"):
-        found.append({"field": "pause_status", "recorded": "UNPAUSED", "live": live_pause})
-    return found
-
-
 # ------------------------------------------------------------------------------------------ the kind
 
 
 class PipelineKind:
-    """The pipeline as a `ResourceKind`: its actions are `schema:<catalog.schema>`, `pipeline:<name>`,
-    `schedule:<job name>` and `delete_pipeline:<name>`."""
+    """The pipeline as a `ResourceKind`: its actions are `pipeline:<name>` and `delete_pipeline:<name>`."""
 
     resource_type = RESOURCE_TYPE
-    action_types = frozenset({SCHEMA, RESOURCE_TYPE, SCHEDULE, DELETE_STEP})
+    action_types = frozenset({RESOURCE_TYPE, DELETE_STEP})
 
     def plan(self, graph: GraphBuilder) -> None:
-        """Target schemas, then every declared pipeline with its schedule, then the pipelines no longer wanted."""
-        _plan_schemas(graph)
+        """Every declared pipeline, then the pipelines no longer wanted."""
         for share in graph.i.pack.share:
             for pipeline in share.pipelines or []:
                 _plan_pipeline(graph, share, pipeline)
@@ -1125,26 +682,18 @@ class PipelineKind:
 
     def execute(self, ctx: RunContext, action: AnyAction) -> StepResult:
         """Run a NEW/UPDATE action of this kind."""
-        executors = {
-            SCHEMA: run_schema,
-            RESOURCE_TYPE: run_pipeline,
-            SCHEDULE: run_schedule,
-            DELETE_STEP: run_dropped,
-        }
-        return executors[action.step_type](ctx, action)
+        if action.step_type == DELETE_STEP:
+            return run_dropped(ctx, action)
+        return run_pipeline(ctx, action)
 
     def delete(self, ctx: RunContext, action: AnyAction) -> StepResult:
         """Run a DELETE-pack action of this kind."""
         return run_delete(ctx, action)
 
     def locate(self, action: AnyAction, locator: PackLocator) -> str:
-        """A pipeline's entry, its schedule's `.schedule`; "" for target schemas and dropped pipelines."""
-        pipeline = getattr(action.work, "pipeline", None)
-        prefix = pipeline.name_prefix if isinstance(pipeline, Pipeline) else None
-        if action.step_type == RESOURCE_TYPE:
-            return locator.pipeline(prefix or action.name)
-        if action.step_type == SCHEDULE and prefix is not None:
-            return f"{locator.pipeline(prefix)}.schedule"
+        """A pipeline's entry; "" for a dropped pipeline (the pack no longer lists it)."""
+        if isinstance(action.work, PipelineWork):
+            return locator.pipeline(action.work.pipeline.name_prefix)
         return ""
 
     def read(self, reader: LiveReader, name: str) -> GetPipelineResponse | None:

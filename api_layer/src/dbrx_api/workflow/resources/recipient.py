@@ -39,7 +39,7 @@ from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import recipients, version_actions
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
-from dbrx_api.workflow.models.pack import Recipient, SharePack
+from dbrx_api.workflow.models.pack import Recipient, SharePack, TokenRotationPolicy
 from dbrx_api.workflow.orchestrator.actions import (
     ORDER,
     Action,
@@ -205,6 +205,9 @@ class DesiredRecipient:
     expiry_elapsed: bool
     rotate: bool
     grace_days: int
+    policy: TokenRotationPolicy | None = (
+        None  # the standing rotation policy the sweep applies (docs/WORKFLOW.md §9.6)
+    )
 
     @property
     def authentication_type(self) -> str:
@@ -273,8 +276,11 @@ def desired_recipient(
             properties=recipient.properties,
         ),
         expiry_elapsed=elapsed,
-        rotate=bool(recipient.token_rotation) and recipient.type == "D2O",
+        rotate=recipient.token_rotation is True and recipient.type == "D2O",
         grace_days=recipient.token_rotation_grace_days or 0,
+        policy=recipient.token_rotation
+        if isinstance(recipient.token_rotation, TokenRotationPolicy) and recipient.type == "D2O"
+        else None,
     )
 
 
@@ -292,6 +298,87 @@ def _create_after(desired: DesiredRecipient, recipient: Recipient) -> dict[str, 
     if desired.properties is not None:
         after["properties"] = dict(desired.properties)
     return after
+
+
+# ------------------------------------------------------------------------------------------ rotation policy
+
+
+@dataclass(frozen=True)
+class RotationSchedule:
+    """When the sweep rotates a recipient's token under its policy (docs/WORKFLOW.md §9.6), seen at `now_ms`.
+
+    The token is the newest active one; `due` once `now` reaches `rotate_at_ms` (its expiry minus the lead time);
+    `blocked` when a second token is still active (Databricks allows two: the rotation would be refused);
+    `grace_s` the old token's remaining validity after a rotation now (the grace, capped by its remaining life).
+    """
+
+    token_id: str | None
+    expires_ms: int
+    rotate_at_ms: int
+    due: bool
+    blocked: bool
+    grace_s: int
+
+
+def _active_tokens(live: SdkRecipientInfo, now_ms: int) -> list[RecipientTokenInfo]:
+    return [t for t in live.tokens or [] if t.expiration_time is None or t.expiration_time > now_ms]
+
+
+def rotation_schedule(
+    policy: Mapping[str, int], live: SdkRecipientInfo, now_ms: int
+) -> RotationSchedule | None:
+    """The schedule of the newest active token; None without one, or when it never expires."""
+    active = _active_tokens(live, now_ms)
+    if not active:
+        return None
+    newest = max(active, key=lambda t: _token_ms(t.created_at))
+    if newest.expiration_time is None:
+        return None
+    expires_ms = int(newest.expiration_time)
+    rotate_at_ms = expires_ms - int(policy["rotate_before_expiry_days"]) * 86_400_000
+    remaining_s = max(0, (expires_ms - now_ms) // 1000)
+    return RotationSchedule(
+        token_id=newest.id,
+        expires_ms=expires_ms,
+        rotate_at_ms=rotate_at_ms,
+        due=now_ms >= rotate_at_ms,
+        blocked=len(active) >= 2,
+        grace_s=min(int(policy.get("grace_hours", 0)) * 3600, remaining_s),
+    )
+
+
+def upcoming_rotations(actions: Iterable[AnyAction], now: datetime) -> list[dict[str, Any]]:
+    """The plan's `token_rotations`: for each recipient with a policy, the token the sweep will rotate and when
+    (docs/WORKFLOW.md §10). A recipient this version creates has no token yet (`token_id` null)."""
+    now_ms = to_epoch_ms(now) or 0
+    entries: list[dict[str, Any]] = []
+    for action in actions:
+        if action.resource_type != RESOURCE_TYPE or not isinstance(action.work, RecipientWork):
+            continue
+        policy = action.work.desired.policy
+        if policy is None:
+            continue
+        entry: dict[str, Any] = {
+            "recipient": action.name,
+            "policy": policy.model_dump(),
+            "token_id": None,
+            "expires_at": None,
+            "rotate_at": None,
+            "due": False,
+            "blocked": False,
+        }
+        live = action.work.live
+        schedule = rotation_schedule(policy.model_dump(), live, now_ms) if live else None
+        if schedule is not None:
+            entry.update(
+                token_id=schedule.token_id,
+                expires_at=_iso(schedule.expires_ms),
+                rotate_at=_iso(max(schedule.rotate_at_ms, now_ms)),
+                due=schedule.due,
+                blocked=schedule.blocked,
+            )
+        entries.append(entry)
+    return entries
 
 
 # ------------------------------------------------------------------------------------------ recorded state
@@ -324,6 +411,9 @@ def record_of(
         expiration_time=expiry,
         token_rotated_at=previous.get("token_rotated_at") if previous else None,
         properties=dict(work.desired.properties) if work.desired.properties is not None else None,
+        token_rotation_policy=work.desired.policy.model_dump()
+        if work.desired.policy is not None
+        else None,
     )
 
 
@@ -625,7 +715,7 @@ def _token_ms(value: int | None) -> int:
 
 
 def run_token(ctx: RunContext, action: AnyAction) -> StepResult:
-    """Rotate once per version (§9.6): intent committed first, then read-before-write, then one call."""
+    """Rotate once per version (docs/WORKFLOW.md §9.6): intent committed first, then read-before-write, then one call."""
     if not isinstance(action.work, TokenWork):
         raise TypeError(f"{action.key}: not a rotation action")
     work = action.work
@@ -670,12 +760,12 @@ def run_token(ctx: RunContext, action: AnyAction) -> StepResult:
             remaining_s = max(0, (newest_active.expiration_time - now_ms) // 1000)
             grace_s = min(grace_s, remaining_s)
     try:
-        # Sent once: the SDK would replay it after a dropped connection and rotate twice (calls.py).
+        # Sent once through the counted workspace: a replay would rotate twice (dbrx_api.once).
         rotated = sdk_rotate_recipient_token(
             ctx.workspace.client,
             name,
             existing_token_expire_in_seconds=int(grace_s),
-            once=ctx.workspace,
+            sender=ctx.workspace,
         )
     except AppError as exc:
         if exc.code == "recipient_token_limit":  # a token appeared since the read

@@ -1,5 +1,5 @@
 """The share kind in one room: the share, its objects and its grants (docs/SHAREPACK.md §5, §9; docs/WORKFLOW.md
-§9.3-§9.4, §9.8, §11).
+docs/WORKFLOW.md §9.3-§9.4, §9.8, §11).
 
 Everything provisioning, plan, DELETE and drift know about a share is here:
 

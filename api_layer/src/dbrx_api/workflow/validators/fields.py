@@ -62,7 +62,7 @@ def check_text(value: str) -> str:
 
 
 def name_problem(value: str, *, allow_dot: bool = False, limit: int = MAX_NAME_CHARS) -> str | None:
-    """Why `value` breaks rule N (§2.3), or None."""
+    """Why `value` breaks rule N (docs/SHAREPACK.md §2.3), or None."""
     if not value:
         return "it is empty"
     if len(value) > limit:
@@ -100,7 +100,7 @@ def check_name(value: str) -> str:
 
 
 def is_email(value: str) -> bool:
-    """Email address of §2.4 (at most 254 characters)."""
+    """Email address of docs/SHAREPACK.md §2.4 (at most 254 characters)."""
     return len(value) <= MAX_EMAIL_CHARS and _EMAIL.fullmatch(value) is not None
 
 
@@ -209,7 +209,7 @@ class AssetName:
 
 
 def parse_asset_name(value: str) -> AssetName:
-    """String form of §7.1: 3 parts (table-like), 2 parts (schema) or a workspace path (notebook)."""
+    """String form of docs/SHAREPACK.md §7.1: 3 parts (table-like), 2 parts (schema) or a workspace path (notebook)."""
     if value.startswith("/"):
         if len(value) > MAX_NOTEBOOK_PATH_CHARS:
             reason = f"has {len(value)} characters (limit {MAX_NOTEBOOK_PATH_CHARS})"
@@ -254,7 +254,7 @@ def check_table_name(value: str) -> str:
 
 
 def check_shared_as(value: str, kind: AssetKind) -> str:
-    """`shared_as` for the asset kind (§7.2); table and schema aliases are lower-cased."""
+    """`shared_as` for the asset kind (docs/SHAREPACK.md §7.2); table and schema aliases are lower-cased."""
     if kind == "table":
         parts = value.split(".")
         if len(parts) != 2 or not all(_ALIAS_PART.fullmatch(part) for part in parts):
@@ -288,7 +288,7 @@ MAX_IP_ENTRIES = 100
 
 
 def schema_overlaps(assets: Collection[AssetName]) -> list[tuple[AssetName, str]]:
-    """Table-like assets whose schema is in the same set, each with that schema (§7.4)."""
+    """Table-like assets whose schema is in the same set, each with that schema (docs/SHAREPACK.md §7.4)."""
     schemas = {asset.name for asset in assets if asset.kind == "schema"}
     return [
         (asset, schema)

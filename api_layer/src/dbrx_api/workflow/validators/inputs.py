@@ -38,6 +38,8 @@ from dbrx_api.workflow.models.pack import (
     ASSET_TYPES,
     CONTINUOUS,
     HISTORY_STATUSES,
+    MAX_ROTATE_BEFORE_EXPIRY_DAYS,
+    MAX_ROTATION_GRACE_HOURS,
     PARTITION_OPS,
     RECIPIENT_TYPES,
     REGIONS,
@@ -151,7 +153,7 @@ class _Input(BaseModel):
 
 
 class MetadataIn(_Input):
-    """§4, as written: governance fields, target workspace and strategy."""
+    """docs/SHAREPACK.md §4, as written: governance fields, target workspace and strategy."""
 
     requestor: Requestors
     project_name: ShortText = None
@@ -226,7 +228,7 @@ def _property_pairs(
 def _recipient_properties(
     node: object, handler: ValidatorFunctionWrapHandler
 ) -> dict[str, str] | None:
-    """§5.4 `properties`: a mapping of keys to text values, or its text form (`_property_pairs`). Keys must be
+    """docs/SHAREPACK.md §5.4 `properties`: a mapping of keys to text values, or its text form (`_property_pairs`). Keys must be
     valid, not reserved and unique ignoring case; `{}` is an empty (managed) map, null not managed."""
     pairs: list[tuple[str | int, str, str | None, SourcePos | None]] = []
     values: dict[str | int, object] = {}
@@ -294,8 +296,41 @@ def _recipient_properties(
     return result
 
 
+def _token_rotation(node: object) -> bool | RawMap | None:
+    """docs/SHAREPACK.md §5.3 `token_rotation`: true/false (the one-shot rotation), or a policy mapping read afterwards
+    (`TokenRotationIn`)."""
+    if isinstance(node, RawMap):
+        return node
+    return boolean(node)
+
+
+def _present(value: int | None) -> int:
+    if value is None:
+        raise issue("empty_value", "must not be empty.")
+    return value
+
+
+class TokenRotationIn(_Input):
+    """docs/SHAREPACK.md §5.3, a D2O recipient's rotation policy as written (grace shorter than the lead time: `read_recipient`)."""
+
+    rotate_before_expiry_days: Annotated[
+        int | None,
+        BeforeValidator(integer(1, MAX_ROTATE_BEFORE_EXPIRY_DAYS, "days")),
+        AfterValidator(_present),
+    ]
+    grace_hours: Annotated[
+        int | None, BeforeValidator(integer(0, MAX_ROTATION_GRACE_HOURS, "hours"))
+    ] = None
+
+
+TOKEN_ROTATION = Section(
+    known=tuple(TokenRotationIn.model_fields),
+    explanations={"rotate_before_expiry_days": " (days before the token expires, 1-365)"},
+)
+
+
 class RecipientIn(_Input):
-    """§5, one recipient entry of a NEW/UPDATE pack as written (the per-type rules: `recipient_type_rules`)."""
+    """docs/SHAREPACK.md §5, one recipient entry of a NEW/UPDATE pack as written (the per-type rules: `recipient_type_rules`)."""
 
     name: Annotated[str, BeforeValidator(name())]
     type: Annotated[str | None, BeforeValidator(enum(RECIPIENT_TYPES, required=True))]
@@ -317,7 +352,7 @@ class RecipientIn(_Input):
         list[Item] | None, WrapValidator(ip_list(declarative=False))
     ] = None
     token_expiry: Annotated[int | None, BeforeValidator(integer(0, 3650, "days"))] = None
-    token_rotation: Annotated[bool | None, BeforeValidator(boolean)] = None
+    token_rotation: Annotated[bool | RawMap | None, BeforeValidator(_token_rotation)] = None
     token_rotation_grace_days: Annotated[int | None, BeforeValidator(integer(0, 30, "days"))] = None
     properties: Annotated[dict[str | int, Item] | None, WrapValidator(_recipient_properties)] = None
 
@@ -368,7 +403,7 @@ def _share_tags(
 
 
 class DeltaShareIn(_Input):
-    """§6.3, a share's delta_share mapping as written."""
+    """docs/SHAREPACK.md §6.2, a share's delta_share mapping as written."""
 
     ext_catalog_name: Annotated[str, BeforeValidator(name())]
     ext_schema_name: Annotated[str, BeforeValidator(name())]
@@ -422,7 +457,7 @@ def _timezone(value: str | None) -> str | None:
 
 
 class ScheduleIn(_Input):
-    """§7.5, a pipeline's {cron, timezone} schedule as written (the time zone defaults to UTC)."""
+    """docs/SHAREPACK.md §8.2, a pipeline's {cron, timezone} schedule as written (the time zone defaults to UTC)."""
 
     cron: Annotated[RequiredShortText, AfterValidator(_cron)]
     timezone: Annotated[ShortText, AfterValidator(_timezone)] = None
@@ -437,7 +472,7 @@ SCHEDULE = Section(
 
 
 class PartitionValueIn(_Input):
-    """§7.3, one condition of a partition spec as written."""
+    """docs/SHAREPACK.md §7.2, one condition of a partition spec as written."""
 
     name: RequiredShortText
     op: Annotated[str | None, BeforeValidator(enum(PARTITION_OPS, required=True))]
@@ -469,7 +504,7 @@ def _spec_values(node: object) -> list[object]:
 
 
 class PartitionSpecIn(_Input):
-    """§7.3, one partition spec as written: its 1-32 values (each then read as a `PartitionValueIn`)."""
+    """docs/SHAREPACK.md §7.2, one partition spec as written: its 1-32 values (each then read as a `PartitionValueIn`)."""
 
     values: Annotated[list[object] | None, BeforeValidator(_spec_values)] = Field(
         None, validate_default=True
@@ -514,7 +549,7 @@ def _raw(node: object) -> object:
 
 
 def _applies(what: str, *, tables_only: bool) -> Callable[[object, ValidationInfo], object]:
-    """An option of tables (TABLE or undeclared table-like names) or of all table-like objects (§7.2)."""
+    """An option of tables (TABLE or undeclared table-like names) or of all table-like objects (docs/SHAREPACK.md §7.2)."""
 
     def check(value: object, info: ValidationInfo) -> object:
         if value is None:
@@ -580,7 +615,7 @@ def _shared_as(value: str | None, info: ValidationInfo) -> str | None:
 
 
 class AssetIn(_Input):
-    """§7.2, a share asset written as a mapping: the name (its form gives the kind), the declared type and the
+    """docs/SHAREPACK.md §7.2, a share asset written as a mapping: the name (its form gives the kind), the declared type and the
     options of that kind. The partition specs are read afterwards (`PartitionSpecIn`, `PartitionValueIn`)."""
 
     name: Annotated[AssetName, BeforeValidator(_asset_name)]
@@ -755,7 +790,7 @@ def _pipeline_tags(
 
 
 class PipelineIn(_Input):
-    """§7.4, one pipeline of a share as written (the schedule is read afterwards: `ScheduleIn`)."""
+    """docs/SHAREPACK.md §8.1, one pipeline of a share as written (the schedule is read afterwards: `ScheduleIn`)."""
 
     name_prefix: Annotated[str, BeforeValidator(name(lower=False))]
     source_asset: Annotated[str, BeforeValidator(_source)]
@@ -838,7 +873,7 @@ Names = Annotated[list[Item] | None, WrapValidator(_names(declarative=False))]
 
 
 class ShareIn(_Input):
-    """§6, one share entry of a NEW/UPDATE pack as written; its assets (`AssetIn`), delta_share (`DeltaShareIn`)
+    """docs/SHAREPACK.md §6, one share entry of a NEW/UPDATE pack as written; its assets (`AssetIn`), delta_share (`DeltaShareIn`)
     and pipelines (`PipelineIn`) are read afterwards, entry by entry."""
 
     name: Annotated[str, BeforeValidator(name())]
@@ -863,7 +898,7 @@ SHARE = Section(
 
 
 # ------------------------------------------------------------------------------------------ DELETE shape
-# §10.2: only names are read; the other fields of an entry are warned about (`ignored_in_delete`) and left.
+# docs/SHAREPACK.md §10.2: only names are read; the other fields of an entry are warned about (`ignored_in_delete`) and left.
 
 
 class RecipientRefIn(_Input):

@@ -2,8 +2,8 @@
 file positions.
 
 A section's input model (`inputs.py`) is validated against the section's `RawMap`, its values still located
-`RawScalar`/`RawSeq`/`RawMap` nodes. The `BeforeValidator`s below read the nodes as §2.2 allows (any case, lists as
-comma-separated text, Excel cells) and raise `PydanticCustomError`s that carry the §13.2 issue codes. `run`
+`RawScalar`/`RawSeq`/`RawMap` nodes. The `BeforeValidator`s below read the nodes as docs/SHAREPACK.md §2.2 allows (any case, lists as
+comma-separated text, Excel cells) and raise `PydanticCustomError`s that carry the docs/SHAREPACK.md §13.2 issue codes. `run`
 turns pydantic's errors into issues: the error location becomes the model path (`metadata.approver[0]`) and
 `PathIndex` gives its YAML line/column or Excel cell. Warnings have no place in a pydantic error, so validators
 hand them to `warn` (through the validation context) with their location relative to the section.
@@ -252,7 +252,7 @@ def boolean(node: object) -> bool | None:
 
 
 def list_items(node: object) -> list[RawNode] | None:
-    """A list (§2.2): a sequence, or one string of items separated by commas or line breaks; None when null."""
+    """A list (docs/SHAREPACK.md §2.2): a sequence, or one string of items separated by commas or line breaks; None when null."""
     if isinstance(node, RawSeq):
         return list(node.items)
     if isinstance(node, RawMap):
@@ -316,7 +316,7 @@ def kept_items(
 def principals(
     *, required: bool, emails_only: bool = False, max_entries: int | None = None
 ) -> Callable[[object, ValidatorFunctionWrapHandler, ValidationInfo], list[str] | None]:
-    """Wrap validator of a principal list (§2.4) of `Annotated[str, BeforeValidator(failed_item)]`.
+    """Wrap validator of a principal list (docs/SHAREPACK.md §2.4) of `Annotated[str, BeforeValidator(failed_item)]`.
 
     Reads the items, drops blanks and duplicates (with a warning), lets pydantic report each unreadable item at
     its index, then checks the list as a whole. Emails are lower-cased, group names kept as written.
@@ -525,7 +525,7 @@ def run[M: BaseModel](
         )
         ctx.warning(code, key_path, message, index.keys[key_path], input_value=key)
         ctx.sweep(index.nodes[key_path], key_path)
-    # Unknown keys are reported but do not fail the model (its model validators still run), as in §13.
+    # Unknown keys are reported but do not fail the model (its model validators still run), as in docs/SHAREPACK.md §13.
     for key in [key for key in data if key not in section.known and key not in section.aliases]:
         del data[key]
         _report_error(ctx, index, section, base, {"type": "extra_forbidden", "loc": (key,)})

@@ -38,7 +38,7 @@ from dbrx_api.workflow.validators.locator import PackLocator
 
 T = TypeVar("T")
 
-# Unity Catalog `table_type` -> share data-object type (§7.3).
+# Unity Catalog `table_type` -> share data-object type (docs/SHAREPACK.md §7.3).
 TABLE_TYPES: dict[str, str] = {
     "MANAGED": "TABLE",
     "EXTERNAL": "TABLE",
@@ -434,7 +434,7 @@ class _Checker:
         live_types: dict[str, str],
         declared: str | None = None,
     ) -> str | None:
-        """The object type of §7.3, or None after reporting why it cannot be shared.
+        """The object type of docs/SHAREPACK.md §7.3, or None after reporting why it cannot be shared.
 
         `declared` is the entry's `type`, which names a missing object (a missing VIEW is "view ... does not exist").
         """

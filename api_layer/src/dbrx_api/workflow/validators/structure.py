@@ -41,6 +41,7 @@ from dbrx_api.workflow.validators.inputs import (
     SCHEDULE,
     SHARE,
     SHARE_REF,
+    TOKEN_ROTATION,
     AssetIn,
     DeltaShareIn,
     DocumentIn,
@@ -54,6 +55,7 @@ from dbrx_api.workflow.validators.inputs import (
     ScheduleIn,
     ShareIn,
     ShareRefIn,
+    TokenRotationIn,
 )
 from dbrx_api.workflow.validators.lenient import (
     Outcome,
@@ -140,7 +142,7 @@ class AssetDraft:
 
     @property
     def needs_pipeline(self) -> bool:
-        """Table-like entries need a pipeline unless declared as a view-like type, a volume or a model (§7.4)."""
+        """Table-like entries need a pipeline unless declared as a view-like type, a volume or a model (docs/SHAREPACK.md §7.4)."""
         return self.asset.kind == "table" and self.declared_type not in _PIPELINE_FREE_TYPES
 
 
@@ -248,7 +250,7 @@ def read_document(ctx: Context, root: RawMap) -> DocumentDraft:
 
 
 def read_metadata(ctx: Context, node: RawMap) -> MetadataDraft:
-    """§4: governance fields, target workspace and strategy (the pydantic input model `MetadataIn`)."""
+    """docs/SHAREPACK.md §4: governance fields, target workspace and strategy (the pydantic input model `MetadataIn`)."""
     read = run(
         ctx, MetadataIn, METADATA, node, "metadata", {"allow_local_urls": ctx.allow_local_urls}
     )
@@ -305,7 +307,7 @@ def _entry_map(ctx: Context, item: Item, what: str) -> RawMap | None:
 
 
 def read_recipient(ctx: Context, item: Item, path: str) -> RecipientDraft | None:
-    """§5: one recipient entry of a NEW/UPDATE pack (the pydantic input model `RecipientIn`)."""
+    """docs/SHAREPACK.md §5: one recipient entry of a NEW/UPDATE pack (the pydantic input model `RecipientIn`)."""
     node = _entry_map(ctx, item, "recipient")
     if node is None:
         return None
@@ -322,13 +324,45 @@ def read_recipient(ctx: Context, item: Item, path: str) -> RecipientDraft | None
     for key in IP_LISTS:
         if got.get(key) is not None and key not in read.bad:
             draft.ips[key] = _located_ips(read, path, key)
+    if isinstance(got.get("token_rotation"), RawMap):
+        # A policy is read only for D2O; on another type `_type_rules` refuses the field itself.
+        policy = (
+            _read_rotation_policy(ctx, got["token_rotation"], read.path_of(path, "token_rotation"))
+            if draft.rtype == "D2O"
+            else None
+        )
+        if policy is None:
+            read.bad.add("token_rotation")
+            draft.values.pop("token_rotation", None)
+        else:
+            draft.values["token_rotation"] = policy
     _type_rules(ctx, read, draft)
     _check_ip_lists(ctx, read, draft)
     return draft
 
 
+def _read_rotation_policy(ctx: Context, node: RawMap, path: str) -> dict[str, int] | None:
+    """docs/SHAREPACK.md §5.3: a rotation policy (`TokenRotationIn`); the grace must be shorter than the lead time. None if invalid."""
+    read = run(ctx, TokenRotationIn, TOKEN_ROTATION, node, path)
+    days = read.values.get("rotate_before_expiry_days")
+    if read.model is None or days is None:
+        return None
+    grace = read.values.get("grace_hours") or 0
+    if grace >= days * 24:
+        ctx.error(
+            "token_rotation_grace_too_long",
+            read.path_of(path, "grace_hours"),
+            f"grace_hours {grace} must be shorter than the lead time of {days} days ({days * 24} hours): "
+            "the old token would still be valid when the next rotation is due.",
+            read.pos_of(path, "grace_hours"),
+            input_value=grace,
+        )
+        return None
+    return {"rotate_before_expiry_days": days, "grace_hours": grace}
+
+
 def _type_rules(ctx: Context, read: Outcome[RecipientIn], draft: RecipientDraft) -> None:
-    """§5: fields of the other type, the D2D sharing identifier, D2O defaults and warnings."""
+    """docs/SHAREPACK.md §5: fields of the other type, the D2D sharing identifier, D2O defaults and warnings."""
     path, values = draft.path, draft.values
 
     def fail(key: str, code: str, msg: str) -> None:
@@ -361,7 +395,14 @@ def _type_rules(ctx: Context, read: Outcome[RecipientIn], draft: RecipientDraft)
         values.setdefault("token_expiry", 0)
         values.setdefault("token_rotation", False)
         values.setdefault("token_rotation_grace_days", 0)
-        if values["token_rotation"]:
+        if isinstance(values["token_rotation"], dict) and values["token_rotation_grace_days"]:
+            fail(
+                "token_rotation_grace_days",
+                "token_rotation_conflict",
+                "token_rotation_grace_days belongs to the one-shot rotation (token_rotation: true); a rotation "
+                "policy states its grace as grace_hours.",
+            )
+        if values["token_rotation"] is True:
             ctx.warning(
                 "token_rotation_requested",
                 read.path_of(path, "token_rotation"),
@@ -416,7 +457,7 @@ def _check_ip_lists(ctx: Context, read: Outcome[RecipientIn], draft: RecipientDr
 def _overlaps(
     ctx: Context, to_remove: list[Located] | None, others: list[tuple[list[Located] | None, str]]
 ) -> None:
-    """§9.2: an item in `_to_remove` may not also be in `_to_add` or in the declarative list."""
+    """docs/SHAREPACK.md §9.2: an item in `_to_remove` may not also be in `_to_add` or in the declarative list."""
     if not to_remove:
         return
     for item in to_remove:
@@ -436,7 +477,7 @@ def _overlaps(
 
 
 def read_share(ctx: Context, item: Item, path: str) -> ShareDraft | None:
-    """§6: one share entry of a NEW/UPDATE pack (the pydantic input model `ShareIn`), then its assets, grants,
+    """docs/SHAREPACK.md §6: one share entry of a NEW/UPDATE pack (the pydantic input model `ShareIn`), then its assets, grants,
     delta_share and pipelines entry by entry."""
     node = _entry_map(ctx, item, "share")
     if node is None:
@@ -575,7 +616,7 @@ def _read_assets(
 
 
 def _read_asset(ctx: Context, item: Item, *, removal: bool) -> AssetDraft | None:
-    """§7.2: an asset name, or a mapping read by the pydantic input model `AssetIn`."""
+    """docs/SHAREPACK.md §7.2: an asset name, or a mapping read by the pydantic input model `AssetIn`."""
     node = item.node
     if isinstance(node, RawScalar):
         try:
@@ -643,7 +684,7 @@ def _read_asset(ctx: Context, item: Item, *, removal: bool) -> AssetDraft | None
 
 
 def _read_partitions(ctx: Context, node: RawNode, path: str) -> list[dict[str, Any]] | None:
-    """§7.3: the partition specs of a table (each a `PartitionSpecIn`, its values `PartitionValueIn`)."""
+    """docs/SHAREPACK.md §7.2: the partition specs of a table (each a `PartitionSpecIn`, its values `PartitionValueIn`)."""
     try:
         nodes = list_items(node) or []
     except PydanticCustomError as exc:
@@ -706,7 +747,7 @@ def _read_partition_value(ctx: Context, item: Item) -> dict[str, Any] | None:
 
 
 def _read_pipeline(ctx: Context, item: Item, path: str, index: int) -> PipelineDraft | None:
-    """§7.4: one pipeline (the pydantic input model `PipelineIn`; its schedule then `ScheduleIn`)."""
+    """docs/SHAREPACK.md §8.1: one pipeline (the pydantic input model `PipelineIn`; its schedule then `ScheduleIn`)."""
     node = _entry_map(ctx, item, "pipeline")
     if node is None:
         return None
@@ -820,7 +861,7 @@ def _schedule_value(ctx: Context, node: RawNode, path: str) -> dict[str, str] | 
 
 
 def read_recipient_ref(ctx: Context, item: Item, path: str) -> RecipientDraft | None:
-    """§10.2: a recipient name, or a mapping of which only `name` is read."""
+    """docs/SHAREPACK.md §10.2: a recipient name, or a mapping of which only `name` is read."""
     if isinstance(item.node, RawMap):
         read = run(ctx, RecipientRefIn, RECIPIENT_REF, item.node, path)
         name = _located(read, path, "name")
@@ -833,7 +874,7 @@ def read_recipient_ref(ctx: Context, item: Item, path: str) -> RecipientDraft | 
 
 
 def read_share_ref(ctx: Context, item: Item, path: str) -> ShareDraft | None:
-    """§10.2: a share name, or a mapping with `name` and the pipelines expected to be removed (names or
+    """docs/SHAREPACK.md §10.2: a share name, or a mapping with `name` and the pipelines expected to be removed (names or
     mappings of which only `name_prefix` is read)."""
     if not isinstance(item.node, RawMap):
         share_name = _item_name(ctx, item, "share")

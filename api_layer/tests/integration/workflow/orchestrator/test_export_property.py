@@ -1,4 +1,4 @@
-"""The export round trip as a property over generated workspaces (docs/WORKFLOW.md §15, invariant I12).
+"""The export round trip as a property over generated workspaces (docs/WORKFLOW.md §15, invariant I13).
 
 Each example builds a workspace by hand in the emulator through the real databricks-sdk — shares of views,
 materialized views, streaming tables, schemas and (sometimes) a table without a pipeline, with aliases, history,
@@ -39,7 +39,8 @@ from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.export import ExportRequest, export_workspace
 from dbrx_api.workflow.models.pack import CronSchedule, DeltaShare, Pipeline, Share
 from dbrx_api.workflow.orchestrator.plan import plan_pack
-from dbrx_api.workflow.resources.pipeline import desired_job_settings, desired_pipeline_spec
+from dbrx_api.workflow.resources.pipeline import desired_pipeline_spec
+from dbrx_api.workflow.resources.schedule import desired_job_settings
 from dbrx_emulator.testing import Emu
 from fixtures.export import filled, no_changes
 from fixtures.orchestrator import load_yaml, provision, store_yaml

@@ -1,5 +1,5 @@
 """One managing pack per resource, and adopted resources released (or, with destroy_adopted, removed) by their
-pack's DELETE (docs/WORKFLOW.md §9.8, §9.10): real PostgreSQL, the emulator and the real SDK."""
+pack's DELETE (docs/WORKFLOW.md §9.8, docs/WORKFLOW.md §9.10): real PostgreSQL, the emulator and the real SDK."""
 
 from __future__ import annotations
 

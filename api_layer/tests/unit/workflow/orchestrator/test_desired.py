@@ -31,10 +31,8 @@ from dbrx_api.schemas.common import to_epoch_ms
 from dbrx_api.settings import PipelineDefaults, ScheduleDefaults
 from dbrx_api.workflow.models.pack import Asset, Pipeline, Recipient, Share
 from dbrx_api.workflow.resources.pipeline import (
-    desired_job_settings,
     desired_pipeline_spec,
     drift_differences,
-    job_change,
     managed_fields,
     merged_tags,
     pipeline_differences,
@@ -46,6 +44,7 @@ from dbrx_api.workflow.resources.recipient import (
     plan_diff,
     recipient_change,
 )
+from dbrx_api.workflow.resources.schedule import desired_job_settings, job_change
 from dbrx_api.workflow.resources.share import (
     asset_key,
     desired_assets,

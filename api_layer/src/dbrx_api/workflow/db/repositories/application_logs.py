@@ -47,5 +47,5 @@ def insert_many(conn: psycopg.Connection[Any], rows: Sequence[LogRow]) -> int:
 
 
 def purge(conn: psycopg.Connection[DictRow], *, before: datetime) -> int:
-    """Delete the rows older than `before` through `deltashare.purge_application_logs` (retention, §5.4)."""
+    """Delete the rows older than `before` through `deltashare.purge_application_logs` (retention, docs/WORKFLOW.md §5.4)."""
     return int(scalar(conn, "SELECT deltashare.purge_application_logs(%s)", (before,)))

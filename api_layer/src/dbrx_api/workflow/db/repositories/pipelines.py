@@ -1,4 +1,4 @@
-"""`deltashare.pipelines` (SCD2): sharing pipelines (and their schedule job) this service applied (§5.3).
+"""`deltashare.pipelines` (SCD2): sharing pipelines (and their schedule job) this service applied (docs/WORKFLOW.md §5.3).
 
 Business key `(workspace_url, pipeline_key)` where `pipeline_key` is the lower-cased pipeline name.
 """

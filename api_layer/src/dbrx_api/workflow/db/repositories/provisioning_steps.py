@@ -1,6 +1,6 @@
 """`deltashare.provisioning_steps` (append-only; inserted once, closed once): one row per action of a run.
 
-A `create` step inserted `RUNNING` before the SDK call is the **create intent** of §9.9: if the run dies before
+A `create` step inserted `RUNNING` before the SDK call is the **create intent** of docs/WORKFLOW.md §9.9: if the run dies before
 closing it, a later run finds it with `find_unresolved_create_intents` and records the object it finds as created
 by the pack.
 """
@@ -193,7 +193,7 @@ def find_unresolved_create_intents(
     resource_name: str,
     exclude_run_id: UUID | None = None,
 ) -> list[dict[str, Any]]:
-    """Create steps of earlier runs of this pack for this resource without a recorded result (§9.9).
+    """Create steps of earlier runs of this pack for this resource without a recorded result (docs/WORKFLOW.md §9.9).
 
     "Without a recorded result": the step is still `RUNNING` (the run died), `INTERRUPTED`, or `FAILED` (for
     instance a transport error after the request was sent). The workspace is the one of the run's pack version.

@@ -1,4 +1,4 @@
-"""`deltashare.recipients` (SCD2): recipients this service applied and recorded in a workspace (§5.3).
+"""`deltashare.recipients` (SCD2): recipients this service applied and recorded in a workspace (docs/WORKFLOW.md §5.3).
 
 Written by the worker after each successful recipient step (never by uploads or REST endpoints). Business key
 `(workspace_url, recipient_name)`, the name lower-cased.
@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
+
+import psycopg
+from psycopg.rows import DictRow
 
 from dbrx_api.workflow.db import scd2
 from dbrx_api.workflow.db.repositories import _resources
@@ -35,6 +38,8 @@ class RecipientRecord:
     token_rotated_at: datetime | None = None
     is_deleted: bool = False
     properties: Mapping[str, str] | None = None  # None: not managed by the recording pack
+    # {"rotate_before_expiry_days": N, "grace_hours": H}: the standing policy the sweep applies (V0005)
+    token_rotation_policy: Mapping[str, int] | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> RecipientRecord:
@@ -56,3 +61,17 @@ get_current = _REPOSITORY.get_current
 list_current = _REPOSITORY.list_current
 soft_delete = _REPOSITORY.soft_delete
 as_of = _REPOSITORY.as_of
+
+
+def list_rotation_policies(conn: psycopg.Connection[DictRow]) -> list[dict[str, Any]]:
+    """The current D2O recipients with a recorded rotation policy whose managing pack's current version is
+    COMPLETED and not a DELETE (docs/WORKFLOW.md §9.6): what the rotation sweep looks at, with the pack key."""
+    return conn.execute(
+        "SELECT r.*, p.pack_key FROM deltashare.recipients r "
+        "JOIN deltashare.share_packs p ON p.share_pack_id = r.share_pack_id AND p.is_current "
+        "AND NOT p.is_deleted AND p.strategy <> 'DELETE' "
+        "JOIN deltashare.pack_version_status s ON s.share_pack_id = p.share_pack_id AND s.version = p.version "
+        "WHERE r.is_current AND NOT r.is_deleted AND r.recipient_type = 'D2O' "
+        "AND r.token_rotation_policy IS NOT NULL AND s.status = 'COMPLETED' "
+        "ORDER BY r.workspace_url, r.recipient_name"
+    ).fetchall()

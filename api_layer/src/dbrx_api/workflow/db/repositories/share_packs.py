@@ -135,10 +135,10 @@ def store_version(
     changed_by: str,
     reason: str = "upload",
 ) -> StoredVersion:
-    """Store `pack` as the next version of its key unless its hash equals the current one (§7.1 steps 4.1 to 4.4).
+    """Store `pack` as the next version of its key unless its hash equals the current one (docs/WORKFLOW.md §7.1 steps 4.1 to 4.4).
 
     Serialised on the pack key, not the id, because a first upload has no id yet (it gets a new one). Identical
-    content leaves the current version untouched (`created=False`, §7.2). Never commits; the caller adds the
+    content leaves the current version untouched (`created=False`, docs/WORKFLOW.md §7.2). Never commits; the caller adds the
     status rows (`operations.admit_version`) in the same transaction.
     """
     lock_pack_key(conn, pack.pack_key)

@@ -1,4 +1,4 @@
-"""`deltashare.shares` (SCD2): shares this service applied and recorded in a workspace (§5.3).
+"""`deltashare.shares` (SCD2): shares this service applied and recorded in a workspace (docs/WORKFLOW.md §5.3).
 
 Business key `(workspace_url, share_name)`, the name lower-cased. `assets` is the managed object list (sorted by
 name) and `recipients` the sorted names holding `SELECT`.

@@ -25,7 +25,7 @@ def record(
     run_id: UUID | None = None,
     request_id: str | None = None,
 ) -> int:
-    """Append one transition and return its id (the table's CHECK refuses pairs outside §4.3)."""
+    """Append one transition and return its id (the table's CHECK refuses pairs outside docs/WORKFLOW.md §4.3)."""
     return int(
         scalar(
             conn,

@@ -1,7 +1,7 @@
-"""`deltashare.pack_version_status`: the status head, claim target and lease of every stored version (§5.3).
+"""`deltashare.pack_version_status`: the status head, claim target and lease of every stored version (docs/WORKFLOW.md §5.3).
 
 Every status change goes through `transition`, a guarded update (`… WHERE status = ANY(<allowed from>)`) that
-also appends the `status_transitions` row; the table's trigger refuses any pair outside §4.3 as a backstop.
+also appends the `status_transitions` row; the table's trigger refuses any pair outside docs/WORKFLOW.md §4.3 as a backstop.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dbrx_api.workflow.db.values import jsonb, returned
 
 
 class Status(StrEnum):
-    """Version states (§4.2)."""
+    """Version states (docs/WORKFLOW.md §4.2)."""
 
     RECEIVED = "RECEIVED"
     VALIDATED = "VALIDATED"
@@ -34,7 +34,7 @@ class Status(StrEnum):
     SUPERSEDED = "SUPERSEDED"
 
 
-# §4.3 and docs/GOVERNANCE.md §1, mirrored by deltashare.is_allowed_transition() (V0002; a test compares both).
+# docs/WORKFLOW.md §4.3 and docs/GOVERNANCE.md §1, mirrored by deltashare.is_allowed_transition() (V0002; a test compares both).
 ALLOWED_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
     {
         (None, Status.RECEIVED),
@@ -194,7 +194,7 @@ def claim(
     at: datetime,
     request_id: str | None = None,
 ) -> dict[str, Any] | None:
-    """`QUEUED → IN_PROGRESS` for this worker (§8.2 step 6): lease, attempt count and reference time T.
+    """`QUEUED → IN_PROGRESS` for this worker (docs/WORKFLOW.md §8.2 step 6): lease, attempt count and reference time T.
 
     Returns the updated row (`attempts`, `first_provisioned_at`, …) or None when the version is not `QUEUED`.
     """
@@ -239,7 +239,7 @@ def renew_lease(
     run_id: UUID,
     lease_s: float,
 ) -> bool:
-    """Push the lease of a running version forward (§8.3); False when this worker no longer owns it."""
+    """Push the lease of a running version forward (docs/WORKFLOW.md §8.3); False when this worker no longer owns it."""
     cursor = conn.execute(
         "UPDATE deltashare.pack_version_status SET lease_expires_at = clock_timestamp() + %s "
         "WHERE share_pack_id = %s AND version = %s AND status = 'IN_PROGRESS' "
@@ -293,7 +293,7 @@ def list_queued(
 def list_expired_leases(
     conn: psycopg.Connection[DictRow], *, expired_before: datetime, limit: int = 1000
 ) -> list[dict[str, Any]]:
-    """`IN_PROGRESS` versions whose lease ended before `expired_before` (dead-run candidates, §8.7)."""
+    """`IN_PROGRESS` versions whose lease ended before `expired_before` (dead-run candidates, docs/WORKFLOW.md §8.7)."""
     return conn.execute(
         "SELECT * FROM deltashare.pack_version_status WHERE status = 'IN_PROGRESS' "
         "AND lease_expires_at < %s ORDER BY lease_expires_at LIMIT %s",

@@ -1,0 +1,490 @@
+"""The schedule kind in one room: the Databricks job that runs a triggered pack pipeline on its cron
+(docs/SHAREPACK.md §8.2; docs/WORKFLOW.md §9.5, §11).
+
+* its desired settings from the canonical pack (`desired_job_settings`, named `<name_prefix>_schedule`);
+* its managed fields compared once: plan compares the desired settings with the live job (`job_change`), drift the
+  recorded cron, time zone and pipeline (`schedule_differences`);
+* its action in the graph, `schedule:<job name>`: create, update the differing settings, or delete the job this
+  pack created when the pipeline became continuous; a job found by name (not recorded) is adopted;
+* its Databricks calls, through the `jobs.schedules` gateway: a create sent once (never replayed), update, delete;
+* its record: the schedule fields of the pipeline's SCD2 row (`db.repositories.pipelines`), written after the
+  pipeline step recorded the pipeline itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from databricks.sdk.service.jobs import (
+    BaseJob,
+    CronSchedule,
+    Job,
+    JobEmailNotifications,
+    JobSettings,
+    PauseStatus,
+    PipelineTask,
+    Task,
+)
+
+from dbrx_api.jobs.cron import cron_equal
+from dbrx_api.jobs.schedules import sdk_create_job, sdk_update_job
+from dbrx_api.schemas.common import enum_text
+from dbrx_api.settings import ScheduleDefaults
+from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
+from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
+from dbrx_api.workflow.models.pack import CronSchedule as PackCron
+from dbrx_api.workflow.models.pack import Pipeline, Share, SharePack
+from dbrx_api.workflow.orchestrator.actions import (
+    ORDER,
+    Action,
+    Adoption,
+    AnyAction,
+    StepType,
+    Verb,
+    step_key,
+)
+from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
+from dbrx_api.workflow.orchestrator.steps import RunContext, StepFailure, StepResult
+from dbrx_api.workflow.resources.pipeline import RESOURCE_TYPE as PIPELINE_TYPE
+from dbrx_api.workflow.resources.pipeline import (
+    PipelineWork,
+    delete_job,
+    merged_tags,
+    notification_emails,
+    write_record,
+)
+
+if TYPE_CHECKING:
+    from dbrx_api.workflow.orchestrator.diff import GraphBuilder
+    from dbrx_api.workflow.validators.locator import PackLocator
+
+RESOURCE_TYPE = StepType.SCHEDULE  # step key `schedule:<job name>`
+
+
+# ------------------------------------------------------------------------------------------ desired job
+
+
+def schedule_job_name(pipeline: Pipeline, defaults: ScheduleDefaults) -> str:
+    """`<name_prefix>_schedule`."""
+    return f"{pipeline.name_prefix}{defaults.job_name_suffix}"
+
+
+def desired_job_settings(
+    share: Share, pipeline: Pipeline, pipeline_id: str, *, defaults: ScheduleDefaults
+) -> JobSettings:
+    """The managed settings of a pipeline's schedule job (docs/WORKFLOW.md §9.5)."""
+    schedule = pipeline.schedule
+    if not isinstance(schedule, PackCron):
+        raise ValueError("continuous pipelines have no schedule job")
+    emails = notification_emails(pipeline)
+    tags = merged_tags(share, pipeline)
+    return JobSettings(
+        name=schedule_job_name(pipeline, defaults),
+        tasks=[
+            Task(
+                task_key=defaults.task_key,
+                pipeline_task=PipelineTask(pipeline_id=pipeline_id, full_refresh=False),
+            )
+        ],
+        schedule=CronSchedule(
+            quartz_cron_expression=schedule.cron,
+            timezone_id=schedule.timezone,
+            pause_status=PauseStatus.UNPAUSED,
+        ),
+        max_concurrent_runs=defaults.max_concurrent_runs,
+        email_notifications=JobEmailNotifications(on_failure=emails) if emails else None,
+        tags=tags or None,
+        description=pipeline.description,
+    )
+
+
+def _task_pipeline(settings: JobSettings, task_key: str) -> tuple[str | None, bool]:
+    for task in settings.tasks or []:
+        if task.task_key == task_key and task.pipeline_task is not None:
+            return task.pipeline_task.pipeline_id, bool(task.pipeline_task.full_refresh)
+    return None, False
+
+
+@dataclass(frozen=True)
+class JobChange:
+    """Differences of a schedule job: the settings to send, the fields to remove, and a readable diff."""
+
+    new_settings: JobSettings
+    fields_to_remove: list[str]
+    diff: dict[str, dict[str, Any]]
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing differs."""
+        return not self.diff
+
+
+def job_change(desired: JobSettings, live: BaseJob | Job, task_key: str) -> JobChange:
+    """Top-level settings of `live` that differ from `desired` (`jobs.update` merges tasks by key)."""
+    current = live.settings or JobSettings()
+    diff: dict[str, dict[str, Any]] = {}
+    changed: dict[str, Any] = {}
+    remove: list[str] = []
+    if (current.name or "") != (desired.name or ""):
+        diff["name"] = {"from": current.name, "to": desired.name}
+        changed["name"] = desired.name
+    wanted_pipeline, _ = _task_pipeline(desired, task_key)
+    live_pipeline, live_full_refresh = _task_pipeline(current, task_key)
+    if live_pipeline != wanted_pipeline or live_full_refresh:
+        diff["tasks"] = {"from": live_pipeline, "to": wanted_pipeline}
+        changed["tasks"] = desired.tasks
+    want_schedule, have_schedule = desired.schedule, current.schedule
+    if want_schedule is not None and (
+        have_schedule is None
+        or not cron_equal(
+            have_schedule.quartz_cron_expression or "", want_schedule.quartz_cron_expression
+        )
+        or (have_schedule.timezone_id or "").lower() != want_schedule.timezone_id.lower()
+        or have_schedule.pause_status != PauseStatus.UNPAUSED
+    ):
+        diff["schedule"] = {
+            "from": None
+            if have_schedule is None
+            else {
+                "cron": have_schedule.quartz_cron_expression,
+                "timezone": have_schedule.timezone_id,
+                "pause_status": enum_text(have_schedule.pause_status),
+            },
+            "to": {
+                "cron": want_schedule.quartz_cron_expression,
+                "timezone": want_schedule.timezone_id,
+                "pause_status": "UNPAUSED",
+            },
+        }
+        changed["schedule"] = want_schedule
+    if (current.max_concurrent_runs or 1) != desired.max_concurrent_runs:
+        diff["max_concurrent_runs"] = {
+            "from": current.max_concurrent_runs,
+            "to": desired.max_concurrent_runs,
+        }
+        changed["max_concurrent_runs"] = desired.max_concurrent_runs
+    live_emails = sorted(
+        e.lower()
+        for e in (current.email_notifications.on_failure if current.email_notifications else None)
+        or []
+    )
+    wanted_emails = sorted(
+        e.lower()
+        for e in (desired.email_notifications.on_failure if desired.email_notifications else None)
+        or []
+    )
+    if live_emails != wanted_emails:
+        diff["email_notifications"] = {"from": live_emails, "to": wanted_emails}
+        if wanted_emails:
+            changed["email_notifications"] = desired.email_notifications
+        else:
+            remove.append("email_notifications")
+    live_tags, wanted_tags = dict(current.tags or {}), dict(desired.tags or {})
+    if live_tags != wanted_tags:
+        diff["tags"] = {"from": live_tags, "to": wanted_tags}
+        if wanted_tags:
+            changed["tags"] = wanted_tags
+        else:
+            remove.append("tags")
+    if (current.description or "") != (desired.description or ""):
+        diff["description"] = {"from": current.description, "to": desired.description}
+        if desired.description:
+            changed["description"] = desired.description
+        else:
+            remove.append("description")
+    return JobChange(JobSettings(**changed), remove, diff)
+
+
+# ------------------------------------------------------------------------------------------ executor data
+
+
+@dataclass
+class ScheduleWork:
+    """Executor data of a schedule action; `pipeline` is its pipeline's work (its id is known once that ran)."""
+
+    pipeline: PipelineWork
+    job: BaseJob | Job | None = None
+    job_created_by_pack: bool | None = None
+    job_change: JobChange | None = None
+    duplicate_jobs: list[int] = field(default_factory=list)
+    delete_job_id: int | None = None  # continuous now: the recorded job this pack created goes
+
+
+# ------------------------------------------------------------------------------------------ plan
+
+
+def _plan_schedule(graph: GraphBuilder, pipeline: Pipeline, pipeline_work: PipelineWork) -> None:
+    """The `schedule:<job name>` action of a pipeline: the recorded job, else the jobs of that name running it."""
+    schedules = graph.i.databricks.schedules
+    share, row = pipeline_work.share, pipeline_work.previous
+    work = ScheduleWork(pipeline_work)
+    job_name = schedule_job_name(pipeline, schedules)
+    path = graph.i.locator.pipeline(pipeline.name_prefix)
+    owned_row = row if graph.recorded.owned(row) else None
+    recorded_job = owned_row.get("schedule_job_id") if owned_row else None
+    recorded_job_created = bool(owned_row and owned_row.get("schedule_job_created_by_pack"))
+    deps = {step_key(PIPELINE_TYPE, pipeline.name_prefix)}
+    if not isinstance(pipeline.schedule, PackCron):
+        if recorded_job is not None and recorded_job_created:
+            work.delete_job_id = int(recorded_job)
+            graph.add(
+                Action(
+                    RESOURCE_TYPE,
+                    job_name,
+                    Verb.DELETE,
+                    ORDER[RESOURCE_TYPE],
+                    work,
+                    deps=deps,
+                    calls=1,
+                    reason="the pipeline is continuous now",
+                )
+            )
+        elif recorded_job is not None:
+            graph.warn(
+                "schedule_job_kept",
+                path,
+                f"job {recorded_job} was not created by this pack; it is left in place although the pipeline "
+                "is continuous now.",
+            )
+        return
+    live_job: BaseJob | Job | None = None
+    if recorded_job is not None:
+        live_job = graph.reader.job(int(recorded_job))
+        if live_job is not None:
+            work.job_created_by_pack = recorded_job_created
+    if live_job is None:
+        candidates = graph.reader.jobs_named(job_name)
+        running = sorted(
+            (
+                job
+                for job in candidates
+                if pipeline_work.pipeline_id and job_pipeline_id(job) == pipeline_work.pipeline_id
+            ),
+            key=lambda job: job.job_id or 0,
+        )
+        if running:
+            live_job = running[0]
+            adoption = graph.i.adoption(RESOURCE_TYPE, job_name, running[0].creator_user_name)
+            work.job_created_by_pack = adoption.created_by_pack
+            work.duplicate_jobs = [job.job_id for job in running[1:] if job.job_id is not None]
+    work.job = live_job
+    graph.presence_warning("schedule job", job_name, path, exists=live_job is not None)
+    after = {"cron": pipeline.schedule.cron, "timezone": pipeline.schedule.timezone}
+    if live_job is None:
+        graph.add(
+            Action(
+                RESOURCE_TYPE,
+                job_name,
+                Verb.CREATE,
+                ORDER[RESOURCE_TYPE],
+                work,
+                deps=deps,
+                calls=1,
+                after=after,
+            )
+        )
+        return
+    desired = desired_job_settings(
+        share, pipeline, pipeline_work.pipeline_id or "", defaults=schedules
+    )
+    change = job_change(desired, live_job, schedules.task_key)
+    work.job_change = change
+    calls = (0 if change.empty else 1) + len(work.duplicate_jobs)
+    diff: dict[str, Any] = dict(change.diff)
+    if work.duplicate_jobs:
+        diff["duplicate_jobs_deleted"] = work.duplicate_jobs
+    schedule_action = graph.add(
+        Action(
+            RESOURCE_TYPE,
+            job_name,
+            Verb.NOOP if calls == 0 else Verb.UPDATE,
+            ORDER[RESOURCE_TYPE],
+            work,
+            deps=deps,
+            calls=calls,
+            diff=diff or None,
+        )
+    )
+    if recorded_job is None:  # found by name: no pack records this job
+        graph.adopting(schedule_action, None, work.job_created_by_pack)
+
+
+# ------------------------------------------------------------------------------------------ executors
+
+
+def run_schedule(ctx: RunContext, action: AnyAction) -> StepResult:
+    """The schedule job of a triggered pipeline: create (never replayed), update the differing settings, or
+    delete the job this pack created when the pipeline became continuous."""
+    work: ScheduleWork = action.work
+    owner = work.pipeline
+    schedules = ctx.databricks.schedules
+    name = owner.pipeline.name_prefix
+    job_name = schedule_job_name(owner.pipeline, schedules)
+    calls = 0
+    detail: dict[str, Any] = {}
+    record = ctx.recalled(PIPELINE_TYPE, name, PipelineRecord)
+    if record is None:
+        raise StepFailure("internal_error", f"schedule of {name} without its pipeline record")
+    if action.kind == Verb.DELETE:
+        if work.delete_job_id is not None:
+            delete_job(ctx, work.delete_job_id)
+            calls += 1
+        record = dataclasses.replace(
+            record,
+            schedule_job_id=None,
+            schedule_job_created_by_pack=None,
+            cron=None,
+            timezone=None,
+        )
+    else:
+        schedule = owner.pipeline.schedule
+        desired = desired_job_settings(
+            owner.share, owner.pipeline, owner.pipeline_id or "", defaults=schedules
+        )
+        job_id: int | None = work.job.job_id if work.job is not None else None
+        created_by_pack = bool(work.job_created_by_pack)
+        if action.kind == Verb.CREATE or work.job is None:
+            job_id = sdk_create_job(ctx.workspace.client, desired, sender=ctx.workspace)
+            created_by_pack = True
+            calls += 1
+        else:
+            calls += _delete_duplicates(ctx, work, job_name)
+            change = job_change(desired, work.job, schedules.task_key)
+            if not change.empty and job_id is not None:
+                sdk_update_job(
+                    ctx.workspace.client,
+                    job_id,
+                    change.new_settings,
+                    fields_to_remove=change.fields_to_remove,
+                )
+                calls += 1
+                detail["fields"] = sorted(change.diff)
+        record = dataclasses.replace(
+            record,
+            schedule_job_id=job_id,
+            schedule_job_created_by_pack=created_by_pack,
+            cron=getattr(schedule, "cron", None),
+            timezone=getattr(schedule, "timezone", None),
+        )
+    ctx.remember(PIPELINE_TYPE, name, record)
+    return StepResult(
+        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
+        calls=calls,
+        ids={"job_id": record.schedule_job_id} if record.schedule_job_id is not None else None,
+        detail=detail,
+        writes=[write_record(ctx, record, "provisioned")],
+        audit_action=f"schedule.{action.kind}",
+    )
+
+
+def _delete_duplicates(ctx: RunContext, work: ScheduleWork, job_name: str) -> int:
+    """Jobs named like the schedule and running the pipeline besides the kept (lowest) one (docs/WORKFLOW.md §9.5)."""
+    if not work.duplicate_jobs:
+        return 0
+    adoption: Adoption = ctx.adoption(RESOURCE_TYPE, job_name, None)
+    identity = ctx.reader.identity()
+    calls = 0
+    for job_id in work.duplicate_jobs:
+        job = ctx.reader.job(job_id)
+        if job is None:
+            continue
+        created_ms = job.created_time or 0
+        ours = (job.creator_user_name or "") == identity
+        after_intent = adoption.intent_at is not None and created_ms >= int(
+            adoption.intent_at.timestamp() * 1000
+        )
+        if not (ours and after_intent):
+            raise StepFailure(
+                "schedule_job_conflict",
+                f'job "{job_name}" exists more than once ({job_id}) and this pack did not create the copies.',
+            )
+        delete_job(ctx, job_id)
+        calls += 1
+    return calls
+
+
+# ------------------------------------------------------------------------------------------ drift
+
+
+def schedule_differences(row: Mapping[str, Any], job: Any) -> list[dict[str, Any]]:
+    """Recorded vs live schedule job: the pipeline it runs, cron, timezone, not paused."""
+    settings = job.settings
+    schedule = settings.schedule if settings else None
+    found: list[dict[str, Any]] = []
+    if str(row.get("databricks_pipeline_id")) != (job_pipeline_id(job) or ""):
+        found.append(
+            {
+                "field": "pipeline_id",
+                "recorded": row.get("databricks_pipeline_id"),
+                "live": job_pipeline_id(job),
+            }
+        )
+    live_cron = schedule.quartz_cron_expression if schedule else None
+    if row.get("cron") and not (live_cron and cron_equal(live_cron, str(row["cron"]))):
+        found.append({"field": "cron", "recorded": row.get("cron"), "live": live_cron})
+    live_zone = schedule.timezone_id if schedule else None
+    if row.get("timezone") and (live_zone or "").lower() != str(row["timezone"]).lower():
+        found.append({"field": "timezone", "recorded": row.get("timezone"), "live": live_zone})
+    live_pause = enum_text(schedule.pause_status) if schedule else None
+    if schedule is not None and live_pause not in (None, "UNPAUSED"):
+        found.append({"field": "pause_status", "recorded": "UNPAUSED", "live": live_pause})
+    return found
+
+
+# ------------------------------------------------------------------------------------------ the kind
+
+
+class ScheduleKind:
+    """The schedule job as a `ResourceKind`: its action is `schedule:<job name>`, planned after its pipeline's."""
+
+    resource_type = RESOURCE_TYPE
+    action_types = frozenset({RESOURCE_TYPE})
+
+    def plan(self, graph: GraphBuilder) -> None:
+        """The schedule of every declared pipeline (the pipeline actions are in the graph already)."""
+        pipelines = {
+            action.name.lower(): action.work
+            for action in graph.actions
+            if action.step_type == PIPELINE_TYPE and isinstance(action.work, PipelineWork)
+        }
+        for share in graph.i.pack.share:
+            for pipeline in share.pipelines or []:
+                work = pipelines.get(pipeline.name_prefix.lower())
+                if work is not None:
+                    _plan_schedule(graph, pipeline, work)
+
+    def leftovers(self, graph: GraphBuilder) -> None:
+        """Nothing: a schedule goes with its pipeline."""
+
+    def execute(self, ctx: RunContext, action: AnyAction) -> StepResult:
+        """Create, update or delete the schedule job."""
+        return run_schedule(ctx, action)
+
+    def delete(self, ctx: RunContext, action: AnyAction) -> StepResult:
+        """A DELETE pack deletes a schedule job with its pipeline (`delete_pipeline`), never on its own."""
+        del ctx
+        raise ValueError(f"no DELETE-pack action of its own: {action.key}")
+
+    def locate(self, action: AnyAction, locator: PackLocator) -> str:
+        """The `.schedule` of the pipeline's entry."""
+        work = action.work
+        if isinstance(work, ScheduleWork):
+            return f"{locator.pipeline(work.pipeline.pipeline.name_prefix)}.schedule"
+        return ""
+
+    def read(self, reader: LiveReader, name: str) -> BaseJob | Job | None:
+        """The live job by its recorded id (`name` is the `schedule_job_id`), None when absent."""
+        return reader.job(int(name)) if name else None
+
+    def drift(
+        self, row: Mapping[str, Any], pack: SharePack | None, live: BaseJob | Job
+    ) -> list[dict[str, Any]]:
+        """Recorded (on the pipeline row) vs live schedule job."""
+        del pack
+        return schedule_differences(row, live)
+
+
+SCHEDULE = ScheduleKind()
