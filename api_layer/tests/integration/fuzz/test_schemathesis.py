@@ -169,6 +169,7 @@ SEMANTIC_ERROR_TYPES = frozenset(
         "mutually_exclusive",
         "at_least_one_required",
         "timestamp_invalid",
+        "timestamp_in_future",  # `as_of` after the service clock: history has no future (docs/API.md §16.2)
         "storage_root_invalid",
         "path_invalid",
         "tag_invalid",
