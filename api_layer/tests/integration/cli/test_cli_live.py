@@ -348,7 +348,9 @@ def test_export_writes_yaml_and_excel_packs_with_their_warnings(
 ) -> None:
     from databricks.sdk.service.sharing import AuthenticationType
 
-    emu_client.shares.create("cli_share", comment="made by hand")
+    # A name no other test of this module records: the module's packs stay recorded in its database, and an
+    # export of a share a pack manages says so (`export_managed_by_pack`).
+    emu_client.shares.create("cli_export_share", comment="made by hand")
     emu_client.recipients.create(
         "cli_token", AuthenticationType.TOKEN, expiration_time=emu.now_ms() + 86_400_000
     )
@@ -359,7 +361,7 @@ def test_export_writes_yaml_and_excel_packs_with_their_warnings(
         workflow_service.url,
         "export",
         "--share",
-        "cli_share",
+        "cli_export_share",
         "--recipient",
         "cli_token",
         "-o",
@@ -368,15 +370,17 @@ def test_export_writes_yaml_and_excel_packs_with_their_warnings(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     text = target.read_text(encoding="utf-8")
-    assert "name: cli_share" in text
+    assert "name: cli_export_share" in text
     assert "name: cli_token" in text
     assert "FILL-ME" in text
     assert "warning export_expiry_unmanaged: recipient[0]:" in result.stdout
-    assert f"export: wrote {target} (1 warning); replace every FILL-ME" in result.stdout
+    assert f"export: wrote {target} (1 warning); replace every FILL-ME" in result.stdout, (
+        result.stdout
+    )
 
     workbook = tmp_path / "pack.xlsx"
     excel = cli(
-        workflow_service.url, "export", "--share", "cli_share", "-o", str(workbook), env=env
+        workflow_service.url, "export", "--share", "cli_export_share", "-o", str(workbook), env=env
     )
     assert excel.returncode == 0, excel.stdout + excel.stderr
     assert workbook.read_bytes()[:2] == b"PK"
