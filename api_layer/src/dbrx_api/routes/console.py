@@ -421,7 +421,9 @@ def access_page(
         problems: list[str] = []
         try:
             url, view = _access(request, workspace, recipient, object_name, as_of, problems)
-        except AppError as error:  # e.g. an unknown recipient or a future as_of: shown next to the filters
+        except (
+            AppError
+        ) as error:  # e.g. an unknown recipient or a future as_of: shown next to the filters
             problems.append(f"{error.code}: {error.detail}")
             url, view = workspace or _workspaces(request)[0], None
         filters = {
@@ -474,7 +476,7 @@ def access_csv_download(
 
 
 def _signin(request: Request) -> console_signin.ConsoleSignIn:
-    cached = getattr(request.app.state, "console_signin", None)
+    cached: console_signin.ConsoleSignIn | None = getattr(request.app.state, "console_signin", None)
     if cached is None:
         settings = request.app.state.settings
         if not settings.console.sign_in_configured or request.app.state.token_validator is None:
@@ -486,7 +488,7 @@ def _signin(request: Request) -> console_signin.ConsoleSignIn:
             settings.console, settings.auth, request.app.state.token_validator
         )
         request.app.state.console_signin = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def _safe_return(request: Request, target: str | None) -> str:

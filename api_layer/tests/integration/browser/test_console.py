@@ -323,7 +323,8 @@ def test_tokens_and_access_pages_match_the_api(
         tokens = as_john.get("/tokens", headers=workspace).json()
         access = as_john.get("/access", headers=workspace).json()
         access_csv = as_john.get("/access", params={"format": "csv"}, headers=workspace).text
-        assert tokens["items"] and access["entries"]
+        assert tokens["items"]
+        assert access["entries"]
 
         page = john.page()
         page.goto(f"{base}/console/tokens")
