@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
@@ -139,9 +140,13 @@ class ConsoleSignIn:
 
     def start(self, return_to: str) -> tuple[str, str]:
         """`(authorization URL, signed flow cookie value)`; the flow holds the PKCE verifier, state and nonce."""
-        flow = self._app.initiate_auth_code_flow(
-            list(self._console.scopes), redirect_uri=self._console.redirect_uri
-        )
+        # The reply comes back as a query (a top-level GET): a form_post reply is a cross-site POST, on which the
+        # browser withholds the SameSite=Lax flow cookie (docs/API.md §17.1).
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+            flow = self._app.initiate_auth_code_flow(
+                list(self._console.scopes), redirect_uri=self._console.redirect_uri
+            )
         payload = {"flow": flow, "return_to": return_to, "exp": time.time() + FLOW_MAX_AGE_S}
         return str(flow["auth_uri"]), sign(payload, self._secret, purpose="flow")
 
