@@ -54,10 +54,12 @@ def test_pages_send_the_console_policy_and_a_csrf_cookie_and_forms_need_the_toke
     assert page.status_code == 200
     assert page.headers["content-security-policy"] == CONSOLE_CSP
     assert "unsafe-inline" not in CONSOLE_CSP
-    assert "<script>" not in page.text and "style=" not in page.text
+    assert "<script>" not in page.text
+    assert "style=" not in page.text
     cookie = page.headers["set-cookie"]
     assert cookie.startswith(f"{CSRF_COOKIE}=")
-    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/console" in cookie
+    for attribute in ("HttpOnly", "SameSite=lax", "Path=/console"):
+        assert attribute in cookie
     csrf = page.cookies[CSRF_COOKIE]
     assert f'value="{csrf}"' in page.text
 
