@@ -35,7 +35,7 @@ from playwright.sync_api import (
 from dbrx_api.main import create_app
 from fixtures.api import align_emulator_clock, api_settings_for
 from fixtures.live_server import LiveServer
-from fixtures.orchestrator import sample_pack, second_version
+from fixtures.orchestrator import sample_pack
 from fixtures.tokens import TokenFactory
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -95,6 +95,16 @@ class Person:
         page = self.context.new_page()
         page.on("dialog", lambda dialog: dialog.accept())  # the confirm() of Decline / Withdraw
         return page
+
+
+def without_order_items(text: str) -> str:
+    """The sample pack without `main.sales.order_items` and the pipeline that feeds it (a destructive version)."""
+    start = text.index("      - name_prefix: sales_order_items_pl")
+    end = text.index("\n\n", start)
+    text = text[:start].rstrip("\n") + text[end:]
+    line = "      - main.sales.order_items\n"
+    assert text.count(line) == 1
+    return text.replace(line, "")
 
 
 def screenshot(page: Page, name: str) -> None:
@@ -239,8 +249,11 @@ def test_an_approver_approves_a_destructive_pack_in_the_console_and_the_uploader
         expect(page.locator("#plan li.destructive").first).to_be_visible()
         expect(page.locator("#approve")).to_be_enabled()
         screenshot(page, "pack_pending")
+        # Keyboard only: the comment field, then Tab to Approve, Enter.
         page.get_by_label("Comment for the record").fill("Partner contract signed")
-        page.locator("#approve").click()
+        page.keyboard.press("Tab")
+        expect(page.locator("#approve")).to_be_focused()
+        page.keyboard.press("Enter")
         expect(page.locator("#done")).to_contain_text("approved")
 
         # The run completes; the timeline shows the upload by Ann and the approval by John.
@@ -256,6 +269,12 @@ def test_an_approver_approves_a_destructive_pack_in_the_console_and_the_uploader
         expect(timeline.locator(".event-decision")).to_contain_text("Partner contract signed")
         expect(timeline.locator(".event-run table.steps").last).to_contain_text("SUCCEEDED")
         screenshot(page, "pack_completed")
+        page.locator("#drift-link").click()
+        expect(page.locator("#drift")).to_contain_text("acme_external")
+        expect(page.locator("#drift .badge.bad")).to_have_count(
+            0
+        )  # just provisioned: everything in sync
+        screenshot(page, "drift")
         page.close()
 
         record = as_ann.get(f"/workflow/sharepack/{pack_id}/history").json()["versions"][0]
@@ -264,20 +283,34 @@ def test_an_approver_approves_a_destructive_pack_in_the_console_and_the_uploader
         ]
         assert "approved by john.smith@example.com" in [t["reason"] for t in record["transitions"]]
 
-        # Ann uploads version 2 held by the file; she withdraws it in the console.
-        text = second_version(emu.url).replace(
-            "approver_status: approved", "approver_status: pending"
-        )
+        # Ann uploads version 2, which stops sharing the order items and drops their pipeline: the worker holds
+        # it with its plan; she thinks better of it and withdraws it in the console.
+        text = without_order_items(sample_pack(emu.url))
         second = as_ann.post(
             UPLOAD, files={"file": ("sales.yaml", text.encode(), "application/x-yaml")}
         )
         assert second.status_code == 202, second.text
-        assert second.json()["status"] == "PENDING_APPROVAL"
+        held = wait_status(as_ann, pack_id, 2, {"PENDING_APPROVAL", "FAILED", "COMPLETED"})
+        assert held["status"] == "PENDING_APPROVAL", held
+        assert (
+            "drop table share_cat.sales_ext.order_items (pipeline sales_order_items_pl)"
+            in (held["approval_plan"]["destructive_changes"])
+        )
         page = ann.page()
         page.goto(f"{base}/console/packs/{pack_id}")
         expect(page.locator("#pack-status")).to_have_text("PENDING_APPROVAL")
+        expect(page.locator("#destructive")).to_contain_text("delete pipeline sales_order_items_pl")
+        deletion = page.locator("#plan li.action-delete.destructive")
+        expect(deletion).to_contain_text("sales_order_items_pl")
+        expect(deletion.locator(".drops")).to_contain_text("share_cat.sales_ext.order_items")
+        expect(page.locator("#plan li.destructive .remove")).to_contain_text(
+            "main.sales.order_items"
+        )
+        expect(page.locator("#decision-refused")).to_contain_text("self_approval")
+        screenshot(page, "pack_destructive")
         page.get_by_role("link", name="changes since version 1").click()
-        expect(page.locator("#document-diff")).to_contain_text("beta_partner")
+        expect(page.locator("#document-diff")).to_contain_text("main.sales.order_items")
+        expect(page.locator("#plan-diff")).to_contain_text("delete pipeline sales_order_items_pl")
         screenshot(page, "diff")
         page.go_back()
         page.get_by_label("Why withdraw (optional)").fill("wrong window")
