@@ -31,6 +31,7 @@ from dbrx_api.dbrx_auth.principal import Principal
 from dbrx_api.dependencies import RequestIdDep, SettingsDep, WorkflowDep, get_principal
 from dbrx_api.dltshr import access as access_service
 from dbrx_api.errors import AppError, AuthenticationError, ForbiddenError
+from dbrx_api.monitoring import update_request_context
 from dbrx_api.schemas.access import AccessView, AsOf, ExpiryWindow, access_csv, access_csv_filename
 from dbrx_api.schemas.workflow import ApprovalRequest
 from dbrx_api.workflow import access_history, review
@@ -80,6 +81,7 @@ def console_viewer(request: Request, settings: SettingsDep) -> Principal | None:
     )
     if principal is not None:
         request.state.principal = principal
+        update_request_context(principal_id=principal.id, principal_name=principal.name)
     return principal
 
 
