@@ -14,6 +14,7 @@ from uuid import UUID
 
 from fastapi import (
     APIRouter,
+    Body,
     Depends,
     File,
     Header,
@@ -324,10 +325,10 @@ def decide_version(
 def withdraw_version(
     id: str,
     version: Annotated[int, Path(ge=1, le=2_147_483_647)],
-    body: WithdrawRequest,
     ctx: WorkflowDep,
     principal: PrincipalDep,
     request_id: RequestIdDep,
+    body: Annotated[WithdrawRequest | None, Body()] = None,
 ) -> WithdrawResponse:
     """Withdraw a QUEUED or PENDING_APPROVAL version: its uploader, an owner of the pack or an admin.
 
@@ -338,7 +339,7 @@ def withdraw_version(
         principal=principal,
         raw_id=id,
         version=version,
-        comment=body.comment or None,
+        comment=(body.comment if body else None) or None,
         request_id=request_id,
     )
 

@@ -70,8 +70,11 @@ def upload(client: TestClient, who: Caller, text: str) -> dict[str, Any]:
 
 
 def withdraw(client: TestClient, who: Caller, pack_id: str, version: int, **body: Any) -> Any:
+    # No body at all when there is nothing to say: the body is optional.
     return client.post(
-        f"/workflow/sharepack/{pack_id}/versions/{version}/withdraw", json=body, headers=who.headers
+        f"/workflow/sharepack/{pack_id}/versions/{version}/withdraw",
+        json=body or None,
+        headers=who.headers,
     )
 
 
