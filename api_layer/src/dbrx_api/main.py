@@ -725,6 +725,19 @@ def _workflow_disabled_router() -> APIRouter:
 # ------------------------------------------------------------------------------------------ factory
 
 
+def _include_console(app: FastAPI, prefix: str) -> None:
+    """The reviewer console (docs/API.md §17): its pages and its own static files (CSS and the one script)."""
+    from dbrx_api.console import STATIC_DIR
+    from dbrx_api.routes import console
+
+    app.include_router(console.router, prefix=prefix)
+    app.mount(
+        f"{prefix}/console/static",
+        StaticFiles(directory=str(STATIC_DIR)),
+        name="console-static",
+    )
+
+
 def build_readiness(settings: Settings) -> ReadinessProbe:
     """The readiness checks of the core service (the workflow adds its own)."""
     probe = ReadinessProbe(cache_s=settings.server.readiness_cache_s)
@@ -818,6 +831,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         ensure_hardened_xml()  # refuse to start when openpyxl would parse uploads without defusedxml
         app.include_router(workflow.router, prefix=prefix)
+        _include_console(app, prefix)
     else:
         app.include_router(_workflow_disabled_router(), prefix=prefix)
     app.include_router(_docs_router(app, settings), prefix=prefix)

@@ -98,6 +98,35 @@ class AuthSettings(_Section):
     jwks_timeout_s: float = Field(5, gt=0)
 
 
+class ConsoleSettings(_Section):
+    """The reviewer console at `/console` (docs/API.md §17): Entra ID sign-in outside the local environment."""
+
+    # The console's own app registration (a confidential web client, authorization code flow with PKCE).
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    # Default: https://login.microsoftonline.com/<first auth.tenant_ids entry>
+    authority: str | None = None
+    # Delegated scopes of the API's registration, so that the token carries the API's app roles.
+    scopes: list[str] = Field(default_factory=list)
+    # The registered reply URL, e.g. https://deltashare.example.com/console/auth/callback (never built from Host).
+    redirect_uri: str | None = None
+    # Signs the session and sign-in cookies (HMAC-SHA256); at least 32 characters.
+    session_secret: SecretStr | None = None
+    session_max_age_s: int = Field(8 * 3600, ge=300, le=7 * 24 * 3600)
+
+    @property
+    def sign_in_configured(self) -> bool:
+        """Whether the Entra ID sign-in of the console can run."""
+        return bool(
+            self.client_id
+            and self.client_secret
+            and self.scopes
+            and self.redirect_uri
+            and self.session_secret
+            and len(self.session_secret.get_secret_value()) >= 32
+        )
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     stdout: bool = True
@@ -296,6 +325,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
     databricks: DatabricksSettings = Field(default_factory=DatabricksSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -27,8 +27,10 @@ from dbrx_api.cli.output import (
 from dbrx_api.cli.progress import Progress
 
 INVALID_PACK_STATUSES = frozenset({413, 415, 422})
-FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "REJECTED", "SUPERSEDED", "PENDING_APPROVAL"})
-NOT_PROVISIONED = frozenset({"FAILED", "REJECTED", "SUPERSEDED", "PENDING_APPROVAL"})
+FINAL_STATUSES = frozenset(
+    {"COMPLETED", "FAILED", "REJECTED", "SUPERSEDED", "PENDING_APPROVAL", "WITHDRAWN"}
+)
+NOT_PROVISIONED = frozenset({"FAILED", "REJECTED", "SUPERSEDED", "PENDING_APPROVAL", "WITHDRAWN"})
 TICK_S = 0.1  # redraw period of the terminal progress line
 
 

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from fastapi import (
     APIRouter,
+    Body,
     Depends,
     File,
     Header,
@@ -50,6 +51,9 @@ from dbrx_api.schemas.workflow import (
     PackStatus,
     PlanResponse,
     UploadResponse,
+    VersionDiff,
+    WithdrawRequest,
+    WithdrawResponse,
     WorkflowHealth,
 )
 from dbrx_api.workflow import export as export_flow
@@ -84,6 +88,7 @@ StatusFilter = Annotated[
         "COMPLETED",
         "FAILED",
         "SUPERSEDED",
+        "WITHDRAWN",
     ],
     BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value),
 ]
@@ -373,6 +378,46 @@ def decide_version(
         request=body,
         request_id=request_id,
     )
+
+
+@router.post(
+    "/sharepack/{id}/versions/{version}/withdraw",
+    **operation("workflow_withdraw", "reader", workspace=False, body=True, errors=[404, 409, 503]),
+)
+def withdraw_version(
+    id: str,
+    version: Annotated[int, Path(ge=1, le=2_147_483_647)],
+    ctx: WorkflowDep,
+    principal: PrincipalDep,
+    request_id: RequestIdDep,
+    body: Annotated[WithdrawRequest | None, Body()] = None,
+) -> WithdrawResponse:
+    """Withdraw a QUEUED or PENDING_APPROVAL version: its uploader, an owner of the pack or an admin.
+
+    The version becomes WITHDRAWN (terminal); a worker that receives its queue message drops it.
+    """
+    return workflow_service.withdraw_version(
+        ctx,
+        principal=principal,
+        raw_id=id,
+        version=version,
+        comment=(body.comment if body else None) or None,
+        request_id=request_id,
+    )
+
+
+@router.get(
+    "/sharepack/{id}/versions/{a}/diff/{b}",
+    **operation("workflow_diff", "reader", workspace=False, errors=[404, 503]),
+)
+def diff_versions(
+    id: str,
+    a: Annotated[int, Path(ge=1, le=2_147_483_647, description="The older version")],
+    b: Annotated[int, Path(ge=1, le=2_147_483_647, description="The newer version")],
+    ctx: WorkflowDep,
+) -> VersionDiff:
+    """Differences from version `a` to version `b`: the documents, and the plans when both hold one."""
+    return workflow_service.diff_versions(ctx, id, a, b)
 
 
 @router.put(

@@ -272,6 +272,67 @@ class ApprovalResponse(ResponseModel):
     enqueue: Literal["sent", "deferred", "none"] = "none"
 
 
+class WithdrawRequest(RequestModel):
+    """Withdraw a QUEUED or PENDING_APPROVAL version (docs/API.md §12.3.3); the body may be empty (`{}`)."""
+
+    comment: Annotated[
+        str | None, StringConstraints(max_length=2000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")
+    ] = None
+
+
+class WithdrawResponse(ResponseModel):
+    share_pack_id: UUID
+    version: int
+    previous_status: Literal["QUEUED", "PENDING_APPROVAL"]
+    status: Literal["WITHDRAWN"]
+    withdrawn_by: Principal
+    withdrawn_at: Timestamp
+    comment: str | None = None
+
+
+class DocumentChange(ResponseModel):
+    path: str = Field(
+        description="Dotted path in the canonical document; list entries by name: `shares[sales_share].comment`"
+    )
+    change: Literal["added", "removed", "changed"]
+    from_: Any = Field(None, alias="from")
+    to: Any = None
+
+
+class DocumentDiff(ResponseModel):
+    changes: list[DocumentChange]
+    count: int
+
+
+class PlanEntryChange(ResponseModel):
+    key: str = Field(description="`<action> <resource_type> <name>`")
+    change: Literal["added", "removed", "changed"]
+    from_: dict[str, Any] | None = Field(None, alias="from")
+    to: dict[str, Any] | None = None
+
+
+class PlanDiff(ResponseModel):
+    from_digest: str | None = None
+    to_digest: str | None = None
+    changes: list[PlanEntryChange]
+    destructive_added: list[str] = Field(default_factory=list)
+    destructive_removed: list[str] = Field(default_factory=list)
+
+
+class VersionDiff(ResponseModel):
+    """Differences from version `from_version` to `to_version` of one pack (docs/API.md §12.3.4)."""
+
+    share_pack_id: UUID
+    from_version: int
+    to_version: int
+    from_record_hash: str
+    to_record_hash: str
+    document: DocumentDiff
+    plan: PlanDiff | None = Field(
+        None, description="Present when both versions hold a plan (`approval_plan`)"
+    )
+
+
 PrincipalId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@:-]+$")
 ]

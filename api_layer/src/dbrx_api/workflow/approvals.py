@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import DictRow
 
 from dbrx_api.dbrx_auth.principal import Principal
-from dbrx_api.errors import ConflictError, ForbiddenError, NotFoundError
+from dbrx_api.errors import AppError, ConflictError, ForbiddenError, NotFoundError
 from dbrx_api.settings import ApprovalPolicy
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db import scd2
@@ -182,6 +182,40 @@ def listed_approver_emails(config: Mapping[str, Any]) -> set[str]:
     return {str(item).strip().lower() for item in listed if "@" in str(item)}
 
 
+def decision_refusal(
+    principal: Principal, *, status: str, uploader_id: str, listed: set[str]
+) -> AppError | None:
+    """Why `principal` may not approve or decline a version now, or None when they may (docs/GOVERNANCE.md §1.4).
+
+    The one rule the API applies when deciding and the console applies to enable its buttons: the approver role,
+    a `PENDING_APPROVAL` version, never its uploader, and one of the pack's listed approvers when it lists any.
+    """
+    if not principal.has_role("approver"):
+        return ForbiddenError(
+            "This operation requires the 'approver' role.",
+            code="role_missing",
+            required_role="approver",
+        )
+    if status != Status.PENDING_APPROVAL:
+        return ConflictError(
+            f"The version is {status}; only a PENDING_APPROVAL version can be approved or declined.",
+            code="not_pending_approval",
+            status=status,
+        )
+    if principal.id == uploader_id:
+        return ForbiddenError(
+            "The uploader of a version cannot approve or decline it; another approver must.",
+            code="self_approval",
+        )
+    if listed and not (principal.emails & listed):
+        return ForbiddenError(
+            "This pack's metadata.approver lists who may decide on it, and you are not one of them.",
+            code="approver_not_listed",
+            approvers=sorted(listed),
+        )
+    return None
+
+
 def decide(
     ctx: WorkflowContext,
     *,
@@ -209,25 +243,14 @@ def decide(
             raise NotFoundError(
                 f"No version {version} of share pack '{share_pack_id}'.", code="sharepack_not_found"
             )
-        if status["status"] != Status.PENDING_APPROVAL:
-            raise ConflictError(
-                f"Version {version} is {status['status']}; only a PENDING_APPROVAL version can be "
-                "approved or declined.",
-                code="not_pending_approval",
-                status=status["status"],
-            )
-        if principal.id == pack_row["requested_by"]:
-            raise ForbiddenError(
-                "The uploader of a version cannot approve or decline it; another approver must.",
-                code="self_approval",
-            )
-        listed = listed_approver_emails(pack_row["config"])
-        if listed and not (principal.emails & listed):
-            raise ForbiddenError(
-                "This pack's metadata.approver lists who may decide on it, and you are not one of them.",
-                code="approver_not_listed",
-                approvers=sorted(listed),
-            )
+        refusal = decision_refusal(
+            principal,
+            status=str(status["status"]),
+            uploader_id=str(pack_row["requested_by"]),
+            listed=listed_approver_emails(pack_row["config"]),
+        )
+        if refusal is not None:
+            raise refusal
         plan = status.get("approval_plan") or None
         shown = plan.get("digest") if plan else None
         if plan_digest_seen is not None and plan_digest_seen != shown:

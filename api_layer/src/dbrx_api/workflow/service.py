@@ -17,7 +17,14 @@ from uuid import UUID
 
 from dbrx_api.dbrx_auth.principal import Principal
 from dbrx_api.dbrx_auth.workspaces import normalise_workspace_url
-from dbrx_api.errors import ForbiddenError, InvalidRequest, NotFoundError, ValidationFailed
+from dbrx_api.errors import (
+    AppError,
+    ConflictError,
+    ForbiddenError,
+    InvalidRequest,
+    NotFoundError,
+    ValidationFailed,
+)
 from dbrx_api.schemas.workflow import (
     ApprovalRequest,
     ApprovalResponse,
@@ -27,9 +34,11 @@ from dbrx_api.schemas.workflow import (
     PackList,
     PackStatus,
     UploadResponse,
+    VersionDiff,
+    WithdrawResponse,
     WorkflowHealth,
 )
-from dbrx_api.workflow import approvals
+from dbrx_api.workflow import approvals, version_diff
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db import migrate, scd2, views
 from dbrx_api.workflow.db.connection import DictConnection, transaction
@@ -469,3 +478,137 @@ def workflow_health(ctx: WorkflowContext) -> WorkflowHealth:
             "checks": {"database": database, "queue": queue, "worker": worker},
         }
     )
+
+
+_WITHDRAWABLE = (Status.QUEUED, Status.PENDING_APPROVAL)
+
+
+def withdraw_refusal(
+    principal: Principal, *, status: str, uploader_id: str, owner_ids: set[str]
+) -> AppError | None:
+    """Why `principal` may not withdraw a version now, or None when they may (docs/API.md §12.3.3).
+
+    The one rule the API applies and the console applies to show its button: the uploader of the version, an
+    owner of the pack or an admin, and a version that has not started (`QUEUED` or `PENDING_APPROVAL`).
+    """
+    if not (
+        principal.id == uploader_id or principal.id in owner_ids or principal.has_role("admin")
+    ):
+        return ForbiddenError(
+            "Only the uploader of a version, an owner of its pack or an admin may withdraw it.",
+            code="withdraw_not_allowed",
+        )
+    if status not in _WITHDRAWABLE:
+        return ConflictError(
+            f"The version is {status}; only a QUEUED or PENDING_APPROVAL version can be withdrawn.",
+            code="not_withdrawable",
+            version_status=status,
+        )
+    return None
+
+
+def withdraw_version(
+    ctx: WorkflowContext,
+    *,
+    principal: Principal,
+    raw_id: str,
+    version: int,
+    comment: str | None,
+    request_id: str | None,
+) -> WithdrawResponse:
+    """`QUEUED | PENDING_APPROVAL → WITHDRAWN` by the uploader, an owner or an admin (docs/WORKFLOW.md §4.3).
+
+    A worker that later receives the version's queue message drops it: only a `QUEUED` version is claimed.
+    """
+    share_pack_id = _pack_id(raw_id)
+    with transaction(ctx.pool) as conn:
+        status = version_status.get(conn, share_pack_id, version, for_update=True)
+        pack_row = share_packs.get_version(conn, share_pack_id, version)
+        if status is None or pack_row is None:
+            raise _version_not_found(share_pack_id, version)
+        refusal = withdraw_refusal(
+            principal,
+            status=str(status["status"]),
+            uploader_id=str(pack_row["requested_by"]),
+            owner_ids={o.id for o in owners.list_owners(conn, share_pack_id)},
+        )
+        if refusal is not None:
+            raise refusal
+        at = scd2.clock(conn)
+        reason = f"withdrawn by {principal.name}" + (f": {comment}" if comment else "")
+        moved = version_status.transition(
+            conn,
+            share_pack_id,
+            version,
+            Status.WITHDRAWN,
+            from_statuses=_WITHDRAWABLE,
+            at=at,
+            actor=principal.id,
+            reason=reason,
+            request_id=request_id,
+            changes={"next_visible_at": None},
+        )
+        if moved is None:  # pragma: no cover - the row is locked FOR UPDATE above
+            raise ConflictError("The version changed state meanwhile.", code="not_withdrawable")
+        audit_trail.record_pack_event(
+            conn,
+            actor=principal,
+            action="sharepack.withdraw",
+            pack_key=str(pack_row["pack_key"]),
+            workspace_url=str(pack_row["workspace_url"]),
+            share_pack_id=share_pack_id,
+            version=version,
+            request_id=request_id,
+            old_values={"status": str(status["status"])},
+            new_values={"status": Status.WITHDRAWN.value, "comment": comment},
+        )
+    return WithdrawResponse.model_validate(
+        {
+            "share_pack_id": share_pack_id,
+            "version": version,
+            "previous_status": str(status["status"]),
+            "status": Status.WITHDRAWN.value,
+            "withdrawn_by": {"id": principal.id, "name": principal.name},
+            "withdrawn_at": at,
+            "comment": comment,
+        }
+    )
+
+
+def _version_not_found(share_pack_id: UUID, version: int) -> NotFoundError:
+    return NotFoundError(
+        f"No version {version} of share pack '{share_pack_id}'.", code="sharepack_not_found"
+    )
+
+
+def diff_versions(
+    ctx: WorkflowContext, raw_id: str, from_version: int, to_version: int
+) -> VersionDiff:
+    """Document-level differences between two stored versions of a pack, and plan-level ones when both
+    versions hold a plan (`approval_plan`, docs/API.md §12.3.4). Reads only; no Databricks call."""
+    share_pack_id = _pack_id(raw_id)
+    rows: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    with transaction(ctx.pool) as conn:
+        for version in (from_version, to_version):
+            pack_row = share_packs.get_version(conn, share_pack_id, version)
+            if pack_row is None:
+                if share_packs.get_current(conn, share_pack_id) is None:
+                    raise _not_found(share_pack_id)
+                raise _version_not_found(share_pack_id, version)
+            status = version_status.get(conn, share_pack_id, version)
+            rows.append((pack_row, (status or {}).get("approval_plan") or None))
+    (old, old_plan), (new, new_plan) = rows
+    body = {
+        "share_pack_id": share_pack_id,
+        "from_version": from_version,
+        "to_version": to_version,
+        "from_record_hash": old["record_hash"],
+        "to_record_hash": new["record_hash"],
+        "document": version_diff.document_changes(old["config"] or {}, new["config"] or {}),
+        "plan": (
+            version_diff.plan_changes(old_plan, new_plan)
+            if old_plan is not None and new_plan is not None
+            else None
+        ),
+    }
+    return VersionDiff.model_validate(body)

@@ -51,7 +51,7 @@ def test_sql_transition_table_equals_the_python_table(pg: DictConnection) -> Non
         ]  # type: ignore[index]
     }
     assert allowed_in_sql == set(ALLOWED_TRANSITIONS)
-    assert len(allowed_in_sql) == 17
+    assert len(allowed_in_sql) == 19  # V0007: QUEUED and PENDING_APPROVAL -> WITHDRAWN
 
 
 def test_i7_forbidden_update_is_rejected_by_the_trigger(

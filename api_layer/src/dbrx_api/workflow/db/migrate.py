@@ -29,7 +29,7 @@ from psycopg.rows import tuple_row
 logger = logging.getLogger(__name__)
 
 # The schema version this code expects (the highest migration file); reported by /workflow/health.
-EXPECTED_SCHEMA_VERSION = 6
+EXPECTED_SCHEMA_VERSION = 7
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 NO_TRANSACTION_MARKER = "-- migrate: no-transaction"

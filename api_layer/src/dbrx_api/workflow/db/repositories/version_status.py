@@ -32,9 +32,10 @@ class Status(StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     SUPERSEDED = "SUPERSEDED"
+    WITHDRAWN = "WITHDRAWN"
 
 
-# docs/WORKFLOW.md §4.3 and docs/GOVERNANCE.md §1, mirrored by deltashare.is_allowed_transition() (V0002; a test compares both).
+# docs/WORKFLOW.md §4.3 and docs/GOVERNANCE.md §1, mirrored by deltashare.is_allowed_transition() (V0007; a test compares both).
 ALLOWED_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
     {
         (None, Status.RECEIVED),
@@ -54,6 +55,8 @@ ALLOWED_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
         (Status.PENDING_APPROVAL, Status.REJECTED),
         (Status.COMPLETED, Status.QUEUED),
         (Status.FAILED, Status.QUEUED),
+        (Status.QUEUED, Status.WITHDRAWN),
+        (Status.PENDING_APPROVAL, Status.WITHDRAWN),
     }
 )
 
