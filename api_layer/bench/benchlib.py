@@ -1,6 +1,6 @@
 """Shared pieces of the benchmarks: machine description, the emulator and API as real processes, a load generator.
 
-Method (engineering notes (i)): every figure is a ratio of two sides measured in the same run, interleaved
+Method: every figure is a ratio of two sides measured in the same run, interleaved
 (A B, B A, ...) after a warm-up, reported as medians with the machine description. Servers bind 127.0.0.1, are
 bounded in time and stopped by their PID.
 

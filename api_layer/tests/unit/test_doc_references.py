@@ -27,7 +27,10 @@ CITATION = re.compile(
 NUMBER = re.compile(r"§ ?(?P<section>[0-9]+(?:\.[0-9]+)*)")
 # Sections of other standards keep their own numbering: RFC 9110 §15.5.6.
 FOREIGN = re.compile(r"RFC ?[0-9]+,? ?§ ?[0-9]+(?:\.[0-9]+)*")
-OUTSIDE = re.compile(r"\.\./(?:shared|reference|spec)/|shared/(?:spec|reference)/")
+# The first contract's folders and notes outside the repository, by path or by name.
+OUTSIDE = re.compile(
+    r"\.\./(?:shared|reference|spec)/|shared/(?:spec|reference)/|engineering[ -]notes"
+)
 HEADING = re.compile(r"(?m)^#+\s+(?:§\s*)?(?P<number>[0-9]+(?:\.[0-9]+)*)[.\s]")
 
 
@@ -94,6 +97,7 @@ def test_the_checker_sees_the_mistakes_it_is_for() -> None:
     assert CITATION.search("see API.md §1.6") is not None
     assert CITATION.search("see API.md §1.6")["prefix"] is None  # type: ignore[index]
     assert OUTSIDE.search("(`../reference/databricks-wire-contract.md`)") is not None
+    assert OUTSIDE.search("DogStatsD (engineering notes (d))") is not None
     ranged = CITATION.search("docs/WORKFLOW.md §9.4-§9.6, §9.9")
     assert ranged is not None
     assert [m.group("section") for m in NUMBER.finditer(ranged.group("more"))] == ["9.6", "9.9"]

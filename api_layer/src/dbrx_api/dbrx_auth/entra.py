@@ -1,4 +1,4 @@
-"""In-process validation of Microsoft Entra ID access tokens (docs/API.md §1.2, engineering notes (b)).
+"""In-process validation of Microsoft Entra ID access tokens (docs/API.md §1.2).
 
 `TokenValidator.validate(token)` returns the caller's `Principal` or raises `AuthenticationError`
 (`auth_invalid`, with `WWW-Authenticate: Bearer error="invalid_token"`). Only RS256 is accepted; the key is chosen

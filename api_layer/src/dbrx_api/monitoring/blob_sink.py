@@ -1,4 +1,4 @@
-"""Azure Blob log sink: JSON lines appended to one append blob per hour and instance (engineering notes (e)).
+"""Azure Blob log sink: JSON lines appended to one append blob per hour and instance (settings: docs/API.md §15.3).
 
 Blob names: `logs/{app}/{yyyy}/{mm}/{dd}/{HH}/{instance}.jsonl` (UTC hour of each record). Each flush writes **one**
 `append_block` per blob (split only above the 4 MiB block limit): an append blob holds at most 50 000 blocks, so

@@ -1,4 +1,4 @@
-"""Datadog log sinks (engineering notes (d)).
+"""Datadog log sinks (settings: docs/API.md §15.3).
 
 * `file` (default on Azure Web App): JSON lines under `$HOME/LogFiles/deltashare/` (per process and UTC day,
   `{service}-{instance}-{yyyymmdd}.log`), tailed by the Datadog Agent sidecar; files older than 7 days are pruned.

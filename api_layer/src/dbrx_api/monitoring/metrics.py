@@ -1,4 +1,4 @@
-"""Metrics: DogStatsD to the Datadog Agent (engineering notes (d)), or nothing.
+"""Metrics: DogStatsD to the Datadog Agent (settings: docs/API.md §15.3), or nothing.
 
 All names live under the namespace `deltashare`; durations are explicit milliseconds (`…duration_ms`, never
 `statsd.timed`, which sends seconds unless told otherwise). Tags are low-cardinality: route *templates*, methods,
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from typing import Literal
 
 from datadog.dogstatsd.base import DogStatsd
 
@@ -23,6 +24,7 @@ _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_\-./:]")
 _MAX_TAG_CHARS = 100
 
 Tags = Mapping[str, str | int]
+AlertType = Literal["info", "success", "warning", "error"]
 
 
 class Metrics:
@@ -36,6 +38,12 @@ class Metrics:
 
     def distribution(self, name: str, value: float, tags: Tags | None = None) -> None:
         """Record one sample of `name` (latencies in milliseconds)."""
+
+    def event(
+        self, title: str, text: str, *, alert_type: AlertType = "info", tags: Tags | None = None
+    ) -> None:
+        """A Datadog event (the event stream and monitors on it): something a person may want to know happened.
+        `title` and `text` must hold no secret."""
 
     def record_request(self, route: str, method: str, status: int, latency_ms: float) -> None:
         """One served HTTP request; `route` must be the route template, not the concrete path."""
@@ -106,6 +114,15 @@ class DatadogMetrics(Metrics):
             self._statsd.distribution(name, value, tags=format_tags(tags or {}))
         except Exception:  # noqa: BLE001
             logger.debug("metric %s not sent", name)
+
+    def event(
+        self, title: str, text: str, *, alert_type: AlertType = "info", tags: Tags | None = None
+    ) -> None:
+        """Event (`_e{…}`) over the same DogStatsD socket."""
+        try:
+            self._statsd.event(title, text, alert_type=alert_type, tags=format_tags(tags or {}))
+        except Exception:  # noqa: BLE001
+            logger.debug("event %s not sent", title)
 
     def close(self, timeout_s: float = 2.0) -> None:
         """Drain the sender queue (bounded) and close the socket."""

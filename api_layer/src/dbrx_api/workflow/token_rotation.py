@@ -24,6 +24,7 @@ from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
 
 from dbrx_api.dltshr.recipients import sdk_get_recipient, sdk_rotate_recipient_token
 from dbrx_api.errors import AppError, NotFoundError
+from dbrx_api.monitoring.metrics import AlertType
 from dbrx_api.schemas.common import from_epoch_ms, to_epoch_ms
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import transaction
@@ -39,6 +40,12 @@ CLAIM_LEASE_S = (
 )
 AUDIT_ACTOR = "deltashare:token-rotation-policy"
 METRIC = "token_rotation.sweep"
+# Outcomes a person may want to see in Datadog's event stream (a monitor can page on `error`): alert type, title.
+_EVENTS: dict[str, tuple[AlertType, str]] = {
+    "rotated": ("success", "DeltaShare rotated a recipient token"),
+    "blocked": ("warning", "DeltaShare could not rotate a recipient token: two active tokens"),
+    "failed": ("error", "DeltaShare token rotation failed"),
+}
 
 
 @dataclass
@@ -74,6 +81,16 @@ def sweep_token_rotations(ctx: WorkflowContext, *, performed_by: str) -> Rotatio
         getattr(report, outcome).append(where)
         if outcome != "not_due":
             ctx.metrics.increment(METRIC, tags={"result": outcome})
+        if outcome in _EVENTS:
+            alert_type, title = _EVENTS[outcome]
+            # Names and the pack are not secrets; the token id stays out (the log redaction treats it as one).
+            ctx.metrics.event(
+                title,
+                f"recipient {row['recipient_name']} in {row['workspace_url']}, share pack "
+                f"{row['share_pack_id']}: {outcome} under the pack's rotation policy",
+                alert_type=alert_type,
+                tags={"result": outcome},
+            )
     return report
 
 

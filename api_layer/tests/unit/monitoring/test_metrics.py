@@ -84,3 +84,15 @@ def test_disabled_metrics_are_no_ops() -> None:
     metrics.record_request("/health", "GET", 200, 1.0)
     metrics.record_provisioning_step("share.create", "ok", 1.0)
     metrics.close()
+
+
+def test_an_event_reaches_the_agent_as_a_dogstatsd_event(statsd_listener: StatsdListener) -> None:
+    """`event` sends `_e{len(title),len(text)}:title|text|t:<alert type>|#tags` over the metrics socket."""
+    metrics = _metrics(statsd_listener.port)
+    metrics.event(
+        "DeltaShare rotated a recipient token", "acme", alert_type="success", tags={"result": "ok"}
+    )
+    metrics.close()
+    assert statsd_listener.lines(1) == [
+        f"_e{{36,4}}:DeltaShare rotated a recipient token|acme|t:success|#result:ok,{CONSTANT_TAGS}"
+    ]

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from dbrx_api.main import create_app
 from dbrx_api.monitoring import Metrics
-from dbrx_api.monitoring.metrics import Tags
+from dbrx_api.monitoring.metrics import AlertType, Tags
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.repositories import audit_trail, recipients, token_rotation_claims
 from dbrx_api.workflow.orchestrator.plan import plan_pack
@@ -52,10 +52,17 @@ class RecordingMetrics(Metrics):
 
     def __init__(self) -> None:
         self.counted: list[tuple[str, dict[str, str | int]]] = []
+        self.events: list[tuple[str, str, str]] = []
 
     def increment(self, name: str, value: int = 1, tags: Tags | None = None) -> None:
         """Remember the increment."""
         self.counted.append((name, dict(tags or {})))
+
+    def event(
+        self, title: str, text: str, *, alert_type: AlertType = "info", tags: Tags | None = None
+    ) -> None:
+        """Remember the event."""
+        self.events.append((alert_type, title, text))
 
 
 @pytest.fixture
@@ -206,6 +213,11 @@ def test_two_workers_rotate_a_due_token_exactly_once_and_the_report_shows_both_t
     )
     assert audit["new_values"]["token_id"] == new_id
     assert metrics.counted == [("token_rotation.sweep", {"result": "rotated"})]
+    ((alert_type, title, text),) = metrics.events
+    assert (alert_type, title) == ("success", "DeltaShare rotated a recipient token")
+    assert "acme_external" in text
+    assert old_id not in text
+    assert new_id not in text
     # The pack's history lists the rotation (GET /workflow/sharepack/{id}/history).
     history_view = get_history(orch_ctx, str(stored.share_pack_id), include_config=False)
     (entry,) = history_view.token_rotations
@@ -226,6 +238,7 @@ def test_two_workers_rotate_a_due_token_exactly_once_and_the_report_shows_both_t
     again = sweep_token_rotations(orch_ctx, performed_by="w3")
     assert again.blocked == [f"{url}/acme_external"]
     assert orch_emu.count("recipients.rotate_token") == 0
+    assert [event[0] for event in metrics.events] == ["success", "warning"]
 
 
 def test_the_claim_alone_keeps_concurrent_sweeps_to_one_rotation(
