@@ -259,8 +259,9 @@ def test_an_approver_approves_a_destructive_pack_in_the_console_and_the_uploader
         # The run completes; the timeline shows the upload by Ann and the approval by John.
         done = wait_status(as_john, pack_id, 1, {"COMPLETED", "FAILED", "PENDING_APPROVAL"})
         assert done["status"] == "COMPLETED", done
-        page.reload()
+        # No reload by the test: the page follows a queued or running version by itself.
         expect(page.locator("#pack-status")).to_have_text("COMPLETED")
+        expect(page.locator("#pack-status")).to_have_attribute("data-live", "false")
         timeline = page.locator("#version-1")
         expect(timeline).to_contain_text("version 1 uploaded")
         expect(timeline.locator(".event-upload .who")).to_have_text("ann@example.com")

@@ -28,7 +28,20 @@ function confirmDestructive(root) {
   }
 }
 
+// A queued or running version: the page follows it (reloads every 5 s) until it settles, unless the viewer is
+// writing a comment.
+function followProgress(root) {
+  if (!root.querySelector("[data-live='true']")) return;
+  window.setInterval(() => {
+    const writing = [...root.querySelectorAll("textarea, input[type='text']")].some(
+      (field) => field.value || field === document.activeElement,
+    );
+    if (!writing) window.location.reload();
+  }, 5000);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   localiseTimes(document);
   confirmDestructive(document);
+  followProgress(document);
 });
