@@ -7,6 +7,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -194,14 +195,12 @@ def test_lock_timeout_when_another_instance_keeps_the_lock(
     assert raised.value.code == "migration_lock_timeout"
 
 
-def test_v0004_keeps_recipients_recorded_before_it_unchanged(
-    make_database: Callable[[], str], tmp_path: Path
-) -> None:
-    """A recipient recorded by the code of V0003 (no `properties` column) is, after V0004, the same version to a
-    record without properties (NULL stays out of `record_hash`); declaring properties, even `{}`, is a new one."""
-    url = make_database()
+def _recorded_without(
+    url: str, tmp_path: Path, migration: str, column: str
+) -> tuple[RecipientRecord, scd2.Scd2Result]:
+    """A recipient recorded by the code before `migration` (its row has no `column`), then every migration applied."""
     directory = _copy_migrations(tmp_path)
-    (directory / "V0004__recipient_properties.sql").unlink()
+    (directory / migration).unlink()
     apply_migrations(url, directory=directory)
     record = RecipientRecord(
         workspace_url="https://adb-1.7.azuredatabricks.net",
@@ -213,7 +212,7 @@ def test_v0004_keeps_recipients_recorded_before_it_unchanged(
     )
     with psycopg.connect(url, row_factory=dict_row) as conn:
         before = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
-        del before["properties"]  # what the V0003 code wrote
+        del before[column]  # what the code before the migration wrote
         before["ip_access_list"] = list(record.ip_access_list)
         key = {
             "workspace_url": before.pop("workspace_url"),
@@ -229,61 +228,35 @@ def test_v0004_keeps_recipients_recorded_before_it_unchanged(
             bookkeeping={"source_version": 1, "source_run_id": None},
         )
     apply_migrations(url)
-    with psycopg.connect(url, row_factory=dict_row) as conn:
-        same = recipients.record(conn, record, changed_by="w")
-        managed = recipients.record(
-            conn, dataclasses.replace(record, properties={}), changed_by="w"
-        )
-    assert (same.changed, same.row["record_hash"]) == (False, first.row["record_hash"])
-    assert same.row["properties"] is None
-    assert (managed.changed, managed.version, managed.row["properties"]) == (True, 2, {})
+    return record, first
 
 
-def test_v0005_keeps_recipients_recorded_before_it_unchanged(
-    make_database: Callable[[], str], tmp_path: Path
+@pytest.mark.parametrize(
+    ("migration", "column", "declared"),
+    [
+        ("V0004__recipient_properties.sql", "properties", {}),
+        (
+            "V0005__token_rotation_policy.sql",
+            "token_rotation_policy",
+            {"rotate_before_expiry_days": 14, "grace_hours": 24},
+        ),
+    ],
+)
+def test_a_new_recipient_column_keeps_recipients_recorded_before_it_unchanged(
+    make_database: Callable[[], str],
+    tmp_path: Path,
+    migration: str,
+    column: str,
+    declared: dict[str, object],
 ) -> None:
-    """A recipient recorded by the code of V0004 (no `token_rotation_policy` column) is, after V0005, the same
-    version to a record without a policy (NULL stays out of `record_hash`); declaring a policy is a new one."""
+    """A recipient recorded before the migration that added `column` is, after it, the same version to a record
+    without the field (NULL stays out of `record_hash`); declaring it, even empty, makes a new version."""
     url = make_database()
-    directory = _copy_migrations(tmp_path)
-    (directory / "V0005__token_rotation_policy.sql").unlink()
-    apply_migrations(url, directory=directory)
-    record = RecipientRecord(
-        workspace_url="https://adb-1.7.azuredatabricks.net",
-        recipient_name="acme",
-        recipient_type="D2O",
-        created_by_pack=True,
-        description="partner",
-        ip_access_list=("10.0.0.0/8",),
-    )
-    with psycopg.connect(url, row_factory=dict_row) as conn:
-        before = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
-        del before["token_rotation_policy"]  # what the V0004 code wrote
-        before["ip_access_list"] = list(record.ip_access_list)
-        key = {
-            "workspace_url": before.pop("workspace_url"),
-            "recipient_name": before.pop("recipient_name"),
-        }
-        first = scd2.scd2_write(
-            conn,
-            recipients.TABLE,
-            key,
-            before,
-            changed_by="w",
-            reason="provisioned",
-            bookkeeping={"source_version": 1, "source_run_id": None},
-        )
-    apply_migrations(url)
-    policy = {"rotate_before_expiry_days": 14, "grace_hours": 24}
+    record, first = _recorded_without(url, tmp_path, migration, column)
     with psycopg.connect(url, row_factory=dict_row) as conn:
         same = recipients.record(conn, record, changed_by="w")
-        managed = recipients.record(
-            conn, dataclasses.replace(record, token_rotation_policy=policy), changed_by="w"
-        )
+        changes: dict[str, Any] = {column: declared}
+        managed = recipients.record(conn, dataclasses.replace(record, **changes), changed_by="w")
     assert (same.changed, same.row["record_hash"]) == (False, first.row["record_hash"])
-    assert same.row["token_rotation_policy"] is None
-    assert (managed.changed, managed.version, managed.row["token_rotation_policy"]) == (
-        True,
-        2,
-        policy,
-    )
+    assert same.row[column] is None
+    assert (managed.changed, managed.version, managed.row[column]) == (True, 2, declared)

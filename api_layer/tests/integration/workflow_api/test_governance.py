@@ -22,22 +22,13 @@ from databricks.sdk.service.sharing import (
 from fastapi.testclient import TestClient
 
 from fixtures.orchestrator import sample_pack
-from fixtures.tokens import TokenFactory
+from fixtures.tokens import Caller, TokenFactory
 
 pytestmark = pytest.mark.integration
 
 UPLOAD = "/workflow/sharepack/upload_and_validate"
 SETTLED = {"COMPLETED", "FAILED", "REJECTED", "SUPERSEDED", "PENDING_APPROVAL"}
 WRITER, APPROVER, ADMIN = "DeltaShare.Writer", "DeltaShare.Approver", "DeltaShare.Admin"
-
-
-class Caller:
-    """One signed-in person: their headers for every request."""
-
-    def __init__(self, factory: TokenFactory, oid: str, email: str, *roles: str) -> None:
-        self.oid = oid
-        token = factory.mint(oid=oid, sub=oid, preferred_username=email, roles=list(roles))
-        self.headers = {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

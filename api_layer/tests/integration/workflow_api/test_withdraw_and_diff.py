@@ -18,21 +18,12 @@ from fastapi.testclient import TestClient
 from dbrx_api.workflow.queue.consumer import Consumer
 from dbrx_api.workflow.queue.run import Outcome
 from fixtures.orchestrator import sample_pack, second_version
-from fixtures.tokens import TokenFactory
+from fixtures.tokens import Caller, TokenFactory
 
 pytestmark = pytest.mark.integration
 
 UPLOAD = "/workflow/sharepack/upload_and_validate"
 UNKNOWN = "00000000-0000-4000-8000-0000000000ff"
-
-
-class Caller:
-    """One signed-in person: their headers for every request."""
-
-    def __init__(self, factory: TokenFactory, oid: str, email: str, *roles: str) -> None:
-        self.oid = oid
-        token = factory.mint(oid=oid, sub=oid, preferred_username=email, roles=list(roles))
-        self.headers = {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
