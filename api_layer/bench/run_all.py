@@ -5,7 +5,8 @@
 * P1 `GET /shares` through the API vs the SDK call direct to the emulator (`bench_shares`);
 * P2/P3 provisioning (`bench_provisioning`, the orchestrator's), P4 parse + validate (`bench_parse`): run through
   their `main()` when the modules exist, reported "missing" otherwise;
-* P5 upstream calls of the metrics endpoint against their bound (`bench_metrics`).
+* P5 upstream calls of the metrics endpoint against their bound (`bench_metrics`);
+* P6 scale-out: packs per minute with 1, 2 and 4 worker processes through Azurite + PostgreSQL (`bench_scaleout`).
 
 The figures, the command and the machine description are written to `api_layer/bench/RESULTS.md` (unless
 `--no-results` or `--only`).
@@ -35,9 +36,9 @@ if str(BENCH_DIR.parent) not in sys.path:
 from bench import bench_metrics, bench_shares, benchlib  # noqa: E402 - after the path set-up above
 
 RESULTS = BENCH_DIR / "RESULTS.md"
-FIGURES = ("P1", "P2", "P3", "P4", "P5")
+FIGURES = ("P1", "P2", "P3", "P4", "P5", "P6")
 # Modules of other engineers, run through their own `main()`: figure label -> module name.
-EXTERNAL = {"P2/P3": "bench_provisioning", "P4": "bench_parse"}
+EXTERNAL = {"P2/P3": "bench_provisioning", "P4": "bench_parse", "P6": "bench_scaleout"}
 
 
 NOTES = [
