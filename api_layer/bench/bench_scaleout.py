@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 import time
@@ -44,6 +45,7 @@ for extra_path in (API_LAYER, API_LAYER / "tests"):
 
 from bench.benchlib import (  # noqa: E402 - after the path set-up above
     ServerProcess,
+    cpu_seconds,
     machine_description,
     start_emulator,
     update_results_section,
@@ -78,6 +80,8 @@ class Round:
     pickups_s: list[float]
     provisioned_twice: int
     duplicate_resources: int
+    worker_cpu_s: float
+    emulator_cpu_s: float
 
     @property
     def packs_per_minute(self) -> float:
@@ -175,6 +179,8 @@ def measure(workers: int, packs: int, latency_ms: float, timeout_s: float, log_d
         emulator.control.post("/latency", json={"fixed_ms": latency_ms}).raise_for_status()
 
         texts = {f"scale-{i:03d}.yaml": pack_text(i, emulator.url) for i in range(packs)}
+        worker_pids = [process.pid for process in processes]
+        worker_cpu, emulator_cpu = cpu_seconds(worker_pids), cpu_seconds([emulator.process.pid])
         uploaded: dict[UUID, datetime] = {}
         first_upload = time.monotonic()
         for name, text in texts.items():
@@ -188,6 +194,8 @@ def measure(workers: int, packs: int, latency_ms: float, timeout_s: float, log_d
             uploaded[UUID(str(result.response.share_pack_id))] = datetime.now(UTC)
         final = wait_final(runtime, packs, time.monotonic() + timeout_s)
         seconds = time.monotonic() - first_upload
+        worker_cpu = cpu_seconds(worker_pids) - worker_cpu
+        emulator_cpu = cpu_seconds([emulator.process.pid]) - emulator_cpu
         runs = _runs(runtime)
         emulator.control.post("/latency", json={"fixed_ms": 0}).raise_for_status()
         return Round(
@@ -198,6 +206,8 @@ def measure(workers: int, packs: int, latency_ms: float, timeout_s: float, log_d
             pickups_s=_pickups(runs, uploaded),
             provisioned_twice=_provisioned_twice(runs),
             duplicate_resources=duplicate_resources(emulator),
+            worker_cpu_s=worker_cpu,
+            emulator_cpu_s=emulator_cpu,
         )
 
 
@@ -212,7 +222,8 @@ def report(rounds: list[Round]) -> list[str]:
             f"P6   {r.workers} worker(s): {r.completed}/{r.packs} COMPLETED in {r.seconds:.1f} s = "
             f"{r.packs_per_minute:.1f} packs/min; pickup p95 {r.pickup_p95_s:.2f} s over "
             f"{len(r.pickups_s)} pickups; provisioned twice {r.provisioned_twice}; duplicate resources "
-            f"{r.duplicate_resources}"
+            f"{r.duplicate_resources}; CPU per pack: workers {1000 * r.worker_cpu_s / r.packs:.0f} ms, "
+            f"emulator {1000 * r.emulator_cpu_s / r.packs:.0f} ms (of {os.cpu_count()} cores)"
         )
     one, most = rounds[0], rounds[-1]
     ratio = most.packs_per_minute / one.packs_per_minute if one.packs_per_minute else 0.0
