@@ -15,6 +15,7 @@ Secrets are never read into the pack: no token, no activation link.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,7 +226,11 @@ def build_pack(
             wanted_recipients.update(grants[name])
     for name in sorted(wanted_recipients):
         _recipient(draft, reader, name)
-    by_source = _pipelines_by_source(reader) if request.include_pipelines else {}
+    by_source = (
+        _pipelines_by_source(reader, settings.workflow.worker.workspace_max_inflight)
+        if request.include_pipelines
+        else {}
+    )
     for name, live in live_shares.items():
         _share(
             draft, reader, settings, name, live.comment, live.objects or [], grants[name], by_source
@@ -461,11 +466,12 @@ def _with_targets(values: dict[str, Any], chosen: list[Pipeline]) -> list[Pipeli
 # ------------------------------------------------------------------------------------------ pipelines
 
 
-def _pipelines_by_source(reader: LiveReader) -> dict[str, list[GetPipelineResponse]]:
+def _pipelines_by_source(reader: LiveReader, parallel: int) -> dict[str, list[GetPipelineResponse]]:
     """Every pipeline of the workspace with a pack-style source table, by that table (one list, one get each).
 
     A pipeline's spec says which table it reads only in its detail, so the export lists the pipelines once and
-    reads each one once (the `LiveReader` cache serves later reads of the same id).
+    reads each one once, `parallel` at a time as provisioning's reads are (the `LiveReader` cache serves later
+    reads of the same id).
     """
     with upstream("pipeline"):
         ids = [
@@ -474,8 +480,9 @@ def _pipelines_by_source(reader: LiveReader) -> dict[str, list[GetPipelineRespon
             if info.pipeline_id
         ]
     by_source: dict[str, list[GetPipelineResponse]] = {}
-    for pipeline_id in sorted(ids):
-        detail = reader.pipeline(pipeline_id)
+    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="export") as pool:
+        details = list(pool.map(reader.pipeline, sorted(ids)))
+    for detail in details:
         spec = detail.spec if detail is not None else None
         source = ((spec.configuration or {}).get(SOURCE_TABLE_KEY) if spec else None) or ""
         if detail is not None and source:
