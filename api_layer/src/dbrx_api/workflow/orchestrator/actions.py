@@ -88,8 +88,8 @@ class Action[W]:
     )
     name: str
     kind: Verb
-    order: int
     work: W
+    order: int = 0  # position in the canonical order; 0: `ORDER` of the step type (`__post_init__`)
     deps: set[str] = field(default_factory=set)
     calls: int = 0
     diff: dict[str, Any] | None = None
@@ -100,6 +100,10 @@ class Action[W]:
     adopt: bool = False  # takes over a live object no pack manages (plan action `adopt`)
     step_prefix: StepType | None = None  # e.g. DELETE_PIPELINE for a pipeline deletion
     seq: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.order:
+            self.order = ORDER[self.step_type]
 
     @property
     def step_type(self) -> StepType:

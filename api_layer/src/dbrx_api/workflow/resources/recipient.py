@@ -41,7 +41,6 @@ from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 from dbrx_api.workflow.models.pack import Recipient, SharePack, TokenRotationPolicy
 from dbrx_api.workflow.orchestrator.actions import (
-    ORDER,
     Action,
     AnyAction,
     StepType,
@@ -552,7 +551,6 @@ def _plan_one(graph: GraphBuilder, recipient: Recipient) -> None:
                 RESOURCE_TYPE,
                 recipient.name,
                 Verb.CREATE,
-                ORDER[RESOURCE_TYPE],
                 work,
                 calls=1,
                 after=_create_after(desired, recipient),
@@ -574,7 +572,6 @@ def _plan_one(graph: GraphBuilder, recipient: Recipient) -> None:
                 RESOURCE_TYPE,
                 recipient.name,
                 Verb.NOOP if change.empty else Verb.UPDATE,
-                ORDER[RESOURCE_TYPE],
                 work,
                 calls=0 if change.empty else 1,
                 diff=diff or None,
@@ -600,7 +597,6 @@ def _plan_token(graph: GraphBuilder, recipient: Recipient, work: RecipientWork) 
             ROTATION,
             recipient.name,
             kind,
-            ORDER[ROTATION],
             TokenWork(recipient, state),
             deps={step_key(RESOURCE_TYPE, recipient.name)},
             calls=1 if kind == Verb.ROTATE_TOKEN else 0,

@@ -38,7 +38,6 @@ from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.pack import CronSchedule as PackCron
 from dbrx_api.workflow.models.pack import Pipeline, Share, SharePack
 from dbrx_api.workflow.orchestrator.actions import (
-    ORDER,
     Action,
     Adoption,
     AnyAction,
@@ -235,7 +234,6 @@ def _plan_schedule(graph: GraphBuilder, pipeline: Pipeline, pipeline_work: Pipel
                     RESOURCE_TYPE,
                     job_name,
                     Verb.DELETE,
-                    ORDER[RESOURCE_TYPE],
                     work,
                     deps=deps,
                     calls=1,
@@ -279,7 +277,6 @@ def _plan_schedule(graph: GraphBuilder, pipeline: Pipeline, pipeline_work: Pipel
                 RESOURCE_TYPE,
                 job_name,
                 Verb.CREATE,
-                ORDER[RESOURCE_TYPE],
                 work,
                 deps=deps,
                 calls=1,
@@ -301,7 +298,6 @@ def _plan_schedule(graph: GraphBuilder, pipeline: Pipeline, pipeline_work: Pipel
             RESOURCE_TYPE,
             job_name,
             Verb.NOOP if calls == 0 else Verb.UPDATE,
-            ORDER[RESOURCE_TYPE],
             work,
             deps=deps,
             calls=calls,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dbrx_api.jobs.pipelines import sdk_create_schema
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.pack import SharePack
-from dbrx_api.workflow.orchestrator.actions import ORDER, Action, AnyAction, StepType, Verb
+from dbrx_api.workflow.orchestrator.actions import Action, AnyAction, StepType, Verb
 from dbrx_api.workflow.orchestrator.live import LiveReader
 from dbrx_api.workflow.orchestrator.steps import RunContext, StepResult
 from dbrx_api.workflow.resources.pipeline import pipeline_target
@@ -59,7 +59,6 @@ def _plan_schemas(graph: GraphBuilder) -> None:
                 RESOURCE_TYPE,
                 full_name,
                 Verb.CREATE if missing else Verb.NOOP,
-                ORDER[RESOURCE_TYPE],
                 SchemaWork(catalog, schema),
                 calls=1 if missing else 0,
             )

@@ -47,7 +47,6 @@ from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.db.repositories.shares import ShareRecord
 from dbrx_api.workflow.models.pack import VOLUME_MODEL_TYPES, Asset, Share, SharePack
 from dbrx_api.workflow.orchestrator.actions import (
-    ORDER,
     Action,
     AnyAction,
     StepType,
@@ -539,7 +538,6 @@ def _plan_one(graph: GraphBuilder, share: Share) -> None:
                 RESOURCE_TYPE,
                 share.name,
                 Verb.CREATE,
-                ORDER[RESOURCE_TYPE],
                 work,
                 calls=1,
                 after=after,
@@ -551,7 +549,6 @@ def _plan_one(graph: GraphBuilder, share: Share) -> None:
                 RESOURCE_TYPE,
                 share.name,
                 Verb.UPDATE,
-                ORDER[RESOURCE_TYPE],
                 work,
                 calls=1,
                 diff=share_diff,
@@ -560,9 +557,7 @@ def _plan_one(graph: GraphBuilder, share: Share) -> None:
         graph.adopting(share_action, row, owned)
     else:
         work.comment_rides = comment is not None
-        share_action = graph.add(
-            Action(RESOURCE_TYPE, share.name, Verb.NOOP, ORDER[RESOURCE_TYPE], work)
-        )
+        share_action = graph.add(Action(RESOURCE_TYPE, share.name, Verb.NOOP, work))
         graph.adopting(share_action, row, owned)
     objects_diff: dict[str, Any] | None = None
     if not changes.empty or work.comment_rides:
@@ -574,7 +569,6 @@ def _plan_one(graph: GraphBuilder, share: Share) -> None:
             OBJECTS,
             share.name,
             Verb.NOOP if objects_diff is None else Verb.UPDATE,
-            ORDER[OBJECTS],
             work,
             deps={step_key(RESOURCE_TYPE, share.name)},
             calls=changes.calls() if objects_diff is not None else 0,
@@ -607,7 +601,6 @@ def _plan_grants(graph: GraphBuilder, share: Share, work: ShareWork) -> None:
             GRANTS,
             share.name,
             Verb.UPDATE if changed else Verb.NOOP,
-            ORDER[GRANTS],
             work,
             deps=deps,
             calls=1 if changed else 0,
