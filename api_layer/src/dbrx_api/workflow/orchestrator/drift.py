@@ -20,12 +20,12 @@ from uuid import UUID
 from dbrx_api.errors import AppError
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import database_unavailable
-from dbrx_api.workflow.db.repositories import pipelines, recipients, share_packs, shares
+from dbrx_api.workflow.db.repositories import share_packs
 from dbrx_api.workflow.models.pack import SharePack, parse_canonical
 from dbrx_api.workflow.orchestrator.calls import forbid_mutations
 from dbrx_api.workflow.orchestrator.live import LiveReader
 from dbrx_api.workflow.orchestrator.prepare import counted_workspace
-from dbrx_api.workflow.resources import PIPELINE, RECIPIENT, SCHEDULE, SHARE, ResourceKind
+from dbrx_api.workflow.resources import KINDS
 
 STATES = ("in_sync", "drifted", "missing", "error")
 
@@ -133,13 +133,9 @@ def detect_drift(
     url = workspace.url
     with database_unavailable(), ctx.pool.connection() as conn, conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
-        recipient_rows = recipients.list_current(
-            conn, workspace_url=url, share_pack_id=share_pack_id
-        )
-        share_rows = shares.list_current(conn, workspace_url=url, share_pack_id=share_pack_id)
-        pipeline_rows = pipelines.list_current(conn, workspace_url=url, share_pack_id=share_pack_id)
+        rows = {kind: kind.recorded(conn, url, share_pack_id) for kind in KINDS}
         configs: dict[tuple[UUID, int], SharePack | None] = {}
-        for row in [*recipient_rows, *share_rows]:
+        for row in (row for kind_rows in rows.values() for row in kind_rows):
             source = _source(row)
             if source is None or source in configs:
                 continue
@@ -157,36 +153,24 @@ def detect_drift(
     checks: list[Callable[[], None]] = []
     items: list[DriftItem] = []
 
-    def item_for(resource_type: str, name: str, row: Mapping[str, Any]) -> DriftItem:
-        item = DriftItem(resource_type, name, row.get("share_pack_id"), row.get("source_version"))
-        items.append(item)
-        return item
-
-    def examine(kind: ResourceKind, name: str, identity: str, row: Mapping[str, Any]) -> None:
-        """Queue the check of one recorded row by its kind; `identity` is what the kind reads it by."""
-        item = item_for(kind.resource_type, name, row)
-        checks.append(
-            partial(
-                _examine,
-                item,
-                partial(kind.read, reader, identity),
-                partial(kind.drift, row, managed.pack(row)),
+    for kind, kind_rows in rows.items():
+        for row in kind_rows:
+            target = kind.drift_target(row, ctx.settings)
+            if target is None:
+                continue
+            name, identity = target
+            item = DriftItem(
+                str(kind.resource_type), name, row.get("share_pack_id"), row.get("source_version")
             )
-        )
-
-    for row in recipient_rows:
-        name = str(row["recipient_name"])
-        examine(RECIPIENT, name, name, row)
-    for row in share_rows:
-        name = str(row["share_name"])
-        examine(SHARE, name, name, row)
-    suffix = ctx.settings.databricks.schedules.job_name_suffix
-    for row in pipeline_rows:
-        name = str(row["pipeline_name"])
-        examine(PIPELINE, name, str(row.get("databricks_pipeline_id") or ""), row)
-        job_id = row.get("schedule_job_id")
-        if job_id is not None:
-            examine(SCHEDULE, f"{name}{suffix}", str(job_id), row)
+            items.append(item)
+            checks.append(
+                partial(
+                    _examine,
+                    item,
+                    partial(kind.read, reader, identity),
+                    partial(kind.drift, row, managed.pack(row)),
+                )
+            )
     parallel = ctx.settings.workflow.worker.workspace_max_inflight
     if checks:
         with ThreadPoolExecutor(
@@ -194,7 +178,7 @@ def detect_drift(
         ) as pool:
             for future in [pool.submit(check) for check in checks]:
                 future.result()
-    order = {"recipient": 0, "share": 1, "pipeline": 2, "schedule": 3}
+    order = {str(kind.resource_type): index for index, kind in enumerate(KINDS)}
     items.sort(key=lambda i: (order[i.resource_type], i.name.lower()))
     return DriftReport(
         workspace_url=url,

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
+    from dbrx_api.settings import Settings
+    from dbrx_api.workflow.db.connection import DictConnection
     from dbrx_api.workflow.models.pack import SharePack
     from dbrx_api.workflow.orchestrator.actions import AnyAction, StepType
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
@@ -55,6 +59,16 @@ class ResourceKind(Protocol):
         self, row: Mapping[str, Any], pack: SharePack | None, live: Any
     ) -> list[dict[str, Any]]:
         """Differences between a recorded row (as the recording pack version managed it) and the live object."""
+        ...
+
+    def recorded(
+        self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None
+    ) -> list[dict[str, Any]]:
+        """The current recorded rows drift examines for this kind (of one pack when `share_pack_id` is given)."""
+        ...
+
+    def drift_target(self, row: Mapping[str, Any], settings: Settings) -> tuple[str, str] | None:
+        """`(name in the drift report, what `read` reads it by)` of a recorded row; None: nothing to examine."""
         ...
 
 

@@ -61,6 +61,10 @@ from dbrx_api.workflow.resources import set_difference
 from dbrx_api.workflow.validators.fields import is_email, split_tag
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
+    from dbrx_api.settings import Settings
+    from dbrx_api.workflow.db.connection import DictConnection
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 
@@ -705,6 +709,19 @@ class PipelineKind:
         records every field it manages, so the recording pack version is not needed."""
         del pack
         return drift_differences(row, live)
+
+    def recorded(
+        self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None
+    ) -> list[dict[str, Any]]:
+        """Current recorded pipelines."""
+        return pipelines.list_current(
+            conn, workspace_url=workspace_url, share_pack_id=share_pack_id
+        )
+
+    def drift_target(self, row: Mapping[str, Any], settings: Settings) -> tuple[str, str] | None:
+        """A pipeline is read by its recorded id (an empty id reads as missing)."""
+        del settings
+        return str(row["pipeline_name"]), str(row.get("databricks_pipeline_id") or "")
 
 
 PIPELINE = PipelineKind()

@@ -61,6 +61,10 @@ from dbrx_api.workflow.resources import deletion_row
 from dbrx_api.workflow.validators.fields import FieldError, check_ip
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
+    from dbrx_api.settings import Settings
+    from dbrx_api.workflow.db.connection import DictConnection
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 
@@ -879,6 +883,20 @@ class RecipientKind:
     ) -> list[dict[str, Any]]:
         """Recorded vs live differences."""
         return drift_differences(row, pack, live)
+
+    def recorded(
+        self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None
+    ) -> list[dict[str, Any]]:
+        """Current recorded recipients."""
+        return recipients.list_current(
+            conn, workspace_url=workspace_url, share_pack_id=share_pack_id
+        )
+
+    def drift_target(self, row: Mapping[str, Any], settings: Settings) -> tuple[str, str] | None:
+        """A recipient is read by its name."""
+        del settings
+        name = str(row["recipient_name"])
+        return name, name
 
 
 RECIPIENT = RecipientKind()

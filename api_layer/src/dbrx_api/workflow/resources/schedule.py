@@ -33,6 +33,7 @@ from dbrx_api.jobs.cron import cron_equal
 from dbrx_api.jobs.schedules import sdk_create_job, sdk_update_job
 from dbrx_api.schemas.common import enum_text
 from dbrx_api.settings import ScheduleDefaults
+from dbrx_api.workflow.db.repositories import pipelines
 from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.pack import CronSchedule as PackCron
@@ -57,6 +58,10 @@ from dbrx_api.workflow.resources.pipeline import (
 )
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
+    from dbrx_api.settings import Settings
+    from dbrx_api.workflow.db.connection import DictConnection
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 
@@ -481,6 +486,21 @@ class ScheduleKind:
         """Recorded (on the pipeline row) vs live schedule job."""
         del pack
         return schedule_differences(row, live)
+
+    def recorded(
+        self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None
+    ) -> list[dict[str, Any]]:
+        """The recorded pipelines: a schedule job is recorded on its pipeline's row."""
+        return pipelines.list_current(
+            conn, workspace_url=workspace_url, share_pack_id=share_pack_id
+        )
+
+    def drift_target(self, row: Mapping[str, Any], settings: Settings) -> tuple[str, str] | None:
+        """The job recorded on a pipeline row, read by its id; None for a continuous pipeline (no job)."""
+        job_id = row.get("schedule_job_id")
+        if job_id is None:
+            return None
+        return f"{row['pipeline_name']}{settings.databricks.schedules.job_name_suffix}", str(job_id)
 
 
 SCHEDULE = ScheduleKind()

@@ -21,6 +21,10 @@ from dbrx_api.workflow.orchestrator.steps import RunContext, StepResult
 from dbrx_api.workflow.resources.pipeline import pipeline_target
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
+    from dbrx_api.settings import Settings
+    from dbrx_api.workflow.db.connection import DictConnection
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 
@@ -116,6 +120,18 @@ class SchemaKind:
         """Nothing is recorded, so nothing drifts."""
         del row, pack, live
         return []
+
+    def recorded(
+        self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None
+    ) -> list[dict[str, Any]]:
+        """Schemas are not recorded."""
+        del conn, workspace_url, share_pack_id
+        return []
+
+    def drift_target(self, row: Mapping[str, Any], settings: Settings) -> tuple[str, str] | None:
+        """Never called: no row is recorded."""
+        del row, settings
+        return None
 
 
 SCHEMA = SchemaKind()

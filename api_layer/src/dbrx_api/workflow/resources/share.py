@@ -66,6 +66,10 @@ from dbrx_api.workflow.resources.recipient import RESOURCE_TYPE as RECIPIENT_TYP
 from dbrx_api.workflow.validators.fields import parse_asset_name
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
+    from dbrx_api.settings import Settings
+    from dbrx_api.workflow.db.connection import DictConnection
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 
@@ -792,6 +796,18 @@ class ShareKind:
     ) -> list[dict[str, Any]]:
         """Recorded vs live differences."""
         return drift_differences(row, pack, live)
+
+    def recorded(
+        self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None
+    ) -> list[dict[str, Any]]:
+        """Current recorded shares."""
+        return shares.list_current(conn, workspace_url=workspace_url, share_pack_id=share_pack_id)
+
+    def drift_target(self, row: Mapping[str, Any], settings: Settings) -> tuple[str, str] | None:
+        """A share is read by its name."""
+        del settings
+        name = str(row["share_name"])
+        return name, name
 
 
 SHARE = ShareKind()
