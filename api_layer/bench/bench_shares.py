@@ -28,6 +28,7 @@ SHARES = 1_000
 LATENCY_MS = 5
 LATENCY_TARGET = 1.3
 THROUGHPUT_TARGET = 0.8
+PEAK_RSS_TARGET_MB = 200.0  # per API worker process (issue 16)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,14 @@ def measure(emulator: benchlib.Emulator, api: benchlib.Api, options: P1Options) 
     if errors:
         raise RuntimeError(f"{len(errors)} failed calls, e.g. {errors[0]}")
 
+    # Peak RSS of each uvicorn worker (the children of the API's main process, multiprocessing's resource
+    # tracker left out) after every round.
+    peaks = [
+        peak
+        for pid in benchlib.process_tree(api.process.pid)[1:] or [api.process.pid]
+        if "resource_tracker" not in benchlib.command_line(pid)
+        and (peak := benchlib.peak_rss_mb(pid)) is not None
+    ]
     latency = {side: benchlib.median(values) for side, values in p50.items()}
     throughput = {side: benchlib.median(values) for side, values in rps.items()}
     latency_ratio = latency["api"] / latency["sdk"]
@@ -157,4 +166,8 @@ def measure(emulator: benchlib.Emulator, api: benchlib.Api, options: P1Options) 
             )
             for side in ("api", "sdk")
         ),
+        f"P1 peak RSS per API worker in MiB after the rounds (concurrency "
+        f"{options.throughput_concurrency}, {SHARES:,} shares): "
+        f"{_format(max(peaks, default=0.0), PEAK_RSS_TARGET_MB, at_most=True)}",
+        f"   workers: {', '.join(f'{peak:.0f} MiB' for peak in peaks)}",
     ]

@@ -306,6 +306,28 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
+def command_line(pid: int) -> str:
+    """The process's command line from /proc (arguments joined by spaces); "" when it is gone."""
+    try:
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except OSError:
+        return ""
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident set size (`VmHWM` in /proc), in MiB; None when it is gone or without /proc."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return None
+
+
 # ---------------------------------------------------------------------------------------------- load
 
 
