@@ -7,12 +7,13 @@ from typing import Any
 import pytest
 from openpyxl.utils import get_column_letter
 
-from dbrx_api.workflow.models.pack import SharePack, canonical_json, record_hash
+from dbrx_api.workflow.models.pack import canonical_json, record_hash
 from dbrx_api.workflow.parsers.xlsx_writer import export_excel
 from fixtures.sharepacks import (
     column_of,
     line_of,
     load,
+    load_model,
     pack_yaml,
     rejection,
     row_of,
@@ -30,14 +31,8 @@ def _with(properties: Any) -> bytes:
     return pack_yaml(mutate)
 
 
-def _model(data: bytes, filename: str = "p.yaml") -> SharePack:
-    model = load(filename, data).model
-    assert isinstance(model, SharePack)
-    return model
-
-
 def test_a_mapping_is_read_with_values_as_their_text() -> None:
-    model = _model(_with({"tier": "gold", "level": 2, "ratio": 0.5, "vip": True, "note": ""}))
+    model = load_model(_with({"tier": "gold", "level": 2, "ratio": 0.5, "vip": True, "note": ""}))
     assert model.recipient[0].properties == {
         "level": "2",
         "note": "",
@@ -48,26 +43,26 @@ def test_a_mapping_is_read_with_values_as_their_text() -> None:
 
 
 def test_absent_is_not_managed_and_empty_is_managed() -> None:
-    absent = _model(pack_yaml())
-    empty = _model(_with({}))
+    absent = load_model(pack_yaml())
+    empty = load_model(_with({}))
     assert absent.recipient[0].properties is None
     assert empty.recipient[0].properties == {}
     # A pack without properties keeps its canonical content (and hash); {} is a different version.
     assert "properties" not in canonical_json(absent)
     assert record_hash(absent) != record_hash(empty)
-    assert _model(_with(None)).recipient[0].properties is None
+    assert load_model(_with(None)).recipient[0].properties is None
 
 
 def test_the_text_form_splits_on_semicolons_and_line_breaks() -> None:
-    model = _model(_with("country=DE; tier = gold\nformula=a=b;  empty="))
+    model = load_model(_with("country=DE; tier = gold\nformula=a=b;  empty="))
     assert model.recipient[0].properties == {
         "country": "DE",
         "empty": "",
         "formula": "a=b",
         "tier": "gold",
     }
-    assert _model(_with("{}")).recipient[0].properties == {}
-    assert _model(_with('{"list": "a;b"}')).recipient[0].properties == {"list": "a;b"}
+    assert load_model(_with("{}")).recipient[0].properties == {}
+    assert load_model(_with('{"list": "a;b"}')).recipient[0].properties == {"list": "a;b"}
 
 
 @pytest.mark.parametrize(
@@ -138,11 +133,11 @@ def _template_with_properties(value: str) -> bytes:
 
 
 def test_excel_cell_form() -> None:
-    model = _model(_template_with_properties("country=DE; tier=gold"), "p.xlsx")
+    model = load_model(_template_with_properties("country=DE; tier=gold"), "p.xlsx")
     acme = next(r for r in model.recipient if r.name == "acme_external")
     partner = next(r for r in model.recipient if r.name == "partner_analytics")
     assert (acme.properties, partner.properties) == ({"country": "DE", "tier": "gold"}, None)
-    emptied = _model(_template_with_properties("{}"), "p.xlsx")
+    emptied = load_model(_template_with_properties("{}"), "p.xlsx")
     assert next(r for r in emptied.recipient if r.name == "acme_external").properties == {}
 
 
@@ -158,9 +153,9 @@ def test_excel_cell_errors_name_the_cell() -> None:
 
 
 def test_excel_export_round_trips_properties() -> None:
-    model = _model(_with({"tier": "gold", "list": "a;b", "text": 'say "hi"\nthen'}))
-    for pack in (model, _model(_with({})), _model(_with({"tier": "gold"}))):
-        again = _model(export_excel(pack), "p.xlsx")
+    model = load_model(_with({"tier": "gold", "list": "a;b", "text": 'say "hi"\nthen'}))
+    for pack in (model, load_model(_with({})), load_model(_with({"tier": "gold"}))):
+        again = load_model(export_excel(pack), "p.xlsx")
         assert again == pack
         assert record_hash(again) == record_hash(pack)
 

@@ -13,6 +13,7 @@ from fixtures.sharepacks import (
     column_of,
     line_of,
     load,
+    load_model,
     pack_yaml,
     rejection,
     row_of,
@@ -31,12 +32,6 @@ def _with(policy: Any, *, index: int = 0, **more: Any) -> bytes:
     return pack_yaml(mutate)
 
 
-def _model(data: bytes, filename: str = "p.yaml") -> SharePack:
-    model = load(filename, data).model
-    assert isinstance(model, SharePack)
-    return model
-
-
 def test_a_policy_mapping_is_the_canonical_policy() -> None:
     loaded = load("p.yaml", _with({"rotate_before_expiry_days": 14, "grace_hours": 24}))
     assert isinstance(loaded.model, SharePack)
@@ -45,7 +40,7 @@ def test_a_policy_mapping_is_the_canonical_policy() -> None:
     )
     # A standing policy is not the one-shot rotation: no token_rotation_requested warning.
     assert "token_rotation_requested" not in {w.type for w in loaded.warnings}
-    default_grace = _model(_with({"rotate_before_expiry_days": 7}))
+    default_grace = load_model(_with({"rotate_before_expiry_days": 7}))
     assert default_grace.recipient[0].token_rotation == TokenRotationPolicy(
         rotate_before_expiry_days=7, grace_hours=0
     )
@@ -56,7 +51,7 @@ def test_true_and_false_keep_meaning_the_one_shot_rotation() -> None:
     assert isinstance(loaded.model, SharePack)
     assert loaded.model.recipient[0].token_rotation is True
     assert "token_rotation_requested" in {w.type for w in loaded.warnings}
-    assert _model(_with(False)).recipient[0].token_rotation is False
+    assert load_model(_with(False)).recipient[0].token_rotation is False
 
 
 @pytest.mark.parametrize(
@@ -169,12 +164,12 @@ def test_excel_policy_columns() -> None:
     data, _ = _template_with(
         token_rotation=None, rotate_before_expiry_days=10, rotation_grace_hours=12
     )
-    model = _model(data, "p.xlsx")
+    model = load_model(data, "p.xlsx")
     acme = next(r for r in model.recipient if r.name == "acme_external")
     assert acme.token_rotation == TokenRotationPolicy(rotate_before_expiry_days=10, grace_hours=12)
     # A FALSE one-shot cell may stay beside the policy columns.
     data, _ = _template_with(token_rotation=False, rotate_before_expiry_days=10)
-    acme = next(r for r in _model(data, "p.xlsx").recipient if r.name == "acme_external")
+    acme = next(r for r in load_model(data, "p.xlsx").recipient if r.name == "acme_external")
     assert acme.token_rotation == TokenRotationPolicy(rotate_before_expiry_days=10, grace_hours=0)
 
 
@@ -209,7 +204,7 @@ def test_excel_one_shot_true_beside_a_policy_is_a_conflict() -> None:
 
 def test_excel_export_round_trips_the_policy() -> None:
     for policy in ({"rotate_before_expiry_days": 30, "grace_hours": 48}, True, False):
-        pack = _model(_with(policy))
-        again = _model(export_excel(pack), "p.xlsx")
+        pack = load_model(_with(policy))
+        again = load_model(export_excel(pack), "p.xlsx")
         assert again == pack
         assert record_hash(again) == record_hash(pack)
