@@ -41,6 +41,11 @@ _TITLE_OVERRIDES = {
 }
 
 
+# The members RFC 9457 defines (and `code`, ours); an extension under one of these names would be overwritten
+# when the problem is rendered, so `AppError` refuses them.
+RESERVED_PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code"})
+
+
 def title_for(code: str) -> str:
     """The fixed short title of a problem code (`share_not_found` -> "Share not found")."""
     return _TITLE_OVERRIDES.get(code) or code.replace("_", " ").capitalize()
@@ -61,6 +66,7 @@ class AppError(Exception):
         **extra: Any,
     ) -> None:
         super().__init__(detail)
+        _refuse_reserved(extra)
         self.detail = detail
         self.code = code or self.default_code
         self.headers = headers or {}
@@ -73,8 +79,15 @@ class AppError(Exception):
 
     def with_extra(self, **extra: Any) -> AppError:
         """Add extension members (e.g. `applied`) and return self for chaining in `raise`."""
+        _refuse_reserved(extra)
         self.extra.update(extra)
         return self
+
+
+def _refuse_reserved(extra: dict[str, Any]) -> None:
+    clash = RESERVED_PROBLEM_MEMBERS.intersection(extra)
+    if clash:
+        raise TypeError(f"problem extension members may not reuse RFC 9457 names: {sorted(clash)}")
 
 
 class InvalidRequest(AppError):

@@ -199,3 +199,13 @@ def test_retriable_classification() -> None:
         NotFound("Share 'x' does not exist.", error_code="SHARE_DOES_NOT_EXIST")
     )
     assert not is_retriable(KeyError("bug"))
+
+
+@pytest.mark.parametrize("member", ["status", "type", "title", "detail", "instance", "code"])
+def test_extension_members_cannot_shadow_rfc9457_members(member: str) -> None:
+    # A `status` extension once replaced the problem's HTTP status with a version state (docs/API.md §1.5).
+    if member != "code":  # `code` is the constructor's own argument
+        with pytest.raises(TypeError, match=member):
+            AppError("x", **{member: "QUEUED"})
+    with pytest.raises(TypeError, match=member):
+        AppError("x").with_extra(**{member: "QUEUED"})

@@ -200,7 +200,7 @@ def decision_refusal(
         return ConflictError(
             f"The version is {status}; only a PENDING_APPROVAL version can be approved or declined.",
             code="not_pending_approval",
-            status=status,
+            version_status=status,
         )
     if principal.id == uploader_id:
         return ForbiddenError(
