@@ -15,6 +15,7 @@ import json
 import time
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import msal
@@ -26,6 +27,15 @@ from dbrx_api.settings import AuthSettings, ConsoleSettings
 SESSION_COOKIE = "ds_console_session"
 FLOW_COOKIE = "ds_console_signin"
 FLOW_MAX_AGE_S = 600
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A completed sign-in: who, where to send them back, and how long their session may last."""
+
+    principal: Principal
+    return_to: str
+    session_lifetime_s: int
 
 
 class _Validator(Protocol):
@@ -64,10 +74,28 @@ def unsign(value: str | None, secret: str, *, purpose: str) -> dict[str, Any] | 
     return payload
 
 
+def session_lifetime_s(settings: ConsoleSettings, token_lifetime_s: float | None) -> int:
+    """How long a session lasts: the life of the access token it was built from, capped by
+    `console.session_max_age_s`.
+
+    The session keeps the token's roles, so it must not outlive the token: a role removed in Entra ID then stops
+    working in the console when it would stop working for an API caller holding the same token
+    (docs/API.md §17.1).
+    """
+    if token_lifetime_s is None or token_lifetime_s <= 0:
+        return settings.session_max_age_s
+    return int(min(settings.session_max_age_s, token_lifetime_s))
+
+
 def session_value(
-    principal: Principal, settings: ConsoleSettings, *, now: float | None = None
+    principal: Principal,
+    settings: ConsoleSettings,
+    *,
+    lifetime_s: float | None = None,
+    now: float | None = None,
 ) -> str:
-    """The signed session cookie value of a signed-in person (no token in it)."""
+    """The signed session cookie value of a signed-in person (no token in it), valid `lifetime_s` seconds
+    (default `console.session_max_age_s`)."""
     if settings.session_secret is None:
         raise ValueError("console.session_secret is not set")
     payload = {
@@ -76,7 +104,8 @@ def session_value(
         "tenant": principal.tenant,
         "roles": sorted(principal.roles),
         "emails": sorted(principal.emails),
-        "exp": (now if now is not None else time.time()) + settings.session_max_age_s,
+        "exp": (now if now is not None else time.time())
+        + (lifetime_s if lifetime_s is not None else settings.session_max_age_s),
     }
     return sign(payload, settings.session_secret.get_secret_value(), purpose="session")
 
@@ -150,10 +179,10 @@ class ConsoleSignIn:
         payload = {"flow": flow, "return_to": return_to, "exp": time.time() + FLOW_MAX_AGE_S}
         return str(flow["auth_uri"]), sign(payload, self._secret, purpose="flow")
 
-    def finish(self, flow_cookie: str | None, query: Mapping[str, str]) -> tuple[Principal, str]:
+    def finish(self, flow_cookie: str | None, query: Mapping[str, str]) -> SignedIn:
         """Redeem the code of the callback `query` against the flow of `flow_cookie`.
 
-        Returns the validated principal and where to return to. Raises `AuthenticationError`
+        Returns the validated principal, where to return to and how long the session may last. Raises `AuthenticationError`
         (`signin_failed`) when the flow is missing or expired, the state differs, the authority refuses the
         code, or the token is not a valid API token.
         """
@@ -176,4 +205,11 @@ class ConsoleSignIn:
                 code="signin_failed",
             )
         principal = self._validator.validate(str(token))
-        return principal, str(payload.get("return_to") or "")
+        expires_in = result.get("expires_in")
+        return SignedIn(
+            principal=principal,
+            return_to=str(payload.get("return_to") or ""),
+            session_lifetime_s=session_lifetime_s(
+                self._console, float(expires_in) if isinstance(expires_in, int | float) else None
+            ),
+        )

@@ -527,19 +527,22 @@ def signin(
 def signin_callback(request: Request) -> Response:
     """Redeem the authorization code, validate the token as the API does, and open the session."""
     try:
-        principal, target = _signin(request).finish(
+        signed_in = _signin(request).finish(
             request.cookies.get(console_signin.FLOW_COOKIE), dict(request.query_params)
         )
     except AppError as error:
         return _error_page(request, None, error)
     settings = request.app.state.settings
-    response = RedirectResponse(_safe_return(request, target), status_code=303)
+    principal = signed_in.principal
+    response = RedirectResponse(_safe_return(request, signed_in.return_to), status_code=303)
     path = f"{settings.api_prefix}/console"
     response.delete_cookie(console_signin.FLOW_COOKIE, path=path)
     response.set_cookie(
         console_signin.SESSION_COOKIE,
-        console_signin.session_value(principal, settings.console),
-        max_age=settings.console.session_max_age_s,
+        console_signin.session_value(
+            principal, settings.console, lifetime_s=signed_in.session_lifetime_s
+        ),
+        max_age=signed_in.session_lifetime_s,
         httponly=True,
         secure=_secure(request),
         samesite="lax",

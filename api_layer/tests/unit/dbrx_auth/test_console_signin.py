@@ -128,8 +128,11 @@ def test_the_code_flow_uses_pkce_and_the_session_keeps_the_validated_principal_o
     assert "api://deltashare/access_as_user" in query["scope"][0]
     state = query["state"][0]
 
-    principal, target = signin.finish(cookie, {"code": "the-code", "state": state})
-    assert (principal.id, target) == ("oid-1", "/console/packs/1")
+    signed_in = signin.finish(cookie, {"code": "the-code", "state": state})
+    principal = signed_in.principal
+    assert (principal.id, signed_in.return_to) == ("oid-1", "/console/packs/1")
+    # The session lives as long as the token (3600 s here), not the 8 h cap: its roles are the token's.
+    assert signed_in.session_lifetime_s == 3600
     assert validator.tokens == ["the-access-token"]  # validated as the API validates a bearer token
     [redeemed] = authority.posts
     sent = redeemed["data"]
@@ -208,3 +211,23 @@ def test_sign_in_needs_complete_settings() -> None:
     assert console_signin.authority_of(console_settings(authority=None), auth_settings()) == (
         "https://login.microsoftonline.com/tenant-1"
     )
+
+
+def test_a_session_never_outlives_the_token_its_roles_came_from() -> None:
+    settings = console_settings(session_max_age_s=8 * 3600)
+    assert console_signin.session_lifetime_s(settings, 4200.0) == 4200
+    assert console_signin.session_lifetime_s(settings, 10 * 3600.0) == 8 * 3600  # the cap still holds
+    assert console_signin.session_lifetime_s(settings, None) == 8 * 3600
+    signin, _, _ = sign_in(
+        FakeAuthority(token={"access_token": "t", "token_type": "Bearer", "expires_in": 1800})
+    )
+    url, cookie = signin.start("/console")
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    signed_in = signin.finish(cookie, {"code": "the-code", "state": state})
+    assert signed_in.session_lifetime_s == 1800
+    principal = signed_in.principal
+    started = time.time() - 1801  # signed in just over one token lifetime ago
+    stale = console_signin.session_value(principal, settings, lifetime_s=1800, now=started)
+    assert console_signin.principal_from_session(stale, settings) is None
+    fresh = console_signin.session_value(principal, settings, lifetime_s=1800, now=time.time() - 1700)
+    assert console_signin.principal_from_session(fresh, settings) is not None
