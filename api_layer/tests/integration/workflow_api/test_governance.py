@@ -152,7 +152,7 @@ def test_a_writers_destructive_version_waits_for_a_listed_approver_who_is_not_th
 
     again = decide(client, c, pack_id, 1, "approve")
     assert (again.status_code, again.json()["code"]) == (409, "not_pending_approval")
-    assert again.json()["status"] == 409 and again.json()["version_status"] == "COMPLETED", again.json()
+    assert (again.json()["status"], again.json()["version_status"]) == (409, "COMPLETED")
     record = history(client, c, pack_id)["versions"][0]
     assert [
         (d["decision"], d["decided_by"]["id"], d["plan_digest"]) for d in record["approvals"]
