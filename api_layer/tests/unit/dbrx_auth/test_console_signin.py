@@ -216,7 +216,9 @@ def test_sign_in_needs_complete_settings() -> None:
 def test_a_session_never_outlives_the_token_its_roles_came_from() -> None:
     settings = console_settings(session_max_age_s=8 * 3600)
     assert console_signin.session_lifetime_s(settings, 4200.0) == 4200
-    assert console_signin.session_lifetime_s(settings, 10 * 3600.0) == 8 * 3600  # the cap still holds
+    assert (
+        console_signin.session_lifetime_s(settings, 10 * 3600.0) == 8 * 3600
+    )  # the cap still holds
     assert console_signin.session_lifetime_s(settings, None) == 8 * 3600
     signin, _, _ = sign_in(
         FakeAuthority(token={"access_token": "t", "token_type": "Bearer", "expires_in": 1800})
@@ -229,5 +231,7 @@ def test_a_session_never_outlives_the_token_its_roles_came_from() -> None:
     started = time.time() - 1801  # signed in just over one token lifetime ago
     stale = console_signin.session_value(principal, settings, lifetime_s=1800, now=started)
     assert console_signin.principal_from_session(stale, settings) is None
-    fresh = console_signin.session_value(principal, settings, lifetime_s=1800, now=time.time() - 1700)
+    fresh = console_signin.session_value(
+        principal, settings, lifetime_s=1800, now=time.time() - 1700
+    )
     assert console_signin.principal_from_session(fresh, settings) is not None
