@@ -206,6 +206,6 @@ def test_extension_members_cannot_shadow_rfc9457_members(member: str) -> None:
     # A `status` extension once replaced the problem's HTTP status with a version state (docs/API.md §1.5).
     if member != "code":  # `code` is the constructor's own argument
         with pytest.raises(TypeError, match=member):
-            AppError("x", **{member: "QUEUED"})
+            AppError("x", **{member: "QUEUED"})  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=member):
         AppError("x").with_extra(**{member: "QUEUED"})
