@@ -202,6 +202,10 @@ class ApiClient:
             "GET", "/tokens", params={"expiring_within": expiring_within}, retry=True
         )
 
+    def access(self, params: Mapping[str, str]) -> ApiResponse:
+        """`GET /access` with `recipient`, `object`, `as_of` and `format` as given (read-only, so retried)."""
+        return self._request("GET", "/access", params=params, retry=True)
+
     # ---------------------------------------------------------------------------- transport
 
     def _request(

@@ -475,6 +475,57 @@ def run_tokens(rt: Runtime) -> ExitCode:
     return ExitCode.FAILED
 
 
+def run_access(rt: Runtime) -> ExitCode:
+    """`access [--recipient R] [--object C.S.T] [--as-of TS] [-o FILE.csv] [--fail-if-any]`: who can read what
+    (docs/API.md §16.2); exit 1 with `--fail-if-any` when any access is found."""
+    options = rt.options
+    params = {
+        key: value
+        for key, value in (
+            ("recipient", options.access_recipient),
+            ("object", options.access_object),
+            ("as_of", options.as_of),
+        )
+        if value
+    }
+    response = rt.client.access(params)
+    doc = response.json_object
+    if response.status in (404, 409, 422) and doc is not None:
+        rt.console.document(doc)
+        rt.console.final(f"access: {_problem_summary(response)}")
+        return ExitCode.FAILED
+    if response.status != 200 or doc is None:
+        return report_unexpected(rt, response)
+    entries = objects(doc, "entries")
+    if options.output is not None:
+        csv_response = rt.client.access({**params, "format": "csv"})
+        if csv_response.status != 200:
+            return report_unexpected(rt, csv_response)
+        options.output.write_bytes(csv_response.content)
+    rt.console.document(doc)
+    for entry in entries:
+        via = f", via its {entry.get('via')}" if entry.get("via") == "schema" else ""
+        rt.console.detail(
+            f"  {entry.get('recipient')} <- {entry.get('share')}: {entry.get('object')} "
+            f"({str(entry.get('type') or '').lower()}, seen as {entry.get('shared_as')}{via})"
+        )
+        if options.fail_if_any:
+            rt.console.annotate(
+                "error",
+                f"recipient {entry.get('recipient')} can read {entry.get('object')} "
+                f"through share {entry.get('share')}",
+                title="access_found",
+            )
+    when = f" as of {doc.get('as_of')} (recorded)" if doc.get("as_of") else ""
+    recipients = len({entry.get("recipient") for entry in entries})
+    written = f"; wrote {options.output}" if options.output is not None else ""
+    rt.console.final(
+        f"access{when}: {len(entries)} {'entry' if len(entries) == 1 else 'entries'}, "
+        f"{count(recipients, 'recipient')}{written}"
+    )
+    return ExitCode.FAILED if options.fail_if_any and entries else ExitCode.OK
+
+
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -533,5 +584,6 @@ COMMANDS: dict[str, Callable[[Runtime], ExitCode]] = {
     "approve": run_decision,
     "decline": run_decision,
     "tokens": run_tokens,
+    "access": run_access,
     "export": run_export,
 }

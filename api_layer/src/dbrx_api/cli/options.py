@@ -19,7 +19,16 @@ from dbrx_api.version import __version__
 
 OutputFormat = Literal["text", "json", "github"]
 Command = Literal[
-    "validate", "plan", "apply", "status", "history", "approve", "decline", "tokens", "export"
+    "validate",
+    "plan",
+    "apply",
+    "status",
+    "history",
+    "approve",
+    "decline",
+    "tokens",
+    "access",
+    "export",
 ]
 
 ENV_API_URL = "DELTASHARE_API_URL"
@@ -74,6 +83,10 @@ class Options:
     all_shares: bool = False
     include_pipelines: bool = True
     output: Path | None = None
+    access_recipient: str | None = None
+    access_object: str | None = None
+    as_of: str | None = None
+    fail_if_any: bool = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -232,6 +245,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="look-ahead window: 30d, 12h, 30 (days) or an ISO 8601 duration such as P30D",
     )
 
+    access = commands.add_parser(
+        "access",
+        help="show who can read what (live, or at a past instant with --as-of); CSV with -o",
+    )
+    access.add_argument(
+        "--recipient", dest="access_recipient", metavar="NAME", help="only this recipient's access"
+    )
+    access.add_argument(
+        "--object",
+        dest="access_object",
+        metavar="CATALOG.SCHEMA.TABLE",
+        help="only the shares exposing this table (itself or its whole schema)",
+    )
+    access.add_argument(
+        "--as-of",
+        dest="as_of",
+        metavar="TIMESTAMP",
+        help="answer from history at this instant (RFC 3339 with offset, e.g. 2026-03-01T10:00:00Z)",
+    )
+    access.add_argument(
+        "--fail-if-any",
+        action="store_true",
+        help="exit 1 when any access is found (a CI guard, e.g. with --object on a restricted table)",
+    )
+    access.add_argument(
+        "-o", "--output", metavar="FILE", help="also write the answer as CSV to FILE"
+    )
+
     export = commands.add_parser(
         "export",
         help="describe live shares, recipients and pipelines as a share pack to adopt (reads only)",
@@ -264,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the pack: .xlsx for the workbook, otherwise YAML",
     )
 
-    for sub in (validate, plan, apply, status, history, *decisions, tokens, export):
+    for sub in (validate, plan, apply, status, history, *decisions, tokens, access, export):
         _add_global_options(sub, after_command=True)
     return parser
 
@@ -308,8 +349,8 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
     args = build_parser().parse_args(list(argv))
     if not args.command:
         raise UsageError(
-            "a command is required: validate, plan, apply, status, history, approve, decline, tokens "
-            "or export"
+            "a command is required: validate, plan, apply, status, history, approve, decline, tokens, "
+            "access or export"
         )
     offline = bool(getattr(args, "offline", False))
     api_url = args.api_url or environ.get(ENV_API_URL, "").strip()
@@ -358,4 +399,8 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
         all_shares=bool(getattr(args, "all_shares", False)),
         include_pipelines=not getattr(args, "no_pipelines", False),
         output=Path(args.output) if getattr(args, "output", None) else None,
+        access_recipient=getattr(args, "access_recipient", None),
+        access_object=getattr(args, "access_object", None),
+        as_of=getattr(args, "as_of", None),
+        fail_if_any=bool(getattr(args, "fail_if_any", False)),
     )

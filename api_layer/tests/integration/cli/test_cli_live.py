@@ -343,6 +343,78 @@ def test_tokens_exits_1_when_a_token_expires_inside_the_window(
     assert "expiring_within" in bad.stdout
 
 
+def test_access_lists_who_reads_what_writes_csv_and_guards_a_table_in_ci(
+    sharing_service: LiveServer, emu: Any, emu_client: Any, tmp_path: Path
+) -> None:
+    from databricks.sdk.service.sharing import (
+        AuthenticationType,
+        PermissionsChange,
+        SharedDataObject,
+        SharedDataObjectDataObjectType,
+        SharedDataObjectUpdate,
+        SharedDataObjectUpdateAction,
+    )
+
+    emu_client.shares.create("cli_access")
+    emu_client.shares.update(
+        "cli_access",
+        updates=[
+            SharedDataObjectUpdate(
+                action=SharedDataObjectUpdateAction.ADD,
+                data_object=SharedDataObject(
+                    name="main.sales.orders", data_object_type=SharedDataObjectDataObjectType.TABLE
+                ),
+            )
+        ],
+    )
+    emu_client.recipients.create("acme", AuthenticationType.TOKEN)
+    emu_client.shares.update_permissions(
+        "cli_access", changes=[PermissionsChange(principal="acme", add=["SELECT"])]
+    )
+    env = {"DELTASHARE_WORKSPACE_URL": str(emu.url)}
+    target = tmp_path / "access.csv"
+
+    listed = cli(sharing_service.url, "access", "-o", str(target), env=env)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "acme <- cli_access: main.sales.orders (table" in listed.stdout
+    assert "1 entry, 1 recipient" in listed.stdout
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("recipient,share,object,type,shared_as,via")
+    assert lines[1].startswith("acme,cli_access,main.sales.orders,TABLE,")
+
+    # The CI guard: nobody may read the table; acme can, so the step fails and says who and how.
+    guard = cli(
+        sharing_service.url,
+        "--format",
+        "github",
+        "access",
+        "--object",
+        "main.sales.orders",
+        "--fail-if-any",
+        env=env,
+    )
+    assert guard.returncode == 1, guard.stdout + guard.stderr
+    assert (
+        "::error title=access_found::recipient acme can read main.sales.orders through share "
+        "cli_access" in guard.stdout
+    )
+    untouched = cli(
+        sharing_service.url, "access", "--object", "main.hr.salaries", "--fail-if-any", env=env
+    )
+    assert untouched.returncode == 0, untouched.stdout + untouched.stderr
+    assert "0 entries, 0 recipients" in untouched.stdout
+
+    as_json = cli(sharing_service.url, "--json", "access", "--recipient", "acme", env=env)
+    assert [e["share"] for e in json.loads(as_json.stdout)["entries"]] == ["cli_access"]
+    unknown = cli(sharing_service.url, "access", "--recipient", "nobody", env=env)
+    assert unknown.returncode == 1
+    assert "recipient_not_found" in unknown.stdout
+    # History needs the workflow database, which this service runs without.
+    past = cli(sharing_service.url, "access", "--as-of", "2026-01-01T00:00:00Z", env=env)
+    assert past.returncode == 1
+    assert "history_unavailable" in past.stdout
+
+
 def test_export_writes_yaml_and_excel_packs_with_their_warnings(
     workflow_service: LiveServer, emu: Any, emu_client: Any, tmp_path: Path
 ) -> None:
