@@ -137,17 +137,17 @@ def gate(
     conn: psycopg.Connection[DictRow],
     *,
     policy: ApprovalPolicy,
-    pack_row: Mapping[str, Any],
+    pack_row: share_packs.PackVersion,
     changes: Sequence[Mapping[str, Any]],
     at: datetime,
 ) -> GateDecision:
     """Decide whether the claimed version may apply `changes` (its plan, computed by this run)."""
     destructive = destructive_changes(changes)
-    roles = pack_row.get("requested_by_roles") or ()
+    roles = pack_row.requested_by_roles
     if not approval_needed(policy, roles, bool(destructive)):
         return GateDecision()
     approval = approvals.latest_approval(
-        conn, pack_row["share_pack_id"], int(pack_row["version"]), str(pack_row["record_hash"])
+        conn, pack_row.share_pack_id, pack_row.version, pack_row.record_hash
     )
     if approval is not None and set(destructive) <= set(approval["approved_changes"] or ()):
         return GateDecision(approved_by=str(approval["approver_id"]))
@@ -245,13 +245,13 @@ def decide(
             )
         refusal = decision_refusal(
             principal,
-            status=str(status["status"]),
-            uploader_id=str(pack_row["requested_by"]),
-            listed=listed_approver_emails(pack_row["config"]),
+            status=str(status.status),
+            uploader_id=str(pack_row.requested_by),
+            listed=listed_approver_emails(pack_row.config),
         )
         if refusal is not None:
             raise refusal
-        plan = status.get("approval_plan") or None
+        plan = status.approval_plan or None
         shown = plan.get("digest") if plan else None
         if plan_digest_seen is not None and plan_digest_seen != shown:
             raise ConflictError(
@@ -269,7 +269,7 @@ def decide(
                 approver_id=principal.id,
                 approver_name=principal.name,
                 comment=comment,
-                record_hash=str(pack_row["record_hash"]),
+                record_hash=str(pack_row.record_hash),
                 plan_digest=shown,
                 approved_changes=list(plan.get("destructive_changes") or []) if plan else [],
                 request_id=request_id,
@@ -294,14 +294,14 @@ def decide(
             raise ConflictError("The version changed state meanwhile.", code="not_pending_approval")
         if target == Status.QUEUED:
             message = WorkMessage(
-                share_pack_id, version, attempt=int(moved["attempts"]) + 1, request_id=request_id
+                share_pack_id, version, attempt=int(moved.attempts) + 1, request_id=request_id
             )
         audit_trail.record_pack_event(
             conn,
             actor=principal,
             action=f"sharepack.{decision}",
-            pack_key=str(pack_row["pack_key"]),
-            workspace_url=str(pack_row["workspace_url"]),
+            pack_key=str(pack_row.pack_key),
+            workspace_url=str(pack_row.workspace_url),
             share_pack_id=share_pack_id,
             version=version,
             request_id=request_id,

@@ -166,7 +166,7 @@ def _managed(ctx: WorkflowContext, workspace_url: str) -> dict[tuple[str, str], 
                 pack_id = row.get("share_pack_id")
                 if pack_id not in keys:
                     current = share_packs.get_current(conn, pack_id) if pack_id else None
-                    keys[pack_id] = str(current["pack_key"]) if current else str(pack_id)
+                    keys[pack_id] = str(current.pack_key) if current else str(pack_id)
                 found[(resource_type, str(row[column]).lower())] = keys[pack_id]
     return found
 

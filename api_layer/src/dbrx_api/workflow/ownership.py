@@ -91,7 +91,7 @@ def _pack_keys(conn: psycopg.Connection[DictRow], pack_ids: set[UUID]) -> dict[U
     keys: dict[UUID, str] = {}
     for pack_id in pack_ids:
         row = share_packs.get_current(conn, pack_id)
-        keys[pack_id] = str(row["pack_key"]) if row is not None else "unknown"
+        keys[pack_id] = str(row.pack_key) if row is not None else "unknown"
     return keys
 
 
@@ -114,7 +114,7 @@ def managed_elsewhere(
     if not found:
         return []
     own = share_packs.get_current_by_key(conn, pack_key)
-    own_id: UUID | None = own["share_pack_id"] if own is not None else None
+    own_id: UUID | None = own.share_pack_id if own is not None else None
     rows = _recorded_rows(conn, workspace_url, found)
     conflicts: list[tuple[Declaration, dict[str, Any]]] = []
     for declaration in found:

@@ -197,7 +197,7 @@ def upload_sharepack(
                 message = WorkMessage(share_pack_id, version, attempt=1, request_id=request_id)
         else:
             current = version_status.get(conn, share_pack_id, version, for_update=True)
-            status = str(current["status"]) if current else Status.RECEIVED.value
+            status = str(current.status) if current else Status.RECEIVED.value
             if status in _RERUNNABLE:
                 row = rerun_version(
                     conn,
@@ -213,7 +213,7 @@ def upload_sharepack(
                     message = WorkMessage(
                         share_pack_id,
                         version,
-                        attempt=int(row["attempts"]) + 1,
+                        attempt=int(row.attempts) + 1,
                         request_id=request_id,
                     )
         if stored.created or rerun:
@@ -260,7 +260,7 @@ def _check_owner(conn: DictConnection, pack_key: str, principal: Principal) -> N
     current = share_packs.get_current_by_key(conn, pack_key)
     if current is None or principal.has_role("admin"):
         return
-    share_pack_id = current["share_pack_id"]
+    share_pack_id = current.share_pack_id
     if principal.id not in {o.id for o in owners.list_owners(conn, share_pack_id)}:
         raise ForbiddenError(
             f"Share pack '{pack_key}' ({share_pack_id}) has other owners: only an owner or an admin may store "
@@ -309,7 +309,7 @@ def set_owners(
         current = share_packs.get_current(conn, share_pack_id)
         if current is None:
             raise _not_found(share_pack_id)
-        share_packs.lock_pack_key(conn, str(current["pack_key"]))
+        share_packs.lock_pack_key(conn, str(current.pack_key))
         existing = [o.id for o in owners.list_owners(conn, share_pack_id)]
         at = scd2.clock(conn)
         added = [
@@ -339,8 +339,8 @@ def set_owners(
                 conn,
                 actor=principal,
                 action="sharepack.owners",
-                pack_key=str(current["pack_key"]),
-                workspace_url=str(current["workspace_url"]),
+                pack_key=str(current.pack_key),
+                workspace_url=str(current.workspace_url),
                 share_pack_id=share_pack_id,
                 request_id=request_id,
                 old_values={"owners": existing},
@@ -528,8 +528,8 @@ def withdraw_version(
             raise _version_not_found(share_pack_id, version)
         refusal = withdraw_refusal(
             principal,
-            status=str(status["status"]),
-            uploader_id=str(pack_row["requested_by"]),
+            status=str(status.status),
+            uploader_id=str(pack_row.requested_by),
             owner_ids={o.id for o in owners.list_owners(conn, share_pack_id)},
         )
         if refusal is not None:
@@ -554,19 +554,19 @@ def withdraw_version(
             conn,
             actor=principal,
             action="sharepack.withdraw",
-            pack_key=str(pack_row["pack_key"]),
-            workspace_url=str(pack_row["workspace_url"]),
+            pack_key=str(pack_row.pack_key),
+            workspace_url=str(pack_row.workspace_url),
             share_pack_id=share_pack_id,
             version=version,
             request_id=request_id,
-            old_values={"status": str(status["status"])},
+            old_values={"status": str(status.status)},
             new_values={"status": Status.WITHDRAWN.value, "comment": comment},
         )
     return WithdrawResponse.model_validate(
         {
             "share_pack_id": share_pack_id,
             "version": version,
-            "previous_status": str(status["status"]),
+            "previous_status": str(status.status),
             "status": Status.WITHDRAWN.value,
             "withdrawn_by": {"id": principal.id, "name": principal.name},
             "withdrawn_at": at,
@@ -587,7 +587,7 @@ def diff_versions(
     """Document-level differences between two stored versions of a pack, and plan-level ones when both
     versions hold a plan (`approval_plan`, docs/API.md §12.3.4). Reads only; no Databricks call."""
     share_pack_id = _pack_id(raw_id)
-    rows: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    rows: list[tuple[share_packs.PackVersion, dict[str, Any] | None]] = []
     with transaction(ctx.pool) as conn:
         for version in (from_version, to_version):
             pack_row = share_packs.get_version(conn, share_pack_id, version)
@@ -596,15 +596,15 @@ def diff_versions(
                     raise _not_found(share_pack_id)
                 raise _version_not_found(share_pack_id, version)
             status = version_status.get(conn, share_pack_id, version)
-            rows.append((pack_row, (status or {}).get("approval_plan") or None))
+            rows.append((pack_row, (status.approval_plan if status else None) or None))
     (old, old_plan), (new, new_plan) = rows
     body = {
         "share_pack_id": share_pack_id,
         "from_version": from_version,
         "to_version": to_version,
-        "from_record_hash": old["record_hash"],
-        "to_record_hash": new["record_hash"],
-        "document": version_diff.document_changes(old["config"] or {}, new["config"] or {}),
+        "from_record_hash": old.record_hash,
+        "to_record_hash": new.record_hash,
+        "document": version_diff.document_changes(old.config or {}, new.config or {}),
         "plan": (
             version_diff.plan_changes(old_plan, new_plan)
             if old_plan is not None and new_plan is not None

@@ -48,7 +48,7 @@ def version_actor(
     row = share_packs.get_version(conn, share_pack_id, version)
     if row is None:
         return None
-    actor_id = str(row["requested_by"])
+    actor_id = str(row.requested_by)
     upload = conn.execute(
         "SELECT actor_kind FROM deltashare.audit_trail WHERE share_pack_id = %s AND version = %s "
         "AND action = 'sharepack.upload' AND actor_id = %s ORDER BY at LIMIT 1",
@@ -56,11 +56,11 @@ def version_actor(
     ).fetchone()
     kind = str(upload["actor_kind"]) if upload is not None else "user"
     if approved_by is None:
-        approval = approvals.latest_approval(conn, share_pack_id, version, str(row["record_hash"]))
+        approval = approvals.latest_approval(conn, share_pack_id, version, str(row.record_hash))
         approved_by = str(approval["approver_id"]) if approval is not None else None
     return VersionActor(
         actor_id=actor_id,
-        actor_name=row.get("requested_by_name"),
+        actor_name=row.requested_by_name,
         actor_kind=cast(ActorKind, kind if kind in _KINDS else "user"),
         approved_by=approved_by,
     )

@@ -56,7 +56,7 @@ class Recorder:
                 self.intervals.append((started, time.monotonic()))
 
 
-def _status(pool: Pool, pack: StoredPack) -> dict[str, Any]:
+def _status(pool: Pool, pack: StoredPack) -> version_status.VersionStatus:
     with pool.connection() as conn:
         row = version_status.get(conn, pack.share_pack_id, pack.version)
     assert row is not None
@@ -128,8 +128,8 @@ def test_completed_run(
     assert _drain(consumer) == ["completed"]
     assert in_process_queue.approximate_counts() == (0, 0)
     status = _status(pg_pool, pack)
-    assert status["status"] == "COMPLETED"
-    assert status["status_detail"] == "created 2, unchanged 1"
+    assert status.status == "COMPLETED"
+    assert status.status_detail == "created 2, unchanged 1"
     [run] = _runs(pg_pool, pack)
     assert (run["outcome"], run["read_calls"], run["mutating_calls"], run["worker_id"]) == (
         "COMPLETED",
@@ -161,10 +161,10 @@ def test_always_retriable_failure_ends_in_poison_after_n_deliveries(
     _send(in_process_queue, pack)
     assert _drain(consumer) == ["retry", "retry", "poisoned"]  # max_dequeue = 3
     status = _status(pg_pool, pack)
-    assert status["status"] == "FAILED"
-    assert status["attempts"] == 3
-    assert status["error"]["code"] == "retries_exhausted"
-    assert "upstream_unavailable: Databricks answered 503" in status["error"]["message"]
+    assert status.status == "FAILED"
+    assert status.attempts == 3
+    assert (status.error or {})["code"] == "retries_exhausted"
+    assert "upstream_unavailable: Databricks answered 503" in (status.error or {})["message"]
     assert [r["outcome"] for r in _runs(pg_pool, pack)] == ["RETRY", "RETRY", "FAILED"]
     assert in_process_queue.approximate_counts() == (0, 1)
     poison = json.loads(in_process_queue.peek_poison()[0])
@@ -185,7 +185,7 @@ def test_non_retriable_failure_and_handler_exceptions(
     )
     _send(in_process_queue, failing)
     assert _drain(consumer) == ["failed"]
-    assert _status(pg_pool, failing)["error"] == {
+    assert _status(pg_pool, failing).error == {
         "code": "asset_not_found",
         "message": "c.s.t does not exist",
         "step": "share_objects:s",
@@ -197,7 +197,7 @@ def test_non_retriable_failure_and_handler_exceptions(
     crashing = store_pack()
     _send(in_process_queue, crashing)
     assert _drain(make_consumer(explode)) == ["failed"]
-    assert _status(pg_pool, crashing)["error"]["code"] == "internal_error"
+    assert (_status(pg_pool, crashing).error or {})["code"] == "internal_error"
 
     def unavailable(share_pack_id: UUID, version: int, cancel: threading.Event) -> Outcome:
         raise ServiceUnavailable("throttled")
@@ -206,7 +206,7 @@ def test_non_retriable_failure_and_handler_exceptions(
     own_queue = InProcessQueue("throttled")  # its retried message must not reach the next consumer
     _send(own_queue, throttled)
     assert _drain(make_consumer(unavailable, queue=own_queue), limit=1) == ["retry"]
-    assert _status(pg_pool, throttled)["status"] == "QUEUED"
+    assert _status(pg_pool, throttled).status == "QUEUED"
     assert [r["error_code"] for r in _runs(pg_pool, throttled)] == ["upstream_unavailable"]
 
     def invalid(share_pack_id: UUID, version: int, cancel: threading.Event) -> Outcome:
@@ -215,7 +215,7 @@ def test_non_retriable_failure_and_handler_exceptions(
     rejected = store_pack()
     _send(in_process_queue, rejected)
     assert _drain(make_consumer(invalid)) == ["failed"]
-    assert _status(pg_pool, rejected)["error"]["code"] == "sharepack_invalid"
+    assert (_status(pg_pool, rejected).error or {})["code"] == "sharepack_invalid"
 
 
 def test_malformed_and_stale_messages(
@@ -240,7 +240,7 @@ def test_malformed_and_stale_messages(
     old = store_pack_version(pg_pool, pack_input(pack_key=key, config={"n": 1}))
     _send(in_process_queue, old)
     new = store_pack_version(pg_pool, pack_input(pack_key=key, config={"n": 2}))
-    assert _status(pg_pool, old)["status"] == "SUPERSEDED"  # the upload superseded it already
+    assert _status(pg_pool, old).status == "SUPERSEDED"  # the upload superseded it already
     _send(in_process_queue, new)
     _send(in_process_queue, new)  # duplicate copy
     assert _drain(consumer) == ["dropped", "completed", "dropped"]
@@ -269,8 +269,8 @@ def test_queued_version_with_a_newer_version_is_superseded_by_the_worker(
     _send(in_process_queue, old)
     assert _drain(make_consumer(handler)) == ["superseded"]
     assert handler.calls == []
-    assert _status(pg_pool, old)["status"] == "SUPERSEDED"
-    assert _status(pg_pool, new)["status"] == "QUEUED"
+    assert _status(pg_pool, old).status == "SUPERSEDED"
+    assert _status(pg_pool, new).status == "QUEUED"
 
 
 def test_dequeue_limit_exceeded_at_receive_fails_the_version(
@@ -287,9 +287,9 @@ def test_dequeue_limit_exceeded_at_receive_fails_the_version(
     assert _drain(make_consumer(handler)) == ["poisoned"]
     assert handler.calls == []
     status = _status(pg_pool, pack)
-    assert status["status"] == "FAILED"
-    assert status["error"]["code"] == "poison_message"
-    assert "delivered 4 times" in status["error"]["message"]
+    assert status.status == "FAILED"
+    assert (status.error or {})["code"] == "poison_message"
+    assert "delivered 4 times" in (status.error or {})["message"]
     poison = json.loads(in_process_queue.peek_poison()[0])
     assert (poison["reason"], poison["dequeue_count"]) == ("max_dequeue_exceeded", 4)
     with pg_pool.connection() as conn:
@@ -317,8 +317,9 @@ def test_lock_contention_defers_without_using_the_dequeue_budget(
         assert _drain(consumer, limit=1) == ["deferred"]
         assert handler.calls == []
     status = _status(pg_pool, pack)
-    assert status["status"] == "QUEUED"
-    assert status["next_visible_at"] > status["updated_at"]
+    assert status.status == "QUEUED"
+    assert status.next_visible_at is not None
+    assert status.next_visible_at > status.updated_at
     assert in_process_queue.receive(1, 30) == []  # the copy is delayed (defer_s = 1, jittered)
     time.sleep(1.3)
     copy = in_process_queue.receive(1, 30)[0]
@@ -348,7 +349,9 @@ def test_heartbeat_keeps_message_and_lease(
         for _ in range(4):
             time.sleep(1.1)
             assert queue.receive(1, 3) == []  # still invisible: the heartbeat extended it past V
-            leases.append(_status(pg_pool, pack)["lease_expires_at"])
+            lease = _status(pg_pool, pack).lease_expires_at
+            assert lease is not None
+            leases.append(lease)
         assert not cancel.is_set()
         return Outcome.completed()
 
@@ -387,8 +390,8 @@ def test_lost_message_interrupts_the_run_and_requeues(
     _send(queue, pack)
     assert _drain(make_consumer(until_cancelled, queue=queue), limit=1) == ["interrupted"]
     status = _status(pg_pool, pack)
-    assert status["status"] == "QUEUED"
-    assert status["lease_owner"] is None
+    assert status.status == "QUEUED"
+    assert status.lease_owner is None
     [run] = _runs(pg_pool, pack)
     assert run["outcome"] == "INTERRUPTED"
     assert run["error_message"] == "message_lost"
@@ -418,7 +421,7 @@ def test_graceful_shutdown_interrupts_and_resends(
     assert consumer.active_runs == 1
     assert consumer.stop(grace_s=10)
     status = _status(pg_pool, pack)
-    assert status["status"] == "QUEUED"
+    assert status.status == "QUEUED"
     assert [r["outcome"] for r in _runs(pg_pool, pack)] == ["INTERRUPTED"]
     fresh = in_process_queue.receive(32, 30)
     assert len(fresh) == 1
@@ -451,7 +454,7 @@ def test_two_consumers_never_run_one_pack_concurrently(
         time.sleep(0.1)
     assert consumer.stop(grace_s=5)
     assert in_process_queue.approximate_counts() == (0, 0)
-    assert _status(pg_pool, pack)["status"] == "COMPLETED"
+    assert _status(pg_pool, pack).status == "COMPLETED"
     assert len(handler.calls) == 1  # duplicates were deferred, then dropped as stale
 
 
@@ -477,13 +480,13 @@ def test_azurite_always_failing_message_ends_in_poison_queue(
     _send(azure_work_queue, pack)
     consumer.start(1)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _status(pg_pool, pack)["status"] != "FAILED":
+    while time.monotonic() < deadline and _status(pg_pool, pack).status != "FAILED":
         time.sleep(0.2)
     consumer.stop(grace_s=5)
     status = _status(pg_pool, pack)
-    assert status["status"] == "FAILED"
-    assert status["error"]["code"] == "retries_exhausted"
-    assert "Databricks answered 503" in status["error"]["message"]
+    assert status.status == "FAILED"
+    assert (status.error or {})["code"] == "retries_exhausted"
+    assert "Databricks answered 503" in (status.error or {})["message"]
     assert len(handler.calls) == 3
     assert azure_work_queue.approximate_counts() == (0, 1)
     [poison] = [json.loads(b) for b in azure_work_queue.peek_poison()]
@@ -529,7 +532,7 @@ def test_azurite_redelivery_after_a_crashed_worker_is_taken_over(
         dispositions = survivor.poll_once("alive:1:1")
     assert dispositions == ["completed"]
     assert [r["outcome"] for r in _runs(pg_pool, pack)] == ["ABANDONED", "COMPLETED"]
-    assert _status(pg_pool, pack)["attempts"] == 2
+    assert _status(pg_pool, pack).attempts == 2
 
 
 def test_poisoned_copy_of_a_dead_run_fails_the_version_but_a_live_run_keeps_it(
@@ -562,10 +565,10 @@ def test_poisoned_copy_of_a_dead_run_fails_the_version_but_a_live_run_keeps_it(
         )
         dispositions = _drain(consumer)
     assert sorted(dispositions) == ["dropped", "poisoned"]
-    assert _status(pg_pool, live)["status"] == "IN_PROGRESS"  # that run owns the version
+    assert _status(pg_pool, live).status == "IN_PROGRESS"  # that run owns the version
     dead_status = _status(pg_pool, dead)
-    assert dead_status["status"] == "FAILED"
-    assert dead_status["error"]["code"] == "poison_message"
+    assert dead_status.status == "FAILED"
+    assert (dead_status.error or {})["code"] == "poison_message"
     assert [r["outcome"] for r in _runs(pg_pool, dead)] == ["ABANDONED"]
     poisoned = [json.loads(b) for b in in_process_queue.peek_poison()]
     assert [p["original"]["share_pack_id"] for p in poisoned] == [str(dead.share_pack_id)]

@@ -60,7 +60,7 @@ def test_upload_admission_per_approver_status(
     ]
     row = version_status.get(pg, queued.share_pack_id, queued.version)
     assert row is not None
-    assert row["next_visible_at"] == row["updated_at"]
+    assert row.next_visible_at == row.updated_at
     transitions = status_transitions.list_for_version(pg, queued.share_pack_id, queued.version)
     assert (
         len({t["at"] for t in transitions}) == 1
@@ -88,17 +88,16 @@ def test_new_version_supersedes_waiting_older_versions(pg: DictConnection, pg_po
     assert same.version == 3
     assert same.status == "QUEUED"
     statuses = {
-        v: version_status.get(pg, v1.share_pack_id, v)["status"]  # type: ignore[index]
-        for v in (1, 2, 3)
+        v: getattr(version_status.get(pg, v1.share_pack_id, v), "status", None) for v in (1, 2, 3)
     }
     assert statuses == {1: "SUPERSEDED", 2: "SUPERSEDED", 3: "QUEUED"}
     assert _transitions(pg, v1, 1)[-1] == ("PENDING_APPROVAL", "SUPERSEDED")
     versions = share_packs.list_versions(pg, v1.share_pack_id)
     for older, newer in itertools.pairwise(versions):
-        assert older["effective_to"] == newer["effective_from"]
+        assert older.effective_to == newer.effective_from
     assert share_packs.has_newer_version(pg, v1.share_pack_id, 2)
     assert not share_packs.has_newer_version(pg, v1.share_pack_id, 3)
-    assert share_packs.config_as_of(pg, v1.share_pack_id, versions[1]["effective_from"]) == {
+    assert share_packs.config_as_of(pg, v1.share_pack_id, versions[1].effective_from) == {
         "version": 2,
         "config": {"n": 2},
     }
@@ -152,7 +151,7 @@ def test_rerun_only_from_completed_or_failed(
     )
     failed = version_status.get(pg, pack.share_pack_id, pack.version)
     assert failed is not None
-    assert failed["error"] == {
+    assert failed.error == {
         "code": "boom",
         "message": "it broke",
         "step": "share:s",
@@ -161,10 +160,10 @@ def test_rerun_only_from_completed_or_failed(
         pg, pack.share_pack_id, pack.version, at=scd2.clock(pg), actor="u"
     )
     assert rerun is not None
-    assert rerun["status"] == "QUEUED"
-    assert rerun["error"] is None
-    assert rerun["from_status"] == "FAILED"
-    assert rerun["attempts"] == 1
+    assert rerun.status == "QUEUED"
+    assert rerun.error is None
+    assert rerun.from_status == "FAILED"
+    assert rerun.attempts == 1
 
 
 def test_claim_outcomes_and_takeover(
@@ -190,8 +189,8 @@ def test_claim_outcomes_and_takeover(
     )
     row = version_status.get(pg, pack.share_pack_id, pack.version)
     assert row is not None
-    assert row["lease_owner"] == "h:1:1"
-    assert row["lease_expires_at"] == claim.claimed_at + timedelta(seconds=60)
+    assert row.lease_owner == "h:1:1"
+    assert row.lease_expires_at == claim.claimed_at + timedelta(seconds=60)
     step_id = provisioning_steps.start(
         pg,
         run_id=claim.run_id,
@@ -225,8 +224,8 @@ def test_claim_outcomes_and_takeover(
     )
     final = version_status.get(pg, pack.share_pack_id, pack.version)
     assert final is not None
-    assert final["status"] == "COMPLETED"
-    assert final["lease_owner"] is None
+    assert final.status == "COMPLETED"
+    assert final.lease_owner is None
     assert _transitions(pg, pack)[3:] == [
         ("QUEUED", "IN_PROGRESS"),
         ("IN_PROGRESS", "QUEUED"),
@@ -253,7 +252,7 @@ def test_claim_of_an_older_version_supersedes_it(pg: DictConnection, pg_pool: Po
     )
     assert attempt.claim is None
     assert attempt.reason == "superseded"
-    assert version_status.get(pg, v1.share_pack_id, 1)["status"] == "SUPERSEDED"  # type: ignore[index]
+    assert getattr(version_status.get(pg, v1.share_pack_id, 1), "status", None) == "SUPERSEDED"
 
 
 def test_retry_and_interrupt_requeue(
@@ -273,9 +272,9 @@ def test_retry_and_interrupt_requeue(
     )
     row = version_status.get(pg, pack.share_pack_id, pack.version)
     assert row is not None
-    assert row["status"] == "QUEUED"
-    assert row["lease_owner"] is None
-    assert row["next_visible_at"] == row["updated_at"] + timedelta(seconds=45)
+    assert row.status == "QUEUED"
+    assert row.lease_owner is None
+    assert row.next_visible_at == row.updated_at + timedelta(seconds=45)
     claim2 = operations.claim_version(
         pg, pack.share_pack_id, pack.version, worker_id="w", run_id=uuid.uuid4(), lease_s=60
     ).claim
@@ -570,7 +569,7 @@ def test_status_view_list_and_history(pg_pool: Pool) -> None:
         }
         assert status["warnings"] == [{"type": "w1"}]
         versions = share_packs.list_versions(conn, a1.share_pack_id)
-        assert status["created_at"] == versions[0]["effective_from"]
+        assert status["created_at"] == versions[0].effective_from
 
         # Keyset paging by the uploader, newest status change first, 2 per page.
         seen: list[uuid.UUID] = []

@@ -61,7 +61,8 @@ def test_lost_message_is_resent_after_the_grace(
         row = version_status.get(conn, lost.share_pack_id, lost.version)
         now = scd2.clock(conn)
     assert row is not None
-    assert now - row["next_visible_at"] < timedelta(seconds=30)
+    assert row.next_visible_at is not None
+    assert now - row.next_visible_at < timedelta(seconds=30)
     # Marked as re-sent: the next sweep leaves it alone.
     again = _sweeper(pg_pool, workflow_settings, queue, requeue_grace_s=600).sweep_once()
     assert (lost.share_pack_id, lost.version) not in again.resent
@@ -117,10 +118,10 @@ def test_dead_run_is_recovered_only_when_its_lock_is_free(
         alive_status = version_status.get(conn, alive.share_pack_id, alive.version)
         dead_run = provisioning_runs.get(conn, claims[dead.share_pack_id].run_id)
     assert dead_status is not None
-    assert dead_status["status"] == "QUEUED"
-    assert dead_status["lease_owner"] is None
+    assert dead_status.status == "QUEUED"
+    assert dead_status.lease_owner is None
     assert alive_status is not None
-    assert alive_status["status"] == "IN_PROGRESS"
+    assert alive_status.status == "IN_PROGRESS"
     assert dead_run is not None
     assert dead_run["outcome"] == "ABANDONED"
     sent = _messages(queue)

@@ -81,7 +81,7 @@ def admit_version(
         supersede(
             conn,
             share_pack_id,
-            older["version"],
+            older.version,
             at=at,
             actor=actor,
             newer_version=version,
@@ -124,10 +124,10 @@ def rerun_version(
     at: datetime,
     actor: str,
     request_id: str | None = None,
-) -> dict[str, Any] | None:
+) -> version_status.VersionStatus | None:
     """Identical re-upload of a `COMPLETED`/`FAILED` current version: back to `QUEUED` (docs/WORKFLOW.md §7.2).
 
-    Clears the previous error. Returns the updated row (send `attempt = attempts + 1`) or None when the version
+    Clears the previous error. Returns the updated status (send `attempt = attempts + 1`) or None when the version
     is in another state (nothing to do).
     """
     return version_status.transition(
@@ -225,7 +225,7 @@ def claim_version(
     if status is None:
         return ClaimAttempt(None, "missing", [])
     abandoned: list[UUID] = []
-    if status["status"] == Status.IN_PROGRESS:
+    if status.status == Status.IN_PROGRESS:
         abandoned = abandon_open_runs(
             conn, share_pack_id, version, at=at, reason="the worker holding the run disappeared"
         )
@@ -265,9 +265,9 @@ def claim_version(
         run_id=run_id,
         share_pack_id=share_pack_id,
         version=version,
-        attempt=row["attempts"],
+        attempt=row.attempts,
         worker_id=worker_id,
-        strategy=pack["strategy"],
+        strategy=pack.strategy,
         started_at=at,
         queue_message_id=queue_message_id,
         dequeue_count=dequeue_count,
@@ -277,10 +277,10 @@ def claim_version(
         version=version,
         run_id=run_id,
         worker_id=worker_id,
-        attempt=row["attempts"],
-        strategy=pack["strategy"],
-        workspace_url=pack["workspace_url"],
-        first_provisioned_at=row["first_provisioned_at"],
+        attempt=row.attempts,
+        strategy=pack.strategy,
+        workspace_url=pack.workspace_url,
+        first_provisioned_at=returned(row.first_provisioned_at),  # set by the claim
         claimed_at=at,
         request_id=request_id,
     )
@@ -478,9 +478,9 @@ def fail_version(
     at = scd2.clock(conn)
     sources = tuple(from_statuses)
     current = version_status.get(conn, share_pack_id, version, for_update=True)
-    if current is None or current["status"] not in sources:
+    if current is None or current.status not in sources:
         return False
-    if current["status"] == Status.IN_PROGRESS:
+    if current.status == Status.IN_PROGRESS:
         abandon_open_runs(
             conn, share_pack_id, version, at=at, reason="run abandoned; version poisoned"
         )
@@ -506,16 +506,16 @@ def recover_dead_run(
     *,
     actor: str,
     expected_run_id: UUID | None,
-) -> dict[str, Any] | None:
+) -> version_status.VersionStatus | None:
     """Dead-run recovery (docs/WORKFLOW.md §8.7), under the pack lock: runs `ABANDONED`, `IN_PROGRESS → QUEUED` visible now.
 
-    Guarded by the run id the sweeper saw, so a run claimed in between is left alone. Returns the row or None.
+    Guarded by the run id the sweeper saw, so a run claimed in between is left alone. Returns the status or None.
     """
     at = scd2.clock(conn)
     current = version_status.get(conn, share_pack_id, version, for_update=True)
-    if current is None or current["status"] != Status.IN_PROGRESS:
+    if current is None or current.status != Status.IN_PROGRESS:
         return None
-    if current["last_run_id"] != expected_run_id:
+    if current.last_run_id != expected_run_id:
         return None
     abandon_open_runs(
         conn, share_pack_id, version, at=at, reason="lease expired; worker presumed dead"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -62,3 +63,15 @@ def scalar(
     """The first column of the row a statement must return, whatever the connection's row factory."""
     with conn.cursor(row_factory=tuple_row) as cursor:
         return returned(cursor.execute(query, params).fetchone())[0]
+
+
+def record_of[R](record_type: type[R], row: Mapping[str, Any]) -> R:
+    """The record dataclass `record_type` built from the columns of `row` that are its fields (others ignored, so
+    that a later migration's column does not break an older reader)."""
+    names = {f.name for f in dataclasses.fields(record_type)}  # type: ignore[arg-type]
+    return record_type(**{k: v for k, v in row.items() if k in names})
+
+
+def record_or_none[R](record_type: type[R], row: Mapping[str, Any] | None) -> R | None:
+    """`record_of(record_type, row)`, or None for no row."""
+    return None if row is None else record_of(record_type, row)

@@ -257,7 +257,7 @@ def history_view(
         runs_by_version.setdefault(run["version"], []).append(view)
     return {
         "share_pack_id": share_pack_id,
-        "pack_key": versions[-1]["pack_key"],
+        "pack_key": versions[-1].pack_key,
         "owners": owners.list_owners(conn, share_pack_id),
         "owner_changes": [
             {
@@ -286,29 +286,27 @@ def history_view(
         ],
         "versions": [
             {
-                "version": v["version"],
-                "effective_from": v["effective_from"],
-                "effective_to": None
-                if adapters.is_infinity(v["effective_to"])
-                else v["effective_to"],
-                "is_current": v["is_current"],
-                "record_hash": v["record_hash"],
-                "changed_by": v["changed_by"],
-                "change_reason": v["change_reason"],
-                "strategy": v["strategy"],
-                "approver_status": v["approver_status"],
-                "requested_by": {"id": v["requested_by"], "name": v["requested_by_name"]},
+                "version": v.version,
+                "effective_from": v.effective_from,
+                "effective_to": None if adapters.is_infinity(v.effective_to) else v.effective_to,
+                "is_current": v.is_current,
+                "record_hash": v.record_hash,
+                "changed_by": v.changed_by,
+                "change_reason": v.change_reason,
+                "strategy": v.strategy,
+                "approver_status": v.approver_status,
+                "requested_by": {"id": v.requested_by, "name": v.requested_by_name},
                 "file": {
-                    "name": v["file_name"],
-                    "format": v["file_format"],
-                    "sha256": v["file_sha256"],
-                    "size": v["file_size"],
+                    "name": v.file_name,
+                    "format": v.file_format,
+                    "sha256": v.file_sha256,
+                    "size": v.file_size,
                 },
-                "warnings": v["warnings"],
-                "config": v["config"] if include_config else None,
-                "transitions": transitions.get(v["version"], []),
-                "approvals": decisions.get(v["version"], []),
-                "runs": runs_by_version.get(v["version"], []),
+                "warnings": v.warnings,
+                "config": v.config if include_config else None,
+                "transitions": transitions.get(v.version, []),
+                "approvals": decisions.get(v.version, []),
+                "runs": runs_by_version.get(v.version, []),
             }
             for v in versions
         ],

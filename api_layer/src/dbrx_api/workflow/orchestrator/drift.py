@@ -140,7 +140,7 @@ def detect_drift(
             if source is None or source in configs:
                 continue
             stored = share_packs.get_version(conn, *source)
-            model = parse_canonical(stored["config"]) if stored is not None else None
+            model = parse_canonical(stored.config) if stored is not None else None
             configs[source] = model if isinstance(model, SharePack) else None
     managed = _Managed(configs)
     counted = counted_workspace(

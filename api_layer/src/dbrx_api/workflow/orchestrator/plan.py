@@ -225,23 +225,23 @@ def _read_database(
         current = share_packs.get_current_by_key(conn, loaded.pack_key)
         status = None
         if current is not None:
-            status = version_status.get(conn, current["share_pack_id"], current["version"])
-        share_pack_id = current["share_pack_id"] if current is not None else None
+            status = version_status.get(conn, current.share_pack_id, current.version)
+        share_pack_id = current.share_pack_id if current is not None else None
         reject_managed_elsewhere(conn, loaded, workspace_url=workspace_url)
-        same_content = current is not None and current["record_hash"] == loaded.record_hash
+        same_content = current is not None and current.record_hash == loaded.record_hash
         recorded = load_recorded(
             conn,
             loaded.model,
             workspace_url=workspace_url,
             share_pack_id=share_pack_id,
             # A rotation shows only when this content version has not rotated yet.
-            version=current["version"] if same_content and current is not None else None,
+            version=current.version if same_content and current is not None else None,
         )
     stored = _Stored(
         share_pack_id=share_pack_id,
-        version=int(current["version"]) if current is not None else None,
-        record_hash=str(current["record_hash"]) if current is not None else None,
-        status=str(status["status"]) if status is not None else None,
-        first_provisioned_at=status["first_provisioned_at"] if status is not None else None,
+        version=int(current.version) if current is not None else None,
+        record_hash=str(current.record_hash) if current is not None else None,
+        status=str(status.status) if status is not None else None,
+        first_provisioned_at=status.first_provisioned_at if status is not None else None,
     )
     return stored, recorded

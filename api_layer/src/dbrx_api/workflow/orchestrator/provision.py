@@ -34,6 +34,9 @@ from dbrx_api.workflow.db.repositories import (
     version_status,
 )
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
+from dbrx_api.workflow.db.repositories.share_packs import PackVersion
+from dbrx_api.workflow.db.repositories.version_status import VersionStatus
+from dbrx_api.workflow.db.values import returned
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import DeleteSharePack, parse_canonical
 from dbrx_api.workflow.orchestrator.actions import Adoption, AnyAction
@@ -66,16 +69,16 @@ class _Run:
     request_id: str | None
 
 
-def _resolve_run(status: dict[str, Any], control: RunControl | None) -> _Run | None:
+def _resolve_run(status: VersionStatus, control: RunControl | None) -> _Run | None:
     claim = control.claim if control is not None else None
     if claim is not None:
         return _Run(claim.run_id, claim.actor, claim.first_provisioned_at, claim.request_id)
-    if status.get("status") != "IN_PROGRESS" or status.get("last_run_id") is None:
+    if status.status != "IN_PROGRESS" or status.last_run_id is None:
         return None
     return _Run(
-        status["last_run_id"],
-        f"worker:{status.get('lease_owner') or process_worker_id()}",
-        status["first_provisioned_at"],
+        status.last_run_id,
+        f"worker:{status.lease_owner or process_worker_id()}",
+        returned(status.first_provisioned_at),  # set when the version was claimed
         None,
     )
 
@@ -165,10 +168,10 @@ def run_provisioning(
     run = _resolve_run(status, control)
     if run is None:
         return Outcome.failed("version_not_claimed", "the version is not claimed by a run")
-    pack = parse_canonical(pack_row["config"])
+    pack = parse_canonical(pack_row.config)
     # Paths and lines/cells of the file this version was uploaded as, not of the sorted `config`.
-    locator = PackLocator.from_json(pack_row.get("locator"), pack)
-    workspace_url = str(pack_row["workspace_url"])
+    locator = PackLocator.from_json(pack_row.locator, pack)
+    workspace_url = str(pack_row.workspace_url)
     with transaction(ctx.pool) as conn:
         recorded = load_recorded(
             conn, pack, workspace_url=workspace_url, share_pack_id=share_pack_id, version=version
@@ -294,7 +297,7 @@ def run_provisioning(
 
 
 def _approval_gate(
-    ctx: WorkflowContext, pack_row: dict[str, Any], graph: Any
+    ctx: WorkflowContext, pack_row: PackVersion, graph: Any
 ) -> approvals.GateDecision:
     """Whether the plan this run computed may be applied, or waits for an approver (docs/GOVERNANCE.md §1)."""
     changes = [action.plan_entry() for action in graph.actions]

@@ -278,10 +278,10 @@ class Consumer:
         except AppError:
             logger.warning("could not load the version status", extra=log)
             return "error"
-        if status is None or status["status"] not in (Status.QUEUED, Status.IN_PROGRESS):
+        if status is None or status.status not in (Status.QUEUED, Status.IN_PROGRESS):
             self._delete_quietly(received)
             return "dropped"
-        if status["status"] == Status.QUEUED and newer:
+        if status.status == Status.QUEUED and newer:
             with transaction(self.pool) as conn:
                 operations.supersede(
                     conn,
@@ -303,7 +303,7 @@ class Consumer:
             return "error"
         try:
             if not lock.acquire():
-                return self._defer(received, message, is_queued=status["status"] == Status.QUEUED)
+                return self._defer(received, message, is_queued=status.status == Status.QUEUED)
             return self._claim_and_run(received, message, lock, worker_id)
         finally:
             lock.release()
@@ -518,7 +518,7 @@ class Consumer:
             "step": None,
         }
         actor = f"worker:{worker_id}"
-        if status is not None and status["status"] == Status.IN_PROGRESS:
+        if status is not None and status.status == Status.IN_PROGRESS:
             lock = PackLock(
                 connect_lock_session(self.conninfo, heartbeat_s=self.heartbeat_s),
                 message.share_pack_id,
@@ -531,7 +531,7 @@ class Consumer:
                 self._fail_version(message, error, actor, Status.QUEUED, Status.IN_PROGRESS)
             finally:
                 lock.release()
-        elif status is not None and status["status"] == Status.QUEUED:
+        elif status is not None and status.status == Status.QUEUED:
             self._fail_version(message, error, actor, Status.QUEUED)
         return self._poison(received, message, "max_dequeue_exceeded")
 

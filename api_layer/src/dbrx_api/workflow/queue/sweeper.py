@@ -138,7 +138,7 @@ class Sweeper:
                 conn, visible_before=None if startup else now - grace
             )
         for row in candidates:
-            message = WorkMessage(row["share_pack_id"], row["version"], attempt=row["attempts"] + 1)
+            message = WorkMessage(row.share_pack_id, row.version, attempt=row.attempts + 1)
             try:
                 self.queue.send(message.to_json())
             except QueueError:
@@ -146,9 +146,9 @@ class Sweeper:
                 return
             with transaction(self.pool) as conn:
                 version_status.set_next_visible(
-                    conn, row["share_pack_id"], row["version"], at=scd2.clock(conn)
+                    conn, row.share_pack_id, row.version, at=scd2.clock(conn)
                 )
-            report.resent.append((row["share_pack_id"], row["version"]))
+            report.resent.append((row.share_pack_id, row.version))
 
     def _recover_dead_runs(
         self, lock_conn: psycopg.Connection[tuple[object, ...]], report: SweepReport
@@ -158,32 +158,30 @@ class Sweeper:
             now = scd2.clock(conn)
             candidates = version_status.list_expired_leases(conn, expired_before=now - grace)
         for row in candidates:
-            key = str(row["share_pack_id"])
+            key = str(row.share_pack_id)
             if not locks.try_session_lock(lock_conn, locks.PROVISION, key):
                 continue  # its worker's session still holds the lock: not dead
             try:
                 with transaction(self.pool) as conn:
                     recovered = operations.recover_dead_run(
                         conn,
-                        row["share_pack_id"],
-                        row["version"],
+                        row.share_pack_id,
+                        row.version,
                         actor=self.actor,
-                        expected_run_id=row["last_run_id"],
+                        expected_run_id=row.last_run_id,
                     )
             finally:
                 locks.session_unlock(lock_conn, locks.PROVISION, key)
             if recovered is None:
                 continue
-            message = WorkMessage(
-                row["share_pack_id"], row["version"], attempt=recovered["attempts"] + 1
-            )
+            message = WorkMessage(row.share_pack_id, row.version, attempt=recovered.attempts + 1)
             try:
                 self.queue.send(message.to_json())
             except QueueError:
                 logger.warning(
                     "sweeper could not send for a recovered run; the lost-message rule will"
                 )
-            report.recovered.append((row["share_pack_id"], row["version"]))
+            report.recovered.append((row.share_pack_id, row.version))
 
     def _sweep_rotations(self, report: SweepReport) -> None:
         """The token rotation sweep, at most every `token_rotation_sweep_interval_s` (0: never)."""

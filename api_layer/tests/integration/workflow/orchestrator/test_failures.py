@@ -55,8 +55,8 @@ def test_failed_live_checks_end_the_run_before_any_mutation(
     with orch_ctx.pool.connection() as conn:
         status = version_status.get(conn, stored.share_pack_id, stored.version)
     assert status is not None
-    assert status["status"] == "FAILED"
-    assert status["error"]["code"] == "source_cdf_disabled"
+    assert status.status == "FAILED"
+    assert (status.error or {}).get("code") == "source_cdf_disabled"
 
 
 def test_a_non_retriable_failure_skips_dependants_and_lets_independent_actions_finish(
@@ -107,7 +107,7 @@ def test_a_retriable_failure_stops_starting_actions_and_the_retry_completes(
     with ctx.pool.connection() as conn:
         status = version_status.get(conn, stored.share_pack_id, stored.version)
     assert status is not None
-    assert status["status"] == "QUEUED"
+    assert status.status == "QUEUED"
     second = provision(ctx, stored)
     assert second.outcome.result == "COMPLETED", second.outcome
 

@@ -341,7 +341,7 @@ def test_consumer_runs_run_provisioning_as_its_handler(
     with orch_ctx.pool.connection() as conn:
         status = version_status.get(conn, stored.share_pack_id, stored.version)
     assert status is not None
-    assert status["status"] == "COMPLETED"
+    assert status.status == "COMPLETED"
     assert orch_emu.count("jobs.create") == 1
 
 

@@ -17,7 +17,7 @@ import psycopg
 from psycopg.rows import DictRow
 
 from dbrx_api.workflow.db import scd2
-from dbrx_api.workflow.db.values import scalar
+from dbrx_api.workflow.db.values import record_of, record_or_none, scalar
 
 TABLE = scd2.SHARE_PACKS
 
@@ -51,6 +51,40 @@ class PackVersionInput:
 
 
 @dataclass(frozen=True)
+class PackVersion:
+    """One stored version of a pack (a `share_packs` row, docs/WORKFLOW.md §5.3)."""
+
+    record_id: int
+    share_pack_id: UUID
+    version: int
+    pack_key: str
+    business_line: str
+    project_name: str
+    requestor: str
+    strategy: str
+    workspace_url: str
+    approver_status: str
+    servicenow: str
+    config: dict[str, Any]  # the canonical pack model as JSON (docs/SHAREPACK.md §12)
+    warnings: list[dict[str, Any]]
+    file_format: str
+    file_sha256: str
+    file_size: int
+    requested_by: str
+    effective_from: datetime
+    effective_to: datetime
+    is_current: bool
+    is_deleted: bool
+    record_hash: str
+    changed_by: str
+    change_reason: str
+    file_name: str | None = None
+    requested_by_name: str | None = None
+    requested_by_roles: list[str] = field(default_factory=list)
+    locator: dict[str, Any] | None = None  # `PackLocator.to_json()` (schema version 3 on)
+
+
+@dataclass(frozen=True)
 class StoredVersion:
     """Outcome of `store_version`: `created` is False when the content equals the current version's."""
 
@@ -75,35 +109,42 @@ def lock_pack_key(conn: psycopg.Connection[Any], pack_key: str) -> None:
     scd2.lock_key(conn, TABLE, pack_key)
 
 
-def get_current_by_key(
+def _current_row_by_key(
     conn: psycopg.Connection[DictRow], pack_key: str, *, for_update: bool = False
 ) -> dict[str, Any] | None:
-    """The current version row of the pack with this key, or None."""
     query = "SELECT * FROM deltashare.share_packs WHERE pack_key = %s AND is_current"
     return conn.execute(query + (" FOR UPDATE" if for_update else ""), (pack_key,)).fetchone()
 
 
-def get_current(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> dict[str, Any] | None:
-    """The current version row of a pack, or None."""
-    return conn.execute(
+def get_current_by_key(conn: psycopg.Connection[DictRow], pack_key: str) -> PackVersion | None:
+    """The current version of the pack with this key, or None."""
+    return record_or_none(PackVersion, _current_row_by_key(conn, pack_key))
+
+
+def get_current(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> PackVersion | None:
+    """The current version of a pack, or None."""
+    row = conn.execute(
         "SELECT * FROM deltashare.share_packs WHERE share_pack_id = %s AND is_current",
         (share_pack_id,),
     ).fetchone()
+    return record_or_none(PackVersion, row)
 
 
 def get_version(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
-) -> dict[str, Any] | None:
-    """One version row, or None."""
-    return conn.execute(
+) -> PackVersion | None:
+    """One version, or None."""
+    row = conn.execute(
         "SELECT * FROM deltashare.share_packs WHERE share_pack_id = %s AND version = %s",
         (share_pack_id, version),
     ).fetchone()
+    return record_or_none(PackVersion, row)
 
 
-def list_versions(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[dict[str, Any]]:
+def list_versions(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[PackVersion]:
     """Every version of a pack, oldest first."""
-    return scd2.history(conn, TABLE, {"share_pack_id": share_pack_id})
+    rows = scd2.history(conn, TABLE, {"share_pack_id": share_pack_id})
+    return [record_of(PackVersion, row) for row in rows]
 
 
 def has_newer_version(conn: psycopg.Connection[Any], share_pack_id: UUID, version: int) -> bool:
@@ -142,7 +183,7 @@ def store_version(
     status rows (`operations.admit_version`) in the same transaction.
     """
     lock_pack_key(conn, pack.pack_key)
-    current = get_current_by_key(conn, pack.pack_key, for_update=True)
+    current = _current_row_by_key(conn, pack.pack_key, for_update=True)
     values = {
         "share_pack_id": current["share_pack_id"] if current is not None else uuid.uuid4(),
         "pack_key": pack.pack_key,

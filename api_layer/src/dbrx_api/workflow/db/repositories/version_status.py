@@ -7,6 +7,7 @@ also appends the `status_transitions` row; the table's trigger refuses any pair 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -17,7 +18,7 @@ from psycopg import sql
 from psycopg.rows import DictRow
 
 from dbrx_api.workflow.db.repositories import status_transitions
-from dbrx_api.workflow.db.values import jsonb, returned
+from dbrx_api.workflow.db.values import jsonb, record_of, record_or_none, returned
 
 
 class Status(StrEnum):
@@ -77,6 +78,28 @@ _JSON_COLUMNS = frozenset({"error", "approval_plan"})
 _GUARD_COLUMNS = frozenset({"lease_owner", "last_run_id"})
 
 
+@dataclass(frozen=True)
+class VersionStatus:
+    """The status head of one stored version (a `pack_version_status` row, docs/WORKFLOW.md §5.3)."""
+
+    share_pack_id: UUID
+    version: int
+    status: str
+    updated_at: datetime
+    attempts: int
+    status_detail: str | None = None
+    error: dict[str, Any] | None = None
+    next_visible_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    last_run_id: UUID | None = None
+    first_provisioned_at: datetime | None = None
+    # The plan a PENDING_APPROVAL version waits with (docs/GOVERNANCE.md §1.3): `digest`, changes, ...
+    approval_plan: dict[str, Any] | None = None
+    # Set by `transition` only: the state the version left.
+    from_status: str | None = None
+
+
 def allowed_from(to_status: str) -> frozenset[str]:
     """The states from which `to_status` may be entered."""
     return frozenset(f for f, t in ALLOWED_TRANSITIONS if t == to_status and f is not None)
@@ -88,12 +111,11 @@ def get(
     version: int,
     *,
     for_update: bool = False,
-) -> dict[str, Any] | None:
-    """The status row of one version, or None."""
+) -> VersionStatus | None:
+    """The status of one version, or None."""
     query = "SELECT * FROM deltashare.pack_version_status WHERE share_pack_id = %s AND version = %s"
-    return conn.execute(
-        query + (" FOR UPDATE" if for_update else ""), (share_pack_id, version)
-    ).fetchone()
+    row = conn.execute(query + (" FOR UPDATE" if for_update else ""), (share_pack_id, version))
+    return record_or_none(VersionStatus, row.fetchone())
 
 
 def insert_received(
@@ -105,7 +127,7 @@ def insert_received(
     actor: str,
     reason: str | None = "upload",
     request_id: str | None = None,
-) -> dict[str, Any]:
+) -> VersionStatus:
     """Create the status row of a freshly stored version as `RECEIVED` and record `— → RECEIVED`."""
     row = conn.execute(
         "INSERT INTO deltashare.pack_version_status (share_pack_id, version, status, updated_at) "
@@ -124,7 +146,7 @@ def insert_received(
         reason=reason,
         request_id=request_id,
     )
-    return row
+    return record_of(VersionStatus, row)
 
 
 def transition(
@@ -141,14 +163,14 @@ def transition(
     request_id: str | None = None,
     guard: Mapping[str, Any] | None = None,
     changes: Mapping[str, Any] | None = None,
-) -> dict[str, Any] | None:
+) -> VersionStatus | None:
     """Move a version to `to_status` when its status is one of `from_statuses` (default: every allowed one).
 
     `guard` adds equality conditions (`lease_owner`, `last_run_id`) so that a worker only changes the version it
     still owns; `changes` sets other columns in the same update. Appends the transition row.
 
     Returns:
-        The updated row plus `from_status`, or None when the row is missing or the guard did not match.
+        The updated status with `from_status` set, or None when the row is missing or the guard did not match.
     """
     sources = set(from_statuses) if from_statuses is not None else set(allowed_from(to_status))
     illegal = {s for s in sources if (s, to_status) not in ALLOWED_TRANSITIONS}
@@ -158,9 +180,9 @@ def transition(
     if unknown_guard:
         raise ValueError(f"cannot guard on {sorted(unknown_guard)}")
     current = get(conn, share_pack_id, version, for_update=True)
-    if current is None or current["status"] not in sources:
+    if current is None or current.status not in sources:
         return None
-    if any(current[c] != v for c, v in (guard or {}).items()):
+    if any(getattr(current, c) != v for c, v in (guard or {}).items()):
         return None
     changes = dict(changes or {})
     if set(changes) - _COLUMNS:
@@ -175,7 +197,7 @@ def transition(
         conn,
         share_pack_id=share_pack_id,
         version=version,
-        from_status=current["status"],
+        from_status=current.status,
         to_status=to_status,
         at=at,
         actor=actor,
@@ -183,7 +205,7 @@ def transition(
         run_id=run_id,
         request_id=request_id,
     )
-    return {**row, "from_status": current["status"]}
+    return record_of(VersionStatus, {**row, "from_status": current.status})
 
 
 def claim(
@@ -196,10 +218,10 @@ def claim(
     lease_s: float,
     at: datetime,
     request_id: str | None = None,
-) -> dict[str, Any] | None:
+) -> VersionStatus | None:
     """`QUEUED → IN_PROGRESS` for this worker (docs/WORKFLOW.md §8.2 step 6): lease, attempt count and reference time T.
 
-    Returns the updated row (`attempts`, `first_provisioned_at`, …) or None when the version is not `QUEUED`.
+    Returns the updated status (`attempts`, `first_provisioned_at`, …) or None when the version is not `QUEUED`.
     """
     row = conn.execute(
         "UPDATE deltashare.pack_version_status "
@@ -230,7 +252,7 @@ def claim(
         run_id=run_id,
         request_id=request_id,
     )
-    return row
+    return record_of(VersionStatus, row)
 
 
 def renew_lease(
@@ -283,33 +305,36 @@ def set_next_visible(
 
 def list_queued(
     conn: psycopg.Connection[DictRow], *, visible_before: datetime | None = None, limit: int = 1000
-) -> list[dict[str, Any]]:
+) -> list[VersionStatus]:
     """`QUEUED` versions, those whose message should have been visible before `visible_before` when given."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT * FROM deltashare.pack_version_status WHERE status = 'QUEUED' "
         "AND (%s::timestamptz IS NULL OR next_visible_at IS NULL OR next_visible_at < %s) "
         "ORDER BY next_visible_at NULLS FIRST LIMIT %s",
         (visible_before, visible_before, limit),
     ).fetchall()
+    return [record_of(VersionStatus, row) for row in rows]
 
 
 def list_expired_leases(
     conn: psycopg.Connection[DictRow], *, expired_before: datetime, limit: int = 1000
-) -> list[dict[str, Any]]:
+) -> list[VersionStatus]:
     """`IN_PROGRESS` versions whose lease ended before `expired_before` (dead-run candidates, docs/WORKFLOW.md §8.7)."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT * FROM deltashare.pack_version_status WHERE status = 'IN_PROGRESS' "
         "AND lease_expires_at < %s ORDER BY lease_expires_at LIMIT %s",
         (expired_before, limit),
     ).fetchall()
+    return [record_of(VersionStatus, row) for row in rows]
 
 
 def list_pending_older(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, below_version: int
-) -> list[dict[str, Any]]:
+) -> list[VersionStatus]:
     """Older versions still `QUEUED` or `PENDING_APPROVAL` (to be superseded by a newer upload)."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT * FROM deltashare.pack_version_status WHERE share_pack_id = %s AND version < %s "
         "AND status IN ('QUEUED', 'PENDING_APPROVAL') ORDER BY version",
         (share_pack_id, below_version),
     ).fetchall()
+    return [record_of(VersionStatus, row) for row in rows]
