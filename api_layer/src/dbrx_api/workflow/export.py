@@ -39,6 +39,7 @@ from dbrx_api.settings import Settings
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import database_unavailable
 from dbrx_api.workflow.db.repositories import pipelines, recipients, share_packs, shares
+from dbrx_api.workflow.db.repositories.records import AnyRecord
 from dbrx_api.workflow.models.pack import (
     PLACEHOLDER,
     SCD_TYPES,
@@ -157,17 +158,17 @@ def _managed(ctx: WorkflowContext, workspace_url: str) -> dict[tuple[str, str], 
     with database_unavailable(), ctx.pool.connection() as conn, conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
         keys: dict[Any, str] = {}
-        for resource_type, repository, column in (
-            ("recipient", recipients, "recipient_name"),
-            ("share", shares, "share_name"),
-            ("pipeline", pipelines, "pipeline_key"),
-        ):
-            for row in repository.list_current(conn, workspace_url=workspace_url):
-                pack_id = row.get("share_pack_id")
-                if pack_id not in keys:
-                    current = share_packs.get_current(conn, pack_id) if pack_id else None
-                    keys[pack_id] = str(current.pack_key) if current else str(pack_id)
-                found[(resource_type, str(row[column]).lower())] = keys[pack_id]
+        recorded: list[tuple[str, AnyRecord]] = [
+            *(("recipient", r) for r in recipients.list_current(conn, workspace_url=workspace_url)),
+            *(("share", s) for s in shares.list_current(conn, workspace_url=workspace_url)),
+            *(("pipeline", p) for p in pipelines.list_current(conn, workspace_url=workspace_url)),
+        ]
+        for resource_type, row in recorded:
+            pack_id = row.share_pack_id
+            if pack_id not in keys:
+                current = share_packs.get_current(conn, pack_id) if pack_id else None
+                keys[pack_id] = str(current.pack_key) if current else str(pack_id)
+            found[(resource_type, row.key)] = keys[pack_id]
     return found
 
 

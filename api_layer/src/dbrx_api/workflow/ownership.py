@@ -16,9 +16,9 @@ A reference is not a declaration: naming another pack's recipient in a share's g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import psycopg
@@ -26,6 +26,7 @@ from psycopg.rows import DictRow
 
 from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import pipelines, recipients, share_packs, shares
+from dbrx_api.workflow.db.repositories.records import AnyRecord, PipelineRecord
 from dbrx_api.workflow.models.errors import SharePackInvalid
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import AnySharePack, SharePack
@@ -67,24 +68,28 @@ def declarations(pack: SharePack, locator: PackLocator) -> Iterator[Declaration]
 
 def _recorded_rows(
     conn: psycopg.Connection[DictRow], workspace_url: str, found: list[Declaration]
-) -> dict[tuple[str, str], dict[str, Any]]:
-    """Current, not-deleted rows of the declared names, by `(resource_type, lower-case name)`."""
+) -> dict[tuple[str, str], AnyRecord]:
+    """Current, not-deleted records of the declared names, by `(resource_type, lower-case name)`."""
     names: dict[str, list[str]] = {"recipient": [], "share": [], "pipeline": []}
     for declaration in found:
         names[declaration.resource_type].append(declaration.name)
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for resource_type, repository, column in (
-        ("recipient", recipients, "recipient_name"),
-        ("share", shares, "share_name"),
-        ("pipeline", pipelines, "pipeline_key"),
-    ):
-        if not names[resource_type]:
-            continue
-        for row in repository.list_current(
-            conn, workspace_url=workspace_url, names=names[resource_type]
-        ):
-            rows[(resource_type, str(row[column]).lower())] = row
-    return rows
+    listed: dict[str, Callable[[], Sequence[AnyRecord]]] = {
+        "recipient": lambda: recipients.list_current(
+            conn, workspace_url=workspace_url, names=names["recipient"]
+        ),
+        "share": lambda: shares.list_current(
+            conn, workspace_url=workspace_url, names=names["share"]
+        ),
+        "pipeline": lambda: pipelines.list_current(
+            conn, workspace_url=workspace_url, names=names["pipeline"]
+        ),
+    }
+    return {
+        (resource_type, rec.key): rec
+        for resource_type, read in listed.items()
+        if names[resource_type]
+        for rec in read()
+    }
 
 
 def _pack_keys(conn: psycopg.Connection[DictRow], pack_ids: set[UUID]) -> dict[UUID, str]:
@@ -116,21 +121,23 @@ def managed_elsewhere(
     own = share_packs.get_current_by_key(conn, pack_key)
     own_id: UUID | None = own.share_pack_id if own is not None else None
     rows = _recorded_rows(conn, workspace_url, found)
-    conflicts: list[tuple[Declaration, dict[str, Any]]] = []
+    conflicts: list[tuple[Declaration, AnyRecord]] = []
     for declaration in found:
         row = rows.get((declaration.resource_type, declaration.name.lower()))
-        owner = row.get("share_pack_id") if row is not None else None
+        owner = row.share_pack_id if row is not None else None
         if row is not None and owner is not None and owner != own_id:
             conflicts.append((declaration, row))
     if not conflicts:
         return []
-    keys = _pack_keys(conn, {row["share_pack_id"] for _, row in conflicts})
+    keys = _pack_keys(conn, {row.share_pack_id for _, row in conflicts if row.share_pack_id})
     issues: list[Issue] = []
     for declaration, row in conflicts:
-        owner_id: UUID = row["share_pack_id"]
+        owner_id = row.share_pack_id
+        if owner_id is None:  # for the type checker: conflicts have an owner
+            continue
         what = f'{declaration.resource_type} "{declaration.name}"'
-        if declaration.resource_type == "pipeline" and row.get("schedule_job_id") is not None:
-            what += f" (with its schedule job {row['schedule_job_id']})"
+        if isinstance(row, PipelineRecord) and row.schedule_job_id is not None:
+            what += f" (with its schedule job {row.schedule_job_id})"
         issues.append(
             Issue.at(
                 CODE,
@@ -169,20 +176,22 @@ def reject_managed_elsewhere(
 # ------------------------------------------------------------------------------------------ run-time guard
 
 
-def _recorded_target(action: AnyAction) -> tuple[Any, str] | None:
-    """The repository and name of the recorded row an action writes, or None (deletions, schemas)."""
+def _recorded_target(
+    action: AnyAction,
+) -> tuple[Callable[[psycopg.Connection[DictRow], str, str], AnyRecord | None], str] | None:
+    """How to read the record an action writes, and its name; None for deletions and schemas."""
     if action.kind == "delete":  # Verb.DELETE; the orchestrator package imports this module
         return None  # deletions act only on rows recorded for the running pack
     if action.resource_type in ("recipient", "token"):
-        return recipients, action.name
+        return recipients.get_current, action.name
     if action.resource_type in ("share", "share_objects", "share_grants"):
-        return shares, action.name
+        return shares.get_current, action.name
     if action.resource_type == "pipeline":
-        return pipelines, action.name
+        return pipelines.get_current, action.name
     if action.resource_type == "schedule":
         pipeline = getattr(action.work, "pipeline", None)
         name = getattr(pipeline, "name_prefix", None)
-        return (pipelines, str(name)) if name else None
+        return (pipelines.get_current, str(name)) if name else None
     return None
 
 
@@ -193,9 +202,9 @@ def other_owner(
     target = _recorded_target(action)
     if target is None:
         return None
-    repository, name = target
-    row = repository.get_current(conn, ctx.workspace_url, name)
-    owner = row.get("share_pack_id") if row is not None else None
+    get_current, name = target
+    row = get_current(conn, ctx.workspace_url, name)
+    owner = row.share_pack_id if row is not None else None
     if owner is None or owner == ctx.share_pack_id:
         return None
     return owner, _pack_keys(conn, {owner})[owner]

@@ -29,7 +29,6 @@ from dbrx_api.schemas.common import from_epoch_ms, to_epoch_ms
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import audit_trail, recipients, token_rotation_claims
-from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 from dbrx_api.workflow.orchestrator.prepare import counted_workspace
 from dbrx_api.workflow.resources.recipient import rotation_schedule
 
@@ -254,17 +253,14 @@ def _record(
         if not token_rotation_claims.finish(conn, **keys, result=result):
             return  # recorded already (cannot happen while the lease is ours; kept idempotent)
         current = recipients.get_current(conn, keys["workspace_url"], keys["recipient_name"])
-        if current is not None and current["share_pack_id"] == row["share_pack_id"]:
-            record = dataclasses.replace(
-                RecipientRecord.from_row(current),
-                token_rotated_at=rotated_at or ctx.clock(),
-            )
+        if current is not None and current.share_pack_id == row["share_pack_id"]:
+            record = dataclasses.replace(current, token_rotated_at=rotated_at or ctx.clock())
             recipients.record(
                 conn,
                 record,
                 changed_by=AUDIT_ACTOR,
                 reason="token_rotated",
-                source_version=current.get("source_version"),
+                source_version=current.source_version,
             )
         audit_trail.record(
             conn,
@@ -279,7 +275,7 @@ def _record(
                 outcome="succeeded",
                 workspace_url=keys["workspace_url"],
                 share_pack_id=row["share_pack_id"],
-                version=current.get("source_version") if current is not None else None,
+                version=current.source_version if current is not None else None,
                 new_values={**result, "performed_by": performed_by},
             ),
         )

@@ -17,6 +17,7 @@ from dbrx_api.workflow.db import migrate, scd2
 from dbrx_api.workflow.db.migrate import MigrationError, apply_migrations, migration_status
 from dbrx_api.workflow.db.repositories import recipients
 from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
+from dbrx_api.workflow.db.repositories import _resources
 
 pytestmark = pytest.mark.integration
 
@@ -211,7 +212,7 @@ def _recorded_without(
         ip_access_list=("10.0.0.0/8",),
     )
     with psycopg.connect(url, row_factory=dict_row) as conn:
-        before = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+        before = _resources.fields_of(record)  # the content columns, as the repository writes them
         del before[column]  # what the code before the migration wrote
         before["ip_access_list"] = list(record.ip_access_list)
         key = {

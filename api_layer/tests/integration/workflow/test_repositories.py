@@ -431,7 +431,7 @@ def test_pipeline_record_keeps_key_order_and_sorts_sets(pg: DictConnection) -> N
     assert first.row["key_columns"] == ["id", "day"]
     assert first.row["notifications"] == ["a@x.com", "b@x.com"]
     assert [
-        r["pipeline_key"]
+        r.pipeline_key
         for r in pipelines.list_current(pg, workspace_url=workspace, share_name="SALES")
     ] == ["sales_pl"]
 

@@ -137,11 +137,11 @@ def test_soft_delete_and_recreate_and_point_in_time(pg: DictConnection) -> None:
     at_creation = shares.as_of(pg, workspace, t_created)
     at_deletion = shares.as_of(pg, workspace, deleted.at)
     now = shares.as_of(pg, workspace, datetime.now(UTC))
-    assert [r["version"] for r in at_creation] == [1]
+    assert [r.version for r in at_creation] == [1]
     assert at_deletion == []  # deleted versions are not "shared"
-    assert [r["change_reason"] for r in now] == ["adopted"]
+    assert [r.change_reason for r in now] == ["adopted"]
     assert shares.list_current(pg, share_pack_id=pack_id, created_by_pack=True) == []
-    assert [r["share_name"] for r in shares.list_current(pg, share_pack_id=pack_id)] == ["sales"]
+    assert [r.share_name for r in shares.list_current(pg, share_pack_id=pack_id)] == ["sales"]
 
 
 def test_second_current_row_is_rejected_by_the_partial_unique_index(pg: DictConnection) -> None:

@@ -13,13 +13,14 @@ reported as a warning and the object is kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from dbrx_api.workflow.db.repositories import pipelines, recipients, shares
 from dbrx_api.workflow.db.repositories._resources import is_adopted
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
+from dbrx_api.workflow.db.repositories.records import AnyRecord
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import DeleteSharePack
 from dbrx_api.workflow.orchestrator.actions import ORDER, Action, AnyAction, StepType, Verb
@@ -45,15 +46,14 @@ _SOFT_DELETES: dict[str, Callable[..., object]] = {
 
 @dataclass
 class Release:
-    """Executor data of an adopted resource a DELETE pack releases: its recorded row."""
+    """Executor data of an adopted resource a DELETE pack releases: its record."""
 
-    row: dict[str, Any]
+    row: AnyRecord | None
 
 
 def _released(action: AnyAction) -> AnyAction:
     """`action` turned into the release of its adopted resource (no Databricks call; the row is closed)."""
-    row = action.work.row if isinstance(action.work, (Deletion, DeleteWork)) else {}
-    action.work = Release(row)
+    action.work = Release(_row_of(action))
     action.plan_kind = RELEASE
     action.calls = 0
     action.drops_tables = None
@@ -83,16 +83,18 @@ def run_release(ctx: RunContext, action: AnyAction) -> StepResult:
     )
 
 
-def _row_for(
-    recorded: Recorded, rows: dict[str, dict[str, Any]], name: str
-) -> dict[str, Any] | None:
+def _row_for[R: AnyRecord](recorded: Recorded, rows: Mapping[str, R], name: str) -> R | None:
     row = rows.get(name.lower())
     return row if recorded.owned(row) else None
 
 
-def _row_of(action: AnyAction) -> dict[str, Any]:
+def _row_of(action: AnyAction) -> AnyRecord | None:
     work = action.work
-    return work.row if isinstance(work, (Deletion, DeleteWork)) else {}
+    return work.row if isinstance(work, (Deletion, DeleteWork)) else None
+
+
+def _is_adopted(row: AnyRecord | None) -> bool:
+    return row is not None and is_adopted(row)
 
 
 def build_delete_graph(
@@ -130,21 +132,21 @@ def build_delete_graph(
             (
                 prow
                 for prow in recorded.pipelines.values()
-                if recorded.owned(prow) and prow.get("share_name") == ref.name.lower()
+                if recorded.owned(prow) and prow.share_name == ref.name.lower()
             ),
-            key=lambda prow: str(prow["pipeline_key"]),
+            key=lambda prow: prow.pipeline_key,
         )
         pipeline_keys = set()
         for prow in owned_pipelines:
             action = pipeline_deletion(
                 prow,
                 f"share {ref.name} is deleted",
-                job_calls=1 if prow.get("schedule_job_id") is not None else 0,
+                job_calls=1 if prow.schedule_job_id is not None else 0,
             )
             actions.append(action)
             pipeline_keys.add(action.key)
         listed = {name.lower() for name in ref.pipelines or []}
-        known = {str(prow["pipeline_key"]) for prow in owned_pipelines}
+        known = {prow.pipeline_key for prow in owned_pipelines}
         for name in sorted(listed - known):
             warn(
                 f"{path}.pipelines",
@@ -164,8 +166,8 @@ def build_delete_graph(
         share_keys.append(share_action.key)
     for recipient_ref in pack.recipient:
         path = locator.recipient(recipient_ref.name)
-        row = _row_for(recorded, recorded.recipients, recipient_ref.name)
-        if row is None:
+        recipient_row = _row_for(recorded, recorded.recipients, recipient_ref.name)
+        if recipient_row is None:
             if (RECIPIENT.resource_type, recipient_ref.name.lower()) not in already_deleted:
                 warn(
                     path,
@@ -177,7 +179,7 @@ def build_delete_graph(
                 RECIPIENT.resource_type,
                 recipient_ref.name,
                 Verb.DELETE,
-                Deletion(row),
+                Deletion(recipient_row),
                 order=ORDER["delete"] + 2,
                 deps=set(share_keys),
                 calls=1,
@@ -186,7 +188,7 @@ def build_delete_graph(
         )
     if not pack.metadata.destroy_adopted:
         actions = [
-            _released(action) if is_adopted(_row_of(action)) else action for action in actions
+            _released(action) if _is_adopted(_row_of(action)) else action for action in actions
         ]
     actions.sort(key=lambda action: (action.order, action.name.lower()))
     for seq, action in enumerate(actions, start=1):

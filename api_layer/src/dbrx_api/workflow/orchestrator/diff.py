@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from dbrx_api.settings import DatabricksSettings
+from dbrx_api.workflow.db.repositories.records import AnyRecord
 from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import SharePack
 from dbrx_api.workflow.orchestrator.actions import (
@@ -98,9 +98,9 @@ class GraphBuilder:
         self.actions.append(action)
         return action
 
-    def adopting(self, action: AnyAction, row: dict[str, Any] | None, created: bool | None) -> None:
+    def adopting(self, action: AnyAction, row: AnyRecord | None, created: bool | None) -> None:
         """Mark the action on an existing object as an adoption when no pack records it (docs/WORKFLOW.md §9.10)."""
-        unmanaged = row is None or row.get("share_pack_id") is None
+        unmanaged = row is None or row.share_pack_id is None
         action.adopt = unmanaged and not created
 
     def presence_warning(self, kind: str, name: str, path: str, *, exists: bool) -> None:
@@ -116,17 +116,17 @@ class GraphBuilder:
                 f'{kind} "{name}" does not exist; it will be created.',
             )
 
-    def other_pack(self, row: dict[str, Any] | None, kind: str, name: str, path: str) -> None:
-        if row is not None and row.get("share_pack_id") not in (None, self.recorded.share_pack_id):
+    def other_pack(self, row: AnyRecord | None, kind: str, name: str, path: str) -> None:
+        if row is not None and row.share_pack_id not in (None, self.recorded.share_pack_id):
             self.warn(
                 "resource_managed_by_other_pack",
                 path,
-                f'{kind} "{name}" is recorded as managed by share pack {row["share_pack_id"]}; '
+                f'{kind} "{name}" is recorded as managed by share pack {row.share_pack_id}; '
                 "its step fails (a resource has one managing pack).",
             )
 
     def no_longer_in_pack(
-        self, kind: str, declared: Iterable[str], rows: Mapping[str, dict[str, Any]]
+        self, kind: str, declared: Iterable[str], rows: Mapping[str, AnyRecord]
     ) -> None:
         """Warn about recorded resources an earlier version of the pack managed and this one no longer lists."""
         names = set(declared)

@@ -21,6 +21,7 @@ from dbrx_api.errors import AppError
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import database_unavailable
 from dbrx_api.workflow.db.repositories import share_packs
+from dbrx_api.workflow.db.repositories.records import AnyRecord
 from dbrx_api.workflow.models.pack import SharePack, parse_canonical
 from dbrx_api.workflow.orchestrator.calls import forbid_mutations
 from dbrx_api.workflow.orchestrator.live import LiveReader
@@ -86,12 +87,11 @@ class DriftReport:
         }
 
 
-def _source(row: Mapping[str, Any]) -> tuple[UUID, int] | None:
-    """`(share_pack_id, source_version)` of a recorded row, None when unknown."""
-    pack_id, version = row.get("share_pack_id"), row.get("source_version")
-    if pack_id is None or version is None:
+def _source(row: AnyRecord) -> tuple[UUID, int] | None:
+    """`(share_pack_id, source_version)` of a record, None when unknown."""
+    if row.share_pack_id is None or row.source_version is None:
         return None
-    return pack_id, int(version)
+    return row.share_pack_id, row.source_version
 
 
 class _Managed:
@@ -100,7 +100,7 @@ class _Managed:
     def __init__(self, configs: Mapping[tuple[UUID, int], SharePack | None]) -> None:
         self._configs = configs
 
-    def pack(self, row: Mapping[str, Any]) -> SharePack | None:
+    def pack(self, row: AnyRecord) -> SharePack | None:
         source = _source(row)
         return self._configs.get(source) if source is not None else None
 
@@ -159,9 +159,7 @@ def detect_drift(
             if target is None:
                 continue
             name, identity = target
-            item = DriftItem(
-                str(kind.resource_type), name, row.get("share_pack_id"), row.get("source_version")
-            )
+            item = DriftItem(str(kind.resource_type), name, row.share_pack_id, row.source_version)
             items.append(item)
             checks.append(
                 partial(

@@ -448,11 +448,17 @@ def _already_deleted(
         return set()
     found: set[tuple[str, str]] = set()
     for ref in pack.share:
-        row = shares.get_current(conn, workspace_url, ref.name, include_deleted=True)
-        if row is not None and row["is_deleted"] and row.get("share_pack_id") == share_pack_id:
+        share = shares.get_current(conn, workspace_url, ref.name, include_deleted=True)
+        if share is not None and share.is_deleted and share.share_pack_id == share_pack_id:
             found.add(("share", ref.name.lower()))
     for recipient_ref in pack.recipient:
-        row = recipients.get_current(conn, workspace_url, recipient_ref.name, include_deleted=True)
-        if row is not None and row["is_deleted"] and row.get("share_pack_id") == share_pack_id:
+        recipient = recipients.get_current(
+            conn, workspace_url, recipient_ref.name, include_deleted=True
+        )
+        if (
+            recipient is not None
+            and recipient.is_deleted
+            and recipient.share_pack_id == share_pack_id
+        ):
             found.add(("recipient", recipient_ref.name.lower()))
     return found

@@ -6,7 +6,7 @@ Loaded in one read transaction at the start of a run (docs/WORKFLOW.md §9.1 ste
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -15,47 +15,53 @@ import psycopg
 from psycopg.rows import DictRow
 
 from dbrx_api.workflow.db.repositories import pipelines, recipients, shares, version_actions
+from dbrx_api.workflow.db.repositories.records import (
+    AnyRecord,
+    PipelineRecord,
+    RecipientRecord,
+    ShareRecord,
+)
 from dbrx_api.workflow.models.pack import AnySharePack, SharePack
 
 
 @dataclass
 class Recorded:
-    """Current recorded rows (non-deleted) of the resources a pack manages or names, by lower-case name."""
+    """Current records (non-deleted) of the resources a pack manages or names, by lower-case name."""
 
     share_pack_id: UUID | None
-    recipients: dict[str, dict[str, Any]] = field(default_factory=dict)
-    shares: dict[str, dict[str, Any]] = field(default_factory=dict)
-    pipelines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recipients: dict[str, RecipientRecord] = field(default_factory=dict)
+    shares: dict[str, ShareRecord] = field(default_factory=dict)
+    pipelines: dict[str, PipelineRecord] = field(default_factory=dict)
     actions: dict[str, dict[str, Any]] = field(
         default_factory=dict
     )  # version_actions by action key
 
-    def owned(self, row: Mapping[str, Any] | None) -> bool:
-        """The row is recorded for this pack."""
+    def owned(self, rec: AnyRecord | None) -> bool:
+        """The resource is recorded for this pack."""
         return (
-            row is not None
+            rec is not None
             and self.share_pack_id is not None
-            and row.get("share_pack_id") == self.share_pack_id
+            and rec.share_pack_id == self.share_pack_id
         )
 
-    def created(self, row: Mapping[str, Any] | None) -> bool:
-        """The row is recorded as created by this pack."""
-        return self.owned(row) and bool(row and row.get("created_by_pack"))
+    def created(self, rec: AnyRecord | None) -> bool:
+        """The resource is recorded as created by this pack."""
+        return self.owned(rec) and bool(rec and rec.created_by_pack)
 
     def pipeline_ids(self) -> dict[str, str]:
         """Lower-case pipeline name -> recorded pipeline id, for pipelines this pack records."""
         return {
-            key: str(row["databricks_pipeline_id"])
-            for key, row in self.pipelines.items()
-            if self.owned(row) and row.get("databricks_pipeline_id")
+            key: rec.databricks_pipeline_id
+            for key, rec in self.pipelines.items()
+            if self.owned(rec) and rec.databricks_pipeline_id
         }
 
     def job_ids(self, suffix: str) -> dict[str, int]:
         """Lower-case schedule job name -> recorded job id, for pipelines this pack records."""
         return {
-            f"{row['pipeline_name']}{suffix}".lower(): int(row["schedule_job_id"])
-            for row in self.pipelines.values()
-            if self.owned(row) and row.get("schedule_job_id") is not None
+            f"{rec.pipeline_name}{suffix}".lower(): rec.schedule_job_id
+            for rec in self.pipelines.values()
+            if self.owned(rec) and rec.schedule_job_id is not None
         }
 
     def rotation_done(self, recipient: str) -> bool:
@@ -64,8 +70,8 @@ class Recorded:
         return row is not None and row.get("done_at") is not None
 
 
-def _by_name(rows: Iterable[dict[str, Any]], column: str) -> dict[str, dict[str, Any]]:
-    return {str(row[column]).lower(): row for row in rows}
+def _by_name[R](records: Iterable[R], name_of: Callable[[R], str]) -> dict[str, R]:
+    return {name_of(rec).lower(): rec for rec in records}
 
 
 def load_recorded(
@@ -91,28 +97,29 @@ def load_recorded(
     recorded = Recorded(share_pack_id=share_pack_id)
     recorded.recipients = _by_name(
         recipients.list_current(conn, workspace_url=workspace_url, names=recipient_names),
-        "recipient_name",
+        lambda rec: rec.recipient_name,
     )
     recorded.shares = _by_name(
-        shares.list_current(conn, workspace_url=workspace_url, names=share_names), "share_name"
+        shares.list_current(conn, workspace_url=workspace_url, names=share_names),
+        lambda rec: rec.share_name,
     )
     recorded.pipelines = _by_name(
         pipelines.list_current(conn, workspace_url=workspace_url, names=pipeline_names),
-        "pipeline_key",
+        lambda rec: rec.pipeline_key,
     )
     if share_pack_id is not None:
-        for row in recipients.list_current(
+        for recipient in recipients.list_current(
             conn, workspace_url=workspace_url, share_pack_id=share_pack_id
         ):
-            recorded.recipients.setdefault(str(row["recipient_name"]), row)
-        for row in shares.list_current(
+            recorded.recipients.setdefault(recipient.recipient_name, recipient)
+        for share_record in shares.list_current(
             conn, workspace_url=workspace_url, share_pack_id=share_pack_id
         ):
-            recorded.shares.setdefault(str(row["share_name"]), row)
-        for row in pipelines.list_current(
+            recorded.shares.setdefault(share_record.share_name, share_record)
+        for pipeline in pipelines.list_current(
             conn, workspace_url=workspace_url, share_pack_id=share_pack_id
         ):
-            recorded.pipelines.setdefault(str(row["pipeline_key"]), row)
+            recorded.pipelines.setdefault(pipeline.pipeline_key, pipeline)
         if version is not None:
             recorded.actions = {
                 str(row["action_key"]): row

@@ -6,7 +6,7 @@ The executors live with their resource kind (`workflow.resources`) or in `apply`
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +17,7 @@ import psycopg
 from dbrx_api.settings import DatabricksSettings
 from dbrx_api.workflow.db.connection import Pool
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
+from dbrx_api.workflow.db.repositories.records import AnyRecord
 from dbrx_api.workflow.models.issues import NO_POS, Issue
 from dbrx_api.workflow.orchestrator.actions import AdoptionLookup, AnyAction
 from dbrx_api.workflow.orchestrator.calls import CountedWorkspace
@@ -132,11 +133,9 @@ class RunContext:
         return datetime.now(UTC)
 
 
-def record_reason(
-    created_by_pack: bool, previous: Mapping[str, Any] | None, share_pack_id: UUID
-) -> str:
+def record_reason(created_by_pack: bool, previous: AnyRecord | None, share_pack_id: UUID) -> str:
     """`adopted` the first time this pack records a resource it did not create, else `provisioned`."""
-    first_time = previous is None or previous.get("share_pack_id") != share_pack_id
+    first_time = previous is None or previous.share_pack_id != share_pack_id
     return "adopted" if first_time and not created_by_pack else "provisioned"
 
 

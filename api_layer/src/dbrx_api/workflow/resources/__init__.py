@@ -8,7 +8,7 @@ recorded row. The generic engine (`orchestrator.diff`, `apply`, `delete`, `drift
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from dbrx_api.settings import Settings
     from dbrx_api.workflow.db.connection import DictConnection
+    from dbrx_api.workflow.db.repositories.records import AnyRecord
     from dbrx_api.workflow.models.pack import SharePack
     from dbrx_api.workflow.orchestrator.actions import AnyAction, StepType
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
@@ -55,34 +56,33 @@ class ResourceKind(Protocol):
         """The live object (SDK type), None when absent."""
         ...
 
-    def drift(
-        self, row: Mapping[str, Any], pack: SharePack | None, live: Any
-    ) -> list[dict[str, Any]]:
-        """Differences between a recorded row (as the recording pack version managed it) and the live object."""
+    # `row` below is a record of this kind (`recorded` returns them): `Any` here, since each kind names its own.
+    def drift(self, row: Any, pack: SharePack | None, live: Any) -> list[dict[str, Any]]:
+        """Differences between a record (as the recording pack version managed it) and the live object."""
         ...
 
     def recorded(
         self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None
-    ) -> list[dict[str, Any]]:
-        """The current recorded rows drift examines for this kind (of one pack when `share_pack_id` is given)."""
+    ) -> Sequence[AnyRecord]:
+        """The current records drift examines for this kind (of one pack when `share_pack_id` is given)."""
         ...
 
-    def drift_target(self, row: Mapping[str, Any], settings: Settings) -> tuple[str, str] | None:
-        """`(name in the drift report, what `read` reads it by)` of a recorded row; None: nothing to examine."""
+    def drift_target(self, row: Any, settings: Settings) -> tuple[str, str] | None:
+        """`(name in the drift report, what `read` reads it by)` of a record; None: nothing to examine."""
         ...
 
 
 @dataclass
 class Deletion:
-    """Executor data of a DELETE-pack action of any kind: the recorded row of the resource."""
+    """Executor data of a DELETE-pack action of any kind: the record of the resource."""
 
-    row: dict[str, Any]
+    row: AnyRecord
 
 
-def deletion_row(action: AnyAction) -> dict[str, Any]:
-    """The recorded row a DELETE-pack action removes."""
-    if not isinstance(action.work, Deletion):
-        raise TypeError(f"{action.key}: not a deletion")
+def deletion_row[R](action: AnyAction, record_type: type[R]) -> R:
+    """The record (of `record_type`) a DELETE-pack action removes."""
+    if not isinstance(action.work, Deletion) or not isinstance(action.work.row, record_type):
+        raise TypeError(f"{action.key}: not a deletion of a {record_type.__name__}")
     return action.work.row
 
 

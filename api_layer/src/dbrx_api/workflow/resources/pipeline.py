@@ -212,19 +212,19 @@ def managed_fields(spec: PipelineSpec | None) -> dict[str, Any]:
     }
 
 
-def recorded_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+def recorded_fields(row: PipelineRecord) -> dict[str, Any]:
     """The managed fields a pipeline's SCD2 row records, named and normalised as `managed_fields`."""
     return {
-        "catalog": row.get("target_catalog"),
-        "schema": row.get("target_schema"),
-        "source_table": row.get("source_table"),
-        "target_table": row.get("target_table"),
-        "scd_type": row.get("scd_type"),
-        "key_columns": list(row.get("key_columns") or []),
-        "continuous": row.get("continuous"),
-        "serverless": row.get("serverless"),
-        "notifications": sorted(e.lower() for e in row.get("notifications") or []),
-        "tags": dict(row.get("tags") or {}),
+        "catalog": row.target_catalog,
+        "schema": row.target_schema,
+        "source_table": row.source_table,
+        "target_table": row.target_table,
+        "scd_type": row.scd_type,
+        "key_columns": list(row.key_columns or []),
+        "continuous": row.continuous,
+        "serverless": row.serverless,
+        "notifications": sorted(e.lower() for e in row.notifications or []),
+        "tags": dict(row.tags or {}),
     }
 
 
@@ -289,7 +289,7 @@ class PipelineWork:
     desired: PipelineSpec
     live: GetPipelineResponse | None
     created_by_pack: bool
-    previous: dict[str, Any] | None
+    previous: PipelineRecord | None
     pipeline_id: str | None = None
 
 
@@ -297,18 +297,18 @@ class PipelineWork:
 class DeleteWork:
     """Executor data of a pipeline deletion (its schedule job first)."""
 
-    row: dict[str, Any]
+    row: PipelineRecord
     reason: str
 
 
 def deletion(
-    row: dict[str, Any], reason: str, *, job_calls: int, deps: set[str] | None = None
+    row: PipelineRecord, reason: str, *, job_calls: int, deps: set[str] | None = None
 ) -> AnyAction:
     """The `delete_pipeline:<name>` action of a recorded pipeline: the job calls, the pipeline, its target table."""
-    target = f"{row['target_catalog']}.{row['target_schema']}.{row['target_table']}"
+    target = f"{row.target_catalog}.{row.target_schema}.{row.target_table}"
     return Action(
         RESOURCE_TYPE,
-        str(row["pipeline_name"]),
+        str(row.pipeline_name),
         Verb.DELETE,
         DeleteWork(row, reason),
         order=ORDER["delete"],
@@ -330,8 +330,8 @@ def _plan_pipeline(graph: GraphBuilder, share: Share, pipeline: Pipeline) -> Non
     row = graph.recorded.pipelines.get(name.lower())
     graph.other_pack(row, RESOURCE_TYPE, name, path)
     recorded_id = (
-        str(row["databricks_pipeline_id"])
-        if graph.recorded.owned(row) and row and row.get("databricks_pipeline_id")
+        str(row.databricks_pipeline_id)
+        if graph.recorded.owned(row) and row and row.databricks_pipeline_id
         else None
     )
     live = graph.reader.pipeline(recorded_id) if recorded_id else None
@@ -409,9 +409,9 @@ def _plan_deletions(graph: GraphBuilder) -> None:
             continue
         removed = {asset.name.lower() for asset in share.share_assets_to_remove or []}
         for key, row in sorted(recorded.pipelines.items()):
-            if key in listed or not recorded.created(row) or row.get("share_name") != share.name:
+            if key in listed or not recorded.created(row) or row.share_name != share.name:
                 continue
-            source = str(row.get("source_table") or "").lower()
+            source = str(row.source_table or "").lower()
             if share.share_assets is None and source not in removed:
                 continue
             reason = (
@@ -419,9 +419,7 @@ def _plan_deletions(graph: GraphBuilder) -> None:
                 if source in removed
                 else f"pipeline no longer listed in {share.name}"
             )
-            job_created = row.get("schedule_job_id") is not None and row.get(
-                "schedule_job_created_by_pack"
-            )
+            job_created = row.schedule_job_id is not None and row.schedule_job_created_by_pack
             action = graph.add(
                 deletion(
                     row,
@@ -443,7 +441,7 @@ def record_of(ctx: RunContext, work: PipelineWork) -> PipelineRecord:
     pipeline = work.pipeline
     previous = (
         work.previous
-        if work.previous and work.previous.get("share_pack_id") == ctx.share_pack_id
+        if work.previous and work.previous.share_pack_id == ctx.share_pack_id
         else None
     )
     keys = split_keys((work.desired.configuration or {}).get(KEYS_KEY))
@@ -451,10 +449,10 @@ def record_of(ctx: RunContext, work: PipelineWork) -> PipelineRecord:
     carried: dict[str, Any] = {}
     if previous is not None:
         carried = {
-            "schedule_job_id": previous.get("schedule_job_id"),
-            "schedule_job_created_by_pack": previous.get("schedule_job_created_by_pack"),
-            "cron": previous.get("cron"),
-            "timezone": previous.get("timezone"),
+            "schedule_job_id": previous.schedule_job_id,
+            "schedule_job_created_by_pack": previous.schedule_job_created_by_pack,
+            "cron": previous.cron,
+            "timezone": previous.timezone,
         }
     if isinstance(schedule, str):
         carried.update(cron=None, timezone=None)
@@ -572,17 +570,17 @@ def run_dropped(ctx: RunContext, action: AnyAction) -> StepResult:
     work: DeleteWork = action.work
     row = work.row
     calls = 0
-    job_id = row.get("schedule_job_id")
-    if job_id is not None and row.get("schedule_job_created_by_pack"):
+    job_id = row.schedule_job_id
+    if job_id is not None and row.schedule_job_created_by_pack:
         delete_job(ctx, int(job_id))
         calls += 1
-    pipeline_id = row.get("databricks_pipeline_id")
+    pipeline_id = row.databricks_pipeline_id
     if pipeline_id:
         sdk_delete_pipeline(
-            ctx.workspace.client, str(row["pipeline_name"]), str(pipeline_id), missing_ok=True
+            ctx.workspace.client, str(row.pipeline_name), str(pipeline_id), missing_ok=True
         )
         calls += 1
-    write = ctx.deletion_write(pipelines.soft_delete, str(row["pipeline_name"]))
+    write = ctx.deletion_write(pipelines.soft_delete, str(row.pipeline_name))
     return StepResult(
         StepOutcome.SUCCEEDED,
         calls=calls,
@@ -611,9 +609,9 @@ def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
     """
     work: DeleteWork = action.work
     row = work.row
-    name = str(row["pipeline_name"])
+    name = str(row.pipeline_name)
     ws = ctx.workspace.client
-    pipeline_id = str(row.get("databricks_pipeline_id") or "")
+    pipeline_id = str(row.databricks_pipeline_id or "")
 
     soft_delete = ctx.deletion_write(pipelines.soft_delete, name)
 
@@ -621,11 +619,11 @@ def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
     if live is None:
         return already_gone({RESOURCE_TYPE: name}, soft_delete)
     calls = 0
-    job_id = row.get("schedule_job_id")
+    job_id = row.schedule_job_id
     if job_id is not None:
         job = ctx.reader.job(int(job_id))
         if job is not None and job_pipeline_id(job) == pipeline_id:
-            if row.get("schedule_job_created_by_pack") or _runs_only(job, pipeline_id):
+            if row.schedule_job_created_by_pack or _runs_only(job, pipeline_id):
                 delete_job(ctx, int(job_id))
                 calls += 1
             else:
@@ -649,7 +647,7 @@ def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
 # ------------------------------------------------------------------------------------------ drift
 
 
-def drift_differences(row: Mapping[str, Any], live: GetPipelineResponse) -> list[dict[str, Any]]:
+def drift_differences(row: PipelineRecord, live: GetPipelineResponse) -> list[dict[str, Any]]:
     """Recorded vs live pipeline (docs/WORKFLOW.md §11): the recorded managed fields compared as plan compares them."""
     current = managed_fields(live.spec)
     found: list[dict[str, Any]] = []
@@ -703,7 +701,7 @@ class PipelineKind:
         return reader.pipeline(name) if name else None
 
     def drift(
-        self, row: Mapping[str, Any], pack: SharePack | None, live: GetPipelineResponse
+        self, row: PipelineRecord, pack: SharePack | None, live: GetPipelineResponse
     ) -> list[dict[str, Any]]:
         """Recorded vs live differences of the pipeline (its schedule job: `schedule_differences`); a pipeline row
         records every field it manages, so the recording pack version is not needed."""
@@ -712,16 +710,16 @@ class PipelineKind:
 
     def recorded(
         self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None
-    ) -> list[dict[str, Any]]:
+    ) -> list[PipelineRecord]:
         """Current recorded pipelines."""
         return pipelines.list_current(
             conn, workspace_url=workspace_url, share_pack_id=share_pack_id
         )
 
-    def drift_target(self, row: Mapping[str, Any], settings: Settings) -> tuple[str, str] | None:
+    def drift_target(self, row: PipelineRecord, settings: Settings) -> tuple[str, str] | None:
         """A pipeline is read by its recorded id (an empty id reads as missing)."""
         del settings
-        return str(row["pipeline_name"]), str(row.get("databricks_pipeline_id") or "")
+        return str(row.pipeline_name), str(row.databricks_pipeline_id or "")
 
 
 PIPELINE = PipelineKind()

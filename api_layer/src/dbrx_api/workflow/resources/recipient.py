@@ -393,7 +393,7 @@ def record_of(
     """The SCD2 row of an applied recipient (`deltashare.recipients`)."""
     previous = (
         work.previous
-        if work.previous and work.previous.get("share_pack_id") == ctx.share_pack_id
+        if work.previous and work.previous.share_pack_id == ctx.share_pack_id
         else None
     )
     # The applied expiry as Databricks holds it (within the 60 s tolerance of T + N days): a later version, whose
@@ -412,7 +412,7 @@ def record_of(
         description=work.desired.comment,
         ip_access_list=tuple(live_ips(info)),
         expiration_time=expiry,
-        token_rotated_at=previous.get("token_rotated_at") if previous else None,
+        token_rotated_at=previous.token_rotated_at if previous else None,
         properties=dict(work.desired.properties) if work.desired.properties is not None else None,
         token_rotation_policy=work.desired.policy.model_dump()
         if work.desired.policy is not None
@@ -420,31 +420,31 @@ def record_of(
     )
 
 
-def recorded_fields(row: Mapping[str, Any], spec: Recipient | None) -> RecipientFields:
+def recorded_fields(row: RecipientRecord, spec: Recipient | None) -> RecipientFields:
     """The managed fields a recorded row holds, as the recording pack version managed them (None: compare all)."""
     ips_managed = spec is None or any(
         value is not None
         for value in (spec.recipient_ips, spec.recipient_ips_to_add, spec.recipient_ips_to_remove)
     )
-    expiry = row.get("expiration_time")
+    expiry = row.expiration_time
     return RecipientFields(
-        comment=row.get("description"),
-        ips=canonical_ips(row.get("ip_access_list") or [])
-        if row.get("recipient_type") == "D2O" and ips_managed
+        comment=row.description,
+        ips=canonical_ips(row.ip_access_list or [])
+        if row.recipient_type == "D2O" and ips_managed
         else None,
         expiration_ms=_exact_ms(expiry) if expiry is not None else None,
-        properties=row.get("properties"),
+        properties=row.properties,
     )
 
 
 def drift_differences(
-    row: Mapping[str, Any], pack: SharePack | None, live: SdkRecipientInfo
+    row: RecipientRecord, pack: SharePack | None, live: SdkRecipientInfo
 ) -> list[dict[str, Any]]:
     """Recorded vs live (docs/WORKFLOW.md §11): the identity, then the managed fields that differ."""
     found: list[dict[str, Any]] = []
-    if row.get("databricks_recipient_id") and live.id != row["databricks_recipient_id"]:
-        found.append({"field": "id", "recorded": row["databricks_recipient_id"], "live": live.id})
-    name = str(row["recipient_name"])
+    if row.databricks_recipient_id and live.id != row.databricks_recipient_id:
+        found.append({"field": "id", "recorded": row.databricks_recipient_id, "live": live.id})
+    name = str(row.recipient_name)
     spec = next((r for r in pack.recipient if r.name == name), None) if pack else None
     recorded = recorded_fields(row, spec)
     change = recipient_change(recorded, live)
@@ -458,7 +458,7 @@ def drift_differences(
             }
         )
     if change.comment is not None:
-        found.append({"field": "comment", "recorded": row["description"], "live": live.comment})
+        found.append({"field": "comment", "recorded": row.description, "live": live.comment})
     if change.properties is not None:
         found.append(
             {
@@ -472,7 +472,7 @@ def drift_differences(
         found.append(
             {
                 "field": "expiration_time",
-                "recorded": row["expiration_time"].isoformat(),
+                "recorded": row.expiration_time.isoformat() if row.expiration_time else None,
                 "live": live_expiry.isoformat() if live_expiry else None,
             }
         )
@@ -515,7 +515,7 @@ class RecipientWork:
     change: RecipientChange | None
     created_by_pack: bool
     created_this_version: bool
-    previous: dict[str, Any] | None
+    previous: RecipientRecord | None
 
 
 @dataclass
@@ -562,7 +562,7 @@ def _plan_one(graph: GraphBuilder, recipient: Recipient) -> None:
         )
     else:
         change = recipient_change(desired.fields, live)
-        same_object = row is not None and row.get("databricks_recipient_id") in (None, live.id)
+        same_object = row is not None and row.databricks_recipient_id in (None, live.id)
         if graph.recorded.created(row) and same_object:
             owned, this_version = True, False
         else:
@@ -810,14 +810,14 @@ def _rotation_recorded(
 
 def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
     """DELETE pack: identity (recipient id) and remaining grants are checked before `recipients.delete`."""
-    row = deletion_row(action)
+    row = deletion_row(action, RecipientRecord)
     name = action.name
     ws = ctx.workspace.client
     soft_delete = ctx.deletion_write(recipients.soft_delete, name)
     live = ctx.reader.recipient(name)
     if live is None:
         return already_gone({RESOURCE_TYPE: name}, soft_delete)
-    recorded_id = row.get("databricks_recipient_id")
+    recorded_id = row.databricks_recipient_id
     if recorded_id is not None and recorded_id != live.id:
         return kept_recreated(ctx, RESOURCE_TYPE, name)
     granted = {p.share_name.lower() for p in recipient_share_permissions(ws, name) if p.share_name}
@@ -879,23 +879,23 @@ class RecipientKind:
         return reader.recipient(name)
 
     def drift(
-        self, row: Mapping[str, Any], pack: SharePack | None, live: SdkRecipientInfo
+        self, row: RecipientRecord, pack: SharePack | None, live: SdkRecipientInfo
     ) -> list[dict[str, Any]]:
         """Recorded vs live differences."""
         return drift_differences(row, pack, live)
 
     def recorded(
         self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None
-    ) -> list[dict[str, Any]]:
+    ) -> list[RecipientRecord]:
         """Current recorded recipients."""
         return recipients.list_current(
             conn, workspace_url=workspace_url, share_pack_id=share_pack_id
         )
 
-    def drift_target(self, row: Mapping[str, Any], settings: Settings) -> tuple[str, str] | None:
+    def drift_target(self, row: RecipientRecord, settings: Settings) -> tuple[str, str] | None:
         """A recipient is read by its name."""
         del settings
-        name = str(row["recipient_name"])
+        name = str(row.recipient_name)
         return name, name
 
 

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -228,8 +227,8 @@ def _plan_schedule(graph: GraphBuilder, pipeline: Pipeline, pipeline_work: Pipel
     job_name = schedule_job_name(pipeline, schedules)
     path = graph.i.locator.pipeline(pipeline.name_prefix)
     owned_row = row if graph.recorded.owned(row) else None
-    recorded_job = owned_row.get("schedule_job_id") if owned_row else None
-    recorded_job_created = bool(owned_row and owned_row.get("schedule_job_created_by_pack"))
+    recorded_job = owned_row.schedule_job_id if owned_row else None
+    recorded_job_created = bool(owned_row and owned_row.schedule_job_created_by_pack)
     deps = {step_key(PIPELINE_TYPE, pipeline.name_prefix)}
     if not isinstance(pipeline.schedule, PackCron):
         if recorded_job is not None and recorded_job_created:
@@ -410,25 +409,25 @@ def _delete_duplicates(ctx: RunContext, work: ScheduleWork, job_name: str) -> in
 # ------------------------------------------------------------------------------------------ drift
 
 
-def schedule_differences(row: Mapping[str, Any], job: Any) -> list[dict[str, Any]]:
+def schedule_differences(row: PipelineRecord, job: Any) -> list[dict[str, Any]]:
     """Recorded vs live schedule job: the pipeline it runs, cron, timezone, not paused."""
     settings = job.settings
     schedule = settings.schedule if settings else None
     found: list[dict[str, Any]] = []
-    if str(row.get("databricks_pipeline_id")) != (job_pipeline_id(job) or ""):
+    if str(row.databricks_pipeline_id) != (job_pipeline_id(job) or ""):
         found.append(
             {
                 "field": "pipeline_id",
-                "recorded": row.get("databricks_pipeline_id"),
+                "recorded": row.databricks_pipeline_id,
                 "live": job_pipeline_id(job),
             }
         )
     live_cron = schedule.quartz_cron_expression if schedule else None
-    if row.get("cron") and not (live_cron and cron_equal(live_cron, str(row["cron"]))):
-        found.append({"field": "cron", "recorded": row.get("cron"), "live": live_cron})
+    if row.cron and not (live_cron and cron_equal(live_cron, str(row.cron))):
+        found.append({"field": "cron", "recorded": row.cron, "live": live_cron})
     live_zone = schedule.timezone_id if schedule else None
-    if row.get("timezone") and (live_zone or "").lower() != str(row["timezone"]).lower():
-        found.append({"field": "timezone", "recorded": row.get("timezone"), "live": live_zone})
+    if row.timezone and (live_zone or "").lower() != str(row.timezone).lower():
+        found.append({"field": "timezone", "recorded": row.timezone, "live": live_zone})
     live_pause = enum_text(schedule.pause_status) if schedule else None
     if schedule is not None and live_pause not in (None, "UNPAUSED"):
         found.append({"field": "pause_status", "recorded": "UNPAUSED", "live": live_pause})
@@ -481,7 +480,7 @@ class ScheduleKind:
         return reader.job(int(name)) if name else None
 
     def drift(
-        self, row: Mapping[str, Any], pack: SharePack | None, live: BaseJob | Job
+        self, row: PipelineRecord, pack: SharePack | None, live: BaseJob | Job
     ) -> list[dict[str, Any]]:
         """Recorded (on the pipeline row) vs live schedule job."""
         del pack
@@ -489,18 +488,18 @@ class ScheduleKind:
 
     def recorded(
         self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None
-    ) -> list[dict[str, Any]]:
+    ) -> list[PipelineRecord]:
         """The recorded pipelines: a schedule job is recorded on its pipeline's row."""
         return pipelines.list_current(
             conn, workspace_url=workspace_url, share_pack_id=share_pack_id
         )
 
-    def drift_target(self, row: Mapping[str, Any], settings: Settings) -> tuple[str, str] | None:
+    def drift_target(self, row: PipelineRecord, settings: Settings) -> tuple[str, str] | None:
         """The job recorded on a pipeline row, read by its id; None for a continuous pipeline (no job)."""
-        job_id = row.get("schedule_job_id")
+        job_id = row.schedule_job_id
         if job_id is None:
             return None
-        return f"{row['pipeline_name']}{settings.databricks.schedules.job_name_suffix}", str(job_id)
+        return f"{row.pipeline_name}{settings.databricks.schedules.job_name_suffix}", str(job_id)
 
 
 SCHEDULE = ScheduleKind()

@@ -8,7 +8,6 @@ a DELETE pack leaves them, and drift has nothing to compare.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
 
     from dbrx_api.settings import Settings
     from dbrx_api.workflow.db.connection import DictConnection
+    from dbrx_api.workflow.db.repositories.records import AnyRecord
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 
@@ -114,21 +114,19 @@ class SchemaKind:
         """True when the schema `catalog.schema` exists, None when absent."""
         return reader.schema_exists(name) or None
 
-    def drift(
-        self, row: Mapping[str, Any], pack: SharePack | None, live: Any
-    ) -> list[dict[str, Any]]:
+    def drift(self, row: AnyRecord, pack: SharePack | None, live: Any) -> list[dict[str, Any]]:
         """Nothing is recorded, so nothing drifts."""
         del row, pack, live
         return []
 
     def recorded(
         self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None
-    ) -> list[dict[str, Any]]:
+    ) -> list[AnyRecord]:
         """Schemas are not recorded."""
         del conn, workspace_url, share_pack_id
         return []
 
-    def drift_target(self, row: Mapping[str, Any], settings: Settings) -> tuple[str, str] | None:
+    def drift_target(self, row: AnyRecord, settings: Settings) -> tuple[str, str] | None:
         """Never called: no row is recorded."""
         del row, settings
         return None

@@ -394,13 +394,13 @@ def record_of(ctx: RunContext, work: ShareWork) -> ShareRecord:
     assets = [recorded_asset(obj, wanted.get(object_key(obj))) for obj in info.objects or []]
     previous = (
         work.previous
-        if work.previous and work.previous.get("share_pack_id") == ctx.share_pack_id
+        if work.previous and work.previous.share_pack_id == ctx.share_pack_id
         else None
     )
     if work.grants is not None:
         granted = sorted(work.grants)
     else:
-        granted = list(previous.get("recipients") or []) if previous else []
+        granted = list(previous.recipients or []) if previous else []
     delta = share.delta_share
     tags: dict[str, str] | None = None
     if delta is not None and delta.tags:
@@ -442,12 +442,12 @@ class LiveShare:
 
 
 def drift_differences(
-    row: Mapping[str, Any], pack: SharePack | None, live: LiveShare
+    row: ShareRecord, pack: SharePack | None, live: LiveShare
 ) -> list[dict[str, Any]]:
     """Recorded vs live (docs/WORKFLOW.md §11): objects, their managed options, grants (when managed), comment."""
     info = live.info
     live_objects = {object_key(obj): obj for obj in info.objects or []}
-    recorded_assets = {str(entry["name"]).lower(): entry for entry in row.get("assets") or []}
+    recorded_assets = {str(entry["name"]).lower(): entry for entry in row.assets or []}
     found: list[dict[str, Any]] = []
     difference = set_difference("objects", recorded_assets, live_objects)
     if difference:
@@ -467,14 +467,14 @@ def drift_differences(
                     "live": change["from"],
                 }
             )
-    name = str(row["share_name"])
+    name = str(row.share_name)
     spec = next((s for s in pack.share if s.name == name), None) if pack else None
     if grants_managed(spec):
-        difference = set_difference("recipients", row.get("recipients") or [], live.grants())
+        difference = set_difference("recipients", row.recipients or [], live.grants())
         if difference:
             found.append(difference)
-    if comment_change(row.get("description"), info.comment) is not None:
-        found.append({"field": "comment", "recorded": row["description"], "live": info.comment})
+    if comment_change(row.description, info.comment) is not None:
+        found.append({"field": "comment", "recorded": row.description, "live": info.comment})
     return found
 
 
@@ -488,7 +488,7 @@ class ShareWork:
     share: Share
     live: SdkShareInfo | None
     created_by_pack: bool
-    previous: dict[str, Any] | None
+    previous: ShareRecord | None
     comment_rides: bool = False  # the comment goes with the first objects call
     grants_managed: bool = False
     grants: frozenset[str] | None = None  # live SELECT grantees when known
@@ -510,7 +510,7 @@ def _plan_one(graph: GraphBuilder, share: Share) -> None:
     if live is None:
         owned = True
     else:
-        recorded_at = row.get("databricks_created_at") if row else None
+        recorded_at = row.databricks_created_at if row else None
         same_object = recorded_at is None or recorded_at == from_epoch_ms(live.created_at)
         if graph.recorded.created(row) and same_object:
             owned = True
@@ -732,7 +732,7 @@ def run_share_grants(ctx: RunContext, action: AnyAction) -> StepResult:
 
 def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
     """`shares.get`: a different `created_at` keeps the share (`delete_identity_mismatch`); else delete it."""
-    row = deletion_row(action)
+    row = deletion_row(action, ShareRecord)
     name = action.name
     ws = ctx.workspace.client
     soft_delete = ctx.deletion_write(shares.soft_delete, name)
@@ -740,7 +740,7 @@ def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
     if live is None:
         ctx.note_deleted(RESOURCE_TYPE, name)
         return already_gone({RESOURCE_TYPE: name}, soft_delete)
-    recorded_at = row.get("databricks_created_at")
+    recorded_at = row.databricks_created_at
     if recorded_at is not None and recorded_at != from_epoch_ms(live.created_at):
         return kept_recreated(ctx, RESOURCE_TYPE, name)
     with contextlib.suppress(NotFoundError):  # already gone counts as deleted
@@ -792,21 +792,21 @@ class ShareKind:
         return LiveShare(info, lambda: reader.share_grants(name))
 
     def drift(
-        self, row: Mapping[str, Any], pack: SharePack | None, live: LiveShare
+        self, row: ShareRecord, pack: SharePack | None, live: LiveShare
     ) -> list[dict[str, Any]]:
         """Recorded vs live differences."""
         return drift_differences(row, pack, live)
 
     def recorded(
         self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None
-    ) -> list[dict[str, Any]]:
+    ) -> list[ShareRecord]:
         """Current recorded shares."""
         return shares.list_current(conn, workspace_url=workspace_url, share_pack_id=share_pack_id)
 
-    def drift_target(self, row: Mapping[str, Any], settings: Settings) -> tuple[str, str] | None:
+    def drift_target(self, row: ShareRecord, settings: Settings) -> tuple[str, str] | None:
         """A share is read by its name."""
         del settings
-        name = str(row["share_name"])
+        name = str(row.share_name)
         return name, name
 
 

@@ -17,6 +17,7 @@ from databricks.sdk import WorkspaceClient
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import Pool, transaction
 from dbrx_api.workflow.db.repositories import pipelines, recipients, shares, version_actions
+from dbrx_api.workflow.db.repositories.records import AnyRecord
 from dbrx_api.workflow.orchestrator.actions import AnyAction
 from dbrx_api.workflow.orchestrator.provision import run_provisioning
 from dbrx_api.workflow.queue.run import RunControl
@@ -135,20 +136,17 @@ def run_to_completion(
 
 def assert_recorded_as_created(pool: Pool, stored: StoredPack) -> None:
     with pool.connection() as conn:
-        rows = [
+        recorded_pipelines = pipelines.list_current(conn, share_pack_id=stored.share_pack_id)
+        rows: list[AnyRecord] = [
             *recipients.list_current(conn, share_pack_id=stored.share_pack_id),
             *shares.list_current(conn, share_pack_id=stored.share_pack_id),
-            *pipelines.list_current(conn, share_pack_id=stored.share_pack_id),
+            *recorded_pipelines,
         ]
     assert rows
-    assert all(row["created_by_pack"] for row in rows), [
-        r.get("recipient_name") or r.get("share_name") or r.get("pipeline_name")
-        for r in rows
-        if not r["created_by_pack"]
-    ]
-    for row in rows:
-        if row.get("schedule_job_id") is not None:
-            assert row["schedule_job_created_by_pack"] is True
+    assert all(row.created_by_pack for row in rows), [r for r in rows if not r.created_by_pack]
+    for pipeline in recorded_pipelines:
+        if pipeline.schedule_job_id is not None:
+            assert pipeline.schedule_job_created_by_pack is True
 
 
 def assert_converged(
@@ -168,13 +166,9 @@ def retire_reference(pool: Pool, stored: StoredPack, url: str) -> None:
     """Record the reference pack's resources as deleted once the emulator is reset: the test's own pack then
     creates the same names without another pack managing them (docs/WORKFLOW.md §9.10)."""
     with transaction(pool) as conn:
-        for repository, column in (
-            (recipients, "recipient_name"),
-            (shares, "share_name"),
-            (pipelines, "pipeline_key"),
-        ):
+        for repository in (recipients, shares, pipelines):
             for row in repository.list_current(conn, share_pack_id=stored.share_pack_id):
-                repository.soft_delete(conn, url, str(row[column]), changed_by="test")
+                repository.soft_delete(conn, url, row.key, changed_by="test")
 
 
 @pytest.fixture

@@ -174,7 +174,7 @@ def test_a_pipeline_dropped_from_a_declarative_share_is_deleted_with_its_job(
     with orch_ctx.pool.connection() as conn:
         row = pipelines.get_current(conn, orch_emu.url, "sales_orders_pl", include_deleted=True)
     assert row is not None
-    assert row["is_deleted"] is True
+    assert row.is_deleted is True
 
 
 def test_a_missing_target_schema_is_created(orch_ctx: WorkflowContext, orch_emu: Emu) -> None:

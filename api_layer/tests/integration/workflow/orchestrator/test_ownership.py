@@ -73,13 +73,13 @@ def test_delete_releases_what_the_pack_adopted_unless_told_to_destroy_it(
         share_row = shares.get_current(conn, orch_emu.url, "adopted_share")
     for row in (recipient_row, share_row):
         assert row is not None
-        assert row["share_pack_id"] == stored.share_pack_id
-        assert row["created_by_pack"] is False
-        assert row["change_reason"] == "adopted"
+        assert row.share_pack_id == stored.share_pack_id
+        assert row.created_by_pack is False
+        assert row.change_reason == "adopted"
 
     for row in (recipient_row, share_row):
         assert row is not None
-        assert row["adopted"] is True
+        assert row.adopted is True
 
     deletion = _store_as_admin(
         orch_ctx.pool,
@@ -113,8 +113,8 @@ def test_delete_releases_what_the_pack_adopted_unless_told_to_destroy_it(
         assert shares.list_current(conn, share_pack_id=stored.share_pack_id) == []
         gone = recipients.get_current(conn, orch_emu.url, "adopted_partner", include_deleted=True)
     assert gone is not None
-    assert gone["is_deleted"] is True
-    assert gone["change_reason"] == ("deleted" if destroy_adopted else "released")
+    assert gone.is_deleted is True
+    assert gone.change_reason == ("deleted" if destroy_adopted else "released")
     # A re-run finds the rows closed and makes no call.
     if not destroy_adopted:
         requeue(orch_ctx.pool, deletion)
@@ -198,7 +198,7 @@ def test_worker_refuses_to_take_over_another_packs_resource(
             if a["outcome"] == "failed"
         ]
     assert row is not None
-    assert row["share_pack_id"] == first.share_pack_id
+    assert row.share_pack_id == first.share_pack_id
     failed = {s["step_key"]: s["error_code"] for s in steps if s["outcome"] == "FAILED"}
     assert failed == {"recipient:race_partner": "resource_managed_by_other_pack"}
     assert all(a["entity_key"] == "race_partner" for a in failed_audit)

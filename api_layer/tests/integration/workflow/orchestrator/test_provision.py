@@ -154,24 +154,24 @@ def test_sample_pack_provisions_exactly_the_declared_state(
         recorded_shares = shares.list_current(conn, share_pack_id=stored.share_pack_id)
         recorded_pipelines = pipelines.list_current(conn, share_pack_id=stored.share_pack_id)
         steps = provisioning_steps.list_for_run(conn, report.claim.run_id)
-    assert {r["recipient_name"] for r in recorded_recipients} == {
+    assert {r.recipient_name for r in recorded_recipients} == {
         "partner_analytics",
         "acme_external",
     }
-    assert all(
-        r["created_by_pack"] for r in [*recorded_recipients, *recorded_shares, *recorded_pipelines]
-    )
-    sales_row = next(r for r in recorded_shares if r["share_name"] == "sales_share")
-    assert sales_row["recipients"] == ["acme_external", "partner_analytics"]
-    assert [a["name"] for a in sales_row["assets"]] == [
+    assert all(r.created_by_pack for r in recorded_recipients)
+    assert all(r.created_by_pack for r in recorded_shares)
+    assert all(r.created_by_pack for r in recorded_pipelines)
+    sales_row = next(r for r in recorded_shares if r.share_name == "sales_share")
+    assert list(sales_row.recipients) == ["acme_external", "partner_analytics"]
+    assert [a["name"] for a in sales_row.assets] == [
         "main.sales.order_items",
         "main.sales.orders",
         "main.sales.v_orders",
     ]
-    orders_row = next(r for r in recorded_pipelines if r["pipeline_name"] == "sales_orders_pl")
-    assert orders_row["databricks_pipeline_id"] == triggered.pipeline_id
-    assert orders_row["schedule_job_id"] == job.job_id
-    assert orders_row["schedule_job_created_by_pack"] is True
+    orders_row = next(r for r in recorded_pipelines if r.pipeline_name == "sales_orders_pl")
+    assert orders_row.databricks_pipeline_id == triggered.pipeline_id
+    assert orders_row.schedule_job_id == job.job_id
+    assert orders_row.schedule_job_created_by_pack is True
     assert {s["outcome"] for s in steps} <= {"SUCCEEDED", "NOOP"}
     assert [s["seq"] for s in steps] == sorted(s["seq"] for s in steps)
     assert report.outcome.summary is not None
@@ -272,8 +272,8 @@ def test_delete_pack_removes_only_what_it_recorded(
         assert pipelines.list_current(conn, share_pack_id=stored.share_pack_id) == []
         gone = shares.get_current(conn, orch_emu.url, "sales_share", include_deleted=True)
     assert gone is not None
-    assert gone["is_deleted"] is True
-    assert gone["change_reason"] == "deleted"
+    assert gone.is_deleted is True
+    assert gone.change_reason == "deleted"
 
     # A re-run finds the rows deleted and makes no Databricks call at all.
     orch_emu.reset_stats()
@@ -303,11 +303,11 @@ def test_delete_releases_adopted_resources(orch_ctx: WorkflowContext, orch_emu: 
     with orch_ctx.pool.connection() as conn:
         adopted = recipients.get_current(conn, orch_emu.url, "partner_analytics")
     assert adopted is not None
-    assert adopted["created_by_pack"] is False
-    assert adopted["change_reason"] == "adopted"
+    assert adopted.created_by_pack is False
+    assert adopted.change_reason == "adopted"
     assert ws.recipients.get("partner_analytics").comment == "Partner analytics metastore"
 
-    assert adopted["adopted"] is True
+    assert adopted.adopted is True
 
     deletion = store_yaml(orch_ctx.pool, _delete_pack(orch_emu.url))
     assert provision(orch_ctx, deletion).outcome.result == "COMPLETED"
@@ -318,8 +318,8 @@ def test_delete_releases_adopted_resources(orch_ctx: WorkflowContext, orch_emu: 
             conn, orch_emu.url, "partner_analytics", include_deleted=True
         )
     assert released is not None
-    assert released["is_deleted"] is True
-    assert released["change_reason"] == "released"
+    assert released.is_deleted is True
+    assert released.change_reason == "released"
 
 
 def test_consumer_runs_run_provisioning_as_its_handler(

@@ -6,14 +6,13 @@ recorded in the SCD2 row, a hand change reported by drift; a recipient whose pac
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sharing import SecurablePropertiesKvPairs
 
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.repositories import recipients
+from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 from dbrx_api.workflow.orchestrator.drift import detect_drift
 from dbrx_api.workflow.orchestrator.plan import plan_pack
 from dbrx_emulator.testing import Emu
@@ -49,7 +48,7 @@ def live_properties(ws: WorkspaceClient, name: str) -> dict[str, str]:
     return dict(info.properties_kvpairs.properties or {}) if info.properties_kvpairs else {}
 
 
-def recorded(ctx: WorkflowContext, url: str, name: str) -> dict[str, Any]:
+def recorded(ctx: WorkflowContext, url: str, name: str) -> RecipientRecord:
     with ctx.pool.connection() as conn:
         (row,) = recipients.list_current(conn, workspace_url=url, names=[name])
     return row
@@ -70,13 +69,13 @@ def test_properties_set_changed_removed_recorded_and_drift_checked(
         "tier": "gold",
     }
     assert orch_emu.count("recipients.update") == 0
-    assert recorded(orch_ctx, url, "acme_external")["properties"] == {
+    assert recorded(orch_ctx, url, "acme_external").properties == {
         "country": "DE",
         "region": "emea",
         "tier": "gold",
     }
     # the recipient without `properties` records none: not managed
-    assert recorded(orch_ctx, url, "partner_analytics")["properties"] is None
+    assert recorded(orch_ctx, url, "partner_analytics").properties is None
 
     # 2. The plan of the next version shows the one change; applying it sends exactly one update.
     changed = with_acme_properties(url, SECOND)
@@ -106,7 +105,7 @@ def test_properties_set_changed_removed_recorded_and_drift_checked(
         "tier": "platinum",
     }
     row = recorded(orch_ctx, url, "acme_external")
-    assert (row["version"], row["properties"]) == (
+    assert (row.version, row.properties) == (
         2,
         {"country": "DE", "sla": "99.9", "tier": "platinum"},
     )
@@ -117,7 +116,7 @@ def test_properties_set_changed_removed_recorded_and_drift_checked(
     rerun = provision(orch_ctx, second)
     assert rerun.outcome.result == "COMPLETED"
     assert orch_emu.mutating_total() == 0
-    assert recorded(orch_ctx, url, "acme_external")["version"] == 2
+    assert recorded(orch_ctx, url, "acme_external").version == 2
 
     # 4. A hand change is drift; one on a recipient whose pack does not manage properties is not.
     ws.recipients.update(
@@ -174,4 +173,4 @@ def test_an_empty_map_removes_every_property_and_built_in_ones_are_ignored(
     (update,) = orch_emu.calls("recipients.update")
     assert update["body"] == {"properties_kvpairs": {}}  # the SDK's form of an empty map
     assert live_properties(ws, "acme_external") == {}
-    assert recorded(orch_ctx, url, "acme_external")["properties"] == {}
+    assert recorded(orch_ctx, url, "acme_external").properties == {}

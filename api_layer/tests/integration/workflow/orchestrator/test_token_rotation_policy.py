@@ -22,6 +22,7 @@ from dbrx_api.monitoring import Metrics
 from dbrx_api.monitoring.metrics import AlertType, Tags
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.repositories import audit_trail, recipients, token_rotation_claims
+from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 from dbrx_api.workflow.orchestrator.plan import plan_pack
 from dbrx_api.workflow.queue.in_process import InProcessQueue
 from dbrx_api.workflow.queue.sweeper import Sweeper, SweepReport
@@ -127,7 +128,7 @@ def sweeper(ctx: WorkflowContext, sweeper_id: str) -> Sweeper:
     )
 
 
-def _row(ctx: WorkflowContext, url: str) -> dict[str, Any]:
+def _row(ctx: WorkflowContext, url: str) -> RecipientRecord:
     with ctx.pool.connection() as conn:
         row = recipients.get_current(conn, url, "acme_external")
     assert row is not None
@@ -140,8 +141,8 @@ def test_two_workers_rotate_a_due_token_exactly_once_and_the_report_shows_both_t
     url = orch_emu.url
     stored = provisioned(orch_ctx, with_policy(url, DUE))
     row = _row(orch_ctx, url)
-    assert row["token_rotation_policy"] == {"rotate_before_expiry_days": 100, "grace_hours": 6}
-    assert row["token_rotated_at"] is None
+    assert row.token_rotation_policy == {"rotate_before_expiry_days": 100, "grace_hours": 6}
+    assert row.token_rotated_at is None
     (old_id,) = live_tokens(orch_emu)
 
     # Two workers whose sweeps overlap (the rotation answers slowly): the sweeper lock lets one lead.
@@ -393,4 +394,4 @@ def test_a_rotation_whose_answer_was_lost_is_recorded_by_the_next_sweep_without_
         (claim,) = token_rotation_claims.list_for_recipient(conn, url, "acme_external")
     assert claim["token_id"] == old_id
     assert claim["result"]["outcome"] == "already_rotated"
-    assert _row(orch_ctx, url)["token_rotated_at"] is not None
+    assert _row(orch_ctx, url).token_rotated_at is not None

@@ -29,6 +29,7 @@ from databricks.sdk.service.sharing import (
 
 from dbrx_api.schemas.common import to_epoch_ms
 from dbrx_api.settings import PipelineDefaults, ScheduleDefaults
+from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.models.pack import Asset, Pipeline, Recipient, Share
 from dbrx_api.workflow.resources.pipeline import (
     desired_pipeline_spec,
@@ -366,18 +367,23 @@ def test_managed_field_differences() -> None:
 def test_plan_and_drift_name_a_hand_change_by_the_same_managed_field() -> None:
     desired = desired_pipeline_spec(delta_share(), pipeline(), defaults=DEFAULTS)
     fields = managed_fields(desired)
-    row = {
-        "target_catalog": fields["catalog"],
-        "target_schema": fields["schema"],
-        "source_table": fields["source_table"],
-        "target_table": fields["target_table"],
-        "scd_type": fields["scd_type"],
-        "key_columns": fields["key_columns"],
-        "continuous": fields["continuous"],
-        "serverless": fields["serverless"],
-        "notifications": fields["notifications"],
-        "tags": fields["tags"],
-    }
+    row = PipelineRecord(
+        workspace_url="https://ws.example",
+        pipeline_name="p",
+        share_name="s",
+        created_by_pack=True,
+        library_path="/lib",
+        target_catalog=fields["catalog"],
+        target_schema=fields["schema"],
+        source_table=fields["source_table"],
+        target_table=fields["target_table"],
+        scd_type=fields["scd_type"],
+        key_columns=fields["key_columns"],
+        continuous=fields["continuous"],
+        serverless=fields["serverless"],
+        notifications=fields["notifications"],
+        tags=fields["tags"],
+    )
     assert drift_differences(row, GetPipelineResponse(spec=desired)) == []
     configuration = {**(desired.configuration or {}), "pipelines.keys": "other_id"}
     live = PipelineSpec.from_dict(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -27,6 +28,9 @@ from databricks.sdk.service.sharing import (
 )
 
 from dbrx_api.settings import DatabricksSettings
+from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
+from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
+from dbrx_api.workflow.db.repositories.shares import ShareRecord
 from dbrx_api.workflow.models.pack import SharePack
 from dbrx_api.workflow.orchestrator.diff import (
     ActionGraph,
@@ -273,26 +277,25 @@ def test_token_rotation_states() -> None:
 def test_a_recorded_pipeline_left_out_of_a_declarative_share_is_deleted_before_its_target_is_reused() -> (
     None
 ):
-    old_row = {
-        "pipeline_key": "old_pl",
-        "pipeline_name": "old_pl",
-        "share_name": "s1",
-        "share_pack_id": PACK_ID,
-        "created_by_pack": True,
-        "source_table": "c.s.gone",
-        "target_catalog": "out",
-        "target_schema": "ext",
-        "target_table": "t1",
-        "databricks_pipeline_id": "old-id",
-        "schedule_job_id": 9,
-        "schedule_job_created_by_pack": True,
-    }
-    foreign_row = {
-        **old_row,
-        "pipeline_key": "theirs",
-        "pipeline_name": "theirs",
-        "share_pack_id": uuid.uuid4(),
-    }
+    old_row = PipelineRecord(
+        workspace_url="https://ws.example",
+        pipeline_name="old_pl",
+        share_name="s1",
+        share_pack_id=PACK_ID,
+        created_by_pack=True,
+        source_table="c.s.gone",
+        target_catalog="out",
+        target_schema="ext",
+        target_table="t1",
+        scd_type="1",
+        serverless=True,
+        continuous=False,
+        library_path="/lib",
+        databricks_pipeline_id="old-id",
+        schedule_job_id=9,
+        schedule_job_created_by_pack=True,
+    )
+    foreign_row = dataclasses.replace(old_row, pipeline_name="theirs", share_pack_id=uuid.uuid4())
     recorded = Recorded(share_pack_id=PACK_ID, pipelines={"old_pl": old_row, "theirs": foreign_row})
 
     result = graph(FakeReader(), pack(), recorded=recorded)
@@ -326,14 +329,21 @@ def test_leftovers_and_other_packs_are_warned_about() -> None:
     recorded = Recorded(
         share_pack_id=PACK_ID,
         shares={
-            "old_share": {
-                "share_name": "old_share",
-                "share_pack_id": PACK_ID,
-                "created_by_pack": True,
-            }
+            "old_share": ShareRecord(
+                workspace_url="https://ws.example",
+                share_name="old_share",
+                share_pack_id=PACK_ID,
+                created_by_pack=True,
+            )
         },
         recipients={
-            "r1": {"recipient_name": "r1", "share_pack_id": other_pack, "created_by_pack": True}
+            "r1": RecipientRecord(
+                workspace_url="https://ws.example",
+                recipient_name="r1",
+                recipient_type="D2O",
+                share_pack_id=other_pack,
+                created_by_pack=True,
+            )
         },
     )
 

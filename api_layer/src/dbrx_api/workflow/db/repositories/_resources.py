@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import psycopg
@@ -23,9 +23,25 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StoredVersionInfo:
+    """What a record read from its table knows about the stored version it came from (all None on a record built
+    to be written: the SCD2 writer sets these columns itself)."""
+
+    version: int | None = None
+    change_reason: str | None = None
+    source_version: int | None = None
+    adopted: bool | None = None  # V0006: derived from `created_by_pack` when written
+
+
+_VERSION_INFO = frozenset(f.name for f in dataclasses.fields(StoredVersionInfo))
+
+
 def fields_of(rec: DataclassInstance) -> dict[str, Any]:
-    """The fields of a record dataclass as column values (unconverted)."""
-    return {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
+    """The content fields of a record dataclass as column values (unconverted; without `StoredVersionInfo`)."""
+    return {
+        f.name: getattr(rec, f.name) for f in dataclasses.fields(rec) if f.name not in _VERSION_INFO
+    }
 
 
 def adopted_marker(created_by_pack: bool) -> bool | None:
@@ -37,9 +53,15 @@ def adopted_marker(created_by_pack: bool) -> bool | None:
     return None if created_by_pack else True
 
 
-def is_adopted(row: Mapping[str, Any]) -> bool:
-    """Whether a recorded row is an adopted resource (rows before V0006 carry only `created_by_pack = false`)."""
-    return bool(row.get("adopted")) or row.get("created_by_pack") is False
+class _Recorded(Protocol):
+    @property
+    def created_by_pack(self) -> bool: ...
+
+
+def is_adopted(rec: _Recorded) -> bool:
+    """Whether a recorded resource was adopted rather than created (the `adopted` column of V0006 is true exactly
+    when `created_by_pack` is false, which rows before V0006 carry alone)."""
+    return not rec.created_by_pack
 
 
 def stored_fields(
@@ -59,6 +81,7 @@ class ResourceRepository[R]:
 
     table: scd2.Scd2Table
     stored: Callable[[R], dict[str, Any]]
+    from_row: Callable[[Mapping[str, Any]], R]
 
     def _key(self, workspace_url: str, name: str) -> dict[str, str]:
         """The `(workspace_url, <name>)` business key, the name lower-cased."""
@@ -94,12 +117,12 @@ class ResourceRepository[R]:
         name: str,
         *,
         include_deleted: bool = False,
-    ) -> dict[str, Any] | None:
-        """The current recorded row (None when never recorded, or deleted unless `include_deleted`)."""
+    ) -> R | None:
+        """The current record (None when never recorded, or deleted unless `include_deleted`)."""
         row = scd2.current_row(conn, self.table, self._key(workspace_url, name))
         if row is None or (row["is_deleted"] and not include_deleted):
             return None
-        return row
+        return self.from_row(row)
 
     def list_current(
         self,
@@ -110,7 +133,7 @@ class ResourceRepository[R]:
         names: Iterable[str] | None = None,
         created_by_pack: bool | None = None,
         **columns: Any,
-    ) -> list[dict[str, Any]]:
+    ) -> list[R]:
         """Current, non-deleted rows filtered by workspace, managing pack, names, `created_by_pack` and equality
         on further `columns` (drift uses the workspace and pack; DELETE adds `created_by_pack=True`)."""
         name_column = sql.Identifier(self.table.key_columns[1])
@@ -132,7 +155,7 @@ class ResourceRepository[R]:
         query = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY workspace_url, {}").format(
             self.table.identifier, sql.SQL(" AND ").join(filters), name_column
         )
-        return conn.execute(query, params).fetchall()
+        return [self.from_row(row) for row in conn.execute(query, params).fetchall()]
 
     def soft_delete(
         self,
@@ -155,8 +178,7 @@ class ResourceRepository[R]:
             bookkeeping={"source_version": source_version, "source_run_id": source_run_id},
         )
 
-    def as_of(
-        self, conn: psycopg.Connection[DictRow], workspace_url: str, at: datetime
-    ) -> list[dict[str, Any]]:
+    def as_of(self, conn: psycopg.Connection[DictRow], workspace_url: str, at: datetime) -> list[R]:
         """The non-deleted resources recorded in a workspace at instant `at`."""
-        return scd2.as_of(conn, self.table, at, where={"workspace_url": workspace_url})
+        rows = scd2.as_of(conn, self.table, at, where={"workspace_url": workspace_url})
+        return [self.from_row(row) for row in rows]

@@ -20,7 +20,7 @@ TABLE = scd2.PIPELINES
 
 
 @dataclass(frozen=True)
-class PipelineRecord:
+class PipelineRecord(_resources.StoredVersionInfo):
     """The recorded content of one pipeline and its schedule job (`pipeline_key` derives from the name)."""
 
     workspace_url: str
@@ -51,6 +51,11 @@ class PipelineRecord:
         """The lower-cased name (business key)."""
         return self.pipeline_name.lower()
 
+    @property
+    def key(self) -> str:
+        """The lower-cased name (business key), as every record names it."""
+        return self.pipeline_key
+
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> PipelineRecord:
         """The record held by a stored row (to derive the next version with `dataclasses.replace`)."""
@@ -71,7 +76,7 @@ def _stored(rec: PipelineRecord) -> dict[str, Any]:
     }
 
 
-_REPOSITORY = _resources.ResourceRepository[PipelineRecord](TABLE, _stored)
+_REPOSITORY = _resources.ResourceRepository[PipelineRecord](TABLE, _stored, PipelineRecord.from_row)
 record = _REPOSITORY.record
 get_current = _REPOSITORY.get_current
 soft_delete = _REPOSITORY.soft_delete
@@ -86,7 +91,7 @@ def list_current(
     share_name: str | None = None,
     names: Iterable[str] | None = None,
     created_by_pack: bool | None = None,
-) -> list[dict[str, Any]]:
+) -> list[PipelineRecord]:
     """Current, non-deleted pipelines filtered by workspace, pack, share, names and `created_by_pack`."""
     columns = {} if share_name is None else {"share_name": share_name.lower()}
     return _REPOSITORY.list_current(

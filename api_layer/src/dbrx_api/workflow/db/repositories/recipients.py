@@ -22,7 +22,7 @@ TABLE = scd2.RECIPIENTS
 
 
 @dataclass(frozen=True)
-class RecipientRecord:
+class RecipientRecord(_resources.StoredVersionInfo):
     """The recorded content of one recipient (set-like fields are normalised when written)."""
 
     workspace_url: str
@@ -41,6 +41,11 @@ class RecipientRecord:
     # {"rotate_before_expiry_days": N, "grace_hours": H}: the standing policy the sweep applies (V0005)
     token_rotation_policy: Mapping[str, int] | None = None
 
+    @property
+    def key(self) -> str:
+        """The lower-cased name (business key)."""
+        return self.recipient_name.lower()
+
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> RecipientRecord:
         """The record held by a stored row (to derive the next version with `dataclasses.replace`)."""
@@ -55,7 +60,9 @@ def _stored(rec: RecipientRecord) -> dict[str, Any]:
     }
 
 
-_REPOSITORY = _resources.ResourceRepository[RecipientRecord](TABLE, _stored)
+_REPOSITORY = _resources.ResourceRepository[RecipientRecord](
+    TABLE, _stored, RecipientRecord.from_row
+)
 record = _REPOSITORY.record
 get_current = _REPOSITORY.get_current
 list_current = _REPOSITORY.list_current

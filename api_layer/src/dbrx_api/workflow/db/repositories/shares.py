@@ -19,7 +19,7 @@ TABLE = scd2.SHARES
 
 
 @dataclass(frozen=True)
-class ShareRecord:
+class ShareRecord(_resources.StoredVersionInfo):
     """The recorded content of one share (set-like fields are normalised when written)."""
 
     workspace_url: str
@@ -36,6 +36,11 @@ class ShareRecord:
     ext_schema_name: str | None = None
     tags: Mapping[str, Any] | None = None
     is_deleted: bool = False
+
+    @property
+    def key(self) -> str:
+        """The lower-cased name (business key)."""
+        return self.share_name.lower()
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ShareRecord:
@@ -60,7 +65,7 @@ def _stored(rec: ShareRecord) -> dict[str, Any]:
     }
 
 
-_REPOSITORY = _resources.ResourceRepository[ShareRecord](TABLE, _stored)
+_REPOSITORY = _resources.ResourceRepository[ShareRecord](TABLE, _stored, ShareRecord.from_row)
 record = _REPOSITORY.record
 get_current = _REPOSITORY.get_current
 list_current = _REPOSITORY.list_current
