@@ -15,9 +15,8 @@ from psycopg.rows import dict_row
 
 from dbrx_api.workflow.db import migrate, scd2
 from dbrx_api.workflow.db.migrate import MigrationError, apply_migrations, migration_status
-from dbrx_api.workflow.db.repositories import recipients
+from dbrx_api.workflow.db.repositories import _resources, recipients
 from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
-from dbrx_api.workflow.db.repositories import _resources
 
 pytestmark = pytest.mark.integration
 
