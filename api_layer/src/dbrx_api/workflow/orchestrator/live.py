@@ -67,6 +67,24 @@ def job_name_of(job: BaseJob | Job) -> str:
     return (job.settings.name if job.settings else None) or ""
 
 
+@dataclass(frozen=True)
+class _TablePlan:
+    """How one table is read: through the listing of `schema` (with `details` or not) planned for `names` tables."""
+
+    schema: str
+    details: bool
+    names: int
+
+
+@dataclass(frozen=True)
+class _SchemaTables:
+    """A schema listing: the tables it reached by lower-case full name; `missing_schema` when the schema or its
+    catalog does not exist."""
+
+    tables: dict[str, SdkTableInfo]
+    missing_schema: bool = False
+
+
 class LiveReader:
     """Cached reads of one workspace for one run; thread-safe, one upstream call per object."""
 
@@ -75,8 +93,8 @@ class LiveReader:
         self.ws = workspace.client
         self._guard = threading.Lock()
         self._entries: dict[tuple[str, str], Future[Any]] = {}
-        # Tables served by their schema's listing: lower-case full name -> (schema, listing has details).
-        self._listed_tables: dict[str, tuple[str, bool]] = {}
+        # Tables served by their schema's listing: lower-case full name -> how.
+        self._listed_tables: dict[str, _TablePlan] = {}
         # Names whose pipeline / schedule job is looked for in the run's one listing (docs/WORKFLOW.md §9.2).
         self._listed_pipelines: frozenset[str] = frozenset()
         self._listed_jobs: frozenset[str] = frozenset()
@@ -203,9 +221,10 @@ class LiveReader:
     def table(self, full_name: str) -> SdkTableInfo | None:
         """The table (type, properties, columns), None when absent (serves asset types and pipeline sources).
 
-        A table planned into its schema's listing (`list_schema_tables`) is taken from it; one the listing does not
-        hold is read alone with `tables.get` (absent, or hidden from the listing by its privileges: the single
-        read answers exactly as before). Any other table: `tables.get(full_name)`.
+        A table planned into its schema's listing (`list_schema_tables`) is taken from it. One the listing does
+        not hold (absent, hidden from the listing by its privileges, or on a page the listing did not reach) is
+        read alone with `tables.get`, whose answer is exactly the one a run without the listing gets. Any other
+        table: `tables.get(full_name)`.
         """
         key = full_name.lower()
 
@@ -213,55 +232,62 @@ class LiveReader:
             with self._guard:
                 planned = self._listed_tables.get(key)
             if planned is not None:
-                listed = self._schema_tables(*planned)
+                listing = self._schema_tables(planned)
                 if (
-                    listed is None
-                ):  # the schema (or its catalog) does not exist: neither does the table
+                    listing.missing_schema
+                ):  # the schema (or its catalog) does not exist: no table in it does
                     return None
-                found = listed.get(key)
+                found = listing.tables.get(key)
                 if found is not None:
                     return found
             return self._absent_as_none("table", key, lambda: self.ws.tables.get(path_segment(key)))
 
         return self._cached("table", key, fetch)
 
-    def list_schema_tables(
-        self, schema: str, names: Iterable[str], *, details: bool
-    ) -> dict[str, SdkTableInfo] | None:
-        """Read the tables of one schema with one paged `tables.list` for the `names` the run needs there.
+    def list_schema_tables(self, schema: str, names: Iterable[str], *, details: bool) -> None:
+        """Read the tables `names` of one schema with one hand-paged `tables.list` (docs/WORKFLOW.md §9.2).
 
-        Without `details` the listing omits columns and properties (asset types only); the names are then served
-        from it for their type only: a later `table()` of another table of the schema still reads it alone.
-        Returns the listing by lower-case full name, None when the schema does not exist; a failed listing
-        stays cached and is raised for each of the names (the same issue per object as single reads).
+        Without `details` the listing omits columns, properties and user names (asset types only), and serves the
+        names for their type only: a later `table()` of any other table of the schema still reads it alone. The
+        listing stops when it could no longer cost fewer calls than one `tables.get` per name (after
+        `len(names) - 1` pages); the names it did not reach are then read alone. A failed listing stays cached
+        and is raised for each of the names (the same issue per object as their single reads).
         """
         key = schema.lower()
+        wanted = sorted({name.lower() for name in names})
         with self._guard:
-            for name in names:
-                self._listed_tables[name.lower()] = (key, details)
-        return self._schema_tables(key, details)
+            for name in wanted:
+                self._listed_tables[name] = _TablePlan(key, details, len(wanted))
+        self._schema_tables(self._listed_tables[wanted[0]])
 
-    def _schema_tables(self, schema: str, details: bool) -> dict[str, SdkTableInfo] | None:
-        def fetch() -> dict[str, SdkTableInfo] | None:
-            catalog_name, schema_name = schema.split(".", 1)
-            omit = None if details else True
-            listed = self._absent_as_none(
-                "table",
-                schema,
-                lambda: self.ws.tables.list(
-                    catalog_name,
-                    schema_name,
-                    max_results=TABLES_PAGE,
-                    omit_columns=omit,
-                    omit_properties=omit,
-                    omit_username=omit,
-                ),
-            )
-            if listed is None:
-                return None
-            return {(info.full_name or "").lower(): info for info in listed if info.full_name}
+    def _schema_tables(self, plan: _TablePlan) -> _SchemaTables:
+        def fetch() -> _SchemaTables:
+            catalog_name, schema_name = plan.schema.split(".", 1)
+            query: dict[str, Any] = {
+                "catalog_name": catalog_name,
+                "schema_name": schema_name,
+                "max_results": TABLES_PAGE,
+            }
+            if not plan.details:
+                query.update(omit_columns=True, omit_properties=True, omit_username=True)
+            try:
+                with upstream("table", plan.schema):
+                    try:
+                        items, _ = self._paged(
+                            "tables.list",
+                            "/api/2.1/unity-catalog/tables",
+                            query,
+                            "tables",
+                            budget=plan.names - 1,
+                        )
+                    except NotFound:
+                        return _SchemaTables({}, missing_schema=True)
+            except NotFoundError:
+                return _SchemaTables({}, missing_schema=True)
+            tables = (SdkTableInfo.from_dict(item) for item in items)
+            return _SchemaTables({(t.full_name or "").lower(): t for t in tables if t.full_name})
 
-        return self._cached("schema_tables", f"{schema}|{details}", fetch)
+        return self._cached("schema_tables", f"{plan.schema}|{plan.details}", fetch)
 
     def schema_exists(self, full_name: str) -> bool:
         """`schemas.get("catalog.schema")` found it."""
@@ -393,14 +419,14 @@ class LiveReader:
     def _pipeline_listing(self) -> dict[str, list[PipelineStateInfo]] | None:
         def fetch() -> dict[str, list[PipelineStateInfo]] | None:
             with upstream("pipeline"):
-                items = self._paged(
+                items, complete = self._paged(
                     "pipelines.list_pipelines",
                     "/api/2.0/pipelines",
                     {"max_results": PIPELINES_PAGE},
                     "statuses",
                     budget=len(self._listed_pipelines) - 1,
                 )
-            if items is None:
+            if not complete:  # past its budget: one filtered list per name is fewer calls
                 return None
             by_name: dict[str, list[PipelineStateInfo]] = {}
             for item in items:
@@ -412,21 +438,27 @@ class LiveReader:
 
     def _paged(
         self, operation: str, path: str, query: dict[str, Any], items_field: str, *, budget: int
-    ) -> list[dict[str, Any]] | None:
-        """Every item of a listing paged by hand (each page one counted read), None past `budget` pages."""
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The items of a listing paged by hand, each page one counted read (docs/WORKFLOW.md §9.7), at most
+        `budget` pages: `(items, True)` when the listing ended within them, `(items read so far, False)` otherwise.
+        """
         items: list[dict[str, Any]] = []
         token: str | None = None
         api = self.workspace.raw.api_client
+        headers = {"Accept": "application/json"}  # as the SDK's own list methods send
+        workspace_id = getattr(self.workspace.raw.config, "workspace_id", None)
+        if workspace_id:
+            headers["X-Databricks-Workspace-Id"] = str(workspace_id)
         for _ in range(max(0, budget)):
             page_query = {**query, **({"page_token": token} if token else {})}
             page: dict[str, Any] = self.workspace.wrap(
-                operation, partial(api.do, "GET", path, query=page_query), False
+                operation, partial(api.do, "GET", path, query=page_query, headers=headers), False
             )()
             items.extend(page.get(items_field) or [])
             token = page.get("next_page_token")
             if not token:
-                return items
-        return None
+                return items, True
+        return items, False
 
     def job(self, job_id: int) -> Job | None:
         """`jobs.get(job_id)`, None when the job does not exist."""
@@ -465,14 +497,14 @@ class LiveReader:
     def _job_listing(self) -> dict[str, list[BaseJob]] | None:
         def fetch() -> dict[str, list[BaseJob]] | None:
             with upstream("job"):
-                items = self._paged(
+                items, complete = self._paged(
                     "jobs.list",
                     "/api/2.2/jobs/list",
                     {"limit": JOBS_PAGE, "expand_tasks": True},
                     "jobs",
                     budget=len(self._listed_jobs) - 1,
                 )
-            if items is None:
+            if not complete:  # past its budget: one filtered list per name is fewer calls
                 return None
             by_name: dict[str, list[BaseJob]] = {}
             for item in items:
