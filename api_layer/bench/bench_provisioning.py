@@ -436,8 +436,9 @@ def report(
         f"(inflight {worker.workspace_max_inflight}, concurrency {worker.reconcile_concurrency}, "
         f"{LATENCY_MS} ms/call) -> ratio {time_ratio:.2f} (target <= {TIME_TARGET}) "
         f"{'OK' if time_ratio <= TIME_TARGET else 'MISSED'}",
-        f"  reads: {calls - runs[0].mutating:.0f} measured (with any host-metadata probe), minimum {expected.reads} under the per-schema and "
-        f"one-listing rules; {old_reads} under the per-object rules before issue 16",
+        f"  reads: {calls - runs[0].mutating:.0f} measured (with any host-metadata probe), minimum "
+        f"{expected.reads} under the per-schema and one-listing rules; {old_reads} under the "
+        "per-object rules before issue 16",
         f"  unconstrained critical path: {expected.critical_path_s(latency):.2f} s; "
         f"rounds: {', '.join(f'{r.wall_s:.2f}' for r in runs)} s",
         "  calls per operation: "
