@@ -255,6 +255,8 @@ class LiveReader:
         """
         key = schema.lower()
         wanted = sorted({name.lower() for name in names})
+        if not wanted:
+            return
         with self._guard:
             for name in wanted:
                 self._listed_tables[name] = _TablePlan(key, details, len(wanted))

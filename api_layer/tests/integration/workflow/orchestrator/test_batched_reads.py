@@ -58,7 +58,7 @@ def batch_seed() -> dict[str, Any]:
     return seed
 
 
-def batch_pack(url: str, *, extra_asset: str | None = None) -> str:
+def batch_pack(url: str, *, extra_assets: tuple[str, ...] = ()) -> str:
     """Two shares over their `bulk` schema (sources, views, and `main.sales.v_orders`: a lone table of its schema),
     two D2O recipients, a scheduled pipeline per source."""
     text = SAMPLE_PACK.split("\nrecipient:")[0].format(
@@ -82,8 +82,7 @@ def batch_pack(url: str, *, extra_asset: str | None = None) -> str:
         )
         if share == "a":
             text += "      - {name: main.sales.v_orders, type: VIEW}\n"
-            if extra_asset:
-                text += f"      - {{name: {extra_asset}, type: VIEW}}\n"
+            text += "".join(f"      - {{name: {name}, type: VIEW}}\n" for name in extra_assets)
         text += "    pipelines:\n"
         for i in range(SOURCES):
             text += (
@@ -203,7 +202,7 @@ def test_plan_with_listings_equals_plan_with_per_object_reads(
     orch_ctx: WorkflowContext, orch_emu: Emu, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     orch_emu.reset(seed=batch_seed())
-    loaded = load_yaml(batch_pack(orch_emu.url, extra_asset="bulk.s_a.nope"))
+    loaded = load_yaml(batch_pack(orch_emu.url, extra_assets=("bulk.s_a.nope",)))
 
     orch_emu.reset_stats()
     batched = plan_pack(orch_ctx, loaded, principal_id="user-1").body()
@@ -312,3 +311,28 @@ def test_a_workspace_listing_past_its_budget_gives_way_to_filtered_lists(
     assert len(unfiltered) == 3
     assert filtered == sorted(f"pl_{s}_{i}_schedule" for s in SHARES for i in range(SOURCES))
     assert orch_emu.count("pipelines.list_pipelines") == 1
+
+
+def test_tables_of_a_missing_schema_are_missing_after_one_listing(
+    orch_ctx: WorkflowContext, orch_emu: Emu, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orch_emu.reset(seed=batch_seed())
+    loaded = load_yaml(batch_pack(orch_emu.url, extra_assets=("bulk.gone.v0", "bulk.gone.v1")))
+
+    orch_emu.reset_stats()
+    batched = plan_pack(orch_ctx, loaded, principal_id="user-1").body()
+    listings = [call["query"]["schema_name"] for call in orch_emu.calls("tables.list")]
+    gets = orch_emu.count("tables.get")
+    with monkeypatch.context() as patched:
+        per_object_reads(patched)
+        single = plan_pack(orch_ctx, loaded, principal_id="user-1").body()
+
+    assert plan_view(batched) == plan_view(single)
+    assert [e["type"] for e in batched["errors"]] == ["asset_not_found", "asset_not_found"]
+    assert sorted(listings) == ["gone", "s_a", "s_b"]  # types only for `gone`: no source there
+    assert [
+        call["query"].get("omit_columns")
+        for call in orch_emu.calls("tables.list")
+        if call["query"]["schema_name"] == "gone"
+    ] == ["true"]
+    assert gets == 1  # main.sales.v_orders only: the schema's 404 answers for both of its tables
