@@ -233,10 +233,8 @@ class LiveReader:
                 planned = self._listed_tables.get(key)
             if planned is not None:
                 listing = self._schema_tables(planned)
-                if (
-                    listing.missing_schema
-                ):  # the schema (or its catalog) does not exist: no table in it does
-                    return None
+                if listing.missing_schema:
+                    return None  # the schema (or its catalog) does not exist: no table in it does
                 found = listing.tables.get(key)
                 if found is not None:
                     return found
