@@ -241,6 +241,32 @@ def test_tables_get_exists_and_list_options(emu_client: WorkspaceClient) -> None
     assert all(not t.columns and not t.properties for t in slim)
 
 
+def test_tables_list_omits_user_names_follows_pages_and_needs_the_schema(
+    emu: Emu, emu_client: WorkspaceClient
+) -> None:
+    full = list(emu_client.tables.list("main", "finance"))
+    assert all(t.owner and t.created_by and t.columns and t.properties is not None for t in full)
+    slim = list(
+        emu_client.tables.list(
+            "main",
+            "finance",
+            omit_columns=True,
+            omit_properties=True,
+            omit_username=True,
+            max_results=2,
+        )
+    )
+    assert [(t.name, t.table_type) for t in slim] == [
+        (t.name, t.table_type) for t in full
+    ]  # every page followed
+    assert all(t.owner is None and t.created_by is None and t.updated_by is None for t in slim)
+    assert all(t.full_name and t.table_id for t in slim)
+    pages = [call for call in emu.calls("tables.list") if call["query"].get("max_results") == "2"]
+    assert len(pages) == 2  # three tables, two per page
+    with pytest.raises(NotFound, match=re.escape("Schema 'main.nope' does not exist.")):
+        list(emu_client.tables.list("main", "nope"))
+
+
 def test_both_uc_prefixes_are_served_with_one_operation_id(
     emu: Emu, emu_client: WorkspaceClient
 ) -> None:

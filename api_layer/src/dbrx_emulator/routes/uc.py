@@ -199,19 +199,23 @@ def delete_schema(call: ApiCall) -> Json:
 
 @router.get("/tables", "tables.list")
 def list_tables(call: ApiCall) -> Json:
-    """TableInfo list of one schema, paged by name; `omit_columns`/`omit_properties` honoured."""
+    """TableInfo list of one schema, paged by name; `omit_columns`/`omit_properties`/`omit_username` honoured."""
     uc = _uc(call)
     catalog_name = _required_query(call, "catalog_name").lower()
     schema_name = _required_query(call, "schema_name").lower()
     schema = uc.require_schema(f"{catalog_name}.{schema_name}", call.now_ms)
     omit_columns = bool(call.query.get_bool("omit_columns"))
     omit_properties = bool(call.query.get_bool("omit_properties"))
+    omit_username = bool(call.query.get_bool("omit_username"))
     return uc_list_page(
         call,
         "tables",
         uc.tables,
         lambda table: uc.table_json(
-            table, omit_columns=omit_columns, omit_properties=omit_properties
+            table,
+            omit_columns=omit_columns,
+            omit_properties=omit_properties,
+            omit_username=omit_username,
         ),
         filters={"catalog_name": catalog_name, "schema_name": schema_name},
         bounds=uc.tables.prefix_range(schema.full_name + "."),

@@ -541,9 +541,14 @@ class UcState(StateArea):
         )
 
     def table_json(
-        self, table: Table, *, omit_columns: bool = False, omit_properties: bool = False
+        self,
+        table: Table,
+        *,
+        omit_columns: bool = False,
+        omit_properties: bool = False,
+        omit_username: bool = False,
     ) -> Json:
-        """TableInfo."""
+        """TableInfo (`tables.list` may leave out the columns, the properties and the user names)."""
         body = _omit_none(
             {
                 "name": table.name,
@@ -566,6 +571,9 @@ class UcState(StateArea):
             body["columns"] = [column.to_json(index) for index, column in enumerate(table.columns)]
         if not omit_properties:
             body["properties"] = dict(sorted(table.properties.items()))
+        if omit_username:
+            for key in ("owner", "created_by", "updated_by"):
+                body.pop(key, None)
         return body
 
     def volume_json(self, volume: Volume) -> Json:

@@ -507,8 +507,7 @@ def run_pipeline(ctx: RunContext, action: AnyAction) -> StepResult:
             if exc.code != "pipeline_already_exists":
                 raise
             calls += 1
-            ctx.reader.forget("pipelines_named", name.lower())
-            matches = ctx.reader.pipelines_named(name)
+            matches = ctx.reader.pipelines_named(name, fresh=True)
             if len(matches) != 1:
                 raise StepFailure(
                     "pipeline_name_ambiguous", f'{len(matches)} pipelines are named "{name}".'
