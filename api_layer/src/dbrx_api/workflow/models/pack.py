@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Protocol, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -400,10 +401,10 @@ def pack_key(metadata: Metadata) -> str:
     return f"{_norm_key_part(metadata.business_line)}/{_norm_key_part(project)}/{requestors}"
 
 
-def parse_canonical(config: dict[str, Any]) -> AnySharePack:
+def parse_canonical(config: Mapping[str, Any]) -> AnySharePack:
     """Rebuild a model from stored canonical content (the `config` column); DELETE packs by strategy."""
     metadata = config.get("metadata")
-    strategy = metadata.get("strategy") if isinstance(metadata, dict) else None
+    strategy = metadata.get("strategy") if isinstance(metadata, Mapping) else None
     if strategy == "DELETE":
         return DeleteSharePack.model_validate(config)
     return SharePack.model_validate(config)

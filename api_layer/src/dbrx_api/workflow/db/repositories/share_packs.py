@@ -50,38 +50,20 @@ class PackVersionInput:
     locator: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class PackVersion:
-    """One stored version of a pack (a `share_packs` row, docs/WORKFLOW.md §5.3)."""
+@dataclass(frozen=True, kw_only=True)
+class PackVersion(PackVersionInput):
+    """One stored version of a pack (a `share_packs` row, docs/WORKFLOW.md §5.3): what the upload stored, plus
+    its SCD2 columns."""
 
     record_id: int
     share_pack_id: UUID
     version: int
-    pack_key: str
-    business_line: str
-    project_name: str
-    requestor: str
-    strategy: str
-    workspace_url: str
-    approver_status: str
-    servicenow: str
-    config: dict[str, Any]  # the canonical pack model as JSON (docs/SHAREPACK.md §12)
-    warnings: list[dict[str, Any]]
-    file_format: str
-    file_sha256: str
-    file_size: int
-    requested_by: str
     effective_from: datetime
     effective_to: datetime
     is_current: bool
     is_deleted: bool
-    record_hash: str
     changed_by: str
     change_reason: str
-    file_name: str | None = None
-    requested_by_name: str | None = None
-    requested_by_roles: list[str] = field(default_factory=list)
-    locator: dict[str, Any] | None = None  # `PackLocator.to_json()` (schema version 3 on)
 
 
 @dataclass(frozen=True)
