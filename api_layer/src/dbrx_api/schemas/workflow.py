@@ -450,6 +450,11 @@ class PlanTokenRotation(ResponseModel):
     blocked: bool = Field(
         False, description="Two active tokens: the sweep waits for the older one to expire."
     )
+    lead_exceeds_lifetime: bool = Field(
+        False,
+        description="The token lives no longer than the lead time: every token a rotation issues would be due at "
+        "once, so the sweep rotates once and then refuses (lower rotate_before_expiry_days).",
+    )
 
 
 class PlanResponse(ResponseModel):

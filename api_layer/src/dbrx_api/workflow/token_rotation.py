@@ -43,6 +43,10 @@ METRIC = "token_rotation.sweep"
 _EVENTS: dict[str, tuple[AlertType, str]] = {
     "rotated": ("success", "DeltaShare rotated a recipient token"),
     "blocked": ("warning", "DeltaShare could not rotate a recipient token: two active tokens"),
+    "lead_exceeds_lifetime": (
+        "warning",
+        "DeltaShare will not rotate a recipient token: the policy's lead time is not shorter than the token's life",
+    ),
     "failed": ("error", "DeltaShare token rotation failed"),
 }
 
@@ -56,6 +60,7 @@ class RotationSweepReport:
     rotated: list[str] = field(default_factory=list)
     already_rotated: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
+    lead_exceeds_lifetime: list[str] = field(default_factory=list)
     claimed_elsewhere: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
@@ -121,6 +126,14 @@ def _sweep_one(ctx: WorkflowContext, row: Mapping[str, Any], performed_by: str) 
     schedule = rotation_schedule(row["token_rotation_policy"], live, read_ms)
     if schedule is None or not schedule.due or schedule.token_id is None:
         return "not_due"
+    if schedule.due_when_issued and _issued_by_the_policy(row, schedule.created_ms):
+        # Rotating it would issue a token due at once again: a rotation every sweep, each one cutting the partner
+        # off after the grace (docs/WORKFLOW.md §9.6). Said once per sweep until the policy or lifetime changes.
+        logger.warning(
+            "token rotation refused: the lead time is not shorter than the token's life",
+            extra=log,
+        )
+        return "lead_exceeds_lifetime"
     if schedule.blocked:
         logger.warning(
             "token rotation blocked: the recipient already has two active tokens",
@@ -180,6 +193,15 @@ def _sweep_one(ctx: WorkflowContext, row: Mapping[str, Any], performed_by: str) 
         extra={**log, "token_id": schedule.token_id, "grace_s": schedule.grace_s},
     )
     return "rotated"
+
+
+def _issued_by_the_policy(row: Mapping[str, Any], token_created_ms: int) -> bool:
+    """Whether the token was issued by this policy's last recorded rotation (`token_rotated_at` is the new token's
+    creation time, so a token created since then is that one)."""
+    rotated_at = row.get("token_rotated_at")
+    if rotated_at is None:
+        return False
+    return token_created_ms >= (to_epoch_ms(rotated_at) or 0) - 1000
 
 
 def _settle_open_claims(

@@ -312,15 +312,19 @@ class RotationSchedule:
 
     The token is the newest active one; `due` once `now` reaches `rotate_at_ms` (its expiry minus the lead time);
     `blocked` when a second token is still active (Databricks allows two: the rotation would be refused);
-    `grace_s` the old token's remaining validity after a rotation now (the grace, capped by its remaining life).
+    `grace_s` the old token's remaining validity after a rotation now (the grace, capped by its remaining life);
+    `due_when_issued` when the token's whole life is not longer than the lead time (the metastore's token lifetime
+    is shorter than the policy asks): every token issued by a rotation would be due at once.
     """
 
     token_id: str | None
+    created_ms: int
     expires_ms: int
     rotate_at_ms: int
     due: bool
     blocked: bool
     grace_s: int
+    due_when_issued: bool
 
 
 def _active_tokens(live: SdkRecipientInfo, now_ms: int) -> list[RecipientTokenInfo]:
@@ -338,15 +342,19 @@ def rotation_schedule(
     if newest.expiration_time is None:
         return None
     expires_ms = int(newest.expiration_time)
-    rotate_at_ms = expires_ms - int(policy["rotate_before_expiry_days"]) * 86_400_000
+    created_ms = _token_ms(newest.created_at)
+    lead_ms = int(policy["rotate_before_expiry_days"]) * 86_400_000
+    rotate_at_ms = expires_ms - lead_ms
     remaining_s = max(0, (expires_ms - now_ms) // 1000)
     return RotationSchedule(
         token_id=newest.id,
+        created_ms=created_ms,
         expires_ms=expires_ms,
         rotate_at_ms=rotate_at_ms,
         due=now_ms >= rotate_at_ms,
         blocked=len(active) >= 2,
         grace_s=min(int(policy.get("grace_hours", 0)) * 3600, remaining_s),
+        due_when_issued=newest.created_at is not None and expires_ms - created_ms <= lead_ms,
     )
 
 
@@ -369,6 +377,7 @@ def upcoming_rotations(actions: Iterable[AnyAction], now: datetime) -> list[dict
             "rotate_at": None,
             "due": False,
             "blocked": False,
+            "lead_exceeds_lifetime": False,
         }
         live = action.work.live
         schedule = rotation_schedule(policy.model_dump(), live, now_ms) if live else None
@@ -379,6 +388,7 @@ def upcoming_rotations(actions: Iterable[AnyAction], now: datetime) -> list[dict
                 rotate_at=_iso(max(schedule.rotate_at_ms, now_ms)),
                 due=schedule.due,
                 blocked=schedule.blocked,
+                lead_exceeds_lifetime=schedule.due_when_issued,
             )
         entries.append(entry)
     return entries

@@ -233,13 +233,41 @@ def test_two_workers_rotate_a_due_token_exactly_once_and_the_report_shows_both_t
     assert link not in stored_text
     assert "retrieve_config" not in stored_text
 
-    # The next sweep: the new token is due too (lead 100 days > its 90-day life) but the old one is still in its
-    # grace: two active tokens, blocked, no call.
+    # The next sweep: the new token is due at once (lead 100 days > its 90-day life). Rotating it would issue
+    # another token due at once, every sweep: refused, said, and no call.
     orch_emu.reset_stats()
     again = sweep_token_rotations(orch_ctx, performed_by="w3")
-    assert again.blocked == [f"{url}/acme_external"]
+    assert again.lead_exceeds_lifetime == [f"{url}/acme_external"]
     assert orch_emu.count("recipients.rotate_token") == 0
-    assert [event[0] for event in metrics.events] == ["success", "warning"]
+    assert [event[:2] for event in metrics.events][1] == (
+        "warning",
+        "DeltaShare will not rotate a recipient token: the policy's lead time is not shorter than the token's life",
+    )
+
+
+def test_a_lead_longer_than_the_token_life_rotates_once_and_then_refuses_instead_of_every_sweep(
+    orch_ctx: WorkflowContext, orch_emu: Emu, metrics: RecordingMetrics
+) -> None:
+    # No grace: the old token ends at the rotation, so only the policy's own token is left to look at.
+    url = orch_emu.url
+    provisioned(
+        orch_ctx,
+        with_policy(url, "    token_rotation: {rotate_before_expiry_days: 100, grace_hours: 0}\n"),
+    )
+    (old_id,) = live_tokens(orch_emu)
+    orch_emu.reset_stats()
+    first = sweep_token_rotations(orch_ctx, performed_by="w1")
+    assert first.rotated == [f"{url}/acme_external"]  # the token from before the policy's rotations
+    assert orch_emu.count("recipients.rotate_token") == 1
+    for attempt in ("w2", "w3"):
+        later = sweep_token_rotations(orch_ctx, performed_by=attempt)
+        assert (later.rotated, later.lead_exceeds_lifetime) == ([], [f"{url}/acme_external"])
+    assert orch_emu.count("recipients.rotate_token") == 1
+    (new_id,) = {t for t, expires in live_tokens(orch_emu).items() if expires > datetime.now(UTC)}
+    assert new_id != old_id
+    assert [m for m in metrics.counted if m[1]["result"] == "lead_exceeds_lifetime"] == [
+        ("token_rotation.sweep", {"result": "lead_exceeds_lifetime"})
+    ] * 2
 
 
 def test_the_claim_alone_keeps_concurrent_sweeps_to_one_rotation(
@@ -313,6 +341,7 @@ def test_not_due_makes_no_call_and_plan_shows_the_upcoming_rotation(
     assert upcoming["recipient"] == "acme_external"
     assert upcoming["token_id"] == token_id
     assert upcoming["policy"] == {"rotate_before_expiry_days": 30, "grace_hours": 6}
+    assert upcoming["lead_exceeds_lifetime"] is False  # 30 days before the end of a 90-day token
     assert (upcoming["due"], upcoming["blocked"]) == (False, False)
     expires_at = datetime.fromisoformat(upcoming["expires_at"])
     rotate_at = datetime.fromisoformat(upcoming["rotate_at"])
