@@ -43,7 +43,7 @@ from dbrx_api.workflow.resources.pipeline import desired_pipeline_spec
 from dbrx_api.workflow.resources.schedule import desired_job_settings
 from dbrx_emulator.testing import Emu
 from fixtures.export import filled, no_changes
-from fixtures.orchestrator import load_yaml, provision, store_yaml
+from fixtures.orchestrator import load_yaml, provision, seed_with_volumes_and_models, store_yaml
 
 pytestmark = pytest.mark.integration
 
@@ -51,13 +51,16 @@ ORGS = (
     "azure:northeurope:1a2b3c4d-5e6f-4a0b-9c1d-2e3f4a5b6c7d",
     "aws:us-east-1:0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b",
 )
-# Objects of the `minimal` seed a pack can share without a pipeline, with their Databricks object type.
+# Objects of the `minimal` seed (with volumes and models) a pack can share without a pipeline, with their Databricks object type.
 OBJECTS = {
     "main.sales.v_orders": "VIEW",
     "main.sales.daily_sales": "MATERIALIZED_VIEW",
     "main.sales.order_events": "STREAMING_TABLE",
     "main.finance": "SCHEMA",
     "main.sales.customers": "TABLE",  # no pipeline: exported with a warning, the share then explicit
+    # Of `seed_with_volumes_and_models`: shared by name, a comment their only option (docs/SHAREPACK.md §7.2).
+    "main.sales.landing": "VOLUME",
+    "main.sales.churn": "MODEL",
 }
 IPS = ("192.0.2.0/24", "198.51.100.7", "203.0.113.0/25", "2001:db8::/48")
 
@@ -299,7 +302,11 @@ def test_export_round_trip_holds_for_generated_workspaces(
     recipients, shares = workspace
     event(f"pipelines: {sum(s.pipeline is not None for s in shares)}")
     event(f"recipients: {len(recipients)}, D2D: {sum(r.d2d for r in recipients)}")
-    orch_emu.reset(seed_file="minimal", random_seed=0)
+    event(
+        "volume or model shared: "
+        + str(any(OBJECTS.get(o) in ("VOLUME", "MODEL") for s in shares for o in s.objects))
+    )
+    orch_emu.reset(seed=seed_with_volumes_and_models(), random_seed=0)
     # Fresh names per example: the database keeps the records of earlier examples' packs.
     suffix = uuid.uuid4().hex[:8]
     names = build(orch_emu.workspace_client(), orch_ctx.settings, suffix, recipients, shares)
