@@ -17,6 +17,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -380,69 +381,75 @@ def tokens_page(
     return _rendered(request, viewer, render)
 
 
+@dataclass(frozen=True)
+class AccessFilters:
+    """The filters of the access page and its CSV download (the same as `GET /access`)."""
+
+    workspace: str | None
+    recipient: str | None
+    object_name: str | None
+    as_of: str | None
+
+    def query(self, url: str) -> dict[str, str]:
+        """The filters as the page shows them and links them, with the workspace it chose."""
+        return {
+            "workspace": url,
+            "recipient": self.recipient or "",
+            "object": self.object_name or "",
+            "as_of": self.as_of or "",
+        }
+
+
+def _access_filters(
+    workspace: Annotated[str | None, Query(max_length=2048)] = None,
+    recipient: Annotated[str | None, Query(max_length=255)] = None,
+    object_name: Annotated[str | None, Query(alias="object", max_length=767)] = None,
+    as_of: Annotated[str | None, Query(max_length=64)] = None,
+) -> AccessFilters:
+    return AccessFilters(workspace, recipient, object_name, as_of)
+
+
+AccessFiltersDep = Annotated[AccessFilters, Depends(_access_filters)]
+
+
 def _access(
-    request: Request,
-    workspace: str | None,
-    recipient: str | None,
-    object_name: str | None,
-    as_of: str | None,
-    problems: list[str],
+    request: Request, filters: AccessFilters, problems: list[str]
 ) -> tuple[str, AccessView | None]:
-    at = _parsed(_AS_OF, as_of, "as_of", problems)
-    url, client = _client_for(request, workspace)
+    at = _parsed(_AS_OF, filters.as_of, "as_of", problems)
+    url, client = _client_for(request, filters.workspace)
     if problems:
         return url, None
+    recipient, object_name = filters.recipient or None, filters.object_name or None
     if at is None:
-        return url, access_service.access_view(
-            client, recipient=recipient or None, object_name=object_name or None
-        )
+        return url, access_service.access_view(client, recipient=recipient, object_name=object_name)
     history = getattr(request.app.state, "workflow", None)
     return url, access_history.recorded_access_view(
-        history, url, at=at, recipient=recipient or None, object_name=object_name or None
+        history, url, at=at, recipient=recipient, object_name=object_name
     )
 
 
-AccessWorkspace = Annotated[str | None, Query(max_length=2048)]
-AccessRecipient = Annotated[str | None, Query(max_length=255)]
-AccessObject = Annotated[str | None, Query(alias="object", max_length=767)]
-AccessAsOf = Annotated[str | None, Query(max_length=64)]
-
-
 @router.get("/access")
-def access_page(
-    request: Request,
-    viewer: ViewerDep,
-    workspace: AccessWorkspace = None,
-    recipient: AccessRecipient = None,
-    object_name: AccessObject = None,
-    as_of: AccessAsOf = None,
-) -> Response:
+def access_page(request: Request, viewer: ViewerDep, filters: AccessFiltersDep) -> Response:
     """Who can read what (`GET /access`), now or at a past instant, with a CSV download of the same view."""
 
     def render(who: Principal) -> Response:
         problems: list[str] = []
         try:
-            url, view = _access(request, workspace, recipient, object_name, as_of, problems)
+            url, view = _access(request, filters, problems)
         except (
             AppError
         ) as error:  # e.g. an unknown recipient or a future as_of: shown next to the filters
             problems.append(f"{error.code}: {error.detail}")
-            url, view = workspace or _workspaces(request)[0], None
-        filters = {
-            "workspace": url,
-            "recipient": recipient or "",
-            "object": object_name or "",
-            "as_of": as_of or "",
-        }
-        csv_query = urlencode({k: v for k, v in filters.items() if v})
+            url, view = filters.workspace or _workspaces(request)[0], None
+        shown = filters.query(url)
         return _page(
             request,
             "access.html",
             who,
             view=view,
             problems=problems,
-            filters=filters,
-            csv_query=csv_query,
+            filters=shown,
+            csv_query=urlencode({k: v for k, v in shown.items() if v}),
             workspaces=_workspaces(request),
         )
 
@@ -450,19 +457,12 @@ def access_page(
 
 
 @router.get("/access.csv")
-def access_csv_download(
-    request: Request,
-    viewer: ViewerDep,
-    workspace: AccessWorkspace = None,
-    recipient: AccessRecipient = None,
-    object_name: AccessObject = None,
-    as_of: AccessAsOf = None,
-) -> Response:
+def access_csv_download(request: Request, viewer: ViewerDep, filters: AccessFiltersDep) -> Response:
     """The access view as CSV, exactly as `GET /access?format=csv` writes it."""
 
     def render(who: Principal) -> Response:
         problems: list[str] = []
-        _, view = _access(request, workspace, recipient, object_name, as_of, problems)
+        _, view = _access(request, filters, problems)
         if view is None:
             return _page(request, "error.html", who, status_code=422, problems=problems, error=None)
         return Response(
