@@ -171,3 +171,58 @@ def test_unknown_pack_is_an_error_page(
     inbox = client.get("/console")
     assert inbox.status_code == 200
     assert "local-developer" in inbox.text
+
+
+def test_the_access_page_and_its_csv_apply_the_same_filters_as_the_api(
+    workflow_api: Callable[..., TestClient], token_factory: TokenFactory, emu: Any
+) -> None:
+    from databricks.sdk.service.sharing import (
+        AuthenticationType,
+        PermissionsChange,
+        SharedDataObject,
+        SharedDataObjectDataObjectType,
+        SharedDataObjectUpdate,
+        SharedDataObjectUpdateAction,
+    )
+
+    ws = emu.workspace_client()
+    for share, table in (("sales_s", "main.sales.orders"), ("cust_s", "main.sales.customers")):
+        ws.shares.create(share)
+        ws.shares.update(
+            share,
+            updates=[
+                SharedDataObjectUpdate(
+                    action=SharedDataObjectUpdateAction.ADD,
+                    data_object=SharedDataObject(
+                        name=table, data_object_type=SharedDataObjectDataObjectType.TABLE
+                    ),
+                )
+            ],
+        )
+        ws.recipients.create(f"{share}_r", AuthenticationType.TOKEN)
+        ws.shares.update_permissions(
+            share, changes=[PermissionsChange(principal=f"{share}_r", add=["SELECT"])]
+        )
+    client = workflow_api(auth=True)
+    john = bearer(token_factory, JOHN, "john.smith@example.com", "DeltaShare.Reader")
+    query = {"workspace": emu.url, "object": "main.sales.orders"}
+
+    page = client.get("/console/access", params=query, headers=john)
+    assert page.status_code == 200, page.text
+    assert "sales_s_r" in page.text
+    assert "cust_s_r" not in page.text  # the object filter applied
+    assert "object=main.sales.orders" in page.text  # and kept for the CSV link
+    csv_text = client.get("/console/access.csv", params=query, headers=john).text
+    api_csv = client.get(
+        "/access",
+        params={"object": "main.sales.orders", "format": "csv"},
+        headers={**john, "X-Workspace-URL": emu.url},
+    ).text
+    assert csv_text == api_csv
+    assert [line.split(",")[0] for line in csv_text.splitlines()[1:]] == ["sales_s_r"]
+
+    future = client.get(
+        "/console/access", params={**query, "as_of": "2999-01-01T00:00:00Z"}, headers=john
+    )
+    assert future.status_code == 200
+    assert "history has no future" in future.text  # the refusal is shown next to the filters
