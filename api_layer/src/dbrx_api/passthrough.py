@@ -6,7 +6,7 @@ here instead, through `WorkspaceClient.api_client.do`: the same request the SDK'
 query, `Accept` and workspace-id headers), with the SDK's authentication, retries and error parsing, so an upstream
 failure raises the same `DatabricksError` subclasses and `errors.upstream` maps it as before (docs/API.md §1.5.3).
 Each service shapes the returned dicts into the documented fields and serialises the page once
-(`schemas.common.list_body`); docs/ARCHITECTURE.md §2 describes the path.
+(`schemas.common.list_body`); docs/ARCHITECTURE.md describes the path.
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ def operation(
 
 
 def json_body(body: bytes) -> Response:
-    """A 200 whose JSON body a pass-through list service serialised already (docs/ARCHITECTURE.md §2).
+    """A 200 whose JSON body a pass-through list service serialised already (docs/ARCHITECTURE.md).
 
     FastAPI returns a `Response` as it is: no second validation against the route's `response_model`, which
     still documents the body in the OpenAPI document.

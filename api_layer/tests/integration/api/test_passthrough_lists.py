@@ -1,7 +1,7 @@
 """The pass-through list reads answer byte for byte what the documented models gave (docs/API.md §1.7, §2).
 
 `GET /shares`, `/recipients`, `/catalogs` and `/pipelines` read their pages as plain JSON through the SDK's
-`ApiClient` and serialise once (docs/ARCHITECTURE.md §2). The reference here is the path they replaced: the SDK's
+`ApiClient` and serialise once (docs/ARCHITECTURE.md). The reference here is the path they replaced: the SDK's
 list method (dataclasses), the services' own conversions of those dataclasses (the ones the detail endpoints still
 use), the documented list model, serialised by FastAPI as a route's `response_model`. Both run against the same
 emulator state: the packaged `default` seed, and a 1,000-share set (20 upstream pages) with comments holding
@@ -10,7 +10,7 @@ characters JSON escapes or must not escape.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -81,7 +81,7 @@ def fastapi_body(model: BaseModel) -> bytes:
     app = FastAPI()
     app.add_api_route("/reference", lambda: model, response_model=type(model), methods=["GET"])
     with TestClient(app) as client:
-        return client.get("/reference").content
+        return bytes(client.get("/reference").content)
 
 
 def old_share_list(ws: WorkspaceClient, query: ListQuery) -> ShareList:
@@ -125,13 +125,13 @@ def old_pipeline_list(ws: WorkspaceClient, query: ListQuery) -> PipelineList:
 
 
 @pytest.fixture(params=["default", "large"])
-def seeded(request: pytest.FixtureRequest, emu: Any) -> Iterator[str]:
+def seeded(request: pytest.FixtureRequest, emu: Any) -> str:
     """The emulator in each state the comparison runs on."""
     if request.param == "default":
         emu.reset(seed_file="default")
     else:
         emu.reset(seed=large_seed())
-    yield request.param
+    return str(request.param)
 
 
 def compare(
@@ -167,9 +167,7 @@ def test_recipients_list_is_the_documented_model(
     api: TestClient, emu_client: WorkspaceClient, seeded: str, params: dict[str, Any]
 ) -> None:
     kind = params["type"].upper() if "type" in params else None
-    body = compare(
-        api, "/recipients", params, lambda q: old_recipient_list(emu_client, q, kind)
-    )
+    body = compare(api, "/recipients", params, lambda q: old_recipient_list(emu_client, q, kind))
     if seeded == "large" and not params:
         awkward = next(item for item in body["items"] if item["name"] == "awkward_d2o")
         assert awkward["properties"] == {"country": "FR", "zz": "ü"}
@@ -193,3 +191,19 @@ def test_pipelines_list_is_the_documented_model(
     if seeded == "default" and not params:
         assert body["total"] == 3
         assert all(item["latest_update"]["creation_time"] for item in body["items"])
+
+
+def test_the_workspace_client_keeps_one_connection_per_worker_thread(
+    api: TestClient, emu: Any
+) -> None:
+    """Concurrent list calls reuse pooled connections instead of opening one per upstream page."""
+    app: Any = api.app
+    client = app.state.workspace_clients.client(emu.url)
+    session = client.api_client._api_client._session
+    adapter = session.get_adapter(emu.url)
+    assert adapter._pool_maxsize == app.state.settings.server.threadpool_size
+    assert session.trust_env is False
+    emu.reset_stats()
+    for _ in range(3):
+        assert api.get("/shares").status_code == 200
+    assert emu.count("shares.list_shares") == 3  # one page each on the minimal seed
