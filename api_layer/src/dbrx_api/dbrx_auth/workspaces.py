@@ -286,8 +286,7 @@ def tune_http_session(client: WorkspaceClient, pool_size: int) -> None:
     session.mount("http://", adapter)
     session.proxies.update(requests.utils.get_environ_proxies(client.config.host or ""))
     ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    # A bundle path costs requests a `stat` on every request: set only where TLS needs it.
     if ca_bundle and (client.config.host or "").startswith("https://"):
-        session.verify = (
-            ca_bundle  # a path costs requests a `stat` per request: only where TLS needs it
-        )
+        session.verify = ca_bundle
     session.trust_env = False
