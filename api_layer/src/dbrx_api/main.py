@@ -812,7 +812,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.workspace_clients = WorkspaceClientFactory(
-        settings.databricks, local=settings.is_local, product_version=__version__
+        settings.databricks,
+        local=settings.is_local,
+        product_version=__version__,
+        # One connection per thread of the worker's pool: every route runs there (lifespan sizes it).
+        pool_size=settings.server.threadpool_size,
     )
     app.state.readiness = build_readiness(settings)
     app.state.token_validator = None

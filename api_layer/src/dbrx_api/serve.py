@@ -1,7 +1,8 @@
 """Production entry point of the API: `python -m dbrx_api.serve` (called by `api_layer/startup.sh`).
 
 Reads `Settings` once (so a bad configuration stops here, before any worker process starts) and runs uvicorn
-with `server.workers` processes, each building the app with `dbrx_api.main:create_app`.
+with `server.workers` processes (default: one per CPU available to the process), each building the app with
+`dbrx_api.main:create_app`.
 
 Bind address: on Azure App Service (Linux) the platform forwards traffic to the port in `PORT` (or
 `WEBSITES_PORT`) and the process must listen on all interfaces, so `0.0.0.0:$PORT` is used whenever one of those
@@ -69,6 +70,13 @@ def _platform_port(environ: Mapping[str, str]) -> int | None:
     return None
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the platform says, else the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def resolve_options(settings: Settings, environ: Mapping[str, str]) -> ServeOptions:
     """How to run the server for `settings` in the environment `environ`."""
     app_service = on_app_service(environ)
@@ -83,7 +91,8 @@ def resolve_options(settings: Settings, environ: Mapping[str, str]) -> ServeOpti
     return ServeOptions(
         host=host,
         port=port,
-        workers=settings.server.workers,
+        # One process per CPU unless configured: a worker's Python code runs on one core at a time (the GIL).
+        workers=settings.server.workers or min(available_cpus(), 64),
         timeout_graceful_shutdown=settings.server.graceful_timeout_s,
         forwarded_allow_ips=forwarded,
         log_level=settings.logging.level.lower(),

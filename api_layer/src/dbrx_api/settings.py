@@ -57,7 +57,8 @@ class _Section(BaseModel):
 
 
 class ServerSettings(_Section):
-    workers: int = Field(2, ge=1, le=64)
+    # uvicorn worker processes; None: one per CPU the process may run on (`serve.resolve_options`).
+    workers: int | None = Field(None, ge=1, le=64)
     threadpool_size: int = Field(64, ge=1, le=1024)
     max_json_body_bytes: int = Field(1_048_576, ge=1024)
     readiness_cache_s: float = Field(5, ge=0)

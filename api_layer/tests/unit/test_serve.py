@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dbrx_api.serve import resolve_options
+from dbrx_api.serve import available_cpus, resolve_options
 from dbrx_api.settings import Settings, SettingsError, deep_merge
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -57,6 +57,13 @@ def test_on_app_service_bind_all_interfaces_on_the_platform_port(
     assert options.port == port
     assert options.forwarded_allow_ips == "*"
     assert options.on_app_service is True
+
+
+def test_workers_default_to_one_per_available_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_options(local_settings(), {}).workers == available_cpus()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 5}, raising=False)
+    assert resolve_options(local_settings(), {}).workers == 4
+    assert resolve_options(local_settings(server={"workers": 2}), {}).workers == 2
 
 
 def test_a_bad_platform_port_stops_start_up() -> None:

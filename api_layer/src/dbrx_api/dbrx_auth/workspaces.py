@@ -8,12 +8,14 @@ custom credentials strategy: msal client credentials in production, a static PAT
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import requests
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
 from databricks.sdk.credentials_provider import CredentialsProvider, CredentialsStrategy
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 AZURE_DATABRICKS_SCOPE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"
+# Connections kept per workspace client when the caller does not say: the SDK's own default.
+DEFAULT_POOL_SIZE = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +188,10 @@ class WorkspaceClientFactory:
         retry_timeout_s: int | None = None,
         product: str = "deltashare",
         product_version: str = "0",
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
         self._settings = settings
+        self._pool_size = pool_size
         self._allowlist = WorkspaceAllowlist(settings.workspaces, local=local)
         self._retry_timeout_s = retry_timeout_s or settings.sdk.retry_timeout_s
         self._product = product
@@ -254,4 +260,33 @@ class WorkspaceClientFactory:
                 **common,
             )
         logger.info("workspace client created", extra={"workspace_url": url})
-        return WorkspaceClient(config=config)
+        client = WorkspaceClient(config=config)
+        tune_http_session(client, self._pool_size)
+        return client
+
+
+def tune_http_session(client: WorkspaceClient, pool_size: int) -> None:
+    """Size the client's connection pool to the caller's concurrency; read the proxy and CA environment once.
+
+    The SDK keeps 20 connections for `https://` and requests' default 10 for `http://` (the local emulator);
+    with more concurrent requests than that, a request waits for a connection (`https://`) or opens one and
+    closes it afterwards (`http://`). And with `trust_env`, requests reads the proxy and CA-bundle variables of
+    the environment again on every request, a measurable share of each upstream page's CPU (issue 16). The
+    variables are read here once instead, for the client's one host; their meaning is unchanged.
+    The SDK's session is a private attribute (databricks-sdk is pinned): without it, the client stays as built.
+    """
+    session = getattr(getattr(client.api_client, "_api_client", None), "_session", None)
+    if not isinstance(session, requests.Session):
+        logger.warning("workspace client: the SDK's HTTP session was not found; pool left as built")
+        return
+    adapter = requests.adapters.HTTPAdapter(
+        pool_connections=1, pool_maxsize=pool_size, pool_block=True
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.proxies.update(requests.utils.get_environ_proxies(client.config.host or ""))
+    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    # A bundle path costs requests a `stat` on every request: set only where TLS needs it.
+    if ca_bundle and (client.config.host or "").startswith("https://"):
+        session.verify = ca_bundle
+    session.trust_env = False

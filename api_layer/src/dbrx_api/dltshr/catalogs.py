@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.service.catalog import CatalogInfo
+from databricks.sdk.service.catalog import CatalogInfo, CatalogType
 
 from dbrx_api.errors import upstream
-from dbrx_api.schemas.catalogs import CatalogCreate, CatalogDetail, CatalogList, CatalogSummary
-from dbrx_api.schemas.common import ListQuery, enum_text, from_epoch_ms, slice_page
+from dbrx_api.passthrough import Item, enum_values, known_enum, list_all
+from dbrx_api.schemas.catalogs import CatalogCreate, CatalogDetail
+from dbrx_api.schemas.common import ListQuery, enum_text, epoch_ms_text, from_epoch_ms, list_body
 from dbrx_api.schemas.paths import path_segment
 
 
@@ -39,23 +40,41 @@ def _detail(info: CatalogInfo, schemas: list[str] | None) -> CatalogDetail:
     )
 
 
+CATALOGS_PATH = "/api/2.1/unity-catalog/catalogs"
+_CATALOG_TYPES = enum_values(CatalogType)
+
+
+def catalog_summary_item(catalog: Item) -> Item:
+    """A **CatalogSummary** (docs/API.md §2.3) from a catalog as Databricks sends it, members in the model's order."""
+    get = catalog.get
+    return {
+        "name": get("name") or "",
+        "catalog_type": known_enum(get("catalog_type"), _CATALOG_TYPES),
+        "owner": get("owner"),
+        "comment": get("comment"),
+        "storage_root": get("storage_root"),
+        "created_at": epoch_ms_text(get("created_at")),
+        "updated_at": epoch_ms_text(get("updated_at")),
+    }
+
+
 def list_catalogs(
     ws: WorkspaceClient, query: ListQuery, *, catalog_type: str | None = None
-) -> CatalogList:
-    """Every catalog (all upstream pages); upstream errors propagate, never an empty list.
+) -> bytes:
+    """The JSON body of `GET /catalogs` (a **CatalogList**): every catalog (all upstream pages); upstream errors
+    propagate, never an empty list.
 
     `catalog_type` is a Databricks enum, compared case-insensitively like every enum query value (docs/API.md §1.7).
+    A pass-through read (`dbrx_api.passthrough`): the pages the SDK's `catalogs.list()` requests, shaped from the
+    decoded JSON, serialised once (docs/API.md §6.1).
     """
     with upstream("catalog"):
-        infos = list(ws.catalogs.list())
+        catalogs = list_all(ws, CATALOGS_PATH, "catalogs", {"max_results": 0})
     wanted = catalog_type.upper() if catalog_type is not None else None
-    summaries = [
-        CatalogSummary.model_validate(_summary_fields(info))
-        for info in infos
-        if wanted is None or (enum_text(info.catalog_type) or "").upper() == wanted
-    ]
-    page, envelope = slice_page(summaries, query, name_of=lambda c: c.name)
-    return CatalogList(items=page, **envelope)
+    items = [catalog_summary_item(catalog) for catalog in catalogs]
+    if wanted is not None:
+        items = [item for item in items if (item["catalog_type"] or "").upper() == wanted]
+    return list_body(items, query)
 
 
 def get_catalog(ws: WorkspaceClient, name: str, *, include_schemas: bool = False) -> CatalogDetail:

@@ -23,12 +23,14 @@ from databricks.sdk.service.sharing import (
 
 from dbrx_api.errors import AppError, InvalidRequest, UpstreamError, is_transport_failure, upstream
 from dbrx_api.once import DirectSender, OnceSender
+from dbrx_api.passthrough import Item, enum_values, known_enum, list_all
 from dbrx_api.schemas.common import (
     DeleteResult,
     ListQuery,
     enum_text,
+    epoch_ms_text,
     from_epoch_ms,
-    slice_page,
+    list_body,
     to_epoch_ms,
 )
 from dbrx_api.schemas.paths import path_segment
@@ -42,9 +44,7 @@ from dbrx_api.schemas.recipients import (
     IpsRemoved,
     RecipientChanged,
     RecipientDetail,
-    RecipientList,
     RecipientShare,
-    RecipientSummary,
     RecipientType,
     TokenInfo,
     custom_properties,
@@ -271,19 +271,75 @@ def sdk_delete_recipient(ws: WorkspaceClient, name: str) -> None:
 # ------------------------------------------------------------------------------------------ reads
 
 
+RECIPIENTS_PATH = "/api/2.1/unity-catalog/recipients"
+_AUTHENTICATION_TYPES = enum_values(AuthenticationType)
+_NO_TIME = float("-inf")  # sorts a token without creation time first, as `_tokens` does
+
+
+def _token_item(token: Item, now_ms: float) -> Item:
+    expiry = token.get("expiration_time")
+    return {
+        "id": token.get("id"),
+        "created_at": epoch_ms_text(token.get("created_at")),
+        "created_by": token.get("created_by"),
+        "updated_at": epoch_ms_text(token.get("updated_at")),
+        "expiration_time": epoch_ms_text(expiry),
+        "active": expiry is None or expiry == "" or int(expiry) > now_ms,
+        "activation_url": None,  # never in a listing (docs/API.md §1.11)
+    }
+
+
+def _token_order(token: Item) -> tuple[float, str]:
+    created = token.get("created_at")
+    return (_NO_TIME if created is None else int(created), token.get("id") or "")
+
+
+def recipient_summary_item(recipient: Item, now_ms: float) -> Item:
+    """A **RecipientSummary** (docs/API.md §2.2) from a recipient as Databricks sends it, members in the model's
+    order, tokens without activation links; `now_ms` decides which tokens are active."""
+    get = recipient.get
+    authentication = known_enum(get("authentication_type"), _AUTHENTICATION_TYPES)
+    ip_list = (get("ip_access_list") or {}).get("allowed_ip_addresses")
+    properties = (get("properties_kvpairs") or {}).get("properties")
+    return {
+        "name": get("name") or "",
+        "type": "D2D" if authentication == AuthenticationType.DATABRICKS.value else "D2O",
+        "authentication_type": authentication or "UNKNOWN",
+        "owner": get("owner"),
+        "comment": get("comment"),
+        "activated": get("activated"),
+        "data_recipient_global_metastore_id": get("data_recipient_global_metastore_id"),
+        "cloud": get("cloud"),
+        "region": get("region"),
+        "ip_access_list": list(ip_list or []),
+        "properties": custom_properties(properties),
+        "expiration_time": epoch_ms_text(get("expiration_time")),
+        "tokens": [
+            _token_item(token, now_ms) for token in sorted(get("tokens") or [], key=_token_order)
+        ],
+        "created_at": epoch_ms_text(get("created_at")),
+        "created_by": get("created_by"),
+        "updated_at": epoch_ms_text(get("updated_at")),
+        "updated_by": get("updated_by"),
+    }
+
+
 def list_recipients(
     ws: WorkspaceClient, query: ListQuery, *, type_filter: RecipientType | None = None
-) -> RecipientList:
-    """Every recipient (all upstream pages), filtered by name and type, without activation links."""
+) -> bytes:
+    """The JSON body of `GET /recipients` (a **RecipientList**): every recipient (all upstream pages), filtered
+    by name and type, without activation links.
+
+    A pass-through read (`dbrx_api.passthrough`): the pages the SDK's `recipients.list()` requests, shaped from
+    the decoded JSON, serialised once (docs/API.md §5.1).
+    """
     with upstream("recipient"):
-        infos = list(ws.recipients.list())
-    summaries = [
-        RecipientSummary.model_validate(_summary_fields(info))
-        for info in infos
-        if type_filter is None or recipient_type(info) == type_filter
-    ]
-    page, envelope = slice_page(summaries, query, name_of=lambda r: r.name)
-    return RecipientList(items=page, **envelope)
+        recipients = list_all(ws, RECIPIENTS_PATH, "recipients", {"max_results": 0})
+    now_ms = datetime.now(UTC).timestamp() * 1000
+    items = [recipient_summary_item(recipient, now_ms) for recipient in recipients]
+    if type_filter is not None:
+        items = [item for item in items if item["type"] == type_filter]
+    return list_body(items, query)
 
 
 def iter_share_permissions(ws: WorkspaceClient, name: str) -> Iterator[ShareToPrivilegeAssignment]:

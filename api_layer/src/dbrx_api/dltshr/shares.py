@@ -31,7 +31,15 @@ from databricks.sdk.service.workspace import ExportFormat
 
 from dbrx_api.concurrency import DEFAULT_MAX_PARALLEL, bounded_map
 from dbrx_api.errors import AppError, ConflictError, InvalidRequest, NotFoundError, upstream
-from dbrx_api.schemas.common import DeleteResult, ListQuery, enum_text, from_epoch_ms, slice_page
+from dbrx_api.passthrough import Item, list_all
+from dbrx_api.schemas.common import (
+    DeleteResult,
+    ListQuery,
+    enum_text,
+    epoch_ms_text,
+    from_epoch_ms,
+    list_body,
+)
 from dbrx_api.schemas.paths import path_segment
 from dbrx_api.schemas.shares import (
     TABLE_LIKE_TYPES,
@@ -50,8 +58,6 @@ from dbrx_api.schemas.shares import (
     SharedObject,
     SharedObjectType,
     ShareGrant,
-    ShareList,
-    ShareSummary,
 )
 
 logger = logging.getLogger(__name__)
@@ -177,13 +183,33 @@ def sdk_delete_share(ws: WorkspaceClient, name: str) -> None:
 # ------------------------------------------------------------------------------------------ reads
 
 
-def list_shares(ws: WorkspaceClient, query: ListQuery) -> ShareList:
-    """Every share of the workspace (all upstream pages), filtered and sliced by `query`."""
+SHARES_PATH = "/api/2.1/unity-catalog/shares"
+
+
+def share_summary_item(share: Item) -> Item:
+    """A **ShareSummary** (docs/API.md §2.1) from a share as Databricks sends it, members in the model's order."""
+    get = share.get
+    return {
+        "name": get("name") or "",
+        "owner": get("owner"),
+        "comment": get("comment"),
+        "storage_root": get("storage_root"),
+        "created_at": epoch_ms_text(get("created_at")),
+        "updated_at": epoch_ms_text(get("updated_at")),
+        "created_by": get("created_by"),
+        "updated_by": get("updated_by"),
+    }
+
+
+def list_shares(ws: WorkspaceClient, query: ListQuery) -> bytes:
+    """The JSON body of `GET /shares` (a **ShareList**): every share (all upstream pages), filtered and sliced.
+
+    A pass-through read (`dbrx_api.passthrough`): the pages the SDK's `shares.list_shares()` requests, shaped
+    from the decoded JSON without SDK dataclasses or pydantic, serialised once (docs/API.md §4.1).
+    """
     with upstream("share"):
-        infos = list(ws.shares.list_shares())
-    summaries = [ShareSummary.model_validate(_summary_fields(info)) for info in infos]
-    page, envelope = slice_page(summaries, query, name_of=lambda s: s.name)
-    return ShareList(items=page, **envelope)
+        shares = list_all(ws, SHARES_PATH, "shares", {"max_results": 0})
+    return list_body([share_summary_item(share) for share in shares], query)
 
 
 def iter_share_permissions(ws: WorkspaceClient, name: str) -> Iterator[PrivilegeAssignment]:

@@ -24,9 +24,12 @@ from databricks.sdk.service.pipelines import (
     PipelineLibrary,
     PipelinesAPI,
     PipelineSpec,
+    PipelineState,
     PipelineStateInfo,
+    PipelineStateInfoHealth,
     StartUpdateCause,
     UpdateStateInfo,
+    UpdateStateInfoState,
 )
 from databricks.sdk.service.workspace import ObjectType
 
@@ -40,13 +43,20 @@ from dbrx_api.errors import (
 )
 from dbrx_api.jobs import schedules as schedule_service
 from dbrx_api.jobs.deferred import DeferredStarter, active_update
-from dbrx_api.jobs.resolution import PipelineRef, find_pipelines_by_name, resolve_pipeline
+from dbrx_api.jobs.resolution import (
+    PIPELINES_PAGE,
+    PipelineRef,
+    find_pipelines_by_name,
+    resolve_pipeline,
+)
+from dbrx_api.passthrough import Item, enum_values, known_enum, list_all
 from dbrx_api.schemas.common import (
     ListQuery,
     enum_text,
     from_epoch_ms,
     from_rfc3339,
-    slice_page,
+    list_body,
+    rfc3339_text,
 )
 from dbrx_api.schemas.paths import path_segment
 from dbrx_api.schemas.pipelines import (
@@ -67,8 +77,6 @@ from dbrx_api.schemas.pipelines import (
     PipelineCreate,
     PipelineDeleted,
     PipelineDetail,
-    PipelineList,
-    PipelineSummary,
     UpdateRef,
 )
 from dbrx_api.settings import PipelineDefaults
@@ -211,18 +219,49 @@ def pipeline_detail(response: GetPipelineResponse) -> PipelineDetail:
 # ------------------------------------------------------------------------------------------ reads
 
 
-def list_pipelines(ws: WorkspaceClient, query: ListQuery) -> PipelineList:
-    """Every pipeline (all pages, no `LIKE` filter), filtered and sliced by `query` (literal, case-insensitive)."""
+PIPELINES_PATH = "/api/2.0/pipelines"
+_PIPELINE_STATES = enum_values(PipelineState)
+_PIPELINE_HEALTH = enum_values(PipelineStateInfoHealth)
+_UPDATE_STATES = enum_values(UpdateStateInfoState)
+
+
+def pipeline_summary_item(pipeline: Item) -> Item:
+    """A **PipelineSummary** (docs/API.md §2.4) from a `list_pipelines` status as Databricks sends it, members in
+    the model's order."""
+    get = pipeline.get
+    latest = get("latest_updates") or []
+    update = latest[0] if latest else None
+    return {
+        "pipeline_id": get("pipeline_id") or "",
+        "name": get("name") or "",
+        "state": known_enum(get("state"), _PIPELINE_STATES),
+        "health": known_enum(get("health"), _PIPELINE_HEALTH),
+        "creator_user_name": get("creator_user_name"),
+        "run_as_user_name": get("run_as_user_name"),
+        "latest_update": None
+        if update is None
+        else {
+            "update_id": update.get("update_id"),
+            "state": known_enum(update.get("state"), _UPDATE_STATES),
+            "creation_time": rfc3339_text(update.get("creation_time")),
+        },
+    }
+
+
+def list_pipelines(ws: WorkspaceClient, query: ListQuery) -> bytes:
+    """The JSON body of `GET /pipelines` (a **PipelineList**): every pipeline (all pages, no `LIKE` filter),
+    filtered and sliced by `query` (literal, case-insensitive).
+
+    A pass-through read (`dbrx_api.passthrough`): the pages the SDK's `list_pipelines(max_results=100)` requests,
+    shaped from the decoded JSON, serialised once (docs/API.md §7.1).
+    """
     with upstream("pipeline"):
-        infos = list(ws.pipelines.list_pipelines(max_results=100))
-    summaries = [PipelineSummary.model_validate(_summary_fields(info)) for info in infos]
-    page, envelope = slice_page(
-        summaries,
+        pipelines = list_all(ws, PIPELINES_PATH, "statuses", {"max_results": PIPELINES_PAGE})
+    return list_body(
+        [pipeline_summary_item(pipeline) for pipeline in pipelines],
         query,
-        name_of=lambda s: s.name,
-        sort_key=lambda s: (s.name.lower(), s.pipeline_id),
+        sort_key=lambda item: (item["name"].lower(), item["pipeline_id"]),
     )
-    return PipelineList(items=page, **envelope)
 
 
 def get_pipeline(ws: WorkspaceClient, pipeline: str) -> PipelineDetail:

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Body, Query, Request, Response, status
 
 from dbrx_api.dependencies import WorkspaceClientDep
 from dbrx_api.dltshr import catalogs as catalog_service
-from dbrx_api.routes.common import ListQueryDep, UcNamePath, operation, set_location
+from dbrx_api.routes.common import ListQueryDep, UcNamePath, json_body, operation, set_location
 from dbrx_api.schemas.catalogs import CatalogCreate, CatalogDetail, CatalogList
 
 router = APIRouter(prefix="/catalogs", tags=["Catalogs"])
 
 
-@router.get("", **operation("catalogs_list", "reader"))
+@router.get("", response_model=CatalogList, **operation("catalogs_list", "reader"))
 def list_catalogs(
     ws: WorkspaceClientDep,
     query: ListQueryDep,
@@ -22,9 +22,9 @@ def list_catalogs(
         str | None,
         Query(max_length=64, description="Databricks catalog type, e.g. MANAGED_CATALOG"),
     ] = None,
-) -> CatalogList:
+) -> Response:
     """List catalogs (every upstream page)."""
-    return catalog_service.list_catalogs(ws, query, catalog_type=catalog_type)
+    return json_body(catalog_service.list_catalogs(ws, query, catalog_type=catalog_type))
 
 
 @router.get("/{name}", **operation("catalogs_get", "reader", errors=[404]))

@@ -90,6 +90,15 @@ def operation(
     return kwargs
 
 
+def json_body(body: bytes) -> Response:
+    """A 200 whose JSON body a pass-through list service serialised already (docs/ARCHITECTURE.md).
+
+    FastAPI returns a `Response` as it is: no second validation against the route's `response_model`, which
+    still documents the body in the OpenAPI document.
+    """
+    return Response(content=body, media_type="application/json")
+
+
 def uc_name(value: str) -> str:
     """`value` when it is a valid Unity Catalog name; else the error type `name_invalid` (docs/API.md §1.6)."""
     problem = uc_name_problem(value)

@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from dbrx_api.dependencies import DeferredStarterDep, SettingsDep, WorkspaceClientDep
 from dbrx_api.jobs import pipelines as pipeline_service
-from dbrx_api.routes.common import ListQueryDep, operation, set_location
+from dbrx_api.routes.common import ListQueryDep, json_body, operation, set_location
 from dbrx_api.schemas.common import PIPELINE_NAME_PATTERN
 from dbrx_api.schemas.pipelines import (
     ConfigurationResult,
@@ -55,10 +55,10 @@ PipelinePath = Annotated[
 ]
 
 
-@router.get("", **operation("pipelines_list", "reader"))
-def list_pipelines(ws: WorkspaceClientDep, query: ListQueryDep) -> PipelineList:
+@router.get("", response_model=PipelineList, **operation("pipelines_list", "reader"))
+def list_pipelines(ws: WorkspaceClientDep, query: ListQueryDep) -> Response:
     """List every pipeline (all upstream pages), filtered by literal name prefix/substring."""
-    return pipeline_service.list_pipelines(ws, query)
+    return json_body(pipeline_service.list_pipelines(ws, query))
 
 
 @router.get("/{name}", **operation("pipelines_get", "reader", errors=[404, 409]))

@@ -9,7 +9,7 @@ from pydantic import BeforeValidator
 
 from dbrx_api.dependencies import ActivationLinkDep, WorkspaceClientDep
 from dbrx_api.dltshr import recipients as recipient_service
-from dbrx_api.routes.common import ListQueryDep, UcNamePath, operation, set_location
+from dbrx_api.routes.common import ListQueryDep, UcNamePath, json_body, operation, set_location
 from dbrx_api.schemas.common import DeleteResult
 from dbrx_api.schemas.recipients import (
     D2DRecipientCreate,
@@ -48,16 +48,16 @@ ROTATE_EXAMPLES: dict[str, Any] = {
 }
 
 
-@router.get("", **operation("recipients_list", "reader"))
+@router.get("", response_model=RecipientList, **operation("recipients_list", "reader"))
 def list_recipients(
     ws: WorkspaceClientDep,
     query: ListQueryDep,
     type: Annotated[
         RecipientTypeQuery | None, Query(description="D2D or D2O (case-insensitive)")
     ] = None,
-) -> RecipientList:
+) -> Response:
     """List recipients (no activation links), filtered by name and type."""
-    return recipient_service.list_recipients(ws, query, type_filter=type)
+    return json_body(recipient_service.list_recipients(ws, query, type_filter=type))
 
 
 @router.get("/{name}", **operation("recipients_get", "reader", errors=[404]))

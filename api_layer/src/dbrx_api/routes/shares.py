@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from dbrx_api.dependencies import MaxParallelDep, WorkspaceClientDep
 from dbrx_api.dltshr import shares as share_service
-from dbrx_api.routes.common import ListQueryDep, UcNamePath, operation, set_location
+from dbrx_api.routes.common import ListQueryDep, UcNamePath, json_body, operation, set_location
 from dbrx_api.schemas.common import DeleteResult
 from dbrx_api.schemas.shares import (
     ObjectsAdded,
@@ -25,10 +25,10 @@ from dbrx_api.schemas.shares import (
 router = APIRouter(prefix="/shares", tags=["Shares"])
 
 
-@router.get("", **operation("shares_list", "reader"))
-def list_shares(ws: WorkspaceClientDep, query: ListQueryDep) -> ShareList:
+@router.get("", response_model=ShareList, **operation("shares_list", "reader"))
+def list_shares(ws: WorkspaceClientDep, query: ListQueryDep) -> Response:
     """List the workspace's shares (every upstream page), filtered by literal name prefix/substring."""
-    return share_service.list_shares(ws, query)
+    return json_body(share_service.list_shares(ws, query))
 
 
 @router.get("/{name}", **operation("shares_get", "reader", errors=[404]))

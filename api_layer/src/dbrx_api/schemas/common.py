@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypedDict
 
+import orjson
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -48,6 +49,41 @@ def from_epoch_ms(value: int | str | None) -> datetime | None:
     return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
 
 
+# `epoch_ms_text`: integer arithmetic gives the text of `from_epoch_ms`'s float division only while the division
+# is exact to well under a microsecond (|seconds| < 2**32, i.e. 1833-2106); beyond, the float path itself is used.
+_EXACT_MS = 2**32 * 1000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))
+_THREE_DIGITS = tuple(f"{n:03d}" for n in range(1000))
+_DAY_TEXT: dict[
+    int, str
+] = {}  # days since the epoch -> "YYYY-MM-DD"; a list spans few distinct days
+_DAY_TEXT_MAX = 4096
+
+
+def epoch_ms_text(value: int | str | None) -> str | None:
+    """`format_timestamp(from_epoch_ms(value))`, the same text, about ten times faster (docs/API.md §1.6).
+
+    The pass-through lists format two timestamps per item, which through `datetime` cost more CPU than the
+    rest of a 1,000-item listing; the calendar day is formatted once per distinct day here.
+    """
+    if value is None or value == "":
+        return None
+    ms = int(value)
+    if not -_EXACT_MS < ms < _EXACT_MS:
+        return format_timestamp(datetime.fromtimestamp(ms / 1000, tz=UTC))
+    seconds, millis = divmod(ms, 1000)
+    days, second_of_day = divmod(seconds, 86_400)
+    day = _DAY_TEXT.get(days)
+    if day is None:
+        if len(_DAY_TEXT) >= _DAY_TEXT_MAX:
+            _DAY_TEXT.clear()
+        day = _DAY_TEXT[days] = date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
+    hours, second_of_hour = divmod(second_of_day, 3600)
+    minutes, secs = divmod(second_of_hour, 60)
+    return f"{day}T{_TWO_DIGITS[hours]}:{_TWO_DIGITS[minutes]}:{_TWO_DIGITS[secs]}.{_THREE_DIGITS[millis]}Z"
+
+
 def to_epoch_ms(value: datetime) -> int:
     """An aware datetime to Databricks epoch milliseconds."""
     return int(value.timestamp() * 1000)
@@ -62,6 +98,12 @@ def from_rfc3339(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def rfc3339_text(value: str | None) -> str | None:
+    """`format_timestamp(from_rfc3339(value))` for the pass-through lists: None when absent or unparsable."""
+    parsed = from_rfc3339(value)
+    return None if parsed is None else format_timestamp(parsed)
 
 
 class ResponseModel(BaseModel):
@@ -225,3 +267,21 @@ def slice_page[T](
     page = matching[query.offset : end]
     next_offset = end if end < total else None
     return page, Envelope(count=len(page), total=total, next_offset=next_offset)
+
+
+def list_body(
+    items: Sequence[dict[str, Any]],
+    query: ListQuery,
+    *,
+    name_key: str = "name",
+    sort_key: Callable[[dict[str, Any]], Any] | None = None,
+) -> bytes:
+    """The JSON body of a pass-through list (docs/API.md §1.7): `items` already shaped as the documented summary
+    (members in the model's order), filtered, sorted and sliced as `slice_page` does, serialised once.
+
+    The bytes are the ones FastAPI writes for the list's response model (compact, UTF-8); tests compare both.
+    """
+    page, envelope = slice_page(
+        items, query, name_of=lambda item: item[name_key], sort_key=sort_key
+    )
+    return orjson.dumps({"items": page, **envelope})

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+from types import SimpleNamespace
+from typing import Any
 
-from dbrx_api.dbrx_auth.workspaces import WorkspaceAllowlist, normalise_workspace_url
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+from dbrx_api.dbrx_auth.workspaces import (
+    WorkspaceAllowlist,
+    normalise_workspace_url,
+    tune_http_session,
+)
 from dbrx_api.errors import AppError
 from dbrx_api.settings import WorkspaceEntry
 
@@ -90,3 +99,57 @@ def test_loopback_only_in_local_mode() -> None:
         WorkspaceAllowlist(
             [WorkspaceEntry(url="http://127.0.0.1:8765", name="e", region="AM")], local=False
         ).resolve("http://127.0.0.1:8765")
+
+
+def _client_with_session(host: str) -> tuple[Any, requests.Session]:
+    """The two attributes of a `WorkspaceClient` that `tune_http_session` reads, around a real session."""
+    session = requests.Session()
+    client = SimpleNamespace(
+        api_client=SimpleNamespace(_api_client=SimpleNamespace(_session=session)),
+        config=SimpleNamespace(host=host),
+    )
+    return client, session
+
+
+def test_tuned_session_pools_one_connection_per_thread_for_both_schemes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    client, session = _client_with_session("https://adb-1.2.azuredatabricks.net")
+    tune_http_session(client, 48)
+    for url in ("https://adb-1.2.azuredatabricks.net/api", "http://127.0.0.1:8765/api"):
+        adapter: Any = session.get_adapter(url)
+        assert isinstance(adapter, HTTPAdapter)
+        assert vars(adapter)["_pool_maxsize"] == 48
+        assert vars(adapter)["_pool_block"] is True
+    assert session.trust_env is False  # the environment was read once, here
+    assert session.proxies == {}
+
+
+def test_tuned_session_keeps_the_proxy_and_ca_bundle_of_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corp.pem")
+    client, session = _client_with_session("https://adb-1.2.azuredatabricks.net")
+    tune_http_session(client, 8)
+    assert session.proxies.get("https") == "http://proxy.example:3128"
+    assert session.verify == "/etc/ssl/corp.pem"
+
+    local, local_session = _client_with_session("http://127.0.0.1:8765")
+    tune_http_session(local, 8)
+    assert local_session.proxies == {}  # NO_PROXY covers the emulator, as before
+
+
+def test_a_client_without_the_sdk_session_is_left_as_built() -> None:
+    client = SimpleNamespace(api_client=SimpleNamespace(), config=SimpleNamespace(host="x"))
+    tune_http_session(client, 8)  # type: ignore[arg-type]
