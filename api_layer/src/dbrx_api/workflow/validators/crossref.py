@@ -4,6 +4,8 @@ pipelines, targets, recipient references and per-type rules. Checks skip values 
 
 from __future__ import annotations
 
+from typing import Any
+
 from dbrx_api.workflow.models.issues import NO_POS
 from dbrx_api.workflow.models.pack import VOLUME_MODEL_TYPES
 from dbrx_api.workflow.validators.fields import (
@@ -11,13 +13,11 @@ from dbrx_api.workflow.validators.fields import (
     schema_overlaps,
     share_limit_problems,
 )
-from dbrx_api.workflow.validators.reader import Context, where
+from dbrx_api.workflow.validators.lenient import Context, Located, Outcome, where
 from dbrx_api.workflow.validators.structure import (
     AssetDraft,
     DocumentDraft,
-    Located,
     PipelineDraft,
-    RecipientDraft,
     ShareDraft,
     _overlaps,
     tag_keys,
@@ -323,7 +323,7 @@ def _check_recipient_references(ctx: Context, doc: DocumentDraft) -> None:
             _unused(ctx, recipient)
 
 
-def _unused(ctx: Context, recipient: RecipientDraft) -> None:
+def _unused(ctx: Context, recipient: Outcome[Any]) -> None:
     assert recipient.name is not None  # noqa: S101
     ctx.warning(
         "recipient_unused",

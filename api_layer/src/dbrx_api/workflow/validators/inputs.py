@@ -51,8 +51,10 @@ from dbrx_api.workflow.models.pack import (
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar
 from dbrx_api.workflow.validators.cron import check_quartz, check_timezone
 from dbrx_api.workflow.validators.fields import (
+    MAX_IP_ENTRIES,
     AssetName,
     FieldError,
+    check_ip,
     check_org_id,
     check_principal,
     check_shared_as,
@@ -66,6 +68,7 @@ from dbrx_api.workflow.validators.fields import (
 )
 from dbrx_api.workflow.validators.lenient import (
     Failed,
+    Rules,
     Section,
     boolean,
     enum,
@@ -80,12 +83,15 @@ from dbrx_api.workflow.validators.lenient import (
     list_items,
     name,
     name_text,
+    nested,
     placed,
     principals,
     read_items,
+    reported,
     scalar,
     text,
     warn,
+    with_rules,
 )
 
 MAX_DESCRIPTION = 2000
@@ -296,12 +302,19 @@ def _recipient_properties(
     return result
 
 
-def _token_rotation(node: object) -> bool | RawMap | None:
-    """docs/SHAREPACK.md §5.3 `token_rotation`: true/false (the one-shot rotation), or a policy mapping read afterwards
-    (`TokenRotationIn`)."""
-    if isinstance(node, RawMap):
+def _token_rotation(node: object, info: ValidationInfo) -> bool | dict[str, int] | RawMap | None:
+    """docs/SHAREPACK.md §5.3 `token_rotation`: true/false (the one-shot rotation), or a policy mapping
+    (`TokenRotationIn`), read for a D2O recipient only (on another type the type rules refuse the field)."""
+    if not isinstance(node, RawMap):
+        return boolean(node)
+    if info.data.get("type") != "D2O":
         return node
-    return boolean(node)
+    policy = nested(info, TokenRotationIn, TOKEN_ROTATION, node, ("token_rotation",))
+    if policy.model is None:
+        raise reported()
+    days = policy.model.rotate_before_expiry_days
+    assert days is not None  # noqa: S101 - required by the model
+    return {"rotate_before_expiry_days": days, "grace_hours": policy.model.grace_hours or 0}
 
 
 def _present(value: int | None) -> int:
@@ -310,8 +323,21 @@ def _present(value: int | None) -> int:
     return value
 
 
+def _grace_fits(value: int | None, info: ValidationInfo) -> int | None:
+    """The grace must be shorter than the lead time (docs/SHAREPACK.md §5.3)."""
+    days = info.data.get("rotate_before_expiry_days")
+    if value is not None and days is not None and value >= days * 24:
+        raise issue(
+            "token_rotation_grace_too_long",
+            f"grace_hours {value} must be shorter than the lead time of {days} days ({days * 24} hours): "
+            "the old token would still be valid when the next rotation is due.",
+            input_value=value,
+        )
+    return value
+
+
 class TokenRotationIn(_Input):
-    """docs/SHAREPACK.md §5.3, a D2O recipient's rotation policy as written (grace shorter than the lead time: `read_recipient`)."""
+    """docs/SHAREPACK.md §5.3, a D2O recipient's rotation policy as written."""
 
     rotate_before_expiry_days: Annotated[
         int | None,
@@ -319,7 +345,9 @@ class TokenRotationIn(_Input):
         AfterValidator(_present),
     ]
     grace_hours: Annotated[
-        int | None, BeforeValidator(integer(0, MAX_ROTATION_GRACE_HOURS, "hours"))
+        int | None,
+        BeforeValidator(integer(0, MAX_ROTATION_GRACE_HOURS, "hours")),
+        AfterValidator(_grace_fits),
     ] = None
 
 
@@ -328,9 +356,97 @@ TOKEN_ROTATION = Section(
     explanations={"rotate_before_expiry_days": " (days before the token expires, 1-365)"},
 )
 
+D2O_ONLY_FIELDS = (
+    "recipient_ips",
+    "recipient_ips_to_add",
+    "recipient_ips_to_remove",
+    "token_expiry",
+    "token_rotation",
+    "token_rotation_grace_days",
+)
+IP_LISTS = ("recipient_ips", "recipient_ips_to_add", "recipient_ips_to_remove")
+
+
+def _recipient_rules(r: Rules) -> None:
+    """docs/SHAREPACK.md §5: fields of the other type, the D2D sharing identifier, D2O warnings; then the IP lists."""
+    values = r.values
+    if values.get("type") == "D2D":
+        for key in D2O_ONLY_FIELDS:
+            if r.has(key):
+                what = "IP allowlists" if key in IP_LISTS else key
+                r.fail(
+                    (key,), "field_not_allowed_for_type", f"{what} apply to D2O recipients only."
+                )
+        org = "recipient_databricks_org"
+        if not r.has(org) and org not in r.bad:
+            r.fail(
+                (),
+                "d2d_org_required",
+                f'D2D recipient "{values.get("name") or r.base}" needs recipient_databricks_org '
+                "(<cloud>:<region>:<metastore-uuid>).",
+            )
+    elif values.get("type") == "D2O":
+        if r.has("recipient_databricks_org"):
+            r.fail(
+                ("recipient_databricks_org",),
+                "field_not_allowed_for_type",
+                "recipient_databricks_org applies to D2D recipients only.",
+            )
+        if isinstance(values.get("token_rotation"), dict) and values.get(
+            "token_rotation_grace_days"
+        ):
+            r.fail(
+                ("token_rotation_grace_days",),
+                "token_rotation_conflict",
+                "token_rotation_grace_days belongs to the one-shot rotation (token_rotation: true); a rotation "
+                "policy states its grace as grace_hours.",
+            )
+        if values.get("token_rotation") is True:
+            r.warn(
+                "token_rotation_requested",
+                ("token_rotation",),
+                "the bearer token will be rotated once when this version is first provisioned.",
+            )
+        if not any(r.has(key) or key in r.bad for key in ("recipient_ips", "recipient_ips_to_add")):
+            r.warn(
+                "d2o_without_ip_allowlist",
+                (),
+                "this D2O recipient has no IP allowlist: its bearer token is usable from any network.",
+            )
+    _ip_rules(r)
+
+
+def _ip_rules(r: Rules) -> None:
+    """docs/SHAREPACK.md §5.2, §9.2: at most MAX_IP_ENTRIES networks; none removed that is also added or declared."""
+    ips: dict[
+        str, dict[str, int]
+    ] = {}  # list -> canonical network -> index of its first occurrence
+    for key in IP_LISTS:
+        if r.values.get(key) is None or key in r.bad:
+            continue
+        ips[key] = {}
+        for index, node in enumerate(list_items(r.data[key]) or []):
+            written = item_text(node, "")
+            if written:
+                ips[key].setdefault(check_ip(written)[0], index)
+    declared, to_add = ips.get("recipient_ips"), ips.get("recipient_ips_to_add")
+    union = {*(declared or {}), *(to_add or {})}
+    if len(union) > MAX_IP_ENTRIES:
+        key = "recipient_ips" if declared is not None else "recipient_ips_to_add"
+        message = f"{len(union)} entries; Databricks allows at most {MAX_IP_ENTRIES}."
+        r.fail((key,), "ip_list_too_long", message)
+    for network, index in ips.get("recipient_ips_to_remove", {}).items():
+        for other, key in ((to_add, "recipient_ips_to_add"), (declared, "recipient_ips")):
+            if other is not None and network in other:
+                message = f'"{network}" is also in {key}.'
+                r.fail(
+                    ("recipient_ips_to_remove", index), "list_overlap", message, input_value=network
+                )
+                break
+
 
 class RecipientIn(_Input):
-    """docs/SHAREPACK.md §5, one recipient entry of a NEW/UPDATE pack as written (the per-type rules: `recipient_type_rules`)."""
+    """docs/SHAREPACK.md §5, one recipient entry of a NEW/UPDATE pack as written, with the per-type rules."""
 
     name: Annotated[str, BeforeValidator(name())]
     type: Annotated[str | None, BeforeValidator(enum(RECIPIENT_TYPES, required=True))]
@@ -352,12 +468,28 @@ class RecipientIn(_Input):
         list[Item] | None, WrapValidator(ip_list(declarative=False))
     ] = None
     token_expiry: Annotated[int | None, BeforeValidator(integer(0, 3650, "days"))] = None
-    token_rotation: Annotated[bool | RawMap | None, BeforeValidator(_token_rotation)] = None
+    token_rotation: Annotated[
+        bool | dict[str, int] | RawMap | None, BeforeValidator(_token_rotation)
+    ] = None
     token_rotation_grace_days: Annotated[int | None, BeforeValidator(integer(0, 30, "days"))] = None
     properties: Annotated[dict[str | int, Item] | None, WrapValidator(_recipient_properties)] = None
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _type_rules(
+        cls, data: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> RecipientIn:
+        recipient: RecipientIn = with_rules(data, handler, info, _recipient_rules)
+        if recipient.type == "D2O":  # a D2O recipient's token settings default to "none"
+            recipient.token_expiry = recipient.token_expiry or 0
+            if recipient.token_rotation is None:
+                recipient.token_rotation = False
+            recipient.token_rotation_grace_days = recipient.token_rotation_grace_days or 0
+        return recipient
+
 
 RECIPIENT = Section(
+    name="name",
     known=tuple(RecipientIn.model_fields),
     aliases={"comment": "description"},
     explanations={"name": " (the recipient name)", "type": f" ({' or '.join(RECIPIENT_TYPES)})"},

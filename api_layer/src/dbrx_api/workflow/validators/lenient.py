@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
-from dbrx_api.workflow.models.issues import SourcePos
+from dbrx_api.workflow.models.issues import IssueCollector, SourcePos
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq, split_list_text
 from dbrx_api.workflow.models.suggest import closest
 from dbrx_api.workflow.validators.fields import (
@@ -33,7 +33,94 @@ from dbrx_api.workflow.validators.fields import (
     check_principal,
     check_text,
 )
-from dbrx_api.workflow.validators.reader import Context, child, describe
+
+
+def child(path: str, key: str) -> str:
+    """`path.key`, or `key` at the root."""
+    return f"{path}.{key}" if path else key
+
+
+def describe(node: RawNode) -> str:
+    """A short description of what a node is, for type-mismatch messages."""
+    if isinstance(node, RawMap):
+        return "a mapping"
+    if isinstance(node, RawSeq):
+        return "a list"
+    if node.kind == "bool" and not node.verbatim:
+        return "a TRUE/FALSE cell"
+    if node.kind == "date" and not node.verbatim:
+        return "a date cell"
+    return f'"{node.text.strip()[:60]}"'
+
+
+def where(path: str, pos: SourcePos) -> str:
+    """`path (line 12)` or `path (sheet!A2)`, used inside messages that point at another entry."""
+    if pos.sheet is not None and pos.row is not None:
+        return f"{path} ({pos.sheet} row {pos.row})"
+    if pos.line is not None:
+        return f"{path} (line {pos.line})"
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One list item: its node, model path and position."""
+
+    node: RawNode
+    path: str
+    pos: SourcePos
+
+
+class Context:
+    """State shared by the readers of one document."""
+
+    def __init__(self, issues: IssueCollector, *, allow_local_urls: bool = False) -> None:
+        self.issues = issues
+        self.allow_local_urls = allow_local_urls
+        self.positions: dict[str, SourcePos] = {}
+
+    def remember(self, path: str, pos: SourcePos) -> None:
+        """Record where a model path sits in the file (for later, e.g. live, issues)."""
+        self.positions.setdefault(path, pos)
+
+    def error(
+        self,
+        code: str,
+        path: str,
+        msg: str,
+        pos: SourcePos,
+        *,
+        input_value: object = None,
+        hint: str | None = None,
+    ) -> None:
+        """Record an error."""
+        self.issues.error(code, path, msg, pos, input_value=input_value, hint=hint)
+
+    def warning(
+        self,
+        code: str,
+        path: str,
+        msg: str,
+        pos: SourcePos,
+        *,
+        input_value: object = None,
+        hint: str | None = None,
+    ) -> None:
+        """Record a warning."""
+        self.issues.warning(code, path, msg, pos, input_value=input_value, hint=hint)
+
+    def sweep(self, node: RawNode, path: str) -> None:
+        """Report unreadable cells (formulas, error values) inside a subtree that is otherwise not read."""
+        if isinstance(node, RawScalar):
+            if node.kind == "invalid" and node.problem is not None:
+                self.error(node.problem[0], path, node.problem[1], node.pos, input_value=node.text)
+        elif isinstance(node, RawSeq):
+            for index, item in enumerate(node.items):
+                self.sweep(item, f"{path}[{index}]")
+        else:
+            for key, entry in node.entries.items():
+                self.sweep(entry.value, child(path, key))
+
 
 Loc = tuple[str | int, ...]
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -451,18 +538,37 @@ class Section:
     deprecated: tuple[str, ...] = ()
     # fields (and their aliases) warned about and not read: the DELETE shape
     ignored: tuple[str, ...] = ()
+    # the field naming the entry (for duplicate names and the locator)
+    name: str | None = None
+
+
+@dataclass(slots=True)
+class Located:
+    """A canonical value with the model path and file position it was read from."""
+
+    value: str
+    path: str
+    pos: SourcePos
 
 
 @dataclass(slots=True)
 class Outcome[M: BaseModel]:
-    """A validated section: the model (None after an error), the fields that did validate, those that did not,
-    and the index of the section's paths."""
+    """A validated section at `path` (its mapping at `pos`): the model (None after an error), the fields that did
+    validate, those that did not, the index of the section's paths, and the entry's name when it has one."""
 
     model: M | None
     values: dict[str, Any]
     bad: set[str]
     index: PathIndex
     aliases: Mapping[str, str]
+    path: str
+    pos: SourcePos
+    name: Located | None = None
+
+    @classmethod
+    def named(cls, name: Located) -> Outcome[M]:
+        """An entry written as its name alone (the DELETE shape): nothing else was read."""
+        return cls(None, {}, set(), PathIndex(), {}, name.path, name.pos, name)
 
     def path_of(self, base: str, key: str) -> str:
         """Model path of a field as written (the alias, when one was used)."""
@@ -480,6 +586,105 @@ class Outcome[M: BaseModel]:
         node = self.index.nodes.get(self.path_of(base, key))
         return node is not None and not (isinstance(node, RawScalar) and node.is_null)
 
+    def located(self, key: str) -> Located | None:
+        """A field that validated to a non-empty text, with its model path and position."""
+        value = self.values.get(key)
+        if not value:
+            return None
+        return Located(value, self.path_of(self.path, key), self.pos_of(self.path, key))
+
+
+REPORTED = "reported"
+
+
+def reported() -> PydanticCustomError:
+    """Fails a field whose own issues were already reported (a nested section read by `nested`)."""
+    return issue(REPORTED, "")
+
+
+def nested[M: BaseModel](
+    info: ValidationInfo,
+    model: type[M],
+    section: Section,
+    node: RawMap,
+    loc: Loc,
+    context: dict[str, Any] | None = None,
+) -> Outcome[M]:
+    """Validate a nested section (`node` at `loc` relative to the section being validated) with `run`: its
+    issues are reported at once, with the nested section's own known fields, aliases and explanations."""
+    outer: dict[str, Any] = info.context  # type: ignore[assignment]
+    return run(outer["ctx"], model, section, node, path_of(outer["base"], loc), context)
+
+
+@dataclass(slots=True)
+class Rules:
+    """What a model's cross-field rules see: the entries as written, the fields that validated, those that did
+    not (`bad`), and where the section is; `fail` adds an error, raised with pydantic's own."""
+
+    data: Mapping[str, object]
+    values: dict[str, Any]
+    bad: set[str]
+    base: str
+    context: dict[str, Any]
+    errors: list[InitErrorDetails] = field(default_factory=list)
+
+    def has(self, key: str) -> bool:
+        """The field is written with a non-null value (valid or not)."""
+        node = self.data.get(key)
+        return node is not None and not (isinstance(node, RawScalar) and node.is_null)
+
+    def fail(self, loc: Loc, code: str, msg: str, *, input_value: object = None) -> None:
+        """An error at `loc` (relative to the section; `()` is the section itself)."""
+        self.errors.append(
+            InitErrorDetails(type=issue(code, msg, input_value=input_value), loc=loc, input=None)
+        )
+
+    def warn(self, code: str, loc: Loc, msg: str, **kwargs: Any) -> None:
+        """A warning at `loc` (relative to the section)."""
+        self.context["warn"](code, loc, msg, **kwargs)
+
+
+def with_rules[M: BaseModel](
+    data: object,
+    handler: Callable[[object], M],
+    info: ValidationInfo,
+    rules: Callable[[Rules], None],
+) -> M:
+    """Body of a wrap model validator: validate the fields, then apply `rules` even when some fields failed (a
+    rule checks only the fields that validated), and raise pydantic's errors and the rules' together."""
+    try:
+        result: M | None = handler(data)
+        errors: list[InitErrorDetails] = []
+    except ValidationError as exc:
+        result = None
+        errors = [_again(error) for error in exc.errors(include_url=False)]
+    context: dict[str, Any] = info.context  # type: ignore[assignment]
+    found = Rules(
+        data if isinstance(data, Mapping) else {},
+        context["values"],
+        {str(error["loc"][0]) for error in errors if error["loc"]},
+        context["base"],
+        context,
+    )
+    rules(found)
+    if errors or found.errors:
+        raise ValidationError.from_exception_data("rules", [*errors, *found.errors])
+    assert result is not None  # noqa: S101 - no error means the handler returned
+    return result
+
+
+def _again(error: ErrorDetails) -> InitErrorDetails:
+    """A caught pydantic error, to be raised again."""
+    extra = error.get("ctx") or {}
+    if "msg" in extra:
+        return InitErrorDetails(
+            type=PydanticCustomError(error["type"], "{msg}", extra), loc=error["loc"], input=None
+        )
+    details = InitErrorDetails(type=error["type"], loc=error["loc"], input=error["input"])
+    if extra:
+        details["ctx"] = extra
+    return details
+
 
 def run[M: BaseModel](
     ctx: Context,
@@ -490,7 +695,7 @@ def run[M: BaseModel](
     context: dict[str, Any] | None = None,
 ) -> Outcome[M]:
     """Validate `node` against `model`; report every error and warning at its path and position."""
-    context = {**(context or {}), "values": {}}
+    context = {**(context or {}), "values": {}, "ctx": ctx, "base": base}
     ignored = [key for key in node.entries if section.aliases.get(key, key) in section.ignored]
     data = _resolve_aliases(node, section.aliases, ignored)
     # the second of two equal aliases, deprecated and ignored keys are not remembered
@@ -540,7 +745,10 @@ def run[M: BaseModel](
             _report_error(ctx, index, section, base, error)
             if error["loc"] and error["type"] != "extra_forbidden":
                 bad.add(section.aliases.get(str(error["loc"][0]), str(error["loc"][0])))
-    return Outcome(result, context["values"], bad, index, section.aliases)
+    outcome = Outcome(result, context["values"], bad, index, section.aliases, base, node.pos)
+    if section.name is not None:
+        outcome.name = outcome.located(section.name)
+    return outcome
 
 
 def _resolve_aliases(
@@ -593,6 +801,8 @@ def _report_error(
             hint=suggestion,
         )
         ctx.sweep(index.nodes[path], path)
+    elif kind == REPORTED:
+        pass
     elif "at_key" in extra:
         ctx.error(kind, base, extra["msg"], index.keys[child(base, extra["at_key"])])
     elif "msg" in extra:

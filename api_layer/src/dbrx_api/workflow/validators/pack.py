@@ -19,8 +19,8 @@ from dbrx_api.workflow.models.pack import (
 )
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq, split_list_text
 from dbrx_api.workflow.validators.crossref import check_document
+from dbrx_api.workflow.validators.lenient import Context
 from dbrx_api.workflow.validators.locator import PackLocator
-from dbrx_api.workflow.validators.reader import Context
 from dbrx_api.workflow.validators.structure import (
     ASSET_LISTS,
     GRANT_LISTS,
@@ -149,7 +149,8 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
 def assemble(draft: DocumentDraft) -> AnySharePack:
     """Build the canonical model from error-free drafts (sorting happens in the models)."""
     assert draft.metadata is not None  # noqa: S101 - a missing metadata mapping is an error
-    metadata = Metadata.model_validate(draft.metadata.values)
+    assert draft.metadata.model is not None  # noqa: S101 - an invalid metadata mapping is an error
+    metadata = Metadata.model_validate(draft.metadata.model.model_dump(exclude_none=True))
     if draft.delete:
         return DeleteSharePack(
             metadata=metadata,
@@ -160,7 +161,11 @@ def assemble(draft: DocumentDraft) -> AnySharePack:
         )
     return SharePack(
         metadata=metadata,
-        recipient=[Recipient.model_validate(_clean(r.values)) for r in draft.recipients],
+        recipient=[
+            Recipient.model_validate(r.model.model_dump(exclude_none=True))
+            for r in draft.recipients
+            if r.model is not None
+        ],
         share=[Share.model_validate(_share_values(share)) for share in draft.shares],
     )
 

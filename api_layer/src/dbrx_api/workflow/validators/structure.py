@@ -19,10 +19,8 @@ from dbrx_api.workflow.models.pack import (
 )
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq
 from dbrx_api.workflow.validators.fields import (
-    MAX_IP_ENTRIES,
     AssetName,
     FieldError,
-    check_ip,
     name_problem,
     parse_asset_name,
     split_tag,
@@ -41,7 +39,6 @@ from dbrx_api.workflow.validators.inputs import (
     SCHEDULE,
     SHARE,
     SHARE_REF,
-    TOKEN_ROTATION,
     AssetIn,
     DeltaShareIn,
     DocumentIn,
@@ -55,10 +52,14 @@ from dbrx_api.workflow.validators.inputs import (
     ScheduleIn,
     ShareIn,
     ShareRefIn,
-    TokenRotationIn,
 )
 from dbrx_api.workflow.validators.lenient import (
+    Context,
+    Item,
+    Located,
     Outcome,
+    child,
+    describe,
     field_issue,
     item_text,
     list_items,
@@ -66,7 +67,6 @@ from dbrx_api.workflow.validators.lenient import (
     run,
     scalar,
 )
-from dbrx_api.workflow.validators.reader import Context, Item, child, describe
 
 MAX_PARTITION_SPECS = 100
 D2O_ONLY_FIELDS = (
@@ -99,36 +99,7 @@ _PIPELINE_FREE_TYPES = frozenset(
 )
 
 
-@dataclass(slots=True)
-class Located:
-    """A canonical value with the model path and file position it was read from."""
-
-    value: str
-    path: str
-    pos: SourcePos
-
-
 # ------------------------------------------------------------------------------------------ drafts
-
-
-@dataclass(slots=True)
-class MetadataDraft:
-    values: dict[str, Any]
-    strategy: str
-    ok: bool
-    path: str = "metadata"
-    pos: SourcePos = field(default_factory=SourcePos)
-
-
-@dataclass(slots=True)
-class RecipientDraft:
-    index: int
-    path: str
-    pos: SourcePos
-    name: Located | None
-    rtype: str | None = None
-    values: dict[str, Any] = field(default_factory=dict)
-    ips: dict[str, list[Located]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -204,8 +175,8 @@ class ShareDraft:
 
 @dataclass(slots=True)
 class DocumentDraft:
-    metadata: MetadataDraft | None
-    recipients: list[RecipientDraft]
+    metadata: Outcome[MetadataIn] | None
+    recipients: list[Outcome[Any]]  # RecipientIn, RecipientRefIn in the DELETE shape
     shares: list[ShareDraft]
     recipients_ok: bool
     shares_ok: bool
@@ -213,7 +184,7 @@ class DocumentDraft:
     @property
     def delete(self) -> bool:
         """True for the DELETE shape."""
-        return self.metadata is not None and self.metadata.strategy == "DELETE"
+        return self.metadata is not None and self.metadata.values.get("strategy") == "DELETE"
 
 
 # ------------------------------------------------------------------------------------------ document
@@ -223,14 +194,29 @@ def read_document(ctx: Context, root: RawMap) -> DocumentDraft:
     """Read the whole document into drafts, reporting stage-2 and stage-3 issues."""
     read = run(ctx, DocumentIn, DOCUMENT, root, "")
     metadata_node = read.values.get("metadata")
-    metadata = read_metadata(ctx, metadata_node) if metadata_node is not None else None
-    delete = metadata is not None and metadata.strategy == "DELETE"
-    recipients: list[RecipientDraft] = []
-    for index, item in enumerate(_entries(read, "", "recipient")):
-        entry = (read_recipient_ref if delete else read_recipient)(ctx, item, item.path)
-        if entry is not None:
-            entry.index = index
-            recipients.append(entry)
+    metadata = (
+        run(
+            ctx,
+            MetadataIn,
+            METADATA,
+            metadata_node,
+            "metadata",
+            {"allow_local_urls": ctx.allow_local_urls},
+        )
+        if metadata_node is not None
+        else None
+    )
+    delete = metadata is not None and metadata.values.get("strategy") == "DELETE"
+    recipients: list[Outcome[Any]] = []
+    for item in _entries(read, "", "recipient"):
+        recipient: Outcome[Any] | None
+        if delete:
+            recipient = read_recipient_ref(ctx, item, item.path)
+        else:
+            node = _entry_map(ctx, item, "recipient")
+            recipient = None if node is None else run(ctx, RecipientIn, RECIPIENT, node, item.path)
+        if recipient is not None:
+            recipients.append(recipient)
     shares: list[ShareDraft] = []
     for index, item in enumerate(_entries(read, "", "share")):
         share = (read_share_ref if delete else read_share)(ctx, item, item.path)
@@ -246,26 +232,20 @@ def read_document(ctx: Context, root: RawMap) -> DocumentDraft:
     )
 
 
-# ------------------------------------------------------------------------------------------ metadata
-
-
-def read_metadata(ctx: Context, node: RawMap) -> MetadataDraft:
-    """docs/SHAREPACK.md §4: governance fields, target workspace and strategy (the pydantic input model `MetadataIn`)."""
-    read = run(
-        ctx, MetadataIn, METADATA, node, "metadata", {"allow_local_urls": ctx.allow_local_urls}
+def _entry_map(ctx: Context, item: Item, what: str) -> RawMap | None:
+    if isinstance(item.node, RawMap):
+        return item.node
+    ctx.error(
+        "type_mismatch",
+        item.path,
+        f"expected a {what} entry (a mapping with name, ...), got {describe(item.node)}.",
+        item.pos,
     )
-    values = read.model.model_dump(exclude_none=True) if read.model is not None else {}
-    strategy = read.values.get("strategy") or "NEW"
-    return MetadataDraft(values=values, strategy=strategy, ok=read.model is not None, pos=node.pos)
+    ctx.sweep(item.node, item.path)
+    return None
 
 
 # ------------------------------------------------------------------------------------------ names
-
-
-def _located(read: Outcome[Any], path: str, key: str) -> Located | None:
-    """A field that validated, with its model path and position."""
-    value = read.values.get(key)
-    return Located(value, read.path_of(path, key), read.pos_of(path, key)) if value else None
 
 
 def _item_name(ctx: Context, item: Item, what: str, *, lower: bool = True) -> Located | None:
@@ -291,167 +271,6 @@ def _item_name(ctx: Context, item: Item, what: str, *, lower: bool = True) -> Lo
 
 
 # ------------------------------------------------------------------------------------------ recipients
-
-
-def _entry_map(ctx: Context, item: Item, what: str) -> RawMap | None:
-    if isinstance(item.node, RawMap):
-        return item.node
-    ctx.error(
-        "type_mismatch",
-        item.path,
-        f"expected a {what} entry (a mapping with name, ...), got {describe(item.node)}.",
-        item.pos,
-    )
-    ctx.sweep(item.node, item.path)
-    return None
-
-
-def read_recipient(ctx: Context, item: Item, path: str) -> RecipientDraft | None:
-    """docs/SHAREPACK.md §5: one recipient entry of a NEW/UPDATE pack (the pydantic input model `RecipientIn`)."""
-    node = _entry_map(ctx, item, "recipient")
-    if node is None:
-        return None
-    read = run(ctx, RecipientIn, RECIPIENT, node, path)
-    got = read.values
-    draft = RecipientDraft(
-        index=0,
-        path=path,
-        pos=node.pos,
-        name=_located(read, path, "name"),
-        rtype=got.get("type"),
-        values={key: value for key, value in got.items() if value is not None},
-    )
-    for key in IP_LISTS:
-        if got.get(key) is not None and key not in read.bad:
-            draft.ips[key] = _located_ips(read, path, key)
-    if isinstance(got.get("token_rotation"), RawMap):
-        # A policy is read only for D2O; on another type `_type_rules` refuses the field itself.
-        policy = (
-            _read_rotation_policy(ctx, got["token_rotation"], read.path_of(path, "token_rotation"))
-            if draft.rtype == "D2O"
-            else None
-        )
-        if policy is None:
-            read.bad.add("token_rotation")
-            draft.values.pop("token_rotation", None)
-        else:
-            draft.values["token_rotation"] = policy
-    _type_rules(ctx, read, draft)
-    _check_ip_lists(ctx, read, draft)
-    return draft
-
-
-def _read_rotation_policy(ctx: Context, node: RawMap, path: str) -> dict[str, int] | None:
-    """docs/SHAREPACK.md §5.3: a rotation policy (`TokenRotationIn`); the grace must be shorter than the lead time. None if invalid."""
-    read = run(ctx, TokenRotationIn, TOKEN_ROTATION, node, path)
-    days = read.values.get("rotate_before_expiry_days")
-    if read.model is None or days is None:
-        return None
-    grace = read.values.get("grace_hours") or 0
-    if grace >= days * 24:
-        ctx.error(
-            "token_rotation_grace_too_long",
-            read.path_of(path, "grace_hours"),
-            f"grace_hours {grace} must be shorter than the lead time of {days} days ({days * 24} hours): "
-            "the old token would still be valid when the next rotation is due.",
-            read.pos_of(path, "grace_hours"),
-            input_value=grace,
-        )
-        return None
-    return {"rotate_before_expiry_days": days, "grace_hours": grace}
-
-
-def _type_rules(ctx: Context, read: Outcome[RecipientIn], draft: RecipientDraft) -> None:
-    """docs/SHAREPACK.md §5: fields of the other type, the D2D sharing identifier, D2O defaults and warnings."""
-    path, values = draft.path, draft.values
-
-    def fail(key: str, code: str, msg: str) -> None:
-        read.bad.add(key)
-        ctx.error(code, read.path_of(path, key), msg, read.pos_of(path, key))
-
-    if draft.rtype == "D2D":
-        for key in ("token_expiry", "token_rotation", "token_rotation_grace_days"):
-            values.pop(key, None)
-        for key in D2O_ONLY_FIELDS:
-            if read.has(path, key):
-                what = "IP allowlists" if key in IP_LISTS else key
-                fail(key, "field_not_allowed_for_type", f"{what} apply to D2O recipients only.")
-        org = "recipient_databricks_org"
-        if not read.has(path, org) and org not in read.bad:
-            shown = draft.name.value if draft.name else path
-            ctx.error(
-                "d2d_org_required",
-                path,
-                f'D2D recipient "{shown}" needs recipient_databricks_org (<cloud>:<region>:<metastore-uuid>).',
-                draft.pos,
-            )
-    elif draft.rtype == "D2O":
-        if read.has(path, "recipient_databricks_org"):
-            fail(
-                "recipient_databricks_org",
-                "field_not_allowed_for_type",
-                "recipient_databricks_org applies to D2D recipients only.",
-            )
-        values.setdefault("token_expiry", 0)
-        values.setdefault("token_rotation", False)
-        values.setdefault("token_rotation_grace_days", 0)
-        if isinstance(values["token_rotation"], dict) and values["token_rotation_grace_days"]:
-            fail(
-                "token_rotation_grace_days",
-                "token_rotation_conflict",
-                "token_rotation_grace_days belongs to the one-shot rotation (token_rotation: true); a rotation "
-                "policy states its grace as grace_hours.",
-            )
-        if values["token_rotation"] is True:
-            ctx.warning(
-                "token_rotation_requested",
-                read.path_of(path, "token_rotation"),
-                "the bearer token will be rotated once when this version is first provisioned.",
-                read.pos_of(path, "token_rotation"),
-            )
-        if not any(
-            read.has(path, key) or key in read.bad
-            for key in ("recipient_ips", "recipient_ips_to_add")
-        ):
-            ctx.warning(
-                "d2o_without_ip_allowlist",
-                path,
-                "this D2O recipient has no IP allowlist: its bearer token is usable from any network.",
-                draft.pos,
-            )
-    else:
-        for key in ("token_expiry", "token_rotation", "token_rotation_grace_days"):
-            values.pop(key, None)
-
-
-def _located_ips(read: Outcome[RecipientIn], path: str, key: str) -> list[Located]:
-    """The entries of a valid IP list with the path and position of their first occurrence."""
-    list_path = read.path_of(path, key)
-    result: list[Located] = []
-    for index, node in enumerate(list_items(read.index.nodes[list_path]) or []):
-        written = item_text(node, "")
-        if not written:
-            continue
-        canonical, _ = check_ip(written)
-        if all(entry.value != canonical for entry in result):
-            result.append(Located(canonical, f"{list_path}[{index}]", node.pos))
-    return result
-
-
-def _check_ip_lists(ctx: Context, read: Outcome[RecipientIn], draft: RecipientDraft) -> None:
-    declared = draft.ips.get("recipient_ips")
-    to_add = draft.ips.get("recipient_ips_to_add")
-    to_remove = draft.ips.get("recipient_ips_to_remove")
-    union = {ip.value for ip in (declared or [])} | {ip.value for ip in (to_add or [])}
-    if len(union) > MAX_IP_ENTRIES:
-        key = "recipient_ips" if declared is not None else "recipient_ips_to_add"
-        ctx.error(
-            "ip_list_too_long",
-            read.path_of(draft.path, key),
-            f"{len(union)} entries; Databricks allows at most {MAX_IP_ENTRIES}.",
-            read.pos_of(draft.path, key),
-        )
-    _overlaps(ctx, to_remove, [(to_add, "recipient_ips_to_add"), (declared, "recipient_ips")])
 
 
 def _overlaps(
@@ -489,7 +308,7 @@ def read_share(ctx: Context, item: Item, path: str) -> ShareDraft | None:
         index=0,
         path=path,
         pos=node.pos,
-        name=_located(read, path, "name"),
+        name=read.located("name"),
         read=read,
     )
     if name:
@@ -860,17 +679,15 @@ def _schedule_value(ctx: Context, node: RawNode, path: str) -> dict[str, str] | 
 # ------------------------------------------------------------------------------------------ DELETE shape
 
 
-def read_recipient_ref(ctx: Context, item: Item, path: str) -> RecipientDraft | None:
+def read_recipient_ref(ctx: Context, item: Item, path: str) -> Outcome[RecipientRefIn] | None:
     """docs/SHAREPACK.md §10.2: a recipient name, or a mapping of which only `name` is read."""
     if isinstance(item.node, RawMap):
-        read = run(ctx, RecipientRefIn, RECIPIENT_REF, item.node, path)
-        name = _located(read, path, "name")
-        return RecipientDraft(index=0, path=path, pos=item.node.pos, name=name)
+        return run(ctx, RecipientRefIn, RECIPIENT_REF, item.node, path)
     name = _item_name(ctx, item, "recipient")
     if name is None:
         return None
     ctx.remember(path, item.pos)
-    return RecipientDraft(index=0, path=path, pos=item.pos, name=name)
+    return Outcome.named(name)
 
 
 def read_share_ref(ctx: Context, item: Item, path: str) -> ShareDraft | None:
@@ -883,7 +700,7 @@ def read_share_ref(ctx: Context, item: Item, path: str) -> ShareDraft | None:
         ctx.remember(path, item.pos)
         return ShareDraft(index=0, path=path, pos=item.pos, name=share_name)
     read = run(ctx, ShareRefIn, SHARE_REF, item.node, path)
-    draft = ShareDraft(index=0, path=path, pos=item.node.pos, name=_located(read, path, "name"))
+    draft = ShareDraft(index=0, path=path, pos=item.node.pos, name=read.located("name"))
     if read.values.get("pipelines") is None:
         return draft
     draft.pipeline_names = []
@@ -892,7 +709,7 @@ def read_share_ref(ctx: Context, item: Item, path: str) -> ShareDraft | None:
         name: Located | None
         if isinstance(entry.node, RawMap):
             pipeline = run(ctx, PipelineRefIn, PIPELINE_REF, entry.node, entry.path)
-            name = _located(pipeline, entry.path, "name_prefix")
+            name = pipeline.located("name_prefix")
         else:
             name = _item_name(ctx, entry, "pipeline", lower=False)
         if name is None:
