@@ -13,11 +13,11 @@ from dbrx_api.workflow.validators.fields import (
     schema_overlaps,
     share_limit_problems,
 )
+from dbrx_api.workflow.validators.inputs import DeltaShareIn, PipelineIn
 from dbrx_api.workflow.validators.lenient import Context, Located, Outcome, where
 from dbrx_api.workflow.validators.structure import (
     AssetDraft,
     DocumentDraft,
-    PipelineDraft,
     ShareDraft,
     _overlaps,
     tag_keys,
@@ -103,9 +103,11 @@ def _check_share(ctx: Context, share: ShareDraft) -> None:
     if asset_lists_ok:
         _check_desired_assets(ctx, share, declared, to_add, to_remove)
     pipelines = share.pipelines or []
-    pipelines_ok = "pipelines" not in f.bad and all(p.source is not None for p in pipelines)
+    pipelines_ok = "pipelines" not in f.bad and all(
+        p.values.get("source_asset") is not None for p in pipelines
+    )
     if pipelines_ok and asset_lists_ok:
-        sources = {p.source for p in pipelines}
+        sources = {p.values.get("source_asset") for p in pipelines}
         for asset in [*(declared or []), *(to_add or [])]:
             if asset.needs_pipeline and asset.asset.name not in sources:
                 ctx.error(
@@ -128,14 +130,15 @@ def _check_share(ctx: Context, share: ShareDraft) -> None:
         if a.declared_type in VOLUME_MODEL_TYPES
     }
     for pipeline in pipelines:
-        if pipeline.source is not None and pipeline.source in not_tables:
+        source = pipeline.values.get("source_asset")
+        if source is not None and source in not_tables:
             ctx.error(
                 "source_type_unsupported",
                 pipeline.path_of("source_asset"),
-                f'"{pipeline.source}" is declared as a {not_tables[pipeline.source]} in this share; a pipeline '
+                f'"{source}" is declared as a {not_tables[source]} in this share; a pipeline '
                 "reads a table.",
                 pipeline.pos_of("source_asset"),
-                input_value=pipeline.source,
+                input_value=source,
             )
     if share.delta_share is not None and not pipelines and "pipelines" not in f.bad:
         ctx.warning(
@@ -191,16 +194,16 @@ def _check_desired_assets(
     for count, limit, label in share_limit_problems([a.asset for a in desired.values()], types):
         ctx.error(
             "share_limit_exceeded",
-            f.path_of(share.path, key),
+            f.path_of(key),
             f"{count:,} {label}; Databricks allows {limit:,} per share.".replace(",", " "),
-            f.pos_of(share.path, key),
+            f.pos_of(key),
         )
 
 
 def _check_pipeline(
     ctx: Context,
     share: ShareDraft,
-    pipeline: PipelineDraft,
+    pipeline: Outcome[PipelineIn],
     shared: set[str] | None,
     removed: set[str],
     asset_lists_ok: bool,
@@ -208,46 +211,33 @@ def _check_pipeline(
     """`shared`: names of share_assets + share_assets_to_add (None without a declarative list)."""
     f = pipeline
     shown = pipeline.name.value if pipeline.name else pipeline.path
-    if pipeline.source is not None and asset_lists_ok:
-        if shared is not None and pipeline.source not in shared:
+    source = pipeline.values.get("source_asset")
+    if source is not None and asset_lists_ok:
+        if shared is not None and source not in shared:
             ctx.error(
                 "pipeline_source_not_in_share",
                 f.path_of("source_asset"),
-                f'"{pipeline.source}" is not in this share\'s share_assets.',
+                f'"{source}" is not in this share\'s share_assets.',
                 f.pos_of("source_asset"),
-                input_value=pipeline.source,
+                input_value=source,
             )
-        if pipeline.source in removed:
+        if source in removed:
             ctx.error(
                 "pipeline_source_removed",
                 f.path_of("source_asset"),
-                f'"{pipeline.source}" is being removed from the share.',
+                f'"{source}" is being removed from the share.',
                 f.pos_of("source_asset"),
-                input_value=pipeline.source,
+                input_value=source,
             )
-    if pipeline.scd_type == "2" and pipeline.key_columns is None and "key_columns" not in f.bad:
-        ctx.error(
-            "key_columns_required", pipeline.path, "scd_type 2 needs key_columns.", pipeline.pos
-        )
-    if pipeline.scd_type == "full_refresh" and pipeline.key_columns is not None:
-        ctx.warning(
-            "key_columns_ignored",
-            f.path_of("key_columns"),
-            "key_columns are ignored for a full_refresh pipeline.",
-            f.pos_of("key_columns"),
-        )
-        pipeline.key_columns = None
-        pipeline.data["key_columns"] = None
     delta = share.delta_share
     assert share.read is not None  # noqa: S101
     delta_given = delta is not None or "delta_share" in share.read.bad
-    catalog = pipeline.catalog or (delta.catalog if delta else None)
-    schema = pipeline.schema or (delta.schema if delta else None)
+    catalog, schema = _target_schema(pipeline, delta)
     overrides_bad = "ext_catalog_name" in f.bad or "ext_schema_name" in f.bad
     if (
         (catalog is None or schema is None)
         and not overrides_bad
-        and not (delta_given and (delta is None or not delta.ok))
+        and not (delta_given and (delta is None or delta.bad))
     ):
         ctx.error(
             "delta_share_required",
@@ -256,10 +246,12 @@ def _check_pipeline(
             "both on the pipeline.",
             pipeline.pos,
         )
-    if "tags" not in f.bad and not (delta is not None and delta.tags is None and not delta.ok):
-        merged = set(pipeline.tags or {}) | tag_keys(delta.tags if delta else None)
+    delta_tags = delta.values.get("tags") if delta else None
+    if "tags" not in f.bad and not (delta is not None and delta_tags is None and delta.bad):
+        tags = pipeline.values.get("tags")
+        merged = set(tags or {}) | tag_keys(delta_tags)
         if len(merged) > MAX_TAGS:
-            key_path = f.path_of("tags") if pipeline.tags else pipeline.path
+            key_path = f.path_of("tags") if tags else pipeline.path
             ctx.error(
                 "too_many_tags",
                 key_path,
@@ -268,18 +260,28 @@ def _check_pipeline(
             )
 
 
+def _target_schema(
+    pipeline: Outcome[PipelineIn], delta: Outcome[DeltaShareIn] | None
+) -> tuple[str | None, str | None]:
+    """The catalog and schema a pipeline writes to: its own, else the share's delta_share."""
+    shared = delta.values if delta is not None else {}
+    return tuple(  # type: ignore[return-value]
+        pipeline.values.get(key) or shared.get(key)
+        for key in ("ext_catalog_name", "ext_schema_name")
+    )
+
+
 def _check_targets(ctx: Context, shares: list[ShareDraft]) -> None:
-    written: dict[str, PipelineDraft] = {}
+    written: dict[str, Outcome[PipelineIn]] = {}
     for share in shares:
-        delta = share.delta_share
         for pipeline in share.pipelines or []:
-            catalog = pipeline.catalog or (delta.catalog if delta else None)
-            schema = pipeline.schema or (delta.schema if delta else None)
-            if catalog is None or schema is None or pipeline.target is None:
+            catalog, schema = _target_schema(pipeline, share.delta_share)
+            table = pipeline.values.get("target_asset")
+            if catalog is None or schema is None or table is None:
                 continue
-            target = f"{catalog}.{schema}.{pipeline.target}"
+            target = f"{catalog}.{schema}.{table}"
             f = pipeline
-            if pipeline.source == target:
+            if pipeline.values.get("source_asset") == target:
                 ctx.error(
                     "target_conflict",
                     f.path_of("target_asset"),

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -48,7 +48,7 @@ from dbrx_api.workflow.models.pack import (
     TABLE_LIKE_TYPES,
     VOLUME_MODEL_TYPES,
 )
-from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar
+from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq
 from dbrx_api.workflow.validators.cron import check_quartz, check_timezone
 from dbrx_api.workflow.validators.fields import (
     MAX_IP_ENTRIES,
@@ -84,9 +84,11 @@ from dbrx_api.workflow.validators.lenient import (
     name,
     name_text,
     nested,
+    path_of,
     placed,
     principals,
     read_items,
+    report,
     reported,
     scalar,
     text,
@@ -800,11 +802,90 @@ def _source(node: object) -> str:
         raise field_issue(exc, written) from None
 
 
-def _schedule(node: object) -> object:
-    """The schedule node, read after the model (the nested per-asset shape needs source_asset)."""
+def _schedule(node: object, info: ValidationInfo) -> dict[str, str] | str:
+    """docs/SHAREPACK.md §8.2: {cron, timezone} (`ScheduleIn`, the time zone UTC by default), "continuous", or the
+    deprecated per-asset shape {<source_asset>: ...}, rewritten with a warning."""
     if isinstance(node, RawScalar) and node.is_null:
         raise issue("empty_value", "must not be empty.")
-    return node
+    loc: tuple[str, ...] = ("schedule",)
+    source = info.data.get("source_asset")
+    key = _nested_schedule_key(node)
+    if isinstance(node, RawMap) and key is not None and source is not None:
+        entry = node.entries[key]
+        if key.strip().lower() != source:
+            error = issue(
+                "schedule_invalid",
+                'expected {cron, timezone} or "continuous"; a nested schedule key must equal source_asset '
+                f'"{source}", got "{key}".',
+                input_value=key,
+            )
+            raise placed(error, entry.key_pos)
+        warn(
+            info,
+            "schedule_nested_shape",
+            loc,
+            f"the per-asset schedule shape {{{key}: ...}} was rewritten to the pipeline's own schedule.",
+            pos=entry.key_pos,
+        )
+        node, loc = entry.value, (*loc, key)
+    if isinstance(node, RawMap):
+        schedule = nested(info, ScheduleIn, SCHEDULE, node, loc)
+        if schedule.bad:
+            raise reported()
+        return {
+            "cron": schedule.values["cron"],
+            "timezone": schedule.values.get("timezone") or "UTC",
+        }
+    assert isinstance(node, RawScalar | RawSeq)  # noqa: S101 - the index only holds located nodes
+    try:
+        if isinstance(node, RawSeq):
+            raise issue(
+                "schedule_invalid", 'expected {cron, timezone} or "continuous", got a list.'
+            )
+        written = scalar(node, "a schedule").text.strip()
+        if written.lower() == CONTINUOUS:
+            return CONTINUOUS
+        raise issue(
+            "schedule_invalid",
+            f'expected {{cron, timezone}} or "continuous", got "{written}".',
+            input_value=written,
+        )
+    except PydanticCustomError as exc:  # reported at the value, which is deeper in the nested shape
+        context: dict[str, Any] = info.context  # type: ignore[assignment]
+        report(context["ctx"], exc, path_of(context["base"], loc), node)
+        raise reported() from None
+
+
+def _nested_schedule_key(node: object) -> str | None:
+    """The single key of the per-asset shape `{<source_asset>: ...}`, or None for any other shape."""
+    if not isinstance(node, RawMap) or len(node.entries) != 1:
+        return None
+    (key,) = node.entries
+    return None if key in {"cron", "timezone"} else key
+
+
+def _pipeline_rules(r: Rules) -> None:
+    """docs/SHAREPACK.md §8.1: the target defaults to the source's table name, scd_type to 2 (which needs key_columns);
+    a full_refresh pipeline ignores key_columns."""
+    values = r.values
+    source = values.get("source_asset")
+    if values.get("target_asset") is None and source is not None and not r.has("target_asset"):
+        values["target_asset"] = source.rsplit(".", 1)[-1]
+    if values.get("scd_type") is None and not r.has("scd_type") and "scd_type" not in r.bad:
+        values["scd_type"] = "2"
+    if (
+        values.get("scd_type") == "2"
+        and values.get("key_columns") is None
+        and "key_columns" not in r.bad
+    ):
+        r.fail((), "key_columns_required", "scd_type 2 needs key_columns.")
+    if values.get("scd_type") == "full_refresh" and values.get("key_columns") is not None:
+        r.warn(
+            "key_columns_ignored",
+            ("key_columns",),
+            "key_columns are ignored for a full_refresh pipeline.",
+        )
+        values["key_columns"] = None
 
 
 def _key_columns(node: object, handler: ValidatorFunctionWrapHandler) -> list[str] | None:
@@ -922,7 +1003,7 @@ def _pipeline_tags(
 
 
 class PipelineIn(_Input):
-    """docs/SHAREPACK.md §8.1, one pipeline of a share as written (the schedule is read afterwards: `ScheduleIn`)."""
+    """docs/SHAREPACK.md §8.1, one pipeline of a share as written, its schedule a nested `ScheduleIn`."""
 
     name_prefix: Annotated[str, BeforeValidator(name(lower=False))]
     source_asset: Annotated[str, BeforeValidator(_source)]
@@ -930,7 +1011,7 @@ class PipelineIn(_Input):
     scd_type: Annotated[str | None, BeforeValidator(enum(SCD_TYPES))] = None
     key_columns: Annotated[list[Item] | None, WrapValidator(_key_columns)] = None
     serverless: Annotated[bool | None, BeforeValidator(boolean)] = None
-    schedule: Annotated[object, BeforeValidator(_schedule)]
+    schedule: Annotated[dict[str, str] | str, BeforeValidator(_schedule)]
     notification: Annotated[list[Item] | None, WrapValidator(_notification)] = None
     tags: Annotated[dict[str | int, Item] | None, WrapValidator(_pipeline_tags)] = None
     description: Description = Field(  # type: ignore[pydantic-alias]
@@ -939,8 +1020,21 @@ class PipelineIn(_Input):
     ext_catalog_name: Annotated[str | None, BeforeValidator(_optional(name()))] = None
     ext_schema_name: Annotated[str | None, BeforeValidator(_optional(name()))] = None
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _defaults(
+        cls, data: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> PipelineIn:
+        pipeline: PipelineIn = with_rules(data, handler, info, _pipeline_rules)
+        values = info.context["values"]  # type: ignore[index]
+        pipeline.target_asset = values.get("target_asset")
+        pipeline.scd_type = values.get("scd_type")
+        pipeline.key_columns = values.get("key_columns")
+        return pipeline
+
 
 PIPELINE = Section(
+    name="name_prefix",
     known=tuple(PipelineIn.model_fields),
     aliases={"comment": "description"},
     explanations={

@@ -570,20 +570,20 @@ class Outcome[M: BaseModel]:
         """An entry written as its name alone (the DELETE shape): nothing else was read."""
         return cls(None, {}, set(), PathIndex(), {}, name.path, name.pos, name)
 
-    def path_of(self, base: str, key: str) -> str:
+    def path_of(self, key: str) -> str:
         """Model path of a field as written (the alias, when one was used)."""
         written = next(
-            (k for k in self.index.written.get(base, ()) if self.aliases.get(k, k) == key), key
+            (k for k in self.index.written.get(self.path, ()) if self.aliases.get(k, k) == key), key
         )
-        return child(base, written)
+        return child(self.path, written)
 
-    def pos_of(self, base: str, key: str) -> SourcePos:
+    def pos_of(self, key: str) -> SourcePos:
         """Position of a field's value, or of the entry when the field is absent."""
-        return self.index.pos(self.path_of(base, key), base)
+        return self.index.pos(self.path_of(key), self.path)
 
-    def has(self, base: str, key: str) -> bool:
+    def has(self, key: str) -> bool:
         """The field is written with a non-null value (valid or not)."""
-        node = self.index.nodes.get(self.path_of(base, key))
+        node = self.index.nodes.get(self.path_of(key))
         return node is not None and not (isinstance(node, RawScalar) and node.is_null)
 
     def located(self, key: str) -> Located | None:
@@ -591,7 +591,7 @@ class Outcome[M: BaseModel]:
         value = self.values.get(key)
         if not value:
             return None
-        return Located(value, self.path_of(self.path, key), self.pos_of(self.path, key))
+        return Located(value, self.path_of(key), self.pos_of(key))
 
 
 REPORTED = "reported"

@@ -19,7 +19,7 @@ from dbrx_api.workflow.models.pack import (
 )
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq, split_list_text
 from dbrx_api.workflow.validators.crossref import check_document
-from dbrx_api.workflow.validators.lenient import Context
+from dbrx_api.workflow.validators.lenient import Context, Outcome
 from dbrx_api.workflow.validators.locator import PackLocator
 from dbrx_api.workflow.validators.structure import (
     ASSET_LISTS,
@@ -185,7 +185,14 @@ def _share_values(share: ShareDraft) -> dict[str, Any]:
         if key in share.grants:
             values[key] = [name.value for name in share.grants[key]]
     if share.delta_share is not None:
-        values["delta_share"] = _clean(share.delta_share.data)
+        values["delta_share"] = _dump(share.delta_share)
     if share.pipelines:
-        values["pipelines"] = [_clean(pipeline.data) for pipeline in share.pipelines]
+        values["pipelines"] = [_dump(pipeline) for pipeline in share.pipelines]
     return _clean(values)
+
+
+def _dump(read: Outcome[Any]) -> dict[str, Any]:
+    """The values of an error-free section."""
+    assert read.model is not None  # noqa: S101 - assembled only without errors
+    values: dict[str, Any] = read.model.model_dump(exclude_none=True)
+    return values

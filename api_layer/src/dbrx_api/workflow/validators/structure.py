@@ -14,7 +14,6 @@ from pydantic_core import PydanticCustomError
 
 from dbrx_api.workflow.models.issues import SourcePos
 from dbrx_api.workflow.models.pack import (
-    CONTINUOUS,
     VOLUME_MODEL_TYPES,
 )
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq
@@ -36,7 +35,6 @@ from dbrx_api.workflow.validators.inputs import (
     PIPELINE_REF,
     RECIPIENT,
     RECIPIENT_REF,
-    SCHEDULE,
     SHARE,
     SHARE_REF,
     AssetIn,
@@ -49,7 +47,6 @@ from dbrx_api.workflow.validators.inputs import (
     PipelineRefIn,
     RecipientIn,
     RecipientRefIn,
-    ScheduleIn,
     ShareIn,
     ShareRefIn,
 )
@@ -58,14 +55,12 @@ from dbrx_api.workflow.validators.lenient import (
     Item,
     Located,
     Outcome,
-    child,
     describe,
     field_issue,
     item_text,
     list_items,
     report,
     run,
-    scalar,
 )
 
 MAX_PARTITION_SPECS = 100
@@ -118,47 +113,6 @@ class AssetDraft:
 
 
 @dataclass(slots=True)
-class DeltaShareDraft:
-    catalog: str | None
-    schema: str | None
-    tags: list[str] | None
-    data: dict[str, Any]
-    path: str
-    pos: SourcePos
-    ok: bool
-
-
-@dataclass(slots=True)
-class PipelineDraft:
-    index: int
-    path: str
-    pos: SourcePos
-    read: Outcome[PipelineIn]
-    name: Located | None
-    source: str | None
-    target: str | None
-    scd_type: str | None
-    key_columns: list[str] | None
-    tags: dict[str, str] | None
-    catalog: str | None
-    schema: str | None
-    data: dict[str, Any]
-
-    @property
-    def bad(self) -> set[str]:
-        """The fields reported as wrong."""
-        return self.read.bad
-
-    def path_of(self, key: str) -> str:
-        """Model path of a field (the alias written, when one was used)."""
-        return self.read.path_of(self.path, key)
-
-    def pos_of(self, key: str) -> SourcePos:
-        """Position of a field's value, or of the pipeline when the field is absent."""
-        return self.read.pos_of(self.path, key)
-
-
-@dataclass(slots=True)
 class ShareDraft:
     index: int
     path: str
@@ -168,8 +122,8 @@ class ShareDraft:
     values: dict[str, Any] = field(default_factory=dict)
     assets: dict[str, list[AssetDraft]] = field(default_factory=dict)
     grants: dict[str, list[Located]] = field(default_factory=dict)
-    delta_share: DeltaShareDraft | None = None
-    pipelines: list[PipelineDraft] | None = None
+    delta_share: Outcome[DeltaShareIn] | None = None
+    pipelines: list[Outcome[PipelineIn]] | None = None
     pipeline_names: list[Located] | None = None  # DELETE shape
 
 
@@ -208,7 +162,7 @@ def read_document(ctx: Context, root: RawMap) -> DocumentDraft:
     )
     delete = metadata is not None and metadata.values.get("strategy") == "DELETE"
     recipients: list[Outcome[Any]] = []
-    for item in _entries(read, "", "recipient"):
+    for item in _entries(read, "recipient"):
         recipient: Outcome[Any] | None
         if delete:
             recipient = read_recipient_ref(ctx, item, item.path)
@@ -218,7 +172,7 @@ def read_document(ctx: Context, root: RawMap) -> DocumentDraft:
         if recipient is not None:
             recipients.append(recipient)
     shares: list[ShareDraft] = []
-    for index, item in enumerate(_entries(read, "", "share")):
+    for index, item in enumerate(_entries(read, "share")):
         share = (read_share_ref if delete else read_share)(ctx, item, item.path)
         if share is not None:
             share.index = index
@@ -315,19 +269,20 @@ def read_share(ctx: Context, item: Item, path: str) -> ShareDraft | None:
         draft.values["name"] = name
     draft.values["description"] = got.get("description")
     for key in ASSET_LISTS:
-        assets = _read_assets(ctx, read, path, key)
+        assets = _read_assets(ctx, read, key)
         if assets is not None:
             draft.assets[key] = assets
     for key in GRANT_LISTS:
         if got.get(key) is not None:
-            draft.grants[key] = _located_names(read, path, key)
+            draft.grants[key] = _located_names(read, key)
     if got.get("delta_share") is not None:
-        delta_path = read.path_of(path, "delta_share")
-        draft.delta_share = _read_delta_share(ctx, got["delta_share"], delta_path)
+        delta_path = read.path_of("delta_share")
+        draft.delta_share = run(ctx, DeltaShareIn, DELTA_SHARE, got["delta_share"], delta_path)
     if got.get("pipelines") is not None:
         draft.pipelines = []
-        for index, entry in enumerate(_entries(read, path, "pipelines")):
-            pipeline = _read_pipeline(ctx, entry, entry.path, index)
+        for entry in _entries(read, "pipelines"):
+            node = _entry_map(ctx, entry, "pipeline")
+            pipeline = None if node is None else run(ctx, PipelineIn, PIPELINE, node, entry.path)
             if pipeline is None:
                 read.bad.add("pipelines")
             else:
@@ -335,45 +290,25 @@ def read_share(ctx: Context, item: Item, path: str) -> ShareDraft | None:
     return draft
 
 
-def _entries(read: Outcome[Any], path: str, key: str) -> list[Item]:
+def _entries(read: Outcome[Any], key: str) -> list[Item]:
     """The items of a valid list field as written, with their model paths and positions."""
     if read.values.get(key) is None:
         return []
-    list_path = read.path_of(path, key)
+    list_path = read.path_of(key)
     return [
         Item(node, f"{list_path}[{index}]", node.pos)
         for index, node in enumerate(list_items(read.index.nodes[list_path]) or [])
     ]
 
 
-def _located_names(read: Outcome[ShareIn], path: str, key: str) -> list[Located]:
+def _located_names(read: Outcome[ShareIn], key: str) -> list[Located]:
     """The names of a valid grant list with the path and position of their first occurrence."""
     result: list[Located] = []
-    for entry in _entries(read, path, key):
+    for entry in _entries(read, key):
         value = item_text(entry.node, "").lower()
         if value and all(name.value != value for name in result):
             result.append(Located(value, entry.path, entry.pos))
     return result
-
-
-def _read_delta_share(ctx: Context, node: RawMap, path: str) -> DeltaShareDraft:
-    read = run(ctx, DeltaShareIn, DELTA_SHARE, node, path)
-    got = read.values
-    data: dict[str, Any] = {
-        "ext_catalog_name": got.get("ext_catalog_name"),
-        "ext_schema_name": got.get("ext_schema_name"),
-        "tags": got.get("tags"),
-        "create_schema_if_missing": bool(got.get("create_schema_if_missing")),
-    }
-    return DeltaShareDraft(
-        catalog=data["ext_catalog_name"],
-        schema=data["ext_schema_name"],
-        tags=data["tags"],
-        data=data,
-        path=path,
-        pos=node.pos,
-        ok=not read.bad,
-    )
 
 
 def tag_keys(tags: list[str] | None) -> set[str]:
@@ -384,15 +319,13 @@ def tag_keys(tags: list[str] | None) -> set[str]:
 # ------------------------------------------------------------------------------------------ assets
 
 
-def _read_assets(
-    ctx: Context, read: Outcome[ShareIn], path: str, key: str
-) -> list[AssetDraft] | None:
+def _read_assets(ctx: Context, read: Outcome[ShareIn], key: str) -> list[AssetDraft] | None:
     if read.values.get(key) is None:
         return None
     removal = key == "share_assets_to_remove"
     result: list[AssetDraft] = []
     by_name: dict[str, AssetDraft] = {}
-    for item in _entries(read, path, key):
+    for item in _entries(read, key):
         asset = _read_asset(ctx, item, removal=removal)
         if asset is None:
             if not (isinstance(item.node, RawScalar) and item.node.is_null):
@@ -426,9 +359,9 @@ def _read_assets(
         read.bad.add(key)
         ctx.error(
             "empty_list",
-            read.path_of(path, key),
+            read.path_of(key),
             "a declarative list cannot be empty; omit it, or list items in share_assets_to_remove.",
-            read.pos_of(path, key),
+            read.pos_of(key),
         )
         return None
     return result
@@ -473,7 +406,7 @@ def _read_asset(ctx: Context, item: Item, *, removal: bool) -> AssetDraft | None
     data = {"name": asset.name, **data, "start_version": got.get("start_version")}
     ok = read.model is not None
     if got.get("partitions") is not None:
-        partitions = _read_partitions(ctx, got["partitions"], read.path_of(item.path, "partitions"))
+        partitions = _read_partitions(ctx, got["partitions"], read.path_of("partitions"))
         data["partitions"] = partitions
         ok = ok and partitions is not None
     data["comment"] = got.get("comment")
@@ -496,9 +429,7 @@ def _read_asset(ctx: Context, item: Item, *, removal: bool) -> AssetDraft | None
         {key: value for key, value in data.items() if value is not None},
         item.path,
         node.pos,
-        shared_as_path=(
-            read.path_of(item.path, "shared_as") if data["shared_as"] is not None else None
-        ),
+        shared_as_path=(read.path_of("shared_as") if data["shared_as"] is not None else None),
     )
 
 
@@ -534,7 +465,7 @@ def _read_partitions(ctx: Context, node: RawNode, path: str) -> list[dict[str, A
         if spec.model is None or spec.model.values is None:
             ok = False
             continue
-        values_path = spec.path_of(spec_item.path, "values")
+        values_path = spec.path_of("values")
         converted: list[dict[str, Any]] = []
         for index, value_node in enumerate(spec.model.values):
             assert isinstance(value_node, RawMap | RawScalar | RawSeq)  # noqa: S101
@@ -563,117 +494,6 @@ def _read_partition_value(ctx: Context, item: Item) -> dict[str, Any] | None:
 
 
 # ------------------------------------------------------------------------------------------ pipelines
-
-
-def _read_pipeline(ctx: Context, item: Item, path: str, index: int) -> PipelineDraft | None:
-    """docs/SHAREPACK.md §8.1: one pipeline (the pydantic input model `PipelineIn`; its schedule then `ScheduleIn`)."""
-    node = _entry_map(ctx, item, "pipeline")
-    if node is None:
-        return None
-    read = run(ctx, PipelineIn, PIPELINE, node, path)
-    got = read.values
-    name = got.get("name_prefix")
-    source = got.get("source_asset")
-    target = got.get("target_asset")
-    if target is None and source is not None and not read.has(path, "target_asset"):
-        target = source.rsplit(".", 1)[-1]
-    scd_type = got.get("scd_type")
-    if scd_type is None and not read.has(path, "scd_type") and "scd_type" not in read.bad:
-        scd_type = "2"
-    schedule = None
-    if got.get("schedule") is not None:
-        schedule = _read_schedule(ctx, got["schedule"], read.path_of(path, "schedule"), source)
-        if schedule is None:
-            read.bad.add("schedule")
-    data: dict[str, Any] = {
-        **{key: got.get(key) for key in PIPELINE_FIELDS},
-        "target_asset": target,
-        "scd_type": scd_type,
-        "schedule": schedule,
-    }
-    return PipelineDraft(
-        index=index,
-        path=path,
-        pos=node.pos,
-        read=read,
-        name=Located(name, read.path_of(path, "name_prefix"), read.pos_of(path, "name_prefix"))
-        if name
-        else None,
-        source=source,
-        target=target,
-        scd_type=scd_type,
-        key_columns=got.get("key_columns"),
-        tags=got.get("tags"),
-        catalog=got.get("ext_catalog_name"),
-        schema=got.get("ext_schema_name"),
-        data=data,
-    )
-
-
-def _read_schedule(
-    ctx: Context, node: RawNode, path: str, source: str | None
-) -> dict[str, str] | str | None:
-    value_node, value_path = node, path
-    nested_key = _nested_schedule_key(node)
-    if nested_key is not None and isinstance(node, RawMap) and source is not None:
-        entry = node.entries[nested_key]
-        if nested_key.strip().lower() != source:
-            ctx.error(
-                "schedule_invalid",
-                path,
-                'expected {cron, timezone} or "continuous"; a nested schedule key must equal source_asset '
-                f'"{source}", got "{nested_key}".',
-                entry.key_pos,
-                input_value=nested_key,
-            )
-            return None
-        ctx.warning(
-            "schedule_nested_shape",
-            path,
-            f"the per-asset schedule shape {{{nested_key}: ...}} was rewritten to the pipeline's own schedule.",
-            entry.key_pos,
-        )
-        value_node, value_path = entry.value, child(path, nested_key)
-    return _schedule_value(ctx, value_node, value_path)
-
-
-def _nested_schedule_key(node: RawNode) -> str | None:
-    """The single key of the per-asset shape `{<source_asset>: ...}`, or None for any other shape."""
-    if not isinstance(node, RawMap) or len(node.entries) != 1:
-        return None
-    (key,) = node.entries
-    return None if key in {"cron", "timezone"} else key
-
-
-def _schedule_value(ctx: Context, node: RawNode, path: str) -> dict[str, str] | str | None:
-    if isinstance(node, RawScalar):
-        try:
-            text = scalar(node, "a schedule").text.strip()
-        except PydanticCustomError as exc:
-            report(ctx, exc, path, node)
-            return None
-        if text.lower() == CONTINUOUS:
-            return CONTINUOUS
-        ctx.error(
-            "schedule_invalid",
-            path,
-            f'expected {{cron, timezone}} or "continuous", got "{text}".',
-            node.pos,
-            input_value=text,
-        )
-        return None
-    if isinstance(node, RawSeq):
-        ctx.error(
-            "schedule_invalid",
-            path,
-            'expected {cron, timezone} or "continuous", got a list.',
-            node.pos,
-        )
-        return None
-    read = run(ctx, ScheduleIn, SCHEDULE, node, path)
-    if read.bad:
-        return None
-    return {"cron": read.values["cron"], "timezone": read.values.get("timezone") or "UTC"}
 
 
 # ------------------------------------------------------------------------------------------ DELETE shape
@@ -705,7 +525,7 @@ def read_share_ref(ctx: Context, item: Item, path: str) -> ShareDraft | None:
         return draft
     draft.pipeline_names = []
     seen: set[str] = set()
-    for entry in _entries(read, path, "pipelines"):
+    for entry in _entries(read, "pipelines"):
         name: Located | None
         if isinstance(entry.node, RawMap):
             pipeline = run(ctx, PipelineRefIn, PIPELINE_REF, entry.node, entry.path)
