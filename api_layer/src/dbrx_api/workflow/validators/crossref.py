@@ -13,13 +13,14 @@ from dbrx_api.workflow.validators.fields import (
     schema_overlaps,
     share_limit_problems,
 )
-from dbrx_api.workflow.validators.inputs import DeltaShareIn, PipelineIn
+from dbrx_api.workflow.validators.inputs import AssetIn, DeltaShareIn, PipelineIn
 from dbrx_api.workflow.validators.lenient import Context, Located, Outcome, where
 from dbrx_api.workflow.validators.structure import (
-    AssetDraft,
     DocumentDraft,
     ShareDraft,
     _overlaps,
+    asset_of,
+    needs_pipeline,
     tag_keys,
 )
 
@@ -83,8 +84,10 @@ def _check_share(ctx: Context, share: ShareDraft) -> None:
         key in f.bad for key in ("share_assets", "share_assets_to_add", "share_assets_to_remove")
     )
 
-    def located(assets: list[AssetDraft] | None) -> list[Located] | None:
-        return None if assets is None else [Located(a.asset.name, a.path, a.pos) for a in assets]
+    def located(assets: list[Outcome[AssetIn]] | None) -> list[Located] | None:
+        return (
+            None if assets is None else [Located(asset_of(a).name, a.path, a.pos) for a in assets]
+        )
 
     _overlaps(
         ctx,
@@ -109,25 +112,25 @@ def _check_share(ctx: Context, share: ShareDraft) -> None:
     if pipelines_ok and asset_lists_ok:
         sources = {p.values.get("source_asset") for p in pipelines}
         for asset in [*(declared or []), *(to_add or [])]:
-            if asset.needs_pipeline and asset.asset.name not in sources:
+            if needs_pipeline(asset) and asset_of(asset).name not in sources:
                 ctx.error(
                     "asset_without_pipeline",
                     asset.path,
-                    f'"{asset.asset.name}" has no pipeline with this source_asset in share '
+                    f'"{asset_of(asset).name}" has no pipeline with this source_asset in share '
                     f'"{share.name.value if share.name else share.path}"; add one, or declare type '
                     "VIEW/MATERIALIZED_VIEW/STREAMING_TABLE/VOLUME/MODEL.",
                     asset.pos,
-                    input_value=asset.asset.name,
+                    input_value=asset_of(asset).name,
                 )
-    shared = None if declared is None else {a.asset.name for a in [*declared, *(to_add or [])]}
-    removed = {a.asset.name for a in to_remove or []}
+    shared = None if declared is None else {asset_of(a).name for a in [*declared, *(to_add or [])]}
+    removed = {asset_of(a).name for a in to_remove or []}
     for pipeline in pipelines:
         _check_pipeline(ctx, share, pipeline, shared, removed, asset_lists_ok)
     # A volume or a model of this share is no table a pipeline could read (docs/SHAREPACK.md §7.4).
     not_tables = {
-        a.asset.name: a.declared_type
+        asset_of(a).name: a.values["type"]
         for a in [*(declared or []), *(to_add or [])]
-        if a.declared_type in VOLUME_MODEL_TYPES
+        if a.values.get("type") in VOLUME_MODEL_TYPES
     }
     for pipeline in pipelines:
         source = pipeline.values.get("source_asset")
@@ -152,16 +155,16 @@ def _check_share(ctx: Context, share: ShareDraft) -> None:
 def _check_desired_assets(
     ctx: Context,
     share: ShareDraft,
-    declared: list[AssetDraft] | None,
-    to_add: list[AssetDraft] | None,
-    to_remove: list[AssetDraft] | None,
+    declared: list[Outcome[AssetIn]] | None,
+    to_add: list[Outcome[AssetIn]] | None,
+    to_remove: list[Outcome[AssetIn]] | None,
 ) -> None:
-    removed = {a.asset.name for a in to_remove or []}
-    desired: dict[str, AssetDraft] = {}
+    removed = {asset_of(a).name for a in to_remove or []}
+    desired: dict[str, Outcome[AssetIn]] = {}
     for asset in [*(declared or []), *(to_add or [])]:
-        if asset.asset.name not in removed:
-            desired.setdefault(asset.asset.name, asset)
-    for asset_name, schema in schema_overlaps([a.asset for a in desired.values()]):
+        if asset_of(asset).name not in removed:
+            desired.setdefault(asset_of(asset).name, asset)
+    for asset_name, schema in schema_overlaps([asset_of(a) for a in desired.values()]):
         asset = desired[asset_name.name]
         ctx.error(
             "asset_schema_overlap",
@@ -170,13 +173,13 @@ def _check_desired_assets(
             asset.pos,
             input_value=asset_name.name,
         )
-    aliases: dict[str, AssetDraft] = {}
+    aliases: dict[str, Outcome[AssetIn]] = {}
     for asset in desired.values():
-        alias = str(asset.data.get("shared_as") or default_shared_as(asset.asset))
-        alias_key = alias if asset.asset.kind == "notebook" else alias.lower()
+        alias = str(asset.values.get("shared_as") or default_shared_as(asset_of(asset)))
+        alias_key = alias if asset_of(asset).kind == "notebook" else alias.lower()
         earlier = aliases.get(alias_key)
         if earlier is not None:
-            path = asset.shared_as_path or asset.path
+            path = asset.path_of("shared_as") if asset.values.get("shared_as") else asset.path
             ctx.error(
                 "shared_as_duplicate",
                 path,
@@ -190,8 +193,8 @@ def _check_desired_assets(
     if f is None:
         return
     key = "share_assets" if declared is not None else "share_assets_to_add"
-    types = {a.asset.name: a.declared_type for a in desired.values()}
-    for count, limit, label in share_limit_problems([a.asset for a in desired.values()], types):
+    types = {asset_of(a).name: a.values.get("type") for a in desired.values()}
+    for count, limit, label in share_limit_problems([asset_of(a) for a in desired.values()], types):
         ctx.error(
             "share_limit_exceeded",
             f.path_of(key),

@@ -84,11 +84,10 @@ from dbrx_api.workflow.validators.lenient import (
     name,
     name_text,
     nested,
-    path_of,
     placed,
     principals,
     read_items,
-    report,
+    report_at,
     reported,
     scalar,
     text,
@@ -101,6 +100,7 @@ MAX_SHORT_TEXT = 255
 MAX_REQUESTORS = 10
 MAX_RECIPIENT_EMAILS = 10
 MAX_PARTITION_VALUES = 32
+MAX_PARTITION_SPECS = 100
 MAX_KEY_COLUMNS = 32
 MAX_NOTIFICATIONS = 50
 
@@ -628,21 +628,38 @@ PARTITION_VALUE = Section(
 )
 
 
-def _spec_values(node: object) -> list[object]:
+def _spec_values(
+    node: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> list[dict[str, Any]]:
+    """The 1-32 values of a partition spec, each a mapping read as a nested `PartitionValueIn`."""
     items = list_items(node) if node is not None else None
     if not items or len(items) > MAX_PARTITION_VALUES:
         raise issue(
             "asset_option_invalid", f"a partition spec needs 1-{MAX_PARTITION_VALUES} values."
         )
-    return list(items)
+
+    def read(index: int, item: RawNode) -> dict[str, Any]:
+        if not isinstance(item, RawMap):
+            raise issue(
+                "asset_option_invalid",
+                "a partition value is a mapping {name, op, value} or {name, op, recipient_property_key}.",
+            )
+        value = nested(info, PartitionValueIn, PARTITION_VALUE, item, ("values", index))
+        if value.model is None:
+            raise reported()
+        dumped: dict[str, Any] = value.model.model_dump(exclude_none=True)
+        return dumped
+
+    result: list[dict[str, Any]] = handler(read_items(node, read))
+    return result
 
 
 class PartitionSpecIn(_Input):
-    """docs/SHAREPACK.md §7.2, one partition spec as written: its 1-32 values (each then read as a `PartitionValueIn`)."""
+    """docs/SHAREPACK.md §7.2, one partition spec as written: its 1-32 values."""
 
-    values: Annotated[list[object] | None, BeforeValidator(_spec_values)] = Field(
-        None, validate_default=True
-    )
+    values: Annotated[
+        list[Annotated[object, BeforeValidator(failed_item)]] | None, WrapValidator(_spec_values)
+    ] = Field(None, validate_default=True)
 
 
 PARTITION_SPEC = Section(known=tuple(PartitionSpecIn.model_fields))
@@ -707,6 +724,32 @@ def _applies(what: str, *, tables_only: bool) -> Callable[[object, ValidationInf
     return check
 
 
+def _partition_specs(node: object, info: ValidationInfo) -> list[dict[str, Any]] | None:
+    """docs/SHAREPACK.md §7.2: 1-100 partition specs, each a mapping read as a nested `PartitionSpecIn`."""
+    if node is None:
+        return None
+    specs = list_items(node) or []
+    if not specs or len(specs) > MAX_PARTITION_SPECS:
+        raise issue(
+            "asset_option_invalid",
+            "partitions must list at least one partition spec."
+            if not specs
+            else f"{len(specs)} partition specs; at most {MAX_PARTITION_SPECS}.",
+        )
+    result: list[dict[str, Any]] = []
+    for index, spec in enumerate(specs):
+        if not isinstance(spec, RawMap):
+            message = "a partition spec is a mapping {values: [{name, op, value}]}."
+            report_at(info, issue("asset_option_invalid", message), ("partitions", index), spec)
+            continue
+        read = nested(info, PartitionSpecIn, PARTITION_SPEC, spec, ("partitions", index))
+        if read.model is not None:
+            result.append({"values": read.model.values})
+    if len(result) < len(specs):
+        raise reported()
+    return result
+
+
 def _type_fits(value: str | None, info: ValidationInfo) -> str | None:
     if value is None:
         return None
@@ -750,7 +793,7 @@ def _shared_as(value: str | None, info: ValidationInfo) -> str | None:
 
 class AssetIn(_Input):
     """docs/SHAREPACK.md §7.2, a share asset written as a mapping: the name (its form gives the kind), the declared type and the
-    options of that kind. The partition specs are read afterwards (`PartitionSpecIn`, `PartitionValueIn`)."""
+    options of that kind (its partition specs nested `PartitionSpecIn`s)."""
 
     name: Annotated[AssetName, BeforeValidator(_asset_name)]
     type: Annotated[
@@ -780,8 +823,30 @@ class AssetIn(_Input):
         object,
         BeforeValidator(_option(_raw)),
         AfterValidator(_applies("partitions apply to tables", tables_only=True)),
+        AfterValidator(_partition_specs),
     ] = None
     comment: Annotated[str | None, BeforeValidator(_option(text(MAX_DESCRIPTION)))] = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_history_option(
+        cls, data: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> AssetIn:
+        asset: AssetIn = with_rules(data, handler, info, _asset_rules)
+        return asset
+
+
+def _asset_rules(r: Rules) -> None:
+    options = r.context["options"]  # every option given, whether it applies or not
+    if (
+        options.get("cdf_enabled") is not None
+        and options.get("history_data_sharing_status") is not None
+    ):
+        r.fail(
+            (),
+            "asset_options_conflict",
+            "set either cdf_enabled or history_data_sharing_status, not both.",
+        )
 
 
 ASSET = Section(known=tuple(AssetIn.model_fields), explanations={"name": " (the asset name)"})
@@ -851,8 +916,7 @@ def _schedule(node: object, info: ValidationInfo) -> dict[str, str] | str:
             input_value=written,
         )
     except PydanticCustomError as exc:  # reported at the value, which is deeper in the nested shape
-        context: dict[str, Any] = info.context  # type: ignore[assignment]
-        report(context["ctx"], exc, path_of(context["base"], loc), node)
+        report_at(info, exc, loc, node)
         raise reported() from None
 
 

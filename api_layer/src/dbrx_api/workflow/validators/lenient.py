@@ -566,9 +566,9 @@ class Outcome[M: BaseModel]:
     name: Located | None = None
 
     @classmethod
-    def named(cls, name: Located) -> Outcome[M]:
-        """An entry written as its name alone (the DELETE shape): nothing else was read."""
-        return cls(None, {}, set(), PathIndex(), {}, name.path, name.pos, name)
+    def scalar(cls, values: dict[str, Any], at: Located) -> Outcome[M]:
+        """An entry written as one scalar (an asset or, in the DELETE shape, a name alone), read to `values`."""
+        return cls(None, values, set(), PathIndex(), {}, at.path, at.pos, at)
 
     def path_of(self, key: str) -> str:
         """Model path of a field as written (the alias, when one was used)."""
@@ -614,6 +614,13 @@ def nested[M: BaseModel](
     issues are reported at once, with the nested section's own known fields, aliases and explanations."""
     outer: dict[str, Any] = info.context  # type: ignore[assignment]
     return run(outer["ctx"], model, section, node, path_of(outer["base"], loc), context)
+
+
+def report_at(info: ValidationInfo, exc: PydanticCustomError, loc: Loc, node: RawNode) -> None:
+    """Report `exc` at `loc` (relative to the section being validated) and `node`, for an error deeper than the
+    field that finds it (the field then fails with `reported()`)."""
+    context: dict[str, Any] = info.context  # type: ignore[assignment]
+    report(context["ctx"], exc, path_of(context["base"], loc), node)
 
 
 @dataclass(slots=True)

@@ -26,6 +26,8 @@ from dbrx_api.workflow.validators.structure import (
     GRANT_LISTS,
     DocumentDraft,
     ShareDraft,
+    asset_data,
+    asset_of,
     read_document,
 )
 
@@ -129,7 +131,7 @@ def _locator(ctx: Context, draft: DocumentDraft) -> PackLocator:
         locator.positions.setdefault(share.path, share.pos)
         for list_key, assets in share.assets.items():
             for asset in assets:
-                locator.assets.setdefault((name, list_key, asset.asset.name), asset.path)
+                locator.assets.setdefault((name, list_key, asset_of(asset).name), asset.path)
                 locator.positions.setdefault(asset.path, asset.pos)
         for list_key, grants in share.grants.items():
             for grant in grants:
@@ -180,7 +182,7 @@ def _share_values(share: ShareDraft) -> dict[str, Any]:
     values = dict(share.values)
     for key in ASSET_LISTS:
         if key in share.assets:
-            values[key] = [asset.data for asset in share.assets[key]]
+            values[key] = [asset_data(asset) for asset in share.assets[key]]
     for key in GRANT_LISTS:
         if key in share.grants:
             values[key] = [name.value for name in share.grants[key]]

@@ -16,7 +16,7 @@ from dbrx_api.workflow.models.issues import SourcePos
 from dbrx_api.workflow.models.pack import (
     VOLUME_MODEL_TYPES,
 )
-from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq
+from dbrx_api.workflow.models.raw import RawMap, RawScalar, RawSeq
 from dbrx_api.workflow.validators.fields import (
     AssetName,
     FieldError,
@@ -29,8 +29,6 @@ from dbrx_api.workflow.validators.inputs import (
     DELTA_SHARE,
     DOCUMENT,
     METADATA,
-    PARTITION_SPEC,
-    PARTITION_VALUE,
     PIPELINE,
     PIPELINE_REF,
     RECIPIENT,
@@ -41,8 +39,6 @@ from dbrx_api.workflow.validators.inputs import (
     DeltaShareIn,
     DocumentIn,
     MetadataIn,
-    PartitionSpecIn,
-    PartitionValueIn,
     PipelineIn,
     PipelineRefIn,
     RecipientIn,
@@ -63,32 +59,8 @@ from dbrx_api.workflow.validators.lenient import (
     run,
 )
 
-MAX_PARTITION_SPECS = 100
-D2O_ONLY_FIELDS = (
-    "recipient_ips",
-    "recipient_ips_to_add",
-    "recipient_ips_to_remove",
-    "token_expiry",
-    "token_rotation",
-    "token_rotation_grace_days",
-)
-IP_LISTS = ("recipient_ips", "recipient_ips_to_add", "recipient_ips_to_remove")
 ASSET_LISTS = ("share_assets", "share_assets_to_add", "share_assets_to_remove")
 GRANT_LISTS = ("recipients", "recipients_to_add", "recipients_to_remove")
-PIPELINE_FIELDS = (
-    "name_prefix",
-    "source_asset",
-    "target_asset",
-    "scd_type",
-    "key_columns",
-    "serverless",
-    "schedule",
-    "notification",
-    "tags",
-    "description",
-    "ext_catalog_name",
-    "ext_schema_name",
-)
 _PIPELINE_FREE_TYPES = frozenset(
     {"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE", *VOLUME_MODEL_TYPES}
 )
@@ -97,19 +69,32 @@ _PIPELINE_FREE_TYPES = frozenset(
 # ------------------------------------------------------------------------------------------ drafts
 
 
-@dataclass(slots=True)
-class AssetDraft:
-    asset: AssetName
-    declared_type: str | None
-    data: dict[str, Any]
-    path: str
-    pos: SourcePos
-    shared_as_path: str | None = None
+ASSET_OPTIONS = (
+    "type",
+    "shared_as",
+    "cdf_enabled",
+    "history_data_sharing_status",
+    "start_version",
+    "partitions",
+    "comment",
+)
 
-    @property
-    def needs_pipeline(self) -> bool:
-        """Table-like entries need a pipeline unless declared as a view-like type, a volume or a model (docs/SHAREPACK.md §7.4)."""
-        return self.asset.kind == "table" and self.declared_type not in _PIPELINE_FREE_TYPES
+
+def asset_of(asset: Outcome[AssetIn]) -> AssetName:
+    """The name of a read asset entry."""
+    name: AssetName = asset.values["name"]
+    return name
+
+
+def asset_data(asset: Outcome[AssetIn]) -> dict[str, Any]:
+    """The canonical values of a read asset entry (the options given)."""
+    options = {key: asset.values.get(key) for key in ASSET_OPTIONS}
+    return {"name": asset_of(asset).name, **{k: v for k, v in options.items() if v is not None}}
+
+
+def needs_pipeline(asset: Outcome[AssetIn]) -> bool:
+    """Table-like entries need a pipeline unless declared as a view-like type, a volume or a model (docs/SHAREPACK.md §7.4)."""
+    return asset_of(asset).kind == "table" and asset.values.get("type") not in _PIPELINE_FREE_TYPES
 
 
 @dataclass(slots=True)
@@ -120,7 +105,7 @@ class ShareDraft:
     name: Located | None
     read: Outcome[ShareIn] | None = None  # None in the DELETE shape
     values: dict[str, Any] = field(default_factory=dict)
-    assets: dict[str, list[AssetDraft]] = field(default_factory=dict)
+    assets: dict[str, list[Outcome[AssetIn]]] = field(default_factory=dict)
     grants: dict[str, list[Located]] = field(default_factory=dict)
     delta_share: Outcome[DeltaShareIn] | None = None
     pipelines: list[Outcome[PipelineIn]] | None = None
@@ -319,39 +304,40 @@ def tag_keys(tags: list[str] | None) -> set[str]:
 # ------------------------------------------------------------------------------------------ assets
 
 
-def _read_assets(ctx: Context, read: Outcome[ShareIn], key: str) -> list[AssetDraft] | None:
+def _read_assets(ctx: Context, read: Outcome[ShareIn], key: str) -> list[Outcome[AssetIn]] | None:
     if read.values.get(key) is None:
         return None
     removal = key == "share_assets_to_remove"
-    result: list[AssetDraft] = []
-    by_name: dict[str, AssetDraft] = {}
+    result: list[Outcome[AssetIn]] = []
+    by_name: dict[str, dict[str, Any]] = {}
     for item in _entries(read, key):
         asset = _read_asset(ctx, item, removal=removal)
         if asset is None:
             if not (isinstance(item.node, RawScalar) and item.node.is_null):
                 read.bad.add(key)
             continue
-        earlier = by_name.get(asset.asset.name)
+        name, data = asset_of(asset).name, asset_data(asset)
+        earlier = by_name.get(name)
         if earlier is not None:
-            if earlier.data == asset.data:
+            if earlier == data:
                 ctx.warning(
                     "duplicate_entry",
                     asset.path,
-                    f'"{asset.asset.name}" is listed twice; the duplicate was dropped.',
+                    f'"{name}" is listed twice; the duplicate was dropped.',
                     asset.pos,
-                    input_value=asset.asset.name,
+                    input_value=name,
                 )
             else:
                 ctx.error(
                     "duplicate_entry_conflict",
                     asset.path,
-                    f'"{asset.asset.name}" is listed twice with different options.',
+                    f'"{name}" is listed twice with different options.',
                     asset.pos,
-                    input_value=asset.asset.name,
+                    input_value=name,
                 )
                 read.bad.add(key)
             continue
-        by_name[asset.asset.name] = asset
+        by_name[name] = data
         result.append(asset)
     if key in read.bad:
         return None
@@ -367,7 +353,7 @@ def _read_assets(ctx: Context, read: Outcome[ShareIn], key: str) -> list[AssetDr
     return result
 
 
-def _read_asset(ctx: Context, item: Item, *, removal: bool) -> AssetDraft | None:
+def _read_asset(ctx: Context, item: Item, *, removal: bool) -> Outcome[AssetIn] | None:
     """docs/SHAREPACK.md §7.2: an asset name, or a mapping read by the pydantic input model `AssetIn`."""
     node = item.node
     if isinstance(node, RawScalar):
@@ -383,114 +369,14 @@ def _read_asset(ctx: Context, item: Item, *, removal: bool) -> AssetDraft | None
         if asset is None:
             return None
         ctx.remember(item.path, item.pos)
-        return AssetDraft(asset, None, {"name": asset.name}, item.path, item.pos)
+        return Outcome.scalar({"name": asset}, Located(asset.name, item.path, item.pos))
     if isinstance(node, RawSeq):
         ctx.error(
             "type_mismatch", item.path, "expected an asset name or mapping, got a list.", item.pos
         )
         return None
-    options: dict[str, Any] = {}
-    read = run(ctx, AssetIn, ASSET, node, item.path, {"removal": removal, "options": options})
-    got = read.values
-    named = got.get("name")
-    if not isinstance(named, AssetName):
-        return None
-    asset = named
-    if removal:
-        ok = read.model is not None
-        return AssetDraft(asset, None, {"name": asset.name}, item.path, node.pos) if ok else None
-    data: dict[str, Any] = {
-        key: got.get(key)
-        for key in ("type", "shared_as", "cdf_enabled", "history_data_sharing_status")
-    }
-    data = {"name": asset.name, **data, "start_version": got.get("start_version")}
-    ok = read.model is not None
-    if got.get("partitions") is not None:
-        partitions = _read_partitions(ctx, got["partitions"], read.path_of("partitions"))
-        data["partitions"] = partitions
-        ok = ok and partitions is not None
-    data["comment"] = got.get("comment")
-    if (
-        options.get("cdf_enabled") is not None
-        and options.get("history_data_sharing_status") is not None
-    ):
-        ctx.error(
-            "asset_options_conflict",
-            item.path,
-            "set either cdf_enabled or history_data_sharing_status, not both.",
-            node.pos,
-        )
-        ok = False
-    if not ok:
-        return None
-    return AssetDraft(
-        asset,
-        data["type"],
-        {key: value for key, value in data.items() if value is not None},
-        item.path,
-        node.pos,
-        shared_as_path=(read.path_of("shared_as") if data["shared_as"] is not None else None),
-    )
-
-
-def _read_partitions(ctx: Context, node: RawNode, path: str) -> list[dict[str, Any]] | None:
-    """docs/SHAREPACK.md §7.2: the partition specs of a table (each a `PartitionSpecIn`, its values `PartitionValueIn`)."""
-    try:
-        nodes = list_items(node) or []
-    except PydanticCustomError as exc:
-        report(ctx, exc, path, node)
-        return None
-    specs = [Item(spec, f"{path}[{index}]", spec.pos) for index, spec in enumerate(nodes)]
-    if not specs or len(specs) > MAX_PARTITION_SPECS:
-        msg = (
-            "partitions must list at least one partition spec."
-            if not specs
-            else f"{len(specs)} partition specs; at most {MAX_PARTITION_SPECS}."
-        )
-        ctx.error("asset_option_invalid", path, msg, node.pos)
-        return None
-    result: list[dict[str, Any]] = []
-    ok = True
-    for spec_item in specs:
-        if not isinstance(spec_item.node, RawMap):
-            ctx.error(
-                "asset_option_invalid",
-                spec_item.path,
-                "a partition spec is a mapping {values: [{name, op, value}]}.",
-                spec_item.pos,
-            )
-            ok = False
-            continue
-        spec = run(ctx, PartitionSpecIn, PARTITION_SPEC, spec_item.node, spec_item.path)
-        if spec.model is None or spec.model.values is None:
-            ok = False
-            continue
-        values_path = spec.path_of("values")
-        converted: list[dict[str, Any]] = []
-        for index, value_node in enumerate(spec.model.values):
-            assert isinstance(value_node, RawMap | RawScalar | RawSeq)  # noqa: S101
-            value = _read_partition_value(
-                ctx, Item(value_node, f"{values_path}[{index}]", value_node.pos)
-            )
-            if value is None:
-                ok = False
-            else:
-                converted.append(value)
-        result.append({"values": converted})
-    return result if ok else None
-
-
-def _read_partition_value(ctx: Context, item: Item) -> dict[str, Any] | None:
-    if not isinstance(item.node, RawMap):
-        ctx.error(
-            "asset_option_invalid",
-            item.path,
-            "a partition value is a mapping {name, op, value} or {name, op, recipient_property_key}.",
-            item.pos,
-        )
-        return None
-    read = run(ctx, PartitionValueIn, PARTITION_VALUE, item.node, item.path)
-    return read.model.model_dump(exclude_none=True) if read.model is not None else None
+    read = run(ctx, AssetIn, ASSET, node, item.path, {"removal": removal, "options": {}})
+    return read if read.model is not None else None
 
 
 # ------------------------------------------------------------------------------------------ pipelines
@@ -507,7 +393,7 @@ def read_recipient_ref(ctx: Context, item: Item, path: str) -> Outcome[Recipient
     if name is None:
         return None
     ctx.remember(path, item.pos)
-    return Outcome.named(name)
+    return Outcome.scalar({}, name)
 
 
 def read_share_ref(ctx: Context, item: Item, path: str) -> ShareDraft | None:
