@@ -12,35 +12,60 @@ from dbrx_api.workflow.validators.fields import (
     default_shared_as,
     schema_overlaps,
     share_limit_problems,
+    split_tag,
 )
-from dbrx_api.workflow.validators.inputs import AssetIn, DeltaShareIn, PipelineIn
-from dbrx_api.workflow.validators.lenient import Context, Located, Outcome, where
-from dbrx_api.workflow.validators.structure import (
-    DocumentDraft,
-    ShareDraft,
-    _overlaps,
+from dbrx_api.workflow.validators.inputs import (
+    AssetIn,
+    DeltaShareIn,
+    DocumentIn,
+    PipelineIn,
+    ShareIn,
     asset_of,
-    needs_pipeline,
-    tag_keys,
+    grants,
+    share_assets,
+    share_delta,
+    share_pipelines,
 )
+from dbrx_api.workflow.validators.lenient import Context, Located, Outcome, where
 
 MAX_TAGS = 25
+_PIPELINE_FREE_TYPES = frozenset(
+    {"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE", *VOLUME_MODEL_TYPES}
+)
 
 
-def check_document(ctx: Context, doc: DocumentDraft) -> None:
-    """Run every stage-4 rule on the drafts."""
-    if not doc.recipients and not doc.shares and doc.recipients_ok and doc.shares_ok:
+def document_parts(
+    doc: Outcome[DocumentIn],
+) -> tuple[Outcome[Any] | None, list[Outcome[Any]], list[Outcome[Any]]]:
+    """The metadata, recipient and share entries of a read document."""
+    return (
+        doc.values.get("metadata"),
+        doc.values.get("recipient") or [],
+        doc.values.get("share") or [],
+    )
+
+
+def is_delete(doc: Outcome[DocumentIn]) -> bool:
+    """True for the DELETE shape."""
+    metadata = doc.values.get("metadata")
+    return metadata is not None and metadata.values.get("strategy") == "DELETE"
+
+
+def check_document(ctx: Context, doc: Outcome[DocumentIn]) -> None:
+    """Run every stage-4 rule on the read document."""
+    _, recipients, shares = document_parts(doc)
+    if not recipients and not shares and not {"recipient", "share"} & doc.bad:
         ctx.error("pack_empty", "", "the pack declares no recipient and no share.", NO_POS)
-    _unique_names(ctx, [r.name for r in doc.recipients], "recipient")
-    _unique_names(ctx, [s.name for s in doc.shares], "share")
-    if doc.delete:
+    _unique_names(ctx, [r.name for r in recipients], "recipient")
+    _unique_names(ctx, [s.name for s in shares], "share")
+    if is_delete(doc):
         return
-    pipelines = [p for share in doc.shares for p in share.pipelines or []]
+    pipelines = [p for share in shares for p in share_pipelines(share)]
     _unique_names(ctx, [p.name for p in pipelines], "pipeline")
-    for share in doc.shares:
+    for share in shares:
         _check_share(ctx, share)
-    _check_targets(ctx, doc.shares)
-    _check_recipient_references(ctx, doc)
+    _check_targets(ctx, shares)
+    _check_recipient_references(ctx, recipients, shares, doc.bad)
 
 
 def _unique_names(
@@ -74,12 +99,11 @@ def _unique_names(
 # ------------------------------------------------------------------------------------------ shares
 
 
-def _check_share(ctx: Context, share: ShareDraft) -> None:
-    f = share.read
-    assert f is not None  # noqa: S101 - full shares always have their ShareIn outcome
-    declared = share.assets.get("share_assets")
-    to_add = share.assets.get("share_assets_to_add")
-    to_remove = share.assets.get("share_assets_to_remove")
+def _check_share(ctx: Context, share: Outcome[ShareIn]) -> None:
+    f = share
+    declared = share_assets(share, "share_assets")
+    to_add = share_assets(share, "share_assets_to_add")
+    to_remove = share_assets(share, "share_assets_to_remove")
     asset_lists_ok = not any(
         key in f.bad for key in ("share_assets", "share_assets_to_add", "share_assets_to_remove")
     )
@@ -94,18 +118,17 @@ def _check_share(ctx: Context, share: ShareDraft) -> None:
         located(to_remove),
         [(located(to_add), "share_assets_to_add"), (located(declared), "share_assets")],
     )
-    grants = share.grants
     _overlaps(
         ctx,
-        grants.get("recipients_to_remove"),
+        grants(share, "recipients_to_remove"),
         [
-            (grants.get("recipients_to_add"), "recipients_to_add"),
-            (grants.get("recipients"), "recipients"),
+            (grants(share, "recipients_to_add"), "recipients_to_add"),
+            (grants(share, "recipients"), "recipients"),
         ],
     )
     if asset_lists_ok:
         _check_desired_assets(ctx, share, declared, to_add, to_remove)
-    pipelines = share.pipelines or []
+    pipelines = share_pipelines(share)
     pipelines_ok = "pipelines" not in f.bad and all(
         p.values.get("source_asset") is not None for p in pipelines
     )
@@ -143,18 +166,19 @@ def _check_share(ctx: Context, share: ShareDraft) -> None:
                 pipeline.pos_of("source_asset"),
                 input_value=source,
             )
-    if share.delta_share is not None and not pipelines and "pipelines" not in f.bad:
+    delta = share_delta(share)
+    if delta is not None and not pipelines and "pipelines" not in f.bad:
         ctx.warning(
             "delta_share_unused",
-            share.delta_share.path,
+            delta.path,
             "delta_share has no effect: this share has no pipelines.",
-            share.delta_share.pos,
+            delta.pos,
         )
 
 
 def _check_desired_assets(
     ctx: Context,
-    share: ShareDraft,
+    share: Outcome[ShareIn],
     declared: list[Outcome[AssetIn]] | None,
     to_add: list[Outcome[AssetIn]] | None,
     to_remove: list[Outcome[AssetIn]] | None,
@@ -189,9 +213,7 @@ def _check_desired_assets(
             )
         else:
             aliases[alias_key] = asset
-    f = share.read
-    if f is None:
-        return
+    f = share
     key = "share_assets" if declared is not None else "share_assets_to_add"
     types = {asset_of(a).name: a.values.get("type") for a in desired.values()}
     for count, limit, label in share_limit_problems([asset_of(a) for a in desired.values()], types):
@@ -205,7 +227,7 @@ def _check_desired_assets(
 
 def _check_pipeline(
     ctx: Context,
-    share: ShareDraft,
+    share: Outcome[ShareIn],
     pipeline: Outcome[PipelineIn],
     shared: set[str] | None,
     removed: set[str],
@@ -232,9 +254,8 @@ def _check_pipeline(
                 f.pos_of("source_asset"),
                 input_value=source,
             )
-    delta = share.delta_share
-    assert share.read is not None  # noqa: S101
-    delta_given = delta is not None or "delta_share" in share.read.bad
+    delta = share_delta(share)
+    delta_given = delta is not None or "delta_share" in share.bad
     catalog, schema = _target_schema(pipeline, delta)
     overrides_bad = "ext_catalog_name" in f.bad or "ext_schema_name" in f.bad
     if (
@@ -274,11 +295,11 @@ def _target_schema(
     )
 
 
-def _check_targets(ctx: Context, shares: list[ShareDraft]) -> None:
+def _check_targets(ctx: Context, shares: list[Outcome[ShareIn]]) -> None:
     written: dict[str, Outcome[PipelineIn]] = {}
     for share in shares:
-        for pipeline in share.pipelines or []:
-            catalog, schema = _target_schema(pipeline, share.delta_share)
+        for pipeline in share_pipelines(share):
+            catalog, schema = _target_schema(pipeline, share_delta(share))
             table = pipeline.values.get("target_asset")
             if catalog is None or schema is None or table is None:
                 continue
@@ -305,14 +326,16 @@ def _check_targets(ctx: Context, shares: list[ShareDraft]) -> None:
                 written[target] = pipeline
 
 
-def _check_recipient_references(ctx: Context, doc: DocumentDraft) -> None:
-    declared = {r.name.value: r for r in doc.recipients if r.name is not None}
+def _check_recipient_references(
+    ctx: Context, recipients: list[Outcome[Any]], shares: list[Outcome[ShareIn]], bad: set[str]
+) -> None:
+    declared = {r.name.value: r for r in recipients if r.name is not None}
     granted: set[str] = set()
-    for share in doc.shares:
+    for share in shares:
         for key in ("recipients", "recipients_to_add"):
-            for name in share.grants.get(key, []):
+            for name in grants(share, key) or []:
                 granted.add(name.value)
-                if name.value not in declared and doc.recipients_ok:
+                if name.value not in declared and "recipient" not in bad:
                     ctx.warning(
                         "recipient_not_in_pack",
                         name.path,
@@ -321,18 +344,42 @@ def _check_recipient_references(ctx: Context, doc: DocumentDraft) -> None:
                         name.pos,
                         input_value=name.value,
                     )
-    if not doc.shares_ok:
+    if "share" in bad:
         return
-    for recipient in doc.recipients:
+    for recipient in recipients:
         if recipient.name is not None and recipient.name.value not in granted:
-            _unused(ctx, recipient)
+            ctx.warning(
+                "recipient_unused",
+                recipient.path,
+                f'recipient "{recipient.name.value}" is not granted on any share of this pack.',
+                recipient.pos,
+            )
 
 
-def _unused(ctx: Context, recipient: Outcome[Any]) -> None:
-    assert recipient.name is not None  # noqa: S101
-    ctx.warning(
-        "recipient_unused",
-        recipient.path,
-        f'recipient "{recipient.name.value}" is not granted on any share of this pack.',
-        recipient.pos,
-    )
+def _overlaps(
+    ctx: Context, to_remove: list[Located] | None, others: list[tuple[list[Located] | None, str]]
+) -> None:
+    """docs/SHAREPACK.md §9.2: an item in `_to_remove` may not also be in `_to_add` or in the declarative list."""
+    if not to_remove:
+        return
+    for item in to_remove:
+        for other, key in others:
+            if other is not None and any(entry.value == item.value for entry in other):
+                ctx.error(
+                    "list_overlap",
+                    item.path,
+                    f'"{item.value}" is also in {key}.',
+                    item.pos,
+                    input_value=item.value,
+                )
+                break
+
+
+def tag_keys(tags: list[str] | None) -> set[str]:
+    """Keys of canonical share tags (`key` or `key=value`)."""
+    return {split_tag(tag)[0] for tag in tags or []}
+
+
+def needs_pipeline(asset: Outcome[AssetIn]) -> bool:
+    """Table-like entries need a pipeline unless declared as a view-like type, a volume or a model (docs/SHAREPACK.md §7.4)."""
+    return asset_of(asset).kind == "table" and asset.values.get("type") not in _PIPELINE_FREE_TYPES

@@ -67,10 +67,14 @@ from dbrx_api.workflow.validators.fields import (
     split_tag,
 )
 from dbrx_api.workflow.validators.lenient import (
+    Context,
     Failed,
+    Located,
+    Outcome,
     Rules,
     Section,
     boolean,
+    entries,
     enum,
     failed_item,
     field_issue,
@@ -81,19 +85,23 @@ from dbrx_api.workflow.validators.lenient import (
     item_text,
     kept_items,
     list_items,
+    mappings,
     name,
     name_text,
     nested,
     placed,
     principals,
     read_items,
+    report,
     report_at,
     reported,
+    run,
     scalar,
     text,
     warn,
     with_rules,
 )
+from dbrx_api.workflow.validators.lenient import Item as Entry
 
 MAX_DESCRIPTION = 2000
 MAX_SHORT_TEXT = 255
@@ -1147,10 +1155,10 @@ def _names(
     return validate
 
 
-def _delta_share(node: object) -> RawMap | None:
-    """The delta_share mapping, read afterwards (`DeltaShareIn`)."""
+def _delta_share(node: object, info: ValidationInfo) -> Outcome[DeltaShareIn] | None:
+    """The delta_share mapping, a nested `DeltaShareIn`."""
     if isinstance(node, RawMap):
-        return node
+        return nested(info, DeltaShareIn, DELTA_SHARE, node, ("delta_share",))
     if isinstance(node, RawScalar) and node.is_null:
         return None
     raise issue(
@@ -1158,37 +1166,212 @@ def _delta_share(node: object) -> RawMap | None:
     )
 
 
-Entries = Annotated[list[object] | None, BeforeValidator(list_items)]
+ASSET_OPTIONS = (
+    "type",
+    "shared_as",
+    "cdf_enabled",
+    "history_data_sharing_status",
+    "start_version",
+    "partitions",
+    "comment",
+)
+
+
+def asset_of(asset: Outcome[AssetIn]) -> AssetName:
+    """The name of a read asset entry."""
+    name: AssetName = asset.values["name"]
+    return name
+
+
+def asset_data(asset: Outcome[AssetIn]) -> dict[str, Any]:
+    """The canonical values of a read asset entry (the options given)."""
+    options = {key: asset.values.get(key) for key in ASSET_OPTIONS}
+    return {"name": asset_of(asset).name, **{k: v for k, v in options.items() if v is not None}}
+
+
+def _asset(ctx: Context, item: Entry, *, removal: bool) -> Outcome[AssetIn] | None:
+    """docs/SHAREPACK.md §7.2: an asset name, or a mapping read by `AssetIn`; None when it was reported."""
+    node = item.node
+    if isinstance(node, RawScalar):
+        written = ""
+        try:
+            written = item_text(node, "an asset name", names=True)
+            asset = parse_asset_name(written) if written else None
+        except PydanticCustomError as exc:
+            report(ctx, exc, item.path, node)
+            return None
+        except FieldError as exc:
+            report(ctx, field_issue(exc, written), item.path, node)
+            return None
+        if asset is None:
+            return None
+        ctx.remember(item.path, item.pos)
+        return Outcome.scalar({"name": asset}, Located(asset.name, item.path, item.pos))
+    if isinstance(node, RawSeq):
+        ctx.error(
+            "type_mismatch", item.path, "expected an asset name or mapping, got a list.", item.pos
+        )
+        return None
+    read = run(ctx, AssetIn, ASSET, node, item.path, {"removal": removal, "options": {}})
+    return read if read.model is not None else None
+
+
+def _assets(node: object, info: ValidationInfo) -> list[Outcome[AssetIn]] | None:
+    """An asset list (docs/SHAREPACK.md §7.2): a name listed twice is dropped with a warning when its options agree, an
+    error otherwise; a list with an entry in error fails as a whole."""
+    key = str(info.field_name)
+    found = entries(info, node, key)
+    if found is None:
+        return None
+    result: list[Outcome[AssetIn]] = []
+    by_name: dict[str, dict[str, Any]] = {}
+    ok = True
+    ctx: Context = info.context["ctx"]  # type: ignore[index]
+    for item in found:
+        asset = _asset(ctx, item, removal=key == "share_assets_to_remove")
+        if asset is None:
+            ok = ok and isinstance(item.node, RawScalar) and item.node.is_null
+            continue
+        name, data = asset_of(asset).name, asset_data(asset)
+        earlier = by_name.setdefault(name, data)
+        if earlier is data:
+            result.append(asset)
+        elif earlier == data:
+            message = f'"{name}" is listed twice; the duplicate was dropped.'
+            ctx.warning("duplicate_entry", asset.path, message, asset.pos, input_value=name)
+        else:
+            message = f'"{name}" is listed twice with different options.'
+            ctx.error("duplicate_entry_conflict", asset.path, message, asset.pos, input_value=name)
+            ok = False
+    if not ok:
+        raise reported()
+    if key == "share_assets" and not result:
+        raise issue(
+            "empty_list",
+            "a declarative list cannot be empty; omit it, or list items in share_assets_to_remove.",
+        )
+    return result
+
+
+def _pipelines(node: object, info: ValidationInfo) -> list[Outcome[PipelineIn]] | None:
+    """docs/SHAREPACK.md §8.1: the pipelines of a share, each a nested `PipelineIn` (an entry that is no mapping makes
+    the list bad; the others are still checked)."""
+    return mappings(info, node, "pipeline", PipelineIn, PIPELINE, bad=True)
+
+
 Names = Annotated[list[Item] | None, WrapValidator(_names(declarative=False))]
+Assets = Annotated[object, BeforeValidator(_assets)]
 
 
 class ShareIn(_Input):
-    """docs/SHAREPACK.md §6, one share entry of a NEW/UPDATE pack as written; its assets (`AssetIn`), delta_share (`DeltaShareIn`)
-    and pipelines (`PipelineIn`) are read afterwards, entry by entry."""
+    """docs/SHAREPACK.md §6, one share entry of a NEW/UPDATE pack as written: its assets (`AssetIn`), delta_share
+    (`DeltaShareIn`) and pipelines (`PipelineIn`) nested."""
 
     name: Annotated[str, BeforeValidator(name())]
     description: Description = Field(  # type: ignore[pydantic-alias]
         default=None, validation_alias=AliasChoices("description", "comment")
     )
-    share_assets: Entries = None
-    share_assets_to_add: Entries = None
-    share_assets_to_remove: Entries = None
+    share_assets: Assets = None
+    share_assets_to_add: Assets = None
+    share_assets_to_remove: Assets = None
     recipients: Annotated[list[Item] | None, WrapValidator(_names(declarative=True))] = None
     recipients_to_add: Names = None
     recipients_to_remove: Names = None
-    delta_share: Annotated[RawMap | None, BeforeValidator(_delta_share)] = None
-    pipelines: Entries = None
+    delta_share: Annotated[object, BeforeValidator(_delta_share)] = None
+    pipelines: Annotated[object, BeforeValidator(_pipelines)] = None
 
 
 SHARE = Section(
+    name="name",
     known=tuple(ShareIn.model_fields),
     aliases={"comment": "description"},
     explanations={"name": " (the share name)"},
 )
 
 
+def share_assets(share: Outcome[ShareIn], key: str) -> list[Outcome[AssetIn]] | None:
+    """An asset list of a read share (None when absent or in error)."""
+    assets: list[Outcome[AssetIn]] | None = share.values.get(key)
+    return assets
+
+
+def share_pipelines(share: Outcome[ShareIn]) -> list[Outcome[PipelineIn]]:
+    """The pipelines of a read share that are mappings."""
+    pipelines: list[Outcome[PipelineIn]] = share.values.get("pipelines") or []
+    return pipelines
+
+
+def share_delta(share: Outcome[ShareIn]) -> Outcome[DeltaShareIn] | None:
+    """The delta_share of a read share."""
+    delta: Outcome[DeltaShareIn] | None = share.values.get("delta_share")
+    return delta
+
+
+def grants(share: Outcome[ShareIn], key: str) -> list[Located] | None:
+    """The names of a valid grant list with the path and position of their first occurrence."""
+    if share.values.get(key) is None:
+        return None
+    result: list[Located] = []
+    list_path = share.path_of(key)
+    for index, node in enumerate(list_items(share.index.nodes[list_path]) or []):
+        value = item_text(node, "").lower()
+        if value and all(name.value != value for name in result):
+            result.append(Located(value, f"{list_path}[{index}]", node.pos))
+    return result
+
+
 # ------------------------------------------------------------------------------------------ DELETE shape
 # docs/SHAREPACK.md §10.2: only names are read; the other fields of an entry are warned about (`ignored_in_delete`) and left.
+
+
+def _item_name(ctx: Context, item: Entry, what: str, *, lower: bool = True) -> Located | None:
+    """A list item that is a name (rule N); None when blank or reported."""
+    try:
+        written = item_text(item.node, f"a {what} name", names=True)
+    except PydanticCustomError as exc:
+        report(ctx, exc, item.path, item.node)
+        return None
+    if not written:
+        return None
+    problem = name_problem(written)
+    if problem:
+        message = f'"{written}" is not a valid name: {problem}.'
+        ctx.error("name_invalid", item.path, message, item.pos, input_value=written)
+        return None
+    return Located(written.lower() if lower else written, item.path, item.pos)
+
+
+def _ref[M: BaseModel](
+    ctx: Context, item: Entry, what: str, model: type[M], section: Section, *, lower: bool = True
+) -> Outcome[M] | None:
+    """An entry of the DELETE shape: a name, or a mapping of which only the name is read."""
+    if isinstance(item.node, RawMap):
+        return run(ctx, model, section, item.node, item.path)
+    found = _item_name(ctx, item, what, lower=lower)
+    if found is None:
+        return None
+    ctx.remember(item.path, item.pos)
+    return Outcome.scalar({}, found)
+
+
+def _pipeline_names(node: object, info: ValidationInfo) -> list[Located] | None:
+    """The names of the pipelines a deleted share is expected to have (a repeated name warns)."""
+    found = entries(info, node, "pipelines")
+    if found is None:
+        return None
+    ctx: Context = info.context["ctx"]  # type: ignore[index]
+    result: list[Located] = []
+    for item in found:
+        read = _ref(ctx, item, "pipeline", PipelineRefIn, PIPELINE_REF, lower=False)
+        name = read.name if read is not None else None
+        if name is None:
+            continue
+        if any(earlier.value.lower() == name.value.lower() for earlier in result):
+            message = f'pipeline "{name.value}" is listed twice.'
+            ctx.warning("duplicate_entry", name.path, message, name.pos)
+            continue
+        result.append(name)
+    return result
 
 
 class RecipientRefIn(_Input):
@@ -1200,10 +1383,11 @@ class PipelineRefIn(_Input):
 
 
 class ShareRefIn(_Input):
-    """A share with the names of the pipelines expected to be removed (names or mappings, read afterwards)."""
+    """A share with the names of the pipelines expected to be removed (names or mappings of which only
+    `name_prefix` is read)."""
 
     name: Annotated[str, BeforeValidator(name())]
-    pipelines: Entries = None
+    pipelines: Annotated[object, BeforeValidator(_pipeline_names)] = None
 
 
 RECIPIENT_REF = replace(RECIPIENT, ignored=RECIPIENT.known[1:])
@@ -1216,21 +1400,47 @@ SHARE_REF = replace(
 # ------------------------------------------------------------------------------------------ document
 
 
-def _metadata(node: object) -> RawMap:
-    """The metadata mapping, read afterwards (`MetadataIn`)."""
+def _metadata(node: object, info: ValidationInfo) -> Outcome[MetadataIn]:
+    """The metadata mapping, a nested `MetadataIn`."""
     if isinstance(node, RawMap):
-        return node
+        context = {"allow_local_urls": info.context["allow_local_urls"]}  # type: ignore[index]
+        return nested(info, MetadataIn, METADATA, node, ("metadata",), context)
     if isinstance(node, RawScalar) and node.is_null:
         raise issue("empty_value", "must not be empty.")
     raise issue("type_mismatch", "expected a mapping of metadata fields.")
 
 
-class DocumentIn(_Input):
-    """The document root: the metadata mapping and the recipient and share lists (each read afterwards)."""
+def _delete(info: ValidationInfo) -> bool:
+    metadata = info.data.get("metadata")
+    return metadata is not None and metadata.values.get("strategy") == "DELETE"
 
-    metadata: Annotated[RawMap, BeforeValidator(_metadata)]
-    recipient: Entries = None
-    share: Entries = None
+
+def _recipients(node: object, info: ValidationInfo) -> list[Outcome[Any]] | None:
+    """The recipients: `RecipientIn`s, or in the DELETE shape names or `RecipientRefIn`s."""
+    if not _delete(info):
+        return mappings(info, node, "recipient", RecipientIn, RECIPIENT)
+    ctx: Context = info.context["ctx"]  # type: ignore[index]
+    found = entries(info, node, "recipient")
+    refs = [_ref(ctx, item, "recipient", RecipientRefIn, RECIPIENT_REF) for item in found or []]
+    return None if found is None else [ref for ref in refs if ref is not None]
+
+
+def _shares(node: object, info: ValidationInfo) -> list[Outcome[Any]] | None:
+    """The shares: `ShareIn`s, or in the DELETE shape names or `ShareRefIn`s."""
+    if not _delete(info):
+        return mappings(info, node, "share", ShareIn, SHARE)
+    ctx: Context = info.context["ctx"]  # type: ignore[index]
+    found = entries(info, node, "share")
+    refs = [_ref(ctx, item, "share", ShareRefIn, SHARE_REF) for item in found or []]
+    return None if found is None else [ref for ref in refs if ref is not None]
+
+
+class DocumentIn(_Input):
+    """The document root: the metadata mapping and the recipient and share lists, all nested."""
+
+    metadata: Annotated[object, BeforeValidator(_metadata)]
+    recipient: Annotated[object, BeforeValidator(_recipients)] = None
+    share: Annotated[object, BeforeValidator(_shares)] = None
 
 
 DOCUMENT = Section(known=tuple(DocumentIn.model_fields))

@@ -74,9 +74,8 @@ class Item:
 class Context:
     """State shared by the readers of one document."""
 
-    def __init__(self, issues: IssueCollector, *, allow_local_urls: bool = False) -> None:
+    def __init__(self, issues: IssueCollector) -> None:
         self.issues = issues
-        self.allow_local_urls = allow_local_urls
         self.positions: dict[str, SourcePos] = {}
 
     def remember(self, path: str, pos: SourcePos) -> None:
@@ -616,6 +615,49 @@ def nested[M: BaseModel](
     return run(outer["ctx"], model, section, node, path_of(outer["base"], loc), context)
 
 
+def entries(info: ValidationInfo, node: object, key: str) -> list[Item] | None:
+    """The items of the list field `key` being validated, with their model paths and positions (None when null)."""
+    items = list_items(node)
+    if items is None:
+        return None
+    list_path = path_of(info.context["base"], (key,))  # type: ignore[index]
+    return [Item(item, f"{list_path}[{index}]", item.pos) for index, item in enumerate(items)]
+
+
+def mappings[M: BaseModel](
+    info: ValidationInfo,
+    node: object,
+    what: str,
+    model: type[M],
+    section: Section,
+    *,
+    bad: bool = False,
+) -> list[Outcome[M]] | None:
+    """The entries of the list field being validated, each a mapping read as a nested `model`; an entry that is
+    no mapping is reported (and with `bad`, marks the list bad while the other entries are kept)."""
+    key = str(info.field_name)
+    found = entries(info, node, key)
+    if found is None:
+        return None
+    context: dict[str, Any] = info.context  # type: ignore[assignment]
+    ctx: Context = context["ctx"]
+    result: list[Outcome[M]] = []
+    for item in found:
+        if isinstance(item.node, RawMap):
+            result.append(run(ctx, model, section, item.node, item.path))
+            continue
+        ctx.error(
+            "type_mismatch",
+            item.path,
+            f"expected a {what} entry (a mapping with name, ...), got {describe(item.node)}.",
+            item.pos,
+        )
+        ctx.sweep(item.node, item.path)
+        if bad:
+            context["bad"].add(key)
+    return result
+
+
 def report_at(info: ValidationInfo, exc: PydanticCustomError, loc: Loc, node: RawNode) -> None:
     """Report `exc` at `loc` (relative to the section being validated) and `node`, for an error deeper than the
     field that finds it (the field then fails with `reported()`)."""
@@ -744,6 +786,7 @@ def run[M: BaseModel](
     index.written[base] = tuple(data)
     context["warn"] = report_warning
     bad: set[str] = set()
+    context["bad"] = bad  # a validator may mark its field bad while keeping its value
     try:
         result: M | None = model.model_validate(data, context=context)
     except ValidationError as exc:
