@@ -1,4 +1,5 @@
-"""Lenient pydantic input models of the share-pack sections moved off the hand-built readers (see `lenient`).
+"""Lenient pydantic input models of the share-pack sections (stages 2 and 3, see `lenient`): `DocumentIn` reads the
+whole located tree, its metadata, recipients and shares nested sections, and so on down to a partition value.
 
 Each model reads a section's located entries and yields the values of the canonical model (`models.pack`);
 defaults of the canonical model (strategy NEW, version 1.0, ...) are left to it.

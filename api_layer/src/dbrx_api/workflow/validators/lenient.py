@@ -8,6 +8,14 @@ turns pydantic's errors into issues: the error location becomes the model path (
 `PathIndex` gives its YAML line/column or Excel cell. Warnings have no place in a pydantic error, so validators
 hand them to `warn` (through the validation context) with their location relative to the section.
 
+Sections nest: a field validator reads a nested mapping (a share's pipelines, a pipeline's schedule) with
+`nested`, which runs `run` on it at its own path, so each section keeps its known fields, aliases and
+explanations; the outer field then fails with `reported()` when the nested section had errors. Rules across the
+fields of one section (the D2D/D2O rules, defaults depending on other fields) are wrap model validators
+(`with_rules`), which still see the fields that validated when others did not. An `Outcome` is what a section
+read gives the cross-reference checks (`crossref`) and the assembly: the model, the fields that validated, those
+that did not, and where each field was written.
+
 The validators read located scalars rather than plain Python values, since a located scalar knows whether an
 Excel cell was typed (a TRUE/FALSE or date cell is not text), which plain Python values cannot say.
 """
@@ -579,11 +587,6 @@ class Outcome[M: BaseModel]:
     def pos_of(self, key: str) -> SourcePos:
         """Position of a field's value, or of the entry when the field is absent."""
         return self.index.pos(self.path_of(key), self.path)
-
-    def has(self, key: str) -> bool:
-        """The field is written with a non-null value (valid or not)."""
-        node = self.index.nodes.get(self.path_of(key))
-        return node is not None and not (isinstance(node, RawScalar) and node.is_null)
 
     def located(self, key: str) -> Located | None:
         """A field that validated to a non-empty text, with its model path and position."""
