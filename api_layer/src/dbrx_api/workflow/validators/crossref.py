@@ -135,15 +135,16 @@ def _check_share(ctx: Context, share: Outcome[ShareIn]) -> None:
     if pipelines_ok and asset_lists_ok:
         sources = {p.values.get("source_asset") for p in pipelines}
         for asset in [*(declared or []), *(to_add or [])]:
-            if needs_pipeline(asset) and asset_of(asset).name not in sources:
+            name = asset_of(asset).name
+            if needs_pipeline(asset) and name not in sources:
                 ctx.error(
                     "asset_without_pipeline",
                     asset.path,
-                    f'"{asset_of(asset).name}" has no pipeline with this source_asset in share '
+                    f'"{name}" has no pipeline with this source_asset in share '
                     f'"{share.name.value if share.name else share.path}"; add one, or declare type '
                     "VIEW/MATERIALIZED_VIEW/STREAMING_TABLE/VOLUME/MODEL.",
                     asset.pos,
-                    input_value=asset_of(asset).name,
+                    input_value=name,
                 )
     shared = None if declared is None else {asset_of(a).name for a in [*declared, *(to_add or [])]}
     removed = {asset_of(a).name for a in to_remove or []}
@@ -186,8 +187,9 @@ def _check_desired_assets(
     removed = {asset_of(a).name for a in to_remove or []}
     desired: dict[str, Outcome[AssetIn]] = {}
     for asset in [*(declared or []), *(to_add or [])]:
-        if asset_of(asset).name not in removed:
-            desired.setdefault(asset_of(asset).name, asset)
+        name = asset_of(asset).name
+        if name not in removed:
+            desired.setdefault(name, asset)
     for asset_name, schema in schema_overlaps([asset_of(a) for a in desired.values()]):
         asset = desired[asset_name.name]
         ctx.error(
@@ -199,8 +201,9 @@ def _check_desired_assets(
         )
     aliases: dict[str, Outcome[AssetIn]] = {}
     for asset in desired.values():
-        alias = str(asset.values.get("shared_as") or default_shared_as(asset_of(asset)))
-        alias_key = alias if asset_of(asset).kind == "notebook" else alias.lower()
+        asset_name = asset_of(asset)
+        alias = str(asset.values.get("shared_as") or default_shared_as(asset_name))
+        alias_key = alias if asset_name.kind == "notebook" else alias.lower()
         earlier = aliases.get(alias_key)
         if earlier is not None:
             path = asset.path_of("shared_as") if asset.values.get("shared_as") else asset.path
@@ -288,11 +291,9 @@ def _target_schema(
     pipeline: Outcome[PipelineIn], delta: Outcome[DeltaShareIn] | None
 ) -> tuple[str | None, str | None]:
     """The catalog and schema a pipeline writes to: its own, else the share's delta_share."""
-    shared = delta.values if delta is not None else {}
-    return tuple(  # type: ignore[return-value]
-        pipeline.values.get(key) or shared.get(key)
-        for key in ("ext_catalog_name", "ext_schema_name")
-    )
+    own, shared = pipeline.values, delta.values if delta is not None else {}
+    catalog = own.get("ext_catalog_name") or shared.get("ext_catalog_name")
+    return catalog, own.get("ext_schema_name") or shared.get("ext_schema_name")
 
 
 def _check_targets(ctx: Context, shares: list[Outcome[ShareIn]]) -> None:

@@ -492,10 +492,15 @@ class RecipientIn(_Input):
     ) -> RecipientIn:
         recipient: RecipientIn = with_rules(data, handler, info, _recipient_rules)
         if recipient.type == "D2O":  # a D2O recipient's token settings default to "none"
-            recipient.token_expiry = recipient.token_expiry or 0
-            if recipient.token_rotation is None:
-                recipient.token_rotation = False
-            recipient.token_rotation_grace_days = recipient.token_rotation_grace_days or 0
+            values = info.context["values"]  # type: ignore[index]
+            for key, default in (
+                ("token_expiry", 0),
+                ("token_rotation", False),
+                ("token_rotation_grace_days", 0),
+            ):
+                if values.get(key) is None:
+                    values[key] = default
+                    setattr(recipient, key, default)
         return recipient
 
 
@@ -1100,9 +1105,10 @@ class PipelineIn(_Input):
     ) -> PipelineIn:
         pipeline: PipelineIn = with_rules(data, handler, info, _pipeline_rules)
         values = info.context["values"]  # type: ignore[index]
-        pipeline.target_asset = values.get("target_asset")
-        pipeline.scd_type = values.get("scd_type")
-        pipeline.key_columns = values.get("key_columns")
+        # the defaults and the ignored key_columns of `_pipeline_rules` (a model attribute set only when it changes)
+        for key in ("target_asset", "scd_type", "key_columns"):
+            if getattr(pipeline, key) != values.get(key):
+                setattr(pipeline, key, values.get(key))
         return pipeline
 
 
@@ -1167,17 +1173,6 @@ def _delta_share(node: object, info: ValidationInfo) -> Outcome[DeltaShareIn] | 
     )
 
 
-ASSET_OPTIONS = (
-    "type",
-    "shared_as",
-    "cdf_enabled",
-    "history_data_sharing_status",
-    "start_version",
-    "partitions",
-    "comment",
-)
-
-
 def asset_of(asset: Outcome[AssetIn]) -> AssetName:
     """The name of a read asset entry."""
     name: AssetName = asset.values["name"]
@@ -1186,8 +1181,8 @@ def asset_of(asset: Outcome[AssetIn]) -> AssetName:
 
 def asset_data(asset: Outcome[AssetIn]) -> dict[str, Any]:
     """The canonical values of a read asset entry (the options given)."""
-    options = {key: asset.values.get(key) for key in ASSET_OPTIONS}
-    return {"name": asset_of(asset).name, **{k: v for k, v in options.items() if v is not None}}
+    given = {key: value for key, value in asset.values.items() if value is not None}
+    return {**given, "name": asset_of(asset).name}
 
 
 def _asset(ctx: Context, item: Entry, *, removal: bool) -> Outcome[AssetIn] | None:

@@ -712,9 +712,9 @@ def with_rules[M: BaseModel](
         errors = [_again(error) for error in exc.errors(include_url=False)]
     context: dict[str, Any] = info.context  # type: ignore[assignment]
     found = Rules(
-        data if isinstance(data, Mapping) else {},
+        data if isinstance(data, dict) else {},
         context["values"],
-        {str(error["loc"][0]) for error in errors if error["loc"]},
+        {str(error["loc"][0]) for error in errors if error["loc"]} if errors else set(),
         context["base"],
         context,
     )

@@ -153,10 +153,8 @@ def _locator(ctx: Context, doc: Outcome[DocumentIn]) -> PackLocator:
 
 
 def _dump(read: Outcome[Any]) -> dict[str, Any]:
-    """The values of an error-free section."""
-    assert read.model is not None  # noqa: S101 - assembled only without errors
-    values: dict[str, Any] = read.model.model_dump(exclude_none=True)
-    return values
+    """The values of an error-free section (those of its model, without a serialisation round)."""
+    return {key: value for key, value in read.values.items() if value is not None}
 
 
 def assemble(doc: Outcome[DocumentIn]) -> AnySharePack:
