@@ -87,6 +87,7 @@ from dbrx_api.workflow.validators.lenient import (
     kept_items,
     list_items,
     mappings,
+    model_rules,
     name,
     name_text,
     nested,
@@ -100,7 +101,6 @@ from dbrx_api.workflow.validators.lenient import (
     scalar,
     text,
     warn,
-    with_rules,
 )
 from dbrx_api.workflow.validators.lenient import Item as Entry
 
@@ -367,15 +367,8 @@ TOKEN_ROTATION = Section(
     explanations={"rotate_before_expiry_days": " (days before the token expires, 1-365)"},
 )
 
-D2O_ONLY_FIELDS = (
-    "recipient_ips",
-    "recipient_ips_to_add",
-    "recipient_ips_to_remove",
-    "token_expiry",
-    "token_rotation",
-    "token_rotation_grace_days",
-)
 IP_LISTS = ("recipient_ips", "recipient_ips_to_add", "recipient_ips_to_remove")
+D2O_ONLY_FIELDS = (*IP_LISTS, "token_expiry", "token_rotation", "token_rotation_grace_days")
 
 
 def _recipient_rules(r: Rules) -> None:
@@ -397,6 +390,13 @@ def _recipient_rules(r: Rules) -> None:
                 "(<cloud>:<region>:<metastore-uuid>).",
             )
     elif values.get("type") == "D2O":
+        for key, default in (
+            ("token_expiry", 0),
+            ("token_rotation", False),
+            ("token_rotation_grace_days", 0),
+        ):  # a D2O recipient's token settings default to "none"
+            if values.get(key) is None:
+                r.set(key, default)
         if r.has("recipient_databricks_org"):
             r.fail(
                 ("recipient_databricks_org",),
@@ -485,23 +485,7 @@ class RecipientIn(_Input):
     token_rotation_grace_days: Annotated[int | None, BeforeValidator(integer(0, 30, "days"))] = None
     properties: Annotated[dict[str | int, Item] | None, WrapValidator(_recipient_properties)] = None
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _type_rules(
-        cls, data: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
-    ) -> RecipientIn:
-        recipient: RecipientIn = with_rules(data, handler, info, _recipient_rules)
-        if recipient.type == "D2O":  # a D2O recipient's token settings default to "none"
-            values = info.context["values"]  # type: ignore[index]
-            for key, default in (
-                ("token_expiry", 0),
-                ("token_rotation", False),
-                ("token_rotation_grace_days", 0),
-            ):
-                if values.get(key) is None:
-                    values[key] = default
-                    setattr(recipient, key, default)
-        return recipient
+    _rules = model_rules(_recipient_rules)
 
 
 RECIPIENT = Section(
@@ -805,6 +789,20 @@ def _shared_as(value: str | None, info: ValidationInfo) -> str | None:
         raise field_issue(exc, value) from None
 
 
+def _asset_rules(r: Rules) -> None:
+    """docs/SHAREPACK.md §7.2: cdf_enabled and history_data_sharing_status exclude each other."""
+    options = r.context["options"]  # every option given, whether it applies or not
+    if (
+        options.get("cdf_enabled") is not None
+        and options.get("history_data_sharing_status") is not None
+    ):
+        r.fail(
+            (),
+            "asset_options_conflict",
+            "set either cdf_enabled or history_data_sharing_status, not both.",
+        )
+
+
 class AssetIn(_Input):
     """docs/SHAREPACK.md §7.2, a share asset written as a mapping: the name (its form gives the kind), the declared type and the
     options of that kind (its partition specs nested `PartitionSpecIn`s)."""
@@ -841,26 +839,7 @@ class AssetIn(_Input):
     ] = None
     comment: Annotated[str | None, BeforeValidator(_option(text(MAX_DESCRIPTION)))] = None
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _one_history_option(
-        cls, data: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
-    ) -> AssetIn:
-        asset: AssetIn = with_rules(data, handler, info, _asset_rules)
-        return asset
-
-
-def _asset_rules(r: Rules) -> None:
-    options = r.context["options"]  # every option given, whether it applies or not
-    if (
-        options.get("cdf_enabled") is not None
-        and options.get("history_data_sharing_status") is not None
-    ):
-        r.fail(
-            (),
-            "asset_options_conflict",
-            "set either cdf_enabled or history_data_sharing_status, not both.",
-        )
+    _rules = model_rules(_asset_rules)
 
 
 ASSET = Section(known=tuple(AssetIn.model_fields), explanations={"name": " (the asset name)"})
@@ -948,9 +927,9 @@ def _pipeline_rules(r: Rules) -> None:
     values = r.values
     source = values.get("source_asset")
     if values.get("target_asset") is None and source is not None and not r.has("target_asset"):
-        values["target_asset"] = source.rsplit(".", 1)[-1]
+        r.set("target_asset", source.rsplit(".", 1)[-1])
     if values.get("scd_type") is None and not r.has("scd_type") and "scd_type" not in r.bad:
-        values["scd_type"] = "2"
+        r.set("scd_type", "2")
     if (
         values.get("scd_type") == "2"
         and values.get("key_columns") is None
@@ -963,7 +942,7 @@ def _pipeline_rules(r: Rules) -> None:
             ("key_columns",),
             "key_columns are ignored for a full_refresh pipeline.",
         )
-        values["key_columns"] = None
+        r.set("key_columns", None)
 
 
 def _key_columns(node: object, handler: ValidatorFunctionWrapHandler) -> list[str] | None:
@@ -1098,18 +1077,7 @@ class PipelineIn(_Input):
     ext_catalog_name: Annotated[str | None, BeforeValidator(_optional(name()))] = None
     ext_schema_name: Annotated[str | None, BeforeValidator(_optional(name()))] = None
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _defaults(
-        cls, data: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
-    ) -> PipelineIn:
-        pipeline: PipelineIn = with_rules(data, handler, info, _pipeline_rules)
-        values = info.context["values"]  # type: ignore[index]
-        # the defaults and the ignored key_columns of `_pipeline_rules` (a model attribute set only when it changes)
-        for key in ("target_asset", "scd_type", "key_columns"):
-            if getattr(pipeline, key) != values.get(key):
-                setattr(pipeline, key, values.get(key))
-        return pipeline
+    _rules = model_rules(_pipeline_rules)
 
 
 PIPELINE = Section(
@@ -1411,24 +1379,31 @@ def _delete(info: ValidationInfo) -> bool:
     return metadata is not None and metadata.values.get("strategy") == "DELETE"
 
 
+def _entries_of[M: BaseModel, R: BaseModel](
+    node: object,
+    info: ValidationInfo,
+    full: tuple[type[M], Section],
+    ref: tuple[type[R], Section],
+) -> list[Outcome[Any]] | None:
+    """The entries of the document list being validated: `full` sections, or in the DELETE shape names or `ref`
+    sections."""
+    what = str(info.field_name)
+    if not _delete(info):
+        return mappings(info, node, what, *full)
+    ctx: Context = info.context["ctx"]  # type: ignore[index]
+    found = entries(info, node, what)
+    refs = [_ref(ctx, item, what, *ref) for item in found or []]
+    return None if found is None else [read for read in refs if read is not None]
+
+
 def _recipients(node: object, info: ValidationInfo) -> list[Outcome[Any]] | None:
     """The recipients: `RecipientIn`s, or in the DELETE shape names or `RecipientRefIn`s."""
-    if not _delete(info):
-        return mappings(info, node, "recipient", RecipientIn, RECIPIENT)
-    ctx: Context = info.context["ctx"]  # type: ignore[index]
-    found = entries(info, node, "recipient")
-    refs = [_ref(ctx, item, "recipient", RecipientRefIn, RECIPIENT_REF) for item in found or []]
-    return None if found is None else [ref for ref in refs if ref is not None]
+    return _entries_of(node, info, (RecipientIn, RECIPIENT), (RecipientRefIn, RECIPIENT_REF))
 
 
 def _shares(node: object, info: ValidationInfo) -> list[Outcome[Any]] | None:
     """The shares: `ShareIn`s, or in the DELETE shape names or `ShareRefIn`s."""
-    if not _delete(info):
-        return mappings(info, node, "share", ShareIn, SHARE)
-    ctx: Context = info.context["ctx"]  # type: ignore[index]
-    found = entries(info, node, "share")
-    refs = [_ref(ctx, item, "share", ShareRefIn, SHARE_REF) for item in found or []]
-    return None if found is None else [ref for ref in refs if ref is not None]
+    return _entries_of(node, info, (ShareIn, SHARE), (ShareRefIn, SHARE_REF))
 
 
 class DocumentIn(_Input):

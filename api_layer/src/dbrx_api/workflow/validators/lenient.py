@@ -27,7 +27,13 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler
+from pydantic import (
+    BaseModel,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from dbrx_api.workflow.models.issues import IssueCollector, SourcePos
@@ -90,31 +96,13 @@ class Context:
         """Record where a model path sits in the file (for later, e.g. live, issues)."""
         self.positions.setdefault(path, pos)
 
-    def error(
-        self,
-        code: str,
-        path: str,
-        msg: str,
-        pos: SourcePos,
-        *,
-        input_value: object = None,
-        hint: str | None = None,
-    ) -> None:
-        """Record an error."""
-        self.issues.error(code, path, msg, pos, input_value=input_value, hint=hint)
+    def error(self, code: str, path: str, msg: str, pos: SourcePos, **extra: Any) -> None:
+        """Record an error (`extra`: the `input_value` and `hint` of `IssueCollector.error`)."""
+        self.issues.error(code, path, msg, pos, **extra)
 
-    def warning(
-        self,
-        code: str,
-        path: str,
-        msg: str,
-        pos: SourcePos,
-        *,
-        input_value: object = None,
-        hint: str | None = None,
-    ) -> None:
-        """Record a warning."""
-        self.issues.warning(code, path, msg, pos, input_value=input_value, hint=hint)
+    def warning(self, code: str, path: str, msg: str, pos: SourcePos, **extra: Any) -> None:
+        """Record a warning (`extra` as for `error`)."""
+        self.issues.warning(code, path, msg, pos, **extra)
 
     def sweep(self, node: RawNode, path: str) -> None:
         """Report unreadable cells (formulas, error values) inside a subtree that is otherwise not read."""
@@ -679,6 +667,7 @@ class Rules:
     base: str
     context: dict[str, Any]
     errors: list[InitErrorDetails] = field(default_factory=list)
+    changed: dict[str, Any] = field(default_factory=dict)
 
     def has(self, key: str) -> bool:
         """The field is written with a non-null value (valid or not)."""
@@ -694,6 +683,11 @@ class Rules:
     def warn(self, code: str, loc: Loc, msg: str, **kwargs: Any) -> None:
         """A warning at `loc` (relative to the section)."""
         self.context["warn"](code, loc, msg, **kwargs)
+
+    def set(self, key: str, value: object) -> None:
+        """Give a field the value a rule decides (a default depending on other fields); the model gets it too."""
+        self.values[key] = value
+        self.changed[key] = value
 
 
 def with_rules[M: BaseModel](
@@ -722,7 +716,24 @@ def with_rules[M: BaseModel](
     if errors or found.errors:
         raise ValidationError.from_exception_data("rules", [*errors, *found.errors])
     assert result is not None  # noqa: S101 - no error means the handler returned
+    for key, value in found.changed.items():
+        setattr(result, key, value)
     return result
+
+
+def model_rules(rules: Callable[[Rules], None]) -> Any:
+    """The wrap model validator of a section whose fields obey `rules` (see `with_rules`)."""
+
+    def validate(
+        cls: type[BaseModel],  # noqa: ARG001 - named `cls`, pydantic makes it a classmethod
+        data: object,
+        handler: ValidatorFunctionWrapHandler,
+        info: ValidationInfo,
+    ) -> BaseModel:
+        model: BaseModel = with_rules(data, handler, info, rules)
+        return model
+
+    return model_validator(mode="wrap")(validate)
 
 
 def _again(error: ErrorDetails) -> InitErrorDetails:
