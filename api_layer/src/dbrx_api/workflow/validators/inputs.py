@@ -68,6 +68,7 @@ from dbrx_api.workflow.validators.fields import (
     split_tag,
 )
 from dbrx_api.workflow.validators.lenient import (
+    EMPTY_INDEX,
     Context,
     Failed,
     Located,
@@ -1177,7 +1178,10 @@ def _asset(ctx: Context, item: Entry, *, removal: bool) -> Outcome[AssetIn] | No
         )
         return None
     read = run(ctx, AssetIn, ASSET, node, item.path, {"removal": removal, "options": {}})
-    return read if read.model is not None else None
+    if read.model is None:
+        return None
+    # Kept for the whole document: its values only (AssetIn has no alias, so paths need no index; P4 memory).
+    return Outcome(read.model, read.values, read.bad, EMPTY_INDEX, {}, read.path, read.pos)
 
 
 def _assets(node: object, info: ValidationInfo) -> list[Outcome[AssetIn]] | None:

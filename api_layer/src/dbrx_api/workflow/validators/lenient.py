@@ -515,6 +515,9 @@ class PathIndex:
         return self.nodes[current].pos if current in self.nodes else self.nodes[base].pos
 
 
+EMPTY_INDEX = PathIndex()  # the index of an outcome that keeps none (never added to)
+
+
 def path_of(base: str, loc: Loc) -> str:
     """The model path of a pydantic error location under `base`."""
     path = base
