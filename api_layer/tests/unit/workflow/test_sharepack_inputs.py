@@ -46,3 +46,37 @@ def test_strategy_is_read_when_metadata_has_errors() -> None:
 
     errors = {(issue.type, issue.loc) for issue in rejection("p.yaml", pack_yaml(mutate)).issues}
     assert errors == {("empty_value", "metadata.business_line")}
+
+
+def test_type_rules_apply_when_other_fields_of_the_recipient_fail() -> None:
+    """RecipientIn's model rules (docs/SHAREPACK.md §5) see the fields that validated even when another failed."""
+
+    def mutate(pack: dict[str, Any]) -> None:
+        d2d = pack["recipient"][1]
+        d2d.update(recipient="not-an-email", token_expiry=30)
+        del d2d["recipient_databricks_org"]
+
+    errors = {(issue.type, issue.loc) for issue in rejection("p.yaml", pack_yaml(mutate)).issues}
+    assert errors == {
+        ("email_invalid", "recipient[1].recipient[0]"),
+        ("field_not_allowed_for_type", "recipient[1].token_expiry"),
+        ("d2d_org_required", "recipient[1]"),
+    }
+
+
+def test_nested_sections_are_reported_at_their_own_paths() -> None:
+    """A section read inside another (a pipeline's schedule, an asset's partition values) reports at its own path
+    and makes the outer field fail without a second issue."""
+
+    def mutate(pack: dict[str, Any]) -> None:
+        share = pack["share"][0]
+        share["pipelines"][0]["schedule"] = {"cat.sch.t1": ["0 0 1 * * ?"]}
+        share["share_assets"] = [
+            {"name": "cat.sch.t1", "partitions": [{"values": [{"name": "c", "op": "EQUAL"}]}]}
+        ]
+
+    issues = rejection("p.yaml", pack_yaml(mutate)).issues
+    assert {(issue.type, issue.loc) for issue in issues} == {
+        ("schedule_invalid", "share[0].pipelines[0].schedule.cat.sch.t1"),
+        ("asset_option_invalid", "share[0].share_assets[0].partitions[0].values[0]"),
+    }

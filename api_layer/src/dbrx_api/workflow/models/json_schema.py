@@ -3,8 +3,9 @@
 The canonical models describe the *output* of validation; a YAML file may say the same thing in more ways
 (docs/SHAREPACK.md §2.2): any scalar where text is expected, numeric text for integers, yes/no/on/off for
 booleans, enums in any case, a comma-separated string for a list, the string form of an asset, aliases
-(`comment`, `servicenow_ticket`), the nested per-asset schedule and the reduced DELETE shape. The generated
-schema is widened accordingly, so an editor never flags a file the service accepts. The service still checks
+(`comment`, `servicenow_ticket`, taken with the deprecated keys from the input sections of `validators/inputs.py`),
+the nested per-asset schedule and the reduced DELETE shape. The generated schema is widened accordingly, so an
+editor never flags a file the service accepts. The service still checks
 more than the schema can say (names, URLs, cron, cross-references).
 """
 
@@ -17,6 +18,8 @@ from typing import Any
 
 from dbrx_api.schemas.recipients import RESERVED_PROPERTY_PREFIX
 from dbrx_api.workflow.models.pack import DeleteSharePack, SharePack
+from dbrx_api.workflow.validators.inputs import METADATA, PIPELINE, RECIPIENT, SHARE
+from dbrx_api.workflow.validators.lenient import Section
 
 SCHEMA_ID = "urn:deltashare:sharepack"
 _META_KEYS = ("title", "description", "default", "deprecated", "examples")
@@ -24,11 +27,6 @@ _SCALAR = ["string", "number", "boolean"]
 _BOOLEAN_WORDS = ("true", "false", "yes", "no", "y", "n", "on", "off", "1", "0")
 _LIST_TEXT = {"type": "string", "description": "Items separated by commas or line breaks."}
 _DEF_PREFIX = "#/$defs/"
-_ALIASES = {
-    "Recipient": ("comment", "description"),
-    "Share": ("comment", "description"),
-    "Pipeline": ("comment", "description"),
-}
 
 
 def _ci(word: str) -> str:
@@ -109,7 +107,8 @@ def _widen_body(body: dict[str, Any], text_form: str | None = None) -> dict[str,
     return body
 
 
-def _widen_model(definition: dict[str, Any], name: str) -> dict[str, Any]:
+def _widen_model(definition: dict[str, Any], section: Section | None = None) -> dict[str, Any]:
+    """The widened model, with the aliases and deprecated keys its input section reads (`validators/inputs.py`)."""
     result = {key: value for key, value in definition.items() if key != "properties"}
     properties: dict[str, Any] = {}
     required = list(definition.get("required", []))
@@ -117,28 +116,24 @@ def _widen_model(definition: dict[str, Any], name: str) -> dict[str, Any]:
         if schema.get("x-yaml-optional"):
             required = [key for key in required if key != field]
         properties[field] = _widen(schema)
-    alias = _ALIASES.get(name)
-    if alias is not None:
-        alias_name, target = alias
-        properties[alias_name] = {**properties[target], "description": f"Alias of {target}."}
+    for alias, target in (section.aliases if section else {}).items():
+        properties[alias] = {**properties[target], "description": f"Alias of {target}."}
+    for key in section.deprecated if section else ():
+        properties[key] = {"deprecated": True, "description": "Ignored (deprecated)."}
     result["properties"] = properties
     result["required"] = required
     return result
 
 
 def _metadata(definition: dict[str, Any]) -> dict[str, Any]:
-    result = _widen_model(definition, "Metadata")
-    result["properties"]["servicenow_ticket"] = {
-        **result["properties"]["servicenow"],
-        "description": "Alias of servicenow.",
-    }
+    result = _widen_model(definition, METADATA)
     result["required"] = [key for key in result["required"] if key != "servicenow"]
     result["anyOf"] = [{"required": ["servicenow"]}, {"required": ["servicenow_ticket"]}]
     return result
 
 
 def _pipeline(definition: dict[str, Any]) -> dict[str, Any]:
-    result = _widen_model(definition, "Pipeline")
+    result = _widen_model(definition, PIPELINE)
     schedule = result["properties"]["schedule"]
     nested = {
         "type": "object",
@@ -148,17 +143,13 @@ def _pipeline(definition: dict[str, Any]) -> dict[str, Any]:
         "additionalProperties": {"anyOf": list(schedule["anyOf"])},
     }
     schedule["anyOf"] = [*schedule["anyOf"], nested]
-    result["properties"]["prefix_assetname"] = {
-        "deprecated": True,
-        "description": "Ignored (deprecated).",
-    }
     return result
 
 
 def _recipient(definition: dict[str, Any]) -> dict[str, Any]:
     """The mapping form of `properties` (docs/SHAREPACK.md §5.4): the key grammar without the reserved prefix (any case);
     a value is a scalar, not null."""
-    result = _widen_model(definition, "Recipient")
+    result = _widen_model(definition, RECIPIENT)
     prefix = _ci(RESERVED_PROPERTY_PREFIX)[1:-1]
     mapping = result["properties"]["properties"]["anyOf"][0]["anyOf"][0]
     mapping["propertyNames"] = {"pattern": f"^(?!{prefix})[A-Za-z0-9_.-]{{1,255}}$"}
@@ -183,9 +174,9 @@ def _build() -> dict[str, Any]:
         elif name == "Recipient":
             definitions[name] = _recipient(definition)
         else:
-            definitions[name] = _widen_model(definition, name)
+            definitions[name] = _widen_model(definition, SHARE if name == "Share" else None)
     for name in ("RecipientRef", "ShareRef"):
-        reference = _widen_model(delete["$defs"][name], name)
+        reference = _widen_model(delete["$defs"][name])
         # DELETE entries may be full entries: keys other than the names are ignored with a warning.
         reference["additionalProperties"] = True
         definitions[name] = reference

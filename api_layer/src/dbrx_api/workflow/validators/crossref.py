@@ -4,42 +4,68 @@ pipelines, targets, recipient references and per-type rules. Checks skip values 
 
 from __future__ import annotations
 
+from typing import Any
+
 from dbrx_api.workflow.models.issues import NO_POS
 from dbrx_api.workflow.models.pack import VOLUME_MODEL_TYPES
 from dbrx_api.workflow.validators.fields import (
     default_shared_as,
     schema_overlaps,
     share_limit_problems,
+    split_tag,
 )
-from dbrx_api.workflow.validators.reader import Context, where
-from dbrx_api.workflow.validators.structure import (
-    AssetDraft,
-    DocumentDraft,
-    Located,
-    PipelineDraft,
-    RecipientDraft,
-    ShareDraft,
-    _overlaps,
-    tag_keys,
+from dbrx_api.workflow.validators.inputs import (
+    AssetIn,
+    DeltaShareIn,
+    DocumentIn,
+    PipelineIn,
+    ShareIn,
+    asset_of,
+    grants,
+    share_assets,
+    share_delta,
+    share_pipelines,
 )
+from dbrx_api.workflow.validators.lenient import Context, Located, Outcome, where
 
 MAX_TAGS = 25
+_PIPELINE_FREE_TYPES = frozenset(
+    {"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE", *VOLUME_MODEL_TYPES}
+)
 
 
-def check_document(ctx: Context, doc: DocumentDraft) -> None:
-    """Run every stage-4 rule on the drafts."""
-    if not doc.recipients and not doc.shares and doc.recipients_ok and doc.shares_ok:
+def document_parts(
+    doc: Outcome[DocumentIn],
+) -> tuple[Outcome[Any] | None, list[Outcome[Any]], list[Outcome[Any]]]:
+    """The metadata, recipient and share entries of a read document."""
+    return (
+        doc.values.get("metadata"),
+        doc.values.get("recipient") or [],
+        doc.values.get("share") or [],
+    )
+
+
+def is_delete(doc: Outcome[DocumentIn]) -> bool:
+    """True for the DELETE shape."""
+    metadata = doc.values.get("metadata")
+    return metadata is not None and metadata.values.get("strategy") == "DELETE"
+
+
+def check_document(ctx: Context, doc: Outcome[DocumentIn]) -> None:
+    """Run every stage-4 rule on the read document."""
+    _, recipients, shares = document_parts(doc)
+    if not recipients and not shares and not {"recipient", "share"} & doc.bad:
         ctx.error("pack_empty", "", "the pack declares no recipient and no share.", NO_POS)
-    _unique_names(ctx, [r.name for r in doc.recipients], "recipient")
-    _unique_names(ctx, [s.name for s in doc.shares], "share")
-    if doc.delete:
+    _unique_names(ctx, [r.name for r in recipients], "recipient")
+    _unique_names(ctx, [s.name for s in shares], "share")
+    if is_delete(doc):
         return
-    pipelines = [p for share in doc.shares for p in share.pipelines or []]
+    pipelines = [p for share in shares for p in share_pipelines(share)]
     _unique_names(ctx, [p.name for p in pipelines], "pipeline")
-    for share in doc.shares:
+    for share in shares:
         _check_share(ctx, share)
-    _check_targets(ctx, doc.shares)
-    _check_recipient_references(ctx, doc)
+    _check_targets(ctx, shares)
+    _check_recipient_references(ctx, recipients, shares, doc.bad)
 
 
 def _unique_names(
@@ -73,92 +99,98 @@ def _unique_names(
 # ------------------------------------------------------------------------------------------ shares
 
 
-def _check_share(ctx: Context, share: ShareDraft) -> None:
-    f = share.read
-    assert f is not None  # noqa: S101 - full shares always have their ShareIn outcome
-    declared = share.assets.get("share_assets")
-    to_add = share.assets.get("share_assets_to_add")
-    to_remove = share.assets.get("share_assets_to_remove")
+def _check_share(ctx: Context, share: Outcome[ShareIn]) -> None:
+    f = share
+    declared = share_assets(share, "share_assets")
+    to_add = share_assets(share, "share_assets_to_add")
+    to_remove = share_assets(share, "share_assets_to_remove")
     asset_lists_ok = not any(
         key in f.bad for key in ("share_assets", "share_assets_to_add", "share_assets_to_remove")
     )
 
-    def located(assets: list[AssetDraft] | None) -> list[Located] | None:
-        return None if assets is None else [Located(a.asset.name, a.path, a.pos) for a in assets]
+    def located(assets: list[Outcome[AssetIn]] | None) -> list[Located] | None:
+        return (
+            None if assets is None else [Located(asset_of(a).name, a.path, a.pos) for a in assets]
+        )
 
     _overlaps(
         ctx,
         located(to_remove),
         [(located(to_add), "share_assets_to_add"), (located(declared), "share_assets")],
     )
-    grants = share.grants
     _overlaps(
         ctx,
-        grants.get("recipients_to_remove"),
+        grants(share, "recipients_to_remove"),
         [
-            (grants.get("recipients_to_add"), "recipients_to_add"),
-            (grants.get("recipients"), "recipients"),
+            (grants(share, "recipients_to_add"), "recipients_to_add"),
+            (grants(share, "recipients"), "recipients"),
         ],
     )
     if asset_lists_ok:
         _check_desired_assets(ctx, share, declared, to_add, to_remove)
-    pipelines = share.pipelines or []
-    pipelines_ok = "pipelines" not in f.bad and all(p.source is not None for p in pipelines)
+    pipelines = share_pipelines(share)
+    pipelines_ok = "pipelines" not in f.bad and all(
+        p.values.get("source_asset") is not None for p in pipelines
+    )
     if pipelines_ok and asset_lists_ok:
-        sources = {p.source for p in pipelines}
+        sources = {p.values.get("source_asset") for p in pipelines}
         for asset in [*(declared or []), *(to_add or [])]:
-            if asset.needs_pipeline and asset.asset.name not in sources:
+            name = asset_of(asset).name
+            if needs_pipeline(asset) and name not in sources:
                 ctx.error(
                     "asset_without_pipeline",
                     asset.path,
-                    f'"{asset.asset.name}" has no pipeline with this source_asset in share '
+                    f'"{name}" has no pipeline with this source_asset in share '
                     f'"{share.name.value if share.name else share.path}"; add one, or declare type '
                     "VIEW/MATERIALIZED_VIEW/STREAMING_TABLE/VOLUME/MODEL.",
                     asset.pos,
-                    input_value=asset.asset.name,
+                    input_value=name,
                 )
-    shared = None if declared is None else {a.asset.name for a in [*declared, *(to_add or [])]}
-    removed = {a.asset.name for a in to_remove or []}
+    shared = None if declared is None else {asset_of(a).name for a in [*declared, *(to_add or [])]}
+    removed = {asset_of(a).name for a in to_remove or []}
     for pipeline in pipelines:
         _check_pipeline(ctx, share, pipeline, shared, removed, asset_lists_ok)
     # A volume or a model of this share is no table a pipeline could read (docs/SHAREPACK.md §7.4).
     not_tables = {
-        a.asset.name: a.declared_type
+        asset_of(a).name: a.values["type"]
         for a in [*(declared or []), *(to_add or [])]
-        if a.declared_type in VOLUME_MODEL_TYPES
+        if a.values.get("type") in VOLUME_MODEL_TYPES
     }
     for pipeline in pipelines:
-        if pipeline.source is not None and pipeline.source in not_tables:
+        source = pipeline.values.get("source_asset")
+        if source is not None and source in not_tables:
             ctx.error(
                 "source_type_unsupported",
                 pipeline.path_of("source_asset"),
-                f'"{pipeline.source}" is declared as a {not_tables[pipeline.source]} in this share; a pipeline '
+                f'"{source}" is declared as a {not_tables[source]} in this share; a pipeline '
                 "reads a table.",
                 pipeline.pos_of("source_asset"),
-                input_value=pipeline.source,
+                input_value=source,
             )
-    if share.delta_share is not None and not pipelines and "pipelines" not in f.bad:
+    delta = share_delta(share)
+    if delta is not None and not pipelines and "pipelines" not in f.bad:
         ctx.warning(
             "delta_share_unused",
-            share.delta_share.path,
+            delta.path,
             "delta_share has no effect: this share has no pipelines.",
-            share.delta_share.pos,
+            delta.pos,
         )
 
 
 def _check_desired_assets(
     ctx: Context,
-    share: ShareDraft,
-    declared: list[AssetDraft] | None,
-    to_add: list[AssetDraft] | None,
-    to_remove: list[AssetDraft] | None,
+    share: Outcome[ShareIn],
+    declared: list[Outcome[AssetIn]] | None,
+    to_add: list[Outcome[AssetIn]] | None,
+    to_remove: list[Outcome[AssetIn]] | None,
 ) -> None:
-    removed = {a.asset.name for a in to_remove or []}
-    desired: dict[str, AssetDraft] = {}
+    removed = {asset_of(a).name for a in to_remove or []}
+    desired: dict[str, Outcome[AssetIn]] = {}
     for asset in [*(declared or []), *(to_add or [])]:
-        if asset.asset.name not in removed:
-            desired.setdefault(asset.asset.name, asset)
-    for asset_name, schema in schema_overlaps([a.asset for a in desired.values()]):
+        name = asset_of(asset).name
+        if name not in removed:
+            desired.setdefault(name, asset)
+    for asset_name, schema in schema_overlaps([asset_of(a) for a in desired.values()]):
         asset = desired[asset_name.name]
         ctx.error(
             "asset_schema_overlap",
@@ -167,13 +199,14 @@ def _check_desired_assets(
             asset.pos,
             input_value=asset_name.name,
         )
-    aliases: dict[str, AssetDraft] = {}
+    aliases: dict[str, Outcome[AssetIn]] = {}
     for asset in desired.values():
-        alias = str(asset.data.get("shared_as") or default_shared_as(asset.asset))
-        alias_key = alias if asset.asset.kind == "notebook" else alias.lower()
+        asset_name = asset_of(asset)
+        alias = str(asset.values.get("shared_as") or default_shared_as(asset_name))
+        alias_key = alias if asset_name.kind == "notebook" else alias.lower()
         earlier = aliases.get(alias_key)
         if earlier is not None:
-            path = asset.shared_as_path or asset.path
+            path = asset.path_of("shared_as") if asset.values.get("shared_as") else asset.path
             ctx.error(
                 "shared_as_duplicate",
                 path,
@@ -183,24 +216,22 @@ def _check_desired_assets(
             )
         else:
             aliases[alias_key] = asset
-    f = share.read
-    if f is None:
-        return
+    f = share
     key = "share_assets" if declared is not None else "share_assets_to_add"
-    types = {a.asset.name: a.declared_type for a in desired.values()}
-    for count, limit, label in share_limit_problems([a.asset for a in desired.values()], types):
+    types = {asset_of(a).name: a.values.get("type") for a in desired.values()}
+    for count, limit, label in share_limit_problems([asset_of(a) for a in desired.values()], types):
         ctx.error(
             "share_limit_exceeded",
-            f.path_of(share.path, key),
+            f.path_of(key),
             f"{count:,} {label}; Databricks allows {limit:,} per share.".replace(",", " "),
-            f.pos_of(share.path, key),
+            f.pos_of(key),
         )
 
 
 def _check_pipeline(
     ctx: Context,
-    share: ShareDraft,
-    pipeline: PipelineDraft,
+    share: Outcome[ShareIn],
+    pipeline: Outcome[PipelineIn],
     shared: set[str] | None,
     removed: set[str],
     asset_lists_ok: bool,
@@ -208,46 +239,32 @@ def _check_pipeline(
     """`shared`: names of share_assets + share_assets_to_add (None without a declarative list)."""
     f = pipeline
     shown = pipeline.name.value if pipeline.name else pipeline.path
-    if pipeline.source is not None and asset_lists_ok:
-        if shared is not None and pipeline.source not in shared:
+    source = pipeline.values.get("source_asset")
+    if source is not None and asset_lists_ok:
+        if shared is not None and source not in shared:
             ctx.error(
                 "pipeline_source_not_in_share",
                 f.path_of("source_asset"),
-                f'"{pipeline.source}" is not in this share\'s share_assets.',
+                f'"{source}" is not in this share\'s share_assets.',
                 f.pos_of("source_asset"),
-                input_value=pipeline.source,
+                input_value=source,
             )
-        if pipeline.source in removed:
+        if source in removed:
             ctx.error(
                 "pipeline_source_removed",
                 f.path_of("source_asset"),
-                f'"{pipeline.source}" is being removed from the share.',
+                f'"{source}" is being removed from the share.',
                 f.pos_of("source_asset"),
-                input_value=pipeline.source,
+                input_value=source,
             )
-    if pipeline.scd_type == "2" and pipeline.key_columns is None and "key_columns" not in f.bad:
-        ctx.error(
-            "key_columns_required", pipeline.path, "scd_type 2 needs key_columns.", pipeline.pos
-        )
-    if pipeline.scd_type == "full_refresh" and pipeline.key_columns is not None:
-        ctx.warning(
-            "key_columns_ignored",
-            f.path_of("key_columns"),
-            "key_columns are ignored for a full_refresh pipeline.",
-            f.pos_of("key_columns"),
-        )
-        pipeline.key_columns = None
-        pipeline.data["key_columns"] = None
-    delta = share.delta_share
-    assert share.read is not None  # noqa: S101
-    delta_given = delta is not None or "delta_share" in share.read.bad
-    catalog = pipeline.catalog or (delta.catalog if delta else None)
-    schema = pipeline.schema or (delta.schema if delta else None)
+    delta = share_delta(share)
+    delta_given = delta is not None or "delta_share" in share.bad
+    catalog, schema = _target_schema(pipeline, delta)
     overrides_bad = "ext_catalog_name" in f.bad or "ext_schema_name" in f.bad
     if (
         (catalog is None or schema is None)
         and not overrides_bad
-        and not (delta_given and (delta is None or not delta.ok))
+        and not (delta_given and (delta is None or delta.bad))
     ):
         ctx.error(
             "delta_share_required",
@@ -256,10 +273,12 @@ def _check_pipeline(
             "both on the pipeline.",
             pipeline.pos,
         )
-    if "tags" not in f.bad and not (delta is not None and delta.tags is None and not delta.ok):
-        merged = set(pipeline.tags or {}) | tag_keys(delta.tags if delta else None)
+    delta_tags = delta.values.get("tags") if delta else None
+    if "tags" not in f.bad and not (delta is not None and delta_tags is None and delta.bad):
+        tags = pipeline.values.get("tags")
+        merged = set(tags or {}) | tag_keys(delta_tags)
         if len(merged) > MAX_TAGS:
-            key_path = f.path_of("tags") if pipeline.tags else pipeline.path
+            key_path = f.path_of("tags") if tags else pipeline.path
             ctx.error(
                 "too_many_tags",
                 key_path,
@@ -268,18 +287,26 @@ def _check_pipeline(
             )
 
 
-def _check_targets(ctx: Context, shares: list[ShareDraft]) -> None:
-    written: dict[str, PipelineDraft] = {}
+def _target_schema(
+    pipeline: Outcome[PipelineIn], delta: Outcome[DeltaShareIn] | None
+) -> tuple[str | None, str | None]:
+    """The catalog and schema a pipeline writes to: its own, else the share's delta_share."""
+    own, shared = pipeline.values, delta.values if delta is not None else {}
+    catalog = own.get("ext_catalog_name") or shared.get("ext_catalog_name")
+    return catalog, own.get("ext_schema_name") or shared.get("ext_schema_name")
+
+
+def _check_targets(ctx: Context, shares: list[Outcome[ShareIn]]) -> None:
+    written: dict[str, Outcome[PipelineIn]] = {}
     for share in shares:
-        delta = share.delta_share
-        for pipeline in share.pipelines or []:
-            catalog = pipeline.catalog or (delta.catalog if delta else None)
-            schema = pipeline.schema or (delta.schema if delta else None)
-            if catalog is None or schema is None or pipeline.target is None:
+        for pipeline in share_pipelines(share):
+            catalog, schema = _target_schema(pipeline, share_delta(share))
+            table = pipeline.values.get("target_asset")
+            if catalog is None or schema is None or table is None:
                 continue
-            target = f"{catalog}.{schema}.{pipeline.target}"
+            target = f"{catalog}.{schema}.{table}"
             f = pipeline
-            if pipeline.source == target:
+            if pipeline.values.get("source_asset") == target:
                 ctx.error(
                     "target_conflict",
                     f.path_of("target_asset"),
@@ -300,14 +327,16 @@ def _check_targets(ctx: Context, shares: list[ShareDraft]) -> None:
                 written[target] = pipeline
 
 
-def _check_recipient_references(ctx: Context, doc: DocumentDraft) -> None:
-    declared = {r.name.value: r for r in doc.recipients if r.name is not None}
+def _check_recipient_references(
+    ctx: Context, recipients: list[Outcome[Any]], shares: list[Outcome[ShareIn]], bad: set[str]
+) -> None:
+    declared = {r.name.value: r for r in recipients if r.name is not None}
     granted: set[str] = set()
-    for share in doc.shares:
+    for share in shares:
         for key in ("recipients", "recipients_to_add"):
-            for name in share.grants.get(key, []):
+            for name in grants(share, key) or []:
                 granted.add(name.value)
-                if name.value not in declared and doc.recipients_ok:
+                if name.value not in declared and "recipient" not in bad:
                     ctx.warning(
                         "recipient_not_in_pack",
                         name.path,
@@ -316,18 +345,42 @@ def _check_recipient_references(ctx: Context, doc: DocumentDraft) -> None:
                         name.pos,
                         input_value=name.value,
                     )
-    if not doc.shares_ok:
+    if "share" in bad:
         return
-    for recipient in doc.recipients:
+    for recipient in recipients:
         if recipient.name is not None and recipient.name.value not in granted:
-            _unused(ctx, recipient)
+            ctx.warning(
+                "recipient_unused",
+                recipient.path,
+                f'recipient "{recipient.name.value}" is not granted on any share of this pack.',
+                recipient.pos,
+            )
 
 
-def _unused(ctx: Context, recipient: RecipientDraft) -> None:
-    assert recipient.name is not None  # noqa: S101
-    ctx.warning(
-        "recipient_unused",
-        recipient.path,
-        f'recipient "{recipient.name.value}" is not granted on any share of this pack.',
-        recipient.pos,
-    )
+def _overlaps(
+    ctx: Context, to_remove: list[Located] | None, others: list[tuple[list[Located] | None, str]]
+) -> None:
+    """docs/SHAREPACK.md §9.2: an item in `_to_remove` may not also be in `_to_add` or in the declarative list."""
+    if not to_remove:
+        return
+    for item in to_remove:
+        for other, key in others:
+            if other is not None and any(entry.value == item.value for entry in other):
+                ctx.error(
+                    "list_overlap",
+                    item.path,
+                    f'"{item.value}" is also in {key}.',
+                    item.pos,
+                    input_value=item.value,
+                )
+                break
+
+
+def tag_keys(tags: list[str] | None) -> set[str]:
+    """Keys of canonical share tags (`key` or `key=value`)."""
+    return {split_tag(tag)[0] for tag in tags or []}
+
+
+def needs_pipeline(asset: Outcome[AssetIn]) -> bool:
+    """Table-like entries need a pipeline unless declared as a view-like type, a volume or a model (docs/SHAREPACK.md §7.4)."""
+    return asset_of(asset).kind == "table" and asset.values.get("type") not in _PIPELINE_FREE_TYPES

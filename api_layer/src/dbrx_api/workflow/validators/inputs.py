@@ -1,4 +1,5 @@
-"""Lenient pydantic input models of the share-pack sections moved off the hand-built readers (see `lenient`).
+"""Lenient pydantic input models of the share-pack sections (stages 2 and 3, see `lenient`): `DocumentIn` reads the
+whole located tree, its metadata, recipients and shares nested sections, and so on down to a partition value.
 
 Each model reads a section's located entries and yields the values of the canonical model (`models.pack`);
 defaults of the canonical model (strategy NEW, version 1.0, ...) are left to it.
@@ -10,7 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -48,11 +49,13 @@ from dbrx_api.workflow.models.pack import (
     TABLE_LIKE_TYPES,
     VOLUME_MODEL_TYPES,
 )
-from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar
+from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq
 from dbrx_api.workflow.validators.cron import check_quartz, check_timezone
 from dbrx_api.workflow.validators.fields import (
+    MAX_IP_ENTRIES,
     AssetName,
     FieldError,
+    check_ip,
     check_org_id,
     check_principal,
     check_shared_as,
@@ -65,9 +68,15 @@ from dbrx_api.workflow.validators.fields import (
     split_tag,
 )
 from dbrx_api.workflow.validators.lenient import (
+    EMPTY_INDEX,
+    Context,
     Failed,
+    Located,
+    Outcome,
+    Rules,
     Section,
     boolean,
+    entries,
     enum,
     failed_item,
     field_issue,
@@ -78,21 +87,30 @@ from dbrx_api.workflow.validators.lenient import (
     item_text,
     kept_items,
     list_items,
+    mappings,
+    model_rules,
     name,
     name_text,
+    nested,
     placed,
     principals,
     read_items,
+    report,
+    report_at,
+    reported,
+    run,
     scalar,
     text,
     warn,
 )
+from dbrx_api.workflow.validators.lenient import Item as Entry
 
 MAX_DESCRIPTION = 2000
 MAX_SHORT_TEXT = 255
 MAX_REQUESTORS = 10
 MAX_RECIPIENT_EMAILS = 10
 MAX_PARTITION_VALUES = 32
+MAX_PARTITION_SPECS = 100
 MAX_KEY_COLUMNS = 32
 MAX_NOTIFICATIONS = 50
 
@@ -296,12 +314,19 @@ def _recipient_properties(
     return result
 
 
-def _token_rotation(node: object) -> bool | RawMap | None:
-    """docs/SHAREPACK.md §5.3 `token_rotation`: true/false (the one-shot rotation), or a policy mapping read afterwards
-    (`TokenRotationIn`)."""
-    if isinstance(node, RawMap):
+def _token_rotation(node: object, info: ValidationInfo) -> bool | dict[str, int] | RawMap | None:
+    """docs/SHAREPACK.md §5.3 `token_rotation`: true/false (the one-shot rotation), or a policy mapping
+    (`TokenRotationIn`), read for a D2O recipient only (on another type the type rules refuse the field)."""
+    if not isinstance(node, RawMap):
+        return boolean(node)
+    if info.data.get("type") != "D2O":
         return node
-    return boolean(node)
+    policy = nested(info, TokenRotationIn, TOKEN_ROTATION, node, ("token_rotation",))
+    if policy.model is None:
+        raise reported()
+    days = policy.model.rotate_before_expiry_days
+    assert days is not None  # noqa: S101 - required by the model
+    return {"rotate_before_expiry_days": days, "grace_hours": policy.model.grace_hours or 0}
 
 
 def _present(value: int | None) -> int:
@@ -310,8 +335,21 @@ def _present(value: int | None) -> int:
     return value
 
 
+def _grace_fits(value: int | None, info: ValidationInfo) -> int | None:
+    """The grace must be shorter than the lead time (docs/SHAREPACK.md §5.3)."""
+    days = info.data.get("rotate_before_expiry_days")
+    if value is not None and days is not None and value >= days * 24:
+        raise issue(
+            "token_rotation_grace_too_long",
+            f"grace_hours {value} must be shorter than the lead time of {days} days ({days * 24} hours): "
+            "the old token would still be valid when the next rotation is due.",
+            input_value=value,
+        )
+    return value
+
+
 class TokenRotationIn(_Input):
-    """docs/SHAREPACK.md §5.3, a D2O recipient's rotation policy as written (grace shorter than the lead time: `read_recipient`)."""
+    """docs/SHAREPACK.md §5.3, a D2O recipient's rotation policy as written."""
 
     rotate_before_expiry_days: Annotated[
         int | None,
@@ -319,7 +357,9 @@ class TokenRotationIn(_Input):
         AfterValidator(_present),
     ]
     grace_hours: Annotated[
-        int | None, BeforeValidator(integer(0, MAX_ROTATION_GRACE_HOURS, "hours"))
+        int | None,
+        BeforeValidator(integer(0, MAX_ROTATION_GRACE_HOURS, "hours")),
+        AfterValidator(_grace_fits),
     ] = None
 
 
@@ -328,9 +368,97 @@ TOKEN_ROTATION = Section(
     explanations={"rotate_before_expiry_days": " (days before the token expires, 1-365)"},
 )
 
+IP_LISTS = ("recipient_ips", "recipient_ips_to_add", "recipient_ips_to_remove")
+D2O_ONLY_FIELDS = (*IP_LISTS, "token_expiry", "token_rotation", "token_rotation_grace_days")
+
+
+def _recipient_rules(r: Rules) -> None:
+    """docs/SHAREPACK.md §5: fields of the other type, the D2D sharing identifier, D2O warnings; then the IP lists."""
+    values = r.values
+    if values.get("type") == "D2D":
+        for key in D2O_ONLY_FIELDS:
+            if r.has(key):
+                what = "IP allowlists" if key in IP_LISTS else key
+                r.fail(
+                    (key,), "field_not_allowed_for_type", f"{what} apply to D2O recipients only."
+                )
+        org = "recipient_databricks_org"
+        if not r.has(org) and org not in r.bad:
+            r.fail(
+                (),
+                "d2d_org_required",
+                f'D2D recipient "{values.get("name") or r.base}" needs recipient_databricks_org '
+                "(<cloud>:<region>:<metastore-uuid>).",
+            )
+    elif values.get("type") == "D2O":
+        for key, default in (
+            ("token_expiry", 0),
+            ("token_rotation", False),
+            ("token_rotation_grace_days", 0),
+        ):  # a D2O recipient's token settings default to "none"
+            if values.get(key) is None:
+                r.set(key, default)
+        if r.has("recipient_databricks_org"):
+            r.fail(
+                ("recipient_databricks_org",),
+                "field_not_allowed_for_type",
+                "recipient_databricks_org applies to D2D recipients only.",
+            )
+        if isinstance(values.get("token_rotation"), dict) and values.get(
+            "token_rotation_grace_days"
+        ):
+            r.fail(
+                ("token_rotation_grace_days",),
+                "token_rotation_conflict",
+                "token_rotation_grace_days belongs to the one-shot rotation (token_rotation: true); a rotation "
+                "policy states its grace as grace_hours.",
+            )
+        if values.get("token_rotation") is True:
+            r.warn(
+                "token_rotation_requested",
+                ("token_rotation",),
+                "the bearer token will be rotated once when this version is first provisioned.",
+            )
+        if not any(r.has(key) or key in r.bad for key in ("recipient_ips", "recipient_ips_to_add")):
+            r.warn(
+                "d2o_without_ip_allowlist",
+                (),
+                "this D2O recipient has no IP allowlist: its bearer token is usable from any network.",
+            )
+    _ip_rules(r)
+
+
+def _ip_rules(r: Rules) -> None:
+    """docs/SHAREPACK.md §5.2, §9.2: at most MAX_IP_ENTRIES networks; none removed that is also added or declared."""
+    ips: dict[
+        str, dict[str, int]
+    ] = {}  # list -> canonical network -> index of its first occurrence
+    for key in IP_LISTS:
+        if r.values.get(key) is None or key in r.bad:
+            continue
+        ips[key] = {}
+        for index, node in enumerate(list_items(r.data[key]) or []):
+            written = item_text(node, "")
+            if written:
+                ips[key].setdefault(check_ip(written)[0], index)
+    declared, to_add = ips.get("recipient_ips"), ips.get("recipient_ips_to_add")
+    union = {*(declared or {}), *(to_add or {})}
+    if len(union) > MAX_IP_ENTRIES:
+        key = "recipient_ips" if declared is not None else "recipient_ips_to_add"
+        message = f"{len(union)} entries; Databricks allows at most {MAX_IP_ENTRIES}."
+        r.fail((key,), "ip_list_too_long", message)
+    for network, index in ips.get("recipient_ips_to_remove", {}).items():
+        for other, key in ((to_add, "recipient_ips_to_add"), (declared, "recipient_ips")):
+            if other is not None and network in other:
+                message = f'"{network}" is also in {key}.'
+                r.fail(
+                    ("recipient_ips_to_remove", index), "list_overlap", message, input_value=network
+                )
+                break
+
 
 class RecipientIn(_Input):
-    """docs/SHAREPACK.md §5, one recipient entry of a NEW/UPDATE pack as written (the per-type rules: `recipient_type_rules`)."""
+    """docs/SHAREPACK.md §5, one recipient entry of a NEW/UPDATE pack as written, with the per-type rules."""
 
     name: Annotated[str, BeforeValidator(name())]
     type: Annotated[str | None, BeforeValidator(enum(RECIPIENT_TYPES, required=True))]
@@ -352,12 +480,17 @@ class RecipientIn(_Input):
         list[Item] | None, WrapValidator(ip_list(declarative=False))
     ] = None
     token_expiry: Annotated[int | None, BeforeValidator(integer(0, 3650, "days"))] = None
-    token_rotation: Annotated[bool | RawMap | None, BeforeValidator(_token_rotation)] = None
+    token_rotation: Annotated[
+        bool | dict[str, int] | RawMap | None, BeforeValidator(_token_rotation)
+    ] = None
     token_rotation_grace_days: Annotated[int | None, BeforeValidator(integer(0, 30, "days"))] = None
     properties: Annotated[dict[str | int, Item] | None, WrapValidator(_recipient_properties)] = None
 
+    _rules = model_rules(_recipient_rules)
+
 
 RECIPIENT = Section(
+    name="name",
     known=tuple(RecipientIn.model_fields),
     aliases={"comment": "description"},
     explanations={"name": " (the recipient name)", "type": f" ({' or '.join(RECIPIENT_TYPES)})"},
@@ -494,21 +627,38 @@ PARTITION_VALUE = Section(
 )
 
 
-def _spec_values(node: object) -> list[object]:
+def _spec_values(
+    node: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> list[dict[str, Any]]:
+    """The 1-32 values of a partition spec, each a mapping read as a nested `PartitionValueIn`."""
     items = list_items(node) if node is not None else None
     if not items or len(items) > MAX_PARTITION_VALUES:
         raise issue(
             "asset_option_invalid", f"a partition spec needs 1-{MAX_PARTITION_VALUES} values."
         )
-    return list(items)
+
+    def read(index: int, item: RawNode) -> dict[str, Any]:
+        if not isinstance(item, RawMap):
+            raise issue(
+                "asset_option_invalid",
+                "a partition value is a mapping {name, op, value} or {name, op, recipient_property_key}.",
+            )
+        value = nested(info, PartitionValueIn, PARTITION_VALUE, item, ("values", index))
+        if value.model is None:
+            raise reported()
+        dumped: dict[str, Any] = value.model.model_dump(exclude_none=True)
+        return dumped
+
+    result: list[dict[str, Any]] = handler(read_items(node, read))
+    return result
 
 
 class PartitionSpecIn(_Input):
-    """docs/SHAREPACK.md §7.2, one partition spec as written: its 1-32 values (each then read as a `PartitionValueIn`)."""
+    """docs/SHAREPACK.md §7.2, one partition spec as written: its 1-32 values."""
 
-    values: Annotated[list[object] | None, BeforeValidator(_spec_values)] = Field(
-        None, validate_default=True
-    )
+    values: Annotated[
+        list[Annotated[object, BeforeValidator(failed_item)]] | None, WrapValidator(_spec_values)
+    ] = Field(None, validate_default=True)
 
 
 PARTITION_SPEC = Section(known=tuple(PartitionSpecIn.model_fields))
@@ -573,6 +723,32 @@ def _applies(what: str, *, tables_only: bool) -> Callable[[object, ValidationInf
     return check
 
 
+def _partition_specs(node: object, info: ValidationInfo) -> list[dict[str, Any]] | None:
+    """docs/SHAREPACK.md §7.2: 1-100 partition specs, each a mapping read as a nested `PartitionSpecIn`."""
+    if node is None:
+        return None
+    specs = list_items(node) or []
+    if not specs or len(specs) > MAX_PARTITION_SPECS:
+        raise issue(
+            "asset_option_invalid",
+            "partitions must list at least one partition spec."
+            if not specs
+            else f"{len(specs)} partition specs; at most {MAX_PARTITION_SPECS}.",
+        )
+    result: list[dict[str, Any]] = []
+    for index, spec in enumerate(specs):
+        if not isinstance(spec, RawMap):
+            message = "a partition spec is a mapping {values: [{name, op, value}]}."
+            report_at(info, issue("asset_option_invalid", message), ("partitions", index), spec)
+            continue
+        read = nested(info, PartitionSpecIn, PARTITION_SPEC, spec, ("partitions", index))
+        if read.model is not None:
+            result.append({"values": read.model.values})
+    if len(result) < len(specs):
+        raise reported()
+    return result
+
+
 def _type_fits(value: str | None, info: ValidationInfo) -> str | None:
     if value is None:
         return None
@@ -614,9 +790,23 @@ def _shared_as(value: str | None, info: ValidationInfo) -> str | None:
         raise field_issue(exc, value) from None
 
 
+def _asset_rules(r: Rules) -> None:
+    """docs/SHAREPACK.md §7.2: cdf_enabled and history_data_sharing_status exclude each other."""
+    options = r.context["options"]  # every option given, whether it applies or not
+    if (
+        options.get("cdf_enabled") is not None
+        and options.get("history_data_sharing_status") is not None
+    ):
+        r.fail(
+            (),
+            "asset_options_conflict",
+            "set either cdf_enabled or history_data_sharing_status, not both.",
+        )
+
+
 class AssetIn(_Input):
     """docs/SHAREPACK.md §7.2, a share asset written as a mapping: the name (its form gives the kind), the declared type and the
-    options of that kind. The partition specs are read afterwards (`PartitionSpecIn`, `PartitionValueIn`)."""
+    options of that kind (its partition specs nested `PartitionSpecIn`s)."""
 
     name: Annotated[AssetName, BeforeValidator(_asset_name)]
     type: Annotated[
@@ -646,8 +836,11 @@ class AssetIn(_Input):
         object,
         BeforeValidator(_option(_raw)),
         AfterValidator(_applies("partitions apply to tables", tables_only=True)),
+        AfterValidator(_partition_specs),
     ] = None
     comment: Annotated[str | None, BeforeValidator(_option(text(MAX_DESCRIPTION)))] = None
+
+    _rules = model_rules(_asset_rules)
 
 
 ASSET = Section(known=tuple(AssetIn.model_fields), explanations={"name": " (the asset name)"})
@@ -668,11 +861,89 @@ def _source(node: object) -> str:
         raise field_issue(exc, written) from None
 
 
-def _schedule(node: object) -> object:
-    """The schedule node, read after the model (the nested per-asset shape needs source_asset)."""
+def _schedule(node: object, info: ValidationInfo) -> dict[str, str] | str:
+    """docs/SHAREPACK.md §8.2: {cron, timezone} (`ScheduleIn`, the time zone UTC by default), "continuous", or the
+    deprecated per-asset shape {<source_asset>: ...}, rewritten with a warning."""
     if isinstance(node, RawScalar) and node.is_null:
         raise issue("empty_value", "must not be empty.")
-    return node
+    loc: tuple[str, ...] = ("schedule",)
+    source = info.data.get("source_asset")
+    key = _nested_schedule_key(node)
+    if isinstance(node, RawMap) and key is not None and source is not None:
+        entry = node.entries[key]
+        if key.strip().lower() != source:
+            error = issue(
+                "schedule_invalid",
+                'expected {cron, timezone} or "continuous"; a nested schedule key must equal source_asset '
+                f'"{source}", got "{key}".',
+                input_value=key,
+            )
+            raise placed(error, entry.key_pos)
+        warn(
+            info,
+            "schedule_nested_shape",
+            loc,
+            f"the per-asset schedule shape {{{key}: ...}} was rewritten to the pipeline's own schedule.",
+            pos=entry.key_pos,
+        )
+        node, loc = entry.value, (*loc, key)
+    if isinstance(node, RawMap):
+        schedule = nested(info, ScheduleIn, SCHEDULE, node, loc)
+        if schedule.bad:
+            raise reported()
+        return {
+            "cron": schedule.values["cron"],
+            "timezone": schedule.values.get("timezone") or "UTC",
+        }
+    assert isinstance(node, RawScalar | RawSeq)  # noqa: S101 - the index only holds located nodes
+    try:
+        if isinstance(node, RawSeq):
+            raise issue(
+                "schedule_invalid", 'expected {cron, timezone} or "continuous", got a list.'
+            )
+        written = scalar(node, "a schedule").text.strip()
+        if written.lower() == CONTINUOUS:
+            return CONTINUOUS
+        raise issue(
+            "schedule_invalid",
+            f'expected {{cron, timezone}} or "continuous", got "{written}".',
+            input_value=written,
+        )
+    except PydanticCustomError as exc:  # reported at the value, which is deeper in the nested shape
+        report_at(info, exc, loc, node)
+        raise reported() from None
+
+
+def _nested_schedule_key(node: object) -> str | None:
+    """The single key of the per-asset shape `{<source_asset>: ...}`, or None for any other shape."""
+    if not isinstance(node, RawMap) or len(node.entries) != 1:
+        return None
+    (key,) = node.entries
+    return None if key in {"cron", "timezone"} else key
+
+
+def _pipeline_rules(r: Rules) -> None:
+    """docs/SHAREPACK.md §8.1: the target defaults to the source's table name, scd_type to 2 (which needs key_columns);
+    a full_refresh pipeline ignores key_columns."""
+    values = r.values
+    source = values.get("source_asset")
+    if values.get("target_asset") is None and source is not None and not r.has("target_asset"):
+        r.set("target_asset", source.rsplit(".", 1)[-1])
+    if values.get("scd_type") is None and not r.has("scd_type") and "scd_type" not in r.bad:
+        r.set("scd_type", "2")
+    if (
+        values.get("scd_type") == "2"
+        and values.get("key_columns") is None
+        and "key_columns" not in r.bad
+    ):
+        r.fail((), "key_columns_required", "scd_type 2 needs key_columns.")
+    if values.get("scd_type") == "full_refresh" and values.get("key_columns") is not None:
+        r.warn(
+            "key_columns_ignored",
+            ("key_columns",),
+            "key_columns are ignored for a full_refresh pipeline.",
+        )
+        r.set("key_columns", None)
 
 
 def _key_columns(node: object, handler: ValidatorFunctionWrapHandler) -> list[str] | None:
@@ -790,7 +1061,7 @@ def _pipeline_tags(
 
 
 class PipelineIn(_Input):
-    """docs/SHAREPACK.md §8.1, one pipeline of a share as written (the schedule is read afterwards: `ScheduleIn`)."""
+    """docs/SHAREPACK.md §8.1, one pipeline of a share as written, its schedule a nested `ScheduleIn`."""
 
     name_prefix: Annotated[str, BeforeValidator(name(lower=False))]
     source_asset: Annotated[str, BeforeValidator(_source)]
@@ -798,7 +1069,7 @@ class PipelineIn(_Input):
     scd_type: Annotated[str | None, BeforeValidator(enum(SCD_TYPES))] = None
     key_columns: Annotated[list[Item] | None, WrapValidator(_key_columns)] = None
     serverless: Annotated[bool | None, BeforeValidator(boolean)] = None
-    schedule: Annotated[object, BeforeValidator(_schedule)]
+    schedule: Annotated[dict[str, str] | str, BeforeValidator(_schedule)]
     notification: Annotated[list[Item] | None, WrapValidator(_notification)] = None
     tags: Annotated[dict[str | int, Item] | None, WrapValidator(_pipeline_tags)] = None
     description: Description = Field(  # type: ignore[pydantic-alias]
@@ -807,8 +1078,11 @@ class PipelineIn(_Input):
     ext_catalog_name: Annotated[str | None, BeforeValidator(_optional(name()))] = None
     ext_schema_name: Annotated[str | None, BeforeValidator(_optional(name()))] = None
 
+    _rules = model_rules(_pipeline_rules)
+
 
 PIPELINE = Section(
+    name="name_prefix",
     known=tuple(PipelineIn.model_fields),
     aliases={"comment": "description"},
     explanations={
@@ -857,10 +1131,10 @@ def _names(
     return validate
 
 
-def _delta_share(node: object) -> RawMap | None:
-    """The delta_share mapping, read afterwards (`DeltaShareIn`)."""
+def _delta_share(node: object, info: ValidationInfo) -> Outcome[DeltaShareIn] | None:
+    """The delta_share mapping, a nested `DeltaShareIn`."""
     if isinstance(node, RawMap):
-        return node
+        return nested(info, DeltaShareIn, DELTA_SHARE, node, ("delta_share",))
     if isinstance(node, RawScalar) and node.is_null:
         return None
     raise issue(
@@ -868,37 +1142,204 @@ def _delta_share(node: object) -> RawMap | None:
     )
 
 
-Entries = Annotated[list[object] | None, BeforeValidator(list_items)]
+def asset_of(asset: Outcome[AssetIn]) -> AssetName:
+    """The name of a read asset entry."""
+    name: AssetName = asset.values["name"]
+    return name
+
+
+def asset_data(asset: Outcome[AssetIn]) -> dict[str, Any]:
+    """The canonical values of a read asset entry (the options given)."""
+    given = {key: value for key, value in asset.values.items() if value is not None}
+    return {**given, "name": asset_of(asset).name}
+
+
+def _asset(ctx: Context, item: Entry, *, removal: bool) -> Outcome[AssetIn] | None:
+    """docs/SHAREPACK.md §7.2: an asset name, or a mapping read by `AssetIn`; None when it was reported."""
+    node = item.node
+    if isinstance(node, RawScalar):
+        written = ""
+        try:
+            written = item_text(node, "an asset name", names=True)
+            asset = parse_asset_name(written) if written else None
+        except PydanticCustomError as exc:
+            report(ctx, exc, item.path, node)
+            return None
+        except FieldError as exc:
+            report(ctx, field_issue(exc, written), item.path, node)
+            return None
+        if asset is None:
+            return None
+        ctx.remember(item.path, item.pos)
+        return Outcome.scalar({"name": asset}, Located(asset.name, item.path, item.pos))
+    if isinstance(node, RawSeq):
+        ctx.error(
+            "type_mismatch", item.path, "expected an asset name or mapping, got a list.", item.pos
+        )
+        return None
+    read = run(ctx, AssetIn, ASSET, node, item.path, {"removal": removal, "options": {}})
+    if read.model is None:
+        return None
+    # Kept for the whole document: its values only (AssetIn has no alias, so paths need no index; P4 memory).
+    return Outcome(read.model, read.values, read.bad, EMPTY_INDEX, {}, read.path, read.pos)
+
+
+def _assets(node: object, info: ValidationInfo) -> list[Outcome[AssetIn]] | None:
+    """An asset list (docs/SHAREPACK.md §7.2): a name listed twice is dropped with a warning when its options agree, an
+    error otherwise; a list with an entry in error fails as a whole."""
+    key = str(info.field_name)
+    found = entries(info, node, key)
+    if found is None:
+        return None
+    result: list[Outcome[AssetIn]] = []
+    by_name: dict[str, dict[str, Any]] = {}
+    ok = True
+    ctx: Context = info.context["ctx"]  # type: ignore[index]
+    for item in found:
+        asset = _asset(ctx, item, removal=key == "share_assets_to_remove")
+        if asset is None:
+            ok = ok and isinstance(item.node, RawScalar) and item.node.is_null
+            continue
+        name, data = asset_of(asset).name, asset_data(asset)
+        earlier = by_name.setdefault(name, data)
+        if earlier is data:
+            result.append(asset)
+        elif earlier == data:
+            message = f'"{name}" is listed twice; the duplicate was dropped.'
+            ctx.warning("duplicate_entry", asset.path, message, asset.pos, input_value=name)
+        else:
+            message = f'"{name}" is listed twice with different options.'
+            ctx.error("duplicate_entry_conflict", asset.path, message, asset.pos, input_value=name)
+            ok = False
+    if not ok:
+        raise reported()
+    if key == "share_assets" and not result:
+        raise issue(
+            "empty_list",
+            "a declarative list cannot be empty; omit it, or list items in share_assets_to_remove.",
+        )
+    return result
+
+
+def _pipelines(node: object, info: ValidationInfo) -> list[Outcome[PipelineIn]] | None:
+    """docs/SHAREPACK.md §8.1: the pipelines of a share, each a nested `PipelineIn` (an entry that is no mapping makes
+    the list bad; the others are still checked)."""
+    return mappings(info, node, "pipeline", PipelineIn, PIPELINE, bad=True)
+
+
 Names = Annotated[list[Item] | None, WrapValidator(_names(declarative=False))]
+Assets = Annotated[object, BeforeValidator(_assets)]
 
 
 class ShareIn(_Input):
-    """docs/SHAREPACK.md §6, one share entry of a NEW/UPDATE pack as written; its assets (`AssetIn`), delta_share (`DeltaShareIn`)
-    and pipelines (`PipelineIn`) are read afterwards, entry by entry."""
+    """docs/SHAREPACK.md §6, one share entry of a NEW/UPDATE pack as written: its assets (`AssetIn`), delta_share
+    (`DeltaShareIn`) and pipelines (`PipelineIn`) nested."""
 
     name: Annotated[str, BeforeValidator(name())]
     description: Description = Field(  # type: ignore[pydantic-alias]
         default=None, validation_alias=AliasChoices("description", "comment")
     )
-    share_assets: Entries = None
-    share_assets_to_add: Entries = None
-    share_assets_to_remove: Entries = None
+    share_assets: Assets = None
+    share_assets_to_add: Assets = None
+    share_assets_to_remove: Assets = None
     recipients: Annotated[list[Item] | None, WrapValidator(_names(declarative=True))] = None
     recipients_to_add: Names = None
     recipients_to_remove: Names = None
-    delta_share: Annotated[RawMap | None, BeforeValidator(_delta_share)] = None
-    pipelines: Entries = None
+    delta_share: Annotated[object, BeforeValidator(_delta_share)] = None
+    pipelines: Annotated[object, BeforeValidator(_pipelines)] = None
 
 
 SHARE = Section(
+    name="name",
     known=tuple(ShareIn.model_fields),
     aliases={"comment": "description"},
     explanations={"name": " (the share name)"},
 )
 
 
+def share_assets(share: Outcome[ShareIn], key: str) -> list[Outcome[AssetIn]] | None:
+    """An asset list of a read share (None when absent or in error)."""
+    assets: list[Outcome[AssetIn]] | None = share.values.get(key)
+    return assets
+
+
+def share_pipelines(share: Outcome[ShareIn]) -> list[Outcome[PipelineIn]]:
+    """The pipelines of a read share that are mappings."""
+    pipelines: list[Outcome[PipelineIn]] = share.values.get("pipelines") or []
+    return pipelines
+
+
+def share_delta(share: Outcome[ShareIn]) -> Outcome[DeltaShareIn] | None:
+    """The delta_share of a read share."""
+    delta: Outcome[DeltaShareIn] | None = share.values.get("delta_share")
+    return delta
+
+
+def grants(share: Outcome[ShareIn], key: str) -> list[Located] | None:
+    """The names of a valid grant list with the path and position of their first occurrence."""
+    if share.values.get(key) is None:
+        return None
+    result: list[Located] = []
+    list_path = share.path_of(key)
+    for index, node in enumerate(list_items(share.index.nodes[list_path]) or []):
+        value = item_text(node, "").lower()
+        if value and all(name.value != value for name in result):
+            result.append(Located(value, f"{list_path}[{index}]", node.pos))
+    return result
+
+
 # ------------------------------------------------------------------------------------------ DELETE shape
 # docs/SHAREPACK.md §10.2: only names are read; the other fields of an entry are warned about (`ignored_in_delete`) and left.
+
+
+def _item_name(ctx: Context, item: Entry, what: str, *, lower: bool = True) -> Located | None:
+    """A list item that is a name (rule N); None when blank or reported."""
+    try:
+        written = item_text(item.node, f"a {what} name", names=True)
+    except PydanticCustomError as exc:
+        report(ctx, exc, item.path, item.node)
+        return None
+    if not written:
+        return None
+    problem = name_problem(written)
+    if problem:
+        message = f'"{written}" is not a valid name: {problem}.'
+        ctx.error("name_invalid", item.path, message, item.pos, input_value=written)
+        return None
+    return Located(written.lower() if lower else written, item.path, item.pos)
+
+
+def _ref[M: BaseModel](
+    ctx: Context, item: Entry, what: str, model: type[M], section: Section, *, lower: bool = True
+) -> Outcome[M] | None:
+    """An entry of the DELETE shape: a name, or a mapping of which only the name is read."""
+    if isinstance(item.node, RawMap):
+        return run(ctx, model, section, item.node, item.path)
+    found = _item_name(ctx, item, what, lower=lower)
+    if found is None:
+        return None
+    ctx.remember(item.path, item.pos)
+    return Outcome.scalar({}, found)
+
+
+def _pipeline_names(node: object, info: ValidationInfo) -> list[Located] | None:
+    """The names of the pipelines a deleted share is expected to have (a repeated name warns)."""
+    found = entries(info, node, "pipelines")
+    if found is None:
+        return None
+    ctx: Context = info.context["ctx"]  # type: ignore[index]
+    result: list[Located] = []
+    for item in found:
+        read = _ref(ctx, item, "pipeline", PipelineRefIn, PIPELINE_REF, lower=False)
+        name = read.name if read is not None else None
+        if name is None:
+            continue
+        if any(earlier.value.lower() == name.value.lower() for earlier in result):
+            message = f'pipeline "{name.value}" is listed twice.'
+            ctx.warning("duplicate_entry", name.path, message, name.pos)
+            continue
+        result.append(name)
+    return result
 
 
 class RecipientRefIn(_Input):
@@ -910,10 +1351,11 @@ class PipelineRefIn(_Input):
 
 
 class ShareRefIn(_Input):
-    """A share with the names of the pipelines expected to be removed (names or mappings, read afterwards)."""
+    """A share with the names of the pipelines expected to be removed (names or mappings of which only
+    `name_prefix` is read)."""
 
     name: Annotated[str, BeforeValidator(name())]
-    pipelines: Entries = None
+    pipelines: Annotated[object, BeforeValidator(_pipeline_names)] = None
 
 
 RECIPIENT_REF = replace(RECIPIENT, ignored=RECIPIENT.known[1:])
@@ -926,21 +1368,54 @@ SHARE_REF = replace(
 # ------------------------------------------------------------------------------------------ document
 
 
-def _metadata(node: object) -> RawMap:
-    """The metadata mapping, read afterwards (`MetadataIn`)."""
+def _metadata(node: object, info: ValidationInfo) -> Outcome[MetadataIn]:
+    """The metadata mapping, a nested `MetadataIn`."""
     if isinstance(node, RawMap):
-        return node
+        context = {"allow_local_urls": info.context["allow_local_urls"]}  # type: ignore[index]
+        return nested(info, MetadataIn, METADATA, node, ("metadata",), context)
     if isinstance(node, RawScalar) and node.is_null:
         raise issue("empty_value", "must not be empty.")
     raise issue("type_mismatch", "expected a mapping of metadata fields.")
 
 
-class DocumentIn(_Input):
-    """The document root: the metadata mapping and the recipient and share lists (each read afterwards)."""
+def _delete(info: ValidationInfo) -> bool:
+    metadata = info.data.get("metadata")
+    return metadata is not None and metadata.values.get("strategy") == "DELETE"
 
-    metadata: Annotated[RawMap, BeforeValidator(_metadata)]
-    recipient: Entries = None
-    share: Entries = None
+
+def _entries_of[M: BaseModel, R: BaseModel](
+    node: object,
+    info: ValidationInfo,
+    full: tuple[type[M], Section],
+    ref: tuple[type[R], Section],
+) -> list[Outcome[Any]] | None:
+    """The entries of the document list being validated: `full` sections, or in the DELETE shape names or `ref`
+    sections."""
+    what = str(info.field_name)
+    if not _delete(info):
+        return mappings(info, node, what, *full)
+    ctx: Context = info.context["ctx"]  # type: ignore[index]
+    found = entries(info, node, what)
+    refs = [_ref(ctx, item, what, *ref) for item in found or []]
+    return None if found is None else [read for read in refs if read is not None]
+
+
+def _recipients(node: object, info: ValidationInfo) -> list[Outcome[Any]] | None:
+    """The recipients: `RecipientIn`s, or in the DELETE shape names or `RecipientRefIn`s."""
+    return _entries_of(node, info, (RecipientIn, RECIPIENT), (RecipientRefIn, RECIPIENT_REF))
+
+
+def _shares(node: object, info: ValidationInfo) -> list[Outcome[Any]] | None:
+    """The shares: `ShareIn`s, or in the DELETE shape names or `ShareRefIn`s."""
+    return _entries_of(node, info, (ShareIn, SHARE), (ShareRefIn, SHARE_REF))
+
+
+class DocumentIn(_Input):
+    """The document root: the metadata mapping and the recipient and share lists, all nested."""
+
+    metadata: Annotated[object, BeforeValidator(_metadata)]
+    recipient: Annotated[object, BeforeValidator(_recipients)] = None
+    share: Annotated[object, BeforeValidator(_shares)] = None
 
 
 DOCUMENT = Section(known=tuple(DocumentIn.model_fields))

@@ -8,6 +8,14 @@ turns pydantic's errors into issues: the error location becomes the model path (
 `PathIndex` gives its YAML line/column or Excel cell. Warnings have no place in a pydantic error, so validators
 hand them to `warn` (through the validation context) with their location relative to the section.
 
+Sections nest: a field validator reads a nested mapping (a share's pipelines, a pipeline's schedule) with
+`nested`, which runs `run` on it at its own path, so each section keeps its known fields, aliases and
+explanations; the outer field then fails with `reported()` when the nested section had errors. Rules across the
+fields of one section (the D2D/D2O rules, defaults depending on other fields) are wrap model validators
+(`with_rules`), which still see the fields that validated when others did not. An `Outcome` is what a section
+read gives the cross-reference checks (`crossref`) and the assembly: the model, the fields that validated, those
+that did not, and where each field was written.
+
 The validators read located scalars rather than plain Python values, since a located scalar knows whether an
 Excel cell was typed (a TRUE/FALSE or date cell is not text), which plain Python values cannot say.
 """
@@ -19,10 +27,16 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
-from dbrx_api.workflow.models.issues import SourcePos
+from dbrx_api.workflow.models.issues import IssueCollector, SourcePos
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq, split_list_text
 from dbrx_api.workflow.models.suggest import closest
 from dbrx_api.workflow.validators.fields import (
@@ -33,7 +47,75 @@ from dbrx_api.workflow.validators.fields import (
     check_principal,
     check_text,
 )
-from dbrx_api.workflow.validators.reader import Context, child, describe
+
+
+def child(path: str, key: str) -> str:
+    """`path.key`, or `key` at the root."""
+    return f"{path}.{key}" if path else key
+
+
+def describe(node: RawNode) -> str:
+    """A short description of what a node is, for type-mismatch messages."""
+    if isinstance(node, RawMap):
+        return "a mapping"
+    if isinstance(node, RawSeq):
+        return "a list"
+    if node.kind == "bool" and not node.verbatim:
+        return "a TRUE/FALSE cell"
+    if node.kind == "date" and not node.verbatim:
+        return "a date cell"
+    return f'"{node.text.strip()[:60]}"'
+
+
+def where(path: str, pos: SourcePos) -> str:
+    """`path (line 12)` or `path (sheet!A2)`, used inside messages that point at another entry."""
+    if pos.sheet is not None and pos.row is not None:
+        return f"{path} ({pos.sheet} row {pos.row})"
+    if pos.line is not None:
+        return f"{path} (line {pos.line})"
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One list item: its node, model path and position."""
+
+    node: RawNode
+    path: str
+    pos: SourcePos
+
+
+class Context:
+    """State shared by the readers of one document."""
+
+    def __init__(self, issues: IssueCollector) -> None:
+        self.issues = issues
+        self.positions: dict[str, SourcePos] = {}
+
+    def remember(self, path: str, pos: SourcePos) -> None:
+        """Record where a model path sits in the file (for later, e.g. live, issues)."""
+        self.positions.setdefault(path, pos)
+
+    def error(self, code: str, path: str, msg: str, pos: SourcePos, **extra: Any) -> None:
+        """Record an error (`extra`: the `input_value` and `hint` of `IssueCollector.error`)."""
+        self.issues.error(code, path, msg, pos, **extra)
+
+    def warning(self, code: str, path: str, msg: str, pos: SourcePos, **extra: Any) -> None:
+        """Record a warning (`extra` as for `error`)."""
+        self.issues.warning(code, path, msg, pos, **extra)
+
+    def sweep(self, node: RawNode, path: str) -> None:
+        """Report unreadable cells (formulas, error values) inside a subtree that is otherwise not read."""
+        if isinstance(node, RawScalar):
+            if node.kind == "invalid" and node.problem is not None:
+                self.error(node.problem[0], path, node.problem[1], node.pos, input_value=node.text)
+        elif isinstance(node, RawSeq):
+            for index, item in enumerate(node.items):
+                self.sweep(item, f"{path}[{index}]")
+        else:
+            for key, entry in node.entries.items():
+                self.sweep(entry.value, child(path, key))
+
 
 Loc = tuple[str | int, ...]
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -433,6 +515,9 @@ class PathIndex:
         return self.nodes[current].pos if current in self.nodes else self.nodes[base].pos
 
 
+EMPTY_INDEX = PathIndex()  # the index of an outcome that keeps none (never added to)
+
+
 def path_of(base: str, loc: Loc) -> str:
     """The model path of a pydantic error location under `base`."""
     path = base
@@ -451,34 +536,220 @@ class Section:
     deprecated: tuple[str, ...] = ()
     # fields (and their aliases) warned about and not read: the DELETE shape
     ignored: tuple[str, ...] = ()
+    # the field naming the entry (for duplicate names and the locator)
+    name: str | None = None
+
+
+@dataclass(slots=True)
+class Located:
+    """A canonical value with the model path and file position it was read from."""
+
+    value: str
+    path: str
+    pos: SourcePos
 
 
 @dataclass(slots=True)
 class Outcome[M: BaseModel]:
-    """A validated section: the model (None after an error), the fields that did validate, those that did not,
-    and the index of the section's paths."""
+    """A validated section at `path` (its mapping at `pos`): the model (None after an error), the fields that did
+    validate, those that did not, the index of the section's paths, and the entry's name when it has one."""
 
     model: M | None
     values: dict[str, Any]
     bad: set[str]
     index: PathIndex
     aliases: Mapping[str, str]
+    path: str
+    pos: SourcePos
+    name: Located | None = None
 
-    def path_of(self, base: str, key: str) -> str:
+    @classmethod
+    def scalar(cls, values: dict[str, Any], at: Located) -> Outcome[M]:
+        """An entry written as one scalar (an asset or, in the DELETE shape, a name alone), read to `values`."""
+        return cls(None, values, set(), PathIndex(), {}, at.path, at.pos, at)
+
+    def path_of(self, key: str) -> str:
         """Model path of a field as written (the alias, when one was used)."""
         written = next(
-            (k for k in self.index.written.get(base, ()) if self.aliases.get(k, k) == key), key
+            (k for k in self.index.written.get(self.path, ()) if self.aliases.get(k, k) == key), key
         )
-        return child(base, written)
+        return child(self.path, written)
 
-    def pos_of(self, base: str, key: str) -> SourcePos:
+    def pos_of(self, key: str) -> SourcePos:
         """Position of a field's value, or of the entry when the field is absent."""
-        return self.index.pos(self.path_of(base, key), base)
+        return self.index.pos(self.path_of(key), self.path)
 
-    def has(self, base: str, key: str) -> bool:
+    def located(self, key: str) -> Located | None:
+        """A field that validated to a non-empty text, with its model path and position."""
+        value = self.values.get(key)
+        if not value:
+            return None
+        return Located(value, self.path_of(key), self.pos_of(key))
+
+
+REPORTED = "reported"
+
+
+def reported() -> PydanticCustomError:
+    """Fails a field whose own issues were already reported (a nested section read by `nested`)."""
+    return issue(REPORTED, "")
+
+
+def nested[M: BaseModel](
+    info: ValidationInfo,
+    model: type[M],
+    section: Section,
+    node: RawMap,
+    loc: Loc,
+    context: dict[str, Any] | None = None,
+) -> Outcome[M]:
+    """Validate a nested section (`node` at `loc` relative to the section being validated) with `run`: its
+    issues are reported at once, with the nested section's own known fields, aliases and explanations."""
+    outer: dict[str, Any] = info.context  # type: ignore[assignment]
+    return run(outer["ctx"], model, section, node, path_of(outer["base"], loc), context)
+
+
+def entries(info: ValidationInfo, node: object, key: str) -> list[Item] | None:
+    """The items of the list field `key` being validated, with their model paths and positions (None when null)."""
+    items = list_items(node)
+    if items is None:
+        return None
+    list_path = path_of(info.context["base"], (key,))  # type: ignore[index]
+    return [Item(item, f"{list_path}[{index}]", item.pos) for index, item in enumerate(items)]
+
+
+def mappings[M: BaseModel](
+    info: ValidationInfo,
+    node: object,
+    what: str,
+    model: type[M],
+    section: Section,
+    *,
+    bad: bool = False,
+) -> list[Outcome[M]] | None:
+    """The entries of the list field being validated, each a mapping read as a nested `model`; an entry that is
+    no mapping is reported (and with `bad`, marks the list bad while the other entries are kept)."""
+    key = str(info.field_name)
+    found = entries(info, node, key)
+    if found is None:
+        return None
+    context: dict[str, Any] = info.context  # type: ignore[assignment]
+    ctx: Context = context["ctx"]
+    result: list[Outcome[M]] = []
+    for item in found:
+        if isinstance(item.node, RawMap):
+            result.append(run(ctx, model, section, item.node, item.path))
+            continue
+        ctx.error(
+            "type_mismatch",
+            item.path,
+            f"expected a {what} entry (a mapping with name, ...), got {describe(item.node)}.",
+            item.pos,
+        )
+        ctx.sweep(item.node, item.path)
+        if bad:
+            context["bad"].add(key)
+    return result
+
+
+def report_at(info: ValidationInfo, exc: PydanticCustomError, loc: Loc, node: RawNode) -> None:
+    """Report `exc` at `loc` (relative to the section being validated) and `node`, for an error deeper than the
+    field that finds it (the field then fails with `reported()`)."""
+    context: dict[str, Any] = info.context  # type: ignore[assignment]
+    report(context["ctx"], exc, path_of(context["base"], loc), node)
+
+
+@dataclass(slots=True)
+class Rules:
+    """What a model's cross-field rules see: the entries as written, the fields that validated, those that did
+    not (`bad`), and where the section is; `fail` adds an error, raised with pydantic's own."""
+
+    data: Mapping[str, object]
+    values: dict[str, Any]
+    bad: set[str]
+    base: str
+    context: dict[str, Any]
+    errors: list[InitErrorDetails] = field(default_factory=list)
+    changed: dict[str, Any] = field(default_factory=dict)
+
+    def has(self, key: str) -> bool:
         """The field is written with a non-null value (valid or not)."""
-        node = self.index.nodes.get(self.path_of(base, key))
+        node = self.data.get(key)
         return node is not None and not (isinstance(node, RawScalar) and node.is_null)
+
+    def fail(self, loc: Loc, code: str, msg: str, *, input_value: object = None) -> None:
+        """An error at `loc` (relative to the section; `()` is the section itself)."""
+        self.errors.append(
+            InitErrorDetails(type=issue(code, msg, input_value=input_value), loc=loc, input=None)
+        )
+
+    def warn(self, code: str, loc: Loc, msg: str, **kwargs: Any) -> None:
+        """A warning at `loc` (relative to the section)."""
+        self.context["warn"](code, loc, msg, **kwargs)
+
+    def set(self, key: str, value: object) -> None:
+        """Give a field the value a rule decides (a default depending on other fields); the model gets it too."""
+        self.values[key] = value
+        self.changed[key] = value
+
+
+def with_rules[M: BaseModel](
+    data: object,
+    handler: Callable[[object], M],
+    info: ValidationInfo,
+    rules: Callable[[Rules], None],
+) -> M:
+    """Body of a wrap model validator: validate the fields, then apply `rules` even when some fields failed (a
+    rule checks only the fields that validated), and raise pydantic's errors and the rules' together."""
+    try:
+        result: M | None = handler(data)
+        errors: list[InitErrorDetails] = []
+    except ValidationError as exc:
+        result = None
+        errors = [_again(error) for error in exc.errors(include_url=False)]
+    context: dict[str, Any] = info.context  # type: ignore[assignment]
+    found = Rules(
+        data if isinstance(data, dict) else {},
+        context["values"],
+        {str(error["loc"][0]) for error in errors if error["loc"]} if errors else set(),
+        context["base"],
+        context,
+    )
+    rules(found)
+    if errors or found.errors:
+        raise ValidationError.from_exception_data("rules", [*errors, *found.errors])
+    assert result is not None  # noqa: S101 - no error means the handler returned
+    for key, value in found.changed.items():
+        setattr(result, key, value)
+    return result
+
+
+def model_rules(rules: Callable[[Rules], None]) -> Any:
+    """The wrap model validator of a section whose fields obey `rules` (see `with_rules`)."""
+
+    def validate(
+        cls: type[BaseModel],  # noqa: ARG001 - named `cls`, pydantic makes it a classmethod
+        data: object,
+        handler: ValidatorFunctionWrapHandler,
+        info: ValidationInfo,
+    ) -> BaseModel:
+        model: BaseModel = with_rules(data, handler, info, rules)
+        return model
+
+    return model_validator(mode="wrap")(validate)
+
+
+def _again(error: ErrorDetails) -> InitErrorDetails:
+    """A caught pydantic error, to be raised again."""
+    extra = error.get("ctx") or {}
+    if "msg" in extra:
+        return InitErrorDetails(
+            type=PydanticCustomError(error["type"], "{msg}", extra), loc=error["loc"], input=None
+        )
+    details = InitErrorDetails(type=error["type"], loc=error["loc"], input=error["input"])
+    if extra:
+        details["ctx"] = extra
+    return details
 
 
 def run[M: BaseModel](
@@ -490,7 +761,7 @@ def run[M: BaseModel](
     context: dict[str, Any] | None = None,
 ) -> Outcome[M]:
     """Validate `node` against `model`; report every error and warning at its path and position."""
-    context = {**(context or {}), "values": {}}
+    context = {**(context or {}), "values": {}, "ctx": ctx, "base": base}
     ignored = [key for key in node.entries if section.aliases.get(key, key) in section.ignored]
     data = _resolve_aliases(node, section.aliases, ignored)
     # the second of two equal aliases, deprecated and ignored keys are not remembered
@@ -532,6 +803,7 @@ def run[M: BaseModel](
     index.written[base] = tuple(data)
     context["warn"] = report_warning
     bad: set[str] = set()
+    context["bad"] = bad  # a validator may mark its field bad while keeping its value
     try:
         result: M | None = model.model_validate(data, context=context)
     except ValidationError as exc:
@@ -540,7 +812,10 @@ def run[M: BaseModel](
             _report_error(ctx, index, section, base, error)
             if error["loc"] and error["type"] != "extra_forbidden":
                 bad.add(section.aliases.get(str(error["loc"][0]), str(error["loc"][0])))
-    return Outcome(result, context["values"], bad, index, section.aliases)
+    outcome = Outcome(result, context["values"], bad, index, section.aliases, base, node.pos)
+    if section.name is not None:
+        outcome.name = outcome.located(section.name)
+    return outcome
 
 
 def _resolve_aliases(
@@ -593,6 +868,8 @@ def _report_error(
             hint=suggestion,
         )
         ctx.sweep(index.nodes[path], path)
+    elif kind == REPORTED:
+        pass
     elif "at_key" in extra:
         ctx.error(kind, base, extra["msg"], index.keys[child(base, extra["at_key"])])
     elif "msg" in extra:

@@ -18,16 +18,23 @@ from dbrx_api.workflow.models.pack import (
     ShareRef,
 )
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq, split_list_text
-from dbrx_api.workflow.validators.crossref import check_document
-from dbrx_api.workflow.validators.locator import PackLocator
-from dbrx_api.workflow.validators.reader import Context
-from dbrx_api.workflow.validators.structure import (
-    ASSET_LISTS,
-    GRANT_LISTS,
-    DocumentDraft,
-    ShareDraft,
-    read_document,
+from dbrx_api.workflow.validators.crossref import check_document, document_parts, is_delete
+from dbrx_api.workflow.validators.inputs import (
+    DOCUMENT,
+    DocumentIn,
+    ShareIn,
+    asset_data,
+    asset_of,
+    grants,
+    share_assets,
+    share_delta,
+    share_pipelines,
 )
+from dbrx_api.workflow.validators.lenient import Context, Located, Outcome, run
+from dbrx_api.workflow.validators.locator import PackLocator
+
+ASSET_LISTS = ("share_assets", "share_assets_to_add", "share_assets_to_remove")
+GRANT_LISTS = ("recipients", "recipients_to_add", "recipients_to_remove")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +63,12 @@ def validate_document(
         allow_local_urls: accept `http://127.0.0.1:<port>` workspace URLs (environment `local`).
     """
     collector = issues or IssueCollector()
-    ctx = Context(collector, allow_local_urls=allow_local_urls)
-    draft = read_document(ctx, root)
-    check_document(ctx, draft)
+    ctx = Context(collector)
+    doc = run(ctx, DocumentIn, DOCUMENT, root, "", {"allow_local_urls": allow_local_urls})
+    check_document(ctx, doc)
     _refuse_placeholders(collector, root)
-    locator = _locator(ctx, draft)
-    model = None if collector.has_errors else assemble(draft)
+    locator = _locator(ctx, doc)
+    model = None if collector.has_errors else assemble(doc)
     return ValidationResult(
         model=model, errors=collector.errors(), warnings=collector.warnings(), locator=locator
     )
@@ -115,72 +122,81 @@ def _refuse_placeholders(collector: IssueCollector, root: RawMap) -> None:
         )
 
 
-def _locator(ctx: Context, draft: DocumentDraft) -> PackLocator:
+def _locator(ctx: Context, doc: Outcome[DocumentIn]) -> PackLocator:
     locator = PackLocator(positions=dict(ctx.positions))
-    for recipient in draft.recipients:
+    _, recipients, shares = document_parts(doc)
+    for recipient in recipients:
         if recipient.name is not None:
             locator.recipients.setdefault(recipient.name.value, recipient.path)
             locator.positions.setdefault(recipient.path, recipient.pos)
-    for share in draft.shares:
+    for share in shares:
         if share.name is None:
             continue
         name = share.name.value
         locator.shares.setdefault(name, share.path)
         locator.positions.setdefault(share.path, share.pos)
-        for list_key, assets in share.assets.items():
-            for asset in assets:
-                locator.assets.setdefault((name, list_key, asset.asset.name), asset.path)
+        if is_delete(doc):
+            continue
+        for list_key in ASSET_LISTS:
+            for asset in share_assets(share, list_key) or []:
+                locator.assets.setdefault((name, list_key, asset_of(asset).name), asset.path)
                 locator.positions.setdefault(asset.path, asset.pos)
-        for list_key, grants in share.grants.items():
-            for grant in grants:
+        for list_key in GRANT_LISTS:
+            for grant in grants(share, list_key) or []:
                 locator.grants.setdefault((name, list_key, grant.value), grant.path)
                 locator.positions.setdefault(grant.path, grant.pos)
-        for pipeline in share.pipelines or []:
+        for pipeline in share_pipelines(share):
             if pipeline.name is not None:
                 locator.pipelines.setdefault(pipeline.name.value.lower(), pipeline.path)
                 locator.positions.setdefault(pipeline.path, pipeline.pos)
     return locator
 
 
-def _clean(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}
+def _dump(read: Outcome[Any]) -> dict[str, Any]:
+    """The values of an error-free section (those of its model, without a serialisation round)."""
+    return {key: value for key, value in read.values.items() if value is not None}
 
 
-def assemble(draft: DocumentDraft) -> AnySharePack:
-    """Build the canonical model from error-free drafts (sorting happens in the models)."""
-    assert draft.metadata is not None  # noqa: S101 - a missing metadata mapping is an error
-    metadata = Metadata.model_validate(draft.metadata.values)
-    if draft.delete:
+def assemble(doc: Outcome[DocumentIn]) -> AnySharePack:
+    """Build the canonical model from an error-free read document (sorting happens in the models)."""
+    metadata_read, recipients, shares = document_parts(doc)
+    assert metadata_read is not None  # noqa: S101 - a missing metadata mapping is an error
+    metadata = Metadata.model_validate(_dump(metadata_read))
+    if is_delete(doc):
         return DeleteSharePack(
             metadata=metadata,
-            recipient=[
-                RecipientRef(name=r.name.value) for r in draft.recipients if r.name is not None
-            ],
-            share=[_share_ref(share) for share in draft.shares],
+            recipient=[RecipientRef(name=r.name.value) for r in recipients if r.name is not None],
+            share=[_share_ref(share) for share in shares],
         )
     return SharePack(
         metadata=metadata,
-        recipient=[Recipient.model_validate(_clean(r.values)) for r in draft.recipients],
-        share=[Share.model_validate(_share_values(share)) for share in draft.shares],
+        recipient=[Recipient.model_validate(_dump(r)) for r in recipients],
+        share=[Share.model_validate(_share_values(share)) for share in shares],
     )
 
 
-def _share_ref(share: ShareDraft) -> ShareRef:
+def _share_ref(share: Outcome[Any]) -> ShareRef:
     assert share.name is not None  # noqa: S101
-    pipelines = [p.value for p in share.pipeline_names] if share.pipeline_names else None
-    return ShareRef(name=share.name.value, pipelines=pipelines)
+    names: list[Located] | None = share.values.get("pipelines")
+    return ShareRef(name=share.name.value, pipelines=[p.value for p in names] if names else None)
 
 
-def _share_values(share: ShareDraft) -> dict[str, Any]:
-    values = dict(share.values)
+def _share_values(share: Outcome[ShareIn]) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "name": share.values["name"],
+        "description": share.values.get("description"),
+    }
     for key in ASSET_LISTS:
-        if key in share.assets:
-            values[key] = [asset.data for asset in share.assets[key]]
+        assets = share_assets(share, key)
+        if assets is not None:
+            values[key] = [asset_data(asset) for asset in assets]
     for key in GRANT_LISTS:
-        if key in share.grants:
-            values[key] = [name.value for name in share.grants[key]]
-    if share.delta_share is not None:
-        values["delta_share"] = _clean(share.delta_share.data)
-    if share.pipelines:
-        values["pipelines"] = [_clean(pipeline.data) for pipeline in share.pipelines]
-    return _clean(values)
+        names = grants(share, key)
+        if names is not None:
+            values[key] = [name.value for name in names]
+    delta = share_delta(share)
+    if delta is not None:
+        values["delta_share"] = _dump(delta)
+    if share_pipelines(share):
+        values["pipelines"] = [_dump(pipeline) for pipeline in share_pipelines(share)]
+    return {key: value for key, value in values.items() if value is not None}
