@@ -6,6 +6,7 @@ The API lifespan (in-process mode) and `python -m dbrx_api.workflow.worker` both
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass, field
 from threading import Event
@@ -37,20 +38,24 @@ class WorkflowRuntime:
 
     def handle(self, share_pack_id: UUID, version: int, cancel: Event) -> Outcome:
         """The consumer's handler: provision one stored version."""
-        # Imported on first use: API processes that leave consuming to external workers never load it.
+        # Imported here so that API processes that leave consuming to external workers never load it; a process
+        # that consumes has loaded it in `start_workers`.
         from dbrx_api.workflow.orchestrator.provision import run_provisioning
 
         return run_provisioning(self.context, share_pack_id, version, cancel)
 
     def sweep_token_rotations(self, performed_by: str) -> object:
         """The sweeper's token rotation sweep (docs/WORKFLOW.md §9.6) on this process's context."""
-        # Imported on first use, like the provisioning flow above.
         from dbrx_api.workflow.token_rotation import sweep_token_rotations
 
         return sweep_token_rotations(self.context, performed_by=performed_by)
 
     def start_workers(self, concurrency: int) -> None:
-        """Start `concurrency` consumer threads and the sweeper."""
+        """Load the provisioning flow, then start `concurrency` consumer threads and the sweeper."""
+        # Loaded before the first message rather than by it: the imports cost about half a second of CPU, which
+        # the first pack (and, on a shared machine, every other worker's packs) would otherwise wait for.
+        importlib.import_module("dbrx_api.workflow.orchestrator.provision")
+        importlib.import_module("dbrx_api.workflow.token_rotation")
         settings = self.context.settings.workflow
         self.consumer = Consumer(
             pool=self.context.pool,
