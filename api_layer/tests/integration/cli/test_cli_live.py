@@ -21,7 +21,7 @@ import pytest
 from dbrx_api.main import create_app
 from dbrx_api.settings import Settings, deep_merge
 from dbrx_api.version import __version__
-from fixtures.api import align_emulator_clock
+from fixtures.api import align_emulator_clock, share_table_by_hand
 from fixtures.live_server import LiveServer, free_port
 
 pytestmark = pytest.mark.integration
@@ -346,31 +346,7 @@ def test_tokens_exits_1_when_a_token_expires_inside_the_window(
 def test_access_lists_who_reads_what_writes_csv_and_guards_a_table_in_ci(
     sharing_service: LiveServer, emu: Any, emu_client: Any, tmp_path: Path
 ) -> None:
-    from databricks.sdk.service.sharing import (
-        AuthenticationType,
-        PermissionsChange,
-        SharedDataObject,
-        SharedDataObjectDataObjectType,
-        SharedDataObjectUpdate,
-        SharedDataObjectUpdateAction,
-    )
-
-    emu_client.shares.create("cli_access")
-    emu_client.shares.update(
-        "cli_access",
-        updates=[
-            SharedDataObjectUpdate(
-                action=SharedDataObjectUpdateAction.ADD,
-                data_object=SharedDataObject(
-                    name="main.sales.orders", data_object_type=SharedDataObjectDataObjectType.TABLE
-                ),
-            )
-        ],
-    )
-    emu_client.recipients.create("acme", AuthenticationType.TOKEN)
-    emu_client.shares.update_permissions(
-        "cli_access", changes=[PermissionsChange(principal="acme", add=["SELECT"])]
-    )
+    share_table_by_hand(emu_client, "cli_access", "main.sales.orders", "acme")
     env = {"DELTASHARE_WORKSPACE_URL": str(emu.url)}
     target = tmp_path / "access.csv"
 

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from dbrx_api.dbrx_auth import console_signin
 from dbrx_api.dbrx_auth.principal import Principal
 from dbrx_api.routes.console import CONSOLE_CSP, CSRF_COOKIE
+from fixtures.api import share_table_by_hand
 from fixtures.orchestrator import sample_pack
 from fixtures.tokens import TokenFactory
 
@@ -176,33 +177,9 @@ def test_unknown_pack_is_an_error_page(
 def test_the_access_page_and_its_csv_apply_the_same_filters_as_the_api(
     workflow_api: Callable[..., TestClient], token_factory: TokenFactory, emu: Any
 ) -> None:
-    from databricks.sdk.service.sharing import (
-        AuthenticationType,
-        PermissionsChange,
-        SharedDataObject,
-        SharedDataObjectDataObjectType,
-        SharedDataObjectUpdate,
-        SharedDataObjectUpdateAction,
-    )
-
     ws = emu.workspace_client()
-    for share, table in (("sales_s", "main.sales.orders"), ("cust_s", "main.sales.customers")):
-        ws.shares.create(share)
-        ws.shares.update(
-            share,
-            updates=[
-                SharedDataObjectUpdate(
-                    action=SharedDataObjectUpdateAction.ADD,
-                    data_object=SharedDataObject(
-                        name=table, data_object_type=SharedDataObjectDataObjectType.TABLE
-                    ),
-                )
-            ],
-        )
-        ws.recipients.create(f"{share}_r", AuthenticationType.TOKEN)
-        ws.shares.update_permissions(
-            share, changes=[PermissionsChange(principal=f"{share}_r", add=["SELECT"])]
-        )
+    share_table_by_hand(ws, "sales_s", "main.sales.orders", "sales_s_r")
+    share_table_by_hand(ws, "cust_s", "main.sales.customers", "cust_s_r")
     client = workflow_api(auth=True)
     john = bearer(token_factory, JOHN, "john.smith@example.com", "DeltaShare.Reader")
     query = {"workspace": emu.url, "object": "main.sales.orders"}
