@@ -308,7 +308,7 @@ def deletion(
     target = f"{row.target_catalog}.{row.target_schema}.{row.target_table}"
     return Action(
         RESOURCE_TYPE,
-        str(row.pipeline_name),
+        row.pipeline_name,
         Verb.DELETE,
         DeleteWork(row, reason),
         order=ORDER["delete"],
@@ -411,7 +411,7 @@ def _plan_deletions(graph: GraphBuilder) -> None:
         for key, row in sorted(recorded.pipelines.items()):
             if key in listed or not recorded.created(row) or row.share_name != share.name:
                 continue
-            source = str(row.source_table or "").lower()
+            source = row.source_table.lower()
             if share.share_assets is None and source not in removed:
                 continue
             reason = (
@@ -576,10 +576,10 @@ def run_dropped(ctx: RunContext, action: AnyAction) -> StepResult:
     pipeline_id = row.databricks_pipeline_id
     if pipeline_id:
         sdk_delete_pipeline(
-            ctx.workspace.client, str(row.pipeline_name), str(pipeline_id), missing_ok=True
+            ctx.workspace.client, row.pipeline_name, str(pipeline_id), missing_ok=True
         )
         calls += 1
-    write = ctx.deletion_write(pipelines.soft_delete, str(row.pipeline_name))
+    write = ctx.deletion_write(pipelines.soft_delete, row.pipeline_name)
     return StepResult(
         StepOutcome.SUCCEEDED,
         calls=calls,
@@ -608,7 +608,7 @@ def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
     """
     work: DeleteWork = action.work
     row = work.row
-    name = str(row.pipeline_name)
+    name = row.pipeline_name
     ws = ctx.workspace.client
     pipeline_id = str(row.databricks_pipeline_id or "")
 
@@ -718,7 +718,7 @@ class PipelineKind:
     def drift_target(self, row: PipelineRecord, settings: Settings) -> tuple[str, str] | None:
         """A pipeline is read by its recorded id (an empty id reads as missing)."""
         del settings
-        return str(row.pipeline_name), str(row.databricks_pipeline_id or "")
+        return row.pipeline_name, str(row.databricks_pipeline_id or "")
 
 
 PIPELINE = PipelineKind()

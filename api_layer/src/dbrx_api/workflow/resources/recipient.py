@@ -454,7 +454,7 @@ def drift_differences(
     found: list[dict[str, Any]] = []
     if row.databricks_recipient_id and live.id != row.databricks_recipient_id:
         found.append({"field": "id", "recorded": row.databricks_recipient_id, "live": live.id})
-    name = str(row.recipient_name)
+    name = row.recipient_name
     spec = next((r for r in pack.recipient if r.name == name), None) if pack else None
     recorded = recorded_fields(row, spec)
     change = recipient_change(recorded, live)
@@ -905,7 +905,7 @@ class RecipientKind:
     def drift_target(self, row: RecipientRecord, settings: Settings) -> tuple[str, str] | None:
         """A recipient is read by its name."""
         del settings
-        name = str(row.recipient_name)
+        name = row.recipient_name
         return name, name
 
 

@@ -467,7 +467,7 @@ def drift_differences(
                     "live": change["from"],
                 }
             )
-    name = str(row.share_name)
+    name = row.share_name
     spec = next((s for s in pack.share if s.name == name), None) if pack else None
     if grants_managed(spec):
         difference = set_difference("recipients", row.recipients or [], live.grants())
@@ -806,7 +806,7 @@ class ShareKind:
     def drift_target(self, row: ShareRecord, settings: Settings) -> tuple[str, str] | None:
         """A share is read by its name."""
         del settings
-        name = str(row.share_name)
+        name = row.share_name
         return name, name
 
 
