@@ -18,7 +18,6 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
 
@@ -29,6 +28,7 @@ from dbrx_api.schemas.common import from_epoch_ms, to_epoch_ms
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import audit_trail, recipients, token_rotation_claims
+from dbrx_api.workflow.db.repositories.recipients import PolicyHolder, RecipientRecord
 from dbrx_api.workflow.orchestrator.prepare import counted_workspace
 from dbrx_api.workflow.resources.recipient import rotation_schedule
 
@@ -70,16 +70,17 @@ def sweep_token_rotations(ctx: WorkflowContext, *, performed_by: str) -> Rotatio
     """One rotation sweep over every recipient with a policy; `performed_by` names this worker in the claims."""
     report = RotationSweepReport()
     with transaction(ctx.pool) as conn:
-        rows = recipients.list_rotation_policies(conn)
-    for row in rows:
+        holders = recipients.list_rotation_policies(conn)
+    for holder in holders:
+        rec = holder.recipient
         report.checked += 1
-        where = f"{row['workspace_url']}/{row['recipient_name']}"
+        where = f"{rec.workspace_url}/{rec.recipient_name}"
         try:
-            outcome = _sweep_one(ctx, row, performed_by)
+            outcome = _sweep_one(ctx, holder, performed_by)
         except Exception:  # one recipient's failure never stops the sweep; the next sweep retries
             logger.exception(
                 "token rotation failed",
-                extra={"recipient": row["recipient_name"], "workspace_url": row["workspace_url"]},
+                extra={"recipient": rec.recipient_name, "workspace_url": rec.workspace_url},
             )
             outcome = "failed"
         getattr(report, outcome).append(where)
@@ -90,19 +91,19 @@ def sweep_token_rotations(ctx: WorkflowContext, *, performed_by: str) -> Rotatio
             # Names and the pack are not secrets; the token id stays out (the log redaction treats it as one).
             ctx.metrics.event(
                 title,
-                f"recipient {row['recipient_name']} in {row['workspace_url']}, share pack "
-                f"{row['share_pack_id']}: {outcome} under the pack's rotation policy",
+                f"recipient {rec.recipient_name} in {rec.workspace_url}, share pack "
+                f"{rec.share_pack_id}: {outcome} under the pack's rotation policy",
                 alert_type=alert_type,
                 tags={"result": outcome},
             )
     return report
 
 
-def _sweep_one(ctx: WorkflowContext, row: Mapping[str, Any], performed_by: str) -> str:
+def _sweep_one(ctx: WorkflowContext, holder: PolicyHolder, performed_by: str) -> str:
     """The outcome for one recipient: a field name of `RotationSweepReport`."""
-    name = str(row["recipient_name"])
-    url = str(row["workspace_url"])
-    log = {"recipient": name, "workspace_url": url, "share_pack_id": str(row["share_pack_id"])}
+    rec = holder.recipient
+    name, url = rec.recipient_name, rec.workspace_url
+    log = {"recipient": name, "workspace_url": url, "share_pack_id": str(rec.share_pack_id)}
     workspace = ctx.clients.resolve(url)
     counted = counted_workspace(
         ctx.clients.client_for(workspace),
@@ -117,16 +118,16 @@ def _sweep_one(ctx: WorkflowContext, row: Mapping[str, Any], performed_by: str) 
         logger.warning("token rotation: recorded recipient is gone", extra=log)
         return "skipped"
     read_ms = to_epoch_ms(ctx.clock()) or 0
-    recorded_id = row.get("databricks_recipient_id")
+    recorded_id = rec.databricks_recipient_id
     if recorded_id is not None and live.id != recorded_id:
         logger.warning("token rotation: the recipient was recreated outside the pack", extra=log)
         return "skipped"
-    if _settle_open_claims(ctx, row, live, read_ms, performed_by):
+    if _settle_open_claims(ctx, holder, live, read_ms, performed_by):
         return "already_rotated"  # the newest token is the one just recorded; the next sweep looks at it
-    schedule = rotation_schedule(row["token_rotation_policy"], live, read_ms)
+    schedule = rotation_schedule(holder.policy, live, read_ms)
     if schedule is None or not schedule.due or schedule.token_id is None:
         return "not_due"
-    if schedule.due_when_issued and _issued_by_the_policy(row, schedule.created_ms):
+    if schedule.due_when_issued and _issued_by_the_policy(rec, schedule.created_ms):
         # Rotating it would issue a token due at once again: a rotation every sweep, each one cutting the partner
         # off after the grace (docs/WORKFLOW.md §9.6). Said once per sweep until the policy or lifetime changes.
         logger.warning(
@@ -146,7 +147,7 @@ def _sweep_one(ctx: WorkflowContext, row: Mapping[str, Any], performed_by: str) 
             workspace_url=url,
             recipient_name=name,
             token_id=schedule.token_id,
-            share_pack_id=row["share_pack_id"],
+            share_pack_id=rec.share_pack_id,
             token_expires_at=from_epoch_ms(schedule.expires_ms),
             claimed_by=performed_by,
             lease_s=CLAIM_LEASE_S,
@@ -164,7 +165,7 @@ def _sweep_one(ctx: WorkflowContext, row: Mapping[str, Any], performed_by: str) 
         after_claim = [t for t in live.tokens or [] if (t.created_at or 0) >= first_claim_ms]
         if after_claim:
             newest = max(after_claim, key=lambda t: t.created_at or 0)
-            _record(ctx, row, keys, live, newest.id, "already_rotated", performed_by)
+            _record(ctx, holder, keys, live, newest.id, "already_rotated", performed_by)
             return "already_rotated"
     try:
         # Sent once through the counted workspace: a replay would rotate twice (dbrx_api.once).
@@ -186,7 +187,13 @@ def _sweep_one(ctx: WorkflowContext, row: Mapping[str, Any], performed_by: str) 
         raise
     newest_token = max(rotated.tokens or [], key=lambda t: t.created_at or 0, default=None)
     _record(
-        ctx, row, keys, rotated, newest_token.id if newest_token else None, "rotated", performed_by
+        ctx,
+        holder,
+        keys,
+        rotated,
+        newest_token.id if newest_token else None,
+        "rotated",
+        performed_by,
     )
     logger.info(
         "token rotated by policy",
@@ -195,10 +202,10 @@ def _sweep_one(ctx: WorkflowContext, row: Mapping[str, Any], performed_by: str) 
     return "rotated"
 
 
-def _issued_by_the_policy(row: Mapping[str, Any], token_created_ms: int) -> bool:
+def _issued_by_the_policy(rec: RecipientRecord, token_created_ms: int) -> bool:
     """Whether the token was issued by this policy's last recorded rotation (`token_rotated_at` is the new token's
     creation time, so a token created since then is that one)."""
-    rotated_at = row.get("token_rotated_at")
+    rotated_at = rec.token_rotated_at
     if rotated_at is None:
         return False
     return token_created_ms >= (to_epoch_ms(rotated_at) or 0) - 1000
@@ -206,14 +213,14 @@ def _issued_by_the_policy(row: Mapping[str, Any], token_created_ms: int) -> bool
 
 def _settle_open_claims(
     ctx: WorkflowContext,
-    row: Mapping[str, Any],
+    holder: PolicyHolder,
     live: SdkRecipientInfo,
     read_ms: int,
     performed_by: str,
 ) -> bool:
     """Record the rotations a crashed claimer made but did not record (docs/WORKFLOW.md §9.6 crash safety): an open claim whose lease
     expired, older than the read, and a token created at or after its first claim. True when one was recorded."""
-    url, name = str(row["workspace_url"]), str(row["recipient_name"])
+    url, name = holder.recipient.workspace_url, holder.recipient.recipient_name
     with transaction(ctx.pool) as conn:
         stale = token_rotation_claims.list_open(conn, url, name, lease_expired=True)
     settled = False
@@ -235,7 +242,7 @@ def _settle_open_claims(
         if taken is None:
             continue
         newest = max(after, key=lambda t: t.created_at or 0)
-        _record(ctx, row, keys, live, newest.id, "already_rotated", performed_by)
+        _record(ctx, holder, keys, live, newest.id, "already_rotated", performed_by)
         settled = True
     return settled
 
@@ -247,7 +254,7 @@ def _release(ctx: WorkflowContext, keys: Mapping[str, str], performed_by: str) -
 
 def _record(
     ctx: WorkflowContext,
-    row: Mapping[str, Any],
+    holder: PolicyHolder,
     keys: Mapping[str, str],
     live: SdkRecipientInfo,
     new_token_id: str | None,
@@ -268,14 +275,14 @@ def _record(
         "previous_token_expiration_time": _iso(
             old_token.expiration_time if old_token is not None else None
         ),
-        "policy": dict(row["token_rotation_policy"]),
+        "policy": dict(holder.policy),
     }
     rotated_at = from_epoch_ms(new_token.created_at if new_token is not None else None)
     with transaction(ctx.pool) as conn:
         if not token_rotation_claims.finish(conn, **keys, result=result):
             return  # recorded already (cannot happen while the lease is ours; kept idempotent)
         current = recipients.get_current(conn, keys["workspace_url"], keys["recipient_name"])
-        if current is not None and current.share_pack_id == row["share_pack_id"]:
+        if current is not None and current.share_pack_id == holder.recipient.share_pack_id:
             record = dataclasses.replace(current, token_rotated_at=rotated_at or ctx.clock())
             recipients.record(
                 conn,
@@ -288,7 +295,7 @@ def _record(
             conn,
             audit_trail.AuditEntry(
                 actor_id=AUDIT_ACTOR,
-                actor_name=f"token rotation policy of pack {row['pack_key']}",
+                actor_name=f"token rotation policy of pack {holder.pack_key}",
                 actor_kind="system",
                 source="workflow",
                 action="recipient.rotate_token",
@@ -296,7 +303,7 @@ def _record(
                 entity_key=keys["recipient_name"],
                 outcome="succeeded",
                 workspace_url=keys["workspace_url"],
-                share_pack_id=row["share_pack_id"],
+                share_pack_id=holder.recipient.share_pack_id,
                 version=current.source_version if current is not None else None,
                 new_values={**result, "performed_by": performed_by},
             ),

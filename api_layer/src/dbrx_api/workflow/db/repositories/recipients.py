@@ -70,10 +70,23 @@ soft_delete = _REPOSITORY.soft_delete
 as_of = _REPOSITORY.as_of
 
 
-def list_rotation_policies(conn: psycopg.Connection[DictRow]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class PolicyHolder:
+    """A recipient under a standing token rotation policy, with the key of the pack that manages it."""
+
+    recipient: RecipientRecord
+    pack_key: str
+
+    @property
+    def policy(self) -> Mapping[str, int]:
+        """`{rotate_before_expiry_days, grace_hours}` (never None for a policy holder)."""
+        return self.recipient.token_rotation_policy or {}
+
+
+def list_rotation_policies(conn: psycopg.Connection[DictRow]) -> list[PolicyHolder]:
     """The current D2O recipients with a recorded rotation policy whose managing pack's current version is
     COMPLETED and not a DELETE (docs/WORKFLOW.md §9.6): what the rotation sweep looks at, with the pack key."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT r.*, p.pack_key FROM deltashare.recipients r "
         "JOIN deltashare.share_packs p ON p.share_pack_id = r.share_pack_id AND p.is_current "
         "AND NOT p.is_deleted AND p.strategy <> 'DELETE' "
@@ -82,3 +95,4 @@ def list_rotation_policies(conn: psycopg.Connection[DictRow]) -> list[dict[str, 
         "AND r.token_rotation_policy IS NOT NULL AND s.status = 'COMPLETED' "
         "ORDER BY r.workspace_url, r.recipient_name"
     ).fetchall()
+    return [PolicyHolder(RecipientRecord.from_row(row), str(row["pack_key"])) for row in rows]
