@@ -379,8 +379,8 @@ def test_create_intents_and_version_actions(
         action_key=key,
         run_id=uuid.uuid4(),
     )
-    assert second["intent_at"] == first["intent_at"]
-    assert second["run_id"] == claim.run_id
+    assert second.intent_at == first.intent_at
+    assert second.run_id == claim.run_id
     assert version_actions.mark_done(
         pg,
         share_pack_id=pack.share_pack_id,
@@ -399,7 +399,7 @@ def test_create_intents_and_version_actions(
     )
     stored = version_actions.get(pg, pack.share_pack_id, pack.version, key)
     assert stored is not None
-    assert stored["result"] == {"outcome": "rotated", "token_id": "t2"}
+    assert stored.result == {"outcome": "rotated", "token_id": "t2"}
 
 
 def test_pipeline_record_keeps_key_order_and_sorts_sets(pg: DictConnection) -> None:

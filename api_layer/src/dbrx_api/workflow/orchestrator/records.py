@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -21,6 +20,7 @@ from dbrx_api.workflow.db.repositories.records import (
     RecipientRecord,
     ShareRecord,
 )
+from dbrx_api.workflow.db.repositories.version_actions import VersionAction
 from dbrx_api.workflow.models.pack import AnySharePack, SharePack
 
 
@@ -32,9 +32,7 @@ class Recorded:
     recipients: dict[str, RecipientRecord] = field(default_factory=dict)
     shares: dict[str, ShareRecord] = field(default_factory=dict)
     pipelines: dict[str, PipelineRecord] = field(default_factory=dict)
-    actions: dict[str, dict[str, Any]] = field(
-        default_factory=dict
-    )  # version_actions by action key
+    actions: dict[str, VersionAction] = field(default_factory=dict)  # by action key
 
     def owned(self, rec: AnyRecord | None) -> bool:
         """The resource is recorded for this pack."""
@@ -67,7 +65,7 @@ class Recorded:
     def rotation_done(self, recipient: str) -> bool:
         """The version's rotation of `recipient` is recorded as done."""
         row = self.actions.get(version_actions.rotate_token_key(recipient))
-        return row is not None and row.get("done_at") is not None
+        return row is not None and row.done_at is not None
 
 
 def _by_name[R](records: Iterable[R], name_of: Callable[[R], str]) -> dict[str, R]:
@@ -122,7 +120,7 @@ def load_recorded(
             recorded.pipelines.setdefault(pipeline.pipeline_key, pipeline)
         if version is not None:
             recorded.actions = {
-                str(row["action_key"]): row
-                for row in version_actions.list_for_version(conn, share_pack_id, version)
+                action.action_key: action
+                for action in version_actions.list_for_version(conn, share_pack_id, version)
             }
     return recorded

@@ -746,9 +746,9 @@ def run_token(ctx: RunContext, action: AnyAction) -> StepResult:
             action_key=version_actions.rotate_token_key(name),
             run_id=ctx.run_id,
         )
-    if intent.get("done_at") is not None:
+    if intent.done_at is not None:
         return StepResult(StepOutcome.NOOP, detail={"outcome": "already_done"})
-    intent_ms = int(intent["intent_at"].timestamp() * 1000)  # Databricks keeps milliseconds
+    intent_ms = int(intent.intent_at.timestamp() * 1000)  # Databricks keeps milliseconds
     info = ctx.reader.recipient(name) or SdkRecipientInfo()
     tokens = list(info.tokens or [])
     after_intent = [t for t in tokens if _token_ms(t.created_at) >= intent_ms]

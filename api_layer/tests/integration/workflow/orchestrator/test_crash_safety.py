@@ -244,8 +244,8 @@ def assert_rotated_once(ctx: WorkflowContext, emu: Emu, stored: StoredPack) -> N
             version_actions.rotate_token_key("acme_external"),
         )
     assert action is not None
-    assert action["done_at"] is not None
-    assert action["result"]["outcome"] in ("rotated", "already_rotated")
+    assert action.done_at is not None
+    assert (action.result or {}).get("outcome") in ("rotated", "already_rotated")
 
 
 @pytest.mark.parametrize("k", range(SECOND_RUN_ACTIONS))

@@ -31,6 +31,7 @@ from dbrx_api.settings import DatabricksSettings
 from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 from dbrx_api.workflow.db.repositories.shares import ShareRecord
+from dbrx_api.workflow.db.repositories.version_actions import VersionAction
 from dbrx_api.workflow.models.pack import SharePack
 from dbrx_api.workflow.orchestrator.diff import (
     ActionGraph,
@@ -270,7 +271,14 @@ def test_token_rotation_states() -> None:
     assert graph(FakeReader(), rotating).by_key()["token:r1"].work.state == "skip_new"
     existing = graph(live_world(), rotating).by_key()["token:r1"]
     assert (existing.kind, existing.calls, existing.deps) == ("rotate_token", 1, {"recipient:r1"})
-    done = Recorded(share_pack_id=PACK_ID, actions={"rotate_token:r1": {"done_at": T}})
+    done = Recorded(
+        share_pack_id=PACK_ID,
+        actions={
+            "rotate_token:r1": VersionAction(
+                PACK_ID, 1, "rotate_token:r1", intent_at=T, run_id=uuid.uuid4(), done_at=T
+            )
+        },
+    )
     assert graph(live_world(), rotating, recorded=done).by_key()["token:r1"].kind == "noop"
 
 

@@ -7,6 +7,7 @@ result once. A later run that finds an intent without `done_at` compares the liv
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -14,7 +15,20 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb, returned
+from dbrx_api.workflow.db.values import jsonb, record_of, record_or_none, returned
+
+
+@dataclass(frozen=True)
+class VersionAction:
+    """A once-per-version action: its intent, and its result once done."""
+
+    share_pack_id: UUID
+    version: int
+    action_key: str
+    intent_at: datetime
+    run_id: UUID
+    done_at: datetime | None = None
+    result: dict[str, Any] | None = None  # never a secret
 
 
 def rotate_token_key(recipient_name: str) -> str:
@@ -24,24 +38,26 @@ def rotate_token_key(recipient_name: str) -> str:
 
 def get(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int, action_key: str
-) -> dict[str, Any] | None:
-    """One action row, or None."""
-    return conn.execute(
+) -> VersionAction | None:
+    """One action, or None."""
+    row = conn.execute(
         "SELECT * FROM deltashare.version_actions "
         "WHERE share_pack_id = %s AND version = %s AND action_key = %s",
         (share_pack_id, version, action_key),
     ).fetchone()
+    return record_or_none(VersionAction, row)
 
 
 def list_for_version(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
-) -> list[dict[str, Any]]:
-    """Every action row of a version."""
-    return conn.execute(
+) -> list[VersionAction]:
+    """Every action of a version."""
+    rows = conn.execute(
         "SELECT * FROM deltashare.version_actions WHERE share_pack_id = %s AND version = %s "
         "ORDER BY action_key",
         (share_pack_id, version),
     ).fetchall()
+    return [record_of(VersionAction, row) for row in rows]
 
 
 def record_intent(
@@ -52,8 +68,8 @@ def record_intent(
     action_key: str,
     run_id: UUID,
     intent_at: datetime | None = None,
-) -> dict[str, Any]:
-    """Insert the intent unless one exists (the first intent is kept) and return the stored row.
+) -> VersionAction:
+    """Insert the intent unless one exists (the first intent is kept) and return the stored action.
 
     `intent_at` defaults to the database clock. Commit before calling Databricks.
     """
