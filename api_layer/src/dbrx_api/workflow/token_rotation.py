@@ -155,8 +155,8 @@ def _sweep_one(ctx: WorkflowContext, holder: PolicyHolder, performed_by: str) ->
     if claim is None:
         return "claimed_elsewhere"
     keys = {"workspace_url": url, "recipient_name": name, "token_id": schedule.token_id}
-    first_claim_ms = to_epoch_ms(claim["claimed_at"]) or 0
-    if claim["attempts"] > 1:
+    first_claim_ms = to_epoch_ms(claim.claimed_at) or 0
+    if claim.attempts > 1:
         # A takeover of a crashed claimer: its rotation may have happened (docs/WORKFLOW.md §9.6 step 4).
         # Claimed after this read: the read cannot tell; the next sweep reads again.
         if first_claim_ms > read_ms:
@@ -225,17 +225,17 @@ def _settle_open_claims(
         stale = token_rotation_claims.list_open(conn, url, name, lease_expired=True)
     settled = False
     for old in stale:
-        first_ms = to_epoch_ms(old["claimed_at"]) or 0
+        first_ms = to_epoch_ms(old.claimed_at) or 0
         after = [t for t in live.tokens or [] if (t.created_at or 0) >= first_ms]
         if first_ms > read_ms or not after:
             continue  # not rotated (the due path claims it again) or claimed after this read
-        keys = {"workspace_url": url, "recipient_name": name, "token_id": str(old["token_id"])}
+        keys = {"workspace_url": url, "recipient_name": name, "token_id": old.token_id}
         with transaction(ctx.pool) as conn:
             taken = token_rotation_claims.claim(
                 conn,
                 **keys,
-                share_pack_id=old["share_pack_id"],
-                token_expires_at=old["token_expires_at"],
+                share_pack_id=old.share_pack_id,
+                token_expires_at=old.token_expires_at,
                 claimed_by=performed_by,
                 lease_s=CLAIM_LEASE_S,
             )

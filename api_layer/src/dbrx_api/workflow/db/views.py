@@ -270,15 +270,15 @@ def history_view(
         ],
         "token_rotations": [
             {
-                "workspace_url": c["workspace_url"],
-                "recipient": c["recipient_name"],
-                "outcome": (c["result"] or {}).get("outcome"),
-                "rotated_at": c["done_at"],
-                "performed_by": c["claimed_by"],
-                "token_id": (c["result"] or {}).get("token_id"),
-                "token_expiration_time": (c["result"] or {}).get("token_expiration_time"),
-                "previous_token_id": c["token_id"],
-                "previous_token_expiration_time": (c["result"] or {}).get(
+                "workspace_url": c.workspace_url,
+                "recipient": c.recipient_name,
+                "outcome": (c.result or {}).get("outcome"),
+                "rotated_at": c.done_at,
+                "performed_by": c.claimed_by,
+                "token_id": (c.result or {}).get("token_id"),
+                "token_expiration_time": (c.result or {}).get("token_expiration_time"),
+                "previous_token_id": c.token_id,
+                "previous_token_expiration_time": (c.result or {}).get(
                     "previous_token_expiration_time"
                 ),
             }

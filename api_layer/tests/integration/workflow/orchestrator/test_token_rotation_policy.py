@@ -200,9 +200,12 @@ def test_two_workers_rotate_a_due_token_exactly_once_and_the_report_shows_both_t
             ],
             default=str,
         )
-    assert (claim["token_id"], claim["done_at"] is not None) == (old_id, True)
-    assert claim["result"]["outcome"] == "rotated"
-    assert (claim["result"]["token_id"], claim["result"]["previous_token_id"]) == (new_id, old_id)
+    assert (claim.token_id, claim.done_at is not None) == (old_id, True)
+    assert (claim.result or {})["outcome"] == "rotated"
+    assert ((claim.result or {})["token_id"], (claim.result or {})["previous_token_id"]) == (
+        new_id,
+        old_id,
+    )
     assert [h["change_reason"] for h in history] == ["provisioned", "token_rotated"]
     assert history[-1]["token_rotated_at"] is not None
     assert history[-1]["token_rotation_policy"] == history[0]["token_rotation_policy"]
@@ -305,7 +308,7 @@ def test_the_claim_alone_keeps_concurrent_sweeps_to_one_rotation(
             (url,),
         ).fetchone()
     (claim,) = claims
-    assert claim["done_at"] is not None
+    assert claim.done_at is not None
     assert versions is not None
     assert versions["n"] == 1
 
@@ -393,7 +396,7 @@ def test_a_crashed_claimer_is_taken_over_and_its_done_rotation_is_recorded_witho
     assert orch_emu.count("recipients.rotate_token") == 1
     with orch_ctx.pool.connection() as conn:
         (claim,) = token_rotation_claims.list_for_recipient(conn, url, "acme_external")
-    assert (claim["attempts"], claim["claimed_by"], claim["result"]["outcome"]) == (
+    assert (claim.attempts, claim.claimed_by, (claim.result or {})["outcome"]) == (
         2,
         "w1",
         "rotated",
@@ -421,6 +424,6 @@ def test_a_rotation_whose_answer_was_lost_is_recorded_by_the_next_sweep_without_
     assert orch_emu.count("recipients.rotate_token") == 0
     with orch_ctx.pool.connection() as conn:
         (claim,) = token_rotation_claims.list_for_recipient(conn, url, "acme_external")
-    assert claim["token_id"] == old_id
-    assert claim["result"]["outcome"] == "already_rotated"
+    assert claim.token_id == old_id
+    assert (claim.result or {})["outcome"] == "already_rotated"
     assert _row(orch_ctx, url).token_rotated_at is not None

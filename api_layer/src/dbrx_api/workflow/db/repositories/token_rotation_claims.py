@@ -9,6 +9,7 @@ it shows that a crashed claimer did rotate. None of these commits.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -16,7 +17,24 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb
+from dbrx_api.workflow.db.values import jsonb, record_of, record_or_none
+
+
+@dataclass(frozen=True)
+class TokenClaim:
+    """The claim of one token by the rotation sweep, and its result once done."""
+
+    workspace_url: str
+    recipient_name: str
+    token_id: str
+    claimed_at: datetime  # the first claim's time, kept on takeovers
+    claimed_by: str
+    lease_expires_at: datetime
+    attempts: int
+    share_pack_id: UUID | None = None
+    token_expires_at: datetime | None = None
+    done_at: datetime | None = None
+    result: dict[str, Any] | None = None  # token ids and expiries, never an activation link
 
 
 def claim(
@@ -29,13 +47,13 @@ def claim(
     token_expires_at: datetime | None,
     claimed_by: str,
     lease_s: float,
-) -> dict[str, Any] | None:
+) -> TokenClaim | None:
     """Take the claim of a token: a new row, or an open row whose lease expired (a crashed claimer).
 
     Returns the claimed row (`attempts` > 1 on a takeover), or None when the token was rotated already or another
     worker holds a live lease. A concurrent insert of the same key waits for the other transaction, then sees its row.
     """
-    return conn.execute(
+    row = conn.execute(
         "INSERT INTO deltashare.token_rotation_claims AS c (workspace_url, recipient_name, token_id, share_pack_id, "
         "token_expires_at, claimed_at, claimed_by, lease_expires_at) "
         "VALUES (%s, %s, %s, %s, %s, clock_timestamp(), %s, clock_timestamp() + make_interval(secs => %s)) "
@@ -54,6 +72,7 @@ def claim(
             lease_s,
         ),
     ).fetchone()
+    return record_or_none(TokenClaim, row)
 
 
 def finish(
@@ -96,32 +115,33 @@ def list_open(
     recipient_name: str,
     *,
     lease_expired: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[TokenClaim]:
     """A recipient's claims not done (with `lease_expired`, only those whose claimer's lease ran out)."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT * FROM deltashare.token_rotation_claims WHERE workspace_url = %s AND recipient_name = %s "
         "AND done_at IS NULL AND (NOT %s OR lease_expires_at < clock_timestamp()) ORDER BY claimed_at",
         (workspace_url, recipient_name.lower(), lease_expired),
     ).fetchall()
+    return [record_of(TokenClaim, row) for row in rows]
 
 
 def list_for_recipient(
     conn: psycopg.Connection[DictRow], workspace_url: str, recipient_name: str
-) -> list[dict[str, Any]]:
+) -> list[TokenClaim]:
     """Every claim of a recipient's tokens, oldest first."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT * FROM deltashare.token_rotation_claims WHERE workspace_url = %s AND recipient_name = %s "
         "ORDER BY claimed_at",
         (workspace_url, recipient_name.lower()),
     ).fetchall()
+    return [record_of(TokenClaim, row) for row in rows]
 
 
-def list_done_for_pack(
-    conn: psycopg.Connection[DictRow], share_pack_id: UUID
-) -> list[dict[str, Any]]:
+def list_done_for_pack(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[TokenClaim]:
     """The rotations the sweep made (or found made) for a pack's policies, oldest first (the pack's history)."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT * FROM deltashare.token_rotation_claims WHERE share_pack_id = %s AND done_at IS NOT NULL "
         "ORDER BY done_at, recipient_name",
         (share_pack_id,),
     ).fetchall()
+    return [record_of(TokenClaim, row) for row in rows]
