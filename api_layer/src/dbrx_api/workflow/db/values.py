@@ -65,11 +65,21 @@ def scalar(
         return returned(cursor.execute(query, params).fetchone())[0]
 
 
+def field_values(record_type: type[Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns of `row` that are fields of the record dataclass `record_type` (others ignored, so that a later
+    migration's column does not break an older reader)."""
+    names = {f.name for f in dataclasses.fields(record_type)}
+    return {k: v for k, v in row.items() if k in names}
+
+
 def record_of[R](record_type: type[R], row: Mapping[str, Any]) -> R:
-    """The record dataclass `record_type` built from the columns of `row` that are its fields (others ignored, so
-    that a later migration's column does not break an older reader)."""
-    names = {f.name for f in dataclasses.fields(record_type)}  # type: ignore[arg-type]
-    return record_type(**{k: v for k, v in row.items() if k in names})
+    """The record dataclass `record_type` built from the columns of `row` that are its fields."""
+    return record_type(**field_values(record_type, row))
+
+
+def records_of[R](record_type: type[R], rows: Iterable[Mapping[str, Any]]) -> list[R]:
+    """`record_of` for every row."""
+    return [record_of(record_type, row) for row in rows]
 
 
 def record_or_none[R](record_type: type[R], row: Mapping[str, Any] | None) -> R | None:

@@ -18,6 +18,7 @@ from psycopg import sql
 from psycopg.rows import DictRow
 
 from dbrx_api.workflow.db import scd2
+from dbrx_api.workflow.db.values import field_values
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -68,8 +69,7 @@ def stored_fields(
     record_type: type[Any], row: Mapping[str, Any], tuples: Iterable[str] = ()
 ) -> dict[str, Any]:
     """The columns of `row` that are fields of the record dataclass, with jsonb lists as tuples."""
-    names = {f.name for f in dataclasses.fields(record_type)}
-    values = {k: v for k, v in row.items() if k in names}
+    values = field_values(record_type, row)
     for name in tuples:
         values[name] = tuple(values.get(name) or ())
     return values

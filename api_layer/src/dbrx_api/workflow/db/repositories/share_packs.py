@@ -17,7 +17,7 @@ import psycopg
 from psycopg.rows import DictRow
 
 from dbrx_api.workflow.db import scd2
-from dbrx_api.workflow.db.values import record_of, record_or_none, scalar
+from dbrx_api.workflow.db.values import record_or_none, records_of, scalar
 
 TABLE = scd2.SHARE_PACKS
 
@@ -125,8 +125,7 @@ def get_version(
 
 def list_versions(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[PackVersion]:
     """Every version of a pack, oldest first."""
-    rows = scd2.history(conn, TABLE, {"share_pack_id": share_pack_id})
-    return [record_of(PackVersion, row) for row in rows]
+    return records_of(PackVersion, scd2.history(conn, TABLE, {"share_pack_id": share_pack_id}))
 
 
 def has_newer_version(conn: psycopg.Connection[Any], share_pack_id: UUID, version: int) -> bool:

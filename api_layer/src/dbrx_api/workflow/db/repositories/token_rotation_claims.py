@@ -17,7 +17,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb, record_of, record_or_none
+from dbrx_api.workflow.db.values import jsonb, record_or_none, records_of
 
 
 @dataclass(frozen=True)
@@ -117,31 +117,37 @@ def list_open(
     lease_expired: bool = False,
 ) -> list[TokenClaim]:
     """A recipient's claims not done (with `lease_expired`, only those whose claimer's lease ran out)."""
-    rows = conn.execute(
-        "SELECT * FROM deltashare.token_rotation_claims WHERE workspace_url = %s AND recipient_name = %s "
-        "AND done_at IS NULL AND (NOT %s OR lease_expires_at < clock_timestamp()) ORDER BY claimed_at",
-        (workspace_url, recipient_name.lower(), lease_expired),
-    ).fetchall()
-    return [record_of(TokenClaim, row) for row in rows]
+    return records_of(
+        TokenClaim,
+        conn.execute(
+            "SELECT * FROM deltashare.token_rotation_claims WHERE workspace_url = %s AND recipient_name = %s "
+            "AND done_at IS NULL AND (NOT %s OR lease_expires_at < clock_timestamp()) ORDER BY claimed_at",
+            (workspace_url, recipient_name.lower(), lease_expired),
+        ).fetchall(),
+    )
 
 
 def list_for_recipient(
     conn: psycopg.Connection[DictRow], workspace_url: str, recipient_name: str
 ) -> list[TokenClaim]:
     """Every claim of a recipient's tokens, oldest first."""
-    rows = conn.execute(
-        "SELECT * FROM deltashare.token_rotation_claims WHERE workspace_url = %s AND recipient_name = %s "
-        "ORDER BY claimed_at",
-        (workspace_url, recipient_name.lower()),
-    ).fetchall()
-    return [record_of(TokenClaim, row) for row in rows]
+    return records_of(
+        TokenClaim,
+        conn.execute(
+            "SELECT * FROM deltashare.token_rotation_claims WHERE workspace_url = %s AND recipient_name = %s "
+            "ORDER BY claimed_at",
+            (workspace_url, recipient_name.lower()),
+        ).fetchall(),
+    )
 
 
 def list_done_for_pack(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[TokenClaim]:
     """The rotations the sweep made (or found made) for a pack's policies, oldest first (the pack's history)."""
-    rows = conn.execute(
-        "SELECT * FROM deltashare.token_rotation_claims WHERE share_pack_id = %s AND done_at IS NOT NULL "
-        "ORDER BY done_at, recipient_name",
-        (share_pack_id,),
-    ).fetchall()
-    return [record_of(TokenClaim, row) for row in rows]
+    return records_of(
+        TokenClaim,
+        conn.execute(
+            "SELECT * FROM deltashare.token_rotation_claims WHERE share_pack_id = %s AND done_at IS NOT NULL "
+            "ORDER BY done_at, recipient_name",
+            (share_pack_id,),
+        ).fetchall(),
+    )

@@ -15,7 +15,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb, record_of, record_or_none, returned
+from dbrx_api.workflow.db.values import jsonb, record_or_none, records_of, returned
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,14 @@ def list_for_version(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
 ) -> list[VersionAction]:
     """Every action of a version."""
-    rows = conn.execute(
-        "SELECT * FROM deltashare.version_actions WHERE share_pack_id = %s AND version = %s "
-        "ORDER BY action_key",
-        (share_pack_id, version),
-    ).fetchall()
-    return [record_of(VersionAction, row) for row in rows]
+    return records_of(
+        VersionAction,
+        conn.execute(
+            "SELECT * FROM deltashare.version_actions WHERE share_pack_id = %s AND version = %s "
+            "ORDER BY action_key",
+            (share_pack_id, version),
+        ).fetchall(),
+    )
 
 
 def record_intent(

@@ -18,7 +18,7 @@ from psycopg import sql
 from psycopg.rows import DictRow
 
 from dbrx_api.workflow.db.repositories import status_transitions
-from dbrx_api.workflow.db.values import jsonb, record_of, record_or_none, returned
+from dbrx_api.workflow.db.values import jsonb, record_of, record_or_none, records_of, returned
 
 
 class Status(StrEnum):
@@ -307,34 +307,40 @@ def list_queued(
     conn: psycopg.Connection[DictRow], *, visible_before: datetime | None = None, limit: int = 1000
 ) -> list[VersionStatus]:
     """`QUEUED` versions, those whose message should have been visible before `visible_before` when given."""
-    rows = conn.execute(
-        "SELECT * FROM deltashare.pack_version_status WHERE status = 'QUEUED' "
-        "AND (%s::timestamptz IS NULL OR next_visible_at IS NULL OR next_visible_at < %s) "
-        "ORDER BY next_visible_at NULLS FIRST LIMIT %s",
-        (visible_before, visible_before, limit),
-    ).fetchall()
-    return [record_of(VersionStatus, row) for row in rows]
+    return records_of(
+        VersionStatus,
+        conn.execute(
+            "SELECT * FROM deltashare.pack_version_status WHERE status = 'QUEUED' "
+            "AND (%s::timestamptz IS NULL OR next_visible_at IS NULL OR next_visible_at < %s) "
+            "ORDER BY next_visible_at NULLS FIRST LIMIT %s",
+            (visible_before, visible_before, limit),
+        ).fetchall(),
+    )
 
 
 def list_expired_leases(
     conn: psycopg.Connection[DictRow], *, expired_before: datetime, limit: int = 1000
 ) -> list[VersionStatus]:
     """`IN_PROGRESS` versions whose lease ended before `expired_before` (dead-run candidates, docs/WORKFLOW.md §8.7)."""
-    rows = conn.execute(
-        "SELECT * FROM deltashare.pack_version_status WHERE status = 'IN_PROGRESS' "
-        "AND lease_expires_at < %s ORDER BY lease_expires_at LIMIT %s",
-        (expired_before, limit),
-    ).fetchall()
-    return [record_of(VersionStatus, row) for row in rows]
+    return records_of(
+        VersionStatus,
+        conn.execute(
+            "SELECT * FROM deltashare.pack_version_status WHERE status = 'IN_PROGRESS' "
+            "AND lease_expires_at < %s ORDER BY lease_expires_at LIMIT %s",
+            (expired_before, limit),
+        ).fetchall(),
+    )
 
 
 def list_pending_older(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, below_version: int
 ) -> list[VersionStatus]:
     """Older versions still `QUEUED` or `PENDING_APPROVAL` (to be superseded by a newer upload)."""
-    rows = conn.execute(
-        "SELECT * FROM deltashare.pack_version_status WHERE share_pack_id = %s AND version < %s "
-        "AND status IN ('QUEUED', 'PENDING_APPROVAL') ORDER BY version",
-        (share_pack_id, below_version),
-    ).fetchall()
-    return [record_of(VersionStatus, row) for row in rows]
+    return records_of(
+        VersionStatus,
+        conn.execute(
+            "SELECT * FROM deltashare.pack_version_status WHERE share_pack_id = %s AND version < %s "
+            "AND status IN ('QUEUED', 'PENDING_APPROVAL') ORDER BY version",
+            (share_pack_id, below_version),
+        ).fetchall(),
+    )
