@@ -100,14 +100,17 @@ def require_role(role: Role) -> Callable[[Principal], Principal]:
     return check
 
 
-def get_workspace(
+async def get_workspace(
     request: Request,
     x_workspace_url: Annotated[
         str | None,
         Header(alias=WORKSPACE_HEADER, description=WORKSPACE_HEADER_DESCRIPTION),
     ] = None,
 ) -> Workspace:
-    """The allow-listed workspace named by `X-Workspace-URL` (400/403 with no outbound call otherwise)."""
+    """The allow-listed workspace named by `X-Workspace-URL` (400/403 with no outbound call otherwise).
+
+    `async` because resolving is a look-up that never blocks (no thread-pool hand-off; `list_query` says why).
+    """
     factory: WorkspaceClientFactory = request.app.state.workspace_clients
     workspace = factory.resolve(x_workspace_url)
     request.state.workspace = workspace

@@ -21,6 +21,7 @@ from databricks.sdk.config import Config
 from databricks.sdk.credentials_provider import CredentialsProvider, CredentialsStrategy
 
 from dbrx_api.errors import ForbiddenError, InvalidRequest, UpstreamError
+from dbrx_api.passthrough import PageTransport, attach_page_transport
 from dbrx_api.settings import DatabricksSettings, WorkspaceEntry, allowlist_entry_problem
 
 if TYPE_CHECKING:
@@ -266,14 +267,15 @@ class WorkspaceClientFactory:
 
 
 def tune_http_session(client: WorkspaceClient, pool_size: int) -> None:
-    """Size the client's connection pool to the caller's concurrency; read the proxy and CA environment once.
+    """Size the client's connection pool to the caller's concurrency; read the proxy and CA environment once;
+    attach the plain transport of the pass-through list pages (`dbrx_api.passthrough.PageTransport`).
 
-    The SDK keeps 20 connections for `https://` and requests' default 10 for `http://` (the local emulator);
-    with more concurrent requests than that, a request waits for a connection (`https://`) or opens one and
-    closes it afterwards (`http://`). And with `trust_env`, requests reads the proxy and CA-bundle variables of
-    the environment again on every request, a measurable share of each upstream page's CPU (issue 16). The
-    variables are read here once instead, for the client's one host; their meaning is unchanged.
-    The SDK's session is a private attribute (databricks-sdk is pinned): without it, the client stays as built.
+        The SDK keeps 20 connections for `https://` and requests' default 10 for `http://` (the local emulator);
+        with more concurrent requests than that, a request waits for a connection (`https://`) or opens one and
+        closes it afterwards (`http://`). And with `trust_env`, requests reads the proxy and CA-bundle variables of
+        the environment again on every request, a measurable share of each upstream page's CPU (issue 16). The
+        variables are read here once instead, for the client's one host; their meaning is unchanged.
+        The SDK's session is a private attribute (databricks-sdk is pinned): without it, the client stays as built.
     """
     session = getattr(getattr(client.api_client, "_api_client", None), "_session", None)
     if not isinstance(session, requests.Session):
@@ -290,3 +292,17 @@ def tune_http_session(client: WorkspaceClient, pool_size: int) -> None:
     if ca_bundle and (client.config.host or "").startswith("https://"):
         session.verify = ca_bundle
     session.trust_env = False
+    if session.proxies or session.verify is False:
+        return  # behind a proxy (or without verification) every list page keeps the SDK's path
+    try:
+        transport = PageTransport(
+            client.config.host or "",
+            pool_size=pool_size,
+            ca_bundle=session.verify if isinstance(session.verify, str) else None,
+            timeout_s=float(client.config.http_timeout_seconds or 60),
+        )
+    except OSError:
+        # An unreadable CA bundle: the SDK's path reports it on the first request, as it did before.
+        logger.warning("workspace client: CA bundle unreadable; list pages take the SDK's path")
+        return
+    attach_page_transport(client, transport)

@@ -119,7 +119,7 @@ UcNamePath = Annotated[
 ]
 
 
-def list_query(
+async def list_query(
     prefix: Annotated[
         str | None,
         Query(min_length=1, max_length=255, description="Case-insensitive literal name prefix"),
@@ -137,7 +137,10 @@ def list_query(
     ] = None,
     offset: Annotated[int, Query(ge=0, description="Matching items to skip")] = 0,
 ) -> ListQuery:
-    """The common list parameters (docs/API.md §1.7)."""
+    """The common list parameters (docs/API.md §1.7).
+
+    `async` because it never blocks: FastAPI runs a sync dependency in the thread pool, a hand-off per request.
+    """
     return ListQuery(prefix=prefix, contains=contains, limit=limit, offset=offset)
 
 

@@ -9,6 +9,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
+from dbrx_api import passthrough
 from dbrx_api.dbrx_auth.workspaces import (
     WorkspaceAllowlist,
     normalise_workspace_url,
@@ -104,11 +105,18 @@ def test_loopback_only_in_local_mode() -> None:
 def _client_with_session(host: str) -> tuple[Any, requests.Session]:
     """The two attributes of a `WorkspaceClient` that `tune_http_session` reads, around a real session."""
     session = requests.Session()
-    client = SimpleNamespace(
+    client = _Client(
         api_client=SimpleNamespace(_api_client=SimpleNamespace(_session=session)),
-        config=SimpleNamespace(host=host),
+        config=SimpleNamespace(host=host, http_timeout_seconds=60),
     )
     return client, session
+
+
+class _Client(SimpleNamespace):
+    """A namespace hashed by identity and weakly referable, as a `WorkspaceClient` (the page transport's key)."""
+
+    __slots__ = ("__weakref__",)
+    __hash__ = object.__hash__
 
 
 def test_tuned_session_pools_one_connection_per_thread_for_both_schemes(
@@ -145,9 +153,13 @@ def test_tuned_session_keeps_the_proxy_and_ca_bundle_of_the_environment(
     assert session.proxies.get("https") == "http://proxy.example:3128"
     assert session.verify == "/etc/ssl/corp.pem"
 
+    # Behind the proxy the list pages keep the SDK's path (docs/ARCHITECTURE.md, "One request").
+    assert passthrough.page_transport(client) is None
+
     local, local_session = _client_with_session("http://127.0.0.1:8765")
     tune_http_session(local, 8)
     assert local_session.proxies == {}  # NO_PROXY covers the emulator, as before
+    assert passthrough.page_transport(local) is not None
 
 
 def test_a_client_without_the_sdk_session_is_left_as_built() -> None:
