@@ -112,11 +112,13 @@ def _client_with_session(host: str) -> tuple[Any, requests.Session]:
     return client, session
 
 
-class _Client(SimpleNamespace):
-    """A namespace hashed by identity and weakly referable, as a `WorkspaceClient` (the page transport's key)."""
+class _Client:
+    """The two attributes, on an object hashed by identity and weakly referable, as a `WorkspaceClient` (the page
+    transport is kept per client)."""
 
-    __slots__ = ("__weakref__",)
-    __hash__ = object.__hash__
+    def __init__(self, api_client: object, config: object) -> None:
+        self.api_client = api_client
+        self.config = config
 
 
 def test_tuned_session_pools_one_connection_per_thread_for_both_schemes(
