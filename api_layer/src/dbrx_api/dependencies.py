@@ -7,7 +7,7 @@ FastAPI resolves before the parameters, then take `WorkspaceClientDep` before th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from databricks.sdk import WorkspaceClient
@@ -89,10 +89,14 @@ def ensure_role(principal: Principal, role: Role) -> None:
         )
 
 
-def require_role(role: Role) -> Callable[[Principal], Principal]:
-    """A dependency that authenticates the caller and checks `role` (hierarchical)."""
+def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that authenticates the caller and checks `role` (hierarchical).
 
-    def check(principal: PrincipalDep) -> Principal:
+    The check itself is `async` (it never blocks; `get_workspace` says why); authentication stays a sync
+    dependency, since validating a token may fetch the signing keys.
+    """
+
+    async def check(principal: PrincipalDep) -> Principal:
         ensure_role(principal, role)
         return principal
 
@@ -109,7 +113,8 @@ async def get_workspace(
 ) -> Workspace:
     """The allow-listed workspace named by `X-Workspace-URL` (400/403 with no outbound call otherwise).
 
-    `async` because resolving is a look-up that never blocks (no thread-pool hand-off; `list_query` says why).
+    `async` because resolving is a look-up that never blocks: FastAPI runs a sync dependency in the thread pool,
+    a hand-off per dependency and request.
     """
     factory: WorkspaceClientFactory = request.app.state.workspace_clients
     workspace = factory.resolve(x_workspace_url)
@@ -205,11 +210,12 @@ def _declared_query_parameters(dependant: Dependant) -> set[str]:
     return names
 
 
-def reject_unknown_query_parameters(request: Request) -> None:
+async def reject_unknown_query_parameters(request: Request) -> None:
     """422 `query_parameter_unknown` naming every query parameter the operation does not take (docs/API.md §1.7).
 
     A misspelt or unsupported filter would otherwise be ignored and the call would answer with everything, as if
-    it had filtered. Declared on every operation after its role check (`routes.common.operation`).
+    it had filtered. Declared on every operation after its role check (`routes.common.operation`). `async`: a
+    look-up that never blocks (`get_workspace` says why).
     """
     if not request.query_params:  # most calls: nothing to check, no walk of the dependency tree
         return

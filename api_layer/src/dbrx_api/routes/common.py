@@ -139,7 +139,7 @@ async def list_query(
 ) -> ListQuery:
     """The common list parameters (docs/API.md §1.7).
 
-    `async` because it never blocks: FastAPI runs a sync dependency in the thread pool, a hand-off per request.
+    `async` because it never blocks (`dependencies.get_workspace` says why).
     """
     return ListQuery(prefix=prefix, contains=contains, limit=limit, offset=offset)
 
