@@ -45,6 +45,7 @@ from dbrx_api.jobs import schedules as schedule_service
 from dbrx_api.jobs.deferred import DeferredStarter, active_update
 from dbrx_api.jobs.resolution import (
     PIPELINES_PAGE,
+    PIPELINES_PATH,
     PipelineRef,
     find_pipelines_by_name,
     resolve_pipeline,
@@ -219,7 +220,6 @@ def pipeline_detail(response: GetPipelineResponse) -> PipelineDetail:
 # ------------------------------------------------------------------------------------------ reads
 
 
-PIPELINES_PATH = "/api/2.0/pipelines"
 _PIPELINE_STATES = enum_values(PipelineState)
 _PIPELINE_HEALTH = enum_values(PipelineStateInfoHealth)
 _UPDATE_STATES = enum_values(UpdateStateInfoState)

@@ -16,12 +16,15 @@ from databricks.sdk.service.jobs import BaseJob, Job, JobSettings
 from databricks.sdk.service.pipelines import GetPipelineResponse, PipelineStateInfo
 
 from dbrx_api.errors import ConflictError, NotFoundError, upstream
+from dbrx_api.passthrough import Item, list_all
 from dbrx_api.schemas.paths import path_segment
 
 # Largest page `list_pipelines` accepts (more is an upstream error).
 PIPELINES_PAGE = 100
+PIPELINES_PATH = "/api/2.0/pipelines"  # the SDK's `pipelines.list_pipelines`
 # Largest page `jobs.list` accepts.
 JOBS_PAGE = 100
+JOBS_PATH = "/api/2.2/jobs/list"  # the SDK's `jobs.list`
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -127,10 +130,20 @@ def job_name(job: BaseJob | Job) -> str:
     return (job.settings.name if job.settings else None) or ""
 
 
-def list_jobs_with_tasks(ws: WorkspaceClient) -> list[BaseJob]:
-    """Every job of the workspace with its tasks (all pages; no cap)."""
+def list_pipeline_jobs(ws: WorkspaceClient) -> list[BaseJob]:
+    """Every job of the workspace with at least one `pipeline_task` (all pages; no cap), with its tasks.
+
+    A pass-through read (`dbrx_api.passthrough`) of the pages the SDK's `jobs.list(expand_tasks=True)` requests:
+    only the jobs that run a pipeline become SDK `BaseJob`s (its `from_dict`), the others are never converted.
+    """
     with upstream("job"):
-        return list(ws.jobs.list(expand_tasks=True, limit=JOBS_PAGE))
+        jobs = list_all(ws, JOBS_PATH, "jobs", {"expand_tasks": True, "limit": JOBS_PAGE})
+    return [BaseJob.from_dict(job) for job in jobs if _runs_a_pipeline(job)]
+
+
+def _runs_a_pipeline(job: Item) -> bool:
+    tasks = (job.get("settings") or {}).get("tasks") or ()
+    return any((task.get("pipeline_task") or {}).get("pipeline_id") for task in tasks)
 
 
 def jobs_of_pipeline(jobs: Iterable[BaseJob], pipeline_id: str) -> list[BaseJob]:

@@ -36,15 +36,17 @@ from dbrx_api.errors import (
 from dbrx_api.jobs.cron import CronError, cron_equal, validate_quartz, validate_timezone
 from dbrx_api.jobs.resolution import (
     PIPELINES_PAGE,
+    PIPELINES_PATH,
     PipelineRef,
     job_name,
     jobs_of_pipeline,
-    list_jobs_with_tasks,
+    list_pipeline_jobs,
     pipeline_ids_of,
     resolve_pipeline,
     resolve_schedule_job,
 )
 from dbrx_api.once import DirectSender, OnceSender
+from dbrx_api.passthrough import list_all
 from dbrx_api.schemas.common import ListQuery, enum_text, from_epoch_ms, slice_page, to_epoch_ms
 from dbrx_api.schemas.pipelines import JobRef, KeptJob
 from dbrx_api.schemas.schedules import (
@@ -204,13 +206,17 @@ def _sorted(schedules: Iterable[Schedule]) -> list[Schedule]:
 
 
 def list_schedules(ws: WorkspaceClient, query: ListQuery) -> ScheduleList:
-    """Every job that runs a pipeline (every `jobs.list` page), with pipeline names from one listing pass."""
-    jobs = [job for job in list_jobs_with_tasks(ws) if pipeline_ids_of(job.settings)]
+    """Every job that runs a pipeline (every `jobs.list` page), with pipeline names from one listing pass.
+
+    Both listings are pass-through reads (`dbrx_api.passthrough`): only the jobs that run a pipeline become SDK
+    objects, which `schedule_from_job` reads as the detail endpoints do.
+    """
+    jobs = list_pipeline_jobs(ws)
     with upstream("pipeline"):
         names: dict[str, str | None] = {
-            info.pipeline_id: info.name
-            for info in ws.pipelines.list_pipelines(max_results=PIPELINES_PAGE)
-            if info.pipeline_id
+            info["pipeline_id"]: info.get("name")
+            for info in list_all(ws, PIPELINES_PATH, "statuses", {"max_results": PIPELINES_PAGE})
+            if info.get("pipeline_id")
         }
     schedules = [schedule_from_job(job, names) for job in jobs]
     page, envelope = slice_page(
@@ -225,7 +231,7 @@ def list_schedules(ws: WorkspaceClient, query: ListQuery) -> ScheduleList:
 def list_pipeline_schedules(ws: WorkspaceClient, pipeline: str) -> PipelineSchedules:
     """The schedule jobs of one pipeline (`items: []` when it has none)."""
     ref = resolve_pipeline(ws, pipeline, with_spec=False)
-    jobs = jobs_of_pipeline(list_jobs_with_tasks(ws), ref.pipeline_id)
+    jobs = jobs_of_pipeline(list_pipeline_jobs(ws), ref.pipeline_id)
     items = _sorted(schedule_from_job(job, {ref.pipeline_id: ref.name}) for job in jobs)
     return PipelineSchedules(
         pipeline_id=ref.pipeline_id,
@@ -264,7 +270,7 @@ def create_schedule(
             code="schedule_already_exists",
             job_id=same_name[0].job_id,
         )
-    for job in jobs_of_pipeline(list_jobs_with_tasks(ws), ref.pipeline_id):
+    for job in jobs_of_pipeline(list_pipeline_jobs(ws), ref.pipeline_id):
         current = job.settings.schedule if job.settings else None
         if (
             current is not None
@@ -450,9 +456,7 @@ def delete_schedule_jobs(
 
     A failure part-way carries `applied` (the jobs already deleted); repeating the request completes it.
     """
-    linked = jobs_of_pipeline(
-        jobs if jobs is not None else list_jobs_with_tasks(ws), ref.pipeline_id
-    )
+    linked = jobs_of_pipeline(jobs if jobs is not None else list_pipeline_jobs(ws), ref.pipeline_id)
     deleted: list[JobRef] = []
     kept: list[KeptJob] = []
     for job in sorted(linked, key=lambda j: j.job_id or 0):

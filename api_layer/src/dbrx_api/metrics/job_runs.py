@@ -19,7 +19,7 @@ from dbrx_api.errors import upstream
 from dbrx_api.jobs.resolution import (
     job_name,
     jobs_of_pipeline,
-    list_jobs_with_tasks,
+    list_pipeline_jobs,
     resolve_pipeline,
 )
 from dbrx_api.metrics.updates import measure_updates, updates_in_window
@@ -121,7 +121,7 @@ def job_run_metrics(
     ref = resolve_pipeline(ws, pipeline, with_spec=False)
     window = MetricsWindow(start=start, end=end)
     jobs = sorted(
-        jobs_of_pipeline(list_jobs_with_tasks(ws), ref.pipeline_id), key=lambda j: j.job_id or 0
+        jobs_of_pipeline(list_pipeline_jobs(ws), ref.pipeline_id), key=lambda j: j.job_id or 0
     )
     runs_per_job = bounded_map(lambda job: _runs_of(ws, job, window), jobs, max_parallel)
     pairs = [(job, run) for job, runs in zip(jobs, runs_per_job, strict=True) for run in runs]

@@ -1,7 +1,7 @@
 """The pass-through list reads answer byte for byte what the documented models gave (docs/API.md §1.7, §2).
 
-`GET /shares`, `/recipients`, `/catalogs` and `/pipelines` read their pages as plain JSON through the SDK's
-`ApiClient` and serialise once (docs/ARCHITECTURE.md). The reference here is the path they replaced: the SDK's
+`GET /shares`, `/recipients`, `/catalogs`, `/pipelines` and `/schedules` read their pages as plain JSON (the SDK's
+dataclasses only for the jobs that run a pipeline) and serialise once (docs/ARCHITECTURE.md). The reference here is the path they replaced: the SDK's
 list method (dataclasses), the services' own conversions of those dataclasses (the ones the detail endpoints still
 use), the documented list model, serialised by FastAPI as a route's `response_model`. Both run against the same
 emulator state: the packaged `default` seed, and a 1,000-share set (20 upstream pages) with comments holding
@@ -23,11 +23,13 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from dbrx_api.dltshr import catalogs, recipients, shares
-from dbrx_api.jobs import pipelines
+from dbrx_api.jobs import pipelines, resolution, schedules
+from dbrx_api.jobs.resolution import JOBS_PAGE
 from dbrx_api.schemas.catalogs import CatalogList, CatalogSummary
 from dbrx_api.schemas.common import ListQuery, slice_page
 from dbrx_api.schemas.pipelines import PipelineList, PipelineSummary
 from dbrx_api.schemas.recipients import RecipientList, RecipientSummary
+from dbrx_api.schemas.schedules import ScheduleList
 from dbrx_api.schemas.shares import ShareList, ShareSummary
 
 pytestmark = pytest.mark.integration
@@ -72,6 +74,31 @@ def large_seed() -> dict[str, Any]:
                 ],
             },
             {"name": "awkward_no_tokens", "authentication_type": "TOKEN", "tokens": []},
+        ],
+        # Schedules of the seeded pipeline, and a job that runs no pipeline (never listed as a schedule).
+        "jobs": [
+            *(
+                {
+                    "name": f"{AWKWARD} schedule {index}",
+                    "settings": {
+                        "tasks": [
+                            {"task_key": "run", "pipeline_task": {"pipeline": "sales_orders_share"}}
+                        ],
+                        "schedule": {
+                            "quartz_cron_expression": f"0 {index} 2 * * ?",
+                            "timezone_id": "Europe/Paris",
+                            "pause_status": "PAUSED" if index % 2 else "UNPAUSED",
+                        },
+                    },
+                }
+                for index in range(3)
+            ),
+            {
+                "name": "notebook_only",
+                "settings": {
+                    "tasks": [{"task_key": "nb", "notebook_task": {"notebook_path": "/Shared/x"}}]
+                },
+            },
         ],
     }
 
@@ -122,6 +149,24 @@ def old_pipeline_list(ws: WorkspaceClient, query: ListQuery) -> PipelineList:
         items, query, name_of=lambda p: p.name, sort_key=lambda p: (p.name.lower(), p.pipeline_id)
     )
     return PipelineList(items=page, **envelope)
+
+
+def old_schedule_list(ws: WorkspaceClient, query: ListQuery) -> ScheduleList:
+    jobs = [
+        job
+        for job in ws.jobs.list(expand_tasks=True, limit=JOBS_PAGE)
+        if resolution.pipeline_ids_of(job.settings)
+    ]
+    infos: list[PipelineStateInfo] = list(ws.pipelines.list_pipelines(max_results=100))
+    names = {info.pipeline_id: info.name for info in infos if info.pipeline_id}
+    items = [schedules.schedule_from_job(job, names) for job in jobs]
+    page, envelope = slice_page(
+        items,
+        query,
+        name_of=lambda s: s.job_name,
+        sort_key=lambda s: (s.job_name.lower(), s.job_id),
+    )
+    return ScheduleList(items=page, **envelope)
 
 
 @pytest.fixture(params=["default", "large"])
@@ -191,6 +236,16 @@ def test_pipelines_list_is_the_documented_model(
     if seeded == "default" and not params:
         assert body["total"] == 3
         assert all(item["latest_update"]["creation_time"] for item in body["items"])
+
+
+@pytest.mark.parametrize("params", [*QUERIES, {"prefix": "SALES"}])
+def test_schedules_list_is_the_documented_model(
+    api: TestClient, emu_client: WorkspaceClient, seeded: str, params: dict[str, Any]
+) -> None:
+    body = compare(api, "/schedules", params, lambda q: old_schedule_list(emu_client, q))
+    if not params:
+        assert body["total"] == (1 if seeded == "default" else 4)
+        assert "notebook_only" not in {item["job_name"] for item in body["items"]}
 
 
 def test_the_workspace_client_keeps_one_connection_per_worker_thread(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import DEFAULT
 
 import pytest
 from databricks.sdk.service.jobs import (
@@ -23,7 +24,7 @@ from databricks.sdk.service.pipelines import (
 from dbrx_api.metrics.job_runs import job_run_metrics
 from dbrx_api.metrics.updates import pipeline_update_metrics, triggered_by
 from dbrx_api.schemas.common import to_epoch_ms
-from fixtures.pipelines import PID, job, pipeline_response, workspace_client
+from fixtures.pipelines import PID, job, listing_pages, pipeline_response, workspace_client
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -71,7 +72,14 @@ def events_for(update_id: str) -> dict[str, Any]:
 def ws() -> Any:
     ws = workspace_client()
     ws.pipelines.get.return_value = pipeline_response(PID, "orders")
-    ws.api_client.do.side_effect = lambda *_args, **_kwargs: events_for("x")
+
+    def answer(*args: Any, **kwargs: Any) -> Any:
+        page = listing_pages(
+            ws, *args, **kwargs
+        )  # the jobs listing; every other request reads events
+        return events_for("x") if page is DEFAULT else page
+
+    ws.api_client.do.side_effect = answer
     return ws
 
 
@@ -209,4 +217,5 @@ def test_job_runs_with_rows_pair_each_run_with_its_update(ws: Any) -> None:
         r.run_id: r.pipeline_update.update_id if r.pipeline_update else None for r in result.items
     }
     assert paired == {11: "u2", 12: "u1"}
-    assert ws.api_client.do.call_count == 2
+    event_reads = [c for c in ws.api_client.do.call_args_list if "/events" in str(c.args[1])]
+    assert len(event_reads) == 2  # the jobs listing also reads pages through `api_client.do`
