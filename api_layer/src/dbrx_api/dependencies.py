@@ -14,6 +14,7 @@ from databricks.sdk import WorkspaceClient
 from fastapi import Depends, Header, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from dbrx_api.dbrx_auth.principal import LOCAL_DEVELOPER, Principal, Role
 from dbrx_api.dbrx_auth.workspaces import Workspace, WorkspaceClientFactory
@@ -125,10 +126,17 @@ async def get_workspace(
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 
 
-def get_workspace_client(request: Request, workspace: WorkspaceDep) -> WorkspaceClient:
-    """The cached SDK client of the request's workspace."""
+async def get_workspace_client(request: Request, workspace: WorkspaceDep) -> WorkspaceClient:
+    """The cached SDK client of the request's workspace.
+
+    A look-up without a thread-pool hand-off once the client exists; building it the first time fetches the
+    host's metadata (an outbound call), which runs in the thread pool.
+    """
     factory: WorkspaceClientFactory = request.app.state.workspace_clients
-    return factory.client_for(workspace)
+    client = factory.cached_client(workspace)
+    if client is None:
+        client = await run_in_threadpool(factory.client_for, workspace)
+    return client
 
 
 WorkspaceClientDep = Annotated[WorkspaceClient, Depends(get_workspace_client)]

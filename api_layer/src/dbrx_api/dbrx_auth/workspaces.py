@@ -210,6 +210,10 @@ class WorkspaceClientFactory:
         """Validate a caller-supplied URL against the allowlist (no network)."""
         return self._allowlist.resolve(raw_url)
 
+    def cached_client(self, workspace: Workspace) -> WorkspaceClient | None:
+        """The client of an allowed workspace if it was built already (no I/O)."""
+        return self._clients.get(workspace.url)
+
     def client_for(self, workspace: Workspace) -> WorkspaceClient:
         """The cached client of an allowed workspace, built on first use."""
         client = self._clients.get(workspace.url)
