@@ -149,8 +149,8 @@ def gate(
     approval = approvals.latest_approval(
         conn, pack_row.share_pack_id, pack_row.version, pack_row.record_hash
     )
-    if approval is not None and set(destructive) <= set(approval["approved_changes"] or ()):
-        return GateDecision(approved_by=str(approval["approver_id"]))
+    if approval is not None and set(destructive) <= set(approval.approved_changes or ()):
+        return GateDecision(approved_by=approval.approver_id)
     plan = {
         "digest": plan_digest(changes),
         "destructive_changes": destructive,
@@ -260,7 +260,7 @@ def decide(
                 plan_digest=shown,
             )
         at = scd2.clock(conn)
-        row = approvals.record(
+        recorded = approvals.record(
             conn,
             approvals.Decision(
                 share_pack_id=share_pack_id,
@@ -313,9 +313,9 @@ def decide(
         "decision": decision,
         "status": target.value,
         "decided_by": {"id": principal.id, "name": principal.name},
-        "decided_at": row["decided_at"],
+        "decided_at": recorded.decided_at,
         "comment": comment,
         "plan_digest": shown,
-        "approved_changes": list(row["approved_changes"] or []),
+        "approved_changes": list(recorded.approved_changes or []),
     }
     return DecisionResult(body=body, message=message)

@@ -57,7 +57,7 @@ def version_actor(
     kind = str(upload["actor_kind"]) if upload is not None else "user"
     if approved_by is None:
         approval = approvals.latest_approval(conn, share_pack_id, version, str(row.record_hash))
-        approved_by = str(approval["approver_id"]) if approval is not None else None
+        approved_by = approval.approver_id if approval is not None else None
     return VersionActor(
         actor_id=actor_id,
         actor_name=row.requested_by_name,

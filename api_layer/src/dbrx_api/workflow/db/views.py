@@ -239,14 +239,14 @@ def history_view(
         transitions.setdefault(t["version"], []).append(t)
     decisions: dict[int, list[dict[str, Any]]] = {}
     for d in approvals.list_for_pack(conn, share_pack_id):
-        decisions.setdefault(d["version"], []).append(
+        decisions.setdefault(d.version, []).append(
             {
-                "decision": d["decision"],
-                "decided_by": {"id": d["approver_id"], "name": d["approver_name"]},
-                "decided_at": d["decided_at"],
-                "comment": d["comment"],
-                "plan_digest": d["plan_digest"],
-                "approved_changes": d["approved_changes"],
+                "decision": d.decision,
+                "decided_by": {"id": d.approver_id, "name": d.approver_name},
+                "decided_at": d.decided_at,
+                "comment": d.comment,
+                "plan_digest": d.plan_digest,
+                "approved_changes": d.approved_changes,
             }
         )
     runs = provisioning_runs.list_for_pack(conn, share_pack_id)
