@@ -318,8 +318,22 @@ class Applier:
         if not results:
             return []
         with transaction(ctx.pool) as conn:
-            for action, result in results:
-                self._record_noop(conn, action, result)
+            for _, result in results:
+                for write in result.writes:
+                    write(conn)
+            provisioning_steps.record_closed_many(
+                conn,
+                [
+                    provisioning_steps.ClosedStep(
+                        **self._step_fields(action),
+                        action="noop",
+                        outcome=result.outcome,
+                        databricks_ids=result.ids,
+                        detail=result.detail or None,
+                    )
+                    for action, result in results
+                ],
+            )
         for action, _ in results:
             ctx.hook("after_record", action)
         return [action for action, _ in results]
