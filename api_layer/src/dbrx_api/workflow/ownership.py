@@ -16,7 +16,7 @@ A reference is not a declaration: naming another pack's recipient in a share's g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -67,12 +67,12 @@ def declarations(pack: SharePack, locator: PackLocator) -> Iterator[Declaration]
 
 
 def _recorded_rows(
-    conn: psycopg.Connection[DictRow], workspace_url: str, found: list[Declaration]
+    conn: psycopg.Connection[DictRow], workspace_url: str, found: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], AnyRecord]:
-    """Current, not-deleted records of the declared names, by `(resource_type, lower-case name)`."""
+    """Current, not-deleted records of `(resource_type, name)` pairs, by `(resource_type, lower-case name)`."""
     names: dict[str, list[str]] = {"recipient": [], "share": [], "pipeline": []}
-    for declaration in found:
-        names[declaration.resource_type].append(declaration.name)
+    for resource_type, name in found:
+        names[resource_type].append(name)
     listed: dict[str, Callable[[], Sequence[AnyRecord]]] = {
         "recipient": lambda: recipients.list_current(
             conn, workspace_url=workspace_url, names=names["recipient"]
@@ -120,7 +120,7 @@ def managed_elsewhere(
         return []
     own = share_packs.get_current_by_key(conn, pack_key)
     own_id: UUID | None = own.share_pack_id if own is not None else None
-    rows = _recorded_rows(conn, workspace_url, found)
+    rows = _recorded_rows(conn, workspace_url, [(d.resource_type, d.name) for d in found])
     conflicts: list[tuple[Declaration, AnyRecord]] = []
     for declaration in found:
         row = rows.get((declaration.resource_type, declaration.name.lower()))
@@ -227,9 +227,7 @@ def managed_elsewhere_keys(
     """Keys of the actions whose resource another pack is recorded as managing: `other_owner` for many actions,
     with one read per table."""
     targets = {action.key: target for action in actions if (target := _recorded_target(action))}
-    rows = _recorded_rows(
-        conn, ctx.workspace_url, [Declaration(table, name, "") for table, name in targets.values()]
-    )
+    rows = _recorded_rows(conn, ctx.workspace_url, targets.values())
     return {
         key
         for key, (table, name) in targets.items()
