@@ -16,7 +16,7 @@ A reference is not a declaration: naming another pack's recipient in a share's g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -35,7 +35,7 @@ from dbrx_api.workflow.validators.locator import PackLocator
 
 if TYPE_CHECKING:
     from dbrx_api.workflow.orchestrator.actions import AnyAction
-    from dbrx_api.workflow.orchestrator.steps import RunContext, StepResult
+    from dbrx_api.workflow.orchestrator.steps import RunContext, StepFailure, StepResult
 
 CODE = "resource_managed_by_other_pack"
 
@@ -67,12 +67,12 @@ def declarations(pack: SharePack, locator: PackLocator) -> Iterator[Declaration]
 
 
 def _recorded_rows(
-    conn: psycopg.Connection[DictRow], workspace_url: str, found: list[Declaration]
+    conn: psycopg.Connection[DictRow], workspace_url: str, found: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], AnyRecord]:
-    """Current, not-deleted records of the declared names, by `(resource_type, lower-case name)`."""
+    """Current, not-deleted records of `(resource_type, name)` pairs, by `(resource_type, lower-case name)`."""
     names: dict[str, list[str]] = {"recipient": [], "share": [], "pipeline": []}
-    for declaration in found:
-        names[declaration.resource_type].append(declaration.name)
+    for resource_type, name in found:
+        names[resource_type].append(name)
     listed: dict[str, Callable[[], Sequence[AnyRecord]]] = {
         "recipient": lambda: recipients.list_current(
             conn, workspace_url=workspace_url, names=names["recipient"]
@@ -120,7 +120,7 @@ def managed_elsewhere(
         return []
     own = share_packs.get_current_by_key(conn, pack_key)
     own_id: UUID | None = own.share_pack_id if own is not None else None
-    rows = _recorded_rows(conn, workspace_url, found)
+    rows = _recorded_rows(conn, workspace_url, [(d.resource_type, d.name) for d in found])
     conflicts: list[tuple[Declaration, AnyRecord]] = []
     for declaration in found:
         row = rows.get((declaration.resource_type, declaration.name.lower()))
@@ -176,23 +176,35 @@ def reject_managed_elsewhere(
 # ------------------------------------------------------------------------------------------ run-time guard
 
 
-def _recorded_target(
-    action: AnyAction,
-) -> tuple[Callable[[psycopg.Connection[DictRow], str, str], AnyRecord | None], str] | None:
-    """How to read the record an action writes, and its name; None for deletions and schemas."""
+_CURRENT: dict[str, Callable[[psycopg.Connection[DictRow], str, str], AnyRecord | None]] = {
+    "recipient": recipients.get_current,
+    "share": shares.get_current,
+    "pipeline": pipelines.get_current,
+}
+
+
+def _recorded_target(action: AnyAction) -> tuple[str, str] | None:
+    """The table (`recipient`, `share` or `pipeline`) and name of the record an action writes; None for
+    deletions and schemas."""
     if action.kind == "delete":  # Verb.DELETE; the orchestrator package imports this module
         return None  # deletions act only on rows recorded for the running pack
     if action.resource_type in ("recipient", "token"):
-        return recipients.get_current, action.name
+        return "recipient", action.name
     if action.resource_type in ("share", "share_objects", "share_grants"):
-        return shares.get_current, action.name
+        return "share", action.name
     if action.resource_type == "pipeline":
-        return pipelines.get_current, action.name
+        return "pipeline", action.name
     if action.resource_type == "schedule":
         pipeline = getattr(action.work, "pipeline", None)
         name = getattr(pipeline, "name_prefix", None)
-        return (pipelines.get_current, str(name)) if name else None
+        return ("pipeline", str(name)) if name else None
     return None
+
+
+def _managed_by_other(ctx: RunContext, row: AnyRecord | None) -> UUID | None:
+    """The pack managing a recorded row when it is not the running one."""
+    owner = row.share_pack_id if row is not None else None
+    return None if owner is None or owner == ctx.share_pack_id else owner
 
 
 def other_owner(
@@ -202,12 +214,43 @@ def other_owner(
     target = _recorded_target(action)
     if target is None:
         return None
-    get_current, name = target
-    row = get_current(conn, ctx.workspace_url, name)
-    owner = row.share_pack_id if row is not None else None
-    if owner is None or owner == ctx.share_pack_id:
+    table, name = target
+    owner = _managed_by_other(ctx, _CURRENT[table](conn, ctx.workspace_url, name))
+    if owner is None:
         return None
     return owner, _pack_keys(conn, {owner})[owner]
+
+
+def managed_elsewhere_keys(
+    conn: psycopg.Connection[DictRow], ctx: RunContext, actions: Sequence[AnyAction]
+) -> set[str]:
+    """Keys of the actions whose resource another pack is recorded as managing: `other_owner` for many actions,
+    with one read per table."""
+    targets = {action.key: target for action in actions if (target := _recorded_target(action))}
+    rows = _recorded_rows(conn, ctx.workspace_url, targets.values())
+    return {
+        key
+        for key, (table, name) in targets.items()
+        if _managed_by_other(ctx, rows.get((table, name.lower()))) is not None
+    }
+
+
+def refusal(
+    conn: psycopg.Connection[DictRow], ctx: RunContext, action: AnyAction
+) -> StepFailure | None:
+    """The step failure of an action on a resource another pack is recorded as managing, else None."""
+    from dbrx_api.workflow.orchestrator.steps import StepFailure  # apply imports this module
+
+    owner = other_owner(conn, ctx, action)
+    if owner is None:
+        return None
+    owner_id, key = owner
+    kind = "recipient" if action.resource_type == "token" else action.resource_type
+    return StepFailure(
+        CODE,
+        f'{kind} "{action.name}" is recorded as managed by share pack {owner_id} '
+        f'(pack key "{key}"); this pack cannot take it over. Remove it from one of the packs.',
+    )
 
 
 Executor = Callable[["RunContext", "AnyAction"], "StepResult"]
@@ -217,7 +260,6 @@ def guard_executor(
     executor_for: Callable[[AnyAction], Executor],
 ) -> Callable[[AnyAction], Executor]:
     """Executors that first re-read the action's recorded row and fail when another pack manages it."""
-    from dbrx_api.workflow.orchestrator.steps import StepFailure  # apply imports this module
 
     def guarded_for(action: AnyAction) -> Executor:
         execute = executor_for(action)
@@ -226,15 +268,9 @@ def guard_executor(
 
         def guarded(ctx: RunContext, act: AnyAction) -> StepResult:
             with transaction(ctx.pool) as conn:
-                owner = other_owner(conn, ctx, act)
-            if owner is not None:
-                owner_id, key = owner
-                kind = "recipient" if act.resource_type == "token" else act.resource_type
-                raise StepFailure(
-                    CODE,
-                    f'{kind} "{act.name}" is recorded as managed by share pack {owner_id} '
-                    f'(pack key "{key}"); this pack cannot take it over. Remove it from one of the packs.',
-                )
+                refused = refusal(conn, ctx, act)
+            if refused is not None:
+                raise refused
             return execute(ctx, act)
 
         return guarded

@@ -292,6 +292,71 @@ def test_retry_and_interrupt_requeue(
     assert _transitions(pg, pack)[-1] == ("IN_PROGRESS", "QUEUED")
 
 
+def test_record_closed_many_inserts_every_step_in_order_like_record_closed(
+    pg: DictConnection, store_pack: Callable[..., StoredPack]
+) -> None:
+    pack = store_pack()
+    claim = operations.claim_version(
+        pg, pack.share_pack_id, pack.version, worker_id="w", run_id=uuid.uuid4(), lease_s=60
+    ).claim
+    assert claim is not None
+    provisioning_steps.record_closed(
+        pg,
+        run_id=claim.run_id,
+        seq=1,
+        step_key="recipient:r",
+        resource_type="recipient",
+        resource_name="r",
+        action="noop",
+        outcome="NOOP",
+        databricks_ids={"recipient": "r"},
+        detail={"unchanged": True},
+    )
+    provisioning_steps.record_closed_many(
+        pg,
+        [
+            provisioning_steps.ClosedStep(
+                run_id=claim.run_id,
+                seq=seq,
+                step_key=f"share:s{seq}",
+                resource_type="share",
+                resource_name=f"s{seq}",
+                action="noop",
+                outcome="NOOP",
+                databricks_ids={"share": f"s{seq}"} if seq == 2 else None,
+            )
+            for seq in (2, 3)
+        ],
+    )
+
+    steps = provisioning_steps.list_for_run(pg, claim.run_id)
+
+    assert [(s["seq"], s["step_key"], s["outcome"], s["action"]) for s in steps] == [
+        (1, "recipient:r", "NOOP", "noop"),
+        (2, "share:s2", "NOOP", "noop"),
+        (3, "share:s3", "NOOP", "noop"),
+    ]
+    assert steps[1]["step_id"] < steps[2]["step_id"]
+    assert [s["databricks_ids"] for s in steps] == [{"recipient": "r"}, {"share": "s2"}, None]
+    assert all(s["started_at"] is not None and s["ended_at"] is not None for s in steps)
+    assert provisioning_steps.counts(pg, claim.run_id)["noop"] == 3
+    with pytest.raises(ValueError, match="running step"):
+        provisioning_steps.record_closed_many(
+            pg,
+            [
+                provisioning_steps.ClosedStep(
+                    run_id=claim.run_id,
+                    seq=4,
+                    step_key="share:s4",
+                    resource_type="share",
+                    resource_name="s4",
+                    action="create",
+                    outcome="RUNNING",
+                )
+            ],
+        )
+
+
 def test_create_intents_and_version_actions(
     pg: DictConnection, store_pack: Callable[..., StoredPack]
 ) -> None:

@@ -26,7 +26,7 @@ from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.orchestrator.actions import AnyAction
 from dbrx_api.workflow.orchestrator.diff import ActionGraph
 from dbrx_api.workflow.orchestrator.steps import RunContext, StepFailure, StepResult
-from dbrx_api.workflow.ownership import guard_executor
+from dbrx_api.workflow.ownership import guard_executor, managed_elsewhere_keys, refusal
 from dbrx_api.workflow.queue.run import RunCancelled
 from dbrx_api.workflow.resources import kind_for
 from dbrx_api.workflow.worker_audit import VersionActor, step_entry, version_actor
@@ -109,6 +109,9 @@ class Applier:
         self.graph = graph
         # An action on a resource another pack manages fails before any call (docs/WORKFLOW.md §9.10).
         self.executor_for = guard_executor(executor_for)
+        # Actions with a call re-read their record in the transaction of their intent, and settled no-ops all
+        # together (`run_one`, `run_noops`): they run the executors unguarded.
+        self._unguarded_for = executor_for
         self.concurrency = max(1, concurrency)
         self.cancelled = cancelled
         self.result = ApplyResult()
@@ -208,8 +211,8 @@ class Applier:
 
     def run_one(self, action: AnyAction) -> StepResult:
         ctx = self.ctx
-        execute = self.executor_for(action)
         if action.is_noop:
+            execute = self.executor_for(action)
             try:
                 result = execute(ctx, action)
             except Exception as exc:
@@ -228,14 +231,20 @@ class Applier:
                 self._record_noop(conn, action, result)
             ctx.hook("after_record", action)
             return result
+        execute = self._unguarded_for(action)
         with transaction(ctx.pool) as conn:
             # For a create this row is the create intent (docs/WORKFLOW.md §9.9).
             step_id = provisioning_steps.start(
                 conn, **self._step_fields(action), action=self._step_action(action)
             )
             self._progress(conn, action)
+            # The ownership guard's re-read (docs/WORKFLOW.md §9.10) in the intent's transaction: one transaction
+            # less in front of every call. A refusal fails the step before any call, as the guarded executor does.
+            refused = refusal(conn, ctx, action)
         ctx.hook("before_call", action)
         try:
+            if refused is not None:
+                raise refused
             result = execute(ctx, action)
         except RunCancelled:
             with transaction(ctx.pool) as conn:
@@ -287,21 +296,44 @@ class Applier:
     def run_noops(self, actions: list[AnyAction]) -> list[AnyAction]:
         """Record settled no-ops together: one transaction for their SCD2 writes and `NOOP` steps.
 
-        Returns the actions recorded; one whose executor failed is left to the normal path (which records the
-        failure).
+        Returns the actions recorded; one whose executor failed, or whose resource another pack manages, is left
+        to the normal path (which records the failure).
         """
         ctx = self.ctx
+        if not actions:
+            return []
+        # The ownership guard's re-read of every record, one read per table rather than a transaction per no-op:
+        # on a re-run every action is a no-op, recorded here before any other action can start.
+        with transaction(ctx.pool) as conn:
+            refused = managed_elsewhere_keys(conn, ctx, actions)
         results: list[tuple[AnyAction, StepResult]] = []
         for action in actions:
+            if action.key in refused:
+                logger.info("no-op step left to the scheduler", extra={"step_key": action.key})
+                continue
             try:
-                results.append((action, self.executor_for(action)(ctx, action)))
+                results.append((action, self._unguarded_for(action)(ctx, action)))
             except Exception:  # noqa: BLE001 - retried on the normal path, which classifies and records it
                 logger.info("no-op step left to the scheduler", extra={"step_key": action.key})
         if not results:
             return []
         with transaction(ctx.pool) as conn:
-            for action, result in results:
-                self._record_noop(conn, action, result)
+            for _, result in results:
+                for write in result.writes:
+                    write(conn)
+            provisioning_steps.record_closed_many(
+                conn,
+                [
+                    provisioning_steps.ClosedStep(
+                        **self._step_fields(action),
+                        action="noop",
+                        outcome=result.outcome,
+                        databricks_ids=result.ids,
+                        detail=result.detail or None,
+                    )
+                    for action, result in results
+                ],
+            )
         for action, _ in results:
             ctx.hook("after_record", action)
         return [action for action, _ in results]

@@ -202,3 +202,52 @@ def test_worker_refuses_to_take_over_another_packs_resource(
     failed = {s["step_key"]: s["error_code"] for s in steps if s["outcome"] == "FAILED"}
     assert failed == {"recipient:race_partner": "resource_managed_by_other_pack"}
     assert all(a["entity_key"] == "race_partner" for a in failed_audit)
+
+
+def test_worker_refuses_to_update_another_packs_resource_before_any_call(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
+    first = _store_as_admin(
+        orch_ctx.pool,
+        views_pack(
+            orch_emu.url,
+            {"race_update_share": ["main.sales.v_orders"]},
+            recipients=("race_update_partner",),
+            requestor=unique_requestor(),
+        ),
+    )
+    assert provision(orch_ctx, first).outcome.result == "COMPLETED"
+    # A second pack stored past validation declares the same recipient with another IP list: an update, whose
+    # re-read of the record happens with its intent, before the call.
+    second = _store_as_admin(
+        orch_ctx.pool,
+        views_pack(
+            orch_emu.url,
+            {"race_update_share_two": ["main.sales.v_orders"]},
+            recipients=("race_update_partner",),
+            requestor=unique_requestor(),
+        ).replace("192.0.2.0/24", "198.51.100.0/24"),
+    )
+    orch_emu.reset_stats()
+
+    report = provision(orch_ctx, second)
+
+    assert report.outcome.result == "FAILED", report.outcome
+    assert report.outcome.error_code == "resource_managed_by_other_pack"
+    assert orch_emu.count("recipients.update") == 0
+    with orch_ctx.pool.connection() as conn:
+        row = recipients.get_current(conn, orch_emu.url, "race_update_partner")
+        steps = provisioning_steps.list_for_run(conn, report.claim.run_id)
+        failed_audit = [
+            a
+            for a in audit_trail.list_for_pack(conn, second.share_pack_id)
+            if a["outcome"] == "failed"
+        ]
+    assert row is not None
+    assert row.share_pack_id == first.share_pack_id
+    assert list(row.ip_access_list) == ["192.0.2.0/24"]
+    failed = {
+        s["step_key"]: (s["action"], s["error_code"]) for s in steps if s["outcome"] == "FAILED"
+    }
+    assert failed == {"recipient:race_update_partner": ("update", "resource_managed_by_other_pack")}
+    assert [a["entity_key"] for a in failed_audit] == ["race_update_partner"]
