@@ -9,8 +9,9 @@ serialises the page once (`schemas.common.list_body`); docs/ARCHITECTURE.md desc
 Two transports carry a page:
 
 * `PageTransport`, attached to the clients `dbrx_auth.workspaces` builds: one plain GET on a kept-alive
-  connection, decoded with orjson. It takes only a `200` with a JSON object. The SDK's `requests` stack cost
-  about 0.6 ms of CPU per page more than this, two thirds of a 1,000-share listing (docs/ARCHITECTURE.md).
+  connection, parsed by `httptools` and decoded with orjson. It takes only a `200` with a JSON object. The SDK's
+  `requests` stack cost about 0.7 ms of CPU per page more than this, three quarters of the CPU of a 1,000-share
+  listing (docs/ARCHITECTURE.md).
 * `ApiClient.do`, the SDK's own request: for any page the first did not take (another status, a redirect, a
   connection error, a body that is not JSON) and for clients without a `PageTransport`. The page is sent again
   there, which is safe for a read, so retries, error parsing and the `DatabricksError` subclasses that
@@ -19,7 +20,7 @@ Two transports carry a page:
 
 from __future__ import annotations
 
-import http.client
+import socket
 import ssl
 import threading
 import weakref
@@ -28,6 +29,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import httptools
 import orjson
 from databricks.sdk import WorkspaceClient
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
@@ -35,19 +37,45 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH
 Item = dict[str, Any]
 
 
-class PageTransport:
-    """Plain HTTP/1.1 GETs of list pages to one workspace host, on kept-alive connections (`http.client`).
+class _Response:
+    """The `httptools` parser's callbacks for one response: its body parts, whether the connection may be kept
+    (llhttp answers that while the message is being parsed, not after) and whether it ended."""
 
-    It never follows a redirect and never retries a request that reached the server: what it does not take,
-    `list_all` hands to the SDK. A kept-alive connection the server has closed meanwhile is replaced once.
-    `http.client` rather than urllib3: half the CPU per page, for the one request shape used here.
+    __slots__ = ("complete", "keep_alive", "parser", "parts")
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.keep_alive = False
+        self.complete = False
+        self.parser = httptools.HttpResponseParser(self)
+
+    def on_headers_complete(self) -> None:
+        self.keep_alive = self.parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        self.parts.append(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+class PageTransport:
+    """Plain HTTP/1.1 GETs of list pages to one workspace host, on kept-alive connections.
+
+    The request head is written here (a GET with the given headers, nothing else); the response is parsed by
+    `httptools` (llhttp, uvicorn's parser: status, headers, `Content-Length` or chunked bodies). It never follows a
+    redirect and never retries a request the server answered: what it does not take, `list_all` hands to the
+    SDK. A kept-alive connection the server has closed meanwhile is replaced once. The reason is CPU: a third of
+    `http.client`'s per page, and a sixth of the SDK's `requests` stack (docs/ARCHITECTURE.md, "One request").
     """
 
     def __init__(
         self, host: str, *, pool_size: int, ca_bundle: str | None, timeout_s: float
     ) -> None:
         parts = urlsplit(host)
-        self._address = (parts.hostname or "", parts.port)
+        self._hostname = parts.hostname or ""
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._host_header = parts.netloc
         self._base_path = parts.path.rstrip("/")
         self._timeout_s = timeout_s
         self._tls: ssl.SSLContext | None = None
@@ -55,7 +83,7 @@ class PageTransport:
             # Verified as the SDK's requests verifies: certifi's bundle unless the environment names another.
             self._tls = ssl.create_default_context(cafile=ca_bundle or DEFAULT_CA_BUNDLE_PATH)
         self._pool_size = pool_size
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[socket.socket] = []
         self._lock = threading.Lock()
 
     def get_page(
@@ -65,7 +93,8 @@ class PageTransport:
         target = f"{self._base_path}{path}"
         if query:
             target = f"{target}?{urlencode(_query_text(query))}"
-        answer = self._exchange(target, headers)
+        request = self._request_head(target, headers)
+        answer = None if request is None else self._exchange(request)
         if answer is None or answer[0] != 200:
             return None
         try:
@@ -74,41 +103,49 @@ class PageTransport:
             return None
         return page if isinstance(page, dict) else None
 
-    def _exchange(self, target: str, headers: Mapping[str, str]) -> tuple[int, bytes] | None:
-        connection, reused = self._checkout()
-        while True:
+    def _request_head(self, target: str, headers: Mapping[str, str]) -> bytes | None:
+        fields = [f"{name}: {value}" for name, value in headers.items()]
+        if any("\r" in field or "\n" in field for field in fields):
+            return None  # a line break inside a header: the SDK's path refuses it, as it always did
+        head = "\r\n".join(
+            [f"GET {target} HTTP/1.1", f"Host: {self._host_header}", *fields, "", ""]
+        )
+        try:
+            return head.encode("ascii")
+        except UnicodeEncodeError:
+            return None
+
+    def _exchange(self, request: bytes) -> tuple[int, bytes] | None:
+        for reuse in (True, False):
+            connection = self._checkout() if reuse else None
+            if reuse and connection is None:
+                continue  # nothing kept alive: a new connection
             try:
-                connection.request("GET", target, headers=headers)
-                response = connection.getresponse()
-                body = response.read()
-            except (OSError, http.client.HTTPException):
-                connection.close()
-                if not reused:
-                    return None
-                # The server may close an idle kept-alive connection: one more try on a new one.
-                connection, reused = self._connect(), False
-                continue
-            if response.will_close:
-                connection.close()
-            else:
+                if connection is None:
+                    connection = self._connect()
+                status, body, keep_alive = _round_trip(connection, request)
+            except (OSError, httptools.HttpParserError):
+                if connection is not None:
+                    connection.close()
+                continue  # a kept-alive connection the server closed: one more try on a new one
+            if keep_alive:
                 self._checkin(connection)
-            return response.status, body
+            else:
+                connection.close()
+            return status, body
+        return None
 
-    def _connect(self) -> http.client.HTTPConnection:
-        host, port = self._address
-        if self._tls is not None:
-            return http.client.HTTPSConnection(
-                host, port, timeout=self._timeout_s, context=self._tls
-            )
-        return http.client.HTTPConnection(host, port, timeout=self._timeout_s)
+    def _connect(self) -> socket.socket:
+        connection = socket.create_connection((self._hostname, self._port), timeout=self._timeout_s)
+        if self._tls is None:
+            return connection
+        return self._tls.wrap_socket(connection, server_hostname=self._hostname)
 
-    def _checkout(self) -> tuple[http.client.HTTPConnection, bool]:
+    def _checkout(self) -> socket.socket | None:
         with self._lock:
-            if self._idle:
-                return self._idle.pop(), True
-        return self._connect(), False
+            return self._idle.pop() if self._idle else None
 
-    def _checkin(self, connection: http.client.HTTPConnection) -> None:
+    def _checkin(self, connection: socket.socket) -> None:
         with self._lock:
             if len(self._idle) < self._pool_size:
                 self._idle.append(connection)
@@ -121,6 +158,21 @@ class PageTransport:
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
+
+
+def _round_trip(connection: socket.socket, request: bytes) -> tuple[int, bytes, bool]:
+    """Send `request`, read one response: its status, body and whether the connection stays open."""
+    connection.sendall(request)
+    response = _Response()
+    while not response.complete:
+        data = connection.recv(_READ_SIZE)
+        if not data:
+            raise ConnectionError("the connection closed before the response ended")
+        response.parser.feed_data(data)
+    return response.parser.get_status_code(), b"".join(response.parts), response.keep_alive
+
+
+_READ_SIZE = 256 * 1024
 
 
 _TRANSPORTS: weakref.WeakKeyDictionary[WorkspaceClient, PageTransport] = weakref.WeakKeyDictionary()

@@ -110,8 +110,7 @@ def test_a_kept_alive_connection_the_server_dropped_is_replaced(
     idle = list(transport._idle)  # the kept-alive connections, to break them as a server would
     assert idle
     for connection in idle:
-        assert connection.sock is not None
-        connection.sock.shutdown(socket.SHUT_RDWR)
+        connection.shutdown(socket.SHUT_RDWR)
     before = list_calls(seeded)
     assert len(share_names(emu_client)) == SHARES
     assert (transport.taken, transport.handed_over) == (6, 0)
@@ -132,3 +131,12 @@ def test_behind_a_proxy_the_pages_keep_the_sdk_s_path(
     direct = seeded.workspace_client()
     tune_http_session(direct, 4)
     assert isinstance(passthrough.page_transport(direct), passthrough.PageTransport)
+
+
+def test_a_header_with_a_line_break_is_never_written(
+    seeded: Any, transport: CountingTransport
+) -> None:
+    before = list_calls(seeded)
+    page = transport.get_page(SHARES_PATH, {}, {"X-Note": "a\r\nX-Injected: 1"})
+    assert page is None  # handed to the SDK, which refuses such a header itself
+    assert list_calls(seeded) == before
