@@ -36,6 +36,8 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 Item = dict[str, Any]
 
+_READ_SIZE = 256 * 1024  # bytes asked of the socket per read: a page of 50 shares is about 16 KiB
+
 
 class _Response:
     """The `httptools` parser's callbacks for one response: its body parts, whether the connection may be kept
@@ -152,13 +154,6 @@ class PageTransport:
                 return
         connection.close()
 
-    def close(self) -> None:
-        """Close the kept-alive connections."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
-
 
 def _round_trip(connection: socket.socket, request: bytes) -> tuple[int, bytes, bool]:
     """Send `request`, read one response: its status, body and whether the connection stays open."""
@@ -170,9 +165,6 @@ def _round_trip(connection: socket.socket, request: bytes) -> tuple[int, bytes, 
             raise ConnectionError("the connection closed before the response ended")
         response.parser.feed_data(data)
     return response.parser.get_status_code(), b"".join(response.parts), response.keep_alive
-
-
-_READ_SIZE = 256 * 1024
 
 
 _TRANSPORTS: weakref.WeakKeyDictionary[WorkspaceClient, PageTransport] = weakref.WeakKeyDictionary()
