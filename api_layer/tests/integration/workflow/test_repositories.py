@@ -401,7 +401,9 @@ def test_create_intents_and_version_actions(
         resource_type="pipeline",
         resource_name="p",
     )
-    assert [i["step_id"] for i in intents] == [dead_step]
+    assert [(i.step_id, i.run_id, i.version) for i in intents] == [
+        (dead_step, claim.run_id, pack.version)
+    ]
     assert (
         provisioning_steps.find_unresolved_create_intents(
             pg,

@@ -187,17 +187,17 @@ def abandon_open_runs(
 ) -> list[UUID]:
     """Close the never-closed runs of a version `ABANDONED` (their running steps `INTERRUPTED`)."""
     abandoned = []
-    for run in provisioning_runs.list_open_for_version(conn, share_pack_id, version):
-        provisioning_steps.interrupt_open(conn, run["run_id"], at=at)
+    for run_id in provisioning_runs.open_run_ids(conn, share_pack_id, version):
+        provisioning_steps.interrupt_open(conn, run_id, at=at)
         if provisioning_runs.close(
             conn,
-            run["run_id"],
+            run_id,
             outcome=RunOutcome.ABANDONED,
             ended_at=at,
             error_code="worker_lost",
             error_message=reason,
         ):
-            abandoned.append(run["run_id"])
+            abandoned.append(run_id)
     return abandoned
 
 

@@ -26,7 +26,6 @@ from dbrx_api.workflow import approvals
 from dbrx_api.workflow.context import WorkflowContext, process_worker_id
 from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import (
-    provisioning_runs,
     provisioning_steps,
     recipients,
     share_packs,
@@ -427,17 +426,13 @@ def _adoption(
             resource_name=name,
             exclude_run_id=run_id,
         )
-        versions = set()
-        for intent in intents:
-            run_row = provisioning_runs.get(conn, intent["run_id"])
-            if run_row is not None:
-                versions.add(int(run_row["version"]))
     if not intents:
         return Adoption(created_by_pack=False)
-    intent_at = min(intent["started_at"] for intent in intents)
+    intent_at = min(intent.started_at for intent in intents)
     if creator is not None and creator != reader.identity():
         return Adoption(created_by_pack=False, intent_at=intent_at)
-    return Adoption(created_by_pack=True, this_version=version in versions, intent_at=intent_at)
+    this_version = any(intent.version == version for intent in intents)
+    return Adoption(created_by_pack=True, this_version=this_version, intent_at=intent_at)
 
 
 def _already_deleted(

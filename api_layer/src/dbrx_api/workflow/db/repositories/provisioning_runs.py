@@ -100,15 +100,16 @@ def get(conn: psycopg.Connection[DictRow], run_id: UUID) -> dict[str, Any] | Non
     ).fetchone()
 
 
-def list_open_for_version(
+def open_run_ids(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
-) -> list[dict[str, Any]]:
-    """Runs of a version that were never closed (a dead worker's run, for takeover and recovery)."""
-    return conn.execute(
-        "SELECT * FROM deltashare.provisioning_runs WHERE share_pack_id = %s AND version = %s "
+) -> list[UUID]:
+    """Ids of the runs of a version that were never closed (a dead worker's run, for takeover and recovery)."""
+    rows = conn.execute(
+        "SELECT run_id FROM deltashare.provisioning_runs WHERE share_pack_id = %s AND version = %s "
         "AND ended_at IS NULL ORDER BY started_at",
         (share_pack_id, version),
     ).fetchall()
+    return [row["run_id"] for row in rows]
 
 
 def list_for_version(

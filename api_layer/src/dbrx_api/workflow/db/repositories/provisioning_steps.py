@@ -17,7 +17,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb, returned, scalar
+from dbrx_api.workflow.db.values import jsonb, records_of, returned, scalar
 
 
 class StepOutcome(StrEnum):
@@ -234,6 +234,16 @@ def counts(conn: psycopg.Connection[DictRow], run_id: UUID) -> dict[str, int]:
     return {k: int(v) for k, v in row.items()}
 
 
+@dataclass(frozen=True)
+class CreateIntent:
+    """An unresolved create step of an earlier run: which run (and pack version) it belongs to, and when it began."""
+
+    step_id: int
+    run_id: UUID
+    version: int
+    started_at: datetime
+
+
 def find_unresolved_create_intents(
     conn: psycopg.Connection[DictRow],
     *,
@@ -242,15 +252,15 @@ def find_unresolved_create_intents(
     resource_type: str,
     resource_name: str,
     exclude_run_id: UUID | None = None,
-) -> list[dict[str, Any]]:
+) -> list[CreateIntent]:
     """Create steps of earlier runs of this pack for this resource without a recorded result (docs/WORKFLOW.md §9.9).
 
     "Without a recorded result": the step is still `RUNNING` (the run died), `INTERRUPTED`, or `FAILED` (for
     instance a transport error after the request was sent). The workspace is the one of the run's pack version.
-    Newest first; each row carries `run_started_at`.
+    Newest first, each with its run's pack version.
     """
-    return conn.execute(
-        "SELECT s.*, r.started_at AS run_started_at FROM deltashare.provisioning_steps s "
+    rows = conn.execute(
+        "SELECT s.step_id, s.run_id, r.version, s.started_at FROM deltashare.provisioning_steps s "
         "JOIN deltashare.provisioning_runs r ON r.run_id = s.run_id "
         "JOIN deltashare.share_packs p ON p.share_pack_id = r.share_pack_id AND p.version = r.version "
         "WHERE s.action = 'create' AND s.resource_type = %s AND s.resource_name = %s "
@@ -267,3 +277,4 @@ def find_unresolved_create_intents(
             exclude_run_id,
         ),
     ).fetchall()
+    return records_of(CreateIntent, rows)
