@@ -181,19 +181,25 @@ class Applier:
     def _step_action(self, action: AnyAction) -> str:
         return "noop" if action.is_noop else action.kind
 
-    def _record_noop(
-        self, conn: psycopg.Connection[Any], action: AnyAction, result: StepResult
+    def _record_noops(
+        self, conn: psycopg.Connection[Any], results: list[tuple[AnyAction, StepResult]]
     ) -> None:
-        """A no-op's SCD2 writes and its closed `NOOP` step, in the caller's transaction."""
-        for write in result.writes:
-            write(conn)
-        provisioning_steps.record_closed(
+        """No-ops' SCD2 writes and their closed `NOOP` steps (sent together), in the caller's transaction."""
+        for _, result in results:
+            for write in result.writes:
+                write(conn)
+        provisioning_steps.record_closed_many(
             conn,
-            **self._step_fields(action),
-            action="noop",
-            outcome=result.outcome,
-            databricks_ids=result.ids,
-            detail=result.detail or None,
+            [
+                provisioning_steps.ClosedStep(
+                    **self._step_fields(action),
+                    action="noop",
+                    outcome=result.outcome,
+                    databricks_ids=result.ids,
+                    detail=result.detail or None,
+                )
+                for action, result in results
+            ],
         )
 
     def record_skipped(self, action: AnyAction, cause: str) -> None:
@@ -228,7 +234,7 @@ class Applier:
                     )
                 raise
             with transaction(ctx.pool) as conn:
-                self._record_noop(conn, action, result)
+                self._record_noops(conn, [(action, result)])
             ctx.hook("after_record", action)
             return result
         execute = self._unguarded_for(action)
@@ -318,22 +324,7 @@ class Applier:
         if not results:
             return []
         with transaction(ctx.pool) as conn:
-            for _, result in results:
-                for write in result.writes:
-                    write(conn)
-            provisioning_steps.record_closed_many(
-                conn,
-                [
-                    provisioning_steps.ClosedStep(
-                        **self._step_fields(action),
-                        action="noop",
-                        outcome=result.outcome,
-                        databricks_ids=result.ids,
-                        detail=result.detail or None,
-                    )
-                    for action, result in results
-                ],
-            )
+            self._record_noops(conn, results)
         for action, _ in results:
             ctx.hook("after_record", action)
         return [action for action, _ in results]
