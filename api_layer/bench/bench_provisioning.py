@@ -41,6 +41,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from dbrx_api.dbrx_auth.principal import Principal
+from dbrx_api.heap import settle_startup_heap
 from dbrx_api.settings import Settings, UploadSettings
 from dbrx_api.workflow.context import WorkflowContext, worker_client_factory
 from dbrx_api.workflow.db import operations, scd2
@@ -450,6 +451,8 @@ def report(
 def measure(emulator: benchlib.Emulator, rounds: int = 3) -> list[str]:
     """P3 against a running emulator (its state is replaced): the report lines."""
     admin_url, embedded = _database_url()
+    # The worker process settles its heap once start-up is over (`dbrx_api.workflow.worker.main`); so does this one.
+    settle_startup_heap()
     firsts: list[Measured] = []
     reruns: list[Measured] = []
     try:

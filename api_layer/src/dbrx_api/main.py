@@ -46,6 +46,7 @@ from dbrx_api.errors import (
     translate_upstream,
     validation_problem,
 )
+from dbrx_api.heap import settle_startup_heap
 from dbrx_api.jobs.deferred import DeferredStarter
 from dbrx_api.monitoring import (
     Metrics,
@@ -789,6 +790,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.worker_inline:
                 runtime.start_workers(settings.worker_concurrency)
         app.state.deferred_starter = DeferredStarter()
+        settle_startup_heap()
         try:
             yield
         finally:

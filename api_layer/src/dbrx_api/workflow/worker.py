@@ -15,6 +15,7 @@ from types import FrameType
 
 from pydantic import ValidationError
 
+from dbrx_api.heap import settle_startup_heap
 from dbrx_api.monitoring import configure_logging
 from dbrx_api.settings import Settings, SettingsError, get_settings
 from dbrx_api.version import __version__
@@ -48,6 +49,7 @@ def main(settings: Settings | None = None, stop: threading.Event | None = None) 
     logging_handle = configure_logging(settings, db_pool=runtime.context.pool)
     runtime.context.metrics = logging_handle.metrics
     try:
+        settle_startup_heap()
         runtime.start_workers(concurrency)
         logger.info("worker running", extra={"concurrency": concurrency})
         stop.wait()

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from dbrx_api.workflow.db import scd2
-from dbrx_api.workflow.db.connection import DictConnection, Pool
+from dbrx_api.workflow.db.connection import DictConnection, Pool, transaction
 from dbrx_api.workflow.db.repositories import recipients, shares
 from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
+from dbrx_api.workflow.db.repositories.records import run_writes
 from dbrx_api.workflow.db.repositories.shares import ShareRecord
 
 pytestmark = pytest.mark.integration
@@ -292,3 +293,66 @@ def test_canonical_hash_is_stable_across_equivalent_contents(pg: DictConnection)
     row = pg.execute("SELECT %s::timestamptz AS ts", (ts,)).fetchone()
     assert row is not None
     assert scd2.canonical_json(row["ts"]) == '"2026-03-01T09:12:44.120Z"'
+
+
+def _write_of(workspace: str, name: str, comment: str) -> Any:
+    return recipients.write_of(
+        _recipient(workspace, name, [], comment), changed_by="worker:w", reason="provisioned"
+    )
+
+
+def test_batched_writes_in_pipeline_mode_record_what_one_by_one_writes_would(
+    pg_pool: Pool,
+) -> None:
+    workspace = f"https://adb-{uuid.uuid4().hex[:6]}.azuredatabricks.net"
+    with transaction(pg_pool) as conn:
+        for name in ("same", "changed"):
+            recipients.record(conn, _recipient(workspace, name, [], "v1"), changed_by="w")
+
+    with transaction(pg_pool, pipelined=True) as conn:
+        run_writes(
+            conn,
+            [
+                _write_of(workspace, "same", "v1"),  # unchanged: no version
+                _write_of(workspace, "changed", "v2"),  # closes v1, inserts v2
+                _write_of(workspace, "new", "v1"),  # first version
+                _write_of(workspace, "changed", "v3"),  # the same key again: a second round
+            ],
+        )
+
+    with pg_pool.connection() as conn:
+        histories = {
+            name: _assert_history_invariants(
+                conn, "recipients", "workspace_url = %s AND recipient_name = %s", (workspace, name)
+            )
+            for name in ("same", "changed", "new")
+        }
+    assert [r["description"] for r in histories["same"]] == ["v1"]
+    assert [r["description"] for r in histories["changed"]] == ["v1", "v2", "v3"]
+    assert [r["description"] for r in histories["new"]] == ["v1"]
+
+
+def test_concurrent_batches_over_the_same_keys_neither_deadlock_nor_break_i1(
+    pg_pool: Pool,
+) -> None:
+    workspace = f"https://adb-{uuid.uuid4().hex[:6]}.azuredatabricks.net"
+    keys = ["k1", "k2", "k3", "k4"]
+
+    def worker(index: int) -> None:
+        rng = random.Random(index)
+        for round_number in range(5):
+            batch = rng.sample(
+                keys, len(keys)
+            )  # each batch in its own order: the locks are taken sorted
+            with transaction(pg_pool, pipelined=True) as conn:
+                run_writes(
+                    conn, [_write_of(workspace, k, f"{index}-{round_number}") for k in batch]
+                )
+
+    assert _run_threads(8, worker) == []
+    with pg_pool.connection() as conn:
+        for key in keys:
+            rows = _assert_history_invariants(
+                conn, "recipients", "workspace_url = %s AND recipient_name = %s", (workspace, key)
+            )
+            assert len(rows) == 40  # every batch changed every key

@@ -183,14 +183,24 @@ def database_unavailable() -> Iterator[None]:
 
 
 @contextmanager
-def transaction(pool: Pool) -> Iterator[DictConnection]:
+def transaction(pool: Pool, *, pipelined: bool = False) -> Iterator[DictConnection]:
     """A pooled connection inside one transaction, committed on clean exit and rolled back on error.
 
     The boundary helper for routes' services and the worker: failures to reach the database surface as
     `ServiceUnavailable(code="database_unavailable")`.
+
+    `pipelined`: the transaction runs in psycopg's pipeline mode. Statements are sent without waiting and results
+    come back when first read, so BEGIN, statements whose result nobody reads and COMMIT share round trips. A
+    failing statement raises at the next read or at the end of the block, and the transaction rolls back.
+    Only for writers that read `rowcount` through `values.affected_rows` (the provisioning recorder).
     """
-    with database_unavailable(), pool.connection() as conn, conn.transaction():
-        yield conn
+    with database_unavailable(), pool.connection() as conn:
+        if pipelined:
+            with conn.pipeline(), conn.transaction():
+                yield conn
+        else:
+            with conn.transaction():
+                yield conn
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.abc import Params
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
@@ -44,6 +44,15 @@ def returned[T](row: T | None) -> T:
     if row is None:
         raise RuntimeError("statement returned no row")
     return row
+
+
+def affected_rows(conn: psycopg.Connection[Any], cursor: psycopg.Cursor[Any]) -> int:
+    """The rows an UPDATE/DELETE changed. In pipeline mode (`transaction(..., pipelined=True)`) the count is only
+    known once the statement's result is back, so a pending result is waited for first (a nested block syncs)."""
+    if cursor.rowcount < 0 and conn.pgconn.pipeline_status != pq.PipelineStatus.OFF:
+        with conn.pipeline():
+            pass
+    return cursor.rowcount
 
 
 def insert_sql(table: str, columns: Iterable[str], returning: str = "") -> sql.Composed:

@@ -2,18 +2,24 @@
 
 Every action is recorded in short transactions, never across a Databricks call: (1) the `RUNNING` step row (for
 a create it is the create intent), (2) the SDK calls, (3) one transaction with the SCD2 row of the resource (a
-no-op when unchanged), the closed step and the audit row. Actions whose diff is empty get a `NOOP` step and their
-SCD2 write in one transaction. A non-retriable failure fails the step and skips its dependants while independent
-actions continue; a retriable failure or a cancellation stops starting new actions.
+no-op when unchanged), the closed step and the audit row. Only (2) holds one of the run's `concurrency` call
+slots: an action records its intent and its result beside the calls of others, so up to twice as many actions are
+under way as are calling. Actions whose diff is empty get a `NOOP` step and their SCD2 write in one transaction.
+A non-retriable failure fails the step and skips its dependants while independent actions continue; a retriable
+failure or a cancellation stops starting new actions, and an action that recorded its intent but had not yet got
+a slot is closed `SKIPPED` without a call.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +29,7 @@ from dbrx_api.errors import AppError, ConflictError, is_retriable
 from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import audit_trail, provisioning_steps, version_status
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
+from dbrx_api.workflow.db.repositories.records import run_writes
 from dbrx_api.workflow.orchestrator.actions import AnyAction
 from dbrx_api.workflow.orchestrator.diff import ActionGraph
 from dbrx_api.workflow.orchestrator.steps import RunContext, StepFailure, StepResult
@@ -35,6 +42,10 @@ logger = logging.getLogger(__name__)
 
 SELECT = "SELECT"
 PROGRESS_INTERVAL_S = 1.0
+
+
+class NotAttempted(Exception):
+    """An action whose intent was recorded, not called: the run stopped while it waited for a call slot."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,60 @@ def classify(exc: BaseException) -> Failure:
     return Failure(
         "internal_error", "unexpected error while provisioning; see the worker logs", False
     )
+
+
+class CallSlots:
+    """`limit` slots for actions' Databricks calls, granted in the order the scheduler handed out tickets.
+
+    The scheduler takes a ticket for each action it starts, in canonical order; the action writes its intent, then
+    waits until its ticket is the first in line and a slot is free. Calls therefore start in canonical order
+    whatever order the intent transactions commit in (with one slot, exactly one after the other).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._busy = 0
+        self._line: deque[int] = deque()
+        self._issued = itertools.count()
+        self._changed = threading.Condition()
+
+    def ticket(self) -> int:
+        """A place at the end of the line."""
+        with self._changed:
+            ticket = next(self._issued)
+            self._line.append(ticket)
+            return ticket
+
+    @contextmanager
+    def held(self, ticket: int) -> Iterator[None]:
+        """Wait for the ticket's turn and a free slot; hold the slot for the block."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._busy < self._limit and self._line and self._line[0] == ticket
+            )
+            self._line.popleft()
+            self._busy += 1
+            self._changed.notify_all()  # the next in line may fit too
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._busy -= 1
+                self._changed.notify_all()
+
+    def leave(self, ticket: int) -> None:
+        """Give up a place never used (the action ended before its call); no-op once the slot was taken."""
+        with self._changed:
+            if ticket in self._line:
+                self._line.remove(ticket)
+                self._changed.notify_all()
+
+
+def _stops_the_run(exc: BaseException) -> bool:
+    """Whether a step failure is retriable (it stops the run); unexpected errors are not (and are logged once,
+    when the step is recorded)."""
+    known = isinstance(exc, StepFailure | AppError | psycopg.OperationalError)
+    return known and classify(exc).retriable
 
 
 # ------------------------------------------------------------------------------------------ scheduler
@@ -113,6 +178,11 @@ class Applier:
         # together (`run_one`, `run_noops`): they run the executors unguarded.
         self._unguarded_for = executor_for
         self.concurrency = max(1, concurrency)
+        # `concurrency` bounds the actions calling Databricks; the bookkeeping before and after a call does not
+        # hold a slot, so twice as many actions may be under way (docs/WORKFLOW.md §9.3).
+        self._call_slots = CallSlots(self.concurrency)
+        self.under_way = 2 * self.concurrency
+        self._halted = threading.Event()
         self.cancelled = cancelled
         self.result = ApplyResult()
         ctx.total_steps = len(graph.actions)
@@ -185,9 +255,7 @@ class Applier:
         self, conn: psycopg.Connection[Any], results: list[tuple[AnyAction, StepResult]]
     ) -> None:
         """No-ops' SCD2 writes and their closed `NOOP` steps (sent together), in the caller's transaction."""
-        for _, result in results:
-            for write in result.writes:
-                write(conn)
+        run_writes(conn, [write for _, result in results for write in result.writes])
         provisioning_steps.record_closed_many(
             conn,
             [
@@ -215,28 +283,41 @@ class Applier:
 
     # ---------------------------------------------------------------- one action (worker thread)
 
-    def run_one(self, action: AnyAction) -> StepResult:
-        ctx = self.ctx
+    def run_one(self, action: AnyAction, ticket: int | None = None) -> StepResult:
+        """Run and record one action; `ticket` is its place in the line for a call slot (taken here if None)."""
         if action.is_noop:
-            execute = self.executor_for(action)
-            try:
-                result = execute(ctx, action)
-            except Exception as exc:
-                failure = classify(exc)
-                with transaction(ctx.pool) as conn:
-                    provisioning_steps.record_closed(
-                        conn,
-                        **self._step_fields(action),
-                        action="noop",
-                        outcome=StepOutcome.FAILED,
-                        error_code=failure.code,
-                        error_message=failure.message,
-                    )
-                raise
+            return self._run_noop(action)
+        if ticket is None:
+            ticket = self._call_slots.ticket()
+        try:
+            return self._run_with_calls(action, ticket)
+        finally:
+            self._call_slots.leave(ticket)
+
+    def _run_noop(self, action: AnyAction) -> StepResult:
+        ctx = self.ctx
+        execute = self.executor_for(action)
+        try:
+            result = execute(ctx, action)
+        except Exception as exc:
+            failure = classify(exc)
             with transaction(ctx.pool) as conn:
-                self._record_noops(conn, [(action, result)])
-            ctx.hook("after_record", action)
-            return result
+                provisioning_steps.record_closed(
+                    conn,
+                    **self._step_fields(action),
+                    action="noop",
+                    outcome=StepOutcome.FAILED,
+                    error_code=failure.code,
+                    error_message=failure.message,
+                )
+            raise
+        with transaction(ctx.pool, pipelined=True) as conn:
+            self._record_noops(conn, [(action, result)])
+        ctx.hook("after_record", action)
+        return result
+
+    def _run_with_calls(self, action: AnyAction, ticket: int) -> StepResult:
+        ctx = self.ctx
         execute = self._unguarded_for(action)
         with transaction(ctx.pool) as conn:
             # For a create this row is the create intent (docs/WORKFLOW.md §9.9).
@@ -247,11 +328,30 @@ class Applier:
             # The ownership guard's re-read (docs/WORKFLOW.md §9.10) in the intent's transaction: one transaction
             # less in front of every call. A refusal fails the step before any call, as the guarded executor does.
             refused = refusal(conn, ctx, action)
-        ctx.hook("before_call", action)
         try:
             if refused is not None:
                 raise refused
-            result = execute(ctx, action)
+            with self._call_slots.held(ticket):
+                if self._stopping():
+                    raise NotAttempted(action.key)
+                ctx.hook("before_call", action)
+                try:
+                    result = execute(ctx, action)
+                except BaseException as exc:
+                    # Before the slot is free: an action waiting for it must not start its call.
+                    if isinstance(exc, RunCancelled) or _stops_the_run(exc):
+                        self._halted.set()
+                    raise
+        except NotAttempted:
+            with transaction(ctx.pool) as conn:
+                provisioning_steps.close(
+                    conn,
+                    step_id,
+                    outcome=StepOutcome.SKIPPED,
+                    error_code="run_stopped",
+                    error_message="not attempted: the run stopped before this step's call",
+                )
+            raise
         except RunCancelled:
             with transaction(ctx.pool) as conn:
                 provisioning_steps.close(conn, step_id, outcome=StepOutcome.INTERRUPTED)
@@ -272,9 +372,8 @@ class Applier:
                 logger.warning("could not record a failed step", extra={"step_key": action.key})
             raise
         ctx.hook("after_call", action)
-        with transaction(ctx.pool) as conn:
-            for write in result.writes:
-                write(conn)
+        with transaction(ctx.pool, pipelined=True) as conn:
+            run_writes(conn, result.writes)
             provisioning_steps.close(
                 conn,
                 step_id,
@@ -286,6 +385,15 @@ class Applier:
                 self._audit(conn, action, result, None)
         ctx.hook("after_record", action)
         return result
+
+    def _stopping(self) -> bool:
+        """Whether the run stops starting calls: a call failed retriably or was cancelled, or the coordinator
+        collected such a failure or a cancellation."""
+        return (
+            self._halted.is_set()
+            or self.result.stopped is not None
+            or self.result.cancelled is not None
+        )
 
     # ---------------------------------------------------------------- scheduling (coordinator thread)
 
@@ -323,7 +431,7 @@ class Applier:
                 logger.info("no-op step left to the scheduler", extra={"step_key": action.key})
         if not results:
             return []
-        with transaction(ctx.pool) as conn:
+        with transaction(ctx.pool, pipelined=True) as conn:
             self._record_noops(conn, results)
         for action, _ in results:
             ctx.hook("after_record", action)
@@ -344,23 +452,23 @@ class Applier:
             del pending[action.key]
             done.add(action.key)
             self.result.noop.append(action.key)
-        with ThreadPoolExecutor(
-            max_workers=self.concurrency, thread_name_prefix="reconcile"
-        ) as pool:
+        with ThreadPoolExecutor(max_workers=self.under_way, thread_name_prefix="reconcile") as pool:
             while True:
                 if self.result.stopped is None and self.result.cancelled is None:
                     reason = self.cancelled()
                     if reason is not None:
                         self.result.cancelled = reason
-                if self.result.stopped is None and self.result.cancelled is None:
+                if not self._stopping():
                     ready = sorted(
                         (a for a in pending.values() if a.deps <= done), key=lambda a: a.seq
                     )
                     for action in ready:
-                        if len(running) >= self.concurrency:
+                        if len(running) >= self.under_way:
                             break
                         del pending[action.key]
-                        running[pool.submit(self.run_one, action)] = action
+                        # Tickets in canonical order: calls start in that order (`CallSlots`).
+                        ticket = None if action.is_noop else self._call_slots.ticket()
+                        running[pool.submit(self.run_one, action, ticket)] = action
                 if not running:
                     break
                 finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -379,6 +487,8 @@ class Applier:
     ) -> None:
         try:
             result = future.result()
+        except NotAttempted:
+            return  # the run is stopping; its step is closed `SKIPPED`
         except RunCancelled as exc:
             self.result.cancelled = exc.reason
             return

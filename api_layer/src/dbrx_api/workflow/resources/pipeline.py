@@ -14,7 +14,7 @@ schedule job (`resources.schedule`) are rooms of their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from dbrx_api.settings import PipelineDefaults
 from dbrx_api.workflow.db.repositories import pipelines
 from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
+from dbrx_api.workflow.db.repositories.records import RecordWrite
 from dbrx_api.workflow.models.pack import Pipeline, Share, SharePack
 from dbrx_api.workflow.orchestrator.actions import (
     ORDER,
@@ -478,15 +479,9 @@ def record_of(ctx: RunContext, work: PipelineWork) -> PipelineRecord:
     )
 
 
-def write_record(ctx: RunContext, record: PipelineRecord, reason: str) -> Callable[[Any], object]:
+def write_record(ctx: RunContext, record: PipelineRecord, reason: str) -> RecordWrite:
     """The write of a pipeline's SCD2 row (its schedule fields included), done with the step's bookkeeping."""
-
-    def write(conn: Any) -> object:
-        return pipelines.record(
-            conn, record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping()
-        )
-
-    return write
+    return pipelines.write_of(record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping())
 
 
 # ------------------------------------------------------------------------------------------ executors

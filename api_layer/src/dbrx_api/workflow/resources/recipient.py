@@ -39,6 +39,7 @@ from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import recipients, version_actions
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
+from dbrx_api.workflow.db.repositories.records import RecordWrite
 from dbrx_api.workflow.models.pack import Recipient, SharePack, TokenRotationPolicy
 from dbrx_api.workflow.orchestrator.actions import (
     Action,
@@ -489,13 +490,8 @@ def drift_differences(
     return found
 
 
-def _write(ctx: RunContext, record: RecipientRecord, reason: str) -> Callable[[Any], object]:
-    def write(conn: Any) -> object:
-        return recipients.record(
-            conn, record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping()
-        )
-
-    return write
+def _write(ctx: RunContext, record: RecipientRecord, reason: str) -> RecordWrite:
+    return recipients.write_of(record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping())
 
 
 def _mark_rotation(ctx: RunContext, name: str, result: dict[str, Any]) -> Callable[[Any], object]:
@@ -707,7 +703,9 @@ def run_recipient(ctx: RunContext, action: AnyAction) -> StepResult:
     ctx.reader.put(RESOURCE_TYPE, desired.name, info)
     record = record_of(ctx, work, info, created_by_pack)
     ctx.remember(RESOURCE_TYPE, desired.name, record)
-    writes = [_write(ctx, record, record_reason(created_by_pack, work.previous, ctx.share_pack_id))]
+    writes: list[Callable[[Any], object]] = [
+        _write(ctx, record, record_reason(created_by_pack, work.previous, ctx.share_pack_id))
+    ]
     if created_now and desired.rotate:
         writes.append(_mark_rotation(ctx, desired.name, {"outcome": "skipped_new_recipient"}))
     return StepResult(

@@ -44,6 +44,7 @@ from dbrx_api.errors import ConflictError, NotFoundError
 from dbrx_api.schemas.common import enum_text, from_epoch_ms
 from dbrx_api.workflow.db.repositories import shares
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
+from dbrx_api.workflow.db.repositories.records import RecordWrite
 from dbrx_api.workflow.db.repositories.shares import ShareRecord
 from dbrx_api.workflow.models.pack import VOLUME_MODEL_TYPES, Asset, Share, SharePack
 from dbrx_api.workflow.orchestrator.actions import (
@@ -423,14 +424,11 @@ def record_of(ctx: RunContext, work: ShareWork) -> ShareRecord:
     )
 
 
-def _write(ctx: RunContext, work: ShareWork) -> Callable[[Any], object]:
-    record = record_of(ctx, work)
+def _write(ctx: RunContext, work: ShareWork) -> RecordWrite:
     reason = record_reason(work.created_by_pack, work.previous, ctx.share_pack_id)
-
-    def write(conn: Any) -> object:
-        return shares.record(conn, record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping())
-
-    return write
+    return shares.write_of(
+        record_of(ctx, work), changed_by=ctx.actor, reason=reason, **ctx.bookkeeping()
+    )
 
 
 @dataclass

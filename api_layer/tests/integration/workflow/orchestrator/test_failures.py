@@ -104,6 +104,12 @@ def test_a_retriable_failure_stops_starting_actions_and_the_retry_completes(
     assert first.outcome.result == "RETRY"
     assert first.outcome.error_code == "upstream_error"
     assert orch_emu.mutating_total() == 1  # the failed call only: nothing else was started
+    # The action that wrote its intent while the failing call held the only call slot never called.
+    steps = steps_of(ctx, first.claim.run_id)
+    outcomes = sorted(s["outcome"] for s in steps.values() if s["outcome"] != "NOOP")
+    assert outcomes == ["FAILED", "SKIPPED"], steps
+    waited = next(s for s in steps.values() if s["outcome"] == "SKIPPED")
+    assert waited["error_code"] == "run_stopped"
     with ctx.pool.connection() as conn:
         status = version_status.get(conn, stored.share_pack_id, stored.version)
     assert status is not None
@@ -119,8 +125,11 @@ def test_cancellation_stops_before_the_next_mutation(
     claimed = claim(orch_ctx.pool, stored)
     control = RunControl(claimed)
 
+    mutations_at_cancel: list[int] = []
+
     def cancel_after_first(point: str, action: AnyAction) -> None:
-        if point == "after_record" and not action.is_noop:
+        if point == "after_record" and not action.is_noop and not mutations_at_cancel:
+            mutations_at_cancel.append(orch_emu.mutating_total())
             control.cancel("shutdown")
 
     outcome = run_provisioning(
@@ -128,9 +137,13 @@ def test_cancellation_stops_before_the_next_mutation(
     )
 
     assert outcome.result == "INTERRUPTED"
-    assert orch_emu.mutating_total() <= orch_ctx.settings.workflow.worker.reconcile_concurrency
+    # Only the calls holding one of the run's call slots when it was cancelled may still reach Databricks.
+    slots = orch_ctx.settings.workflow.worker.reconcile_concurrency
+    assert orch_emu.mutating_total() - mutations_at_cancel[0] <= slots
     commit(orch_ctx.pool, claimed, outcome)
+    orch_emu.reset_stats()
     assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
+    assert orch_emu.mutating_total() > 0  # the cancelled run left work undone
 
 
 def test_a_pipeline_dropped_from_a_declarative_share_is_deleted_with_its_job(

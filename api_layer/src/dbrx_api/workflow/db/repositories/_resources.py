@@ -8,7 +8,7 @@ column values of a record (set-like lists sorted, names lower-cased).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
@@ -98,16 +98,35 @@ class ResourceRepository[R]:
         source_run_id: UUID | None = None,
     ) -> scd2.Scd2Result:
         """Write the resource's next version unless unchanged (`changed=False`)."""
-        values = self.stored(rec)
-        key = self._key(values.pop("workspace_url"), values.pop(self.table.key_columns[1]))
-        return scd2.scd2_write(
-            conn,
-            self.table,
-            key,
-            values,
+        return self.write_of(
+            rec,
             changed_by=changed_by,
             reason=reason,
-            bookkeeping={"source_version": source_version, "source_run_id": source_run_id},
+            source_version=source_version,
+            source_run_id=source_run_id,
+        )(conn)
+
+    def write_of(
+        self,
+        rec: R,
+        *,
+        changed_by: str,
+        reason: str,
+        source_version: int | None = None,
+        source_run_id: UUID | None = None,
+    ) -> RecordWrite:
+        """The write of the resource's next version, to run later in a step's closing transaction."""
+        values = self.stored(rec)
+        key = self._key(values.pop("workspace_url"), values.pop(self.table.key_columns[1]))
+        return RecordWrite(
+            self.table,
+            scd2.Scd2Write(
+                key,
+                values,
+                changed_by,
+                reason,
+                {"source_version": source_version, "source_run_id": source_run_id},
+            ),
         )
 
     def get_current(
@@ -182,3 +201,35 @@ class ResourceRepository[R]:
         """The non-deleted resources recorded in a workspace at instant `at`."""
         rows = scd2.as_of(conn, self.table, at, where={"workspace_url": workspace_url})
         return [self.from_row(row) for row in rows]
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordWrite:
+    """A record's next version, written when called with the connection of a step's closing transaction."""
+
+    table: scd2.Scd2Table
+    write: scd2.Scd2Write
+
+    def __call__(self, conn: psycopg.Connection[DictRow]) -> scd2.Scd2Result:
+        return scd2.scd2_write_many(conn, self.table, [self.write])[0]
+
+
+def run_writes(
+    conn: psycopg.Connection[DictRow], writes: Sequence[Callable[[psycopg.Connection[Any]], object]]
+) -> None:
+    """Run steps' writes in order, the record writes between two other writes sent together per table
+    (`scd2.scd2_write_many`: one round trip for the unchanged ones in pipeline mode)."""
+    pending: dict[str, tuple[scd2.Scd2Table, list[scd2.Scd2Write]]] = {}
+
+    def flush() -> None:
+        for table, batch in pending.values():
+            scd2.scd2_write_many(conn, table, batch)
+        pending.clear()
+
+    for write in writes:
+        if isinstance(write, RecordWrite):
+            pending.setdefault(write.table.name, (write.table, []))[1].append(write.write)
+            continue
+        flush()
+        write(conn)
+    flush()

@@ -78,6 +78,7 @@ def _stored(rec: PipelineRecord) -> dict[str, Any]:
 
 _REPOSITORY = _resources.ResourceRepository[PipelineRecord](TABLE, _stored, PipelineRecord.from_row)
 record = _REPOSITORY.record
+write_of = _REPOSITORY.write_of
 get_current = _REPOSITORY.get_current
 soft_delete = _REPOSITORY.soft_delete
 as_of = _REPOSITORY.as_of

@@ -17,7 +17,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb, records_of, returned, scalar
+from dbrx_api.workflow.db.values import affected_rows, jsonb, records_of, returned, scalar
 
 
 class StepOutcome(StrEnum):
@@ -88,7 +88,7 @@ def close(
             step_id,
         ),
     )
-    return cursor.rowcount == 1
+    return affected_rows(conn, cursor) == 1
 
 
 _INSERT_CLOSED = (

@@ -64,6 +64,7 @@ _REPOSITORY = _resources.ResourceRepository[RecipientRecord](
     TABLE, _stored, RecipientRecord.from_row
 )
 record = _REPOSITORY.record
+write_of = _REPOSITORY.write_of
 get_current = _REPOSITORY.get_current
 list_current = _REPOSITORY.list_current
 soft_delete = _REPOSITORY.soft_delete

@@ -49,10 +49,15 @@ class ShareRecord(_resources.StoredVersionInfo):
 
 
 def _sorted_assets(assets: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(
-        (dict(a) for a in assets),
-        key=lambda a: (str(a.get("name", "")).lower(), scd2.canonical_json(a)),
+    """Assets by lower-case name; entries sharing a name by their canonical JSON (computed only for those)."""
+    named = [(str(a.get("name", "")).lower(), dict(a)) for a in assets]
+    unique = len({name for name, _ in named}) == len(named)
+    named.sort(
+        key=(lambda pair: pair[0])
+        if unique
+        else (lambda pair: (pair[0], scd2.canonical_json(pair[1])))
     )
+    return [asset for _, asset in named]
 
 
 def _stored(rec: ShareRecord) -> dict[str, Any]:
@@ -67,6 +72,7 @@ def _stored(rec: ShareRecord) -> dict[str, Any]:
 
 _REPOSITORY = _resources.ResourceRepository[ShareRecord](TABLE, _stored, ShareRecord.from_row)
 record = _REPOSITORY.record
+write_of = _REPOSITORY.write_of
 get_current = _REPOSITORY.get_current
 list_current = _REPOSITORY.list_current
 soft_delete = _REPOSITORY.soft_delete
