@@ -31,6 +31,16 @@ def xact_lock(conn: psycopg.Connection[Any], kind: str, key: str) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(deltashare.lock_key(%s, %s))", (kind, key))
 
 
+def xact_lock_all(conn: psycopg.Connection[Any], kind: str, keys: list[str]) -> None:
+    """`xact_lock` of every key, one statement, in the given order (callers pass them sorted, so that two
+    transactions locking overlapping keys cannot deadlock)."""
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(deltashare.lock_key(%s, k)) "
+        "FROM unnest(%s::text[]) WITH ORDINALITY AS keys(k, n) ORDER BY n",
+        (kind, keys),
+    )
+
+
 def try_session_lock(conn: psycopg.Connection[Any], kind: str, key: str) -> bool:
     """Try to take the session lock `(kind, key)` without waiting; True when this session now holds it."""
     return bool(

@@ -208,8 +208,12 @@ class AssetName:
         return self.name.rsplit(".", 1)[0] if self.kind == "table" else None
 
 
+@lru_cache(maxsize=8192)
 def parse_asset_name(value: str) -> AssetName:
-    """String form of docs/SHAREPACK.md §7.1: 3 parts (table-like), 2 parts (schema) or a workspace path (notebook)."""
+    """String form of docs/SHAREPACK.md §7.1: 3 parts (table-like), 2 parts (schema) or a workspace path (notebook).
+
+    Cached (the result is immutable): a run keys every asset of a share each time it records the share.
+    """
     if value.startswith("/"):
         if len(value) > MAX_NOTEBOOK_PATH_CHARS:
             reason = f"has {len(value)} characters (limit {MAX_NOTEBOOK_PATH_CHARS})"
