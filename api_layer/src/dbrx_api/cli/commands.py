@@ -25,6 +25,7 @@ from dbrx_api.cli.output import (
     version_status_in_history,
 )
 from dbrx_api.cli.progress import Progress
+from dbrx_api.schemas.access import AccessView, access_csv
 
 INVALID_PACK_STATUSES = frozenset({413, 415, 422})
 FINAL_STATUSES = frozenset(
@@ -498,10 +499,10 @@ def run_access(rt: Runtime) -> ExitCode:
         return report_unexpected(rt, response)
     entries = objects(doc, "entries")
     if options.output is not None:
-        csv_response = rt.client.access({**params, "format": "csv"})
-        if csv_response.status != 200:
-            return report_unexpected(rt, csv_response)
-        options.output.write_bytes(csv_response.content)
+        # The CSV of the answer just read, as `format=csv` would serve it (the same writer): asking again would
+        # read the workspace a second time, and could describe another moment.
+        view = AccessView.model_validate(doc)
+        options.output.write_bytes(access_csv(view).encode("utf-8"))
     rt.console.document(doc)
     for entry in entries:
         via = f", via its {entry.get('via')}" if entry.get("via") == "schema" else ""

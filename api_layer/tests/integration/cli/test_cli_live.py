@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from dbrx_api.dependencies import WORKSPACE_HEADER
 from dbrx_api.main import create_app
 from dbrx_api.settings import Settings, deep_merge
 from dbrx_api.version import __version__
@@ -350,13 +352,24 @@ def test_access_lists_who_reads_what_writes_csv_and_guards_a_table_in_ci(
     env = {"DELTASHARE_WORKSPACE_URL": str(emu.url)}
     target = tmp_path / "access.csv"
 
+    emu.reset_stats()
     listed = cli(sharing_service.url, "access", "-o", str(target), env=env)
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert "acme <- cli_access: main.sales.orders (table" in listed.stdout
     assert "1 entry, 1 recipient" in listed.stdout
+    # One answer, read once: the file is the CSV of the view printed, not of a second request.
+    assert emu.count("shares.list_shares") == 1
     lines = target.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("recipient,share,object,type,shared_as,via")
     assert lines[1].startswith("acme,cli_access,main.sales.orders,TABLE,")
+    served = httpx.get(
+        f"{sharing_service.url}/access",
+        params={"format": "csv"},
+        headers={WORKSPACE_HEADER: str(emu.url)},
+        timeout=30,
+    )
+    assert served.status_code == 200, served.text
+    assert target.read_bytes() == served.content  # byte for byte what `format=csv` serves
 
     # The CI guard: nobody may read the table; acme can, so the step fails and says who and how.
     guard = cli(
