@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -214,13 +215,25 @@ def _current_rows_cursor(
     conn: psycopg.Connection[DictRow], table: Scd2Table, keys: Sequence[Mapping[str, Any]]
 ) -> psycopg.Cursor[DictRow]:
     """`SELECT … FOR UPDATE` of the current rows of `keys`, sent; the caller fetches."""
-    one_key = sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() * len(table.key_columns)))
-    query = sql.SQL("SELECT * FROM {} WHERE ({}) IN ({}) AND is_current FOR UPDATE").format(
-        table.identifier,
-        sql.SQL(", ").join(map(sql.Identifier, table.key_columns)),
-        sql.SQL(", ").join([one_key] * len(keys)),
+    return conn.execute(
+        _current_rows_sql(table, len(keys)),
+        [value for key in keys for value in table.key_values(key)],
     )
-    return conn.execute(query, [value for key in keys for value in table.key_values(key)])
+
+
+@lru_cache(maxsize=256)
+def _current_rows_sql(table: Scd2Table, count: int) -> bytes:
+    """The text of `_current_rows_cursor` for `count` keys (composed once: a step writes one key at a time)."""
+    one_key = sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() * len(table.key_columns)))
+    return (
+        sql.SQL("SELECT * FROM {} WHERE ({}) IN ({}) AND is_current FOR UPDATE")
+        .format(
+            table.identifier,
+            sql.SQL(", ").join(map(sql.Identifier, table.key_columns)),
+            sql.SQL(", ").join([one_key] * count),
+        )
+        .as_bytes(None)
+    )
 
 
 def current_row(
@@ -243,10 +256,18 @@ def _close_row(
 ) -> psycopg.Cursor[Any]:
     """Send the closing of the current row `record_id` at `at` (the only UPDATE the SCD2 guard trigger allows);
     `_closed` checks it once its result is back."""
-    query = sql.SQL(
-        "UPDATE {} SET effective_to = %s, is_current = false WHERE record_id = %s AND is_current"
-    ).format(table.identifier)
-    return conn.execute(query, (at, record_id))
+    return conn.execute(_close_sql(table), (at, record_id))
+
+
+@lru_cache(maxsize=16)
+def _close_sql(table: Scd2Table) -> bytes:
+    return (
+        sql.SQL(
+            "UPDATE {} SET effective_to = %s, is_current = false WHERE record_id = %s AND is_current"
+        )
+        .format(table.identifier)
+        .as_bytes(None)
+    )
 
 
 def _closed(

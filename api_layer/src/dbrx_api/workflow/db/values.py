@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -55,19 +56,28 @@ def affected_rows(conn: psycopg.Connection[Any], cursor: psycopg.Cursor[Any]) ->
     return cursor.rowcount
 
 
-def insert_sql(table: str, columns: Iterable[str], returning: str = "") -> sql.Composed:
-    """`INSERT INTO deltashare.<table> (<columns>) VALUES (%(<column>)s, …)` plus `RETURNING <returning>`."""
-    names = list(columns)
+def insert_sql(table: str, columns: Iterable[str], returning: str = "") -> bytes:
+    """`INSERT INTO deltashare.<table> (<columns>) VALUES (%(<column>)s, …)` plus `RETURNING <returning>`.
+
+    The text is composed once per table, columns and `RETURNING` (the worker inserts the same rows for every step).
+    """
+    return _insert_text(table, tuple(columns), returning)
+
+
+@lru_cache(maxsize=256)
+def _insert_text(table: str, names: tuple[str, ...], returning: str) -> bytes:
     query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
         sql.Identifier("deltashare", table),
         sql.SQL(", ").join(map(sql.Identifier, names)),
         sql.SQL(", ").join(map(sql.Placeholder, names)),
     )
-    return query + sql.SQL(f" RETURNING {returning}") if returning else query
+    if returning:
+        query += sql.SQL(f" RETURNING {returning}")
+    return query.as_bytes(None)
 
 
 def scalar(
-    conn: psycopg.Connection[Any], query: str | sql.Composed, params: Params | None = None
+    conn: psycopg.Connection[Any], query: str | bytes | sql.Composed, params: Params | None = None
 ) -> Any:
     """The first column of the row a statement must return, whatever the connection's row factory."""
     with conn.cursor(row_factory=tuple_row) as cursor:
