@@ -300,9 +300,10 @@ def scd2_write(
     `content` (with `is_deleted`, default False) is hashed together with the key; `bookkeeping`
     (`source_version`, `source_run_id`) is stored but not hashed.
     """
-    return scd2_write_many(conn, table, [Scd2Write(key, content, changed_by, reason, bookkeeping)])[
-        0
-    ]
+    (result,) = scd2_write_many(
+        conn, table, [Scd2Write(key, content, changed_by, reason, bookkeeping)]
+    )
+    return result
 
 
 @dataclass(frozen=True)

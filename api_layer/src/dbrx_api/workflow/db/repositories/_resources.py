@@ -211,7 +211,8 @@ class RecordWrite:
     write: scd2.Scd2Write
 
     def __call__(self, conn: psycopg.Connection[DictRow]) -> scd2.Scd2Result:
-        return scd2.scd2_write_many(conn, self.table, [self.write])[0]
+        (result,) = scd2.scd2_write_many(conn, self.table, [self.write])
+        return result
 
 
 def run_writes(
