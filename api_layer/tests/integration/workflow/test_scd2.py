@@ -356,3 +356,28 @@ def test_concurrent_batches_over_the_same_keys_neither_deadlock_nor_break_i1(
                 conn, "recipients", "workspace_url = %s AND recipient_name = %s", (workspace, key)
             )
             assert len(rows) == 40  # every batch changed every key
+
+
+def test_other_writes_see_the_record_writes_given_before_them(pg_pool: Pool) -> None:
+    workspace = f"https://adb-{uuid.uuid4().hex[:6]}.azuredatabricks.net"
+    seen: list[str | None] = []
+
+    def reads_first(
+        conn: Any,
+    ) -> None:  # e.g. a version action marked done after its recipient is recorded
+        current = recipients.get_current(conn, workspace, "first")
+        seen.append(current.description if current is not None else None)
+
+    with transaction(pg_pool, pipelined=True) as conn:
+        run_writes(
+            conn,
+            [
+                _write_of(workspace, "first", "v1"),
+                reads_first,
+                _write_of(workspace, "second", "v1"),
+            ],
+        )
+
+    assert seen == ["v1"]
+    with pg_pool.connection() as conn:
+        assert recipients.get_current(conn, workspace, "second") is not None
