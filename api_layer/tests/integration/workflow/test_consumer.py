@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -20,6 +19,7 @@ from dbrx_api.workflow.db import operations
 from dbrx_api.workflow.db.connection import Pool
 from dbrx_api.workflow.db.operations import RunFigures
 from dbrx_api.workflow.db.repositories import provisioning_runs, status_transitions, version_status
+from dbrx_api.workflow.db.repositories.provisioning_runs import RunRecord
 from dbrx_api.workflow.queue.azure import AzureStorageQueue
 from dbrx_api.workflow.queue.base import Queue, Received, StaleReceipt
 from dbrx_api.workflow.queue.consumer import Consumer, Disposition
@@ -63,7 +63,7 @@ def _status(pool: Pool, pack: StoredPack) -> version_status.VersionStatus:
     return row
 
 
-def _runs(pool: Pool, pack: StoredPack) -> list[dict[str, Any]]:
+def _runs(pool: Pool, pack: StoredPack) -> list[RunRecord]:
     with pool.connection() as conn:
         return provisioning_runs.list_for_version(conn, pack.share_pack_id, pack.version)
 
@@ -131,18 +131,18 @@ def test_completed_run(
     assert status.status == "COMPLETED"
     assert status.status_detail == "created 2, unchanged 1"
     [run] = _runs(pg_pool, pack)
-    assert (run["outcome"], run["read_calls"], run["mutating_calls"], run["worker_id"]) == (
+    assert (run.outcome, run.read_calls, run.mutating_calls, run.worker_id) == (
         "COMPLETED",
         5,
         2,
         "host:1:1",
     )
-    assert run["dequeue_count"] == 1
-    assert run["queue_message_id"]
+    assert run.dequeue_count == 1
+    assert run.queue_message_id
     [(called_id, called_version, control)] = handler.calls
     assert (called_id, called_version) == (pack.share_pack_id, pack.version)
     assert control.claim is not None
-    assert control.claim.run_id == run["run_id"]
+    assert control.claim.run_id == run.run_id
     assert control.claim.request_id == "req-1"
     assert control.lock is not None
     assert not control.lock.held
@@ -165,7 +165,7 @@ def test_always_retriable_failure_ends_in_poison_after_n_deliveries(
     assert status.attempts == 3
     assert (status.error or {})["code"] == "retries_exhausted"
     assert "upstream_unavailable: Databricks answered 503" in (status.error or {})["message"]
-    assert [r["outcome"] for r in _runs(pg_pool, pack)] == ["RETRY", "RETRY", "FAILED"]
+    assert [r.outcome for r in _runs(pg_pool, pack)] == ["RETRY", "RETRY", "FAILED"]
     assert in_process_queue.approximate_counts() == (0, 1)
     poison = json.loads(in_process_queue.peek_poison()[0])
     assert poison["reason"] == "retries_exhausted"
@@ -207,7 +207,7 @@ def test_non_retriable_failure_and_handler_exceptions(
     _send(own_queue, throttled)
     assert _drain(make_consumer(unavailable, queue=own_queue), limit=1) == ["retry"]
     assert _status(pg_pool, throttled).status == "QUEUED"
-    assert [r["error_code"] for r in _runs(pg_pool, throttled)] == ["upstream_unavailable"]
+    assert [r.error_code for r in _runs(pg_pool, throttled)] == ["upstream_unavailable"]
 
     def invalid(share_pack_id: UUID, version: int, cancel: threading.Event) -> Outcome:
         raise ValidationFailed("bad", code="sharepack_invalid")
@@ -393,8 +393,8 @@ def test_lost_message_interrupts_the_run_and_requeues(
     assert status.status == "QUEUED"
     assert status.lease_owner is None
     [run] = _runs(pg_pool, pack)
-    assert run["outcome"] == "INTERRUPTED"
-    assert run["error_message"] == "message_lost"
+    assert run.outcome == "INTERRUPTED"
+    assert run.error_message == "message_lost"
     fresh = queue.receive(32, 30)
     assert len(fresh) == 1
     assert fresh[0].dequeue_count == 1
@@ -422,7 +422,7 @@ def test_graceful_shutdown_interrupts_and_resends(
     assert consumer.stop(grace_s=10)
     status = _status(pg_pool, pack)
     assert status.status == "QUEUED"
-    assert [r["outcome"] for r in _runs(pg_pool, pack)] == ["INTERRUPTED"]
+    assert [r.outcome for r in _runs(pg_pool, pack)] == ["INTERRUPTED"]
     fresh = in_process_queue.receive(32, 30)
     assert len(fresh) == 1
     assert fresh[0].dequeue_count == 1
@@ -531,7 +531,7 @@ def test_azurite_redelivery_after_a_crashed_worker_is_taken_over(
     while time.monotonic() < deadline and not dispositions:
         dispositions = survivor.poll_once("alive:1:1")
     assert dispositions == ["completed"]
-    assert [r["outcome"] for r in _runs(pg_pool, pack)] == ["ABANDONED", "COMPLETED"]
+    assert [r.outcome for r in _runs(pg_pool, pack)] == ["ABANDONED", "COMPLETED"]
     assert _status(pg_pool, pack).attempts == 2
 
 
@@ -569,7 +569,7 @@ def test_poisoned_copy_of_a_dead_run_fails_the_version_but_a_live_run_keeps_it(
     dead_status = _status(pg_pool, dead)
     assert dead_status.status == "FAILED"
     assert (dead_status.error or {})["code"] == "poison_message"
-    assert [r["outcome"] for r in _runs(pg_pool, dead)] == ["ABANDONED"]
+    assert [r.outcome for r in _runs(pg_pool, dead)] == ["ABANDONED"]
     poisoned = [json.loads(b) for b in in_process_queue.peek_poison()]
     assert [p["original"]["share_pack_id"] for p in poisoned] == [str(dead.share_pack_id)]
     assert in_process_queue.approximate_counts() == (0, 1)

@@ -210,10 +210,10 @@ def test_claim_outcomes_and_takeover(
     assert second.claim.first_provisioned_at == claim.first_provisioned_at  # T is set once
     old_run = provisioning_runs.get(pg, claim.run_id)
     assert old_run is not None
-    assert old_run["outcome"] == "ABANDONED"
+    assert old_run.outcome == "ABANDONED"
     old_step = provisioning_steps.list_for_run(pg, claim.run_id)
-    assert [s["outcome"] for s in old_step] == ["INTERRUPTED"]
-    assert old_step[0]["step_id"] == step_id
+    assert [s.outcome for s in old_step] == ["INTERRUPTED"]
+    assert old_step[0].step_id == step_id
     # The dead worker's late outcome is refused by the ownership guard.
     assert not operations.complete_run(pg, claim, figures=RunFigures())
     assert operations.complete_run(
@@ -233,8 +233,8 @@ def test_claim_outcomes_and_takeover(
         ("IN_PROGRESS", "COMPLETED"),
     ]
     runs = provisioning_runs.list_for_version(pg, pack.share_pack_id, pack.version)
-    assert [r["outcome"] for r in runs] == ["ABANDONED", "COMPLETED"]
-    assert runs[0]["queue_message_id"] == "m1"
+    assert [r.outcome for r in runs] == ["ABANDONED", "COMPLETED"]
+    assert runs[0].queue_message_id == "m1"
 
 
 def test_claim_of_an_older_version_supersedes_it(pg: DictConnection, pg_pool: Pool) -> None:
@@ -282,7 +282,7 @@ def test_retry_and_interrupt_requeue(
     assert claim2.attempt == 2
     assert operations.interrupt_run(pg, claim2, reason="shutdown")
     runs = provisioning_runs.list_for_version(pg, pack.share_pack_id, pack.version)
-    assert [(r["outcome"], r["error_code"]) for r in runs] == [
+    assert [(r.outcome, r.error_code) for r in runs] == [
         ("RETRY", "upstream_unavailable"),
         ("INTERRUPTED", "interrupted"),
     ]
@@ -331,14 +331,14 @@ def test_record_closed_many_inserts_every_step_in_order_like_record_closed(
 
     steps = provisioning_steps.list_for_run(pg, claim.run_id)
 
-    assert [(s["seq"], s["step_key"], s["outcome"], s["action"]) for s in steps] == [
+    assert [(s.seq, s.step_key, s.outcome, s.action) for s in steps] == [
         (1, "recipient:r", "NOOP", "noop"),
         (2, "share:s2", "NOOP", "noop"),
         (3, "share:s3", "NOOP", "noop"),
     ]
-    assert steps[1]["step_id"] < steps[2]["step_id"]
-    assert [s["databricks_ids"] for s in steps] == [{"recipient": "r"}, {"share": "s2"}, None]
-    assert all(s["started_at"] is not None and s["ended_at"] is not None for s in steps)
+    assert steps[1].step_id < steps[2].step_id
+    assert [s.databricks_ids for s in steps] == [{"recipient": "r"}, {"share": "s2"}, None]
+    assert all(s.started_at is not None and s.ended_at is not None for s in steps)
     assert provisioning_steps.counts(pg, claim.run_id)["noop"] == 3
     with pytest.raises(ValueError, match="running step"):
         provisioning_steps.record_closed_many(

@@ -123,7 +123,7 @@ def test_dead_run_is_recovered_only_when_its_lock_is_free(
     assert alive_status is not None
     assert alive_status.status == "IN_PROGRESS"
     assert dead_run is not None
-    assert dead_run["outcome"] == "ABANDONED"
+    assert dead_run.outcome == "ABANDONED"
     sent = _messages(queue)
     assert sent[(str(dead.share_pack_id), dead.version)]["attempt"] == 2
     assert (str(alive.share_pack_id), alive.version) not in sent

@@ -201,8 +201,8 @@ def test_i11_runs_and_steps_close_once(
     _refused(pg, psycopg.errors.RestrictViolation, "DELETE FROM deltashare.provisioning_runs")
     run = provisioning_runs.get(pg, run_id)
     assert run is not None
-    assert run["outcome"] == "COMPLETED"
-    assert run["mutating_calls"] == 1
+    assert run.outcome == "COMPLETED"
+    assert run.mutating_calls == 1
 
 
 def test_i11_scd2_rows_only_close_once(pg: DictConnection) -> None:

@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -250,11 +250,11 @@ def history_view(
             }
         )
     runs = provisioning_runs.list_for_pack(conn, share_pack_id)
-    steps = provisioning_steps.list_for_runs(conn, [r["run_id"] for r in runs])
+    steps = provisioning_steps.list_for_runs(conn, [r.run_id for r in runs])
     runs_by_version: dict[int, list[dict[str, Any]]] = {}
     for run in runs:
-        view = {**run, "steps": steps[run["run_id"]]}
-        runs_by_version.setdefault(run["version"], []).append(view)
+        view = {**asdict(run), "steps": [asdict(step) for step in steps[run.run_id]]}
+        runs_by_version.setdefault(run.version, []).append(view)
     return {
         "share_pack_id": share_pack_id,
         "pack_key": versions[-1].pack_key,

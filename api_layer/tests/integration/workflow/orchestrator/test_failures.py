@@ -8,6 +8,7 @@ import pytest
 
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.repositories import pipelines, provisioning_steps, version_status
+from dbrx_api.workflow.db.repositories.provisioning_steps import StepRecord
 from dbrx_api.workflow.orchestrator.actions import AnyAction
 from dbrx_api.workflow.orchestrator.plan import plan_pack
 from dbrx_api.workflow.orchestrator.provision import run_provisioning
@@ -27,9 +28,9 @@ from fixtures.orchestrator import (
 pytestmark = pytest.mark.integration
 
 
-def steps_of(ctx: WorkflowContext, run_id: Any) -> dict[str, dict[str, Any]]:
+def steps_of(ctx: WorkflowContext, run_id: Any) -> dict[str, StepRecord]:
     with ctx.pool.connection() as conn:
-        return {s["step_key"]: s for s in provisioning_steps.list_for_run(conn, run_id)}
+        return {s.step_key: s for s in provisioning_steps.list_for_run(conn, run_id)}
 
 
 def test_failed_live_checks_end_the_run_before_any_mutation(
@@ -49,7 +50,7 @@ def test_failed_live_checks_end_the_run_before_any_mutation(
     assert report.outcome.error_code == "source_cdf_disabled"
     assert orch_emu.mutating_total() == 0
     steps = steps_of(orch_ctx, report.claim.run_id)
-    assert [(s["action"], s["outcome"], s["error_code"]) for s in steps.values()] == [
+    assert [(s.action, s.outcome, s.error_code) for s in steps.values()] == [
         ("check", "FAILED", "source_cdf_disabled")
     ]
     with orch_ctx.pool.connection() as conn:
@@ -73,12 +74,12 @@ def test_a_non_retriable_failure_skips_dependants_and_lets_independent_actions_f
     assert report.outcome.error_step == "share:sales_share"
     assert report.outcome.error_code == "upstream_permission_denied"
     steps = steps_of(ctx, report.claim.run_id)
-    assert steps["share:sales_share"]["outcome"] == "FAILED"
-    assert steps["share_objects:sales_share"]["outcome"] == "SKIPPED"
-    assert steps["share_grants:sales_share"]["outcome"] == "SKIPPED"
-    assert steps["share_grants:finance_share"]["outcome"] == "SUCCEEDED"
-    assert steps["pipeline:sales_orders_pl"]["outcome"] == "SUCCEEDED"
-    assert steps["schedule:sales_orders_pl_schedule"]["outcome"] == "SUCCEEDED"
+    assert steps["share:sales_share"].outcome == "FAILED"
+    assert steps["share_objects:sales_share"].outcome == "SKIPPED"
+    assert steps["share_grants:sales_share"].outcome == "SKIPPED"
+    assert steps["share_grants:finance_share"].outcome == "SUCCEEDED"
+    assert steps["pipeline:sales_orders_pl"].outcome == "SUCCEEDED"
+    assert steps["schedule:sales_orders_pl_schedule"].outcome == "SUCCEEDED"
     summary = report.outcome.summary or {}
     assert summary["skipped_steps"] == ["share_grants:sales_share", "share_objects:sales_share"]
     # A re-run (identical re-upload) resumes: only what is missing is done.
@@ -106,10 +107,10 @@ def test_a_retriable_failure_stops_starting_actions_and_the_retry_completes(
     assert orch_emu.mutating_total() == 1  # the failed call only: nothing else was started
     # The action that wrote its intent while the failing call held the only call slot never called.
     steps = steps_of(ctx, first.claim.run_id)
-    outcomes = sorted(s["outcome"] for s in steps.values() if s["outcome"] != "NOOP")
+    outcomes = sorted(s.outcome for s in steps.values() if s.outcome != "NOOP")
     assert outcomes == ["FAILED", "SKIPPED"], steps
-    waited = next(s for s in steps.values() if s["outcome"] == "SKIPPED")
-    assert waited["error_code"] == "run_stopped"
+    waited = next(s for s in steps.values() if s.outcome == "SKIPPED")
+    assert waited.error_code == "run_stopped"
     with ctx.pool.connection() as conn:
         status = version_status.get(conn, stored.share_pack_id, stored.version)
     assert status is not None
@@ -206,7 +207,7 @@ def test_a_missing_target_schema_is_created(orch_ctx: WorkflowContext, orch_emu:
         "comment": "Created by DeltaShare",
     }
     steps = steps_of(orch_ctx, report.claim.run_id)
-    assert steps["schema:share_cat.partner_feeds"]["outcome"] == "SUCCEEDED"
+    assert steps["schema:share_cat.partner_feeds"].outcome == "SUCCEEDED"
 
 
 def test_a_workspace_outside_the_allowlist_fails_without_any_request(

@@ -172,8 +172,8 @@ def test_sample_pack_provisions_exactly_the_declared_state(
     assert orders_row.databricks_pipeline_id == triggered.pipeline_id
     assert orders_row.schedule_job_id == job.job_id
     assert orders_row.schedule_job_created_by_pack is True
-    assert {s["outcome"] for s in steps} <= {"SUCCEEDED", "NOOP"}
-    assert [s["seq"] for s in steps] == sorted(s["seq"] for s in steps)
+    assert {s.outcome for s in steps} <= {"SUCCEEDED", "NOOP"}
+    assert [s.seq for s in steps] == sorted(s.seq for s in steps)
     assert report.outcome.summary is not None
     assert report.outcome.summary["created"] == 7  # 2 recipients, 2 shares, 2 pipelines, 1 job
 

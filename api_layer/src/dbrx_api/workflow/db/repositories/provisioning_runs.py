@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -11,7 +12,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import jsonb, returned
+from dbrx_api.workflow.db.values import jsonb, record_of, record_or_none, records_of, returned
 
 
 class RunOutcome(StrEnum):
@@ -26,6 +27,28 @@ class RunOutcome(StrEnum):
     AWAITING_APPROVAL = "AWAITING_APPROVAL"  # held for an approver before any mutating call
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of `provisioning_runs` (docs/WORKFLOW.md §5.3)."""
+
+    run_id: UUID
+    share_pack_id: UUID
+    version: int
+    attempt: int
+    worker_id: str
+    queue_message_id: str | None
+    dequeue_count: int | None
+    strategy: str
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str
+    error_code: str | None
+    error_message: str | None
+    read_calls: int | None
+    mutating_calls: int | None
+    summary: dict[str, Any] | None
+
+
 def start(
     conn: psycopg.Connection[DictRow],
     *,
@@ -38,9 +61,9 @@ def start(
     started_at: datetime,
     queue_message_id: str | None = None,
     dequeue_count: int | None = None,
-) -> dict[str, Any]:
+) -> RunRecord:
     """Insert the `RUNNING` row of a claimed run and return it."""
-    return returned(
+    row = returned(
         conn.execute(
             "INSERT INTO deltashare.provisioning_runs (run_id, share_pack_id, version, attempt, worker_id, "
             "queue_message_id, dequeue_count, strategy, started_at, outcome) "
@@ -58,6 +81,7 @@ def start(
             ),
         ).fetchone()
     )
+    return record_of(RunRecord, row)
 
 
 def close(
@@ -93,11 +117,12 @@ def close(
     return cursor.rowcount == 1
 
 
-def get(conn: psycopg.Connection[DictRow], run_id: UUID) -> dict[str, Any] | None:
+def get(conn: psycopg.Connection[DictRow], run_id: UUID) -> RunRecord | None:
     """One run, or None."""
-    return conn.execute(
+    row = conn.execute(
         "SELECT * FROM deltashare.provisioning_runs WHERE run_id = %s", (run_id,)
     ).fetchone()
+    return record_or_none(RunRecord, row)
 
 
 def open_run_ids(
@@ -114,22 +139,24 @@ def open_run_ids(
 
 def list_for_version(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
-) -> list[dict[str, Any]]:
+) -> list[RunRecord]:
     """The runs of one version in the order they started."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT * FROM deltashare.provisioning_runs WHERE share_pack_id = %s AND version = %s "
         "ORDER BY started_at, run_id",
         (share_pack_id, version),
     ).fetchall()
+    return records_of(RunRecord, rows)
 
 
-def list_for_pack(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[dict[str, Any]]:
+def list_for_pack(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[RunRecord]:
     """The runs of every version of a pack, by version then start."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT * FROM deltashare.provisioning_runs WHERE share_pack_id = %s "
         "ORDER BY version, started_at, run_id",
         (share_pack_id,),
     ).fetchall()
+    return records_of(RunRecord, rows)
 
 
 def last_error(

@@ -194,28 +194,49 @@ def interrupt_open(conn: psycopg.Connection[DictRow], run_id: UUID, *, at: datet
     return cursor.rowcount
 
 
-def list_for_run(conn: psycopg.Connection[DictRow], run_id: UUID) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class StepRecord:
+    """One row of `provisioning_steps` (docs/WORKFLOW.md §5.3)."""
+
+    step_id: int
+    run_id: UUID
+    seq: int
+    step_key: str
+    resource_type: str
+    resource_name: str
+    action: str
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str
+    databricks_ids: dict[str, Any] | None
+    detail: dict[str, Any] | None
+    error_code: str | None
+    error_message: str | None
+
+
+def list_for_run(conn: psycopg.Connection[DictRow], run_id: UUID) -> list[StepRecord]:
     """The steps of one run in canonical order."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT * FROM deltashare.provisioning_steps WHERE run_id = %s ORDER BY seq, step_id",
         (run_id,),
     ).fetchall()
+    return records_of(StepRecord, rows)
 
 
 def list_for_runs(
     conn: psycopg.Connection[DictRow], run_ids: Iterable[UUID]
-) -> dict[UUID, list[dict[str, Any]]]:
+) -> dict[UUID, list[StepRecord]]:
     """Steps of several runs, grouped by run id (each list in canonical order)."""
     ids = list(run_ids)
-    grouped: dict[UUID, list[dict[str, Any]]] = {run_id: [] for run_id in ids}
+    grouped: dict[UUID, list[StepRecord]] = {run_id: [] for run_id in ids}
     if not ids:
         return grouped
     rows = conn.execute(
         "SELECT * FROM deltashare.provisioning_steps WHERE run_id = ANY(%s) ORDER BY run_id, seq, step_id",
         (ids,),
     ).fetchall()
-    for row in rows:
-        grouped[row["run_id"]].append(row)
+    for step in records_of(StepRecord, rows):
+        grouped[step.run_id].append(step)
     return grouped
 
 
