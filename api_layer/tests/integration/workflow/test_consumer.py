@@ -294,8 +294,8 @@ def test_dequeue_limit_exceeded_at_receive_fails_the_version(
     assert (poison["reason"], poison["dequeue_count"]) == ("max_dequeue_exceeded", 4)
     with pg_pool.connection() as conn:
         last = status_transitions.list_for_version(conn, pack.share_pack_id, pack.version)[-1]
-    assert (last["from_status"], last["to_status"]) == ("QUEUED", "FAILED")
-    assert last["actor"].startswith("worker:host:")
+    assert (last.from_status, last.to_status) == ("QUEUED", "FAILED")
+    assert last.actor.startswith("worker:host:")
 
 
 def test_lock_contention_defers_without_using_the_dequeue_budget(

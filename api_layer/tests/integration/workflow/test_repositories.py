@@ -39,7 +39,7 @@ def _transitions(
     pg: DictConnection, pack: StoredPack, version: int | None = None
 ) -> list[tuple[str | None, str]]:
     rows = status_transitions.list_for_version(pg, pack.share_pack_id, version or pack.version)
-    return [(r["from_status"], r["to_status"]) for r in rows]
+    return [(r.from_status, r.to_status) for r in rows]
 
 
 def test_upload_admission_per_approver_status(
@@ -62,10 +62,8 @@ def test_upload_admission_per_approver_status(
     assert row is not None
     assert row.next_visible_at == row.updated_at
     transitions = status_transitions.list_for_version(pg, queued.share_pack_id, queued.version)
-    assert (
-        len({t["at"] for t in transitions}) == 1
-    )  # one timestamp for the whole upload transaction
-    assert transitions[-1]["reason"] == "approved"
+    assert len({t.at for t in transitions}) == 1  # one timestamp for the whole upload transaction
+    assert transitions[-1].reason == "approved"
 
 
 def test_new_version_supersedes_waiting_older_versions(pg: DictConnection, pg_pool: Pool) -> None:

@@ -236,7 +236,7 @@ def history_view(
         return None
     transitions: dict[int, list[dict[str, Any]]] = {}
     for t in status_transitions.list_for_pack(conn, share_pack_id):
-        transitions.setdefault(t["version"], []).append(t)
+        transitions.setdefault(t.version, []).append(asdict(t))
     decisions: dict[int, list[dict[str, Any]]] = {}
     for d in approvals.list_for_pack(conn, share_pack_id):
         decisions.setdefault(d.version, []).append(

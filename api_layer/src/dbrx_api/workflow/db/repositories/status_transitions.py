@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import scalar
+from dbrx_api.workflow.db.values import records_of, scalar
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One row of `status_transitions`."""
+
+    transition_id: int
+    share_pack_id: UUID
+    version: int
+    from_status: str | None
+    to_status: str
+    at: datetime
+    actor: str
+    reason: str | None
+    run_id: UUID | None
+    request_id: str | None
 
 
 def record(
@@ -39,19 +55,21 @@ def record(
 
 def list_for_version(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
-) -> list[dict[str, Any]]:
+) -> list[Transition]:
     """The transitions of one version, in the order they happened."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT * FROM deltashare.status_transitions WHERE share_pack_id = %s AND version = %s "
         "ORDER BY transition_id",
         (share_pack_id, version),
     ).fetchall()
+    return records_of(Transition, rows)
 
 
-def list_for_pack(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[dict[str, Any]]:
+def list_for_pack(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[Transition]:
     """The transitions of every version of a pack, by version then order."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT * FROM deltashare.status_transitions WHERE share_pack_id = %s "
         "ORDER BY version, transition_id",
         (share_pack_id,),
     ).fetchall()
+    return records_of(Transition, rows)
