@@ -261,10 +261,10 @@ def history_view(
         "owners": owners.list_owners(conn, share_pack_id),
         "owner_changes": [
             {
-                "principal": {"id": c["principal_id"], "name": c["principal_name"]},
-                "change": c["change"],
-                "actor": c["actor"],
-                "at": c["at"],
+                "principal": {"id": c.principal_id, "name": c.principal_name},
+                "change": c.change,
+                "actor": c.actor,
+                "at": c.at,
             }
             for c in owners.list_changes(conn, share_pack_id)
         ],

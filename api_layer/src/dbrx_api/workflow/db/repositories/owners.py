@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -75,13 +74,25 @@ def remove(
     return True
 
 
-def list_changes(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class OwnerChange:
+    """One entry of a pack's owner change log."""
+
+    principal_id: str
+    principal_name: str | None
+    change: str  # added | removed
+    actor: str
+    at: datetime
+
+
+def list_changes(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> list[OwnerChange]:
     """Every owner change of a pack, oldest first."""
-    return conn.execute(
-        "SELECT principal_id, principal_name, change, actor, at FROM deltashare.share_pack_owner_changes "
-        "WHERE share_pack_id = %s ORDER BY change_id",
-        (share_pack_id,),
-    ).fetchall()
+    with conn.cursor(row_factory=class_row(OwnerChange)) as cursor:
+        return cursor.execute(
+            "SELECT principal_id, principal_name, change, actor, at "
+            "FROM deltashare.share_pack_owner_changes WHERE share_pack_id = %s ORDER BY change_id",
+            (share_pack_id,),
+        ).fetchall()
 
 
 def _log(
