@@ -537,11 +537,8 @@ def last_error_text(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
 ) -> str | None:
     """`code: message` of the latest run error of a version (for poison and retry-exhaustion errors)."""
-    row = provisioning_runs.last_error(conn, share_pack_id, version)
-    if row is None:
+    error = provisioning_runs.last_error(conn, share_pack_id, version)
+    if error is None:
         return None
-    return (
-        f"{row['error_code']}: {row['error_message']}"
-        if row["error_message"]
-        else str(row["error_code"])
-    )
+    code, message = error
+    return f"{code}: {message}" if message else code

@@ -161,11 +161,12 @@ def list_for_pack(conn: psycopg.Connection[DictRow], share_pack_id: UUID) -> lis
 
 def last_error(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, version: int
-) -> dict[str, Any] | None:
-    """`{error_code, error_message}` of the latest run of the version that recorded an error, or None."""
-    return conn.execute(
+) -> tuple[str, str | None] | None:
+    """`(error_code, error_message)` of the latest run of the version that recorded an error, or None."""
+    row = conn.execute(
         "SELECT error_code, error_message FROM deltashare.provisioning_runs "
         "WHERE share_pack_id = %s AND version = %s AND error_code IS NOT NULL "
         "ORDER BY started_at DESC LIMIT 1",
         (share_pack_id, version),
     ).fetchone()
+    return None if row is None else (row["error_code"], row["error_message"])
