@@ -571,8 +571,8 @@ def test_audit_values_are_redacted(pg: DictConnection) -> None:
         ),
     )
     rows = audit_trail.list_for_entity(pg, "recipient", "acme")
-    stored = next(r for r in rows if r["audit_id"] == audit_id)
-    assert stored["new_values"] == {
+    stored = next(r for r in rows if r.audit_id == audit_id)
+    assert stored.new_values == {
         "name": "acme",
         "activation_link": "[redacted]",
         "tokens": [{"token": "[redacted]"}],

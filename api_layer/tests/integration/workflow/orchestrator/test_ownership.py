@@ -195,13 +195,13 @@ def test_worker_refuses_to_take_over_another_packs_resource(
         failed_audit = [
             a
             for a in audit_trail.list_for_pack(conn, second.share_pack_id)
-            if a["outcome"] == "failed"
+            if a.outcome == "failed"
         ]
     assert row is not None
     assert row.share_pack_id == first.share_pack_id
     failed = {s.step_key: s.error_code for s in steps if s.outcome == "FAILED"}
     assert failed == {"recipient:race_partner": "resource_managed_by_other_pack"}
-    assert all(a["entity_key"] == "race_partner" for a in failed_audit)
+    assert all(a.entity_key == "race_partner" for a in failed_audit)
 
 
 def test_worker_refuses_to_update_another_packs_resource_before_any_call(
@@ -241,11 +241,11 @@ def test_worker_refuses_to_update_another_packs_resource_before_any_call(
         failed_audit = [
             a
             for a in audit_trail.list_for_pack(conn, second.share_pack_id)
-            if a["outcome"] == "failed"
+            if a.outcome == "failed"
         ]
     assert row is not None
     assert row.share_pack_id == first.share_pack_id
     assert list(row.ip_access_list) == ["192.0.2.0/24"]
     failed = {s.step_key: (s.action, s.error_code) for s in steps if s.outcome == "FAILED"}
     assert failed == {"recipient:race_update_partner": ("update", "resource_managed_by_other_pack")}
-    assert [a["entity_key"] for a in failed_audit] == ["race_update_partner"]
+    assert [a.entity_key for a in failed_audit] == ["race_update_partner"]

@@ -190,7 +190,7 @@ def test_two_workers_rotate_a_due_token_exactly_once_and_the_report_shows_both_t
         audits = [
             a
             for a in audit_trail.list_for_entity(conn, "recipient", "acme_external")
-            if a["action"] == "recipient.rotate_token"
+            if a.action == "recipient.rotate_token"
         ]
         stored_text = json.dumps(
             [
@@ -210,12 +210,12 @@ def test_two_workers_rotate_a_due_token_exactly_once_and_the_report_shows_both_t
     assert history[-1]["token_rotated_at"] is not None
     assert history[-1]["token_rotation_policy"] == history[0]["token_rotation_policy"]
     (audit,) = audits
-    assert (audit["actor_kind"], audit["source"], audit["outcome"]) == (
+    assert (audit.actor_kind, audit.source, audit.outcome) == (
         "system",
         "workflow",
         "succeeded",
     )
-    assert audit["new_values"]["token_id"] == new_id
+    assert audit.new_values["token_id"] == new_id
     assert metrics.counted == [("token_rotation.sweep", {"result": "rotated"})]
     ((alert_type, title, text),) = metrics.events
     assert (alert_type, title) == ("success", "DeltaShare rotated a recipient token")

@@ -13,7 +13,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import DictRow
 
-from dbrx_api.workflow.db.values import insert_sql, jsonb, scalar
+from dbrx_api.workflow.db.values import insert_sql, jsonb, records_of, scalar
 
 ActorKind = Literal["user", "app", "worker", "system"]
 Source = Literal["api", "workflow"]
@@ -123,22 +123,47 @@ def record_pack_event(
     )
 
 
+@dataclass(frozen=True)
+class StoredAudit:
+    """One row of `audit_trail` as stored (values already redacted)."""
+
+    audit_id: int
+    at: datetime
+    actor_id: str
+    actor_name: str | None
+    actor_kind: str
+    source: str
+    action: str
+    entity_type: str
+    entity_key: str
+    workspace_url: str | None
+    share_pack_id: UUID | None
+    version: int | None
+    run_id: UUID | None
+    request_id: str | None
+    outcome: str
+    old_values: Any
+    new_values: Any
+
+
 def list_for_entity(
     conn: psycopg.Connection[DictRow], entity_type: str, entity_key: str, *, limit: int = 500
-) -> list[dict[str, Any]]:
+) -> list[StoredAudit]:
     """Audit rows of one entity, oldest first."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT * FROM deltashare.audit_trail WHERE entity_type = %s AND entity_key = %s "
         "ORDER BY at, audit_id LIMIT %s",
         (entity_type, entity_key, limit),
     ).fetchall()
+    return records_of(StoredAudit, rows)
 
 
 def list_for_pack(
     conn: psycopg.Connection[DictRow], share_pack_id: UUID, *, limit: int = 1000
-) -> list[dict[str, Any]]:
+) -> list[StoredAudit]:
     """Audit rows of one pack (uploads and provisioning actions), oldest first."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT * FROM deltashare.audit_trail WHERE share_pack_id = %s ORDER BY at, audit_id LIMIT %s",
         (share_pack_id, limit),
     ).fetchall()
+    return records_of(StoredAudit, rows)
