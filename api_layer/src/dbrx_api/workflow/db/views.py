@@ -2,8 +2,9 @@
 and the recorded access of a workspace at an instant (docs/API.md §16.2).
 
 The functions return plain dicts shaped like the JSON documents of docs/WORKFLOW.md §3 (datetimes and UUIDs as Python
-objects; the route serialises them). Runs, steps and transitions of the history are their table rows: the response
-model keeps the columns the API shows and drops the rest. Reads only; no table scan beyond the indexed ranges.
+objects; the route serialises them). Runs, steps and transitions of the history are their repositories' records
+as dicts (`asdict`): the response model keeps the fields the API shows and drops the rest. The status object is
+built from the one joined row of `_STATUS_SELECT`. Reads only; no table scan beyond the indexed ranges.
 """
 
 from __future__ import annotations
