@@ -9,10 +9,14 @@ from databricks.sdk.service.sharing import AuthenticationType, IpAccessList
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import Pool
 from dbrx_api.workflow.db.repositories import audit_trail, provisioning_steps, recipients, shares
+from dbrx_api.workflow.db.repositories.audit_trail import StoredAudit
+from dbrx_api.workflow.db.repositories.provisioning_steps import StepRecord
+from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 from dbrx_api.workflow.models.errors import SharePackInvalid
 from dbrx_api.workflow.orchestrator.plan import plan_pack
 from dbrx_emulator.testing import Emu
 from fixtures.orchestrator import (
+    RunReport,
     load_yaml,
     provision,
     requeue,
@@ -38,6 +42,36 @@ def _delete_views_pack(
 def _store_as_admin(pool: Pool, text: str) -> StoredPack:
     """Store a version uploaded by an admin (a DELETE runs without waiting for an approver)."""
     return store_yaml(pool, text, actor="admin-1")
+
+
+def _one_share_pack(url: str, share: str, recipient: str) -> str:
+    """A pack of its own requestor sharing one view with one recipient."""
+    return views_pack(
+        url, {share: ["main.sales.v_orders"]}, recipients=(recipient,), requestor=unique_requestor()
+    )
+
+
+def _provisioned(ctx: WorkflowContext, url: str, share: str, recipient: str) -> StoredPack:
+    """`_one_share_pack` stored by an admin and provisioned."""
+    stored = _store_as_admin(ctx.pool, _one_share_pack(url, share, recipient))
+    assert provision(ctx, stored).outcome.result == "COMPLETED"
+    return stored
+
+
+def _after_refusal(
+    ctx: WorkflowContext, url: str, recipient: str, report: RunReport, pack: StoredPack
+) -> tuple[RecipientRecord | None, list[StepRecord], list[StoredAudit]]:
+    """What a refused run left: the recipient's record, the run's steps and the pack's failed audit rows."""
+    with ctx.pool.connection() as conn:
+        return (
+            recipients.get_current(conn, url, recipient),
+            provisioning_steps.list_for_run(conn, report.claim.run_id),
+            [
+                a
+                for a in audit_trail.list_for_pack(conn, pack.share_pack_id)
+                if a.outcome == "failed"
+            ],
+        )
 
 
 @pytest.mark.parametrize("destroy_adopted", [False, True])
@@ -126,22 +160,8 @@ def test_delete_releases_what_the_pack_adopted_unless_told_to_destroy_it(
 def test_pack_declaring_another_packs_resources_is_rejected_before_storing(
     orch_ctx: WorkflowContext, orch_emu: Emu
 ) -> None:
-    first = _store_as_admin(
-        orch_ctx.pool,
-        views_pack(
-            orch_emu.url,
-            {"first_share": ["main.sales.v_orders"]},
-            recipients=("first_partner",),
-            requestor=unique_requestor(),
-        ),
-    )
-    assert provision(orch_ctx, first).outcome.result == "COMPLETED"
-    second_text = views_pack(
-        orch_emu.url,
-        {"first_share": ["main.sales.v_orders"]},
-        recipients=("first_partner",),
-        requestor=unique_requestor(),
-    )
+    first = _provisioned(orch_ctx, orch_emu.url, "first_share", "first_partner")
+    second_text = _one_share_pack(orch_emu.url, "first_share", "first_partner")
 
     with pytest.raises(SharePackInvalid) as raised:
         plan_pack(orch_ctx, load_yaml(second_text), principal_id="user-2")
@@ -161,25 +181,10 @@ def test_pack_declaring_another_packs_resources_is_rejected_before_storing(
 def test_worker_refuses_to_take_over_another_packs_resource(
     orch_ctx: WorkflowContext, orch_emu: Emu
 ) -> None:
-    first = _store_as_admin(
-        orch_ctx.pool,
-        views_pack(
-            orch_emu.url,
-            {"race_share": ["main.sales.v_orders"]},
-            recipients=("race_partner",),
-            requestor=unique_requestor(),
-        ),
-    )
-    assert provision(orch_ctx, first).outcome.result == "COMPLETED"
+    first = _provisioned(orch_ctx, orch_emu.url, "race_share", "race_partner")
     # A second pack stored past validation (two uploads raced) declares the same recipient.
     second = _store_as_admin(
-        orch_ctx.pool,
-        views_pack(
-            orch_emu.url,
-            {"race_share_two": ["main.sales.v_orders"]},
-            recipients=("race_partner",),
-            requestor=unique_requestor(),
-        ),
+        orch_ctx.pool, _one_share_pack(orch_emu.url, "race_share_two", "race_partner")
     )
     orch_emu.reset_stats()
 
@@ -189,14 +194,9 @@ def test_worker_refuses_to_take_over_another_packs_resource(
     assert report.outcome.error_code == "resource_managed_by_other_pack"
     assert str(first.share_pack_id) in (report.outcome.error_message or "")
     assert orch_emu.count("recipients.update") == 0
-    with orch_ctx.pool.connection() as conn:
-        row = recipients.get_current(conn, orch_emu.url, "race_partner")
-        steps = provisioning_steps.list_for_run(conn, report.claim.run_id)
-        failed_audit = [
-            a
-            for a in audit_trail.list_for_pack(conn, second.share_pack_id)
-            if a.outcome == "failed"
-        ]
+    row, steps, failed_audit = _after_refusal(
+        orch_ctx, orch_emu.url, "race_partner", report, second
+    )
     assert row is not None
     assert row.share_pack_id == first.share_pack_id
     failed = {s.step_key: s.error_code for s in steps if s.outcome == "FAILED"}
@@ -207,26 +207,14 @@ def test_worker_refuses_to_take_over_another_packs_resource(
 def test_worker_refuses_to_update_another_packs_resource_before_any_call(
     orch_ctx: WorkflowContext, orch_emu: Emu
 ) -> None:
-    first = _store_as_admin(
-        orch_ctx.pool,
-        views_pack(
-            orch_emu.url,
-            {"race_update_share": ["main.sales.v_orders"]},
-            recipients=("race_update_partner",),
-            requestor=unique_requestor(),
-        ),
-    )
-    assert provision(orch_ctx, first).outcome.result == "COMPLETED"
+    first = _provisioned(orch_ctx, orch_emu.url, "race_update_share", "race_update_partner")
     # A second pack stored past validation declares the same recipient with another IP list: an update, whose
     # re-read of the record happens with its intent, before the call.
     second = _store_as_admin(
         orch_ctx.pool,
-        views_pack(
-            orch_emu.url,
-            {"race_update_share_two": ["main.sales.v_orders"]},
-            recipients=("race_update_partner",),
-            requestor=unique_requestor(),
-        ).replace("192.0.2.0/24", "198.51.100.0/24"),
+        _one_share_pack(orch_emu.url, "race_update_share_two", "race_update_partner").replace(
+            "192.0.2.0/24", "198.51.100.0/24"
+        ),
     )
     orch_emu.reset_stats()
 
@@ -235,14 +223,9 @@ def test_worker_refuses_to_update_another_packs_resource_before_any_call(
     assert report.outcome.result == "FAILED", report.outcome
     assert report.outcome.error_code == "resource_managed_by_other_pack"
     assert orch_emu.count("recipients.update") == 0
-    with orch_ctx.pool.connection() as conn:
-        row = recipients.get_current(conn, orch_emu.url, "race_update_partner")
-        steps = provisioning_steps.list_for_run(conn, report.claim.run_id)
-        failed_audit = [
-            a
-            for a in audit_trail.list_for_pack(conn, second.share_pack_id)
-            if a.outcome == "failed"
-        ]
+    row, steps, failed_audit = _after_refusal(
+        orch_ctx, orch_emu.url, "race_update_partner", report, second
+    )
     assert row is not None
     assert row.share_pack_id == first.share_pack_id
     assert list(row.ip_access_list) == ["192.0.2.0/24"]
