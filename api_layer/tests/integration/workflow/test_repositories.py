@@ -13,7 +13,7 @@ import pytest
 from dbrx_api.errors import ValidationFailed
 from dbrx_api.workflow.db import operations, scd2, views
 from dbrx_api.workflow.db.connection import DictConnection, Pool
-from dbrx_api.workflow.db.operations import RunFigures
+from dbrx_api.workflow.db.operations import Claim, RunFigures
 from dbrx_api.workflow.db.repositories import (
     audit_trail,
     pipelines,
@@ -33,6 +33,15 @@ from dbrx_api.workflow.db.repositories.shares import ShareRecord
 from fixtures.postgres import StoredPack, pack_input, store_pack_version
 
 pytestmark = pytest.mark.integration
+
+
+def _claimed(pg: DictConnection, pack: StoredPack) -> Claim:
+    """Claim the pack's version for worker `w` (it must be claimable)."""
+    claim = operations.claim_version(
+        pg, pack.share_pack_id, pack.version, worker_id="w", run_id=uuid.uuid4(), lease_s=60
+    ).claim
+    assert claim is not None
+    return claim
 
 
 def _transitions(
@@ -257,10 +266,7 @@ def test_retry_and_interrupt_requeue(
     pg: DictConnection, store_pack: Callable[..., StoredPack]
 ) -> None:
     pack = store_pack()
-    claim = operations.claim_version(
-        pg, pack.share_pack_id, pack.version, worker_id="w", run_id=uuid.uuid4(), lease_s=60
-    ).claim
-    assert claim is not None
+    claim = _claimed(pg, pack)
     assert operations.retry_run(
         pg,
         claim,
@@ -273,10 +279,7 @@ def test_retry_and_interrupt_requeue(
     assert row.status == "QUEUED"
     assert row.lease_owner is None
     assert row.next_visible_at == row.updated_at + timedelta(seconds=45)
-    claim2 = operations.claim_version(
-        pg, pack.share_pack_id, pack.version, worker_id="w", run_id=uuid.uuid4(), lease_s=60
-    ).claim
-    assert claim2 is not None
+    claim2 = _claimed(pg, pack)
     assert claim2.attempt == 2
     assert operations.interrupt_run(pg, claim2, reason="shutdown")
     runs = provisioning_runs.list_for_version(pg, pack.share_pack_id, pack.version)
@@ -294,10 +297,7 @@ def test_record_closed_many_inserts_every_step_in_order_like_record_closed(
     pg: DictConnection, store_pack: Callable[..., StoredPack]
 ) -> None:
     pack = store_pack()
-    claim = operations.claim_version(
-        pg, pack.share_pack_id, pack.version, worker_id="w", run_id=uuid.uuid4(), lease_s=60
-    ).claim
-    assert claim is not None
+    claim = _claimed(pg, pack)
     provisioning_steps.record_closed(
         pg,
         run_id=claim.run_id,
@@ -359,10 +359,7 @@ def test_create_intents_and_version_actions(
     pg: DictConnection, store_pack: Callable[..., StoredPack]
 ) -> None:
     pack = store_pack()
-    claim = operations.claim_version(
-        pg, pack.share_pack_id, pack.version, worker_id="w", run_id=uuid.uuid4(), lease_s=60
-    ).claim
-    assert claim is not None
+    claim = _claimed(pg, pack)
     dead_step = provisioning_steps.start(
         pg,
         run_id=claim.run_id,
