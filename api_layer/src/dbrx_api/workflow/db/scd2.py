@@ -398,7 +398,8 @@ def next_version(
     ts = at if at is not None else clock(conn)
     if current is not None and current["record_hash"] == digest:
         return Scd2Result(changed=False, row=dict(current), at=ts)
-    closing = _close_row(conn, table, current["record_id"], ts) if current is not None else None
+    previous_id: int | None = current["record_id"] if current is not None else None
+    closing = _close_row(conn, table, previous_id, ts) if previous_id is not None else None
     row = insert_row(
         conn,
         table,
@@ -412,14 +413,9 @@ def next_version(
             "change_reason": reason,
         },
     )
-    if current is not None and closing is not None:
-        _closed(conn, table, current["record_id"], closing)
-    return Scd2Result(
-        changed=True,
-        row=row,
-        at=ts,
-        previous_record_id=current["record_id"] if current is not None else None,
-    )
+    if previous_id is not None and closing is not None:
+        _closed(conn, table, previous_id, closing)
+    return Scd2Result(changed=True, row=row, at=ts, previous_record_id=previous_id)
 
 
 def content_of(table: Scd2Table, row: Mapping[str, Any]) -> dict[str, Any]:
