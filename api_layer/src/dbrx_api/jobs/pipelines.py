@@ -310,9 +310,13 @@ def _require_keys(scd_type: str | None, keys: Sequence[str]) -> None:
         )
 
 
+def cdf_enabled(table: TableInfo) -> bool:
+    """Whether the table's Change Data Feed is on (its `delta.enableChangeDataFeed` property)."""
+    return str((table.properties or {}).get(CDF_PROPERTY, "")).lower() == "true"
+
+
 def _check_cdf(table: TableInfo, source: str) -> None:
-    value = str((table.properties or {}).get(CDF_PROPERTY, "")).lower()
-    if value != "true":
+    if not cdf_enabled(table):
         raise InvalidRequest(
             f"Source table {source} does not have change data feed enabled ({CDF_PROPERTY} is not 'true'); "
             "SCD type 1 and 2 pipelines read its change feed. Enable it on the table first (ALTER TABLE … SET "

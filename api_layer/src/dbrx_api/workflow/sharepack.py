@@ -3,7 +3,7 @@
 `load_sharepack` runs stages 1-4 of docs/SHAREPACK.md §13 without any network or database access: size and type,
 safe parsing (YAML or Excel), structure, fields and cross-references. The HTTP layer calls it from a worker
 thread (it is CPU-bound) for `upload_and_validate` and `plan`; the live checks of `plan` and provisioning are
-in `workflow.validators.live`.
+in `workflow.orchestrator.checks`.
 """
 
 from __future__ import annotations

@@ -6,25 +6,24 @@ from collections import Counter
 
 from dbrx_api.errors import ForbiddenError, UpstreamError
 from dbrx_api.workflow.models.pack import SharePack, parse_canonical
-from dbrx_api.workflow.sharepack import LoadedPack
-from dbrx_api.workflow.sharepack_template import example_yaml
-from dbrx_api.workflow.validators.live import (
-    JobInfo,
+from dbrx_api.workflow.orchestrator.checks import (
     LiveCheckResult,
-    PipelineInfo,
-    RecipientInfo,
     RecordedState,
-    SharedObjectInfo,
-    ShareInfo,
-    TableInfo,
     run_live_checks,
 )
+from dbrx_api.workflow.sharepack import LoadedPack
+from dbrx_api.workflow.sharepack_template import example_yaml
 from fixtures.sharepacks import (
     FakeLiveLookup,
     example_with,
     example_workspace,
     line_of,
+    live_job,
+    live_pipeline,
+    live_recipient,
+    live_share,
     load,
+    uc_table,
 )
 
 DAILY = "sales_catalog.curated.daily_sales"
@@ -35,7 +34,13 @@ def _check(
     lookup: FakeLiveLookup, data: bytes | None = None, **kwargs: object
 ) -> tuple[LiveCheckResult, LoadedPack]:
     loaded = load("pack.yaml", data or example_yaml())
-    result = run_live_checks(loaded.model, lookup, locator=loaded.locator, **kwargs)  # type: ignore[arg-type]
+    result = run_live_checks(
+        loaded.model,
+        lookup,
+        allowed=lookup.workspace_allowed,
+        locator=loaded.locator,
+        **kwargs,  # type: ignore[arg-type]
+    )
     return result, loaded
 
 
@@ -63,7 +68,7 @@ def test_each_object_is_read_once() -> None:
     _check(lookup)
     counts = Counter(lookup.calls)
     assert max(counts.values()) == 1, counts
-    assert ("get_table", DAILY) in counts  # shared by the asset and the pipeline source
+    assert ("table", DAILY) in counts  # shared by the asset and the pipeline source
     assert ("jobs_named", "sales_daily_sales_pl_schedule") in counts
     assert ("jobs_named", "sales_store_dim_pl_schedule") not in counts  # continuous: no job
 
@@ -79,9 +84,9 @@ def test_workspace_not_in_allowlist_sends_nothing() -> None:
 def test_unity_catalog_objects() -> None:
     lookup = example_workspace()
     del lookup.tables["sales_catalog.curated.store_dim"]
-    lookup.tables[DAILY] = TableInfo(full_name=DAILY, table_type="VIEW")
-    lookup.tables["sales_catalog.curated.sales_by_region_v"] = TableInfo(
-        full_name="sales_catalog.curated.sales_by_region_v", table_type="METRIC_VIEW"
+    lookup.tables[DAILY] = uc_table(DAILY, "VIEW")
+    lookup.tables["sales_catalog.curated.sales_by_region_v"] = uc_table(
+        "sales_catalog.curated.sales_by_region_v", "METRIC_VIEW"
     )
     lookup.schemas.discard("finance_catalog.reporting")
     result, _ = _check(lookup)
@@ -112,8 +117,8 @@ def test_missing_object_is_named_by_its_declared_type() -> None:
 
 def test_declared_type_is_compared() -> None:
     lookup = example_workspace()
-    lookup.tables["sales_catalog.curated.sales_by_region_v"] = TableInfo(
-        full_name="sales_catalog.curated.sales_by_region_v", table_type="EXTERNAL"
+    lookup.tables["sales_catalog.curated.sales_by_region_v"] = uc_table(
+        "sales_catalog.curated.sales_by_region_v", "EXTERNAL"
     )
     result, _ = _check(lookup)
     assert _errors(result) == {("asset_type_mismatch", "share[0].share_assets[2].type")}
@@ -122,9 +127,7 @@ def test_declared_type_is_compared() -> None:
 
 def test_pipeline_sources_and_targets() -> None:
     lookup = example_workspace()
-    lookup.tables[DAILY] = TableInfo(
-        full_name=DAILY, table_type="MANAGED", cdf_enabled=False, columns=("sale_id", "amount")
-    )
+    lookup.tables[DAILY] = uc_table(DAILY, columns=("sale_id", "amount"))
     lookup.schemas.discard("sharing_catalog.sales_ext")
     data = example_with(("create_schema_if_missing: true", "create_schema_if_missing: false"))
     result, _ = _check(lookup, data)
@@ -149,14 +152,10 @@ def test_missing_schema_is_fine_when_it_will_be_created() -> None:
 
 def test_recipients() -> None:
     lookup = example_workspace()
-    lookup.recipients["partner_analytics"] = RecipientInfo(
-        name="partner_analytics",
-        authentication_type="DATABRICKS",
-        global_metastore_id="aws:us-east-1:other",
+    lookup.recipients["partner_analytics"] = live_recipient(
+        "partner_analytics", "DATABRICKS", org="aws:us-east-1:other"
     )
-    lookup.recipients["acme_external"] = RecipientInfo(
-        name="acme_external", authentication_type="DATABRICKS"
-    )
+    lookup.recipients["acme_external"] = live_recipient("acme_external", "DATABRICKS")
     data = example_with(
         (
             "recipients_to_add: [partner_analytics]",
@@ -173,10 +172,8 @@ def test_recipients() -> None:
 
 def test_sharing_identifier_in_use_before_creating_a_d2d_recipient() -> None:
     lookup = example_workspace()
-    org = lookup.recipients.pop("partner_analytics").global_metastore_id
-    lookup.recipients["partner_old"] = RecipientInfo(
-        name="partner_old", authentication_type="DATABRICKS", global_metastore_id=org
-    )
+    org = lookup.recipients.pop("partner_analytics").data_recipient_global_metastore_id
+    lookup.recipients["partner_old"] = live_recipient("partner_old", "DATABRICKS", org=org)
     result, _ = _check(lookup)
     assert _errors(result) == {("recipient_org_in_use", "recipient[0].recipient_databricks_org")}
     assert 'already used by recipient "partner_old"' in result.errors[0].msg
@@ -184,10 +181,8 @@ def test_sharing_identifier_in_use_before_creating_a_d2d_recipient() -> None:
 
 def test_effective_ip_list_of_an_existing_recipient() -> None:
     lookup = example_workspace()
-    lookup.recipients["acme_external"] = RecipientInfo(
-        name="acme_external",
-        authentication_type="TOKEN",
-        ip_access_list=tuple(f"10.1.{i // 200}.{i % 200}" for i in range(99)),
+    lookup.recipients["acme_external"] = live_recipient(
+        "acme_external", "TOKEN", ips=[f"10.1.{i // 200}.{i % 200}" for i in range(99)]
     )
     ips = "      - 203.0.113.0/24\n      - 198.51.100.7\n      - 2001:db8:1234::/48\n"
     data = example_with(
@@ -204,18 +199,11 @@ def test_effective_ip_list_of_an_existing_recipient() -> None:
 def test_existing_pipelines_and_jobs() -> None:
     lookup = example_workspace()
     lookup.pipelines += [
-        PipelineInfo(
-            pipeline_id="p-1",
-            name="sales_daily_sales_pl",
-            source_table="sales_catalog.raw.daily_sales",
-            scd_type="1",
-        ),
-        PipelineInfo(pipeline_id="p-2", name="sales_store_dim_pl"),
-        PipelineInfo(pipeline_id="p-3", name="SALES_STORE_DIM_PL"),
+        live_pipeline("p-1", "sales_daily_sales_pl", "sales_catalog.raw.daily_sales", "1"),
+        live_pipeline("p-2", "sales_store_dim_pl"),
+        live_pipeline("p-3", "SALES_STORE_DIM_PL"),
     ]
-    lookup.jobs.append(
-        JobInfo(job_id=1034, name="sales_daily_sales_pl_schedule", pipeline_id="p-other")
-    )
+    lookup.jobs.append(live_job(1034, "sales_daily_sales_pl_schedule", "p-other"))
     result, _ = _check(lookup)
     assert _errors(result) == {
         ("pipeline_source_immutable", f"{P0}.source_asset"),
@@ -228,30 +216,41 @@ def test_existing_pipelines_and_jobs() -> None:
 def test_recorded_pipeline_and_job_are_not_conflicts() -> None:
     lookup = example_workspace()
     lookup.pipelines += [
-        PipelineInfo(
-            pipeline_id="p-1", name="sales_daily_sales_pl", source_table=DAILY, scd_type="2"
-        ),
-        PipelineInfo(
-            pipeline_id="p-9", name="sales_daily_sales_pl", source_table="x.y.z", scd_type="1"
-        ),
+        live_pipeline("p-1", "sales_daily_sales_pl", DAILY, "2"),
+        live_pipeline("p-9", "sales_daily_sales_pl", "x.y.z", "1"),
     ]
     lookup.jobs += [
-        JobInfo(job_id=1, name="sales_daily_sales_pl_schedule", pipeline_id="p-1"),
-        JobInfo(job_id=2, name="sales_daily_sales_pl_schedule", pipeline_id="p-1-old"),
+        live_job(1, "sales_daily_sales_pl_schedule", "p-1"),
+        live_job(2, "sales_daily_sales_pl_schedule", "p-1-old"),
     ]
-    recorded = RecordedState(pipeline_ids={"sales_daily_sales_pl": "p-1"}, job_ids=frozenset({2}))
+    recorded = RecordedState(
+        pipeline_ids={"sales_daily_sales_pl": "p-1"},
+        job_ids={"sales_daily_sales_pl_schedule": 2},
+    )
     result, _ = _check(lookup, recorded=recorded)
     assert result.valid, result.errors
     assert ("pipelines_named", "sales_daily_sales_pl") not in lookup.calls
+    # The recorded job is read by id, never looked up by name.
+    assert ("job", "2") in lookup.calls
+    assert ("jobs_named", "sales_daily_sales_pl_schedule") not in lookup.calls
+
+
+def test_a_recorded_job_that_is_gone_is_looked_up_by_name() -> None:
+    lookup = example_workspace()
+    lookup.jobs.append(live_job(7, "sales_daily_sales_pl_schedule", "p-other"))
+    recorded = RecordedState(job_ids={"sales_daily_sales_pl_schedule": 2})
+    result, _ = _check(lookup, recorded=recorded)
+    assert _errors(result) == {("schedule_job_conflict", P0)}
+    assert [call for call in lookup.calls if call[0].startswith("job")] == [
+        ("job", "2"),
+        ("jobs_named", "sales_daily_sales_pl_schedule"),
+    ]
 
 
 def test_explicit_share_checks_use_the_live_objects() -> None:
     lookup = example_workspace()
-    lookup.shares["finance_share"] = ShareInfo(
-        name="finance_share",
-        objects=(
-            SharedObjectInfo(name="finance_catalog.reporting.balance", data_object_type="TABLE"),
-        ),
+    lookup.shares["finance_share"] = live_share(
+        "finance_share", ("finance_catalog.reporting.balance", "TABLE")
     )
     data = example_with(
         (
@@ -259,9 +258,7 @@ def test_explicit_share_checks_use_the_live_objects() -> None:
             "      - finance_catalog.legacy.old_ledger\n    pipelines:\n      - {name_prefix: fin_pl, source_asset: finance_catalog.raw.gl, scd_type: full_refresh, schedule: continuous}\n    delta_share: {ext_catalog_name: sharing_catalog, ext_schema_name: sales_ext}\n",
         ),
     )
-    lookup.tables["finance_catalog.raw.gl"] = TableInfo(
-        full_name="finance_catalog.raw.gl", table_type="STREAMING_TABLE"
-    )
+    lookup.tables["finance_catalog.raw.gl"] = uc_table("finance_catalog.raw.gl", "STREAMING_TABLE")
     result, _ = _check(lookup, data)
     assert _errors(result) == {("asset_schema_overlap", "share[1].share_assets_to_add[0]")}
     assert ("pipeline_source_not_shared", "share[1].pipelines[0].source_asset") in {
@@ -281,22 +278,22 @@ def test_new_strategy_on_existing_resources_warns() -> None:
 
 def test_permission_denied_is_an_issue_and_checks_go_on() -> None:
     lookup = example_workspace()
-    lookup.fail[("get_table", DAILY)] = ForbiddenError(
+    lookup.fail[("table", DAILY)] = ForbiddenError(
         "no USE SCHEMA", code="upstream_permission_denied"
     )
     result, _ = _check(lookup)
     assert _errors(result) == {("permission_denied", "share[0].share_assets[0]")}
-    assert ("get_table", "sales_catalog.curated.store_dim") in lookup.calls
+    assert ("table", "sales_catalog.curated.store_dim") in lookup.calls
 
 
 def test_unreachable_workspace_stops_the_checks() -> None:
     lookup = example_workspace()
-    lookup.fail[("get_recipient", "*")] = UpstreamError("timeout", code="upstream_unreachable")
+    lookup.fail[("recipient", "*")] = UpstreamError("timeout", code="upstream_unreachable")
     result, _ = _check(lookup)
     assert _errors(result) == {("workspace_unreachable", "metadata.workspace_url")}
     assert len(lookup.calls) == 1
     lookup = example_workspace()
-    lookup.fail[("get_recipient", "*")] = UpstreamError("bad secret", code="upstream_auth_failed")
+    lookup.fail[("recipient", "*")] = UpstreamError("bad secret", code="upstream_auth_failed")
     result, _ = _check(lookup)
     assert _errors(result) == {("upstream_auth_failed", "metadata.workspace_url")}
 
@@ -308,7 +305,7 @@ def test_positions_come_from_the_uploaded_file() -> None:
     issue = next(i for i in result.errors if i.loc == "share[0].share_assets[1]")
     assert issue.line == line_of(example_yaml(), "      - sales_catalog.curated.store_dim")
     stored = parse_canonical(loaded.config)
-    from_storage = run_live_checks(stored, lookup)
+    from_storage = run_live_checks(stored, lookup, allowed=lookup.workspace_allowed)
     canonical = {(i.type, i.loc, i.line) for i in from_storage.errors}
     assert (
         "asset_not_found",
@@ -321,7 +318,9 @@ def test_delete_pack_checks_only_the_allowlist() -> None:
     loaded = load("pack.yaml", example_with(("strategy: UPDATE", "strategy: DELETE")))
     assert not isinstance(loaded.model, SharePack)
     lookup = FakeLiveLookup()
-    assert run_live_checks(loaded.model, lookup).valid
+    assert run_live_checks(loaded.model, lookup, allowed=lookup.workspace_allowed).valid
     assert lookup.calls == []
-    refused = run_live_checks(loaded.model, FakeLiveLookup(allowed=()))
+    refused = run_live_checks(
+        loaded.model, lookup, allowed=FakeLiveLookup(allowed=()).workspace_allowed
+    )
     assert [i.type for i in refused.errors] == ["workspace_not_allowed"]

@@ -8,11 +8,7 @@ from collections import Counter
 import pytest
 
 from dbrx_api.workflow.models.pack import SharePack
-from dbrx_api.workflow.validators.live import (
-    LiveCheckResult,
-    TableInfo,
-    run_live_checks,
-)
+from dbrx_api.workflow.orchestrator.checks import LiveCheckResult, run_live_checks
 from fixtures.sharepacks import (
     FakeLiveLookup,
     column_of,
@@ -23,6 +19,7 @@ from fixtures.sharepacks import (
     load,
     rejection,
     template_workbook,
+    uc_table,
     workbook_bytes,
 )
 
@@ -166,7 +163,9 @@ def test_the_excel_type_column_declares_volumes_and_locates_their_options() -> N
 
 def _live(lookup: FakeLiveLookup, data: bytes) -> LiveCheckResult:
     loaded = load("pack.yaml", data)
-    return run_live_checks(loaded.model, lookup, locator=loaded.locator)
+    return run_live_checks(
+        loaded.model, lookup, allowed=lookup.workspace_allowed, locator=loaded.locator
+    )
 
 
 def test_declared_volumes_and_models_are_read_once_by_their_own_lookup() -> None:
@@ -182,13 +181,13 @@ def test_declared_volumes_and_models_are_read_once_by_their_own_lookup() -> None
     counts = Counter(lookup.calls)
     assert counts[("volume_exists", VOLUME)] == 1
     assert counts[("model_exists", MODEL)] == 1
-    assert ("get_table", VOLUME) not in counts
-    assert ("get_table", MODEL) not in counts
+    assert ("table", VOLUME) not in counts
+    assert ("table", MODEL) not in counts
 
 
 def test_missing_and_mistyped_volumes_and_models() -> None:
     lookup = example_workspace()
-    lookup.tables[VOLUME] = TableInfo(full_name=VOLUME, table_type="MANAGED")
+    lookup.tables[VOLUME] = uc_table(VOLUME)
 
     result = _live(lookup, _with_assets(_volume(), _model()))
 

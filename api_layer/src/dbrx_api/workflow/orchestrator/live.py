@@ -2,8 +2,8 @@
 
 `LiveReader` caches every read (value, "absent" as None, or the failure) so that the stage-5 checks, the diff and
 the actions share one read per object; actions replace cached values with what their mutating calls answered.
-`PackLookup` is the `LiveLookup` of `workflow.validators.live` over the same cache, and `prefetch` warms the
-cache with bounded concurrency before the (sequential) checks run.
+The stage-5 checks (`checks.py`) read through the reader itself, and `prefetch` warms the cache with bounded
+concurrency before the (sequential) checks run.
 """
 
 from __future__ import annotations
@@ -28,26 +28,16 @@ from databricks.sdk.service.workspace import ExportFormat
 
 from dbrx_api.dltshr.shares import iter_share_permissions
 from dbrx_api.errors import AppError, ForbiddenError, InvalidRequest, NotFoundError, upstream
-from dbrx_api.jobs.pipelines import SCD_TYPE_KEY, SOURCE_TABLE_KEY
 from dbrx_api.jobs.resolution import JOBS_PAGE, PIPELINES_PAGE, like_filter, pipeline_ids_of
 from dbrx_api.schemas.common import enum_text
 from dbrx_api.schemas.paths import path_segment
 from dbrx_api.workflow.models.pack import CronSchedule, Share, SharePack
 from dbrx_api.workflow.orchestrator.calls import CountedWorkspace
 from dbrx_api.workflow.validators.fields import parse_asset_name
-from dbrx_api.workflow.validators.live import (
-    JobInfo,
-    PipelineInfo,
-    RecipientInfo,
-    SharedObjectInfo,
-    ShareInfo,
-    TableInfo,
-)
 
 T = TypeVar("T")
 
 SELECT = "SELECT"
-CDF_PROPERTY = "delta.enableChangeDataFeed"
 # Page size asked of `tables.list` (the server answers at most its own cap; the SDK follows the pages).
 TABLES_PAGE = 1000
 
@@ -523,17 +513,7 @@ class LiveReader:
         return self._cached("job_listing", "", fetch)
 
 
-# ------------------------------------------------------------------------------------------ stage-5 lookup
-
-
-def _table_info(info: SdkTableInfo) -> TableInfo:
-    properties = info.properties or {}
-    return TableInfo(
-        full_name=(info.full_name or "").lower(),
-        table_type=enum_text(info.table_type) or "",
-        cdf_enabled=str(properties.get(CDF_PROPERTY, "")).lower() == "true",
-        columns=tuple(column.name for column in info.columns or [] if column.name),
-    )
+# ------------------------------------------------------------------------------------------ stage-5 helpers
 
 
 def recipient_ips(info: SdkRecipientInfo) -> list[str]:
@@ -541,112 +521,8 @@ def recipient_ips(info: SdkRecipientInfo) -> list[str]:
     return list(info.ip_access_list.allowed_ip_addresses or []) if info.ip_access_list else []
 
 
-def pipeline_info(detail: GetPipelineResponse) -> PipelineInfo:
-    """The live-check view of a pipeline: id, name, source table and SCD type from its configuration."""
-    configuration = (detail.spec.configuration if detail.spec else None) or {}
-    return PipelineInfo(
-        pipeline_id=detail.pipeline_id or "",
-        name=detail.name or "",
-        source_table=configuration.get(SOURCE_TABLE_KEY),
-        scd_type=configuration.get(SCD_TYPE_KEY),
-    )
-
-
-class PackLookup:
-    """`LiveLookup` over a `LiveReader` (stage-5 checks share the run's reads).
-
-    `recorded_jobs` maps a schedule job name (lower-case) to the job id this pack recorded for it: such a job is
-    read by id, never looked up by name (minimal-call rule 2).
-    """
-
-    def __init__(
-        self,
-        reader: LiveReader,
-        *,
-        allowed: Callable[[str], bool],
-        recorded_jobs: dict[str, int] | None = None,
-    ) -> None:
-        self.reader = reader
-        self._allowed = allowed
-        self._recorded_jobs = recorded_jobs or {}
-
-    def workspace_allowed(self, workspace_url: str) -> bool:
-        return self._allowed(workspace_url)
-
-    def get_table(self, full_name: str) -> TableInfo | None:
-        info = self.reader.table(full_name)
-        return None if info is None else _table_info(info)
-
-    def schema_exists(self, full_name: str) -> bool:
-        return self.reader.schema_exists(full_name)
-
-    def volume_exists(self, full_name: str) -> bool:
-        return self.reader.volume_exists(full_name)
-
-    def model_exists(self, full_name: str) -> bool:
-        return self.reader.model_exists(full_name)
-
-    def catalog_exists(self, name: str) -> bool:
-        return self.reader.catalog_exists(name)
-
-    def notebook_object_type(self, path: str) -> str | None:
-        return self.reader.workspace_object_type(path)
-
-    def get_recipient(self, name: str) -> RecipientInfo | None:
-        info = self.reader.recipient(name)
-        if info is None:
-            return None
-        return RecipientInfo(
-            name=(info.name or name).lower(),
-            authentication_type=enum_text(info.authentication_type) or "",
-            global_metastore_id=info.data_recipient_global_metastore_id,
-            ip_access_list=tuple(recipient_ips(info)),
-        )
-
-    def recipients_with_org(self, global_metastore_id: str) -> list[str]:
-        return self.reader.recipients_with_org(global_metastore_id)
-
-    def get_share(self, name: str) -> ShareInfo | None:
-        info = self.reader.share(name)
-        if info is None:
-            return None
-        objects = tuple(
-            SharedObjectInfo(
-                name=(obj.name or "").lower()
-                if enum_text(obj.data_object_type) != "NOTEBOOK_FILE"
-                else obj.name or "",
-                data_object_type=enum_text(obj.data_object_type) or "TABLE",
-                shared_as=obj.shared_as,
-            )
-            for obj in info.objects or []
-        )
-        return ShareInfo(name=(info.name or name).lower(), objects=objects)
-
-    def get_pipeline(self, pipeline_id: str) -> PipelineInfo | None:
-        detail = self.reader.pipeline(pipeline_id)
-        return None if detail is None else pipeline_info(detail)
-
-    def pipelines_named(self, name: str) -> list[PipelineInfo]:
-        return [pipeline_info(detail) for detail in self.reader.pipelines_named(name)]
-
-    def jobs_named(self, name: str) -> list[JobInfo]:
-        recorded = self._recorded_jobs.get(name.lower())
-        if recorded is not None:
-            job = self.reader.job(recorded)
-            if job is not None:
-                return [
-                    JobInfo(
-                        job_id=recorded, name=job_name_of(job), pipeline_id=job_pipeline_id(job)
-                    )
-                ]
-        return [
-            JobInfo(job_id=job.job_id or 0, name=job_name_of(job), pipeline_id=job_pipeline_id(job))
-            for job in self.reader.jobs_named(name)
-        ]
-
-
 def allowlist_check(resolve: Callable[[str], object]) -> Callable[[str], bool]:
-    """`workspace_allowed` from an allowlist resolver that raises for a URL it refuses (no network)."""
+    """The live checks' allowlist test from an allowlist resolver that raises for a URL it refuses (no network)."""
 
     def allowed(url: str) -> bool:
         try:

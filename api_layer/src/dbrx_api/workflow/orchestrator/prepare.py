@@ -20,11 +20,11 @@ from dbrx_api.workflow.models.issues import Issue
 from dbrx_api.workflow.models.pack import AnySharePack, DeleteSharePack
 from dbrx_api.workflow.orchestrator.actions import AdoptionLookup
 from dbrx_api.workflow.orchestrator.calls import CountedWorkspace, workspace_limiter
+from dbrx_api.workflow.orchestrator.checks import RecordedState, run_live_checks
 from dbrx_api.workflow.orchestrator.delete import build_delete_graph
 from dbrx_api.workflow.orchestrator.diff import ActionGraph, DiffInputs, build_graph
-from dbrx_api.workflow.orchestrator.live import LiveReader, PackLookup, PrefetchPlan, prefetch
+from dbrx_api.workflow.orchestrator.live import LiveReader, PrefetchPlan, prefetch
 from dbrx_api.workflow.orchestrator.records import Recorded
-from dbrx_api.workflow.validators.live import RecordedState, run_live_checks
 from dbrx_api.workflow.validators.locator import PackLocator
 
 
@@ -73,7 +73,7 @@ def prepare(
 
     Args:
         reader: the cached reader over the caller's `CountedWorkspace` (the Applier of a run keeps using it).
-        allowed: the allowlist test of the checks' `workspace_allowed` (`allowlist_check`).
+        allowed: the allowlist test of the live checks (`allowlist_check`).
         reference_time: *T* of the version (docs/WORKFLOW.md §9.6).
         clock: read once, when the diff starts (`now` of the diff).
         adoption: create intents of earlier runs (docs/WORKFLOW.md §9.9); plan passes `no_adoption`.
@@ -92,11 +92,10 @@ def prepare(
     )
     checks = run_live_checks(
         pack,
-        PackLookup(reader, allowed=allowed, recorded_jobs=job_ids),
+        reader,
+        allowed=allowed,
         locator=locator,
-        recorded=RecordedState(
-            pipeline_ids=recorded.pipeline_ids(), job_ids=frozenset(job_ids.values())
-        ),
+        recorded=RecordedState(pipeline_ids=recorded.pipeline_ids(), job_ids=job_ids),
         job_name_suffix=suffix,
     )
     if checks.errors:

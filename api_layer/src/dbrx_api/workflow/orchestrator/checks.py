@@ -1,11 +1,11 @@
 """Stage 5: live checks of a valid pack against the workspace (docs/SHAREPACK.md §7.3, §13.4), read-only.
 
-The checks never talk to Databricks themselves: they call a `LiveLookup` that the caller implements (the plan
-endpoint and the provisioning orchestrator wrap the Databricks SDK, the tests use a fake). Every object is
-looked up at most once per run. Lookups report upstream failures by raising the service's `AppError`s (as
-produced by `dbrx_api.errors.upstream`): a permission error becomes a `permission_denied` issue on the object
-concerned; unreachable or failing workspaces and rejected service credentials end the checks with
-`workspace_unreachable` / `upstream_auth_failed`.
+The checks read the workspace through a `LiveLookup`: the run's `LiveReader` (plan, provisioning and drift share
+its cache and its SDK types) or, in unit tests, an in-memory fake. Every object is looked up at most once per
+run. Lookups report upstream failures by raising the service's `AppError`s (as produced by
+`dbrx_api.errors.upstream`): a permission error becomes a `permission_denied` issue on the object concerned;
+unreachable or failing workspaces and rejected service credentials end the checks with `workspace_unreachable` /
+`upstream_auth_failed`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from databricks.sdk.service.catalog import TableInfo
+from databricks.sdk.service.jobs import BaseJob, Job
+from databricks.sdk.service.pipelines import GetPipelineResponse
+from databricks.sdk.service.sharing import RecipientInfo, ShareInfo
+
 from dbrx_api.errors import AppError
+from dbrx_api.jobs.pipelines import SCD_TYPE_KEY, SOURCE_TABLE_KEY, cdf_enabled
+from dbrx_api.schemas.common import enum_text
 from dbrx_api.workflow.models.issues import Issue, IssueCollector, Severity
 from dbrx_api.workflow.models.pack import (
     VOLUME_MODEL_TYPES,
@@ -27,6 +34,8 @@ from dbrx_api.workflow.models.pack import (
     Share,
     SharePack,
 )
+from dbrx_api.workflow.orchestrator.live import job_name_of, job_pipeline_id, recipient_ips
+from dbrx_api.workflow.resources.recipient import AUTH_TYPES
 from dbrx_api.workflow.validators.fields import (
     MAX_IP_ENTRIES,
     AssetName,
@@ -52,79 +61,15 @@ _MISSING_NOUNS = {
     "MATERIALIZED_VIEW": "materialized view",
     "STREAMING_TABLE": "streaming table",
 }
-_AUTH_TYPES = {"D2D": "DATABRICKS", "D2O": "TOKEN"}
-
-
-# ------------------------------------------------------------------------------------------ lookup protocol
-
-
-@dataclass(frozen=True, slots=True)
-class TableInfo:
-    """A Unity Catalog table: `table_type` as UC reports it, CDF flag, column names."""
-
-    full_name: str
-    table_type: str
-    cdf_enabled: bool = False
-    columns: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SharedObjectInfo:
-    """An object currently in a share."""
-
-    name: str
-    data_object_type: str
-    shared_as: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ShareInfo:
-    """A live share with its objects."""
-
-    name: str
-    objects: tuple[SharedObjectInfo, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientInfo:
-    """A live recipient: `authentication_type` DATABRICKS or TOKEN, D2D sharing identifier, IP list."""
-
-    name: str
-    authentication_type: str
-    global_metastore_id: str | None = None
-    ip_access_list: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineInfo:
-    """A live pipeline with the configuration keys the checks compare."""
-
-    pipeline_id: str
-    name: str
-    source_table: str | None = None
-    scd_type: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class JobInfo:
-    """A job and the pipeline its pipeline task runs (None when it runs no pipeline)."""
-
-    job_id: int
-    name: str
-    pipeline_id: str | None = None
 
 
 class LiveLookup(Protocol):
-    """Read-only access to the target workspace and configuration, injected into `run_live_checks`.
+    """The reads of the checks, in SDK types: `LiveReader` is one; the unit tests pass an in-memory workspace.
 
     Methods return None / False / [] for "does not exist" and raise `AppError` for upstream failures.
     """
 
-    def workspace_allowed(self, workspace_url: str) -> bool:
-        """Whether the workspace URL is in the configured allowlist (a configuration lookup, no request)."""
-        ...
-
-    def get_table(self, full_name: str) -> TableInfo | None:
+    def table(self, full_name: str) -> TableInfo | None:
         """`tables.get(full_name)`."""
         ...
 
@@ -144,43 +89,48 @@ class LiveLookup(Protocol):
         """`catalogs.get(name)` succeeded."""
         ...
 
-    def notebook_object_type(self, path: str) -> str | None:
+    def workspace_object_type(self, path: str) -> str | None:
         """`workspace.get_status(path).object_type` (NOTEBOOK, FILE, DIRECTORY, ...), None when absent."""
         ...
 
-    def get_recipient(self, name: str) -> RecipientInfo | None:
+    def recipient(self, name: str) -> RecipientInfo | None:
         """`recipients.get(name)`."""
         ...
 
-    def recipients_with_org(self, global_metastore_id: str) -> list[str]:
+    def recipients_with_org(self, org: str) -> list[str]:
         """Names of recipients bound to this D2D sharing identifier."""
         ...
 
-    def get_share(self, name: str) -> ShareInfo | None:
+    def share(self, name: str) -> ShareInfo | None:
         """`shares.get(name, include_shared_data=True)`."""
         ...
 
-    def get_pipeline(self, pipeline_id: str) -> PipelineInfo | None:
+    def pipeline(self, pipeline_id: str) -> GetPipelineResponse | None:
         """`pipelines.get(pipeline_id)` (used for pipelines recorded by this pack)."""
         ...
 
-    def pipelines_named(self, name: str) -> list[PipelineInfo]:
+    def pipelines_named(self, name: str) -> list[GetPipelineResponse]:
         """Every pipeline whose name equals `name` exactly (case-insensitive)."""
         ...
 
-    def jobs_named(self, name: str) -> list[JobInfo]:
+    def job(self, job_id: int) -> Job | None:
+        """`jobs.get(job_id)` (used for schedule jobs recorded by this pack)."""
+        ...
+
+    def jobs_named(self, name: str) -> list[BaseJob]:
         """Every job whose name equals `name` (case-insensitive)."""
         ...
 
 
 @dataclass(frozen=True, slots=True)
 class RecordedState:
-    """What the workflow database records as created by this pack (empty for a pack never provisioned)."""
+    """What the workflow database records as created by this pack (empty for a pack never provisioned).
 
-    pipeline_ids: dict[str, str] = field(
-        default_factory=dict
-    )  # lower-case pipeline name -> pipeline id
-    job_ids: frozenset[int] = frozenset()
+    A recorded schedule job is read by id, not looked up by name (docs/WORKFLOW.md §9.7).
+    """
+
+    pipeline_ids: dict[str, str] = field(default_factory=dict)  # lower-case pipeline name -> id
+    job_ids: dict[str, int] = field(default_factory=dict)  # lower-case job name -> id
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +147,15 @@ class LiveCheckResult:
         return not self.errors
 
 
+def _table_type(table: TableInfo) -> str:
+    return (enum_text(table.table_type) or "").upper()
+
+
+def _configured(pipeline: GetPipelineResponse, key: str) -> str | None:
+    """A key of the pipeline's configuration (its source table, its SCD type)."""
+    return ((pipeline.spec.configuration if pipeline.spec else None) or {}).get(key)
+
+
 class _Abort(Exception):
     """The workspace cannot be checked any further (unreachable, credentials rejected)."""
 
@@ -210,11 +169,13 @@ class _Checker:
         pack: SharePack,
         lookup: LiveLookup,
         locator: PackLocator,
+        allowed: Callable[[str], bool],
         recorded: RecordedState,
         job_name_suffix: str,
     ) -> None:
         self.pack = pack
         self.lookup = lookup
+        self.allowed = allowed
         self.locator = locator
         self.recorded = recorded
         self.job_name_suffix = job_name_suffix
@@ -276,7 +237,7 @@ class _Checker:
         return (kind, key) in self.cache and (kind, key) not in self.failed
 
     def recipient(self, name: str, path: str) -> RecipientInfo | None:
-        return self.call("recipient", name, path, lambda: self.lookup.get_recipient(name))
+        return self.call("recipient", name, path, lambda: self.lookup.recipient(name))
 
     def org_users(self, org: str, path: str) -> list[str]:
         found = self.call(
@@ -285,13 +246,19 @@ class _Checker:
         return found or []
 
     def table(self, full_name: str, path: str) -> TableInfo | None:
-        return self.call("table", full_name, path, lambda: self.lookup.get_table(full_name))
+        return self.call("table", full_name, path, lambda: self.lookup.table(full_name))
+
+    def schedule_jobs(self, job_name: str) -> list[BaseJob] | list[Job]:
+        """The jobs named `job_name`: the one this pack recorded, read by id, else a lookup by name."""
+        recorded = self.recorded.job_ids.get(job_name.lower())
+        job = self.lookup.job(recorded) if recorded is not None else None
+        return [job] if job is not None else self.lookup.jobs_named(job_name)
 
     # ---------------------------------------------------------------- checks
 
     def run(self) -> None:
         url = self.pack.metadata.workspace_url
-        if not self.lookup.workspace_allowed(url):
+        if not self.allowed(url):
             self.add(
                 "error",
                 "workspace_not_allowed",
@@ -337,8 +304,9 @@ class _Checker:
                 path,
                 f'recipient "{recipient.name}" already exists; it will be updated.',
             )
-        if live.authentication_type.upper() != _AUTH_TYPES[recipient.type]:
-            other = "D2D" if live.authentication_type.upper() == "DATABRICKS" else "D2O"
+        authentication = (enum_text(live.authentication_type) or "").upper()
+        if authentication != AUTH_TYPES[recipient.type]:
+            other = "D2D" if authentication == "DATABRICKS" else "D2O"
             self.add(
                 "error",
                 "recipient_type_immutable",
@@ -347,7 +315,7 @@ class _Checker:
             )
             return
         org = recipient.recipient_databricks_org
-        if org is not None and (live.global_metastore_id or "").lower() != org:
+        if org is not None and (live.data_recipient_global_metastore_id or "").lower() != org:
             self.add(
                 "error",
                 "recipient_org_immutable",
@@ -359,7 +327,7 @@ class _Checker:
             base = (
                 set(recipient.recipient_ips)
                 if recipient.recipient_ips is not None
-                else set(live.ip_access_list)
+                else set(recipient_ips(live))
             )
             effective = (base | set(recipient.recipient_ips_to_add or [])) - set(
                 recipient.recipient_ips_to_remove or []
@@ -388,7 +356,7 @@ class _Checker:
 
     def check_share(self, share: Share, strategy: str) -> None:
         path = self.locator.share(share.name)
-        live = self.call("share", share.name, path, lambda: self.lookup.get_share(share.name))
+        live = self.call("share", share.name, path, lambda: self.lookup.share(share.name))
         if live is None and strategy == "UPDATE":
             self.add(
                 "warning",
@@ -404,7 +372,8 @@ class _Checker:
                 f'share "{share.name}" already exists; it will be updated.',
             )
         live_types = {
-            obj.name.lower(): obj.data_object_type for obj in (live.objects if live else ())
+            (obj.name or "").lower(): enum_text(obj.data_object_type) or "TABLE"
+            for obj in (live.objects or [] if live else [])
         }
         for list_key in ("share_assets", "share_assets_to_add"):
             for asset in getattr(share, list_key) or []:
@@ -454,13 +423,13 @@ class _Checker:
                         input_value=asset.name,
                     )
                 return None
-            resolved = TABLE_TYPES.get(table.table_type.upper())
+            resolved = TABLE_TYPES.get(_table_type(table))
             if resolved is None:
                 self.add(
                     "error",
                     "asset_type_unsupported",
                     path,
-                    f'"{asset.name}" is a {table.table_type}, which share packs do not share.',
+                    f'"{asset.name}" is a {_table_type(table)}, which share packs do not share.',
                     input_value=asset.name,
                 )
             return resolved
@@ -480,7 +449,7 @@ class _Checker:
                 return None
             return "SCHEMA"
         object_type = self.call(
-            "notebook", asset.name, path, lambda: self.lookup.notebook_object_type(asset.name)
+            "notebook", asset.name, path, lambda: self.lookup.workspace_object_type(asset.name)
         )
         if object_type is None:
             if self.absent("notebook", asset.name):
@@ -515,7 +484,7 @@ class _Checker:
             table = self.table(asset.name, path)
             if table is not None:
                 # check_asset reports the mismatch against the declared type.
-                return TABLE_TYPES.get(table.table_type.upper(), table.table_type.upper())
+                return TABLE_TYPES.get(_table_type(table), _table_type(table))
             if self.absent("table", asset.name):
                 self.add(
                     "error",
@@ -617,13 +586,14 @@ class _Checker:
 
     def check_source(self, pipeline: Pipeline, table: TableInfo, path: str) -> None:
         source_path = f"{path}.source_asset"
-        resolved = TABLE_TYPES.get(table.table_type.upper())
+        table_type = _table_type(table)
+        resolved = TABLE_TYPES.get(table_type)
         if pipeline.scd_type in {"1", "2"} and resolved != "TABLE":
             self.add(
                 "error",
                 "source_type_unsupported",
                 source_path,
-                f'"{pipeline.source_asset}" is a {resolved or table.table_type}; SCD pipelines read tables.',
+                f'"{pipeline.source_asset}" is a {resolved or table_type}; SCD pipelines read tables.',
             )
             return
         if resolved is None:
@@ -631,10 +601,10 @@ class _Checker:
                 "error",
                 "source_type_unsupported",
                 source_path,
-                f'"{pipeline.source_asset}" is a {table.table_type}, which a pipeline cannot read.',
+                f'"{pipeline.source_asset}" is a {table_type}, which a pipeline cannot read.',
             )
             return
-        if pipeline.scd_type in {"1", "2"} and not table.cdf_enabled:
+        if pipeline.scd_type in {"1", "2"} and not cdf_enabled(table):
             self.add(
                 "error",
                 "source_cdf_disabled",
@@ -642,8 +612,8 @@ class _Checker:
                 f'Change Data Feed is off on "{pipeline.source_asset}"; its owner must run ALTER TABLE ... SET '
                 "TBLPROPERTIES (delta.enableChangeDataFeed = true).",
             )
-        if table.columns:
-            columns = {column.lower() for column in table.columns}
+        columns = {column.name.lower() for column in table.columns or [] if column.name}
+        if columns:
             for index, column in enumerate(pipeline.key_columns or []):
                 if column.lower() not in columns:
                     self.add(
@@ -698,10 +668,10 @@ class _Checker:
     def check_existing_pipeline(self, pipeline: Pipeline, path: str) -> None:
         name = pipeline.name_prefix
         recorded_id = self.recorded.pipeline_ids.get(name.lower())
-        existing: PipelineInfo | None = None
+        existing: GetPipelineResponse | None = None
         if recorded_id is not None:
             existing = self.call(
-                "pipeline", recorded_id, path, lambda: self.lookup.get_pipeline(recorded_id)
+                "pipeline", recorded_id, path, lambda: self.lookup.pipeline(recorded_id)
             )
         if existing is None:
             matches = (
@@ -719,44 +689,39 @@ class _Checker:
                 return
             existing = matches[0] if matches else None
         if existing is not None:
-            if (
-                existing.source_table is not None
-                and existing.source_table.lower() != pipeline.source_asset
-            ):
+            source_table = _configured(existing, SOURCE_TABLE_KEY)
+            scd_type = _configured(existing, SCD_TYPE_KEY)
+            if source_table is not None and source_table.lower() != pipeline.source_asset:
                 self.add(
                     "error",
                     "pipeline_source_immutable",
                     f"{path}.source_asset",
-                    f'pipeline "{name}" already reads "{existing.source_table}"; the source cannot change.',
+                    f'pipeline "{name}" already reads "{source_table}"; the source cannot change.',
                 )
-            if (
-                existing.scd_type is not None
-                and existing.scd_type.lower() != pipeline.scd_type.lower()
-            ):
+            if scd_type is not None and scd_type.lower() != pipeline.scd_type.lower():
                 self.add(
                     "error",
                     "pipeline_scd_type_immutable",
                     f"{path}.scd_type",
-                    f'pipeline "{name}" is SCD {existing.scd_type}; the type cannot change.',
+                    f'pipeline "{name}" is SCD {scd_type}; the type cannot change.',
                 )
         if not isinstance(pipeline.schedule, CronSchedule):
             return
         job_name = f"{name}{self.job_name_suffix}"
-        jobs = (
-            self.call("jobs_named", job_name, path, lambda: self.lookup.jobs_named(job_name)) or []
-        )
+        jobs = self.call("jobs_named", job_name, path, lambda: self.schedule_jobs(job_name)) or []
         pipeline_id = existing.pipeline_id if existing is not None else None
+        recorded_jobs = set(self.recorded.job_ids.values())
         for job in jobs:
-            if job.job_id in self.recorded.job_ids or (
-                pipeline_id is not None and job.pipeline_id == pipeline_id
+            if job.job_id in recorded_jobs or (
+                pipeline_id is not None and job_pipeline_id(job) == pipeline_id
             ):
                 continue
             self.add(
                 "error",
                 "schedule_job_conflict",
                 path,
-                f'job "{job.name}" (id {job.job_id}) runs another pipeline.',
-                input_value=job.name,
+                f'job "{job_name_of(job)}" (id {job.job_id}) runs another pipeline.',
+                input_value=job_name_of(job),
             )
             break
 
@@ -765,6 +730,7 @@ def run_live_checks(
     pack: AnySharePack,
     lookup: LiveLookup,
     *,
+    allowed: Callable[[str], bool],
     locator: PackLocator | None = None,
     recorded: RecordedState | None = None,
     job_name_suffix: str = "_schedule",
@@ -774,6 +740,7 @@ def run_live_checks(
     Args:
         pack: the canonical model (from `load_sharepack` or `parse_canonical`).
         lookup: read-only workspace access (see `LiveLookup`).
+        allowed: whether a workspace URL is in the allowlist (`live.allowlist_check`; no request).
         locator: `LoadedPack.locator` to report file positions; by default paths in canonical order.
         recorded: pipelines and jobs this pack created, from the workflow database.
         job_name_suffix: the schedule job suffix (`databricks.schedules.job_name_suffix`).
@@ -784,7 +751,7 @@ def run_live_checks(
     if not isinstance(pack, SharePack):
         issues = IssueCollector()
         url = pack.metadata.workspace_url
-        if not lookup.workspace_allowed(url):
+        if not allowed(url):
             issues.error(
                 "workspace_not_allowed",
                 "metadata.workspace_url",
@@ -795,7 +762,7 @@ def run_live_checks(
         return LiveCheckResult(
             errors=issues.errors(), warnings=issues.warnings(), resolved_types={}
         )
-    checker = _Checker(pack, lookup, locator, recorded or RecordedState(), job_name_suffix)
+    checker = _Checker(pack, lookup, locator, allowed, recorded or RecordedState(), job_name_suffix)
     with contextlib.suppress(_Abort):
         checker.run()
     return LiveCheckResult(
