@@ -29,11 +29,6 @@ class SourcePos(NamedTuple):
     cell: str | None = None
     column_index: int = 0
 
-    @property
-    def is_excel(self) -> bool:
-        """True for a workbook position."""
-        return self.sheet is not None
-
     def sort_key(self) -> tuple[int, int, int]:
         """Ordering of issues: YAML line and column, or Excel sheet order, row and column."""
         if self.sheet is not None:

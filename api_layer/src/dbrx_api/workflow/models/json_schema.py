@@ -16,7 +16,7 @@ import re
 from functools import cache
 from typing import Any
 
-from dbrx_api.schemas.recipients import RESERVED_PROPERTY_PREFIX
+from dbrx_api.schemas.recipients import PROPERTY_KEY, RESERVED_PROPERTY_PREFIX
 from dbrx_api.workflow.models.pack import DeleteSharePack, SharePack
 from dbrx_api.workflow.validators.inputs import METADATA, PIPELINE, RECIPIENT, SHARE
 from dbrx_api.workflow.validators.lenient import Section
@@ -116,19 +116,20 @@ def _widen_model(definition: dict[str, Any], section: Section | None = None) -> 
         if schema.get("x-yaml-optional"):
             required = [key for key in required if key != field]
         properties[field] = _widen(schema)
+    either: list[dict[str, Any]] = []
     for alias, target in (section.aliases if section else {}).items():
         properties[alias] = {**properties[target], "description": f"Alias of {target}."}
+        if target in required:  # a required key may be written under its alias instead
+            required.remove(target)
+            either.append({"anyOf": [{"required": [target]}, {"required": [alias]}]})
     for key in section.deprecated if section else ():
         properties[key] = {"deprecated": True, "description": "Ignored (deprecated)."}
     result["properties"] = properties
     result["required"] = required
-    return result
-
-
-def _metadata(definition: dict[str, Any]) -> dict[str, Any]:
-    result = _widen_model(definition, METADATA)
-    result["required"] = [key for key in result["required"] if key != "servicenow"]
-    result["anyOf"] = [{"required": ["servicenow"]}, {"required": ["servicenow_ticket"]}]
+    if len(either) == 1:
+        result.update(either[0])
+    elif either:
+        result["allOf"] = either
     return result
 
 
@@ -152,7 +153,7 @@ def _recipient(definition: dict[str, Any]) -> dict[str, Any]:
     result = _widen_model(definition, RECIPIENT)
     prefix = _ci(RESERVED_PROPERTY_PREFIX)[1:-1]
     mapping = result["properties"]["properties"]["anyOf"][0]["anyOf"][0]
-    mapping["propertyNames"] = {"pattern": f"^(?!{prefix})[A-Za-z0-9_.-]{{1,255}}$"}
+    mapping["propertyNames"] = {"pattern": f"^(?!{prefix}){PROPERTY_KEY.pattern}$"}
     mapping["additionalProperties"] = {"type": _SCALAR}
     return result
 
@@ -168,7 +169,7 @@ def _build() -> dict[str, Any]:
     definitions: dict[str, Any] = {}
     for name, definition in full["$defs"].items():
         if name == "Metadata":
-            definitions[name] = _metadata(definition)
+            definitions[name] = _widen_model(definition, METADATA)
         elif name == "Pipeline":
             definitions[name] = _pipeline(definition)
         elif name == "Recipient":
