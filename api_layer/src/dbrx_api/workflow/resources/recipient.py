@@ -218,26 +218,6 @@ class DesiredRecipient:
         """DATABRICKS (D2D) or TOKEN (D2O)."""
         return AUTH_TYPES[self.type]
 
-    @property
-    def comment(self) -> str | None:
-        """The managed comment."""
-        return self.fields.comment
-
-    @property
-    def ips(self) -> list[str] | None:
-        """The managed IP allowlist."""
-        return self.fields.ips
-
-    @property
-    def expiration_ms(self) -> int | None:
-        """The managed expiry (epoch ms)."""
-        return self.fields.expiration_ms
-
-    @property
-    def properties(self) -> Mapping[str, str] | None:
-        """The managed custom properties (the whole map)."""
-        return self.fields.properties
-
 
 def desired_recipient(
     recipient: Recipient, live: SdkRecipientInfo | None, *, reference_time: datetime, now: datetime
@@ -291,16 +271,16 @@ def desired_recipient(
 def _create_after(desired: DesiredRecipient, recipient: Recipient) -> dict[str, Any]:
     """The plan's `after` of a create."""
     after: dict[str, Any] = {"type": recipient.type}
-    if desired.comment is not None:
-        after["comment"] = desired.comment
+    if desired.fields.comment is not None:
+        after["comment"] = desired.fields.comment
     if recipient.type == "D2D":
         after["recipient_databricks_org"] = desired.org
-    if desired.ips is not None:
-        after["ip_access_list"] = desired.ips
-    if desired.expiration_ms is not None:
+    if desired.fields.ips is not None:
+        after["ip_access_list"] = desired.fields.ips
+    if desired.fields.expiration_ms is not None:
         after["expiration"] = f"T+{recipient.token_expiry}d"
-    if desired.properties is not None:
-        after["properties"] = dict(desired.properties)
+    if desired.fields.properties is not None:
+        after["properties"] = dict(desired.fields.properties)
     return after
 
 
@@ -410,8 +390,8 @@ def record_of(
     # The applied expiry as Databricks holds it (within the 60 s tolerance of T + N days): a later version, whose
     # T differs by seconds, then records no change.
     expiry = None
-    if work.desired.expiration_ms is not None:
-        expiry = from_epoch_ms(info.expiration_time or work.desired.expiration_ms)
+    if work.desired.fields.expiration_ms is not None:
+        expiry = from_epoch_ms(info.expiration_time or work.desired.fields.expiration_ms)
     return RecipientRecord(
         workspace_url=ctx.workspace_url,
         recipient_name=work.recipient.name,
@@ -420,11 +400,13 @@ def record_of(
         share_pack_id=ctx.share_pack_id,
         databricks_recipient_id=info.id,
         global_metastore_id=(info.data_recipient_global_metastore_id or "").lower() or None,
-        description=work.desired.comment,
+        description=work.desired.fields.comment,
         ip_access_list=tuple(live_ips(info)),
         expiration_time=expiry,
         token_rotated_at=previous.token_rotated_at if previous else None,
-        properties=dict(work.desired.properties) if work.desired.properties is not None else None,
+        properties=dict(work.desired.fields.properties)
+        if work.desired.fields.properties is not None
+        else None,
         token_rotation_policy=work.desired.policy.model_dump()
         if work.desired.policy is not None
         else None,
@@ -628,17 +610,17 @@ def _create(ctx: RunContext, desired: DesiredRecipient) -> SdkRecipientInfo:
                 ws,
                 desired.name,
                 metastore_id=desired.org,
-                comment=desired.comment,
-                properties=desired.properties,
+                comment=desired.fields.comment,
+                properties=desired.fields.properties,
             )
         # The response carries the activation link: it is dropped here, never logged or stored.
         return sdk_create_d2o_recipient(
             ws,
             desired.name,
-            comment=desired.comment,
-            ips=desired.ips,
-            expiration_ms=desired.expiration_ms,
-            properties=desired.properties,
+            comment=desired.fields.comment,
+            ips=desired.fields.ips,
+            expiration_ms=desired.fields.expiration_ms,
+            properties=desired.fields.properties,
         )
     except AppError as exc:
         if exc.code == "recipient_identifier_in_use":

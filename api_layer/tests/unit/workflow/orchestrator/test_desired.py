@@ -90,7 +90,7 @@ def test_declarative_ips_replace_the_live_list() -> None:
         reference_time=T,
         now=NOW,
     )
-    assert desired.ips == ["10.0.0.1", "10.0.1.0/24"]
+    assert desired.fields.ips == ["10.0.0.1", "10.0.1.0/24"]
 
 
 def test_explicit_ips_change_the_live_list() -> None:
@@ -100,12 +100,12 @@ def test_explicit_ips_change_the_live_list() -> None:
         reference_time=T,
         now=NOW,
     )
-    assert desired.ips == ["10.0.0.1", "192.0.2.2"]
+    assert desired.fields.ips == ["10.0.0.1", "192.0.2.2"]
 
 
 def test_ips_are_unmanaged_without_any_ip_key() -> None:
     desired = desired_recipient(d2o(), live_recipient(["192.0.2.1"]), reference_time=T, now=NOW)
-    assert desired.ips is None
+    assert desired.fields.ips is None
     assert recipient_change(desired.fields, live_recipient(["192.0.2.1"])).empty
 
 
@@ -129,7 +129,7 @@ def test_an_emptied_list_is_a_change_to_empty() -> None:
 def test_expiry_is_t_plus_n_days_and_tolerates_a_minute() -> None:
     desired = desired_recipient(d2o(token_expiry=90), None, reference_time=T, now=NOW)
     target = to_epoch_ms(T + timedelta(days=90))
-    assert desired.expiration_ms == target
+    assert desired.fields.expiration_ms == target
     assert recipient_change(desired.fields, live_recipient(expiration_time=target + 59_000)).empty
     assert (
         recipient_change(
@@ -144,13 +144,13 @@ def test_an_elapsed_expiry_is_not_sent() -> None:
     desired = desired_recipient(
         d2o(token_expiry=1), None, reference_time=T, now=T + timedelta(days=2)
     )
-    assert desired.expiration_ms is None
+    assert desired.fields.expiration_ms is None
     assert desired.expiry_elapsed is True
 
 
 def test_zero_expiry_is_unmanaged() -> None:
     desired = desired_recipient(d2o(token_expiry=0), None, reference_time=T, now=NOW)
-    assert desired.expiration_ms is None
+    assert desired.fields.expiration_ms is None
     assert desired.expiry_elapsed is False
 
 
