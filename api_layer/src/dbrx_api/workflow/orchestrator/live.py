@@ -118,11 +118,6 @@ class LiveReader:
         with self._guard:
             self._entries.pop((kind, key), None)
 
-    def known(self, kind: str, key: str) -> bool:
-        """Whether the object was read (successfully or not) in this run."""
-        with self._guard:
-            return (kind, key) in self._entries
-
     @staticmethod
     def _absent_as_none(resource: str, name: str, fetch: Callable[[], T]) -> T | None:
         """`fetch()`, None when the object does not exist; other failures become `AppError`s.
@@ -144,6 +139,19 @@ class LiveReader:
         except NotFoundError:
             return None
 
+    def _read(self, kind: str, key: str, fetch: Callable[[], T]) -> T | None:
+        """`fetch()` once per run under `(kind, key)`, None when the object does not exist."""
+        return self._cached(kind, key, lambda: self._absent_as_none(kind, key, fetch))
+
+    def _exists(self, kind: str, name: str, get: Callable[[str], object]) -> bool:
+        """Whether `get(path_segment(name))` finds the object, asked once per run."""
+        key = name.lower()
+
+        def fetch() -> bool:
+            return self._absent_as_none(kind, key, lambda: get(path_segment(key))) is not None
+
+        return self._cached(kind, key, fetch)
+
     # ---------------------------------------------------------------- reads of docs/WORKFLOW.md §9.2
 
     def identity(self) -> str:
@@ -163,13 +171,7 @@ class LiveReader:
     def recipient(self, name: str) -> SdkRecipientInfo | None:
         """`recipients.get(name)`, None when absent."""
         key = name.lower()
-        return self._cached(
-            "recipient",
-            key,
-            lambda: self._absent_as_none(
-                "recipient", key, lambda: self.ws.recipients.get(path_segment(key))
-            ),
-        )
+        return self._read("recipient", key, lambda: self.ws.recipients.get(path_segment(key)))
 
     def recipients_with_org(self, org: str) -> list[str]:
         """Names of recipients bound to a D2D sharing identifier (`recipients.list` filtered by it)."""
@@ -184,14 +186,8 @@ class LiveReader:
     def share(self, name: str) -> SdkShareInfo | None:
         """`shares.get(name, include_shared_data=True)`, None when absent."""
         key = name.lower()
-        return self._cached(
-            "share",
-            key,
-            lambda: self._absent_as_none(
-                "share",
-                key,
-                lambda: self.ws.shares.get(path_segment(key), include_shared_data=True),
-            ),
+        return self._read(
+            "share", key, lambda: self.ws.shares.get(path_segment(key), include_shared_data=True)
         )
 
     def share_grants(self, name: str) -> frozenset[str]:
@@ -260,76 +256,40 @@ class LiveReader:
             }
             if not plan.details:
                 query.update(omit_columns=True, omit_properties=True, omit_username=True)
-            try:
-                with upstream("table", plan.schema):
-                    try:
-                        items, _ = self._paged(
-                            "tables.list",
-                            "/api/2.1/unity-catalog/tables",
-                            query,
-                            "tables",
-                            budget=plan.names - 1,
-                        )
-                    except NotFound:
-                        return _SchemaTables({}, missing_schema=True)
-            except NotFoundError:
+            paged = self._absent_as_none(
+                "table",
+                plan.schema,
+                partial(
+                    self._paged,
+                    "tables.list",
+                    "/api/2.1/unity-catalog/tables",
+                    query,
+                    "tables",
+                    budget=plan.names - 1,
+                ),
+            )
+            if paged is None:
                 return _SchemaTables({}, missing_schema=True)
-            tables = (SdkTableInfo.from_dict(item) for item in items)
+            tables = (SdkTableInfo.from_dict(item) for item in paged[0])
             return _SchemaTables({(t.full_name or "").lower(): t for t in tables if t.full_name})
 
         return self._cached("schema_tables", f"{plan.schema}|{plan.details}", fetch)
 
     def schema_exists(self, full_name: str) -> bool:
         """`schemas.get("catalog.schema")` found it."""
-        key = full_name.lower()
-        return self._cached(
-            "schema",
-            key,
-            lambda: (
-                self._absent_as_none("schema", key, lambda: self.ws.schemas.get(path_segment(key)))
-                is not None
-            ),
-        )
+        return self._exists("schema", full_name, self.ws.schemas.get)
 
     def volume_exists(self, full_name: str) -> bool:
         """`volumes.read("catalog.schema.volume")` found it (read once per run)."""
-        key = full_name.lower()
-        return self._cached(
-            "volume",
-            key,
-            lambda: (
-                self._absent_as_none("volume", key, lambda: self.ws.volumes.read(path_segment(key)))
-                is not None
-            ),
-        )
+        return self._exists("volume", full_name, self.ws.volumes.read)
 
     def model_exists(self, full_name: str) -> bool:
         """`registered_models.get("catalog.schema.model")` found it (read once per run)."""
-        key = full_name.lower()
-        return self._cached(
-            "model",
-            key,
-            lambda: (
-                self._absent_as_none(
-                    "model", key, lambda: self.ws.registered_models.get(path_segment(key))
-                )
-                is not None
-            ),
-        )
+        return self._exists("model", full_name, self.ws.registered_models.get)
 
     def catalog_exists(self, name: str) -> bool:
         """`catalogs.get(name)` found it."""
-        key = name.lower()
-        return self._cached(
-            "catalog",
-            key,
-            lambda: (
-                self._absent_as_none(
-                    "catalog", key, lambda: self.ws.catalogs.get(path_segment(key))
-                )
-                is not None
-            ),
-        )
+        return self._exists("catalog", name, self.ws.catalogs.get)
 
     def workspace_object_type(self, path: str) -> str | None:
         """`workspace.get_status(path).object_type` (NOTEBOOK, FILE, …), None when absent."""
@@ -354,12 +314,8 @@ class LiveReader:
 
     def pipeline(self, pipeline_id: str) -> GetPipelineResponse | None:
         """`pipelines.get(id)`, None when absent."""
-        return self._cached(
-            "pipeline",
-            pipeline_id,
-            lambda: self._absent_as_none(
-                "pipeline", pipeline_id, lambda: self.ws.pipelines.get(path_segment(pipeline_id))
-            ),
+        return self._read(
+            "pipeline", pipeline_id, lambda: self.ws.pipelines.get(path_segment(pipeline_id))
         )
 
     def pipelines_named(self, name: str, *, fresh: bool = False) -> list[GetPipelineResponse]:
@@ -372,9 +328,9 @@ class LiveReader:
         key = name.lower()
 
         def fetch() -> list[GetPipelineResponse]:
-            listed = None
-            if not fresh and key in self._listed_pipelines:
-                listed = self._pipeline_listing()
+            listed = (
+                self._pipeline_listing() if not fresh and key in self._listed_pipelines else None
+            )
             infos: Iterable[PipelineStateInfo]
             if listed is not None:
                 infos = listed.get(key, [])
@@ -452,11 +408,7 @@ class LiveReader:
 
     def job(self, job_id: int) -> Job | None:
         """`jobs.get(job_id)`, None when the job does not exist."""
-        return self._cached(
-            "job",
-            str(job_id),
-            lambda: self._absent_as_none("job", str(job_id), lambda: self.ws.jobs.get(job_id)),
-        )
+        return self._read("job", str(job_id), lambda: self.ws.jobs.get(job_id))
 
     def jobs_named(self, name: str) -> list[BaseJob]:
         """Jobs named exactly `name` (case-insensitive), with their tasks.
@@ -547,16 +499,6 @@ class PrefetchPlan:
     job_name_suffix: str
 
 
-def _swallow(fetch: Callable[[], object]) -> Callable[[], None]:
-    """Run a read for its cache effect; failures stay cached and surface where the value is used."""
-
-    def run() -> None:
-        with contextlib.suppress(AppError):
-            fetch()
-
-    return run
-
-
 def prefetch(reader: LiveReader, plan: PrefetchPlan, parallel: int) -> None:
     """Warm the cache with every read the checks and the diff need, `parallel` at a time (docs/WORKFLOW.md §9.2, §9.7).
 
@@ -596,18 +538,15 @@ def prefetch(reader: LiveReader, plan: PrefetchPlan, parallel: int) -> None:
                     )
                 )
 
-    def share_done() -> None:
-        with guard:
-            pending_shares[0] -= 1
-            last = pending_shares[0] == 0
-        if last:
-            tasks.submit(tables_then)
-
     def share_then(share: Share) -> None:
         try:
             share_assets(share)
         finally:
-            share_done()
+            with guard:
+                pending_shares[0] -= 1
+                last = pending_shares[0] == 0
+            if last:
+                tasks.submit(tables_then)
 
     def share_assets(share: Share) -> None:
         live = _peek(partial(reader.share, share.name))
@@ -714,7 +653,13 @@ class _Tasks:
         self._guard = threading.Lock()
 
     def submit(self, read: Callable[[], object]) -> None:
-        future = self._pool.submit(_swallow(read))
+        """Run `read` for its cache effect; failures stay cached and surface where the value is used."""
+
+        def run() -> None:
+            with contextlib.suppress(AppError):
+                read()
+
+        future = self._pool.submit(run)
         with self._guard:
             self._futures.append(future)
 
