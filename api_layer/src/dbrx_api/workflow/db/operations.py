@@ -78,15 +78,7 @@ def admit_version(
         conn, share_pack_id, version, target, reason=reason, changes=changes, **common
     )
     for older in version_status.list_pending_older(conn, share_pack_id, version):
-        supersede(
-            conn,
-            share_pack_id,
-            older.version,
-            at=at,
-            actor=actor,
-            newer_version=version,
-            request_id=request_id,
-        )
+        supersede(conn, share_pack_id, older.version, newer_version=version, **common)
     return Admission(status=target)
 
 
@@ -258,8 +250,7 @@ def claim_version(
     )
     if row is None:
         return ClaimAttempt(None, "not_queued", abandoned)
-    pack = share_packs.get_version(conn, share_pack_id, version)
-    pack = returned(pack)
+    pack = returned(share_packs.get_version(conn, share_pack_id, version))
     provisioning_runs.start(
         conn,
         run_id=run_id,

@@ -125,7 +125,6 @@ def insert_received(
     *,
     at: datetime,
     actor: str,
-    reason: str | None = "upload",
     request_id: str | None = None,
 ) -> VersionStatus:
     """Create the status row of a freshly stored version as `RECEIVED` and record `— → RECEIVED`."""
@@ -143,7 +142,7 @@ def insert_received(
         to_status=Status.RECEIVED,
         at=at,
         actor=actor,
-        reason=reason,
+        reason="upload",
         request_id=request_id,
     )
     return record_of(VersionStatus, row)
