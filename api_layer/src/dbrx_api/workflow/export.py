@@ -14,7 +14,7 @@ Secrets are never read into the pack: no token, no activation link.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +23,7 @@ from databricks.sdk.service.jobs import BaseJob
 from databricks.sdk.service.pipelines import GetPipelineResponse
 from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
 from databricks.sdk.service.sharing import SharedDataObject
+from databricks.sdk.service.sharing import ShareInfo as SdkShareInfo
 
 from dbrx_api.dltshr.recipients import recipient_properties
 from dbrx_api.errors import upstream
@@ -210,7 +211,7 @@ def build_pack(
             "nothing was named: give shares or recipients, or set all_shares.",
         )
     share_names = _share_names(reader, request)
-    live_shares: dict[str, Any] = {}
+    live_shares: dict[str, SdkShareInfo] = {}
     for name in share_names:
         live = reader.share(name)
         if live is None:
@@ -233,23 +234,19 @@ def build_pack(
         else {}
     )
     for name, live in live_shares.items():
-        _share(
-            draft, reader, settings, name, live.comment, live.objects or [], grants[name], by_source
-        )
+        _share(draft, reader, settings, name, live, grants[name], by_source)
+    share_of = {
+        p.name_prefix.lower(): share_name
+        for share_name, values in draft.shares.items()
+        for p in values.get("pipelines", [])
+    }
+    exported: dict[str, Mapping[str, object]] = {
+        "recipient": draft.recipients,
+        "share": draft.shares,
+        "pipeline": share_of,
+    }
     for (resource_type, name), key in sorted((managed or {}).items()):
-        share_of = {
-            p.name_prefix.lower(): share_name
-            for share_name, values in draft.shares.items()
-            for p in values.get("pipelines", [])
-        }
-        exported = (
-            name in draft.recipients
-            if resource_type == "recipient"
-            else name in draft.shares
-            if resource_type == "share"
-            else name in share_of
-        )
-        if exported:
+        if name in exported[resource_type]:
             where = (
                 ("pipeline", share_of[name], name)
                 if resource_type == "pipeline"
@@ -400,19 +397,18 @@ def _share(
     reader: LiveReader,
     settings: Settings,
     name: str,
-    comment: str | None,
-    objects: Sequence[SharedDataObject],
+    live: SdkShareInfo,
     grants: list[str],
     pipelines: dict[str, list[GetPipelineResponse]],
 ) -> None:
     values: dict[str, Any] = {"name": name}
-    if comment:
-        values["description"] = comment
+    if live.comment:
+        values["description"] = live.comment
     assets: list[dict[str, Any]] = []
     chosen: list[Pipeline] = []
     complete = True
     taken = {p.name_prefix.lower() for s in draft.shares.values() for p in s.get("pipelines", [])}
-    for obj in sorted(objects, key=lambda o: (o.name or "").lower()):
+    for obj in sorted(live.objects or [], key=lambda o: (o.name or "").lower()):
         kind = enum_text(obj.data_object_type) or "TABLE"
         obj_name = (obj.name or "").lower()
         if kind == "NOTEBOOK_FILE":
