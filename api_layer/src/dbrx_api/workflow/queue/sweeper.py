@@ -188,10 +188,7 @@ class Sweeper:
         interval = self.settings.token_rotation_sweep_interval_s
         if self._rotation_sweep is None or interval <= 0:
             return
-        if (
-            self._last_rotation_sweep is not None
-            and time.monotonic() - self._last_rotation_sweep < interval
-        ):
+        if not _due(self._last_rotation_sweep, interval):
             return
         self._last_rotation_sweep = time.monotonic()
         try:
@@ -200,10 +197,7 @@ class Sweeper:
             logger.exception("token rotation sweep failed")
 
     def _purge_logs(self, report: SweepReport) -> None:
-        if (
-            self._last_purge is not None
-            and time.monotonic() - self._last_purge < RETENTION_PERIOD_S
-        ):
+        if not _due(self._last_purge, RETENTION_PERIOD_S):
             return
         try:
             with transaction(self.pool) as conn:
@@ -213,3 +207,8 @@ class Sweeper:
             logger.warning("log retention purge failed; retried at the next sweep")
             return
         self._last_purge = time.monotonic()
+
+
+def _due(last: float | None, interval_s: float) -> bool:
+    """Whether `interval_s` has passed since `last` (a `time.monotonic()` reading; None: never ran)."""
+    return last is None or time.monotonic() - last >= interval_s
