@@ -54,7 +54,6 @@ from dbrx_api.workflow.validators.cron import check_quartz, check_timezone
 from dbrx_api.workflow.validators.fields import (
     MAX_IP_ENTRIES,
     AssetName,
-    FieldError,
     check_ip,
     check_org_id,
     check_principal,
@@ -76,10 +75,10 @@ from dbrx_api.workflow.validators.lenient import (
     Rules,
     Section,
     boolean,
+    checked,
     entries,
     enum,
     failed_item,
-    field_issue,
     first_time,
     integer,
     ip_list,
@@ -141,19 +140,13 @@ def _approver_status(value: str | None, info: ValidationInfo) -> str | None:
 def _workspace_url(value: str | None, info: ValidationInfo) -> str | None:
     if value is None:
         return None
-    try:
-        return check_workspace_url(value, allow_local=info.context["allow_local_urls"])  # type: ignore[index]
-    except FieldError as exc:
-        raise field_issue(exc, value) from None
+    allow_local: bool = info.context["allow_local_urls"]  # type: ignore[index]
+    return checked(check_workspace_url, value, allow_local=allow_local)
 
 
-def _org(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return check_org_id(value)
-    except FieldError as exc:
-        raise field_issue(exc, value) from None
+def _given(check: Callable[[str], str]) -> Callable[[str | None], str | None]:
+    """An after validator applying `check` to a value that was given."""
+    return lambda value: None if value is None else checked(check, value)
 
 
 class _Input(BaseModel):
@@ -287,11 +280,10 @@ def _recipient_properties(
                 input_value=key,
             )
         else:
-            value = raw_value.strip()
             try:
-                check_text(value)
-            except FieldError as exc:
-                error = field_issue(exc, value)
+                value = checked(check_text, raw_value.strip())
+            except PydanticCustomError as exc:
+                error = exc
             else:
                 if len(value) > MAX_PROPERTY_VALUE:
                     error = issue(
@@ -471,7 +463,7 @@ class RecipientIn(_Input):
     description: Description = Field(  # type: ignore[pydantic-alias]
         default=None, validation_alias=AliasChoices("description", "comment")
     )
-    recipient_databricks_org: Annotated[ShortText, AfterValidator(_org)] = None
+    recipient_databricks_org: Annotated[ShortText, AfterValidator(_given(check_org_id))] = None
     recipient_ips: Annotated[list[Item] | None, WrapValidator(ip_list(declarative=True))] = None
     recipient_ips_to_add: Annotated[
         list[Item] | None, WrapValidator(ip_list(declarative=False))
@@ -511,10 +503,7 @@ def _share_tags(
         written = item_text(item, "a tag")
         if not written:
             return ""
-        try:
-            key, value = check_tag(*split_tag(written))
-        except FieldError as exc:
-            raise field_issue(exc, written) from None
+        key, value = checked(lambda tag: check_tag(*split_tag(tag)), written)
         canonical = key if value is None else f"{key}={value}"
         if canonical in seen:
             warn(
@@ -565,10 +554,7 @@ def _cron(value: str | None, info: ValidationInfo) -> str | None:
             "a continuous pipeline takes no time zone; write schedule: continuous (and leave the time zone empty).",
             input_value=value,
         )
-    try:
-        cron = check_quartz(value)
-    except FieldError as exc:
-        raise field_issue(exc, value) from None
+    cron = checked(check_quartz, value)
     if cron.high_frequency:
         warn(
             info,
@@ -580,20 +566,11 @@ def _cron(value: str | None, info: ValidationInfo) -> str | None:
     return cron.expression
 
 
-def _timezone(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return check_timezone(value)
-    except FieldError as exc:
-        raise field_issue(exc, value) from None
-
-
 class ScheduleIn(_Input):
     """docs/SHAREPACK.md §8.2, a pipeline's {cron, timezone} schedule as written (the time zone defaults to UTC)."""
 
     cron: Annotated[RequiredShortText, AfterValidator(_cron)]
-    timezone: Annotated[ShortText, AfterValidator(_timezone)] = None
+    timezone: Annotated[ShortText, AfterValidator(_given(check_timezone))] = None
 
 
 SCHEDULE = Section(
@@ -668,11 +645,7 @@ PARTITION_SPEC = Section(known=tuple(PartitionSpecIn.model_fields))
 
 
 def _asset_name(node: object) -> AssetName:
-    written = name_text(node)
-    try:
-        return parse_asset_name(written)
-    except FieldError as exc:
-        raise field_issue(exc, written) from None
+    return checked(parse_asset_name, name_text(node))
 
 
 def _option(
@@ -784,10 +757,7 @@ def _shared_as(value: str | None, info: ValidationInfo) -> str | None:
             f"shared_as applies to tables, schemas and notebooks; this asset is a {declared} (recipients see it "
             "as schema.name).",
         )
-    try:
-        return check_shared_as(value, info.data["name"].kind)
-    except FieldError as exc:
-        raise field_issue(exc, value) from None
+    return checked(check_shared_as, value, info.data["name"].kind)
 
 
 def _asset_rules(r: Rules) -> None:
@@ -854,11 +824,7 @@ def _optional(convert: Callable[[object], str]) -> Callable[[object], str | None
 
 
 def _source(node: object) -> str:
-    written = name_text(node)
-    try:
-        return check_table_name(written)
-    except FieldError as exc:
-        raise field_issue(exc, written) from None
+    return checked(check_table_name, name_text(node))
 
 
 def _schedule(node: object, info: ValidationInfo) -> dict[str, str] | str:
@@ -1033,10 +999,9 @@ def _pipeline_tags(
     result: dict[str, str] = {}
     for where, raw_key, raw_value, key_pos in pairs:
         try:
-            key, value = check_tag(raw_key, raw_value)
-        except FieldError as exc:
-            error = field_issue(exc, raw_key)
-            values[where] = Failed(placed(error, key_pos) if key_pos else error)
+            key, value = checked(check_tag, raw_key, raw_value)
+        except PydanticCustomError as exc:
+            values[where] = Failed(placed(exc, key_pos) if key_pos else exc)
             continue
         if key in result and result[key] == (value or ""):
             warn(
@@ -1158,15 +1123,11 @@ def _asset(ctx: Context, item: Entry, *, removal: bool) -> Outcome[AssetIn] | No
     """docs/SHAREPACK.md §7.2: an asset name, or a mapping read by `AssetIn`; None when it was reported."""
     node = item.node
     if isinstance(node, RawScalar):
-        written = ""
         try:
             written = item_text(node, "an asset name", names=True)
-            asset = parse_asset_name(written) if written else None
+            asset = checked(parse_asset_name, written) if written else None
         except PydanticCustomError as exc:
             report(ctx, exc, item.path, node)
-            return None
-        except FieldError as exc:
-            report(ctx, field_issue(exc, written), item.path, node)
             return None
         if asset is None:
             return None

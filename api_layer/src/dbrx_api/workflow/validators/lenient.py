@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Concatenate
 
 from pydantic import (
     BaseModel,
@@ -138,9 +138,14 @@ def placed(exc: PydanticCustomError, pos: SourcePos) -> PydanticCustomError:
     return PydanticCustomError(exc.type, exc.message_template, {**(exc.context or {}), "pos": pos})
 
 
-def field_issue(exc: FieldError, input_value: object) -> PydanticCustomError:
-    """A `FieldError` of `fields` as a pydantic error."""
-    return issue(exc.code, exc.msg, input_value=input_value, hint=exc.hint)
+def checked[**P, T](
+    check: Callable[Concatenate[str, P], T], written: str, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """`check(written, ...)` of `fields`, its `FieldError` raised as a pydantic error about `written`."""
+    try:
+        return check(written, *args, **kwargs)
+    except FieldError as exc:
+        raise issue(exc.code, exc.msg, input_value=written, hint=exc.hint) from None
 
 
 def report(ctx: Context, exc: PydanticCustomError, path: str, node: RawNode) -> None:
@@ -220,11 +225,7 @@ def text(max_len: int, *, required: bool = False) -> Callable[[object], str | No
             raise issue(
                 "type_mismatch", f"expected text, got {describe(value)}.", input_value=value.text
             )
-        result = value.text.replace("\r\n", "\n").replace("\r", "\n").strip()
-        try:
-            check_text(result)
-        except FieldError as exc:
-            raise field_issue(exc, result) from None
+        result = checked(check_text, value.text.replace("\r\n", "\n").replace("\r", "\n").strip())
         if len(result) > max_len:
             raise issue(
                 "too_long",
@@ -277,11 +278,7 @@ def name(*, lower: bool = True) -> Callable[[object], str]:
     """A required name (rule N), lower-cased unless `lower` is False."""
 
     def convert(node: object) -> str:
-        written = name_text(node)
-        try:
-            check_name(written)
-        except FieldError as exc:
-            raise field_issue(exc, written) from None
+        written = checked(check_name, name_text(node))
         return written.lower() if lower else written
 
     return convert
@@ -414,10 +411,10 @@ def principals(
             written = item_text(item, expected)
             if not written:
                 return ""
-            try:
-                value = check_email(written) if emails_only else check_principal(written)[0]
-            except FieldError as exc:
-                raise field_issue(exc, written) from None
+            if emails_only:
+                value = checked(check_email, written)
+            else:
+                value = checked(check_principal, written)[0]
             if not first_time(info, seen, value.lower(), (str(info.field_name), index), written):
                 return ""
             return value
@@ -447,10 +444,7 @@ def ip_list(
             written = item_text(item, "an IP address or CIDR")
             if not written:
                 return ""
-            try:
-                canonical, normalised = check_ip(written)
-            except FieldError as exc:
-                raise field_issue(exc, written) from None
+            canonical, normalised = checked(check_ip, written)
             loc = (str(info.field_name), index)
             if normalised:
                 warn(
