@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 MAX_NAME_CHARS = 255
 MAX_NOTEBOOK_PATH_CHARS = 1024
 MAX_EMAIL_CHARS = 254
-MAX_TAG_KEY_CHARS = 255
-MAX_TAG_VALUE_CHARS = 255
+MAX_TAG_CHARS = 255  # of a tag key and of a tag value
 
 AssetKind = Literal["table", "schema", "notebook"]
 
@@ -330,31 +329,26 @@ def default_shared_as(asset: AssetName) -> str:
 # ------------------------------------------------------------------------------------------ tags
 
 
+def _tag_part(what: str, written: str, forbidden: str) -> str:
+    """A tag key or value, trimmed: at most 255 characters, none of `forbidden` and no control character."""
+    part = written.strip()
+    if len(part) > MAX_TAG_CHARS:
+        message = f"tag {what} has {len(part)} characters (limit {MAX_TAG_CHARS})."
+        raise FieldError("tags_invalid", message)
+    if any(char in part for char in forbidden):
+        shown = " or ".join(f'"{char}"' for char in forbidden)
+        raise FieldError("tags_invalid", f'tag {what} "{part}" must not contain {shown}.')
+    if _CONTROL.search(part):
+        raise FieldError("tags_invalid", f'tag {what} "{part}" contains a control character.')
+    return part
+
+
 def check_tag(key: str, value: str | None) -> tuple[str, str | None]:
     """Tag key (1-255, no `,`/`=`) and value (≤ 255, no `,`), trimmed; `tags_invalid` otherwise."""
-    key = key.strip()
+    key = _tag_part("key", key, ",=")
     if not key:
         raise FieldError("tags_invalid", "tag key must not be empty.")
-    if len(key) > MAX_TAG_KEY_CHARS:
-        raise FieldError(
-            "tags_invalid", f"tag key has {len(key)} characters (limit {MAX_TAG_KEY_CHARS})."
-        )
-    if "," in key or "=" in key:
-        raise FieldError("tags_invalid", f'tag key "{key}" must not contain "," or "=".')
-    if _CONTROL.search(key):
-        raise FieldError("tags_invalid", f'tag key "{key}" contains a control character.')
-    if value is None:
-        return key, None
-    value = value.strip()
-    if len(value) > MAX_TAG_VALUE_CHARS:
-        raise FieldError(
-            "tags_invalid", f"tag value has {len(value)} characters (limit {MAX_TAG_VALUE_CHARS})."
-        )
-    if "," in value:
-        raise FieldError("tags_invalid", f'tag value "{value}" must not contain ",".')
-    if _CONTROL.search(value):
-        raise FieldError("tags_invalid", f'tag value "{value}" contains a control character.')
-    return key, value
+    return key, None if value is None else _tag_part("value", value, ",")
 
 
 def split_tag(item: str) -> tuple[str, str | None]:

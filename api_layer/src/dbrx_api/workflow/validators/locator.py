@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from dbrx_api.workflow.models.issues import NO_POS, SourcePos
 from dbrx_api.workflow.models.pack import AnySharePack, Asset, SharePack
@@ -121,9 +121,9 @@ class PackLocator:
     def from_model(cls, pack: AnySharePack) -> PackLocator:
         """Paths in canonical order, for a pack loaded from storage (no file positions)."""
         locator = cls()
-        for index, name in enumerate(entry.name for entry in _entries(pack, "recipient")):
+        for index, name in enumerate([entry.name for entry in pack.recipient]):
             locator.recipients[name] = f"recipient[{index}]"
-        for index, name in enumerate(entry.name for entry in _entries(pack, "share")):
+        for index, name in enumerate([entry.name for entry in pack.share]):
             locator.shares[name] = f"share[{index}]"
         if not isinstance(pack, SharePack):
             return locator
@@ -142,13 +142,3 @@ class PackLocator:
             for position, pipeline in enumerate(share.pipelines or []):
                 locator.pipelines[pipeline.name_prefix.lower()] = f"{path}.pipelines[{position}]"
         return locator
-
-
-class _Named(Protocol):
-    @property
-    def name(self) -> str: ...
-
-
-def _entries(pack: AnySharePack, key: str) -> list[_Named]:
-    entries: list[_Named] = list(getattr(pack, key))
-    return entries

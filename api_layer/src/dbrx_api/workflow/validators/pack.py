@@ -129,31 +129,32 @@ def _refuse_placeholders(collector: IssueCollector, root: RawMap) -> None:
 
 def _locator(ctx: Context, doc: Outcome[DocumentIn]) -> PackLocator:
     locator = PackLocator(positions=dict(ctx.positions))
+
+    def add[K](paths: dict[K, str], key: K, entry: Located | Outcome[Any]) -> None:
+        # The first occurrence keeps the path (a repeat is dropped or reported as a duplicate).
+        paths.setdefault(key, entry.path)
+        locator.positions.setdefault(entry.path, entry.pos)
+
     _, recipients, shares = document_parts(doc)
     for recipient in recipients:
         if recipient.name is not None:
-            locator.recipients.setdefault(recipient.name.value, recipient.path)
-            locator.positions.setdefault(recipient.path, recipient.pos)
+            add(locator.recipients, recipient.name.value, recipient)
     for share in shares:
         if share.name is None:
             continue
         name = share.name.value
-        locator.shares.setdefault(name, share.path)
-        locator.positions.setdefault(share.path, share.pos)
+        add(locator.shares, name, share)
         if is_delete(doc):
             continue
         for list_key in ASSET_LISTS:
             for asset in share_assets(share, list_key) or []:
-                locator.assets.setdefault((name, list_key, asset_of(asset).name), asset.path)
-                locator.positions.setdefault(asset.path, asset.pos)
+                add(locator.assets, (name, list_key, asset_of(asset).name), asset)
         for list_key in GRANT_LISTS:
             for grant in grants(share, list_key) or []:
-                locator.grants.setdefault((name, list_key, grant.value), grant.path)
-                locator.positions.setdefault(grant.path, grant.pos)
+                add(locator.grants, (name, list_key, grant.value), grant)
         for pipeline in share_pipelines(share):
             if pipeline.name is not None:
-                locator.pipelines.setdefault(pipeline.name.value.lower(), pipeline.path)
-                locator.positions.setdefault(pipeline.path, pipeline.pos)
+                add(locator.pipelines, pipeline.name.value.lower(), pipeline)
     return locator
 
 
