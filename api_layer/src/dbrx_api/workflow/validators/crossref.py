@@ -15,6 +15,7 @@ from dbrx_api.workflow.validators.fields import (
     split_tag,
 )
 from dbrx_api.workflow.validators.inputs import (
+    ASSET_LISTS,
     AssetIn,
     DeltaShareIn,
     DocumentIn,
@@ -22,6 +23,7 @@ from dbrx_api.workflow.validators.inputs import (
     ShareIn,
     asset_of,
     grants,
+    is_delete,
     share_assets,
     share_delta,
     share_pipelines,
@@ -45,12 +47,6 @@ def document_parts(
     )
 
 
-def is_delete(doc: Outcome[DocumentIn]) -> bool:
-    """True for the DELETE shape."""
-    metadata = doc.values.get("metadata")
-    return metadata is not None and metadata.values.get("strategy") == "DELETE"
-
-
 def check_document(ctx: Context, doc: Outcome[DocumentIn]) -> None:
     """Run every stage-4 rule on the read document."""
     _, recipients, shares = document_parts(doc)
@@ -58,7 +54,7 @@ def check_document(ctx: Context, doc: Outcome[DocumentIn]) -> None:
         ctx.error("pack_empty", "", "the pack declares no recipient and no share.", NO_POS)
     _unique_names(ctx, [r.name for r in recipients], "recipient")
     _unique_names(ctx, [s.name for s in shares], "share")
-    if is_delete(doc):
+    if is_delete(doc.values):
         return
     pipelines = [p for share in shares for p in share_pipelines(share)]
     _unique_names(ctx, [p.name for p in pipelines], "pipeline")
@@ -100,13 +96,10 @@ def _unique_names(
 
 
 def _check_share(ctx: Context, share: Outcome[ShareIn]) -> None:
-    f = share
     declared = share_assets(share, "share_assets")
     to_add = share_assets(share, "share_assets_to_add")
     to_remove = share_assets(share, "share_assets_to_remove")
-    asset_lists_ok = not any(
-        key in f.bad for key in ("share_assets", "share_assets_to_add", "share_assets_to_remove")
-    )
+    asset_lists_ok = not any(key in share.bad for key in ASSET_LISTS)
 
     def located(assets: list[Outcome[AssetIn]] | None) -> list[Located] | None:
         return (
@@ -129,7 +122,7 @@ def _check_share(ctx: Context, share: Outcome[ShareIn]) -> None:
     if asset_lists_ok:
         _check_desired_assets(ctx, share, declared, to_add, to_remove)
     pipelines = share_pipelines(share)
-    pipelines_ok = "pipelines" not in f.bad and all(
+    pipelines_ok = "pipelines" not in share.bad and all(
         p.values.get("source_asset") is not None for p in pipelines
     )
     if pipelines_ok and asset_lists_ok:
@@ -137,14 +130,13 @@ def _check_share(ctx: Context, share: Outcome[ShareIn]) -> None:
         for asset in [*(declared or []), *(to_add or [])]:
             name = asset_of(asset).name
             if needs_pipeline(asset) and name not in sources:
-                ctx.error(
-                    "asset_without_pipeline",
-                    asset.path,
+                message = (
                     f'"{name}" has no pipeline with this source_asset in share '
                     f'"{share.name.value if share.name else share.path}"; add one, or declare type '
-                    "VIEW/MATERIALIZED_VIEW/STREAMING_TABLE/VOLUME/MODEL.",
-                    asset.pos,
-                    input_value=name,
+                    "VIEW/MATERIALIZED_VIEW/STREAMING_TABLE/VOLUME/MODEL."
+                )
+                ctx.error(
+                    "asset_without_pipeline", asset.path, message, asset.pos, input_value=name
                 )
     shared = None if declared is None else {asset_of(a).name for a in [*declared, *(to_add or [])]}
     removed = {asset_of(a).name for a in to_remove or []}
@@ -159,22 +151,15 @@ def _check_share(ctx: Context, share: Outcome[ShareIn]) -> None:
     for pipeline in pipelines:
         source = pipeline.values.get("source_asset")
         if source is not None and source in not_tables:
-            ctx.error(
-                "source_type_unsupported",
-                pipeline.path_of("source_asset"),
+            message = (
                 f'"{source}" is declared as a {not_tables[source]} in this share; a pipeline '
-                "reads a table.",
-                pipeline.pos_of("source_asset"),
-                input_value=source,
+                "reads a table."
             )
+            _field_error(ctx, pipeline, "source_asset", "source_type_unsupported", message, source)
     delta = share_delta(share)
-    if delta is not None and not pipelines and "pipelines" not in f.bad:
-        ctx.warning(
-            "delta_share_unused",
-            delta.path,
-            "delta_share has no effect: this share has no pipelines.",
-            delta.pos,
-        )
+    if delta is not None and not pipelines and "pipelines" not in share.bad:
+        message = "delta_share has no effect: this share has no pipelines."
+        ctx.warning("delta_share_unused", delta.path, message, delta.pos)
 
 
 def _check_desired_assets(
@@ -192,12 +177,9 @@ def _check_desired_assets(
             desired.setdefault(name, asset)
     for asset_name, schema in schema_overlaps([asset_of(a) for a in desired.values()]):
         asset = desired[asset_name.name]
+        message = f'"{asset_name.name}" is inside schema "{schema}", which is also shared.'
         ctx.error(
-            "asset_schema_overlap",
-            asset.path,
-            f'"{asset_name.name}" is inside schema "{schema}", which is also shared.',
-            asset.pos,
-            input_value=asset_name.name,
+            "asset_schema_overlap", asset.path, message, asset.pos, input_value=asset_name.name
         )
     aliases: dict[str, Outcome[AssetIn]] = {}
     for asset in desired.values():
@@ -216,16 +198,11 @@ def _check_desired_assets(
             )
         else:
             aliases[alias_key] = asset
-    f = share
     key = "share_assets" if declared is not None else "share_assets_to_add"
     types = {asset_of(a).name: a.values.get("type") for a in desired.values()}
     for count, limit, label in share_limit_problems([asset_of(a) for a in desired.values()], types):
-        ctx.error(
-            "share_limit_exceeded",
-            f.path_of(key),
-            f"{count:,} {label}; Databricks allows {limit:,} per share.".replace(",", " "),
-            f.pos_of(key),
-        )
+        message = f"{count:,} {label}; Databricks allows {limit:,} per share.".replace(",", " ")
+        _field_error(ctx, share, key, "share_limit_exceeded", message)
 
 
 def _check_pipeline(
@@ -237,30 +214,21 @@ def _check_pipeline(
     asset_lists_ok: bool,
 ) -> None:
     """`shared`: names of share_assets + share_assets_to_add (None without a declarative list)."""
-    f = pipeline
     shown = pipeline.name.value if pipeline.name else pipeline.path
     source = pipeline.values.get("source_asset")
     if source is not None and asset_lists_ok:
         if shared is not None and source not in shared:
-            ctx.error(
-                "pipeline_source_not_in_share",
-                f.path_of("source_asset"),
-                f'"{source}" is not in this share\'s share_assets.',
-                f.pos_of("source_asset"),
-                input_value=source,
+            message = f'"{source}" is not in this share\'s share_assets.'
+            _field_error(
+                ctx, pipeline, "source_asset", "pipeline_source_not_in_share", message, source
             )
         if source in removed:
-            ctx.error(
-                "pipeline_source_removed",
-                f.path_of("source_asset"),
-                f'"{source}" is being removed from the share.',
-                f.pos_of("source_asset"),
-                input_value=source,
-            )
+            message = f'"{source}" is being removed from the share.'
+            _field_error(ctx, pipeline, "source_asset", "pipeline_source_removed", message, source)
     delta = share_delta(share)
     delta_given = delta is not None or "delta_share" in share.bad
     catalog, schema = _target_schema(pipeline, delta)
-    overrides_bad = "ext_catalog_name" in f.bad or "ext_schema_name" in f.bad
+    overrides_bad = "ext_catalog_name" in pipeline.bad or "ext_schema_name" in pipeline.bad
     if (
         (catalog is None or schema is None)
         and not overrides_bad
@@ -274,17 +242,13 @@ def _check_pipeline(
             pipeline.pos,
         )
     delta_tags = delta.values.get("tags") if delta else None
-    if "tags" not in f.bad and not (delta is not None and delta_tags is None and delta.bad):
+    if "tags" not in pipeline.bad and not (delta is not None and delta_tags is None and delta.bad):
         tags = pipeline.values.get("tags")
         merged = set(tags or {}) | tag_keys(delta_tags)
         if len(merged) > MAX_TAGS:
-            key_path = f.path_of("tags") if tags else pipeline.path
-            ctx.error(
-                "too_many_tags",
-                key_path,
-                f"{len(merged)} tags after merging delta_share.tags; limit {MAX_TAGS}.",
-                f.pos_of("tags"),
-            )
+            key_path = pipeline.path_of("tags") if tags else pipeline.path
+            message = f"{len(merged)} tags after merging delta_share.tags; limit {MAX_TAGS}."
+            ctx.error("too_many_tags", key_path, message, pipeline.pos_of("tags"))
 
 
 def _target_schema(
@@ -305,24 +269,15 @@ def _check_targets(ctx: Context, shares: list[Outcome[ShareIn]]) -> None:
             if catalog is None or schema is None or table is None:
                 continue
             target = f"{catalog}.{schema}.{table}"
-            f = pipeline
             if pipeline.values.get("source_asset") == target:
-                ctx.error(
-                    "target_conflict",
-                    f.path_of("target_asset"),
-                    f'target "{target}" is the pipeline\'s own source.',
-                    f.pos_of("target_asset"),
-                    input_value=target,
-                )
+                message = f'target "{target}" is the pipeline\'s own source.'
+                _field_error(ctx, pipeline, "target_asset", "target_conflict", message, target)
             earlier = written.get(target)
             if earlier is not None:
-                ctx.error(
-                    "target_conflict",
-                    f.path_of("target_asset"),
-                    f'target "{target}" is already written by {where(earlier.path, earlier.pos)}.',
-                    f.pos_of("target_asset"),
-                    input_value=target,
+                message = (
+                    f'target "{target}" is already written by {where(earlier.path, earlier.pos)}.'
                 )
+                _field_error(ctx, pipeline, "target_asset", "target_conflict", message, target)
             else:
                 written[target] = pipeline
 
@@ -337,11 +292,14 @@ def _check_recipient_references(
             for name in grants(share, key) or []:
                 granted.add(name.value)
                 if name.value not in declared and "recipient" not in bad:
+                    message = (
+                        f'recipient "{name.value}" is not declared in this pack; it must already '
+                        "exist in the workspace."
+                    )
                     ctx.warning(
                         "recipient_not_in_pack",
                         name.path,
-                        f'recipient "{name.value}" is not declared in this pack; it must already exist in the '
-                        "workspace.",
+                        message,
                         name.pos,
                         input_value=name.value,
                     )
@@ -349,12 +307,10 @@ def _check_recipient_references(
         return
     for recipient in recipients:
         if recipient.name is not None and recipient.name.value not in granted:
-            ctx.warning(
-                "recipient_unused",
-                recipient.path,
-                f'recipient "{recipient.name.value}" is not granted on any share of this pack.',
-                recipient.pos,
+            message = (
+                f'recipient "{recipient.name.value}" is not granted on any share of this pack.'
             )
+            ctx.warning("recipient_unused", recipient.path, message, recipient.pos)
 
 
 def _overlaps(
@@ -366,14 +322,16 @@ def _overlaps(
     for item in to_remove:
         for other, key in others:
             if other is not None and any(entry.value == item.value for entry in other):
-                ctx.error(
-                    "list_overlap",
-                    item.path,
-                    f'"{item.value}" is also in {key}.',
-                    item.pos,
-                    input_value=item.value,
-                )
+                message = f'"{item.value}" is also in {key}.'
+                ctx.error("list_overlap", item.path, message, item.pos, input_value=item.value)
                 break
+
+
+def _field_error(
+    ctx: Context, entry: Outcome[Any], key: str, code: str, message: str, value: str | None = None
+) -> None:
+    """An error at the field `key` of a read entry (under the alias it was written with)."""
+    ctx.error(code, entry.path_of(key), message, entry.pos_of(key), input_value=value)
 
 
 def tag_keys(tags: list[str] | None) -> set[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -55,6 +55,7 @@ from dbrx_api.workflow.validators.fields import (
     MAX_IP_ENTRIES,
     AssetName,
     check_ip,
+    check_name,
     check_org_id,
     check_principal,
     check_shared_as,
@@ -76,6 +77,7 @@ from dbrx_api.workflow.validators.lenient import (
     Section,
     boolean,
     checked,
+    empty_declarative,
     entries,
     enum,
     failed_item,
@@ -1075,22 +1077,14 @@ def _names(
 
         def read(index: int, item: RawNode) -> str:
             written = item_text(item, "a recipient name", names=True)
-            problem = name_problem(written) if written else None
-            if problem:
-                message = f'"{written}" is not a valid name: {problem}.'
-                raise issue("name_invalid", message, input_value=written)
-            value = written.lower()
+            value = checked(check_name, written).lower() if written else ""
             if value and not first_time(info, seen, value, (str(info.field_name), index), value):
                 return ""
             return value
 
         kept = kept_items(node, handler, read)
         if declarative and kept == []:
-            raise issue(
-                "empty_list",
-                "a declarative list cannot be empty; omit it, or list items in "
-                f"{info.field_name}_to_remove.",
-            )
+            raise empty_declarative(str(info.field_name))
         return kept
 
     return validate
@@ -1175,10 +1169,7 @@ def _assets(node: object, info: ValidationInfo) -> list[Outcome[AssetIn]] | None
     if not ok:
         raise reported()
     if key == "share_assets" and not result:
-        raise issue(
-            "empty_list",
-            "a declarative list cannot be empty; omit it, or list items in share_assets_to_remove.",
-        )
+        raise empty_declarative(key)
     return result
 
 
@@ -1216,6 +1207,10 @@ SHARE = Section(
     aliases={"comment": "description"},
     explanations={"name": " (the share name)"},
 )
+
+
+ASSET_LISTS = ("share_assets", "share_assets_to_add", "share_assets_to_remove")
+GRANT_LISTS = ("recipients", "recipients_to_add", "recipients_to_remove")
 
 
 def share_assets(share: Outcome[ShareIn], key: str) -> list[Outcome[AssetIn]] | None:
@@ -1257,17 +1252,13 @@ def _item_name(ctx: Context, item: Entry, what: str, *, lower: bool = True) -> L
     """A list item that is a name (rule N); None when blank or reported."""
     try:
         written = item_text(item.node, f"a {what} name", names=True)
+        name = checked(check_name, written) if written else None
     except PydanticCustomError as exc:
         report(ctx, exc, item.path, item.node)
         return None
-    if not written:
+    if name is None:
         return None
-    problem = name_problem(written)
-    if problem:
-        message = f'"{written}" is not a valid name: {problem}.'
-        ctx.error("name_invalid", item.path, message, item.pos, input_value=written)
-        return None
-    return Located(written.lower() if lower else written, item.path, item.pos)
+    return Located(name.lower() if lower else name, item.path, item.pos)
 
 
 def _ref[M: BaseModel](
@@ -1339,8 +1330,9 @@ def _metadata(node: object, info: ValidationInfo) -> Outcome[MetadataIn]:
     raise issue("type_mismatch", "expected a mapping of metadata fields.")
 
 
-def _delete(info: ValidationInfo) -> bool:
-    metadata = info.data.get("metadata")
+def is_delete(document: Mapping[str, Any]) -> bool:
+    """True when the read fields of a document (its metadata) give the DELETE shape."""
+    metadata = document.get("metadata")
     return metadata is not None and metadata.values.get("strategy") == "DELETE"
 
 
@@ -1353,7 +1345,7 @@ def _entries_of[M: BaseModel, R: BaseModel](
     """The entries of the document list being validated: `full` sections, or in the DELETE shape names or `ref`
     sections."""
     what = str(info.field_name)
-    if not _delete(info):
+    if not is_delete(info.data):
         return mappings(info, node, what, *full)
     ctx: Context = info.context["ctx"]  # type: ignore[index]
     found = entries(info, node, what)

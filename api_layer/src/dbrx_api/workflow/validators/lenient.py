@@ -392,6 +392,12 @@ def kept_items(
     return None if values is None else [value for value in handler(values) if value]
 
 
+def empty_declarative(key: str) -> PydanticCustomError:
+    """`empty_list` for the declarative list `key` (written, but with no item)."""
+    message = f"a declarative list cannot be empty; omit it, or list items in {key}_to_remove."
+    return issue("empty_list", message)
+
+
 def principals(
     *, required: bool, emails_only: bool = False, max_entries: int | None = None
 ) -> Callable[[object, ValidatorFunctionWrapHandler, ValidationInfo], list[str] | None]:
@@ -461,10 +467,7 @@ def ip_list(
 
         kept = kept_items(node, handler, read)
         if kept == [] and declarative:
-            raise issue(
-                "empty_list",
-                "a declarative list cannot be empty; omit it, or list items in recipient_ips_to_remove.",
-            )
+            raise empty_declarative(str(info.field_name))
         return kept
 
     return validate

@@ -16,6 +16,7 @@ from typing import Any
 
 from dbrx_api.workflow.models.issues import NO_POS, SourcePos
 from dbrx_api.workflow.models.pack import AnySharePack, Asset, SharePack
+from dbrx_api.workflow.validators.inputs import ASSET_LISTS, GRANT_LISTS
 
 _LAST_SEGMENT = re.compile(r"(\.[^.\[\]]+|\[\d+\])$")
 
@@ -129,13 +130,13 @@ class PackLocator:
             return locator
         for index, share in enumerate(pack.share):
             path = f"share[{index}]"
-            for list_key in ("share_assets", "share_assets_to_add", "share_assets_to_remove"):
+            for list_key in ASSET_LISTS:
                 assets: list[Asset] = getattr(share, list_key) or []
                 for position, asset in enumerate(assets):
                     locator.assets[(share.name, list_key, asset.name)] = (
                         f"{path}.{list_key}[{position}]"
                     )
-            for list_key in ("recipients", "recipients_to_add", "recipients_to_remove"):
+            for list_key in GRANT_LISTS:
                 names: list[str] = getattr(share, list_key) or []
                 for position, name in enumerate(names):
                     locator.grants[(share.name, list_key, name)] = f"{path}.{list_key}[{position}]"

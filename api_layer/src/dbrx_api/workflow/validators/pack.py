@@ -18,23 +18,23 @@ from dbrx_api.workflow.models.pack import (
     ShareRef,
 )
 from dbrx_api.workflow.models.raw import RawMap, RawNode, RawScalar, RawSeq, split_list_text
-from dbrx_api.workflow.validators.crossref import check_document, document_parts, is_delete
+from dbrx_api.workflow.validators.crossref import check_document, document_parts
 from dbrx_api.workflow.validators.inputs import (
+    ASSET_LISTS,
     DOCUMENT,
+    GRANT_LISTS,
     DocumentIn,
     ShareIn,
     asset_data,
     asset_of,
     grants,
+    is_delete,
     share_assets,
     share_delta,
     share_pipelines,
 )
 from dbrx_api.workflow.validators.lenient import Context, Located, Outcome, run
 from dbrx_api.workflow.validators.locator import PackLocator
-
-ASSET_LISTS = ("share_assets", "share_assets_to_add", "share_assets_to_remove")
-GRANT_LISTS = ("recipients", "recipients_to_add", "recipients_to_remove")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +144,7 @@ def _locator(ctx: Context, doc: Outcome[DocumentIn]) -> PackLocator:
             continue
         name = share.name.value
         add(locator.shares, name, share)
-        if is_delete(doc):
+        if is_delete(doc.values):
             continue
         for list_key in ASSET_LISTS:
             for asset in share_assets(share, list_key) or []:
@@ -168,7 +168,7 @@ def assemble(doc: Outcome[DocumentIn]) -> AnySharePack:
     metadata_read, recipients, shares = document_parts(doc)
     assert metadata_read is not None  # noqa: S101 - a missing metadata mapping is an error
     metadata = Metadata.model_validate(_dump(metadata_read))
-    if is_delete(doc):
+    if is_delete(doc.values):
         return DeleteSharePack(
             metadata=metadata,
             recipient=[RecipientRef(name=r.name.value) for r in recipients if r.name is not None],
