@@ -125,6 +125,9 @@ Requestors = Annotated[
 ShortText = Annotated[str | None, BeforeValidator(text(MAX_SHORT_TEXT))]
 RequiredShortText = Annotated[str | None, BeforeValidator(text(MAX_SHORT_TEXT, required=True))]
 Description = Annotated[str | None, BeforeValidator(text(MAX_DESCRIPTION))]
+DescriptionOrComment = Annotated[
+    Description, Field(validation_alias=AliasChoices("description", "comment"))
+]
 
 
 def _approver_status(value: str | None, info: ValidationInfo) -> str | None:
@@ -205,11 +208,11 @@ METADATA = Section(
 
 
 _PROPERTY_SEPARATORS = re.compile(r"[;\r\n]")
+# A key=value pair: where (its key, or its index in a text), key, value (None: no "="), key position.
+_Pair = tuple[str | int, str, str | None, SourcePos | None]
 
 
-def _property_pairs(
-    node: RawScalar,
-) -> list[tuple[str | int, str, str | None, SourcePos | None]]:
+def _property_pairs(node: RawScalar) -> list[_Pair]:
     """The text form of recipient properties (an Excel cell): `{}` or a JSON object, else `key=value` pairs
     separated by semicolons or line breaks. Each pair: where, key, value (None: no value), key position."""
     written = node.text.strip()
@@ -231,7 +234,7 @@ def _property_pairs(
                 input_value=written,
             )
         return [(key, key, value, None) for key, value in parsed]
-    pairs: list[tuple[str | int, str, str | None, SourcePos | None]] = []
+    pairs: list[_Pair] = []
     for index, part in enumerate(p for p in _PROPERTY_SEPARATORS.split(written) if p.strip()):
         key, equals, value = part.partition("=")
         pairs.append((index, key.strip(), value if equals else None, None))
@@ -243,7 +246,7 @@ def _recipient_properties(
 ) -> dict[str, str] | None:
     """docs/SHAREPACK.md §5.4 `properties`: a mapping of keys to text values, or its text form (`_property_pairs`). Keys must be
     valid, not reserved and unique ignoring case; `{}` is an empty (managed) map, null not managed."""
-    pairs: list[tuple[str | int, str, str | None, SourcePos | None]] = []
+    pairs: list[_Pair] = []
     values: dict[str | int, object] = {}
     if isinstance(node, RawMap):
         for key, entry in node.entries.items():
@@ -462,9 +465,7 @@ class RecipientIn(_Input):
             principals(required=True, emails_only=True, max_entries=MAX_RECIPIENT_EMAILS)
         ),
     ]
-    description: Description = Field(  # type: ignore[pydantic-alias]
-        default=None, validation_alias=AliasChoices("description", "comment")
-    )
+    description: DescriptionOrComment = None
     recipient_databricks_org: Annotated[ShortText, AfterValidator(_given(check_org_id))] = None
     recipient_ips: Annotated[list[Item] | None, WrapValidator(ip_list(declarative=True))] = None
     recipient_ips_to_add: Annotated[
@@ -965,9 +966,7 @@ def _pipeline_tags(
 ) -> dict[str, str] | None:
     """Pipeline tags: a mapping, or (as in Excel) text of `key=value` pairs; a key given twice with different
     values fails."""
-    pairs: list[
-        tuple[str | int, str, str | None, SourcePos | None]
-    ] = []  # where, key, value, key position
+    pairs: list[_Pair] = []
     values: dict[str | int, object] = {}
     if isinstance(node, RawMap):
         for key, entry in node.entries.items():
@@ -1039,9 +1038,7 @@ class PipelineIn(_Input):
     schedule: Annotated[dict[str, str] | str, BeforeValidator(_schedule)]
     notification: Annotated[list[Item] | None, WrapValidator(_notification)] = None
     tags: Annotated[dict[str | int, Item] | None, WrapValidator(_pipeline_tags)] = None
-    description: Description = Field(  # type: ignore[pydantic-alias]
-        default=None, validation_alias=AliasChoices("description", "comment")
-    )
+    description: DescriptionOrComment = None
     ext_catalog_name: Annotated[str | None, BeforeValidator(_optional(name()))] = None
     ext_schema_name: Annotated[str | None, BeforeValidator(_optional(name()))] = None
 
@@ -1188,9 +1185,7 @@ class ShareIn(_Input):
     (`DeltaShareIn`) and pipelines (`PipelineIn`) nested."""
 
     name: Annotated[str, BeforeValidator(name())]
-    description: Description = Field(  # type: ignore[pydantic-alias]
-        default=None, validation_alias=AliasChoices("description", "comment")
-    )
+    description: DescriptionOrComment = None
     share_assets: Assets = None
     share_assets_to_add: Assets = None
     share_assets_to_remove: Assets = None

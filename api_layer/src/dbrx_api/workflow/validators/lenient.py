@@ -12,7 +12,7 @@ Sections nest: a field validator reads a nested mapping (a share's pipelines, a 
 `nested`, which runs `run` on it at its own path, so each section keeps its known fields, aliases and
 explanations; the outer field then fails with `reported()` when the nested section had errors. Rules across the
 fields of one section (the D2D/D2O rules, defaults depending on other fields) are wrap model validators
-(`with_rules`), which still see the fields that validated when others did not. An `Outcome` is what a section
+(`model_rules`), which still see the fields that validated when others did not. An `Outcome` is what a section
 read gives the cross-reference checks (`crossref`) and the assembly: the model, the fields that validated, those
 that did not, and where each field was written.
 
@@ -690,39 +690,10 @@ class Rules:
         self.changed[key] = value
 
 
-def with_rules[M: BaseModel](
-    data: object,
-    handler: Callable[[object], M],
-    info: ValidationInfo,
-    rules: Callable[[Rules], None],
-) -> M:
-    """Body of a wrap model validator: validate the fields, then apply `rules` even when some fields failed (a
-    rule checks only the fields that validated), and raise pydantic's errors and the rules' together."""
-    try:
-        result: M | None = handler(data)
-        errors: list[InitErrorDetails] = []
-    except ValidationError as exc:
-        result = None
-        errors = [_again(error) for error in exc.errors(include_url=False)]
-    context: dict[str, Any] = info.context  # type: ignore[assignment]
-    found = Rules(
-        data if isinstance(data, dict) else {},
-        context["values"],
-        {str(error["loc"][0]) for error in errors if error["loc"]} if errors else set(),
-        context["base"],
-        context,
-    )
-    rules(found)
-    if errors or found.errors:
-        raise ValidationError.from_exception_data("rules", [*errors, *found.errors])
-    assert result is not None  # noqa: S101 - no error means the handler returned
-    for key, value in found.changed.items():
-        setattr(result, key, value)
-    return result
-
-
 def model_rules(rules: Callable[[Rules], None]) -> Any:
-    """The wrap model validator of a section whose fields obey `rules` (see `with_rules`)."""
+    """The wrap model validator of a section whose fields obey `rules`: it validates the fields, then applies
+    `rules` even when some fields failed (a rule checks only the fields that validated), and raises pydantic's
+    errors and the rules' together."""
 
     def validate(
         cls: type[BaseModel],  # noqa: ARG001 - named `cls`, pydantic makes it a classmethod
@@ -730,8 +701,27 @@ def model_rules(rules: Callable[[Rules], None]) -> Any:
         handler: ValidatorFunctionWrapHandler,
         info: ValidationInfo,
     ) -> BaseModel:
-        model: BaseModel = with_rules(data, handler, info, rules)
-        return model
+        try:
+            result: BaseModel | None = handler(data)
+            errors: list[InitErrorDetails] = []
+        except ValidationError as exc:
+            result = None
+            errors = [_again(error) for error in exc.errors(include_url=False)]
+        context: dict[str, Any] = info.context  # type: ignore[assignment]
+        found = Rules(
+            data if isinstance(data, dict) else {},
+            context["values"],
+            {str(error["loc"][0]) for error in errors if error["loc"]},
+            context["base"],
+            context,
+        )
+        rules(found)
+        if errors or found.errors:
+            raise ValidationError.from_exception_data("rules", [*errors, *found.errors])
+        assert result is not None  # noqa: S101 - no error means the handler returned
+        for key, value in found.changed.items():
+            setattr(result, key, value)
+        return result
 
     return model_validator(mode="wrap")(validate)
 
