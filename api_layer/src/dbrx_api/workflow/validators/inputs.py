@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -241,6 +241,27 @@ def _property_pairs(node: RawScalar) -> list[_Pair]:
     return pairs
 
 
+def _property_value(key: str, written: str | None, seen: Collection[str]) -> str:
+    """The value of one property pair (`seen`: the keys before it, lower-cased); raises its issue."""
+    problem = property_key_problem(key)
+    if problem is not None:
+        raise issue(problem[0], problem[1], input_value=key)
+    if written is None:
+        message = f'properties are key=value pairs, got "{key}".'
+        raise issue("recipient_property_invalid", message, input_value=key)
+    if key.lower() in seen:
+        message = f'property "{key}" is given twice (keys are compared ignoring case).'
+        raise issue("recipient_property_duplicate", message, input_value=key)
+    value = checked(check_text, written.strip())
+    if len(value) > MAX_PROPERTY_VALUE:
+        message = (
+            f'the value of property "{key}" has {len(value)} characters; at most '
+            f"{MAX_PROPERTY_VALUE}."
+        )
+        raise issue("recipient_property_invalid", message, input_value=key)
+    return value
+
+
 def _recipient_properties(
     node: object, handler: ValidatorFunctionWrapHandler
 ) -> dict[str, str] | None:
@@ -267,41 +288,15 @@ def _recipient_properties(
             return None
         pairs = _property_pairs(cell)
     result: dict[str, str] = {}
-    seen: dict[str, str] = {}
-    for where, key, raw_value, key_pos in pairs:
-        problem = property_key_problem(key)
-        if problem is not None:
-            error = issue(problem[0], problem[1], input_value=key)
-        elif raw_value is None:
-            error = issue(
-                "recipient_property_invalid",
-                f'properties are key=value pairs, got "{key}".',
-                input_value=key,
-            )
-        elif key.lower() in seen:
-            error = issue(
-                "recipient_property_duplicate",
-                f'property "{key}" is given twice (keys are compared ignoring case).',
-                input_value=key,
-            )
-        else:
-            try:
-                value = checked(check_text, raw_value.strip())
-            except PydanticCustomError as exc:
-                error = exc
-            else:
-                if len(value) > MAX_PROPERTY_VALUE:
-                    error = issue(
-                        "recipient_property_invalid",
-                        f'the value of property "{key}" has {len(value)} characters; at most '
-                        f"{MAX_PROPERTY_VALUE}.",
-                        input_value=key,
-                    )
-                else:
-                    seen[key.lower()] = key
-                    result[key] = value
-                    continue
-        values[where] = Failed(placed(error, key_pos) if key_pos else error)
+    seen: set[str] = set()
+    for where, key, written, key_pos in pairs:
+        try:
+            value = _property_value(key, written, seen)
+        except PydanticCustomError as exc:
+            values[where] = Failed(placed(exc, key_pos) if key_pos else exc)
+            continue
+        seen.add(key.lower())
+        result[key] = value
     handler(values)
     if len(result) > MAX_PROPERTIES:
         raise issue(
@@ -367,6 +362,8 @@ TOKEN_ROTATION = Section(
 
 IP_LISTS = ("recipient_ips", "recipient_ips_to_add", "recipient_ips_to_remove")
 D2O_ONLY_FIELDS = (*IP_LISTS, "token_expiry", "token_rotation", "token_rotation_grace_days")
+# A D2O recipient's token settings default to "none".
+D2O_TOKEN_DEFAULTS = {"token_expiry": 0, "token_rotation": False, "token_rotation_grace_days": 0}
 
 
 def _recipient_rules(r: Rules) -> None:
@@ -388,11 +385,7 @@ def _recipient_rules(r: Rules) -> None:
                 "(<cloud>:<region>:<metastore-uuid>).",
             )
     elif values.get("type") == "D2O":
-        for key, default in (
-            ("token_expiry", 0),
-            ("token_rotation", False),
-            ("token_rotation_grace_days", 0),
-        ):  # a D2O recipient's token settings default to "none"
+        for key, default in D2O_TOKEN_DEFAULTS.items():
             if values.get(key) is None:
                 r.set(key, default)
         if r.has("recipient_databricks_org"):
@@ -427,9 +420,8 @@ def _recipient_rules(r: Rules) -> None:
 
 def _ip_rules(r: Rules) -> None:
     """docs/SHAREPACK.md §5.2, §9.2: at most MAX_IP_ENTRIES networks; none removed that is also added or declared."""
-    ips: dict[
-        str, dict[str, int]
-    ] = {}  # list -> canonical network -> index of its first occurrence
+    # list -> canonical network -> index of its first occurrence
+    ips: dict[str, dict[str, int]] = {}
     for key in IP_LISTS:
         if r.values.get(key) is None or key in r.bad:
             continue
@@ -509,13 +501,8 @@ def _share_tags(
         key, value = checked(lambda tag: check_tag(*split_tag(tag)), written)
         canonical = key if value is None else f"{key}={value}"
         if canonical in seen:
-            warn(
-                info,
-                "duplicate_entry",
-                ("tags", index),
-                f'tag "{canonical}" is listed twice.',
-                input_value=written,
-            )
+            message = f'tag "{canonical}" is listed twice.'
+            warn(info, "duplicate_entry", ("tags", index), message, input_value=written)
             return ""
         if key in keys:
             message = f'tag key "{key}" is given twice with different values.'
@@ -970,11 +957,9 @@ def _pipeline_tags(
     values: dict[str | int, object] = {}
     if isinstance(node, RawMap):
         for key, entry in node.entries.items():
-            if not isinstance(entry.value, RawScalar):
-                error = issue("tags_invalid", "tag values must be text.")
-                values[key] = Failed(placed(error, entry.value.pos))
-                continue
             try:
+                if not isinstance(entry.value, RawScalar):
+                    raise issue("tags_invalid", "tag values must be text.")
                 cell = scalar(entry.value, "a tag value")
             except PydanticCustomError as exc:
                 values[key] = Failed(placed(exc, entry.value.pos))
@@ -1001,25 +986,15 @@ def _pipeline_tags(
     for where, raw_key, raw_value, key_pos in pairs:
         try:
             key, value = checked(check_tag, raw_key, raw_value)
+            if key in result and result[key] != (value or ""):
+                message = f'tag key "{key}" is given twice with different values.'
+                raise issue("tags_invalid", message, input_value=key)
         except PydanticCustomError as exc:
             values[where] = Failed(placed(exc, key_pos) if key_pos else exc)
             continue
-        if key in result and result[key] == (value or ""):
-            warn(
-                info,
-                "duplicate_entry",
-                ("tags", where),
-                f'tag "{key}" is listed twice.',
-                pos=key_pos,
-                input_value=key,
-            )
-        elif key in result:
-            error = issue(
-                "tags_invalid",
-                f'tag key "{key}" is given twice with different values.',
-                input_value=key,
-            )
-            values[where] = Failed(placed(error, key_pos) if key_pos else error)
+        if key in result:
+            message = f'tag "{key}" is listed twice.'
+            warn(info, "duplicate_entry", ("tags", where), message, pos=key_pos, input_value=key)
         else:
             result[key] = value or ""
     handler(values)
