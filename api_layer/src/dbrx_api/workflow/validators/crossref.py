@@ -100,6 +100,8 @@ def _check_share(ctx: Context, share: Outcome[ShareIn]) -> None:
     to_add = share_assets(share, "share_assets_to_add")
     to_remove = share_assets(share, "share_assets_to_remove")
     asset_lists_ok = not any(key in share.bad for key in ASSET_LISTS)
+    given = [*(declared or []), *(to_add or [])]
+    removed = {asset_of(a).name for a in to_remove or []}
 
     def located(assets: list[Outcome[AssetIn]] | None) -> list[Located] | None:
         return (
@@ -120,14 +122,15 @@ def _check_share(ctx: Context, share: Outcome[ShareIn]) -> None:
         ],
     )
     if asset_lists_ok:
-        _check_desired_assets(ctx, share, declared, to_add, to_remove)
+        limit_key = "share_assets" if declared is not None else "share_assets_to_add"
+        _check_desired_assets(ctx, share, given, removed, limit_key)
     pipelines = share_pipelines(share)
     pipelines_ok = "pipelines" not in share.bad and all(
         p.values.get("source_asset") is not None for p in pipelines
     )
     if pipelines_ok and asset_lists_ok:
         sources = {p.values.get("source_asset") for p in pipelines}
-        for asset in [*(declared or []), *(to_add or [])]:
+        for asset in given:
             name = asset_of(asset).name
             if needs_pipeline(asset) and name not in sources:
                 message = (
@@ -138,17 +141,15 @@ def _check_share(ctx: Context, share: Outcome[ShareIn]) -> None:
                 ctx.error(
                     "asset_without_pipeline", asset.path, message, asset.pos, input_value=name
                 )
-    shared = None if declared is None else {asset_of(a).name for a in [*declared, *(to_add or [])]}
-    removed = {asset_of(a).name for a in to_remove or []}
-    for pipeline in pipelines:
-        _check_pipeline(ctx, share, pipeline, shared, removed, asset_lists_ok)
+    shared = None if declared is None else {asset_of(a).name for a in given}
     # A volume or a model of this share is no table a pipeline could read (docs/SHAREPACK.md §7.4).
     not_tables = {
         asset_of(a).name: a.values["type"]
-        for a in [*(declared or []), *(to_add or [])]
+        for a in given
         if a.values.get("type") in VOLUME_MODEL_TYPES
     }
     for pipeline in pipelines:
+        _check_pipeline(ctx, share, pipeline, shared, removed, asset_lists_ok)
         source = pipeline.values.get("source_asset")
         if source is not None and source in not_tables:
             message = (
@@ -165,13 +166,14 @@ def _check_share(ctx: Context, share: Outcome[ShareIn]) -> None:
 def _check_desired_assets(
     ctx: Context,
     share: Outcome[ShareIn],
-    declared: list[Outcome[AssetIn]] | None,
-    to_add: list[Outcome[AssetIn]] | None,
-    to_remove: list[Outcome[AssetIn]] | None,
+    given: list[Outcome[AssetIn]],
+    removed: set[str],
+    limit_key: str,
 ) -> None:
-    removed = {asset_of(a).name for a in to_remove or []}
+    """The assets the share will hold (`given` less `removed`): schema overlaps, aliases and per-share limits,
+    the limits reported at the list `limit_key`."""
     desired: dict[str, Outcome[AssetIn]] = {}
-    for asset in [*(declared or []), *(to_add or [])]:
+    for asset in given:
         name = asset_of(asset).name
         if name not in removed:
             desired.setdefault(name, asset)
@@ -198,11 +200,10 @@ def _check_desired_assets(
             )
         else:
             aliases[alias_key] = asset
-    key = "share_assets" if declared is not None else "share_assets_to_add"
     types = {asset_of(a).name: a.values.get("type") for a in desired.values()}
     for count, limit, label in share_limit_problems([asset_of(a) for a in desired.values()], types):
         message = f"{count:,} {label}; Databricks allows {limit:,} per share.".replace(",", " ")
-        _field_error(ctx, share, key, "share_limit_exceeded", message)
+        _field_error(ctx, share, limit_key, "share_limit_exceeded", message)
 
 
 def _check_pipeline(

@@ -717,22 +717,16 @@ def _type_fits(value: str | None, info: ValidationInfo) -> str | None:
         return None
     asset: AssetName = info.data["name"]
     if value in TABLE_LIKE_TYPES:
-        fits, needed = asset.kind == "table", "table-like types need catalog.schema.object"
+        kind, needed = "table", "table-like types need catalog.schema.object"
     elif value in VOLUME_MODEL_TYPES:
-        fits, needed = asset.kind == "table", f"{value} needs catalog.schema.object"
+        kind, needed = "table", f"{value} needs catalog.schema.object"
     elif value == "SCHEMA":
-        fits, needed = asset.kind == "schema", "SCHEMA needs catalog.schema"
+        kind, needed = "schema", "SCHEMA needs catalog.schema"
     else:
-        fits, needed = (
-            asset.kind == "notebook",
-            "NOTEBOOK_FILE needs a workspace path starting with /",
-        )
-    if not fits:
-        raise issue(
-            "asset_option_invalid",
-            f'type {value} does not fit "{asset.name}": {needed}.',
-            input_value=value,
-        )
+        kind, needed = "notebook", "NOTEBOOK_FILE needs a workspace path starting with /"
+    if asset.kind != kind:
+        message = f'type {value} does not fit "{asset.name}": {needed}.'
+        raise issue("asset_option_invalid", message, input_value=value)
     return value
 
 
@@ -966,22 +960,18 @@ def _pipeline_tags(
                 continue
             pairs.append((key, key, "" if cell.is_null else cell.text, entry.key_pos))
     else:
-
-        def read(index: int, item: RawNode) -> object:
-            written = item_text(item, "a key=value tag")
-            if not written:
-                return None
-            tag_key, tag_value = split_tag(written)
-            if tag_value is None:
-                message = f'pipeline tags are key=value pairs, got "{written}".'
-                raise issue("tags_invalid", message, input_value=written)
-            return (index, tag_key, tag_value, None)
-
-        for index, value in enumerate(read_items(node, read) or []):
-            if isinstance(value, Failed):
-                values[index] = value
-            elif value is not None:
-                pairs.append(value)  # type: ignore[arg-type]
+        for index, item in enumerate(list_items(node) or []):
+            try:
+                written = item_text(item, "a key=value tag")
+                tag_key, tag_value = split_tag(written)
+                if written and tag_value is None:
+                    message = f'pipeline tags are key=value pairs, got "{written}".'
+                    raise issue("tags_invalid", message, input_value=written)
+            except PydanticCustomError as exc:
+                values[index] = Failed(exc)
+                continue
+            if written:
+                pairs.append((index, tag_key, tag_value, None))
     result: dict[str, str] = {}
     for where, raw_key, raw_value, key_pos in pairs:
         try:
