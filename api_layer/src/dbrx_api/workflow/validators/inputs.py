@@ -847,18 +847,12 @@ def _schedule(node: object, info: ValidationInfo) -> dict[str, str] | str:
         }
     assert isinstance(node, RawScalar | RawSeq)  # noqa: S101 - the index only holds located nodes
     try:
-        if isinstance(node, RawSeq):
-            raise issue(
-                "schedule_invalid", 'expected {cron, timezone} or "continuous", got a list.'
-            )
-        written = scalar(node, "a schedule").text.strip()
-        if written.lower() == CONTINUOUS:
+        written = None if isinstance(node, RawSeq) else scalar(node, "a schedule").text.strip()
+        if written is not None and written.lower() == CONTINUOUS:
             return CONTINUOUS
-        raise issue(
-            "schedule_invalid",
-            f'expected {{cron, timezone}} or "continuous", got "{written}".',
-            input_value=written,
-        )
+        got = "a list" if written is None else f'"{written}"'
+        message = f'expected {{cron, timezone}} or "continuous", got {got}.'
+        raise issue("schedule_invalid", message, input_value=written)
     except PydanticCustomError as exc:  # reported at the value, which is deeper in the nested shape
         report_at(info, exc, loc, node)
         raise reported() from None
