@@ -86,6 +86,11 @@ def deletion_row[R](action: AnyAction, record_type: type[R]) -> R:
     return action.work.row
 
 
+def own_previous[R: AnyRecord](previous: R | None, share_pack_id: UUID) -> R | None:
+    """A resource's previous record when this pack wrote it (another pack's record carries nothing over)."""
+    return previous if previous is not None and previous.share_pack_id == share_pack_id else None
+
+
 def set_difference(
     field_name: str, recorded: Iterable[str], live: Iterable[str]
 ) -> dict[str, Any] | None:
@@ -131,5 +136,6 @@ __all__ = [
     "ResourceKind",
     "deletion_row",
     "kind_for",
+    "own_previous",
     "set_difference",
 ]

@@ -58,7 +58,7 @@ from dbrx_api.workflow.orchestrator.steps import (
     already_gone,
     record_reason,
 )
-from dbrx_api.workflow.resources import set_difference
+from dbrx_api.workflow.resources import own_previous, set_difference
 from dbrx_api.workflow.validators.fields import is_email, split_tag
 
 if TYPE_CHECKING:
@@ -440,11 +440,7 @@ def _plan_deletions(graph: GraphBuilder) -> None:
 def record_of(ctx: RunContext, work: PipelineWork) -> PipelineRecord:
     """The SCD2 row of a provisioned pipeline; the schedule fields carried from this pack's previous row."""
     pipeline = work.pipeline
-    previous = (
-        work.previous
-        if work.previous and work.previous.share_pack_id == ctx.share_pack_id
-        else None
-    )
+    previous = own_previous(work.previous, ctx.share_pack_id)
     keys = split_keys((work.desired.configuration or {}).get(KEYS_KEY))
     schedule = pipeline.schedule
     carried: dict[str, Any] = {}

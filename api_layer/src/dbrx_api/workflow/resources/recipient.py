@@ -58,7 +58,7 @@ from dbrx_api.workflow.orchestrator.steps import (
     kept_recreated,
     record_reason,
 )
-from dbrx_api.workflow.resources import deletion_row
+from dbrx_api.workflow.resources import deletion_row, own_previous, set_difference
 from dbrx_api.workflow.validators.fields import FieldError, check_ip
 
 if TYPE_CHECKING:
@@ -122,12 +122,7 @@ class RecipientFields:
     @property
     def empty(self) -> bool:
         """True when no field is set (a change: nothing differs)."""
-        return (
-            self.comment is None
-            and self.ips is None
-            and self.expiration_ms is None
-            and self.properties is None
-        )
+        return all(getattr(self, field.name) is None for field in dataclasses.fields(self))
 
 
 RecipientChange = RecipientFields
@@ -312,15 +307,18 @@ def _active_tokens(live: SdkRecipientInfo, now_ms: int) -> list[RecipientTokenIn
     return [t for t in live.tokens or [] if t.expiration_time is None or t.expiration_time > now_ms]
 
 
+def _newest(tokens: Iterable[RecipientTokenInfo]) -> RecipientTokenInfo | None:
+    """The most recently created token, None when there is none."""
+    return max(tokens, key=lambda t: _token_ms(t.created_at), default=None)
+
+
 def rotation_schedule(
     policy: Mapping[str, int], live: SdkRecipientInfo, now_ms: int
 ) -> RotationSchedule | None:
     """The schedule of the newest active token; None without one, or when it never expires."""
     active = _active_tokens(live, now_ms)
-    if not active:
-        return None
-    newest = max(active, key=lambda t: _token_ms(t.created_at))
-    if newest.expiration_time is None:
+    newest = _newest(active)
+    if newest is None or newest.expiration_time is None:
         return None
     expires_ms = int(newest.expiration_time)
     created_ms = _token_ms(newest.created_at)
@@ -382,11 +380,7 @@ def record_of(
     ctx: RunContext, work: RecipientWork, info: SdkRecipientInfo, created_by_pack: bool
 ) -> RecipientRecord:
     """The SCD2 row of an applied recipient (`deltashare.recipients`)."""
-    previous = (
-        work.previous
-        if work.previous and work.previous.share_pack_id == ctx.share_pack_id
-        else None
-    )
+    previous = own_previous(work.previous, ctx.share_pack_id)
     # The applied expiry as Databricks holds it (within the 60 s tolerance of T + N days): a later version, whose
     # T differs by seconds, then records no change.
     expiry = None
@@ -442,14 +436,9 @@ def drift_differences(
     recorded = recorded_fields(row, spec)
     change = recipient_change(recorded, live)
     if change.ips is not None:
-        have = set(live_ips(live))
-        found.append(
-            {
-                "field": "ip_access_list",
-                "unexpected_in_workspace": sorted(have - set(change.ips)),
-                "missing_in_workspace": sorted(set(change.ips) - have),
-            }
-        )
+        difference = set_difference("ip_access_list", change.ips, live_ips(live))
+        if difference:
+            found.append(difference)
     if change.comment is not None:
         found.append({"field": "comment", "recorded": row.description, "live": live.comment})
     if change.properties is not None:
@@ -730,25 +719,23 @@ def run_token(ctx: RunContext, action: AnyAction) -> StepResult:
         return StepResult(StepOutcome.NOOP, detail={"outcome": "already_done"})
     intent_ms = int(intent.intent_at.timestamp() * 1000)  # Databricks keeps milliseconds
     info = ctx.reader.recipient(name) or SdkRecipientInfo()
-    tokens = list(info.tokens or [])
-    after_intent = [t for t in tokens if _token_ms(t.created_at) >= intent_ms]
+    after_intent = [t for t in info.tokens or [] if _token_ms(t.created_at) >= intent_ms]
     record = ctx.recalled(RESOURCE_TYPE, name, RecipientRecord)
     if after_intent:
-        newest = max(after_intent, key=lambda t: _token_ms(t.created_at))
+        newest = _newest(after_intent)
         return _rotation_recorded(ctx, name, record, newest, "already_rotated", calls=0)
     now_ms = int(ctx.now().timestamp() * 1000)
-    active = [t for t in tokens if t.expiration_time is None or t.expiration_time > now_ms]
+    active = _active_tokens(info, now_ms)
     if len(active) >= 2:
         raise StepFailure(
             "rotation_blocked",
             f'recipient "{name}" already has two active tokens; wait for the older one to expire.',
         )
     grace_s = (work.recipient.token_rotation_grace_days or 0) * 86_400
-    if active:
-        newest_active = max(active, key=lambda t: _token_ms(t.created_at))
-        if newest_active.expiration_time is not None:
-            remaining_s = max(0, (newest_active.expiration_time - now_ms) // 1000)
-            grace_s = min(grace_s, remaining_s)
+    newest_active = _newest(active)
+    if newest_active is not None and newest_active.expiration_time is not None:
+        remaining_s = max(0, (newest_active.expiration_time - now_ms) // 1000)
+        grace_s = min(grace_s, remaining_s)
     try:
         # Sent once through the counted workspace: a replay would rotate twice (dbrx_api.once).
         rotated = sdk_rotate_recipient_token(
@@ -762,8 +749,7 @@ def run_token(ctx: RunContext, action: AnyAction) -> StepResult:
             raise StepFailure("rotation_blocked", exc.detail) from exc
         raise
     ctx.reader.put(RESOURCE_TYPE, name, rotated)
-    newest_token = max(rotated.tokens or [], key=lambda t: _token_ms(t.created_at), default=None)
-    return _rotation_recorded(ctx, name, record, newest_token, "rotated", calls=1)
+    return _rotation_recorded(ctx, name, record, _newest(rotated.tokens or []), "rotated", calls=1)
 
 
 def _rotation_recorded(

@@ -62,7 +62,7 @@ from dbrx_api.workflow.orchestrator.steps import (
     kept_recreated,
     record_reason,
 )
-from dbrx_api.workflow.resources import deletion_row, set_difference
+from dbrx_api.workflow.resources import deletion_row, own_previous, set_difference
 from dbrx_api.workflow.resources.recipient import RESOURCE_TYPE as RECIPIENT_TYPE
 from dbrx_api.workflow.validators.fields import parse_asset_name
 
@@ -393,11 +393,7 @@ def record_of(ctx: RunContext, work: ShareWork) -> ShareRecord:
     info = work.live or SdkShareInfo()
     wanted = desired_assets(share, info.objects or [])
     assets = [recorded_asset(obj, wanted.get(object_key(obj))) for obj in info.objects or []]
-    previous = (
-        work.previous
-        if work.previous and work.previous.share_pack_id == ctx.share_pack_id
-        else None
-    )
+    previous = own_previous(work.previous, ctx.share_pack_id)
     if work.grants is not None:
         granted = sorted(work.grants)
     else:
