@@ -111,6 +111,11 @@ def _task_pipeline(settings: JobSettings, task_key: str) -> tuple[str | None, bo
     return None, False
 
 
+def _failure_emails(settings: JobSettings) -> list[str]:
+    notifications = settings.email_notifications
+    return sorted(e.lower() for e in (notifications.on_failure if notifications else None) or [])
+
+
 @dataclass(frozen=True)
 class JobChange:
     """Differences of a schedule job: the settings to send, the fields to remove, and a readable diff."""
@@ -131,6 +136,14 @@ def job_change(desired: JobSettings, live: BaseJob | Job, task_key: str) -> JobC
     diff: dict[str, dict[str, Any]] = {}
     changed: dict[str, Any] = {}
     remove: list[str] = []
+
+    def set_or_remove(name: str, value: Any) -> None:
+        """Send a changed field; one the pack empties goes in `fields_to_remove` instead."""
+        if value:
+            changed[name] = value
+        else:
+            remove.append(name)
+
     if (current.name or "") != (desired.name or ""):
         diff["name"] = {"from": current.name, "to": desired.name}
         changed["name"] = desired.name
@@ -169,35 +182,17 @@ def job_change(desired: JobSettings, live: BaseJob | Job, task_key: str) -> JobC
             "to": desired.max_concurrent_runs,
         }
         changed["max_concurrent_runs"] = desired.max_concurrent_runs
-    live_emails = sorted(
-        e.lower()
-        for e in (current.email_notifications.on_failure if current.email_notifications else None)
-        or []
-    )
-    wanted_emails = sorted(
-        e.lower()
-        for e in (desired.email_notifications.on_failure if desired.email_notifications else None)
-        or []
-    )
+    live_emails, wanted_emails = _failure_emails(current), _failure_emails(desired)
     if live_emails != wanted_emails:
         diff["email_notifications"] = {"from": live_emails, "to": wanted_emails}
-        if wanted_emails:
-            changed["email_notifications"] = desired.email_notifications
-        else:
-            remove.append("email_notifications")
+        set_or_remove("email_notifications", desired.email_notifications if wanted_emails else None)
     live_tags, wanted_tags = dict(current.tags or {}), dict(desired.tags or {})
     if live_tags != wanted_tags:
         diff["tags"] = {"from": live_tags, "to": wanted_tags}
-        if wanted_tags:
-            changed["tags"] = wanted_tags
-        else:
-            remove.append("tags")
+        set_or_remove("tags", wanted_tags)
     if (current.description or "") != (desired.description or ""):
         diff["description"] = {"from": current.description, "to": desired.description}
-        if desired.description:
-            changed["description"] = desired.description
-        else:
-            remove.append("description")
+        set_or_remove("description", desired.description)
     return JobChange(JobSettings(**changed), remove, diff)
 
 
