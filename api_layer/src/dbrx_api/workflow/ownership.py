@@ -39,6 +39,12 @@ if TYPE_CHECKING:
 
 CODE = "resource_managed_by_other_pack"
 
+_LIST_CURRENT: dict[str, Callable[..., Sequence[AnyRecord]]] = {
+    "recipient": recipients.list_current,
+    "share": shares.list_current,
+    "pipeline": pipelines.list_current,
+}
+
 _HINT = (
     "A resource has one managing pack. Remove it from that pack (or list it in that pack's DELETE) first; "
     "to grant another pack's recipient on a share, name it only in the share's recipients."
@@ -73,22 +79,11 @@ def _recorded_rows(
     names: dict[str, list[str]] = {"recipient": [], "share": [], "pipeline": []}
     for resource_type, name in found:
         names[resource_type].append(name)
-    listed: dict[str, Callable[[], Sequence[AnyRecord]]] = {
-        "recipient": lambda: recipients.list_current(
-            conn, workspace_url=workspace_url, names=names["recipient"]
-        ),
-        "share": lambda: shares.list_current(
-            conn, workspace_url=workspace_url, names=names["share"]
-        ),
-        "pipeline": lambda: pipelines.list_current(
-            conn, workspace_url=workspace_url, names=names["pipeline"]
-        ),
-    }
     return {
         (resource_type, rec.key): rec
-        for resource_type, read in listed.items()
-        if names[resource_type]
-        for rec in read()
+        for resource_type, wanted in names.items()
+        if wanted
+        for rec in _LIST_CURRENT[resource_type](conn, workspace_url=workspace_url, names=wanted)
     }
 
 
