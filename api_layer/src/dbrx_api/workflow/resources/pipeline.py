@@ -590,50 +590,6 @@ def _runs_only(job: Any, pipeline_id: str) -> bool:
     )
 
 
-def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
-    """DELETE pack: `pipelines.get(id)`, the recorded schedule job when it still runs this pipeline, then
-    `pipelines.delete(id)`.
-
-    The job recorded on the pack's pipeline row goes with the pipeline whether the pack created or adopted it: a job
-    left behind would only run a pipeline that no longer exists.
-    """
-    work: DeleteWork = action.work
-    row = work.row
-    name = row.pipeline_name
-    ws = ctx.workspace.client
-    pipeline_id = str(row.databricks_pipeline_id or "")
-
-    soft_delete = ctx.deletion_write(pipelines.soft_delete, name)
-
-    live = ctx.reader.pipeline(pipeline_id) if pipeline_id else None
-    if live is None:
-        return already_gone({RESOURCE_TYPE: name}, soft_delete)
-    calls = 0
-    job_id = row.schedule_job_id
-    if job_id is not None:
-        job = ctx.reader.job(int(job_id))
-        if job is not None and job_pipeline_id(job) == pipeline_id:
-            if row.schedule_job_created_by_pack or _runs_only(job, pipeline_id):
-                delete_job(ctx, int(job_id))
-                calls += 1
-            else:
-                ctx.warn(
-                    "delete_job_kept",
-                    f"pipeline[{name}]",
-                    f'schedule job {job_id} of pipeline "{name}" was adopted and also runs other tasks; it is kept.',
-                )
-    sdk_delete_pipeline(ws, name, pipeline_id, missing_ok=True)
-    calls += 1
-    return StepResult(
-        StepOutcome.SUCCEEDED,
-        calls=calls,
-        ids={"pipeline_id": pipeline_id, "job_id": job_id},
-        detail={"dropped_tables": action.drops_tables or []},
-        writes=[soft_delete],
-        audit_action="pipeline.delete",
-    )
-
-
 # ------------------------------------------------------------------------------------------ drift
 
 
@@ -677,8 +633,47 @@ class PipelineKind:
         return run_pipeline(ctx, action)
 
     def delete(self, ctx: RunContext, action: AnyAction) -> StepResult:
-        """Run a DELETE-pack action of this kind."""
-        return run_delete(ctx, action)
+        """DELETE pack: `pipelines.get(id)`, the recorded schedule job when it still runs this pipeline, then
+        `pipelines.delete(id)`.
+
+        The job recorded on the pack's pipeline row goes with the pipeline whether the pack created or adopted it:
+        a job left behind would only run a pipeline that no longer exists.
+        """
+        work: DeleteWork = action.work
+        row = work.row
+        name = row.pipeline_name
+        ws = ctx.workspace.client
+        pipeline_id = str(row.databricks_pipeline_id or "")
+
+        soft_delete = ctx.deletion_write(pipelines.soft_delete, name)
+
+        live = ctx.reader.pipeline(pipeline_id) if pipeline_id else None
+        if live is None:
+            return already_gone({RESOURCE_TYPE: name}, soft_delete)
+        calls = 0
+        job_id = row.schedule_job_id
+        if job_id is not None:
+            job = ctx.reader.job(int(job_id))
+            if job is not None and job_pipeline_id(job) == pipeline_id:
+                if row.schedule_job_created_by_pack or _runs_only(job, pipeline_id):
+                    delete_job(ctx, int(job_id))
+                    calls += 1
+                else:
+                    ctx.warn(
+                        "delete_job_kept",
+                        f"pipeline[{name}]",
+                        f'schedule job {job_id} of pipeline "{name}" was adopted and also runs other tasks; it is kept.',
+                    )
+        sdk_delete_pipeline(ws, name, pipeline_id, missing_ok=True)
+        calls += 1
+        return StepResult(
+            StepOutcome.SUCCEEDED,
+            calls=calls,
+            ids={"pipeline_id": pipeline_id, "job_id": job_id},
+            detail={"dropped_tables": action.drops_tables or []},
+            writes=[soft_delete],
+            audit_action="pipeline.delete",
+        )
 
     def locate(self, action: AnyAction, locator: PackLocator) -> str:
         """A pipeline's entry; "" for a dropped pipeline (the pack no longer lists it)."""

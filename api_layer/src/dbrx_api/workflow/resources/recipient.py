@@ -424,43 +424,6 @@ def recorded_fields(row: RecipientRecord, spec: Recipient | None) -> RecipientFi
     )
 
 
-def drift_differences(
-    row: RecipientRecord, pack: SharePack | None, live: SdkRecipientInfo
-) -> list[dict[str, Any]]:
-    """Recorded vs live (docs/WORKFLOW.md §11): the identity, then the managed fields that differ."""
-    found: list[dict[str, Any]] = []
-    if row.databricks_recipient_id and live.id != row.databricks_recipient_id:
-        found.append({"field": "id", "recorded": row.databricks_recipient_id, "live": live.id})
-    name = row.recipient_name
-    spec = next((r for r in pack.recipient if r.name == name), None) if pack else None
-    recorded = recorded_fields(row, spec)
-    change = recipient_change(recorded, live)
-    if change.ips is not None:
-        difference = set_difference("ip_access_list", change.ips, live_ips(live))
-        if difference:
-            found.append(difference)
-    if change.comment is not None:
-        found.append({"field": "comment", "recorded": row.description, "live": live.comment})
-    if change.properties is not None:
-        found.append(
-            {
-                "field": "properties",
-                "recorded": dict(change.properties),
-                "live": recipient_properties(live),
-            }
-        )
-    if change.expiration_ms is not None:
-        live_expiry = from_epoch_ms(live.expiration_time)
-        found.append(
-            {
-                "field": "expiration_time",
-                "recorded": row.expiration_time.isoformat() if row.expiration_time else None,
-                "live": live_expiry.isoformat() if live_expiry else None,
-            }
-        )
-    return found
-
-
 def _write(ctx: RunContext, record: RecipientRecord, reason: str) -> RecordWrite:
     return recipients.write_of(record, changed_by=ctx.actor, reason=reason, **ctx.bookkeeping())
 
@@ -784,34 +747,6 @@ def _rotation_recorded(
     )
 
 
-def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
-    """DELETE pack: identity (recipient id) and remaining grants are checked before `recipients.delete`."""
-    row = deletion_row(action, RecipientRecord)
-    name = action.name
-    ws = ctx.workspace.client
-    soft_delete = ctx.deletion_write(recipients.soft_delete, name)
-    live = ctx.reader.recipient(name)
-    if live is None:
-        return already_gone({RESOURCE_TYPE: name}, soft_delete)
-    recorded_id = row.databricks_recipient_id
-    if recorded_id is not None and recorded_id != live.id:
-        return kept_recreated(ctx, RESOURCE_TYPE, name)
-    granted = {p.share_name.lower() for p in recipient_share_permissions(ws, name) if p.share_name}
-    remaining = sorted(granted - ctx.deleted_names(StepType.SHARE))
-    if remaining:
-        return kept(
-            ctx,
-            "recipient_still_granted",
-            f"recipient[{name}]",
-            f'recipient "{name}" is still granted on {", ".join(remaining)}; it is kept.',
-        )
-    with contextlib.suppress(NotFoundError):  # already gone counts as deleted
-        sdk_delete_recipient(ws, name)
-    return StepResult(
-        StepOutcome.SUCCEEDED, calls=1, writes=[soft_delete], audit_action="recipient.delete"
-    )
-
-
 # ------------------------------------------------------------------------------------------ the kind
 
 
@@ -843,8 +778,33 @@ class RecipientKind:
         )
 
     def delete(self, ctx: RunContext, action: AnyAction) -> StepResult:
-        """Run a DELETE-pack action of this kind."""
-        return run_delete(ctx, action)
+        """DELETE pack: identity (recipient id) and remaining grants are checked before `recipients.delete`."""
+        row = deletion_row(action, RecipientRecord)
+        name = action.name
+        ws = ctx.workspace.client
+        soft_delete = ctx.deletion_write(recipients.soft_delete, name)
+        live = ctx.reader.recipient(name)
+        if live is None:
+            return already_gone({RESOURCE_TYPE: name}, soft_delete)
+        recorded_id = row.databricks_recipient_id
+        if recorded_id is not None and recorded_id != live.id:
+            return kept_recreated(ctx, RESOURCE_TYPE, name)
+        granted = {
+            p.share_name.lower() for p in recipient_share_permissions(ws, name) if p.share_name
+        }
+        remaining = sorted(granted - ctx.deleted_names(StepType.SHARE))
+        if remaining:
+            return kept(
+                ctx,
+                "recipient_still_granted",
+                f"recipient[{name}]",
+                f'recipient "{name}" is still granted on {", ".join(remaining)}; it is kept.',
+            )
+        with contextlib.suppress(NotFoundError):  # already gone counts as deleted
+            sdk_delete_recipient(ws, name)
+        return StepResult(
+            StepOutcome.SUCCEEDED, calls=1, writes=[soft_delete], audit_action="recipient.delete"
+        )
 
     def locate(self, action: AnyAction, locator: PackLocator) -> str:
         """The recipient's entry (its token rotation included)."""
@@ -857,8 +817,38 @@ class RecipientKind:
     def drift(
         self, row: RecipientRecord, pack: SharePack | None, live: SdkRecipientInfo
     ) -> list[dict[str, Any]]:
-        """Recorded vs live differences."""
-        return drift_differences(row, pack, live)
+        """Recorded vs live (docs/WORKFLOW.md §11): the identity, then the managed fields that differ."""
+        found: list[dict[str, Any]] = []
+        if row.databricks_recipient_id and live.id != row.databricks_recipient_id:
+            found.append({"field": "id", "recorded": row.databricks_recipient_id, "live": live.id})
+        name = row.recipient_name
+        spec = next((r for r in pack.recipient if r.name == name), None) if pack else None
+        recorded = recorded_fields(row, spec)
+        change = recipient_change(recorded, live)
+        if change.ips is not None:
+            difference = set_difference("ip_access_list", change.ips, live_ips(live))
+            if difference:
+                found.append(difference)
+        if change.comment is not None:
+            found.append({"field": "comment", "recorded": row.description, "live": live.comment})
+        if change.properties is not None:
+            found.append(
+                {
+                    "field": "properties",
+                    "recorded": dict(change.properties),
+                    "live": recipient_properties(live),
+                }
+            )
+        if change.expiration_ms is not None:
+            live_expiry = from_epoch_ms(live.expiration_time)
+            found.append(
+                {
+                    "field": "expiration_time",
+                    "recorded": row.expiration_time.isoformat() if row.expiration_time else None,
+                    "live": live_expiry.isoformat() if live_expiry else None,
+                }
+            )
+        return found
 
     def recorded(
         self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None

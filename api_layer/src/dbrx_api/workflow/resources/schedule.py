@@ -310,71 +310,6 @@ def _plan_schedule(graph: GraphBuilder, pipeline: Pipeline, pipeline_work: Pipel
 # ------------------------------------------------------------------------------------------ executors
 
 
-def run_schedule(ctx: RunContext, action: AnyAction) -> StepResult:
-    """The schedule job of a triggered pipeline: create (never replayed), update the differing settings, or
-    delete the job this pack created when the pipeline became continuous."""
-    work: ScheduleWork = action.work
-    owner = work.pipeline
-    schedules = ctx.databricks.schedules
-    name = owner.pipeline.name_prefix
-    job_name = schedule_job_name(owner.pipeline, schedules)
-    calls = 0
-    detail: dict[str, Any] = {}
-    record = ctx.recalled(PIPELINE_TYPE, name, PipelineRecord)
-    if record is None:
-        raise StepFailure("internal_error", f"schedule of {name} without its pipeline record")
-    if action.kind == Verb.DELETE:
-        if work.delete_job_id is not None:
-            delete_job(ctx, work.delete_job_id)
-            calls += 1
-        record = dataclasses.replace(
-            record,
-            schedule_job_id=None,
-            schedule_job_created_by_pack=None,
-            cron=None,
-            timezone=None,
-        )
-    else:
-        schedule = owner.pipeline.schedule
-        desired = desired_job_settings(
-            owner.share, owner.pipeline, owner.pipeline_id or "", defaults=schedules
-        )
-        job_id: int | None = work.job.job_id if work.job is not None else None
-        created_by_pack = bool(work.job_created_by_pack)
-        if action.kind == Verb.CREATE or work.job is None:
-            job_id = sdk_create_job(ctx.workspace.client, desired, sender=ctx.workspace)
-            created_by_pack = True
-            calls += 1
-        else:
-            calls += _delete_duplicates(ctx, work, job_name)
-            change = job_change(desired, work.job, schedules.task_key)
-            if not change.empty and job_id is not None:
-                sdk_update_job(
-                    ctx.workspace.client,
-                    job_id,
-                    change.new_settings,
-                    fields_to_remove=change.fields_to_remove,
-                )
-                calls += 1
-                detail["fields"] = sorted(change.diff)
-        record = dataclasses.replace(
-            record,
-            schedule_job_id=job_id,
-            schedule_job_created_by_pack=created_by_pack,
-            cron=getattr(schedule, "cron", None),
-            timezone=getattr(schedule, "timezone", None),
-        )
-    ctx.remember(PIPELINE_TYPE, name, record)
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
-        ids={"job_id": record.schedule_job_id} if record.schedule_job_id is not None else None,
-        detail=detail,
-        writes=[write_record(ctx, record, "provisioned")],
-        audit_action=f"schedule.{action.kind}",
-    )
-
-
 def _delete_duplicates(ctx: RunContext, work: ScheduleWork, job_name: str) -> int:
     """Jobs named like the schedule and running the pipeline besides the kept (lowest) one (docs/WORKFLOW.md §9.5)."""
     if not work.duplicate_jobs:
@@ -455,8 +390,68 @@ class ScheduleKind:
         """Nothing: a schedule goes with its pipeline."""
 
     def execute(self, ctx: RunContext, action: AnyAction) -> StepResult:
-        """Create, update or delete the schedule job."""
-        return run_schedule(ctx, action)
+        """The schedule job of a triggered pipeline: create (never replayed), update the differing settings, or
+        delete the job this pack created when the pipeline became continuous."""
+        work: ScheduleWork = action.work
+        owner = work.pipeline
+        schedules = ctx.databricks.schedules
+        name = owner.pipeline.name_prefix
+        job_name = schedule_job_name(owner.pipeline, schedules)
+        calls = 0
+        detail: dict[str, Any] = {}
+        record = ctx.recalled(PIPELINE_TYPE, name, PipelineRecord)
+        if record is None:
+            raise StepFailure("internal_error", f"schedule of {name} without its pipeline record")
+        if action.kind == Verb.DELETE:
+            if work.delete_job_id is not None:
+                delete_job(ctx, work.delete_job_id)
+                calls += 1
+            record = dataclasses.replace(
+                record,
+                schedule_job_id=None,
+                schedule_job_created_by_pack=None,
+                cron=None,
+                timezone=None,
+            )
+        else:
+            schedule = owner.pipeline.schedule
+            desired = desired_job_settings(
+                owner.share, owner.pipeline, owner.pipeline_id or "", defaults=schedules
+            )
+            job_id: int | None = work.job.job_id if work.job is not None else None
+            created_by_pack = bool(work.job_created_by_pack)
+            if action.kind == Verb.CREATE or work.job is None:
+                job_id = sdk_create_job(ctx.workspace.client, desired, sender=ctx.workspace)
+                created_by_pack = True
+                calls += 1
+            else:
+                calls += _delete_duplicates(ctx, work, job_name)
+                change = job_change(desired, work.job, schedules.task_key)
+                if not change.empty and job_id is not None:
+                    sdk_update_job(
+                        ctx.workspace.client,
+                        job_id,
+                        change.new_settings,
+                        fields_to_remove=change.fields_to_remove,
+                    )
+                    calls += 1
+                    detail["fields"] = sorted(change.diff)
+            record = dataclasses.replace(
+                record,
+                schedule_job_id=job_id,
+                schedule_job_created_by_pack=created_by_pack,
+                cron=getattr(schedule, "cron", None),
+                timezone=getattr(schedule, "timezone", None),
+            )
+        ctx.remember(PIPELINE_TYPE, name, record)
+        return StepResult(
+            StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
+            calls=calls,
+            ids={"job_id": record.schedule_job_id} if record.schedule_job_id is not None else None,
+            detail=detail,
+            writes=[write_record(ctx, record, "provisioned")],
+            audit_action=f"schedule.{action.kind}",
+        )
 
     def delete(self, ctx: RunContext, action: AnyAction) -> StepResult:
         """A DELETE pack deletes a schedule job with its pipeline (`delete_pipeline`), never on its own."""

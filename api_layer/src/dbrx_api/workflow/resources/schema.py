@@ -40,49 +40,6 @@ class SchemaWork:
     schema: str
 
 
-# ------------------------------------------------------------------------------------------ plan
-
-
-def _plan_schemas(graph: GraphBuilder) -> None:
-    schemas: dict[str, tuple[str, str, bool]] = {}
-    for share in graph.i.pack.share:
-        create = bool(share.delta_share and share.delta_share.create_schema_if_missing)
-        for pipeline in share.pipelines or []:
-            target = pipeline_target(share, pipeline)
-            known = schemas.get(target.schema_full_name)
-            schemas[target.schema_full_name] = (
-                target.catalog,
-                target.schema,
-                create or (known[2] if known else False),
-            )
-    for full_name, (catalog, schema, create) in sorted(schemas.items()):
-        exists = graph.reader.schema_exists(full_name)
-        missing = not exists and create
-        graph.add(
-            Action(
-                RESOURCE_TYPE,
-                full_name,
-                Verb.CREATE if missing else Verb.NOOP,
-                SchemaWork(catalog, schema),
-                calls=1 if missing else 0,
-            )
-        )
-
-
-# ------------------------------------------------------------------------------------------ executor
-
-
-def run_schema(ctx: RunContext, action: AnyAction) -> StepResult:
-    """Create a missing target schema; "already exists" counts as done. The catalog is never created."""
-    work: SchemaWork = action.work
-    if action.kind == Verb.NOOP:
-        return StepResult(StepOutcome.NOOP)
-    full_name = f"{work.catalog}.{work.schema}"
-    sdk_create_schema(ctx.workspace.client, work.catalog, work.schema, comment=SCHEMA_COMMENT)
-    ctx.reader.put(RESOURCE_TYPE, full_name, True)
-    return StepResult(StepOutcome.SUCCEEDED, calls=1, audit_action="schema.create")
-
-
 class SchemaKind:
     """The target schema as a `ResourceKind`."""
 
@@ -91,14 +48,42 @@ class SchemaKind:
 
     def plan(self, graph: GraphBuilder) -> None:
         """One action per target schema of the pack's pipelines."""
-        _plan_schemas(graph)
+        schemas: dict[str, tuple[str, str, bool]] = {}
+        for share in graph.i.pack.share:
+            create = bool(share.delta_share and share.delta_share.create_schema_if_missing)
+            for pipeline in share.pipelines or []:
+                target = pipeline_target(share, pipeline)
+                known = schemas.get(target.schema_full_name)
+                schemas[target.schema_full_name] = (
+                    target.catalog,
+                    target.schema,
+                    create or (known[2] if known else False),
+                )
+        for full_name, (catalog, schema, create) in sorted(schemas.items()):
+            exists = graph.reader.schema_exists(full_name)
+            missing = not exists and create
+            graph.add(
+                Action(
+                    RESOURCE_TYPE,
+                    full_name,
+                    Verb.CREATE if missing else Verb.NOOP,
+                    SchemaWork(catalog, schema),
+                    calls=1 if missing else 0,
+                )
+            )
 
     def leftovers(self, graph: GraphBuilder) -> None:
         """Nothing: schemas are never removed by a pack."""
 
     def execute(self, ctx: RunContext, action: AnyAction) -> StepResult:
-        """Create the schema when the action says so."""
-        return run_schema(ctx, action)
+        """Create a missing target schema; "already exists" counts as done. The catalog is never created."""
+        work: SchemaWork = action.work
+        if action.kind == Verb.NOOP:
+            return StepResult(StepOutcome.NOOP)
+        full_name = f"{work.catalog}.{work.schema}"
+        sdk_create_schema(ctx.workspace.client, work.catalog, work.schema, comment=SCHEMA_COMMENT)
+        ctx.reader.put(RESOURCE_TYPE, full_name, True)
+        return StepResult(StepOutcome.SUCCEEDED, calls=1, audit_action="schema.create")
 
     def delete(self, ctx: RunContext, action: AnyAction) -> StepResult:
         """A DELETE pack leaves schemas in place."""

@@ -435,43 +435,6 @@ class LiveShare:
     grants: Callable[[], frozenset[str]]
 
 
-def drift_differences(
-    row: ShareRecord, pack: SharePack | None, live: LiveShare
-) -> list[dict[str, Any]]:
-    """Recorded vs live (docs/WORKFLOW.md §11): objects, their managed options, grants (when managed), comment."""
-    info = live.info
-    live_objects = {object_key(obj): obj for obj in info.objects or []}
-    recorded_assets = {str(entry["name"]).lower(): entry for entry in row.assets or []}
-    found: list[dict[str, Any]] = []
-    difference = set_difference("objects", recorded_assets, live_objects)
-    if difference:
-        found.append(difference)
-    for name, entry in sorted(recorded_assets.items()):
-        obj = live_objects.get(name)
-        if obj is None:
-            continue
-        recorded = Asset.model_construct(
-            name=name, **{option: entry[option] for option in OPTIONS if option in entry}
-        )
-        for option, change in option_differences(recorded, obj).items():
-            found.append(
-                {
-                    "field": f"objects.{name}.{option}",
-                    "recorded": change["to"],
-                    "live": change["from"],
-                }
-            )
-    name = row.share_name
-    spec = next((s for s in pack.share if s.name == name), None) if pack else None
-    if grants_managed(spec):
-        difference = set_difference("recipients", row.recipients or [], live.grants())
-        if difference:
-            found.append(difference)
-    if comment_change(row.description, info.comment) is not None:
-        found.append({"field": "comment", "recorded": row.description, "live": info.comment})
-    return found
-
-
 # ------------------------------------------------------------------------------------------ actions
 
 
@@ -724,27 +687,6 @@ def run_share_grants(ctx: RunContext, action: AnyAction) -> StepResult:
     )
 
 
-def run_delete(ctx: RunContext, action: AnyAction) -> StepResult:
-    """`shares.get`: a different `created_at` keeps the share (`delete_identity_mismatch`); else delete it."""
-    row = deletion_row(action, ShareRecord)
-    name = action.name
-    ws = ctx.workspace.client
-    soft_delete = ctx.deletion_write(shares.soft_delete, name)
-    live = ctx.reader.share(name)
-    if live is None:
-        ctx.note_deleted(RESOURCE_TYPE, name)
-        return already_gone({RESOURCE_TYPE: name}, soft_delete)
-    recorded_at = row.databricks_created_at
-    if recorded_at is not None and recorded_at != from_epoch_ms(live.created_at):
-        return kept_recreated(ctx, RESOURCE_TYPE, name)
-    with contextlib.suppress(NotFoundError):  # already gone counts as deleted
-        sdk_delete_share(ws, name)
-    ctx.note_deleted(RESOURCE_TYPE, name)
-    return StepResult(
-        StepOutcome.SUCCEEDED, calls=1, writes=[soft_delete], audit_action="share.delete"
-    )
-
-
 # ------------------------------------------------------------------------------------------ the kind
 
 
@@ -771,8 +713,24 @@ class ShareKind:
         return executors[action.resource_type](ctx, action)
 
     def delete(self, ctx: RunContext, action: AnyAction) -> StepResult:
-        """Run a DELETE-pack action of this kind."""
-        return run_delete(ctx, action)
+        """`shares.get`: a different `created_at` keeps the share (`delete_identity_mismatch`); else delete it."""
+        row = deletion_row(action, ShareRecord)
+        name = action.name
+        ws = ctx.workspace.client
+        soft_delete = ctx.deletion_write(shares.soft_delete, name)
+        live = ctx.reader.share(name)
+        if live is None:
+            ctx.note_deleted(RESOURCE_TYPE, name)
+            return already_gone({RESOURCE_TYPE: name}, soft_delete)
+        recorded_at = row.databricks_created_at
+        if recorded_at is not None and recorded_at != from_epoch_ms(live.created_at):
+            return kept_recreated(ctx, RESOURCE_TYPE, name)
+        with contextlib.suppress(NotFoundError):  # already gone counts as deleted
+            sdk_delete_share(ws, name)
+        ctx.note_deleted(RESOURCE_TYPE, name)
+        return StepResult(
+            StepOutcome.SUCCEEDED, calls=1, writes=[soft_delete], audit_action="share.delete"
+        )
 
     def locate(self, action: AnyAction, locator: PackLocator) -> str:
         """The share's entry (its objects and grants included)."""
@@ -788,8 +746,38 @@ class ShareKind:
     def drift(
         self, row: ShareRecord, pack: SharePack | None, live: LiveShare
     ) -> list[dict[str, Any]]:
-        """Recorded vs live differences."""
-        return drift_differences(row, pack, live)
+        """Recorded vs live (docs/WORKFLOW.md §11): objects, their managed options, grants (when managed), comment."""
+        info = live.info
+        live_objects = {object_key(obj): obj for obj in info.objects or []}
+        recorded_assets = {str(entry["name"]).lower(): entry for entry in row.assets or []}
+        found: list[dict[str, Any]] = []
+        difference = set_difference("objects", recorded_assets, live_objects)
+        if difference:
+            found.append(difference)
+        for name, entry in sorted(recorded_assets.items()):
+            obj = live_objects.get(name)
+            if obj is None:
+                continue
+            recorded = Asset.model_construct(
+                name=name, **{option: entry[option] for option in OPTIONS if option in entry}
+            )
+            for option, change in option_differences(recorded, obj).items():
+                found.append(
+                    {
+                        "field": f"objects.{name}.{option}",
+                        "recorded": change["to"],
+                        "live": change["from"],
+                    }
+                )
+        name = row.share_name
+        spec = next((s for s in pack.share if s.name == name), None) if pack else None
+        if grants_managed(spec):
+            difference = set_difference("recipients", row.recipients or [], live.grants())
+            if difference:
+                found.append(difference)
+        if comment_change(row.description, info.comment) is not None:
+            found.append({"field": "comment", "recorded": row.description, "live": info.comment})
+        return found
 
     def recorded(
         self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None
