@@ -116,20 +116,17 @@ def managed_elsewhere(
     own = share_packs.get_current_by_key(conn, pack_key)
     own_id: UUID | None = own.share_pack_id if own is not None else None
     rows = _recorded_rows(conn, workspace_url, [(d.resource_type, d.name) for d in found])
-    conflicts: list[tuple[Declaration, AnyRecord]] = []
+    conflicts: list[tuple[Declaration, AnyRecord, UUID]] = []
     for declaration in found:
         row = rows.get((declaration.resource_type, declaration.name.lower()))
         owner = row.share_pack_id if row is not None else None
         if row is not None and owner is not None and owner != own_id:
-            conflicts.append((declaration, row))
+            conflicts.append((declaration, row, owner))
     if not conflicts:
         return []
-    keys = _pack_keys(conn, {row.share_pack_id for _, row in conflicts if row.share_pack_id})
+    keys = _pack_keys(conn, {owner_id for _, _, owner_id in conflicts})
     issues: list[Issue] = []
-    for declaration, row in conflicts:
-        owner_id = row.share_pack_id
-        if owner_id is None:  # for the type checker: conflicts have an owner
-            continue
+    for declaration, row, owner_id in conflicts:
         what = f'{declaration.resource_type} "{declaration.name}"'
         if isinstance(row, PipelineRecord) and row.schedule_job_id is not None:
             what += f" (with its schedule job {row.schedule_job_id})"
@@ -202,25 +199,11 @@ def _managed_by_other(ctx: RunContext, row: AnyRecord | None) -> UUID | None:
     return None if owner is None or owner == ctx.share_pack_id else owner
 
 
-def other_owner(
-    conn: psycopg.Connection[DictRow], ctx: RunContext, action: AnyAction
-) -> tuple[UUID, str] | None:
-    """`(share_pack_id, pack_key)` of another pack recorded as managing the action's resource, else None."""
-    target = _recorded_target(action)
-    if target is None:
-        return None
-    table, name = target
-    owner = _managed_by_other(ctx, _CURRENT[table](conn, ctx.workspace_url, name))
-    if owner is None:
-        return None
-    return owner, _pack_keys(conn, {owner})[owner]
-
-
 def managed_elsewhere_keys(
     conn: psycopg.Connection[DictRow], ctx: RunContext, actions: Sequence[AnyAction]
 ) -> set[str]:
-    """Keys of the actions whose resource another pack is recorded as managing: `other_owner` for many actions,
-    with one read per table."""
+    """Keys of the actions whose resource another pack is recorded as managing: `refusal`'s check for many
+    actions, with one read per table."""
     targets = {action.key: target for action in actions if (target := _recorded_target(action))}
     rows = _recorded_rows(conn, ctx.workspace_url, targets.values())
     return {
@@ -236,10 +219,14 @@ def refusal(
     """The step failure of an action on a resource another pack is recorded as managing, else None."""
     from dbrx_api.workflow.orchestrator.steps import StepFailure  # apply imports this module
 
-    owner = other_owner(conn, ctx, action)
-    if owner is None:
+    target = _recorded_target(action)
+    if target is None:
         return None
-    owner_id, key = owner
+    table, name = target
+    owner_id = _managed_by_other(ctx, _CURRENT[table](conn, ctx.workspace_url, name))
+    if owner_id is None:
+        return None
+    key = _pack_keys(conn, {owner_id})[owner_id]
     kind = "recipient" if action.resource_type == "token" else action.resource_type
     return StepFailure(
         CODE,
