@@ -861,8 +861,7 @@ class RecipientKind:
     def drift_target(self, row: RecipientRecord, settings: Settings) -> tuple[str, str] | None:
         """A recipient is read by its name."""
         del settings
-        name = row.recipient_name
-        return name, name
+        return row.recipient_name, row.recipient_name
 
 
 RECIPIENT = RecipientKind()

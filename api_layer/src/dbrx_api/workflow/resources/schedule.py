@@ -32,7 +32,6 @@ from dbrx_api.jobs.cron import cron_equal
 from dbrx_api.jobs.schedules import sdk_create_job, sdk_update_job
 from dbrx_api.schemas.common import enum_text
 from dbrx_api.settings import ScheduleDefaults
-from dbrx_api.workflow.db.repositories import pipelines
 from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.pack import CronSchedule as PackCron
@@ -47,14 +46,15 @@ from dbrx_api.workflow.orchestrator.actions import (
 )
 from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
 from dbrx_api.workflow.orchestrator.steps import RunContext, StepFailure, StepResult
-from dbrx_api.workflow.resources.pipeline import RESOURCE_TYPE as PIPELINE_TYPE
 from dbrx_api.workflow.resources.pipeline import (
+    PIPELINE,
     PipelineWork,
     delete_job,
     merged_tags,
     notification_emails,
     write_record,
 )
+from dbrx_api.workflow.resources.pipeline import RESOURCE_TYPE as PIPELINE_TYPE
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -480,9 +480,7 @@ class ScheduleKind:
         self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None
     ) -> list[PipelineRecord]:
         """The recorded pipelines: a schedule job is recorded on its pipeline's row."""
-        return pipelines.list_current(
-            conn, workspace_url=workspace_url, share_pack_id=share_pack_id
-        )
+        return PIPELINE.recorded(conn, workspace_url, share_pack_id)
 
     def drift_target(self, row: PipelineRecord, settings: Settings) -> tuple[str, str] | None:
         """The job recorded on a pipeline row, read by its id; None for a continuous pipeline (no job)."""

@@ -788,8 +788,7 @@ class ShareKind:
     def drift_target(self, row: ShareRecord, settings: Settings) -> tuple[str, str] | None:
         """A share is read by its name."""
         del settings
-        name = row.share_name
-        return name, name
+        return row.share_name, row.share_name
 
 
 SHARE = ShareKind()
