@@ -86,6 +86,13 @@ def deletion_row[R](action: AnyAction, record_type: type[R]) -> R:
     return action.work.row
 
 
+def work_of[W](action: AnyAction, work_type: type[W], what: str) -> W:
+    """An action's executor data, checked to be a `work_type` (`what` names the action in the error)."""
+    if not isinstance(action.work, work_type):
+        raise TypeError(f"{action.key}: not a {what} action")
+    return action.work
+
+
 def own_previous[R: AnyRecord](previous: R | None, share_pack_id: UUID) -> R | None:
     """A resource's previous record when this pack wrote it (another pack's record carries nothing over)."""
     return previous if previous is not None and previous.share_pack_id == share_pack_id else None
@@ -138,4 +145,5 @@ __all__ = [
     "kind_for",
     "own_previous",
     "set_difference",
+    "work_of",
 ]

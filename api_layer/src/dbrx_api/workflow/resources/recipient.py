@@ -58,7 +58,7 @@ from dbrx_api.workflow.orchestrator.steps import (
     kept_recreated,
     record_reason,
 )
-from dbrx_api.workflow.resources import deletion_row, own_previous, set_difference
+from dbrx_api.workflow.resources import deletion_row, own_previous, set_difference, work_of
 from dbrx_api.workflow.validators.fields import FieldError, check_ip
 
 if TYPE_CHECKING:
@@ -204,9 +204,7 @@ class DesiredRecipient:
     expiry_elapsed: bool
     rotate: bool
     grace_days: int
-    policy: TokenRotationPolicy | None = (
-        None  # the standing rotation policy the sweep applies (docs/WORKFLOW.md §9.6)
-    )
+    policy: TokenRotationPolicy | None = None  # the sweep's standing policy (docs/WORKFLOW.md §9.6)
 
     @property
     def authentication_type(self) -> str:
@@ -466,12 +464,6 @@ class TokenWork:
     state: Literal["rotate", "skip_new", "done"]
 
 
-def _work(action: AnyAction) -> RecipientWork:
-    if not isinstance(action.work, RecipientWork):
-        raise TypeError(f"{action.key}: not a recipient action")
-    return action.work
-
-
 def _plan_one(graph: GraphBuilder, recipient: Recipient) -> None:
     inputs = graph.i
     path = inputs.locator.recipient(recipient.name)
@@ -587,7 +579,7 @@ def _create(ctx: RunContext, desired: DesiredRecipient) -> SdkRecipientInfo:
 def run_recipient(ctx: RunContext, action: AnyAction) -> StepResult:
     """Create (one call with comment, IP list, expiry and properties), update (one call with the differing fields)
     or record."""
-    work = _work(action)
+    work = work_of(action, RecipientWork, "recipient")
     desired = work.desired
     ws = ctx.workspace.client
     calls = 0
@@ -658,9 +650,7 @@ def _token_ms(value: int | None) -> int:
 
 def run_token(ctx: RunContext, action: AnyAction) -> StepResult:
     """Rotate once per version (docs/WORKFLOW.md §9.6): intent committed first, then read-before-write, then one call."""
-    if not isinstance(action.work, TokenWork):
-        raise TypeError(f"{action.key}: not a rotation action")
-    work = action.work
+    work = work_of(action, TokenWork, "rotation")
     name = work.recipient.name
     if work.state == "done":
         return StepResult(StepOutcome.NOOP, detail={"outcome": "already_done"})

@@ -62,7 +62,7 @@ from dbrx_api.workflow.orchestrator.steps import (
     kept_recreated,
     record_reason,
 )
-from dbrx_api.workflow.resources import deletion_row, own_previous, set_difference
+from dbrx_api.workflow.resources import deletion_row, own_previous, set_difference, work_of
 from dbrx_api.workflow.resources.recipient import RESOURCE_TYPE as RECIPIENT_TYPE
 from dbrx_api.workflow.validators.fields import parse_asset_name
 
@@ -452,12 +452,6 @@ class ShareWork:
     resolved_types: Mapping[tuple[str, str], str] | None = None  # object types from the live checks
 
 
-def _work(action: AnyAction) -> ShareWork:
-    if not isinstance(action.work, ShareWork):
-        raise TypeError(f"{action.key}: not a share action")
-    return action.work
-
-
 def _plan_one(graph: GraphBuilder, share: Share) -> None:
     inputs = graph.i
     path = inputs.locator.share(share.name)
@@ -575,7 +569,7 @@ def _plan_grants(graph: GraphBuilder, share: Share, work: ShareWork) -> None:
 
 def run_share(ctx: RunContext, action: AnyAction) -> StepResult:
     """Create the share (with its comment) or set its comment alone; "already exists" continues as an update."""
-    work = _work(action)
+    work = work_of(action, ShareWork, "share")
     share = work.share
     ws = ctx.workspace.client
     calls = 0
@@ -617,7 +611,7 @@ def run_share_objects(ctx: RunContext, action: AnyAction) -> StepResult:
     A call failing with "already exists" / "does not exist" (a replay whose first response was lost) makes the
     step re-read the share once and recompute the remaining changes; a second failure fails the step.
     """
-    work = _work(action)
+    work = work_of(action, ShareWork, "share")
     share = work.share
     ws = ctx.workspace.client
     resolved = work.resolved_types or {}
@@ -667,7 +661,7 @@ def run_share_objects(ctx: RunContext, action: AnyAction) -> StepResult:
 
 def run_share_grants(ctx: RunContext, action: AnyAction) -> StepResult:
     """One `update_permissions` with every SELECT grant and revoke of the share (none when unchanged)."""
-    work = _work(action)
+    work = work_of(action, ShareWork, "share")
     share = work.share
     calls = 0
     if action.kind != Verb.NOOP and work.grants_managed:
