@@ -233,9 +233,7 @@ def upload_sharepack(
                     "file_size": loaded.file_size,
                 },
             )
-    enqueue = "none"
-    if message is not None:
-        enqueue = _send_after_commit(ctx, message)
+    enqueue = "none" if message is None else _send_after_commit(ctx, message)
     response = UploadResponse.model_validate(
         {
             "share_pack_id": share_pack_id,

@@ -70,9 +70,7 @@ if TYPE_CHECKING:
     from dbrx_api.workflow.validators.locator import PackLocator
 
 RESOURCE_TYPE = StepType.PIPELINE
-DELETE_STEP = (
-    StepType.DELETE_PIPELINE
-)  # step type of a pipeline deletion (`delete_pipeline:<name>`)
+DELETE_STEP = StepType.DELETE_PIPELINE  # a pipeline deletion: `delete_pipeline:<name>`
 
 # Pack pipelines alert on failures only (docs/WORKFLOW.md §9.5).
 FAILURE_ALERTS = ("on-update-failure", "on-update-fatal-failure", "on-flow-failure")
