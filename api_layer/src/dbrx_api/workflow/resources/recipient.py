@@ -521,24 +521,23 @@ def _plan_one(graph: GraphBuilder, recipient: Recipient) -> None:
 
 def _plan_token(graph: GraphBuilder, recipient: Recipient, work: RecipientWork) -> None:
     state: Literal["rotate", "skip_new", "done"]
+    reason: str | None
     if graph.recorded.rotation_done(recipient.name):
-        state = "done"
+        state, reason = "done", "already rotated"
     elif work.live is None or work.created_this_version:
-        state = "skip_new"
+        state, reason = "skip_new", "new recipient"
     else:
-        state = "rotate"
-    kind = Verb.ROTATE_TOKEN if state == "rotate" else Verb.NOOP
+        state, reason = "rotate", None
+    rotate = state == "rotate"
     graph.add(
         Action(
             ROTATION,
             recipient.name,
-            kind,
+            Verb.ROTATE_TOKEN if rotate else Verb.NOOP,
             TokenWork(recipient, state),
             deps={step_key(RESOURCE_TYPE, recipient.name)},
-            calls=1 if kind == Verb.ROTATE_TOKEN else 0,
-            reason=None
-            if state == "rotate"
-            else ("already rotated" if state == "done" else "new recipient"),
+            calls=1 if rotate else 0,
+            reason=reason,
         )
     )
 
