@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,8 +28,6 @@ from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import approvals, audit_trail, share_packs, version_status
 from dbrx_api.workflow.db.repositories.version_status import Status
 from dbrx_api.workflow.queue.messages import WorkMessage
-
-logger = logging.getLogger(__name__)
 
 DecisionKind = Literal["approve", "decline"]
 
