@@ -80,6 +80,8 @@ GRANTS = StepType.SHARE_GRANTS  # the grants action (step key `share_grants:<nam
 OPTIONS = ("comment", "cdf_enabled", "history_data_sharing_status", "start_version")
 _GRANT_KEYS = ("recipients", "recipients_to_add", "recipients_to_remove")
 _LIVE_TYPES = {"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE"}
+# The step detail's count of each object update action.
+_COUNTED_AS = {"ADD": "added", "REMOVE": "removed", "UPDATE": "updated"}
 
 
 # ------------------------------------------------------------------------------------------ assets
@@ -638,10 +640,7 @@ def run_share_objects(ctx: RunContext, action: AnyAction) -> StepResult:
                     calls += 1
                     comment = None
                     for update in batch:
-                        verb = {"ADD": "added", "REMOVE": "removed", "UPDATE": "updated"}[
-                            update.action.value if update.action else "UPDATE"
-                        ]
-                        counts[verb] += 1
+                        counts[_COUNTED_AS[update.action.value if update.action else "UPDATE"]] += 1
                 break
             except (ConflictError, NotFoundError):
                 if reread:
