@@ -323,9 +323,8 @@ def deletion(
 
 
 def _plan_pipeline(graph: GraphBuilder, share: Share, pipeline: Pipeline) -> None:
-    defaults = graph.i.databricks
-    path = graph.i.locator.pipeline(pipeline.name_prefix)
     name = pipeline.name_prefix
+    path = graph.i.locator.pipeline(name)
     row = graph.recorded.pipelines.get(name.lower())
     graph.other_pack(row, RESOURCE_TYPE, name, path)
     recorded_id = (
@@ -341,7 +340,7 @@ def _plan_pipeline(graph: GraphBuilder, share: Share, pipeline: Pipeline) -> Non
     columns = [c.name for c in (table.columns if table else None) or [] if c.name]
     target = pipeline_target(share, pipeline)
     desired = desired_pipeline_spec(
-        share, pipeline, defaults=defaults.pipelines, source_columns=columns
+        share, pipeline, defaults=graph.i.databricks.pipelines, source_columns=columns
     )
     deps = {step_key(StepType.SCHEMA, target.schema_full_name)}
     graph.presence_warning(RESOURCE_TYPE, name, path, exists=live is not None)
