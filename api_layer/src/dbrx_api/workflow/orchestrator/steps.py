@@ -54,6 +54,20 @@ class StepResult:
     writes: list[Callable[[psycopg.Connection[Any]], object]] = field(default_factory=list)
     audit_action: str | None = None
 
+    @classmethod
+    def after(
+        cls,
+        calls: int,
+        *,
+        ids: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
+        writes: list[Callable[[psycopg.Connection[Any]], object]] | None = None,
+        audit_action: str | None = None,
+    ) -> StepResult:
+        """The result of an executor that made `calls` calls: SUCCEEDED when it made any, else NOOP."""
+        outcome = StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP
+        return cls(outcome, calls, ids, detail or {}, writes or [], audit_action)
+
 
 @dataclass
 class RunContext:

@@ -518,9 +518,8 @@ def run_pipeline(ctx: RunContext, action: AnyAction) -> StepResult:
         detail["fields"] = sorted(action.diff or {})
     record = record_of(ctx, work)
     ctx.remember(RESOURCE_TYPE, name, record)
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
+    return StepResult.after(
+        calls,
         ids={"pipeline_id": work.pipeline_id} if work.pipeline_id else None,
         detail=detail,
         writes=[

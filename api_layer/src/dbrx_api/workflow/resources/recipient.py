@@ -633,9 +633,8 @@ def run_recipient(ctx: RunContext, action: AnyAction) -> StepResult:
     ]
     if created_now and desired.rotate:
         writes.append(_mark_rotation(ctx, desired.name, {"outcome": "skipped_new_recipient"}))
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
+    return StepResult.after(
+        calls,
         ids={"recipient_id": info.id} if info.id else None,
         detail=detail,
         writes=writes,
@@ -726,9 +725,8 @@ def _rotation_recorded(
         rotated = dataclasses.replace(record, token_rotated_at=created or ctx.now())
         ctx.remember(RESOURCE_TYPE, name, rotated)
         writes.append(_write(ctx, rotated, "token_rotated"))
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
+    return StepResult.after(
+        calls,
         ids={"token_id": token_id} if token_id else None,
         detail={"outcome": outcome},
         writes=writes,

@@ -33,7 +33,6 @@ from dbrx_api.jobs.schedules import sdk_create_job, sdk_update_job
 from dbrx_api.schemas.common import enum_text
 from dbrx_api.settings import ScheduleDefaults
 from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
-from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.models.pack import CronSchedule as PackCron
 from dbrx_api.workflow.models.pack import Pipeline, Share, SharePack
 from dbrx_api.workflow.orchestrator.actions import (
@@ -444,9 +443,8 @@ class ScheduleKind:
                 timezone=getattr(schedule, "timezone", None),
             )
         ctx.remember(PIPELINE_TYPE, name, record)
-        return StepResult(
-            StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-            calls=calls,
+        return StepResult.after(
+            calls,
             ids={"job_id": record.schedule_job_id} if record.schedule_job_id is not None else None,
             detail=detail,
             writes=[write_record(ctx, record, "provisioned")],

@@ -598,9 +598,8 @@ def run_share(ctx: RunContext, action: AnyAction) -> StepResult:
         calls += 1
     if work.live is not None:
         ctx.reader.put(RESOURCE_TYPE, share.name, work.live)
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
+    return StepResult.after(
+        calls,
         ids={"share": share.name},
         writes=[_write(ctx, work)],
         audit_action=f"share.{action.kind}",
@@ -649,9 +648,8 @@ def run_share_objects(ctx: RunContext, action: AnyAction) -> StepResult:
                 work.live = sdk_get_share(ws, share.name)
         if work.live is not None:
             ctx.reader.put(RESOURCE_TYPE, share.name, work.live)
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
+    return StepResult.after(
+        calls,
         detail={**counts, "reread": reread} if calls else {},
         writes=[_write(ctx, work)],
         audit_action="share.update_objects",
@@ -671,9 +669,8 @@ def run_share_grants(ctx: RunContext, action: AnyAction) -> StepResult:
             update_grants(ctx.workspace.client, share.name, add=adds, remove=removes)
             calls = 1
             work.grants = frozenset(desired)
-    return StepResult(
-        StepOutcome.SUCCEEDED if calls else StepOutcome.NOOP,
-        calls=calls,
+    return StepResult.after(
+        calls,
         detail=dict(action.diff or {}) if calls else {},
         writes=[_write(ctx, work)],
         audit_action="share.update_grants",
