@@ -114,7 +114,7 @@ def sorted_set(values: Sequence[Any] | None) -> list[Any]:
 
 @dataclass(frozen=True)
 class Scd2Table:
-    """Description of one SCD2 table: its name, business key and jsonb columns."""
+    """Description of one SCD2 table: its name, business key and jsonb columns (each repository declares its own)."""
 
     name: str
     key_columns: tuple[str, ...]
@@ -152,24 +152,6 @@ class Scd2Table:
             sql.SQL("{} = %s").format(sql.Identifier(c)) for c in self.key_columns
         )
         return sql.Composed([condition]), values
-
-
-SHARE_PACKS = Scd2Table(
-    "share_packs", ("share_pack_id",), frozenset({"config", "warnings", "locator"})
-)
-RECIPIENTS = Scd2Table(
-    "recipients",
-    ("workspace_url", "recipient_name"),
-    frozenset({"ip_access_list", "properties", "token_rotation_policy"}),
-)
-SHARES = Scd2Table(
-    "shares", ("workspace_url", "share_name"), frozenset({"assets", "recipients", "tags"})
-)
-PIPELINES = Scd2Table(
-    "pipelines",
-    ("workspace_url", "pipeline_key"),
-    frozenset({"key_columns", "notifications", "tags"}),
-)
 
 
 # ------------------------------------------------------------------------------------------ writer

@@ -16,7 +16,11 @@ from psycopg.rows import DictRow
 from dbrx_api.workflow.db import scd2
 from dbrx_api.workflow.db.repositories import _resources
 
-TABLE = scd2.PIPELINES
+TABLE = scd2.Scd2Table(
+    "pipelines",
+    ("workspace_url", "pipeline_key"),
+    frozenset({"key_columns", "notifications", "tags"}),
+)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,11 @@ from psycopg.rows import DictRow
 from dbrx_api.workflow.db import scd2
 from dbrx_api.workflow.db.repositories import _resources
 
-TABLE = scd2.RECIPIENTS
+TABLE = scd2.Scd2Table(
+    "recipients",
+    ("workspace_url", "recipient_name"),
+    frozenset({"ip_access_list", "properties", "token_rotation_policy"}),
+)
 
 
 @dataclass(frozen=True)

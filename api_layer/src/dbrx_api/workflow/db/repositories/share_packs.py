@@ -19,7 +19,9 @@ from psycopg.rows import DictRow
 from dbrx_api.workflow.db import scd2
 from dbrx_api.workflow.db.values import record_or_none, records_of, scalar
 
-TABLE = scd2.SHARE_PACKS
+TABLE = scd2.Scd2Table(
+    "share_packs", ("share_pack_id",), frozenset({"config", "warnings", "locator"})
+)
 
 
 @dataclass(frozen=True)

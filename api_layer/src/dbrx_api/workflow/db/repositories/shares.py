@@ -15,7 +15,9 @@ from uuid import UUID
 from dbrx_api.workflow.db import scd2
 from dbrx_api.workflow.db.repositories import _resources
 
-TABLE = scd2.SHARES
+TABLE = scd2.Scd2Table(
+    "shares", ("workspace_url", "share_name"), frozenset({"assets", "recipients", "tags"})
+)
 
 
 @dataclass(frozen=True)
