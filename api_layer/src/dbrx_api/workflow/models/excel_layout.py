@@ -68,10 +68,14 @@ ASSET_LIST_KEYS: tuple[str, ...] = tuple(
 # `delta_share` flattened into its fields; the pipelines live on the pipelines sheet.
 SHARE_COLUMNS: tuple[str, ...] = _columns(Share, delta_share=DELTA_SHARE_COLUMNS, pipelines=())
 
-# `schedule` flattened into `schedule_<CronSchedule field>`; `schedule_cron` also takes the word `continuous`.
-SCHEDULE_COLUMNS: tuple[str, ...] = tuple(f"schedule_{key}" for key in CronSchedule.model_fields)
+# Columns of the pipelines sheet that together form the pipeline's `schedule` mapping (column -> key), named
+# `schedule_<key>`; `schedule_cron` alone may instead hold the word `continuous` (docs/SHAREPACK.md §14.2).
+SCHEDULE_COLUMNS: dict[str, str] = {f"schedule_{key}": key for key in CronSchedule.model_fields}
 # `share_name` links a row to its share.
-PIPELINE_COLUMNS: tuple[str, ...] = ("share_name", *_columns(Pipeline, schedule=SCHEDULE_COLUMNS))
+PIPELINE_COLUMNS: tuple[str, ...] = (
+    "share_name",
+    *_columns(Pipeline, schedule=tuple(SCHEDULE_COLUMNS)),
+)
 
 # `share_name` and `list` (one of ASSET_LIST_KEYS) link a row to its share's asset list.
 ASSET_COLUMNS: tuple[str, ...] = ("share_name", "list", *_columns(Asset))
