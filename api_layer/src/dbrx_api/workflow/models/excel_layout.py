@@ -1,4 +1,7 @@
-"""The canonical Excel layout of a share pack (docs/SHAREPACK.md §14), shared by the reader and the template."""
+"""The canonical Excel layout of a share pack (docs/SHAREPACK.md §14), shared by the reader, writer and template.
+
+A sheet's columns are the fields of its canonical model (models/pack.py) by a few layout rules stated below.
+"""
 
 from __future__ import annotations
 
@@ -44,8 +47,7 @@ def _holds(annotation: object, model: type[BaseModel]) -> bool:
     return annotation is model or any(_holds(arg, model) for arg in get_args(annotation))
 
 
-# The columns below are the canonical models' fields (models/pack.py), so a plain field added there is a column
-# of its sheet; only the rules here, which follow docs/SHAREPACK.md §14.2, are written by hand.
+# A plain field added to a model is a column of its sheet; only these rules (docs/SHAREPACK.md §14.2) are by hand.
 
 METADATA_FIELDS: tuple[str, ...] = _columns(Metadata)
 METADATA_COLUMNS: tuple[str, ...] = ("field", "value")
@@ -80,7 +82,8 @@ PIPELINE_COLUMNS: tuple[str, ...] = (
 # `share_name` and `list` (one of ASSET_LIST_KEYS) link a row to its share's asset list.
 ASSET_COLUMNS: tuple[str, ...] = ("share_name", "list", *_columns(Asset))
 
-# Accepted alternative headers (alias -> canonical column), per sheet.
+# Accepted alternative headers (alias -> canonical column), per sheet. These and the deprecated columns repeat the
+# input models' sections (validators/inputs.py), which the models package does not import.
 COLUMN_ALIASES: dict[str, dict[str, str]] = {
     METADATA_SHEET: {},
     RECIPIENT_SHEET: {"comment": "description"},
@@ -104,7 +107,8 @@ SHEET_COLUMNS: dict[str, tuple[str, ...]] = {
     PIPELINES_SHEET: PIPELINE_COLUMNS,
     ASSETS_SHEET: ASSET_COLUMNS,
 }
-# Columns a sheet with data rows must have (`xlsx_column_missing`).
+# Columns a sheet with data rows must have (`xlsx_column_missing`): the keys naming a row, which a DELETE pack has
+# too, not the models' required fields.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     METADATA_SHEET: ("field", "value"),
     RECIPIENT_SHEET: ("name",),
