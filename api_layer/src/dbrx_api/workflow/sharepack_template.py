@@ -12,7 +12,8 @@ import sys
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
@@ -23,13 +24,12 @@ from dbrx_api.settings import UploadSettings
 from dbrx_api.workflow.models import excel_layout as layout
 from dbrx_api.workflow.models.json_schema import sharepack_json_schema
 from dbrx_api.workflow.models.pack import (
-    APPROVER_STATUSES,
-    ASSET_TYPES,
-    HISTORY_STATUSES,
-    RECIPIENT_TYPES,
-    REGIONS,
-    SCD_TYPES,
-    STRATEGIES,
+    Asset,
+    DeltaShare,
+    Metadata,
+    Pipeline,
+    Recipient,
+    Share,
     SharePack,
 )
 from dbrx_api.workflow.parsers.xlsx_writer import build_workbook, save_reproducibly
@@ -50,19 +50,37 @@ TEMPLATE_FILE = "sharepack_template.xlsx"
 TEMPLATE_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SCHEMA_MEDIA_TYPE = "application/schema+json"
 
-# (sheet, column) -> allowed values, offered as drop-downs on every data row.
+
+def _literal_values(annotation: Any) -> tuple[str, ...]:
+    """The values of a `Literal[...]` or `Literal[...] | None` field type; () for any other type."""
+    options = [annotation]
+    if get_origin(annotation) in (Union, UnionType):
+        options = [option for option in get_args(annotation) if option is not type(None)]
+    if len(options) == 1 and get_origin(options[0]) is Literal:
+        return get_args(options[0])
+    return ()
+
+
+# The canonical models whose plain fields are the columns of a sheet (models/excel_layout.py).
+_SHEET_MODELS = (
+    (layout.RECIPIENT_SHEET, Recipient),
+    (layout.SHARE_SHEET, Share),
+    (layout.SHARE_SHEET, DeltaShare),
+    (layout.PIPELINES_SHEET, Pipeline),
+    (layout.ASSETS_SHEET, Asset),
+)
+# (sheet, column) -> allowed values, offered as drop-downs on every data row: each enum (Literal) field.
 _COLUMN_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    (layout.RECIPIENT_SHEET, "type"): RECIPIENT_TYPES,
-    (layout.PIPELINES_SHEET, "scd_type"): SCD_TYPES,
-    (layout.ASSETS_SHEET, "type"): ASSET_TYPES,
-    (layout.ASSETS_SHEET, "history_data_sharing_status"): HISTORY_STATUSES,
-    (layout.ASSETS_SHEET, "list"): layout.ASSET_LIST_KEYS,
-}
+    (sheet, column): values
+    for sheet, model in _SHEET_MODELS
+    for column, field in model.model_fields.items()
+    if (values := _literal_values(field.annotation))
+} | {(layout.ASSETS_SHEET, "list"): layout.ASSET_LIST_KEYS}
 # metadata field -> allowed values, offered on that field's value cell.
 _METADATA_CHOICES: dict[str, tuple[str, ...]] = {
-    "strategy": STRATEGIES,
-    "delta_share_region": REGIONS,
-    "approver_status": APPROVER_STATUSES,
+    field: values
+    for field, info in Metadata.model_fields.items()
+    if (values := _literal_values(info.annotation))
 }
 
 _HELP_ROWS: tuple[tuple[str, str], ...] = (

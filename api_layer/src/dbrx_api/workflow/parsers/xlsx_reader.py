@@ -593,7 +593,7 @@ class _WorkbookReader:
         return node
 
     def pipeline_map(self, row: _Row) -> RawMap:
-        node = self.entry_map(row, skip=("share_name", "schedule_cron", "schedule_timezone"))
+        node = self.entry_map(row, skip=("share_name", *layout.SCHEDULE_COLUMNS))
         cron = row.cells.get("schedule_cron")
         timezone = row.cells.get("schedule_timezone")
         if cron is not None and timezone is None:

@@ -28,6 +28,7 @@ from dbrx_api.workflow.models.pack import (
     Asset,
     CronSchedule,
     DeleteSharePack,
+    DeltaShare,
     Pipeline,
     Share,
     SharePack,
@@ -38,21 +39,17 @@ FIXED_TIMESTAMP = dt.datetime(2026, 1, 1, tzinfo=dt.UTC).replace(tzinfo=None)
 _ZIP_DATE = (2026, 1, 1, 0, 0, 0)
 _HEADER_FONT = Font(bold=True)
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-_ASSET_OPTION_KEYS = (
-    "type",
-    "shared_as",
-    "cdf_enabled",
-    "history_data_sharing_status",
-    "start_version",
-    "partitions",
-    "comment",
-)
 
 CellValue = str | int | bool | None
 
 
 def _joined(values: Sequence[str] | None) -> str | None:
     return ", ".join(values) if values else None
+
+
+def _cell(value: Any) -> CellValue:
+    """A plain field's cell: a list joined with `, `, a scalar as it is (docs/SHAREPACK.md §14.3)."""
+    return _joined(value) if isinstance(value, list) else value
 
 
 def _set(sheet: Worksheet, row: int, column: int, value: CellValue) -> None:
@@ -96,35 +93,38 @@ def _asset_fits_cell(asset: Asset) -> bool:
     return asset.is_name_only
 
 
+def _asset_list_cell(
+    share_name: str, key: str, assets: list[Asset], asset_rows: list[dict[str, CellValue]]
+) -> str | None:
+    """The names of string-form assets for the list cell; the others (and all when too long) go to `asset_rows`."""
+    names = [asset.name for asset in assets if _asset_fits_cell(asset)]
+    in_cell: set[str] = set(names)
+    cell = _joined(names)
+    if cell is not None and len(cell) > layout.EXCEL_CELL_MAX_CHARS:
+        cell, in_cell = None, set()
+    for asset in assets:
+        if asset.name not in in_cell:
+            asset_rows.append(_asset_row(share_name, key, asset))
+    return cell
+
+
 def _share_rows(share: Share, asset_rows: list[dict[str, CellValue]]) -> dict[str, CellValue]:
-    row: dict[str, CellValue] = {"name": share.name, "description": share.description}
-    for key in layout.ASSET_LIST_KEYS:
-        assets: list[Asset] = getattr(share, key) or []
-        names = [asset.name for asset in assets if _asset_fits_cell(asset)]
-        in_cell: set[str] = set(names)
-        cell = _joined(names)
-        if cell is not None and len(cell) > layout.EXCEL_CELL_MAX_CHARS:
-            cell, in_cell = None, set()
-        row[key] = cell
-        for asset in assets:
-            if asset.name not in in_cell:
-                asset_rows.append(_asset_row(share.name, key, asset))
-    for key in ("recipients", "recipients_to_add", "recipients_to_remove"):
-        row[key] = _joined(getattr(share, key))
-    if share.delta_share is not None:
-        delta = share.delta_share
-        row.update(
-            ext_catalog_name=delta.ext_catalog_name,
-            ext_schema_name=delta.ext_schema_name,
-            tags=_joined(delta.tags),
-            create_schema_if_missing=delta.create_schema_if_missing,
-        )
+    row: dict[str, CellValue] = {}
+    for key in Share.model_fields:
+        value = getattr(share, key)
+        if key in layout.ASSET_LIST_KEYS:
+            row[key] = _asset_list_cell(share.name, key, value or [], asset_rows)
+        elif isinstance(value, DeltaShare):
+            row.update((name, _cell(getattr(value, name))) for name in DeltaShare.model_fields)
+        elif key in layout.SHARE_COLUMNS:
+            # Not an absent delta_share, nor the pipelines: they have their own sheet.
+            row[key] = _cell(value)
     return row
 
 
 def _asset_row(share_name: str, list_key: str, asset: Asset) -> dict[str, CellValue]:
-    row: dict[str, CellValue] = {"share_name": share_name, "list": list_key, "name": asset.name}
-    for key in _ASSET_OPTION_KEYS:
+    row: dict[str, CellValue] = {"share_name": share_name, "list": list_key}
+    for key in Asset.model_fields:
         value = getattr(asset, key)
         if key == "partitions" and value is not None:
             value = json.dumps(
@@ -137,24 +137,20 @@ def _asset_row(share_name: str, list_key: str, asset: Asset) -> dict[str, CellVa
 
 
 def _pipeline_row(share_name: str, pipeline: Pipeline) -> dict[str, CellValue]:
-    schedule = pipeline.schedule
-    tags = pipeline.tags
-    return {
-        "share_name": share_name,
-        "name_prefix": pipeline.name_prefix,
-        "source_asset": pipeline.source_asset,
-        "target_asset": pipeline.target_asset,
-        "scd_type": pipeline.scd_type,
-        "key_columns": _joined(pipeline.key_columns),
-        "serverless": pipeline.serverless,
-        "schedule_cron": schedule.cron if isinstance(schedule, CronSchedule) else schedule,
-        "schedule_timezone": schedule.timezone if isinstance(schedule, CronSchedule) else None,
-        "notification": _joined(pipeline.notification),
-        "tags": _joined([f"{key}={tags[key]}" for key in sorted(tags)]) if tags else None,
-        "description": pipeline.description,
-        "ext_catalog_name": pipeline.ext_catalog_name,
-        "ext_schema_name": pipeline.ext_schema_name,
-    }
+    row: dict[str, CellValue] = {"share_name": share_name}
+    for key in Pipeline.model_fields:
+        value = getattr(pipeline, key)
+        if isinstance(value, CronSchedule):
+            row.update(
+                (column, getattr(value, name)) for column, name in layout.SCHEDULE_COLUMNS.items()
+            )
+        elif key == "schedule":  # the word continuous
+            row["schedule_cron"] = value
+        elif isinstance(value, dict):  # tags: key=value pairs sorted by key
+            row[key] = _joined([f"{name}={value[name]}" for name in sorted(value)])
+        else:
+            row[key] = _cell(value)
+    return row
 
 
 def _properties_text(properties: dict[str, str]) -> str:
