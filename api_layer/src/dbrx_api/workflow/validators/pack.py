@@ -188,10 +188,9 @@ def _share_ref(share: Outcome[Any]) -> ShareRef:
 
 
 def _share_values(share: Outcome[ShareIn]) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "name": share.values["name"],
-        "description": share.values.get("description"),
-    }
+    # Plain fields pass as read (a new one needs no edit here); the nested sections are turned into their values.
+    nested = {*ASSET_LISTS, *GRANT_LISTS, "delta_share", "pipelines"}
+    values = {key: value for key, value in share.values.items() if key not in nested}
     for key in ASSET_LISTS:
         assets = share_assets(share, key)
         if assets is not None:
