@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from databricks.sdk.service.jobs import BaseJob
 from databricks.sdk.service.pipelines import GetPipelineResponse
 from databricks.sdk.service.sharing import ShareInfo as SdkShareInfo
 
@@ -230,8 +230,13 @@ def build_pack(
         if request.include_pipelines
         else {}
     )
+    taken: set[str] = (
+        set()
+    )  # a pipeline goes to the first share reading it: a pack declares it once
     for name, live in live_shares.items():
-        _share(draft, reader, settings, name, live, grants[name], by_source)
+        pipeline_of = partial(_pipeline_for, draft, reader, settings, name, by_source, taken)
+        warn = draft.warner("share", name)
+        draft.shares[name] = exported_share(name, live, grants[name], pipeline_of, warn)
     share_of = {
         p.name_prefix.lower(): share_name
         for share_name, share in draft.shares.items()
@@ -292,29 +297,6 @@ def _metadata(workspace_url: str, region: str) -> Metadata:
     )
 
 
-# ------------------------------------------------------------------------------------------ shares and pipelines
-
-
-def _share(
-    draft: _Draft,
-    reader: LiveReader,
-    settings: Settings,
-    name: str,
-    live: SdkShareInfo,
-    grants: list[str],
-    pipelines: dict[str, list[GetPipelineResponse]],
-) -> None:
-    # A pipeline goes to the first share whose table it reads: a pack declares it once.
-    taken = {p.name_prefix.lower() for s in draft.shares.values() for p in s.pipelines or []}
-    draft.shares[name] = exported_share(
-        name,
-        live,
-        grants,
-        lambda table: _pipeline_for(draft, reader, settings, name, table, pipelines, taken),
-        draft.warner("share", name),
-    )
-
-
 # ------------------------------------------------------------------------------------------ pipelines
 
 
@@ -347,9 +329,9 @@ def _pipeline_for(
     reader: LiveReader,
     settings: Settings,
     share: str,
-    table: str,
     pipelines: dict[str, list[GetPipelineResponse]],
     taken: set[str],
+    table: str,
 ) -> Pipeline | None:
     """The pack entry of the one pipeline reading `table` not `taken` yet (then taken), None when none can be
     described."""
@@ -368,23 +350,17 @@ def _pipeline_for(
     pipeline = exported_pipeline(reader, detail, table, schedules, draft.warner("share", share))
     if pipeline is not None:
         taken.add(pipeline.name_prefix.lower())
-        # The reader answers the job of a triggered pipeline from its cache: no second read.
-        job = (
-            None
-            if pipeline.is_continuous
-            else running_job(reader, pipeline.name_prefix, detail.pipeline_id or "", schedules)
-        )
-        _check_pipeline(draft, settings, share, pipeline, detail, job)
+        _check_pipeline(draft, reader, settings, share, pipeline, detail)
     return pipeline
 
 
 def _check_pipeline(
     draft: _Draft,
+    reader: LiveReader,
     settings: Settings,
     share: str,
     pipeline: Pipeline,
     detail: GetPipelineResponse,
-    job: BaseJob | None,
 ) -> None:
     """Warn when adopting would change the pipeline or its job (docs/WORKFLOW.md §9.5): fields a pack sets otherwise."""
     holder = Share(
@@ -394,25 +370,28 @@ def _check_pipeline(
             ext_schema_name=pipeline.ext_schema_name or "",
         ),
     )
+    warn = draft.warner("pipeline", share, pipeline.name_prefix)
     desired = desired_pipeline_spec(holder, pipeline, defaults=settings.databricks.pipelines)
     differences = pipeline_differences(desired, detail.spec) if detail.spec else {}
     if differences:
-        draft.note(
+        warn(
             "export_pipeline_differs",
-            ("pipeline", share, pipeline.name_prefix),
             f'pipeline "{pipeline.name_prefix}" differs from what a pack makes of it in '
             f"{', '.join(sorted(differences))}; uploading this pack updates those fields.",
         )
+    if pipeline.is_continuous:
+        return
+    schedules = settings.databricks.schedules
+    # The job the export read (the reader answers from its cache).
+    job = running_job(reader, pipeline.name_prefix, detail.pipeline_id or "", schedules)
     if job is not None:
-        schedules = settings.databricks.schedules
         wanted = desired_job_settings(
             holder, pipeline, detail.pipeline_id or "", defaults=schedules
         )
         change = job_change(wanted, job, schedules.task_key)
         if not change.empty:
-            draft.note(
+            warn(
                 "export_pipeline_differs",
-                ("pipeline", share, pipeline.name_prefix),
                 f'schedule job of pipeline "{pipeline.name_prefix}" differs from what a pack makes of it in '
                 f"{', '.join(sorted(change.diff))}; uploading this pack updates those fields.",
             )

@@ -53,8 +53,6 @@ from dbrx_api.workflow.models.pack import (
     VOLUME_MODEL_TYPES,
     Asset,
     DeltaShare,
-    PartitionSpec,
-    PartitionValue,
     Pipeline,
     Share,
     SharePack,
@@ -705,20 +703,21 @@ def _alias_default(name: str, kind: str) -> str | None:
     return None
 
 
-def _exported_partitions(obj: SharedDataObject) -> list[PartitionSpec] | None:
-    specs = []
-    for partition in obj.partitions or []:
-        values = [
-            PartitionValue(
-                name=value.name or "",
-                op="LIKE" if enum_text(value.op) == "LIKE" else "EQUAL",
-                value=value.value,
-                recipient_property_key=value.recipient_property_key,
-            )
-            for value in partition.values or []
-        ]
-        specs.append(PartitionSpec(values=values))
-    return specs or None
+def _exported_partitions(obj: SharedDataObject) -> list[dict[str, Any]]:
+    return [
+        {
+            "values": [
+                {
+                    "name": value.name or "",
+                    "op": "LIKE" if enum_text(value.op) == "LIKE" else "EQUAL",
+                    "value": value.value,
+                    "recipient_property_key": value.recipient_property_key,
+                }
+                for value in partition.values or []
+            ]
+        }
+        for partition in obj.partitions or []
+    ]
 
 
 def exported_asset(obj: SharedDataObject) -> Asset:
@@ -740,7 +739,7 @@ def exported_asset(obj: SharedDataObject) -> Asset:
     if kind in TABLE_LIKE_TYPES and obj.start_version is not None:
         values["start_version"] = obj.start_version
     if kind == "TABLE":
-        values["partitions"] = _exported_partitions(obj)
+        values["partitions"] = _exported_partitions(obj) or None
     if obj.comment:
         values["comment"] = obj.comment
     return Asset.model_validate(values)
@@ -793,22 +792,17 @@ def exported_share(
         values["share_assets" if complete else "share_assets_to_add"] = assets
     values["recipients"] = grants or None
     if chosen:
-        values["delta_share"], values["pipelines"] = _exported_targets(chosen)
+        # `delta_share` from the first pipeline's target; pipelines writing elsewhere keep their own override (the
+        # inverse of `pipeline.pipeline_target`).
+        target = (chosen[0].ext_catalog_name or "", chosen[0].ext_schema_name or "")
+        values["delta_share"] = DeltaShare(ext_catalog_name=target[0], ext_schema_name=target[1])
+        values["pipelines"] = [
+            p.model_copy(update={"ext_catalog_name": None, "ext_schema_name": None})
+            if (p.ext_catalog_name, p.ext_schema_name) == target
+            else p
+            for p in chosen
+        ]
     return Share.model_validate(values)
-
-
-def _exported_targets(chosen: list[Pipeline]) -> tuple[DeltaShare, list[Pipeline]]:
-    """`delta_share` from the first pipeline's target; pipelines writing elsewhere keep their own override (the
-    inverse of `pipeline.pipeline_target`)."""
-    first = chosen[0]
-    catalog, schema = first.ext_catalog_name or "", first.ext_schema_name or ""
-    pipelines = [
-        pipeline.model_copy(update={"ext_catalog_name": None, "ext_schema_name": None})
-        if (pipeline.ext_catalog_name, pipeline.ext_schema_name) == (catalog, schema)
-        else pipeline
-        for pipeline in chosen
-    ]
-    return DeltaShare(ext_catalog_name=catalog, ext_schema_name=schema), pipelines
 
 
 # ------------------------------------------------------------------------------------------ the kind
