@@ -41,13 +41,7 @@ from dbrx_api.workflow.db.repositories import recipients, version_actions
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 from dbrx_api.workflow.db.repositories.records import RecordWrite
-from dbrx_api.workflow.models.pack import (
-    PLACEHOLDER,
-    Recipient,
-    RecipientType,
-    SharePack,
-    TokenRotationPolicy,
-)
+from dbrx_api.workflow.models.pack import PLACEHOLDER, Recipient, SharePack, TokenRotationPolicy
 from dbrx_api.workflow.orchestrator.actions import (
     Action,
     AnyAction,
@@ -73,6 +67,7 @@ if TYPE_CHECKING:
 
     from dbrx_api.settings import Settings
     from dbrx_api.workflow.db.connection import DictConnection
+    from dbrx_api.workflow.models.pack import RecipientType
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 

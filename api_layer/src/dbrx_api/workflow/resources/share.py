@@ -52,8 +52,6 @@ from dbrx_api.workflow.models.pack import (
     TABLE_LIKE_TYPES,
     VOLUME_MODEL_TYPES,
     Asset,
-    DeltaShare,
-    Pipeline,
     Share,
     SharePack,
 )
@@ -81,6 +79,7 @@ if TYPE_CHECKING:
 
     from dbrx_api.settings import Settings
     from dbrx_api.workflow.db.connection import DictConnection
+    from dbrx_api.workflow.models.pack import Pipeline
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 
@@ -795,7 +794,7 @@ def exported_share(
         # `delta_share` from the first pipeline's target; pipelines writing elsewhere keep their own override (the
         # inverse of `pipeline.pipeline_target`).
         target = (chosen[0].ext_catalog_name or "", chosen[0].ext_schema_name or "")
-        values["delta_share"] = DeltaShare(ext_catalog_name=target[0], ext_schema_name=target[1])
+        values["delta_share"] = {"ext_catalog_name": target[0], "ext_schema_name": target[1]}
         values["pipelines"] = [
             p.model_copy(update={"ext_catalog_name": None, "ext_schema_name": None})
             if (p.ext_catalog_name, p.ext_schema_name) == target
