@@ -17,25 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from databricks.sdk.service.jobs import BaseJob
 from databricks.sdk.service.pipelines import GetPipelineResponse
-from databricks.sdk.service.sharing import RecipientInfo as SdkRecipientInfo
-from databricks.sdk.service.sharing import SharedDataObject
 from databricks.sdk.service.sharing import ShareInfo as SdkShareInfo
 
-from dbrx_api.dltshr.recipients import recipient_properties
 from dbrx_api.errors import upstream
-from dbrx_api.jobs.pipelines import (
-    KEYS_KEY,
-    SCD_TYPE_KEY,
-    SOURCE_TABLE_KEY,
-    TARGET_TABLE_KEY,
-    split_keys,
-)
+from dbrx_api.jobs.pipelines import SOURCE_TABLE_KEY
 from dbrx_api.jobs.resolution import PIPELINES_PAGE
-from dbrx_api.schemas.common import enum_text
 from dbrx_api.settings import Settings
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.connection import database_unavailable
@@ -43,31 +33,28 @@ from dbrx_api.workflow.db.repositories import pipelines, recipients, share_packs
 from dbrx_api.workflow.db.repositories.records import AnyRecord
 from dbrx_api.workflow.models.pack import (
     PLACEHOLDER,
-    SCD_TYPES,
-    CronSchedule,
     DeltaShare,
     Metadata,
-    PartitionSpec,
-    PartitionValue,
     Pipeline,
     Recipient,
     Share,
     SharePack,
 )
 from dbrx_api.workflow.orchestrator.calls import forbid_mutations
-from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
+from dbrx_api.workflow.orchestrator.live import LiveReader
 from dbrx_api.workflow.orchestrator.prepare import counted_workspace
 from dbrx_api.workflow.parsers.xlsx_writer import export_excel
 from dbrx_api.workflow.parsers.yaml_writer import export_yaml
+from dbrx_api.workflow.resources import Warn
 from dbrx_api.workflow.resources.pipeline import desired_pipeline_spec, pipeline_differences
-from dbrx_api.workflow.resources.recipient import live_ips
-from dbrx_api.workflow.resources.schedule import desired_job_settings, job_change
-
-# Object types a pack declares with `type` (a view-like object needs no pipeline; a volume or model is only ever
-# declared, docs/SHAREPACK.md §7.3-§7.4). Tables and schemas go without a type.
-_DECLARED_TYPES = frozenset({"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE", "VOLUME", "MODEL"})
-_TABLE_OPTION_TYPES = frozenset({"TABLE", "VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE"})
-_AUTH_TO_TYPE = {"DATABRICKS": "D2D", "TOKEN": "D2O"}
+from dbrx_api.workflow.resources.recipient import exported_recipient
+from dbrx_api.workflow.resources.schedule import (
+    desired_job_settings,
+    exported_pipeline,
+    job_change,
+    running_job,
+)
+from dbrx_api.workflow.resources.share import exported_share
 
 
 @dataclass(frozen=True)
@@ -180,13 +167,18 @@ def _managed(ctx: WorkflowContext, workspace_url: str) -> dict[tuple[str, str], 
 class _Draft:
     """Entries collected before they are sorted into the pack (warnings keyed by entry until located)."""
 
-    shares: dict[str, dict[str, Any]] = field(default_factory=dict)
-    recipients: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shares: dict[str, Share] = field(default_factory=dict)
+    recipients: dict[str, Recipient] = field(default_factory=dict)
     notes: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)
 
     def note(self, code: str, where: tuple[str, ...], msg: str) -> None:
-        """A warning about the entry `where` (`("share", name[, asset])`, `("recipient", name)`, ...)."""
+        """A warning about the entry `where`: `("share", name)`, `("recipient", name)` or
+        `("pipeline", share, name)`; a share or recipient left out of the pack stands for the request's."""
         self.notes.append((code, where, msg))
+
+    def warner(self, *where: str) -> Warn:
+        """`note` about the entry `where`, for a kind's export function."""
+        return lambda code, msg: self.note(code, where, msg)
 
 
 def build_pack(
@@ -207,7 +199,7 @@ def build_pack(
     if not (request.shares or request.recipients or request.all_shares):
         draft.note(
             "export_empty",
-            ("request", "share", ""),
+            ("share", ""),
             "nothing was named: give shares or recipients, or set all_shares.",
         )
     share_names = _share_names(reader, request)
@@ -215,9 +207,7 @@ def build_pack(
     for name in share_names:
         live = reader.share(name)
         if live is None:
-            draft.note(
-                "export_not_found", ("request", "share", name), f'share "{name}" does not exist.'
-            )
+            draft.note("export_not_found", ("share", name), f'share "{name}" does not exist.')
             continue
         live_shares[name] = live
     wanted_recipients = {name.lower() for name in request.recipients}
@@ -227,18 +217,30 @@ def build_pack(
         if request.include_grantees:
             wanted_recipients.update(grants[name])
     for name in sorted(wanted_recipients):
-        _recipient(draft, reader, name)
+        warn = draft.warner("recipient", name)
+        live_recipient = reader.recipient(name)
+        if live_recipient is None:
+            warn("export_not_found", f'recipient "{name}" does not exist.')
+            continue
+        recipient = exported_recipient(name, live_recipient, warn)
+        if recipient is not None:
+            draft.recipients[name] = recipient
     by_source = (
         _pipelines_by_source(reader, settings.workflow.worker.workspace_max_inflight)
         if request.include_pipelines
         else {}
     )
+    taken: set[str] = (
+        set()
+    )  # a pipeline goes to the first share reading it: a pack declares it once
     for name, live in live_shares.items():
-        _share(draft, reader, settings, name, live, grants[name], by_source)
+        pipeline_of = partial(_pipeline_for, draft, reader, settings, name, by_source, taken)
+        warn = draft.warner("share", name)
+        draft.shares[name] = exported_share(name, live, grants[name], pipeline_of, warn)
     share_of = {
         p.name_prefix.lower(): share_name
-        for share_name, values in draft.shares.items()
-        for p in values.get("pipelines", [])
+        for share_name, share in draft.shares.items()
+        for p in share.pipelines or []
     }
     exported: dict[str, Mapping[str, object]] = {
         "recipient": draft.recipients,
@@ -260,8 +262,8 @@ def build_pack(
             )
     pack = SharePack(
         metadata=_metadata(workspace_url, region),
-        recipient=[Recipient.model_validate(values) for values in draft.recipients.values()],
-        share=[Share.model_validate(values) for values in draft.shares.values()],
+        recipient=list(draft.recipients.values()),
+        share=list(draft.shares.values()),
     )
     return pack, _located(pack, draft.notes)
 
@@ -295,171 +297,6 @@ def _metadata(workspace_url: str, region: str) -> Metadata:
     )
 
 
-# ------------------------------------------------------------------------------------------ recipients
-
-
-def _recipient(draft: _Draft, reader: LiveReader, name: str) -> None:
-    live: SdkRecipientInfo | None = reader.recipient(name)
-    if live is None:
-        draft.note(
-            "export_not_found",
-            ("request", "recipient", name),
-            f'recipient "{name}" does not exist.',
-        )
-        return
-    auth = enum_text(live.authentication_type) or ""
-    kind = _AUTH_TO_TYPE.get(auth)
-    if kind is None:
-        draft.note(
-            "export_unrepresentable",
-            ("request", "recipient", name),
-            f'recipient "{name}" uses authentication type {auth or "unknown"}; a pack declares D2D or D2O only.',
-        )
-        return
-    values: dict[str, Any] = {"name": name, "type": kind, "recipient": [PLACEHOLDER]}
-    if live.comment:
-        values["description"] = live.comment
-    if kind == "D2D":
-        values["recipient_databricks_org"] = (live.data_recipient_global_metastore_id or "").lower()
-    else:
-        ips = live_ips(live)
-        if ips:
-            values["recipient_ips"] = ips
-    properties = recipient_properties(live)
-    if properties:
-        values["properties"] = properties
-    if live.expiration_time:
-        draft.note(
-            "export_expiry_unmanaged",
-            ("recipient", name),
-            f'recipient "{name}" expires at epoch ms {live.expiration_time}; token_expiry counts days from '
-            "provisioning and cannot state a fixed date, so the expiry is left unmanaged.",
-        )
-    draft.recipients[name] = values
-
-
-# ------------------------------------------------------------------------------------------ shares
-
-
-def _alias_default(name: str, kind: str) -> str | None:
-    parts = name.split(".")
-    if kind in _TABLE_OPTION_TYPES and len(parts) == 3:
-        return f"{parts[1]}.{parts[2]}"
-    if kind == "SCHEMA" and len(parts) == 2:
-        return parts[1]
-    return None
-
-
-def _partitions(obj: SharedDataObject) -> list[PartitionSpec] | None:
-    specs = []
-    for partition in obj.partitions or []:
-        values = [
-            PartitionValue(
-                name=value.name or "",
-                op="LIKE" if enum_text(value.op) == "LIKE" else "EQUAL",
-                value=value.value,
-                recipient_property_key=value.recipient_property_key,
-            )
-            for value in partition.values or []
-        ]
-        specs.append(PartitionSpec(values=values))
-    return specs or None
-
-
-def _asset(obj: SharedDataObject) -> dict[str, Any]:
-    """The mapping form of a live object with the options it has set (unset options stay unmanaged)."""
-    name = (obj.name or "").lower()
-    kind = enum_text(obj.data_object_type) or "TABLE"
-    values: dict[str, Any] = {"name": name}
-    if kind in _DECLARED_TYPES:
-        values["type"] = kind
-    alias = (obj.shared_as or obj.string_shared_as or "").lower() or None
-    if alias and kind not in ("VOLUME", "MODEL") and alias != _alias_default(name, kind):
-        values["shared_as"] = alias
-    history = enum_text(obj.history_data_sharing_status)
-    if kind in _TABLE_OPTION_TYPES and history == "ENABLED":
-        values["history_data_sharing_status"] = "ENABLED"
-    elif kind == "TABLE" and obj.cdf_enabled:
-        values["cdf_enabled"] = True
-    if kind in _TABLE_OPTION_TYPES and obj.start_version is not None:
-        values["start_version"] = obj.start_version
-    if kind == "TABLE":
-        partitions = _partitions(obj)
-        if partitions:
-            values["partitions"] = partitions
-    if obj.comment:
-        values["comment"] = obj.comment
-    return values
-
-
-def _share(
-    draft: _Draft,
-    reader: LiveReader,
-    settings: Settings,
-    name: str,
-    live: SdkShareInfo,
-    grants: list[str],
-    pipelines: dict[str, list[GetPipelineResponse]],
-) -> None:
-    values: dict[str, Any] = {"name": name}
-    if live.comment:
-        values["description"] = live.comment
-    assets: list[dict[str, Any]] = []
-    chosen: list[Pipeline] = []
-    complete = True
-    taken = {p.name_prefix.lower() for s in draft.shares.values() for p in s.get("pipelines", [])}
-    for obj in sorted(live.objects or [], key=lambda o: (o.name or "").lower()):
-        kind = enum_text(obj.data_object_type) or "TABLE"
-        obj_name = (obj.name or "").lower()
-        if kind == "NOTEBOOK_FILE":
-            complete = False
-            draft.note(
-                "export_unrepresentable",
-                ("share", name),
-                f'notebook "{obj.name}" of share "{name}": the live share does not say which workspace path it '
-                "came from, so the pack cannot name it; it is left out and the share's objects are listed as "
-                "share_assets_to_add.",
-            )
-            continue
-        if kind == "TABLE":
-            pipeline = _pipeline_for(draft, reader, settings, name, obj_name, pipelines, taken)
-            if pipeline is None:
-                complete = False
-                draft.note(
-                    "export_unrepresentable",
-                    ("share", name),
-                    f'table "{obj_name}" of share "{name}" has no pipeline a pack can describe (a pack shares a '
-                    "table through its pipeline, docs/SHAREPACK.md §7.4); it is left out and the share's other "
-                    "objects are listed as share_assets_to_add.",
-                )
-                continue
-            chosen.append(pipeline)
-            taken.add(pipeline.name_prefix.lower())
-        assets.append(_asset(obj))
-    if assets:
-        values["share_assets" if complete else "share_assets_to_add"] = assets
-    if grants:
-        values["recipients"] = grants
-    if chosen:
-        values["pipelines"] = _with_targets(values, chosen)
-    draft.shares[name] = values
-
-
-def _with_targets(values: dict[str, Any], chosen: list[Pipeline]) -> list[Pipeline]:
-    """`delta_share` from the first pipeline's target; pipelines writing elsewhere keep their own override."""
-    first = chosen[0]
-    catalog, schema = first.ext_catalog_name or "", first.ext_schema_name or ""
-    values["delta_share"] = DeltaShare(ext_catalog_name=catalog, ext_schema_name=schema)
-    result = []
-    for pipeline in chosen:
-        if (pipeline.ext_catalog_name, pipeline.ext_schema_name) == (catalog, schema):
-            pipeline = pipeline.model_copy(
-                update={"ext_catalog_name": None, "ext_schema_name": None}
-            )
-        result.append(pipeline)
-    return result
-
-
 # ------------------------------------------------------------------------------------------ pipelines
 
 
@@ -487,25 +324,17 @@ def _pipelines_by_source(reader: LiveReader, parallel: int) -> dict[str, list[Ge
     return by_source
 
 
-def _schedule_job(
-    reader: LiveReader, settings: Settings, name: str, pipeline_id: str
-) -> BaseJob | None:
-    """The job `<name>_schedule` running this pipeline, as `jobs.list(name=…)` gives it (settings and tasks)."""
-    job_name = f"{name}{settings.databricks.schedules.job_name_suffix}"
-    running = [job for job in reader.jobs_named(job_name) if job_pipeline_id(job) == pipeline_id]
-    return running[0] if running else None
-
-
 def _pipeline_for(
     draft: _Draft,
     reader: LiveReader,
     settings: Settings,
     share: str,
-    table: str,
     pipelines: dict[str, list[GetPipelineResponse]],
     taken: set[str],
+    table: str,
 ) -> Pipeline | None:
-    """The pack entry of the one pipeline reading `table`, None (with a warning) when none can be described."""
+    """The pack entry of the one pipeline reading `table` not `taken` yet (then taken), None when none can be
+    described."""
     candidates = [p for p in pipelines.get(table, []) if (p.name or "").lower() not in taken]
     if not candidates:
         return None
@@ -517,69 +346,21 @@ def _pipeline_for(
             f"({', '.join(sorted(p.name or '' for p in candidates))}); only the first is exported.",
         )
     detail = candidates[0]
-    spec = detail.spec
-    name = detail.name or (spec.name if spec else None) or ""
-    if spec is None or not name:
-        return None
-    configuration = spec.configuration or {}
-    scd_type = configuration.get(SCD_TYPE_KEY) or ""
-    if scd_type not in SCD_TYPES:
-        draft.note(
-            "export_unrepresentable",
-            ("share", share),
-            f'pipeline "{name}" has pipelines.scd_type "{scd_type}"; a pack knows {", ".join(SCD_TYPES)}.',
-        )
-        return None
-    schedule: CronSchedule | str = "continuous"
-    job = None
-    if not spec.continuous:
-        job = _schedule_job(reader, settings, name, detail.pipeline_id or "")
-        cron = job.settings.schedule if job is not None and job.settings else None
-        if cron is None or not cron.quartz_cron_expression:
-            draft.note(
-                "export_unrepresentable",
-                ("share", share),
-                f'pipeline "{name}" is triggered but has no schedule job "{name}'
-                f'{settings.databricks.schedules.job_name_suffix}" running it; a pack pipeline is continuous or '
-                "scheduled, so it is left out.",
-            )
-            return None
-        schedule = CronSchedule(
-            cron=cron.quartz_cron_expression, timezone=cron.timezone_id or "UTC"
-        )
-    emails = sorted({e for block in spec.notifications or [] for e in block.email_recipients or []})
-    keys = split_keys(configuration.get(KEYS_KEY)) if scd_type != "full_refresh" else []
-    job_settings = job.settings if job is not None else None
-    values: dict[str, Any] = {
-        "name_prefix": name,
-        "source_asset": table,
-        "target_asset": (configuration.get(TARGET_TABLE_KEY) or table.rsplit(".", 1)[-1]).lower(),
-        "scd_type": scd_type,
-        "serverless": bool(spec.serverless),
-        "schedule": schedule,
-        "ext_catalog_name": (spec.catalog or "").lower(),
-        "ext_schema_name": (spec.schema or spec.target or "").lower(),
-    }
-    if keys:
-        values["key_columns"] = keys
-    if emails:
-        values["notification"] = emails
-    if spec.tags:
-        values["tags"] = dict(sorted(spec.tags.items()))
-    if job_settings is not None and job_settings.description:
-        values["description"] = job_settings.description
-    pipeline = Pipeline.model_validate(values)
-    _check_pipeline(draft, settings, share, pipeline, detail, job)
+    schedules = settings.databricks.schedules
+    pipeline = exported_pipeline(reader, detail, table, schedules, draft.warner("share", share))
+    if pipeline is not None:
+        taken.add(pipeline.name_prefix.lower())
+        _check_pipeline(draft, reader, settings, share, pipeline, detail)
     return pipeline
 
 
 def _check_pipeline(
     draft: _Draft,
+    reader: LiveReader,
     settings: Settings,
     share: str,
     pipeline: Pipeline,
     detail: GetPipelineResponse,
-    job: BaseJob | None,
 ) -> None:
     """Warn when adopting would change the pipeline or its job (docs/WORKFLOW.md §9.5): fields a pack sets otherwise."""
     holder = Share(
@@ -589,25 +370,28 @@ def _check_pipeline(
             ext_schema_name=pipeline.ext_schema_name or "",
         ),
     )
+    warn = draft.warner("pipeline", share, pipeline.name_prefix)
     desired = desired_pipeline_spec(holder, pipeline, defaults=settings.databricks.pipelines)
     differences = pipeline_differences(desired, detail.spec) if detail.spec else {}
     if differences:
-        draft.note(
+        warn(
             "export_pipeline_differs",
-            ("pipeline", share, pipeline.name_prefix),
             f'pipeline "{pipeline.name_prefix}" differs from what a pack makes of it in '
             f"{', '.join(sorted(differences))}; uploading this pack updates those fields.",
         )
+    if pipeline.is_continuous:
+        return
+    schedules = settings.databricks.schedules
+    # The job the export read (the reader answers from its cache).
+    job = running_job(reader, pipeline.name_prefix, detail.pipeline_id or "", schedules)
     if job is not None:
-        schedules = settings.databricks.schedules
         wanted = desired_job_settings(
             holder, pipeline, detail.pipeline_id or "", defaults=schedules
         )
         change = job_change(wanted, job, schedules.task_key)
         if not change.empty:
-            draft.note(
+            warn(
                 "export_pipeline_differs",
-                ("pipeline", share, pipeline.name_prefix),
                 f'schedule job of pipeline "{pipeline.name_prefix}" differs from what a pack makes of it in '
                 f"{', '.join(sorted(change.diff))}; uploading this pack updates those fields.",
             )
@@ -620,21 +404,21 @@ def _located(
     pack: SharePack, notes: Iterable[tuple[str, tuple[str, ...], str]]
 ) -> list[ExportWarning]:
     """Warnings with the path of their entry in the exported document (`share[1]`, `recipient[0]`, ...)."""
-    share_index = {share.name: index for index, share in enumerate(pack.share)}
-    recipient_index = {recipient.name: index for index, recipient in enumerate(pack.recipient)}
+    indexes = {
+        "share": {share.name: index for index, share in enumerate(pack.share)},
+        "recipient": {recipient.name: index for index, recipient in enumerate(pack.recipient)},
+    }
     pipeline_paths: dict[str, str] = {}
     for index, share in enumerate(pack.share):
         for p_index, pipeline in enumerate(share.pipelines or []):
             pipeline_paths[pipeline.name_prefix.lower()] = f"share[{index}].pipelines[{p_index}]"
     located = []
     for code, where, msg in notes:
-        if where[0] == "share":
-            loc = f"share[{share_index[where[1]]}]" if where[1] in share_index else ""
-        elif where[0] == "recipient":
-            loc = f"recipient[{recipient_index[where[1]]}]" if where[1] in recipient_index else ""
-        elif where[0] == "pipeline":
+        if where[0] == "pipeline":
             loc = pipeline_paths.get(where[2].lower(), "")
         else:
-            loc = f"request.{where[1]}s"
+            position = indexes[where[0]].get(where[1])
+            # Not found, or not representable: located at what the request asked for.
+            loc = f"{where[0]}[{position}]" if position is not None else f"request.{where[0]}s"
         located.append(ExportWarning(code, loc, msg))
     return sorted(located, key=lambda w: (w.loc, w.code, w.msg))

@@ -3,12 +3,13 @@
 A kind's module holds its desired state from the pack, its managed fields with their normalisers and the one
 comparison (plan and drift), its actions in the graph, its Databricks calls (through the `dltshr` gateway) and its
 recorded row. The generic engine (`orchestrator.diff`, `apply`, `delete`, `drift`) dispatches to a kind through
-`kind_for` / `KINDS`. Recipients, shares, target schemas, pipelines and schedule jobs live here.
+`kind_for` / `KINDS`. Recipients, shares, target schemas, pipelines and schedule jobs live here. The export
+(`workflow.export`, docs/WORKFLOW.md §15) asks a kind's module how its live object is written as a pack entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -70,6 +71,11 @@ class ResourceKind(Protocol):
     def drift_target(self, row: Any, settings: Settings) -> tuple[str, str] | None:
         """`(name in the drift report, what `read` reads it by)` of a record; None: nothing to examine."""
         ...
+
+
+type Warn = Callable[[str, str], None]
+"""How a kind's export function reports a warning `(code, message)` about the entry it writes (the export locates
+it, docs/WORKFLOW.md §15)."""
 
 
 @dataclass
@@ -141,6 +147,7 @@ __all__ = [
     "SHARE",
     "Deletion",
     "ResourceKind",
+    "Warn",
     "deletion_row",
     "kind_for",
     "own_previous",

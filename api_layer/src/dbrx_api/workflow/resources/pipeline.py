@@ -9,7 +9,8 @@ schedule job (`resources.schedule`) are rooms of their own.
 * its actions in the graph (`plan`): `pipeline:<name>` (create / update of the managed spec) and
   `delete_pipeline:<name>` (a recorded pipeline the pack no longer wants, its schedule job and target table with it);
 * its Databricks calls: the pipeline with the `jobs.pipelines` spec and edit arguments;
-* its SCD2 row (`record_of`, written with `db.repositories.pipelines`; the schedule step adds the job to it).
+* its SCD2 row (`record_of`, written with `db.repositories.pipelines`; the schedule step adds the job to it);
+* its pack fields read back from a live pipeline, for the export (`exported_pipeline_fields`, docs/WORKFLOW.md §15).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from dbrx_api.workflow.db.repositories import pipelines
 from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.db.repositories.records import RecordWrite
-from dbrx_api.workflow.models.pack import Pipeline, Share, SharePack
+from dbrx_api.workflow.models.pack import SCD_TYPES, Pipeline, Share, SharePack
 from dbrx_api.workflow.orchestrator.actions import (
     ORDER,
     Action,
@@ -58,7 +59,7 @@ from dbrx_api.workflow.orchestrator.steps import (
     already_gone,
     record_reason,
 )
-from dbrx_api.workflow.resources import own_previous, set_difference
+from dbrx_api.workflow.resources import Warn, own_previous, set_difference
 from dbrx_api.workflow.validators.fields import is_email, split_tag
 
 if TYPE_CHECKING:
@@ -273,6 +274,49 @@ def pipeline_update_arguments(
     if not desired.serverless and not arguments.get("clusters") and desired.clusters:
         arguments["clusters"] = desired.clusters
     return arguments
+
+
+def exported_pipeline_fields(
+    detail: GetPipelineResponse, table: str, warn: Warn
+) -> dict[str, Any] | None:
+    """The pack fields of a live pipeline reading `table` (docs/WORKFLOW.md §15), as `managed_fields` reads them.
+
+    `schedule` is set only for a continuous pipeline: a triggered one's schedule and description are its job's
+    (`schedule.exported_pipeline`). None when a pack cannot describe the pipeline: without a spec or a name, or (with
+    a warning) with an SCD type a pack does not know.
+    """
+    spec = detail.spec
+    name = detail.name or (spec.name if spec else None) or ""
+    if spec is None or not name:
+        return None
+    fields = managed_fields(spec)
+    scd_type = fields["scd_type"] or ""
+    if scd_type not in SCD_TYPES:
+        warn(
+            "export_unrepresentable",
+            f'pipeline "{name}" has pipelines.scd_type "{scd_type}"; a pack knows {", ".join(SCD_TYPES)}.',
+        )
+        return None
+    values: dict[str, Any] = {
+        "name_prefix": name,
+        "source_asset": table,
+        "target_asset": fields["target_table"] or table.rsplit(".", 1)[-1].lower(),
+        "scd_type": scd_type,
+        "serverless": fields["serverless"],
+        "ext_catalog_name": fields["catalog"],
+        "ext_schema_name": fields["schema"],
+    }
+    if fields["continuous"]:
+        values["schedule"] = "continuous"
+    if scd_type != "full_refresh" and fields["key_columns"]:
+        values["key_columns"] = fields["key_columns"]
+    # The addresses as the pipeline spells them (`managed_fields` compares them lower-case).
+    emails = sorted({e for block in spec.notifications or [] for e in block.email_recipients or []})
+    if emails:
+        values["notification"] = emails
+    if spec.tags:
+        values["tags"] = dict(sorted(spec.tags.items()))
+    return values
 
 
 # ------------------------------------------------------------------------------------------ executor data

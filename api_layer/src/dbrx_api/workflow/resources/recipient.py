@@ -8,7 +8,8 @@ Everything provisioning, plan, DELETE and drift know about a recipient is here:
   the desired state, drift against the recorded state (`recorded_fields`);
 * its actions in the graph (`plan`: recipient create/update/no-op, the once-per-version token rotation);
 * its Databricks calls, all through the `dltshr.recipients` gateway (create, update, rotate, delete);
-* its SCD2 row (`record_of`, written with `db.repositories.recipients`).
+* its SCD2 row (`record_of`, written with `db.repositories.recipients`);
+* its pack entry read back from a live recipient, for the export (`exported_recipient`, docs/WORKFLOW.md §15).
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ from dbrx_api.dltshr.recipients import (
     sdk_update_recipient,
 )
 from dbrx_api.errors import AppError, ConflictError, NotFoundError
-from dbrx_api.schemas.common import from_epoch_ms, to_epoch_ms
+from dbrx_api.schemas.common import enum_text, from_epoch_ms, to_epoch_ms
 from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import recipients, version_actions
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.db.repositories.recipients import RecipientRecord
 from dbrx_api.workflow.db.repositories.records import RecordWrite
-from dbrx_api.workflow.models.pack import Recipient, SharePack, TokenRotationPolicy
+from dbrx_api.workflow.models.pack import PLACEHOLDER, Recipient, SharePack, TokenRotationPolicy
 from dbrx_api.workflow.orchestrator.actions import (
     Action,
     AnyAction,
@@ -58,7 +59,7 @@ from dbrx_api.workflow.orchestrator.steps import (
     kept_recreated,
     record_reason,
 )
-from dbrx_api.workflow.resources import deletion_row, own_previous, set_difference, work_of
+from dbrx_api.workflow.resources import Warn, deletion_row, own_previous, set_difference, work_of
 from dbrx_api.workflow.validators.fields import FieldError, check_ip
 
 if TYPE_CHECKING:
@@ -66,12 +67,14 @@ if TYPE_CHECKING:
 
     from dbrx_api.settings import Settings
     from dbrx_api.workflow.db.connection import DictConnection
+    from dbrx_api.workflow.models.pack import RecipientType
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 
 RESOURCE_TYPE = StepType.RECIPIENT
 ROTATION = StepType.TOKEN  # the resource type of the rotation action (step key `token:<name>`)
-AUTH_TYPES = {"D2D": "DATABRICKS", "D2O": "TOKEN"}
+AUTH_TYPES: dict[RecipientType, str] = {"D2D": "DATABRICKS", "D2O": "TOKEN"}
+_TYPE_OF_AUTH = {auth: kind for kind, auth in AUTH_TYPES.items()}
 EXPIRY_TOLERANCE = timedelta(seconds=60)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -275,6 +278,43 @@ def _create_after(desired: DesiredRecipient, recipient: Recipient) -> dict[str, 
     if desired.fields.properties is not None:
         after["properties"] = dict(desired.fields.properties)
     return after
+
+
+# ------------------------------------------------------------------------------------------ export
+
+
+def exported_recipient(name: str, live: SdkRecipientInfo, warn: Warn) -> Recipient | None:
+    """The pack entry of the live recipient `name` (docs/WORKFLOW.md §15): its type and managed fields as they are
+    live, its contacts a placeholder; None (with a warning) for an authentication type a pack cannot declare.
+
+    A live expiry stays unmanaged, with a warning: `token_expiry` counts days from provisioning, not a fixed date.
+    """
+    auth = enum_text(live.authentication_type) or ""
+    kind = _TYPE_OF_AUTH.get(auth)
+    if kind is None:
+        warn(
+            "export_unrepresentable",
+            f'recipient "{name}" uses authentication type {auth or "unknown"}; a pack declares D2D or D2O only.',
+        )
+        return None
+    if live.expiration_time:
+        warn(
+            "export_expiry_unmanaged",
+            f'recipient "{name}" expires at epoch ms {live.expiration_time}; token_expiry counts days from '
+            "provisioning and cannot state a fixed date, so the expiry is left unmanaged.",
+        )
+    d2d = kind == "D2D"
+    return Recipient(
+        name=name,
+        type=kind,
+        recipient=[PLACEHOLDER],
+        description=live.comment or None,
+        recipient_databricks_org=(live.data_recipient_global_metastore_id or "").lower()
+        if d2d
+        else None,
+        recipient_ips=None if d2d else live_ips(live) or None,
+        properties=recipient_properties(live) or None,
+    )
 
 
 # ------------------------------------------------------------------------------------------ rotation policy

@@ -8,7 +8,9 @@
   pack created when the pipeline became continuous; a job found by name (not recorded) is adopted;
 * its Databricks calls, through the `jobs.schedules` gateway: a create sent once (never replayed), update, delete;
 * its record: the schedule fields of the pipeline's SCD2 row (`db.repositories.pipelines`), written after the
-  pipeline step recorded the pipeline itself.
+  pipeline step recorded the pipeline itself;
+* its pack fields read back from a live job, for the export: a pipeline's whole entry (`exported_pipeline`,
+  docs/WORKFLOW.md §15).
 """
 
 from __future__ import annotations
@@ -45,10 +47,12 @@ from dbrx_api.workflow.orchestrator.actions import (
 )
 from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
 from dbrx_api.workflow.orchestrator.steps import RunContext, StepFailure, StepResult
+from dbrx_api.workflow.resources import Warn
 from dbrx_api.workflow.resources.pipeline import (
     PIPELINE,
     PipelineWork,
     delete_job,
+    exported_pipeline_fields,
     merged_tags,
     notification_emails,
     write_record,
@@ -57,6 +61,8 @@ from dbrx_api.workflow.resources.pipeline import RESOURCE_TYPE as PIPELINE_TYPE
 
 if TYPE_CHECKING:
     from uuid import UUID
+
+    from databricks.sdk.service.pipelines import GetPipelineResponse
 
     from dbrx_api.settings import Settings
     from dbrx_api.workflow.db.connection import DictConnection
@@ -361,6 +367,54 @@ def schedule_differences(row: PipelineRecord, job: Any) -> list[dict[str, Any]]:
     if schedule is not None and live_pause not in (None, "UNPAUSED"):
         found.append({"field": "pause_status", "recorded": "UNPAUSED", "live": live_pause})
     return found
+
+
+# ------------------------------------------------------------------------------------------ export
+
+
+def running_job(
+    reader: LiveReader, pipeline_name: str, pipeline_id: str, defaults: ScheduleDefaults
+) -> BaseJob | None:
+    """The job `<name>_schedule` running this pipeline, as `jobs.list(name=…)` gives it (settings and tasks)."""
+    job_name = f"{pipeline_name}{defaults.job_name_suffix}"
+    running = [job for job in reader.jobs_named(job_name) if job_pipeline_id(job) == pipeline_id]
+    return running[0] if running else None
+
+
+def exported_pipeline(
+    reader: LiveReader,
+    detail: GetPipelineResponse,
+    table: str,
+    defaults: ScheduleDefaults,
+    warn: Warn,
+) -> Pipeline | None:
+    """The pack entry of a live pipeline reading `table`, with its schedule job (docs/WORKFLOW.md §15).
+
+    The pipeline's own fields are `pipeline.exported_pipeline_fields`; a triggered pipeline's schedule and
+    description are those of its job (`running_job`). None when a pack cannot describe it; a triggered pipeline
+    without a scheduled job is left out with a warning (a pack pipeline is continuous or scheduled).
+    """
+    values = exported_pipeline_fields(detail, table, warn)
+    if values is None:
+        return None
+    if "schedule" not in values:
+        name = values["name_prefix"]
+        job = running_job(reader, name, detail.pipeline_id or "", defaults)
+        settings = job.settings if job is not None else None
+        cron = settings.schedule if settings is not None else None
+        if settings is None or cron is None or not cron.quartz_cron_expression:
+            warn(
+                "export_unrepresentable",
+                f'pipeline "{name}" is triggered but has no schedule job "{name}{defaults.job_name_suffix}" '
+                "running it; a pack pipeline is continuous or scheduled, so it is left out.",
+            )
+            return None
+        values["schedule"] = PackCron(
+            cron=cron.quartz_cron_expression, timezone=cron.timezone_id or "UTC"
+        )
+        if settings.description:
+            values["description"] = settings.description
+    return Pipeline.model_validate(values)
 
 
 # ------------------------------------------------------------------------------------------ the kind

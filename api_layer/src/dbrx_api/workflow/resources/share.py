@@ -12,7 +12,9 @@ Everything provisioning, plan, DELETE and drift know about a share is here:
   batched in as few `shares.update` calls as the limit allows, `ObjectChanges`) and `share_grants:<name>` (one
   `update_permissions`);
 * its Databricks calls, all through the `dltshr.shares` gateway (create, update, grants, delete);
-* its SCD2 row (`record_of`, written with `db.repositories.shares`).
+* its SCD2 row (`record_of`, written with `db.repositories.shares`);
+* its pack entry read back from a live share, for the export (`exported_share`, `exported_asset`,
+  docs/WORKFLOW.md §15).
 """
 
 from __future__ import annotations
@@ -46,7 +48,13 @@ from dbrx_api.workflow.db.repositories import shares
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
 from dbrx_api.workflow.db.repositories.records import RecordWrite
 from dbrx_api.workflow.db.repositories.shares import ShareRecord
-from dbrx_api.workflow.models.pack import VOLUME_MODEL_TYPES, Asset, Share, SharePack
+from dbrx_api.workflow.models.pack import (
+    TABLE_LIKE_TYPES,
+    VOLUME_MODEL_TYPES,
+    Asset,
+    Share,
+    SharePack,
+)
 from dbrx_api.workflow.orchestrator.actions import (
     Action,
     AnyAction,
@@ -62,7 +70,7 @@ from dbrx_api.workflow.orchestrator.steps import (
     kept_recreated,
     record_reason,
 )
-from dbrx_api.workflow.resources import deletion_row, own_previous, set_difference, work_of
+from dbrx_api.workflow.resources import Warn, deletion_row, own_previous, set_difference, work_of
 from dbrx_api.workflow.resources.recipient import RESOURCE_TYPE as RECIPIENT_TYPE
 from dbrx_api.workflow.validators.fields import parse_asset_name
 
@@ -71,6 +79,7 @@ if TYPE_CHECKING:
 
     from dbrx_api.settings import Settings
     from dbrx_api.workflow.db.connection import DictConnection
+    from dbrx_api.workflow.models.pack import Pipeline
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 
@@ -80,6 +89,9 @@ GRANTS = StepType.SHARE_GRANTS  # the grants action (step key `share_grants:<nam
 OPTIONS = ("comment", "cdf_enabled", "history_data_sharing_status", "start_version")
 _GRANT_KEYS = ("recipients", "recipients_to_add", "recipients_to_remove")
 _LIVE_TYPES = {"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE"}
+# Object types a pack declares with `type` (a view-like object needs no pipeline; a volume or model is only ever
+# declared, docs/SHAREPACK.md §7.3-§7.4). Tables and schemas go without a type.
+_DECLARED_TYPES = _LIVE_TYPES | set(VOLUME_MODEL_TYPES)
 # The step detail's count of each object update action.
 _COUNTED_AS = {"ADD": "added", "REMOVE": "removed", "UPDATE": "updated"}
 
@@ -675,6 +687,121 @@ def run_share_grants(ctx: RunContext, action: AnyAction) -> StepResult:
         writes=[_write(ctx, work)],
         audit_action="share.update_grants",
     )
+
+
+# ------------------------------------------------------------------------------------------ export
+
+
+def _alias_default(name: str, kind: str) -> str | None:
+    """The name recipients see when an object is added without an alias (`schema.table`, or the schema's name)."""
+    parts = name.split(".")
+    if kind in TABLE_LIKE_TYPES and len(parts) == 3:
+        return f"{parts[1]}.{parts[2]}"
+    if kind == "SCHEMA" and len(parts) == 2:
+        return parts[1]
+    return None
+
+
+def _exported_partitions(obj: SharedDataObject) -> list[dict[str, Any]]:
+    return [
+        {
+            "values": [
+                {
+                    "name": value.name or "",
+                    "op": "LIKE" if enum_text(value.op) == "LIKE" else "EQUAL",
+                    "value": value.value,
+                    "recipient_property_key": value.recipient_property_key,
+                }
+                for value in partition.values or []
+            ]
+        }
+        for partition in obj.partitions or []
+    ]
+
+
+def exported_asset(obj: SharedDataObject) -> Asset:
+    """The pack asset of a live shared object with the options it has set (docs/WORKFLOW.md §15); unset options stay
+    unmanaged, an alias Databricks would give anyway is left out."""
+    name = object_key(obj)
+    kind = enum_text(obj.data_object_type) or "TABLE"
+    values: dict[str, Any] = {"name": name}
+    if kind in _DECLARED_TYPES:
+        values["type"] = kind
+    alias = alias_of(obj)
+    if alias and kind not in VOLUME_MODEL_TYPES and alias != _alias_default(name, kind):
+        values["shared_as"] = alias
+    history = enum_text(obj.history_data_sharing_status)
+    if kind in TABLE_LIKE_TYPES and history == "ENABLED":
+        values["history_data_sharing_status"] = "ENABLED"
+    elif kind == "TABLE" and obj.cdf_enabled:
+        values["cdf_enabled"] = True
+    if kind in TABLE_LIKE_TYPES and obj.start_version is not None:
+        values["start_version"] = obj.start_version
+    if kind == "TABLE":
+        values["partitions"] = _exported_partitions(obj) or None
+    if obj.comment:
+        values["comment"] = obj.comment
+    return Asset.model_validate(values)
+
+
+def exported_share(
+    name: str,
+    live: SdkShareInfo,
+    grants: list[str],
+    pipeline_of: Callable[[str], Pipeline | None],
+    warn: Warn,
+) -> Share:
+    """The pack entry of the live share `name` (docs/WORKFLOW.md §15): its comment, its objects (`exported_asset`), its
+    SELECT grantees `grants`, and the pipelines its tables are shared through.
+
+    A pack shares a table through its pipeline (docs/SHAREPACK.md §7.4): `pipeline_of(table)` is the pipeline entry
+    describing it, None when there is none. An object a pack cannot declare (a notebook, a table without a pipeline)
+    is left out with a warning; the other objects are then listed as `share_assets_to_add`, so that the pack does not
+    remove it.
+    """
+    assets: list[Asset] = []
+    chosen: list[Pipeline] = []
+    complete = True
+    for obj in sorted(live.objects or [], key=object_key):
+        kind = enum_text(obj.data_object_type) or "TABLE"
+        if kind == "NOTEBOOK_FILE":
+            complete = False
+            warn(
+                "export_unrepresentable",
+                f'notebook "{obj.name}" of share "{name}": the live share does not say which workspace path it '
+                "came from, so the pack cannot name it; it is left out and the share's objects are listed as "
+                "share_assets_to_add.",
+            )
+            continue
+        if kind == "TABLE":
+            pipeline = pipeline_of(object_key(obj))
+            if pipeline is None:
+                complete = False
+                warn(
+                    "export_unrepresentable",
+                    f'table "{object_key(obj)}" of share "{name}" has no pipeline a pack can describe (a pack shares '
+                    "a table through its pipeline, docs/SHAREPACK.md §7.4); it is left out and the share's other "
+                    "objects are listed as share_assets_to_add.",
+                )
+                continue
+            chosen.append(pipeline)
+        assets.append(exported_asset(obj))
+    values: dict[str, Any] = {"name": name, "description": live.comment or None}
+    if assets:
+        values["share_assets" if complete else "share_assets_to_add"] = assets
+    values["recipients"] = grants or None
+    if chosen:
+        # `delta_share` from the first pipeline's target; pipelines writing elsewhere keep their own override (the
+        # inverse of `pipeline.pipeline_target`).
+        target = (chosen[0].ext_catalog_name or "", chosen[0].ext_schema_name or "")
+        values["delta_share"] = {"ext_catalog_name": target[0], "ext_schema_name": target[1]}
+        values["pipelines"] = [
+            p.model_copy(update={"ext_catalog_name": None, "ext_schema_name": None})
+            if (p.ext_catalog_name, p.ext_schema_name) == target
+            else p
+            for p in chosen
+        ]
+    return Share.model_validate(values)
 
 
 # ------------------------------------------------------------------------------------------ the kind
