@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
     from dbrx_api.settings import Settings
     from dbrx_api.workflow.db.connection import DictConnection
+    from dbrx_api.workflow.orchestrator.checks import LiveLookup
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 
@@ -258,15 +259,7 @@ def _plan_schedule(graph: GraphBuilder, pipeline: Pipeline, pipeline_work: Pipel
         if live_job is not None:
             work.job_created_by_pack = recorded_job_created
     if live_job is None:
-        candidates = graph.reader.jobs_named(job_name)
-        running = sorted(
-            (
-                job
-                for job in candidates
-                if pipeline_work.pipeline_id and job_pipeline_id(job) == pipeline_work.pipeline_id
-            ),
-            key=lambda job: job.job_id or 0,
-        )
+        running = jobs_running(graph.reader, job_name, pipeline_work.pipeline_id)
         if running:
             live_job = running[0]
             adoption = graph.i.adoption(RESOURCE_TYPE, job_name, running[0].creator_user_name)
@@ -372,12 +365,22 @@ def schedule_differences(row: PipelineRecord, job: Any) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------ export
 
 
+def jobs_running(reader: LiveLookup, job_name: str, pipeline_id: str | None) -> list[BaseJob]:
+    """The jobs named `job_name` that run this pipeline, lowest id first: the first is the one a plan adopts and
+    the export describes, the others are duplicates."""
+    running = [
+        job
+        for job in reader.jobs_named(job_name)
+        if pipeline_id and job_pipeline_id(job) == pipeline_id
+    ]
+    return sorted(running, key=lambda job: job.job_id or 0)
+
+
 def running_job(
-    reader: LiveReader, pipeline_name: str, pipeline_id: str, defaults: ScheduleDefaults
+    reader: LiveLookup, pipeline_name: str, pipeline_id: str, defaults: ScheduleDefaults
 ) -> BaseJob | None:
-    """The job `<name>_schedule` running this pipeline, as `jobs.list(name=…)` gives it (settings and tasks)."""
-    job_name = f"{pipeline_name}{defaults.job_name_suffix}"
-    running = [job for job in reader.jobs_named(job_name) if job_pipeline_id(job) == pipeline_id]
+    """The job `<name>_schedule` a plan would adopt for this pipeline (`jobs_running`), with settings and tasks."""
+    running = jobs_running(reader, f"{pipeline_name}{defaults.job_name_suffix}", pipeline_id)
     return running[0] if running else None
 
 
