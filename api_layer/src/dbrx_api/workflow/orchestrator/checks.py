@@ -195,6 +195,13 @@ class LiveChecker:
         """True when a finished lookup answered "does not exist" (not when it failed)."""
         return (kind, key) in self._cache and (kind, key) not in self._failed
 
+    def missing(self, kind: str, key: str, path: str, noun: str) -> None:
+        """`asset_not_found` for `key` (called `noun`) when its `kind` lookup answered "does not exist"; a failed
+        lookup was reported already."""
+        if self.absent(kind, key):
+            msg = f'{noun} "{key}" does not exist.'
+            self.add("error", "asset_not_found", path, msg, input_value=key)
+
     def recipient(self, name: str, path: str) -> RecipientInfo | None:
         """The live recipient `name` (a pack's recipient, or a share's grantee)."""
         return self.call("recipient", name, path, lambda: self.lookup.recipient(name))

@@ -343,14 +343,7 @@ def check_pipeline(
     source_path = f"{path}.source_asset"
     table = checker.table(pipeline.source_asset, source_path)
     if table is None:
-        if checker.absent("table", pipeline.source_asset):
-            checker.add(
-                "error",
-                "asset_not_found",
-                source_path,
-                f'table "{pipeline.source_asset}" does not exist.',
-                input_value=pipeline.source_asset,
-            )
+        checker.missing("table", pipeline.source_asset, source_path, "table")
     else:
         _check_source(checker, pipeline, table, path)
     if share.share_assets is None:
@@ -416,17 +409,10 @@ def _check_target(checker: LiveChecker, share: Share, pipeline: Pipeline, path: 
     target = pipeline_target(share, pipeline)
     if not target.catalog or not target.schema:
         return
-    share_path = checker.locator.share(share.name)
-    catalog_path = (
-        f"{path}.ext_catalog_name"
-        if pipeline.ext_catalog_name
-        else f"{share_path}.delta_share.ext_catalog_name"
-    )
-    schema_path = (
-        f"{path}.ext_schema_name"
-        if pipeline.ext_schema_name
-        else f"{share_path}.delta_share.ext_schema_name"
-    )
+    # A name the pipeline overrides is reported there, else at the share's `delta_share`.
+    delta_path = f"{checker.locator.share(share.name)}.delta_share"
+    catalog_path = f"{path if pipeline.ext_catalog_name else delta_path}.ext_catalog_name"
+    schema_path = f"{path if pipeline.ext_schema_name else delta_path}.ext_schema_name"
     catalog, full = target.catalog, target.schema_full_name
     lookup = checker.lookup
     if not checker.call("catalog", catalog, catalog_path, lambda: lookup.catalog_exists(catalog)):
@@ -441,8 +427,7 @@ def _check_target(checker: LiveChecker, share: Share, pipeline: Pipeline, path: 
         return
     exists = checker.call("schema", full, schema_path, lambda: lookup.schema_exists(full))
     delta = share.delta_share
-    create = delta.create_schema_if_missing if delta is not None else False
-    if exists is False and not create:
+    if exists is False and not (delta is not None and delta.create_schema_if_missing):
         checker.add(
             "error",
             "schema_not_found",

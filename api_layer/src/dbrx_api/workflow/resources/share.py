@@ -899,14 +899,7 @@ def _resolve(
     if asset.kind == "table":
         table = checker.table(asset.name, path)
         if table is None:
-            if checker.absent("table", asset.name):
-                checker.add(
-                    "error",
-                    "asset_not_found",
-                    path,
-                    f'{_MISSING_NOUNS.get(declared or "", "table")} "{asset.name}" does not exist.',
-                    input_value=asset.name,
-                )
+            checker.missing("table", asset.name, path, _MISSING_NOUNS.get(declared or "", "table"))
             return None
         resolved = TABLE_TYPES.get(table_type(table))
         if resolved is None:
@@ -921,28 +914,14 @@ def _resolve(
     if asset.kind == "schema":
         exists = checker.call("schema", asset.name, path, lambda: lookup.schema_exists(asset.name))
         if not exists:
-            if exists is False:
-                checker.add(
-                    "error",
-                    "asset_not_found",
-                    path,
-                    f'schema "{asset.name}" does not exist.',
-                    input_value=asset.name,
-                )
+            checker.missing("schema", asset.name, path, "schema")
             return None
         return "SCHEMA"
     object_type = checker.call(
         "notebook", asset.name, path, lambda: lookup.workspace_object_type(asset.name)
     )
     if object_type is None:
-        if checker.absent("notebook", asset.name):
-            checker.add(
-                "error",
-                "asset_not_found",
-                path,
-                f'notebook "{asset.name}" does not exist.',
-                input_value=asset.name,
-            )
+        checker.missing("notebook", asset.name, path, "notebook")
         return None
     if object_type.upper() != "NOTEBOOK":
         checker.add(
@@ -971,14 +950,7 @@ def _resolve_volume_or_model(
         if table is not None:
             # _check_asset reports the mismatch against the declared type.
             return TABLE_TYPES.get(table_type(table), table_type(table))
-        if checker.absent("table", asset.name):
-            checker.add(
-                "error",
-                "asset_not_found",
-                path,
-                f'{kind} "{asset.name}" does not exist.',
-                input_value=asset.name,
-            )
+        checker.missing("table", asset.name, path, kind)
     return None
 
 
