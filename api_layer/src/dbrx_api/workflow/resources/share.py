@@ -835,8 +835,7 @@ def check_share(checker: LiveChecker, share: Share, strategy: str) -> dict[str, 
     Returns the live objects' types by lower-case name (the share's pipelines are checked against them).
     """
     path = checker.locator.share(share.name)
-    lookup = checker.lookup
-    live = checker.call("share", share.name, path, lambda: lookup.share(share.name))
+    live = checker.call("share", share.name, path, lambda: checker.lookup.share(share.name))
     if live is None and strategy == "UPDATE":
         checker.add(
             "warning",
