@@ -426,8 +426,7 @@ def _check_target(checker: LiveChecker, share: Share, pipeline: Pipeline, path: 
             )
         return
     exists = checker.call("schema", full, schema_path, lambda: lookup.schema_exists(full))
-    delta = share.delta_share
-    if exists is False and not (delta is not None and delta.create_schema_if_missing):
+    if exists is False and not (share.delta_share and share.delta_share.create_schema_if_missing):
         checker.add(
             "error",
             "schema_not_found",
