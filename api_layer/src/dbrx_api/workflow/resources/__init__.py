@@ -2,9 +2,10 @@
 
 A kind's module holds its desired state from the pack, its managed fields with their normalisers and the one
 comparison (plan and drift), its actions in the graph, its Databricks calls (through the `dltshr` gateway) and its
-recorded row. The generic engine (`orchestrator.diff`, `apply`, `delete`, `drift`) dispatches to a kind through
-`kind_for` / `KINDS`. Recipients, shares, target schemas, pipelines and schedule jobs live here. The export
-(`workflow.export`, docs/WORKFLOW.md §15) asks a kind's module how its live object is written as a pack entry.
+recorded row, and its stage-5 live checks (`check_*`, called by `orchestrator.checks`). The generic engine
+(`orchestrator.diff`, `apply`, `delete`, `drift`) dispatches to a kind through `kind_for` / `KINDS`. Recipients,
+shares, target schemas, pipelines and schedule jobs live here. The export (`workflow.export`, docs/WORKFLOW.md §15)
+asks a kind's module how its live object is written as a pack entry.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ schedule job (`resources.schedule`) are rooms of their own.
   `delete_pipeline:<name>` (a recorded pipeline the pack no longer wants, its schedule job and target table with it);
 * its Databricks calls: the pipeline with the `jobs.pipelines` spec and edit arguments;
 * its SCD2 row (`record_of`, written with `db.repositories.pipelines`; the schedule step adds the job to it);
-* its pack fields read back from a live pipeline, for the export (`exported_pipeline_fields`, docs/WORKFLOW.md §15).
+* its pack fields read back from a live pipeline, for the export (`exported_pipeline_fields`, docs/WORKFLOW.md §15);
+* its live checks before anything is planned (`check_pipeline`: source table, target catalog and schema, the
+  immutable source and SCD type), run by `orchestrator.checks`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dbrx_api.jobs.pipelines import (
     SOURCE_TABLE_KEY,
     TARGET_TABLE_KEY,
     build_pipeline_spec,
+    cdf_enabled,
     edit_arguments,
     sdk_create_pipeline,
     sdk_delete_pipeline,
@@ -60,13 +63,17 @@ from dbrx_api.workflow.orchestrator.steps import (
     record_reason,
 )
 from dbrx_api.workflow.resources import Warn, own_previous, set_difference
+from dbrx_api.workflow.resources.share import TABLE_TYPES, table_type
 from dbrx_api.workflow.validators.fields import is_email, split_tag
 
 if TYPE_CHECKING:
     from uuid import UUID
 
+    from databricks.sdk.service.catalog import TableInfo
+
     from dbrx_api.settings import Settings
     from dbrx_api.workflow.db.connection import DictConnection
+    from dbrx_api.workflow.orchestrator.checks import LiveChecker
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 
@@ -317,6 +324,165 @@ def exported_pipeline_fields(
     if spec.tags:
         values["tags"] = dict(sorted(spec.tags.items()))
     return values
+
+
+# ------------------------------------------------------------------------------------------ live checks
+
+
+def check_pipeline(
+    checker: LiveChecker, share: Share, pipeline: Pipeline, live_types: Mapping[str, str]
+) -> list[GetPipelineResponse]:
+    """Stage-5 checks of a share's pipeline (docs/SHAREPACK.md §8, §13.4): its source table, its target catalog and
+    schema, and the immutable source and SCD type of the pipeline it already is.
+
+    `live_types` are the share's live objects (`share.check_share`). Returns the live pipelines the entry may be:
+    the recorded one, else those of its name (more than one: reported as ambiguous); its schedule job is checked
+    against them (`schedule.check_schedule_job`).
+    """
+    path = checker.locator.pipeline(pipeline.name_prefix)
+    source_path = f"{path}.source_asset"
+    table = checker.table(pipeline.source_asset, source_path)
+    if table is None:
+        checker.missing("table", pipeline.source_asset, source_path, "table")
+    else:
+        _check_source(checker, pipeline, table, path)
+    if share.share_assets is None:
+        added = {asset.name for asset in share.share_assets_to_add or []}
+        if pipeline.source_asset not in added and pipeline.source_asset not in live_types:
+            checker.add(
+                "warning",
+                "pipeline_source_not_shared",
+                source_path,
+                f'"{pipeline.source_asset}" is not in share "{share.name}" and is not added by this pack.',
+            )
+    _check_target(checker, share, pipeline, path)
+    existing = _existing_pipelines(checker, pipeline, path)
+    if len(existing) == 1:
+        _check_immutable(checker, pipeline, existing[0], path)
+    return existing
+
+
+def _check_source(checker: LiveChecker, pipeline: Pipeline, table: TableInfo, path: str) -> None:
+    source_path = f"{path}.source_asset"
+    kind = table_type(table)
+    resolved = TABLE_TYPES.get(kind)
+    if pipeline.scd_type in {"1", "2"} and resolved != "TABLE":
+        checker.add(
+            "error",
+            "source_type_unsupported",
+            source_path,
+            f'"{pipeline.source_asset}" is a {resolved or kind}; SCD pipelines read tables.',
+        )
+        return
+    if resolved is None:
+        checker.add(
+            "error",
+            "source_type_unsupported",
+            source_path,
+            f'"{pipeline.source_asset}" is a {kind}, which a pipeline cannot read.',
+        )
+        return
+    if pipeline.scd_type in {"1", "2"} and not cdf_enabled(table):
+        checker.add(
+            "error",
+            "source_cdf_disabled",
+            source_path,
+            f'Change Data Feed is off on "{pipeline.source_asset}"; its owner must run ALTER TABLE ... SET '
+            "TBLPROPERTIES (delta.enableChangeDataFeed = true).",
+        )
+    columns = {column.name.lower() for column in table.columns or [] if column.name}
+    if columns:
+        for index, column in enumerate(pipeline.key_columns or []):
+            if column.lower() not in columns:
+                checker.add(
+                    "error",
+                    "key_column_not_found",
+                    f"{path}.key_columns[{index}]",
+                    f'"{column}" is not a column of "{pipeline.source_asset}".',
+                    input_value=column,
+                )
+
+
+def _check_target(checker: LiveChecker, share: Share, pipeline: Pipeline, path: str) -> None:
+    """The target catalog exists, and the schema too unless the pack creates it (`resources.schema`)."""
+    # The pack's names are lower-case already (validation), so these are the names the pack writes to.
+    target = pipeline_target(share, pipeline)
+    if not target.catalog or not target.schema:
+        return
+    # A name the pipeline overrides is reported there, else at the share's `delta_share`.
+    delta_path = f"{checker.locator.share(share.name)}.delta_share"
+    catalog_path = f"{path if pipeline.ext_catalog_name else delta_path}.ext_catalog_name"
+    schema_path = f"{path if pipeline.ext_schema_name else delta_path}.ext_schema_name"
+    catalog, full = target.catalog, target.schema_full_name
+    lookup = checker.lookup
+    if not checker.call("catalog", catalog, catalog_path, lambda: lookup.catalog_exists(catalog)):
+        if checker.absent("catalog", catalog):
+            checker.add(
+                "error",
+                "catalog_not_found",
+                catalog_path,
+                f'catalog "{catalog}" does not exist; create it first (POST /catalogs/{{name}}).',
+                input_value=catalog,
+            )
+        return
+    exists = checker.call("schema", full, schema_path, lambda: lookup.schema_exists(full))
+    if exists is False and not (share.delta_share and share.delta_share.create_schema_if_missing):
+        checker.add(
+            "error",
+            "schema_not_found",
+            schema_path,
+            f'schema "{full}" does not exist; set create_schema_if_missing: true or create it.',
+            input_value=full,
+        )
+
+
+def _existing_pipelines(
+    checker: LiveChecker, pipeline: Pipeline, path: str
+) -> list[GetPipelineResponse]:
+    """The pipeline this pack recorded, read by id, else the pipelines of its name (several: an error)."""
+    name = pipeline.name_prefix
+    lookup = checker.lookup
+    recorded_id = checker.recorded.pipeline_ids.get(name.lower())
+    if recorded_id is not None:
+        recorded = checker.call("pipeline", recorded_id, path, lambda: lookup.pipeline(recorded_id))
+        if recorded is not None:
+            return [recorded]
+    matches = (
+        checker.call("pipelines_named", name, path, lambda: lookup.pipelines_named(name)) or []
+    )
+    if len(matches) > 1:
+        checker.add(
+            "error",
+            "pipeline_name_ambiguous",
+            f"{path}.name_prefix",
+            f'{len(matches)} pipelines are named "{name}"; rename or remove one.',
+            input_value=name,
+        )
+    return matches
+
+
+def _check_immutable(
+    checker: LiveChecker, pipeline: Pipeline, existing: GetPipelineResponse, path: str
+) -> None:
+    """A pipeline's source and SCD type cannot change (docs/SHAREPACK.md §8)."""
+    configuration = (existing.spec.configuration if existing.spec else None) or {}
+    source_table = configuration.get(SOURCE_TABLE_KEY)
+    scd_type = configuration.get(SCD_TYPE_KEY)
+    name = pipeline.name_prefix
+    if source_table is not None and source_table.lower() != pipeline.source_asset:
+        checker.add(
+            "error",
+            "pipeline_source_immutable",
+            f"{path}.source_asset",
+            f'pipeline "{name}" already reads "{source_table}"; the source cannot change.',
+        )
+    if scd_type is not None and scd_type.lower() != pipeline.scd_type.lower():
+        checker.add(
+            "error",
+            "pipeline_scd_type_immutable",
+            f"{path}.scd_type",
+            f'pipeline "{name}" is SCD {scd_type}; the type cannot change.',
+        )
 
 
 # ------------------------------------------------------------------------------------------ executor data

@@ -9,7 +9,8 @@ Everything provisioning, plan, DELETE and drift know about a recipient is here:
 * its actions in the graph (`plan`: recipient create/update/no-op, the once-per-version token rotation);
 * its Databricks calls, all through the `dltshr.recipients` gateway (create, update, rotate, delete);
 * its SCD2 row (`record_of`, written with `db.repositories.recipients`);
-* its pack entry read back from a live recipient, for the export (`exported_recipient`, docs/WORKFLOW.md §15).
+* its pack entry read back from a live recipient, for the export (`exported_recipient`, docs/WORKFLOW.md §15);
+* its live checks before anything is planned (`check_recipient`, run by `orchestrator.checks`).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from dbrx_api.workflow.orchestrator.steps import (
     record_reason,
 )
 from dbrx_api.workflow.resources import Warn, deletion_row, own_previous, set_difference, work_of
-from dbrx_api.workflow.validators.fields import FieldError, check_ip
+from dbrx_api.workflow.validators.fields import MAX_IP_ENTRIES, FieldError, check_ip
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from dbrx_api.settings import Settings
     from dbrx_api.workflow.db.connection import DictConnection
     from dbrx_api.workflow.models.pack import RecipientType
+    from dbrx_api.workflow.orchestrator.checks import LiveChecker
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 
@@ -278,6 +280,92 @@ def _create_after(desired: DesiredRecipient, recipient: Recipient) -> dict[str, 
     if desired.fields.properties is not None:
         after["properties"] = dict(desired.fields.properties)
     return after
+
+
+# ------------------------------------------------------------------------------------------ live checks
+
+
+def check_recipient(checker: LiveChecker, recipient: Recipient, strategy: str) -> None:
+    """Stage-5 checks of a declared recipient (docs/SHAREPACK.md §13.4): presence against the strategy, the
+    immutable type and metastore, the D2O allowlist after this version."""
+    path = checker.locator.recipient(recipient.name)
+    live = checker.recipient(recipient.name, path)
+    org = recipient.recipient_databricks_org
+    if live is None:
+        if strategy == "UPDATE":
+            checker.add(
+                "warning",
+                "update_created_missing",
+                path,
+                f'recipient "{recipient.name}" does not exist; it will be created.',
+            )
+        if org is not None:
+            lookup = checker.lookup
+            users = checker.call(
+                "recipients_with_org", org, path, lambda: lookup.recipients_with_org(org)
+            )
+            others = [name for name in users or [] if name != recipient.name]
+            if others:
+                checker.add(
+                    "error",
+                    "recipient_org_in_use",
+                    f"{path}.recipient_databricks_org",
+                    f'already used by recipient "{others[0]}".',
+                    input_value=org,
+                )
+        return
+    if strategy == "NEW":
+        checker.add(
+            "warning",
+            "new_on_existing",
+            path,
+            f'recipient "{recipient.name}" already exists; it will be updated.',
+        )
+    authentication = (enum_text(live.authentication_type) or "").upper()
+    if authentication != AUTH_TYPES[recipient.type]:
+        other = "D2D" if authentication == "DATABRICKS" else "D2O"
+        checker.add(
+            "error",
+            "recipient_type_immutable",
+            f"{path}.type",
+            f'recipient "{recipient.name}" exists as {other}; the type cannot change.',
+        )
+        return
+    if org is not None and (live.data_recipient_global_metastore_id or "").lower() != org:
+        checker.add(
+            "error",
+            "recipient_org_immutable",
+            f"{path}.recipient_databricks_org",
+            f'recipient "{recipient.name}" is bound to another metastore.',
+            input_value=org,
+        )
+    if recipient.type == "D2O":
+        # The live entries as Databricks returns them, unlike `desired_recipient`, which canonicalises them.
+        base = (
+            set(recipient.recipient_ips)
+            if recipient.recipient_ips is not None
+            else set(recipient_ips(live))
+        )
+        effective = (base | set(recipient.recipient_ips_to_add or [])) - set(
+            recipient.recipient_ips_to_remove or []
+        )
+        if len(effective) > MAX_IP_ENTRIES:
+            checker.add(
+                "error",
+                "ip_list_too_long",
+                f"{path}.recipient_ips_to_add"
+                if recipient.recipient_ips is None
+                else f"{path}.recipient_ips",
+                f"the allowlist would hold {len(effective)} entries; Databricks allows at most {MAX_IP_ENTRIES}.",
+            )
+        managed = recipient.recipient_ips is not None or recipient.recipient_ips_to_add is not None
+        if not effective and (managed or recipient.recipient_ips_to_remove):
+            checker.add(
+                "warning",
+                "d2o_without_ip_allowlist",
+                path,
+                "after this version the recipient has no IP allowlist: its token is usable from any network.",
+            )
 
 
 # ------------------------------------------------------------------------------------------ export

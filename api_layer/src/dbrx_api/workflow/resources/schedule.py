@@ -10,7 +10,9 @@
 * its record: the schedule fields of the pipeline's SCD2 row (`db.repositories.pipelines`), written after the
   pipeline step recorded the pipeline itself;
 * its pack fields read back from a live job, for the export: a pipeline's whole entry (`exported_pipeline`,
-  docs/WORKFLOW.md §15).
+  docs/WORKFLOW.md §15);
+* its live check before anything is planned (`check_schedule_job`: no other pipeline's job of its name), run by
+  `orchestrator.checks`.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from dbrx_api.workflow.orchestrator.actions import (
     Verb,
     step_key,
 )
-from dbrx_api.workflow.orchestrator.live import LiveReader, job_pipeline_id
+from dbrx_api.workflow.orchestrator.live import LiveReader, job_name_of, job_pipeline_id
 from dbrx_api.workflow.orchestrator.steps import RunContext, StepFailure, StepResult
 from dbrx_api.workflow.resources import Warn
 from dbrx_api.workflow.resources.pipeline import (
@@ -66,7 +68,7 @@ if TYPE_CHECKING:
 
     from dbrx_api.settings import Settings
     from dbrx_api.workflow.db.connection import DictConnection
-    from dbrx_api.workflow.orchestrator.checks import LiveLookup
+    from dbrx_api.workflow.orchestrator.checks import LiveChecker, LiveLookup
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 
@@ -76,9 +78,9 @@ RESOURCE_TYPE = StepType.SCHEDULE  # step key `schedule:<job name>`
 # ------------------------------------------------------------------------------------------ desired job
 
 
-def schedule_job_name(pipeline: Pipeline, defaults: ScheduleDefaults) -> str:
-    """`<name_prefix>_schedule`."""
-    return f"{pipeline.name_prefix}{defaults.job_name_suffix}"
+def schedule_job_name(pipeline: Pipeline, suffix: str) -> str:
+    """`<name_prefix><suffix>`: `<name_prefix>_schedule` with the default `schedules.job_name_suffix`."""
+    return f"{pipeline.name_prefix}{suffix}"
 
 
 def desired_job_settings(
@@ -91,7 +93,7 @@ def desired_job_settings(
     emails = notification_emails(pipeline)
     tags = merged_tags(share, pipeline)
     return JobSettings(
-        name=schedule_job_name(pipeline, defaults),
+        name=schedule_job_name(pipeline, defaults.job_name_suffix),
         tasks=[
             Task(
                 task_key=defaults.task_key,
@@ -225,7 +227,7 @@ def _plan_schedule(graph: GraphBuilder, pipeline: Pipeline, pipeline_work: Pipel
     schedules = graph.i.databricks.schedules
     share, row = pipeline_work.share, pipeline_work.previous
     work = ScheduleWork(pipeline_work)
-    job_name = schedule_job_name(pipeline, schedules)
+    job_name = schedule_job_name(pipeline, schedules.job_name_suffix)
     path = graph.i.locator.pipeline(pipeline.name_prefix)
     owned_row = row if graph.recorded.owned(row) else None
     recorded_job = owned_row.schedule_job_id if owned_row else None
@@ -420,6 +422,43 @@ def exported_pipeline(
     return Pipeline.model_validate(values)
 
 
+# ------------------------------------------------------------------------------------------ live checks
+
+
+def check_schedule_job(
+    checker: LiveChecker, pipeline: Pipeline, existing: list[GetPipelineResponse]
+) -> None:
+    """Stage-5 check of a scheduled pipeline's job (docs/SHAREPACK.md §13.4): a job of its name that this pack did
+    not record and that runs another pipeline than `existing` (from `pipeline.check_pipeline`) is a conflict."""
+    if len(existing) > 1 or not isinstance(pipeline.schedule, PackCron):
+        return  # several pipelines of that name: `check_pipeline` reported it, no job can be told apart
+    path = checker.locator.pipeline(pipeline.name_prefix)
+    job_name = schedule_job_name(pipeline, checker.job_name_suffix)
+    jobs = checker.call("jobs_named", job_name, path, lambda: _named_jobs(checker, job_name)) or []
+    pipeline_id = existing[0].pipeline_id if existing else None
+    recorded_jobs = set(checker.recorded.job_ids.values())
+    for job in jobs:
+        if job.job_id in recorded_jobs or (
+            pipeline_id is not None and job_pipeline_id(job) == pipeline_id
+        ):
+            continue
+        checker.add(
+            "error",
+            "schedule_job_conflict",
+            path,
+            f'job "{job_name_of(job)}" (id {job.job_id}) runs another pipeline.',
+            input_value=job_name_of(job),
+        )
+        break
+
+
+def _named_jobs(checker: LiveChecker, job_name: str) -> list[BaseJob] | list[Job]:
+    """The jobs named `job_name`: the one this pack recorded, read by id (docs/WORKFLOW.md §9.7), else by name."""
+    recorded = checker.recorded.job_ids.get(job_name.lower())
+    job = checker.lookup.job(recorded) if recorded is not None else None
+    return [job] if job is not None else checker.lookup.jobs_named(job_name)
+
+
 # ------------------------------------------------------------------------------------------ the kind
 
 
@@ -452,7 +491,7 @@ class ScheduleKind:
         owner = work.pipeline
         schedules = ctx.databricks.schedules
         name = owner.pipeline.name_prefix
-        job_name = schedule_job_name(owner.pipeline, schedules)
+        job_name = schedule_job_name(owner.pipeline, schedules.job_name_suffix)
         calls = 0
         detail: dict[str, Any] = {}
         record = ctx.recalled(PIPELINE_TYPE, name, PipelineRecord)

@@ -1,4 +1,4 @@
-"""The share kind in one room: the share, its objects and its grants (docs/SHAREPACK.md §5, §9; docs/WORKFLOW.md
+"""The share kind in one room: the share, its objects and its grants (docs/SHAREPACK.md §5, §9;
 docs/WORKFLOW.md §9.3-§9.4, §9.8, §11).
 
 Everything provisioning, plan, DELETE and drift know about a share is here:
@@ -14,13 +14,15 @@ Everything provisioning, plan, DELETE and drift know about a share is here:
 * its Databricks calls, all through the `dltshr.shares` gateway (create, update, grants, delete);
 * its SCD2 row (`record_of`, written with `db.repositories.shares`);
 * its pack entry read back from a live share, for the export (`exported_share`, `exported_asset`,
-  docs/WORKFLOW.md §15).
+  docs/WORKFLOW.md §15);
+* its live checks before anything is planned (`check_share`: presence, each asset resolved to its object type, the
+  set after this version; `check_share_grants`: the grantees exist), run by `orchestrator.checks`.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,14 +74,22 @@ from dbrx_api.workflow.orchestrator.steps import (
 )
 from dbrx_api.workflow.resources import Warn, deletion_row, own_previous, set_difference, work_of
 from dbrx_api.workflow.resources.recipient import RESOURCE_TYPE as RECIPIENT_TYPE
-from dbrx_api.workflow.validators.fields import parse_asset_name
+from dbrx_api.workflow.validators.fields import (
+    AssetName,
+    parse_asset_name,
+    schema_overlaps,
+    share_limit_problems,
+)
 
 if TYPE_CHECKING:
     from uuid import UUID
 
+    from databricks.sdk.service.catalog import TableInfo
+
     from dbrx_api.settings import Settings
     from dbrx_api.workflow.db.connection import DictConnection
     from dbrx_api.workflow.models.pack import Pipeline
+    from dbrx_api.workflow.orchestrator.checks import LiveChecker
     from dbrx_api.workflow.orchestrator.diff import GraphBuilder
     from dbrx_api.workflow.validators.locator import PackLocator
 
@@ -92,6 +102,12 @@ _LIVE_TYPES = {"VIEW", "MATERIALIZED_VIEW", "STREAMING_TABLE"}
 # Object types a pack declares with `type` (a view-like object needs no pipeline; a volume or model is only ever
 # declared, docs/SHAREPACK.md §7.3-§7.4). Tables and schemas go without a type.
 _DECLARED_TYPES = _LIVE_TYPES | set(VOLUME_MODEL_TYPES)
+# Unity Catalog `table_type` -> share data-object type (docs/SHAREPACK.md §7.3).
+TABLE_TYPES: dict[str, str] = {"MANAGED": "TABLE", "EXTERNAL": "TABLE"} | {
+    t: t for t in _LIVE_TYPES
+}
+# What a missing three-part asset is called: its declared type, else "table" (docs/SHAREPACK.md §13.4).
+_MISSING_NOUNS = {t: t.lower().replace("_", " ") for t in _LIVE_TYPES}
 # The step detail's count of each object update action.
 _COUNTED_AS = {"ADD": "added", "REMOVE": "removed", "UPDATE": "updated"}
 
@@ -802,6 +818,201 @@ def exported_share(
             for p in chosen
         ]
     return Share.model_validate(values)
+
+
+# ------------------------------------------------------------------------------------------ live checks
+
+
+def table_type(table: TableInfo) -> str:
+    """A live table's Unity Catalog `table_type`, upper-case ("" when unset)."""
+    return (enum_text(table.table_type) or "").upper()
+
+
+def check_share(checker: LiveChecker, share: Share, strategy: str) -> dict[str, str]:
+    """Stage-5 checks of a share and its objects (docs/SHAREPACK.md §7.3, §13.4): presence against the strategy,
+    each asset resolved to its object type (kept in `checker.resolved`), the set after this version.
+
+    Returns the live objects' types by lower-case name (the share's pipelines are checked against them).
+    """
+    path = checker.locator.share(share.name)
+    live = checker.call("share", share.name, path, lambda: checker.lookup.share(share.name))
+    if live is None and strategy == "UPDATE":
+        checker.add(
+            "warning",
+            "update_created_missing",
+            path,
+            f'share "{share.name}" does not exist; it will be created.',
+        )
+    if live is not None and strategy == "NEW":
+        checker.add(
+            "warning",
+            "new_on_existing",
+            path,
+            f'share "{share.name}" already exists; it will be updated.',
+        )
+    live_types = {
+        (obj.name or "").lower(): enum_text(obj.data_object_type) or "TABLE"
+        for obj in (live.objects or [] if live else [])
+    }
+    for list_key in ("share_assets", "share_assets_to_add"):
+        for asset in getattr(share, list_key) or []:
+            _check_asset(checker, share, list_key, asset, live_types)
+    if share.share_assets is None:
+        _check_explicit_set(checker, share, live_types)
+    return live_types
+
+
+def check_share_grants(checker: LiveChecker, share: Share, declared: Collection[str]) -> None:
+    """Every recipient the share grants to is `declared` in the pack or exists (docs/SHAREPACK.md §13.4)."""
+    for list_key in ("recipients", "recipients_to_add"):
+        for name in getattr(share, list_key) or []:
+            if name in declared:
+                continue
+            grant_path = checker.locator.grant(share.name, list_key, name)
+            if checker.recipient(name, grant_path) is None:
+                checker.add(
+                    "error",
+                    "recipient_not_found",
+                    grant_path,
+                    f'recipient "{name}" does not exist and is not declared in this pack.',
+                    input_value=name,
+                )
+
+
+def _resolve(
+    checker: LiveChecker,
+    asset: AssetName,
+    path: str,
+    live_types: dict[str, str],
+    declared: str | None = None,
+) -> str | None:
+    """The object type of docs/SHAREPACK.md §7.3, or None after reporting why it cannot be shared.
+
+    `declared` is the entry's `type`, which names a missing object (a missing VIEW is "view ... does not exist").
+    """
+    lookup = checker.lookup
+    if asset.name.lower() in live_types:
+        return live_types[asset.name.lower()]
+    if asset.kind == "table" and declared in VOLUME_MODEL_TYPES:
+        return _resolve_volume_or_model(checker, asset, path, declared)
+    if asset.kind == "table":
+        table = checker.table(asset.name, path)
+        if table is None:
+            checker.missing("table", asset.name, path, _MISSING_NOUNS.get(declared or "", "table"))
+            return None
+        resolved = TABLE_TYPES.get(table_type(table))
+        if resolved is None:
+            checker.add(
+                "error",
+                "asset_type_unsupported",
+                path,
+                f'"{asset.name}" is a {table_type(table)}, which share packs do not share.',
+                input_value=asset.name,
+            )
+        return resolved
+    if asset.kind == "schema":
+        exists = checker.call("schema", asset.name, path, lambda: lookup.schema_exists(asset.name))
+        if not exists:
+            checker.missing("schema", asset.name, path, "schema")
+            return None
+        return "SCHEMA"
+    object_type = checker.call(
+        "notebook", asset.name, path, lambda: lookup.workspace_object_type(asset.name)
+    )
+    if object_type is None:
+        checker.missing("notebook", asset.name, path, "notebook")
+        return None
+    if object_type.upper() != "NOTEBOOK":
+        checker.add(
+            "error",
+            "asset_type_unsupported",
+            path,
+            f'"{asset.name}" is a {object_type}, not a notebook.',
+            input_value=asset.name,
+        )
+        return None
+    return "NOTEBOOK_FILE"
+
+
+def _resolve_volume_or_model(
+    checker: LiveChecker, asset: AssetName, path: str, declared: str
+) -> str | None:
+    """A declared VOLUME or MODEL: `volumes.read` / `registered_models.get`; when it is absent, a table of that
+    name makes the issue `asset_type_mismatch` (one more read, only on this error path)."""
+    kind = "volume" if declared == "VOLUME" else "model"
+    lookup = checker.lookup.volume_exists if declared == "VOLUME" else checker.lookup.model_exists
+    exists = checker.call(kind, asset.name, path, lambda: lookup(asset.name))
+    if exists:
+        return declared
+    if exists is False:
+        table = checker.table(asset.name, path)
+        if table is not None:
+            # _check_asset reports the mismatch against the declared type.
+            return TABLE_TYPES.get(table_type(table), table_type(table))
+        checker.missing("table", asset.name, path, kind)
+    return None
+
+
+def _check_asset(
+    checker: LiveChecker, share: Share, list_key: str, asset: Asset, live_types: dict[str, str]
+) -> None:
+    path = checker.locator.asset(share.name, list_key, asset.name)
+    parsed = parse_asset_name(asset.name)
+    resolved = _resolve(checker, parsed, path, live_types, asset.type)
+    if resolved is None:
+        return
+    checker.resolved[(share.name, asset.name)] = resolved
+    if asset.type is not None and asset.type != resolved:
+        checker.add(
+            "error",
+            "asset_type_mismatch",
+            f"{path}.type",
+            f'declared {asset.type} but "{asset.name}" is a {resolved}.',
+            input_value=asset.type,
+        )
+        return
+    if resolved != "TABLE":
+        for option in ("cdf_enabled", "partitions"):
+            if getattr(asset, option) is not None:
+                checker.add(
+                    "error",
+                    "asset_option_invalid",
+                    f"{path}.{option}",
+                    f"{option} applies to tables only; this asset is a {resolved}.",
+                )
+
+
+def _check_explicit_set(checker: LiveChecker, share: Share, live_types: dict[str, str]) -> None:
+    """Without a declarative list the desired set is live + to_add - to_remove: check overlap and limits."""
+    removed = {asset.name for asset in share.share_assets_to_remove or []}
+    desired: dict[str, str] = {name: "" for name in live_types if name not in removed}
+    for asset in share.share_assets_to_add or []:
+        if asset.name not in removed:
+            desired[asset.name] = checker.locator.asset(
+                share.name, "share_assets_to_add", asset.name
+            )
+    kinds = {name: parse_asset_name(name) for name in desired}
+    types: dict[str, str | None] = {name: live_types.get(name) for name in desired}
+    for asset in share.share_assets_to_add or []:
+        if asset.name in desired and asset.type is not None:
+            types[asset.name] = asset.type
+    for table, schema in schema_overlaps(list(kinds.values())):
+        path = desired[table.name] or desired[schema]
+        if path:  # an overlap only among live objects is not this pack's doing
+            checker.add(
+                "error",
+                "asset_schema_overlap",
+                path,
+                f'"{table.name}" is inside schema "{schema}"; both would be in share "{share.name}".',
+                input_value=table.name,
+            )
+    for count, limit, label in share_limit_problems(list(kinds.values()), types):
+        checker.add(
+            "error",
+            "share_limit_exceeded",
+            f"{checker.locator.share(share.name)}.share_assets_to_add",
+            f"the share would hold {count} {label}; Databricks allows {limit} per share.",
+        )
 
 
 # ------------------------------------------------------------------------------------------ the kind
