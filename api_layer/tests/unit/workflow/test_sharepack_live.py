@@ -324,3 +324,24 @@ def test_delete_pack_checks_only_the_allowlist() -> None:
         loaded.model, lookup, allowed=FakeLiveLookup(allowed=()).workspace_allowed
     )
     assert [i.type for i in refused.errors] == ["workspace_not_allowed"]
+
+
+def test_removing_the_last_live_ip_written_as_a_host_network_warns() -> None:
+    # Databricks may hold a host as 10.0.0.1/32; the pack names it 10.0.0.1: the same entry, so removing it empties
+    # the allowlist, as the plan will (both use `recipient.wanted_ips`).
+    lookup = example_workspace()
+    lookup.recipients["acme_external"] = live_recipient(
+        "acme_external", "TOKEN", ips=["10.0.0.1/32"]
+    )
+    data = example_with(
+        (
+            "    recipient_ips:                                # declarative: exactly these after provisioning\n"
+            "      - 203.0.113.0/24\n      - 198.51.100.7\n      - 2001:db8:1234::/48\n",
+            "    recipient_ips_to_remove: [10.0.0.1]\n",
+        )
+    )
+    result, _ = _check(lookup, data)
+    assert result.valid, result.errors
+    assert ("d2o_without_ip_allowlist", "recipient[1]") in {
+        (w.type, w.loc) for w in result.warnings
+    }

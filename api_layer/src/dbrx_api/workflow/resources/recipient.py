@@ -217,27 +217,34 @@ class DesiredRecipient:
         return AUTH_TYPES[self.type]
 
 
-def desired_recipient(
-    recipient: Recipient, live: SdkRecipientInfo | None, *, reference_time: datetime, now: datetime
-) -> DesiredRecipient:
-    """Desired state of a declared recipient (docs/SHAREPACK.md §5, §9.1; docs/WORKFLOW.md §9.6 expiry)."""
-    ips: list[str] | None = None
+def wanted_ips(recipient: Recipient, live: SdkRecipientInfo | None) -> list[str] | None:
+    """The D2O allowlist after this version, canonical and sorted: the declared list, else the live one (none when
+    the recipient is absent), plus the additions, minus the removals; None when the pack leaves it unmanaged.
+
+    Both sides are canonical, so removing `10.0.0.1` removes a live `10.0.0.1/32` (docs/SHAREPACK.md §5.2).
+    """
     keys = (
         recipient.recipient_ips,
         recipient.recipient_ips_to_add,
         recipient.recipient_ips_to_remove,
     )
-    if recipient.type == "D2O" and any(value is not None for value in keys):
-        base = (
-            recipient.recipient_ips
-            if recipient.recipient_ips is not None
-            else (recipient_ips(live) if live is not None else [])
-        )
-        wanted = {canonical_ip(ip) for ip in base} | {
-            canonical_ip(ip) for ip in recipient.recipient_ips_to_add or []
-        }
-        wanted -= {canonical_ip(ip) for ip in recipient.recipient_ips_to_remove or []}
-        ips = sorted(wanted)
+    if recipient.type != "D2O" or all(value is None for value in keys):
+        return None
+    base = (
+        recipient.recipient_ips
+        if recipient.recipient_ips is not None
+        else (recipient_ips(live) if live is not None else [])
+    )
+    wanted = {canonical_ip(ip) for ip in [*base, *(recipient.recipient_ips_to_add or [])]}
+    wanted -= {canonical_ip(ip) for ip in recipient.recipient_ips_to_remove or []}
+    return sorted(wanted)
+
+
+def desired_recipient(
+    recipient: Recipient, live: SdkRecipientInfo | None, *, reference_time: datetime, now: datetime
+) -> DesiredRecipient:
+    """Desired state of a declared recipient (docs/SHAREPACK.md §5, §9.1; docs/WORKFLOW.md §9.6 expiry)."""
+    ips = wanted_ips(recipient, live)
     expiration_ms: int | None = None
     elapsed = False
     days = recipient.token_expiry or 0
@@ -340,15 +347,8 @@ def check_recipient(checker: LiveChecker, recipient: Recipient, strategy: str) -
             input_value=org,
         )
     if recipient.type == "D2O":
-        # The live entries as Databricks returns them, unlike `desired_recipient`, which canonicalises them.
-        base = (
-            set(recipient.recipient_ips)
-            if recipient.recipient_ips is not None
-            else set(recipient_ips(live))
-        )
-        effective = (base | set(recipient.recipient_ips_to_add or [])) - set(
-            recipient.recipient_ips_to_remove or []
-        )
+        wanted = wanted_ips(recipient, live)
+        effective = wanted if wanted is not None else live_ips(live)
         if len(effective) > MAX_IP_ENTRIES:
             checker.add(
                 "error",
