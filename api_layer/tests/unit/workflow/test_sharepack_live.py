@@ -11,6 +11,7 @@ from dbrx_api.workflow.orchestrator.checks import (
     RecordedState,
     run_live_checks,
 )
+from dbrx_api.workflow.resources.share import desired_assets
 from dbrx_api.workflow.sharepack import LoadedPack
 from dbrx_api.workflow.sharepack_template import example_yaml
 from fixtures.sharepacks import (
@@ -345,3 +346,70 @@ def test_removing_the_last_live_ip_written_as_a_host_network_warns() -> None:
     assert ("d2o_without_ip_allowlist", "recipient[1]") in {
         (w.type, w.loc) for w in result.warnings
     }
+
+
+def test_an_explicit_share_holding_a_notebook_is_checked() -> None:
+    # A live notebook is named by its shared file name, which is no asset name: the set after this version is the
+    # plan's (`share.desired_assets`), each live object known by its type.
+    lookup = example_workspace()
+    lookup.shares["finance_share"] = live_share(
+        "finance_share",
+        ("finance_catalog.legacy.old_ledger", "TABLE"),
+        ("churn_report", "NOTEBOOK_FILE"),
+    )
+    result, _ = _check(lookup)
+    assert result.valid, result.errors
+
+
+def test_the_notebook_limit_counts_notebooks_as_the_plan_keys_them() -> None:
+    # 100 live notebooks; the pack removes one by its path and adds one (already shared) with a comment and a new
+    # one: the plan ends with 100 notebooks, within the limit.
+    lookup = example_workspace()
+    lookup.shares["finance_share"] = live_share(
+        "finance_share", *((f"nb{i}", "NOTEBOOK_FILE") for i in range(100))
+    )
+    lookup.notebooks |= {"/Workspace/Shared/nb1": "NOTEBOOK", "/Workspace/Shared/new": "NOTEBOOK"}
+    data = example_with(
+        (
+            "      - finance_catalog.reporting                 # 2 parts: the whole schema\n",
+            "      - {name: /Workspace/Shared/nb1, comment: monthly churn}\n"
+            "      - /Workspace/Shared/new\n",
+        ),
+        (
+            "      - finance_catalog.legacy.old_ledger         # its recorded pipeline, if any, is deleted too\n",
+            "      - /Workspace/Shared/nb0\n",
+        ),
+    )
+    result, loaded = _check(lookup, data)
+    assert result.valid, result.errors
+    assert isinstance(loaded.model, SharePack)
+    share = next(s for s in loaded.model.share if s.name == "finance_share")
+    assert len(desired_assets(share, lookup.shares["finance_share"].objects or [])) == 100
+    one_more = data.replace(
+        b"      - /Workspace/Shared/new\n",
+        b"      - /Workspace/Shared/new\n      - /Workspace/Shared/nb0b\n",
+    )
+    lookup.notebooks["/Workspace/Shared/nb0b"] = "NOTEBOOK"
+    result, _ = _check(lookup, one_more)
+    assert _errors(result) == {("share_limit_exceeded", "share[1].share_assets_to_add")}
+    assert "101 notebooks" in result.errors[0].msg
+
+
+def test_a_notebook_already_shared_is_not_read_from_its_path() -> None:
+    # The plan keys a notebook by its shared file name: "nb1" is already in the share, so setting its comment is an
+    # UPDATE that never reads the workspace path (deleted since). Like a shared table, it is typed from the share.
+    lookup = example_workspace()
+    lookup.shares["finance_share"] = live_share("finance_share", ("nb1", "NOTEBOOK_FILE"))
+    data = example_with(
+        (
+            "    share_assets_to_add:                          # explicit: change only these\n"
+            "      - finance_catalog.reporting                 # 2 parts: the whole schema\n"
+            "    share_assets_to_remove:\n"
+            "      - finance_catalog.legacy.old_ledger         # its recorded pipeline, if any, is deleted too\n",
+            "    share_assets:\n      - {name: /Workspace/Shared/nb1, comment: monthly churn}\n",
+        )
+    )
+    result, _ = _check(lookup, data)
+    assert result.valid, result.errors
+    assert result.resolved_types[("finance_share", "/Workspace/Shared/nb1")] == "NOTEBOOK_FILE"
+    assert not [call for call in lookup.calls if call[0] == "workspace_object_type"]

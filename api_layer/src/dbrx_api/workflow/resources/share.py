@@ -75,6 +75,7 @@ from dbrx_api.workflow.orchestrator.steps import (
 from dbrx_api.workflow.resources import Warn, deletion_row, own_previous, set_difference, work_of
 from dbrx_api.workflow.resources.recipient import RESOURCE_TYPE as RECIPIENT_TYPE
 from dbrx_api.workflow.validators.fields import (
+    AssetKind,
     AssetName,
     parse_asset_name,
     schema_overlaps,
@@ -106,6 +107,8 @@ _DECLARED_TYPES = _LIVE_TYPES | set(VOLUME_MODEL_TYPES)
 TABLE_TYPES: dict[str, str] = {"MANAGED": "TABLE", "EXTERNAL": "TABLE"} | {
     t: t for t in _LIVE_TYPES
 }
+# The asset kind of a live object that is not table-like (the others are three-part names).
+_LIVE_KINDS: dict[str, AssetKind] = {"SCHEMA": "schema", "NOTEBOOK_FILE": "notebook"}
 # What a missing three-part asset is called: its declared type, else "table" (docs/SHAREPACK.md §13.4).
 _MISSING_NOUNS = {t: t.lower().replace("_", " ") for t in _LIVE_TYPES}
 # The step detail's count of each object update action.
@@ -851,14 +854,14 @@ def check_share(checker: LiveChecker, share: Share, strategy: str) -> dict[str, 
             f'share "{share.name}" already exists; it will be updated.',
         )
     live_types = {
-        (obj.name or "").lower(): enum_text(obj.data_object_type) or "TABLE"
+        object_key(obj): enum_text(obj.data_object_type) or "TABLE"
         for obj in (live.objects or [] if live else [])
     }
     for list_key in ("share_assets", "share_assets_to_add"):
         for asset in getattr(share, list_key) or []:
             _check_asset(checker, share, list_key, asset, live_types)
     if share.share_assets is None:
-        _check_explicit_set(checker, share, live_types)
+        _check_explicit_set(checker, share, (live.objects or []) if live else [])
     return live_types
 
 
@@ -883,16 +886,18 @@ def _resolve(
     checker: LiveChecker,
     asset: AssetName,
     path: str,
-    live_types: dict[str, str],
+    live_type: str | None,
     declared: str | None = None,
 ) -> str | None:
     """The object type of docs/SHAREPACK.md §7.3, or None after reporting why it cannot be shared.
 
-    `declared` is the entry's `type`, which names a missing object (a missing VIEW is "view ... does not exist").
+    `live_type` is the type of the share's live object of this asset (None when absent): an object already shared
+    is kept or updated as it is, never read again from its source. `declared` is the entry's `type`, which names a
+    missing object (a missing VIEW is "view ... does not exist").
     """
     lookup = checker.lookup
-    if asset.name.lower() in live_types:
-        return live_types[asset.name.lower()]
+    if live_type is not None:
+        return live_type
     if asset.kind == "table" and declared in VOLUME_MODEL_TYPES:
         return _resolve_volume_or_model(checker, asset, path, declared)
     if asset.kind == "table":
@@ -958,7 +963,8 @@ def _check_asset(
 ) -> None:
     path = checker.locator.asset(share.name, list_key, asset.name)
     parsed = parse_asset_name(asset.name)
-    resolved = _resolve(checker, parsed, path, live_types, asset.type)
+    # Keyed as the plan keys it (`asset_key`): a shared notebook is its file name, not its workspace path.
+    resolved = _resolve(checker, parsed, path, live_types.get(asset_key(asset)), asset.type)
     if resolved is None:
         return
     checker.resolved[(share.name, asset.name)] = resolved
@@ -982,22 +988,35 @@ def _check_asset(
                 )
 
 
-def _check_explicit_set(checker: LiveChecker, share: Share, live_types: dict[str, str]) -> None:
-    """Without a declarative list the desired set is live + to_add - to_remove: check overlap and limits."""
-    removed = {asset.name for asset in share.share_assets_to_remove or []}
-    desired: dict[str, str] = {name: "" for name in live_types if name not in removed}
-    for asset in share.share_assets_to_add or []:
-        if asset.name not in removed:
-            desired[asset.name] = checker.locator.asset(
-                share.name, "share_assets_to_add", asset.name
-            )
-    kinds = {name: parse_asset_name(name) for name in desired}
-    types: dict[str, str | None] = {name: live_types.get(name) for name in desired}
-    for asset in share.share_assets_to_add or []:
-        if asset.name in desired and asset.type is not None:
-            types[asset.name] = asset.type
+def _check_explicit_set(
+    checker: LiveChecker, share: Share, live_objects: Iterable[SharedDataObject]
+) -> None:
+    """Without a declarative list the desired set is live + to_add - to_remove: check overlap and limits.
+
+    The set is the plan's own (`desired_assets`, keyed by `asset_key`): a notebook is its shared file name, live
+    or added, and a live object is known by its type (a notebook's name is no asset name).
+    """
+    live = {object_key(obj): obj for obj in live_objects}
+    wanted = desired_assets(share, live.values())
+    # Entries this pack adds (or adds again) are located; the others are live objects kept as they are.
+    paths = {
+        asset_key(asset): checker.locator.asset(share.name, "share_assets_to_add", asset.name)
+        for asset in share.share_assets_to_add or []
+        if asset_key(asset) in wanted
+    }
+    kinds: dict[str, AssetName] = {}
+    types: dict[str, str | None] = {}
+    for key, asset in wanted.items():
+        obj = live.get(key)
+        live_type = (enum_text(obj.data_object_type) or "TABLE") if obj is not None else None
+        if asset is not None:
+            kinds[key] = parse_asset_name(asset.name)
+        else:  # kept live object: `live_type` is set
+            kinds[key] = AssetName(_LIVE_KINDS.get(live_type or "", "table"), key)
+        types[kinds[key].name] = asset.type if asset is not None and asset.type else live_type
+    located = {kind.name: paths.get(key, "") for key, kind in kinds.items()}
     for table, schema in schema_overlaps(list(kinds.values())):
-        path = desired[table.name] or desired[schema]
+        path = located[table.name] or located[schema]
         if path:  # an overlap only among live objects is not this pack's doing
             checker.add(
                 "error",
