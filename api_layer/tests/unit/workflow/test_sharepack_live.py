@@ -11,6 +11,7 @@ from dbrx_api.workflow.orchestrator.checks import (
     RecordedState,
     run_live_checks,
 )
+from dbrx_api.workflow.resources.pipeline import managed_fields
 from dbrx_api.workflow.resources.share import desired_assets
 from dbrx_api.workflow.sharepack import LoadedPack
 from dbrx_api.workflow.sharepack_template import example_yaml
@@ -413,3 +414,31 @@ def test_a_notebook_already_shared_is_not_read_from_its_path() -> None:
     assert result.valid, result.errors
     assert result.resolved_types[("finance_share", "/Workspace/Shared/nb1")] == "NOTEBOOK_FILE"
     assert not [call for call in lookup.calls if call[0] == "workspace_object_type"]
+
+
+def test_an_empty_source_or_scd_type_on_an_existing_pipeline_is_set_not_changed() -> None:
+    # `managed_fields` reads an empty configuration value as unset, and the plan sets it like any managed field;
+    # the check read it as another source / SCD type and refused the pack.
+    lookup = example_workspace()
+    lookup.pipelines.append(live_pipeline("p-1", "sales_daily_sales_pl", "", ""))
+    result, _ = _check(lookup)
+    assert result.valid, result.errors
+
+
+def test_a_live_scd_type_in_another_case_is_the_same_type_for_the_check_and_the_plan() -> None:
+    # The check has always read the SCD type ignoring case; the plan compared it as written and rewrote
+    # "FULL_REFRESH" to "full_refresh" as a change of the type the check had just called unchanged.
+    lookup = example_workspace()
+    pipeline = live_pipeline(
+        "p-2", "sales_store_dim_pl", "Sales_Catalog.Curated.Store_Dim", "FULL_REFRESH"
+    )
+    lookup.pipelines.append(pipeline)
+    data = example_with(
+        (
+            'scd_type: "1"                             # SCD 1: key_columns optional',
+            "scd_type: full_refresh",
+        )
+    )
+    result, _ = _check(lookup, data)
+    assert result.valid, result.errors
+    assert managed_fields(pipeline.spec)["scd_type"] == "full_refresh"

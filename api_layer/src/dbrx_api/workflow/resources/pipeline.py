@@ -188,19 +188,22 @@ def _libraries(libraries: Sequence[PipelineLibrary] | None) -> list[tuple[str, s
 
 
 def managed_fields(spec: PipelineSpec | None) -> dict[str, Any]:
-    """The fields a pack manages on a pipeline, normalised (names lower-case, lists sorted, unset as empty).
+    """The fields a pack manages on a pipeline, normalised (names and the SCD type lower-case, lists sorted, unset
+    as empty).
 
     The one comparison of this kind: plan compares the desired spec with the live one, drift the recorded row
     (`recorded_fields`) with the live one (docs/WORKFLOW.md §9.5, §11). Unmanaged and server-filled fields never count.
     """
     spec = spec or PipelineSpec()
     configuration = spec.configuration or {}
+    scd_type = configuration.get(SCD_TYPE_KEY)
     return {
         "catalog": (spec.catalog or "").lower(),
         "schema": (spec.schema or spec.target or "").lower(),
         "source_table": (configuration.get(SOURCE_TABLE_KEY) or "").lower(),
         "target_table": (configuration.get(TARGET_TABLE_KEY) or "").lower(),
-        "scd_type": configuration.get(SCD_TYPE_KEY),
+        # Read ignoring case, as the live checks always have (`immutable_changes`).
+        "scd_type": scd_type.lower() if scd_type is not None else None,
         "key_columns": split_keys(configuration.get(KEYS_KEY)),
         "configuration": {
             key: configuration[key]
@@ -233,6 +236,15 @@ def recorded_fields(row: PipelineRecord) -> dict[str, Any]:
         "notifications": sorted(e.lower() for e in row.notifications or []),
         "tags": dict(row.tags or {}),
     }
+
+
+def immutable_changes(pipeline: Pipeline, spec: PipelineSpec | None) -> list[str]:
+    """The immutable fields (`source_table`, `scd_type`, docs/SHAREPACK.md §8.1) that an existing pipeline sets to
+    another value than `pipeline`, compared as `managed_fields` reads them; one it leaves unset or empty is set by
+    the update like any managed field, not changed."""
+    fields = managed_fields(spec)
+    wanted = {"source_table": pipeline.source_asset, "scd_type": pipeline.scd_type}
+    return [name for name, value in wanted.items() if fields[name] and fields[name] != value]
 
 
 def pipeline_differences(desired: PipelineSpec, live: PipelineSpec) -> dict[str, dict[str, Any]]:
@@ -464,19 +476,21 @@ def _existing_pipelines(
 def _check_immutable(
     checker: LiveChecker, pipeline: Pipeline, existing: GetPipelineResponse, path: str
 ) -> None:
-    """A pipeline's source and SCD type cannot change (docs/SHAREPACK.md §8)."""
+    """A pipeline's source and SCD type cannot change (docs/SHAREPACK.md §8): `immutable_changes`, the values
+    named as the pipeline spells them."""
+    changed = immutable_changes(pipeline, existing.spec)
     configuration = (existing.spec.configuration if existing.spec else None) or {}
     source_table = configuration.get(SOURCE_TABLE_KEY)
     scd_type = configuration.get(SCD_TYPE_KEY)
     name = pipeline.name_prefix
-    if source_table is not None and source_table.lower() != pipeline.source_asset:
+    if "source_table" in changed:
         checker.add(
             "error",
             "pipeline_source_immutable",
             f"{path}.source_asset",
             f'pipeline "{name}" already reads "{source_table}"; the source cannot change.',
         )
-    if scd_type is not None and scd_type.lower() != pipeline.scd_type.lower():
+    if "scd_type" in changed:
         checker.add(
             "error",
             "pipeline_scd_type_immutable",
