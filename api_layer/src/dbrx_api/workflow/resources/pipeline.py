@@ -402,10 +402,13 @@ def _check_source(checker: LiveChecker, pipeline: Pipeline, table: TableInfo, pa
             f'Change Data Feed is off on "{pipeline.source_asset}"; its owner must run ALTER TABLE ... SET '
             "TBLPROPERTIES (delta.enableChangeDataFeed = true).",
         )
-    columns = {column.name.lower() for column in table.columns or [] if column.name}
+    columns = [column.name for column in table.columns or [] if column.name]
     if columns:
-        for index, column in enumerate(pipeline.key_columns or []):
-            if column.lower() not in columns:
+        keys = pipeline.key_columns or []
+        # Matched as the spec spells them (`key_columns_as_in_table`): a key no column matches stays as written.
+        spelled = key_columns_as_in_table(keys, columns)
+        for index, (column, as_in_table) in enumerate(zip(keys, spelled, strict=True)):
+            if as_in_table not in columns:
                 checker.add(
                     "error",
                     "key_column_not_found",
