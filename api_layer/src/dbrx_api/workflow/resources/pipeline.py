@@ -728,10 +728,19 @@ def run_pipeline(ctx: RunContext, action: AnyAction) -> StepResult:
                     "pipeline_name_ambiguous", f'{len(matches)} pipelines are named "{name}".'
                 ) from exc
             live = matches[0]
-            source = ((live.spec.configuration if live.spec else None) or {}).get(SOURCE_TABLE_KEY)
-            if (source or "").lower() != work.pipeline.source_asset:
+            # Made between the checks and this call: the checks' immutability rule, else it would be rewritten.
+            changed = immutable_changes(work.pipeline, live.spec)
+            configuration = (live.spec.configuration if live.spec else None) or {}
+            if "source_table" in changed:
+                source = configuration.get(SOURCE_TABLE_KEY)
                 raise StepFailure(
                     "pipeline_source_immutable", f'pipeline "{name}" already reads "{source}".'
+                ) from exc
+            if "scd_type" in changed:
+                scd_type = configuration.get(SCD_TYPE_KEY)
+                raise StepFailure(
+                    "pipeline_scd_type_immutable",
+                    f'pipeline "{name}" is SCD {scd_type}; the type cannot change.',
                 ) from exc
             work.live, work.pipeline_id = live, live.pipeline_id
             work.created_by_pack = (live.creator_user_name or "") == ctx.reader.identity()

@@ -226,3 +226,39 @@ def test_a_workspace_outside_the_allowlist_fails_without_any_request(
     assert report.outcome.result == "FAILED"
     assert report.outcome.error_code == "workspace_not_allowed"
     assert orch_emu.stats()["total"] == 0
+
+
+def test_a_pipeline_made_between_the_checks_and_its_create_is_not_adopted_across_scd_types(
+    make_orch_ctx: Any, orch_emu: Emu
+) -> None:
+    ctx = make_orch_ctx(reconcile_concurrency=1)
+    stored = store_yaml(ctx.pool, sample_pack(orch_emu.url))
+    ws = orch_emu.workspace_client()
+    made: list[str] = []
+
+    def hook(point: str, action: AnyAction) -> None:
+        # Someone makes the pipeline by hand after the checks passed, just before the run's own create: same name
+        # and source, SCD 1 where the pack says SCD 2.
+        if point == "before_call" and action.key == "pipeline:sales_orders_pl" and not made:
+            created = ws.pipelines.create(
+                name="sales_orders_pl",
+                catalog="share_cat",
+                schema="sales_ext",
+                configuration={
+                    "pipelines.source_table": "main.sales.orders",
+                    "pipelines.scd_type": "1",
+                },
+            )
+            made.append(created.pipeline_id or "")
+
+    report = provision(ctx, stored, hook=hook)
+
+    assert made
+    assert report.outcome.result == "FAILED"
+    assert report.outcome.error_step == "pipeline:sales_orders_pl"
+    assert report.outcome.error_code == "pipeline_scd_type_immutable"
+    spec = ws.pipelines.get(made[0]).spec
+    assert spec is not None
+    assert (spec.configuration or {})[
+        "pipelines.scd_type"
+    ] == "1"  # not rewritten to the pack's SCD 2
