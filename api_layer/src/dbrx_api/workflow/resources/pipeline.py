@@ -238,13 +238,25 @@ def recorded_fields(row: PipelineRecord) -> dict[str, Any]:
     }
 
 
-def immutable_changes(pipeline: Pipeline, spec: PipelineSpec | None) -> list[str]:
-    """The immutable fields (`source_table`, `scd_type`, docs/SHAREPACK.md §8.1) that an existing pipeline sets to
-    another value than `pipeline`, compared as `managed_fields` reads them; one it leaves unset or empty is set by
-    the update like any managed field, not changed."""
+def immutable_changes(pipeline: Pipeline, spec: PipelineSpec | None) -> list[tuple[str, str, str]]:
+    """`(pack field, code, message)` for each immutable field (`source_asset`, `scd_type`, docs/SHAREPACK.md §8.1)
+    that an existing pipeline sets to another value than `pipeline`, compared as `managed_fields` reads them; one it
+    leaves unset or empty is set by the update like any managed field, not changed. The live checks report them,
+    and the run refuses a pipeline made between the checks and its create for them."""
     fields = managed_fields(spec)
-    wanted = {"source_table": pipeline.source_asset, "scd_type": pipeline.scd_type}
-    return [name for name, value in wanted.items() if fields[name] and fields[name] != value]
+    configuration = (spec.configuration if spec else None) or {}
+    name = pipeline.name_prefix
+    found: list[tuple[str, str, str]] = []
+    if fields["source_table"] and fields["source_table"] != pipeline.source_asset:
+        source = configuration.get(SOURCE_TABLE_KEY)
+        message = f'pipeline "{name}" already reads "{source}"; the source cannot change.'
+        found.append(("source_asset", "pipeline_source_immutable", message))
+    if fields["scd_type"] and fields["scd_type"] != pipeline.scd_type:
+        message = (
+            f'pipeline "{name}" is SCD {configuration.get(SCD_TYPE_KEY)}; the type cannot change.'
+        )
+        found.append(("scd_type", "pipeline_scd_type_immutable", message))
+    return found
 
 
 def pipeline_differences(desired: PipelineSpec, live: PipelineSpec) -> dict[str, dict[str, Any]]:
@@ -479,27 +491,9 @@ def _existing_pipelines(
 def _check_immutable(
     checker: LiveChecker, pipeline: Pipeline, existing: GetPipelineResponse, path: str
 ) -> None:
-    """A pipeline's source and SCD type cannot change (docs/SHAREPACK.md §8): `immutable_changes`, the values
-    named as the pipeline spells them."""
-    changed = immutable_changes(pipeline, existing.spec)
-    configuration = (existing.spec.configuration if existing.spec else None) or {}
-    source_table = configuration.get(SOURCE_TABLE_KEY)
-    scd_type = configuration.get(SCD_TYPE_KEY)
-    name = pipeline.name_prefix
-    if "source_table" in changed:
-        checker.add(
-            "error",
-            "pipeline_source_immutable",
-            f"{path}.source_asset",
-            f'pipeline "{name}" already reads "{source_table}"; the source cannot change.',
-        )
-    if "scd_type" in changed:
-        checker.add(
-            "error",
-            "pipeline_scd_type_immutable",
-            f"{path}.scd_type",
-            f'pipeline "{name}" is SCD {scd_type}; the type cannot change.',
-        )
+    """A pipeline's source and SCD type cannot change (docs/SHAREPACK.md §8): `immutable_changes`."""
+    for field, code, message in immutable_changes(pipeline, existing.spec):
+        checker.add("error", code, f"{path}.{field}", message)
 
 
 # ------------------------------------------------------------------------------------------ executor data
@@ -729,19 +723,10 @@ def run_pipeline(ctx: RunContext, action: AnyAction) -> StepResult:
                 ) from exc
             live = matches[0]
             # Made between the checks and this call: the checks' immutability rule, else it would be rewritten.
-            changed = immutable_changes(work.pipeline, live.spec)
-            configuration = (live.spec.configuration if live.spec else None) or {}
-            if "source_table" in changed:
-                source = configuration.get(SOURCE_TABLE_KEY)
-                raise StepFailure(
-                    "pipeline_source_immutable", f'pipeline "{name}" already reads "{source}".'
-                ) from exc
-            if "scd_type" in changed:
-                scd_type = configuration.get(SCD_TYPE_KEY)
-                raise StepFailure(
-                    "pipeline_scd_type_immutable",
-                    f'pipeline "{name}" is SCD {scd_type}; the type cannot change.',
-                ) from exc
+            refused = immutable_changes(work.pipeline, live.spec)
+            if refused:
+                _field, code, message = refused[0]
+                raise StepFailure(code, message) from exc
             work.live, work.pipeline_id = live, live.pipeline_id
             work.created_by_pack = (live.creator_user_name or "") == ctx.reader.identity()
             detail["adopted_after_conflict"] = True
