@@ -54,6 +54,7 @@ from dbrx_api.workflow.models.pack import (
     TABLE_LIKE_TYPES,
     VOLUME_MODEL_TYPES,
     Asset,
+    PartitionSpec,
     Share,
     SharePack,
 )
@@ -263,6 +264,17 @@ def recorded_asset(obj: SharedDataObject, managed: Asset | None) -> dict[str, An
         if managed.partitions is not None:
             entry["partitions"] = _partitions_json(managed.partitions)
     return {k: v for k, v in entry.items() if v is not None}
+
+
+def recorded_options(name: str, entry: Mapping[str, Any]) -> Asset:
+    """The options a `shares.assets` entry (`recorded_asset`) records as managed, as an asset for
+    `option_differences`: drift compares what the plan compares, partitions included."""
+    options: dict[str, Any] = {option: entry[option] for option in OPTIONS if option in entry}
+    if "partitions" in entry:
+        options["partitions"] = [
+            PartitionSpec.model_validate({"values": values}) for values in entry["partitions"]
+        ]
+    return Asset.model_construct(name=name, **options)
 
 
 def resolve_type(
@@ -1105,10 +1117,7 @@ class ShareKind:
             obj = live_objects.get(name)
             if obj is None:
                 continue
-            recorded = Asset.model_construct(
-                name=name, **{option: entry[option] for option in OPTIONS if option in entry}
-            )
-            for option, change in option_differences(recorded, obj).items():
+            for option, change in option_differences(recorded_options(name, entry), obj).items():
                 found.append(
                     {
                         "field": f"objects.{name}.{option}",
