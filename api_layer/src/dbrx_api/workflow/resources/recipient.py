@@ -743,7 +743,10 @@ def run_recipient(ctx: RunContext, action: AnyAction) -> StepResult:
             created_by_pack = (info.created_by or "") == ctx.reader.identity()
             created_now = created_by_pack
             detail["adopted_after_conflict"] = True
-            change = recipient_change(desired.fields, info)
+            # The plan computed the allowlist against no recipient; on the one found, the checks' and the plan's rule
+            # for an existing recipient applies (live + additions - removals), else its live entries would be dropped.
+            fields = dataclasses.replace(desired.fields, ips=wanted_ips(work.recipient, info))
+            change = recipient_change(fields, info)
             if not change.empty:
                 info = _update(ws, desired.name, change)
                 calls += 1
