@@ -628,6 +628,10 @@ def run_share(ctx: RunContext, action: AnyAction) -> StepResult:
             calls += 1
             info = sdk_get_share(ws, share.name)
             work.created_by_pack = (info.created_by or "") == ctx.reader.identity()
+            if work.grants_managed:
+                # The plan took the grants of no share; the share found may hold others, which the grants step
+                # revokes or keeps by the plan's rule (`desired_grants`) only when it starts from them.
+                work.grants = ctx.reader.share_grants(share.name)
             if comment_change(share.description, info.comment) is not None:
                 info = sdk_update_share(ws, share.name, comment=share.description)
                 calls += 1
@@ -704,6 +708,7 @@ def run_share_grants(ctx: RunContext, action: AnyAction) -> StepResult:
     work = work_of(action, ShareWork, "share")
     share = work.share
     calls = 0
+    detail: dict[str, Any] = {}
     if action.kind != Verb.NOOP and work.grants_managed:
         live = work.grants or frozenset()
         desired = desired_grants(share, live)
@@ -712,9 +717,11 @@ def run_share_grants(ctx: RunContext, action: AnyAction) -> StepResult:
             update_grants(ctx.workspace.client, share.name, add=adds, remove=removes)
             calls = 1
             work.grants = frozenset(desired)
+            # What was sent: the plan's diff unless the share was found after its create conflicted.
+            detail = {"add": adds, "remove": removes}
     return StepResult.after(
         calls,
-        detail=dict(action.diff or {}) if calls else {},
+        detail=detail,
         writes=[_write(ctx, work)],
         audit_action="share.update_grants",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from databricks.sdk.service.sharing import AuthenticationType, IpAccessList
+from databricks.sdk.service.sharing import AuthenticationType, IpAccessList, PermissionsChange
 
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.repositories import pipelines, provisioning_steps, version_status
@@ -298,3 +298,34 @@ def test_a_recipient_made_between_the_checks_and_its_create_keeps_its_allowlist_
         "192.0.2.0/24",
         "203.0.113.0/24",
     ]
+
+
+def test_a_share_made_between_the_checks_and_its_create_is_left_with_the_declared_grantees(
+    make_orch_ctx: Any, orch_emu: Emu
+) -> None:
+    # sales_share declares its grantees (`recipients`): after this version only they hold SELECT.
+    ctx = make_orch_ctx(reconcile_concurrency=1)
+    stored = store_yaml(ctx.pool, sample_pack(orch_emu.url))
+    ws = orch_emu.workspace_client()
+    made: list[str] = []
+
+    def hook(point: str, action: AnyAction) -> None:
+        # Someone makes the share by hand after the checks found none and grants it to a third recipient.
+        if point == "before_call" and action.key == "share:sales_share" and not made:
+            ws.recipients.create(name="intruder", authentication_type=AuthenticationType.TOKEN)
+            ws.shares.create("sales_share")
+            ws.shares.update_permissions(
+                "sales_share", changes=[PermissionsChange(principal="intruder", add=["SELECT"])]
+            )
+            made.append("sales_share")
+
+    report = provision(ctx, stored, hook=hook)
+
+    assert made
+    assert report.outcome.result == "COMPLETED"
+    granted = {
+        assignment.principal
+        for assignment in ws.shares.share_permissions("sales_share").privilege_assignments or []
+        if "SELECT" in {p.value for p in assignment.privileges or []}
+    }
+    assert granted == {"partner_analytics", "acme_external"}
