@@ -47,6 +47,7 @@ from dbrx_api.schemas.recipients import (
     RecipientShare,
     RecipientType,
     TokenInfo,
+    comparable_ip,
     custom_properties,
 )
 
@@ -455,8 +456,10 @@ def add_ips(ws: WorkspaceClient, name: str, ips: list[str]) -> IpsAdded:
     """Add canonical IPs/CIDRs to a TOKEN recipient's allowlist (one write, only when something is new)."""
     info = _get_token_recipient(ws, name, "an IP access list")
     current = _current_ips(info)
-    added = [ip for ip in ips if ip not in current]
-    already_present = [ip for ip in ips if ip in current]
+    # Live entries compared in canonical form (a live `10.0.0.1/32` is `10.0.0.1`), as share packs compare them.
+    held = {comparable_ip(ip) for ip in current}
+    added = [ip for ip in ips if ip not in held]
+    already_present = [ip for ip in ips if ip in held]
     resulting = current + added
     if len(resulting) > MAX_IP_ENTRIES:
         raise InvalidRequest(
@@ -478,9 +481,10 @@ def revoke_ips(ws: WorkspaceClient, name: str, ips: list[str]) -> IpsRemoved:
     """Remove IPs from a TOKEN recipient's allowlist; emptying it sends `{}`, which clears the list."""
     info = _get_token_recipient(ws, name, "an IP access list")
     current = _current_ips(info)
-    removed = [ip for ip in ips if ip in current]
-    not_present = [ip for ip in ips if ip not in current]
-    resulting = [ip for ip in current if ip not in removed]
+    held = {comparable_ip(ip) for ip in current}
+    removed = [ip for ip in ips if ip in held]
+    not_present = [ip for ip in ips if ip not in held]
+    resulting = [ip for ip in current if comparable_ip(ip) not in removed]
     if removed:
         sdk_update_recipient(ws, name, ips=resulting)
     warnings = [EMPTY_IP_LIST_WARNING] if removed and not resulting else []

@@ -87,13 +87,33 @@ def checked_properties(properties: Mapping[str, str]) -> dict[str, str]:
     return dict(sorted(properties.items()))
 
 
+def network_text(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """The canonical text of an IP network: a single host without `/32` or `/128`, else `address/prefix`.
+
+    The one form in which the direct API and share packs write and compare allowlists (docs/SHAREPACK.md §5.2).
+    """
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return network.with_prefixlen
+
+
+def comparable_ip(value: str) -> str:
+    """An allowlist entry as compared (a live one included): its `network_text`, host bits cleared; unparsable
+    text as written, stripped."""
+    text = value.strip()
+    try:
+        return network_text(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        return text
+
+
 def canonical_ip(value: str) -> str:
     """Canonical text of an IPv4/IPv6 address or CIDR; raises ValueError with a corrective message."""
     text = value.strip()
     try:
         if "/" in text:
             try:
-                return str(ipaddress.ip_network(text, strict=True))
+                return network_text(ipaddress.ip_network(text, strict=True))
             except ValueError:
                 corrected = ipaddress.ip_network(text, strict=False)
                 raise ValueError(

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.service.sharing import IpAccessList
 from fastapi.testclient import TestClient
 
 from fixtures.api import align_emulator_clock
@@ -416,3 +417,26 @@ def test_properties_put_of_an_unknown_recipient_is_404(api: TestClient, emu: Any
     response = api.put("/recipients/nobody/properties", json={"properties": {"tier": "gold"}})
     assert (response.status_code, response.json()["code"]) == (404, "recipient_not_found")
     assert emu.mutating_total() == 0
+
+
+def test_ip_add_and_revoke_compare_a_live_host_written_with_its_prefix(
+    api: TestClient, emu_client: WorkspaceClient
+) -> None:
+    # Databricks may hold a single host as `/32` (set by hand or by another client); the direct API compares on the
+    # canonical form as the share packs do (docs/SHAREPACK.md §5.2), so `10.0.0.1` is that entry.
+    create_d2o(api, "acme", ip_access_list=["203.0.113.0/24"])
+    emu_client.recipients.update(
+        "acme",
+        ip_access_list=IpAccessList(allowed_ip_addresses=["203.0.113.0/24", "10.0.0.1/32"]),
+    )
+
+    added = api.put("/recipients/acme/ipaddress/add", json={"ip_access_list": ["10.0.0.1/32"]})
+    assert added.json()["added"] == []
+    assert added.json()["already_present"] == ["10.0.0.1"]
+
+    revoked = api.put("/recipients/acme/ipaddress/revoke", json={"ip_access_list": ["10.0.0.1"]})
+    assert revoked.json()["removed"] == ["10.0.0.1"]
+    assert revoked.json()["not_present"] == []
+    info = emu_client.recipients.get("acme")
+    assert info.ip_access_list is not None
+    assert info.ip_access_list.allowed_ip_addresses == ["203.0.113.0/24"]

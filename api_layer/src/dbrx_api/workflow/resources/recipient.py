@@ -37,6 +37,7 @@ from dbrx_api.dltshr.recipients import (
 )
 from dbrx_api.errors import AppError, ConflictError, NotFoundError
 from dbrx_api.schemas.common import enum_text, from_epoch_ms, to_epoch_ms
+from dbrx_api.schemas.recipients import comparable_ip
 from dbrx_api.workflow.db.connection import transaction
 from dbrx_api.workflow.db.repositories import recipients, version_actions
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepOutcome
@@ -61,7 +62,7 @@ from dbrx_api.workflow.orchestrator.steps import (
     record_reason,
 )
 from dbrx_api.workflow.resources import Warn, deletion_row, own_previous, set_difference, work_of
-from dbrx_api.workflow.validators.fields import MAX_IP_ENTRIES, FieldError, check_ip
+from dbrx_api.workflow.validators.fields import MAX_IP_ENTRIES
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -85,11 +86,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def canonical_ip(value: str) -> str:
-    """An IP or CIDR in canonical form (single hosts without /32 or /128); unparsable text is kept as is."""
-    try:
-        return check_ip(value.strip())[0]
-    except FieldError:
-        return value.strip()
+    """An IP or CIDR in canonical form (single hosts without /32 or /128); unparsable text is kept as is.
+
+    The direct API's comparison too (`schemas.recipients.comparable_ip`): both read a live allowlist alike.
+    """
+    return comparable_ip(value)
 
 
 def canonical_ips(values: Iterable[str]) -> list[str]:
@@ -742,7 +743,10 @@ def run_recipient(ctx: RunContext, action: AnyAction) -> StepResult:
             created_by_pack = (info.created_by or "") == ctx.reader.identity()
             created_now = created_by_pack
             detail["adopted_after_conflict"] = True
-            change = recipient_change(desired.fields, info)
+            # The plan computed the allowlist against no recipient; on the one found, the checks' and the plan's rule
+            # for an existing recipient applies (live + additions - removals), else its live entries would be dropped.
+            fields = dataclasses.replace(desired.fields, ips=wanted_ips(work.recipient, info))
+            change = recipient_change(fields, info)
             if not change.empty:
                 info = _update(ws, desired.name, change)
                 calls += 1

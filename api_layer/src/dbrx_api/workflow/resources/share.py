@@ -54,6 +54,7 @@ from dbrx_api.workflow.models.pack import (
     TABLE_LIKE_TYPES,
     VOLUME_MODEL_TYPES,
     Asset,
+    PartitionSpec,
     Share,
     SharePack,
 )
@@ -263,6 +264,17 @@ def recorded_asset(obj: SharedDataObject, managed: Asset | None) -> dict[str, An
         if managed.partitions is not None:
             entry["partitions"] = _partitions_json(managed.partitions)
     return {k: v for k, v in entry.items() if v is not None}
+
+
+def recorded_options(name: str, entry: Mapping[str, Any]) -> Asset:
+    """The options a `shares.assets` entry (`recorded_asset`) records as managed, as an asset for
+    `option_differences`: drift compares what the plan compares, partitions included."""
+    options: dict[str, Any] = {option: entry[option] for option in OPTIONS if option in entry}
+    if "partitions" in entry:
+        options["partitions"] = [
+            PartitionSpec.model_validate({"values": values}) for values in entry["partitions"]
+        ]
+    return Asset.model_construct(name=name, **options)
 
 
 def resolve_type(
@@ -616,6 +628,10 @@ def run_share(ctx: RunContext, action: AnyAction) -> StepResult:
             calls += 1
             info = sdk_get_share(ws, share.name)
             work.created_by_pack = (info.created_by or "") == ctx.reader.identity()
+            if work.grants_managed:
+                # The plan took the grants of no share; the share found may hold others, which the grants step
+                # revokes or keeps by the plan's rule (`desired_grants`) only when it starts from them.
+                work.grants = ctx.reader.share_grants(share.name)
             if comment_change(share.description, info.comment) is not None:
                 info = sdk_update_share(ws, share.name, comment=share.description)
                 calls += 1
@@ -692,6 +708,7 @@ def run_share_grants(ctx: RunContext, action: AnyAction) -> StepResult:
     work = work_of(action, ShareWork, "share")
     share = work.share
     calls = 0
+    detail: dict[str, Any] = {}
     if action.kind != Verb.NOOP and work.grants_managed:
         live = work.grants or frozenset()
         desired = desired_grants(share, live)
@@ -700,9 +717,11 @@ def run_share_grants(ctx: RunContext, action: AnyAction) -> StepResult:
             update_grants(ctx.workspace.client, share.name, add=adds, remove=removes)
             calls = 1
             work.grants = frozenset(desired)
+            # What was sent: the plan's diff unless the share was found after its create conflicted.
+            detail = {"add": adds, "remove": removes}
     return StepResult.after(
         calls,
-        detail=dict(action.diff or {}) if calls else {},
+        detail=detail,
         writes=[_write(ctx, work)],
         audit_action="share.update_grants",
     )
@@ -1105,10 +1124,7 @@ class ShareKind:
             obj = live_objects.get(name)
             if obj is None:
                 continue
-            recorded = Asset.model_construct(
-                name=name, **{option: entry[option] for option in OPTIONS if option in entry}
-            )
-            for option, change in option_differences(recorded, obj).items():
+            for option, change in option_differences(recorded_options(name, entry), obj).items():
                 found.append(
                     {
                         "field": f"objects.{name}.{option}",

@@ -13,6 +13,8 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
+from dbrx_api.schemas.recipients import network_text
+
 MAX_NAME_CHARS = 255
 MAX_NOTEBOOK_PATH_CHARS = 1024
 MAX_EMAIL_CHARS = 254
@@ -186,9 +188,7 @@ def check_ip(value: str) -> tuple[str, bool]:
         ipaddress.ip_network(value, strict=True)
     except ValueError:
         normalised = True
-    if network.prefixlen == network.max_prefixlen:
-        return str(network.network_address), normalised
-    return network.with_prefixlen, normalised
+    return network_text(network), normalised
 
 
 # ------------------------------------------------------------------------------------------ assets

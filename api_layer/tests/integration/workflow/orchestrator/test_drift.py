@@ -7,6 +7,9 @@ import uuid
 import pytest
 from databricks.sdk.service.sharing import (
     IpAccessList,
+    Partition,
+    PartitionValue,
+    PartitionValueOp,
     PermissionsChange,
     SharedDataObject,
     SharedDataObjectUpdate,
@@ -121,3 +124,41 @@ def test_drift_of_a_workspace_outside_the_allowlist_is_refused(orch_ctx: Workflo
         detect_drift(orch_ctx, "https://adb-9.9.azuredatabricks.net")
 
     assert caught.value.code == "workspace_not_allowed"
+
+
+def test_a_changed_partition_filter_is_reported(orch_ctx: WorkflowContext, orch_emu: Emu) -> None:
+    # The pack shares main.sales.orders with region = emea; a hand change to apac is drift as it is a plan change.
+    stored = store_yaml(orch_ctx.pool, sample_pack(orch_emu.url))
+    assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
+    ws = orch_emu.workspace_client()
+    ws.shares.update(
+        "sales_share",
+        updates=[
+            SharedDataObjectUpdate(
+                action=SharedDataObjectUpdateAction.UPDATE,
+                data_object=SharedDataObject(
+                    name="main.sales.orders",
+                    partitions=[
+                        Partition(
+                            values=[
+                                PartitionValue(
+                                    name="region", op=PartitionValueOp.EQUAL, value="apac"
+                                )
+                            ]
+                        )
+                    ],
+                ),
+            )
+        ],
+    )
+
+    body = detect_drift(orch_ctx, orch_emu.url, share_pack_id=stored.share_pack_id).body()
+
+    items = {(i["resource_type"], i["name"]): i for i in body["items"]}
+    assert items[("share", "sales_share")]["differences"] == [
+        {
+            "field": "objects.main.sales.orders.partitions",
+            "recorded": [[{"name": "region", "op": "EQUAL", "value": "emea"}]],
+            "live": [[{"name": "region", "op": "EQUAL", "value": "apac"}]],
+        }
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from databricks.sdk.service.sharing import AuthenticationType, IpAccessList, PermissionsChange
 
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.db.repositories import pipelines, provisioning_steps, version_status
@@ -262,3 +263,69 @@ def test_a_pipeline_made_between_the_checks_and_its_create_is_not_adopted_across
     assert (spec.configuration or {})[
         "pipelines.scd_type"
     ] == "1"  # not rewritten to the pack's SCD 2
+
+
+def test_a_recipient_made_between_the_checks_and_its_create_keeps_its_allowlist_under_additions(
+    make_orch_ctx: Any, orch_emu: Emu
+) -> None:
+    # The pack only adds to the allowlist (docs/SHAREPACK.md §9.1: live + to_add - to_remove).
+    text = sample_pack(orch_emu.url).replace(
+        "    recipient_ips:\n      - 203.0.113.0/24\n      - 198.51.100.7\n      - 2001:db8:1234::/48\n",
+        "    recipient_ips_to_add: [203.0.113.0/24]\n",
+    )
+    ctx = make_orch_ctx(reconcile_concurrency=1)
+    stored = store_yaml(ctx.pool, text)
+    ws = orch_emu.workspace_client()
+    made: list[str] = []
+
+    def hook(point: str, action: AnyAction) -> None:
+        # Someone makes the recipient by hand after the checks found none, just before the run's own create.
+        if point == "before_call" and action.key == "recipient:acme_external" and not made:
+            ws.recipients.create(
+                name="acme_external",
+                authentication_type=AuthenticationType.TOKEN,
+                ip_access_list=IpAccessList(allowed_ip_addresses=["192.0.2.0/24"]),
+            )
+            made.append("acme_external")
+
+    report = provision(ctx, stored, hook=hook)
+
+    assert made
+    assert report.outcome.result == "COMPLETED"
+    info = ws.recipients.get("acme_external")
+    assert info.ip_access_list is not None
+    assert sorted(info.ip_access_list.allowed_ip_addresses or []) == [
+        "192.0.2.0/24",
+        "203.0.113.0/24",
+    ]
+
+
+def test_a_share_made_between_the_checks_and_its_create_is_left_with_the_declared_grantees(
+    make_orch_ctx: Any, orch_emu: Emu
+) -> None:
+    # sales_share declares its grantees (`recipients`): after this version only they hold SELECT.
+    ctx = make_orch_ctx(reconcile_concurrency=1)
+    stored = store_yaml(ctx.pool, sample_pack(orch_emu.url))
+    ws = orch_emu.workspace_client()
+    made: list[str] = []
+
+    def hook(point: str, action: AnyAction) -> None:
+        # Someone makes the share by hand after the checks found none and grants it to a third recipient.
+        if point == "before_call" and action.key == "share:sales_share" and not made:
+            ws.recipients.create(name="intruder", authentication_type=AuthenticationType.TOKEN)
+            ws.shares.create("sales_share")
+            ws.shares.update_permissions(
+                "sales_share", changes=[PermissionsChange(principal="intruder", add=["SELECT"])]
+            )
+            made.append("sales_share")
+
+    report = provision(ctx, stored, hook=hook)
+
+    assert made
+    assert report.outcome.result == "COMPLETED"
+    granted = {
+        assignment.principal
+        for assignment in ws.shares.share_permissions("sales_share").privilege_assignments or []
+        if "SELECT" in {p.value for p in assignment.privileges or []}
+    }
+    assert granted == {"partner_analytics", "acme_external"}
