@@ -85,17 +85,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # ------------------------------------------------------------------------------------------ normalisers
 
 
-def canonical_ip(value: str) -> str:
-    """An IP or CIDR in canonical form (single hosts without /32 or /128); unparsable text is kept as is.
-
-    The direct API's comparison too (`schemas.recipients.comparable_ip`): both read a live allowlist alike.
-    """
-    return comparable_ip(value)
-
-
 def canonical_ips(values: Iterable[str]) -> list[str]:
     """Canonical, sorted, without duplicates."""
-    return sorted({canonical_ip(v) for v in values})
+    return sorted({comparable_ip(v) for v in values})
 
 
 def live_ips(live: SdkRecipientInfo) -> list[str]:
@@ -236,8 +228,8 @@ def wanted_ips(recipient: Recipient, live: SdkRecipientInfo | None) -> list[str]
         if recipient.recipient_ips is not None
         else (recipient_ips(live) if live is not None else [])
     )
-    wanted = {canonical_ip(ip) for ip in [*base, *(recipient.recipient_ips_to_add or [])]}
-    wanted -= {canonical_ip(ip) for ip in recipient.recipient_ips_to_remove or []}
+    wanted = {comparable_ip(ip) for ip in [*base, *(recipient.recipient_ips_to_add or [])]}
+    wanted -= {comparable_ip(ip) for ip in recipient.recipient_ips_to_remove or []}
     return sorted(wanted)
 
 

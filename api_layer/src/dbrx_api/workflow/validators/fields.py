@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
+from dbrx_api.schemas.recipients import MAX_IP_ENTRIES as MAX_IP_ENTRIES  # one Databricks limit
 from dbrx_api.schemas.recipients import network_text
 
 MAX_NAME_CHARS = 255
@@ -287,7 +288,6 @@ SHARE_LIMITS: dict[str, tuple[int, str]] = {
     "schema": (500, "schemas"),
     "notebook": (100, "notebooks"),
 }
-MAX_IP_ENTRIES = 100
 
 
 def schema_overlaps(assets: Collection[AssetName]) -> list[tuple[AssetName, str]]:

@@ -28,6 +28,7 @@ from databricks.sdk.service.sharing import (
 )
 
 from dbrx_api.schemas.common import to_epoch_ms
+from dbrx_api.schemas.recipients import comparable_ip
 from dbrx_api.settings import PipelineDefaults, ScheduleDefaults
 from dbrx_api.workflow.db.repositories.pipelines import PipelineRecord
 from dbrx_api.workflow.models.pack import Asset, Pipeline, Recipient, Share
@@ -40,7 +41,6 @@ from dbrx_api.workflow.resources.pipeline import (
     pipeline_update_arguments,
 )
 from dbrx_api.workflow.resources.recipient import (
-    canonical_ip,
     desired_recipient,
     plan_diff,
     recipient_change,
@@ -80,7 +80,7 @@ def live_recipient(ips: list[str] | None = None, **fields: Any) -> RecipientInfo
     ],
 )
 def test_ips_compare_in_canonical_form(raw: str, canonical: str) -> None:
-    assert canonical_ip(raw) == canonical
+    assert comparable_ip(raw) == canonical
 
 
 def test_declarative_ips_replace_the_live_list() -> None:
