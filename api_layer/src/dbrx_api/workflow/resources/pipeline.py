@@ -34,6 +34,7 @@ from dbrx_api.jobs.pipelines import (
     build_pipeline_spec,
     cdf_enabled,
     edit_arguments,
+    library_for,
     sdk_create_pipeline,
     sdk_delete_pipeline,
     sdk_update_pipeline,
@@ -224,7 +225,10 @@ def managed_fields(spec: PipelineSpec | None) -> dict[str, Any]:
 
 def recorded_fields(row: PipelineRecord) -> dict[str, Any]:
     """The managed fields a pipeline's SCD2 row records, named and normalised as `managed_fields`."""
+    # The library is the code writing the shared table; the row records the path it was set to (none: unknown).
+    library = {"libraries": _libraries([library_for(row.library_path)])} if row.library_path else {}
     return {
+        **library,
         "catalog": row.target_catalog,
         "schema": row.target_schema,
         "source_table": row.source_table,
@@ -638,12 +642,11 @@ def _plan_deletions(graph: GraphBuilder) -> None:
                 if source in removed
                 else f"pipeline no longer listed in {share.name}"
             )
-            job_created = row.schedule_job_id is not None and row.schedule_job_created_by_pack
             action = graph.add(
                 deletion(
                     row,
                     reason,
-                    job_calls=1 if job_created else 0,
+                    job_calls=1 if row.schedule_job_id is not None else 0,
                     deps={step_key("share_objects", share.name)},
                 )
             )
@@ -771,17 +774,40 @@ def delete_job(ctx: RunContext, job_id: int) -> None:
     sdk_delete_job(ctx.workspace.client, job_id, missing_ok=True)
 
 
+def delete_recorded_job(ctx: RunContext, row: PipelineRecord, pipeline_id: str) -> int:
+    """Delete the schedule job recorded on a pipeline's row before the pipeline goes; the calls made (0 or 1).
+
+    One rule for a DELETE pack and for a pipeline a version no longer lists (docs/WORKFLOW.md §9.8 step 2): the job
+    goes while it still runs this pipeline, when this pack created it or, adopted, when every task of it runs this
+    pipeline (left behind, it would only run a pipeline that no longer exists); an adopted job that also runs other
+    tasks is kept with warning `delete_job_kept`. A job pointed at another pipeline since is not this pipeline's.
+    """
+    job_id = row.schedule_job_id
+    if job_id is None:
+        return 0
+    job = ctx.reader.job(int(job_id))
+    if job is None or job_pipeline_id(job) != pipeline_id:
+        return 0
+    if not (row.schedule_job_created_by_pack or _runs_only(job, pipeline_id)):
+        name = row.pipeline_name
+        ctx.warn(
+            "delete_job_kept",
+            f"pipeline[{name}]",
+            f'schedule job {job_id} of pipeline "{name}" was adopted and also runs other tasks; it is kept.',
+        )
+        return 0
+    delete_job(ctx, int(job_id))
+    return 1
+
+
 def run_dropped(ctx: RunContext, action: AnyAction) -> StepResult:
-    """A pipeline the pack no longer wants: schedule job first (when this pack created it), then the pipeline;
+    """A pipeline the pack no longer wants: its schedule job first (`delete_recorded_job`), then the pipeline;
     gone objects count as deleted."""
     work: DeleteWork = action.work
     row = work.row
-    calls = 0
     job_id = row.schedule_job_id
-    if job_id is not None and row.schedule_job_created_by_pack:
-        delete_job(ctx, int(job_id))
-        calls += 1
     pipeline_id = row.databricks_pipeline_id
+    calls = delete_recorded_job(ctx, row, str(pipeline_id or ""))
     if pipeline_id:
         sdk_delete_pipeline(
             ctx.workspace.client, row.pipeline_name, str(pipeline_id), missing_ok=True
@@ -850,12 +876,8 @@ class PipelineKind:
         return run_pipeline(ctx, action)
 
     def delete(self, ctx: RunContext, action: AnyAction) -> StepResult:
-        """DELETE pack: `pipelines.get(id)`, the recorded schedule job when it still runs this pipeline, then
-        `pipelines.delete(id)`.
-
-        The job recorded on the pack's pipeline row goes with the pipeline whether the pack created or adopted it:
-        a job left behind would only run a pipeline that no longer exists.
-        """
+        """DELETE pack: `pipelines.get(id)`, the recorded schedule job (`delete_recorded_job`), then
+        `pipelines.delete(id)`."""
         work: DeleteWork = action.work
         row = work.row
         name = row.pipeline_name
@@ -867,20 +889,8 @@ class PipelineKind:
         live = ctx.reader.pipeline(pipeline_id) if pipeline_id else None
         if live is None:
             return already_gone({RESOURCE_TYPE: name}, soft_delete)
-        calls = 0
         job_id = row.schedule_job_id
-        if job_id is not None:
-            job = ctx.reader.job(int(job_id))
-            if job is not None and job_pipeline_id(job) == pipeline_id:
-                if row.schedule_job_created_by_pack or _runs_only(job, pipeline_id):
-                    delete_job(ctx, int(job_id))
-                    calls += 1
-                else:
-                    ctx.warn(
-                        "delete_job_kept",
-                        f"pipeline[{name}]",
-                        f'schedule job {job_id} of pipeline "{name}" was adopted and also runs other tasks; it is kept.',
-                    )
+        calls = delete_recorded_job(ctx, row, pipeline_id)
         sdk_delete_pipeline(ws, name, pipeline_id, missing_ok=True)
         calls += 1
         return StepResult(

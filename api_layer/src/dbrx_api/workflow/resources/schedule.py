@@ -112,9 +112,11 @@ def desired_job_settings(
     )
 
 
-def _task_pipeline(settings: JobSettings, task_key: str) -> tuple[str | None, bool]:
-    for task in settings.tasks or []:
-        if task.task_key == task_key and task.pipeline_task is not None:
+def _task_pipeline(settings: JobSettings | None, task_key: str | None) -> tuple[str | None, bool]:
+    """The pipeline and `full_refresh` of the job's pipeline task `task_key` (None: its first pipeline task, the
+    one `job_pipeline_id` names); a full refresh on every run recomputes the target, so plan and drift read it."""
+    for task in (settings.tasks if settings else None) or []:
+        if task.pipeline_task is not None and task_key in (None, task.task_key):
             return task.pipeline_task.pipeline_id, bool(task.pipeline_task.full_refresh)
     return None, False
 
@@ -340,18 +342,21 @@ def _delete_duplicates(ctx: RunContext, work: ScheduleWork, job_name: str) -> in
 
 
 def schedule_differences(row: PipelineRecord, job: Any) -> list[dict[str, Any]]:
-    """Recorded vs live schedule job: the pipeline it runs, cron, timezone, not paused."""
+    """Recorded vs live schedule job: the pipeline it runs (without a full refresh), cron, timezone, not paused."""
     settings = job.settings
     schedule = settings.schedule if settings else None
     found: list[dict[str, Any]] = []
-    if str(row.databricks_pipeline_id) != (job_pipeline_id(job) or ""):
+    live_pipeline, live_full_refresh = _task_pipeline(settings, None)
+    if str(row.databricks_pipeline_id) != (live_pipeline or ""):
         found.append(
             {
                 "field": "pipeline_id",
                 "recorded": row.databricks_pipeline_id,
-                "live": job_pipeline_id(job),
+                "live": live_pipeline,
             }
         )
+    if live_full_refresh:  # the plan sends `full_refresh: false` back (`job_change`)
+        found.append({"field": "full_refresh", "recorded": False, "live": True})
     live_cron = schedule.quartz_cron_expression if schedule else None
     if row.cron and not (live_cron and cron_equal(live_cron, str(row.cron))):
         found.append({"field": "cron", "recorded": row.cron, "live": live_cron})

@@ -596,14 +596,22 @@ def _plan_grants(graph: GraphBuilder, share: Share, work: ShareWork) -> None:
     declared = {r.name for r in graph.i.pack.recipient}
     deps |= {step_key(RECIPIENT_TYPE, name) for name in adds if name in declared}
     changed = bool(adds or removes)
+    # A share this version creates has no grantee to revoke, unless one of its name is made before the create and
+    # found after the conflict (`run_share`): the step then runs to revoke what the pack removes from that share.
+    revokes_on_found = (
+        work.live is None
+        and work.grants_managed
+        and (share.recipients is not None or bool(share.recipients_to_remove))
+    )
+    runs = changed or revokes_on_found
     graph.add(
         Action(
             GRANTS,
             share.name,
-            Verb.UPDATE if changed else Verb.NOOP,
+            Verb.UPDATE if runs else Verb.NOOP,
             work,
             deps=deps,
-            calls=1 if changed else 0,
+            calls=1 if runs else 0,
             diff={"add": adds, "remove": removes} if changed else None,
         )
     )

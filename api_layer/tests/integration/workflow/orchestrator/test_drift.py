@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
+from databricks.sdk.service.jobs import JobSettings, PipelineTask, Task
 from databricks.sdk.service.sharing import (
     IpAccessList,
     Partition,
@@ -19,8 +21,9 @@ from databricks.sdk.service.sharing import (
 from dbrx_api.errors import ForbiddenError
 from dbrx_api.workflow.context import WorkflowContext
 from dbrx_api.workflow.orchestrator.drift import detect_drift
+from dbrx_api.workflow.orchestrator.plan import plan_pack
 from dbrx_emulator.testing import Emu
-from fixtures.orchestrator import provision, sample_pack, store_yaml
+from fixtures.orchestrator import load_yaml, provision, sample_pack, store_yaml
 
 pytestmark = pytest.mark.integration
 
@@ -161,4 +164,82 @@ def test_a_changed_partition_filter_is_reported(orch_ctx: WorkflowContext, orch_
             "recorded": [[{"name": "region", "op": "EQUAL", "value": "emea"}]],
             "live": [[{"name": "region", "op": "EQUAL", "value": "apac"}]],
         }
+    ]
+
+
+def test_a_schedule_job_set_to_full_refresh_is_reported(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
+    # A full refresh on every scheduled run recomputes the target from the source (an SCD 2 history is lost): the
+    # plan changes it back, so drift reports it.
+    text = sample_pack(orch_emu.url)
+    stored = store_yaml(orch_ctx.pool, text)
+    assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
+    ws = orch_emu.workspace_client()
+    (listed,) = ws.jobs.list(name="sales_orders_pl_schedule", expand_tasks=True)
+    (task,) = (listed.settings.tasks if listed.settings else None) or []
+    assert task.pipeline_task is not None
+    ws.jobs.update(
+        listed.job_id or 0,
+        new_settings=JobSettings(
+            tasks=[
+                Task(
+                    task_key=task.task_key,
+                    pipeline_task=PipelineTask(
+                        pipeline_id=task.pipeline_task.pipeline_id, full_refresh=True
+                    ),
+                )
+            ]
+        ),
+    )
+
+    plan = plan_pack(orch_ctx, load_yaml(text), principal_id="user-1").body()
+    body = detect_drift(orch_ctx, orch_emu.url, share_pack_id=stored.share_pack_id).body()
+
+    (schedule,) = [c for c in plan["changes"] if c["resource_type"] == "schedule"]
+    assert schedule["action"] == "update"
+    items = {(i["resource_type"], i["name"]): i for i in body["items"]}
+    assert items[("schedule", "sales_orders_pl_schedule")]["differences"] == [
+        {"field": "full_refresh", "recorded": False, "live": True}
+    ]
+
+
+def test_a_pipeline_library_changed_by_hand_is_reported(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
+    # The library is the code that writes the shared table: the plan sets it back, so drift reports it.
+    text = sample_pack(orch_emu.url)
+    stored = store_yaml(orch_ctx.pool, text)
+    assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
+    ws = orch_emu.workspace_client()
+    (listed,) = [p for p in ws.pipelines.list_pipelines() if p.name == "sales_orders_pl"]
+    live = ws.pipelines.get(listed.pipeline_id or "")
+    assert live.spec is not None
+    (library,) = live.spec.libraries or []
+    assert library.file is not None
+    recorded_path = library.file.path
+    other = "/Workspace/Users/someone@example.com/loader.py"
+    ws.api_client.do(
+        "PUT",
+        f"/api/2.0/pipelines/{listed.pipeline_id}",
+        body={
+            **live.spec.as_dict(),
+            "id": listed.pipeline_id,
+            "libraries": [{"file": {"path": other}}],
+        },
+    )
+
+    plan = plan_pack(orch_ctx, load_yaml(text), principal_id="user-1").body()
+    body = detect_drift(orch_ctx, orch_emu.url, share_pack_id=stored.share_pack_id).body()
+
+    (change,) = [
+        c
+        for c in plan["changes"]
+        if c["resource_type"] == "pipeline" and c["name"] == "sales_orders_pl"
+    ]
+    assert set(change["diff"]) == {"libraries"}
+    items = {(i["resource_type"], i["name"]): i for i in body["items"]}
+    differences = json.loads(json.dumps(items[("pipeline", "sales_orders_pl")]["differences"]))
+    assert differences == [
+        {"field": "libraries", "recorded": [["file", recorded_path]], "live": [["file", other]]}
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from databricks.sdk.service.jobs import JobSettings, PipelineTask, Task
 from databricks.sdk.service.sharing import AuthenticationType, IpAccessList, PermissionsChange
 
 from dbrx_api.workflow.context import WorkflowContext
@@ -148,12 +149,9 @@ def test_cancellation_stops_before_the_next_mutation(
     assert orch_emu.mutating_total() > 0  # the cancelled run left work undone
 
 
-def test_a_pipeline_dropped_from_a_declarative_share_is_deleted_with_its_job(
-    orch_ctx: WorkflowContext, orch_emu: Emu
-) -> None:
-    first = store_yaml(orch_ctx.pool, sample_pack(orch_emu.url))
-    assert provision(orch_ctx, first).outcome.result == "COMPLETED"
-    text = sample_pack(orch_emu.url)
+def without_orders_pipeline(url: str) -> str:
+    """The sample pack whose declarative sales_share no longer lists main.sales.orders nor its pipeline."""
+    text = sample_pack(url)
     start = text.index("      - name_prefix: sales_orders_pl")
     end = text.index("      - name_prefix: sales_order_items_pl")
     text = text[:start] + text[end:]
@@ -163,7 +161,15 @@ def test_a_pipeline_dropped_from_a_declarative_share_is_deleted_with_its_job(
         "          - values: [{name: region, op: EQUAL, value: emea}]\n"
     )
     assert text.count(orders_asset) == 1
-    text = text.replace(orders_asset, "")  # the asset leaves the share with its pipeline
+    return text.replace(orders_asset, "")  # the asset leaves the share with its pipeline
+
+
+def test_a_pipeline_dropped_from_a_declarative_share_is_deleted_with_its_job(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
+    first = store_yaml(orch_ctx.pool, sample_pack(orch_emu.url))
+    assert provision(orch_ctx, first).outcome.result == "COMPLETED"
+    text = without_orders_pipeline(orch_emu.url)
     plan = plan_pack(orch_ctx, load_yaml(text), principal_id="user-1").body()
     (deletion,) = [c for c in plan["changes"] if c["action"] == "delete"]
     assert deletion == {
@@ -190,6 +196,37 @@ def test_a_pipeline_dropped_from_a_declarative_share_is_deleted_with_its_job(
         row = pipelines.get_current(conn, orch_emu.url, "sales_orders_pl", include_deleted=True)
     assert row is not None
     assert row.is_deleted is True
+
+
+def test_a_dropped_pipeline_keeps_its_recorded_job_when_the_job_runs_another_pipeline(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
+    # As a DELETE pack does (docs/WORKFLOW.md §9.8): the recorded job goes only while it runs this pipeline.
+    first = store_yaml(orch_ctx.pool, sample_pack(orch_emu.url))
+    assert provision(orch_ctx, first).outcome.result == "COMPLETED"
+    ws = orch_emu.workspace_client()
+    (items,) = [p for p in ws.pipelines.list_pipelines() if p.name == "sales_order_items_pl"]
+    (job,) = ws.jobs.list(name="sales_orders_pl_schedule", expand_tasks=True)
+    (task,) = (job.settings.tasks if job.settings else None) or []
+    # Someone points the pack's job at another pipeline by hand.
+    ws.jobs.update(
+        job.job_id or 0,
+        new_settings=JobSettings(
+            tasks=[
+                Task(
+                    task_key=task.task_key,
+                    pipeline_task=PipelineTask(pipeline_id=items.pipeline_id or ""),
+                )
+            ]
+        ),
+    )
+    second = store_yaml(orch_ctx.pool, without_orders_pipeline(orch_emu.url))
+
+    report = provision(orch_ctx, second)
+
+    assert report.outcome.result == "COMPLETED", report.outcome
+    assert {p.name for p in ws.pipelines.list_pipelines()} == {"sales_order_items_pl"}
+    assert [j.job_id for j in ws.jobs.list()] == [job.job_id]
 
 
 def test_a_missing_target_schema_is_created(orch_ctx: WorkflowContext, orch_emu: Emu) -> None:
@@ -329,3 +366,36 @@ def test_a_share_made_between_the_checks_and_its_create_is_left_with_the_declare
         if "SELECT" in {p.value for p in assignment.privileges or []}
     }
     assert granted == {"partner_analytics", "acme_external"}
+
+
+def test_a_share_made_between_the_checks_and_its_create_loses_the_grantee_the_pack_removes(
+    make_orch_ctx: Any, orch_emu: Emu
+) -> None:
+    # finance_share only revokes old_partner: for a share the checks did not find, nothing is granted to revoke.
+    ctx = make_orch_ctx(reconcile_concurrency=1)
+    text = sample_pack(orch_emu.url).replace("    recipients_to_add: [partner_analytics]\n", "")
+    stored = store_yaml(ctx.pool, text)
+    ws = orch_emu.workspace_client()
+    made: list[str] = []
+
+    def hook(point: str, action: AnyAction) -> None:
+        # Someone makes the share by hand after the checks found none and grants it to the partner the pack removes.
+        if point == "before_call" and action.key == "share:finance_share" and not made:
+            ws.recipients.create(name="old_partner", authentication_type=AuthenticationType.TOKEN)
+            ws.shares.create("finance_share")
+            ws.shares.update_permissions(
+                "finance_share",
+                changes=[PermissionsChange(principal="old_partner", add=["SELECT"])],
+            )
+            made.append("finance_share")
+
+    report = provision(ctx, stored, hook=hook)
+
+    assert made
+    assert report.outcome.result == "COMPLETED"
+    granted = {
+        assignment.principal
+        for assignment in ws.shares.share_permissions("finance_share").privilege_assignments or []
+        if "SELECT" in {p.value for p in assignment.privileges or []}
+    }
+    assert granted == set()

@@ -372,7 +372,7 @@ def test_plan_and_drift_name_a_hand_change_by_the_same_managed_field() -> None:
         pipeline_name="p",
         share_name="s",
         created_by_pack=True,
-        library_path="/lib",
+        library_path=DEFAULTS.library_path or "",
         target_catalog=fields["catalog"],
         target_schema=fields["schema"],
         source_table=fields["source_table"],
