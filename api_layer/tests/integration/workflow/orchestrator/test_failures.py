@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import JobSettings, PipelineTask, Task
 from databricks.sdk.service.sharing import AuthenticationType, IpAccessList, PermissionsChange
 
@@ -33,6 +35,39 @@ pytestmark = pytest.mark.integration
 def steps_of(ctx: WorkflowContext, run_id: Any) -> dict[str, StepRecord]:
     with ctx.pool.connection() as conn:
         return {s.step_key: s for s in provisioning_steps.list_for_run(conn, run_id)}
+
+
+def just_before(
+    key: str, act: Callable[[], object]
+) -> tuple[Callable[[str, AnyAction], None], list[object]]:
+    """A run hook doing `act` once, right before the Databricks call of action `key`: someone acting by hand after
+    the live checks passed. The list holds what `act` returned once it ran."""
+    done: list[object] = []
+
+    def hook(point: str, action: AnyAction) -> None:
+        if point == "before_call" and action.key == key and not done:
+            done.append(act())
+
+    return hook, done
+
+
+def make_granted_share(ws: WorkspaceClient, share: str, grantee: str) -> str:
+    """Make `share` by hand and grant SELECT on it to a new TOKEN recipient `grantee`."""
+    ws.recipients.create(name=grantee, authentication_type=AuthenticationType.TOKEN)
+    ws.shares.create(share)
+    ws.shares.update_permissions(
+        share, changes=[PermissionsChange(principal=grantee, add=["SELECT"])]
+    )
+    return share
+
+
+def select_grantees(ws: WorkspaceClient, share: str) -> set[str]:
+    """The principals holding SELECT on `share`."""
+    return {
+        assignment.principal or ""
+        for assignment in ws.shares.share_permissions(share).privilege_assignments or []
+        if "SELECT" in {p.value for p in assignment.privileges or []}
+    }
 
 
 def test_failed_live_checks_end_the_run_before_any_mutation(
@@ -272,13 +307,11 @@ def test_a_pipeline_made_between_the_checks_and_its_create_is_not_adopted_across
     ctx = make_orch_ctx(reconcile_concurrency=1)
     stored = store_yaml(ctx.pool, sample_pack(orch_emu.url))
     ws = orch_emu.workspace_client()
-    made: list[str] = []
-
-    def hook(point: str, action: AnyAction) -> None:
-        # Someone makes the pipeline by hand after the checks passed, just before the run's own create: same name
-        # and source, SCD 1 where the pack says SCD 2.
-        if point == "before_call" and action.key == "pipeline:sales_orders_pl" and not made:
-            created = ws.pipelines.create(
+    # Same name and source as the pack's pipeline, SCD 1 where the pack says SCD 2.
+    hook, made = just_before(
+        "pipeline:sales_orders_pl",
+        lambda: (
+            ws.pipelines.create(
                 name="sales_orders_pl",
                 catalog="share_cat",
                 schema="sales_ext",
@@ -286,8 +319,9 @@ def test_a_pipeline_made_between_the_checks_and_its_create_is_not_adopted_across
                     "pipelines.source_table": "main.sales.orders",
                     "pipelines.scd_type": "1",
                 },
-            )
-            made.append(created.pipeline_id or "")
+            ).pipeline_id
+        ),
+    )
 
     report = provision(ctx, stored, hook=hook)
 
@@ -295,7 +329,7 @@ def test_a_pipeline_made_between_the_checks_and_its_create_is_not_adopted_across
     assert report.outcome.result == "FAILED"
     assert report.outcome.error_step == "pipeline:sales_orders_pl"
     assert report.outcome.error_code == "pipeline_scd_type_immutable"
-    spec = ws.pipelines.get(made[0]).spec
+    spec = ws.pipelines.get(str(made[0])).spec
     assert spec is not None
     assert (spec.configuration or {})[
         "pipelines.scd_type"
@@ -313,17 +347,14 @@ def test_a_recipient_made_between_the_checks_and_its_create_keeps_its_allowlist_
     ctx = make_orch_ctx(reconcile_concurrency=1)
     stored = store_yaml(ctx.pool, text)
     ws = orch_emu.workspace_client()
-    made: list[str] = []
-
-    def hook(point: str, action: AnyAction) -> None:
-        # Someone makes the recipient by hand after the checks found none, just before the run's own create.
-        if point == "before_call" and action.key == "recipient:acme_external" and not made:
-            ws.recipients.create(
-                name="acme_external",
-                authentication_type=AuthenticationType.TOKEN,
-                ip_access_list=IpAccessList(allowed_ip_addresses=["192.0.2.0/24"]),
-            )
-            made.append("acme_external")
+    hook, made = just_before(
+        "recipient:acme_external",
+        lambda: ws.recipients.create(
+            name="acme_external",
+            authentication_type=AuthenticationType.TOKEN,
+            ip_access_list=IpAccessList(allowed_ip_addresses=["192.0.2.0/24"]),
+        ),
+    )
 
     report = provision(ctx, stored, hook=hook)
 
@@ -344,28 +375,16 @@ def test_a_share_made_between_the_checks_and_its_create_is_left_with_the_declare
     ctx = make_orch_ctx(reconcile_concurrency=1)
     stored = store_yaml(ctx.pool, sample_pack(orch_emu.url))
     ws = orch_emu.workspace_client()
-    made: list[str] = []
-
-    def hook(point: str, action: AnyAction) -> None:
-        # Someone makes the share by hand after the checks found none and grants it to a third recipient.
-        if point == "before_call" and action.key == "share:sales_share" and not made:
-            ws.recipients.create(name="intruder", authentication_type=AuthenticationType.TOKEN)
-            ws.shares.create("sales_share")
-            ws.shares.update_permissions(
-                "sales_share", changes=[PermissionsChange(principal="intruder", add=["SELECT"])]
-            )
-            made.append("sales_share")
+    # Someone makes the share by hand after the checks found none and grants it to a third recipient.
+    hook, made = just_before(
+        "share:sales_share", lambda: make_granted_share(ws, "sales_share", "intruder")
+    )
 
     report = provision(ctx, stored, hook=hook)
 
     assert made
     assert report.outcome.result == "COMPLETED"
-    granted = {
-        assignment.principal
-        for assignment in ws.shares.share_permissions("sales_share").privilege_assignments or []
-        if "SELECT" in {p.value for p in assignment.privileges or []}
-    }
-    assert granted == {"partner_analytics", "acme_external"}
+    assert select_grantees(ws, "sales_share") == {"partner_analytics", "acme_external"}
 
 
 def test_a_share_made_between_the_checks_and_its_create_loses_the_grantee_the_pack_removes(
@@ -376,26 +395,13 @@ def test_a_share_made_between_the_checks_and_its_create_loses_the_grantee_the_pa
     text = sample_pack(orch_emu.url).replace("    recipients_to_add: [partner_analytics]\n", "")
     stored = store_yaml(ctx.pool, text)
     ws = orch_emu.workspace_client()
-    made: list[str] = []
-
-    def hook(point: str, action: AnyAction) -> None:
-        # Someone makes the share by hand after the checks found none and grants it to the partner the pack removes.
-        if point == "before_call" and action.key == "share:finance_share" and not made:
-            ws.recipients.create(name="old_partner", authentication_type=AuthenticationType.TOKEN)
-            ws.shares.create("finance_share")
-            ws.shares.update_permissions(
-                "finance_share",
-                changes=[PermissionsChange(principal="old_partner", add=["SELECT"])],
-            )
-            made.append("finance_share")
+    # Someone makes the share by hand after the checks found none and grants it to the partner the pack removes.
+    hook, made = just_before(
+        "share:finance_share", lambda: make_granted_share(ws, "finance_share", "old_partner")
+    )
 
     report = provision(ctx, stored, hook=hook)
 
     assert made
     assert report.outcome.result == "COMPLETED"
-    granted = {
-        assignment.principal
-        for assignment in ws.shares.share_permissions("finance_share").privilege_assignments or []
-        if "SELECT" in {p.value for p in assignment.privileges or []}
-    }
-    assert granted == set()
+    assert select_grantees(ws, "finance_share") == set()
