@@ -166,7 +166,7 @@ def detect_drift(
                     _examine,
                     item,
                     partial(kind.read, reader, identity),
-                    partial(kind.drift, row, managed.pack(row)),
+                    partial(kind.drift, row, managed.pack(row), settings=ctx.settings),
                 )
             )
     parallel = ctx.settings.workflow.worker.workspace_max_inflight

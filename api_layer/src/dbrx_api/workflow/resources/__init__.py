@@ -59,8 +59,11 @@ class ResourceKind(Protocol):
         ...
 
     # `row` below is a record of this kind (`recorded` returns them): `Any` here, since each kind names its own.
-    def drift(self, row: Any, pack: SharePack | None, live: Any) -> list[dict[str, Any]]:
-        """Differences between a record (as the recording pack version managed it) and the live object."""
+    def drift(
+        self, row: Any, pack: SharePack | None, live: Any, settings: Settings
+    ) -> list[dict[str, Any]]:
+        """Differences between a record (as the recording pack version managed it) and the live object; `settings`
+        give the fields a plan sets from them rather than from the pack (a pipeline's, docs/WORKFLOW.md §11)."""
         ...
 
     def recorded(

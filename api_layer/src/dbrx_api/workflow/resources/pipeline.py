@@ -5,7 +5,8 @@ schedule job (`resources.schedule`) are rooms of their own.
 * its desired state from the canonical pack, in Databricks terms: the target (`pipeline_target`) and the managed
   spec (`desired_pipeline_spec`);
 * its managed fields, normalised once (`managed_fields`): plan compares the desired spec with the live one
-  (`pipeline_differences`), drift the recorded row (`recorded_fields`, `drift_differences`);
+  (`pipeline_differences`), drift the recorded row (`recorded_fields`, `drift_differences`) and, for the fields the
+  settings set, the spec the current settings give it (`recorded_pipeline_spec`);
 * its actions in the graph (`plan`): `pipeline:<name>` (create / update of the managed spec) and
   `delete_pipeline:<name>` (a recorded pipeline the pack no longer wants, its schedule job and target table with it);
 * its Databricks calls: the pipeline with the `jobs.pipelines` spec and edit arguments;
@@ -836,11 +837,51 @@ def _runs_only(job: Any, pipeline_id: str) -> bool:
 # ------------------------------------------------------------------------------------------ drift
 
 
-def drift_differences(row: PipelineRecord, live: GetPipelineResponse) -> list[dict[str, Any]]:
-    """Recorded vs live pipeline (docs/WORKFLOW.md §11): the recorded managed fields compared as plan compares them."""
+# The managed fields a plan takes from the settings (`PipelineDefaults`), not from the pack; the row does not
+# record them, so drift compares them with what the current settings would set (docs/WORKFLOW.md §11).
+SETTINGS_FIELDS = ("root_path", "configuration", "alerts")
+
+
+def recorded_pipeline_spec(row: PipelineRecord, defaults: PipelineDefaults) -> PipelineSpec:
+    """The spec a plan would set for a recorded pipeline under the current settings, built as
+    `desired_pipeline_spec` builds it, from the row's values instead of the pack's.
+
+    The row records the library it was set to; it stands in for the configured one (drift compares the library with
+    the row, docs/WORKFLOW.md §11).
+    """
+    library_path = row.library_path or defaults.library_path
+    tags = dict(row.tags or {}) or None
+    return build_pipeline_spec(
+        name=row.pipeline_name,
+        catalog=row.target_catalog,
+        schema=row.target_schema,
+        source_table=row.source_table,
+        target_table=row.target_table,
+        scd_type=row.scd_type,
+        key_columns=list(row.key_columns or []),
+        continuous=row.continuous,
+        serverless=row.serverless,
+        notifications=list(row.notifications or []),
+        tags=tags,
+        defaults=defaults.model_copy(update={"library_path": library_path}),
+        notification_alerts=FAILURE_ALERTS,
+        cluster_tags=tags,
+    )
+
+
+def drift_differences(
+    row: PipelineRecord, live: GetPipelineResponse, defaults: PipelineDefaults
+) -> list[dict[str, Any]]:
+    """Recorded vs live pipeline (docs/WORKFLOW.md §11): the recorded managed fields compared as plan compares them,
+    and the fields the settings set (`SETTINGS_FIELDS`) compared with what the current settings would set."""
     current = managed_fields(live.spec)
+    wanted = managed_fields(recorded_pipeline_spec(row, defaults))
+    expected = {
+        **recorded_fields(row),
+        **{name: wanted[name] for name in SETTINGS_FIELDS},
+    }
     found: list[dict[str, Any]] = []
-    for name, recorded in recorded_fields(row).items():
+    for name, recorded in expected.items():
         if name == "notifications":
             difference = set_difference(name, recorded, current[name])
             if difference:
@@ -913,12 +954,16 @@ class PipelineKind:
         return reader.pipeline(name) if name else None
 
     def drift(
-        self, row: PipelineRecord, pack: SharePack | None, live: GetPipelineResponse
+        self,
+        row: PipelineRecord,
+        pack: SharePack | None,
+        live: GetPipelineResponse,
+        settings: Settings,
     ) -> list[dict[str, Any]]:
-        """Recorded vs live differences of the pipeline (its schedule job: `schedule_differences`); a pipeline row
-        records every field it manages, so the recording pack version is not needed."""
+        """Recorded vs live differences of the pipeline (its schedule job: `schedule_differences`); the row records
+        every field the pack sets and the settings give the others, so the recording pack version is not needed."""
         del pack
-        return drift_differences(row, live)
+        return drift_differences(row, live, settings.databricks.pipelines)
 
     def recorded(
         self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None

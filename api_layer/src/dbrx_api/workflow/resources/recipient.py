@@ -926,9 +926,14 @@ class RecipientKind:
         return reader.recipient(name)
 
     def drift(
-        self, row: RecipientRecord, pack: SharePack | None, live: SdkRecipientInfo
+        self,
+        row: RecipientRecord,
+        pack: SharePack | None,
+        live: SdkRecipientInfo,
+        settings: Settings,
     ) -> list[dict[str, Any]]:
         """Recorded vs live (docs/WORKFLOW.md §11): the identity, then the managed fields that differ."""
+        del settings
         found: list[dict[str, Any]] = []
         if row.databricks_recipient_id and live.id != row.databricks_recipient_id:
             found.append({"field": "id", "recorded": row.databricks_recipient_id, "live": live.id})

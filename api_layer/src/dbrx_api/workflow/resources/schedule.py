@@ -112,11 +112,11 @@ def desired_job_settings(
     )
 
 
-def _task_pipeline(settings: JobSettings | None, task_key: str | None) -> tuple[str | None, bool]:
-    """The pipeline and `full_refresh` of the job's pipeline task `task_key` (None: its first pipeline task, the
-    one `job_pipeline_id` names); a full refresh on every run recomputes the target, so plan and drift read it."""
+def _task_pipeline(settings: JobSettings | None, task_key: str) -> tuple[str | None, bool]:
+    """The pipeline and `full_refresh` of the job's pipeline task `task_key`; a full refresh on every run
+    recomputes the target, so plan and drift read it."""
     for task in (settings.tasks if settings else None) or []:
-        if task.pipeline_task is not None and task_key in (None, task.task_key):
+        if task.pipeline_task is not None and task.task_key == task_key:
             return task.pipeline_task.pipeline_id, bool(task.pipeline_task.full_refresh)
     return None, False
 
@@ -341,12 +341,14 @@ def _delete_duplicates(ctx: RunContext, work: ScheduleWork, job_name: str) -> in
 # ------------------------------------------------------------------------------------------ drift
 
 
-def schedule_differences(row: PipelineRecord, job: Any) -> list[dict[str, Any]]:
-    """Recorded vs live schedule job: the pipeline it runs (without a full refresh), cron, timezone, not paused."""
+def schedule_differences(row: PipelineRecord, job: Any, task_key: str) -> list[dict[str, Any]]:
+    """Recorded vs live schedule job: the pipeline its task `task_key` runs (without a full refresh), cron,
+    timezone, not paused."""
     settings = job.settings
     schedule = settings.schedule if settings else None
     found: list[dict[str, Any]] = []
-    live_pipeline, live_full_refresh = _task_pipeline(settings, None)
+    # The task the plan reads and sets (`job_change`): a job running the pipeline under another key is changed.
+    live_pipeline, live_full_refresh = _task_pipeline(settings, task_key)
     if str(row.databricks_pipeline_id) != (live_pipeline or ""):
         found.append(
             {
@@ -569,11 +571,12 @@ class ScheduleKind:
         return reader.job(int(name)) if name else None
 
     def drift(
-        self, row: PipelineRecord, pack: SharePack | None, live: BaseJob | Job
+        self, row: PipelineRecord, pack: SharePack | None, live: BaseJob | Job, settings: Settings
     ) -> list[dict[str, Any]]:
-        """Recorded (on the pipeline row) vs live schedule job."""
+        """Recorded (on the pipeline row) vs live schedule job; its pipeline task is read by the configured
+        `task_key`, as the plan reads it."""
         del pack
-        return schedule_differences(row, live)
+        return schedule_differences(row, live, settings.databricks.schedules.task_key)
 
     def recorded(
         self, conn: DictConnection, workspace_url: str, share_pack_id: UUID | None

@@ -99,9 +99,11 @@ class SchemaKind:
         """True when the schema `catalog.schema` exists, None when absent."""
         return reader.schema_exists(name) or None
 
-    def drift(self, row: AnyRecord, pack: SharePack | None, live: Any) -> list[dict[str, Any]]:
+    def drift(
+        self, row: AnyRecord, pack: SharePack | None, live: Any, settings: Settings
+    ) -> list[dict[str, Any]]:
         """Nothing is recorded, so nothing drifts."""
-        del row, pack, live
+        del row, pack, live, settings
         return []
 
     def recorded(

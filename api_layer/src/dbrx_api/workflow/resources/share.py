@@ -1118,9 +1118,10 @@ class ShareKind:
         return LiveShare(info, lambda: reader.share_grants(name))
 
     def drift(
-        self, row: ShareRecord, pack: SharePack | None, live: LiveShare
+        self, row: ShareRecord, pack: SharePack | None, live: LiveShare, settings: Settings
     ) -> list[dict[str, Any]]:
         """Recorded vs live (docs/WORKFLOW.md §11): objects, their managed options, grants (when managed), comment."""
+        del settings
         info = live.info
         live_objects = {object_key(obj): obj for obj in info.objects or []}
         recorded_assets = {str(entry["name"]).lower(): entry for entry in row.assets or []}

@@ -204,6 +204,40 @@ def test_a_schedule_job_set_to_full_refresh_is_reported(
     ]
 
 
+def test_a_schedule_task_renamed_by_hand_is_reported(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
+    # The plan reads and sets the task named by the configured `task_key`; a job that runs the pipeline under another
+    # key gets that task back, so drift reads the same task.
+    text = sample_pack(orch_emu.url)
+    stored = store_yaml(orch_ctx.pool, text)
+    assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
+    ws = orch_emu.workspace_client()
+    (listed,) = ws.jobs.list(name="sales_orders_pl_schedule", expand_tasks=True)
+    assert listed.settings is not None
+    (task,) = listed.settings.tasks or []
+    assert task.pipeline_task is not None
+    assert task.task_key == orch_ctx.settings.databricks.schedules.task_key
+    pipeline_id = task.pipeline_task.pipeline_id
+    renamed = Task(task_key="by_hand", pipeline_task=PipelineTask(pipeline_id=pipeline_id))
+    ws.jobs.reset(
+        listed.job_id or 0,
+        new_settings=JobSettings.from_dict(
+            {**listed.settings.as_dict(), "tasks": [renamed.as_dict()]}
+        ),
+    )
+
+    plan = plan_pack(orch_ctx, load_yaml(text), principal_id="user-1").body()
+    body = detect_drift(orch_ctx, orch_emu.url, share_pack_id=stored.share_pack_id).body()
+
+    (schedule,) = [c for c in plan["changes"] if c["resource_type"] == "schedule"]
+    assert schedule["diff"] == {"tasks": {"from": None, "to": pipeline_id}}
+    items = {(i["resource_type"], i["name"]): i for i in body["items"]}
+    assert items[("schedule", "sales_orders_pl_schedule")]["differences"] == [
+        {"field": "pipeline_id", "recorded": pipeline_id, "live": None}
+    ]
+
+
 def test_a_pipeline_library_changed_by_hand_is_reported(
     orch_ctx: WorkflowContext, orch_emu: Emu
 ) -> None:
@@ -242,4 +276,66 @@ def test_a_pipeline_library_changed_by_hand_is_reported(
     differences = json.loads(json.dumps(items[("pipeline", "sales_orders_pl")]["differences"]))
     assert differences == [
         {"field": "libraries", "recorded": [["file", recorded_path]], "live": [["file", other]]}
+    ]
+
+
+def test_a_pipeline_setting_changed_by_hand_is_reported(
+    orch_ctx: WorkflowContext, orch_emu: Emu
+) -> None:
+    # `pipelines.delete_expr` and `root_path` come from the settings, not the row: the plan sets them back, so drift
+    # compares them with what the current settings would set (docs/WORKFLOW.md §11).
+    text = sample_pack(orch_emu.url)
+    stored = store_yaml(orch_ctx.pool, text)
+    assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
+    untouched = detect_drift(orch_ctx, orch_emu.url, share_pack_id=stored.share_pack_id).body()
+    assert untouched["summary"]["in_sync"] == untouched["summary"]["resources"] == 7
+    ws = orch_emu.workspace_client()
+    (listed,) = [p for p in ws.pipelines.list_pipelines() if p.name == "sales_orders_pl"]
+    live = ws.pipelines.get(listed.pipeline_id or "")
+    assert live.spec is not None
+    configuration = dict(live.spec.configuration or {})
+    settings = orch_ctx.settings.databricks.pipelines
+    assert configuration["pipelines.delete_expr"] == settings.delete_expr
+    assert live.spec.root_path == settings.root_path is None
+    by_hand = {**configuration, "pipelines.delete_expr": "false"}
+    ws.api_client.do(
+        "PUT",
+        f"/api/2.0/pipelines/{listed.pipeline_id}",
+        body={
+            **live.spec.as_dict(),
+            "id": listed.pipeline_id,
+            "configuration": by_hand,
+            "root_path": "/Workspace/Users/someone@example.com",
+        },
+    )
+
+    plan = plan_pack(orch_ctx, load_yaml(text), principal_id="user-1").body()
+    body = detect_drift(orch_ctx, orch_emu.url, share_pack_id=stored.share_pack_id).body()
+
+    (change,) = [
+        c
+        for c in plan["changes"]
+        if c["resource_type"] == "pipeline" and c["name"] == "sales_orders_pl"
+    ]
+    wanted = {
+        "pipelines.sequence_by": settings.sequence_by,
+        "pipelines.delete_expr": settings.delete_expr,
+    }
+    assert change["diff"]["configuration"]["to"] == wanted
+    assert change["diff"]["root_path"]["to"] is None
+    assert set(change["diff"]) == {"configuration", "root_path"}
+    assert body["summary"]["drifted"] == 1
+    items = {(i["resource_type"], i["name"]): i for i in body["items"]}
+    differences = json.loads(json.dumps(items[("pipeline", "sales_orders_pl")]["differences"]))
+    assert differences == [
+        {
+            "field": "root_path",
+            "recorded": None,
+            "live": "/Workspace/Users/someone@example.com",
+        },
+        {
+            "field": "configuration",
+            "recorded": wanted,
+            "live": {**wanted, "pipelines.delete_expr": "false"},
+        },
     ]

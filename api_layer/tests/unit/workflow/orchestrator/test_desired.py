@@ -384,13 +384,13 @@ def test_plan_and_drift_name_a_hand_change_by_the_same_managed_field() -> None:
         notifications=fields["notifications"],
         tags=fields["tags"],
     )
-    assert drift_differences(row, GetPipelineResponse(spec=desired)) == []
+    assert drift_differences(row, GetPipelineResponse(spec=desired), DEFAULTS) == []
     configuration = {**(desired.configuration or {}), "pipelines.keys": "other_id"}
     live = PipelineSpec.from_dict(
         {**desired.as_dict(), "configuration": configuration, "serverless": not desired.serverless}
     )
     planned = pipeline_differences(desired, live)
-    drifted = drift_differences(row, GetPipelineResponse(spec=live))
+    drifted = drift_differences(row, GetPipelineResponse(spec=live), DEFAULTS)
     assert set(planned) == {item["field"] for item in drifted} == {"key_columns", "serverless"}
     assert planned["key_columns"] == {"from": ["other_id"], "to": fields["key_columns"]}
 
