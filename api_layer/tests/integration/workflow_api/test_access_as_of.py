@@ -213,3 +213,70 @@ def test_history_as_csv(workflow_api: Callable[..., TestClient], emu: Any) -> No
     assert by_header.text == response.text
     live = client.get("/access", params={"format": "csv"}, headers=headers)
     assert [r["source"] for r in csv.DictReader(io.StringIO(live.text))] == ["live", "live"]
+
+
+ADOPTING = """\
+metadata:
+  requestor: jane.doe@example.com
+  project_name: access-adopt
+  business_line: Retail Analytics
+  strategy: UPDATE
+  description: Adopts a hand-made share without managing its grants.
+  delta_share_region: EMEA
+  configurator: data-platform-admins
+  approver: john.smith@example.com
+  executive_team: retail-executives
+  approver_status: approved
+  workspace_url: {url}
+  servicenow: RITM0012346
+  version: "1.0"
+  contact_email: retail-data@example.com
+  client: Example Partners Ltd
+  owner: retail-data-owners
+  last_updated: 2026-03-01
+
+share:
+  - name: adopted_share
+    description: Made by hand, adopted by a pack that leaves its grants alone
+"""
+
+
+def test_history_names_the_readers_of_a_share_adopted_without_managing_its_grants(
+    workflow_api: Callable[..., TestClient], emu: Any
+) -> None:
+    """A share made and granted by hand, then adopted by a pack that sets no grant key: the run records who reads
+    it, so the history says what the live view says (it named nobody, though the share was covered)."""
+    client = workflow_api(inline=True)
+    headers = {"X-Workspace-URL": emu.url}
+    _ok(
+        client.post(
+            "/recipients/d2o/partner_ext",
+            json={},
+            headers=headers,
+        )
+    )
+    _ok(client.post("/shares", json={"name": "adopted_share"}, headers=headers))
+    _ok(
+        client.put(
+            "/shares/adopted_share/dataobject/add",
+            json={"tables": ["main.sales.orders"]},
+            headers=headers,
+        )
+    )
+    _ok(
+        client.put(
+            "/shares/adopted_share/recipients/add",
+            json={"recipients": ["partner_ext"]},
+            headers=headers,
+        )
+    )
+    _provision(client, ADOPTING.format(url=emu.url))
+
+    live = _ok(client.get("/access", headers=headers))
+    recorded = _ok(
+        client.get("/access", params={"as_of": _stamp(datetime.now(UTC))}, headers=headers)
+    )
+    assert recorded["coverage"]["shares"] == ["adopted_share"]
+    expected = [("partner_ext", "adopted_share", "main.sales.orders", None)]
+    assert _entries(live) == expected
+    assert _entries(recorded) == expected

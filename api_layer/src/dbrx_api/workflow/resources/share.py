@@ -580,7 +580,9 @@ def _plan_one(graph: GraphBuilder, share: Share) -> None:
 
 def _plan_grants(graph: GraphBuilder, share: Share, work: ShareWork) -> None:
     live_grants: frozenset[str] = frozenset()
-    if work.live is not None and work.grants_managed:
+    if work.live is not None and (work.grants_managed or not graph.recorded.owned(work.previous)):
+        # Grants the pack leaves alone are read too while the share has no record of this pack (adopted): the
+        # record must name who reads it, or the history would say nobody could (docs/API.md §16.2.1).
         live_grants = graph.reader.share_grants(share.name)
         work.grants = live_grants
     elif work.live is None:
@@ -636,10 +638,10 @@ def run_share(ctx: RunContext, action: AnyAction) -> StepResult:
             calls += 1
             info = sdk_get_share(ws, share.name)
             work.created_by_pack = (info.created_by or "") == ctx.reader.identity()
-            if work.grants_managed:
-                # The plan took the grants of no share; the share found may hold others, which the grants step
-                # revokes or keeps by the plan's rule (`desired_grants`) only when it starts from them.
-                work.grants = ctx.reader.share_grants(share.name)
+            # The plan took the grants of no share; the share found may hold others, which the grants step
+            # revokes or keeps by the plan's rule (`desired_grants`) only when it starts from them, and which the
+            # record names even when the pack leaves them alone (docs/API.md §16.2.1).
+            work.grants = ctx.reader.share_grants(share.name)
             if comment_change(share.description, info.comment) is not None:
                 info = sdk_update_share(ws, share.name, comment=share.description)
                 calls += 1

@@ -11,7 +11,7 @@ from databricks.sdk.service.jobs import JobSettings, PipelineTask, Task
 from databricks.sdk.service.sharing import AuthenticationType, IpAccessList, PermissionsChange
 
 from dbrx_api.workflow.context import WorkflowContext
-from dbrx_api.workflow.db.repositories import pipelines, provisioning_steps, version_status
+from dbrx_api.workflow.db.repositories import pipelines, provisioning_steps, shares, version_status
 from dbrx_api.workflow.db.repositories.provisioning_steps import StepRecord
 from dbrx_api.workflow.orchestrator.actions import AnyAction
 from dbrx_api.workflow.orchestrator.plan import plan_pack
@@ -385,6 +385,31 @@ def test_a_share_made_between_the_checks_and_its_create_is_left_with_the_declare
     assert made
     assert report.outcome.result == "COMPLETED"
     assert select_grantees(ws, "sales_share") == {"partner_analytics", "acme_external"}
+
+
+def test_a_share_made_between_the_checks_and_its_create_is_recorded_with_its_grantees(
+    make_orch_ctx: Any, orch_emu: Emu
+) -> None:
+    # finance_share sets no grant key: the pack leaves the grants of the share it finds alone, and records them
+    # (the history of GET /access?as_of= reads the record, docs/API.md §16.2.1).
+    ctx = make_orch_ctx(reconcile_concurrency=1)
+    text = sample_pack(orch_emu.url).replace("    recipients_to_add: [partner_analytics]\n", "")
+    text = text.replace("    recipients_to_remove: [old_partner]\n", "")
+    stored = store_yaml(ctx.pool, text)
+    ws = orch_emu.workspace_client()
+    hook, made = just_before(
+        "share:finance_share", lambda: make_granted_share(ws, "finance_share", "old_partner")
+    )
+
+    report = provision(ctx, stored, hook=hook)
+
+    assert made
+    assert report.outcome.result == "COMPLETED"
+    assert select_grantees(ws, "finance_share") == {"old_partner"}
+    with ctx.pool.connection() as conn:
+        row = shares.get_current(conn, orch_emu.url, "finance_share")
+    assert row is not None
+    assert list(row.recipients) == ["old_partner"]
 
 
 def test_a_share_made_between_the_checks_and_its_create_loses_the_grantee_the_pack_removes(
