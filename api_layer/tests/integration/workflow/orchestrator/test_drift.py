@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import JobSettings, PipelineTask, Task
+from databricks.sdk.service.pipelines import PipelineSpec
 from databricks.sdk.service.sharing import (
     IpAccessList,
     Partition,
@@ -24,6 +28,7 @@ from dbrx_api.workflow.orchestrator.drift import detect_drift
 from dbrx_api.workflow.orchestrator.plan import plan_pack
 from dbrx_emulator.testing import Emu
 from fixtures.orchestrator import load_yaml, provision, sample_pack, store_yaml
+from fixtures.postgres import StoredPack
 
 pytestmark = pytest.mark.integration
 
@@ -129,10 +134,56 @@ def test_drift_of_a_workspace_outside_the_allowlist_is_refused(orch_ctx: Workflo
     assert caught.value.code == "workspace_not_allowed"
 
 
+def provisioned(ctx: WorkflowContext, emu: Emu) -> tuple[str, StoredPack]:
+    """The sample pack provisioned: its text and stored version."""
+    text = sample_pack(emu.url)
+    stored = store_yaml(ctx.pool, text)
+    assert provision(ctx, stored).outcome.result == "COMPLETED"
+    return text, stored
+
+
+Keyed = dict[tuple[str, str], dict[str, Any]]
+
+
+def plan_and_drift(
+    ctx: WorkflowContext, emu: Emu, text: str, stored: StoredPack
+) -> tuple[Keyed, Keyed]:
+    """What a plan of the same pack would change and what drift finds, by (resource type, name); drift's items as
+    the API serves them (JSON)."""
+    plan = plan_pack(ctx, load_yaml(text), principal_id="user-1").body()
+    body = detect_drift(ctx, emu.url, share_pack_id=stored.share_pack_id).body()
+    changes = {(c["resource_type"], c["name"]): c for c in plan["changes"]}
+    items = {(i["resource_type"], i["name"]): json.loads(json.dumps(i)) for i in body["items"]}
+    return changes, items
+
+
+def edit_pipeline_by_hand(ws: WorkspaceClient, name: str, **changes: Any) -> PipelineSpec:
+    """Edit pipeline `name` as someone would in the workspace (a full edit with `changes`); its spec before."""
+    (listed,) = [p for p in ws.pipelines.list_pipelines() if p.name == name]
+    spec = ws.pipelines.get(listed.pipeline_id or "").spec
+    assert spec is not None
+    ws.api_client.do(
+        "PUT",
+        f"/api/2.0/pipelines/{listed.pipeline_id}",
+        body={**spec.as_dict(), "id": listed.pipeline_id, **changes},
+    )
+    return spec
+
+
+def reset_schedule_task(ws: WorkspaceClient, task: Callable[[Task], Task]) -> Task:
+    """Replace the pipeline task of the sample pack's schedule job by `task(old)` by hand; the old task."""
+    (listed,) = ws.jobs.list(name="sales_orders_pl_schedule", expand_tasks=True)
+    assert listed.settings is not None
+    (old,) = listed.settings.tasks or []
+    assert old.pipeline_task is not None
+    settings = {**listed.settings.as_dict(), "tasks": [task(old).as_dict()]}
+    ws.jobs.reset(listed.job_id or 0, new_settings=JobSettings.from_dict(settings))
+    return old
+
+
 def test_a_changed_partition_filter_is_reported(orch_ctx: WorkflowContext, orch_emu: Emu) -> None:
     # The pack shares main.sales.orders with region = emea; a hand change to apac is drift as it is a plan change.
-    stored = store_yaml(orch_ctx.pool, sample_pack(orch_emu.url))
-    assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
+    _, stored = provisioned(orch_ctx, orch_emu)
     ws = orch_emu.workspace_client()
     ws.shares.update(
         "sales_share",
@@ -167,39 +218,31 @@ def test_a_changed_partition_filter_is_reported(orch_ctx: WorkflowContext, orch_
     ]
 
 
+SCHEDULE = ("schedule", "sales_orders_pl_schedule")
+PIPELINE = ("pipeline", "sales_orders_pl")
+
+
 def test_a_schedule_job_set_to_full_refresh_is_reported(
     orch_ctx: WorkflowContext, orch_emu: Emu
 ) -> None:
     # A full refresh on every scheduled run recomputes the target from the source (an SCD 2 history is lost): the
     # plan changes it back, so drift reports it.
-    text = sample_pack(orch_emu.url)
-    stored = store_yaml(orch_ctx.pool, text)
-    assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
-    ws = orch_emu.workspace_client()
-    (listed,) = ws.jobs.list(name="sales_orders_pl_schedule", expand_tasks=True)
-    (task,) = (listed.settings.tasks if listed.settings else None) or []
-    assert task.pipeline_task is not None
-    ws.jobs.update(
-        listed.job_id or 0,
-        new_settings=JobSettings(
-            tasks=[
-                Task(
-                    task_key=task.task_key,
-                    pipeline_task=PipelineTask(
-                        pipeline_id=task.pipeline_task.pipeline_id, full_refresh=True
-                    ),
-                )
-            ]
+    text, stored = provisioned(orch_ctx, orch_emu)
+    reset_schedule_task(
+        orch_emu.workspace_client(),
+        lambda old: Task(
+            task_key=old.task_key,
+            pipeline_task=PipelineTask(
+                pipeline_id=old.pipeline_task.pipeline_id if old.pipeline_task else "",
+                full_refresh=True,
+            ),
         ),
     )
 
-    plan = plan_pack(orch_ctx, load_yaml(text), principal_id="user-1").body()
-    body = detect_drift(orch_ctx, orch_emu.url, share_pack_id=stored.share_pack_id).body()
+    changes, items = plan_and_drift(orch_ctx, orch_emu, text, stored)
 
-    (schedule,) = [c for c in plan["changes"] if c["resource_type"] == "schedule"]
-    assert schedule["action"] == "update"
-    items = {(i["resource_type"], i["name"]): i for i in body["items"]}
-    assert items[("schedule", "sales_orders_pl_schedule")]["differences"] == [
+    assert changes[SCHEDULE]["action"] == "update"
+    assert items[SCHEDULE]["differences"] == [
         {"field": "full_refresh", "recorded": False, "live": True}
     ]
 
@@ -209,31 +252,18 @@ def test_a_schedule_task_renamed_by_hand_is_reported(
 ) -> None:
     # The plan reads and sets the task named by the configured `task_key`; a job that runs the pipeline under another
     # key gets that task back, so drift reads the same task.
-    text = sample_pack(orch_emu.url)
-    stored = store_yaml(orch_ctx.pool, text)
-    assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
-    ws = orch_emu.workspace_client()
-    (listed,) = ws.jobs.list(name="sales_orders_pl_schedule", expand_tasks=True)
-    assert listed.settings is not None
-    (task,) = listed.settings.tasks or []
-    assert task.pipeline_task is not None
-    assert task.task_key == orch_ctx.settings.databricks.schedules.task_key
-    pipeline_id = task.pipeline_task.pipeline_id
-    renamed = Task(task_key="by_hand", pipeline_task=PipelineTask(pipeline_id=pipeline_id))
-    ws.jobs.reset(
-        listed.job_id or 0,
-        new_settings=JobSettings.from_dict(
-            {**listed.settings.as_dict(), "tasks": [renamed.as_dict()]}
-        ),
+    text, stored = provisioned(orch_ctx, orch_emu)
+    old = reset_schedule_task(
+        orch_emu.workspace_client(),
+        lambda old: Task(task_key="by_hand", pipeline_task=old.pipeline_task),
     )
+    assert old.task_key == orch_ctx.settings.databricks.schedules.task_key
+    pipeline_id = old.pipeline_task.pipeline_id if old.pipeline_task else None
 
-    plan = plan_pack(orch_ctx, load_yaml(text), principal_id="user-1").body()
-    body = detect_drift(orch_ctx, orch_emu.url, share_pack_id=stored.share_pack_id).body()
+    changes, items = plan_and_drift(orch_ctx, orch_emu, text, stored)
 
-    (schedule,) = [c for c in plan["changes"] if c["resource_type"] == "schedule"]
-    assert schedule["diff"] == {"tasks": {"from": None, "to": pipeline_id}}
-    items = {(i["resource_type"], i["name"]): i for i in body["items"]}
-    assert items[("schedule", "sales_orders_pl_schedule")]["differences"] == [
+    assert changes[SCHEDULE]["diff"] == {"tasks": {"from": None, "to": pipeline_id}}
+    assert items[SCHEDULE]["differences"] == [
         {"field": "pipeline_id", "recorded": pipeline_id, "live": None}
     ]
 
@@ -242,40 +272,19 @@ def test_a_pipeline_library_changed_by_hand_is_reported(
     orch_ctx: WorkflowContext, orch_emu: Emu
 ) -> None:
     # The library is the code that writes the shared table: the plan sets it back, so drift reports it.
-    text = sample_pack(orch_emu.url)
-    stored = store_yaml(orch_ctx.pool, text)
-    assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
-    ws = orch_emu.workspace_client()
-    (listed,) = [p for p in ws.pipelines.list_pipelines() if p.name == "sales_orders_pl"]
-    live = ws.pipelines.get(listed.pipeline_id or "")
-    assert live.spec is not None
-    (library,) = live.spec.libraries or []
-    assert library.file is not None
-    recorded_path = library.file.path
+    text, stored = provisioned(orch_ctx, orch_emu)
     other = "/Workspace/Users/someone@example.com/loader.py"
-    ws.api_client.do(
-        "PUT",
-        f"/api/2.0/pipelines/{listed.pipeline_id}",
-        body={
-            **live.spec.as_dict(),
-            "id": listed.pipeline_id,
-            "libraries": [{"file": {"path": other}}],
-        },
+    before = edit_pipeline_by_hand(
+        orch_emu.workspace_client(), "sales_orders_pl", libraries=[{"file": {"path": other}}]
     )
+    (library,) = before.libraries or []
+    assert library.file is not None
 
-    plan = plan_pack(orch_ctx, load_yaml(text), principal_id="user-1").body()
-    body = detect_drift(orch_ctx, orch_emu.url, share_pack_id=stored.share_pack_id).body()
+    changes, items = plan_and_drift(orch_ctx, orch_emu, text, stored)
 
-    (change,) = [
-        c
-        for c in plan["changes"]
-        if c["resource_type"] == "pipeline" and c["name"] == "sales_orders_pl"
-    ]
-    assert set(change["diff"]) == {"libraries"}
-    items = {(i["resource_type"], i["name"]): i for i in body["items"]}
-    differences = json.loads(json.dumps(items[("pipeline", "sales_orders_pl")]["differences"]))
-    assert differences == [
-        {"field": "libraries", "recorded": [["file", recorded_path]], "live": [["file", other]]}
+    assert set(changes[PIPELINE]["diff"]) == {"libraries"}
+    assert items[PIPELINE]["differences"] == [
+        {"field": "libraries", "recorded": [["file", library.file.path]], "live": [["file", other]]}
     ]
 
 
@@ -284,50 +293,36 @@ def test_a_pipeline_setting_changed_by_hand_is_reported(
 ) -> None:
     # `pipelines.delete_expr` and `root_path` come from the settings, not the row: the plan sets them back, so drift
     # compares them with what the current settings would set (docs/WORKFLOW.md §11).
-    text = sample_pack(orch_emu.url)
-    stored = store_yaml(orch_ctx.pool, text)
-    assert provision(orch_ctx, stored).outcome.result == "COMPLETED"
+    text, stored = provisioned(orch_ctx, orch_emu)
     untouched = detect_drift(orch_ctx, orch_emu.url, share_pack_id=stored.share_pack_id).body()
     assert untouched["summary"]["in_sync"] == untouched["summary"]["resources"] == 7
     ws = orch_emu.workspace_client()
     (listed,) = [p for p in ws.pipelines.list_pipelines() if p.name == "sales_orders_pl"]
-    live = ws.pipelines.get(listed.pipeline_id or "")
-    assert live.spec is not None
-    configuration = dict(live.spec.configuration or {})
+    spec = ws.pipelines.get(listed.pipeline_id or "").spec
+    assert spec is not None
+    configuration = dict(spec.configuration or {})
     settings = orch_ctx.settings.databricks.pipelines
     assert configuration["pipelines.delete_expr"] == settings.delete_expr
-    assert live.spec.root_path == settings.root_path is None
-    by_hand = {**configuration, "pipelines.delete_expr": "false"}
-    ws.api_client.do(
-        "PUT",
-        f"/api/2.0/pipelines/{listed.pipeline_id}",
-        body={
-            **live.spec.as_dict(),
-            "id": listed.pipeline_id,
-            "configuration": by_hand,
-            "root_path": "/Workspace/Users/someone@example.com",
-        },
+    before = edit_pipeline_by_hand(
+        ws,
+        "sales_orders_pl",
+        configuration={**configuration, "pipelines.delete_expr": "false"},
+        root_path="/Workspace/Users/someone@example.com",
     )
+    assert before.root_path == settings.root_path is None
 
-    plan = plan_pack(orch_ctx, load_yaml(text), principal_id="user-1").body()
-    body = detect_drift(orch_ctx, orch_emu.url, share_pack_id=stored.share_pack_id).body()
+    changes, items = plan_and_drift(orch_ctx, orch_emu, text, stored)
 
-    (change,) = [
-        c
-        for c in plan["changes"]
-        if c["resource_type"] == "pipeline" and c["name"] == "sales_orders_pl"
-    ]
     wanted = {
         "pipelines.sequence_by": settings.sequence_by,
         "pipelines.delete_expr": settings.delete_expr,
     }
-    assert change["diff"]["configuration"]["to"] == wanted
-    assert change["diff"]["root_path"]["to"] is None
-    assert set(change["diff"]) == {"configuration", "root_path"}
-    assert body["summary"]["drifted"] == 1
-    items = {(i["resource_type"], i["name"]): i for i in body["items"]}
-    differences = json.loads(json.dumps(items[("pipeline", "sales_orders_pl")]["differences"]))
-    assert differences == [
+    diff = changes[PIPELINE]["diff"]
+    assert diff["configuration"]["to"] == wanted
+    assert diff["root_path"]["to"] is None
+    assert set(diff) == {"configuration", "root_path"}
+    assert [key for key, item in items.items() if item["state"] == "drifted"] == [PIPELINE]
+    assert items[PIPELINE]["differences"] == [
         {
             "field": "root_path",
             "recorded": None,
