@@ -82,6 +82,23 @@ def _entries(view: dict[str, Any]) -> list[tuple[str, str, str, str | None]]:
     return [(e["recipient"], e["share"], e["object"], e["via"]) for e in view["entries"]]
 
 
+def _share_by_hand(client: TestClient, headers: dict[str, str], share: str, recipient: str) -> None:
+    """Make `share` through the direct API, holding main.sales.orders and granted to `recipient`."""
+    _ok(client.post("/shares", json={"name": share}, headers=headers))
+    _ok(
+        client.put(
+            f"/shares/{share}/dataobject/add",
+            json={"tables": ["main.sales.orders"]},
+            headers=headers,
+        )
+    )
+    _ok(
+        client.put(
+            f"/shares/{share}/recipients/add", json={"recipients": [recipient]}, headers=headers
+        )
+    )
+
+
 def _provision(client: TestClient, text: str, timeout_s: float = 60) -> dict[str, Any]:
     """Upload a version and wait until the in-process worker finished it (it must complete)."""
     response = client.post(
@@ -110,21 +127,7 @@ def test_history_says_who_could_read_before_the_grant_was_withdrawn(
     time.sleep(0.01)
     first = _provision(client, _pack(emu.url, granted=True))
     # A share made by hand: the live view sees it, the history never does.
-    _ok(client.post("/shares", json={"name": "handmade"}, headers=headers))
-    _ok(
-        client.put(
-            "/shares/handmade/dataobject/add",
-            json={"tables": ["main.sales.orders"]},
-            headers=headers,
-        )
-    )
-    _ok(
-        client.put(
-            "/shares/handmade/recipients/add",
-            json={"recipients": ["acme_external"]},
-            headers=headers,
-        )
-    )
+    _share_by_hand(client, headers, "handmade", "acme_external")
     t1 = datetime.now(UTC)
     time.sleep(0.01)
     second = _provision(client, _pack(emu.url, granted=False))
@@ -248,28 +251,8 @@ def test_history_names_the_readers_of_a_share_adopted_without_managing_its_grant
     it, so the history says what the live view says (it named nobody, though the share was covered)."""
     client = workflow_api(inline=True)
     headers = {"X-Workspace-URL": emu.url}
-    _ok(
-        client.post(
-            "/recipients/d2o/partner_ext",
-            json={},
-            headers=headers,
-        )
-    )
-    _ok(client.post("/shares", json={"name": "adopted_share"}, headers=headers))
-    _ok(
-        client.put(
-            "/shares/adopted_share/dataobject/add",
-            json={"tables": ["main.sales.orders"]},
-            headers=headers,
-        )
-    )
-    _ok(
-        client.put(
-            "/shares/adopted_share/recipients/add",
-            json={"recipients": ["partner_ext"]},
-            headers=headers,
-        )
-    )
+    _ok(client.post("/recipients/d2o/partner_ext", json={}, headers=headers))
+    _share_by_hand(client, headers, "adopted_share", "partner_ext")
     _provision(client, ADOPTING.format(url=emu.url))
 
     live = _ok(client.get("/access", headers=headers))
