@@ -230,9 +230,8 @@ def build_pack(
         if request.include_pipelines
         else {}
     )
-    taken: set[str] = (
-        set()
-    )  # a pipeline goes to the first share reading it: a pack declares it once
+    # A pipeline goes to the first share reading it: a pack declares it once.
+    taken: set[str] = set()
     for name, live in live_shares.items():
         pipeline_of = partial(_pipeline_for, draft, reader, settings, name, by_source, taken)
         warn = draft.warner("share", name)
